@@ -1,0 +1,118 @@
+//! Start-up, wiring and graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::{mpsc, watch};
+
+use crate::bridge::Bridge;
+use crate::config::Config;
+use crate::matrix::client::MatrixClient;
+use crate::matrix::registration::Registration;
+use crate::store::Store;
+use crate::xmpp::connection::{ComponentParams, component};
+
+/// Run the bridge until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let reg_path = config.resolve(&config.appservice.registration);
+    let registration = Registration::load(&reg_path, &config)?;
+
+    let store = Store::connect(&config.database_url(), config.database.max_connections)
+        .await
+        .with_context(|| format!("opening database {}", config.database.url))?;
+    tracing::info!(backend = ?store.backend(), "database ready");
+
+    let mut matrix = MatrixClient::new(&config.homeserver.url, &registration.as_token, &registration.id)?;
+    wait_for_homeserver(&mut matrix, &config.homeserver.url).await;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (inbound_tx, inbound_rx) = mpsc::channel(4096);
+    let params = ComponentParams {
+        jid: config.xmpp.component_jid.clone(),
+        server: config.xmpp.server.clone(),
+        secret: config.xmpp.secret.clone(),
+    };
+    let (xmpp, xmpp_task) = component(params, inbound_tx, shutdown_rx.clone());
+    let bridge = Bridge::new(config.clone(), store.clone(), matrix, xmpp, registration.hs_token.clone());
+
+    let listener = tokio::net::TcpListener::bind(config.appservice.listen)
+        .await
+        .with_context(|| format!("binding appservice.listen {}", config.appservice.listen))?;
+    tracing::info!(listen = %config.appservice.listen, "HTTP server listening");
+    let router = crate::http::router(bridge.clone());
+    let mut http_shutdown = shutdown_rx.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = http_shutdown.changed().await;
+            })
+            .await
+    });
+
+    let xmpp_task = tokio::spawn(xmpp_task);
+    tokio::spawn(crate::xmpp::inbound::run(bridge.clone(), inbound_rx));
+    bridge.sweep().await;
+    tokio::spawn(bridge.clone().sweep_forever());
+
+    // Now that we listen, have the homeserver ping us: that also makes it flush the
+    // transactions it queued while we were down, instead of waiting out its backoff.
+    let pinger = bridge.clone();
+    tokio::spawn(async move {
+        for attempt in 1..=10u32 {
+            match pinger.matrix.ping_homeserver(&format!("ucb-start-{}", crate::store::now_ms())).await {
+                Ok(()) => {
+                    tracing::info!("homeserver ping succeeded");
+                    return;
+                }
+                Err(e) => tracing::warn!(attempt, error = %e, "homeserver ping failed"),
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(10), http_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), xmpp_task).await;
+    store.close().await;
+    Ok(())
+}
+
+/// The homeserver may start after us: wait for it rather than fail.
+async fn wait_for_homeserver(matrix: &mut MatrixClient, url: &str) {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match matrix.discover_versions().await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(homeserver = url, error = %e, retry_in = ?delay, "homeserver not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(15));
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

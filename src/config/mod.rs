@@ -1,0 +1,295 @@
+//! Typed configuration, one struct per section, validated at start-up. Every error names the
+//! key it is about. `config/example.yaml` documents each key and is parsed by a test.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("config key `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, reason: reason.into() }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub homeserver: Homeserver,
+    pub appservice: Appservice,
+    pub xmpp: Xmpp,
+    pub database: Database,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub logging: Logging,
+    /// Directory of the config file; relative paths are resolved against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `homeserver:` — the Matrix homeserver the bridge is registered with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Homeserver {
+    /// Base URL of the client-server API, e.g. `http://127.0.0.1:8008`.
+    pub url: String,
+    /// The server name (the part after `:` in user IDs).
+    pub domain: String,
+}
+
+/// `appservice:` — how the homeserver reaches the bridge.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Appservice {
+    /// Registration ID (must match the registration file).
+    #[serde(default = "default_as_id")]
+    pub id: String,
+    /// Address the HTTP server binds to.
+    pub listen: SocketAddr,
+    /// URL the homeserver uses to reach `listen` (written into the registration).
+    pub url: String,
+    /// Path of the registration file (tokens are read from it).
+    pub registration: PathBuf,
+    /// Localpart of the bridge bot.
+    #[serde(default = "default_bot")]
+    pub bot_localpart: String,
+    /// Localpart prefix of ghosts for XMPP users.
+    #[serde(default = "default_ghost_prefix")]
+    pub ghost_prefix: String,
+}
+
+/// `xmpp:` — the XEP-0114 component connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Xmpp {
+    /// The component's JID (a domain), e.g. `bridge.example.org`.
+    pub component_jid: String,
+    /// `host:port` of the XMPP server's component listener.
+    pub server: String,
+    /// Shared secret of the component.
+    pub secret: String,
+}
+
+/// `database:` — SQLite (default) or PostgreSQL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// `sqlite://PATH` (relative to the config file) or `postgres://...`.
+    pub url: String,
+    /// Maximum pooled connections.
+    #[serde(default = "default_pool")]
+    pub max_connections: u32,
+}
+
+/// `limits:` — bounds on what the bridge accepts from the networks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Longest message body, in bytes, bridged in either direction.
+    pub max_message_bytes: usize,
+    /// Largest appservice transaction body, in bytes.
+    pub max_transaction_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_message_bytes: 64 * 1024, max_transaction_bytes: 16 * 1024 * 1024 }
+    }
+}
+
+/// `logging:` — tracing filter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Logging {
+    /// `tracing` env-filter syntax; the `RUST_LOG` variable wins when set.
+    pub filter: String,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Self { filter: "info".into() }
+    }
+}
+
+fn default_as_id() -> String {
+    "ucbridge".into()
+}
+fn default_bot() -> String {
+    "ucbridge".into()
+}
+fn default_ghost_prefix() -> String {
+    "_xmpp_".into()
+}
+fn default_pool() -> u32 {
+    8
+}
+
+impl Config {
+    /// Read, parse and validate a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let mut config: Config = yaml_serde::from_str(&text)
+            .map_err(|e| ConfigError::Syntax { path: path.to_owned(), message: e.to_string() })?;
+        config.base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Apply an override of `database.url` (command line / environment).
+    pub fn override_database_url(&mut self, url: Option<String>) -> Result<(), ConfigError> {
+        if let Some(url) = url {
+            self.database.url = url;
+            self.validate()?;
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_http_url("homeserver.url", &self.homeserver.url)?;
+        check_http_url("appservice.url", &self.appservice.url)?;
+        if self.homeserver.domain.is_empty()
+            || self.homeserver.domain.contains(['@', '/', ' '])
+        {
+            return Err(invalid("homeserver.domain", "must be a server name like example.org"));
+        }
+        if self.appservice.id.is_empty() {
+            return Err(invalid("appservice.id", "must not be empty"));
+        }
+        let localpart_ok = |s: &str| {
+            !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._=-/".contains(&b))
+        };
+        if !localpart_ok(&self.appservice.bot_localpart) {
+            return Err(invalid("appservice.bot_localpart", "must be a lower-case Matrix localpart"));
+        }
+        if !localpart_ok(&self.appservice.ghost_prefix) || !self.appservice.ghost_prefix.starts_with('_') {
+            return Err(invalid(
+                "appservice.ghost_prefix",
+                "must be a lower-case Matrix localpart starting with `_`",
+            ));
+        }
+        if self.xmpp.component_jid.is_empty() || self.xmpp.component_jid.contains(['@', '/', ' ']) {
+            return Err(invalid("xmpp.component_jid", "must be a domain like bridge.example.org"));
+        }
+        if self.xmpp.server.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+            return Err(invalid("xmpp.server", "must be host:port, e.g. 127.0.0.1:5347"));
+        }
+        if self.xmpp.secret.is_empty() {
+            return Err(invalid("xmpp.secret", "must not be empty"));
+        }
+        if !(self.database.url.starts_with("sqlite:")
+            || self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://"))
+        {
+            return Err(invalid("database.url", "must start with sqlite:// or postgres://"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if !(16..=1024 * 1024).contains(&self.limits.max_message_bytes) {
+            return Err(invalid("limits.max_message_bytes", "must be between 16 and 1048576"));
+        }
+        if self.limits.max_transaction_bytes < 64 * 1024 {
+            return Err(invalid("limits.max_transaction_bytes", "must be at least 65536"));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.logging.filter).is_err() {
+            return Err(invalid("logging.filter", "is not a valid tracing filter"));
+        }
+        Ok(())
+    }
+
+    /// Resolve a configured path against the config file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() { path.to_owned() } else { self.base_dir.join(path) }
+    }
+
+    /// The database URL with a relative SQLite path resolved against the config directory.
+    pub fn database_url(&self) -> String {
+        let url = &self.database.url;
+        let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
+            return url.clone();
+        };
+        let (path, query) = rest.split_once('?').map_or((rest, None), |(p, q)| (p, Some(q)));
+        if path == ":memory:" {
+            return url.clone();
+        }
+        let full = self.resolve(Path::new(path));
+        match query {
+            Some(q) => format!("sqlite://{}?{q}", full.display()),
+            None => format!("sqlite://{}", full.display()),
+        }
+    }
+}
+
+fn check_http_url(key: &'static str, value: &str) -> Result<(), ConfigError> {
+    let url = url::Url::parse(value).map_err(|e| invalid(key, format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid(key, "must be an http:// or https:// URL with a host"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_validates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.yaml");
+        let config = Config::load(&path).expect("config/example.yaml must stay valid");
+        assert_eq!(config.appservice.ghost_prefix, "_xmpp_");
+    }
+
+    fn write(yaml: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        (dir, path)
+    }
+
+    const GOOD: &str = r#"
+homeserver: {url: "http://127.0.0.1:8008", domain: localhost}
+appservice: {listen: "127.0.0.1:9090", url: "http://127.0.0.1:9090", registration: reg.yaml}
+xmpp: {component_jid: bridge.localhost, server: "127.0.0.1:5347", secret: s}
+database: {url: "sqlite://data/ucb.db"}
+"#;
+
+    #[test]
+    fn relative_paths_follow_the_config_file() {
+        let (dir, path) = write(GOOD);
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.database_url(), format!("sqlite://{}/data/ucb.db", dir.path().display()));
+        assert_eq!(c.resolve(&c.appservice.registration), dir.path().join("reg.yaml"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        for (from, to, key) in [
+            ("http://127.0.0.1:8008", "ftp://x", "homeserver.url"),
+            ("127.0.0.1:5347", "nohostport", "xmpp.server"),
+            ("sqlite://data/ucb.db", "mysql://x", "database.url"),
+            ("secret: s", "secret: ''", "xmpp.secret"),
+        ] {
+            let (_d, path) = write(&GOOD.replace(from, to));
+            let err = Config::load(&path).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        let (_d, path) = write(&GOOD.replace("domain: localhost", "domain: localhost, colour: red"));
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+}

@@ -1,0 +1,125 @@
+//! Outbound actions: what the bridge has promised to do on one of the networks.
+//!
+//! Every action is written to the outbox (as JSON) before it is attempted, so a crash or an
+//! outage delays it but never loses it. Actions on the same lane run strictly in order.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::ids::{BareJid, MatrixUserId, RoomId};
+
+/// How a text is meant: a normal message, an automatic notice, or an action ("/me waves").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextKind {
+    Text,
+    Notice,
+    Emote,
+}
+
+/// Plain text with its kind. Formatting is derived by the adapters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Text {
+    pub body: String,
+    pub kind: TextKind,
+}
+
+impl Text {
+    pub fn plain(body: impl Into<String>) -> Self {
+        Self { body: body.into(), kind: TextKind::Text }
+    }
+
+    pub fn notice(body: impl Into<String>) -> Self {
+        Self { body: body.into(), kind: TextKind::Notice }
+    }
+}
+
+/// One unit of outbound work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// An XMPP user's 1:1 message to a Matrix user: delivered by the XMPP user's ghost into
+    /// their direct chat, which is created (or the Matrix user re-invited) on demand.
+    MatrixDirect {
+        from: BareJid,
+        to: MatrixUserId,
+        /// Display name to give the ghost (XEP-0172 nick), if the XMPP side told us one.
+        nick: Option<String>,
+        /// The sender's stanza id, to address an error if delivery is refused.
+        stanza_id: Option<String>,
+        text: Text,
+    },
+    /// A bridge user (a ghost or the bot) joins a room it was invited to.
+    MatrixJoin { room: RoomId, user: MatrixUserId },
+    /// A bridge user posts a text in a room (notices about what the bridge cannot do).
+    MatrixPost { room: RoomId, user: MatrixUserId, text: Text },
+    /// A Matrix user's message to an XMPP user, sent from the Matrix user's address under the
+    /// component.
+    XmppChat {
+        from: MatrixUserId,
+        to: BareJid,
+        /// The Matrix user's display name, sent as XEP-0172 nick.
+        nick: Option<String>,
+        text: Text,
+    },
+    /// Tell an XMPP user that a message of theirs could not be delivered (an error reply to
+    /// their stanza, from the address they wrote to).
+    XmppBounce { from: MatrixUserId, to: BareJid, stanza_id: Option<String>, refusal: Refusal, reason: String },
+}
+
+/// Why a message is refused, in protocol-neutral terms (the adapters map it to their errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// The request is malformed.
+    BadRequest,
+    /// An address cannot be mapped.
+    BadAddress,
+    /// The addressee does not exist or cannot be reached through the bridge.
+    NotFound,
+    /// Refused by a rule of the bridge (size limit, permissions).
+    Policy,
+    /// The bridge does not offer this.
+    Unsupported,
+    /// The bridge failed; trying again later may work.
+    Internal,
+}
+
+impl Action {
+    /// Actions on one lane are delivered one after another in order; different lanes run
+    /// concurrently. A lane is one direction of one conversation.
+    pub fn lane(&self) -> String {
+        match self {
+            Action::MatrixDirect { from, to, .. } => format!("x2m:{from}>{to}"),
+            Action::MatrixJoin { room, .. } | Action::MatrixPost { room, .. } => {
+                format!("room:{room}")
+            }
+            Action::XmppChat { from, to, .. } => format!("m2x:{from}>{to}"),
+            Action::XmppBounce { from, to, .. } => format!("m2x:{from}>{to}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_survive_a_json_round_trip() {
+        let a = Action::MatrixDirect {
+            from: BareJid::parse("alice@localhost").unwrap(),
+            to: MatrixUserId::parse("@bob:localhost").unwrap(),
+            nick: Some("Alice".into()),
+            stanza_id: Some("abc".into()),
+            text: Text::plain("hi\nthere 👋"),
+        };
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(serde_json::from_str::<Action>(&json).unwrap(), a);
+        assert_eq!(a.lane(), "x2m:alice@localhost>@bob:localhost");
+    }
+
+    #[test]
+    fn invalid_ids_in_stored_json_are_rejected() {
+        let json = r#"{"action":"xmpp_chat","from":"bob","to":"a@b","text":{"body":"x","kind":"text"}}"#;
+        assert!(serde_json::from_str::<Action>(json).is_err());
+    }
+}

@@ -1,0 +1,310 @@
+//! Identity mapping between XMPP JIDs and Matrix user IDs.
+//!
+//! - An XMPP user becomes a Matrix ghost whose localpart is a prefix plus the bare JID, encoded
+//!   with the Matrix spec's "mapping from other character sets"
+//!   (<https://spec.matrix.org/latest/appendices/#mapping-from-other-character-sets>):
+//!   `a-z 0-9 . -` stay, `_` → `__`, `A-Z` → `_` + lower case, any other byte → `=xx`.
+//! - A Matrix user becomes an XMPP address under the component's domain whose localpart is
+//!   `localpart@server` escaped with XEP-0106 (JID Escaping).
+//!
+//! Both encodings are bijective on their valid inputs, and decoding accepts only the canonical
+//! form, so `decode(encode(x)) == x` and `encode(decode(y)) == y` (property-tested below).
+
+use crate::core::ids::{BareJid, MatrixUserId};
+
+/// Why an address cannot be mapped to the other network.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    #[error("'{0}' is not a valid escaped Matrix ID (XEP-0106 escaping of localpart@server)")]
+    BadXmppEscape(String),
+    #[error("'{0}' is not a valid ghost localpart encoding")]
+    BadMatrixEscape(String),
+    #[error("'{0}' is not a Matrix user ID")]
+    NotAMatrixId(String),
+    #[error("'{0}' is not a JID")]
+    NotAJid(String),
+}
+
+/// Encode arbitrary text into the Matrix localpart alphabet (spec appendix, bijective form).
+pub fn matrix_escape(input: &str) -> String {
+    let mut out = String::with_capacity(input.len() + 8);
+    for &b in input.as_bytes() {
+        match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' => out.push(b as char),
+            b'_' => out.push_str("__"),
+            b'A'..=b'Z' => {
+                out.push('_');
+                out.push((b + 32) as char);
+            }
+            _ => {
+                out.push('=');
+                out.push(hex_digit(b >> 4));
+                out.push(hex_digit(b & 0xf));
+            }
+        }
+    }
+    out
+}
+
+/// Decode [`matrix_escape`] output; only the canonical encoding is accepted.
+pub fn matrix_unescape(input: &str) -> Result<String, MappingError> {
+    let bad = || MappingError::BadMatrixEscape(input.to_owned());
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+            b'_' => {
+                match bytes.get(i + 1) {
+                    Some(b'_') => out.push(b'_'),
+                    Some(&c @ b'a'..=b'z') => out.push(c - 32),
+                    _ => return Err(bad()),
+                }
+                i += 2;
+            }
+            b'=' => {
+                let hi = bytes.get(i + 1).and_then(|&c| hex_value(c)).ok_or_else(bad)?;
+                let lo = bytes.get(i + 2).and_then(|&c| hex_value(c)).ok_or_else(bad)?;
+                let b = (hi << 4) | lo;
+                // A byte that has a shorter encoding must not appear as `=xx`.
+                if matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_') {
+                    return Err(bad());
+                }
+                out.push(b);
+                i += 3;
+            }
+            _ => return Err(bad()),
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}
+
+/// Characters XEP-0106 escapes, with their escape codes.
+const XEP0106: [(char, &str); 10] = [
+    (' ', "20"),
+    ('"', "22"),
+    ('&', "26"),
+    ('\'', "27"),
+    ('/', "2f"),
+    (':', "3a"),
+    ('<', "3c"),
+    ('>', "3e"),
+    ('@', "40"),
+    ('\\', "5c"),
+];
+
+/// XEP-0106 escaping. Every backslash is escaped, which keeps the mapping bijective.
+pub fn xep0106_escape(input: &str) -> String {
+    let mut out = String::with_capacity(input.len() + 4);
+    for c in input.chars() {
+        match XEP0106.iter().find(|(ch, _)| *ch == c) {
+            Some((_, code)) => {
+                out.push('\\');
+                out.push_str(code);
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// Reverse of [`xep0106_escape`]; a backslash must start one of the ten escape sequences and
+/// none of the escapable characters may appear raw.
+pub fn xep0106_unescape(input: &str) -> Result<String, MappingError> {
+    let bad = || MappingError::BadXmppEscape(input.to_owned());
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(c) = rest.chars().next() {
+        if c == '\\' {
+            let code = rest.get(1..3).ok_or_else(bad)?;
+            let (ch, _) = XEP0106.iter().find(|(_, k)| *k == code).ok_or_else(bad)?;
+            out.push(*ch);
+            rest = &rest[3..];
+        } else {
+            if XEP0106.iter().any(|(ch, _)| *ch == c) {
+                return Err(bad());
+            }
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    Ok(out)
+}
+
+fn hex_digit(n: u8) -> char {
+    char::from_digit(u32::from(n), 16).unwrap_or('0')
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// The bridge's addressing rules, fixed by configuration.
+#[derive(Debug, Clone)]
+pub struct IdentityMap {
+    /// The homeserver's server name (ghosts live there).
+    pub homeserver: String,
+    /// The component's domain (Matrix users appear under it on XMPP).
+    pub component: String,
+    /// Localpart prefix of XMPP ghosts, e.g. `_xmpp_`.
+    pub ghost_prefix: String,
+    /// Localpart of the bridge bot.
+    pub bot_localpart: String,
+}
+
+impl IdentityMap {
+    /// The ghost that stands for an XMPP user on Matrix.
+    pub fn ghost_for(&self, jid: &BareJid) -> MatrixUserId {
+        MatrixUserId::new_unchecked(
+            format!("{}{}", self.ghost_prefix, matrix_escape(&jid.to_string())),
+            self.homeserver.clone(),
+        )
+    }
+
+    /// The XMPP user a ghost stands for, or `None` if the user is not one of our ghosts.
+    pub fn jid_for_ghost(&self, user: &MatrixUserId) -> Option<Result<BareJid, MappingError>> {
+        if user.server() != self.homeserver {
+            return None;
+        }
+        let encoded = user.localpart().strip_prefix(&self.ghost_prefix)?;
+        Some(matrix_unescape(encoded).and_then(|s| BareJid::parse(&s)))
+    }
+
+    /// Is this Matrix user one of ours (a ghost or the bot)? Their events are echoes.
+    pub fn is_bridge_user(&self, user: &MatrixUserId) -> bool {
+        user.server() == self.homeserver
+            && (user.localpart().starts_with(&self.ghost_prefix)
+                || user.localpart() == self.bot_localpart)
+    }
+
+    /// The bridge bot's Matrix ID.
+    pub fn bot(&self) -> MatrixUserId {
+        MatrixUserId::new_unchecked(self.bot_localpart.clone(), self.homeserver.clone())
+    }
+
+    /// The XMPP address under which a Matrix user appears.
+    pub fn jid_for_matrix(&self, user: &MatrixUserId) -> BareJid {
+        BareJid::new_unchecked(
+            Some(xep0106_escape(&format!("{}@{}", user.localpart(), user.server()))),
+            self.component.clone(),
+        )
+    }
+
+    /// The Matrix user an address under the component stands for.
+    pub fn matrix_for_jid(&self, local: &str) -> Result<MatrixUserId, MappingError> {
+        let raw = xep0106_unescape(local)?;
+        let (localpart, server) = raw
+            .split_once('@')
+            .ok_or_else(|| MappingError::NotAMatrixId(raw.clone()))?;
+        MatrixUserId::parse(&format!("@{localpart}:{server}"))
+            .map_err(|_| MappingError::NotAMatrixId(raw.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn map() -> IdentityMap {
+        IdentityMap {
+            homeserver: "hs.example".into(),
+            component: "bridge.xmpp.example".into(),
+            ghost_prefix: "_xmpp_".into(),
+            bot_localpart: "ucbridge".into(),
+        }
+    }
+
+    #[test]
+    fn design_examples() {
+        let m = map();
+        let alice = BareJid::parse("alice@xmpp.example").unwrap();
+        assert_eq!(m.ghost_for(&alice).to_string(), "@_xmpp_alice=40xmpp.example:hs.example");
+        let bob = MatrixUserId::parse("@bob:hs.example").unwrap();
+        assert_eq!(m.jid_for_matrix(&bob).to_string(), "bob\\40hs.example@bridge.xmpp.example");
+        let ported = MatrixUserId::parse("@bob:hs.example:8448").unwrap();
+        assert_eq!(
+            m.jid_for_matrix(&ported).to_string(),
+            "bob\\40hs.example\\3a8448@bridge.xmpp.example"
+        );
+        assert_eq!(m.matrix_for_jid("bob\\40hs.example\\3a8448").unwrap(), ported);
+        assert_eq!(matrix_escape("Mr_X"), "_mr___x");
+    }
+
+    #[test]
+    fn rejects_non_canonical_forms() {
+        for bad in ["=41", "_", "_1", "=4", "=zz", "A", "=5f"] {
+            assert!(matrix_unescape(bad).is_err(), "{bad}");
+        }
+        for bad in ["a\\zzb", "a@b", "a\\4", "a b", "\\"] {
+            assert!(xep0106_unescape(bad).is_err(), "{bad}");
+        }
+        assert!(map().matrix_for_jid("nobody").is_err());
+    }
+
+    #[test]
+    fn ghosts_and_bot_are_recognised() {
+        let m = map();
+        let ghost = MatrixUserId::parse("@_xmpp_a=40b:hs.example").unwrap();
+        assert!(m.is_bridge_user(&ghost));
+        assert!(m.is_bridge_user(&m.bot()));
+        assert!(!m.is_bridge_user(&MatrixUserId::parse("@_xmpp_a=40b:other").unwrap()));
+        assert_eq!(m.jid_for_ghost(&ghost).unwrap().unwrap().to_string(), "a@b");
+        assert!(m.jid_for_ghost(&MatrixUserId::parse("@x:hs.example").unwrap()).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn matrix_escape_round_trips(s in "\\PC{0,40}") {
+            let e = matrix_escape(&s);
+            prop_assert!(e.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._=-".contains(&b)));
+            prop_assert_eq!(matrix_unescape(&e).unwrap(), s);
+        }
+
+        #[test]
+        fn matrix_unescape_is_canonical(s in "[a-z0-9._=-]{0,30}") {
+            if let Ok(d) = matrix_unescape(&s) {
+                prop_assert_eq!(matrix_escape(&d), s);
+            }
+        }
+
+        #[test]
+        fn xep0106_round_trips(s in "\\PC{0,40}") {
+            let e = xep0106_escape(&s);
+            prop_assert!(!e.contains(['@', '/', ' ', ':', '"', '&', '\'', '<', '>']));
+            prop_assert_eq!(xep0106_unescape(&e).unwrap(), s);
+        }
+
+        #[test]
+        fn xep0106_unescape_is_canonical(s in "[a-z\\\\0-9@: ]{0,30}") {
+            if let Ok(d) = xep0106_unescape(&s) {
+                prop_assert_eq!(xep0106_escape(&d), s);
+            }
+        }
+
+        #[test]
+        fn jid_ghost_round_trips(local in "[a-z0-9_.A-Z+!-]{1,20}", domain in "[a-z0-9-]{1,12}(\\.[a-z]{2,5})?") {
+            let m = map();
+            let jid = BareJid::parse(&format!("{local}@{domain}")).unwrap();
+            let ghost = m.ghost_for(&jid);
+            prop_assert_eq!(m.jid_for_ghost(&ghost).unwrap().unwrap(), jid);
+        }
+
+        #[test]
+        fn matrix_jid_round_trips(local in "[a-z0-9._=/+-]{1,20}", server in "[a-z0-9-]{1,12}(\\.[a-z]{2,5})?(:[0-9]{1,5})?") {
+            let m = map();
+            let user = MatrixUserId::parse(&format!("@{local}:{server}")).unwrap();
+            let jid = m.jid_for_matrix(&user);
+            prop_assert_eq!(jid.domain(), "bridge.xmpp.example");
+            prop_assert_eq!(m.matrix_for_jid(jid.local().unwrap()).unwrap(), user);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The protocol-neutral core: identifiers, identity mapping, the actions the bridge performs
+//! and the outbox's retry rules. Nothing in here knows ruma, xmpp-parsers, sqlx or axum.
+
+pub mod action;
+pub mod ids;
+pub mod inbound;
+pub mod mapping;
+pub mod outbox;

@@ -1,0 +1,45 @@
+//! The one place where errors become HTTP responses (Matrix-style `{errcode, error}` bodies).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No token was supplied.
+    #[error("missing access token")]
+    MissingToken,
+    /// A token was supplied but it is not ours.
+    #[error("invalid access token")]
+    BadToken,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    NotJson(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("unrecognised request")]
+    Unrecognized,
+    /// Our fault (e.g. the database is down); the homeserver will retry.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, errcode) = match &self {
+            ApiError::MissingToken => (StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED"),
+            ApiError::BadToken => (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "M_NOT_FOUND"),
+            ApiError::NotJson(_) => (StatusCode::BAD_REQUEST, "M_NOT_JSON"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "M_BAD_JSON"),
+            ApiError::Unrecognized => (StatusCode::NOT_FOUND, "M_UNRECOGNIZED"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN"),
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        (status, Json(json!({"errcode": errcode, "error": self.to_string()}))).into_response()
+    }
+}

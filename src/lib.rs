@@ -1,0 +1,11 @@
+//! ucbridge: a Matrix application service and XMPP component that carries the chat rules of
+//! a unified-communications suite between Matrix and XMPP users. See `ARCHITECTURE.md`.
+
+pub mod app;
+pub mod bridge;
+pub mod config;
+pub mod core;
+pub mod http;
+pub mod matrix;
+pub mod store;
+pub mod xmpp;

@@ -1,0 +1,86 @@
+//! The `ucbridge` command.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use ucbridge::config::Config;
+use ucbridge::matrix::registration::Registration;
+
+/// Matrix ↔ XMPP bridge with the chat rules of a unified-communications suite.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (see config/example.yaml).
+    #[arg(short, long, env = "UCBRIDGE_CONFIG", default_value = "config.yaml")]
+    config: PathBuf,
+    /// Override `database.url` from the config.
+    #[arg(long, env = "UCBRIDGE_DATABASE_URL")]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bridge (the default).
+    Run,
+    /// Write an appservice registration with fresh random tokens for the homeserver.
+    GenerateRegistration {
+        /// Where to write it; `-` for standard output.
+        #[arg(short, long, default_value = "registration.yaml")]
+        output: PathBuf,
+        /// Replace an existing file (its tokens stop working).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the configuration and the registration file, then exit.
+    CheckConfig,
+}
+
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ucbridge: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = Config::load(&cli.config)?;
+    config.override_database_url(cli.database_url)?;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::GenerateRegistration { output, force } => {
+            let yaml = Registration::generate(&config).to_yaml();
+            if output.as_os_str() == "-" {
+                print!("{yaml}");
+                return Ok(());
+            }
+            if output.exists() && !force {
+                anyhow::bail!("{} exists; use --force to replace it (the homeserver must then load the new one)", output.display());
+            }
+            std::fs::write(&output, yaml).with_context(|| format!("writing {}", output.display()))?;
+            eprintln!("wrote {}; give it to the homeserver (app_service_config_files) and point appservice.registration at it", output.display());
+            Ok(())
+        }
+        Command::CheckConfig => {
+            let reg = config.resolve(&config.appservice.registration);
+            Registration::load(&reg, &config)?;
+            println!("configuration OK ({}; registration {})", cli.config.display(), reg.display());
+            Ok(())
+        }
+        Command::Run => {
+            let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.logging.filter));
+            tracing_subscriber::fmt().with_env_filter(filter).init();
+            rustls::crypto::ring::default_provider()
+                .install_default()
+                .map_err(|_| anyhow::anyhow!("could not install the TLS crypto provider"))?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(ucbridge::app::run(config))
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The application service API the homeserver calls
+//! (<https://spec.matrix.org/latest/application-service-api/>): transaction pushes, user and
+//! alias queries, and ping. Every request must carry the `hs_token`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use axum::response::IntoResponse;
+use axum::routing::{any, get, post, put};
+use ruma::events::AnyTimelineEvent;
+use ruma::serde::Raw;
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+use crate::bridge::Bridge;
+use crate::core::ids::MatrixUserId;
+use crate::http::error::ApiError;
+use crate::matrix::events::translate;
+
+pub fn router(bridge: Arc<Bridge>) -> Router {
+    let limit = bridge.config.limits.max_transaction_bytes;
+    Router::new()
+        .route("/_matrix/app/v1/transactions/{txn_id}", put(push_transaction))
+        .route("/_matrix/app/v1/users/{user_id}", get(query_user))
+        .route("/_matrix/app/v1/rooms/{alias}", get(query_alias))
+        .route("/_matrix/app/v1/ping", post(ping))
+        .route("/_matrix/app/{*rest}", any(unrecognized))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(bridge)
+}
+
+/// Check the homeserver's token: `Authorization: Bearer` or the legacy `access_token` query
+/// parameter, compared in constant time.
+fn authorize(bridge: &Bridge, headers: &HeaderMap, query: &HashMap<String, String>) -> Result<(), ApiError> {
+    let from_header = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let token = from_header.or(query.get("access_token").map(String::as_str)).ok_or(ApiError::MissingToken)?;
+    if bool::from(token.as_bytes().ct_eq(bridge.hs_token.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::BadToken)
+    }
+}
+
+#[derive(Deserialize)]
+struct PushBody {
+    #[serde(default)]
+    events: Vec<Raw<AnyTimelineEvent>>,
+}
+
+async fn push_transaction(
+    State(bridge): State<Arc<Bridge>>,
+    Path(txn_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    authorize(&bridge, &headers, &query)?;
+    if txn_id.is_empty() || txn_id.len() > 255 {
+        return Err(ApiError::BadRequest("transaction id must be 1 to 255 characters".into()));
+    }
+    let push: PushBody = serde_json::from_slice(&body).map_err(|e| ApiError::NotJson(format!("transaction body: {e}")))?;
+    let events: Vec<_> = push.events.iter().filter_map(translate).collect();
+    tracing::debug!(txn_id, received = push.events.len(), relevant = events.len(), "transaction");
+    bridge
+        .accept_matrix_transaction(&txn_id, events)
+        .await
+        .map_err(|e| ApiError::Internal(format!("could not store transaction {txn_id}: {e}")))?;
+    Ok(axum::Json(serde_json::json!({})))
+}
+
+/// The homeserver asks whether a user in our namespace exists; ghosts of valid JIDs do.
+async fn query_user(
+    State(bridge): State<Arc<Bridge>>,
+    Path(user_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    authorize(&bridge, &headers, &query)?;
+    let user = MatrixUserId::parse(&user_id).map_err(|e| ApiError::NotFound(e.to_string()))?;
+    match bridge.map.jid_for_ghost(&user) {
+        Some(Ok(jid)) => {
+            bridge
+                .ensure_ghost(&user, &jid.to_string())
+                .await
+                .map_err(|e| ApiError::Internal(format!("registering {user}: {e}")))?;
+            Ok(axum::Json(serde_json::json!({})))
+        }
+        _ => Err(ApiError::NotFound(format!("{user_id} is not a bridged user"))),
+    }
+}
+
+/// Room aliases in our namespace (XMPP group chats) are not bridged yet.
+async fn query_alias(
+    State(bridge): State<Arc<Bridge>>,
+    Path(alias): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    authorize(&bridge, &headers, &query)?;
+    Err::<(), _>(ApiError::NotFound(format!("{alias}: group chats are not bridged yet")))
+}
+
+async fn ping(
+    State(bridge): State<Arc<Bridge>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    authorize(&bridge, &headers, &query)?;
+    Ok(axum::Json(serde_json::json!({})))
+}
+
+async fn unrecognized() -> ApiError {
+    ApiError::Unrecognized
+}

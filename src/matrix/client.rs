@@ -1,0 +1,226 @@
+//! Outbound client-server API calls, as the bridge bot or as a ghost (identity assertion with
+//! `?user_id=`, <https://spec.matrix.org/latest/application-service-api/#identity-assertion>).
+//! Requests are built from ruma's endpoint types and sent with reqwest.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use ruma::api::auth_scheme::{AuthScheme, SendAccessToken};
+use ruma::api::client::account::register::{self, LoginType};
+use ruma::api::client::discovery::get_supported_versions;
+use ruma::api::client::membership::{invite_user, join_room_by_id};
+use ruma::api::client::message::send_message_event;
+use ruma::api::client::profile::set_display_name;
+use ruma::api::client::room::{Visibility, create_room};
+use ruma::api::path_builder::{PathBuilder, SinglePath, VersionHistory};
+use ruma::api::{
+    AppserviceUserIdentity, IncomingResponseExt, OutgoingRequest, OutgoingRequestAppserviceExt,
+    SupportedVersions,
+};
+use ruma::events::room::message::RoomMessageEventContent;
+use ruma::{OwnedRoomId, OwnedTransactionId, OwnedUserId};
+use serde::Deserialize;
+
+use crate::core::action::{Text, TextKind};
+use crate::core::ids::{MatrixUserId, RoomId};
+use crate::core::outbox::DeliveryError;
+
+/// A failed client-server call.
+#[derive(Debug, thiserror::Error)]
+pub enum MatrixError {
+    #[error("homeserver unreachable: {0}")]
+    Network(String),
+    #[error("homeserver answered {status} {errcode}: {message}")]
+    Refused { status: u16, errcode: String, message: String },
+    #[error("bad request or response: {0}")]
+    Protocol(String),
+}
+
+impl MatrixError {
+    pub fn errcode(&self) -> Option<&str> {
+        match self {
+            Self::Refused { errcode, .. } => Some(errcode),
+            _ => None,
+        }
+    }
+
+    /// Classify for the outbox: outages and rate limits pass, refusals do not.
+    pub fn into_delivery(self) -> DeliveryError {
+        match &self {
+            Self::Network(_) => DeliveryError::Transient(self.to_string()),
+            Self::Refused { status, errcode, .. } if *status >= 500 || *status == 429 || errcode == "M_LIMIT_EXCEEDED" => {
+                DeliveryError::Transient(self.to_string())
+            }
+            _ => DeliveryError::Permanent(self.to_string()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errcode: String,
+    #[serde(default)]
+    error: String,
+}
+
+/// Fills in a path builder's input from the server's supported versions.
+pub trait PathInput: PathBuilder {
+    fn input(versions: &SupportedVersions) -> Self::Input<'_>;
+}
+
+impl PathInput for VersionHistory {
+    fn input(versions: &SupportedVersions) -> Cow<'_, SupportedVersions> {
+        Cow::Borrowed(versions)
+    }
+}
+
+impl PathInput for SinglePath {
+    fn input(_: &SupportedVersions) {}
+}
+
+/// Client-server API access with the appservice's `as_token`.
+#[derive(Clone)]
+pub struct MatrixClient {
+    http: reqwest::Client,
+    base_url: String,
+    as_token: String,
+    appservice_id: String,
+    versions: SupportedVersions,
+}
+
+fn to_ruma_user(user: &MatrixUserId) -> Result<OwnedUserId, MatrixError> {
+    OwnedUserId::try_from(user.to_string()).map_err(|e| MatrixError::Protocol(format!("{user}: {e}")))
+}
+
+fn to_ruma_room(room: &RoomId) -> Result<OwnedRoomId, MatrixError> {
+    OwnedRoomId::try_from(room.as_str()).map_err(|e| MatrixError::Protocol(format!("{room}: {e}")))
+}
+
+impl MatrixClient {
+    pub fn new(base_url: &str, as_token: &str, appservice_id: &str) -> Result<Self, MatrixError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| MatrixError::Network(e.to_string()))?;
+        Ok(Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            as_token: as_token.to_owned(),
+            appservice_id: appservice_id.to_owned(),
+            versions: SupportedVersions { versions: Default::default(), features: Default::default() },
+        })
+    }
+
+    /// Learn which spec versions the homeserver speaks (needed to pick endpoint paths).
+    pub async fn discover_versions(&mut self) -> Result<(), MatrixError> {
+        let response = self.call(get_supported_versions::Request::new(), None).await?;
+        self.versions = response.as_supported_versions();
+        Ok(())
+    }
+
+    /// Send a request, as `as_user` (a ghost) or as the bridge bot when `None`.
+    pub async fn call<R>(&self, request: R, as_user: Option<&MatrixUserId>) -> Result<R::IncomingResponse, MatrixError>
+    where
+        R: OutgoingRequest + OutgoingRequestAppserviceExt,
+        R::PathBuilder: PathInput,
+        for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
+    {
+        let user = as_user.map(to_ruma_user).transpose()?;
+        let identity = user.as_deref().map(AppserviceUserIdentity::new).unwrap_or_default();
+        let http_request = request
+            .try_into_http_request_with_identity::<Vec<u8>>(
+                &self.base_url,
+                SendAccessToken::Always(&self.as_token),
+                identity,
+                R::PathBuilder::input(&self.versions),
+            )
+            .map_err(|e| MatrixError::Protocol(e.to_string()))?;
+        let (parts, body) = http_request.into_parts();
+        let response = self
+            .http
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| MatrixError::Network(e.to_string()))?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| MatrixError::Network(e.to_string()))?;
+        if !status.is_success() {
+            let err: ErrorBody = serde_json::from_slice(&bytes)
+                .unwrap_or(ErrorBody { errcode: String::new(), error: String::from_utf8_lossy(&bytes).into_owned() });
+            return Err(MatrixError::Refused { status: status.as_u16(), errcode: err.errcode, message: err.error });
+        }
+        let http_response = http::Response::builder()
+            .status(status)
+            .body(bytes.as_ref())
+            .map_err(|e| MatrixError::Protocol(e.to_string()))?;
+        R::IncomingResponse::try_from_http_response(http_response).map_err(|e| MatrixError::Protocol(e.to_string()))
+    }
+
+    /// Ask the homeserver to ping us; it then also retries its queue of transactions at once.
+    pub async fn ping_homeserver(&self, transaction_id: &str) -> Result<(), MatrixError> {
+        let mut request = ruma::api::client::appservice::request_ping::v1::Request::new(self.appservice_id.clone());
+        request.transaction_id = Some(OwnedTransactionId::from(transaction_id));
+        self.call(request, None).await.map(|_| ())
+    }
+
+    /// Register a ghost; an existing account is fine.
+    pub async fn register_ghost(&self, user: &MatrixUserId) -> Result<(), MatrixError> {
+        let mut request = register::v3::Request::new();
+        request.username = Some(user.localpart().to_owned());
+        request.login_type = Some(LoginType::ApplicationService);
+        request.inhibit_login = true;
+        match self.call(request, None).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.errcode() == Some("M_USER_IN_USE") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn set_displayname(&self, user: &MatrixUserId, name: &str) -> Result<(), MatrixError> {
+        #[allow(deprecated)] // the generic profile-field endpoint is newer than many homeservers
+        let request = set_display_name::v3::Request::new(to_ruma_user(user)?, Some(name.to_owned()));
+        self.call(request, Some(user)).await.map(|_| ())
+    }
+
+    /// Create an unencrypted direct chat owned by `creator`, inviting `peer`.
+    pub async fn create_direct_room(&self, creator: &MatrixUserId, peer: &MatrixUserId) -> Result<RoomId, MatrixError> {
+        let mut request = create_room::v3::Request::new();
+        request.invite = vec![to_ruma_user(peer)?];
+        request.is_direct = true;
+        request.preset = Some(create_room::v3::RoomPreset::TrustedPrivateChat);
+        request.visibility = Visibility::Private;
+        let response = self.call(request, Some(creator)).await?;
+        RoomId::parse(response.room_id.as_str()).map_err(|e| MatrixError::Protocol(e.to_string()))
+    }
+
+    pub async fn invite(&self, room: &RoomId, by: &MatrixUserId, user: &MatrixUserId) -> Result<(), MatrixError> {
+        let recipient = invite_user::v3::InviteUserId::new(to_ruma_user(user)?);
+        let request = invite_user::v3::Request::new(to_ruma_room(room)?, recipient.into());
+        self.call(request, Some(by)).await.map(|_| ())
+    }
+
+    pub async fn join(&self, room: &RoomId, user: &MatrixUserId) -> Result<(), MatrixError> {
+        self.call(join_room_by_id::v3::Request::new(to_ruma_room(room)?), Some(user)).await.map(|_| ())
+    }
+
+    /// Send a text as `user`. `txn_id` makes retries idempotent.
+    pub async fn send_text(&self, room: &RoomId, user: &MatrixUserId, text: &Text, txn_id: &str) -> Result<String, MatrixError> {
+        let content = match text.kind {
+            TextKind::Text => RoomMessageEventContent::text_plain(&text.body),
+            TextKind::Notice => RoomMessageEventContent::notice_plain(&text.body),
+            TextKind::Emote => RoomMessageEventContent::emote_plain(&text.body),
+        };
+        let request = send_message_event::v3::Request::new(
+            to_ruma_room(room)?,
+            OwnedTransactionId::from(txn_id),
+            &content,
+        )
+        .map_err(|e| MatrixError::Protocol(e.to_string()))?;
+        Ok(self.call(request, Some(user)).await?.event_id.to_string())
+    }
+}

@@ -1,0 +1,33 @@
+//! Inbound de-duplication: appservice transactions by `txnId`, stanzas by (sender, id).
+
+use super::{Context, Result, StoreTx, now_ms};
+
+impl StoreTx {
+    /// Record an appservice transaction. `false` if it was recorded before (a retry of a
+    /// transaction already processed), in which case its events must not be handled again.
+    pub async fn claim_transaction(&mut self, txn_id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO appservice_txn (txn_id, received_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(txn_id)
+        .bind(now_ms())
+        .execute(&mut *self.tx)
+        .await
+        .ctx("record transaction")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Record a stanza id from a sender. `false` if the same sender used the id before.
+    pub async fn claim_stanza(&mut self, sender: &str, stanza_id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO inbound_stanza (sender, stanza_id, received_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(sender)
+        .bind(stanza_id)
+        .bind(now_ms())
+        .execute(&mut *self.tx)
+        .await
+        .ctx("record stanza id")?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,51 @@
+//! XMPP presence subscriptions to the addresses of Matrix users under the component.
+
+use sqlx::Row;
+
+use super::{Context, Result, Store, now_ms};
+
+impl Store {
+    pub async fn add_subscription(&self, contact: &str, subscriber: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO xmpp_subscription (contact, subscriber, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(contact)
+        .bind(subscriber)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .ctx("add subscription")?;
+        Ok(())
+    }
+
+    pub async fn remove_subscription(&self, contact: &str, subscriber: &str) -> Result<()> {
+        sqlx::query("DELETE FROM xmpp_subscription WHERE contact = $1 AND subscriber = $2")
+            .bind(contact)
+            .bind(subscriber)
+            .execute(&self.pool)
+            .await
+            .ctx("remove subscription")?;
+        Ok(())
+    }
+
+    pub async fn is_subscribed(&self, contact: &str, subscriber: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM xmpp_subscription WHERE contact = $1 AND subscriber = $2")
+            .bind(contact)
+            .bind(subscriber)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("is subscribed")?;
+        Ok(row.is_some())
+    }
+
+    /// All (contact, subscriber) pairs, to announce presence after a reconnect.
+    pub async fn subscriptions(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT contact, subscriber FROM xmpp_subscription ORDER BY contact, subscriber")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("subscriptions")?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0).ctx("contact")?, r.try_get(1).ctx("subscriber")?)))
+            .collect()
+    }
+}

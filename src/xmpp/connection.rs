@@ -1,0 +1,293 @@
+//! The component connection (XEP-0114, <https://xmpp.org/extensions/xep-0114.html>).
+//!
+//! tokio-xmpp's `Component` stream ends on any error, including one stanza it cannot parse and
+//! an idle read timeout; on a bridge that would drop every stanza queued behind a bad one. So
+//! the handshake is done here with tokio-xmpp's public stream types, and the read loop keeps
+//! going past unparseable stanzas (they are answered with an error by the inbound handler).
+//! Reconnection, with backoff, is ours too.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_xmpp::connect::{DnsConfig, ServerConnector, TcpServerConnector};
+use tokio_xmpp::xmlstream::{
+    FallibleStreamElement, RawStanzaHeader, ReadError, StreamElementError, Timeouts, XmppStream,
+    XmppStreamElement,
+};
+use xmpp_parsers::component::Handshake;
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::jid::{BareJid, Jid};
+use xmpp_parsers::ns;
+use xmpp_parsers::ping::Ping;
+use xmpp_parsers::stanza::Stanza;
+
+use crate::core::outbox::DeliveryError;
+
+type Stream = XmppStream<<TcpServerConnector as ServerConnector>::Stream>;
+
+/// What the read loop hands to the inbound handler, in arrival order.
+#[derive(Debug)]
+pub enum Received {
+    Stanza(Box<Stanza>),
+    /// A stanza that could not be parsed; its header is kept to address an error reply.
+    Invalid { kind: &'static str, header: RawStanzaHeader, error: String },
+    /// The connection (re)established: a chance to announce presence.
+    Connected,
+}
+
+struct Outgoing {
+    stanza: Stanza,
+    /// Told once the stanza is written and flushed to the server (or failed).
+    done: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// Sends stanzas through the component connection; cheap to clone.
+#[derive(Clone)]
+pub struct XmppSender {
+    tx: mpsc::Sender<Outgoing>,
+    connected: Arc<AtomicBool>,
+}
+
+impl XmppSender {
+    /// Send and wait until the stanza has been handed to the server.
+    pub async fn send(&self, stanza: Stanza) -> Result<(), DeliveryError> {
+        if !self.is_connected() {
+            return Err(DeliveryError::Transient("XMPP server not connected".into()));
+        }
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Outgoing { stanza, done: Some(done) })
+            .await
+            .map_err(|_| DeliveryError::Transient("XMPP connection task stopped".into()))?;
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(DeliveryError::Transient(e)),
+            Err(_) => Err(DeliveryError::Transient("XMPP connection dropped the stanza".into())),
+        }
+    }
+
+    /// Send without waiting (replies to requests: losing one on a disconnect is harmless).
+    pub async fn send_reply(&self, stanza: Stanza) {
+        if self.tx.send(Outgoing { stanza, done: None }).await.is_err() {
+            tracing::debug!("XMPP connection task stopped; reply dropped");
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+}
+
+/// Connection parameters.
+#[derive(Debug, Clone)]
+pub struct ComponentParams {
+    pub jid: String,
+    pub server: String,
+    pub secret: String,
+}
+
+/// Create the sender and the task that keeps the connection up.
+pub fn component(
+    params: ComponentParams,
+    inbound: mpsc::Sender<Received>,
+    shutdown: watch::Receiver<bool>,
+) -> (XmppSender, impl Future<Output = ()>) {
+    let (tx, rx) = mpsc::channel(1024);
+    let connected = Arc::new(AtomicBool::new(false));
+    let sender = XmppSender { tx, connected: connected.clone() };
+    (sender, run(params, rx, inbound, connected, shutdown))
+}
+
+const MIN_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Keep-alive ping interval; well below the read timeout.
+const PING_EVERY: Duration = Duration::from_secs(25);
+
+async fn run(
+    params: ComponentParams,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+    inbound: mpsc::Sender<Received>,
+    connected: Arc<AtomicBool>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let stream = tokio::select! {
+            r = connect(&params) => r,
+            _ = shutdown.changed() => return,
+        };
+        let mut stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(server = %params.server, error = %e, retry_in = ?backoff, "XMPP component connection failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {},
+                    _ = shutdown.changed() => return,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        tracing::info!(jid = %params.jid, server = %params.server, "XMPP component connected");
+        backoff = MIN_BACKOFF;
+        connected.store(true, Ordering::Relaxed);
+        if inbound.send(Received::Connected).await.is_err() {
+            return;
+        }
+        let reason = serve(&params, &mut stream, &mut outgoing, &inbound, &mut shutdown).await;
+        connected.store(false, Ordering::Relaxed);
+        // Fail what was queued for this connection: the outbox retries it on the next one.
+        while let Ok(out) = outgoing.try_recv() {
+            if let Some(done) = out.done {
+                let _ = done.send(Err("XMPP connection lost".into()));
+            }
+        }
+        match reason {
+            Ended::Shutdown => {
+                let _ = SinkExt::<&XmppStreamElement>::close(&mut stream).await;
+                return;
+            }
+            Ended::Lost(e) => tracing::warn!(error = %e, "XMPP component connection lost; reconnecting"),
+        }
+    }
+}
+
+enum Ended {
+    Shutdown,
+    Lost(String),
+}
+
+async fn serve(
+    params: &ComponentParams,
+    stream: &mut Stream,
+    outgoing: &mut mpsc::Receiver<Outgoing>,
+    inbound: &mpsc::Sender<Received>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Ended {
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut ping_seq: u64 = 0;
+    loop {
+        enum Step {
+            In(Option<Result<FallibleStreamElement, ReadError>>),
+            Out(Option<Outgoing>),
+            Ping,
+            Shutdown,
+        }
+        let step = tokio::select! {
+            biased;
+            _ = shutdown.changed() => Step::Shutdown,
+            item = stream.next() => Step::In(item),
+            out = outgoing.recv() => Step::Out(out),
+            _ = ping.tick() => Step::Ping,
+        };
+        match step {
+            Step::Shutdown => return Ended::Shutdown,
+            Step::In(None) => return Ended::Lost("stream closed".into()),
+            Step::In(Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::Stanza(stanza))))) => {
+                if inbound.send(Received::Stanza(Box::new(stanza))).await.is_err() {
+                    return Ended::Shutdown;
+                }
+            }
+            Step::In(Some(Ok(FallibleStreamElement::Err(StreamElementError::InvalidStanza { name, header, error, .. })))) => {
+                let kind = match name.to_ncname().as_str() {
+                    "message" => "message",
+                    "presence" => "presence",
+                    _ => "iq",
+                };
+                tracing::info!(kind, from = ?header.from, id = ?header.id, %error, "unparseable stanza");
+                if inbound.send(Received::Invalid { kind, header, error: error.to_string() }).await.is_err() {
+                    return Ended::Shutdown;
+                }
+            }
+            Step::In(Some(Ok(FallibleStreamElement::Err(e)))) => {
+                tracing::warn!(error = %e, "ignoring an invalid stream element");
+            }
+            Step::In(Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::StreamError(e))))) => {
+                return Ended::Lost(format!("stream error from server: {e:?}"));
+            }
+            Step::In(Some(Ok(FallibleStreamElement::Ok(other)))) => {
+                tracing::debug!(element = ?other, "ignoring unexpected stream element");
+            }
+            Step::In(Some(Err(ReadError::SoftTimeout))) => {
+                // Quiet stream: make the server say something before the hard timeout.
+                ping_seq += 1;
+                if let Err(e) = send_ping(stream, params, ping_seq).await {
+                    return Ended::Lost(e.to_string());
+                }
+            }
+            Step::In(Some(Err(ReadError::ParseError(e)))) => {
+                tracing::warn!(error = %e, "XML parse error on the component stream");
+            }
+            Step::In(Some(Err(ReadError::HardError(e)))) => return Ended::Lost(e.to_string()),
+            Step::In(Some(Err(ReadError::StreamFooterReceived))) => return Ended::Lost("server closed the stream".into()),
+            Step::Out(None) => return Ended::Shutdown,
+            Step::Out(Some(out)) => {
+                let result = stream.send(&XmppStreamElement::Stanza(out.stanza)).await;
+                let failed = result.as_ref().err().map(|e| e.to_string());
+                if let Some(done) = out.done {
+                    let _ = done.send(result.map_err(|e| e.to_string()));
+                }
+                if let Some(e) = failed {
+                    return Ended::Lost(e);
+                }
+            }
+            Step::Ping => {
+                ping_seq += 1;
+                if let Err(e) = send_ping(stream, params, ping_seq).await {
+                    return Ended::Lost(e.to_string());
+                }
+            }
+        }
+    }
+}
+
+async fn send_ping(stream: &mut Stream, params: &ComponentParams, seq: u64) -> io::Result<()> {
+    let mut iq = Iq::from_get(format!("ucb-ping-{seq}"), Ping);
+    if let (Ok(from), Some(server)) = (Jid::new(&params.jid), params.jid.split_once('.').map(|(_, d)| d)) {
+        *iq.from_mut() = Some(from);
+        *iq.to_mut() = Jid::new(server).ok();
+    }
+    stream.send(&XmppStreamElement::Stanza(Stanza::Iq(iq))).await
+}
+
+async fn connect(params: &ComponentParams) -> Result<Stream, String> {
+    let addr = tokio::net::lookup_host(&params.server)
+        .await
+        .map_err(|e| format!("cannot resolve {}: {e}", params.server))?
+        .next()
+        .ok_or_else(|| format!("{} resolves to no address", params.server))?;
+    let jid: BareJid = params.jid.parse().map_err(|e| format!("component JID {}: {e}", params.jid))?;
+    let connector = TcpServerConnector::from(DnsConfig::addr(&addr.to_string()));
+    let timeouts = Timeouts { read_timeout: Duration::from_secs(60), response_timeout: Duration::from_secs(20) };
+    let (mut pending, _) = connector
+        .connect(&Jid::from(jid), ns::COMPONENT, timeouts)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let header = pending.take_header();
+    let stream_id = header.id.ok_or("server sent no stream id")?.into_owned();
+    let mut stream: Stream = pending.skip_features();
+    stream
+        .send(&XmppStreamElement::ComponentHandshake(Handshake::from_stream_id_and_password(stream_id, &params.secret)))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    loop {
+        match stream.next().await {
+            Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::ComponentHandshake(_)))) => return Ok(stream),
+            Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::StreamError(e)))) => {
+                return Err(format!("server refused the component (wrong secret or domain?): {e:?}"));
+            }
+            Some(Err(ReadError::SoftTimeout)) => continue,
+            Some(Ok(other)) => return Err(format!("unexpected answer to the handshake: {other:?}")),
+            Some(Err(e)) => return Err(format!("handshake: {e}")),
+            None => return Err("server closed the connection during the handshake".into()),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The XMPP side: the XEP-0114 component connection (with reconnect), the handling of stanzas
+//! addressed to the component and the escaped addresses under it, and stanza building.
+//! xmpp-parsers and tokio-xmpp types stay inside this module.
+
+pub mod connection;
+pub mod inbound;
+pub mod outbound;

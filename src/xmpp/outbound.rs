@@ -1,0 +1,107 @@
+//! Stanzas the bridge sends, built with xmpp-parsers types (never string templates).
+
+use xmpp_parsers::disco::{DiscoInfoResult, DiscoItemsResult, Identity};
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::jid::Jid;
+use xmpp_parsers::message::{Id, Lang, Message, MessageType};
+use xmpp_parsers::nick::Nick;
+use xmpp_parsers::ns;
+use xmpp_parsers::presence::{Presence, Type as PresenceType};
+use xmpp_parsers::stanza::Stanza;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+use xmpp_parsers::stanza_id::OriginId;
+
+use crate::core::action::{Refusal, Text, TextKind};
+
+/// The RFC 6120 error condition for a refusal.
+pub fn stanza_error(refusal: Refusal, text: &str) -> StanzaError {
+    let (kind, condition) = match refusal {
+        Refusal::BadRequest => (ErrorType::Modify, DefinedCondition::BadRequest),
+        Refusal::BadAddress => (ErrorType::Modify, DefinedCondition::JidMalformed),
+        Refusal::NotFound => (ErrorType::Cancel, DefinedCondition::ItemNotFound),
+        Refusal::Policy => (ErrorType::Modify, DefinedCondition::PolicyViolation),
+        Refusal::Unsupported => (ErrorType::Cancel, DefinedCondition::FeatureNotImplemented),
+        Refusal::Internal => (ErrorType::Wait, DefinedCondition::InternalServerError),
+    };
+    StanzaError::new(kind, condition, "en", text)
+}
+
+/// A 1:1 chat message. `id` is stable across retries (derived from the outbox row) and is
+/// repeated as XEP-0359 origin-id so clients can recognise a repeat.
+pub fn chat(from: Jid, to: Jid, text: &Text, id: String, nick: Option<&str>) -> Stanza {
+    let body = match text.kind {
+        TextKind::Emote => format!("/me {}", text.body),
+        TextKind::Text | TextKind::Notice => text.body.clone(),
+    };
+    let mut message = Message::chat(Some(to)).with_body(Lang::default(), body);
+    message.from = Some(from);
+    message.id = Some(Id(id.clone()));
+    message = message.with_payload(OriginId { id });
+    if let Some(nick) = nick {
+        message.payloads.push(Nick(nick.to_owned()).into());
+    }
+    Stanza::Message(message)
+}
+
+/// Error reply to a message.
+pub fn message_error(from: Option<Jid>, to: Jid, id: Option<String>, refusal: Refusal, text: &str) -> Stanza {
+    let mut message = Message::new_with_type(MessageType::Error, Some(to)).with_payload(stanza_error(refusal, text));
+    message.from = from;
+    message.id = id.map(Id);
+    Stanza::Message(message)
+}
+
+/// Error reply to a presence.
+pub fn presence_error(from: Option<Jid>, to: Jid, id: Option<String>, refusal: Refusal, text: &str) -> Stanza {
+    let mut presence = Presence::new(PresenceType::Error).with_to(to);
+    presence.from = from;
+    presence.id = id;
+    presence.payloads.push(stanza_error(refusal, text).into());
+    Stanza::Presence(presence)
+}
+
+/// Error reply to an iq request.
+pub fn iq_error(from: Option<Jid>, to: Jid, id: String, refusal: Refusal, text: &str) -> Stanza {
+    let mut iq = Iq::from_error(id, stanza_error(refusal, text));
+    *iq.from_mut() = from;
+    *iq.to_mut() = Some(to);
+    Stanza::Iq(iq)
+}
+
+pub fn iq_result(from: Jid, to: Jid, id: String) -> Stanza {
+    let mut iq = Iq::empty_result(to, id);
+    *iq.from_mut() = Some(from);
+    Stanza::Iq(iq)
+}
+
+pub fn presence(kind: PresenceType, from: Jid, to: Jid, status: Option<&str>) -> Stanza {
+    let mut presence = Presence::new(kind).with_from(from).with_to(to);
+    if let Some(status) = status {
+        presence.statuses.insert(Lang::default(), status.to_owned());
+    }
+    Stanza::Presence(presence)
+}
+
+/// What the component and the addresses under it say about themselves (XEP-0030).
+pub fn disco_info(from: Jid, to: Jid, id: String, node: Option<String>, is_component: bool, name: &str) -> Stanza {
+    let identity = if is_component {
+        Identity::new("gateway", "matrix", "en", name)
+    } else {
+        Identity::new("account", "registered", "en", name)
+    };
+    let mut features: std::collections::BTreeSet<String> = [ns::DISCO_INFO, ns::PING].map(String::from).into();
+    features.insert(if is_component { ns::DISCO_ITEMS } else { ns::SID }.to_owned());
+    let result = DiscoInfoResult { node, identities: vec![identity], features, extensions: vec![] };
+    let mut iq = Iq::from_result(id, Some(result));
+    *iq.from_mut() = Some(from);
+    *iq.to_mut() = Some(to);
+    Stanza::Iq(iq)
+}
+
+pub fn disco_items(from: Jid, to: Jid, id: String, node: Option<String>) -> Stanza {
+    let result = DiscoItemsResult { node, items: vec![], rsm: None };
+    let mut iq = Iq::from_result(id, Some(result));
+    *iq.from_mut() = Some(from);
+    *iq.to_mut() = Some(to);
+    Stanza::Iq(iq)
+}
