@@ -1,0 +1,202 @@
+//! One conformance suite for the store, run against SQLite (a real file) and PostgreSQL
+//! (`UCB_TEST_PG_URL`, default `postgres://postgres@127.0.0.1:5432/test`; each test gets a
+//! fresh database). Both backends must behave the same.
+
+use sqlx::Connection;
+use ucbridge::core::action::{Action, Text};
+use ucbridge::core::ids::{BareJid, MatrixUserId, RoomId};
+use ucbridge::store::{DmPortal, PeerMembership, Store};
+
+/// A database for one test, removed afterwards.
+struct TestDb {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_admin: Option<(String, String)>,
+}
+
+impl TestDb {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("ucb.db").display());
+        Self { url, _dir: Some(dir), pg_admin: None }
+    }
+
+    async fn postgres() -> Self {
+        sqlx::any::install_default_drivers();
+        let admin = std::env::var("UCB_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let name = format!("ucb_store_{}_{:x}", std::process::id(), rand::random::<u64>());
+        let mut conn = sqlx::AnyConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for the store tests: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
+        Self { url: format!("{base}/{name}"), _dir: None, pg_admin: Some((admin, name)) }
+    }
+
+    async fn open(&self) -> Store {
+        Store::connect(&self.url, 4).await.unwrap()
+    }
+
+    async fn drop_db(self) {
+        if let Some((admin, name)) = &self.pg_admin {
+            let mut conn = sqlx::AnyConnection::connect(admin).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn jid(s: &str) -> BareJid {
+    BareJid::parse(s).unwrap()
+}
+fn mxid(s: &str) -> MatrixUserId {
+    MatrixUserId::parse(s).unwrap()
+}
+fn room(s: &str) -> RoomId {
+    RoomId::parse(s).unwrap()
+}
+
+fn chat(n: u32) -> Action {
+    Action::XmppChat { from: mxid("@bob:hs"), to: jid("alice@x"), nick: None, text: Text::plain(format!("m{n} ✓")) }
+}
+
+async fn transactions_are_claimed_once_across_restarts(db: &TestDb) {
+    let store = db.open().await;
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.claim_transaction("t1").await.unwrap());
+    tx.commit().await.unwrap();
+    store.close().await;
+    // A new process (fresh pool; migrations run again and must be a no-op).
+    let store = db.open().await;
+    let mut tx = store.begin().await.unwrap();
+    assert!(!tx.claim_transaction("t1").await.unwrap());
+    assert!(tx.claim_transaction("t2").await.unwrap());
+    assert!(tx.claim_stanza("alice@x", "id1").await.unwrap());
+    assert!(!tx.claim_stanza("alice@x", "id1").await.unwrap());
+    assert!(tx.claim_stanza("carol@x", "id1").await.unwrap());
+    tx.commit().await.unwrap();
+}
+
+async fn uncommitted_work_is_not_kept(db: &TestDb) {
+    let store = db.open().await;
+    {
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.claim_transaction("lost").await.unwrap());
+        tx.enqueue(&chat(1)).await.unwrap();
+        // dropped without commit: as if the process died before answering the homeserver
+    }
+    assert_eq!(store.outbox_len().await.unwrap(), 0);
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.claim_transaction("lost").await.unwrap(), "the retried transaction must be processed");
+    tx.commit().await.unwrap();
+}
+
+async fn outbox_keeps_lane_order_and_never_reuses_ids(db: &TestDb) {
+    let store = db.open().await;
+    let mut tx = store.begin().await.unwrap();
+    let mut ids = vec![];
+    for n in 0..5 {
+        ids.push(tx.enqueue(&chat(n)).await.unwrap());
+    }
+    let other = Action::MatrixJoin { room: room("!r:hs"), user: mxid("@_xmpp_a=40x:hs") };
+    tx.enqueue(&other).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let mut lanes = store.pending_lanes().await.unwrap();
+    lanes.sort();
+    assert_eq!(lanes, vec![chat(0).lane(), other.lane()]);
+
+    let head = store.head_of_lane(&chat(0).lane()).await.unwrap().unwrap();
+    assert_eq!((head.id, head.attempts, head.action.clone()), (ids[0], 0, chat(0)));
+    store.retry_later(head.id, 3, 12345, "peer down").await.unwrap();
+    let again = store.head_of_lane(&chat(0).lane()).await.unwrap().unwrap();
+    assert_eq!((again.id, again.attempts, again.next_attempt_at), (ids[0], 3, 12345));
+
+    for (n, id) in ids.iter().enumerate() {
+        let head = store.head_of_lane(&chat(0).lane()).await.unwrap().unwrap();
+        assert_eq!(head.id, *id);
+        assert_eq!(head.action, chat(u32::try_from(n).unwrap()));
+        store.complete(*id).await.unwrap();
+    }
+    assert!(store.head_of_lane(&chat(0).lane()).await.unwrap().is_none());
+    // The table is empty for this lane; a new id must still be larger than every old one,
+    // because ids become Matrix txnIds and stanza ids.
+    let mut tx = store.begin().await.unwrap();
+    let fresh = tx.enqueue(&chat(9)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(fresh > *ids.last().unwrap());
+    assert_eq!(store.outbox_len().await.unwrap(), 2);
+}
+
+async fn direct_chats_follow_the_latest_room(db: &TestDb) {
+    let store = db.open().await;
+    let (a, b) = (jid("alice@x"), mxid("@bob:hs"));
+    assert!(store.current_dm(&a, &b).await.unwrap().is_none());
+    let first = DmPortal { room: room("!one:hs"), xmpp: a.clone(), matrix: b.clone(), peer: PeerMembership::Invited };
+    store.save_dm(&first).await.unwrap();
+    assert_eq!(store.current_dm(&a, &b).await.unwrap(), Some(first.clone()));
+
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.set_peer_membership(&room("!one:hs"), &b, PeerMembership::Left).await.unwrap());
+    assert!(!tx.set_peer_membership(&room("!nope:hs"), &b, PeerMembership::Left).await.unwrap());
+    assert_eq!(tx.dm_by_room(&room("!one:hs")).await.unwrap().unwrap().peer, PeerMembership::Left);
+    tx.commit().await.unwrap();
+
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let second = DmPortal { room: room("!two:hs"), xmpp: a.clone(), matrix: b.clone(), peer: PeerMembership::Joined };
+    store.save_dm(&second).await.unwrap();
+    assert_eq!(store.current_dm(&a, &b).await.unwrap(), Some(second));
+    store.forget_dm(&room("!two:hs")).await.unwrap();
+    assert_eq!(store.current_dm(&a, &b).await.unwrap().unwrap().room, room("!one:hs"));
+    assert!(store.current_dm(&jid("carol@x"), &b).await.unwrap().is_none());
+}
+
+async fn ghosts_and_subscriptions(db: &TestDb) {
+    let store = db.open().await;
+    let g = mxid("@_xmpp_alice=40x:hs");
+    assert_eq!(store.ghost(&g).await.unwrap(), None);
+    store.save_ghost(&g, None).await.unwrap();
+    assert_eq!(store.ghost(&g).await.unwrap(), Some(None));
+    store.save_ghost(&g, Some("Alice ✨")).await.unwrap();
+    assert_eq!(store.ghost(&g).await.unwrap(), Some(Some("Alice ✨".into())));
+
+    let contact = "bob\\40hs@bridge.x";
+    assert!(!store.is_subscribed(contact, "alice@x").await.unwrap());
+    store.add_subscription(contact, "alice@x").await.unwrap();
+    store.add_subscription(contact, "alice@x").await.unwrap();
+    assert!(store.is_subscribed(contact, "alice@x").await.unwrap());
+    assert_eq!(store.subscriptions().await.unwrap(), vec![(contact.to_owned(), "alice@x".to_owned())]);
+    store.remove_subscription(contact, "alice@x").await.unwrap();
+    assert!(store.subscriptions().await.unwrap().is_empty());
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                let db = super::TestDb::sqlite().await;
+                super::$name(&db).await;
+                db.drop_db().await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                let db = super::TestDb::postgres().await;
+                super::$name(&db).await;
+                db.drop_db().await;
+            })*
+        }
+    };
+}
+
+conformance!(
+    transactions_are_claimed_once_across_restarts,
+    uncommitted_work_is_not_kept,
+    outbox_keeps_lane_order_and_never_reuses_ids,
+    direct_chats_follow_the_latest_room,
+    ghosts_and_subscriptions,
+);
