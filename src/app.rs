@@ -24,7 +24,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("opening database {}", config.database.url))?;
     tracing::info!(backend = ?store.backend(), "database ready");
 
-    let mut matrix = MatrixClient::new(&config.homeserver.url, &registration.as_token, &registration.id)?;
+    let mut matrix = MatrixClient::new(
+        &config.homeserver.url,
+        &registration.as_token,
+        &registration.id,
+    )?;
     wait_for_homeserver(&mut matrix, &config.homeserver.url).await;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -35,7 +39,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         secret: config.xmpp.secret.clone(),
     };
     let (xmpp, xmpp_task) = component(params, inbound_tx, shutdown_rx.clone());
-    let bridge = Bridge::new(config.clone(), store.clone(), matrix, xmpp, registration.hs_token.clone());
+    let bridge = Bridge::new(
+        config.clone(),
+        store.clone(),
+        matrix,
+        xmpp,
+        registration.hs_token.clone(),
+    );
 
     let listener = tokio::net::TcpListener::bind(config.appservice.listen)
         .await
@@ -61,7 +71,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let pinger = bridge.clone();
     tokio::spawn(async move {
         for attempt in 1..=10u32 {
-            match pinger.matrix.ping_homeserver(&format!("ucb-start-{}", crate::store::now_ms())).await {
+            match pinger
+                .matrix
+                .ping_homeserver(&format!("ucb-start-{}", crate::store::now_ms()))
+                .await
+            {
                 Ok(()) => {
                     tracing::info!("homeserver ping succeeded");
                     return;

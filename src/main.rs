@@ -61,25 +61,39 @@ fn real_main() -> anyhow::Result<()> {
                 return Ok(());
             }
             if output.exists() && !force {
-                anyhow::bail!("{} exists; use --force to replace it (the homeserver must then load the new one)", output.display());
+                anyhow::bail!(
+                    "{} exists; use --force to replace it (the homeserver must then load the new one)",
+                    output.display()
+                );
             }
-            std::fs::write(&output, yaml).with_context(|| format!("writing {}", output.display()))?;
-            eprintln!("wrote {}; give it to the homeserver (app_service_config_files) and point appservice.registration at it", output.display());
+            std::fs::write(&output, yaml)
+                .with_context(|| format!("writing {}", output.display()))?;
+            eprintln!(
+                "wrote {}; give it to the homeserver (app_service_config_files) and point appservice.registration at it",
+                output.display()
+            );
             Ok(())
         }
         Command::CheckConfig => {
             let reg = config.resolve(&config.appservice.registration);
             Registration::load(&reg, &config)?;
-            println!("configuration OK ({}; registration {})", cli.config.display(), reg.display());
+            println!(
+                "configuration OK ({}; registration {})",
+                cli.config.display(),
+                reg.display()
+            );
             Ok(())
         }
         Command::Run => {
-            let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.logging.filter));
+            let filter = EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new(&config.logging.filter));
             tracing_subscriber::fmt().with_env_filter(filter).init();
             rustls::crypto::ring::default_provider()
                 .install_default()
                 .map_err(|_| anyhow::anyhow!("could not install the TLS crypto provider"))?;
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(ucbridge::app::run(config))
         }
     }

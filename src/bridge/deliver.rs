@@ -22,20 +22,41 @@ fn jid(s: &str) -> Result<Jid, DeliveryError> {
 impl Bridge {
     pub(super) async fn deliver(&self, id: i64, action: &Action) -> Result<(), DeliveryError> {
         match action {
-            Action::MatrixDirect { from, to, nick, text, .. } => self.deliver_direct(id, from, to, nick.as_deref(), text).await,
+            Action::MatrixDirect {
+                from,
+                to,
+                nick,
+                text,
+                ..
+            } => {
+                self.deliver_direct(id, from, to, nick.as_deref(), text)
+                    .await
+            }
             Action::MatrixJoin { room, user } => {
                 if let Some(Ok(jid)) = self.map.jid_for_ghost(user) {
                     self.ensure_ghost(user, &jid.to_string()).await?;
                 }
-                self.matrix.join(room, user).await.map_err(MatrixError::into_delivery)
+                self.matrix
+                    .join(room, user)
+                    .await
+                    .map_err(MatrixError::into_delivery)
             }
             Action::MatrixPost { room, user, text } => {
                 if let Some(Ok(jid)) = self.map.jid_for_ghost(user) {
                     self.ensure_ghost(user, &jid.to_string()).await?;
                 }
-                self.matrix.send_text(room, user, text, &format!("ucb{id}")).await.map(|_| ()).map_err(MatrixError::into_delivery)
+                self.matrix
+                    .send_text(room, user, text, &format!("ucb{id}"))
+                    .await
+                    .map(|_| ())
+                    .map_err(MatrixError::into_delivery)
             }
-            Action::XmppChat { from, to, nick, text } => {
+            Action::XmppChat {
+                from,
+                to,
+                nick,
+                text,
+            } => {
                 let stanza = outbound::chat(
                     jid(&self.map.jid_for_matrix(from).to_string())?,
                     jid(&to.to_string())?,
@@ -45,7 +66,13 @@ impl Bridge {
                 );
                 self.xmpp.send(stanza).await
             }
-            Action::XmppBounce { from, to, stanza_id, refusal, reason } => {
+            Action::XmppBounce {
+                from,
+                to,
+                stanza_id,
+                refusal,
+                reason,
+            } => {
                 let stanza = outbound::message_error(
                     Some(jid(&self.map.jid_for_matrix(from).to_string())?),
                     jid(&to.to_string())?,
@@ -70,48 +97,82 @@ impl Bridge {
         let name = nick.map(str::to_owned).unwrap_or_else(|| from.to_string());
         self.ensure_ghost(&ghost, &name).await?;
         let portal = self.ensure_dm(&ghost, from, to).await?;
-        match self.matrix.send_text(&portal.room, &ghost, text, &format!("ucb{id}")).await {
+        match self
+            .matrix
+            .send_text(&portal.room, &ghost, text, &format!("ucb{id}"))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
                 // The ghost is no longer in that room (kicked, room gone): forget it, so the
                 // retry opens a fresh direct chat instead of failing forever.
-                self.store.forget_dm(&portal.room).await.map_err(store_err)?;
-                Err(DeliveryError::Transient(format!("ghost cannot post in {}: {e}", portal.room)))
+                self.store
+                    .forget_dm(&portal.room)
+                    .await
+                    .map_err(store_err)?;
+                Err(DeliveryError::Transient(format!(
+                    "ghost cannot post in {}: {e}",
+                    portal.room
+                )))
             }
             Err(e) => Err(e.into_delivery()),
         }
     }
 
     /// Register a ghost once and keep its display name current.
-    pub async fn ensure_ghost(&self, ghost: &MatrixUserId, displayname: &str) -> Result<(), DeliveryError> {
+    pub async fn ensure_ghost(
+        &self,
+        ghost: &MatrixUserId,
+        displayname: &str,
+    ) -> Result<(), DeliveryError> {
         let known = self.store.ghost(ghost).await.map_err(store_err)?;
         if known.is_none() {
-            self.matrix.register_ghost(ghost).await.map_err(MatrixError::into_delivery)?;
+            self.matrix
+                .register_ghost(ghost)
+                .await
+                .map_err(MatrixError::into_delivery)?;
         }
         if known.flatten().as_deref() != Some(displayname) {
             if let Err(e) = self.matrix.set_displayname(ghost, displayname).await {
                 // A missing display name is cosmetic; the message matters more.
                 tracing::warn!(%ghost, error = %e, "could not set the ghost's display name");
-                self.store.save_ghost(ghost, None).await.map_err(store_err)?;
+                self.store
+                    .save_ghost(ghost, None)
+                    .await
+                    .map_err(store_err)?;
                 return Ok(());
             }
-            self.store.save_ghost(ghost, Some(displayname)).await.map_err(store_err)?;
+            self.store
+                .save_ghost(ghost, Some(displayname))
+                .await
+                .map_err(store_err)?;
         }
         Ok(())
     }
 
     /// The pair's direct chat: created on first use, the Matrix user re-invited if they left.
-    async fn ensure_dm(&self, ghost: &MatrixUserId, from: &BareJid, to: &MatrixUserId) -> Result<DmPortal, DeliveryError> {
+    async fn ensure_dm(
+        &self,
+        ghost: &MatrixUserId,
+        from: &BareJid,
+        to: &MatrixUserId,
+    ) -> Result<DmPortal, DeliveryError> {
         match self.store.current_dm(from, to).await.map_err(store_err)? {
             Some(portal) if portal.peer == PeerMembership::Left => {
                 match self.matrix.invite(&portal.room, ghost, to).await {
                     Ok(()) => {
-                        let portal = DmPortal { peer: PeerMembership::Invited, ..portal };
+                        let portal = DmPortal {
+                            peer: PeerMembership::Invited,
+                            ..portal
+                        };
                         self.store.save_dm(&portal).await.map_err(store_err)?;
                         Ok(portal)
                     }
                     Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
-                        self.store.forget_dm(&portal.room).await.map_err(store_err)?;
+                        self.store
+                            .forget_dm(&portal.room)
+                            .await
+                            .map_err(store_err)?;
                         self.create_dm(ghost, from, to).await
                     }
                     Err(e) => Err(e.into_delivery()),
@@ -122,10 +183,24 @@ impl Bridge {
         }
     }
 
-    async fn create_dm(&self, ghost: &MatrixUserId, from: &BareJid, to: &MatrixUserId) -> Result<DmPortal, DeliveryError> {
-        let room = self.matrix.create_direct_room(ghost, to).await.map_err(MatrixError::into_delivery)?;
+    async fn create_dm(
+        &self,
+        ghost: &MatrixUserId,
+        from: &BareJid,
+        to: &MatrixUserId,
+    ) -> Result<DmPortal, DeliveryError> {
+        let room = self
+            .matrix
+            .create_direct_room(ghost, to)
+            .await
+            .map_err(MatrixError::into_delivery)?;
         tracing::info!(%room, xmpp = %from, matrix = %to, "created direct chat");
-        let portal = DmPortal { room, xmpp: from.clone(), matrix: to.clone(), peer: PeerMembership::Invited };
+        let portal = DmPortal {
+            room,
+            xmpp: from.clone(),
+            matrix: to.clone(),
+            peer: PeerMembership::Invited,
+        };
         self.store.save_dm(&portal).await.map_err(store_err)?;
         Ok(portal)
     }

@@ -20,7 +20,9 @@ pub struct Lanes {
 impl Bridge {
     /// Make sure a worker runs for `lane`.
     pub fn kick(self: &Arc<Self>, lane: String) {
-        let Ok(mut running) = self.lanes.running.lock() else { return };
+        let Ok(mut running) = self.lanes.running.lock() else {
+            return;
+        };
         if let Some(recheck) = running.get_mut(&lane) {
             *recheck = true;
             return;
@@ -50,7 +52,9 @@ impl Bridge {
 
     /// Stop the lane's worker unless work arrived meanwhile. `true` if it must go on.
     fn lane_idle(&self, lane: &str) -> bool {
-        let Ok(mut running) = self.lanes.running.lock() else { return false };
+        let Ok(mut running) = self.lanes.running.lock() else {
+            return false;
+        };
         match running.get_mut(lane) {
             Some(recheck) if *recheck => {
                 *recheck = false;
@@ -89,12 +93,25 @@ impl Bridge {
                 Next::Done => self.store.complete(row.id).await,
                 Next::RetryAfter(delay) => {
                     let error = result.err().map(|e| e.to_string()).unwrap_or_default();
-                    tracing::info!(lane, id = row.id, attempts, ?delay, error, "delivery failed; will retry");
-                    let at = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+                    tracing::info!(
+                        lane,
+                        id = row.id,
+                        attempts,
+                        ?delay,
+                        error,
+                        "delivery failed; will retry"
+                    );
+                    let at = now_ms()
+                        .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
                     self.store.retry_later(row.id, attempts, at, &error).await
                 }
                 Next::GiveUp(reason) => {
-                    tracing::warn!(lane, id = row.id, reason, "delivery refused; telling the sender");
+                    tracing::warn!(
+                        lane,
+                        id = row.id,
+                        reason,
+                        "delivery refused; telling the sender"
+                    );
                     self.give_up(row.id, &row.action, &reason).await
                 }
             };
@@ -106,9 +123,19 @@ impl Bridge {
     }
 
     /// Replace a refused action by a notice to its sender, atomically.
-    async fn give_up(self: &Arc<Self>, id: i64, action: &Action, reason: &str) -> crate::store::Result<()> {
+    async fn give_up(
+        self: &Arc<Self>,
+        id: i64,
+        action: &Action,
+        reason: &str,
+    ) -> crate::store::Result<()> {
         let notice = match action {
-            Action::MatrixDirect { from, to, stanza_id, .. } => Some(Action::XmppBounce {
+            Action::MatrixDirect {
+                from,
+                to,
+                stanza_id,
+                ..
+            } => Some(Action::XmppBounce {
                 from: to.clone(),
                 to: from.clone(),
                 stanza_id: stanza_id.clone(),

@@ -11,7 +11,11 @@ use crate::core::inbound::{MatrixIn, Membership};
 use crate::store::{DmPortal, PeerMembership, StoreTx};
 
 impl Bridge {
-    pub async fn accept_matrix_transaction(self: &Arc<Self>, txn_id: &str, events: Vec<MatrixIn>) -> crate::store::Result<()> {
+    pub async fn accept_matrix_transaction(
+        self: &Arc<Self>,
+        txn_id: &str,
+        events: Vec<MatrixIn>,
+    ) -> crate::store::Result<()> {
         let mut tx = self.store.begin().await?;
         if !tx.claim_transaction(txn_id).await? {
             tracing::debug!(txn_id, "transaction already processed");
@@ -31,17 +35,35 @@ impl Bridge {
         Ok(())
     }
 
-    async fn actions_for(&self, tx: &mut StoreTx, event: MatrixIn) -> crate::store::Result<Vec<Action>> {
+    async fn actions_for(
+        &self,
+        tx: &mut StoreTx,
+        event: MatrixIn,
+    ) -> crate::store::Result<Vec<Action>> {
         let max = self.config.limits.max_message_bytes;
         Ok(match event {
-            MatrixIn::Membership { room, sender, user, membership, displayname } => {
+            MatrixIn::Membership {
+                room,
+                sender,
+                user,
+                membership,
+                displayname,
+            } => {
                 if self.map.is_bridge_user(&user) {
                     if membership != Membership::Invite || self.map.is_bridge_user(&sender) {
                         return Ok(vec![]);
                     }
                     // A Matrix user invited a ghost: that room becomes their direct chat.
-                    let Some(Ok(jid)) = self.map.jid_for_ghost(&user) else { return Ok(vec![]) };
-                    tx.save_dm(&DmPortal { room: room.clone(), xmpp: jid, matrix: sender, peer: PeerMembership::Joined }).await?;
+                    let Some(Ok(jid)) = self.map.jid_for_ghost(&user) else {
+                        return Ok(vec![]);
+                    };
+                    tx.save_dm(&DmPortal {
+                        room: room.clone(),
+                        xmpp: jid,
+                        matrix: sender,
+                        peer: PeerMembership::Joined,
+                    })
+                    .await?;
                     return Ok(vec![Action::MatrixJoin { room, user }]);
                 }
                 self.remember_displayname(&user, displayname.as_deref());
@@ -55,7 +77,9 @@ impl Bridge {
                 vec![]
             }
             MatrixIn::Message { room, sender, text } => {
-                let Some(portal) = self.portal_for(tx, &room, &sender).await? else { return Ok(vec![]) };
+                let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
+                    return Ok(vec![]);
+                };
                 if text.body.len() > max {
                     let notice = format!(
                         "Your message ({} bytes) is longer than the bridge's limit of {max} bytes and was not delivered to {}.",
@@ -65,34 +89,69 @@ impl Bridge {
                     return Ok(vec![self.notice_in(&portal, &room, notice)]);
                 }
                 let nick = self.displayname(&sender);
-                vec![Action::XmppChat { from: sender, to: portal.xmpp, nick, text }]
+                vec![Action::XmppChat {
+                    from: sender,
+                    to: portal.xmpp,
+                    nick,
+                    text,
+                }]
             }
             MatrixIn::EncryptionEnabled { room, sender } => {
-                let Some(portal) = self.portal_for(tx, &room, &sender).await? else { return Ok(vec![]) };
+                let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
+                    return Ok(vec![]);
+                };
                 let in_room = format!(
                     "This chat is now end-to-end encrypted. The bridge cannot read encrypted messages, so they will not reach {} on XMPP. Start a new chat without encryption to keep talking through the bridge.",
                     portal.xmpp
                 );
-                let to_xmpp = format!("[{sender} turned on end-to-end encryption; their encrypted messages cannot be bridged to you.]");
-                vec![self.notice_in(&portal, &room, in_room), self.notice_to_xmpp(&portal, &sender, to_xmpp)]
+                let to_xmpp = format!(
+                    "[{sender} turned on end-to-end encryption; their encrypted messages cannot be bridged to you.]"
+                );
+                vec![
+                    self.notice_in(&portal, &room, in_room),
+                    self.notice_to_xmpp(&portal, &sender, to_xmpp),
+                ]
             }
             MatrixIn::Encrypted { room, sender } => {
-                let Some(portal) = self.portal_for(tx, &room, &sender).await? else { return Ok(vec![]) };
-                let in_room = format!("The bridge cannot read encrypted messages; your last message was not delivered to {}.", portal.xmpp);
-                let to_xmpp = format!("[{sender} sent an encrypted message that the bridge cannot read.]");
-                vec![self.notice_in(&portal, &room, in_room), self.notice_to_xmpp(&portal, &sender, to_xmpp)]
+                let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
+                    return Ok(vec![]);
+                };
+                let in_room = format!(
+                    "The bridge cannot read encrypted messages; your last message was not delivered to {}.",
+                    portal.xmpp
+                );
+                let to_xmpp =
+                    format!("[{sender} sent an encrypted message that the bridge cannot read.]");
+                vec![
+                    self.notice_in(&portal, &room, in_room),
+                    self.notice_to_xmpp(&portal, &sender, to_xmpp),
+                ]
             }
             MatrixIn::Unsupported { room, sender, what } => {
-                let Some(portal) = self.portal_for(tx, &room, &sender).await? else { return Ok(vec![]) };
-                let to_xmpp = format!("[{sender} sent {what}, which the bridge cannot forward yet.]");
-                let in_room = format!("The bridge cannot forward {what} to {} yet; they were told that you sent it.", portal.xmpp);
-                vec![self.notice_in(&portal, &room, in_room), self.notice_to_xmpp(&portal, &sender, to_xmpp)]
+                let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
+                    return Ok(vec![]);
+                };
+                let to_xmpp =
+                    format!("[{sender} sent {what}, which the bridge cannot forward yet.]");
+                let in_room = format!(
+                    "The bridge cannot forward {what} to {} yet; they were told that you sent it.",
+                    portal.xmpp
+                );
+                vec![
+                    self.notice_in(&portal, &room, in_room),
+                    self.notice_to_xmpp(&portal, &sender, to_xmpp),
+                ]
             }
         })
     }
 
     /// The direct chat a room stands for, if the sender is its Matrix side (not an echo).
-    async fn portal_for(&self, tx: &mut StoreTx, room: &RoomId, sender: &MatrixUserId) -> crate::store::Result<Option<DmPortal>> {
+    async fn portal_for(
+        &self,
+        tx: &mut StoreTx,
+        room: &RoomId,
+        sender: &MatrixUserId,
+    ) -> crate::store::Result<Option<DmPortal>> {
         if self.map.is_bridge_user(sender) {
             return Ok(None);
         }
@@ -100,10 +159,19 @@ impl Bridge {
     }
 
     fn notice_in(&self, portal: &DmPortal, room: &RoomId, body: String) -> Action {
-        Action::MatrixPost { room: room.clone(), user: self.map.ghost_for(&portal.xmpp), text: Text::notice(body) }
+        Action::MatrixPost {
+            room: room.clone(),
+            user: self.map.ghost_for(&portal.xmpp),
+            text: Text::notice(body),
+        }
     }
 
     fn notice_to_xmpp(&self, portal: &DmPortal, sender: &MatrixUserId, body: String) -> Action {
-        Action::XmppChat { from: sender.clone(), to: portal.xmpp.clone(), nick: self.displayname(sender), text: Text::plain(body) }
+        Action::XmppChat {
+            from: sender.clone(),
+            to: portal.xmpp.clone(),
+            nick: self.displayname(sender),
+            text: Text::plain(body),
+        }
     }
 }

@@ -64,6 +64,9 @@ impl Bridge {
     }
 
     fn displayname(&self, user: &MatrixUserId) -> Option<String> {
-        self.displaynames.lock().ok().and_then(|n| n.get(user).cloned())
+        self.displaynames
+            .lock()
+            .ok()
+            .and_then(|n| n.get(user).cloned())
     }
 }

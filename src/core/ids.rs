@@ -27,7 +27,9 @@ impl MatrixUserId {
         let rest = s.strip_prefix('@').ok_or_else(bad)?;
         let (localpart, server) = rest.split_once(':').ok_or_else(bad)?;
         let ok_local = !localpart.is_empty()
-            && localpart.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b':');
+            && localpart
+                .bytes()
+                .all(|b| (0x21..=0x7e).contains(&b) && b != b':');
         let ok_server = !server.is_empty()
             && server
                 .bytes()
@@ -35,7 +37,10 @@ impl MatrixUserId {
         if !ok_local || !ok_server || s.len() > 255 {
             return Err(bad());
         }
-        Ok(Self { localpart: localpart.to_owned(), server: server.to_owned() })
+        Ok(Self {
+            localpart: localpart.to_owned(),
+            server: server.to_owned(),
+        })
     }
 
     /// Build from parts that are known to be valid (our own ghosts, the bot).
@@ -80,17 +85,22 @@ impl BareJid {
         };
         let domain = rest.split('/').next().unwrap_or_default();
         let valid_part = |p: &str| {
-            !p.is_empty() && p.len() <= 1023 && !p.chars().any(|c| c.is_whitespace() || c.is_control())
+            !p.is_empty()
+                && p.len() <= 1023
+                && !p.chars().any(|c| c.is_whitespace() || c.is_control())
         };
         if !valid_part(domain) || domain.contains('@') {
             return Err(bad());
         }
-        if let Some(l) = local {
-            if !valid_part(l) || l.contains(['"', '&', '\'', '/', ':', '<', '>', '@']) {
-                return Err(bad());
-            }
+        if let Some(l) = local
+            && (!valid_part(l) || l.contains(['"', '&', '\'', '/', ':', '<', '>', '@']))
+        {
+            return Err(bad());
         }
-        Ok(Self { local: local.map(str::to_owned), domain: domain.to_lowercase() })
+        Ok(Self {
+            local: local.map(str::to_owned),
+            domain: domain.to_lowercase(),
+        })
     }
 
     pub(crate) fn new_unchecked(local: Option<String>, domain: String) -> Self {

@@ -24,13 +24,21 @@ pub enum MatrixIn {
         membership: Membership,
         displayname: Option<String>,
     },
-    Message { room: RoomId, sender: MatrixUserId, text: Text },
+    Message {
+        room: RoomId,
+        sender: MatrixUserId,
+        text: Text,
+    },
     /// Encryption was switched on (`m.room.encryption`).
     EncryptionEnabled { room: RoomId, sender: MatrixUserId },
     /// An encrypted event the bridge cannot read.
     Encrypted { room: RoomId, sender: MatrixUserId },
     /// A message the bridge cannot carry yet (e.g. a file); `what` describes it for a notice.
-    Unsupported { room: RoomId, sender: MatrixUserId, what: String },
+    Unsupported {
+        room: RoomId,
+        sender: MatrixUserId,
+        what: String,
+    },
 }
 
 /// A 1:1 message from an XMPP user to an address under the component.

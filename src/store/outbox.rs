@@ -52,7 +52,9 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .ctx("pending lanes")?;
-        rows.iter().map(|r| r.try_get::<String, _>(0).ctx("lane")).collect()
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).ctx("lane"))
+            .collect()
     }
 
     /// The oldest action of a lane (the only one that may run: order within a lane is strict).
@@ -87,20 +89,25 @@ impl Store {
 
     /// Remember a failed attempt and when to try again.
     pub async fn retry_later(&self, id: i64, attempts: u32, at_ms: i64, error: &str) -> Result<()> {
-        sqlx::query("UPDATE outbox SET attempts = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4")
-            .bind(i64::from(attempts))
-            .bind(at_ms)
-            .bind(error)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .ctx("retry later")?;
+        sqlx::query(
+            "UPDATE outbox SET attempts = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4",
+        )
+        .bind(i64::from(attempts))
+        .bind(at_ms)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .ctx("retry later")?;
         Ok(())
     }
 
     /// Number of queued actions (for health and metrics).
     pub async fn outbox_len(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM outbox").fetch_one(&self.pool).await.ctx("count")?;
+        let row = sqlx::query("SELECT COUNT(*) FROM outbox")
+            .fetch_one(&self.pool)
+            .await
+            .ctx("count")?;
         row.try_get::<i64, _>(0).ctx("count")
     }
 }

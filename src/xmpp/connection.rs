@@ -34,7 +34,11 @@ type Stream = XmppStream<<TcpServerConnector as ServerConnector>::Stream>;
 pub enum Received {
     Stanza(Box<Stanza>),
     /// A stanza that could not be parsed; its header is kept to address an error reply.
-    Invalid { kind: &'static str, header: RawStanzaHeader, error: String },
+    Invalid {
+        kind: &'static str,
+        header: RawStanzaHeader,
+        error: String,
+    },
     /// The connection (re)established: a chance to announce presence.
     Connected,
 }
@@ -60,13 +64,18 @@ impl XmppSender {
         }
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Outgoing { stanza, done: Some(done) })
+            .send(Outgoing {
+                stanza,
+                done: Some(done),
+            })
             .await
             .map_err(|_| DeliveryError::Transient("XMPP connection task stopped".into()))?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(DeliveryError::Transient(e)),
-            Err(_) => Err(DeliveryError::Transient("XMPP connection dropped the stanza".into())),
+            Err(_) => Err(DeliveryError::Transient(
+                "XMPP connection dropped the stanza".into(),
+            )),
         }
     }
 
@@ -98,7 +107,10 @@ pub fn component(
 ) -> (XmppSender, impl Future<Output = ()>) {
     let (tx, rx) = mpsc::channel(1024);
     let connected = Arc::new(AtomicBool::new(false));
-    let sender = XmppSender { tx, connected: connected.clone() };
+    let sender = XmppSender {
+        tx,
+        connected: connected.clone(),
+    };
     (sender, run(params, rx, inbound, connected, shutdown))
 }
 
@@ -154,7 +166,9 @@ async fn run(
                 let _ = SinkExt::<&XmppStreamElement>::close(&mut stream).await;
                 return;
             }
-            Ended::Lost(e) => tracing::warn!(error = %e, "XMPP component connection lost; reconnecting"),
+            Ended::Lost(e) => {
+                tracing::warn!(error = %e, "XMPP component connection lost; reconnecting")
+            }
         }
     }
 }
@@ -192,18 +206,35 @@ async fn serve(
             Step::Shutdown => return Ended::Shutdown,
             Step::In(None) => return Ended::Lost("stream closed".into()),
             Step::In(Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::Stanza(stanza))))) => {
-                if inbound.send(Received::Stanza(Box::new(stanza))).await.is_err() {
+                if inbound
+                    .send(Received::Stanza(Box::new(stanza)))
+                    .await
+                    .is_err()
+                {
                     return Ended::Shutdown;
                 }
             }
-            Step::In(Some(Ok(FallibleStreamElement::Err(StreamElementError::InvalidStanza { name, header, error, .. })))) => {
+            Step::In(Some(Ok(FallibleStreamElement::Err(StreamElementError::InvalidStanza {
+                name,
+                header,
+                error,
+                ..
+            })))) => {
                 let kind = match name.to_ncname().as_str() {
                     "message" => "message",
                     "presence" => "presence",
                     _ => "iq",
                 };
                 tracing::info!(kind, from = ?header.from, id = ?header.id, %error, "unparseable stanza");
-                if inbound.send(Received::Invalid { kind, header, error: error.to_string() }).await.is_err() {
+                if inbound
+                    .send(Received::Invalid {
+                        kind,
+                        header,
+                        error: error.to_string(),
+                    })
+                    .await
+                    .is_err()
+                {
                     return Ended::Shutdown;
                 }
             }
@@ -227,7 +258,9 @@ async fn serve(
                 tracing::warn!(error = %e, "XML parse error on the component stream");
             }
             Step::In(Some(Err(ReadError::HardError(e)))) => return Ended::Lost(e.to_string()),
-            Step::In(Some(Err(ReadError::StreamFooterReceived))) => return Ended::Lost("server closed the stream".into()),
+            Step::In(Some(Err(ReadError::StreamFooterReceived))) => {
+                return Ended::Lost("server closed the stream".into());
+            }
             Step::Out(None) => return Ended::Shutdown,
             Step::Out(Some(out)) => {
                 let result = stream.send(&XmppStreamElement::Stanza(out.stanza)).await;
@@ -251,11 +284,16 @@ async fn serve(
 
 async fn send_ping(stream: &mut Stream, params: &ComponentParams, seq: u64) -> io::Result<()> {
     let mut iq = Iq::from_get(format!("ucb-ping-{seq}"), Ping);
-    if let (Ok(from), Some(server)) = (Jid::new(&params.jid), params.jid.split_once('.').map(|(_, d)| d)) {
+    if let (Ok(from), Some(server)) = (
+        Jid::new(&params.jid),
+        params.jid.split_once('.').map(|(_, d)| d),
+    ) {
         *iq.from_mut() = Some(from);
         *iq.to_mut() = Jid::new(server).ok();
     }
-    stream.send(&XmppStreamElement::Stanza(Stanza::Iq(iq))).await
+    stream
+        .send(&XmppStreamElement::Stanza(Stanza::Iq(iq)))
+        .await
 }
 
 async fn connect(params: &ComponentParams) -> Result<Stream, String> {
@@ -264,9 +302,15 @@ async fn connect(params: &ComponentParams) -> Result<Stream, String> {
         .map_err(|e| format!("cannot resolve {}: {e}", params.server))?
         .next()
         .ok_or_else(|| format!("{} resolves to no address", params.server))?;
-    let jid: BareJid = params.jid.parse().map_err(|e| format!("component JID {}: {e}", params.jid))?;
+    let jid: BareJid = params
+        .jid
+        .parse()
+        .map_err(|e| format!("component JID {}: {e}", params.jid))?;
     let connector = TcpServerConnector::from(DnsConfig::addr(&addr.to_string()));
-    let timeouts = Timeouts { read_timeout: Duration::from_secs(60), response_timeout: Duration::from_secs(20) };
+    let timeouts = Timeouts {
+        read_timeout: Duration::from_secs(60),
+        response_timeout: Duration::from_secs(20),
+    };
     let (mut pending, _) = connector
         .connect(&Jid::from(jid), ns::COMPONENT, timeouts)
         .await
@@ -275,17 +319,25 @@ async fn connect(params: &ComponentParams) -> Result<Stream, String> {
     let stream_id = header.id.ok_or("server sent no stream id")?.into_owned();
     let mut stream: Stream = pending.skip_features();
     stream
-        .send(&XmppStreamElement::ComponentHandshake(Handshake::from_stream_id_and_password(stream_id, &params.secret)))
+        .send(&XmppStreamElement::ComponentHandshake(
+            Handshake::from_stream_id_and_password(stream_id, &params.secret),
+        ))
         .await
         .map_err(|e| format!("handshake: {e}"))?;
     loop {
         match stream.next().await {
-            Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::ComponentHandshake(_)))) => return Ok(stream),
+            Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::ComponentHandshake(_)))) => {
+                return Ok(stream);
+            }
             Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::StreamError(e)))) => {
-                return Err(format!("server refused the component (wrong secret or domain?): {e:?}"));
+                return Err(format!(
+                    "server refused the component (wrong secret or domain?): {e:?}"
+                ));
             }
             Some(Err(ReadError::SoftTimeout)) => continue,
-            Some(Ok(other)) => return Err(format!("unexpected answer to the handshake: {other:?}")),
+            Some(Ok(other)) => {
+                return Err(format!("unexpected answer to the handshake: {other:?}"));
+            }
             Some(Err(e)) => return Err(format!("handshake: {e}")),
             None => return Err("server closed the connection during the handshake".into()),
         }
