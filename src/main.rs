@@ -87,7 +87,9 @@ fn real_main() -> anyhow::Result<()> {
         Command::Run => {
             let filter = EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new(&config.logging.filter));
-            tracing_subscriber::fmt().with_env_filter(filter).init();
+            // Colours only on a terminal; log files stay plain text.
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
             rustls::crypto::ring::default_provider()
                 .install_default()
                 .map_err(|_| anyhow::anyhow!("could not install the TLS crypto provider"))?;
