@@ -19,7 +19,8 @@ pub fn stanza_error(refusal: Refusal, text: &str) -> StanzaError {
         Refusal::BadRequest => (ErrorType::Modify, DefinedCondition::BadRequest),
         Refusal::BadAddress => (ErrorType::Modify, DefinedCondition::JidMalformed),
         Refusal::NotFound => (ErrorType::Cancel, DefinedCondition::ItemNotFound),
-        Refusal::Policy => (ErrorType::Modify, DefinedCondition::PolicyViolation),
+        // not-acceptable (not policy-violation): known to RFC 3920-era clients too.
+        Refusal::Policy => (ErrorType::Modify, DefinedCondition::NotAcceptable),
         Refusal::Unsupported => (ErrorType::Cancel, DefinedCondition::FeatureNotImplemented),
         Refusal::Internal => (ErrorType::Wait, DefinedCondition::InternalServerError),
     };
