@@ -102,6 +102,18 @@ async fn transactions_are_claimed_once_across_restarts(db: &TestDb) {
     assert!(!tx.claim_stanza("alice@x", "id1").await.unwrap());
     assert!(tx.claim_stanza("carol@x", "id1").await.unwrap());
     tx.commit().await.unwrap();
+    // Pruning forgets records older than the cut-off, and only those.
+    assert_eq!(store.prune_dedupe(0).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .prune_dedupe(ucbridge::store::now_ms() + 1000)
+            .await
+            .unwrap(),
+        4
+    );
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.claim_transaction("t1").await.unwrap());
+    tx.commit().await.unwrap();
 }
 
 async fn uncommitted_work_is_not_kept(db: &TestDb) {

@@ -41,12 +41,25 @@ impl Bridge {
         }
     }
 
-    /// Sweep every few seconds until the process ends.
+    /// Sweep every few seconds until the process ends; prune old de-duplication records
+    /// (kept for a week) once an hour.
     pub async fn sweep_forever(self: Arc<Self>) {
+        const KEEP_DEDUPE_MS: i64 = 7 * 24 * 3600 * 1000;
         let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut ticks: u64 = 0;
         loop {
             tick.tick().await;
             self.sweep().await;
+            if ticks % 720 == 0 {
+                match self.store.prune_dedupe(now_ms() - KEEP_DEDUPE_MS).await {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(removed = n, "pruned old de-duplication records")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning de-duplication records failed"),
+                }
+            }
+            ticks += 1;
         }
     }
 

@@ -31,3 +31,21 @@ impl StoreTx {
         Ok(done.rows_affected() == 1)
     }
 }
+
+impl super::Store {
+    /// Forget de-duplication records older than `before_ms`: the homeserver retries a
+    /// transaction only while it is queued, and clients resend a stanza within minutes.
+    pub async fn prune_dedupe(&self, before_ms: i64) -> Result<u64> {
+        let txns = sqlx::query("DELETE FROM appservice_txn WHERE received_at < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await
+            .ctx("prune transactions")?;
+        let stanzas = sqlx::query("DELETE FROM inbound_stanza WHERE received_at < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await
+            .ctx("prune stanza ids")?;
+        Ok(txns.rows_affected() + stanzas.rows_affected())
+    }
+}
