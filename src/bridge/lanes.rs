@@ -50,7 +50,7 @@ impl Bridge {
         loop {
             tick.tick().await;
             self.sweep().await;
-            if ticks % 720 == 0 {
+            if ticks.is_multiple_of(720) {
                 match self.store.prune_dedupe(now_ms() - KEEP_DEDUPE_MS).await {
                     Ok(n) if n > 0 => {
                         tracing::info!(removed = n, "pruned old de-duplication records")
