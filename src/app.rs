@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::bridge::Bridge;
 use crate::config::Config;
-use crate::matrix::client::MatrixClient;
+use crate::matrix::client::{MatrixClient, MatrixError};
 use crate::matrix::registration::Registration;
 use crate::store::Store;
 use crate::xmpp::connection::{ComponentParams, component};
@@ -24,12 +24,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("opening database {}", config.database.url))?;
     tracing::info!(backend = ?store.backend(), "database ready");
 
-    let mut matrix = MatrixClient::new(
-        &config.homeserver.url,
-        &registration.as_token,
-        &registration.id,
-    )?;
-    wait_for_homeserver(&mut matrix, &config.homeserver.url).await;
+    let mut matrix = MatrixClient::new(&config.homeserver.url, &registration.as_token, &registration.id)?;
+    wait_for_homeserver(&mut matrix, &config.homeserver.url).await?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
@@ -39,13 +35,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         secret: config.xmpp.secret.clone(),
     };
     let (xmpp, xmpp_task) = component(params, inbound_tx, shutdown_rx.clone());
-    let bridge = Bridge::new(
-        config.clone(),
-        store.clone(),
-        matrix,
-        xmpp,
-        registration.hs_token.clone(),
-    );
+    let bridge = Bridge::new(config.clone(), store.clone(), matrix, xmpp, registration.hs_token.clone());
 
     let listener = tokio::net::TcpListener::bind(config.appservice.listen)
         .await
@@ -71,11 +61,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let pinger = bridge.clone();
     tokio::spawn(async move {
         for attempt in 1..=10u32 {
-            match pinger
-                .matrix
-                .ping_homeserver(&format!("ucb-start-{}", crate::store::now_ms()))
-                .await
-            {
+            match pinger.matrix.ping_homeserver(&format!("ucb-start-{}", crate::store::now_ms())).await {
                 Ok(()) => {
                     tracing::info!("homeserver ping succeeded");
                     return;
@@ -95,12 +81,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The homeserver may start after us: wait for it rather than fail.
-async fn wait_for_homeserver(matrix: &mut MatrixClient, url: &str) {
+/// The homeserver may start after us: wait for it rather than fail. A rejected `as_token`
+/// is a configuration error, though, and waiting would not fix it.
+async fn wait_for_homeserver(matrix: &mut MatrixClient, url: &str) -> anyhow::Result<()> {
     let mut delay = Duration::from_millis(500);
     loop {
         match matrix.discover_versions().await {
-            Ok(()) => return,
+            Ok(()) => return Ok(()),
+            Err(MatrixError::Refused { status: 401 | 403, errcode, message }) => {
+                anyhow::bail!(
+                    "the homeserver at {url} rejected the as_token ({errcode}: {message}); \
+                     has it loaded this registration file (Synapse: app_service_config_files, then a restart)?"
+                );
+            }
             Err(e) => {
                 tracing::warn!(homeserver = url, error = %e, retry_in = ?delay, "homeserver not reachable yet");
                 tokio::time::sleep(delay).await;

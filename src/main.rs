@@ -66,8 +66,7 @@ fn real_main() -> anyhow::Result<()> {
                     output.display()
                 );
             }
-            std::fs::write(&output, yaml)
-                .with_context(|| format!("writing {}", output.display()))?;
+            std::fs::write(&output, yaml).with_context(|| format!("writing {}", output.display()))?;
             eprintln!(
                 "wrote {}; give it to the homeserver (app_service_config_files) and point appservice.registration at it",
                 output.display()
@@ -77,29 +76,20 @@ fn real_main() -> anyhow::Result<()> {
         Command::CheckConfig => {
             let reg = config.resolve(&config.appservice.registration);
             Registration::load(&reg, &config)?;
-            println!(
-                "configuration OK ({}; registration {})",
-                cli.config.display(),
-                reg.display()
-            );
+            println!("configuration OK ({}; registration {})", cli.config.display(), reg.display());
             Ok(())
         }
         Command::Run => {
-            let filter = EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new(&config.logging.filter));
+            let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.logging.filter));
             // Colours only on a terminal; log files stay plain text.
             let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_ansi(ansi)
-                .with_writer(std::io::stderr)
-                .init();
+            tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
             rustls::crypto::ring::default_provider()
                 .install_default()
                 .map_err(|_| anyhow::anyhow!("could not install the TLS crypto provider"))?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            // One thread: the bridge waits on I/O, and cross-thread wake-ups cost more CPU than
+            // they save (measured with bench/, see README).
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(ucbridge::app::run(config))
         }
     }

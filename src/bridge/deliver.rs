@@ -22,24 +22,14 @@ fn jid(s: &str) -> Result<Jid, DeliveryError> {
 impl Bridge {
     pub(super) async fn deliver(&self, id: i64, action: &Action) -> Result<(), DeliveryError> {
         match action {
-            Action::MatrixDirect {
-                from,
-                to,
-                nick,
-                text,
-                ..
-            } => {
-                self.deliver_direct(id, from, to, nick.as_deref(), text)
-                    .await
+            Action::MatrixDirect { from, to, nick, text, .. } => {
+                self.deliver_direct(id, from, to, nick.as_deref(), text).await
             }
             Action::MatrixJoin { room, user } => {
                 if let Some(Ok(jid)) = self.map.jid_for_ghost(user) {
                     self.ensure_ghost(user, &jid.to_string()).await?;
                 }
-                self.matrix
-                    .join(room, user)
-                    .await
-                    .map_err(MatrixError::into_delivery)
+                self.matrix.join(room, user).await.map_err(MatrixError::into_delivery)
             }
             Action::MatrixPost { room, user, text } => {
                 if let Some(Ok(jid)) = self.map.jid_for_ghost(user) {
@@ -51,12 +41,7 @@ impl Bridge {
                     .map(|_| ())
                     .map_err(MatrixError::into_delivery)
             }
-            Action::XmppChat {
-                from,
-                to,
-                nick,
-                text,
-            } => {
+            Action::XmppChat { from, to, nick, text } => {
                 let stanza = outbound::chat(
                     jid(&self.map.jid_for_matrix(from).to_string())?,
                     jid(&to.to_string())?,
@@ -66,13 +51,7 @@ impl Bridge {
                 );
                 self.xmpp.send(stanza).await
             }
-            Action::XmppBounce {
-                from,
-                to,
-                stanza_id,
-                refusal,
-                reason,
-            } => {
+            Action::XmppBounce { from, to, stanza_id, refusal, reason } => {
                 let stanza = outbound::message_error(
                     Some(jid(&self.map.jid_for_matrix(from).to_string())?),
                     jid(&to.to_string())?,
@@ -97,55 +76,40 @@ impl Bridge {
         let name = nick.map(str::to_owned).unwrap_or_else(|| from.to_string());
         self.ensure_ghost(&ghost, &name).await?;
         let portal = self.ensure_dm(&ghost, from, to).await?;
-        match self
-            .matrix
-            .send_text(&portal.room, &ghost, text, &format!("ucb{id}"))
-            .await
-        {
+        match self.matrix.send_text(&portal.room, &ghost, text, &format!("ucb{id}")).await {
             Ok(_) => Ok(()),
             Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
                 // The ghost is no longer in that room (kicked, room gone): forget it, so the
                 // retry opens a fresh direct chat instead of failing forever.
-                self.store
-                    .forget_dm(&portal.room)
-                    .await
-                    .map_err(store_err)?;
-                Err(DeliveryError::Transient(format!(
-                    "ghost cannot post in {}: {e}",
-                    portal.room
-                )))
+                self.store.forget_dm(&portal.room).await.map_err(store_err)?;
+                self.cache_dm(0, None, from, to);
+                Err(DeliveryError::Transient(format!("ghost cannot post in {}: {e}", portal.room)))
             }
             Err(e) => Err(e.into_delivery()),
         }
     }
 
     /// Register a ghost once and keep its display name current.
-    pub async fn ensure_ghost(
-        &self,
-        ghost: &MatrixUserId,
-        displayname: &str,
-    ) -> Result<(), DeliveryError> {
-        let known = self.store.ghost(ghost).await.map_err(store_err)?;
+    pub async fn ensure_ghost(&self, ghost: &MatrixUserId, displayname: &str) -> Result<(), DeliveryError> {
+        let known = match self.cached_ghost(ghost) {
+            Some(cached) => Some(cached),
+            None => self.store.ghost(ghost).await.map_err(store_err)?,
+        };
         if known.is_none() {
-            self.matrix
-                .register_ghost(ghost)
-                .await
-                .map_err(MatrixError::into_delivery)?;
+            self.matrix.register_ghost(ghost).await.map_err(MatrixError::into_delivery)?;
         }
         if known.flatten().as_deref() != Some(displayname) {
             if let Err(e) = self.matrix.set_displayname(ghost, displayname).await {
                 // A missing display name is cosmetic; the message matters more.
                 tracing::warn!(%ghost, error = %e, "could not set the ghost's display name");
-                self.store
-                    .save_ghost(ghost, None)
-                    .await
-                    .map_err(store_err)?;
+                self.store.save_ghost(ghost, None).await.map_err(store_err)?;
+                self.cache_ghost(ghost, None);
                 return Ok(());
             }
-            self.store
-                .save_ghost(ghost, Some(displayname))
-                .await
-                .map_err(store_err)?;
+            self.store.save_ghost(ghost, Some(displayname)).await.map_err(store_err)?;
+            self.cache_ghost(ghost, Some(displayname.to_owned()));
+        } else if self.cached_ghost(ghost).is_none() {
+            self.cache_ghost(ghost, Some(displayname.to_owned()));
         }
         Ok(())
     }
@@ -157,30 +121,31 @@ impl Bridge {
         from: &BareJid,
         to: &MatrixUserId,
     ) -> Result<DmPortal, DeliveryError> {
-        match self.store.current_dm(from, to).await.map_err(store_err)? {
+        let (generation, cached) = self.cached_dm(from, to);
+        let current = match cached {
+            Some(portal) => Some(portal),
+            None => self.store.current_dm(from, to).await.map_err(store_err)?,
+        };
+        let portal = match current {
             Some(portal) if portal.peer == PeerMembership::Left => {
                 match self.matrix.invite(&portal.room, ghost, to).await {
                     Ok(()) => {
-                        let portal = DmPortal {
-                            peer: PeerMembership::Invited,
-                            ..portal
-                        };
+                        let portal = DmPortal { peer: PeerMembership::Invited, ..portal };
                         self.store.save_dm(&portal).await.map_err(store_err)?;
-                        Ok(portal)
+                        portal
                     }
                     Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
-                        self.store
-                            .forget_dm(&portal.room)
-                            .await
-                            .map_err(store_err)?;
-                        self.create_dm(ghost, from, to).await
+                        self.store.forget_dm(&portal.room).await.map_err(store_err)?;
+                        self.create_dm(ghost, from, to).await?
                     }
-                    Err(e) => Err(e.into_delivery()),
+                    Err(e) => return Err(e.into_delivery()),
                 }
             }
-            Some(portal) => Ok(portal),
-            None => self.create_dm(ghost, from, to).await,
-        }
+            Some(portal) => portal,
+            None => self.create_dm(ghost, from, to).await?,
+        };
+        self.cache_dm(generation, Some(&portal), from, to);
+        Ok(portal)
     }
 
     async fn create_dm(
@@ -189,18 +154,9 @@ impl Bridge {
         from: &BareJid,
         to: &MatrixUserId,
     ) -> Result<DmPortal, DeliveryError> {
-        let room = self
-            .matrix
-            .create_direct_room(ghost, to)
-            .await
-            .map_err(MatrixError::into_delivery)?;
+        let room = self.matrix.create_direct_room(ghost, to).await.map_err(MatrixError::into_delivery)?;
         tracing::info!(%room, xmpp = %from, matrix = %to, "created direct chat");
-        let portal = DmPortal {
-            room,
-            xmpp: from.clone(),
-            matrix: to.clone(),
-            peer: PeerMembership::Invited,
-        };
+        let portal = DmPortal { room, xmpp: from.clone(), matrix: to.clone(), peer: PeerMembership::Invited };
         self.store.save_dm(&portal).await.map_err(store_err)?;
         Ok(portal)
     }

@@ -1,42 +1,83 @@
 //! Outbox lanes: one worker per lane with queued work, delivering the lane's actions strictly
-//! in order; lanes run concurrently. A periodic sweep restarts lanes after a restart or a
-//! missed wake-up.
+//! in order; lanes run concurrently.
+//!
+//! The database is the truth, but a worker does not read it per message: whoever commits an
+//! action hands the committed row to its lane in memory ([`Bridge::dispatch`]). The database is
+//! read when a lane is (re)started by the sweep: at start-up, and every few seconds for lanes
+//! without a worker, which also catches anything a crash left behind.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Refusal};
 use crate::core::outbox::{Next, after_attempt};
-use crate::store::now_ms;
+use crate::store::{OutboxRow, StoreTx, now_ms};
 
-/// Which lanes have a running worker, and whether it must look again before it stops.
+/// Rows read from the database per reload of a lane.
+const RELOAD_BATCH: i64 = 500;
+
+#[derive(Default)]
+struct LaneState {
+    /// Committed rows not yet delivered, in id order.
+    queue: VecDeque<OutboxRow>,
+    /// The database may hold rows this queue does not: reload before going on.
+    reload: bool,
+}
+
+/// The lanes that have a running worker.
 #[derive(Default)]
 pub struct Lanes {
-    running: Mutex<HashMap<String, bool>>,
+    running: Mutex<HashMap<String, LaneState>>,
+}
+
+impl StoreTx {
+    /// Queue an action in this transaction; hand the returned row to [`Bridge::dispatch`]
+    /// after the commit.
+    pub async fn enqueue_row(&mut self, action: Action) -> crate::store::Result<OutboxRow> {
+        let id = self.enqueue(&action).await?;
+        Ok(OutboxRow { id, action, attempts: 0, next_attempt_at: 0 })
+    }
 }
 
 impl Bridge {
-    /// Make sure a worker runs for `lane`.
-    pub fn kick(self: &Arc<Self>, lane: String) {
+    /// Hand committed rows to their lanes, starting workers as needed.
+    pub fn dispatch(self: &Arc<Self>, rows: Vec<OutboxRow>) {
         let Ok(mut running) = self.lanes.running.lock() else {
             return;
         };
-        if let Some(recheck) = running.get_mut(&lane) {
-            *recheck = true;
+        for row in rows {
+            let lane = row.action.lane();
+            match running.get_mut(&lane) {
+                Some(state) => state.queue.push_back(row),
+                None => {
+                    running.insert(lane.clone(), LaneState { queue: VecDeque::from([row]), reload: false });
+                    let bridge = self.clone();
+                    tokio::spawn(async move { bridge.run_lane(lane).await });
+                }
+            }
+        }
+    }
+
+    /// Start a worker that reads `lane` from the database, unless one runs (it has the rows).
+    fn restart_lane(self: &Arc<Self>, lane: String) {
+        let Ok(mut running) = self.lanes.running.lock() else {
+            return;
+        };
+        if running.contains_key(&lane) {
             return;
         }
-        running.insert(lane.clone(), false);
+        running.insert(lane.clone(), LaneState { queue: VecDeque::new(), reload: true });
         drop(running);
         let bridge = self.clone();
         tokio::spawn(async move { bridge.run_lane(lane).await });
     }
 
-    /// Start workers for every lane with queued work.
+    /// Start workers for lanes with queued work in the database.
     pub async fn sweep(self: &Arc<Self>) {
         match self.store.pending_lanes().await {
-            Ok(lanes) => lanes.into_iter().for_each(|l| self.kick(l)),
+            Ok(lanes) => lanes.into_iter().for_each(|l| self.restart_lane(l)),
             Err(e) => tracing::warn!(error = %e, "outbox sweep failed"),
         }
     }
@@ -52,9 +93,7 @@ impl Bridge {
             self.sweep().await;
             if ticks.is_multiple_of(720) {
                 match self.store.prune_dedupe(now_ms() - KEEP_DEDUPE_MS).await {
-                    Ok(n) if n > 0 => {
-                        tracing::info!(removed = n, "pruned old de-duplication records")
-                    }
+                    Ok(n) if n > 0 => tracing::info!(removed = n, "pruned old de-duplication records"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "pruning de-duplication records failed"),
                 }
@@ -63,39 +102,73 @@ impl Bridge {
         }
     }
 
-    /// Stop the lane's worker unless work arrived meanwhile. `true` if it must go on.
-    fn lane_idle(&self, lane: &str) -> bool {
-        let Ok(mut running) = self.lanes.running.lock() else {
-            return false;
-        };
-        match running.get_mut(lane) {
-            Some(recheck) if *recheck => {
-                *recheck = false;
+    /// The lane's next row, reloading from the database when asked to; `None` ends the worker
+    /// (and forgets the lane, atomically with finding it empty).
+    async fn next_row(&self, lane: &str) -> Option<OutboxRow> {
+        loop {
+            let reload = {
+                let Ok(mut running) = self.lanes.running.lock() else { return None };
+                let state = running.get_mut(lane)?;
+                if !state.reload {
+                    match state.queue.front() {
+                        Some(row) => return Some(row.clone()),
+                        None => {
+                            running.remove(lane);
+                            return None;
+                        }
+                    }
+                }
+                state.reload = false;
                 true
-            }
-            _ => {
-                running.remove(lane);
-                false
+            };
+            if reload {
+                match self.store.lane_rows(lane, RELOAD_BATCH).await {
+                    Ok(rows) => {
+                        let Ok(mut running) = self.lanes.running.lock() else { return None };
+                        let state = running.get_mut(lane)?;
+                        let last = rows.last().map_or(i64::MIN, |r| r.id);
+                        // Rows dispatched meanwhile are either in `rows` (committed before the
+                        // read) or newer than all of them.
+                        let newer: Vec<_> = state.queue.drain(..).filter(|r| r.id > last).collect();
+                        state.reload = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= RELOAD_BATCH;
+                        state.queue = rows.into_iter().chain(newer).collect();
+                    }
+                    Err(e) => {
+                        tracing::warn!(lane, error = %e, "outbox read failed; retrying");
+                        if let Ok(mut running) = self.lanes.running.lock()
+                            && let Some(state) = running.get_mut(lane)
+                        {
+                            state.reload = true;
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
             }
         }
     }
 
+    /// The head row was delivered or given up: drop it from the lane's queue.
+    fn pop_head(&self, lane: &str, id: i64) {
+        if let Ok(mut running) = self.lanes.running.lock()
+            && let Some(state) = running.get_mut(lane)
+            && state.queue.front().is_some_and(|r| r.id == id)
+        {
+            state.queue.pop_front();
+        }
+    }
+
+    fn set_head_attempts(&self, lane: &str, id: i64, attempts: u32, at: i64) {
+        if let Ok(mut running) = self.lanes.running.lock()
+            && let Some(head) = running.get_mut(lane).and_then(|s| s.queue.front_mut())
+            && head.id == id
+        {
+            head.attempts = attempts;
+            head.next_attempt_at = at;
+        }
+    }
+
     async fn run_lane(self: Arc<Self>, lane: String) {
-        loop {
-            let row = match self.store.head_of_lane(&lane).await {
-                Ok(Some(row)) => row,
-                Ok(None) => {
-                    if self.lane_idle(&lane) {
-                        continue;
-                    }
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(lane, error = %e, "outbox read failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
+        while let Some(row) = self.next_row(&lane).await {
             let wait = row.next_attempt_at - now_ms();
             if wait > 0 {
                 tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
@@ -103,32 +176,21 @@ impl Bridge {
             let attempts = row.attempts.saturating_add(1);
             let result = self.deliver(row.id, &row.action).await;
             let outcome = match after_attempt(attempts, result.clone()) {
-                Next::Done => self.store.complete(row.id).await,
+                Next::Done => self.store.complete(row.id).await.map(|()| self.pop_head(&lane, row.id)),
                 Next::RetryAfter(delay) => {
                     let error = result.err().map(|e| e.to_string()).unwrap_or_default();
-                    tracing::info!(
-                        lane,
-                        id = row.id,
-                        attempts,
-                        ?delay,
-                        error,
-                        "delivery failed; will retry"
-                    );
-                    let at = now_ms()
-                        .saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+                    tracing::info!(lane, id = row.id, attempts, ?delay, error, "delivery failed; will retry");
+                    let at = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+                    self.set_head_attempts(&lane, row.id, attempts, at);
                     self.store.retry_later(row.id, attempts, at, &error).await
                 }
                 Next::GiveUp(reason) => {
-                    tracing::warn!(
-                        lane,
-                        id = row.id,
-                        reason,
-                        "delivery refused; telling the sender"
-                    );
-                    self.give_up(row.id, &row.action, &reason).await
+                    tracing::warn!(lane, id = row.id, reason, "delivery refused; telling the sender");
+                    self.give_up(row.id, &row.action, &reason).await.map(|()| self.pop_head(&lane, row.id))
                 }
             };
             if let Err(e) = outcome {
+                // The row stays at the head; it is attempted again (idempotently).
                 tracing::warn!(lane, id = row.id, error = %e, "outbox update failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -136,19 +198,9 @@ impl Bridge {
     }
 
     /// Replace a refused action by a notice to its sender, atomically.
-    async fn give_up(
-        self: &Arc<Self>,
-        id: i64,
-        action: &Action,
-        reason: &str,
-    ) -> crate::store::Result<()> {
+    async fn give_up(self: &Arc<Self>, id: i64, action: &Action, reason: &str) -> crate::store::Result<()> {
         let notice = match action {
-            Action::MatrixDirect {
-                from,
-                to,
-                stanza_id,
-                ..
-            } => Some(Action::XmppBounce {
+            Action::MatrixDirect { from, to, stanza_id, .. } => Some(Action::XmppBounce {
                 from: to.clone(),
                 to: from.clone(),
                 stanza_id: stanza_id.clone(),
@@ -160,13 +212,12 @@ impl Bridge {
         };
         let mut tx = self.store.begin().await?;
         tx.complete(id).await?;
-        if let Some(notice) = &notice {
-            tx.enqueue(notice).await?;
-        }
+        let row = match notice {
+            Some(notice) => Some(tx.enqueue_row(notice).await?),
+            None => None,
+        };
         tx.commit().await?;
-        if let Some(notice) = notice {
-            self.kick(notice.lane());
-        }
+        self.dispatch(row.into_iter().collect());
         Ok(())
     }
 }

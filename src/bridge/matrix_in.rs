@@ -1,7 +1,6 @@
 //! Handling a transaction of Matrix events: decide what each means for XMPP and queue it,
 //! atomically with the record of the transaction id (so a retried transaction is a no-op).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
@@ -21,34 +20,26 @@ impl Bridge {
             tracing::debug!(txn_id, "transaction already processed");
             return Ok(());
         }
-        let mut lanes = BTreeSet::new();
+        let mut rows = Vec::new();
+        let mut membership_changed = false;
         for event in events {
+            membership_changed |= matches!(event, MatrixIn::Membership { .. });
             for action in self.actions_for(&mut tx, event).await? {
-                tx.enqueue(&action).await?;
-                lanes.insert(action.lane());
+                rows.push(tx.enqueue_row(action).await?);
             }
         }
         tx.commit().await?;
-        for lane in lanes {
-            self.kick(lane);
+        if membership_changed {
+            self.forget_cached_dms();
         }
+        self.dispatch(rows);
         Ok(())
     }
 
-    async fn actions_for(
-        &self,
-        tx: &mut StoreTx,
-        event: MatrixIn,
-    ) -> crate::store::Result<Vec<Action>> {
+    async fn actions_for(&self, tx: &mut StoreTx, event: MatrixIn) -> crate::store::Result<Vec<Action>> {
         let max = self.config.limits.max_message_bytes;
         Ok(match event {
-            MatrixIn::Membership {
-                room,
-                sender,
-                user,
-                membership,
-                displayname,
-            } => {
+            MatrixIn::Membership { room, sender, user, membership, displayname } => {
                 if self.map.is_bridge_user(&user) {
                     if membership != Membership::Invite || self.map.is_bridge_user(&sender) {
                         return Ok(vec![]);
@@ -89,12 +80,7 @@ impl Bridge {
                     return Ok(vec![self.notice_in(&portal, &room, notice)]);
                 }
                 let nick = self.displayname(&sender);
-                vec![Action::XmppChat {
-                    from: sender,
-                    to: portal.xmpp,
-                    nick,
-                    text,
-                }]
+                vec![Action::XmppChat { from: sender, to: portal.xmpp, nick, text }]
             }
             MatrixIn::EncryptionEnabled { room, sender } => {
                 let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
@@ -107,10 +93,7 @@ impl Bridge {
                 let to_xmpp = format!(
                     "[{sender} turned on end-to-end encryption; their encrypted messages cannot be bridged to you.]"
                 );
-                vec![
-                    self.notice_in(&portal, &room, in_room),
-                    self.notice_to_xmpp(&portal, &sender, to_xmpp),
-                ]
+                vec![self.notice_in(&portal, &room, in_room), self.notice_to_xmpp(&portal, &sender, to_xmpp)]
             }
             MatrixIn::Encrypted { room, sender } => {
                 let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
@@ -120,27 +103,19 @@ impl Bridge {
                     "The bridge cannot read encrypted messages; your last message was not delivered to {}.",
                     portal.xmpp
                 );
-                let to_xmpp =
-                    format!("[{sender} sent an encrypted message that the bridge cannot read.]");
-                vec![
-                    self.notice_in(&portal, &room, in_room),
-                    self.notice_to_xmpp(&portal, &sender, to_xmpp),
-                ]
+                let to_xmpp = format!("[{sender} sent an encrypted message that the bridge cannot read.]");
+                vec![self.notice_in(&portal, &room, in_room), self.notice_to_xmpp(&portal, &sender, to_xmpp)]
             }
             MatrixIn::Unsupported { room, sender, what } => {
                 let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
                     return Ok(vec![]);
                 };
-                let to_xmpp =
-                    format!("[{sender} sent {what}, which the bridge cannot forward yet.]");
+                let to_xmpp = format!("[{sender} sent {what}, which the bridge cannot forward yet.]");
                 let in_room = format!(
                     "The bridge cannot forward {what} to {} yet; they were told that you sent it.",
                     portal.xmpp
                 );
-                vec![
-                    self.notice_in(&portal, &room, in_room),
-                    self.notice_to_xmpp(&portal, &sender, to_xmpp),
-                ]
+                vec![self.notice_in(&portal, &room, in_room), self.notice_to_xmpp(&portal, &sender, to_xmpp)]
             }
         })
     }
@@ -159,11 +134,7 @@ impl Bridge {
     }
 
     fn notice_in(&self, portal: &DmPortal, room: &RoomId, body: String) -> Action {
-        Action::MatrixPost {
-            room: room.clone(),
-            user: self.map.ghost_for(&portal.xmpp),
-            text: Text::notice(body),
-        }
+        Action::MatrixPost { room: room.clone(), user: self.map.ghost_for(&portal.xmpp), text: Text::notice(body) }
     }
 
     fn notice_to_xmpp(&self, portal: &DmPortal, sender: &MatrixUserId, body: String) -> Action {

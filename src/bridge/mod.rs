@@ -11,10 +11,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
-use crate::core::ids::MatrixUserId;
+use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::mapping::IdentityMap;
 use crate::matrix::client::MatrixClient;
-use crate::store::Store;
+use crate::store::{DmPortal, Store};
 use crate::xmpp::connection::XmppSender;
 
 pub use lanes::Lanes;
@@ -29,7 +29,15 @@ pub struct Bridge {
     lanes: Lanes,
     /// Matrix users' display names as last seen in membership events (for XMPP nicks).
     displaynames: Mutex<HashMap<MatrixUserId, String>>,
+    /// Ghosts known to be registered, with the display name last set (saves a query per message).
+    ghosts: Mutex<HashMap<MatrixUserId, Option<String>>>,
+    /// Current direct chat per pair, with a generation that a membership change bumps
+    /// (clearing the map), so a lookup that raced with the change is not cached.
+    dms: Mutex<DmCache>,
 }
+
+/// Cache generation and the current direct chat per (XMPP user, Matrix user).
+type DmCache = (u64, HashMap<(BareJid, MatrixUserId), DmPortal>);
 
 impl Bridge {
     pub fn new(
@@ -54,6 +62,8 @@ impl Bridge {
             hs_token,
             lanes: Lanes::default(),
             displaynames: Mutex::new(HashMap::new()),
+            ghosts: Mutex::new(HashMap::new()),
+            dms: Mutex::new((0, HashMap::new())),
         })
     }
 
@@ -64,9 +74,44 @@ impl Bridge {
     }
 
     fn displayname(&self, user: &MatrixUserId) -> Option<String> {
-        self.displaynames
-            .lock()
-            .ok()
-            .and_then(|n| n.get(user).cloned())
+        self.displaynames.lock().ok().and_then(|n| n.get(user).cloned())
+    }
+
+    fn cached_ghost(&self, ghost: &MatrixUserId) -> Option<Option<String>> {
+        self.ghosts.lock().ok().and_then(|g| g.get(ghost).cloned())
+    }
+
+    fn cache_ghost(&self, ghost: &MatrixUserId, displayname: Option<String>) {
+        if let Ok(mut g) = self.ghosts.lock() {
+            g.insert(ghost.clone(), displayname);
+        }
+    }
+
+    /// The cached direct chat of a pair, and the cache generation to pass to [`Self::cache_dm`].
+    fn cached_dm(&self, xmpp: &BareJid, matrix: &MatrixUserId) -> (u64, Option<DmPortal>) {
+        match self.dms.lock() {
+            Ok(d) => (d.0, d.1.get(&(xmpp.clone(), matrix.clone())).cloned()),
+            Err(_) => (u64::MAX, None),
+        }
+    }
+
+    /// Cache (or with `None` drop) a pair's direct chat, unless memberships changed since
+    /// `generation` was read.
+    fn cache_dm(&self, generation: u64, portal: Option<&DmPortal>, xmpp: &BareJid, matrix: &MatrixUserId) {
+        if let Ok(mut d) = self.dms.lock() {
+            let key = (xmpp.clone(), matrix.clone());
+            match portal {
+                Some(p) if d.0 == generation => d.1.insert(key, p.clone()),
+                _ => d.1.remove(&key),
+            };
+        }
+    }
+
+    /// Memberships changed: cached direct chats may be stale.
+    fn forget_cached_dms(&self) {
+        if let Ok(mut d) = self.dms.lock() {
+            d.0 = d.0.wrapping_add(1);
+            d.1.clear();
+        }
     }
 }

@@ -8,27 +8,18 @@ use crate::core::action::{Action, Refusal, Text};
 use crate::core::inbound::XmppChatIn;
 
 impl Bridge {
-    pub async fn accept_xmpp_chat(
-        self: &Arc<Self>,
-        chat: XmppChatIn,
-    ) -> Result<(), (Refusal, String)> {
+    pub async fn accept_xmpp_chat(self: &Arc<Self>, chat: XmppChatIn) -> Result<(), (Refusal, String)> {
         let to = self.map.matrix_for_jid(&chat.to_local).map_err(|e| {
             (
                 Refusal::BadAddress,
-                format!(
-                    "{e}. To reach @user:server on Matrix, write to user\\40server@{}.",
-                    self.map.component
-                ),
+                format!("{e}. To reach @user:server on Matrix, write to user\\40server@{}.", self.map.component),
             )
         })?;
         let max = self.config.limits.max_message_bytes;
         if chat.body.len() > max {
             return Err((
                 Refusal::Policy,
-                format!(
-                    "Message too long: {} bytes; the bridge carries at most {max} bytes.",
-                    chat.body.len()
-                ),
+                format!("Message too long: {} bytes; the bridge carries at most {max} bytes.", chat.body.len()),
             ));
         }
         let action = Action::MatrixDirect {
@@ -40,24 +31,18 @@ impl Bridge {
         };
         let internal = |e: crate::store::StoreError| {
             tracing::error!(error = %e, "could not accept an XMPP message");
-            (
-                Refusal::Internal,
-                "The bridge could not store your message; please send it again later.".to_owned(),
-            )
+            (Refusal::Internal, "The bridge could not store your message; please send it again later.".to_owned())
         };
         let mut tx = self.store.begin().await.map_err(internal)?;
         if let Some(id) = &chat.stanza_id
-            && !tx
-                .claim_stanza(&chat.from.to_string(), id)
-                .await
-                .map_err(internal)?
+            && !tx.claim_stanza(&chat.from.to_string(), id).await.map_err(internal)?
         {
             tracing::debug!(from = %chat.from, id, "duplicate stanza ignored");
             return Ok(());
         }
-        tx.enqueue(&action).await.map_err(internal)?;
+        let row = tx.enqueue_row(action).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
-        self.kick(action.lane());
+        self.dispatch(vec![row]);
         Ok(())
     }
 }
@@ -77,14 +62,12 @@ impl Bridge {
         let action = Action::MatrixPost {
             room: portal.room,
             user: self.map.ghost_for(xmpp_user),
-            text: Text::notice(format!(
-                "A message to {xmpp_user} was not delivered: {reason}"
-            )),
+            text: Text::notice(format!("A message to {xmpp_user} was not delivered: {reason}")),
         };
         let mut tx = self.store.begin().await?;
-        tx.enqueue(&action).await?;
+        let row = tx.enqueue_row(action).await?;
         tx.commit().await?;
-        self.kick(action.lane());
+        self.dispatch(vec![row]);
         Ok(())
     }
 }

@@ -10,10 +10,7 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path}: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("config key `{key}`: {reason}")]
@@ -21,10 +18,7 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        reason: reason.into(),
-    }
+    ConfigError::Invalid { key, reason: reason.into() }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,10 +103,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_message_bytes: 64 * 1024,
-            max_transaction_bytes: 16 * 1024 * 1024,
-        }
+        Self { max_message_bytes: 64 * 1024, max_transaction_bytes: 16 * 1024 * 1024 }
     }
 }
 
@@ -126,9 +117,7 @@ pub struct Logging {
 
 impl Default for Logging {
     fn default() -> Self {
-        Self {
-            filter: "info".into(),
-        }
+        Self { filter: "info".into() }
     }
 }
 
@@ -148,14 +137,10 @@ fn default_pool() -> u32 {
 impl Config {
     /// Read, parse and validate a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let mut config: Config = yaml_serde::from_str(&text).map_err(|e| ConfigError::Syntax {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let mut config: Config = yaml_serde::from_str(&text)
+            .map_err(|e| ConfigError::Syntax { path: path.to_owned(), message: e.to_string() })?;
         config.base_dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -178,50 +163,25 @@ impl Config {
         check_http_url("homeserver.url", &self.homeserver.url)?;
         check_http_url("appservice.url", &self.appservice.url)?;
         if self.homeserver.domain.is_empty() || self.homeserver.domain.contains(['@', '/', ' ']) {
-            return Err(invalid(
-                "homeserver.domain",
-                "must be a server name like example.org",
-            ));
+            return Err(invalid("homeserver.domain", "must be a server name like example.org"));
         }
         if self.appservice.id.is_empty() {
             return Err(invalid("appservice.id", "must not be empty"));
         }
         let localpart_ok = |s: &str| {
-            !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._=-/".contains(&b))
+            !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._=-/".contains(&b))
         };
         if !localpart_ok(&self.appservice.bot_localpart) {
-            return Err(invalid(
-                "appservice.bot_localpart",
-                "must be a lower-case Matrix localpart",
-            ));
+            return Err(invalid("appservice.bot_localpart", "must be a lower-case Matrix localpart"));
         }
-        if !localpart_ok(&self.appservice.ghost_prefix)
-            || !self.appservice.ghost_prefix.starts_with('_')
-        {
-            return Err(invalid(
-                "appservice.ghost_prefix",
-                "must be a lower-case Matrix localpart starting with `_`",
-            ));
+        if !localpart_ok(&self.appservice.ghost_prefix) || !self.appservice.ghost_prefix.starts_with('_') {
+            return Err(invalid("appservice.ghost_prefix", "must be a lower-case Matrix localpart starting with `_`"));
         }
         if self.xmpp.component_jid.is_empty() || self.xmpp.component_jid.contains(['@', '/', ' ']) {
-            return Err(invalid(
-                "xmpp.component_jid",
-                "must be a domain like bridge.example.org",
-            ));
+            return Err(invalid("xmpp.component_jid", "must be a domain like bridge.example.org"));
         }
-        if self
-            .xmpp
-            .server
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse::<u16>().ok())
-            .is_none()
-        {
-            return Err(invalid(
-                "xmpp.server",
-                "must be host:port, e.g. 127.0.0.1:5347",
-            ));
+        if self.xmpp.server.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+            return Err(invalid("xmpp.server", "must be host:port, e.g. 127.0.0.1:5347"));
         }
         if self.xmpp.secret.is_empty() {
             return Err(invalid("xmpp.secret", "must not be empty"));
@@ -230,25 +190,16 @@ impl Config {
             || self.database.url.starts_with("postgres://")
             || self.database.url.starts_with("postgresql://"))
         {
-            return Err(invalid(
-                "database.url",
-                "must start with sqlite:// or postgres://",
-            ));
+            return Err(invalid("database.url", "must start with sqlite:// or postgres://"));
         }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
         }
         if !(16..=1024 * 1024).contains(&self.limits.max_message_bytes) {
-            return Err(invalid(
-                "limits.max_message_bytes",
-                "must be between 16 and 1048576",
-            ));
+            return Err(invalid("limits.max_message_bytes", "must be between 16 and 1048576"));
         }
         if self.limits.max_transaction_bytes < 64 * 1024 {
-            return Err(invalid(
-                "limits.max_transaction_bytes",
-                "must be at least 65536",
-            ));
+            return Err(invalid("limits.max_transaction_bytes", "must be at least 65536"));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.logging.filter).is_err() {
             return Err(invalid("logging.filter", "is not a valid tracing filter"));
@@ -258,25 +209,16 @@ impl Config {
 
     /// Resolve a configured path against the config file's directory.
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() {
-            path.to_owned()
-        } else {
-            self.base_dir.join(path)
-        }
+        if path.is_absolute() { path.to_owned() } else { self.base_dir.join(path) }
     }
 
     /// The database URL with a relative SQLite path resolved against the config directory.
     pub fn database_url(&self) -> String {
         let url = &self.database.url;
-        let Some(rest) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        else {
+        let Some(rest) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) else {
             return url.clone();
         };
-        let (path, query) = rest
-            .split_once('?')
-            .map_or((rest, None), |(p, q)| (p, Some(q)));
+        let (path, query) = rest.split_once('?').map_or((rest, None), |(p, q)| (p, Some(q)));
         if path == ":memory:" {
             return url.clone();
         }
@@ -291,10 +233,7 @@ impl Config {
 fn check_http_url(key: &'static str, value: &str) -> Result<(), ConfigError> {
     let url = url::Url::parse(value).map_err(|e| invalid(key, format!("not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(invalid(
-            key,
-            "must be an http:// or https:// URL with a host",
-        ));
+        return Err(invalid(key, "must be an http:// or https:// URL with a host"));
     }
     Ok(())
 }
@@ -328,14 +267,8 @@ database: {url: "sqlite://data/ucb.db"}
     fn relative_paths_follow_the_config_file() {
         let (dir, path) = write(GOOD);
         let c = Config::load(&path).unwrap();
-        assert_eq!(
-            c.database_url(),
-            format!("sqlite://{}/data/ucb.db", dir.path().display())
-        );
-        assert_eq!(
-            c.resolve(&c.appservice.registration),
-            dir.path().join("reg.yaml")
-        );
+        assert_eq!(c.database_url(), format!("sqlite://{}/data/ucb.db", dir.path().display()));
+        assert_eq!(c.resolve(&c.appservice.registration), dir.path().join("reg.yaml"));
     }
 
     #[test]
@@ -350,8 +283,7 @@ database: {url: "sqlite://data/ucb.db"}
             let err = Config::load(&path).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
         }
-        let (_d, path) =
-            write(&GOOD.replace("domain: localhost", "domain: localhost, colour: red"));
+        let (_d, path) = write(&GOOD.replace("domain: localhost", "domain: localhost, colour: red"));
         let err = Config::load(&path).unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
     }

@@ -25,17 +25,11 @@ pub struct Text {
 
 impl Text {
     pub fn plain(body: impl Into<String>) -> Self {
-        Self {
-            body: body.into(),
-            kind: TextKind::Text,
-        }
+        Self { body: body.into(), kind: TextKind::Text }
     }
 
     pub fn notice(body: impl Into<String>) -> Self {
-        Self {
-            body: body.into(),
-            kind: TextKind::Notice,
-        }
+        Self { body: body.into(), kind: TextKind::Notice }
     }
 }
 
@@ -57,11 +51,7 @@ pub enum Action {
     /// A bridge user (a ghost or the bot) joins a room it was invited to.
     MatrixJoin { room: RoomId, user: MatrixUserId },
     /// A bridge user posts a text in a room (notices about what the bridge cannot do).
-    MatrixPost {
-        room: RoomId,
-        user: MatrixUserId,
-        text: Text,
-    },
+    MatrixPost { room: RoomId, user: MatrixUserId, text: Text },
     /// A Matrix user's message to an XMPP user, sent from the Matrix user's address under the
     /// component.
     XmppChat {
@@ -73,13 +63,7 @@ pub enum Action {
     },
     /// Tell an XMPP user that a message of theirs could not be delivered (an error reply to
     /// their stanza, from the address they wrote to).
-    XmppBounce {
-        from: MatrixUserId,
-        to: BareJid,
-        stanza_id: Option<String>,
-        refusal: Refusal,
-        reason: String,
-    },
+    XmppBounce { from: MatrixUserId, to: BareJid, stanza_id: Option<String>, refusal: Refusal, reason: String },
 }
 
 /// Why a message is refused, in protocol-neutral terms (the adapters map it to their errors).
@@ -135,8 +119,7 @@ mod tests {
 
     #[test]
     fn invalid_ids_in_stored_json_are_rejected() {
-        let json =
-            r#"{"action":"xmpp_chat","from":"bob","to":"a@b","text":{"body":"x","kind":"text"}}"#;
+        let json = r#"{"action":"xmpp_chat","from":"bob","to":"a@b","text":{"body":"x","kind":"text"}}"#;
         assert!(serde_json::from_str::<Action>(json).is_err());
     }
 }

@@ -26,21 +26,13 @@ impl MatrixUserId {
         let bad = || MappingError::NotAMatrixId(s.to_owned());
         let rest = s.strip_prefix('@').ok_or_else(bad)?;
         let (localpart, server) = rest.split_once(':').ok_or_else(bad)?;
-        let ok_local = !localpart.is_empty()
-            && localpart
-                .bytes()
-                .all(|b| (0x21..=0x7e).contains(&b) && b != b':');
-        let ok_server = !server.is_empty()
-            && server
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+        let ok_local = !localpart.is_empty() && localpart.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b':');
+        let ok_server =
+            !server.is_empty() && server.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
         if !ok_local || !ok_server || s.len() > 255 {
             return Err(bad());
         }
-        Ok(Self {
-            localpart: localpart.to_owned(),
-            server: server.to_owned(),
-        })
+        Ok(Self { localpart: localpart.to_owned(), server: server.to_owned() })
     }
 
     /// Build from parts that are known to be valid (our own ghosts, the bot).
@@ -84,11 +76,8 @@ impl BareJid {
             _ => (None, s),
         };
         let domain = rest.split('/').next().unwrap_or_default();
-        let valid_part = |p: &str| {
-            !p.is_empty()
-                && p.len() <= 1023
-                && !p.chars().any(|c| c.is_whitespace() || c.is_control())
-        };
+        let valid_part =
+            |p: &str| !p.is_empty() && p.len() <= 1023 && !p.chars().any(|c| c.is_whitespace() || c.is_control());
         if !valid_part(domain) || domain.contains('@') {
             return Err(bad());
         }
@@ -97,10 +86,7 @@ impl BareJid {
         {
             return Err(bad());
         }
-        Ok(Self {
-            local: local.map(str::to_owned),
-            domain: domain.to_lowercase(),
-        })
+        Ok(Self { local: local.map(str::to_owned), domain: domain.to_lowercase() })
     }
 
     pub(crate) fn new_unchecked(local: Option<String>, domain: String) -> Self {

@@ -30,9 +30,15 @@ pub enum MatrixIn {
         text: Text,
     },
     /// Encryption was switched on (`m.room.encryption`).
-    EncryptionEnabled { room: RoomId, sender: MatrixUserId },
+    EncryptionEnabled {
+        room: RoomId,
+        sender: MatrixUserId,
+    },
     /// An encrypted event the bridge cannot read.
-    Encrypted { room: RoomId, sender: MatrixUserId },
+    Encrypted {
+        room: RoomId,
+        sender: MatrixUserId,
+    },
     /// A message the bridge cannot carry yet (e.g. a file); `what` describes it for a notice.
     Unsupported {
         room: RoomId,

@@ -67,14 +67,8 @@ pub fn matrix_unescape(input: &str) -> Result<String, MappingError> {
                 i += 2;
             }
             b'=' => {
-                let hi = bytes
-                    .get(i + 1)
-                    .and_then(|&c| hex_value(c))
-                    .ok_or_else(bad)?;
-                let lo = bytes
-                    .get(i + 2)
-                    .and_then(|&c| hex_value(c))
-                    .ok_or_else(bad)?;
+                let hi = bytes.get(i + 1).and_then(|&c| hex_value(c)).ok_or_else(bad)?;
+                let lo = bytes.get(i + 2).and_then(|&c| hex_value(c)).ok_or_else(bad)?;
                 let b = (hi << 4) | lo;
                 // A byte that has a shorter encoding must not appear as `=xx`.
                 if matches!(b, b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_') {
@@ -187,8 +181,7 @@ impl IdentityMap {
     /// Is this Matrix user one of ours (a ghost or the bot)? Their events are echoes.
     pub fn is_bridge_user(&self, user: &MatrixUserId) -> bool {
         user.server() == self.homeserver
-            && (user.localpart().starts_with(&self.ghost_prefix)
-                || user.localpart() == self.bot_localpart)
+            && (user.localpart().starts_with(&self.ghost_prefix) || user.localpart() == self.bot_localpart)
     }
 
     /// The bridge bot's Matrix ID.
@@ -199,11 +192,7 @@ impl IdentityMap {
     /// The XMPP address under which a Matrix user appears.
     pub fn jid_for_matrix(&self, user: &MatrixUserId) -> BareJid {
         BareJid::new_unchecked(
-            Some(xep0106_escape(&format!(
-                "{}@{}",
-                user.localpart(),
-                user.server()
-            ))),
+            Some(xep0106_escape(&format!("{}@{}", user.localpart(), user.server()))),
             self.component.clone(),
         )
     }
@@ -211,11 +200,8 @@ impl IdentityMap {
     /// The Matrix user an address under the component stands for.
     pub fn matrix_for_jid(&self, local: &str) -> Result<MatrixUserId, MappingError> {
         let raw = xep0106_unescape(local)?;
-        let (localpart, server) = raw
-            .split_once('@')
-            .ok_or_else(|| MappingError::NotAMatrixId(raw.clone()))?;
-        MatrixUserId::parse(&format!("@{localpart}:{server}"))
-            .map_err(|_| MappingError::NotAMatrixId(raw.clone()))
+        let (localpart, server) = raw.split_once('@').ok_or_else(|| MappingError::NotAMatrixId(raw.clone()))?;
+        MatrixUserId::parse(&format!("@{localpart}:{server}")).map_err(|_| MappingError::NotAMatrixId(raw.clone()))
     }
 }
 
@@ -237,24 +223,12 @@ mod tests {
     fn design_examples() {
         let m = map();
         let alice = BareJid::parse("alice@xmpp.example").unwrap();
-        assert_eq!(
-            m.ghost_for(&alice).to_string(),
-            "@_xmpp_alice=40xmpp.example:hs.example"
-        );
+        assert_eq!(m.ghost_for(&alice).to_string(), "@_xmpp_alice=40xmpp.example:hs.example");
         let bob = MatrixUserId::parse("@bob:hs.example").unwrap();
-        assert_eq!(
-            m.jid_for_matrix(&bob).to_string(),
-            "bob\\40hs.example@bridge.xmpp.example"
-        );
+        assert_eq!(m.jid_for_matrix(&bob).to_string(), "bob\\40hs.example@bridge.xmpp.example");
         let ported = MatrixUserId::parse("@bob:hs.example:8448").unwrap();
-        assert_eq!(
-            m.jid_for_matrix(&ported).to_string(),
-            "bob\\40hs.example\\3a8448@bridge.xmpp.example"
-        );
-        assert_eq!(
-            m.matrix_for_jid("bob\\40hs.example\\3a8448").unwrap(),
-            ported
-        );
+        assert_eq!(m.jid_for_matrix(&ported).to_string(), "bob\\40hs.example\\3a8448@bridge.xmpp.example");
+        assert_eq!(m.matrix_for_jid("bob\\40hs.example\\3a8448").unwrap(), ported);
         assert_eq!(matrix_escape("Mr_X"), "_mr___x");
     }
 
@@ -277,10 +251,7 @@ mod tests {
         assert!(m.is_bridge_user(&m.bot()));
         assert!(!m.is_bridge_user(&MatrixUserId::parse("@_xmpp_a=40b:other").unwrap()));
         assert_eq!(m.jid_for_ghost(&ghost).unwrap().unwrap().to_string(), "a@b");
-        assert!(
-            m.jid_for_ghost(&MatrixUserId::parse("@x:hs.example").unwrap())
-                .is_none()
-        );
+        assert!(m.jid_for_ghost(&MatrixUserId::parse("@x:hs.example").unwrap()).is_none());
     }
 
     proptest! {

@@ -62,12 +62,10 @@ mod tests {
     #[test]
     fn transient_failures_back_off_and_never_give_up() {
         let delays: Vec<_> = (1..=10)
-            .map(
-                |n| match after_attempt(n, Err(DeliveryError::Transient("down".into()))) {
-                    Next::RetryAfter(d) => d,
-                    other => panic!("attempt {n}: {other:?}"),
-                },
-            )
+            .map(|n| match after_attempt(n, Err(DeliveryError::Transient("down".into()))) {
+                Next::RetryAfter(d) => d,
+                other => panic!("attempt {n}: {other:?}"),
+            })
             .collect();
         assert_eq!(delays[0], Duration::from_millis(250));
         assert_eq!(delays[1], Duration::from_millis(500));

@@ -40,10 +40,6 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        (
-            status,
-            Json(json!({"errcode": errcode, "error": self.to_string()})),
-        )
-            .into_response()
+        (status, Json(json!({"errcode": errcode, "error": self.to_string()}))).into_response()
     }
 }

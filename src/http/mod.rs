@@ -24,16 +24,8 @@ pub fn router(bridge: Arc<Bridge>) -> Router {
 async fn health(State(bridge): State<Arc<Bridge>>) -> impl IntoResponse {
     let db = bridge.store.ping().await.is_ok();
     let queued = bridge.store.outbox_len().await.unwrap_or(-1);
-    let xmpp = if bridge.xmpp.is_connected() {
-        "connected"
-    } else {
-        "disconnected"
-    };
-    let status = if db {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let xmpp = if bridge.xmpp.is_connected() { "connected" } else { "disconnected" };
+    let status = if db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({"status": if db { "ok" } else { "database unavailable" }, "xmpp": xmpp, "outbox": queued});
     (status, Json(body))
 }

@@ -25,10 +25,7 @@ use crate::matrix::events::translate;
 pub fn router(bridge: Arc<Bridge>) -> Router {
     let limit = bridge.config.limits.max_transaction_bytes;
     Router::new()
-        .route(
-            "/_matrix/app/v1/transactions/{txn_id}",
-            put(push_transaction),
-        )
+        .route("/_matrix/app/v1/transactions/{txn_id}", put(push_transaction))
         .route("/_matrix/app/v1/users/{user_id}", get(query_user))
         .route("/_matrix/app/v1/rooms/{alias}", get(query_alias))
         .route("/_matrix/app/v1/ping", post(ping))
@@ -39,23 +36,10 @@ pub fn router(bridge: Arc<Bridge>) -> Router {
 
 /// Check the homeserver's token: `Authorization: Bearer` or the legacy `access_token` query
 /// parameter, compared in constant time.
-fn authorize(
-    bridge: &Bridge,
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-) -> Result<(), ApiError> {
-    let from_header = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let token = from_header
-        .or(query.get("access_token").map(String::as_str))
-        .ok_or(ApiError::MissingToken)?;
-    if bool::from(token.as_bytes().ct_eq(bridge.hs_token.as_bytes())) {
-        Ok(())
-    } else {
-        Err(ApiError::BadToken)
-    }
+fn authorize(bridge: &Bridge, headers: &HeaderMap, query: &HashMap<String, String>) -> Result<(), ApiError> {
+    let from_header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let token = from_header.or(query.get("access_token").map(String::as_str)).ok_or(ApiError::MissingToken)?;
+    if bool::from(token.as_bytes().ct_eq(bridge.hs_token.as_bytes())) { Ok(()) } else { Err(ApiError::BadToken) }
 }
 
 #[derive(Deserialize)]
@@ -73,19 +57,12 @@ async fn push_transaction(
 ) -> Result<impl IntoResponse, ApiError> {
     authorize(&bridge, &headers, &query)?;
     if txn_id.is_empty() || txn_id.len() > 255 {
-        return Err(ApiError::BadRequest(
-            "transaction id must be 1 to 255 characters".into(),
-        ));
+        return Err(ApiError::BadRequest("transaction id must be 1 to 255 characters".into()));
     }
-    let push: PushBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::NotJson(format!("transaction body: {e}")))?;
+    let push: PushBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::NotJson(format!("transaction body: {e}")))?;
     let events: Vec<_> = push.events.iter().filter_map(translate).collect();
-    tracing::debug!(
-        txn_id,
-        received = push.events.len(),
-        relevant = events.len(),
-        "transaction"
-    );
+    tracing::debug!(txn_id, received = push.events.len(), relevant = events.len(), "transaction");
     bridge
         .accept_matrix_transaction(&txn_id, events)
         .await
@@ -110,9 +87,7 @@ async fn query_user(
                 .map_err(|e| ApiError::Internal(format!("registering {user}: {e}")))?;
             Ok(axum::Json(serde_json::json!({})))
         }
-        _ => Err(ApiError::NotFound(format!(
-            "{user_id} is not a bridged user"
-        ))),
+        _ => Err(ApiError::NotFound(format!("{user_id} is not a bridged user"))),
     }
 }
 
@@ -124,9 +99,7 @@ async fn query_alias(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     authorize(&bridge, &headers, &query)?;
-    Err::<(), _>(ApiError::NotFound(format!(
-        "{alias}: group chats are not bridged yet"
-    )))
+    Err::<(), _>(ApiError::NotFound(format!("{alias}: group chats are not bridged yet")))
 }
 
 async fn ping(

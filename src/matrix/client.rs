@@ -14,8 +14,7 @@ use ruma::api::client::profile::set_display_name;
 use ruma::api::client::room::{Visibility, create_room};
 use ruma::api::path_builder::{PathBuilder, SinglePath, VersionHistory};
 use ruma::api::{
-    AppserviceUserIdentity, IncomingResponseExt, OutgoingRequest, OutgoingRequestAppserviceExt,
-    SupportedVersions,
+    AppserviceUserIdentity, IncomingResponseExt, OutgoingRequest, OutgoingRequestAppserviceExt, SupportedVersions,
 };
 use ruma::events::room::message::RoomMessageEventContent;
 use ruma::{OwnedRoomId, OwnedTransactionId, OwnedUserId};
@@ -31,11 +30,7 @@ pub enum MatrixError {
     #[error("homeserver unreachable: {0}")]
     Network(String),
     #[error("homeserver answered {status} {errcode}: {message}")]
-    Refused {
-        status: u16,
-        errcode: String,
-        message: String,
-    },
+    Refused { status: u16, errcode: String, message: String },
     #[error("bad request or response: {0}")]
     Protocol(String),
 }
@@ -52,9 +47,9 @@ impl MatrixError {
     pub fn into_delivery(self) -> DeliveryError {
         match &self {
             Self::Network(_) => DeliveryError::Transient(self.to_string()),
-            Self::Refused {
-                status, errcode, ..
-            } if *status >= 500 || *status == 429 || errcode == "M_LIMIT_EXCEEDED" => {
+            Self::Refused { status, errcode, .. }
+                if *status >= 500 || *status == 429 || errcode == "M_LIMIT_EXCEEDED" =>
+            {
                 DeliveryError::Transient(self.to_string())
             }
             _ => DeliveryError::Permanent(self.to_string()),
@@ -96,8 +91,7 @@ pub struct MatrixClient {
 }
 
 fn to_ruma_user(user: &MatrixUserId) -> Result<OwnedUserId, MatrixError> {
-    OwnedUserId::try_from(user.to_string())
-        .map_err(|e| MatrixError::Protocol(format!("{user}: {e}")))
+    OwnedUserId::try_from(user.to_string()).map_err(|e| MatrixError::Protocol(format!("{user}: {e}")))
 }
 
 fn to_ruma_room(room: &RoomId) -> Result<OwnedRoomId, MatrixError> {
@@ -117,38 +111,26 @@ impl MatrixClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             as_token: as_token.to_owned(),
             appservice_id: appservice_id.to_owned(),
-            versions: SupportedVersions {
-                versions: Default::default(),
-                features: Default::default(),
-            },
+            versions: SupportedVersions { versions: Default::default(), features: Default::default() },
         })
     }
 
     /// Learn which spec versions the homeserver speaks (needed to pick endpoint paths).
     pub async fn discover_versions(&mut self) -> Result<(), MatrixError> {
-        let response = self
-            .call(get_supported_versions::Request::new(), None)
-            .await?;
+        let response = self.call(get_supported_versions::Request::new(), None).await?;
         self.versions = response.as_supported_versions();
         Ok(())
     }
 
     /// Send a request, as `as_user` (a ghost) or as the bridge bot when `None`.
-    pub async fn call<R>(
-        &self,
-        request: R,
-        as_user: Option<&MatrixUserId>,
-    ) -> Result<R::IncomingResponse, MatrixError>
+    pub async fn call<R>(&self, request: R, as_user: Option<&MatrixUserId>) -> Result<R::IncomingResponse, MatrixError>
     where
         R: OutgoingRequest + OutgoingRequestAppserviceExt,
         R::PathBuilder: PathInput,
         for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
     {
         let user = as_user.map(to_ruma_user).transpose()?;
-        let identity = user
-            .as_deref()
-            .map(AppserviceUserIdentity::new)
-            .unwrap_or_default();
+        let identity = user.as_deref().map(AppserviceUserIdentity::new).unwrap_or_default();
         let http_request = request
             .try_into_http_request_with_identity::<Vec<u8>>(
                 &self.base_url,
@@ -167,34 +149,22 @@ impl MatrixClient {
             .await
             .map_err(|e| MatrixError::Network(e.to_string()))?;
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| MatrixError::Network(e.to_string()))?;
+        let bytes = response.bytes().await.map_err(|e| MatrixError::Network(e.to_string()))?;
         if !status.is_success() {
-            let err: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
-                errcode: String::new(),
-                error: String::from_utf8_lossy(&bytes).into_owned(),
-            });
-            return Err(MatrixError::Refused {
-                status: status.as_u16(),
-                errcode: err.errcode,
-                message: err.error,
-            });
+            let err: ErrorBody = serde_json::from_slice(&bytes)
+                .unwrap_or(ErrorBody { errcode: String::new(), error: String::from_utf8_lossy(&bytes).into_owned() });
+            return Err(MatrixError::Refused { status: status.as_u16(), errcode: err.errcode, message: err.error });
         }
         let http_response = http::Response::builder()
             .status(status)
             .body(bytes.as_ref())
             .map_err(|e| MatrixError::Protocol(e.to_string()))?;
-        R::IncomingResponse::try_from_http_response(http_response)
-            .map_err(|e| MatrixError::Protocol(e.to_string()))
+        R::IncomingResponse::try_from_http_response(http_response).map_err(|e| MatrixError::Protocol(e.to_string()))
     }
 
     /// Ask the homeserver to ping us; it then also retries its queue of transactions at once.
     pub async fn ping_homeserver(&self, transaction_id: &str) -> Result<(), MatrixError> {
-        let mut request = ruma::api::client::appservice::request_ping::v1::Request::new(
-            self.appservice_id.clone(),
-        );
+        let mut request = ruma::api::client::appservice::request_ping::v1::Request::new(self.appservice_id.clone());
         request.transaction_id = Some(OwnedTransactionId::from(transaction_id));
         self.call(request, None).await.map(|_| ())
     }
@@ -212,23 +182,14 @@ impl MatrixClient {
         }
     }
 
-    pub async fn set_displayname(
-        &self,
-        user: &MatrixUserId,
-        name: &str,
-    ) -> Result<(), MatrixError> {
+    pub async fn set_displayname(&self, user: &MatrixUserId, name: &str) -> Result<(), MatrixError> {
         #[allow(deprecated)] // the generic profile-field endpoint is newer than many homeservers
-        let request =
-            set_display_name::v3::Request::new(to_ruma_user(user)?, Some(name.to_owned()));
+        let request = set_display_name::v3::Request::new(to_ruma_user(user)?, Some(name.to_owned()));
         self.call(request, Some(user)).await.map(|_| ())
     }
 
     /// Create an unencrypted direct chat owned by `creator`, inviting `peer`.
-    pub async fn create_direct_room(
-        &self,
-        creator: &MatrixUserId,
-        peer: &MatrixUserId,
-    ) -> Result<RoomId, MatrixError> {
+    pub async fn create_direct_room(&self, creator: &MatrixUserId, peer: &MatrixUserId) -> Result<RoomId, MatrixError> {
         let mut request = create_room::v3::Request::new();
         request.invite = vec![to_ruma_user(peer)?];
         request.is_direct = true;
@@ -238,24 +199,14 @@ impl MatrixClient {
         RoomId::parse(response.room_id.as_str()).map_err(|e| MatrixError::Protocol(e.to_string()))
     }
 
-    pub async fn invite(
-        &self,
-        room: &RoomId,
-        by: &MatrixUserId,
-        user: &MatrixUserId,
-    ) -> Result<(), MatrixError> {
+    pub async fn invite(&self, room: &RoomId, by: &MatrixUserId, user: &MatrixUserId) -> Result<(), MatrixError> {
         let recipient = invite_user::v3::InviteUserId::new(to_ruma_user(user)?);
         let request = invite_user::v3::Request::new(to_ruma_room(room)?, recipient.into());
         self.call(request, Some(by)).await.map(|_| ())
     }
 
     pub async fn join(&self, room: &RoomId, user: &MatrixUserId) -> Result<(), MatrixError> {
-        self.call(
-            join_room_by_id::v3::Request::new(to_ruma_room(room)?),
-            Some(user),
-        )
-        .await
-        .map(|_| ())
+        self.call(join_room_by_id::v3::Request::new(to_ruma_room(room)?), Some(user)).await.map(|_| ())
     }
 
     /// Send a text as `user`. `txn_id` makes retries idempotent.
@@ -271,12 +222,9 @@ impl MatrixClient {
             TextKind::Notice => RoomMessageEventContent::notice_plain(&text.body),
             TextKind::Emote => RoomMessageEventContent::emote_plain(&text.body),
         };
-        let request = send_message_event::v3::Request::new(
-            to_ruma_room(room)?,
-            OwnedTransactionId::from(txn_id),
-            &content,
-        )
-        .map_err(|e| MatrixError::Protocol(e.to_string()))?;
+        let request =
+            send_message_event::v3::Request::new(to_ruma_room(room)?, OwnedTransactionId::from(txn_id), &content)
+                .map_err(|e| MatrixError::Protocol(e.to_string()))?;
         Ok(self.call(request, Some(user)).await?.event_id.to_string())
     }
 }

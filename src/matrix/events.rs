@@ -2,9 +2,7 @@
 
 use ruma::events::room::member::MembershipState;
 use ruma::events::room::message::MessageType;
-use ruma::events::{
-    AnyMessageLikeEvent, AnyStateEvent, AnyTimelineEvent, MessageLikeEvent, StateEvent,
-};
+use ruma::events::{AnyMessageLikeEvent, AnyStateEvent, AnyTimelineEvent, MessageLikeEvent, StateEvent};
 use ruma::serde::Raw;
 
 use crate::core::action::{Text, TextKind};
@@ -47,17 +45,12 @@ pub fn translate(raw: &Raw<AnyTimelineEvent>) -> Option<MatrixIn> {
         AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomEncrypted(_)) => {
             Some(MatrixIn::Encrypted { room, sender })
         }
-        AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(
-            MessageLikeEvent::Original(ev),
-        )) => {
+        AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(MessageLikeEvent::Original(ev))) => {
             let text = |body: &str, kind| {
                 Some(MatrixIn::Message {
                     room: room.clone(),
                     sender: sender.clone(),
-                    text: Text {
-                        body: body.to_owned(),
-                        kind,
-                    },
+                    text: Text { body: body.to_owned(), kind },
                 })
             };
             match &ev.content.msgtype {
@@ -67,11 +60,7 @@ pub fn translate(raw: &Raw<AnyTimelineEvent>) -> Option<MatrixIn> {
                 other => Some(MatrixIn::Unsupported {
                     room,
                     sender,
-                    what: format!(
-                        "a {} message ({})",
-                        other.msgtype().trim_start_matches("m."),
-                        other.body()
-                    ),
+                    what: format!("a {} message ({})", other.msgtype().trim_start_matches("m."), other.body()),
                 }),
             }
         }
@@ -94,11 +83,8 @@ mod tests {
 
     #[test]
     fn text_emote_and_notice() {
-        let ev = translate(&raw(base(
-            "m.room.message",
-            json!({"msgtype": "m.text", "body": "héllo 👋\nline 2"}),
-        )))
-        .unwrap();
+        let ev =
+            translate(&raw(base("m.room.message", json!({"msgtype": "m.text", "body": "héllo 👋\nline 2"})))).unwrap();
         assert_eq!(
             ev,
             MatrixIn::Message {
@@ -107,63 +93,33 @@ mod tests {
                 text: Text::plain("héllo 👋\nline 2"),
             }
         );
-        let ev = translate(&raw(base(
-            "m.room.message",
-            json!({"msgtype": "m.emote", "body": "waves"}),
-        )))
-        .unwrap();
-        assert!(matches!(
-            ev,
-            MatrixIn::Message {
-                text: Text {
-                    kind: TextKind::Emote,
-                    ..
-                },
-                ..
-            }
-        ));
+        let ev = translate(&raw(base("m.room.message", json!({"msgtype": "m.emote", "body": "waves"})))).unwrap();
+        assert!(matches!(ev, MatrixIn::Message { text: Text { kind: TextKind::Emote, .. }, .. }));
     }
 
     #[test]
     fn invites_carry_the_invitee() {
-        let mut v = base(
-            "m.room.member",
-            json!({"membership": "invite", "is_direct": true}),
-        );
+        let mut v = base("m.room.member", json!({"membership": "invite", "is_direct": true}));
         v["state_key"] = json!("@_xmpp_a=40b:hs");
         match translate(&raw(v)).unwrap() {
-            MatrixIn::Membership {
-                user,
-                membership: Membership::Invite,
-                ..
-            } => assert_eq!(user.localpart(), "_xmpp_a=40b"),
+            MatrixIn::Membership { user, membership: Membership::Invite, .. } => {
+                assert_eq!(user.localpart(), "_xmpp_a=40b")
+            }
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn encryption_and_files_are_reported_not_dropped() {
-        let mut v = base(
-            "m.room.encryption",
-            json!({"algorithm": "m.megolm.v1.aes-sha2"}),
-        );
+        let mut v = base("m.room.encryption", json!({"algorithm": "m.megolm.v1.aes-sha2"}));
         v["state_key"] = json!("");
-        assert!(matches!(
-            translate(&raw(v)),
-            Some(MatrixIn::EncryptionEnabled { .. })
-        ));
+        assert!(matches!(translate(&raw(v)), Some(MatrixIn::EncryptionEnabled { .. })));
         let v = base(
             "m.room.encrypted",
             json!({"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "x", "sender_key": "k", "device_id": "D", "session_id": "s"}),
         );
-        assert!(matches!(
-            translate(&raw(v)),
-            Some(MatrixIn::Encrypted { .. })
-        ));
-        let v = base(
-            "m.room.message",
-            json!({"msgtype": "m.file", "body": "report.pdf", "url": "mxc://hs/abc"}),
-        );
+        assert!(matches!(translate(&raw(v)), Some(MatrixIn::Encrypted { .. })));
+        let v = base("m.room.message", json!({"msgtype": "m.file", "body": "report.pdf", "url": "mxc://hs/abc"}));
         match translate(&raw(v)) {
             Some(MatrixIn::Unsupported { what, .. }) => {
                 assert!(what.contains("report.pdf"), "{what}")

@@ -44,27 +44,17 @@ pub struct Registration {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistrationError {
     #[error("cannot read registration {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("registration {path}: {message}")]
     Invalid { path: String, message: String },
 }
 
 fn token() -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(64)
-        .map(char::from)
-        .collect()
+    rand::rng().sample_iter(&Alphanumeric).take(64).map(char::from).collect()
 }
 
 fn exclusive(regex: String) -> Namespace {
-    Namespace {
-        exclusive: true,
-        regex,
-    }
+    Namespace { exclusive: true, regex }
 }
 
 impl Registration {
@@ -81,10 +71,7 @@ impl Registration {
             rate_limited: false,
             receive_ephemeral: true,
             namespaces: Namespaces {
-                users: vec![
-                    exclusive(format!("@{prefix}.*:{domain}")),
-                    exclusive(format!("@_sms_.*:{domain}")),
-                ],
+                users: vec![exclusive(format!("@{prefix}.*:{domain}")), exclusive(format!("@_sms_.*:{domain}"))],
                 aliases: vec![exclusive(format!("#{prefix}.*:{domain}"))],
                 rooms: vec![],
             },
@@ -102,23 +89,13 @@ impl Registration {
 
     pub fn load(path: &Path, config: &Config) -> Result<Self, RegistrationError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| RegistrationError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        let reg: Registration =
-            yaml_serde::from_str(&text).map_err(|e| RegistrationError::Invalid {
-                path: shown.clone(),
-                message: e.to_string(),
-            })?;
-        let invalid = |message: String| RegistrationError::Invalid {
-            path: shown.clone(),
-            message,
-        };
+        let text =
+            std::fs::read_to_string(path).map_err(|source| RegistrationError::Read { path: shown.clone(), source })?;
+        let reg: Registration = yaml_serde::from_str(&text)
+            .map_err(|e| RegistrationError::Invalid { path: shown.clone(), message: e.to_string() })?;
+        let invalid = |message: String| RegistrationError::Invalid { path: shown.clone(), message };
         if reg.as_token.len() < 16 || reg.hs_token.len() < 16 {
-            return Err(invalid(
-                "as_token and hs_token must be at least 16 characters".into(),
-            ));
+            return Err(invalid("as_token and hs_token must be at least 16 characters".into()));
         }
         if reg.id != config.appservice.id {
             return Err(invalid(format!(
@@ -167,8 +144,7 @@ mod tests {
         let back = Registration::load(&file, &config).unwrap();
         assert_eq!(back.hs_token, a.hs_token);
         // ruma's own type reads it too, i.e. it is a spec-shaped registration.
-        let ruma_reg: ruma::api::appservice::Registration =
-            yaml_serde::from_str(&a.to_yaml()).unwrap();
+        let ruma_reg: ruma::api::appservice::Registration = yaml_serde::from_str(&a.to_yaml()).unwrap();
         assert_eq!(ruma_reg.id, "ucbridge");
     }
 

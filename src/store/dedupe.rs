@@ -6,14 +6,13 @@ impl StoreTx {
     /// Record an appservice transaction. `false` if it was recorded before (a retry of a
     /// transaction already processed), in which case its events must not be handled again.
     pub async fn claim_transaction(&mut self, txn_id: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO appservice_txn (txn_id, received_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(txn_id)
-        .bind(now_ms())
-        .execute(&mut *self.tx)
-        .await
-        .ctx("record transaction")?;
+        let done =
+            sqlx::query("INSERT INTO appservice_txn (txn_id, received_at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(txn_id)
+                .bind(now_ms())
+                .execute(&mut *self.tx)
+                .await
+                .ctx("record transaction")?;
         Ok(done.rows_affected() == 1)
     }
 

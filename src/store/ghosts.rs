@@ -13,8 +13,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .ctx("ghost")?;
-        row.map(|r| r.try_get::<Option<String>, _>(0).ctx("displayname"))
-            .transpose()
+        row.map(|r| r.try_get::<Option<String>, _>(0).ctx("displayname")).transpose()
     }
 
     pub async fn save_ghost(&self, user: &MatrixUserId, displayname: Option<&str>) -> Result<()> {

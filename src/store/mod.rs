@@ -24,17 +24,11 @@ pub use portals::{DmPortal, PeerMembership};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database {context}: {source}")]
-    Db {
-        context: &'static str,
-        source: sqlx::Error,
-    },
+    Db { context: &'static str, source: sqlx::Error },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored row is invalid ({context}): {reason}")]
-    Corrupt {
-        context: &'static str,
-        reason: String,
-    },
+    Corrupt { context: &'static str, reason: String },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -56,16 +50,10 @@ pub enum Backend {
     Postgres,
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../../migrations/sqlite/0001_foundation.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../../migrations/postgres/0001_foundation.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "foundation", include_str!("../../migrations/sqlite/0001_foundation.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql"))];
 
 /// The bridge's database.
 #[derive(Clone)]
@@ -83,11 +71,7 @@ impl Store {
     /// Connect (creating a SQLite file if needed) and run pending migrations.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            Backend::Postgres
-        };
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
         let url = match backend {
             Backend::Sqlite if !url.contains("mode=") => {
                 let sep = if url.contains('?') { '&' } else { '?' };
@@ -97,11 +81,7 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url).ctx("URL")?;
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite {
-                max_connections.min(4)
-            } else {
-                max_connections
-            })
+            .max_connections(if backend == Backend::Sqlite { max_connections.min(4) } else { max_connections })
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
@@ -140,9 +120,7 @@ impl Store {
                 )
             })
             .collect();
-        Migrator::with_migrations(migrations)
-            .run(&self.pool)
-            .await?;
+        Migrator::with_migrations(migrations).run(&self.pool).await?;
         Ok(())
     }
 
@@ -152,17 +130,12 @@ impl Store {
 
     /// Start a transaction.
     pub async fn begin(&self) -> Result<StoreTx> {
-        Ok(StoreTx {
-            tx: self.pool.begin().await.ctx("begin")?,
-        })
+        Ok(StoreTx { tx: self.pool.begin().await.ctx("begin")? })
     }
 
     /// A cheap query, for the health endpoint.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .ctx("ping")?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.ctx("ping")?;
         Ok(())
     }
 
@@ -179,8 +152,5 @@ impl StoreTx {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }

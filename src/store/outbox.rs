@@ -18,29 +18,21 @@ pub struct OutboxRow {
 impl StoreTx {
     /// Queue an action; returns its id (the base of its idempotency key).
     pub async fn enqueue(&mut self, action: &Action) -> Result<i64> {
-        let json = serde_json::to_string(action).map_err(|e| StoreError::Corrupt {
-            context: "encode action",
-            reason: e.to_string(),
-        })?;
-        let row = sqlx::query(
-            "INSERT INTO outbox (lane, action, created_at) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(action.lane())
-        .bind(json)
-        .bind(now_ms())
-        .fetch_one(&mut *self.tx)
-        .await
-        .ctx("enqueue")?;
+        let json = serde_json::to_string(action)
+            .map_err(|e| StoreError::Corrupt { context: "encode action", reason: e.to_string() })?;
+        let row = sqlx::query("INSERT INTO outbox (lane, action, created_at) VALUES ($1, $2, $3) RETURNING id")
+            .bind(action.lane())
+            .bind(json)
+            .bind(now_ms())
+            .fetch_one(&mut *self.tx)
+            .await
+            .ctx("enqueue")?;
         row.try_get::<i64, _>(0).ctx("enqueue id")
     }
 
     /// Remove a delivered (or given up) action.
     pub async fn complete(&mut self, id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM outbox WHERE id = $1")
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await
-            .ctx("complete")?;
+        sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&mut *self.tx).await.ctx("complete")?;
         Ok(())
     }
 }
@@ -48,66 +40,62 @@ impl StoreTx {
 impl Store {
     /// Lanes that have work queued.
     pub async fn pending_lanes(&self) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT DISTINCT lane FROM outbox")
-            .fetch_all(&self.pool)
-            .await
-            .ctx("pending lanes")?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).ctx("lane"))
-            .collect()
+        let rows = sqlx::query("SELECT DISTINCT lane FROM outbox").fetch_all(&self.pool).await.ctx("pending lanes")?;
+        rows.iter().map(|r| r.try_get::<String, _>(0).ctx("lane")).collect()
     }
 
     /// The oldest action of a lane (the only one that may run: order within a lane is strict).
     pub async fn head_of_lane(&self, lane: &str) -> Result<Option<OutboxRow>> {
-        let row = sqlx::query(
-            "SELECT id, action, attempts, next_attempt_at FROM outbox WHERE lane = $1 ORDER BY id LIMIT 1",
-        )
-        .bind(lane)
-        .fetch_optional(&self.pool)
-        .await
-        .ctx("head of lane")?;
-        let Some(row) = row else { return Ok(None) };
-        let json: String = row.try_get(1).ctx("action")?;
-        let action = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-            context: "outbox action",
-            reason: e.to_string(),
-        })?;
-        Ok(Some(OutboxRow {
-            id: row.try_get(0).ctx("id")?,
-            action,
-            attempts: u32::try_from(row.try_get::<i64, _>(2).ctx("attempts")?).unwrap_or(u32::MAX),
-            next_attempt_at: row.try_get(3).ctx("next attempt")?,
-        }))
+        Ok(self.lane_rows(lane, 1).await?.into_iter().next())
     }
 
-    /// Remove a delivered action.
+    /// Up to `limit` actions of a lane, oldest first.
+    pub async fn lane_rows(&self, lane: &str, limit: i64) -> Result<Vec<OutboxRow>> {
+        let rows = sqlx::query(
+            "SELECT id, action, attempts, next_attempt_at FROM outbox WHERE lane = $1 ORDER BY id LIMIT $2",
+        )
+        .bind(lane)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .ctx("lane rows")?;
+        rows.iter()
+            .map(|row| {
+                let json: String = row.try_get(1).ctx("action")?;
+                let action = serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt { context: "outbox action", reason: e.to_string() })?;
+                Ok(OutboxRow {
+                    id: row.try_get(0).ctx("id")?,
+                    action,
+                    attempts: u32::try_from(row.try_get::<i64, _>(2).ctx("attempts")?).unwrap_or(u32::MAX),
+                    next_attempt_at: row.try_get(3).ctx("next attempt")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Remove a delivered action (one statement, no explicit transaction).
     pub async fn complete(&self, id: i64) -> Result<()> {
-        let mut tx = self.begin().await?;
-        tx.complete(id).await?;
-        tx.commit().await
+        sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&self.pool).await.ctx("complete")?;
+        Ok(())
     }
 
     /// Remember a failed attempt and when to try again.
     pub async fn retry_later(&self, id: i64, attempts: u32, at_ms: i64, error: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET attempts = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4",
-        )
-        .bind(i64::from(attempts))
-        .bind(at_ms)
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .ctx("retry later")?;
+        sqlx::query("UPDATE outbox SET attempts = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4")
+            .bind(i64::from(attempts))
+            .bind(at_ms)
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .ctx("retry later")?;
         Ok(())
     }
 
     /// Number of queued actions (for health and metrics).
     pub async fn outbox_len(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM outbox")
-            .fetch_one(&self.pool)
-            .await
-            .ctx("count")?;
+        let row = sqlx::query("SELECT COUNT(*) FROM outbox").fetch_one(&self.pool).await.ctx("count")?;
         row.try_get::<i64, _>(0).ctx("count")
     }
 }

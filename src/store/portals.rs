@@ -44,10 +44,7 @@ pub struct DmPortal {
 }
 
 fn corrupt(reason: impl ToString) -> StoreError {
-    StoreError::Corrupt {
-        context: "dm_portal",
-        reason: reason.to_string(),
-    }
+    StoreError::Corrupt { context: "dm_portal", reason: reason.to_string() }
 }
 
 fn portal_from_row(row: &AnyRow) -> Result<DmPortal> {
@@ -84,21 +81,14 @@ impl StoreTx {
     }
 
     /// The Matrix user's membership changed in a DM room; `false` if the room is no DM.
-    pub async fn set_peer_membership(
-        &mut self,
-        room: &RoomId,
-        user: &MatrixUserId,
-        m: PeerMembership,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE dm_portal SET peer_membership = $1 WHERE room_id = $2 AND matrix_user = $3",
-        )
-        .bind(m.as_str())
-        .bind(room.as_str())
-        .bind(user.to_string())
-        .execute(&mut *self.tx)
-        .await
-        .ctx("set membership")?;
+    pub async fn set_peer_membership(&mut self, room: &RoomId, user: &MatrixUserId, m: PeerMembership) -> Result<bool> {
+        let done = sqlx::query("UPDATE dm_portal SET peer_membership = $1 WHERE room_id = $2 AND matrix_user = $3")
+            .bind(m.as_str())
+            .bind(room.as_str())
+            .bind(user.to_string())
+            .execute(&mut *self.tx)
+            .await
+            .ctx("set membership")?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -106,22 +96,14 @@ impl StoreTx {
     pub async fn dm_by_room(&mut self, room: &RoomId) -> Result<Option<DmPortal>> {
         let sql = "SELECT room_id, xmpp_jid, matrix_user, peer_membership FROM dm_portal WHERE room_id = $1";
         debug_assert!(sql.contains(PORTAL_COLUMNS));
-        let row = sqlx::query(sql)
-            .bind(room.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .ctx("dm by room")?;
+        let row = sqlx::query(sql).bind(room.as_str()).fetch_optional(&mut *self.tx).await.ctx("dm by room")?;
         row.as_ref().map(portal_from_row).transpose()
     }
 }
 
 impl Store {
     /// The room the pair currently talks in.
-    pub async fn current_dm(
-        &self,
-        xmpp: &BareJid,
-        matrix: &MatrixUserId,
-    ) -> Result<Option<DmPortal>> {
+    pub async fn current_dm(&self, xmpp: &BareJid, matrix: &MatrixUserId) -> Result<Option<DmPortal>> {
         let row = sqlx::query(
             "SELECT room_id, xmpp_jid, matrix_user, peer_membership FROM dm_portal \
              WHERE xmpp_jid = $1 AND matrix_user = $2 ORDER BY updated_at DESC, room_id LIMIT 1",

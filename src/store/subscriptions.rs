@@ -29,31 +29,21 @@ impl Store {
     }
 
     pub async fn is_subscribed(&self, contact: &str, subscriber: &str) -> Result<bool> {
-        let row =
-            sqlx::query("SELECT 1 FROM xmpp_subscription WHERE contact = $1 AND subscriber = $2")
-                .bind(contact)
-                .bind(subscriber)
-                .fetch_optional(&self.pool)
-                .await
-                .ctx("is subscribed")?;
+        let row = sqlx::query("SELECT 1 FROM xmpp_subscription WHERE contact = $1 AND subscriber = $2")
+            .bind(contact)
+            .bind(subscriber)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("is subscribed")?;
         Ok(row.is_some())
     }
 
     /// All (contact, subscriber) pairs, to announce presence after a reconnect.
     pub async fn subscriptions(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT contact, subscriber FROM xmpp_subscription ORDER BY contact, subscriber",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .ctx("subscriptions")?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get(0).ctx("contact")?,
-                    r.try_get(1).ctx("subscriber")?,
-                ))
-            })
-            .collect()
+        let rows = sqlx::query("SELECT contact, subscriber FROM xmpp_subscription ORDER BY contact, subscriber")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("subscriptions")?;
+        rows.iter().map(|r| Ok((r.try_get(0).ctx("contact")?, r.try_get(1).ctx("subscriber")?))).collect()
     }
 }

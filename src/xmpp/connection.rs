@@ -15,8 +15,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_xmpp::connect::{DnsConfig, ServerConnector, TcpServerConnector};
 use tokio_xmpp::xmlstream::{
-    FallibleStreamElement, RawStanzaHeader, ReadError, StreamElementError, Timeouts, XmppStream,
-    XmppStreamElement,
+    FallibleStreamElement, RawStanzaHeader, ReadError, StreamElementError, Timeouts, XmppStream, XmppStreamElement,
 };
 use xmpp_parsers::component::Handshake;
 use xmpp_parsers::iq::Iq;
@@ -64,18 +63,13 @@ impl XmppSender {
         }
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Outgoing {
-                stanza,
-                done: Some(done),
-            })
+            .send(Outgoing { stanza, done: Some(done) })
             .await
             .map_err(|_| DeliveryError::Transient("XMPP connection task stopped".into()))?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(DeliveryError::Transient(e)),
-            Err(_) => Err(DeliveryError::Transient(
-                "XMPP connection dropped the stanza".into(),
-            )),
+            Err(_) => Err(DeliveryError::Transient("XMPP connection dropped the stanza".into())),
         }
     }
 
@@ -107,10 +101,7 @@ pub fn component(
 ) -> (XmppSender, impl Future<Output = ()>) {
     let (tx, rx) = mpsc::channel(1024);
     let connected = Arc::new(AtomicBool::new(false));
-    let sender = XmppSender {
-        tx,
-        connected: connected.clone(),
-    };
+    let sender = XmppSender { tx, connected: connected.clone() };
     (sender, run(params, rx, inbound, connected, shutdown))
 }
 
@@ -206,11 +197,7 @@ async fn serve(
             Step::Shutdown => return Ended::Shutdown,
             Step::In(None) => return Ended::Lost("stream closed".into()),
             Step::In(Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::Stanza(stanza))))) => {
-                if inbound
-                    .send(Received::Stanza(Box::new(stanza)))
-                    .await
-                    .is_err()
-                {
+                if inbound.send(Received::Stanza(Box::new(stanza))).await.is_err() {
                     return Ended::Shutdown;
                 }
             }
@@ -226,15 +213,7 @@ async fn serve(
                     _ => "iq",
                 };
                 tracing::info!(kind, from = ?header.from, id = ?header.id, %error, "unparseable stanza");
-                if inbound
-                    .send(Received::Invalid {
-                        kind,
-                        header,
-                        error: error.to_string(),
-                    })
-                    .await
-                    .is_err()
-                {
+                if inbound.send(Received::Invalid { kind, header, error: error.to_string() }).await.is_err() {
                     return Ended::Shutdown;
                 }
             }
@@ -284,16 +263,11 @@ async fn serve(
 
 async fn send_ping(stream: &mut Stream, params: &ComponentParams, seq: u64) -> io::Result<()> {
     let mut iq = Iq::from_get(format!("ucb-ping-{seq}"), Ping);
-    if let (Ok(from), Some(server)) = (
-        Jid::new(&params.jid),
-        params.jid.split_once('.').map(|(_, d)| d),
-    ) {
+    if let (Ok(from), Some(server)) = (Jid::new(&params.jid), params.jid.split_once('.').map(|(_, d)| d)) {
         *iq.from_mut() = Some(from);
         *iq.to_mut() = Jid::new(server).ok();
     }
-    stream
-        .send(&XmppStreamElement::Stanza(Stanza::Iq(iq)))
-        .await
+    stream.send(&XmppStreamElement::Stanza(Stanza::Iq(iq))).await
 }
 
 async fn connect(params: &ComponentParams) -> Result<Stream, String> {
@@ -302,26 +276,16 @@ async fn connect(params: &ComponentParams) -> Result<Stream, String> {
         .map_err(|e| format!("cannot resolve {}: {e}", params.server))?
         .next()
         .ok_or_else(|| format!("{} resolves to no address", params.server))?;
-    let jid: BareJid = params
-        .jid
-        .parse()
-        .map_err(|e| format!("component JID {}: {e}", params.jid))?;
+    let jid: BareJid = params.jid.parse().map_err(|e| format!("component JID {}: {e}", params.jid))?;
     let connector = TcpServerConnector::from(DnsConfig::addr(&addr.to_string()));
-    let timeouts = Timeouts {
-        read_timeout: Duration::from_secs(60),
-        response_timeout: Duration::from_secs(20),
-    };
-    let (mut pending, _) = connector
-        .connect(&Jid::from(jid), ns::COMPONENT, timeouts)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
+    let timeouts = Timeouts { read_timeout: Duration::from_secs(60), response_timeout: Duration::from_secs(20) };
+    let (mut pending, _) =
+        connector.connect(&Jid::from(jid), ns::COMPONENT, timeouts).await.map_err(|e| format!("connect: {e}"))?;
     let header = pending.take_header();
     let stream_id = header.id.ok_or("server sent no stream id")?.into_owned();
     let mut stream: Stream = pending.skip_features();
     stream
-        .send(&XmppStreamElement::ComponentHandshake(
-            Handshake::from_stream_id_and_password(stream_id, &params.secret),
-        ))
+        .send(&XmppStreamElement::ComponentHandshake(Handshake::from_stream_id_and_password(stream_id, &params.secret)))
         .await
         .map_err(|e| format!("handshake: {e}"))?;
     loop {
@@ -330,9 +294,7 @@ async fn connect(params: &ComponentParams) -> Result<Stream, String> {
                 return Ok(stream);
             }
             Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::StreamError(e)))) => {
-                return Err(format!(
-                    "server refused the component (wrong secret or domain?): {e:?}"
-                ));
+                return Err(format!("server refused the component (wrong secret or domain?): {e:?}"));
             }
             Some(Err(ReadError::SoftTimeout)) => continue,
             Some(Ok(other)) => {

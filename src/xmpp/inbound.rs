@@ -31,40 +31,21 @@ pub async fn run(bridge: Arc<Bridge>, mut received: mpsc::Receiver<Received>) {
                 Stanza::Presence(p) => on_presence(&bridge, p).await,
                 Stanza::Iq(iq) => on_iq(&bridge, iq).await,
             },
-            Received::Invalid {
-                kind,
-                header,
-                error,
-            } => {
+            Received::Invalid { kind, header, error } => {
                 if header.type_.as_deref() == Some("error") {
                     continue;
                 }
-                let (Some(from), Some(to)) = (
-                    header.from.and_then(|f| Jid::new(&f).ok()),
-                    header.to.and_then(|t| Jid::new(&t).ok()),
-                ) else {
+                let (Some(from), Some(to)) =
+                    (header.from.and_then(|f| Jid::new(&f).ok()), header.to.and_then(|t| Jid::new(&t).ok()))
+                else {
                     continue;
                 };
                 let text = format!("The bridge could not parse this {kind}: {error}");
                 let reply = match kind {
-                    "message" => outbound::message_error(
-                        Some(to),
-                        from,
-                        header.id,
-                        Refusal::BadRequest,
-                        &text,
-                    ),
-                    "presence" => outbound::presence_error(
-                        Some(to),
-                        from,
-                        header.id,
-                        Refusal::BadRequest,
-                        &text,
-                    ),
+                    "message" => outbound::message_error(Some(to), from, header.id, Refusal::BadRequest, &text),
+                    "presence" => outbound::presence_error(Some(to), from, header.id, Refusal::BadRequest, &text),
                     _ => match header.id {
-                        Some(id) => {
-                            outbound::iq_error(Some(to), from, id, Refusal::BadRequest, &text)
-                        }
+                        Some(id) => outbound::iq_error(Some(to), from, id, Refusal::BadRequest, &text),
                         None => continue,
                     },
                 };
@@ -90,10 +71,7 @@ async fn announce_presence(bridge: &Bridge) {
     };
     for (contact, subscriber) in subscriptions {
         if let (Ok(from), Ok(to)) = (Jid::new(&contact), Jid::new(&subscriber)) {
-            bridge
-                .xmpp
-                .send_reply(outbound::presence(PresenceType::None, from, to, None))
-                .await;
+            bridge.xmpp.send_reply(outbound::presence(PresenceType::None, from, to, None)).await;
         }
     }
 }
@@ -106,13 +84,7 @@ async fn on_message(bridge: &Arc<Bridge>, message: Message) {
         MessageType::Error => return on_bounce(bridge, &message).await,
         MessageType::Groupchat => {
             let text = "This bridge does not host group chats yet.";
-            let reply = outbound::message_error(
-                Some(to),
-                from,
-                message.id.map(|i| i.0),
-                Refusal::Unsupported,
-                text,
-            );
+            let reply = outbound::message_error(Some(to), from, message.id.map(|i| i.0), Refusal::Unsupported, text);
             return bridge.xmpp.send_reply(reply).await;
         }
         _ => {}
@@ -139,24 +111,11 @@ async fn on_message(bridge: &Arc<Bridge>, message: Message) {
         );
         return bridge.xmpp.send_reply(reply).await;
     };
-    let nick = message
-        .payloads
-        .iter()
-        .find_map(|p| Nick::try_from(p.clone()).ok())
-        .map(|n| n.0);
-    let chat = XmppChatIn {
-        from: sender,
-        to_local,
-        stanza_id: id.clone(),
-        body,
-        nick,
-    };
+    let nick = message.payloads.iter().find_map(|p| Nick::try_from(p.clone()).ok()).map(|n| n.0);
+    let chat = XmppChatIn { from: sender, to_local, stanza_id: id.clone(), body, nick };
     if let Err((refusal, text)) = bridge.accept_xmpp_chat(chat).await {
         tracing::info!(%from, %to, ?refusal, text, "refused an XMPP message");
-        bridge
-            .xmpp
-            .send_reply(outbound::message_error(Some(to), from, id, refusal, &text))
-            .await;
+        bridge.xmpp.send_reply(outbound::message_error(Some(to), from, id, refusal, &text)).await;
     }
 }
 
@@ -181,10 +140,7 @@ async fn on_bounce(bridge: &Arc<Bridge>, message: &Message) {
     let Ok(matrix_user) = bridge.map.matrix_for_jid(local.as_str()) else {
         return;
     };
-    if let Err(e) = bridge
-        .report_xmpp_bounce(&xmpp_user, &matrix_user, &reason)
-        .await
-    {
+    if let Err(e) = bridge.report_xmpp_bounce(&xmpp_user, &matrix_user, &reason).await {
         tracing::warn!(error = %e, "could not report an XMPP delivery error");
     }
 }
@@ -195,9 +151,7 @@ async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
     };
     let subscriber = from.to_bare().to_string();
     let contact = to.to_bare().to_string();
-    let is_user_address = to
-        .node()
-        .map(|n| bridge.map.matrix_for_jid(n.as_str()).is_ok());
+    let is_user_address = to.node().map(|n| bridge.map.matrix_for_jid(n.as_str()).is_ok());
     let to_bare = Jid::from(to.to_bare());
     let from_bare = Jid::from(from.to_bare());
     match presence.type_ {
@@ -217,66 +171,25 @@ async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
             }
             bridge
                 .xmpp
-                .send_reply(outbound::presence(
-                    PresenceType::Subscribed,
-                    to_bare.clone(),
-                    from_bare.clone(),
-                    None,
-                ))
+                .send_reply(outbound::presence(PresenceType::Subscribed, to_bare.clone(), from_bare.clone(), None))
                 .await;
-            bridge
-                .xmpp
-                .send_reply(outbound::presence(
-                    PresenceType::None,
-                    to_bare,
-                    from_bare,
-                    None,
-                ))
-                .await;
+            bridge.xmpp.send_reply(outbound::presence(PresenceType::None, to_bare, from_bare, None)).await;
         }
         PresenceType::Unsubscribe => {
-            if let Err(e) = bridge
-                .store
-                .remove_subscription(&contact, &subscriber)
-                .await
-            {
+            if let Err(e) = bridge.store.remove_subscription(&contact, &subscriber).await {
                 tracing::warn!(error = %e, "cannot remove subscription");
             }
             bridge
                 .xmpp
-                .send_reply(outbound::presence(
-                    PresenceType::Unsubscribed,
-                    to_bare.clone(),
-                    from_bare.clone(),
-                    None,
-                ))
+                .send_reply(outbound::presence(PresenceType::Unsubscribed, to_bare.clone(), from_bare.clone(), None))
                 .await;
-            bridge
-                .xmpp
-                .send_reply(outbound::presence(
-                    PresenceType::Unavailable,
-                    to_bare,
-                    from_bare,
-                    None,
-                ))
-                .await;
+            bridge.xmpp.send_reply(outbound::presence(PresenceType::Unavailable, to_bare, from_bare, None)).await;
         }
         PresenceType::Probe => {
-            let subscribed = bridge
-                .store
-                .is_subscribed(&contact, &subscriber)
-                .await
-                .unwrap_or(false);
+            let subscribed = bridge.store.is_subscribed(&contact, &subscriber).await.unwrap_or(false);
             // Matrix presence itself is bridged later; for now a subscribed contact is reachable.
-            let kind = if subscribed {
-                PresenceType::None
-            } else {
-                PresenceType::Unsubscribed
-            };
-            bridge
-                .xmpp
-                .send_reply(outbound::presence(kind, to_bare, from_bare, None))
-                .await;
+            let kind = if subscribed { PresenceType::None } else { PresenceType::Unsubscribed };
+            bridge.xmpp.send_reply(outbound::presence(kind, to_bare, from_bare, None)).await;
         }
         _ => {}
     }
@@ -284,25 +197,9 @@ async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
 
 async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
     let (from, to, id, payload) = match iq {
-        Iq::Get {
-            from: Some(from),
-            to: Some(to),
-            id,
-            payload,
-        } => (from, to, id, payload),
-        Iq::Set {
-            from: Some(from),
-            to: Some(to),
-            id,
-            ..
-        } => {
-            let reply = outbound::iq_error(
-                Some(to),
-                from,
-                id,
-                Refusal::Unsupported,
-                "This request is not supported.",
-            );
+        Iq::Get { from: Some(from), to: Some(to), id, payload } => (from, to, id, payload),
+        Iq::Set { from: Some(from), to: Some(to), id, .. } => {
+            let reply = outbound::iq_error(Some(to), from, id, Refusal::Unsupported, "This request is not supported.");
             return bridge.xmpp.send_reply(reply).await;
         }
         _ => return,
@@ -324,13 +221,7 @@ async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
     } else if Ping::try_from(payload).is_ok() {
         outbound::iq_result(to, from, id)
     } else {
-        outbound::iq_error(
-            Some(to),
-            from,
-            id,
-            Refusal::Unsupported,
-            "This request is not supported.",
-        )
+        outbound::iq_error(Some(to), from, id, Refusal::Unsupported, "This request is not supported.")
     };
     bridge.xmpp.send_reply(reply).await;
 }

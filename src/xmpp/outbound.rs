@@ -45,28 +45,15 @@ pub fn chat(from: Jid, to: Jid, text: &Text, id: String, nick: Option<&str>) -> 
 }
 
 /// Error reply to a message.
-pub fn message_error(
-    from: Option<Jid>,
-    to: Jid,
-    id: Option<String>,
-    refusal: Refusal,
-    text: &str,
-) -> Stanza {
-    let mut message = Message::new_with_type(MessageType::Error, Some(to))
-        .with_payload(stanza_error(refusal, text));
+pub fn message_error(from: Option<Jid>, to: Jid, id: Option<String>, refusal: Refusal, text: &str) -> Stanza {
+    let mut message = Message::new_with_type(MessageType::Error, Some(to)).with_payload(stanza_error(refusal, text));
     message.from = from;
     message.id = id.map(Id);
     Stanza::Message(message)
 }
 
 /// Error reply to a presence.
-pub fn presence_error(
-    from: Option<Jid>,
-    to: Jid,
-    id: Option<String>,
-    refusal: Refusal,
-    text: &str,
-) -> Stanza {
+pub fn presence_error(from: Option<Jid>, to: Jid, id: Option<String>, refusal: Refusal, text: &str) -> Stanza {
     let mut presence = Presence::new(PresenceType::Error).with_to(to);
     presence.from = from;
     presence.id = id;
@@ -97,35 +84,15 @@ pub fn presence(kind: PresenceType, from: Jid, to: Jid, status: Option<&str>) ->
 }
 
 /// What the component and the addresses under it say about themselves (XEP-0030).
-pub fn disco_info(
-    from: Jid,
-    to: Jid,
-    id: String,
-    node: Option<String>,
-    is_component: bool,
-    name: &str,
-) -> Stanza {
+pub fn disco_info(from: Jid, to: Jid, id: String, node: Option<String>, is_component: bool, name: &str) -> Stanza {
     let identity = if is_component {
         Identity::new("gateway", "matrix", "en", name)
     } else {
         Identity::new("account", "registered", "en", name)
     };
-    let mut features: std::collections::BTreeSet<String> =
-        [ns::DISCO_INFO, ns::PING].map(String::from).into();
-    features.insert(
-        if is_component {
-            ns::DISCO_ITEMS
-        } else {
-            ns::SID
-        }
-        .to_owned(),
-    );
-    let result = DiscoInfoResult {
-        node,
-        identities: vec![identity],
-        features,
-        extensions: vec![],
-    };
+    let mut features: std::collections::BTreeSet<String> = [ns::DISCO_INFO, ns::PING].map(String::from).into();
+    features.insert(if is_component { ns::DISCO_ITEMS } else { ns::SID }.to_owned());
+    let result = DiscoInfoResult { node, identities: vec![identity], features, extensions: vec![] };
     let mut iq = Iq::from_result(id, Some(result));
     *iq.from_mut() = Some(from);
     *iq.to_mut() = Some(to);
@@ -133,11 +100,7 @@ pub fn disco_info(
 }
 
 pub fn disco_items(from: Jid, to: Jid, id: String, node: Option<String>) -> Stanza {
-    let result = DiscoItemsResult {
-        node,
-        items: vec![],
-        rsm: None,
-    };
+    let result = DiscoItemsResult { node, items: vec![], rsm: None };
     let mut iq = Iq::from_result(id, Some(result));
     *iq.from_mut() = Some(from);
     *iq.to_mut() = Some(to);
