@@ -18,37 +18,20 @@ impl TestDb {
     async fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("ucb.db").display());
-        Self {
-            url,
-            _dir: Some(dir),
-            pg_admin: None,
-        }
+        Self { url, _dir: Some(dir), pg_admin: None }
     }
 
     async fn postgres() -> Self {
         sqlx::any::install_default_drivers();
-        let admin = std::env::var("UCB_TEST_PG_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let name = format!(
-            "ucb_store_{}_{:x}",
-            std::process::id(),
-            rand::random::<u64>()
-        );
+        let admin =
+            std::env::var("UCB_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let name = format!("ucb_store_{}_{:x}", std::process::id(), rand::random::<u64>());
         let mut conn = sqlx::AnyConnection::connect(&admin)
             .await
-            .unwrap_or_else(|e| {
-                panic!("PostgreSQL at {admin} is required for the store tests: {e}")
-            });
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for the store tests: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
         let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
-        Self {
-            url: format!("{base}/{name}"),
-            _dir: None,
-            pg_admin: Some((admin, name)),
-        }
+        Self { url: format!("{base}/{name}"), _dir: None, pg_admin: Some((admin, name)) }
     }
 
     async fn open(&self) -> Store {
@@ -58,12 +41,10 @@ impl TestDb {
     async fn drop_db(self) {
         if let Some((admin, name)) = &self.pg_admin {
             let mut conn = sqlx::AnyConnection::connect(admin).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
         }
     }
 }
@@ -79,12 +60,7 @@ fn room(s: &str) -> RoomId {
 }
 
 fn chat(n: u32) -> Action {
-    Action::XmppChat {
-        from: mxid("@bob:hs"),
-        to: jid("alice@x"),
-        nick: None,
-        text: Text::plain(format!("m{n} ✓")),
-    }
+    Action::XmppChat { from: mxid("@bob:hs"), to: jid("alice@x"), nick: None, text: Text::plain(format!("m{n} ✓")) }
 }
 
 async fn transactions_are_claimed_once_across_restarts(db: &TestDb) {
@@ -104,13 +80,7 @@ async fn transactions_are_claimed_once_across_restarts(db: &TestDb) {
     tx.commit().await.unwrap();
     // Pruning forgets records older than the cut-off, and only those.
     assert_eq!(store.prune_dedupe(0).await.unwrap(), 0);
-    assert_eq!(
-        store
-            .prune_dedupe(ucbridge::store::now_ms() + 1000)
-            .await
-            .unwrap(),
-        4
-    );
+    assert_eq!(store.prune_dedupe(ucbridge::store::now_ms() + 1000).await.unwrap(), 4);
     let mut tx = store.begin().await.unwrap();
     assert!(tx.claim_transaction("t1").await.unwrap());
     tx.commit().await.unwrap();
@@ -126,10 +96,7 @@ async fn uncommitted_work_is_not_kept(db: &TestDb) {
     }
     assert_eq!(store.outbox_len().await.unwrap(), 0);
     let mut tx = store.begin().await.unwrap();
-    assert!(
-        tx.claim_transaction("lost").await.unwrap(),
-        "the retried transaction must be processed"
-    );
+    assert!(tx.claim_transaction("lost").await.unwrap(), "the retried transaction must be processed");
     tx.commit().await.unwrap();
 }
 
@@ -140,10 +107,7 @@ async fn outbox_keeps_lane_order_and_never_reuses_ids(db: &TestDb) {
     for n in 0..5 {
         ids.push(tx.enqueue(&chat(n)).await.unwrap());
     }
-    let other = Action::MatrixJoin {
-        room: room("!r:hs"),
-        user: mxid("@_xmpp_a=40x:hs"),
-    };
+    let other = Action::MatrixJoin { room: room("!r:hs"), user: mxid("@_xmpp_a=40x:hs") };
     tx.enqueue(&other).await.unwrap();
     tx.commit().await.unwrap();
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
@@ -152,19 +116,10 @@ async fn outbox_keeps_lane_order_and_never_reuses_ids(db: &TestDb) {
     assert_eq!(lanes, vec![chat(0).lane(), other.lane()]);
 
     let head = store.head_of_lane(&chat(0).lane()).await.unwrap().unwrap();
-    assert_eq!(
-        (head.id, head.attempts, head.action.clone()),
-        (ids[0], 0, chat(0))
-    );
-    store
-        .retry_later(head.id, 3, 12345, "peer down")
-        .await
-        .unwrap();
+    assert_eq!((head.id, head.attempts, head.action.clone()), (ids[0], 0, chat(0)));
+    store.retry_later(head.id, 3, 12345, "peer down").await.unwrap();
     let again = store.head_of_lane(&chat(0).lane()).await.unwrap().unwrap();
-    assert_eq!(
-        (again.id, again.attempts, again.next_attempt_at),
-        (ids[0], 3, 12345)
-    );
+    assert_eq!((again.id, again.attempts, again.next_attempt_at), (ids[0], 3, 12345));
 
     for (n, id) in ids.iter().enumerate() {
         let head = store.head_of_lane(&chat(0).lane()).await.unwrap().unwrap();
@@ -186,53 +141,23 @@ async fn direct_chats_follow_the_latest_room(db: &TestDb) {
     let store = db.open().await;
     let (a, b) = (jid("alice@x"), mxid("@bob:hs"));
     assert!(store.current_dm(&a, &b).await.unwrap().is_none());
-    let first = DmPortal {
-        room: room("!one:hs"),
-        xmpp: a.clone(),
-        matrix: b.clone(),
-        peer: PeerMembership::Invited,
-    };
+    let first = DmPortal { room: room("!one:hs"), xmpp: a.clone(), matrix: b.clone(), peer: PeerMembership::Invited };
     store.save_dm(&first).await.unwrap();
     assert_eq!(store.current_dm(&a, &b).await.unwrap(), Some(first.clone()));
 
     let mut tx = store.begin().await.unwrap();
-    assert!(
-        tx.set_peer_membership(&room("!one:hs"), &b, PeerMembership::Left)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !tx.set_peer_membership(&room("!nope:hs"), &b, PeerMembership::Left)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        tx.dm_by_room(&room("!one:hs")).await.unwrap().unwrap().peer,
-        PeerMembership::Left
-    );
+    assert!(tx.set_peer_membership(&room("!one:hs"), &b, PeerMembership::Left).await.unwrap());
+    assert!(!tx.set_peer_membership(&room("!nope:hs"), &b, PeerMembership::Left).await.unwrap());
+    assert_eq!(tx.dm_by_room(&room("!one:hs")).await.unwrap().unwrap().peer, PeerMembership::Left);
     tx.commit().await.unwrap();
 
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let second = DmPortal {
-        room: room("!two:hs"),
-        xmpp: a.clone(),
-        matrix: b.clone(),
-        peer: PeerMembership::Joined,
-    };
+    let second = DmPortal { room: room("!two:hs"), xmpp: a.clone(), matrix: b.clone(), peer: PeerMembership::Joined };
     store.save_dm(&second).await.unwrap();
     assert_eq!(store.current_dm(&a, &b).await.unwrap(), Some(second));
     store.forget_dm(&room("!two:hs")).await.unwrap();
-    assert_eq!(
-        store.current_dm(&a, &b).await.unwrap().unwrap().room,
-        room("!one:hs")
-    );
-    assert!(
-        store
-            .current_dm(&jid("carol@x"), &b)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert_eq!(store.current_dm(&a, &b).await.unwrap().unwrap().room, room("!one:hs"));
+    assert!(store.current_dm(&jid("carol@x"), &b).await.unwrap().is_none());
 }
 
 async fn ghosts_and_subscriptions(db: &TestDb) {
@@ -242,20 +167,14 @@ async fn ghosts_and_subscriptions(db: &TestDb) {
     store.save_ghost(&g, None).await.unwrap();
     assert_eq!(store.ghost(&g).await.unwrap(), Some(None));
     store.save_ghost(&g, Some("Alice ✨")).await.unwrap();
-    assert_eq!(
-        store.ghost(&g).await.unwrap(),
-        Some(Some("Alice ✨".into()))
-    );
+    assert_eq!(store.ghost(&g).await.unwrap(), Some(Some("Alice ✨".into())));
 
     let contact = "bob\\40hs@bridge.x";
     assert!(!store.is_subscribed(contact, "alice@x").await.unwrap());
     store.add_subscription(contact, "alice@x").await.unwrap();
     store.add_subscription(contact, "alice@x").await.unwrap();
     assert!(store.is_subscribed(contact, "alice@x").await.unwrap());
-    assert_eq!(
-        store.subscriptions().await.unwrap(),
-        vec![(contact.to_owned(), "alice@x".to_owned())]
-    );
+    assert_eq!(store.subscriptions().await.unwrap(), vec![(contact.to_owned(), "alice@x".to_owned())]);
     store.remove_subscription(contact, "alice@x").await.unwrap();
     assert!(store.subscriptions().await.unwrap().is_empty());
 }

@@ -42,6 +42,10 @@ impl Bridge {
                     .map_err(MatrixError::into_delivery)
             }
             Action::XmppChat { from, to, nick, text } => {
+                let nick = match nick {
+                    Some(n) => Some(n.clone()),
+                    None => self.matrix_displayname(from).await,
+                };
                 let stanza = outbound::chat(
                     jid(&self.map.jid_for_matrix(from).to_string())?,
                     jid(&to.to_string())?,
@@ -86,6 +90,24 @@ impl Bridge {
                 Err(DeliveryError::Transient(format!("ghost cannot post in {}: {e}", portal.room)))
             }
             Err(e) => Err(e.into_delivery()),
+        }
+    }
+
+    /// A Matrix user's display name: as seen in membership events, else from their profile
+    /// (once; a failure only costs the nick).
+    async fn matrix_displayname(&self, user: &MatrixUserId) -> Option<String> {
+        if let Some(known) = self.known_displayname(user) {
+            return known;
+        }
+        match self.matrix.displayname(user).await {
+            Ok(name) => {
+                self.remember_displayname(user, Some(name.as_deref().unwrap_or_default()));
+                name
+            }
+            Err(e) => {
+                tracing::debug!(%user, error = %e, "no display name");
+                None
+            }
         }
     }
 

@@ -73,8 +73,14 @@ impl Bridge {
         }
     }
 
+    /// The display name last seen, if any; `Some(None)` means "known to have none".
+    fn known_displayname(&self, user: &MatrixUserId) -> Option<Option<String>> {
+        let names = self.displaynames.lock().ok()?;
+        names.get(user).map(|n| Some(n.clone()).filter(|n| !n.is_empty()))
+    }
+
     fn displayname(&self, user: &MatrixUserId) -> Option<String> {
-        self.displaynames.lock().ok().and_then(|n| n.get(user).cloned())
+        self.known_displayname(user).flatten()
     }
 
     fn cached_ghost(&self, ghost: &MatrixUserId) -> Option<Option<String>> {

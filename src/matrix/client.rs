@@ -182,6 +182,13 @@ impl MatrixClient {
         }
     }
 
+    /// A user's display name from their profile (`None` if they have none).
+    pub async fn displayname(&self, user: &MatrixUserId) -> Result<Option<String>, MatrixError> {
+        #[allow(deprecated)] // as for set_displayname: the per-field endpoint is widely deployed
+        let request = ruma::api::client::profile::get_display_name::v3::Request::new(to_ruma_user(user)?);
+        Ok(self.call(request, None).await?.displayname)
+    }
+
     pub async fn set_displayname(&self, user: &MatrixUserId, name: &str) -> Result<(), MatrixError> {
         #[allow(deprecated)] // the generic profile-field endpoint is newer than many homeservers
         let request = set_display_name::v3::Request::new(to_ruma_user(user)?, Some(name.to_owned()));

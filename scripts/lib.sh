@@ -1,0 +1,63 @@
+# shellcheck shell=bash
+# Helpers shared by scripts/demo.sh and scripts/test.sh. Source it; do not run it.
+# Builds on scripts/peers/lib.sh (pid files with a marker, detached spawning, waiting).
+
+UCB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=peers/lib.sh
+. "$UCB_ROOT/scripts/peers/lib.sh"
+
+ucb_log() { printf '[%s] %s\n' "${UCB_LOG_TAG:-ucbridge}" "$*" >&2; }
+ucb_die() { printf '[%s] ERROR: %s\n' "${UCB_LOG_TAG:-ucbridge}" "$*" >&2; exit 1; }
+
+# Where the bridge listens (appservice API, /health); must match the registration url.
+: "${UCB_LISTEN:=127.0.0.1:9090}"
+UCB_HEALTH_URL="http://$UCB_LISTEN/health"
+
+# cargo must exist (the machine's toolchain); a C compiler is needed by crates that build C (ring).
+ucb_ensure_toolchain() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    ucb_die "cargo not found. Install a Rust toolchain (rustup, stable >= 1.94) so that 'cargo' is on PATH, then run this again."
+  fi
+  if ! command -v cc >/dev/null 2>&1 || ! command -v pkg-config >/dev/null 2>&1; then
+    command -v apt-get >/dev/null 2>&1 || ucb_die "no C compiler (cc) or pkg-config, and no apt-get to install them"
+    ucb_log "installing Rust build dependencies (build-essential pkg-config)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends build-essential pkg-config >/dev/null
+  fi
+}
+
+# ucb_write_config FILE: the bridge config for the local peers (relative paths are
+# relative to the config file's directory: registration.yaml and ucbridge.db beside it).
+ucb_write_config() {
+  local file=$1
+  mkdir -p "$(dirname "$file")"
+  cat > "$file" <<EOF
+# ucbridge config for the local peers (scripts/peers): Synapse on 127.0.0.1:8008 (localhost),
+# Prosody's XEP-0114 component port 127.0.0.1:5347 (bridge.localhost).
+# Relative paths are relative to this file's directory.
+homeserver:
+  url: "http://127.0.0.1:${PEER_SYNAPSE_PORT:-8008}"
+  domain: "${PEER_MATRIX_DOMAIN:-localhost}"
+appservice:
+  id: "ucbridge"
+  listen: "$UCB_LISTEN"
+  url: "http://$UCB_LISTEN"
+  registration: "registration.yaml"
+  bot_localpart: "ucbridge"
+xmpp:
+  component_jid: "${PEER_COMPONENT_DOMAIN:-bridge.localhost}"
+  server: "127.0.0.1:${PEER_COMPONENT_PORT:-5347}"
+  secret: "${PEER_COMPONENT_SECRET:-bridge-secret}"
+database:
+  url: "sqlite://ucbridge.db"
+limits:
+  max_message_bytes: 65536
+logging:
+  filter: "info,ucbridge=debug"
+EOF
+}
+
+# ucb_health: the bridge answers /health with 200 and reports the XMPP component connected.
+ucb_health() {
+  curl -fsS --max-time 2 "$UCB_HEALTH_URL" 2>/dev/null | tr -d ' \n' | grep -q '"xmpp":"connected"'
+}
