@@ -83,6 +83,9 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { max_connections.min(4) } else { max_connections })
             .acquire_timeout(Duration::from_secs(30))
+            // No ping before every checkout: it doubles the round trips per query, and a dead
+            // connection shows up as an error that the caller retries anyway.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -106,3 +106,78 @@ pub fn disco_items(from: Jid, to: Jid, id: String, node: Option<String>) -> Stan
     *iq.to_mut() = Some(to);
     Stanza::Iq(iq)
 }
+
+#[cfg(test)]
+mod tests {
+    use xmpp_parsers::minidom::Element;
+
+    use super::*;
+
+    fn xml(stanza: Stanza) -> String {
+        let element: Element = match stanza {
+            Stanza::Message(m) => m.into(),
+            Stanza::Presence(p) => p.into(),
+            Stanza::Iq(iq) => iq.into(),
+        };
+        String::from(&element)
+    }
+
+    fn jid(s: &str) -> Jid {
+        Jid::new(s).unwrap()
+    }
+
+    #[test]
+    fn chat_carries_stable_id_origin_id_and_nick() {
+        let text = Text::plain("a <b> & \"c\"\nzwei 👋");
+        let out = xml(chat(jid("bob\\40hs@bridge.x"), jid("alice@x"), &text, "ucb-7".into(), Some("Bob")));
+        for part in [
+            "type='chat'",
+            "id='ucb-7'",
+            "<origin-id xmlns='urn:xmpp:sid:0' id='ucb-7'/>",
+            "<nick xmlns='http://jabber.org/protocol/nick'>Bob</nick>",
+            // Escaped by the serializer, never by us.
+            "a &lt;b&gt; &amp; \"c\"\nzwei 👋",
+        ] {
+            assert!(out.contains(part), "{part} not in {out}");
+        }
+        let back = Message::try_from(out.parse::<Element>().unwrap()).unwrap();
+        assert_eq!(back.bodies.values().next().unwrap(), &text.body);
+    }
+
+    #[test]
+    fn emotes_use_the_me_convention() {
+        let text = Text { body: "waves".into(), kind: TextKind::Emote };
+        assert!(xml(chat(jid("a@b"), jid("c@d"), &text, "i".into(), None)).contains("<body>/me waves</body>"));
+    }
+
+    #[test]
+    fn refusals_map_to_rfc6120_conditions() {
+        let cases = [
+            (Refusal::BadRequest, "bad-request"),
+            (Refusal::BadAddress, "jid-malformed"),
+            (Refusal::NotFound, "item-not-found"),
+            (Refusal::Policy, "not-acceptable"),
+            (Refusal::Unsupported, "feature-not-implemented"),
+            (Refusal::Internal, "internal-server-error"),
+        ];
+        for (refusal, condition) in cases {
+            let out = xml(message_error(Some(jid("a@b")), jid("c@d"), Some("x1".into()), refusal, "why"));
+            for part in [
+                "type='error'".to_owned(),
+                "id='x1'".to_owned(),
+                format!("<{condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"),
+                ">why</text>".to_owned(),
+            ] {
+                assert!(out.contains(&part), "{part} not in {out}");
+            }
+        }
+    }
+
+    #[test]
+    fn disco_identities() {
+        let component = xml(disco_info(jid("bridge.x"), jid("a@b/r"), "q".into(), None, true, "gw"));
+        assert!(component.contains("category='gateway'"), "{component}");
+        let user = xml(disco_info(jid("u\\40hs@bridge.x"), jid("a@b/r"), "q".into(), None, false, "u"));
+        assert!(user.contains("category='account'"), "{user}");
+    }
+}
