@@ -13,8 +13,14 @@ impl Bridge {
     pub async fn accept_matrix_transaction(
         self: &Arc<Self>,
         txn_id: &str,
-        events: Vec<MatrixIn>,
+        mut events: Vec<MatrixIn>,
     ) -> crate::store::Result<()> {
+        // Most transactions only echo what the bridge's own users did; they cause nothing, so
+        // they need neither de-duplication nor a database round trip.
+        events.retain(|e| self.matters(e));
+        if events.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.store.begin().await?;
         if !tx.claim_transaction(txn_id).await? {
             tracing::debug!(txn_id, "transaction already processed");
@@ -34,6 +40,20 @@ impl Bridge {
         }
         self.dispatch(rows);
         Ok(())
+    }
+
+    /// Can this event lead to an action or a state change? What the bridge's own users did to
+    /// themselves (their messages, a ghost joining) cannot: those are echoes.
+    fn matters(&self, event: &MatrixIn) -> bool {
+        match event {
+            MatrixIn::Membership { sender, user, .. } => {
+                !self.map.is_bridge_user(user) || !self.map.is_bridge_user(sender)
+            }
+            MatrixIn::Message { sender, .. }
+            | MatrixIn::EncryptionEnabled { sender, .. }
+            | MatrixIn::Encrypted { sender, .. }
+            | MatrixIn::Unsupported { sender, .. } => !self.map.is_bridge_user(sender),
+        }
     }
 
     async fn actions_for(&self, tx: &mut StoreTx, event: MatrixIn) -> crate::store::Result<Vec<Action>> {
