@@ -1,8 +1,6 @@
 //! Carrying out one outbox action. Retries are idempotent: Matrix sends use the txnId
 //! `ucb<row id>`, stanzas the id `ucb-<row id>`.
 
-use xmpp_parsers::jid::Jid;
-
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
 use crate::core::ids::{BareJid, MatrixUserId};
@@ -13,10 +11,6 @@ use crate::xmpp::outbound;
 
 fn store_err(e: StoreError) -> DeliveryError {
     DeliveryError::Transient(e.to_string())
-}
-
-fn jid(s: &str) -> Result<Jid, DeliveryError> {
-    Jid::new(s).map_err(|e| DeliveryError::Permanent(format!("invalid JID {s}: {e}")))
 }
 
 impl Bridge {
@@ -46,24 +40,12 @@ impl Bridge {
                     Some(n) => Some(n.clone()),
                     None => self.matrix_displayname(from).await,
                 };
-                let stanza = outbound::chat(
-                    jid(&self.map.jid_for_matrix(from).to_string())?,
-                    jid(&to.to_string())?,
-                    text,
-                    format!("ucb-{id}"),
-                    nick.as_deref(),
-                );
-                self.xmpp.send(stanza).await
+                let from = self.map.jid_for_matrix(from);
+                self.xmpp.send(outbound::chat_between(&from, to, text, format!("ucb-{id}"), nick.as_deref())?).await
             }
             Action::XmppBounce { from, to, stanza_id, refusal, reason } => {
-                let stanza = outbound::message_error(
-                    Some(jid(&self.map.jid_for_matrix(from).to_string())?),
-                    jid(&to.to_string())?,
-                    stanza_id.clone(),
-                    *refusal,
-                    reason,
-                );
-                self.xmpp.send(stanza).await
+                let from = self.map.jid_for_matrix(from);
+                self.xmpp.send(outbound::bounce_between(&from, to, stanza_id.clone(), *refusal, reason)?).await
             }
         }
     }

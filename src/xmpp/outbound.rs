@@ -12,6 +12,8 @@ use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use xmpp_parsers::stanza_id::OriginId;
 
 use crate::core::action::{Refusal, Text, TextKind};
+use crate::core::ids::BareJid;
+use crate::core::outbox::DeliveryError;
 
 /// The RFC 6120 error condition for a refusal.
 pub fn stanza_error(refusal: Refusal, text: &str) -> StanzaError {
@@ -42,6 +44,33 @@ pub fn chat(from: Jid, to: Jid, text: &Text, id: String, nick: Option<&str>) -> 
         message.payloads.push(Nick(nick.to_owned()).into());
     }
     Stanza::Message(message)
+}
+
+/// The core's address as a JID; an address that is no valid JID cannot be delivered, ever.
+fn to_jid(address: &BareJid) -> Result<Jid, DeliveryError> {
+    Jid::new(&address.to_string()).map_err(|e| DeliveryError::Permanent(format!("invalid JID {address}: {e}")))
+}
+
+/// [`chat`] between the core's addresses.
+pub fn chat_between(
+    from: &BareJid,
+    to: &BareJid,
+    text: &Text,
+    id: String,
+    nick: Option<&str>,
+) -> Result<Stanza, DeliveryError> {
+    Ok(chat(to_jid(from)?, to_jid(to)?, text, id, nick))
+}
+
+/// An error reply to a stanza of `to`'s, sent from the address it was written to.
+pub fn bounce_between(
+    from: &BareJid,
+    to: &BareJid,
+    stanza_id: Option<String>,
+    refusal: Refusal,
+    reason: &str,
+) -> Result<Stanza, DeliveryError> {
+    Ok(message_error(Some(to_jid(from)?), to_jid(to)?, stanza_id, refusal, reason))
 }
 
 /// Error reply to a message.
