@@ -5,7 +5,8 @@
 use sqlx::Connection;
 use ucbridge::core::action::{Action, Text};
 use ucbridge::core::ids::{BareJid, MatrixUserId, RoomId};
-use ucbridge::store::{DmPortal, PeerMembership, Store};
+use ucbridge::core::presence::{Presence, State};
+use ucbridge::store::{DmPortal, MappedMessage, PeerMembership, Store};
 
 /// A database for one test, removed afterwards.
 struct TestDb {
@@ -60,7 +61,13 @@ fn room(s: &str) -> RoomId {
 }
 
 fn chat(n: u32) -> Action {
-    Action::XmppChat { from: mxid("@bob:hs"), to: jid("alice@x"), nick: None, text: Text::plain(format!("m{n} ✓")) }
+    Action::XmppChat {
+        from: mxid("@bob:hs"),
+        to: jid("alice@x"),
+        nick: None,
+        text: Text::plain(format!("m{n} ✓")),
+        event: Some((room("!r:hs"), format!("$e{n}"))),
+    }
 }
 
 async fn transactions_are_claimed_once_across_restarts(db: &TestDb) {
@@ -175,8 +182,41 @@ async fn ghosts_and_subscriptions(db: &TestDb) {
     store.add_subscription(contact, "alice@x").await.unwrap();
     assert!(store.is_subscribed(contact, "alice@x").await.unwrap());
     assert_eq!(store.subscriptions().await.unwrap(), vec![(contact.to_owned(), "alice@x".to_owned())]);
+    assert_eq!(store.subscribers(contact).await.unwrap(), vec!["alice@x".to_owned()]);
+    assert!(store.subscribers("nobody@bridge.x").await.unwrap().is_empty());
     store.remove_subscription(contact, "alice@x").await.unwrap();
     assert!(store.subscriptions().await.unwrap().is_empty());
+}
+
+async fn presence_and_message_map(db: &TestDb) {
+    let store = db.open().await;
+    let bob = mxid("@bob:hs");
+    assert_eq!(store.matrix_presence(&bob).await.unwrap(), None);
+    for p in [Presence::new(State::DoNotDisturb, Some("in a meeting ⛔")), Presence::new(State::Offline, None)] {
+        store.save_matrix_presence(&bob, &p).await.unwrap();
+        assert_eq!(store.matrix_presence(&bob).await.unwrap(), Some(p));
+    }
+
+    let m = |event: &str, stanza: &str, from_xmpp: bool| MappedMessage {
+        room: room("!dm:hs"),
+        event_id: event.into(),
+        xmpp: jid("alice@x"),
+        matrix: bob.clone(),
+        stanza_id: stanza.into(),
+        from_xmpp,
+        markable: true,
+    };
+    store.map_message(&m("$1", "s1", true)).await.unwrap();
+    store.map_message(&m("$1", "s1", true)).await.unwrap(); // a retry records nothing twice
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.map_message(&m("$2", "ucb-9", false)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.map_message(&m("$3", "s3", true)).await.unwrap();
+    assert_eq!(store.message_by_event(&room("!dm:hs"), "$2").await.unwrap(), Some(m("$2", "ucb-9", false)));
+    assert_eq!(store.message_by_stanza(&jid("alice@x"), "s1").await.unwrap(), Some(m("$1", "s1", true)));
+    assert_eq!(store.message_by_stanza(&jid("carol@x"), "s1").await.unwrap(), None);
+    assert_eq!(store.latest_from_xmpp(&room("!dm:hs")).await.unwrap(), Some(m("$3", "s3", true)));
+    assert_eq!(store.latest_from_xmpp(&room("!other:hs")).await.unwrap(), None);
 }
 
 macro_rules! conformance {
@@ -206,4 +246,5 @@ conformance!(
     outbox_keeps_lane_order_and_never_reuses_ids,
     direct_chats_follow_the_latest_room,
     ghosts_and_subscriptions,
+    presence_and_message_map,
 );

@@ -6,8 +6,16 @@ use crate::core::action::{Action, Text};
 use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::outbox::DeliveryError;
 use crate::matrix::client::MatrixError;
-use crate::store::{DmPortal, PeerMembership, StoreError};
+use crate::store::{DmPortal, MappedMessage, PeerMembership, StoreError};
 use crate::xmpp::outbound;
+
+/// What the XMPP sender of a message asked for.
+#[derive(Clone, Copy)]
+pub(super) struct Asked<'a> {
+    pub stanza_id: Option<&'a str>,
+    pub receipt: bool,
+    pub markable: bool,
+}
 
 fn store_err(e: StoreError) -> DeliveryError {
     DeliveryError::Transient(e.to_string())
@@ -16,8 +24,9 @@ fn store_err(e: StoreError) -> DeliveryError {
 impl Bridge {
     pub(super) async fn deliver(&self, id: i64, action: &Action) -> Result<(), DeliveryError> {
         match action {
-            Action::MatrixDirect { from, to, nick, text, .. } => {
-                self.deliver_direct(id, from, to, nick.as_deref(), text).await
+            Action::MatrixDirect { from, to, nick, text, stanza_id, wants_receipt, markable } => {
+                let asked = Asked { stanza_id: stanza_id.as_deref(), receipt: *wants_receipt, markable: *markable };
+                self.deliver_direct(id, from, to, nick.as_deref(), text, asked).await
             }
             Action::MatrixJoin { room, user } => {
                 if let Some(Ok(jid)) = self.map.jid_for_ghost(user) {
@@ -35,13 +44,27 @@ impl Bridge {
                     .map(|_| ())
                     .map_err(MatrixError::into_delivery)
             }
-            Action::XmppChat { from, to, nick, text } => {
+            Action::XmppChat { from: sender, to, nick, text, event } => {
                 let nick = match nick {
                     Some(n) => Some(n.clone()),
-                    None => self.matrix_displayname(from).await,
+                    None => self.matrix_displayname(sender).await,
                 };
-                let from = self.map.jid_for_matrix(from);
-                self.xmpp.send(outbound::chat_between(&from, to, text, format!("ucb-{id}"), nick.as_deref())?).await
+                let stanza_id = format!("ucb-{id}");
+                if let Some((room, event_id)) = event {
+                    // Recorded before sending, so a read marker that comes back at once finds it.
+                    let mapped = MappedMessage {
+                        room: room.clone(),
+                        event_id: event_id.clone(),
+                        xmpp: to.clone(),
+                        matrix: sender.clone(),
+                        stanza_id: stanza_id.clone(),
+                        from_xmpp: false,
+                        markable: true,
+                    };
+                    self.store.map_message(&mapped).await.map_err(store_err)?;
+                }
+                let from = self.map.jid_for_matrix(sender);
+                self.xmpp.send(outbound::chat_between(&from, to, text, stanza_id, nick.as_deref())?).await
             }
             Action::XmppBounce { from, to, stanza_id, refusal, reason } => {
                 let from = self.map.jid_for_matrix(from);
@@ -57,13 +80,17 @@ impl Bridge {
         to: &MatrixUserId,
         nick: Option<&str>,
         text: &Text,
+        asked: Asked<'_>,
     ) -> Result<(), DeliveryError> {
         let ghost = self.map.ghost_for(from);
         let name = nick.map(str::to_owned).unwrap_or_else(|| from.to_string());
         self.ensure_ghost(&ghost, &name).await?;
         let portal = self.ensure_dm(&ghost, from, to).await?;
         match self.matrix.send_text(&portal.room, &ghost, text, &format!("ucb{id}")).await {
-            Ok(_) => Ok(()),
+            Ok(event_id) => {
+                self.delivered_to_matrix(&portal, event_id, asked).await;
+                Ok(())
+            }
             Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
                 // The ghost is no longer in that room (kicked, room gone): forget it, so the
                 // retry opens a fresh direct chat instead of failing forever.

@@ -18,6 +18,12 @@ impl Bridge {
         // Most transactions only echo what the bridge's own users did; they cause nothing, so
         // they need neither de-duplication nor a database round trip.
         events.retain(|e| self.matters(e));
+        let (ephemeral, events): (Vec<_>, Vec<_>) = events.into_iter().partition(MatrixIn::is_ephemeral);
+        // Presence, typing and read markers are passed on at once and not de-duplicated: a
+        // repeat of one is harmless, and losing one in a crash costs only a moment's state.
+        for event in ephemeral {
+            self.on_ephemeral(event).await;
+        }
         if events.is_empty() {
             return Ok(());
         }
@@ -53,12 +59,16 @@ impl Bridge {
             | MatrixIn::EncryptionEnabled { sender, .. }
             | MatrixIn::Encrypted { sender, .. }
             | MatrixIn::Unsupported { sender, .. } => !self.map.is_bridge_user(sender),
+            MatrixIn::Presence { user, .. } | MatrixIn::Read { user, .. } => !self.map.is_bridge_user(user),
+            MatrixIn::Typing { .. } => true,
         }
     }
 
     async fn actions_for(&self, tx: &mut StoreTx, event: MatrixIn) -> crate::store::Result<Vec<Action>> {
         let max = self.config.limits.max_message_bytes;
         Ok(match event {
+            // Handled before the transaction (`on_ephemeral`).
+            MatrixIn::Presence { .. } | MatrixIn::Typing { .. } | MatrixIn::Read { .. } => vec![],
             MatrixIn::Membership { room, sender, user, membership, displayname } => {
                 if self.map.is_bridge_user(&user) {
                     if membership != Membership::Invite || self.map.is_bridge_user(&sender) {
@@ -87,7 +97,7 @@ impl Bridge {
                 tx.set_peer_membership(&room, &user, peer).await?;
                 vec![]
             }
-            MatrixIn::Message { room, sender, text } => {
+            MatrixIn::Message { room, sender, event_id, text } => {
                 let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
                     return Ok(vec![]);
                 };
@@ -100,7 +110,8 @@ impl Bridge {
                     return Ok(vec![self.notice_in(&portal, &room, notice)]);
                 }
                 let nick = self.displayname(&sender);
-                vec![Action::XmppChat { from: sender, to: portal.xmpp, nick, text }]
+                let event = Some((room, event_id));
+                vec![Action::XmppChat { from: sender, to: portal.xmpp, nick, text, event }]
             }
             MatrixIn::EncryptionEnabled { room, sender } => {
                 let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
@@ -163,6 +174,7 @@ impl Bridge {
             to: portal.xmpp.clone(),
             nick: self.displayname(sender),
             text: Text::plain(body),
+            event: None,
         }
     }
 }

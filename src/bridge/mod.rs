@@ -4,15 +4,19 @@
 
 mod deliver;
 mod lanes;
+mod markers;
 mod matrix_in;
+mod presence;
 mod xmpp_in;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
-use crate::core::ids::{BareJid, MatrixUserId};
+use crate::core::coalesce::Coalescer;
+use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::mapping::IdentityMap;
+use crate::core::presence::Presence;
 use crate::matrix::client::MatrixClient;
 use crate::store::{DmPortal, Store};
 use crate::xmpp::connection::XmppSender;
@@ -34,6 +38,27 @@ pub struct Bridge {
     /// Current direct chat per pair, with a generation that a membership change bumps
     /// (clearing the map), so a lookup that raced with the change is not cached.
     dms: Mutex<DmCache>,
+    presence: PresenceState,
+    markers: MarkerState,
+}
+
+/// Presence bookkeeping: coalescing per person, and each XMPP user's resources.
+#[derive(Default)]
+struct PresenceState {
+    matrix: Coalescer<MatrixUserId, Presence>,
+    xmpp: Coalescer<BareJid, Presence>,
+    xmpp_resources: Mutex<HashMap<BareJid, HashMap<String, Presence>>>,
+}
+
+/// Typing and read-marker bookkeeping, per room.
+#[derive(Default)]
+struct MarkerState {
+    /// Whether the Matrix side of a DM was typing at the last `m.typing`.
+    typing: Mutex<HashMap<RoomId, bool>>,
+    /// Rooms where a ghost's typing notification is on.
+    ghost_typing: Mutex<HashSet<RoomId>>,
+    /// The last stanza id marked displayed per room.
+    displayed: Mutex<HashMap<RoomId, String>>,
 }
 
 /// Cache generation and the current direct chat per (XMPP user, Matrix user).
@@ -64,6 +89,8 @@ impl Bridge {
             displaynames: Mutex::new(HashMap::new()),
             ghosts: Mutex::new(HashMap::new()),
             dms: Mutex::new((0, HashMap::new())),
+            presence: PresenceState::default(),
+            markers: MarkerState::default(),
         })
     }
 

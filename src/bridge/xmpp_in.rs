@@ -28,6 +28,8 @@ impl Bridge {
             nick: chat.nick,
             stanza_id: chat.stanza_id.clone(),
             text: Text::plain(chat.body),
+            wants_receipt: chat.wants_receipt,
+            markable: chat.markable,
         };
         let internal = |e: crate::store::StoreError| {
             tracing::error!(error = %e, "could not accept an XMPP message");

@@ -47,6 +47,12 @@ pub enum Action {
         /// The sender's stanza id, to address an error if delivery is refused.
         stanza_id: Option<String>,
         text: Text,
+        /// The sender asked for a delivery receipt (XEP-0184).
+        #[serde(default)]
+        wants_receipt: bool,
+        /// The sender asked for chat markers (XEP-0333).
+        #[serde(default)]
+        markable: bool,
     },
     /// A bridge user (a ghost or the bot) joins a room it was invited to.
     MatrixJoin { room: RoomId, user: MatrixUserId },
@@ -60,6 +66,9 @@ pub enum Action {
         /// The Matrix user's display name, sent as XEP-0172 nick.
         nick: Option<String>,
         text: Text,
+        /// The Matrix event this is (for read markers coming back).
+        #[serde(default)]
+        event: Option<(RoomId, String)>,
     },
     /// Tell an XMPP user that a message of theirs could not be delivered (an error reply to
     /// their stanza, from the address they wrote to).
@@ -111,6 +120,8 @@ mod tests {
             nick: Some("Alice".into()),
             stanza_id: Some("abc".into()),
             text: Text::plain("hi\nthere 👋"),
+            wants_receipt: true,
+            markable: false,
         };
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<Action>(&json).unwrap(), a);

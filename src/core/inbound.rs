@@ -2,6 +2,7 @@
 
 use crate::core::action::Text;
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
+use crate::core::presence::MatrixState;
 
 /// A membership state of a Matrix user in a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,7 +14,7 @@ pub enum Membership {
     Knock,
 }
 
-/// A Matrix room event the bridge cares about.
+/// A Matrix room event (or ephemeral event) the bridge cares about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MatrixIn {
     /// `sender` changed `user`'s membership (an invite when `membership` is `Invite`).
@@ -27,6 +28,7 @@ pub enum MatrixIn {
     Message {
         room: RoomId,
         sender: MatrixUserId,
+        event_id: String,
         text: Text,
     },
     /// Encryption was switched on (`m.room.encryption`).
@@ -45,6 +47,30 @@ pub enum MatrixIn {
         sender: MatrixUserId,
         what: String,
     },
+    /// Ephemeral: a user's presence changed.
+    Presence {
+        user: MatrixUserId,
+        state: MatrixState,
+        status_msg: Option<String>,
+    },
+    /// Ephemeral: who is typing in a room now.
+    Typing {
+        room: RoomId,
+        users: Vec<MatrixUserId>,
+    },
+    /// Ephemeral: `user` has read up to `event_id`.
+    Read {
+        room: RoomId,
+        user: MatrixUserId,
+        event_id: String,
+    },
+}
+
+impl MatrixIn {
+    /// Ephemeral events change no stored state that a retried transaction could double.
+    pub fn is_ephemeral(&self) -> bool {
+        matches!(self, Self::Presence { .. } | Self::Typing { .. } | Self::Read { .. })
+    }
 }
 
 /// A 1:1 message from an XMPP user to an address under the component.
@@ -56,4 +82,8 @@ pub struct XmppChatIn {
     pub stanza_id: Option<String>,
     pub body: String,
     pub nick: Option<String>,
+    /// The sender asked for a delivery receipt (XEP-0184).
+    pub wants_receipt: bool,
+    /// The sender asked for chat markers (XEP-0333).
+    pub markable: bool,
 }

@@ -2,7 +2,9 @@
 //! and the outbox's retry rules. Nothing in here knows ruma, xmpp-parsers, sqlx or axum.
 
 pub mod action;
+pub mod coalesce;
 pub mod ids;
 pub mod inbound;
 pub mod mapping;
 pub mod outbox;
+pub mod presence;

@@ -20,7 +20,7 @@ use subtle::ConstantTimeEq;
 use crate::bridge::Bridge;
 use crate::core::ids::MatrixUserId;
 use crate::http::error::ApiError;
-use crate::matrix::events::translate;
+use crate::matrix::events::{translate, translate_ephemeral};
 
 pub fn router(bridge: Arc<Bridge>) -> Router {
     let limit = bridge.config.limits.max_transaction_bytes;
@@ -46,6 +46,11 @@ fn authorize(bridge: &Bridge, headers: &HeaderMap, query: &HashMap<String, Strin
 struct PushBody {
     #[serde(default)]
     events: Vec<Raw<AnyTimelineEvent>>,
+    /// MSC2409 ephemeral events (`receive_ephemeral: true`); older servers use the unstable key.
+    #[serde(default)]
+    ephemeral: Vec<serde_json::Value>,
+    #[serde(default, rename = "de.sorunome.msc2409.ephemeral")]
+    ephemeral_unstable: Vec<serde_json::Value>,
 }
 
 async fn push_transaction(
@@ -61,7 +66,9 @@ async fn push_transaction(
     }
     let push: PushBody =
         serde_json::from_slice(&body).map_err(|e| ApiError::NotJson(format!("transaction body: {e}")))?;
-    let events: Vec<_> = push.events.iter().filter_map(translate).collect();
+    let ephemeral = if push.ephemeral.is_empty() { &push.ephemeral_unstable } else { &push.ephemeral };
+    let mut events: Vec<_> = push.events.iter().filter_map(translate).collect();
+    events.extend(ephemeral.iter().flat_map(translate_ephemeral));
     tracing::debug!(txn_id, received = push.events.len(), relevant = events.len(), "transaction");
     bridge
         .accept_matrix_transaction(&txn_id, events)

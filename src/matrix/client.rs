@@ -10,19 +10,24 @@ use ruma::api::client::account::register::{self, LoginType};
 use ruma::api::client::discovery::get_supported_versions;
 use ruma::api::client::membership::{invite_user, join_room_by_id};
 use ruma::api::client::message::send_message_event;
+use ruma::api::client::presence::{get_presence, set_presence};
 use ruma::api::client::profile::set_display_name;
+use ruma::api::client::receipt::create_receipt;
 use ruma::api::client::room::{Visibility, create_room};
+use ruma::api::client::typing::create_typing_event;
 use ruma::api::path_builder::{PathBuilder, SinglePath, VersionHistory};
 use ruma::api::{
     AppserviceUserIdentity, IncomingResponseExt, OutgoingRequest, OutgoingRequestAppserviceExt, SupportedVersions,
 };
 use ruma::events::room::message::RoomMessageEventContent;
-use ruma::{OwnedRoomId, OwnedTransactionId, OwnedUserId};
+use ruma::presence::PresenceState;
+use ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId};
 use serde::Deserialize;
 
 use crate::core::action::{Text, TextKind};
 use crate::core::ids::{MatrixUserId, RoomId};
 use crate::core::outbox::DeliveryError;
+use crate::core::presence::{MatrixState, Presence};
 
 /// A failed client-server call.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +97,23 @@ pub struct MatrixClient {
 
 fn to_ruma_user(user: &MatrixUserId) -> Result<OwnedUserId, MatrixError> {
     OwnedUserId::try_from(user.to_string()).map_err(|e| MatrixError::Protocol(format!("{user}: {e}")))
+}
+
+fn to_ruma_presence(state: MatrixState) -> PresenceState {
+    match state {
+        MatrixState::Online => PresenceState::Online,
+        MatrixState::Unavailable => PresenceState::Unavailable,
+        MatrixState::Offline => PresenceState::Offline,
+    }
+}
+
+/// Unknown presence values (custom ones) count as online: the user is connected somehow.
+pub fn from_ruma_presence(state: &PresenceState) -> MatrixState {
+    match state {
+        PresenceState::Offline => MatrixState::Offline,
+        PresenceState::Unavailable => MatrixState::Unavailable,
+        _ => MatrixState::Online,
+    }
 }
 
 fn to_ruma_room(room: &RoomId) -> Result<OwnedRoomId, MatrixError> {
@@ -180,6 +202,48 @@ impl MatrixClient {
             Err(e) if e.errcode() == Some("M_USER_IN_USE") => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Set a ghost's presence and status message.
+    pub async fn set_presence(
+        &self,
+        user: &MatrixUserId,
+        state: MatrixState,
+        status_msg: Option<String>,
+    ) -> Result<(), MatrixError> {
+        let mut request = set_presence::v3::Request::new(to_ruma_user(user)?, to_ruma_presence(state));
+        request.status_msg = status_msg;
+        self.call(request, Some(user)).await.map(|_| ())
+    }
+
+    /// A user's presence, read as `viewer` (who must share a room with them).
+    pub async fn presence(&self, user: &MatrixUserId, viewer: &MatrixUserId) -> Result<Presence, MatrixError> {
+        let response = self.call(get_presence::v3::Request::new(to_ruma_user(user)?), Some(viewer)).await?;
+        Ok(Presence::from_matrix(from_ruma_presence(&response.presence), response.status_msg.as_deref()))
+    }
+
+    /// Start (with a timeout) or stop a user's typing notification in a room.
+    pub async fn set_typing(&self, room: &RoomId, user: &MatrixUserId, typing: bool) -> Result<(), MatrixError> {
+        let state = if typing {
+            create_typing_event::v3::Typing::Yes(create_typing_event::v3::TypingInfo::new(Duration::from_secs(30)))
+        } else {
+            create_typing_event::v3::Typing::No
+        };
+        let request = create_typing_event::v3::Request::new(to_ruma_user(user)?, to_ruma_room(room)?, state);
+        self.call(request, Some(user)).await.map(|_| ())
+    }
+
+    /// Mark an event read for `user` (an `m.read` receipt).
+    pub async fn send_read_receipt(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        event_id: &str,
+    ) -> Result<(), MatrixError> {
+        let event = OwnedEventId::try_from(event_id).map_err(|e| MatrixError::Protocol(format!("{event_id}: {e}")))?;
+        let request =
+            create_receipt::v3::Request::new(to_ruma_room(room)?, create_receipt::v3::ReceiptType::Read, event);
+        self.call(request, Some(user)).await.map(|_| ())
     }
 
     /// A user's display name from their profile (`None` if they have none).

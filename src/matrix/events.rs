@@ -8,6 +8,7 @@ use ruma::serde::Raw;
 use crate::core::action::{Text, TextKind};
 use crate::core::ids::{MatrixUserId, RoomId};
 use crate::core::inbound::{MatrixIn, Membership};
+use crate::core::presence::MatrixState;
 
 /// Translate one pushed event; `None` for events the bridge does not act on (or cannot parse:
 /// a malformed event from the homeserver must not fail the whole transaction).
@@ -50,6 +51,7 @@ pub fn translate(raw: &Raw<AnyTimelineEvent>) -> Option<MatrixIn> {
                 Some(MatrixIn::Message {
                     room: room.clone(),
                     sender: sender.clone(),
+                    event_id: ev.event_id.to_string(),
                     text: Text { body: body.to_owned(), kind },
                 })
             };
@@ -65,6 +67,50 @@ pub fn translate(raw: &Raw<AnyTimelineEvent>) -> Option<MatrixIn> {
             }
         }
         _ => None,
+    }
+}
+
+/// Translate one ephemeral event (`m.presence`, `m.typing`, `m.receipt`) from a transaction's
+/// `ephemeral` list. They are read as plain JSON: appservice pushes carry fields (`room_id`,
+/// `sender`) that the client-side ruma types do not have. Malformed ones are skipped.
+pub fn translate_ephemeral(event: &serde_json::Value) -> Vec<MatrixIn> {
+    let content = &event["content"];
+    let room = || event["room_id"].as_str().and_then(|r| RoomId::parse(r).ok());
+    match event["type"].as_str() {
+        Some("m.presence") => {
+            let Some(user) = event["sender"].as_str().and_then(|s| MatrixUserId::parse(s).ok()) else { return vec![] };
+            let state = match content["presence"].as_str() {
+                Some("online") => MatrixState::Online,
+                Some("unavailable") => MatrixState::Unavailable,
+                Some("offline") => MatrixState::Offline,
+                _ => return vec![],
+            };
+            let status_msg = content["status_msg"].as_str().map(str::to_owned);
+            vec![MatrixIn::Presence { user, state, status_msg }]
+        }
+        Some("m.typing") => {
+            let Some(room) = room() else { return vec![] };
+            let users = content["user_ids"]
+                .as_array()
+                .map(|ids| ids.iter().filter_map(|u| u.as_str().and_then(|u| MatrixUserId::parse(u).ok())).collect())
+                .unwrap_or_default();
+            vec![MatrixIn::Typing { room, users }]
+        }
+        Some("m.receipt") => {
+            let Some(room) = room() else { return vec![] };
+            let Some(events) = content.as_object() else { return vec![] };
+            let mut out = Vec::new();
+            for (event_id, receipts) in events {
+                let Some(readers) = receipts["m.read"].as_object() else { continue };
+                for user in readers.keys() {
+                    if let Ok(user) = MatrixUserId::parse(user) {
+                        out.push(MatrixIn::Read { room: room.clone(), user, event_id: event_id.clone() });
+                    }
+                }
+            }
+            out
+        }
+        _ => vec![],
     }
 }
 
@@ -90,6 +136,7 @@ mod tests {
             MatrixIn::Message {
                 room: RoomId::parse("!r:hs").unwrap(),
                 sender: MatrixUserId::parse("@bob:hs").unwrap(),
+                event_id: "$e".into(),
                 text: Text::plain("héllo 👋\nline 2"),
             }
         );
@@ -126,6 +173,38 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn ephemeral_events() {
+        let p = json!({"type": "m.presence", "sender": "@bob:hs", "content": {"presence": "unavailable", "status_msg": "⛔ busy"}});
+        assert_eq!(
+            translate_ephemeral(&p),
+            vec![MatrixIn::Presence {
+                user: MatrixUserId::parse("@bob:hs").unwrap(),
+                state: MatrixState::Unavailable,
+                status_msg: Some("⛔ busy".into())
+            }]
+        );
+        let t = json!({"type": "m.typing", "room_id": "!r:hs", "content": {"user_ids": ["@bob:hs", "bad"]}});
+        assert_eq!(
+            translate_ephemeral(&t),
+            vec![MatrixIn::Typing {
+                room: RoomId::parse("!r:hs").unwrap(),
+                users: vec![MatrixUserId::parse("@bob:hs").unwrap()]
+            }]
+        );
+        let r = json!({"type": "m.receipt", "room_id": "!r:hs", "content": {"$e1": {"m.read": {"@bob:hs": {"ts": 1}}, "m.read.private": {"@x:hs": {}}}}});
+        assert_eq!(
+            translate_ephemeral(&r),
+            vec![MatrixIn::Read {
+                room: RoomId::parse("!r:hs").unwrap(),
+                user: MatrixUserId::parse("@bob:hs").unwrap(),
+                event_id: "$e1".into()
+            }]
+        );
+        assert!(translate_ephemeral(&json!({"type": "m.presence", "content": {}})).is_empty());
+        assert!(translate_ephemeral(&json!(42)).is_empty());
     }
 
     #[test]

@@ -116,6 +116,14 @@ impl Store {
         row.as_ref().map(portal_from_row).transpose()
     }
 
+    /// The DM portal of a room.
+    pub async fn dm_by_room(&self, room: &RoomId) -> Result<Option<DmPortal>> {
+        let mut tx = self.begin().await?;
+        let portal = tx.dm_by_room(room).await?;
+        tx.commit().await?;
+        Ok(portal)
+    }
+
     pub async fn save_dm(&self, portal: &DmPortal) -> Result<()> {
         let mut tx = self.begin().await?;
         tx.save_dm(portal).await?;

@@ -38,6 +38,16 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// Who is subscribed to a contact's presence.
+    pub async fn subscribers(&self, contact: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT subscriber FROM xmpp_subscription WHERE contact = $1 ORDER BY subscriber")
+            .bind(contact)
+            .fetch_all(&self.pool)
+            .await
+            .ctx("subscribers")?;
+        rows.iter().map(|r| r.try_get(0).ctx("subscriber")).collect()
+    }
+
     /// All (contact, subscriber) pairs, to announce presence after a reconnect.
     pub async fn subscriptions(&self) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query("SELECT contact, subscriber FROM xmpp_subscription ORDER BY contact, subscriber")

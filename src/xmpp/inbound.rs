@@ -5,13 +5,17 @@
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
+use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::disco::{DiscoInfoQuery, DiscoItemsQuery};
+use xmpp_parsers::displayed_markers::{Displayed, Markable};
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::message::{Message, MessageType};
+use xmpp_parsers::minidom::Element;
 use xmpp_parsers::nick::Nick;
 use xmpp_parsers::ping::Ping;
-use xmpp_parsers::presence::{Presence, Type as PresenceType};
+use xmpp_parsers::presence::{Presence, Show as XmppShow, Type as PresenceType};
+use xmpp_parsers::receipts::{Received as ReceiptReceived, Request};
 use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::StanzaError;
 
@@ -19,6 +23,7 @@ use crate::bridge::Bridge;
 use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
 use crate::core::inbound::XmppChatIn;
+use crate::core::presence::{Show, XmppPresence};
 use crate::xmpp::connection::Received;
 use crate::xmpp::outbound;
 
@@ -60,8 +65,8 @@ fn core_jid(jid: &Jid) -> Option<BareJid> {
     BareJid::parse(jid.to_bare().as_str()).ok()
 }
 
-/// After (re)connecting, tell subscribers that their Matrix contacts are reachable.
-async fn announce_presence(bridge: &Bridge) {
+/// After (re)connecting, tell subscribers the presence of their Matrix contacts.
+async fn announce_presence(bridge: &Arc<Bridge>) {
     let subscriptions = match bridge.store.subscriptions().await {
         Ok(s) => s,
         Err(e) => {
@@ -70,8 +75,8 @@ async fn announce_presence(bridge: &Bridge) {
         }
     };
     for (contact, subscriber) in subscriptions {
-        if let (Ok(from), Ok(to)) = (Jid::new(&contact), Jid::new(&subscriber)) {
-            bridge.xmpp.send_reply(outbound::presence(PresenceType::None, from, to, None)).await;
+        if let (Ok(contact), Ok(subscriber)) = (Jid::new(&contact), Jid::new(&subscriber)) {
+            send_current_presence(bridge, &contact, &subscriber).await;
         }
     }
 }
@@ -89,12 +94,12 @@ async fn on_message(bridge: &Arc<Bridge>, message: Message) {
         }
         _ => {}
     }
-    // Messages without a body (chat states, receipts) carry nothing to bridge yet.
-    let Some((_, body)) = message.get_best_body_cloned(vec![]) else {
-        return;
-    };
     let Some(sender) = core_jid(&from) else {
         return;
+    };
+    let Some((_, body)) = message.get_best_body_cloned(vec![]) else {
+        // No body: a chat state or a marker about a message from a Matrix user.
+        return on_markers(bridge, &sender, &to, &message).await;
     };
     let id = message.id.clone().map(|i| i.0);
     let Some(to_local) = to.node().map(|n| n.as_str().to_owned()) else {
@@ -112,10 +117,35 @@ async fn on_message(bridge: &Arc<Bridge>, message: Message) {
         return bridge.xmpp.send_reply(reply).await;
     };
     let nick = message.payloads.iter().find_map(|p| Nick::try_from(p.clone()).ok()).map(|n| n.0);
-    let chat = XmppChatIn { from: sender, to_local, stanza_id: id.clone(), body, nick };
+    let has = |p: fn(&Element) -> bool| message.payloads.iter().any(p);
+    let chat = XmppChatIn {
+        from: sender,
+        to_local,
+        stanza_id: id.clone(),
+        body,
+        nick,
+        wants_receipt: has(|p| Request::try_from(p.clone()).is_ok()),
+        markable: has(|p| Markable::try_from(p.clone()).is_ok()),
+    };
     if let Err((refusal, text)) = bridge.accept_xmpp_chat(chat).await {
         tracing::info!(%from, %to, ?refusal, text, "refused an XMPP message");
         bridge.xmpp.send_reply(outbound::message_error(Some(to), from, id, refusal, &text)).await;
+    }
+}
+
+/// Chat states (XEP-0085) and read markers (XEP-0333) sent to a Matrix user's address.
+async fn on_markers(bridge: &Arc<Bridge>, from: &BareJid, to: &Jid, message: &Message) {
+    let Some(Ok(matrix_user)) = to.node().map(|n| bridge.map.matrix_for_jid(n.as_str())) else { return };
+    for payload in &message.payloads {
+        if let Ok(state) = ChatState::try_from(payload.clone()) {
+            let composing = matches!(state, ChatState::Composing);
+            bridge.xmpp_chat_state(from, &matrix_user, composing).await;
+        } else if let Ok(displayed) = Displayed::try_from(payload.clone()) {
+            bridge.xmpp_displayed(from, &displayed.id.0).await;
+        } else if let Ok(received) = ReceiptReceived::try_from(payload.clone()) {
+            // Matrix has no "delivered" receipt to show this as; noted for the logs only.
+            tracing::debug!(%from, id = received.id, "XMPP client confirmed delivery");
+        }
     }
 }
 
@@ -173,7 +203,12 @@ async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
                 .xmpp
                 .send_reply(outbound::presence(PresenceType::Subscribed, to_bare.clone(), from_bare.clone(), None))
                 .await;
-            bridge.xmpp.send_reply(outbound::presence(PresenceType::None, to_bare, from_bare, None)).await;
+            // Ask for her presence in return, so it can be shown on Matrix.
+            bridge
+                .xmpp
+                .send_reply(outbound::presence(PresenceType::Subscribe, to_bare.clone(), from_bare.clone(), None))
+                .await;
+            send_current_presence(bridge, &to, &from).await;
         }
         PresenceType::Unsubscribe => {
             if let Err(e) = bridge.store.remove_subscription(&contact, &subscriber).await {
@@ -186,12 +221,40 @@ async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
             bridge.xmpp.send_reply(outbound::presence(PresenceType::Unavailable, to_bare, from_bare, None)).await;
         }
         PresenceType::Probe => {
-            let subscribed = bridge.store.is_subscribed(&contact, &subscriber).await.unwrap_or(false);
-            // Matrix presence itself is bridged later; for now a subscribed contact is reachable.
-            let kind = if subscribed { PresenceType::None } else { PresenceType::Unsubscribed };
-            bridge.xmpp.send_reply(outbound::presence(kind, to_bare, from_bare, None)).await;
+            if bridge.store.is_subscribed(&contact, &subscriber).await.unwrap_or(false) {
+                send_current_presence(bridge, &to, &from).await;
+            } else {
+                bridge.xmpp.send_reply(outbound::presence(PresenceType::Unsubscribed, to_bare, from_bare, None)).await;
+            }
+        }
+        PresenceType::None | PresenceType::Unavailable if is_user_address == Some(true) => {
+            // An XMPP user's own presence, shared with a Matrix contact: her ghost's presence.
+            let Some(sender) = core_jid(&from) else { return };
+            let resource = from.resource().map(|r| r.as_str().to_owned()).unwrap_or_default();
+            let state = (presence.type_ == PresenceType::None).then(|| XmppPresence {
+                available: true,
+                show: match presence.show {
+                    None => Show::None,
+                    Some(XmppShow::Chat) => Show::Chat,
+                    Some(XmppShow::Away) => Show::Away,
+                    Some(XmppShow::Xa) => Show::Xa,
+                    Some(XmppShow::Dnd) => Show::Dnd,
+                },
+                status: presence.statuses.values().next().cloned(),
+            });
+            bridge.xmpp_presence(sender, resource, state).await;
         }
         _ => {}
+    }
+}
+
+/// Tell `to` (an XMPP user) the presence of the Matrix user behind the address `contact`.
+async fn send_current_presence(bridge: &Arc<Bridge>, contact: &Jid, to: &Jid) {
+    let Some(Ok(matrix_user)) = contact.node().map(|n| bridge.map.matrix_for_jid(n.as_str())) else { return };
+    let (Some(contact), Some(to)) = (core_jid(contact), core_jid(to)) else { return };
+    let presence = bridge.presence_of_matrix_user(&matrix_user, &to).await;
+    if let Ok(stanza) = outbound::presence_between(&contact, &to, &presence) {
+        bridge.xmpp.send_reply(stanza).await;
     }
 }
 

@@ -1,12 +1,15 @@
 //! Stanzas the bridge sends, built with xmpp-parsers types (never string templates).
 
+use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::disco::{DiscoInfoResult, DiscoItemsResult, Identity};
+use xmpp_parsers::displayed_markers::{Displayed, Markable};
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::message::{Id, Lang, Message, MessageType};
 use xmpp_parsers::nick::Nick;
 use xmpp_parsers::ns;
-use xmpp_parsers::presence::{Presence, Type as PresenceType};
+use xmpp_parsers::presence::{Presence as Presence_, Show as XmppShow, Type as PresenceType};
+use xmpp_parsers::receipts::{Received, Request};
 use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use xmpp_parsers::stanza_id::OriginId;
@@ -14,6 +17,7 @@ use xmpp_parsers::stanza_id::OriginId;
 use crate::core::action::{Refusal, Text, TextKind};
 use crate::core::ids::BareJid;
 use crate::core::outbox::DeliveryError;
+use crate::core::presence::{Presence, Show};
 
 /// The RFC 6120 error condition for a refusal.
 pub fn stanza_error(refusal: Refusal, text: &str) -> StanzaError {
@@ -40,6 +44,8 @@ pub fn chat(from: Jid, to: Jid, text: &Text, id: String, nick: Option<&str>) -> 
     message.from = Some(from);
     message.id = Some(Id(id.clone()));
     message = message.with_payload(OriginId { id });
+    // Ask for delivery receipts (XEP-0184) and read markers (XEP-0333).
+    message = message.with_payload(Request).with_payload(Markable);
     if let Some(nick) = nick {
         message.payloads.push(Nick(nick.to_owned()).into());
     }
@@ -73,6 +79,47 @@ pub fn bounce_between(
     Ok(message_error(Some(to_jid(from)?), to_jid(to)?, stanza_id, refusal, reason))
 }
 
+/// A presence of `from` for `to`, written as the presence table says.
+pub fn presence_between(from: &BareJid, to: &BareJid, p: &Presence) -> Result<Stanza, DeliveryError> {
+    let x = p.to_xmpp();
+    let mut presence = Presence_::new(if x.available { PresenceType::None } else { PresenceType::Unavailable })
+        .with_from(to_jid(from)?);
+    presence = presence.with_to(to_jid(to)?);
+    presence.show = match x.show {
+        Show::None => None,
+        Show::Chat => Some(XmppShow::Chat),
+        Show::Away => Some(XmppShow::Away),
+        Show::Xa => Some(XmppShow::Xa),
+        Show::Dnd => Some(XmppShow::Dnd),
+    };
+    if let Some(status) = x.status {
+        presence.statuses.insert(Lang::default(), status);
+    }
+    Ok(Stanza::Presence(presence))
+}
+
+/// A chat state notification (XEP-0085): composing, or paused.
+pub fn chat_state_between(from: &BareJid, to: &BareJid, composing: bool) -> Result<Stanza, DeliveryError> {
+    let state = if composing { ChatState::Composing } else { ChatState::Paused };
+    let mut message = Message::chat(Some(to_jid(to)?)).with_payload(state);
+    message.from = Some(to_jid(from)?);
+    Ok(Stanza::Message(message))
+}
+
+/// A delivery receipt (XEP-0184) for the message `id`.
+pub fn receipt_between(from: &BareJid, to: &BareJid, id: &str) -> Result<Stanza, DeliveryError> {
+    let mut message = Message::chat(Some(to_jid(to)?)).with_payload(Received { id: id.to_owned() });
+    message.from = Some(to_jid(from)?);
+    Ok(Stanza::Message(message))
+}
+
+/// A read marker (XEP-0333 `displayed`) for the message `id` and all before it.
+pub fn displayed_between(from: &BareJid, to: &BareJid, id: &str) -> Result<Stanza, DeliveryError> {
+    let mut message = Message::chat(Some(to_jid(to)?)).with_payload(Displayed { id: Id(id.to_owned()) });
+    message.from = Some(to_jid(from)?);
+    Ok(Stanza::Message(message))
+}
+
 /// Error reply to a message.
 pub fn message_error(from: Option<Jid>, to: Jid, id: Option<String>, refusal: Refusal, text: &str) -> Stanza {
     let mut message = Message::new_with_type(MessageType::Error, Some(to)).with_payload(stanza_error(refusal, text));
@@ -83,7 +130,7 @@ pub fn message_error(from: Option<Jid>, to: Jid, id: Option<String>, refusal: Re
 
 /// Error reply to a presence.
 pub fn presence_error(from: Option<Jid>, to: Jid, id: Option<String>, refusal: Refusal, text: &str) -> Stanza {
-    let mut presence = Presence::new(PresenceType::Error).with_to(to);
+    let mut presence = Presence_::new(PresenceType::Error).with_to(to);
     presence.from = from;
     presence.id = id;
     presence.payloads.push(stanza_error(refusal, text).into());
@@ -105,7 +152,7 @@ pub fn iq_result(from: Jid, to: Jid, id: String) -> Stanza {
 }
 
 pub fn presence(kind: PresenceType, from: Jid, to: Jid, status: Option<&str>) -> Stanza {
-    let mut presence = Presence::new(kind).with_from(from).with_to(to);
+    let mut presence = Presence_::new(kind).with_from(from).with_to(to);
     if let Some(status) = status {
         presence.statuses.insert(Lang::default(), status.to_owned());
     }

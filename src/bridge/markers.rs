@@ -1,0 +1,137 @@
+//! Typing notifications and delivery status between Matrix and XMPP in direct chats:
+//! `m.typing` ↔ XEP-0085 chat states; XEP-0184 receipts once the homeserver accepted a message;
+//! Matrix `m.read` ↔ XEP-0333 `displayed`. Like presence these are sent directly: a lost tick
+//! costs a moment's display, never a message.
+
+use std::sync::Arc;
+
+use crate::bridge::Bridge;
+use crate::bridge::deliver::Asked;
+use crate::core::ids::{BareJid, MatrixUserId, RoomId};
+use crate::core::inbound::MatrixIn;
+use crate::store::{DmPortal, MappedMessage};
+use crate::xmpp::outbound;
+
+impl Bridge {
+    /// Presence, typing and read markers from Matrix.
+    pub(super) async fn on_ephemeral(self: &Arc<Self>, event: MatrixIn) {
+        match event {
+            MatrixIn::Presence { user, state, status_msg } => self.matrix_presence(user, state, status_msg),
+            MatrixIn::Typing { room, users } => self.matrix_typing(room, users).await,
+            MatrixIn::Read { room, user, event_id } => self.matrix_read(room, user, event_id).await,
+            _ => {}
+        }
+    }
+
+    async fn dm_of_room(&self, room: &RoomId) -> Option<DmPortal> {
+        match self.store.dm_by_room(room).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(%room, error = %e, "cannot look up room");
+                None
+            }
+        }
+    }
+
+    /// The Matrix side of a DM started or stopped typing: a chat state to the XMPP side.
+    async fn matrix_typing(&self, room: RoomId, users: Vec<MatrixUserId>) {
+        let Some(portal) = self.dm_of_room(&room).await else { return };
+        let typing = users.contains(&portal.matrix);
+        let changed = match self.markers.typing.lock() {
+            Ok(mut rooms) => rooms.insert(room, typing).unwrap_or(false) != typing,
+            Err(_) => false,
+        };
+        if !changed {
+            return;
+        }
+        let from = self.map.jid_for_matrix(&portal.matrix);
+        if let Ok(stanza) = outbound::chat_state_between(&from, &portal.xmpp, typing) {
+            self.xmpp.send_reply(stanza).await;
+        }
+    }
+
+    /// A Matrix user read up to `event_id`: mark the XMPP messages it covers as displayed.
+    async fn matrix_read(&self, room: RoomId, user: MatrixUserId, event_id: String) {
+        let target = match self.store.message_by_event(&room, &event_id).await {
+            Ok(Some(m)) if m.from_xmpp => Some(m),
+            // A receipt on a later event (e.g. the reader's own reply) covers what came before.
+            Ok(_) => self.store.latest_from_xmpp(&room).await.ok().flatten(),
+            Err(e) => return tracing::warn!(%room, error = %e, "cannot look up a read event"),
+        };
+        let Some(m) = target.filter(|m| m.markable && m.matrix == user) else { return };
+        let first_time = match self.markers.displayed.lock() {
+            Ok(mut last) => last.insert(room, m.stanza_id.clone()).as_ref() != Some(&m.stanza_id),
+            Err(_) => true,
+        };
+        if first_time
+            && let Ok(stanza) = outbound::displayed_between(&self.map.jid_for_matrix(&user), &m.xmpp, &m.stanza_id)
+        {
+            self.xmpp.send_reply(stanza).await;
+        }
+    }
+
+    /// An XMPP message reached Matrix as `event_id`: remember the pair, and send the receipt
+    /// the sender asked for.
+    pub(super) async fn delivered_to_matrix(&self, portal: &DmPortal, event_id: String, asked: Asked<'_>) {
+        // A message ends the sender's typing notification.
+        self.stop_ghost_typing(&portal.room, &self.map.ghost_for(&portal.xmpp)).await;
+        let Some(stanza_id) = asked.stanza_id else { return };
+        let mapped = MappedMessage {
+            room: portal.room.clone(),
+            event_id,
+            xmpp: portal.xmpp.clone(),
+            matrix: portal.matrix.clone(),
+            stanza_id: stanza_id.to_owned(),
+            from_xmpp: true,
+            markable: asked.markable,
+        };
+        if let Err(e) = self.store.map_message(&mapped).await {
+            tracing::warn!(error = %e, "cannot record a bridged message");
+        }
+        if asked.receipt
+            && let Ok(stanza) =
+                outbound::receipt_between(&self.map.jid_for_matrix(&portal.matrix), &portal.xmpp, stanza_id)
+        {
+            self.xmpp.send_reply(stanza).await;
+        }
+    }
+
+    /// An XMPP user's chat state towards a Matrix user: the ghost's typing notification.
+    pub async fn xmpp_chat_state(&self, from: &BareJid, to: &MatrixUserId, composing: bool) {
+        let portal = match self.store.current_dm(from, to).await {
+            Ok(Some(p)) => p,
+            _ => return,
+        };
+        let ghost = self.map.ghost_for(from);
+        if composing {
+            if let Ok(mut typing) = self.markers.ghost_typing.lock() {
+                typing.insert(portal.room.clone());
+            }
+            if let Err(e) = self.matrix.set_typing(&portal.room, &ghost, true).await {
+                tracing::debug!(%ghost, error = %e, "cannot set typing");
+            }
+        } else {
+            self.stop_ghost_typing(&portal.room, &ghost).await;
+        }
+    }
+
+    async fn stop_ghost_typing(&self, room: &RoomId, ghost: &MatrixUserId) {
+        let was_typing = self.markers.ghost_typing.lock().map(|mut t| t.remove(room)).unwrap_or(false);
+        if was_typing && let Err(e) = self.matrix.set_typing(room, ghost, false).await {
+            tracing::debug!(%ghost, error = %e, "cannot clear typing");
+        }
+    }
+
+    /// An XMPP user displayed a message from a Matrix user: the ghost's read receipt.
+    pub async fn xmpp_displayed(&self, from: &BareJid, stanza_id: &str) {
+        let m = match self.store.message_by_stanza(from, stanza_id).await {
+            Ok(Some(m)) if !m.from_xmpp => m,
+            Ok(_) => return tracing::debug!(%from, stanza_id, "displayed marker for an unknown message"),
+            Err(e) => return tracing::warn!(error = %e, "cannot look up a displayed message"),
+        };
+        let ghost = self.map.ghost_for(from);
+        if let Err(e) = self.matrix.send_read_receipt(&m.room, &ghost, &m.event_id).await {
+            tracing::warn!(%ghost, error = %e, "cannot send read receipt");
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Presence: the suite's six states with an absence note, and how they are written on Matrix
+//! (three states plus `status_msg`) and on XMPP (`<show/>` plus `<status/>`).
+//!
+//! Where a network cannot say a state, a marker at the start of the status text keeps it, so
+//! every state survives a round trip in both directions:
+//!
+//! | state | Matrix | Matrix `status_msg` | XMPP `<show/>` | XMPP `<status/>` |
+//! | --- | --- | --- | --- | --- |
+//! | available | online | note | none | note |
+//! | away | unavailable | note | away | note |
+//! | inactive | unavailable | `💤 note` | xa | note |
+//! | busy | online | `📞 note` | dnd | `📞 note` |
+//! | do not disturb | unavailable | `⛔ note` | dnd | note |
+//! | offline | offline | note | (unavailable) | note |
+//!
+//! A note that itself begins with a marker is read as that marker's state.
+
+/// The suite's presence states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    Available,
+    Away,
+    Inactive,
+    Busy,
+    DoNotDisturb,
+    Offline,
+}
+
+/// A person's presence: state and absence note.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Presence {
+    pub state: State,
+    pub note: Option<String>,
+}
+
+/// Matrix's presence values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatrixState {
+    Online,
+    Unavailable,
+    Offline,
+}
+
+/// XMPP's `<show/>` values; `None` is a plain available presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    None,
+    Chat,
+    Away,
+    Xa,
+    Dnd,
+}
+
+/// How a presence is written in XMPP: available (with show) or unavailable, and a status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XmppPresence {
+    pub available: bool,
+    pub show: Show,
+    pub status: Option<String>,
+}
+
+const INACTIVE: &str = "💤";
+const BUSY: &str = "📞";
+const DND: &str = "⛔";
+
+fn marked(marker: &str, note: &Option<String>) -> String {
+    match note {
+        Some(n) if !n.is_empty() => format!("{marker} {n}"),
+        _ => marker.to_owned(),
+    }
+}
+
+/// Split a leading marker off a status text: `(marker found, rest as note)`.
+fn unmark(marker: &str, text: &str) -> Option<Option<String>> {
+    let rest = text.strip_prefix(marker)?;
+    let rest = rest.strip_prefix(' ').unwrap_or(rest);
+    Some(Some(rest.to_owned()).filter(|r| !r.is_empty()))
+}
+
+fn note_of(text: Option<&str>) -> Option<String> {
+    text.filter(|t| !t.is_empty()).map(str::to_owned)
+}
+
+impl Presence {
+    pub fn new(state: State, note: Option<&str>) -> Self {
+        Self { state, note: note_of(note) }
+    }
+
+    /// The Matrix presence and `status_msg` for this presence.
+    pub fn to_matrix(&self) -> (MatrixState, Option<String>) {
+        match self.state {
+            State::Available => (MatrixState::Online, self.note.clone()),
+            State::Away => (MatrixState::Unavailable, self.note.clone()),
+            State::Inactive => (MatrixState::Unavailable, Some(marked(INACTIVE, &self.note))),
+            State::Busy => (MatrixState::Online, Some(marked(BUSY, &self.note))),
+            State::DoNotDisturb => (MatrixState::Unavailable, Some(marked(DND, &self.note))),
+            State::Offline => (MatrixState::Offline, self.note.clone()),
+        }
+    }
+
+    /// Read a Matrix presence and `status_msg`.
+    pub fn from_matrix(state: MatrixState, status_msg: Option<&str>) -> Self {
+        let text = status_msg.unwrap_or_default();
+        match state {
+            MatrixState::Online => match unmark(BUSY, text) {
+                Some(note) => Self { state: State::Busy, note },
+                None => Self { state: State::Available, note: note_of(status_msg) },
+            },
+            MatrixState::Unavailable => {
+                if let Some(note) = unmark(DND, text) {
+                    Self { state: State::DoNotDisturb, note }
+                } else if let Some(note) = unmark(INACTIVE, text) {
+                    Self { state: State::Inactive, note }
+                } else {
+                    Self { state: State::Away, note: note_of(status_msg) }
+                }
+            }
+            MatrixState::Offline => Self { state: State::Offline, note: note_of(status_msg) },
+        }
+    }
+
+    /// The XMPP presence for this presence.
+    pub fn to_xmpp(&self) -> XmppPresence {
+        let (available, show, status) = match self.state {
+            State::Available => (true, Show::None, self.note.clone()),
+            State::Away => (true, Show::Away, self.note.clone()),
+            State::Inactive => (true, Show::Xa, self.note.clone()),
+            State::Busy => (true, Show::Dnd, Some(marked(BUSY, &self.note))),
+            State::DoNotDisturb => (true, Show::Dnd, self.note.clone()),
+            State::Offline => (false, Show::None, self.note.clone()),
+        };
+        XmppPresence { available, show, status }
+    }
+
+    /// Read an XMPP presence.
+    pub fn from_xmpp(p: &XmppPresence) -> Self {
+        let status = p.status.as_deref();
+        if !p.available {
+            return Self { state: State::Offline, note: note_of(status) };
+        }
+        match p.show {
+            Show::None | Show::Chat => Self { state: State::Available, note: note_of(status) },
+            Show::Away => Self { state: State::Away, note: note_of(status) },
+            Show::Xa => Self { state: State::Inactive, note: note_of(status) },
+            Show::Dnd => match unmark(BUSY, status.unwrap_or_default()) {
+                Some(note) => Self { state: State::Busy, note },
+                None => Self { state: State::DoNotDisturb, note: note_of(status) },
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STATES: [State; 6] =
+        [State::Available, State::Away, State::Inactive, State::Busy, State::DoNotDisturb, State::Offline];
+
+    #[test]
+    fn every_state_survives_both_round_trips() {
+        for state in STATES {
+            for note in [None, Some("in a meeting"), Some("odd 📞 ⛔ note")] {
+                let p = Presence::new(state, note);
+                let (m, msg) = p.to_matrix();
+                assert_eq!(Presence::from_matrix(m, msg.as_deref()), p, "via Matrix: {p:?}");
+                assert_eq!(Presence::from_xmpp(&p.to_xmpp()), p, "via XMPP: {p:?}");
+                // And across: XMPP -> Matrix -> XMPP.
+                let (m, msg) = Presence::from_xmpp(&p.to_xmpp()).to_matrix();
+                assert_eq!(Presence::from_matrix(m, msg.as_deref()).to_xmpp(), p.to_xmpp());
+            }
+        }
+    }
+
+    #[test]
+    fn dnd_from_xmpp_shows_its_note_on_matrix() {
+        let p = Presence::from_xmpp(&XmppPresence {
+            available: true,
+            show: Show::Dnd,
+            status: Some("in a meeting".into()),
+        });
+        assert_eq!(p.state, State::DoNotDisturb);
+        assert_eq!(p.to_matrix(), (MatrixState::Unavailable, Some("⛔ in a meeting".into())));
+    }
+
+    #[test]
+    fn plain_matrix_states() {
+        assert_eq!(
+            Presence::from_matrix(MatrixState::Unavailable, Some("lunch")),
+            Presence::new(State::Away, Some("lunch"))
+        );
+        assert_eq!(Presence::from_matrix(MatrixState::Online, Some("")), Presence::new(State::Available, None));
+        assert!(!Presence::from_matrix(MatrixState::Offline, None).to_xmpp().available);
+        assert_eq!(Presence::new(State::Inactive, None).to_matrix().1.as_deref(), Some("💤"));
+    }
+}

@@ -1,0 +1,102 @@
+//! Which Matrix event a bridged 1:1 message became, and the id the XMPP side knows it by:
+//! read markers and receipts travel between the two.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Context, Result, Store, StoreError, now_ms};
+use crate::core::ids::{BareJid, MatrixUserId, RoomId};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedMessage {
+    pub room: RoomId,
+    pub event_id: String,
+    pub xmpp: BareJid,
+    pub matrix: MatrixUserId,
+    pub stanza_id: String,
+    /// Written on XMPP (and bridged to Matrix), or the other way round.
+    pub from_xmpp: bool,
+    /// The XMPP sender asked for chat markers (XEP-0333).
+    pub markable: bool,
+}
+
+fn corrupt(reason: impl ToString) -> StoreError {
+    StoreError::Corrupt { context: "message_map", reason: reason.to_string() }
+}
+
+fn from_row(row: &AnyRow) -> Result<MappedMessage> {
+    let room: String = row.try_get(0).ctx("room")?;
+    let xmpp: String = row.try_get(2).ctx("jid")?;
+    let matrix: String = row.try_get(3).ctx("mxid")?;
+    Ok(MappedMessage {
+        room: RoomId::parse(&room).map_err(corrupt)?,
+        event_id: row.try_get(1).ctx("event")?,
+        xmpp: BareJid::parse(&xmpp).map_err(corrupt)?,
+        matrix: MatrixUserId::parse(&matrix).map_err(corrupt)?,
+        stanza_id: row.try_get(4).ctx("stanza id")?,
+        from_xmpp: row.try_get::<i64, _>(5).ctx("from_xmpp")? != 0,
+        markable: row.try_get::<i64, _>(6).ctx("markable")? != 0,
+    })
+}
+
+impl Store {
+    pub async fn map_message(&self, m: &MappedMessage) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO message_map (room_id, event_id, xmpp_jid, matrix_user, stanza_id, from_xmpp, markable, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(m.room.as_str())
+        .bind(&m.event_id)
+        .bind(m.xmpp.to_string())
+        .bind(m.matrix.to_string())
+        .bind(&m.stanza_id)
+        .bind(i64::from(m.from_xmpp))
+        .bind(i64::from(m.markable))
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .ctx("map message")?;
+        Ok(())
+    }
+
+    /// The message an event of a room stands for.
+    pub async fn message_by_event(&self, room: &RoomId, event_id: &str) -> Result<Option<MappedMessage>> {
+        let row = sqlx::query(
+            "SELECT room_id, event_id, xmpp_jid, matrix_user, stanza_id, from_xmpp, markable FROM message_map \
+             WHERE room_id = $1 AND event_id = $2",
+        )
+        .bind(room.as_str())
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx("message by event")?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// The message an XMPP user knows by `stanza_id`.
+    pub async fn message_by_stanza(&self, xmpp: &BareJid, stanza_id: &str) -> Result<Option<MappedMessage>> {
+        let row = sqlx::query(
+            "SELECT room_id, event_id, xmpp_jid, matrix_user, stanza_id, from_xmpp, markable FROM message_map \
+             WHERE xmpp_jid = $1 AND stanza_id = $2 ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(xmpp.to_string())
+        .bind(stanza_id)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx("message by stanza")?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// The newest message written on XMPP in a room (what a read receipt on a later event covers).
+    pub async fn latest_from_xmpp(&self, room: &RoomId) -> Result<Option<MappedMessage>> {
+        let row = sqlx::query(
+            "SELECT room_id, event_id, xmpp_jid, matrix_user, stanza_id, from_xmpp, markable FROM message_map \
+             WHERE room_id = $1 AND from_xmpp = 1 ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(room.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .ctx("latest from xmpp")?;
+        row.as_ref().map(from_row).transpose()
+    }
+}
