@@ -6,7 +6,8 @@ use sqlx::Connection;
 use ucbridge::core::action::{Action, Text};
 use ucbridge::core::ids::{BareJid, MatrixUserId, RoomId};
 use ucbridge::core::presence::{Presence, State};
-use ucbridge::store::{DmPortal, MappedMessage, PeerMembership, Store};
+use ucbridge::core::watch::Party;
+use ucbridge::store::{DmPortal, MappedMessage, PeerMembership, Store, Watch};
 
 /// A database for one test, removed afterwards.
 struct TestDb {
@@ -219,6 +220,39 @@ async fn presence_and_message_map(db: &TestDb) {
     assert_eq!(store.latest_from_xmpp(&room("!other:hs")).await.unwrap(), None);
 }
 
+async fn watches_and_bot_chats(db: &TestDb) {
+    let store = db.open().await;
+    let bob = Party::Matrix(mxid("@bob:hs"));
+    let alice = Party::Xmpp(jid("alice@x"));
+    let carol = Party::Xmpp(jid("carol@x"));
+    let w = |watcher: &Party, target: &Party, a: bool, o: bool| Watch {
+        watcher: watcher.clone(),
+        target: target.clone(),
+        on_available: a,
+        on_offline: o,
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.add_watch(&w(&bob, &alice, true, true)).await.unwrap();
+    tx.add_watch(&w(&carol, &alice, false, true)).await.unwrap();
+    tx.add_watch(&w(&bob, &alice, true, false)).await.unwrap(); // replaces the first
+    tx.add_watch(&w(&alice, &bob, true, true)).await.unwrap();
+    assert_eq!(tx.watches_by(&bob).await.unwrap(), vec![w(&bob, &alice, true, false)]);
+    assert!(tx.remove_watch(&alice, &bob).await.unwrap());
+    assert!(!tx.remove_watch(&alice, &bob).await.unwrap());
+    tx.save_bot_dm(&mxid("@bob:hs"), &room("!bot1:hs")).await.unwrap();
+    tx.save_bot_dm(&mxid("@bob:hs"), &room("!bot2:hs")).await.unwrap();
+    assert!(tx.is_bot_dm(&mxid("@bob:hs"), &room("!bot2:hs")).await.unwrap());
+    assert!(!tx.is_bot_dm(&mxid("@bob:hs"), &room("!bot1:hs")).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.watchers_of(&alice).await.unwrap(),
+        vec![w(&bob, &alice, true, false), w(&carol, &alice, false, true)]
+    );
+    assert!(store.watchers_of(&bob).await.unwrap().is_empty());
+    assert_eq!(store.bot_dm(&mxid("@bob:hs")).await.unwrap(), Some(room("!bot2:hs")));
+    assert_eq!(store.bot_dm(&mxid("@carol:hs")).await.unwrap(), None);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -247,4 +281,5 @@ conformance!(
     direct_chats_follow_the_latest_room,
     ghosts_and_subscriptions,
     presence_and_message_map,
+    watches_and_bot_chats,
 );

@@ -66,6 +66,11 @@ impl Bridge {
                 let from = self.map.jid_for_matrix(sender);
                 self.xmpp.send(outbound::chat_between(&from, to, text, stanza_id, nick.as_deref())?).await
             }
+            Action::XmppNotice { to, text } => {
+                let from = crate::core::ids::BareJid::parse(&self.map.component)
+                    .map_err(|e| DeliveryError::Permanent(e.to_string()))?;
+                self.xmpp.send(outbound::chat_between(&from, to, text, format!("ucb-{id}"), None)?).await
+            }
             Action::XmppBounce { from, to, stanza_id, refusal, reason } => {
                 let from = self.map.jid_for_matrix(from);
                 self.xmpp.send(outbound::bounce_between(&from, to, stanza_id.clone(), *refusal, reason)?).await

@@ -7,6 +7,7 @@ use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
 use crate::core::ids::{MatrixUserId, RoomId};
 use crate::core::inbound::{MatrixIn, Membership};
+use crate::core::watch::Party;
 use crate::store::{DmPortal, PeerMembership, StoreTx};
 
 impl Bridge {
@@ -74,6 +75,22 @@ impl Bridge {
                     if membership != Membership::Invite || self.map.is_bridge_user(&sender) {
                         return Ok(vec![]);
                     }
+                    if user == self.map.bot() {
+                        // A Matrix user invited the bot: their chat with it, for commands.
+                        tx.save_bot_dm(&sender, &room).await?;
+                        let welcome = Text::notice(format!(
+                            "Hello! I am the bridge to XMPP. To write to alice@example.org, start a chat with {}.\n{}",
+                            self.map.ghost_for(&crate::core::ids::BareJid::new_unchecked(
+                                Some("alice".into()),
+                                "example.org".into()
+                            )),
+                            crate::commands::user::help()
+                        ));
+                        return Ok(vec![
+                            Action::MatrixJoin { room: room.clone(), user: user.clone() },
+                            Action::MatrixPost { room, user, text: welcome },
+                        ]);
+                    }
                     // A Matrix user invited a ghost: that room becomes their direct chat.
                     let Some(Ok(jid)) = self.map.jid_for_ghost(&user) else {
                         return Ok(vec![]);
@@ -96,6 +113,10 @@ impl Bridge {
                 };
                 tx.set_peer_membership(&room, &user, peer).await?;
                 vec![]
+            }
+            MatrixIn::Message { room, sender, text, .. } if tx.is_bot_dm(&sender, &room).await? => {
+                let answer = self.run_user_command(tx, &Party::Matrix(sender), &text.body).await?;
+                vec![Action::MatrixPost { room, user: self.map.bot(), text: Text::notice(answer) }]
             }
             MatrixIn::Message { room, sender, event_id, text } => {
                 let Some(portal) = self.portal_for(tx, &room, &sender).await? else {

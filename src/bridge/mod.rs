@@ -2,6 +2,7 @@
 //! resulting actions to the outbox (together with the inbound de-duplication record, in one
 //! transaction), and runs the outbox lanes that carry the actions out.
 
+mod commands;
 mod deliver;
 mod lanes;
 mod markers;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::bridge::Bridge;
 use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::presence::{MatrixState, Presence, State, XmppPresence};
+use crate::core::watch::Party;
 use crate::xmpp::outbound;
 
 /// Coalescing window for presence floods.
@@ -41,8 +42,9 @@ impl Bridge {
             let bridge = self.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(WINDOW).await;
-                if let Some(presence) = bridge.presence.matrix.take(&user) {
+                if let Some((before, presence)) = bridge.presence.matrix.take(&user) {
                     bridge.announce_matrix_presence(&user, &presence).await;
+                    bridge.fire_watches(Party::Matrix(user), before.as_ref(), &presence).await;
                 }
             });
         }
@@ -108,8 +110,9 @@ impl Bridge {
             let bridge = self.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(WINDOW).await;
-                if let Some(presence) = bridge.presence.xmpp.take(&from) {
+                if let Some((before, presence)) = bridge.presence.xmpp.take(&from) {
                     bridge.set_ghost_presence(&from, &presence).await;
+                    bridge.fire_watches(Party::Xmpp(from), before.as_ref(), &presence).await;
                 }
             });
         }

@@ -70,6 +70,8 @@ pub enum Action {
         #[serde(default)]
         event: Option<(RoomId, String)>,
     },
+    /// A message from the bridge itself (the component) to an XMPP user.
+    XmppNotice { to: BareJid, text: Text },
     /// Tell an XMPP user that a message of theirs could not be delivered (an error reply to
     /// their stanza, from the address they wrote to).
     XmppBounce { from: MatrixUserId, to: BareJid, stanza_id: Option<String>, refusal: Refusal, reason: String },
@@ -104,6 +106,7 @@ impl Action {
             }
             Action::XmppChat { from, to, .. } => format!("m2x:{from}>{to}"),
             Action::XmppBounce { from, to, .. } => format!("m2x:{from}>{to}"),
+            Action::XmppNotice { to, .. } => format!("bridge>{to}"),
         }
     }
 }

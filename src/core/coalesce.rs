@@ -36,8 +36,9 @@ impl<K: Eq + Hash + Clone, V: Clone + PartialEq> Coalescer<K, V> {
         !std::mem::replace(&mut slot.scheduled, true)
     }
 
-    /// At the end of the window: the value to send, if it differs from the last one sent.
-    pub fn take(&self, key: &K) -> Option<V> {
+    /// At the end of the window: the value sent before (if any) and the value to send now, if
+    /// it differs from the last one sent.
+    pub fn take(&self, key: &K) -> Option<(Option<V>, V)> {
         let mut slots = self.slots.lock().ok()?;
         let slot = slots.get_mut(key)?;
         slot.scheduled = false;
@@ -45,8 +46,8 @@ impl<K: Eq + Hash + Clone, V: Clone + PartialEq> Coalescer<K, V> {
         if slot.sent.as_ref() == Some(&value) {
             return None;
         }
-        slot.sent = Some(value.clone());
-        Some(value)
+        let before = slot.sent.replace(value.clone());
+        Some((before, value))
     }
 
     /// The last value sent for a key.
@@ -65,7 +66,7 @@ mod tests {
         assert!(c.offer("bob", 1));
         assert!(!c.offer("bob", 2));
         assert!(!c.offer("bob", 3));
-        assert_eq!(c.take(&"bob"), Some(3));
+        assert_eq!(c.take(&"bob"), Some((None, 3)));
         assert_eq!(c.last(&"bob"), Some(3));
     }
 
@@ -73,7 +74,7 @@ mod tests {
     fn unchanged_values_are_not_sent_again() {
         let c = Coalescer::default();
         assert!(c.offer("bob", 1));
-        assert_eq!(c.take(&"bob"), Some(1));
+        assert_eq!(c.take(&"bob"), Some((None, 1)));
         assert!(!c.offer("bob", 1));
         // A change and its reversal within one window cancel out.
         assert!(c.offer("bob", 2));
@@ -81,6 +82,8 @@ mod tests {
         assert_eq!(c.take(&"bob"), None);
         // Keys are independent.
         assert!(c.offer("alice", 1));
-        assert_eq!(c.take(&"alice"), Some(1));
+        assert_eq!(c.take(&"alice"), Some((None, 1)));
+        assert!(c.offer("alice", 2));
+        assert_eq!(c.take(&"alice"), Some((Some(1), 2)));
     }
 }

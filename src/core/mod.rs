@@ -8,3 +8,4 @@ pub mod inbound;
 pub mod mapping;
 pub mod outbox;
 pub mod presence;
+pub mod watch;

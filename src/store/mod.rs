@@ -9,6 +9,7 @@ mod outbox;
 mod portals;
 mod presence;
 mod subscriptions;
+mod watches;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -22,6 +23,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 pub use messages::MappedMessage;
 pub use outbox::OutboxRow;
 pub use portals::{DmPortal, PeerMembership};
+pub use watches::Watch;
 
 /// A storage failure, with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -56,10 +58,12 @@ pub enum Backend {
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/sqlite/0001_foundation.sql")),
     (2, "presence and receipts", include_str!("../../migrations/sqlite/0002_presence_receipts.sql")),
+    (3, "watches", include_str!("../../migrations/sqlite/0003_watches.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
     (2, "presence and receipts", include_str!("../../migrations/postgres/0002_presence_receipts.sql")),
+    (3, "watches", include_str!("../../migrations/postgres/0003_watches.sql")),
 ];
 
 /// The bridge's database.

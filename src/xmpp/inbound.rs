@@ -103,18 +103,13 @@ async fn on_message(bridge: &Arc<Bridge>, message: Message) {
     };
     let id = message.id.clone().map(|i| i.0);
     let Some(to_local) = to.node().map(|n| n.as_str().to_owned()) else {
-        let help = format!(
-            "This is the ucbridge gateway. To write to the Matrix user @user:server, send your message to user\\40server@{}.",
-            bridge.map.component
-        );
-        let reply = outbound::chat(
-            to,
-            from,
-            &crate::core::action::Text::notice(help),
-            format!("ucb-help-{}", id.unwrap_or_default()),
-            None,
-        );
-        return bridge.xmpp.send_reply(reply).await;
+        // A message to the component itself: a command (`help` lists them).
+        if let Err(e) = bridge.xmpp_command(&sender, &body).await {
+            tracing::warn!(%from, error = %e, "command failed");
+            let text = "The bridge could not run your command; please try again later.";
+            bridge.xmpp.send_reply(outbound::message_error(Some(to), from, id, Refusal::Internal, text)).await;
+        }
+        return;
     };
     let nick = message.payloads.iter().find_map(|p| Nick::try_from(p.clone()).ok()).map(|n| n.0);
     let has = |p: fn(&Element) -> bool| message.payloads.iter().any(p);
@@ -231,8 +226,9 @@ async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
             // An XMPP user's own presence, shared with a Matrix contact: her ghost's presence.
             let Some(sender) = core_jid(&from) else { return };
             let resource = from.resource().map(|r| r.as_str().to_owned()).unwrap_or_default();
-            let state = (presence.type_ == PresenceType::None).then(|| XmppPresence {
-                available: true,
+            // Unavailable presence is passed on too: its status is the note of "offline".
+            let state = Some(XmppPresence {
+                available: presence.type_ == PresenceType::None,
                 show: match presence.show {
                     None => Show::None,
                     Some(XmppShow::Chat) => Show::Chat,

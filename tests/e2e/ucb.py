@@ -10,6 +10,7 @@ Environment (scripts/test.sh sets all of them):
   UCB_BIN     the bridge binary                                  (default target/debug/ucbridge)
   UCB_DB      sqlite | postgres                                  (default sqlite)
   UCB_TEST_PG_URL  maintenance database for UCB_DB=postgres      (default postgres://postgres@127.0.0.1:5432/test)
+  UCB_E2E_PG_DB    the database each session recreates            (default ucbridge_e2e)
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Awaitable, Callable
+from xml.sax.saxutils import escape as _sax_escape
 
 import aiohttp
 import slixmpp
@@ -37,6 +39,10 @@ from nio import AsyncClient, JoinResponse, RoomCreateResponse, RoomLeaveResponse
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
+ANY = object()   # a wildcard for the helpers that compare a value
+CHATSTATES_NS = "http://jabber.org/protocol/chatstates"
+RECEIPTS_NS = "urn:xmpp:receipts"
+MARKERS_NS = "urn:xmpp:chat-markers:0"
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STANZAS_NS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 CLIENT_NS = "jabber:client"
@@ -150,7 +156,7 @@ def fresh_database_url(s: Settings) -> str:
     if s.db == "postgres":
         base = os.environ.get("UCB_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
         u = urllib.parse.urlsplit(base)
-        name = "ucbridge_e2e"
+        name = os.environ.get("UCB_E2E_PG_DB", "ucbridge_e2e")   # another name: a second rig beside test.sh's
         for sql in (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}"):
             r = subprocess.run(["psql", "-X", "-w", "-q", "-v", "ON_ERROR_STOP=1", base, "-c", sql],
                                capture_output=True, text=True, timeout=60)
@@ -195,6 +201,11 @@ def jid_for(mxid: str) -> str:
     """The XMPP JID of a Matrix user: @bob:localhost -> bob\\40localhost@bridge.localhost."""
     local, _, server = mxid[1:].partition(":")
     return f"{xep0106_escape(local + '@' + server)}@{settings().component}"
+
+
+def xml_escape(s: str) -> str:
+    """Text or attribute value for hand-written XML."""
+    return _sax_escape(s, {'"': "&quot;", "'": "&apos;"})
 
 
 def bare(jid: str | None) -> str:
@@ -378,6 +389,10 @@ class MatrixUser:
         self.timeline: dict[str, list[dict]] = {}   # room -> raw events, as synced
         self.invites: list[tuple[str, dict]] = []   # (room_id, the invite member event), each time seen
         self.left: set[str] = set()
+        self.ephemeral: dict[str, list[dict]] = {}  # room -> m.typing / m.receipt events, as synced
+        # The presence a nio sync claims (None: Synapse's default, online). A test of Matrix presence
+        # sets this to the state it set, so its own syncs do not mark the user online again.
+        self.presence_on_sync: str | None = None
 
     @property
     def jid(self) -> str:
@@ -406,13 +421,14 @@ class MatrixUser:
 
     # -- sync
     async def sync_once(self, timeout_ms: int = 1000) -> None:
-        r = await self.c.sync(timeout=timeout_ms, sync_filter=SYNC_FILTER)
+        r = await self.c.sync(timeout=timeout_ms, sync_filter=SYNC_FILTER, set_presence=self.presence_on_sync)
         rooms = getattr(r, "rooms", None)
         if rooms is None:
             await asyncio.sleep(0.2)
             return
         for room_id, info in rooms.join.items():
             self.timeline.setdefault(room_id, []).extend(e.source for e in info.timeline.events)
+            self.ephemeral.setdefault(room_id, []).extend(_ephemeral_raw(e) for e in info.ephemeral)
         for room_id, info in rooms.invite.items():
             for e in info.invite_state:
                 # nio keeps no content in an invite event's .source; rebuild the stripped event.
@@ -523,6 +539,82 @@ class MatrixUser:
         status, j = await self.get_state(room_id, "m.room.member", user_id)
         return (j or {}).get("displayname") if status == 200 else None
 
+    # -- presence (raw HTTP: a nio sync would claim a presence of its own)
+    async def set_presence(self, presence: str, status_msg: str | None = None) -> None:
+        """PUT /presence/{me}/status; later syncs of this user keep claiming the same state."""
+        body: dict[str, Any] = {"presence": presence}
+        if status_msg is not None:
+            body["status_msg"] = status_msg
+        status, j = await self.request("PUT", f"/presence/{urllib.parse.quote(self.user_id)}/status", body)
+        assert status == 200, f"{self.user_id}: setting presence {body}: {status} {j}"
+        self.presence_on_sync = presence if presence in ("online", "unavailable", "offline") else None
+
+    async def get_presence(self, user_id: str) -> tuple[int, Any]:
+        """GET /presence/{user}/status as this user: (HTTP status, body)."""
+        return await self.request("GET", f"/presence/{urllib.parse.quote(user_id)}/status")
+
+    async def wait_presence(self, user_id: str, presence: str, status_msg: Any,
+                            timeout: float = 15) -> dict:
+        """Poll user_id's presence until it is `presence` with `status_msg` (None: no or empty message;
+        ANY: whatever message)."""
+        deadline = time.monotonic() + timeout
+        seen: list[Any] = []
+        while True:
+            status, j = await self.get_presence(user_id)
+            got = (status, (j or {}).get("presence"), (j or {}).get("status_msg") or None) if status == 200 \
+                else (status, j)
+            if not seen or seen[-1] != got:
+                seen.append(got)
+            if status == 200 and got[1] == presence and (status_msg is ANY or got[2] == (status_msg or None)):
+                return j
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"{user_id}'s Matrix presence (as {self.user_id} sees it) did not become "
+                    f"presence={presence!r} status_msg={'(any)' if status_msg is ANY else status_msg!r} "
+                    f"within {timeout:.0f}s; "
+                    f"observed (http, presence, status_msg) in order: {seen}")
+            await asyncio.sleep(0.25)
+
+    # -- typing and receipts
+    async def set_typing(self, room_id: str, typing: bool, timeout_ms: int = 30000) -> None:
+        q = urllib.parse.quote
+        body: dict[str, Any] = {"typing": typing}
+        if typing:
+            body["timeout"] = timeout_ms
+        status, j = await self.request("PUT", f"/rooms/{q(room_id)}/typing/{q(self.user_id)}", body)
+        assert status == 200, f"{self.user_id}: typing {body} in {room_id}: {status} {j}"
+
+    async def send_read_receipt(self, room_id: str, event_id: str) -> None:
+        q = urllib.parse.quote
+        status, j = await self.request("POST", f"/rooms/{q(room_id)}/receipt/m.read/{q(event_id)}", {})
+        assert status == 200, f"{self.user_id}: read receipt on {event_id}: {status} {j}"
+
+    def typing_events(self, room_id: str) -> list[list[str]]:
+        """The user_ids of every m.typing event synced for the room, oldest first."""
+        return [list(e.get("content", {}).get("user_ids", [])) for e in self.ephemeral.get(room_id, [])
+                if e.get("type") == "m.typing"]
+
+    def read_receipts(self, room_id: str, event_id: str, receipt_type: str = "m.read") -> set[str]:
+        """Users whose receipt of receipt_type on event_id was synced for the room."""
+        out: set[str] = set()
+        for e in self.ephemeral.get(room_id, []):
+            if e.get("type") == "m.receipt":
+                out |= set(e.get("content", {}).get(event_id, {}).get(receipt_type, {}))
+        return out
+
+
+def _ephemeral_raw(e: Any) -> dict:
+    """A nio ephemeral event as the raw event it came from (nio keeps no .source for these)."""
+    from nio import ReceiptEvent, TypingNoticeEvent
+    if isinstance(e, TypingNoticeEvent):
+        return {"type": "m.typing", "content": {"user_ids": list(e.users)}}
+    if isinstance(e, ReceiptEvent):
+        content: dict[str, Any] = {}
+        for r in e.receipts:
+            content.setdefault(r.event_id, {}).setdefault(r.receipt_type, {})[r.user_id] = {"ts": r.timestamp}
+        return {"type": "m.receipt", "content": content}
+    return dict(getattr(e, "source", None) or {"type": type(e).__name__})
+
 
 async def new_matrix_user(prefix: str = "m") -> MatrixUser:
     s = settings()
@@ -551,6 +643,17 @@ class Stanza:
     nick: str | None = None
     xml: str = ""
     t: float = field(default_factory=time.monotonic)
+    show: str | None = None     # presence <show/>
+    status: str | None = None   # presence <status/>
+    # Every child element but body/show/status/error: (namespace, local name, attributes).
+    payload: list[tuple[str, str, dict]] = field(default_factory=list)
+
+    def child(self, ns: str, name: str) -> dict | None:
+        """The attributes of the first payload element {ns}name, or None if there is none."""
+        return next((a for n, local, a in self.payload if n == ns and local == name), None)
+
+    def describe(self) -> str:
+        return self.xml or f"<{self.kind} type={self.type} from={self.frm} id={self.id}>"
 
 
 def _parse(kind: str, x) -> Stanza:
@@ -560,6 +663,15 @@ def _parse(kind: str, x) -> Stanza:
                 frm=x.get("from") or "", to=x.get("to") or "",
                 body=(body.text or "") if body is not None else None,
                 nick=nick.text if nick is not None else None)
+    show = x.find(f"{{{CLIENT_NS}}}show")
+    status = x.find(f"{{{CLIENT_NS}}}status")
+    st.show = (show.text or "") if show is not None else None
+    st.status = (status.text or "") if status is not None else None
+    for child in x:
+        ns, _, name = child.tag[1:].partition("}") if child.tag.startswith("{") else ("", "", child.tag)
+        if ns == CLIENT_NS and name in ("body", "show", "status", "error"):
+            continue
+        st.payload.append((ns, name, dict(child.attrib)))
     err = x.find(f"{{{CLIENT_NS}}}error")
     if err is not None:
         for child in err:
@@ -638,7 +750,69 @@ class XmppUser(slixmpp.ClientXMPP):
         m.send()
         return sid
 
+    def send_xml(self, xml: str) -> None:
+        """Send a stanza exactly as written (the server stamps the from). Through slixmpp's send queue,
+        not send_raw: send_raw writes at once and can overtake stanzas queued before it (such as the
+        initial presence of a fresh login)."""
+        self.send(xml)
+
+    def send_presence_state(self, show: str | None, status: str | None, to: str | None = None,
+                            ptype: str | None = None) -> None:
+        """A presence broadcast (or directed, with to) with this <show/> and <status/>."""
+        attrs = (f' to="{xml_escape(to)}"' if to else "") + (f' type="{ptype}"' if ptype else "")
+        inner = (f"<show>{show}</show>" if show else "") + \
+            (f"<status>{xml_escape(status)}</status>" if status is not None else "")
+        self.send_xml(f"<presence{attrs}>{inner}</presence>")
+
+    def send_chat_state(self, to: str, state: str) -> str:
+        """A bodiless chat message with an XEP-0085 chat state (composing, paused, active, ...)."""
+        sid = "e2e-cs-" + token(6)
+        self.send_xml(f'<message to="{xml_escape(to)}" type="chat" id="{sid}">'
+                      f'<{state} xmlns="{CHATSTATES_NS}"/></message>')
+        return sid
+
+    def send_chat_requesting_receipts(self, to: str, body: str, sid: str | None = None) -> str:
+        """A chat asking for an XEP-0184 receipt and markable (XEP-0333)."""
+        sid = sid or "e2e-rr-" + token(6)
+        self.send_xml(f'<message to="{xml_escape(to)}" type="chat" id="{sid}">'
+                      f'<body>{xml_escape(body)}</body><request xmlns="{RECEIPTS_NS}"/>'
+                      f'<markable xmlns="{MARKERS_NS}"/></message>')
+        return sid
+
+    def send_marker(self, to: str, marker: str, of_id: str) -> str:
+        """An XEP-0333 chat marker (received, displayed, acknowledged) for the message of_id."""
+        sid = "e2e-mk-" + token(6)
+        self.send_xml(f'<message to="{xml_escape(to)}" type="chat" id="{sid}">'
+                      f'<{marker} xmlns="{MARKERS_NS}" id="{xml_escape(of_id)}"/></message>')
+        return sid
+
+    async def subscribe(self, jid: str, mutual: bool = True, timeout: float = 20) -> None:
+        """Subscribe to jid's presence. mutual: also wait until jid subscribed back to hers (the bridge asks,
+        auto_authorize approves) and the roster item is 'both'; otherwise until it is 'to' or 'both'."""
+        self.send_presence(pto=jid, ptype="subscribe")
+        await wait_for(lambda: any(bare(pr.frm) == jid and pr.type == "subscribed" for pr in self.presences),
+                       timeout, what=f"{self.bare}: 'subscribed' from {jid} after subscribing to it")
+        if not mutual:
+            await wait_for(lambda: self.client_roster[jid]["subscription"] in ("to", "both"), timeout,
+                           what=f"{self.bare}: the roster item for {jid} to show the subscription "
+                                f"(is {self.client_roster[jid]['subscription']!r})")
+            return
+        await wait_for(lambda: any(bare(pr.frm) == jid and pr.type == "subscribe" for pr in self.presences),
+                       timeout, what=f"{self.bare}: a 'subscribe' back from {jid} (the bridge must ask for "
+                                     "her presence, or Prosody never sends it her presence)")
+        await wait_for(lambda: self.client_roster[jid]["subscription"] == "both", timeout,
+                       what=f"{self.bare}: the roster item for {jid} to become subscription='both' "
+                            f"(is {self.client_roster[jid]['subscription']!r})")
+
     # -- receiving
+    def presences_from(self, frm: str, after: int = 0) -> list[Stanza]:
+        """Presence broadcasts (available/unavailable, not subscription handling) from frm."""
+        return [pr for pr in self.presences[after:] if bare(pr.frm) == frm and pr.type in ("available", "unavailable")]
+
+    def messages_with(self, frm: str, ns: str, name: str, after: int = 0) -> list[Stanza]:
+        """Messages from frm carrying a {ns}name element."""
+        return [m for m in self.messages[after:] if bare(m.frm) == frm and m.child(ns, name) is not None]
+
     def chats_from(self, frm: str) -> list[Stanza]:
         return [m for m in self.messages if m.type == "chat" and bare(m.frm) == frm and m.body is not None]
 
@@ -737,6 +911,13 @@ class Peers:
         await x.close()
         self.xmpp.remove(x)
         y = await xmpp_login(x.boundjid.user, x.e2e_password, resource="e2e" + token(2))
+        y.e2e_password = x.e2e_password
+        self.xmpp.append(y)
+        return y
+
+    async def another_resource(self, x: XmppUser, resource: str) -> XmppUser:
+        """A second, simultaneous connection of the same XMPP account (x stays connected)."""
+        y = await xmpp_login(x.boundjid.user, x.e2e_password, resource=resource)
         y.e2e_password = x.e2e_password
         self.xmpp.append(y)
         return y

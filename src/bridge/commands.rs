@@ -1,0 +1,149 @@
+//! Running user commands (from the bot DM on Matrix or messages to the component on XMPP), and
+//! sending the status-change notices they set up.
+
+use std::sync::Arc;
+
+use crate::bridge::Bridge;
+use crate::commands::user::{self, NotifyCommand, UserCommand};
+use crate::core::action::{Action, Text};
+use crate::core::presence::Presence;
+use crate::core::watch::{self, Change, Party};
+use crate::store::{StoreTx, Watch};
+
+impl Bridge {
+    /// Run a user's command inside `tx`; the answer is text for the user.
+    pub(super) async fn run_user_command(
+        &self,
+        tx: &mut StoreTx,
+        caller: &Party,
+        text: &str,
+    ) -> crate::store::Result<String> {
+        let command = match user::parse(text) {
+            Ok(c) => c,
+            Err(usage) => return Ok(usage),
+        };
+        Ok(match command {
+            UserCommand::Help => match caller {
+                Party::Xmpp(_) => format!(
+                    "This is the ucbridge gateway. To write to the Matrix user @user:server, write to user\\40server@{}.\n{}",
+                    self.map.component,
+                    user::help()
+                ),
+                Party::Matrix(_) => user::help(),
+            },
+            UserCommand::Notify { action: NotifyCommand::Add { contact, when } } => {
+                let target = match Party::parse_contact(&contact, &self.map) {
+                    Ok(t) => t,
+                    Err(e) => return Ok(format!("Cannot watch {contact}: {e}")),
+                };
+                if &target == caller {
+                    return Ok("You cannot watch yourself.".into());
+                }
+                let w = Watch {
+                    watcher: caller.clone(),
+                    target: target.clone(),
+                    on_available: when.on_available(),
+                    on_offline: when.on_offline(),
+                };
+                tx.add_watch(&w).await?;
+                format!("OK: I will tell you when {target} {}.", describe(&w))
+            }
+            UserCommand::Notify { action: NotifyCommand::List } => {
+                let watches = tx.watches_by(caller).await?;
+                if watches.is_empty() {
+                    "You have no notifications. Add one with: notify add CONTACT".into()
+                } else {
+                    let lines: Vec<_> =
+                        watches.iter().map(|w| format!("- {}: when they {}", w.target, describe(w))).collect();
+                    format!("Your notifications:\n{}", lines.join("\n"))
+                }
+            }
+            UserCommand::Notify { action: NotifyCommand::Cancel { contact } } => {
+                let target = match Party::parse_contact(&contact, &self.map) {
+                    Ok(t) => t,
+                    Err(e) => return Ok(format!("Cannot read {contact}: {e}")),
+                };
+                if tx.remove_watch(caller, &target).await? {
+                    format!("OK: no more notifications about {target}.")
+                } else {
+                    format!("You had no notification about {target}.")
+                }
+            }
+        })
+    }
+
+    /// Someone's presence changed: queue the notices their watchers asked for.
+    pub(super) async fn fire_watches(self: &Arc<Self>, target: Party, before: Option<&Presence>, after: &Presence) {
+        let Some(change) = watch::change(before, after) else { return };
+        let watches = match self.store.watchers_of(&target).await {
+            Ok(w) => w,
+            Err(e) => return tracing::warn!(%target, error = %e, "cannot read watches"),
+        };
+        let text = watch::notice(&target, change, after);
+        let mut actions = Vec::new();
+        for w in watches {
+            let wanted = match change {
+                Change::Available => w.on_available,
+                Change::Offline => w.on_offline,
+            };
+            if !wanted {
+                continue;
+            }
+            match &w.watcher {
+                Party::Xmpp(jid) => {
+                    actions.push(Action::XmppNotice { to: jid.clone(), text: Text::notice(text.clone()) })
+                }
+                Party::Matrix(user) => match self.store.bot_dm(user).await {
+                    Ok(Some(room)) => actions.push(Action::MatrixPost {
+                        room,
+                        user: self.map.bot(),
+                        text: Text::notice(text.clone()),
+                    }),
+                    Ok(None) => tracing::info!(%user, "watch fired but the user has no chat with the bot"),
+                    Err(e) => tracing::warn!(%user, error = %e, "cannot find the bot chat"),
+                },
+            }
+        }
+        if actions.is_empty() {
+            return;
+        }
+        let result = async {
+            let mut tx = self.store.begin().await?;
+            let mut rows = Vec::new();
+            for action in actions {
+                rows.push(tx.enqueue_row(action).await?);
+            }
+            tx.commit().await?;
+            Ok::<_, crate::store::StoreError>(rows)
+        }
+        .await;
+        match result {
+            Ok(rows) => self.dispatch(rows),
+            Err(e) => tracing::warn!(%target, error = %e, "cannot queue watch notices"),
+        }
+    }
+
+    /// A message from an XMPP user to the component itself: a command; the answer comes from
+    /// the component, through the outbox.
+    pub async fn xmpp_command(
+        self: &Arc<Self>,
+        from: &crate::core::ids::BareJid,
+        text: &str,
+    ) -> crate::store::Result<()> {
+        let caller = Party::Xmpp(from.clone());
+        let mut tx = self.store.begin().await?;
+        let answer = self.run_user_command(&mut tx, &caller, text).await?;
+        let row = tx.enqueue_row(Action::XmppNotice { to: from.clone(), text: Text::notice(answer) }).await?;
+        tx.commit().await?;
+        self.dispatch(vec![row]);
+        Ok(())
+    }
+}
+
+fn describe(w: &Watch) -> &'static str {
+    match (w.on_available, w.on_offline) {
+        (true, true) => "become available again or log off",
+        (true, false) => "become available again",
+        _ => "log off",
+    }
+}

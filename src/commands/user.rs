@@ -1,0 +1,126 @@
+//! User commands: status-change notifications ("tell me when X is available again / logs off").
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Commands you can send to the bridge.
+#[derive(Parser, Debug, PartialEq, Eq)]
+#[command(
+    name = "",
+    no_binary_name = true,
+    disable_help_flag = true,
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    help_template = "{subcommands}"
+)]
+pub struct UserLine {
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+#[derive(Subcommand, Debug, PartialEq, Eq)]
+pub enum UserCommand {
+    /// Show these commands.
+    Help,
+    /// Status-change notifications: `notify add alice@example.org`, `notify list`,
+    /// `notify cancel alice@example.org`.
+    Notify {
+        #[command(subcommand)]
+        action: NotifyCommand,
+    },
+}
+
+#[derive(Subcommand, Debug, PartialEq, Eq)]
+pub enum NotifyCommand {
+    /// Tell me when CONTACT (a JID or a Matrix ID) becomes available again and/or logs off.
+    Add {
+        contact: String,
+        /// Which changes to report.
+        #[arg(long, value_enum, default_value_t = When::Both)]
+        when: When,
+    },
+    /// List my notifications.
+    List,
+    /// Stop notifying me about CONTACT.
+    Cancel { contact: String },
+}
+
+/// Which presence changes a watch reports.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    /// When the contact becomes available again.
+    Available,
+    /// When the contact logs off.
+    Offline,
+    /// Both.
+    Both,
+}
+
+impl When {
+    pub fn on_available(self) -> bool {
+        matches!(self, When::Available | When::Both)
+    }
+
+    pub fn on_offline(self) -> bool {
+        matches!(self, When::Offline | When::Both)
+    }
+}
+
+/// Parse a message as a command; `Err` carries the text to answer (usage or the mistake).
+pub fn parse(text: &str) -> Result<UserCommand, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let words = match words.first() {
+        // `!ucb notify …` works too, as in rooms where a prefix is needed.
+        Some(&"!ucb") => &words[1..],
+        _ => &words[..],
+    };
+    if words.is_empty() {
+        return Err(help());
+    }
+    UserLine::try_parse_from(words)
+        .map(|l| l.command)
+        .map_err(|e| format!("{}\nSend `help` for the list of commands.", e.render().to_string().trim_end()))
+}
+
+/// The command list.
+pub fn help() -> String {
+    use clap::CommandFactory;
+    let mut cmd = UserLine::command();
+    format!("Commands:\n{}", cmd.render_help())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_notify_commands() {
+        assert_eq!(
+            parse("notify add alice@example.org").unwrap(),
+            UserCommand::Notify {
+                action: NotifyCommand::Add { contact: "alice@example.org".into(), when: When::Both }
+            }
+        );
+        assert_eq!(
+            parse("!ucb notify add @bob:hs --when offline").unwrap(),
+            UserCommand::Notify { action: NotifyCommand::Add { contact: "@bob:hs".into(), when: When::Offline } }
+        );
+        assert_eq!(parse("  notify   list ").unwrap(), UserCommand::Notify { action: NotifyCommand::List });
+        assert_eq!(
+            parse("notify cancel bob").unwrap(),
+            UserCommand::Notify { action: NotifyCommand::Cancel { contact: "bob".into() } }
+        );
+        assert_eq!(parse("help").unwrap(), UserCommand::Help);
+    }
+
+    #[test]
+    fn mistakes_get_a_clear_answer() {
+        let err = parse("notify add").unwrap_err();
+        assert!(err.contains("<CONTACT>"), "{err}");
+        let err = parse("notify add a@b --when sometimes").unwrap_err();
+        assert!(err.contains("sometimes") && err.contains("available"), "{err}");
+        let err = parse("frobnicate").unwrap_err();
+        assert!(err.contains("frobnicate"), "{err}");
+        assert!(parse("").unwrap_err().contains("notify"));
+        assert!(help().contains("Status-change notifications"));
+    }
+}

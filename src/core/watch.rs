@@ -1,0 +1,134 @@
+//! Status-change notifications: who watches whom, and which presence changes they hear of.
+
+use std::fmt;
+
+use crate::core::ids::{BareJid, MatrixUserId};
+use crate::core::mapping::IdentityMap;
+use crate::core::presence::{Presence, State};
+
+/// A person on either network.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Party {
+    Matrix(MatrixUserId),
+    Xmpp(BareJid),
+}
+
+impl Party {
+    /// The stored form: `matrix:@bob:hs` or `xmpp:alice@example.org`.
+    pub fn key(&self) -> String {
+        match self {
+            Party::Matrix(u) => format!("matrix:{u}"),
+            Party::Xmpp(j) => format!("xmpp:{j}"),
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        if let Some(u) = key.strip_prefix("matrix:") {
+            return MatrixUserId::parse(u).ok().map(Party::Matrix);
+        }
+        key.strip_prefix("xmpp:").and_then(|j| BareJid::parse(j).ok()).map(Party::Xmpp)
+    }
+
+    /// Read what a person typed as a contact: a Matrix ID or a JID, on either network; the
+    /// bridge's own addresses (ghosts, escaped JIDs) mean the person behind them.
+    pub fn parse_contact(text: &str, map: &IdentityMap) -> Result<Self, String> {
+        if text.starts_with('@') {
+            let user = MatrixUserId::parse(text).map_err(|e| e.to_string())?;
+            return Ok(match map.jid_for_ghost(&user) {
+                Some(Ok(jid)) => Party::Xmpp(jid),
+                _ => Party::Matrix(user),
+            });
+        }
+        let jid = BareJid::parse(text).map_err(|e| e.to_string())?;
+        match (jid.local(), jid.domain() == map.component) {
+            (Some(local), true) => map.matrix_for_jid(local).map(Party::Matrix).map_err(|e| e.to_string()),
+            (Some(_), false) => Ok(Party::Xmpp(jid)),
+            (None, _) => Err(format!("{text} is a server, not a person; write user@server or @user:server")),
+        }
+    }
+}
+
+impl fmt::Display for Party {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Party::Matrix(u) => write!(f, "{u}"),
+            Party::Xmpp(j) => write!(f, "{j}"),
+        }
+    }
+}
+
+/// A presence change someone can ask to hear of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Became available (from any other state).
+    Available,
+    /// Logged off (from any other state).
+    Offline,
+}
+
+/// The change from `before` to `after`, if it is one watches report. Without a known
+/// `before` (just started) nothing is reported: it may be no change at all.
+pub fn change(before: Option<&Presence>, after: &Presence) -> Option<Change> {
+    let before = before?.state;
+    match (before, after.state) {
+        (b, State::Available) if b != State::Available => Some(Change::Available),
+        (b, State::Offline) if b != State::Offline => Some(Change::Offline),
+        _ => None,
+    }
+}
+
+/// The notice for a change.
+pub fn notice(target: &Party, change: Change, after: &Presence) -> String {
+    let note = after.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+    match change {
+        Change::Available => format!("{target} is available again{note}."),
+        Change::Offline => format!("{target} has logged off{note}."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map() -> IdentityMap {
+        IdentityMap {
+            homeserver: "hs".into(),
+            component: "bridge.x".into(),
+            ghost_prefix: "_xmpp_".into(),
+            bot_localpart: "ucbridge".into(),
+        }
+    }
+
+    #[test]
+    fn contacts_resolve_to_the_person_behind_bridge_addresses() {
+        let m = map();
+        let alice = Party::Xmpp(BareJid::parse("alice@x").unwrap());
+        let bob = Party::Matrix(MatrixUserId::parse("@bob:hs").unwrap());
+        assert_eq!(Party::parse_contact("alice@x", &m).unwrap(), alice);
+        assert_eq!(Party::parse_contact("@_xmpp_alice=40x:hs", &m).unwrap(), alice);
+        assert_eq!(Party::parse_contact("@bob:hs", &m).unwrap(), bob);
+        assert_eq!(Party::parse_contact("bob\\40hs@bridge.x", &m).unwrap(), bob);
+        assert!(Party::parse_contact("x", &m).is_err());
+        assert!(Party::parse_contact("@nope", &m).is_err());
+        for p in [alice, bob] {
+            assert_eq!(Party::from_key(&p.key()), Some(p));
+        }
+    }
+
+    #[test]
+    fn only_known_transitions_are_changes() {
+        let p = |s| Presence::new(s, None);
+        assert_eq!(change(Some(&p(State::Away)), &p(State::Available)), Some(Change::Available));
+        assert_eq!(change(Some(&p(State::Offline)), &p(State::Available)), Some(Change::Available));
+        assert_eq!(change(Some(&p(State::DoNotDisturb)), &p(State::Offline)), Some(Change::Offline));
+        assert_eq!(change(Some(&p(State::Available)), &p(State::Available)), None);
+        assert_eq!(change(Some(&p(State::Available)), &p(State::Away)), None);
+        assert_eq!(change(None, &p(State::Available)), None);
+        let n = notice(
+            &Party::Xmpp(BareJid::parse("a@x").unwrap()),
+            Change::Available,
+            &Presence::new(State::Available, Some("back")),
+        );
+        assert_eq!(n, "a@x is available again (back).");
+    }
+}
