@@ -75,6 +75,7 @@ impl Bridge {
     pub(super) async fn delivered_to_matrix(&self, portal: &DmPortal, event_id: String, asked: Asked<'_>) {
         // A message ends the sender's typing notification.
         self.stop_ghost_typing(&portal.room, &self.map.ghost_for(&portal.xmpp)).await;
+        self.reassert_ghost_presence(&portal.xmpp).await;
         let Some(stanza_id) = asked.stanza_id else { return };
         let mapped = MappedMessage {
             room: portal.room.clone(),
@@ -110,6 +111,7 @@ impl Bridge {
             if let Err(e) = self.matrix.set_typing(&portal.room, &ghost, true).await {
                 tracing::debug!(%ghost, error = %e, "cannot set typing");
             }
+            self.reassert_ghost_presence(from).await;
         } else {
             self.stop_ghost_typing(&portal.room, &ghost).await;
         }
@@ -133,5 +135,6 @@ impl Bridge {
         if let Err(e) = self.matrix.send_read_receipt(&m.room, &ghost, &m.event_id).await {
             tracing::warn!(%ghost, error = %e, "cannot send read receipt");
         }
+        self.reassert_ghost_presence(from).await;
     }
 }

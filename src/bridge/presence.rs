@@ -118,6 +118,19 @@ impl Bridge {
         }
     }
 
+    /// Synapse marks a user online whenever they send, type or mark something read; a ghost
+    /// acts for someone who may be away, so their presence is set again after it acted.
+    pub(super) async fn reassert_ghost_presence(&self, jid: &BareJid) {
+        let Some(presence) = self.presence.xmpp.last(jid) else { return };
+        let (state, status_msg) = presence.to_matrix();
+        if state != MatrixState::Online {
+            let ghost = self.map.ghost_for(jid);
+            if let Err(e) = self.matrix.set_presence(&ghost, state, status_msg).await {
+                tracing::debug!(%ghost, error = %e, "cannot restore ghost presence");
+            }
+        }
+    }
+
     async fn set_ghost_presence(&self, jid: &BareJid, presence: &Presence) {
         let ghost = self.map.ghost_for(jid);
         if let Err(e) = self.ensure_ghost(&ghost, &jid.to_string()).await {
