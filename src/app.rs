@@ -55,6 +55,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(crate::xmpp::inbound::run(bridge.clone(), inbound_rx));
     bridge.sweep().await;
     tokio::spawn(bridge.clone().sweep_forever());
+    tokio::spawn(bridge.clone().keep_ghost_presence());
 
     // Now that we listen, have the homeserver ping us: that also makes it flush the
     // transactions it queued while we were down, instead of waiting out its backoff.

@@ -51,6 +51,7 @@ impl Bridge {
     }
 
     async fn announce_matrix_presence(&self, user: &MatrixUserId, presence: &Presence) {
+        tracing::debug!(%user, ?presence, "Matrix presence to XMPP subscribers");
         if let Err(e) = self.store.save_matrix_presence(user, presence).await {
             tracing::warn!(%user, error = %e, "cannot store presence");
         }
@@ -118,6 +119,21 @@ impl Bridge {
         }
     }
 
+    /// Synapse lets the presence of a user who does not sync lapse after a while; keep each
+    /// ghost's presence current while its XMPP user is online.
+    pub async fn keep_ghost_presence(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(25));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            for (jid, presence) in self.presence.xmpp.all_sent() {
+                if presence.state != State::Offline {
+                    self.set_ghost_presence(&jid, &presence).await;
+                }
+            }
+        }
+    }
+
     /// Synapse marks a user online whenever they send, type or mark something read; a ghost
     /// acts for someone who may be away, so their presence is set again after it acted.
     pub(super) async fn reassert_ghost_presence(&self, jid: &BareJid) {
@@ -133,6 +149,7 @@ impl Bridge {
 
     async fn set_ghost_presence(&self, jid: &BareJid, presence: &Presence) {
         let ghost = self.map.ghost_for(jid);
+        tracing::debug!(%ghost, ?presence, "setting ghost presence");
         if let Err(e) = self.ensure_ghost(&ghost, &jid.to_string()).await {
             return tracing::warn!(%ghost, error = %e, "cannot register ghost for presence");
         }

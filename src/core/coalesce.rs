@@ -50,6 +50,14 @@ impl<K: Eq + Hash + Clone, V: Clone + PartialEq> Coalescer<K, V> {
         Some((before, value))
     }
 
+    /// Every key with the last value sent for it.
+    pub fn all_sent(&self) -> Vec<(K, V)> {
+        match self.slots.lock() {
+            Ok(slots) => slots.iter().filter_map(|(k, s)| s.sent.clone().map(|v| (k.clone(), v))).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// The last value sent for a key.
     pub fn last(&self, key: &K) -> Option<V> {
         self.slots.lock().ok()?.get(key).and_then(|s| s.sent.clone())
