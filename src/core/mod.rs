@@ -8,4 +8,5 @@ pub mod inbound;
 pub mod mapping;
 pub mod outbox;
 pub mod presence;
+pub mod room;
 pub mod watch;

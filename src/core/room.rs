@@ -1,0 +1,257 @@
+//! The suite's rules for a conversation with 2 to N participants, as plain state: who is in it,
+//! with which role, and which requests the rules allow. The adapters map roles to Matrix power
+//! levels and MUC affiliations and carry out (or undo) what this module decides; the bridge
+//! enforces these rules in the rooms it hosts (issue 3 wires them to both networks).
+//!
+//! - The initiator is the owner and a moderator; the owner cannot be removed or demoted.
+//! - Moderators add and remove participants and appoint or revoke moderators.
+//! - Participants may leave; they cannot change anyone else.
+//! - At most `cap` people are in a room (default 30); adding past the cap is refused.
+
+use std::collections::BTreeMap;
+
+use crate::core::watch::Party;
+
+/// Default participant cap of the suite.
+pub const DEFAULT_CAP: usize = 30;
+
+/// A participant's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Participant,
+    Moderator,
+    /// The initiator: a moderator nobody can remove or demote.
+    Owner,
+}
+
+impl Role {
+    pub fn is_moderator(self) -> bool {
+        self >= Role::Moderator
+    }
+
+    /// Matrix power level for the role (the owner is the room's creator and ranks above all).
+    pub fn power_level(self) -> i64 {
+        match self {
+            Role::Participant => 0,
+            Role::Moderator => 50,
+            Role::Owner => 100,
+        }
+    }
+
+    /// MUC affiliation (XEP-0045) for the role.
+    pub fn affiliation(self) -> &'static str {
+        match self {
+            Role::Participant => "member",
+            Role::Moderator => "admin",
+            Role::Owner => "owner",
+        }
+    }
+}
+
+/// What someone asks of a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Add(Party),
+    Remove(Party),
+    Appoint(Party),
+    Revoke(Party),
+    Leave,
+}
+
+/// Why a request is refused; the text is shown to the person who asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("only moderators can {0}")]
+    NotModerator(&'static str),
+    #[error("{0} is not in this conversation")]
+    NotMember(Party),
+    #[error("{0} is already in this conversation")]
+    AlreadyMember(Party),
+    #[error("the conversation is full: at most {0} participants")]
+    Full(usize),
+    #[error("{0} started this conversation and stays its moderator")]
+    Owner(Party),
+    #[error("you are not in this conversation")]
+    NotInRoom,
+}
+
+/// A change to carry out on both networks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Joined(Party, Role),
+    Left(Party),
+    RoleChanged(Party, Role),
+}
+
+/// A conversation's members and roles.
+#[derive(Debug, Clone)]
+pub struct Room {
+    members: BTreeMap<String, (Party, Role)>,
+    cap: usize,
+}
+
+impl Room {
+    /// A new conversation started by `initiator`.
+    pub fn new(initiator: Party, cap: usize) -> Self {
+        let mut members = BTreeMap::new();
+        members.insert(initiator.key(), (initiator, Role::Owner));
+        Self { members, cap: cap.max(2) }
+    }
+
+    pub fn role(&self, who: &Party) -> Option<Role> {
+        self.members.get(&who.key()).map(|(_, r)| *r)
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Apply a request by `actor` if the rules allow it.
+    pub fn apply(&mut self, actor: &Party, request: Request) -> Result<Vec<Effect>, Refused> {
+        let actor_role = self.role(actor).ok_or(Refused::NotInRoom)?;
+        let need_moderator = |what| if actor_role.is_moderator() { Ok(()) } else { Err(Refused::NotModerator(what)) };
+        match request {
+            Request::Leave => {
+                if actor_role == Role::Owner && self.members.len() > 1 {
+                    return Err(Refused::Owner(actor.clone()));
+                }
+                self.members.remove(&actor.key());
+                Ok(vec![Effect::Left(actor.clone())])
+            }
+            Request::Add(who) => {
+                need_moderator("add participants")?;
+                if self.role(&who).is_some() {
+                    return Err(Refused::AlreadyMember(who));
+                }
+                if self.members.len() >= self.cap {
+                    return Err(Refused::Full(self.cap));
+                }
+                self.members.insert(who.key(), (who.clone(), Role::Participant));
+                Ok(vec![Effect::Joined(who, Role::Participant)])
+            }
+            Request::Remove(who) => {
+                need_moderator("remove participants")?;
+                match self.role(&who) {
+                    None => Err(Refused::NotMember(who)),
+                    Some(Role::Owner) => Err(Refused::Owner(who)),
+                    Some(_) => {
+                        self.members.remove(&who.key());
+                        Ok(vec![Effect::Left(who)])
+                    }
+                }
+            }
+            Request::Appoint(who) => {
+                need_moderator("appoint moderators")?;
+                match self.role(&who) {
+                    None => Err(Refused::NotMember(who)),
+                    Some(r) if r.is_moderator() => Ok(vec![]),
+                    Some(_) => Ok(self.set_role(who, Role::Moderator)),
+                }
+            }
+            Request::Revoke(who) => {
+                need_moderator("revoke moderators")?;
+                match self.role(&who) {
+                    None => Err(Refused::NotMember(who)),
+                    Some(Role::Owner) => Err(Refused::Owner(who)),
+                    Some(Role::Participant) => Ok(vec![]),
+                    Some(Role::Moderator) => Ok(self.set_role(who, Role::Participant)),
+                }
+            }
+        }
+    }
+
+    fn set_role(&mut self, who: Party, role: Role) -> Vec<Effect> {
+        self.members.insert(who.key(), (who.clone(), role));
+        vec![Effect::RoleChanged(who, role)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ids::{BareJid, MatrixUserId};
+
+    fn m(s: &str) -> Party {
+        Party::Matrix(MatrixUserId::parse(&format!("@{s}:hs")).unwrap())
+    }
+    fn x(s: &str) -> Party {
+        Party::Xmpp(BareJid::parse(&format!("{s}@x")).unwrap())
+    }
+
+    #[test]
+    fn the_initiator_is_moderator_and_moderators_manage_the_room() {
+        let mut room = Room::new(m("ann"), DEFAULT_CAP);
+        assert_eq!(room.role(&m("ann")), Some(Role::Owner));
+        assert_eq!(
+            room.apply(&m("ann"), Request::Add(x("bea"))),
+            Ok(vec![Effect::Joined(x("bea"), Role::Participant)])
+        );
+        assert_eq!(room.apply(&m("ann"), Request::Add(m("cid"))).map(|e| e.len()), Ok(1));
+        assert_eq!(
+            room.apply(&m("ann"), Request::Appoint(x("bea"))),
+            Ok(vec![Effect::RoleChanged(x("bea"), Role::Moderator)])
+        );
+        // A moderator adds, removes, appoints and revokes — including an equal.
+        assert!(room.apply(&x("bea"), Request::Appoint(m("cid"))).is_ok());
+        assert_eq!(
+            room.apply(&x("bea"), Request::Revoke(m("cid"))),
+            Ok(vec![Effect::RoleChanged(m("cid"), Role::Participant)])
+        );
+        assert_eq!(room.apply(&x("bea"), Request::Remove(m("cid"))), Ok(vec![Effect::Left(m("cid"))]));
+        assert_eq!(room.len(), 2);
+    }
+
+    #[test]
+    fn participants_are_refused_with_a_reason() {
+        let mut room = Room::new(m("ann"), DEFAULT_CAP);
+        room.apply(&m("ann"), Request::Add(x("bea"))).unwrap();
+        room.apply(&m("ann"), Request::Add(m("cid"))).unwrap();
+        for (req, what) in [
+            (Request::Add(m("dan")), "add participants"),
+            (Request::Remove(m("cid")), "remove participants"),
+            (Request::Appoint(x("bea")), "appoint moderators"),
+            (Request::Revoke(m("ann")), "revoke moderators"),
+        ] {
+            let err = room.apply(&x("bea"), req).unwrap_err();
+            assert_eq!(err, Refused::NotModerator(what));
+            assert_eq!(err.to_string(), format!("only moderators can {what}"));
+        }
+        assert_eq!(room.apply(&m("zed"), Request::Leave), Err(Refused::NotInRoom));
+        assert_eq!(room.apply(&x("bea"), Request::Leave), Ok(vec![Effect::Left(x("bea"))]));
+    }
+
+    #[test]
+    fn the_owner_stays() {
+        let mut room = Room::new(m("ann"), DEFAULT_CAP);
+        room.apply(&m("ann"), Request::Add(x("bea"))).unwrap();
+        room.apply(&m("ann"), Request::Appoint(x("bea"))).unwrap();
+        assert_eq!(room.apply(&x("bea"), Request::Remove(m("ann"))), Err(Refused::Owner(m("ann"))));
+        assert_eq!(room.apply(&x("bea"), Request::Revoke(m("ann"))), Err(Refused::Owner(m("ann"))));
+        assert_eq!(room.apply(&m("ann"), Request::Leave), Err(Refused::Owner(m("ann"))));
+    }
+
+    #[test]
+    fn the_cap_holds() {
+        let mut room = Room::new(m("p0"), DEFAULT_CAP);
+        for i in 1..DEFAULT_CAP {
+            room.apply(&m("p0"), Request::Add(x(&format!("p{i}")))).unwrap();
+        }
+        assert_eq!(room.len(), 30);
+        assert_eq!(room.apply(&m("p0"), Request::Add(x("p30"))), Err(Refused::Full(30)));
+        assert_eq!(Refused::Full(30).to_string(), "the conversation is full: at most 30 participants");
+        room.apply(&m("p0"), Request::Remove(x("p7"))).unwrap();
+        assert!(room.apply(&m("p0"), Request::Add(x("p30"))).is_ok());
+        assert_eq!(room.apply(&m("p0"), Request::Add(x("p30"))), Err(Refused::AlreadyMember(x("p30"))));
+    }
+
+    #[test]
+    fn roles_map_to_both_networks() {
+        assert_eq!((Role::Owner.power_level(), Role::Owner.affiliation()), (100, "owner"));
+        assert_eq!((Role::Moderator.power_level(), Role::Moderator.affiliation()), (50, "admin"));
+        assert_eq!((Role::Participant.power_level(), Role::Participant.affiliation()), (0, "member"));
+    }
+}
