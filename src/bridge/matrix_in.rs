@@ -114,12 +114,13 @@ impl Bridge {
                 tx.set_peer_membership(&room, &user, peer).await?;
                 vec![]
             }
-            MatrixIn::Message { room, sender, text, .. } if tx.is_bot_dm(&sender, &room).await? => {
-                let answer = self.run_user_command(tx, &Party::Matrix(sender), &text.body).await?;
-                vec![Action::MatrixPost { room, user: self.map.bot(), text: Text::notice(answer) }]
-            }
             MatrixIn::Message { room, sender, event_id, text } => {
                 let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
+                    // Not a direct chat with a ghost: perhaps the sender's chat with the bot.
+                    if tx.is_bot_dm(&sender, &room).await? {
+                        let answer = self.run_user_command(tx, &Party::Matrix(sender), &text.body).await?;
+                        return Ok(vec![Action::MatrixPost { room, user: self.map.bot(), text: Text::notice(answer) }]);
+                    }
                     return Ok(vec![]);
                 };
                 if text.body.len() > max {
