@@ -157,9 +157,9 @@ if ((e2e)); then
   for db in sqlite postgres; do
     step "e2e: pytest tests/e2e (UCB_DB=$db)"
     rc=0
+    # UCB_E2E selects tests while developing (e.g. tests/e2e/test_notify.py); CI runs them all.
+    # shellcheck disable=SC2086
     UCB_DB=$db UCB_BIN="$BIN" PEERS_ENV="$S/peers.env" UCB_CONFIG="$S/ucbridge.yaml" \
-      # UCB_E2E selects tests while developing (e.g. tests/e2e/test_notify.py); CI runs them all.
-      # shellcheck disable=SC2086
       "$VENV_PY" -m pytest -q -p no:cacheprovider ${UCB_E2E:-tests/e2e} || rc=$?
     if ((rc == 5)); then
       ucb_log "FAILED: pytest collected no tests (UCB_DB=$db)"

@@ -69,7 +69,9 @@ async fn push_transaction(
     let ephemeral = if push.ephemeral.is_empty() { &push.ephemeral_unstable } else { &push.ephemeral };
     let mut events: Vec<_> = push.events.iter().filter_map(translate).collect();
     events.extend(ephemeral.iter().flat_map(translate_ephemeral));
-    tracing::debug!(txn_id, received = push.events.len(), relevant = events.len(), "transaction");
+    // Event ids at debug level: enough to tell later whether an event ever reached the bridge.
+    let ids: Vec<&str> = push.events.iter().filter_map(|e| e.get_field::<&str>("event_id").ok().flatten()).collect();
+    tracing::debug!(txn_id, received = push.events.len(), relevant = events.len(), ?ids, "transaction");
     bridge
         .accept_matrix_transaction(&txn_id, events)
         .await
