@@ -157,11 +157,7 @@ impl Bridge {
         from: &BareJid,
         to: &MatrixUserId,
     ) -> Result<DmPortal, DeliveryError> {
-        let (generation, cached) = self.cached_dm(from, to);
-        let current = match cached {
-            Some(portal) => Some(portal),
-            None => self.store.current_dm(from, to).await.map_err(store_err)?,
-        };
+        let (generation, current) = self.current_dm(from, to).await.map_err(store_err)?;
         let portal = match current {
             Some(portal) if portal.peer == PeerMembership::Left => {
                 match self.matrix.invite(&portal.room, ghost, to).await {

@@ -99,8 +99,8 @@ impl Bridge {
 
     /// An XMPP user's chat state towards a Matrix user: the ghost's typing notification.
     pub async fn xmpp_chat_state(&self, from: &BareJid, to: &MatrixUserId, composing: bool) {
-        let portal = match self.store.current_dm(from, to).await {
-            Ok(Some(p)) => p,
+        let portal = match self.current_dm(from, to).await {
+            Ok((_, Some(p))) => p,
             _ => return,
         };
         let ghost = self.map.ghost_for(from);

@@ -141,6 +141,20 @@ impl Bridge {
         }
     }
 
+    /// The pair's current direct chat, from the cache or else the database (then cached), with
+    /// the cache generation to pass to [`Self::cache_dm`] for a portal derived from it.
+    async fn current_dm(&self, xmpp: &BareJid, matrix: &MatrixUserId) -> crate::store::Result<(u64, Option<DmPortal>)> {
+        let (generation, cached) = self.cached_dm(xmpp, matrix);
+        if cached.is_some() {
+            return Ok((generation, cached));
+        }
+        let portal = self.store.current_dm(xmpp, matrix).await?;
+        if let Some(p) = &portal {
+            self.cache_dm(generation, Some(p), xmpp, matrix);
+        }
+        Ok((generation, portal))
+    }
+
     /// Memberships changed: cached direct chats may be stale.
     fn forget_cached_dms(&self) {
         if let Ok(mut d) = self.dms.lock() {

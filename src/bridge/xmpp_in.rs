@@ -58,7 +58,7 @@ impl Bridge {
         matrix_user: &crate::core::ids::MatrixUserId,
         reason: &str,
     ) -> crate::store::Result<()> {
-        let Some(portal) = self.store.current_dm(xmpp_user, matrix_user).await? else {
+        let (_, Some(portal)) = self.current_dm(xmpp_user, matrix_user).await? else {
             return Ok(());
         };
         let action = Action::MatrixPost {

@@ -60,7 +60,7 @@ fn portal_from_row(row: &AnyRow) -> Result<DmPortal> {
     })
 }
 
-const PORTAL_COLUMNS: &str = "room_id, xmpp_jid, matrix_user, peer_membership";
+const DM_BY_ROOM: &str = "SELECT room_id, xmpp_jid, matrix_user, peer_membership FROM dm_portal WHERE room_id = $1";
 
 impl StoreTx {
     /// Record (or refresh) a DM room and make it the pair's current one.
@@ -94,9 +94,7 @@ impl StoreTx {
 
     /// The DM portal of a room, inside this transaction.
     pub async fn dm_by_room(&mut self, room: &RoomId) -> Result<Option<DmPortal>> {
-        let sql = "SELECT room_id, xmpp_jid, matrix_user, peer_membership FROM dm_portal WHERE room_id = $1";
-        debug_assert!(sql.contains(PORTAL_COLUMNS));
-        let row = sqlx::query(sql).bind(room.as_str()).fetch_optional(&mut *self.tx).await.ctx("dm by room")?;
+        let row = sqlx::query(DM_BY_ROOM).bind(room.as_str()).fetch_optional(&mut *self.tx).await.ctx("dm by room")?;
         row.as_ref().map(portal_from_row).transpose()
     }
 }
@@ -118,10 +116,8 @@ impl Store {
 
     /// The DM portal of a room.
     pub async fn dm_by_room(&self, room: &RoomId) -> Result<Option<DmPortal>> {
-        let mut tx = self.begin().await?;
-        let portal = tx.dm_by_room(room).await?;
-        tx.commit().await?;
-        Ok(portal)
+        let row = sqlx::query(DM_BY_ROOM).bind(room.as_str()).fetch_optional(&self.pool).await.ctx("dm by room")?;
+        row.as_ref().map(portal_from_row).transpose()
     }
 
     pub async fn save_dm(&self, portal: &DmPortal) -> Result<()> {
