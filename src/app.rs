@@ -59,17 +59,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     // Now that we listen, have the homeserver ping us: that also makes it flush the
     // transactions it queued while we were down, instead of waiting out its backoff.
+    // Synapse can also strand a transaction it created while it was flushing that queue (it
+    // marks the bridge recovered before sending it; seen in the SIGKILL test); each ping makes it
+    // look at its queue again, so keep pinging now and then.
     let pinger = bridge.clone();
     tokio::spawn(async move {
-        for attempt in 1..=10u32 {
-            match pinger.matrix.ping_homeserver(&format!("ucb-start-{}", crate::store::now_ms())).await {
-                Ok(()) => {
+        let mut ok_once = false;
+        loop {
+            match pinger.matrix.ping_homeserver(&format!("ucb-{}", crate::store::now_ms())).await {
+                Ok(()) if !ok_once => {
                     tracing::info!("homeserver ping succeeded");
-                    return;
+                    ok_once = true;
                 }
-                Err(e) => tracing::warn!(attempt, error = %e, "homeserver ping failed"),
+                Ok(()) => {}
+                Err(e) => tracing::warn!(error = %e, "homeserver ping failed"),
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            tokio::time::sleep(if ok_once { Duration::from_secs(15) } else { Duration::from_secs(2) }).await;
         }
     });
 
