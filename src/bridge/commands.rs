@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
-use crate::commands::user::{self, NotifyCommand, UserCommand};
+use crate::commands::user::{self, NotifyCommand, RoomCommand, UserCommand};
 use crate::core::action::{Action, Text};
 use crate::core::presence::Presence;
 use crate::core::watch::{self, Change, Party};
@@ -17,6 +17,8 @@ impl Bridge {
         tx: &mut StoreTx,
         caller: &Party,
         text: &str,
+        reply_room: Option<&crate::core::ids::RoomId>,
+        actions: &mut Vec<Action>,
     ) -> crate::store::Result<String> {
         let command = match user::parse(text) {
             Ok(c) => c,
@@ -47,6 +49,20 @@ impl Bridge {
                 };
                 tx.add_watch(&w).await?;
                 format!("OK: I will tell you when {target} {}.", describe(&w))
+            }
+            UserCommand::Room { action: RoomCommand::Create { alias, name, public } } => {
+                if let Err(e) = user::check_alias(&alias) {
+                    return Ok(e);
+                }
+                let name = if name.is_empty() { alias.clone() } else { name.join(" ") };
+                actions.push(Action::MatrixCreateRoom {
+                    initiator: caller.clone(),
+                    name,
+                    alias: alias.clone(),
+                    open: public,
+                    reply_room: reply_room.cloned(),
+                });
+                format!("Creating the room #{alias}:{} …", self.map.homeserver)
             }
             UserCommand::Notify { action: NotifyCommand::List } => {
                 let watches = tx.watches_by(caller).await?;
@@ -98,6 +114,7 @@ impl Bridge {
                         room,
                         user: self.map.bot(),
                         text: Text::notice(text.clone()),
+                        nick: None,
                     }),
                     Ok(None) => tracing::info!(%user, "watch fired but the user has no chat with the bot"),
                     Err(e) => tracing::warn!(%user, error = %e, "cannot find the bot chat"),
@@ -132,10 +149,14 @@ impl Bridge {
     ) -> crate::store::Result<()> {
         let caller = Party::Xmpp(from.clone());
         let mut tx = self.store.begin().await?;
-        let answer = self.run_user_command(&mut tx, &caller, text).await?;
-        let row = tx.enqueue_row(Action::XmppNotice { to: from.clone(), text: Text::notice(answer) }).await?;
+        let mut actions = vec![];
+        let answer = self.run_user_command(&mut tx, &caller, text, None, &mut actions).await?;
+        let mut rows = vec![tx.enqueue_row(Action::XmppNotice { to: from.clone(), text: Text::notice(answer) }).await?];
+        for a in actions {
+            rows.push(tx.enqueue_row(a).await?);
+        }
         tx.commit().await?;
-        self.dispatch(vec![row]);
+        self.dispatch(rows);
         Ok(())
     }
 }

@@ -34,15 +34,35 @@ impl Bridge {
                 }
                 self.matrix.join(room, user).await.map_err(MatrixError::into_delivery)
             }
-            Action::MatrixPost { room, user, text } => {
+            Action::MatrixPost { room, user, text, nick } => {
                 if let Some(Ok(jid)) = self.map.jid_for_ghost(user) {
-                    self.ensure_ghost(user, &jid.to_string()).await?;
+                    let name = match (nick, self.cached_ghost(user)) {
+                        (Some(n), _) => n.clone(),
+                        (None, Some(Some(known))) => known,
+                        (None, _) => jid.to_string(),
+                    };
+                    self.ensure_ghost(user, &name).await?;
+                    return self.post_as_ghost(id, room, user, text).await;
                 }
                 self.matrix
                     .send_text(room, user, text, &format!("ucb{id}"))
                     .await
                     .map(|_| ())
                     .map_err(MatrixError::into_delivery)
+            }
+            Action::MatrixCreateRoom { initiator, name, alias, open, reply_room } => {
+                self.create_room(initiator, name, alias, *open, reply_room.as_ref(), id).await
+            }
+            Action::MatrixRoomAct { room, op } => self.room_act(room, op).await,
+            Action::XmppGroupchat { room, nick, text, archive_id, origin_id } => {
+                self.send_groupchat(id, room, nick, text, *archive_id, origin_id.as_deref()).await
+            }
+            Action::XmppOccupant { room, who, nick, change } => {
+                self.send_occupant_change(room, who, nick, change).await
+            }
+            Action::XmppSubject { room, subject } => self.send_subject(room, subject).await,
+            Action::XmppMucInvite { room, to, from, reason } => {
+                self.send_muc_invite(room, to, from, reason.as_deref()).await
             }
             Action::XmppChat { from: sender, to, nick, text, event } => {
                 let nick = match nick {

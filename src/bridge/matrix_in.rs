@@ -62,15 +62,32 @@ impl Bridge {
             | MatrixIn::Unsupported { sender, .. } => !self.map.is_bridge_user(sender),
             MatrixIn::Presence { user, .. } | MatrixIn::Read { user, .. } => !self.map.is_bridge_user(user),
             MatrixIn::Typing { .. } => true,
+            // Room state matters to bridged rooms only; the handler ignores what it already knows.
+            MatrixIn::PowerLevels { .. }
+            | MatrixIn::Topic { .. }
+            | MatrixIn::Name { .. }
+            | MatrixIn::JoinRule { .. } => true,
         }
     }
 
     async fn actions_for(&self, tx: &mut StoreTx, event: MatrixIn) -> crate::store::Result<Vec<Action>> {
         let max = self.config.limits.max_message_bytes;
+        if let Some(room) = event.room()
+            && let Some(bridged) = self.bridged_room(room).await?
+        {
+            return self.room_actions(tx, bridged, event).await;
+        }
         Ok(match event {
             // Handled before the transaction (`on_ephemeral`).
             MatrixIn::Presence { .. } | MatrixIn::Typing { .. } | MatrixIn::Read { .. } => vec![],
-            MatrixIn::Membership { room, sender, user, membership, displayname } => {
+            // State of rooms the bridge does not host.
+            MatrixIn::PowerLevels { .. }
+            | MatrixIn::Topic { .. }
+            | MatrixIn::Name { .. }
+            | MatrixIn::JoinRule { .. } => {
+                vec![]
+            }
+            MatrixIn::Membership { room, sender, user, membership, displayname, .. } => {
                 if self.map.is_bridge_user(&user) {
                     if membership != Membership::Invite || self.map.is_bridge_user(&sender) {
                         return Ok(vec![]);
@@ -88,7 +105,7 @@ impl Bridge {
                         ));
                         return Ok(vec![
                             Action::MatrixJoin { room: room.clone(), user: user.clone() },
-                            Action::MatrixPost { room, user, text: welcome },
+                            Action::MatrixPost { room, user, text: welcome, nick: None },
                         ]);
                     }
                     // A Matrix user invited a ghost: that room becomes their direct chat.
@@ -118,8 +135,15 @@ impl Bridge {
                 let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
                     // Not a direct chat with a ghost: perhaps the sender's chat with the bot.
                     if tx.is_bot_dm(&sender, &room).await? {
-                        let answer = self.run_user_command(tx, &Party::Matrix(sender), &text.body).await?;
-                        return Ok(vec![Action::MatrixPost { room, user: self.map.bot(), text: Text::notice(answer) }]);
+                        let mut actions = vec![];
+                        let answer = self
+                            .run_user_command(tx, &Party::Matrix(sender), &text.body, Some(&room), &mut actions)
+                            .await?;
+                        actions.insert(
+                            0,
+                            Action::MatrixPost { room, user: self.map.bot(), text: Text::notice(answer), nick: None },
+                        );
+                        return Ok(actions);
                     }
                     return Ok(vec![]);
                 };
@@ -187,7 +211,12 @@ impl Bridge {
     }
 
     fn notice_in(&self, portal: &DmPortal, room: &RoomId, body: String) -> Action {
-        Action::MatrixPost { room: room.clone(), user: self.map.ghost_for(&portal.xmpp), text: Text::notice(body) }
+        Action::MatrixPost {
+            room: room.clone(),
+            user: self.map.ghost_for(&portal.xmpp),
+            text: Text::notice(body),
+            nick: None,
+        }
     }
 
     fn notice_to_xmpp(&self, portal: &DmPortal, sender: &MatrixUserId, body: String) -> Action {

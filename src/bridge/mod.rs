@@ -7,7 +7,10 @@ mod deliver;
 mod lanes;
 mod markers;
 mod matrix_in;
+pub mod muc;
 mod presence;
+mod room_delivery;
+mod rooms;
 mod xmpp_in;
 
 use std::collections::{HashMap, HashSet};
@@ -41,6 +44,8 @@ pub struct Bridge {
     dms: Mutex<DmCache>,
     presence: PresenceState,
     markers: MarkerState,
+    /// Bridged rooms by ID (`None`: known not to be one).
+    rooms: Mutex<HashMap<RoomId, Option<crate::store::BridgedRoom>>>,
 }
 
 /// Presence bookkeeping: coalescing per person, and each XMPP user's resources.
@@ -92,6 +97,7 @@ impl Bridge {
             dms: Mutex::new((0, HashMap::new())),
             presence: PresenceState::default(),
             markers: MarkerState::default(),
+            rooms: Mutex::new(HashMap::new()),
         })
     }
 

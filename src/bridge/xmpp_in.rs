@@ -65,6 +65,7 @@ impl Bridge {
             room: portal.room,
             user: self.map.ghost_for(xmpp_user),
             text: Text::notice(format!("A message to {xmpp_user} was not delivered: {reason}")),
+            nick: None,
         };
         let mut tx = self.store.begin().await?;
         let row = tx.enqueue_row(action).await?;

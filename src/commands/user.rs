@@ -27,6 +27,37 @@ pub enum UserCommand {
         #[command(subcommand)]
         action: NotifyCommand,
     },
+    /// Group conversations: `room create sales Sales team` starts the room #sales on the
+    /// homeserver (XMPP: #sales\40server@bridge) with you as its moderator.
+    Room {
+        #[command(subcommand)]
+        action: RoomCommand,
+    },
+}
+
+#[derive(Subcommand, Debug, PartialEq, Eq)]
+pub enum RoomCommand {
+    /// Start a room: ALIAS is its address (lower-case letters, digits, `.`, `_`, `-`), NAME its
+    /// title (default: the alias).
+    Create {
+        alias: String,
+        name: Vec<String>,
+        /// Let anyone join (otherwise only people a moderator invites).
+        #[arg(long)]
+        public: bool,
+    },
+}
+
+/// Check a room alias localpart; the error says what is wrong.
+pub fn check_alias(alias: &str) -> Result<(), String> {
+    let ok = !alias.is_empty()
+        && alias.len() <= 64
+        && alias.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{alias}' cannot be a room address: use 1 to 64 lower-case letters, digits, '.', '_' or '-'."))
+    }
 }
 
 #[derive(Subcommand, Debug, PartialEq, Eq)]
@@ -110,6 +141,19 @@ mod tests {
             UserCommand::Notify { action: NotifyCommand::Cancel { contact: "bob".into() } }
         );
         assert_eq!(parse("help").unwrap(), UserCommand::Help);
+        assert_eq!(
+            parse("room create sales Sales team --public").unwrap(),
+            UserCommand::Room {
+                action: RoomCommand::Create {
+                    alias: "sales".into(),
+                    name: vec!["Sales".into(), "team".into()],
+                    public: true
+                }
+            }
+        );
+        assert!(check_alias("sales-2").is_ok());
+        assert!(check_alias("Sales").unwrap_err().contains("lower-case"));
+        assert!(check_alias("").is_err());
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct Config {
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
+    pub rooms: Rooms,
+    #[serde(default)]
     pub logging: Logging,
     /// Directory of the config file; relative paths are resolved against it.
     #[serde(skip)]
@@ -104,6 +106,22 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self { max_message_bytes: 64 * 1024, max_transaction_bytes: 16 * 1024 * 1024 }
+    }
+}
+
+/// `rooms:` — group conversations the bridge hosts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rooms {
+    /// Most participants a conversation may have (both networks together).
+    pub max_participants: usize,
+    /// Messages sent to an XMPP client when it joins a room (the rest is in MAM).
+    pub history_on_join: u32,
+}
+
+impl Default for Rooms {
+    fn default() -> Self {
+        Self { max_participants: crate::core::room::DEFAULT_CAP, history_on_join: 20 }
     }
 }
 
@@ -182,6 +200,12 @@ impl Config {
         }
         if self.xmpp.server.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
             return Err(invalid("xmpp.server", "must be host:port, e.g. 127.0.0.1:5347"));
+        }
+        if !(2..=1000).contains(&self.rooms.max_participants) {
+            return Err(invalid("rooms.max_participants", "must be between 2 and 1000"));
+        }
+        if self.rooms.history_on_join > 1000 {
+            return Err(invalid("rooms.history_on_join", "must be at most 1000"));
         }
         if self.xmpp.secret.is_empty() {
             return Err(invalid("xmpp.secret", "must not be empty"));

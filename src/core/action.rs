@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
+use crate::core::room::Role;
+use crate::core::watch::Party;
 
 /// How a text is meant: a normal message, an automatic notice, or an action ("/me waves").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,8 +58,47 @@ pub enum Action {
     },
     /// A bridge user (a ghost or the bot) joins a room it was invited to.
     MatrixJoin { room: RoomId, user: MatrixUserId },
-    /// A bridge user posts a text in a room (notices about what the bridge cannot do).
-    MatrixPost { room: RoomId, user: MatrixUserId, text: Text },
+    /// A bridge user posts a text in a room (notices about what the bridge cannot do, and an
+    /// XMPP occupant's message in a bridged room, posted by their ghost).
+    MatrixPost {
+        room: RoomId,
+        user: MatrixUserId,
+        text: Text,
+        /// For a ghost: the display name to give it (the occupant's nick).
+        #[serde(default)]
+        nick: Option<String>,
+    },
+    /// The bridge bot creates a group conversation for `initiator`, who becomes its owner.
+    MatrixCreateRoom {
+        initiator: Party,
+        name: String,
+        /// Alias localpart (`sales` for `#sales:hs`).
+        alias: String,
+        /// Anyone may join (public join rule / open MUC).
+        open: bool,
+        /// Where to tell the initiator the result (their chat with the bot), if on Matrix.
+        #[serde(default)]
+        reply_room: Option<RoomId>,
+    },
+    /// The bridge bot changes something in a bridged room on someone's behalf.
+    MatrixRoomAct { room: RoomId, op: RoomOp },
+    /// A message said in a bridged room, sent to every XMPP client joined to its MUC.
+    XmppGroupchat {
+        room: RoomId,
+        nick: String,
+        text: Text,
+        /// Archive id: the XEP-0359 stanza id, and the MAM result id.
+        archive_id: i64,
+        /// The XMPP sender's own stanza id (echoed back to them, as XEP-0045 asks).
+        #[serde(default)]
+        origin_id: Option<String>,
+    },
+    /// A change of someone's place in a bridged room, as occupant presence to the MUC.
+    XmppOccupant { room: RoomId, who: Party, nick: String, change: OccupantChange },
+    /// A room's subject, to every XMPP client joined to its MUC.
+    XmppSubject { room: RoomId, subject: String },
+    /// A MUC invitation (XEP-0045 mediated invite) for an XMPP user.
+    XmppMucInvite { room: RoomId, to: BareJid, from: Party, reason: Option<String> },
     /// A Matrix user's message to an XMPP user, sent from the Matrix user's address under the
     /// component.
     XmppChat {
@@ -77,6 +118,28 @@ pub enum Action {
     XmppBounce { from: MatrixUserId, to: BareJid, stanza_id: Option<String>, refusal: Refusal, reason: String },
 }
 
+/// What the bridge bot does in a bridged room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum RoomOp {
+    Invite { user: MatrixUserId },
+    Kick { user: MatrixUserId, reason: String },
+    SetPower { user: MatrixUserId, level: i64 },
+    SetTopic { topic: String },
+}
+
+/// How an occupant's presence in a MUC changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum OccupantChange {
+    /// Present with this role (joined, or the role changed).
+    Present { role: Role },
+    /// Gone: left on their own, or removed by a moderator (`kicked`).
+    Gone { kicked: bool, reason: Option<String> },
+    /// Known under a new nick (XEP-0045 status 303).
+    Renamed { role: Role, new_nick: String },
+}
+
 /// Why a message is refused, in protocol-neutral terms (the adapters map it to their errors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,8 +150,14 @@ pub enum Refusal {
     BadAddress,
     /// The addressee does not exist or cannot be reached through the bridge.
     NotFound,
-    /// Refused by a rule of the bridge (size limit, permissions).
+    /// Refused by a rule of the bridge (size limit).
     Policy,
+    /// The person may not do this (e.g. only moderators may).
+    Forbidden,
+    /// Only invited participants may join.
+    MembersOnly,
+    /// The conversation has reached its participant cap.
+    Full,
     /// The bridge does not offer this.
     Unsupported,
     /// The bridge failed; trying again later may work.
@@ -101,9 +170,14 @@ impl Action {
     pub fn lane(&self) -> String {
         match self {
             Action::MatrixDirect { from, to, .. } => format!("x2m:{from}>{to}"),
-            Action::MatrixJoin { room, .. } | Action::MatrixPost { room, .. } => {
+            Action::MatrixJoin { room, .. } | Action::MatrixPost { room, .. } | Action::MatrixRoomAct { room, .. } => {
                 format!("room:{room}")
             }
+            Action::MatrixCreateRoom { alias, .. } => format!("create:{alias}"),
+            Action::XmppGroupchat { room, .. }
+            | Action::XmppOccupant { room, .. }
+            | Action::XmppSubject { room, .. }
+            | Action::XmppMucInvite { room, .. } => format!("muc:{room}"),
             Action::XmppChat { from, to, .. } => format!("m2x:{from}>{to}"),
             Action::XmppBounce { from, to, .. } => format!("m2x:{from}>{to}"),
             Action::XmppNotice { to, .. } => format!("bridge>{to}"),

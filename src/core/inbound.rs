@@ -24,6 +24,32 @@ pub enum MatrixIn {
         user: MatrixUserId,
         membership: Membership,
         displayname: Option<String>,
+        reason: Option<String>,
+    },
+    /// The power levels of a room (`m.room.power_levels`).
+    PowerLevels {
+        room: RoomId,
+        sender: MatrixUserId,
+        users: std::collections::BTreeMap<MatrixUserId, i64>,
+        users_default: i64,
+    },
+    /// The room's topic changed.
+    Topic {
+        room: RoomId,
+        sender: MatrixUserId,
+        topic: String,
+    },
+    /// The room's name changed.
+    Name {
+        room: RoomId,
+        sender: MatrixUserId,
+        name: String,
+    },
+    /// The room's join rule changed: `open` when anyone may join.
+    JoinRule {
+        room: RoomId,
+        sender: MatrixUserId,
+        open: bool,
     },
     Message {
         room: RoomId,
@@ -67,6 +93,24 @@ pub enum MatrixIn {
 }
 
 impl MatrixIn {
+    /// The room the event happened in (presence has none).
+    pub fn room(&self) -> Option<&RoomId> {
+        match self {
+            Self::Membership { room, .. }
+            | Self::PowerLevels { room, .. }
+            | Self::Topic { room, .. }
+            | Self::Name { room, .. }
+            | Self::JoinRule { room, .. }
+            | Self::Message { room, .. }
+            | Self::EncryptionEnabled { room, .. }
+            | Self::Encrypted { room, .. }
+            | Self::Unsupported { room, .. }
+            | Self::Typing { room, .. }
+            | Self::Read { room, .. } => Some(room),
+            Self::Presence { .. } => None,
+        }
+    }
+
     /// Ephemeral events change no stored state that a retried transaction could double.
     pub fn is_ephemeral(&self) -> bool {
         matches!(self, Self::Presence { .. } | Self::Typing { .. } | Self::Read { .. })

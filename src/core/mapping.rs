@@ -203,6 +203,27 @@ impl IdentityMap {
         let (localpart, server) = raw.split_once('@').ok_or_else(|| MappingError::NotAMatrixId(raw.clone()))?;
         MatrixUserId::parse(&format!("@{localpart}:{server}")).map_err(|_| MappingError::NotAMatrixId(raw.clone()))
     }
+
+    /// The MUC address of a bridged room: its alias or, without one, its room ID, with the
+    /// first `:` written as `@` and XEP-0106 escaped: `#sales:hs` → `#sales\40hs@component`.
+    pub fn muc_for_room(&self, alias_or_id: &str) -> BareJid {
+        BareJid::new_unchecked(Some(xep0106_escape(&alias_or_id.replacen(':', "@", 1))), self.component.clone())
+    }
+
+    /// The alias or room ID a localpart under the component names, if it names a room (room
+    /// addresses start with `#` or `!`, which Matrix user IDs cannot).
+    pub fn room_for_muc(&self, local: &str) -> Option<Result<String, MappingError>> {
+        if !local.starts_with(['#', '!']) {
+            return None;
+        }
+        Some(xep0106_unescape(local).and_then(|raw| {
+            let (name, server) = raw.split_once('@').ok_or_else(|| MappingError::BadXmppEscape(local.to_owned()))?;
+            if name.len() < 2 || server.is_empty() {
+                return Err(MappingError::BadXmppEscape(local.to_owned()));
+            }
+            Ok(format!("{name}:{server}"))
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -217,6 +238,18 @@ mod tests {
             ghost_prefix: "_xmpp_".into(),
             bot_localpart: "ucbridge".into(),
         }
+    }
+
+    #[test]
+    fn room_addresses() {
+        let m = map();
+        let muc = m.muc_for_room("#sales:hs.example");
+        assert_eq!(muc.to_string(), "#sales\\40hs.example@bridge.xmpp.example");
+        assert_eq!(m.room_for_muc(muc.local().unwrap()), Some(Ok("#sales:hs.example".into())));
+        let by_id = m.muc_for_room("!AbC:hs.example");
+        assert_eq!(m.room_for_muc(by_id.local().unwrap()), Some(Ok("!AbC:hs.example".into())));
+        assert_eq!(m.room_for_muc("bob\\40hs.example"), None);
+        assert!(matches!(m.room_for_muc("#nodomain"), Some(Err(_))));
     }
 
     #[test]

@@ -15,8 +15,12 @@ use crate::core::watch::Party;
 /// Default participant cap of the suite.
 pub const DEFAULT_CAP: usize = 30;
 
+/// Matrix power level of a moderator.
+pub const MODERATOR_LEVEL: i64 = 50;
+
 /// A participant's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Role {
     Participant,
     Moderator,
@@ -29,13 +33,36 @@ impl Role {
         self >= Role::Moderator
     }
 
-    /// Matrix power level for the role (the owner is the room's creator and ranks above all).
+    /// Matrix power level for the role. The initiator is a moderator like any other on Matrix
+    /// (the bridge bot, which created the room, ranks above everyone); that they own the room
+    /// is the bridge's record.
     pub fn power_level(self) -> i64 {
         match self {
             Role::Participant => 0,
-            Role::Moderator => 50,
-            Role::Owner => 100,
+            Role::Moderator | Role::Owner => MODERATOR_LEVEL,
         }
+    }
+
+    /// The role a Matrix power level stands for (never the owner: that is not a level).
+    pub fn from_power_level(level: i64) -> Self {
+        if level >= MODERATOR_LEVEL { Role::Moderator } else { Role::Participant }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Participant => "participant",
+            Role::Moderator => "moderator",
+            Role::Owner => "owner",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "participant" => Role::Participant,
+            "moderator" => Role::Moderator,
+            "owner" => Role::Owner,
+            _ => return None,
+        })
     }
 
     /// MUC affiliation (XEP-0045) for the role.
@@ -56,6 +83,8 @@ pub enum Request {
     Appoint(Party),
     Revoke(Party),
     Leave,
+    /// Joining on one's own (an open room, or a room one was invited to).
+    Join,
 }
 
 /// Why a request is refused; the text is shown to the person who asked.
@@ -98,6 +127,12 @@ impl Room {
         Self { members, cap: cap.max(2) }
     }
 
+    /// A room as stored: its members with their roles.
+    pub fn from_members(members: impl IntoIterator<Item = (Party, Role)>, cap: usize) -> Self {
+        let members = members.into_iter().map(|(p, r)| (p.key(), (p, r))).collect();
+        Self { members, cap: cap.max(2) }
+    }
+
     pub fn role(&self, who: &Party) -> Option<Role> {
         self.members.get(&who.key()).map(|(_, r)| *r)
     }
@@ -112,6 +147,16 @@ impl Room {
 
     /// Apply a request by `actor` if the rules allow it.
     pub fn apply(&mut self, actor: &Party, request: Request) -> Result<Vec<Effect>, Refused> {
+        if request == Request::Join {
+            if self.role(actor).is_some() {
+                return Ok(vec![]);
+            }
+            if self.members.len() >= self.cap {
+                return Err(Refused::Full(self.cap));
+            }
+            self.members.insert(actor.key(), (actor.clone(), Role::Participant));
+            return Ok(vec![Effect::Joined(actor.clone(), Role::Participant)]);
+        }
         let actor_role = self.role(actor).ok_or(Refused::NotInRoom)?;
         let need_moderator = |what| if actor_role.is_moderator() { Ok(()) } else { Err(Refused::NotModerator(what)) };
         match request {
@@ -122,6 +167,7 @@ impl Room {
                 self.members.remove(&actor.key());
                 Ok(vec![Effect::Left(actor.clone())])
             }
+            Request::Join => Ok(vec![]),
             Request::Add(who) => {
                 need_moderator("add participants")?;
                 if self.role(&who).is_some() {
@@ -168,6 +214,25 @@ impl Room {
         self.members.insert(who.key(), (who.clone(), role));
         vec![Effect::RoleChanged(who, role)]
     }
+}
+
+/// A nick for `me` that no other participant has: `wanted` if free, else `wanted (2)`,
+/// `wanted (3)`, … Nicks are compared case-insensitively, as people read them.
+pub fn unique_nick<'a>(taken_by_others: impl IntoIterator<Item = &'a str> + Clone, wanted: &str) -> String {
+    let wanted = clean_nick(wanted);
+    let free = |n: &str| !taken_by_others.clone().into_iter().any(|t| t.eq_ignore_ascii_case(n) || t == n);
+    if free(&wanted) {
+        return wanted;
+    }
+    (2..).map(|i| format!("{wanted} ({i})")).find(|n| free(n)).unwrap_or(wanted)
+}
+
+/// A display name made fit to be a nick (an XMPP resource): no control characters, trimmed,
+/// at most 64 characters, never empty.
+pub fn clean_nick(name: &str) -> String {
+    let cleaned: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() { "someone".to_owned() } else { cleaned.to_owned() }
 }
 
 #[cfg(test)]
@@ -246,11 +311,29 @@ mod tests {
         room.apply(&m("p0"), Request::Remove(x("p7"))).unwrap();
         assert!(room.apply(&m("p0"), Request::Add(x("p30"))).is_ok());
         assert_eq!(room.apply(&m("p0"), Request::Add(x("p30"))), Err(Refused::AlreadyMember(x("p30"))));
+        assert_eq!(room.apply(&m("late"), Request::Join), Err(Refused::Full(30)));
+        room.apply(&m("p0"), Request::Remove(x("p8"))).unwrap();
+        assert_eq!(room.apply(&m("late"), Request::Join), Ok(vec![Effect::Joined(m("late"), Role::Participant)]));
+        assert_eq!(room.apply(&m("late"), Request::Join), Ok(vec![]));
+    }
+
+    #[test]
+    fn nicks_are_made_unique() {
+        assert_eq!(unique_nick(["Ann", "Bea"], "Cid"), "Cid");
+        assert_eq!(unique_nick(["Ann", "Bea"], "ann"), "ann (2)");
+        assert_eq!(unique_nick(["Ann", "Ann (2)"], "Ann"), "Ann (3)");
+        assert_eq!(unique_nick(Vec::<&str>::new(), " \u{7}Zoë "), "Zoë");
+        assert_eq!(clean_nick("\n"), "someone");
     }
 
     #[test]
     fn roles_map_to_both_networks() {
-        assert_eq!((Role::Owner.power_level(), Role::Owner.affiliation()), (100, "owner"));
+        assert_eq!((Role::Owner.power_level(), Role::Owner.affiliation()), (50, "owner"));
+        assert_eq!(Role::from_power_level(100), Role::Moderator);
+        assert_eq!(Role::from_power_level(49), Role::Participant);
+        for r in [Role::Owner, Role::Moderator, Role::Participant] {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
         assert_eq!((Role::Moderator.power_level(), Role::Moderator.affiliation()), (50, "admin"));
         assert_eq!((Role::Participant.power_level(), Role::Participant.affiliation()), (0, "member"));
     }

@@ -6,8 +6,9 @@ use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::mapping::IdentityMap;
 use crate::core::presence::{Presence, State};
 
-/// A person on either network.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A person on either network. Serialized as its stored key (`matrix:@bob:hs`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Party {
     Matrix(MatrixUserId),
     Xmpp(BareJid),
@@ -45,6 +46,19 @@ impl Party {
             (Some(_), false) => Ok(Party::Xmpp(jid)),
             (None, _) => Err(format!("{text} is a server, not a person; write user@server or @user:server")),
         }
+    }
+}
+
+impl TryFrom<String> for Party {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Party::from_key(&s).ok_or_else(|| format!("not a party key: {s}"))
+    }
+}
+
+impl From<Party> for String {
+    fn from(p: Party) -> String {
+        p.key()
     }
 }
 

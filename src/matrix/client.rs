@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use ruma::api::auth_scheme::{AuthScheme, SendAccessToken};
 use ruma::api::client::account::register::{self, LoginType};
+use ruma::api::client::alias::get_alias;
 use ruma::api::client::discovery::get_supported_versions;
-use ruma::api::client::membership::{invite_user, join_room_by_id};
+use ruma::api::client::membership::{invite_user, join_room_by_id, kick_user};
 use ruma::api::client::message::send_message_event;
 use ruma::api::client::presence::{get_presence, set_presence};
 use ruma::api::client::profile::set_display_name;
 use ruma::api::client::receipt::create_receipt;
 use ruma::api::client::room::{Visibility, create_room};
+use ruma::api::client::state::{get_state_event_for_key, send_state_event};
 use ruma::api::client::typing::create_typing_event;
 use ruma::api::path_builder::{PathBuilder, SinglePath, VersionHistory};
 use ruma::api::{
@@ -297,5 +299,109 @@ impl MatrixClient {
             send_message_event::v3::Request::new(to_ruma_room(room)?, OwnedTransactionId::from(txn_id), &content)
                 .map_err(|e| MatrixError::Protocol(e.to_string()))?;
         Ok(self.call(request, Some(user)).await?.event_id.to_string())
+    }
+
+    /// Create a group conversation as the bridge bot (which, as creator, ranks above every
+    /// power level): moderators (PL 50) invite, kick and change power levels; `moderators` get
+    /// PL 50 right away. Returns the room ID.
+    pub async fn create_group_room(
+        &self,
+        name: &str,
+        alias: &str,
+        open: bool,
+        invite: &[MatrixUserId],
+        moderators: &[MatrixUserId],
+    ) -> Result<RoomId, MatrixError> {
+        let mut request = create_room::v3::Request::new();
+        request.name = Some(name.to_owned());
+        request.room_alias_name = Some(alias.to_owned());
+        request.invite = invite.iter().map(to_ruma_user).collect::<Result<_, _>>()?;
+        request.preset =
+            Some(if open { create_room::v3::RoomPreset::PublicChat } else { create_room::v3::RoomPreset::PrivateChat });
+        request.visibility = Visibility::Private;
+        let response = self.call(request, None).await?;
+        let room = RoomId::parse(response.room_id.as_str()).map_err(|e| MatrixError::Protocol(e.to_string()))?;
+        self.update_power_levels(&room, |pl| {
+            for key in ["invite", "kick", "ban", "redact", "state_default"] {
+                pl[key] = serde_json::json!(50);
+            }
+            pl["events"]["m.room.power_levels"] = serde_json::json!(50);
+            pl["events"]["m.room.topic"] = serde_json::json!(50);
+            pl["events"]["m.room.name"] = serde_json::json!(50);
+            for m in moderators {
+                pl["users"][m.to_string().as_str()] = serde_json::json!(50);
+            }
+        })
+        .await?;
+        Ok(room)
+    }
+
+    /// The room an alias points to, if any.
+    pub async fn resolve_alias(&self, alias: &str) -> Result<Option<RoomId>, MatrixError> {
+        let alias =
+            ruma::OwnedRoomAliasId::try_from(alias).map_err(|e| MatrixError::Protocol(format!("{alias}: {e}")))?;
+        match self.call(get_alias::v3::Request::new(alias), None).await {
+            Ok(r) => RoomId::parse(r.room_id.as_str()).map(Some).map_err(|e| MatrixError::Protocol(e.to_string())),
+            Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Read-modify-write the room's power levels as the bot.
+    pub async fn update_power_levels(
+        &self,
+        room: &RoomId,
+        change: impl FnOnce(&mut serde_json::Value),
+    ) -> Result<(), MatrixError> {
+        let kind = ruma::events::StateEventType::RoomPowerLevels;
+        let current = self
+            .call(get_state_event_for_key::v3::Request::new(to_ruma_room(room)?, kind.clone(), String::new()), None)
+            .await?;
+        let mut content: serde_json::Value =
+            serde_json::from_str(current.event_or_content.get()).map_err(|e| MatrixError::Protocol(e.to_string()))?;
+        if !content["users"].is_object() {
+            content["users"] = serde_json::json!({});
+        }
+        if !content["events"].is_object() {
+            content["events"] = serde_json::json!({});
+        }
+        change(&mut content);
+        let body = serde_json::value::to_raw_value(&content).map_err(|e| MatrixError::Protocol(e.to_string()))?;
+        let request = send_state_event::v3::Request::new_raw(
+            to_ruma_room(room)?,
+            kind,
+            String::new(),
+            ruma::serde::Raw::from_json(body),
+        );
+        self.call(request, None).await.map(|_| ())
+    }
+
+    /// Set a user's power level in a room, as the bot.
+    pub async fn set_power_level(&self, room: &RoomId, user: &MatrixUserId, level: i64) -> Result<(), MatrixError> {
+        self.update_power_levels(room, |pl| {
+            if level == 0 {
+                if let Some(users) = pl["users"].as_object_mut() {
+                    users.remove(&user.to_string());
+                }
+            } else {
+                pl["users"][user.to_string().as_str()] = serde_json::json!(level);
+            }
+        })
+        .await
+    }
+
+    /// Remove a user from a room (or withdraw their invitation), as the bot.
+    pub async fn kick(&self, room: &RoomId, user: &MatrixUserId, reason: &str) -> Result<(), MatrixError> {
+        let mut request = kick_user::v3::Request::new(to_ruma_room(room)?, to_ruma_user(user)?);
+        request.reason = Some(reason.to_owned());
+        self.call(request, None).await.map(|_| ())
+    }
+
+    /// Set the room's topic, as the bot.
+    pub async fn set_topic(&self, room: &RoomId, topic: &str) -> Result<(), MatrixError> {
+        let content = ruma::events::room::topic::RoomTopicEventContent::new(topic.to_owned());
+        let request = send_state_event::v3::Request::new(to_ruma_room(room)?, &ruma::events::EmptyStateKey, &content)
+            .map_err(|e| MatrixError::Protocol(e.to_string()))?;
+        self.call(request, None).await.map(|_| ())
     }
 }

@@ -38,7 +38,27 @@ pub fn translate(raw: &Raw<AnyTimelineEvent>) -> Option<MatrixIn> {
                 user: MatrixUserId::parse(ev.state_key.as_str()).ok()?,
                 membership,
                 displayname: ev.content.displayname,
+                reason: ev.content.reason,
             })
+        }
+        AnyTimelineEvent::State(AnyStateEvent::RoomPowerLevels(StateEvent::Original(ev))) => {
+            let users = ev
+                .content
+                .users
+                .iter()
+                .filter_map(|(u, l)| Some((MatrixUserId::parse(u.as_str()).ok()?, i64::from(*l))))
+                .collect();
+            Some(MatrixIn::PowerLevels { room, sender, users, users_default: i64::from(ev.content.users_default) })
+        }
+        AnyTimelineEvent::State(AnyStateEvent::RoomTopic(StateEvent::Original(ev))) => {
+            Some(MatrixIn::Topic { room, sender, topic: ev.content.topic })
+        }
+        AnyTimelineEvent::State(AnyStateEvent::RoomName(StateEvent::Original(ev))) => {
+            Some(MatrixIn::Name { room, sender, name: ev.content.name })
+        }
+        AnyTimelineEvent::State(AnyStateEvent::RoomJoinRules(StateEvent::Original(ev))) => {
+            let open = matches!(ev.content.join_rule, ruma::events::room::join_rules::JoinRule::Public);
+            Some(MatrixIn::JoinRule { room, sender, open })
         }
         AnyTimelineEvent::State(AnyStateEvent::RoomEncryption(StateEvent::Original(_))) => {
             Some(MatrixIn::EncryptionEnabled { room, sender })
@@ -205,6 +225,25 @@ mod tests {
         );
         assert!(translate_ephemeral(&json!({"type": "m.presence", "content": {}})).is_empty());
         assert!(translate_ephemeral(&json!(42)).is_empty());
+    }
+
+    #[test]
+    fn room_state_events() {
+        let mut v = base("m.room.power_levels", json!({"users": {"@bob:hs": 100, "@ann:hs": 50}, "users_default": 0}));
+        v["state_key"] = json!("");
+        match translate(&raw(v)).unwrap() {
+            MatrixIn::PowerLevels { users, users_default, .. } => {
+                assert_eq!(users.get(&MatrixUserId::parse("@ann:hs").unwrap()), Some(&50));
+                assert_eq!(users_default, 0);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut v = base("m.room.topic", json!({"topic": "Q3 numbers"}));
+        v["state_key"] = json!("");
+        assert!(matches!(translate(&raw(v)), Some(MatrixIn::Topic { topic, .. }) if topic == "Q3 numbers"));
+        let mut v = base("m.room.join_rules", json!({"join_rule": "public"}));
+        v["state_key"] = json!("");
+        assert!(matches!(translate(&raw(v)), Some(MatrixIn::JoinRule { open: true, .. })));
     }
 
     #[test]

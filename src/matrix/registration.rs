@@ -72,7 +72,13 @@ impl Registration {
             receive_ephemeral: true,
             namespaces: Namespaces {
                 users: vec![exclusive(format!("@{prefix}.*:{domain}")), exclusive(format!("@_sms_.*:{domain}"))],
-                aliases: vec![exclusive(format!("#{prefix}.*:{domain}"))],
+                aliases: vec![
+                    exclusive(format!("#{prefix}.*:{domain}")),
+                    // The bot gives the rooms it creates for people their aliases (`#sales`);
+                    // Synapse lets an appservice create only aliases in its namespaces. Not
+                    // exclusive: people keep creating aliases of their own.
+                    Namespace { exclusive: false, regex: format!("#.*:{domain}") },
+                ],
                 rooms: vec![],
             },
         }

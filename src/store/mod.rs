@@ -8,6 +8,7 @@ mod messages;
 mod outbox;
 mod portals;
 mod presence;
+mod rooms;
 mod subscriptions;
 mod watches;
 
@@ -23,6 +24,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 pub use messages::MappedMessage;
 pub use outbox::OutboxRow;
 pub use portals::{DmPortal, PeerMembership};
+pub use rooms::{ArchivedMessage, BridgedRoom, Page, RoomMember};
 pub use watches::Watch;
 
 /// A storage failure, with what was being done.
@@ -59,11 +61,13 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/sqlite/0001_foundation.sql")),
     (2, "presence and receipts", include_str!("../../migrations/sqlite/0002_presence_receipts.sql")),
     (3, "watches", include_str!("../../migrations/sqlite/0003_watches.sql")),
+    (4, "rooms", include_str!("../../migrations/sqlite/0004_rooms.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
     (2, "presence and receipts", include_str!("../../migrations/postgres/0002_presence_receipts.sql")),
     (3, "watches", include_str!("../../migrations/postgres/0003_watches.sql")),
+    (4, "rooms", include_str!("../../migrations/postgres/0004_rooms.sql")),
 ];
 
 /// The bridge's database.

@@ -25,13 +25,16 @@ use crate::core::ids::BareJid;
 use crate::core::inbound::XmppChatIn;
 use crate::core::presence::{Show, XmppPresence};
 use crate::xmpp::connection::Received;
-use crate::xmpp::outbound;
+use crate::xmpp::{muc, outbound};
 
 /// Process stanzas one at a time, in arrival order, until the connection task stops.
 pub async fn run(bridge: Arc<Bridge>, mut received: mpsc::Receiver<Received>) {
     while let Some(item) = received.recv().await {
         match item {
             Received::Stanza(stanza) => match *stanza {
+                Stanza::Message(m) if m.to.as_ref().is_some_and(muc::is_room) => muc::on_message(&bridge, m).await,
+                Stanza::Presence(p) if p.to.as_ref().is_some_and(muc::is_room) => muc::on_presence(&bridge, p).await,
+                Stanza::Iq(iq) if iq_to(&iq).is_some_and(muc::is_room) => muc::on_iq(&bridge, iq).await,
                 Stanza::Message(m) => on_message(&bridge, m).await,
                 Stanza::Presence(p) => on_presence(&bridge, p).await,
                 Stanza::Iq(iq) => on_iq(&bridge, iq).await,
@@ -58,6 +61,12 @@ pub async fn run(bridge: Arc<Bridge>, mut received: mpsc::Receiver<Received>) {
             }
             Received::Connected => announce_presence(&bridge).await,
         }
+    }
+}
+
+fn iq_to(iq: &Iq) -> Option<&Jid> {
+    match iq {
+        Iq::Get { to, .. } | Iq::Set { to, .. } | Iq::Result { to, .. } | Iq::Error { to, .. } => to.as_ref(),
     }
 }
 
@@ -88,7 +97,7 @@ async fn on_message(bridge: &Arc<Bridge>, message: Message) {
     match message.type_ {
         MessageType::Error => return on_bounce(bridge, &message).await,
         MessageType::Groupchat => {
-            let text = "This bridge does not host group chats yet.";
+            let text = "This address is not a room; rooms are at #alias\\40server@ the bridge.";
             let reply = outbound::message_error(Some(to), from, message.id.map(|i| i.0), Refusal::Unsupported, text);
             return bridge.xmpp.send_reply(reply).await;
         }

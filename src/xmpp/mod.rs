@@ -4,4 +4,6 @@
 
 pub mod connection;
 pub mod inbound;
+pub mod muc;
+pub mod muc_out;
 pub mod outbound;

@@ -28,6 +28,9 @@ pub fn stanza_error(refusal: Refusal, text: &str) -> StanzaError {
         // not-acceptable (not policy-violation): known to RFC 3920-era clients too.
         Refusal::Policy => (ErrorType::Modify, DefinedCondition::NotAcceptable),
         Refusal::Unsupported => (ErrorType::Cancel, DefinedCondition::FeatureNotImplemented),
+        Refusal::Forbidden => (ErrorType::Auth, DefinedCondition::Forbidden),
+        Refusal::MembersOnly => (ErrorType::Auth, DefinedCondition::RegistrationRequired),
+        Refusal::Full => (ErrorType::Wait, DefinedCondition::ServiceUnavailable),
         Refusal::Internal => (ErrorType::Wait, DefinedCondition::InternalServerError),
     };
     StanzaError::new(kind, condition, "en", text)

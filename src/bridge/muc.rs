@@ -1,0 +1,456 @@
+//! Group conversations the bridge hosts, seen from XMPP: the MUC service (XEP-0045) the
+//! component offers for each bridged room — joining and leaving, messages, subject, mediated
+//! invitations, moderation through `muc#admin`, and the archive (XEP-0313).
+
+use std::sync::Arc;
+
+use crate::bridge::Bridge;
+use crate::core::action::{Action, Refusal, RoomOp, Text};
+use crate::core::ids::BareJid;
+use crate::core::presence::Presence;
+use crate::core::room::{Request, Role};
+use crate::core::watch::Party;
+use crate::store::Page;
+use crate::store::{ArchivedMessage, BridgedRoom, RoomMember, StoreError};
+use crate::xmpp::muc_out::{self, OccupantPresence};
+
+type Refused = (Refusal, String);
+
+fn internal(e: StoreError) -> Refused {
+    tracing::error!(error = %e, "MUC request failed");
+    (Refusal::Internal, "The bridge could not store this; please try again later.".to_owned())
+}
+
+/// An XMPP client entering a room.
+pub struct MucJoin {
+    pub room_local: String,
+    pub full: String,
+    pub bare: BareJid,
+    pub nick: String,
+    /// `<history maxstanzas=…/>` if the client asked.
+    pub max_history: Option<u32>,
+}
+
+/// One `<item/>` of a `muc#admin` request.
+pub struct AdminItem {
+    pub nick: Option<String>,
+    pub jid: Option<String>,
+    pub affiliation: Option<String>,
+    pub role: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A MAM query's paging (XEP-0059).
+pub struct ArchiveQuery {
+    pub max: Option<usize>,
+    pub after: Option<String>,
+    pub before: Option<String>,
+}
+
+/// A page of a room's archive.
+pub struct ArchivePage {
+    pub muc: BareJid,
+    pub messages: Vec<ArchivedMessage>,
+    pub complete: bool,
+    pub count: i64,
+}
+
+const MAX_PAGE: usize = 100;
+
+impl Bridge {
+    async fn muc_room(&self, local: &str) -> Result<BridgedRoom, Refused> {
+        match self.room_by_muc(local).await.map_err(internal)? {
+            Some(r) => Ok(r),
+            None => Err((
+                Refusal::NotFound,
+                format!(
+                    "There is no bridged room at this address. Rooms are started with the command `room create NAME` \
+                     (to {} or to the bridge bot on Matrix).",
+                    self.map.component
+                ),
+            )),
+        }
+    }
+
+    async fn send_all(&self, stanzas: Vec<Result<xmpp_parsers::stanza::Stanza, crate::core::outbox::DeliveryError>>) {
+        for s in stanzas {
+            match s {
+                Ok(s) => self.xmpp.send_reply(s).await,
+                Err(e) => tracing::warn!(error = %e, "cannot build a MUC stanza"),
+            }
+        }
+    }
+
+    /// The presence to show for a Matrix participant (their last known Matrix presence).
+    pub(super) async fn shown_presence(&self, p: &Party) -> Option<Presence> {
+        match p {
+            Party::Matrix(u) => self.store.matrix_presence(u).await.ok().flatten(),
+            Party::Xmpp(_) => None,
+        }
+    }
+
+    /// An XMPP client joins (or re-announces itself in) a room.
+    pub async fn muc_join(self: &Arc<Self>, join: MucJoin) -> Result<(), Refused> {
+        let r = self.muc_room(&join.room_local).await?;
+        let room = r.room.clone();
+        let muc = self.muc_of(&r);
+        let me = Party::Xmpp(join.bare.clone());
+        let members = self.store.room_members(&room).await.map_err(internal)?;
+        let existing = members.iter().find(|m| m.party == me).cloned();
+        let mut actions = vec![];
+        if existing.is_none() {
+            if !r.open {
+                return Err((
+                    Refusal::MembersOnly,
+                    "This room is for invited participants; ask one of its moderators to invite you.".into(),
+                ));
+            }
+            let mut model = self.room_model(&members);
+            if let Err(refused) = model.apply(&me, Request::Join) {
+                return Err((Refusal::Full, format!("The room is full: {refused}.")));
+            }
+            actions.push(Action::MatrixJoin { room: room.clone(), user: self.map.ghost_for(&join.bare) });
+        } else if existing.as_ref().is_some_and(|m| !m.joined) {
+            // Invited from Matrix: the ghost is in the room already; make sure of it.
+            actions.push(Action::MatrixJoin { room: room.clone(), user: self.map.ghost_for(&join.bare) });
+        }
+        let occupants = self.store.occupants(&room).await.map_err(internal)?;
+        let already_here = occupants.iter().any(|(_, p)| p == &me);
+        // All of a person's clients share one nick; a first client may ask for a new one.
+        let nick = match (&existing, already_here) {
+            (Some(m), true) => m.nick.clone(),
+            _ => self.new_nick(&members, &me, Some(&join.nick)),
+        };
+        let role = existing.as_ref().map(|m| m.role).unwrap_or(Role::Participant);
+        let member = RoomMember { party: me.clone(), role, joined: true, nick: nick.clone() };
+        if existing.as_ref() != Some(&member) {
+            self.store.save_member(&room, &member).await.map_err(internal)?;
+        }
+        self.store.add_occupant(&room, &join.full, &me).await.map_err(internal)?;
+        if !actions.is_empty() {
+            let mut tx = self.store.begin().await.map_err(internal)?;
+            let mut rows = vec![];
+            for a in actions {
+                rows.push(tx.enqueue_row(a).await.map_err(internal)?);
+            }
+            tx.commit().await.map_err(internal)?;
+            self.dispatch(rows);
+        }
+
+        // 1. Who is here: Matrix participants who joined, XMPP participants with a client in.
+        let mut out = vec![];
+        for m in members.iter().filter(|m| m.party != me && m.joined) {
+            let present = match &m.party {
+                Party::Matrix(_) => true,
+                Party::Xmpp(_) => occupants.iter().any(|(_, p)| p == &m.party),
+            };
+            if !present {
+                continue;
+            }
+            let real = self.real_jid_of(&m.party);
+            let shown = self.shown_presence(&m.party).await;
+            let p = OccupantPresence {
+                role: Some(m.role),
+                real_jid: Some(&real),
+                statuses: &[],
+                new_nick: None,
+                reason: None,
+                presence: shown.as_ref(),
+            };
+            out.push(muc_out::occupant_presence(&muc, &m.nick, &join.full, &p));
+        }
+        // 2. The client's own presence (110), saying if the room changed the nick (210).
+        let mut statuses = vec![100, 110];
+        if nick != join.nick {
+            statuses.push(210);
+        }
+        let real = join.full.clone();
+        let own = OccupantPresence {
+            role: Some(role),
+            real_jid: Some(&real),
+            statuses: &statuses,
+            new_nick: None,
+            reason: None,
+            presence: None,
+        };
+        out.push(muc_out::occupant_presence(&muc, &nick, &join.full, &own));
+        // 3. Recent history, 4. the subject.
+        let wanted = join.max_history.unwrap_or(u32::MAX).min(self.config.rooms.history_on_join);
+        if wanted > 0 {
+            let (history, _) =
+                self.store.archive_page(&room, Page::Before(i64::MAX, i64::from(wanted))).await.map_err(internal)?;
+            out.extend(history.iter().map(|m| muc_out::history(&muc, &join.full, m)));
+        }
+        out.push(muc_out::subject(&muc, &join.full, r.topic.as_deref().unwrap_or_default()));
+        self.send_all(out).await;
+        // Tell the others, unless another client of the same person was already in.
+        if !already_here {
+            let real = join.bare.to_string();
+            let p = OccupantPresence {
+                role: Some(role),
+                real_jid: Some(&real),
+                statuses: &[],
+                new_nick: None,
+                reason: None,
+                presence: None,
+            };
+            let others: Vec<_> = occupants
+                .iter()
+                .filter(|(_, party)| party != &me)
+                .map(|(full, _)| muc_out::occupant_presence(&muc, &nick, full, &p))
+                .collect();
+            self.send_all(others).await;
+        }
+        Ok(())
+    }
+
+    /// An XMPP client leaves a room. The person stays a participant (offline), as in the
+    /// suite: they see what they missed when they come back.
+    pub async fn muc_leave(self: &Arc<Self>, room_local: &str, full: &str, bare: &BareJid) {
+        let Ok(r) = self.muc_room(room_local).await else { return };
+        let room = r.room.clone();
+        let muc = self.muc_of(&r);
+        let me = Party::Xmpp(bare.clone());
+        let Ok(removed) = self.store.remove_occupants(&room, &me, Some(full)).await else { return };
+        if removed == 0 {
+            return;
+        }
+        let Ok(members) = self.store.room_members(&room).await else { return };
+        let Some(m) = members.iter().find(|m| m.party == me) else { return };
+        let mut out = vec![];
+        let own = OccupantPresence {
+            role: None,
+            real_jid: Some(full),
+            statuses: &[110],
+            new_nick: None,
+            reason: None,
+            presence: None,
+        };
+        out.push(muc_out::occupant_presence(&muc, &m.nick, full, &own));
+        let occupants = self.store.occupants(&room).await.unwrap_or_default();
+        if !occupants.iter().any(|(_, p)| p == &me) {
+            let real = bare.to_string();
+            let gone = OccupantPresence {
+                role: None,
+                real_jid: Some(&real),
+                statuses: &[],
+                new_nick: None,
+                reason: None,
+                presence: None,
+            };
+            out.extend(occupants.iter().map(|(f, _)| muc_out::occupant_presence(&muc, &m.nick, f, &gone)));
+        }
+        self.send_all(out).await;
+    }
+
+    /// The participant behind a client, if that client is in the room.
+    async fn occupant(&self, r: &BridgedRoom, full: &str, bare: &BareJid) -> Result<RoomMember, Refused> {
+        let me = Party::Xmpp(bare.clone());
+        let occupants = self.store.occupants(&r.room).await.map_err(internal)?;
+        let members = self.store.room_members(&r.room).await.map_err(internal)?;
+        match members.into_iter().find(|m| m.party == me) {
+            Some(m) if occupants.iter().any(|(f, _)| f == full) => Ok(m),
+            _ => Err((Refusal::Policy, "You are not in this room; join it first.".into())),
+        }
+    }
+
+    /// A message an XMPP occupant says in the room: archived, posted by their ghost on Matrix
+    /// and reflected to every client in the MUC (the sender's own included, as XEP-0045 asks).
+    pub async fn muc_message(
+        self: &Arc<Self>,
+        room_local: &str,
+        full: &str,
+        bare: &BareJid,
+        id: Option<String>,
+        body: String,
+    ) -> Result<(), Refused> {
+        let r = self.muc_room(room_local).await?;
+        let m = self.occupant(&r, full, bare).await?;
+        let max = self.config.limits.max_message_bytes;
+        if body.len() > max {
+            return Err((
+                Refusal::Policy,
+                format!("Message too long: {} bytes; the bridge carries at most {max} bytes.", body.len()),
+            ));
+        }
+        let text = Text::plain(body);
+        let mut tx = self.store.begin().await.map_err(internal)?;
+        if let Some(id) = &id
+            && !tx.claim_stanza(&bare.to_string(), id).await.map_err(internal)?
+        {
+            return Ok(());
+        }
+        let archive_id =
+            tx.archive(&r.room, &m.party, &m.nick, &text.body, text.kind, id.as_deref()).await.map_err(internal)?;
+        let post = Action::MatrixPost {
+            room: r.room.clone(),
+            user: self.map.ghost_for(bare),
+            text: text.clone(),
+            nick: Some(m.nick.clone()),
+        };
+        let reflect = Action::XmppGroupchat { room: r.room.clone(), nick: m.nick, text, archive_id, origin_id: id };
+        let rows =
+            vec![tx.enqueue_row(post).await.map_err(internal)?, tx.enqueue_row(reflect).await.map_err(internal)?];
+        tx.commit().await.map_err(internal)?;
+        self.dispatch(rows);
+        Ok(())
+    }
+
+    /// A subject change from an XMPP occupant (moderators only): the Matrix topic.
+    pub async fn muc_subject(
+        self: &Arc<Self>,
+        room_local: &str,
+        full: &str,
+        bare: &BareJid,
+        subject: String,
+    ) -> Result<(), Refused> {
+        let r = self.muc_room(room_local).await?;
+        let m = self.occupant(&r, full, bare).await?;
+        if !m.role.is_moderator() {
+            return Err((Refusal::Forbidden, "Only moderators can change the subject.".into()));
+        }
+        self.queue(vec![Action::MatrixRoomAct {
+            room: r.room.clone(),
+            op: RoomOp::SetTopic { topic: subject.clone() },
+        }])
+        .await
+    }
+
+    async fn queue(self: &Arc<Self>, actions: Vec<Action>) -> Result<(), Refused> {
+        let mut tx = self.store.begin().await.map_err(internal)?;
+        let mut rows = vec![];
+        for a in actions {
+            rows.push(tx.enqueue_row(a).await.map_err(internal)?);
+        }
+        tx.commit().await.map_err(internal)?;
+        self.dispatch(rows);
+        Ok(())
+    }
+
+    /// Apply a moderator's request from XMPP under the room's rules and queue its effects.
+    async fn muc_request(
+        self: &Arc<Self>,
+        r: &BridgedRoom,
+        actor: &Party,
+        requests: Vec<Request>,
+    ) -> Result<(), Refused> {
+        let mut tx = self.store.begin().await.map_err(internal)?;
+        let mut members = tx.room_members(&r.room).await.map_err(internal)?;
+        let mut model = self.room_model(&members);
+        let mut actions = vec![];
+        for request in requests {
+            let effects = model.apply(actor, request).map_err(|refused| {
+                let kind = match refused {
+                    crate::core::room::Refused::Full(_) => Refusal::Full,
+                    crate::core::room::Refused::NotModerator(_) | crate::core::room::Refused::Owner(_) => {
+                        Refusal::Forbidden
+                    }
+                    _ => Refusal::Policy,
+                };
+                let mut text = refused.to_string();
+                if let Some(first) = text.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                (kind, format!("{text}."))
+            })?;
+            actions.extend(self.carry_out(&mut tx, r, &members, actor, effects).await.map_err(internal)?);
+            members = tx.room_members(&r.room).await.map_err(internal)?;
+        }
+        let mut rows = vec![];
+        for a in actions {
+            rows.push(tx.enqueue_row(a).await.map_err(internal)?);
+        }
+        tx.commit().await.map_err(internal)?;
+        self.dispatch(rows);
+        Ok(())
+    }
+
+    /// A mediated invitation (XEP-0045 §7.8.2) sent to the room by an occupant.
+    pub async fn muc_invite(self: &Arc<Self>, room_local: &str, bare: &BareJid, to: &str) -> Result<(), Refused> {
+        let r = self.muc_room(room_local).await?;
+        let target = Party::parse_contact(to, &self.map)
+            .map_err(|e| (Refusal::BadAddress, format!("Cannot invite {to}: {e}")))?;
+        self.muc_request(&r, &Party::Xmpp(bare.clone()), vec![Request::Add(target)]).await
+    }
+
+    /// Moderation through `muc#admin` (kick, affiliation and role changes).
+    pub async fn muc_admin(
+        self: &Arc<Self>,
+        room_local: &str,
+        bare: &BareJid,
+        items: Vec<AdminItem>,
+    ) -> Result<(), Refused> {
+        let r = self.muc_room(room_local).await?;
+        let members = self.store.room_members(&r.room).await.map_err(internal)?;
+        let mut requests = vec![];
+        for item in items {
+            let target = match (&item.nick, &item.jid) {
+                (Some(nick), _) => members
+                    .iter()
+                    .find(|m| &m.nick == nick)
+                    .map(|m| m.party.clone())
+                    .ok_or_else(|| (Refusal::Policy, format!("Nobody in this room is called {nick}.")))?,
+                (None, Some(jid)) => {
+                    let bare_jid = jid.split('/').next().unwrap_or(jid);
+                    Party::parse_contact(bare_jid, &self.map).map_err(|e| (Refusal::BadAddress, e))?
+                }
+                (None, None) => return Err((Refusal::BadRequest, "An item needs a nick or a jid.".into())),
+            };
+            let is_member = members.iter().any(|m| m.party == target);
+            let request = match (item.affiliation.as_deref(), item.role.as_deref()) {
+                (Some("none" | "outcast"), _) | (_, Some("none")) => Request::Remove(target),
+                (Some("admin" | "owner"), _) | (_, Some("moderator")) => Request::Appoint(target),
+                (Some("member"), _) | (_, Some("participant")) if !is_member => Request::Add(target),
+                (Some("member"), _) | (_, Some("participant")) => Request::Revoke(target),
+                (a, r) => {
+                    return Err((Refusal::Unsupported, format!("Cannot set affiliation {a:?} / role {r:?} here.")));
+                }
+            };
+            let _ = &item.reason;
+            requests.push(request);
+        }
+        self.muc_request(&r, &Party::Xmpp(bare.clone()), requests).await
+    }
+
+    /// The participants with an affiliation (answer to a `muc#admin` query); participants only.
+    pub async fn muc_admin_list(
+        &self,
+        room_local: &str,
+        bare: &BareJid,
+    ) -> Result<Vec<(String, String, Role)>, Refused> {
+        let r = self.muc_room(room_local).await?;
+        let members = self.store.room_members(&r.room).await.map_err(internal)?;
+        if !members.iter().any(|m| m.party == Party::Xmpp(bare.clone())) {
+            return Err((Refusal::Forbidden, "Only participants can see who is in this room.".into()));
+        }
+        Ok(members.iter().map(|m| (self.real_jid_of(&m.party), m.nick.clone(), m.role)).collect())
+    }
+
+    /// A page of the room's archive, for a participant only.
+    pub async fn muc_archive(&self, room_local: &str, bare: &BareJid, q: ArchiveQuery) -> Result<ArchivePage, Refused> {
+        let r = self.muc_room(room_local).await?;
+        let members = self.store.room_members(&r.room).await.map_err(internal)?;
+        if !members.iter().any(|m| m.party == Party::Xmpp(bare.clone())) {
+            return Err((Refusal::Forbidden, "Only participants of this room can read its archive.".into()));
+        }
+        let max = i64::try_from(q.max.unwrap_or(MAX_PAGE).min(MAX_PAGE)).unwrap_or(50);
+        let id =
+            |s: &str| s.parse::<i64>().map_err(|_| (Refusal::NotFound, format!("No archived message has the id {s}.")));
+        let page = match (q.after.as_deref(), q.before.as_deref()) {
+            (Some(after), _) => Page::After(id(after)?, max),
+            (None, Some("")) => Page::Before(i64::MAX, max),
+            (None, Some(before)) => Page::Before(id(before)?, max),
+            (None, None) => Page::After(0, max),
+        };
+        let (messages, complete) = self.store.archive_page(&r.room, page).await.map_err(internal)?;
+        let count = self.store.archive_count(&r.room).await.map_err(internal)?;
+        Ok(ArchivePage { muc: self.muc_of(&r), messages, complete, count })
+    }
+
+    /// A room's name and whether anyone may join (for disco#info).
+    pub async fn muc_info(&self, room_local: &str) -> Result<(String, bool), Refused> {
+        let r = self.muc_room(room_local).await?;
+        let name = r.name.clone().or(r.alias.clone()).unwrap_or_else(|| r.room.to_string());
+        Ok((name, r.open))
+    }
+}

@@ -1,0 +1,302 @@
+//! Carrying out the actions of bridged rooms: creating rooms, the bot's moderation on Matrix,
+//! and the MUC traffic to XMPP clients (sent to every client joined when the action runs).
+
+use crate::bridge::Bridge;
+use crate::core::action::{OccupantChange, RoomOp, Text};
+use crate::core::ids::{MatrixUserId, RoomId};
+use crate::core::outbox::DeliveryError;
+use crate::core::room::Role;
+use crate::core::watch::Party;
+use crate::matrix::client::MatrixError;
+use crate::store::{BridgedRoom, RoomMember, StoreError};
+use crate::xmpp::muc_out::{self, OccupantPresence};
+
+fn store_err(e: StoreError) -> DeliveryError {
+    DeliveryError::Transient(e.to_string())
+}
+
+fn room_gone(room: &RoomId) -> DeliveryError {
+    DeliveryError::Permanent(format!("{room} is not a bridged room"))
+}
+
+impl Bridge {
+    async fn room_for_delivery(&self, room: &RoomId) -> Result<BridgedRoom, DeliveryError> {
+        self.bridged_room(room).await.map_err(store_err)?.ok_or_else(|| room_gone(room))
+    }
+
+    /// A ghost posts in a bridged room; if it is not in the room (yet), the bot lets it in.
+    pub(super) async fn post_as_ghost(
+        &self,
+        id: i64,
+        room: &RoomId,
+        ghost: &MatrixUserId,
+        text: &Text,
+    ) -> Result<(), DeliveryError> {
+        let txn = format!("ucb{id}");
+        match self.matrix.send_text(room, ghost, text, &txn).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.errcode() == Some("M_FORBIDDEN") && self.bridged_room(room).await.ok().flatten().is_some() => {
+                if let Err(e) = self.matrix.invite(room, &self.map.bot(), ghost).await {
+                    tracing::debug!(%room, %ghost, error = %e, "invite before posting");
+                }
+                self.matrix.join(room, ghost).await.map_err(MatrixError::into_delivery)?;
+                self.matrix.send_text(room, ghost, text, &txn).await.map(|_| ()).map_err(MatrixError::into_delivery)
+            }
+            Err(e) => Err(e.into_delivery()),
+        }
+    }
+
+    pub(super) async fn create_room(
+        &self,
+        initiator: &Party,
+        name: &str,
+        alias: &str,
+        open: bool,
+        reply_room: Option<&RoomId>,
+        id: i64,
+    ) -> Result<(), DeliveryError> {
+        let full_alias = format!("#{alias}:{}", self.map.homeserver);
+        let initiator_id = self.matrix_id_of(initiator);
+        let outcome = if self.store.room_by_alias(&full_alias).await.map_err(store_err)?.is_some() {
+            Ok(false)
+        } else {
+            match self.matrix.resolve_alias(&full_alias).await.map_err(MatrixError::into_delivery)? {
+                // Taken by someone else's room (or ours from an attempt that crashed before
+                // saving it: then the bot can read its power levels and it is adopted).
+                Some(existing) => match self.matrix.update_power_levels(&existing, |_| {}).await {
+                    Ok(()) => {
+                        self.save_new_room(existing, initiator, name, &full_alias, open).await?;
+                        Ok(true)
+                    }
+                    Err(_) => Err(format!("{full_alias} is already in use; choose another name.")),
+                },
+                None => {
+                    if let Party::Xmpp(jid) = initiator {
+                        self.ensure_ghost(&initiator_id, &jid.to_string()).await?;
+                    }
+                    let invite = match initiator {
+                        Party::Matrix(u) => vec![u.clone()],
+                        Party::Xmpp(_) => vec![],
+                    };
+                    let room = self
+                        .matrix
+                        .create_group_room(name, alias, open, &invite, std::slice::from_ref(&initiator_id))
+                        .await
+                        .map_err(MatrixError::into_delivery)?;
+                    tracing::info!(%room, alias = full_alias, %initiator, "created a bridged room");
+                    self.save_new_room(room, initiator, name, &full_alias, open).await?;
+                    Ok(true)
+                }
+            }
+        };
+        let reply = match outcome {
+            Ok(_) => {
+                let muc = self.map.muc_for_room(&full_alias);
+                format!(
+                    "Room {full_alias} is ready; you are its moderator. XMPP users join it at {muc}; invite people there or in Matrix."
+                )
+            }
+            Err(why) => format!("Could not create the room: {why}"),
+        };
+        match (initiator, reply_room) {
+            (Party::Matrix(_), Some(dm)) => {
+                let text = Text::notice(reply);
+                self.matrix
+                    .send_text(dm, &self.map.bot(), &text, &format!("ucb{id}r"))
+                    .await
+                    .map_err(MatrixError::into_delivery)?;
+            }
+            (Party::Xmpp(jid), _) => {
+                let from = crate::core::ids::BareJid::parse(&self.map.component)
+                    .map_err(|e| DeliveryError::Permanent(e.to_string()))?;
+                self.xmpp
+                    .send(crate::xmpp::outbound::chat_between(
+                        &from,
+                        jid,
+                        &Text::notice(reply),
+                        format!("ucb-{id}r"),
+                        None,
+                    )?)
+                    .await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn save_new_room(
+        &self,
+        room: RoomId,
+        initiator: &Party,
+        name: &str,
+        alias: &str,
+        open: bool,
+    ) -> Result<(), DeliveryError> {
+        if let Party::Xmpp(_) = initiator {
+            let ghost = self.matrix_id_of(initiator);
+            if !open && let Err(e) = self.matrix.invite(&room, &self.map.bot(), &ghost).await {
+                tracing::debug!(%room, error = %e, "invite the initiator's ghost");
+            }
+            self.matrix.join(&room, &ghost).await.map_err(MatrixError::into_delivery)?;
+        }
+        let r = BridgedRoom {
+            room: room.clone(),
+            alias: Some(alias.to_owned()),
+            name: Some(name.to_owned()),
+            topic: None,
+            owner: initiator.clone(),
+            open,
+        };
+        let nick = self.new_nick(&[], initiator, None);
+        let owner = RoomMember {
+            party: initiator.clone(),
+            role: Role::Owner,
+            // A Matrix initiator is invited and joins; a ghost is in already.
+            joined: matches!(initiator, Party::Xmpp(_)),
+            nick,
+        };
+        let mut tx = self.store.begin().await.map_err(store_err)?;
+        tx.save_room(&r).await.map_err(store_err)?;
+        tx.save_member(&room, &owner).await.map_err(store_err)?;
+        tx.commit().await.map_err(store_err)?;
+        self.cache_room(&r);
+        Ok(())
+    }
+
+    pub(super) async fn room_act(&self, room: &RoomId, op: &RoomOp) -> Result<(), DeliveryError> {
+        let bot = self.map.bot();
+        let result = match op {
+            RoomOp::Invite { user } => {
+                if let Some(Ok(jid)) = self.map.jid_for_ghost(user) {
+                    self.ensure_ghost(user, &jid.to_string()).await?;
+                }
+                self.matrix.invite(room, &bot, user).await
+            }
+            RoomOp::Kick { user, reason } => self.matrix.kick(room, user, reason).await,
+            RoomOp::SetPower { user, level } => self.matrix.set_power_level(room, user, *level).await,
+            RoomOp::SetTopic { topic } => self.matrix.set_topic(room, topic).await,
+        };
+        match result {
+            Ok(()) => Ok(()),
+            // Already done (invited or joined already, gone already): nothing left to do.
+            Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
+                tracing::info!(%room, ?op, error = %e, "room action not needed or not allowed");
+                Ok(())
+            }
+            Err(e) => Err(e.into_delivery()),
+        }
+    }
+
+    pub(super) async fn send_groupchat(
+        &self,
+        id: i64,
+        room: &RoomId,
+        nick: &str,
+        text: &Text,
+        archive_id: i64,
+        origin_id: Option<&str>,
+    ) -> Result<(), DeliveryError> {
+        let r = self.room_for_delivery(room).await?;
+        let muc = self.muc_of(&r);
+        let stanza_id = origin_id.map(str::to_owned).unwrap_or_else(|| format!("ucb-{id}"));
+        for (full, _) in self.store.occupants(room).await.map_err(store_err)? {
+            self.xmpp.send(muc_out::groupchat(&muc, nick, &full, text, &stanza_id, archive_id)?).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn send_occupant_change(
+        &self,
+        room: &RoomId,
+        who: &Party,
+        nick: &str,
+        change: &OccupantChange,
+    ) -> Result<(), DeliveryError> {
+        let r = self.room_for_delivery(room).await?;
+        let muc = self.muc_of(&r);
+        let real = self.real_jid_of(who);
+        let shown = match change {
+            OccupantChange::Present { .. } => self.shown_presence(who).await,
+            _ => None,
+        };
+        for (full, party) in self.store.occupants(room).await.map_err(store_err)? {
+            let own = &party == who;
+            let mut statuses = vec![];
+            if own {
+                statuses.push(110);
+            }
+            let p = match change {
+                OccupantChange::Present { role } => OccupantPresence {
+                    role: Some(*role),
+                    real_jid: Some(&real),
+                    statuses: &[],
+                    new_nick: None,
+                    reason: None,
+                    presence: shown.as_ref(),
+                },
+                OccupantChange::Gone { kicked, reason } => {
+                    if *kicked {
+                        statuses.push(307);
+                    }
+                    OccupantPresence {
+                        role: None,
+                        real_jid: Some(&real),
+                        statuses: &[],
+                        new_nick: None,
+                        reason: reason.as_deref(),
+                        presence: None,
+                    }
+                }
+                OccupantChange::Renamed { role, new_nick } => {
+                    statuses.push(303);
+                    OccupantPresence {
+                        role: Some(*role),
+                        real_jid: Some(&real),
+                        statuses: &[],
+                        new_nick: Some(new_nick),
+                        reason: None,
+                        presence: None,
+                    }
+                }
+            };
+            let p = OccupantPresence { statuses: &statuses, ..p };
+            self.xmpp.send(muc_out::occupant_presence(&muc, nick, &full, &p)?).await?;
+            if let OccupantChange::Renamed { role, new_nick } = change {
+                let p = OccupantPresence {
+                    role: Some(*role),
+                    real_jid: Some(&real),
+                    statuses: if own { &[110] } else { &[] },
+                    new_nick: None,
+                    reason: None,
+                    presence: shown.as_ref(),
+                };
+                self.xmpp.send(muc_out::occupant_presence(&muc, new_nick, &full, &p)?).await?;
+            }
+        }
+        if matches!(change, OccupantChange::Gone { .. }) {
+            self.store.remove_occupants(room, who, None).await.map_err(store_err)?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn send_subject(&self, room: &RoomId, subject: &str) -> Result<(), DeliveryError> {
+        let r = self.room_for_delivery(room).await?;
+        let muc = self.muc_of(&r);
+        for (full, _) in self.store.occupants(room).await.map_err(store_err)? {
+            self.xmpp.send(muc_out::subject(&muc, &full, subject)?).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn send_muc_invite(
+        &self,
+        room: &RoomId,
+        to: &crate::core::ids::BareJid,
+        from: &Party,
+        reason: Option<&str>,
+    ) -> Result<(), DeliveryError> {
+        let r = self.room_for_delivery(room).await?;
+        let muc = self.muc_of(&r);
+        self.xmpp.send(muc_out::invite(&muc, to, &self.real_jid_of(from), reason)?).await
+    }
+}

@@ -1,0 +1,364 @@
+//! Group conversations the bridge hosts: the room, its participants with their roles, the XMPP
+//! clients joined to its MUC, and its archive (served over MAM and as history on join).
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Context, Result, Store, StoreError, StoreTx, now_ms};
+use crate::core::action::TextKind;
+use crate::core::ids::RoomId;
+use crate::core::room::Role;
+use crate::core::watch::Party;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgedRoom {
+    pub room: RoomId,
+    /// The canonical alias (`#sales:hs`), if the room has one.
+    pub alias: Option<String>,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    /// The initiator.
+    pub owner: Party,
+    /// Anyone may join (Matrix join rule `public`); otherwise only invited people.
+    pub open: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomMember {
+    pub party: Party,
+    pub role: Role,
+    /// Joined, or only invited so far.
+    pub joined: bool,
+    /// The name the participant has in the MUC (unique within the room).
+    pub nick: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedMessage {
+    pub id: i64,
+    pub sender: Party,
+    pub nick: String,
+    pub body: String,
+    pub kind: TextKind,
+    pub origin_id: Option<String>,
+    pub ts: i64,
+}
+
+fn corrupt(context: &'static str, reason: impl ToString) -> StoreError {
+    StoreError::Corrupt { context, reason: reason.to_string() }
+}
+
+fn party(s: &str) -> Result<Party> {
+    Party::from_key(s).ok_or_else(|| corrupt("party", s))
+}
+
+fn kind_str(kind: TextKind) -> &'static str {
+    match kind {
+        TextKind::Text => "text",
+        TextKind::Notice => "notice",
+        TextKind::Emote => "emote",
+    }
+}
+
+fn room_from_row(row: &AnyRow) -> Result<BridgedRoom> {
+    let room: String = row.try_get(0).ctx("room_id")?;
+    let owner: String = row.try_get(4).ctx("owner")?;
+    Ok(BridgedRoom {
+        room: RoomId::parse(&room).map_err(|e| corrupt("bridged_room", e))?,
+        alias: row.try_get(1).ctx("alias")?,
+        name: row.try_get(2).ctx("name")?,
+        topic: row.try_get(3).ctx("topic")?,
+        owner: party(&owner)?,
+        open: row.try_get::<i64, _>(5).ctx("is_open")? != 0,
+    })
+}
+
+fn message_from_row(row: &AnyRow) -> Result<ArchivedMessage> {
+    let sender: String = row.try_get(1).ctx("sender")?;
+    let kind: String = row.try_get(4).ctx("kind")?;
+    Ok(ArchivedMessage {
+        id: row.try_get(0).ctx("id")?,
+        sender: party(&sender)?,
+        nick: row.try_get(2).ctx("nick")?,
+        body: row.try_get(3).ctx("body")?,
+        kind: match kind.as_str() {
+            "notice" => TextKind::Notice,
+            "emote" => TextKind::Emote,
+            _ => TextKind::Text,
+        },
+        origin_id: row.try_get(5).ctx("origin_id")?,
+        ts: row.try_get(6).ctx("ts")?,
+    })
+}
+
+const ROOM_COLUMNS: &str = "room_id, alias, name, topic, owner, is_open";
+const ARCHIVE_COLUMNS: &str = "id, sender, nick, body, kind, origin_id, ts";
+
+/// Which part of a room's archive to read (XEP-0059 result set semantics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// The oldest `max` messages after archive id `after` (0 = from the start).
+    After(i64, i64),
+    /// The newest `max` messages before archive id `before` (`i64::MAX` = the end).
+    Before(i64, i64),
+}
+
+impl StoreTx {
+    /// Add a message to a room's archive; its id is the XEP-0359 stanza id on XMPP.
+    pub async fn archive(
+        &mut self,
+        room: &RoomId,
+        sender: &Party,
+        nick: &str,
+        body: &str,
+        kind: TextKind,
+        origin_id: Option<&str>,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO room_archive (room_id, sender, nick, body, kind, origin_id, ts) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(room.as_str())
+        .bind(sender.key())
+        .bind(nick)
+        .bind(body)
+        .bind(kind_str(kind))
+        .bind(origin_id)
+        .bind(now_ms())
+        .fetch_one(&mut *self.tx)
+        .await
+        .ctx("archive")?;
+        row.try_get::<i64, _>(0).ctx("archive id")
+    }
+
+    /// A room's participants, read inside the transaction that changes them.
+    pub async fn room_members(&mut self, room: &RoomId) -> Result<Vec<RoomMember>> {
+        let rows = sqlx::query("SELECT party, role, state, nick FROM room_member WHERE room_id = $1 ORDER BY party")
+            .bind(room.as_str())
+            .fetch_all(&mut *self.tx)
+            .await
+            .ctx("room members")?;
+        rows.iter().map(member_from_row).collect()
+    }
+
+    pub async fn save_member(&mut self, room: &RoomId, m: &RoomMember) -> Result<()> {
+        save_member(&mut *self.tx, room, m).await
+    }
+
+    /// Remove a participant; `false` if they were not one.
+    pub async fn remove_member(&mut self, room: &RoomId, who: &Party) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM room_member WHERE room_id = $1 AND party = $2")
+            .bind(room.as_str())
+            .bind(who.key())
+            .execute(&mut *self.tx)
+            .await
+            .ctx("remove member")?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+fn member_from_row(row: &AnyRow) -> Result<RoomMember> {
+    let p: String = row.try_get(0).ctx("party")?;
+    let role: String = row.try_get(1).ctx("role")?;
+    let state: String = row.try_get(2).ctx("state")?;
+    Ok(RoomMember {
+        party: party(&p)?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+        joined: state == "join",
+        nick: row.try_get(3).ctx("nick")?,
+    })
+}
+
+async fn save_member<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    exec: E,
+    room: &RoomId,
+    m: &RoomMember,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO room_member (room_id, party, role, state, nick, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (room_id, party) DO UPDATE SET role = $3, state = $4, nick = $5, updated_at = $6",
+    )
+    .bind(room.as_str())
+    .bind(m.party.key())
+    .bind(m.role.as_str())
+    .bind(if m.joined { "join" } else { "invite" })
+    .bind(&m.nick)
+    .bind(now_ms())
+    .execute(exec)
+    .await
+    .ctx("save member")?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn save_room(&self, r: &BridgedRoom) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO bridged_room (room_id, alias, name, topic, owner, is_open, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (room_id) DO UPDATE SET \
+             alias = $2, name = $3, topic = $4, owner = $5, is_open = $6",
+        )
+        .bind(r.room.as_str())
+        .bind(r.alias.as_deref())
+        .bind(r.name.as_deref())
+        .bind(r.topic.as_deref())
+        .bind(r.owner.key())
+        .bind(i64::from(r.open))
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .ctx("save room")?;
+        Ok(())
+    }
+
+    pub async fn room(&self, room: &RoomId) -> Result<Option<BridgedRoom>> {
+        let sql = format!("SELECT {ROOM_COLUMNS} FROM bridged_room WHERE room_id = $1");
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room.as_str()).fetch_optional(&self.pool).await.ctx("room")?;
+        row.as_ref().map(room_from_row).transpose()
+    }
+
+    pub async fn room_by_alias(&self, alias: &str) -> Result<Option<BridgedRoom>> {
+        let sql = format!("SELECT {ROOM_COLUMNS} FROM bridged_room WHERE alias = $1");
+        let row =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(alias).fetch_optional(&self.pool).await.ctx("room by alias")?;
+        row.as_ref().map(room_from_row).transpose()
+    }
+
+    pub async fn rooms(&self) -> Result<Vec<BridgedRoom>> {
+        let sql = format!("SELECT {ROOM_COLUMNS} FROM bridged_room ORDER BY room_id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await.ctx("rooms")?;
+        rows.iter().map(room_from_row).collect()
+    }
+
+    pub async fn room_members(&self, room: &RoomId) -> Result<Vec<RoomMember>> {
+        let rows = sqlx::query("SELECT party, role, state, nick FROM room_member WHERE room_id = $1 ORDER BY party")
+            .bind(room.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .ctx("room members")?;
+        rows.iter().map(member_from_row).collect()
+    }
+
+    pub async fn save_member(&self, room: &RoomId, m: &RoomMember) -> Result<()> {
+        save_member(&self.pool, room, m).await
+    }
+
+    /// XMPP clients joined to a room: (full JID, person).
+    pub async fn occupants(&self, room: &RoomId) -> Result<Vec<(String, Party)>> {
+        let rows = sqlx::query("SELECT full_jid, party FROM muc_occupant WHERE room_id = $1 ORDER BY joined_at")
+            .bind(room.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .ctx("occupants")?;
+        rows.iter()
+            .map(|r| {
+                let full: String = r.try_get(0).ctx("full_jid")?;
+                let p: String = r.try_get(1).ctx("party")?;
+                Ok((full, party(&p)?))
+            })
+            .collect()
+    }
+
+    pub async fn add_occupant(&self, room: &RoomId, full_jid: &str, who: &Party) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO muc_occupant (room_id, full_jid, party, joined_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (room_id, full_jid) DO UPDATE SET party = $3",
+        )
+        .bind(room.as_str())
+        .bind(full_jid)
+        .bind(who.key())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .ctx("add occupant")?;
+        Ok(())
+    }
+
+    /// Remove one client (`Some(full_jid)`) or all of a person's clients from a room's MUC.
+    pub async fn remove_occupants(&self, room: &RoomId, who: &Party, full_jid: Option<&str>) -> Result<u64> {
+        let done = match full_jid {
+            Some(full) => {
+                sqlx::query("DELETE FROM muc_occupant WHERE room_id = $1 AND full_jid = $2")
+                    .bind(room.as_str())
+                    .bind(full)
+                    .execute(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("DELETE FROM muc_occupant WHERE room_id = $1 AND party = $2")
+                    .bind(room.as_str())
+                    .bind(who.key())
+                    .execute(&self.pool)
+                    .await
+            }
+        }
+        .ctx("remove occupant")?;
+        Ok(done.rows_affected())
+    }
+
+    /// A page of a room's archive in chronological order, and whether it reaches the end of
+    /// what was asked (XEP-0313 `complete`).
+    pub async fn archive_page(&self, room: &RoomId, page: Page) -> Result<(Vec<ArchivedMessage>, bool)> {
+        let (sql, bound, max) = match page {
+            Page::After(after, max) => (
+                format!(
+                    "SELECT {ARCHIVE_COLUMNS} FROM room_archive WHERE room_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3"
+                ),
+                after,
+                max,
+            ),
+            Page::Before(before, max) => (
+                format!(
+                    "SELECT {ARCHIVE_COLUMNS} FROM room_archive WHERE room_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
+                ),
+                before,
+                max,
+            ),
+        };
+        // One more than asked tells whether more remain.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(room.as_str())
+            .bind(bound)
+            .bind(max + 1)
+            .fetch_all(&self.pool)
+            .await
+            .ctx("archive")?;
+        let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>>>()?;
+        let complete = messages.len() as i64 <= max;
+        messages.truncate(usize::try_from(max).unwrap_or(0));
+        if matches!(page, Page::Before(..)) {
+            messages.reverse();
+        }
+        Ok((messages, complete))
+    }
+
+    pub async fn archive_count(&self, room: &RoomId) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM room_archive WHERE room_id = $1")
+            .bind(room.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .ctx("archive count")?;
+        row.try_get::<i64, _>(0).ctx("count")
+    }
+}
+
+impl StoreTx {
+    pub async fn save_room(&mut self, r: &BridgedRoom) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO bridged_room (room_id, alias, name, topic, owner, is_open, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (room_id) DO UPDATE SET \
+             alias = $2, name = $3, topic = $4, owner = $5, is_open = $6",
+        )
+        .bind(r.room.as_str())
+        .bind(r.alias.as_deref())
+        .bind(r.name.as_deref())
+        .bind(r.topic.as_deref())
+        .bind(r.owner.key())
+        .bind(i64::from(r.open))
+        .bind(now_ms())
+        .execute(&mut *self.tx)
+        .await
+        .ctx("save room")?;
+        Ok(())
+    }
+}

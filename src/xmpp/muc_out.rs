@@ -1,0 +1,316 @@
+//! Stanzas of the bridge's MUC service (XEP-0045) and its archive (XEP-0313), built with
+//! xmpp-parsers types.
+
+use xmpp_parsers::data_forms::DataForm;
+use xmpp_parsers::date::DateTime;
+use xmpp_parsers::delay::Delay;
+use xmpp_parsers::disco::{DiscoInfoResult, Identity};
+use xmpp_parsers::forwarding::Forwarded;
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::jid::{FullJid, Jid};
+use xmpp_parsers::mam;
+use xmpp_parsers::message::{Id, Lang, Message, MessageType};
+use xmpp_parsers::minidom::Element;
+use xmpp_parsers::muc::user::{Affiliation, Invite, Item, MucUser, Role as MucRole, Status};
+use xmpp_parsers::ns;
+use xmpp_parsers::presence::{Presence, Show as XmppShow, Type as PresenceType};
+use xmpp_parsers::rsm::{First, SetResult};
+use xmpp_parsers::stanza::Stanza;
+use xmpp_parsers::stanza_id::{OriginId, StanzaId};
+
+use crate::core::action::{Text, TextKind};
+use crate::core::ids::BareJid;
+use crate::core::outbox::DeliveryError;
+use crate::core::presence::{Presence as CorePresence, Show};
+use crate::core::room::Role;
+use crate::store::ArchivedMessage;
+
+pub const MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
+
+fn jid(s: &str) -> Result<Jid, DeliveryError> {
+    Jid::new(s).map_err(|e| DeliveryError::Permanent(format!("invalid JID {s}: {e}")))
+}
+
+/// `room@component/nick`.
+pub fn occupant_jid(room: &BareJid, nick: &str) -> Result<Jid, DeliveryError> {
+    let bare = xmpp_parsers::jid::BareJid::new(&room.to_string())
+        .map_err(|e| DeliveryError::Permanent(format!("invalid room JID {room}: {e}")))?;
+    let resource = xmpp_parsers::jid::ResourcePart::new(nick)
+        .map_err(|e| DeliveryError::Permanent(format!("invalid nick {nick:?}: {e}")))?;
+    Ok(Jid::from(FullJid::from_parts(bare.node(), bare.domain(), &resource)))
+}
+
+fn status(code: u16) -> Option<Status> {
+    Some(match code {
+        100 => Status::NonAnonymousRoom,
+        110 => Status::SelfPresence,
+        201 => Status::RoomHasBeenCreated,
+        210 => Status::AssignedNick,
+        301 => Status::Banned,
+        303 => Status::NewNick,
+        307 => Status::Kicked,
+        321 => Status::RemovalFromRoom,
+        _ => return None,
+    })
+}
+
+/// XEP-0045 affiliation and role of a participant (`None`: no longer one).
+pub fn affiliation_and_role(role: Option<Role>) -> (Affiliation, MucRole) {
+    match role {
+        Some(Role::Owner) => (Affiliation::Owner, MucRole::Moderator),
+        Some(Role::Moderator) => (Affiliation::Admin, MucRole::Moderator),
+        Some(Role::Participant) => (Affiliation::Member, MucRole::Participant),
+        None => (Affiliation::None, MucRole::None),
+    }
+}
+
+/// What an occupant presence says.
+pub struct OccupantPresence<'a> {
+    /// `None`: the occupant left (unavailable).
+    pub role: Option<Role>,
+    /// The participant's real address (the room is non-anonymous).
+    pub real_jid: Option<&'a str>,
+    pub statuses: &'a [u16],
+    /// For a nick change (303): the new nick.
+    pub new_nick: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    /// The person's presence (show and status), for a present occupant.
+    pub presence: Option<&'a CorePresence>,
+}
+
+/// An occupant's presence from `room/nick` to one client.
+pub fn occupant_presence(room: &BareJid, nick: &str, to: &str, p: &OccupantPresence) -> Result<Stanza, DeliveryError> {
+    let available = p.role.is_some() && p.new_nick.is_none();
+    let kind = if available { PresenceType::None } else { PresenceType::Unavailable };
+    let mut presence = Presence::new(kind).with_from(occupant_jid(room, nick)?).with_to(jid(to)?);
+    if let (Some(core), true) = (p.presence, available) {
+        let x = core.to_xmpp();
+        presence.show = match x.show {
+            Show::None | Show::Chat => None,
+            Show::Away => Some(XmppShow::Away),
+            Show::Xa => Some(XmppShow::Xa),
+            Show::Dnd => Some(XmppShow::Dnd),
+        };
+        if let Some(s) = x.status {
+            presence.statuses.insert(Lang::default(), s);
+        }
+    }
+    let (affiliation, role) = affiliation_and_role(p.role);
+    let mut item = Item::new(affiliation, role);
+    if let Some(real) = p.real_jid {
+        item.jid = Jid::new(real).ok().and_then(|j| j.try_into_full().ok());
+        if item.jid.is_none() {
+            // A bare real JID: XEP-0045 allows it, but the type wants a full JID.
+            item.jid = FullJid::new(&format!("{real}/bridge")).ok();
+        }
+    }
+    if let Some(n) = p.new_nick {
+        item.nick = Some(n.to_owned());
+    }
+    if let Some(r) = p.reason {
+        item = item.with_reason(r);
+    }
+    let mut x = MucUser::new().with_items(vec![item]);
+    x.status = p.statuses.iter().filter_map(|c| status(*c)).collect();
+    presence.payloads.push(x.into());
+    Ok(Stanza::Presence(presence))
+}
+
+/// A message said in the room, to one client. `origin_id` is the sender's id (so their client
+/// recognises its own message); `archive_id` is the room's stanza id (XEP-0359) and MAM id.
+pub fn groupchat(
+    room: &BareJid,
+    nick: &str,
+    to: &str,
+    text: &Text,
+    id: &str,
+    archive_id: i64,
+) -> Result<Stanza, DeliveryError> {
+    let body = match text.kind {
+        TextKind::Emote => format!("/me {}", text.body),
+        _ => text.body.clone(),
+    };
+    let mut message = Message::groupchat(Some(jid(to)?)).with_body(Lang::default(), body);
+    message.from = Some(occupant_jid(room, nick)?);
+    message.id = Some(Id(id.to_owned()));
+    message = message
+        .with_payload(StanzaId { id: archive_id.to_string(), by: jid(&room.to_string())? })
+        .with_payload(OriginId { id: id.to_owned() });
+    Ok(Stanza::Message(message))
+}
+
+fn stamp(ms: i64) -> Option<DateTime> {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| DateTime(t.fixed_offset()))
+}
+
+fn archived_message(room: &BareJid, m: &ArchivedMessage) -> Result<Message, DeliveryError> {
+    let body = match m.kind {
+        TextKind::Emote => format!("/me {}", m.body),
+        _ => m.body.clone(),
+    };
+    let mut message = Message::new_with_type(MessageType::Groupchat, None).with_body(Lang::default(), body);
+    message.from = Some(occupant_jid(room, &m.nick)?);
+    message.id = Some(Id(m.origin_id.clone().unwrap_or_else(|| format!("ucb-a{}", m.id))));
+    message = message.with_payload(StanzaId { id: m.id.to_string(), by: jid(&room.to_string())? });
+    Ok(message)
+}
+
+/// A message from the archive as history on join (XEP-0203 delay).
+pub fn history(room: &BareJid, to: &str, m: &ArchivedMessage) -> Result<Stanza, DeliveryError> {
+    let mut message = archived_message(room, m)?;
+    message.to = Some(jid(to)?);
+    if let Some(stamp) = stamp(m.ts) {
+        message = message.with_payload(Delay { from: Some(jid(&room.to_string())?), stamp, data: None });
+    }
+    Ok(Stanza::Message(message))
+}
+
+/// The room's subject (sent last when joining, and when it changes).
+pub fn subject(room: &BareJid, to: &str, subject: &str) -> Result<Stanza, DeliveryError> {
+    let mut message = Message::groupchat(Some(jid(to)?));
+    message.from = Some(jid(&room.to_string())?);
+    message.subjects.insert(Lang::default(), subject.to_owned());
+    Ok(Stanza::Message(message))
+}
+
+/// A mediated invitation (XEP-0045 §7.8.2) from the room to `to`.
+pub fn invite(room: &BareJid, to: &BareJid, from: &str, reason: Option<&str>) -> Result<Stanza, DeliveryError> {
+    let x = MucUser {
+        invite: Some(Invite { from: Jid::new(from).ok(), to: None, reason: reason.map(str::to_owned) }),
+        ..MucUser::new()
+    };
+    let mut message = Message::new(Some(jid(&to.to_string())?)).with_payload(x);
+    message.from = Some(jid(&room.to_string())?);
+    let mut body = format!("You are invited to the room {room}");
+    if let Some(r) = reason {
+        body.push_str(&format!(": {r}"));
+    }
+    message.bodies.insert(Lang::default(), body);
+    Ok(Stanza::Message(message))
+}
+
+/// One archived message as a MAM result (XEP-0313).
+pub fn mam_result(
+    room: &BareJid,
+    to: &Jid,
+    queryid: Option<&str>,
+    m: &ArchivedMessage,
+) -> Result<Stanza, DeliveryError> {
+    let inner = archived_message(room, m)?;
+    let stamp = stamp(m.ts).ok_or_else(|| DeliveryError::Permanent("bad archive time".into()))?;
+    let result = mam::Result_ {
+        id: m.id.to_string(),
+        queryid: queryid.map(|q| mam::QueryId(q.to_owned())),
+        forwarded: Forwarded { delay: Some(Delay { from: None, stamp, data: None }), message: inner },
+    };
+    // The forwarded message must be in the client namespace: the component's own namespace
+    // would reach the client unchanged, and clients ignore a message they do not recognise.
+    let result = in_client_namespace(Element::from(result));
+    let mut message = Message::new_with_type(MessageType::Normal, Some(to.clone()));
+    message.payloads.push(result);
+    message.from = Some(jid(&room.to_string())?);
+    Ok(Stanza::Message(message))
+}
+
+const COMPONENT_NS: &str = "jabber:component:accept";
+
+/// A copy of `e` with every element of the component namespace moved to `jabber:client`.
+fn in_client_namespace(e: Element) -> Element {
+    let ns = if e.ns() == COMPONENT_NS { "jabber:client".to_owned() } else { e.ns() };
+    let mut out = Element::builder(e.name(), ns).build();
+    for ((attr_ns, name), value) in e.attrs() {
+        out.set_attr(attr_ns.clone(), name.clone(), value.clone());
+    }
+    for node in e.nodes() {
+        match node {
+            xmpp_parsers::minidom::Node::Element(child) => {
+                out.append_child(in_client_namespace(child.clone()));
+            }
+            xmpp_parsers::minidom::Node::Text(t) => out.append_text_node(t.clone()),
+        }
+    }
+    out
+}
+
+/// The end of a MAM query: the page's first and last ids and the total count.
+pub fn mam_fin(
+    room: &BareJid,
+    to: Jid,
+    id: String,
+    page: &[ArchivedMessage],
+    count: i64,
+    complete: bool,
+) -> Result<Stanza, DeliveryError> {
+    let set = SetResult {
+        first: page.first().map(|m| First { index: None, item: m.id.to_string() }),
+        last: page.last().map(|m| m.id.to_string()),
+        count: usize::try_from(count).ok(),
+    };
+    let mut iq = Iq::from_result(id, Some(mam::Fin { complete, set }));
+    *iq.from_mut() = Some(jid(&room.to_string())?);
+    *iq.to_mut() = Some(to);
+    Ok(Stanza::Iq(iq))
+}
+
+/// What a room says about itself (XEP-0045 §6.4).
+pub fn room_disco_info(room: Jid, to: Jid, id: String, name: &str, open: bool) -> Stanza {
+    let mut features: std::collections::BTreeSet<String> = [
+        ns::DISCO_INFO,
+        ns::MUC,
+        ns::MAM,
+        ns::SID,
+        ns::PING,
+        "muc_nonanonymous",
+        "muc_persistent",
+        "muc_unsecured",
+        if open { "muc_open" } else { "muc_membersonly" },
+    ]
+    .map(String::from)
+    .into();
+    features.insert("muc_public".to_owned());
+    let result = DiscoInfoResult {
+        node: None,
+        identities: vec![Identity::new("conference", "text", "en", name)],
+        features,
+        extensions: Vec::<DataForm>::new(),
+    };
+    let mut iq = Iq::from_result(id, Some(result));
+    *iq.from_mut() = Some(room);
+    *iq.to_mut() = Some(to);
+    Stanza::Iq(iq)
+}
+
+/// An affiliation list (answer to a muc#admin query): (real JID, nick, role).
+pub fn admin_list(room: Jid, to: Jid, id: String, items: &[(String, String, Role)]) -> Stanza {
+    let mut query = Element::builder("query", MUC_ADMIN);
+    for (real, nick, role) in items {
+        let (affiliation, muc_role) = affiliation_and_role(Some(*role));
+        let name = |n: &str| xmpp_parsers::minidom::rxml::NcName::try_from(n).expect("a literal attribute name");
+        let item: Element = Element::builder("item", MUC_ADMIN)
+            .attr(name("affiliation"), affiliation)
+            .attr(name("role"), muc_role)
+            .attr(name("jid"), real.as_str())
+            .attr(name("nick"), nick.as_str())
+            .build();
+        query = query.append(item);
+    }
+    let mut iq = Iq::from_result(id, Some(Raw(query.build())));
+    *iq.from_mut() = Some(room);
+    *iq.to_mut() = Some(to);
+    Stanza::Iq(iq)
+}
+
+/// An arbitrary element as an iq result payload.
+struct Raw(Element);
+impl From<Raw> for Element {
+    fn from(r: Raw) -> Element {
+        r.0
+    }
+}
+impl TryFrom<Element> for Raw {
+    type Error = xmpp_parsers::FromElementError;
+    fn try_from(e: Element) -> Result<Self, Self::Error> {
+        Ok(Raw(e))
+    }
+}
+impl xmpp_parsers::iq::IqResultPayload for Raw {}

@@ -1,0 +1,458 @@
+"""Group conversations the bridge hosts: a Matrix room created by the bridge bot, offered on XMPP as a
+MUC at #alias\\40server@component. Driven with matrix-nio (plus raw client-server calls) and slixmpp
+(raw MUC stanzas, read back from the XML the client received)."""
+from __future__ import annotations
+
+import asyncio
+import xml.etree.ElementTree as ET
+
+from nio import AsyncClient, RoomInviteResponse, RoomKickResponse
+
+from ucb import Peers, run, settings, token, wait_for, xep0106_escape, xml_escape
+
+MUC_NS = "http://jabber.org/protocol/muc"
+MUC_USER = "http://jabber.org/protocol/muc#user"
+MUC_ADMIN = "http://jabber.org/protocol/muc#admin"
+MAM_NS = "urn:xmpp:mam:2"
+RSM_NS = "http://jabber.org/protocol/rsm"
+DELAY_NS = "urn:xmpp:delay"
+
+
+def _bot() -> str:
+    s = settings()
+    return f"@{s.registration['sender_localpart']}:{s.matrix_domain}"
+
+
+def muc_of(alias: str) -> str:
+    s = settings()
+    return f"{xep0106_escape(f'#{alias}@{s.matrix_domain}')}@{s.component}"
+
+
+def occupant(st) -> dict:
+    """What a MUC presence says: statuses, affiliation, role, real jid, new nick, reason."""
+    root = ET.fromstring(st.xml)
+    x = root.find(f"{{{MUC_USER}}}x")
+    info = {"statuses": set(), "affiliation": None, "role": None, "jid": None, "nick": None, "reason": None,
+            "nick_from": st.frm.partition("/")[2], "type": st.type}
+    if x is None:
+        return info
+    info["statuses"] = {int(s.get("code")) for s in x.findall(f"{{{MUC_USER}}}status")}
+    item = x.find(f"{{{MUC_USER}}}item")
+    if item is not None:
+        info.update(affiliation=item.get("affiliation"), role=item.get("role"), jid=item.get("jid"),
+                    nick=item.get("nick"))
+        reason = item.find(f"{{{MUC_USER}}}reason")
+        info["reason"] = reason.text if reason is not None else None
+    return info
+
+
+def room_presences(x, muc: str, after: int = 0) -> list:
+    return [p for p in x.presences[after:] if p.frm.partition("/")[0] == muc]
+
+
+def groupchat(x, muc: str) -> list[tuple[str, str]]:
+    """(nick, body) of every live groupchat message from the room (no history, no errors)."""
+    out = []
+    for m in x.messages:
+        if m.type == "groupchat" and m.frm.partition("/")[0] == muc and m.body is not None \
+                and f"{{{DELAY_NS}}}delay" not in (m.xml or "") and "urn:xmpp:delay" not in (m.xml or ""):
+            out.append((m.frm.partition("/")[2], m.body))
+    return out
+
+
+async def bot_dm(m) -> str:
+    room = await m.create_dm(_bot())
+    await m.wait_joined(room, _bot())
+    return room
+
+
+def bot_says(m, room: str, text: str) -> list[dict]:
+    return [e for e in m.messages_in(room, _bot()) if text in e["content"].get("body", "")]
+
+
+async def create_room(m, alias: str, public: bool = False) -> str:
+    """m asks the bot for a room; returns its ID once m joined it."""
+    dm = await bot_dm(m)
+    await m.send_text(dm, f"room create {alias} Room {alias}" + (" --public" if public else ""))
+    await m.sync_until(lambda: bot_says(m, dm, "is ready"), 30, "the bot's 'room is ready'")
+    room, _ = await m.wait_invite(_bot())
+    await m.join(room)
+    return room
+
+
+async def join_muc(x, muc: str, nick: str, history: int | None = None) -> dict:
+    """Join as nick; returns the self-presence (status 110), or raises with the error."""
+    before = len(x.presences)
+    hist = f"<history maxstanzas='{history}'/>" if history is not None else ""
+    x.send_xml(f"<presence to='{xml_escape(muc)}/{xml_escape(nick)}'><x xmlns='{MUC_NS}'>{hist}</x></presence>")
+
+    def done():
+        for p in room_presences(x, muc, before):
+            if p.type == "error":
+                return p
+            if 110 in occupant(p)["statuses"]:
+                return p
+        return None
+    p = await wait_for(done, 20, what=f"{x.bare}: self-presence from {muc}")
+    if p.type == "error":
+        raise JoinRefused(p)
+    return occupant(p)
+
+
+class JoinRefused(Exception):
+    def __init__(self, p):
+        super().__init__(f"{p.error_condition}: {p.error_text}")
+        self.condition = p.error_condition
+        self.text = p.error_text or ""
+
+
+async def iq(x, to: str, kind: str, payload: str, timeout: float = 15):
+    """Send an iq with a raw payload; returns (type, result element or error (condition, text))."""
+    stanza = x.make_iq(ito=to, itype=kind)
+    stanza.append(ET.fromstring(payload))
+    try:
+        res = await stanza.send(timeout=timeout)
+        return "result", res.xml
+    except Exception as e:  # noqa: BLE001 - slixmpp raises IqError with the error stanza
+        err = getattr(e, "iq", None)
+        if err is None:
+            raise
+        return "error", (err["error"]["condition"], err["error"]["text"])
+
+
+async def power_level(m, room: str, user: str) -> int:
+    status, pl = await m.get_state(room, "m.room.power_levels")
+    assert status == 200, pl
+    return int(pl.get("users", {}).get(user, pl.get("users_default", 0)))
+
+
+async def set_power_level(m, room: str, user: str, level: int) -> None:
+    status, pl = await m.get_state(room, "m.room.power_levels")
+    assert status == 200, pl
+    pl.setdefault("users", {})[user] = level
+    status, j = await m.put_state(room, "m.room.power_levels", pl)
+    assert status == 200, f"{m.user_id} sets {user} to PL {level}: {status} {j}"
+
+
+async def invited_xmpp_joins(m, room: str, x, muc: str, nick: str) -> dict:
+    """m invites x's ghost; x gets the MUC invitation and joins."""
+    r = await m.c.room_invite(room, x.ghost)
+    assert isinstance(r, RoomInviteResponse), r
+    await wait_for(lambda: [s for s in x.messages if s.frm == muc and "invite" in (s.xml or "")], 20,
+                   what=f"{x.bare}: a MUC invitation from {muc}")
+    return await join_muc(x, muc, nick)
+
+
+async def four_party_room(p: Peers):
+    """A room started by m1 with m2 (Matrix) and x1, x2 (XMPP), everyone joined."""
+    m1 = await p.matrix_user("ann")
+    m2 = await p.matrix_user("ben")
+    x1 = await p.xmpp_user("cid")
+    x2 = await p.xmpp_user("dan")
+    alias = "team" + token(4).lower()
+    room = await create_room(m1, alias)
+    muc = muc_of(alias)
+    await m1.c.room_invite(room, m2.user_id)
+    await m2.wait_invite(m1.user_id)
+    await m2.join(room)
+    await invited_xmpp_joins(m1, room, x1, muc, "cid")
+    await invited_xmpp_joins(m1, room, x2, muc, "dan")
+    await m1.wait_joined(room, x1.ghost)
+    await m1.wait_joined(room, x2.ghost)
+    return m1, m2, x1, x2, room, muc
+
+
+def test_four_people_talk_in_order_and_the_initiator_is_moderator_on_both_sides(bridge):
+    async def go():
+        async with Peers() as p:
+            m1, m2, x1, x2, room, muc = await four_party_room(p)
+            # On XMPP: the initiator is owner + moderator, the others members + participants.
+            await wait_for(lambda: [s for s in room_presences(x2, muc) if occupant(s)["nick_from"] == m1.localpart
+                                    and occupant(s)["affiliation"] == "owner"], 10, what="m1 shown as owner")
+            shown = {occupant(s)["nick_from"]: occupant(s) for s in room_presences(x2, muc) if s.type != "unavailable"}
+            assert shown[m1.localpart]["role"] == "moderator", shown
+            assert shown[m2.localpart]["affiliation"] == "member" and shown[m2.localpart]["role"] == "participant"
+            assert shown["cid"]["affiliation"] == "member", shown
+            assert shown[m1.localpart]["jid"].startswith(m1.jid), shown
+            # On Matrix: the initiator has PL 50, the bot created the room.
+            assert await power_level(m2, room, m1.user_id) == 50
+            assert await power_level(m2, room, x1.ghost) == 0
+
+            n = 4
+            for i in range(n):
+                await m1.send_text(room, f"m1-{i}")
+                x1.send_xml(f"<message type='groupchat' to='{xml_escape(muc)}' id='x1-{i}'><body>x1-{i}</body></message>")
+                await m2.send_text(room, f"m2-{i}")
+                x2.send_xml(f"<message type='groupchat' to='{xml_escape(muc)}' id='x2-{i}'><body>x2-{i}</body></message>")
+            senders = {"m1": m1.localpart, "m2": m2.localpart, "x1": "cid", "x2": "dan"}
+            want = {nick: [f"{k}-{i}" for i in range(n)] for k, nick in senders.items()}
+            for x in (x1, x2):
+                await wait_for(lambda x=x: len(groupchat(x, muc)) >= 4 * n, 30,
+                               what=f"{x.bare}: all {4 * n} messages")
+                got = groupchat(x, muc)
+                for nick, bodies in want.items():
+                    assert [b for k, b in got if k == nick] == bodies, (x.bare, nick, got)
+            ghosts = {"x1": x1.ghost, "x2": x2.ghost}
+            for m in (m1, m2):
+                for k, ghost in ghosts.items():
+                    await m.sync_until(lambda m=m, g=ghost, k=k: len(m.messages_in(room, g)) >= n, 30,
+                                       f"{k}'s messages on Matrix")
+                    assert [e["content"]["body"] for e in m.messages_in(room, ghost)] == [f"{k}-{i}" for i in range(n)]
+                other = m2 if m is m1 else m1
+                key = "m2" if m is m1 else "m1"
+                await m.sync_until(lambda m=m, o=other: len(m.messages_in(room, o.user_id)) >= n, 30, "Matrix peer")
+                assert [e["content"]["body"] for e in m.messages_in(room, other.user_id)] == [f"{key}-{i}" for i in range(n)]
+            # XEP-0045: the sender's own message comes back with its id.
+            echo = [s for s in x1.messages if s.type == "groupchat" and s.id == "x1-0"]
+            assert echo and echo[0].body == "x1-0", [s.describe() for s in x1.messages[-5:]]
+    run(go(), timeout=240)
+
+
+def test_moderators_add_remove_appoint_and_revoke_from_both_sides(bridge):
+    async def go():
+        async with Peers() as p:
+            m1, m2, x1, x2, room, muc = await four_party_room(p)
+            # A participant is refused, with a reason, on each side.
+            kind, err = await iq(x2, muc, "set",
+                                 f"<query xmlns='{MUC_ADMIN}'><item nick='{m2.localpart}' role='none'/></query>")
+            assert kind == "error" and err[0] == "forbidden" and "only moderators" in err[1].lower(), err
+            sid = "inv" + token(3)
+            x2.send_xml(f"<message to='{xml_escape(muc)}' id='{sid}'><x xmlns='{MUC_USER}'>"
+                        f"<invite to='someone@{settings().xmpp_domain}'/></x></message>")
+            e = await x2.wait_error(sid)
+            assert e.error_condition == "forbidden" and "only moderators" in e.error_text.lower(), e.describe()
+            await m2.send_text(room, f"!kick {x1.ghost}")
+            await m2.sync_until(lambda: bot_says(m2, room, "refused: only moderators can remove participants"), 20,
+                                "the bot's refusal")
+
+            # Appointment on Matrix (PL 50) shows on XMPP as admin + moderator.
+            mark = len(x2.presences)
+            await set_power_level(m1, room, x1.ghost, 50)
+            await wait_for(lambda: [s for s in room_presences(x2, muc, mark) if occupant(s)["nick_from"] == "cid"
+                                    and occupant(s)["affiliation"] == "admin" and occupant(s)["role"] == "moderator"],
+                           20, what="x1 shown as moderator on XMPP")
+            # Appointment on XMPP (affiliation admin) shows on Matrix as PL 50.
+            kind, res = await iq(x1, muc, "set",
+                                 f"<query xmlns='{MUC_ADMIN}'><item jid='{m2.jid}' affiliation='admin'/></query>")
+            assert kind == "result", res
+            for _ in range(100):
+                if await power_level(m1, room, m2.user_id) == 50:
+                    break
+                await asyncio.sleep(0.2)
+            assert await power_level(m1, room, m2.user_id) == 50
+            # Revocation: Matrix forbids demoting an equal, so the moderator asks the bot.
+            mark = len(x2.presences)
+            await m1.send_text(room, f"!demote {m2.user_id}")
+            for _ in range(100):
+                if await power_level(m1, room, m2.user_id) == 0:
+                    break
+                await asyncio.sleep(0.2)
+            assert await power_level(m1, room, m2.user_id) == 0
+            await wait_for(lambda: [s for s in room_presences(x2, muc, mark) if occupant(s)["nick_from"] == m2.localpart
+                                    and occupant(s)["role"] == "participant"], 20,
+                           what="m2 shown as participant again")
+            # An XMPP moderator asks the bridge to demote a moderator (x1 demotes m2, whom m1 appointed again).
+            mark = len(x2.presences)
+            await set_power_level(m1, room, m2.user_id, 50)
+            await wait_for(lambda: [s for s in room_presences(x2, muc, mark) if occupant(s)["nick_from"] == m2.localpart
+                                    and occupant(s)["role"] == "moderator"], 20, what="m2 shown as moderator")
+            kind, res = await iq(x1, muc, "set",
+                                 f"<query xmlns='{MUC_ADMIN}'><item nick='{m2.localpart}' affiliation='member'/></query>")
+            assert kind == "result", res
+            for _ in range(100):
+                if await power_level(m1, room, m2.user_id) == 0:
+                    break
+                await asyncio.sleep(0.2)
+            assert await power_level(m1, room, m2.user_id) == 0
+            # A Matrix moderator demotes an XMPP moderator through the bot; the XMPP user sees it.
+            mark = len(x1.presences)
+            await m1.send_text(room, f"!demote {x1.ghost}")
+            await wait_for(lambda: [s for s in room_presences(x1, muc, mark) if 110 in occupant(s)["statuses"]
+                                    and occupant(s)["role"] == "participant"
+                                    and occupant(s)["affiliation"] == "member"], 20,
+                           what="x1 sees its own demotion")
+            await set_power_level(m1, room, x1.ghost, 50)   # x1 moderates again for what follows
+
+            # A moderator removes a Matrix participant from XMPP…
+            mark = len(x2.presences)
+            await asyncio.sleep(1)
+            kind, res = await iq(x1, muc, "set",
+                                 f"<query xmlns='{MUC_ADMIN}'><item nick='{m2.localpart}' role='none'/></query>")
+            assert kind == "result", res
+            await m2.sync_until(lambda: room in m2.left, 20, "m2 removed from the Matrix room")
+            await wait_for(lambda: [s for s in room_presences(x2, muc, mark) if s.type == "unavailable"
+                                    and occupant(s)["nick_from"] == m2.localpart and 307 in occupant(s)["statuses"]],
+                           20, what="m2 shown as kicked on XMPP")
+            # …and an XMPP participant from Matrix.
+            mark = len(x2.presences)
+            r = await m1.c.room_kick(room, x2.ghost, "bye")
+            assert isinstance(r, RoomKickResponse), r
+            await wait_for(lambda: [s for s in room_presences(x2, muc, mark) if s.type == "unavailable"
+                                    and {110, 307} <= occupant(s)["statuses"]], 20, what="x2 told it was kicked")
+            # The removed participant cannot talk in the room any more.
+            sid = "gone" + token(3)
+            x2.send_xml(f"<message type='groupchat' to='{xml_escape(muc)}' id='{sid}'><body>still here?</body></message>")
+            e = await x2.wait_error(sid)
+            assert e.error_condition == "not-acceptable", e.describe()
+            # A moderator adds participants from each side.
+            m3 = await p.matrix_user("eva")
+            kind, res = await iq(x1, muc, "set",
+                                 f"<query xmlns='{MUC_ADMIN}'><item jid='{m3.jid}' affiliation='member'/></query>")
+            assert kind == "result", res
+            await m3.wait_invite(_bot())
+            x3 = await p.xmpp_user("fay")
+            x1.send_xml(f"<message to='{xml_escape(muc)}'><x xmlns='{MUC_USER}'><invite to='{x3.bare}'/></x></message>")
+            await wait_for(lambda: [s for s in x3.messages if s.frm == muc], 20, what="x3 invited")
+            assert (await join_muc(x3, muc, "fay"))["affiliation"] == "member"
+    run(go(), timeout=240)
+
+
+async def _register_many(n: int) -> list[AsyncClient]:
+    s = settings()
+    out = []
+    for _ in range(n):
+        c = AsyncClient(s.hs_url, "")
+        r = await c.register(f"fill{token(5).lower()}", "pw-" + token(6))
+        assert getattr(r, "access_token", None), r
+        out.append(c)
+    return out
+
+
+def test_the_31st_participant_is_refused_on_each_side(bridge):
+    async def go():
+        async with Peers() as p:
+            cap = settings().config.get("rooms", {}).get("max_participants", 30)
+            m1 = await p.matrix_user("own")
+            alias = "big" + token(4).lower()
+            room = await create_room(m1, alias, public=True)
+            muc = muc_of(alias)
+            fillers = await _register_many(cap - 2)
+            try:
+                for c in fillers:
+                    r = await c.join(room)
+                    assert getattr(r, "room_id", None), r
+                x1 = await p.xmpp_user("thirty")
+                assert (await join_muc(x1, muc, "thirty"))["role"] == "participant"   # the 30th
+                # 31st on XMPP: refused with service-unavailable and a text.
+                x2 = await p.xmpp_user("late")
+                try:
+                    await join_muc(x2, muc, "late")
+                    raise AssertionError("the 31st XMPP participant was let in")
+                except JoinRefused as e:
+                    assert e.condition == "service-unavailable" and "full" in e.text, e
+                # 31st on Matrix: the join is undone by the bot with a reason.
+                m31 = await p.matrix_user("late")
+                await m31.join(room)
+                await m31.sync_until(lambda: room in m31.left, 20, "the 31st Matrix user removed")
+                status, ev = await m1.get_state(room, "m.room.member", m31.user_id)
+                assert ev.get("membership") == "leave" and "full" in ev.get("reason", ""), ev
+                await m1.sync_until(lambda: bot_says(m1, room, "could not join"), 20, "the bot explains")
+                # An invitation past the cap: undone, and the inviter is told.
+                x3 = await p.xmpp_user("inv")
+                await m1.c.room_invite(room, x3.ghost)
+                await m1.sync_until(lambda: bot_says(m1, room, "was not added: the conversation is full"), 20,
+                                    "the inviter is told")
+                # From XMPP too (x1 made moderator first).
+                await set_power_level(m1, room, x1.ghost, 50)
+                await wait_for(lambda: [s for s in room_presences(x1, muc) if 110 in occupant(s)["statuses"]
+                                        and occupant(s)["role"] == "moderator"], 20, what="x1 moderator")
+                sid = "cap" + token(3)
+                x1.send_xml(f"<message to='{xml_escape(muc)}' id='{sid}'><x xmlns='{MUC_USER}'>"
+                            f"<invite to='{x2.bare}'/></x></message>")
+                e = await x1.wait_error(sid)
+                assert e.error_condition == "service-unavailable" and "full" in e.error_text, e.describe()
+            finally:
+                for c in fillers:
+                    await c.close()
+    run(go(), timeout=240)
+
+
+def test_an_xmpp_participant_who_was_offline_reads_the_archive_with_paging(bridge):
+    async def go():
+        async with Peers() as p:
+            m1 = await p.matrix_user("arc")
+            x1 = await p.xmpp_user("off")
+            alias = "arch" + token(4).lower()
+            room = await create_room(m1, alias)
+            muc = muc_of(alias)
+            await invited_xmpp_joins(m1, room, x1, muc, "off")
+            x1.send_xml(f"<message type='groupchat' to='{xml_escape(muc)}' id='before'><body>before</body></message>")
+            await wait_for(lambda: ("off", "before") in groupchat(x1, muc), 20, what="own message reflected")
+            x1 = await p.relogin(x1)            # offline: its client left the room
+            said = [f"while away {i} ✓" for i in range(7)]
+            for body in said:
+                await m1.send_text(room, body)
+            await m1.sync_until(lambda: len(m1.messages_in(room, m1.user_id)) >= 7, 20, "sent")
+            await asyncio.sleep(1.5)            # the bridge archived them
+
+            pages, after, seen = 0, None, []
+            while True:
+                rsm = f"<set xmlns='{RSM_NS}'><max>3</max>" + (f"<after>{after}</after>" if after else "") + "</set>"
+                qid = "q" + token(3)
+                mark = len(x1.messages)
+                kind, res = await iq(x1, muc, "set", f"<query xmlns='{MAM_NS}' queryid='{qid}'>{rsm}</query>")
+                assert kind == "result", res
+                pages += 1
+                fin = res.find(f"{{{MAM_NS}}}fin")
+                results = []
+                for s in x1.messages[mark:]:
+                    r = ET.fromstring(s.xml).find(f"{{{MAM_NS}}}result")
+                    if r is not None and r.get("queryid") == qid:
+                        body = r.find(".//{jabber:client}body")
+                        assert body is not None, s.xml
+                        results.append(body.text if body is not None else None)
+                assert len(results) <= 3, results
+                seen += results
+                last = fin.find(f"{{{RSM_NS}}}set/{{{RSM_NS}}}last")
+                if fin.get("complete") in ("true", "1") or last is None:
+                    break
+                after = last.text
+                assert pages < 10, seen
+            assert pages >= 3, pages
+            assert seen == ["before"] + said, seen
+            # The newest page, and history on join.
+            kind, res = await iq(x1, muc, "set",
+                                 f"<query xmlns='{MAM_NS}'><set xmlns='{RSM_NS}'><max>2</max><before/></set></query>")
+            assert kind == "result"
+            count = res.find(f".//{{{RSM_NS}}}count")
+            assert count is not None and int(count.text) == 8, ET.tostring(res)
+            mark = len(x1.messages)
+            await join_muc(x1, muc, "off", history=3)
+            hist = [s.body for s in x1.messages[mark:] if s.type == "groupchat" and "urn:xmpp:delay" in s.xml]
+            assert hist == said[-3:], hist
+            # Someone who is not a participant gets nothing.
+            stranger = await p.xmpp_user("str")
+            kind, err = await iq(stranger, muc, "set", f"<query xmlns='{MAM_NS}'/>")
+            assert kind == "error" and err[0] == "forbidden", err
+            try:
+                await join_muc(stranger, muc, "str")
+                raise AssertionError("a stranger joined a members-only room")
+            except JoinRefused as e:
+                assert e.condition == "registration-required", e
+    run(go(), timeout=240)
+
+
+def test_nick_collisions_lose_no_messages(bridge):
+    async def go():
+        async with Peers() as p:
+            m1 = await p.matrix_user("nk")
+            status, j = await m1.request("PUT", f"/profile/{m1.user_id}/displayname", {"displayname": "Alex"})
+            assert status == 200, j
+            x1 = await p.xmpp_user("nx")
+            x2 = await p.xmpp_user("ny")
+            alias = "nick" + token(4).lower()
+            room = await create_room(m1, alias)
+            muc = muc_of(alias)
+            first = await invited_xmpp_joins(m1, room, x1, muc, "Alex")
+            assert 210 in first["statuses"] and first["nick_from"] == "Alex (2)", first
+            second = await invited_xmpp_joins(m1, room, x2, muc, "Alex")
+            assert second["nick_from"] == "Alex (3)", second
+            await m1.send_text(room, "from matrix alex")
+            x1.send_xml(f"<message type='groupchat' to='{xml_escape(muc)}'><body>from xmpp alex</body></message>")
+            x2.send_xml(f"<message type='groupchat' to='{xml_escape(muc)}'><body>from the other alex</body></message>")
+            await wait_for(lambda: len(groupchat(x2, muc)) >= 3, 20, what="all three on XMPP")
+            assert sorted(groupchat(x2, muc)) == sorted([("Alex", "from matrix alex"), ("Alex (2)", "from xmpp alex"),
+                                                        ("Alex (3)", "from the other alex")]), groupchat(x2, muc)
+            await m1.wait_message(room, x1.ghost, "from xmpp alex")
+            await m1.wait_message(room, x2.ghost, "from the other alex")
+    run(go(), timeout=180)
