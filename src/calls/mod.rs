@@ -8,4 +8,5 @@
 //! See DESIGN.md, section "Missed calls".
 
 pub mod event;
+pub mod model;
 pub mod webhook;
