@@ -9,4 +9,5 @@
 
 pub mod event;
 pub mod model;
+pub mod rules;
 pub mod webhook;
