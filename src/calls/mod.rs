@@ -9,6 +9,7 @@
 
 pub mod contacts;
 pub mod event;
+pub mod mail;
 pub mod model;
 pub mod rules;
 pub mod webhook;
