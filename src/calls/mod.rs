@@ -7,6 +7,7 @@
 //! client does I/O; wiring into the running bridge (storage, HTTP route, outbox) lives elsewhere.
 //! See DESIGN.md, section "Missed calls".
 
+pub mod ami;
 pub mod contacts;
 pub mod event;
 pub mod mail;
