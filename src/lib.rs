@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod bridge;
+pub mod calls;
 pub mod commands;
 pub mod config;
 pub mod core;

@@ -1,0 +1,231 @@
+//! The AMI client against a small in-process manager server that replays recorded transcripts:
+//! each scenario must yield the same call summary and the same notices as its hand-written
+//! webhook equivalent. Also: reconnecting after the server drops the connection, and after a
+//! refused login.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use ucbridge::calls::ami::{self, ClientConfig, Translator, TranslatorConfig};
+use ucbridge::calls::event::CallEvent;
+use ucbridge::calls::model::{CallSummary, CallTracker};
+use ucbridge::calls::rules::{self, Directory, Facts, Notice, NoticeReason, RuleSettings, UserEntry};
+use ucbridge::calls::webhook;
+
+const USER: &str = "ucbridge";
+const SECRET: &str = "s3cret";
+
+fn fixture(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/ami/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// What the fake server does on each successive connection.
+enum Session {
+    /// Accept the login, send this text, then close.
+    SendAndClose(String),
+    /// Accept the login, send this text, keep the connection open.
+    SendAndStay(String),
+    /// Refuse the login.
+    Refuse,
+}
+
+/// Start a manager on 127.0.0.1:0; returns its address and a counter of accepted logins.
+async fn fake_manager(sessions: Vec<Session>) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    let logins = Arc::new(AtomicUsize::new(0));
+    let counter = logins.clone();
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        for session in sessions {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            let (read, mut write) = stream.into_split();
+            let mut reader = BufReader::new(read);
+            if write.write_all(b"Asterisk Call Manager/7.0.3\r\n").await.is_err() {
+                return;
+            }
+            let mut login = BTreeMap::new();
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let l = line.trim_end();
+                if l.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = l.split_once(": ") {
+                    login.insert(k.to_owned(), v.to_owned());
+                }
+            }
+            let action_id = login.get("ActionID").cloned().unwrap_or_default();
+            let good = login.get("Action").map(String::as_str) == Some("Login")
+                && login.get("Username").map(String::as_str) == Some(USER)
+                && login.get("Secret").map(String::as_str) == Some(SECRET);
+            if matches!(session, Session::Refuse) || !good {
+                let reply =
+                    format!("Response: Error\r\nActionID: {action_id}\r\nMessage: Authentication failed\r\n\r\n");
+                let _ = write.write_all(reply.as_bytes()).await;
+                continue;
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+            let reply = format!(
+                "Response: Success\r\nActionID: {action_id}\r\nMessage: Authentication accepted\r\n\r\n\
+                 Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: 3600\r\nLastReload: 3600\r\nStatus: Fully Booted\r\n\r\n"
+            );
+            let _ = write.write_all(reply.as_bytes()).await;
+            match session {
+                Session::SendAndClose(text) => {
+                    let _ = write.write_all(text.as_bytes()).await;
+                    let _ = write.shutdown().await;
+                }
+                Session::SendAndStay(text) => {
+                    let _ = write.write_all(text.as_bytes()).await;
+                    open.push((reader, write));
+                }
+                Session::Refuse => {}
+            }
+        }
+        // Keep the last connections open until the test ends.
+        std::future::pending::<()>().await;
+        drop(open);
+    });
+    (address, logins)
+}
+
+/// Connect the client and collect events until `calls` calls have ended.
+async fn collect(address: String, calls: usize) -> Vec<CallEvent> {
+    let mut config = ClientConfig::new(address, USER, SECRET);
+    config.min_backoff = Duration::from_millis(20);
+    config.max_backoff = Duration::from_millis(200);
+    let (tx, mut rx) = mpsc::channel(64);
+    let client = tokio::spawn(ami::run(config, Translator::new(TranslatorConfig::default()), tx));
+    let mut events = Vec::new();
+    let mut ended = 0;
+    let got = tokio::time::timeout(Duration::from_secs(20), async {
+        while ended < calls {
+            let Some(e) = rx.recv().await else { break };
+            ended += usize::from(matches!(e, CallEvent::CallEnded { .. }));
+            events.push(e);
+        }
+    })
+    .await;
+    assert!(got.is_ok(), "timed out with {} events: {events:#?}", events.len());
+    drop(rx);
+    client.abort();
+    events
+}
+
+fn summaries(events: Vec<CallEvent>) -> Vec<CallSummary> {
+    let mut tracker = CallTracker::new();
+    let out: Vec<CallSummary> =
+        events.into_iter().filter_map(|e| tracker.apply(e).expect("consistent events")).collect();
+    assert_eq!(tracker.active(), 0);
+    out
+}
+
+fn webhook_summary(name: &str) -> CallSummary {
+    let events =
+        webhook::parse_events(fixture(&format!("{name}.webhook.json")).as_bytes()).expect("valid webhook body");
+    let mut all = summaries(events);
+    assert_eq!(all.len(), 1);
+    all.remove(0)
+}
+
+fn directory() -> Directory {
+    let users = [("alice", "201"), ("bob", "202"), ("carol", "203"), ("erin", "205"), ("sam", "301")];
+    Directory::new(
+        users
+            .iter()
+            .map(|(id, ext)| UserEntry { email: Some(format!("{id}@example.org")), ..UserEntry::new(id, &[ext]) })
+            .collect(),
+    )
+}
+
+fn notices(summaries: &[CallSummary]) -> Vec<Notice> {
+    let settings = RuleSettings { notify_even_if_answered_by_other: true, ..RuleSettings::default() };
+    let facts = Facts { contact_found: true, ..Facts::default() };
+    summaries.iter().flat_map(|s| rules::decide(&settings, &directory(), s, &facts).notices).collect()
+}
+
+async fn scenario(name: &str, calls_in_transcript: usize, expected: &[(&str, NoticeReason)]) {
+    let (address, logins) = fake_manager(vec![Session::SendAndStay(fixture(&format!("{name}.ami")))]).await;
+    let from_ami = summaries(collect(address, calls_in_transcript).await);
+    assert_eq!(logins.load(Ordering::SeqCst), 1);
+    let from_webhook = webhook_summary(name);
+    let same_call: Vec<_> = from_ami.iter().filter(|s| s.call_id == from_webhook.call_id).collect();
+    assert_eq!(same_call, [&from_webhook], "{name}: AMI and webhook summaries differ");
+
+    let ami_notices = notices(&from_ami);
+    assert_eq!(ami_notices, notices(std::slice::from_ref(&from_webhook)), "{name}: notices differ");
+    let got: Vec<(&str, NoticeReason)> = ami_notices.iter().map(|n| (n.user.as_str(), n.reason)).collect();
+    assert_eq!(got, expected, "{name}");
+}
+
+#[tokio::test]
+async fn direct_call_unanswered() {
+    scenario("direct_unanswered", 1, &[("alice", NoticeReason::Missed)]).await;
+}
+
+#[tokio::test]
+async fn ring_group() {
+    // Bob's phone was busy (rang 0.25 s): the short-ring exception leaves him out.
+    scenario("ring_group", 1, &[("alice", NoticeReason::Missed), ("carol", NoticeReason::Missed)]).await;
+}
+
+#[tokio::test]
+async fn queue_with_cyclic_distribution() {
+    scenario("queue", 1, &[("alice", NoticeReason::Missed), ("bob", NoticeReason::Missed)]).await;
+}
+
+#[tokio::test]
+async fn call_forward() {
+    scenario("forward", 1, &[("alice", NoticeReason::Missed), ("sam", NoticeReason::Missed)]).await;
+}
+
+#[tokio::test]
+async fn pickup() {
+    // Two calls end: the picked-up one and Erin's own call to the *8 feature code.
+    scenario("pickup", 2, &[("alice", NoticeReason::AnsweredElsewhere)]).await;
+}
+
+/// Split a transcript after its `n`th frame.
+fn split_after_frames(text: &str, n: usize) -> (String, String) {
+    let mut count = 0;
+    let mut cut = 0;
+    for (i, _) in text.match_indices("\r\n\r\n") {
+        count += 1;
+        if count == n {
+            cut = i + 4;
+            break;
+        }
+    }
+    assert!(cut > 0, "transcript has fewer than {n} frames");
+    (text[..cut].to_owned(), text[cut..].to_owned())
+}
+
+#[tokio::test]
+async fn reconnects_after_the_server_drops_the_connection() {
+    let (first, rest) = split_after_frames(&fixture("ring_group.ami"), 12);
+    let (address, logins) = fake_manager(vec![Session::SendAndClose(first), Session::SendAndStay(rest)]).await;
+    let from_ami = summaries(collect(address, 1).await);
+    assert_eq!(logins.load(Ordering::SeqCst), 2, "the client logged in again");
+    assert_eq!(from_ami, [webhook_summary("ring_group")]);
+}
+
+#[tokio::test]
+async fn retries_after_a_refused_login() {
+    let (address, logins) =
+        fake_manager(vec![Session::Refuse, Session::SendAndStay(fixture("direct_unanswered.ami"))]).await;
+    let from_ami = summaries(collect(address, 1).await);
+    assert_eq!(logins.load(Ordering::SeqCst), 1);
+    assert_eq!(from_ami, [webhook_summary("direct_unanswered")]);
+}
