@@ -77,6 +77,11 @@ impl Bridge {
         {
             return self.room_actions(tx, bridged, event).await;
         }
+        if let Some(room) = event.room()
+            && let Some(muc) = self.portal_muc(room).await?
+        {
+            return self.portal_actions(tx, room.clone(), muc, event).await;
+        }
         Ok(match event {
             // Handled before the transaction (`on_ephemeral`).
             MatrixIn::Presence { .. } | MatrixIn::Typing { .. } | MatrixIn::Read { .. } => vec![],

@@ -8,6 +8,7 @@ mod lanes;
 mod markers;
 mod matrix_in;
 pub mod muc;
+pub mod portal;
 mod presence;
 mod room_delivery;
 mod rooms;
@@ -46,6 +47,8 @@ pub struct Bridge {
     markers: MarkerState,
     /// Bridged rooms by ID (`None`: known not to be one).
     rooms: Mutex<HashMap<RoomId, Option<crate::store::BridgedRoom>>>,
+    /// Portal rooms of MUCs on XMPP servers, and who is in those MUCs.
+    portals: Mutex<portal::PortalIndex>,
 }
 
 /// Presence bookkeeping: coalescing per person, and each XMPP user's resources.
@@ -98,6 +101,7 @@ impl Bridge {
             presence: PresenceState::default(),
             markers: MarkerState::default(),
             rooms: Mutex::new(HashMap::new()),
+            portals: Mutex::new(portal::PortalIndex::default()),
         })
     }
 

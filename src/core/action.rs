@@ -97,6 +97,14 @@ pub enum Action {
     XmppOccupant { room: RoomId, who: Party, nick: String, change: OccupantChange },
     /// A room's subject, to every XMPP client joined to its MUC.
     XmppSubject { room: RoomId, subject: String },
+    /// A Matrix user in a portal room becomes an occupant of the MUC it stands for.
+    XmppPortalJoin { room: RoomId, muc: BareJid, user: MatrixUserId, nick: String },
+    /// A Matrix user left a portal room: they leave the MUC.
+    XmppPortalLeave { room: RoomId, muc: BareJid, user: MatrixUserId, nick: String },
+    /// A Matrix user's message in a portal room, said in the MUC.
+    XmppPortalMessage { room: RoomId, muc: BareJid, from: MatrixUserId, text: Text },
+    /// A ghost leaves a room (its XMPP user left the MUC the room stands for).
+    MatrixLeave { room: RoomId, user: MatrixUserId },
     /// A MUC invitation (XEP-0045 mediated invite) for an XMPP user.
     XmppMucInvite { room: RoomId, to: BareJid, from: Party, reason: Option<String> },
     /// A Matrix user's message to an XMPP user, sent from the Matrix user's address under the
@@ -170,10 +178,16 @@ impl Action {
     pub fn lane(&self) -> String {
         match self {
             Action::MatrixDirect { from, to, .. } => format!("x2m:{from}>{to}"),
-            Action::MatrixJoin { room, .. } | Action::MatrixPost { room, .. } | Action::MatrixRoomAct { room, .. } => {
+            Action::MatrixJoin { room, .. }
+            | Action::MatrixLeave { room, .. }
+            | Action::MatrixPost { room, .. }
+            | Action::MatrixRoomAct { room, .. } => {
                 format!("room:{room}")
             }
             Action::MatrixCreateRoom { alias, .. } => format!("create:{alias}"),
+            Action::XmppPortalJoin { room, .. }
+            | Action::XmppPortalLeave { room, .. }
+            | Action::XmppPortalMessage { room, .. } => format!("portal:{room}"),
             Action::XmppGroupchat { room, .. }
             | Action::XmppOccupant { room, .. }
             | Action::XmppSubject { room, .. }

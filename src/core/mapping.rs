@@ -204,6 +204,25 @@ impl IdentityMap {
         MatrixUserId::parse(&format!("@{localpart}:{server}")).map_err(|_| MappingError::NotAMatrixId(raw.clone()))
     }
 
+    /// The alias of the portal room for a MUC on an XMPP server:
+    /// `team@conference.example` → `#_xmpp_team=40conference.example:hs`.
+    pub fn portal_alias(&self, muc: &BareJid) -> String {
+        format!("#{}{}:{}", self.ghost_prefix, matrix_escape(&muc.to_string()), self.homeserver)
+    }
+
+    /// The MUC a portal alias stands for, if the alias is one (`None`: not in our namespace).
+    pub fn muc_for_portal_alias(&self, alias: &str) -> Option<Result<BareJid, MappingError>> {
+        let local = alias.strip_prefix('#')?.strip_suffix(&format!(":{}", self.homeserver))?;
+        let encoded = local.strip_prefix(&self.ghost_prefix)?;
+        Some(matrix_unescape(encoded).and_then(|s| {
+            let jid = BareJid::parse(&s)?;
+            if jid.local().is_none() || jid.domain() == self.component {
+                return Err(MappingError::NotAJid(s));
+            }
+            Ok(jid)
+        }))
+    }
+
     /// The MUC address of a bridged room: its alias or, without one, its room ID, with the
     /// first `:` written as `@` and XEP-0106 escaped: `#sales:hs` → `#sales\40hs@component`.
     pub fn muc_for_room(&self, alias_or_id: &str) -> BareJid {
@@ -238,6 +257,17 @@ mod tests {
             ghost_prefix: "_xmpp_".into(),
             bot_localpart: "ucbridge".into(),
         }
+    }
+
+    #[test]
+    fn portal_aliases() {
+        let m = map();
+        let muc = BareJid::parse("team@conference.xmpp.example").unwrap();
+        let alias = m.portal_alias(&muc);
+        assert_eq!(alias, "#_xmpp_team=40conference.xmpp.example:hs.example");
+        assert_eq!(m.muc_for_portal_alias(&alias), Some(Ok(muc)));
+        assert_eq!(m.muc_for_portal_alias("#sales:hs.example"), None);
+        assert!(matches!(m.muc_for_portal_alias("#_xmpp_conference.xmpp.example:hs.example"), Some(Err(_))));
     }
 
     #[test]

@@ -108,7 +108,14 @@ async fn query_alias(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     authorize(&bridge, &headers, &query)?;
-    Err::<(), _>(ApiError::NotFound(format!("{alias}: group chats are not bridged yet")))
+    match bridge.open_portal(&alias).await {
+        Ok(true) => Ok(axum::Json(serde_json::json!({}))),
+        Ok(false) => Err(ApiError::NotFound(format!("{alias} is not an alias the bridge provides"))),
+        Err(e) => {
+            tracing::warn!(alias, error = %e, "cannot open a portal room");
+            Err(ApiError::NotFound(format!("{alias}: {e}")))
+        }
+    }
 }
 
 async fn ping(

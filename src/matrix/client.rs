@@ -9,7 +9,7 @@ use ruma::api::auth_scheme::{AuthScheme, SendAccessToken};
 use ruma::api::client::account::register::{self, LoginType};
 use ruma::api::client::alias::get_alias;
 use ruma::api::client::discovery::get_supported_versions;
-use ruma::api::client::membership::{invite_user, join_room_by_id, kick_user};
+use ruma::api::client::membership::{invite_user, join_room_by_id, kick_user, leave_room};
 use ruma::api::client::message::send_message_event;
 use ruma::api::client::presence::{get_presence, set_presence};
 use ruma::api::client::profile::set_display_name;
@@ -403,5 +403,21 @@ impl MatrixClient {
         let request = send_state_event::v3::Request::new(to_ruma_room(room)?, &ruma::events::EmptyStateKey, &content)
             .map_err(|e| MatrixError::Protocol(e.to_string()))?;
         self.call(request, None).await.map(|_| ())
+    }
+
+    /// Create the portal room of a MUC as the bot: public (anyone who knows the alias may
+    /// join, as anyone may join the MUC), under the alias in the bridge's namespace.
+    pub async fn create_portal_room(&self, name: &str, alias_localpart: &str) -> Result<RoomId, MatrixError> {
+        let mut request = create_room::v3::Request::new();
+        request.name = Some(name.to_owned());
+        request.room_alias_name = Some(alias_localpart.to_owned());
+        request.preset = Some(create_room::v3::RoomPreset::PublicChat);
+        request.visibility = Visibility::Private;
+        let response = self.call(request, None).await?;
+        RoomId::parse(response.room_id.as_str()).map_err(|e| MatrixError::Protocol(e.to_string()))
+    }
+
+    pub async fn leave(&self, room: &RoomId, user: &MatrixUserId) -> Result<(), MatrixError> {
+        self.call(leave_room::v3::Request::new(to_ruma_room(room)?), Some(user)).await.map(|_| ())
     }
 }

@@ -11,6 +11,7 @@ mod presence;
 mod rooms;
 mod subscriptions;
 mod watches;
+mod xmpp_rooms;
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -62,12 +63,14 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "presence and receipts", include_str!("../../migrations/sqlite/0002_presence_receipts.sql")),
     (3, "watches", include_str!("../../migrations/sqlite/0003_watches.sql")),
     (4, "rooms", include_str!("../../migrations/sqlite/0004_rooms.sql")),
+    (6, "xmpp rooms", include_str!("../../migrations/sqlite/0006_xmpp_rooms.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
     (2, "presence and receipts", include_str!("../../migrations/postgres/0002_presence_receipts.sql")),
     (3, "watches", include_str!("../../migrations/postgres/0003_watches.sql")),
     (4, "rooms", include_str!("../../migrations/postgres/0004_rooms.sql")),
+    (6, "xmpp rooms", include_str!("../../migrations/postgres/0006_xmpp_rooms.sql")),
 ];
 
 /// The bridge's database.

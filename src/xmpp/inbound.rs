@@ -25,7 +25,7 @@ use crate::core::ids::BareJid;
 use crate::core::inbound::XmppChatIn;
 use crate::core::presence::{Show, XmppPresence};
 use crate::xmpp::connection::Received;
-use crate::xmpp::{muc, outbound};
+use crate::xmpp::{muc, outbound, portal};
 
 /// Process stanzas one at a time, in arrival order, until the connection task stops.
 pub async fn run(bridge: Arc<Bridge>, mut received: mpsc::Receiver<Received>) {
@@ -35,8 +35,14 @@ pub async fn run(bridge: Arc<Bridge>, mut received: mpsc::Receiver<Received>) {
                 Stanza::Message(m) if m.to.as_ref().is_some_and(muc::is_room) => muc::on_message(&bridge, m).await,
                 Stanza::Presence(p) if p.to.as_ref().is_some_and(muc::is_room) => muc::on_presence(&bridge, p).await,
                 Stanza::Iq(iq) if iq_to(&iq).is_some_and(muc::is_room) => muc::on_iq(&bridge, iq).await,
-                Stanza::Message(m) => on_message(&bridge, m).await,
-                Stanza::Presence(p) => on_presence(&bridge, p).await,
+                Stanza::Message(m) => match from_portal(&bridge, m.from.as_ref()).await {
+                    Some(muc) => portal::on_message(&bridge, muc, m).await,
+                    None => on_message(&bridge, m).await,
+                },
+                Stanza::Presence(p) => match from_portal(&bridge, p.from.as_ref()).await {
+                    Some(muc) => portal::on_presence(&bridge, muc, p).await,
+                    None => on_presence(&bridge, p).await,
+                },
                 Stanza::Iq(iq) => on_iq(&bridge, iq).await,
             },
             Received::Invalid { kind, header, error } => {
@@ -59,9 +65,17 @@ pub async fn run(bridge: Arc<Bridge>, mut received: mpsc::Receiver<Received>) {
                 };
                 bridge.xmpp.send_reply(reply).await;
             }
-            Received::Connected => announce_presence(&bridge).await,
+            Received::Connected => {
+                announce_presence(&bridge).await;
+                bridge.rejoin_portals().await;
+            }
         }
     }
+}
+
+/// The MUC (with a portal room) a stanza comes from, if it comes from one.
+async fn from_portal(bridge: &Bridge, from: Option<&Jid>) -> Option<BareJid> {
+    portal::portal_muc(bridge, from?).await
 }
 
 fn iq_to(iq: &Iq) -> Option<&Jid> {

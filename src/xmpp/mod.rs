@@ -7,3 +7,4 @@ pub mod inbound;
 pub mod muc;
 pub mod muc_out;
 pub mod outbound;
+pub mod portal;

@@ -68,6 +68,7 @@ Component "${PEER_MUC_DOMAIN}" "muc"
   max_history_messages = 50
   restrict_room_creation = false
   muc_room_locking = false   -- a room created by a join is usable at once (no 201 config step)
+  muc_room_default_public_jids = true   -- occupants see real JIDs: the bridge maps them to ghosts
 
 Component "${PEER_UPLOAD_DOMAIN}" "http_file_share"
   http_file_share_size_limit = 52428800

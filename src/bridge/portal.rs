@@ -1,0 +1,280 @@
+//! Portal rooms: a MUC on an XMPP server (`team@conference.example`) seen from Matrix as the
+//! room `#_xmpp_team=40conference.example:hs`. The room is created when the homeserver first
+//! asks about the alias; a Matrix user who joins it becomes an occupant of the MUC from their
+//! address under the component, and the MUC's occupants appear as their ghosts. The MUC is the
+//! authority here: its rules apply, the bridge only carries what happens.
+
+use std::collections::HashMap;
+
+use crate::bridge::Bridge;
+use crate::core::action::{Action, Text};
+use crate::core::ids::{BareJid, MatrixUserId, RoomId};
+use crate::core::inbound::{MatrixIn, Membership};
+use crate::core::room;
+use crate::matrix::client::MatrixError;
+use crate::store::StoreTx;
+
+/// Someone in a remote MUC, as its presence said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteOccupant {
+    /// The real address, where the room shows it (non-anonymous rooms, or to moderators).
+    pub jid: Option<BareJid>,
+}
+
+/// Portal rooms by room and by MUC, loaded once from the store.
+#[derive(Default)]
+pub(super) struct PortalIndex {
+    loaded: bool,
+    by_room: HashMap<RoomId, BareJid>,
+    by_muc: HashMap<BareJid, RoomId>,
+    /// Who is in each MUC (other than our own occupants), by nick.
+    occupants: HashMap<BareJid, HashMap<String, RemoteOccupant>>,
+}
+
+/// How a remote MUC's presence for one of its occupants reads.
+pub enum RemotePresence {
+    Available { real: Option<BareJid>, own: bool },
+    Unavailable { own: bool },
+    Error { condition: String, text: String },
+}
+
+impl Bridge {
+    async fn load_portals(&self) -> crate::store::Result<()> {
+        if self.portals.lock().map(|p| p.loaded).unwrap_or(true) {
+            return Ok(());
+        }
+        let rooms = self.store.xmpp_rooms().await?;
+        if let Ok(mut p) = self.portals.lock() {
+            for (room, muc) in rooms {
+                p.by_muc.insert(muc.clone(), room.clone());
+                p.by_room.insert(room, muc);
+            }
+            p.loaded = true;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn portal_muc(&self, room: &RoomId) -> crate::store::Result<Option<BareJid>> {
+        self.load_portals().await?;
+        Ok(self.portals.lock().ok().and_then(|p| p.by_room.get(room).cloned()))
+    }
+
+    /// The portal room of a MUC, if there is one.
+    pub async fn portal_room(&self, muc: &BareJid) -> crate::store::Result<Option<RoomId>> {
+        self.load_portals().await?;
+        Ok(self.portals.lock().ok().and_then(|p| p.by_muc.get(muc).cloned()))
+    }
+
+    /// The homeserver asks whether an alias exists: for `#_xmpp_<MUC>` create the portal room.
+    /// `Ok(false)`: not an alias the bridge provides.
+    pub async fn open_portal(&self, alias: &str) -> Result<bool, String> {
+        let muc = match self.map.muc_for_portal_alias(alias) {
+            None => return Ok(false),
+            Some(Err(e)) => return Err(e.to_string()),
+            Some(Ok(muc)) => muc,
+        };
+        if self.portal_room(&muc).await.map_err(|e| e.to_string())?.is_some() {
+            return Ok(true);
+        }
+        let localpart = alias.trim_start_matches('#').split(':').next().unwrap_or_default();
+        let room = self.matrix.create_portal_room(&muc.to_string(), localpart).await.map_err(|e| e.to_string())?;
+        self.store.save_xmpp_room(&room, &muc).await.map_err(|e| e.to_string())?;
+        if let Ok(mut p) = self.portals.lock() {
+            p.by_muc.insert(muc.clone(), room.clone());
+            p.by_room.insert(room.clone(), muc.clone());
+        }
+        tracing::info!(%room, %muc, "created a portal room");
+        Ok(true)
+    }
+
+    /// What a Matrix event in a portal room means for the MUC.
+    pub(super) async fn portal_actions(
+        &self,
+        _tx: &mut StoreTx,
+        room: RoomId,
+        muc: BareJid,
+        event: MatrixIn,
+    ) -> crate::store::Result<Vec<Action>> {
+        Ok(match event {
+            MatrixIn::Message { sender, text, .. } if !self.map.is_bridge_user(&sender) => {
+                vec![Action::XmppPortalMessage { room, muc, from: sender, text }]
+            }
+            MatrixIn::Membership { user, membership, displayname, .. } if !self.map.is_bridge_user(&user) => {
+                self.remember_displayname(&user, displayname.as_deref());
+                match membership {
+                    Membership::Join => {
+                        let nick = room::clean_nick(&displayname.unwrap_or_else(|| user.localpart().to_owned()));
+                        vec![Action::XmppPortalJoin { room, muc, user, nick }]
+                    }
+                    Membership::Leave | Membership::Ban => {
+                        let occupants = self.store.xmpp_occupants(&room).await?;
+                        match occupants.into_iter().find(|(u, _)| u == &user) {
+                            Some((_, nick)) => vec![Action::XmppPortalLeave { room, muc, user, nick }],
+                            None => vec![],
+                        }
+                    }
+                    _ => vec![],
+                }
+            }
+            _ => vec![],
+        })
+    }
+
+    /// A presence from `muc/nick`, received at a Matrix user's address.
+    pub async fn portal_presence(
+        self: &std::sync::Arc<Self>,
+        muc: &BareJid,
+        nick: &str,
+        to: &MatrixUserId,
+        presence: RemotePresence,
+    ) {
+        let Ok(Some(room)) = self.portal_room(muc).await else { return };
+        let mut actions = vec![];
+        match presence {
+            RemotePresence::Available { own: true, .. } | RemotePresence::Unavailable { own: true } => {}
+            RemotePresence::Available { real, own: false } => {
+                let new = self.portals.lock().ok().map(|mut p| {
+                    let occupants = p.occupants.entry(muc.clone()).or_default();
+                    occupants.insert(nick.to_owned(), RemoteOccupant { jid: real.clone() }).is_none()
+                });
+                if new == Some(true)
+                    && let Some(jid) = real
+                {
+                    actions.push(Action::MatrixJoin { room: room.clone(), user: self.map.ghost_for(&jid) });
+                }
+            }
+            RemotePresence::Unavailable { own: false } => {
+                let gone = self.portals.lock().ok().and_then(|mut p| p.occupants.get_mut(muc)?.remove(nick));
+                if let Some(RemoteOccupant { jid: Some(jid) }) = gone {
+                    actions.push(Action::MatrixLeave { room: room.clone(), user: self.map.ghost_for(&jid) });
+                }
+            }
+            RemotePresence::Error { condition, text } => {
+                let body = format!("{to} could not join {muc} as {nick}: {condition} {text}");
+                tracing::info!(%muc, nick, %to, condition, text, "MUC join refused");
+                if condition == "conflict" && !nick.ends_with("(Matrix)") {
+                    // The nick is taken in the MUC: try once more with a mark that tells them apart.
+                    actions.push(Action::XmppPortalJoin {
+                        room: room.clone(),
+                        muc: muc.clone(),
+                        user: to.clone(),
+                        nick: format!("{nick} (Matrix)"),
+                    });
+                } else {
+                    actions.push(Action::MatrixPost {
+                        room: room.clone(),
+                        user: self.map.bot(),
+                        text: Text::notice(body),
+                        nick: None,
+                    });
+                }
+            }
+        }
+        if let Err(e) = self.queue_actions(actions).await {
+            tracing::warn!(%muc, error = %e, "cannot queue a portal change");
+        }
+    }
+
+    /// A message said in a remote MUC, received at a Matrix user's address. Every Matrix
+    /// occupant receives a copy; the first one accepted wins (`dedupe` is the room's stanza id
+    /// or the sender's message id).
+    pub async fn portal_message(
+        self: &std::sync::Arc<Self>,
+        muc: &BareJid,
+        nick: &str,
+        dedupe: Option<String>,
+        body: String,
+    ) -> crate::store::Result<()> {
+        let Some(room) = self.portal_room(muc).await? else { return Ok(()) };
+        let ours = self.store.xmpp_occupants(&room).await?.iter().any(|(_, n)| n == nick);
+        if ours {
+            return Ok(()); // the MUC reflecting a Matrix user's own message
+        }
+        let real = self
+            .portals
+            .lock()
+            .ok()
+            .and_then(|p| p.occupants.get(muc).and_then(|o| o.get(nick)).and_then(|o| o.jid.clone()));
+        let action = match real {
+            Some(jid) => Action::MatrixPost {
+                room: room.clone(),
+                user: self.map.ghost_for(&jid),
+                text: Text::plain(body),
+                nick: Some(nick.to_owned()),
+            },
+            // A semi-anonymous room hides who is behind a nick: the bot says who spoke.
+            None => Action::MatrixPost {
+                room: room.clone(),
+                user: self.map.bot(),
+                text: Text::plain(format!("{nick}: {body}")),
+                nick: None,
+            },
+        };
+        let mut tx = self.store.begin().await?;
+        if let Some(key) = &dedupe
+            && !tx.claim_stanza(&format!("{muc}/{nick}"), key).await?
+        {
+            return Ok(());
+        }
+        let row = tx.enqueue_row(action).await?;
+        tx.commit().await?;
+        self.dispatch(vec![row]);
+        Ok(())
+    }
+
+    async fn queue_actions(self: &std::sync::Arc<Self>, actions: Vec<Action>) -> crate::store::Result<()> {
+        if actions.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.store.begin().await?;
+        let mut rows = vec![];
+        for a in actions {
+            rows.push(tx.enqueue_row(a).await?);
+        }
+        tx.commit().await?;
+        self.dispatch(rows);
+        Ok(())
+    }
+
+    /// After (re)connecting: every Matrix occupant of a portal joins its MUC again.
+    pub async fn rejoin_portals(&self) {
+        let Ok(rooms) = self.store.xmpp_rooms().await else { return };
+        for (room, muc) in rooms {
+            let Ok(occupants) = self.store.xmpp_occupants(&room).await else { continue };
+            for (user, nick) in occupants {
+                if let Ok(stanza) = crate::xmpp::muc_out::join_remote(&self.map.jid_for_matrix(&user), &muc, &nick) {
+                    self.xmpp.send_reply(stanza).await;
+                }
+            }
+        }
+    }
+
+    pub(super) async fn deliver_portal(
+        &self,
+        id: i64,
+        action: &Action,
+    ) -> Result<(), crate::core::outbox::DeliveryError> {
+        use crate::xmpp::muc_out;
+        let store_err = |e: crate::store::StoreError| crate::core::outbox::DeliveryError::Transient(e.to_string());
+        match action {
+            Action::XmppPortalJoin { room, muc, user, nick } => {
+                self.store.save_xmpp_occupant(room, user, nick).await.map_err(store_err)?;
+                self.xmpp.send(muc_out::join_remote(&self.map.jid_for_matrix(user), muc, nick)?).await
+            }
+            Action::XmppPortalLeave { room, muc, user, nick } => {
+                self.store.remove_xmpp_occupant(room, user).await.map_err(store_err)?;
+                self.xmpp.send(muc_out::leave_remote(&self.map.jid_for_matrix(user), muc, nick)?).await
+            }
+            Action::XmppPortalMessage { muc, from, text, .. } => {
+                let id = format!("ucb-{id}");
+                self.xmpp.send(muc_out::say_remote(&self.map.jid_for_matrix(from), muc, text, &id)?).await
+            }
+            Action::MatrixLeave { room, user } => match self.matrix.leave(room, user).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.errcode() == Some("M_FORBIDDEN") => Ok(()),
+                Err(e) => Err(MatrixError::into_delivery(e)),
+            },
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Stanzas from MUCs on XMPP servers that Matrix users are occupants of (through the bridge):
+//! occupant presence and room messages, received at the Matrix users' addresses.
+
+use std::sync::Arc;
+
+use xmpp_parsers::delay::Delay;
+use xmpp_parsers::jid::Jid;
+use xmpp_parsers::message::{Message, MessageType};
+use xmpp_parsers::muc::MucUser;
+use xmpp_parsers::muc::user::Status;
+use xmpp_parsers::presence::{Presence, Type as PresenceType};
+use xmpp_parsers::stanza_error::StanzaError;
+use xmpp_parsers::stanza_id::StanzaId;
+
+use crate::bridge::Bridge;
+use crate::bridge::portal::RemotePresence;
+use crate::core::ids::{BareJid, MatrixUserId};
+
+fn bare(jid: &Jid) -> Option<BareJid> {
+    BareJid::parse(jid.to_bare().as_str()).ok()
+}
+
+/// The MUC a stanza comes from, if it is one with a portal room.
+pub async fn portal_muc(bridge: &Bridge, from: &Jid) -> Option<BareJid> {
+    let muc = bare(from)?;
+    bridge.portal_room(&muc).await.ok().flatten().map(|_| muc)
+}
+
+fn matrix_user(bridge: &Bridge, to: &Jid) -> Option<MatrixUserId> {
+    to.node().and_then(|n| bridge.map.matrix_for_jid(n.as_str()).ok())
+}
+
+pub async fn on_presence(bridge: &Arc<Bridge>, muc: BareJid, presence: Presence) {
+    let (Some(from), Some(to)) = (&presence.from, &presence.to) else { return };
+    let (Some(nick), Some(user)) = (from.resource(), matrix_user(bridge, to)) else { return };
+    let x = presence.payloads.iter().find_map(|p| MucUser::try_from(p.clone()).ok());
+    let real = x.as_ref().and_then(|x| x.items.first()).and_then(|i| i.jid.as_ref()).map(|j| j.to_bare().to_string());
+    let real = real.and_then(|r| BareJid::parse(&r).ok());
+    let own = x.as_ref().is_some_and(|x| x.status.contains(&Status::SelfPresence))
+        || real.as_ref().is_some_and(|r| r.domain() == bridge.map.component);
+    let reading = match presence.type_ {
+        PresenceType::None => RemotePresence::Available { real, own },
+        PresenceType::Unavailable => RemotePresence::Unavailable { own },
+        PresenceType::Error => {
+            let error = presence.payloads.iter().find_map(|p| StanzaError::try_from(p.clone()).ok());
+            let (condition, text) = match error {
+                Some(e) => (
+                    format!("{:?}", e.defined_condition).to_lowercase(),
+                    e.texts.values().next().cloned().unwrap_or_default(),
+                ),
+                None => ("error".to_owned(), String::new()),
+            };
+            RemotePresence::Error { condition, text }
+        }
+        _ => return,
+    };
+    bridge.portal_presence(&muc, nick.as_str(), &user, reading).await;
+}
+
+pub async fn on_message(bridge: &Arc<Bridge>, muc: BareJid, message: Message) {
+    let Some(from) = &message.from else { return };
+    let Some(nick) = from.resource() else { return }; // from the room itself (subject, notices)
+    if message.type_ != MessageType::Groupchat {
+        return;
+    }
+    // History sent on joining is what was said before the Matrix user came: not bridged.
+    if message.payloads.iter().any(|p| Delay::try_from(p.clone()).is_ok()) {
+        return;
+    }
+    let Some((_, body)) = message.get_best_body_cloned(vec![]) else { return };
+    let muc_jid = muc.to_string();
+    let room_id = message
+        .payloads
+        .iter()
+        .filter_map(|p| StanzaId::try_from(p.clone()).ok())
+        .find(|s| s.by.to_string() == muc_jid)
+        .map(|s| s.id);
+    let dedupe = room_id.or_else(|| message.id.as_ref().map(|i| i.0.clone()));
+    if let Err(e) = bridge.portal_message(&muc, nick.as_str(), dedupe, body).await {
+        tracing::warn!(%muc, error = %e, "cannot bridge a MUC message");
+    }
+}
