@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Refusal, RoomOp, Text};
 use crate::core::ids::BareJid;
-use crate::core::presence::Presence;
+use crate::core::presence::{Presence, XmppPresence};
 use crate::core::room::{Request, Role};
 use crate::core::watch::Party;
 use crate::store::Page;
@@ -29,6 +29,8 @@ pub struct MucJoin {
     pub nick: String,
     /// `<history maxstanzas=…/>` if the client asked.
     pub max_history: Option<u32>,
+    /// The client's presence (show and status), shown to the other occupants.
+    pub presence: Option<XmppPresence>,
 }
 
 /// One `<item/>` of a `muc#admin` request.
@@ -116,6 +118,10 @@ impl Bridge {
         }
         let occupants = self.store.occupants(&room).await.map_err(internal)?;
         let already_here = occupants.iter().any(|(_, p)| p == &me);
+        if let Some(m) = existing.as_ref().filter(|_| occupants.iter().any(|(f, _)| f == &join.full)) {
+            // A client already in the room: a status change, or a new nick (XEP-0045 §7.6).
+            return self.muc_update(&r, m, &join, &members).await;
+        }
         // All of a person's clients share one nick; a first client may ask for a new one.
         let nick = match (&existing, already_here) {
             (Some(m), true) => m.nick.clone(),
@@ -186,13 +192,14 @@ impl Bridge {
         // Tell the others, unless another client of the same person was already in.
         if !already_here {
             let real = join.bare.to_string();
+            let shown = join.presence.as_ref().map(Presence::from_xmpp);
             let p = OccupantPresence {
                 role: Some(role),
                 real_jid: Some(&real),
                 statuses: &[],
                 new_nick: None,
                 reason: None,
-                presence: None,
+                presence: shown.as_ref(),
             };
             let others: Vec<_> = occupants
                 .iter()
@@ -202,6 +209,76 @@ impl Bridge {
             self.send_all(others).await;
         }
         Ok(())
+    }
+
+    async fn muc_update(
+        self: &Arc<Self>,
+        r: &BridgedRoom,
+        m: &RoomMember,
+        join: &MucJoin,
+        members: &[RoomMember],
+    ) -> Result<(), Refused> {
+        let muc = self.muc_of(r);
+        if join.nick != m.nick {
+            let nick = self.new_nick(members, &m.party, Some(&join.nick));
+            if nick != join.nick {
+                return Err((Refusal::Conflict, format!("The nick {} is taken in this room.", join.nick)));
+            }
+            self.store.save_member(&r.room, &RoomMember { nick: nick.clone(), ..m.clone() }).await.map_err(internal)?;
+            return self
+                .queue(vec![Action::XmppOccupant {
+                    room: r.room.clone(),
+                    who: m.party.clone(),
+                    nick: m.nick.clone(),
+                    change: crate::core::action::OccupantChange::Renamed { role: m.role, new_nick: nick },
+                }])
+                .await;
+        }
+        let shown = join.presence.as_ref().map(Presence::from_xmpp);
+        let real = join.bare.to_string();
+        let p = OccupantPresence {
+            role: Some(m.role),
+            real_jid: Some(&real),
+            statuses: &[],
+            new_nick: None,
+            reason: None,
+            presence: shown.as_ref(),
+        };
+        let occupants = self.store.occupants(&r.room).await.map_err(internal)?;
+        let out = occupants
+            .iter()
+            .map(|(full, party)| {
+                let own = OccupantPresence { statuses: if party == &m.party { &[110] } else { &[] }, ..p };
+                muc_out::occupant_presence(&muc, &m.nick, full, &own)
+            })
+            .collect();
+        self.send_all(out).await;
+        Ok(())
+    }
+
+    /// A Matrix participant's presence changed: show it to the XMPP clients in their rooms.
+    pub(super) async fn show_presence_in_rooms(&self, user: &crate::core::ids::MatrixUserId, presence: &Presence) {
+        let who = Party::Matrix(user.clone());
+        let rooms = match self.store.rooms_of(&who).await {
+            Ok(r) => r,
+            Err(e) => return tracing::warn!(%user, error = %e, "cannot read the rooms of a user"),
+        };
+        let real = self.real_jid_of(&who);
+        for (room, m) in rooms {
+            let Ok(Some(r)) = self.bridged_room(&room).await else { continue };
+            let muc = self.muc_of(&r);
+            let p = OccupantPresence {
+                role: Some(m.role),
+                real_jid: Some(&real),
+                statuses: &[],
+                new_nick: None,
+                reason: None,
+                presence: Some(presence),
+            };
+            let occupants = self.store.occupants(&room).await.unwrap_or_default();
+            let out = occupants.iter().map(|(full, _)| muc_out::occupant_presence(&muc, &m.nick, full, &p)).collect();
+            self.send_all(out).await;
+        }
     }
 
     /// An XMPP client leaves a room. The person stays a participant (offline), as in the

@@ -66,6 +66,7 @@ impl Bridge {
                 self.xmpp.send_reply(stanza).await;
             }
         }
+        self.show_presence_in_rooms(user, presence).await;
     }
 
     /// What to tell an XMPP subscriber about a Matrix user: the last known presence, else what

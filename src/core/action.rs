@@ -166,6 +166,8 @@ pub enum Refusal {
     MembersOnly,
     /// The conversation has reached its participant cap.
     Full,
+    /// The name asked for is taken.
+    Conflict,
     /// The bridge does not offer this.
     Unsupported,
     /// The bridge failed; trying again later may work.

@@ -243,6 +243,23 @@ impl Store {
         save_member(&self.pool, room, m).await
     }
 
+    /// The rooms a person has joined, with their place in each.
+    pub async fn rooms_of(&self, who: &Party) -> Result<Vec<(RoomId, RoomMember)>> {
+        let rows = sqlx::query(
+            "SELECT party, role, state, nick, room_id FROM room_member WHERE party = $1 AND state = 'join'",
+        )
+        .bind(who.key())
+        .fetch_all(&self.pool)
+        .await
+        .ctx("rooms of")?;
+        rows.iter()
+            .map(|r| {
+                let room: String = r.try_get(4).ctx("room_id")?;
+                Ok((RoomId::parse(&room).map_err(|e| corrupt("room_member", e))?, member_from_row(r)?))
+            })
+            .collect()
+    }
+
     /// XMPP clients joined to a room: (full JID, person).
     pub async fn occupants(&self, room: &RoomId) -> Result<Vec<(String, Party)>> {
         let rows = sqlx::query("SELECT full_jid, party FROM muc_occupant WHERE room_id = $1 ORDER BY joined_at")

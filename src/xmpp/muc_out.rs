@@ -86,12 +86,16 @@ pub fn occupant_presence(room: &BareJid, nick: &str, to: &str, p: &OccupantPrese
     if let (Some(core), true) = (p.presence, available) {
         let x = core.to_xmpp();
         presence.show = match x.show {
+            // An offline participant is still one (the suite keeps them in the conversation):
+            // shown as extended away.
+            _ if !x.available => Some(XmppShow::Xa),
             Show::None | Show::Chat => None,
             Show::Away => Some(XmppShow::Away),
             Show::Xa => Some(XmppShow::Xa),
             Show::Dnd => Some(XmppShow::Dnd),
         };
-        if let Some(s) = x.status {
+        let status = if x.available { x.status } else { Some(x.status.unwrap_or_else(|| "offline".to_owned())) };
+        if let Some(s) = status {
             presence.statuses.insert(Lang::default(), s);
         }
     }

@@ -31,6 +31,7 @@ pub fn stanza_error(refusal: Refusal, text: &str) -> StanzaError {
         Refusal::Forbidden => (ErrorType::Auth, DefinedCondition::Forbidden),
         Refusal::MembersOnly => (ErrorType::Auth, DefinedCondition::RegistrationRequired),
         Refusal::Full => (ErrorType::Wait, DefinedCondition::ServiceUnavailable),
+        Refusal::Conflict => (ErrorType::Cancel, DefinedCondition::Conflict),
         Refusal::Internal => (ErrorType::Wait, DefinedCondition::InternalServerError),
     };
     StanzaError::new(kind, condition, "en", text)

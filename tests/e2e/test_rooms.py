@@ -456,3 +456,36 @@ def test_nick_collisions_lose_no_messages(bridge):
             await m1.wait_message(room, x1.ghost, "from xmpp alex")
             await m1.wait_message(room, x2.ghost, "from the other alex")
     run(go(), timeout=180)
+
+
+def test_presence_and_nick_changes_show_in_the_room(bridge):
+    async def go():
+        async with Peers() as p:
+            m1, m2, x1, x2, room, muc = await four_party_room(p)
+            # A Matrix participant's presence and absence note reach the XMPP occupants.
+            mark = len(x2.presences)
+            await m1.set_presence("unavailable", "in a meeting")
+            await wait_for(lambda: [s for s in room_presences(x2, muc, mark) if occupant(s)["nick_from"] == m1.localpart
+                                    and s.show in ("away", "xa") and "in a meeting" in (s.status or "")], 20,
+                           what="m1's absence shown in the MUC")
+            # An XMPP occupant's status reaches the others.
+            mark = len(x2.presences)
+            x1.send_xml(f"<presence to='{xml_escape(muc)}/cid'><show>dnd</show><status>on a call</status></presence>")
+            await wait_for(lambda: [s for s in room_presences(x2, muc, mark) if occupant(s)["nick_from"] == "cid"
+                                    and s.show == "dnd" and s.status == "on a call"], 20, what="x1's status")
+            # A nick change (XEP-0045 §7.6): 303 from the old nick, then presence from the new one.
+            mark = len(x2.presences)
+            x1.send_xml(f"<presence to='{xml_escape(muc)}/cidney'/>")
+            await wait_for(lambda: [s for s in room_presences(x2, muc, mark) if occupant(s)["nick_from"] == "cid"
+                                    and 303 in occupant(s)["statuses"] and occupant(s)["nick"] == "cidney"], 20,
+                           what="the 303 nick change")
+            await wait_for(lambda: [s for s in room_presences(x2, muc, mark) if occupant(s)["nick_from"] == "cidney"
+                                    and s.type != "unavailable"], 20, what="presence from the new nick")
+            x1.send_xml(f"<message type='groupchat' to='{xml_escape(muc)}'><body>renamed</body></message>")
+            await wait_for(lambda: ("cidney", "renamed") in groupchat(x2, muc), 20, what="message under the new nick")
+            # A nick someone else has is refused.
+            mark = len(x1.presences)
+            x1.send_xml(f"<presence to='{xml_escape(muc)}/dan'/>")
+            await wait_for(lambda: [s for s in room_presences(x1, muc, mark) if s.type == "error"
+                                    and s.error_condition == "conflict"], 20, what="conflict for a taken nick")
+    run(go(), timeout=180)
