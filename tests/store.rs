@@ -3,11 +3,14 @@
 //! fresh database). Both backends must behave the same.
 
 use sqlx::Connection;
-use ucbridge::core::action::{Action, Text};
+use ucbridge::core::action::{Action, Text, TextKind};
 use ucbridge::core::ids::{BareJid, MatrixUserId, RoomId};
 use ucbridge::core::presence::{Presence, State};
+use ucbridge::core::room::Role;
 use ucbridge::core::watch::Party;
-use ucbridge::store::{DmPortal, MappedMessage, PeerMembership, Store, Watch};
+use ucbridge::store::{
+    BridgedRoom, DmPortal, MappedMessage, NewArchived, Page, PeerMembership, RoomMember, Store, Watch,
+};
 
 /// A database for one test, removed afterwards.
 struct TestDb {
@@ -253,6 +256,66 @@ async fn watches_and_bot_chats(db: &TestDb) {
     assert_eq!(store.bot_dm(&mxid("@carol:hs")).await.unwrap(), None);
 }
 
+async fn rooms_members_and_archive_pages(db: &TestDb) {
+    let store = db.open().await;
+    let r = room("!team:hs");
+    let ann = Party::Matrix(mxid("@ann:hs"));
+    let bea = Party::Xmpp(jid("bea@x"));
+    let bridged = BridgedRoom {
+        room: r.clone(),
+        alias: Some("#team:hs".into()),
+        name: Some("Team".into()),
+        topic: None,
+        owner: ann.clone(),
+        open: false,
+    };
+    store.save_room(&bridged).await.unwrap();
+    assert_eq!(store.room_by_alias("#team:hs").await.unwrap(), Some(bridged.clone()));
+    assert_eq!(store.room(&room("!other:hs")).await.unwrap(), None);
+    let member = |p: &Party, role, joined, nick: &str| RoomMember { party: p.clone(), role, joined, nick: nick.into() };
+    store.save_member(&r, &member(&ann, Role::Owner, true, "Ann")).await.unwrap();
+    store.save_member(&r, &member(&bea, Role::Participant, false, "Bea")).await.unwrap();
+    store.save_member(&r, &member(&bea, Role::Moderator, true, "Bea")).await.unwrap(); // an update
+    let members = store.room_members(&r).await.unwrap();
+    assert_eq!(members.len(), 2);
+    assert!(members.contains(&member(&bea, Role::Moderator, true, "Bea")));
+    assert_eq!(store.rooms_of(&bea).await.unwrap().len(), 1);
+    store.add_occupant(&r, "bea@x/phone", &bea).await.unwrap();
+    store.add_occupant(&r, "bea@x/laptop", &bea).await.unwrap();
+    assert_eq!(store.remove_occupants(&r, &bea, Some("bea@x/phone")).await.unwrap(), 1);
+    assert_eq!(store.occupants(&r).await.unwrap(), vec![("bea@x/laptop".to_owned(), bea.clone())]);
+    assert_eq!(store.remove_occupants(&r, &bea, None).await.unwrap(), 1);
+
+    let mut tx = store.begin().await.unwrap();
+    let mut ids = vec![];
+    for i in 0..7 {
+        let body = format!("m{i} ✓");
+        let archived = NewArchived {
+            sender: &ann,
+            nick: "Ann",
+            body: &body,
+            kind: TextKind::Text,
+            origin_id: None,
+            event_id: Some("$e"),
+        };
+        ids.push(tx.archive(&r, &archived).await.unwrap());
+    }
+    assert!(tx.remove_member(&r, &bea).await.unwrap());
+    tx.commit().await.unwrap();
+    let bodies = |page: &[ucbridge::store::ArchivedMessage]| page.iter().map(|m| m.body.clone()).collect::<Vec<_>>();
+    let (first, complete) = store.archive_page(&r, Page::After(0, 3)).await.unwrap();
+    assert_eq!((bodies(&first), complete), (vec!["m0 ✓".into(), "m1 ✓".into(), "m2 ✓".into()], false));
+    let (rest, complete) = store.archive_page(&r, Page::After(ids[5], 3)).await.unwrap();
+    assert_eq!((bodies(&rest), complete), (vec!["m6 ✓".to_owned()], true));
+    let (last, _) = store.archive_page(&r, Page::Before(i64::MAX, 2)).await.unwrap();
+    assert_eq!(bodies(&last), vec!["m5 ✓".to_owned(), "m6 ✓".to_owned()]);
+    assert_eq!(store.archive_count(&r).await.unwrap(), 7);
+    store.set_archive_event(&r, ids[3], "$three").await.unwrap();
+    assert_eq!(store.archive_id_of_event(&r, "$three").await.unwrap(), Some(ids[3]));
+    assert_eq!(store.event_of_archived(&r, ids[3]).await.unwrap(), Some(("$three".to_owned(), ann.clone())));
+    assert_eq!(store.room_members(&r).await.unwrap().len(), 1);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -282,4 +345,5 @@ conformance!(
     ghosts_and_subscriptions,
     presence_and_message_map,
     watches_and_bot_chats,
+    rooms_members_and_archive_pages,
 );

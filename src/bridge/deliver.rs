@@ -42,13 +42,21 @@ impl Bridge {
                         (None, _) => jid.to_string(),
                     };
                     self.ensure_ghost(user, &name).await?;
-                    return self.post_as_ghost(id, room, user, text).await;
+                    return self.post_as_ghost(id, room, user, text).await.map(|_| ());
                 }
                 self.matrix
                     .send_text(room, user, text, &format!("ucb{id}"))
                     .await
                     .map(|_| ())
                     .map_err(MatrixError::into_delivery)
+            }
+            Action::MatrixRoomSay { room, user, text, nick, archive_id } => {
+                self.ensure_ghost(user, nick).await?;
+                let event_id = self.post_as_ghost(id, room, user, text).await?;
+                if let Err(e) = self.store.set_archive_event(room, *archive_id, &event_id).await {
+                    tracing::warn!(%room, error = %e, "cannot record the event of an archived message");
+                }
+                Ok(())
             }
             Action::MatrixCreateRoom { initiator, name, alias, open, reply_room } => {
                 self.create_room(initiator, name, alias, *open, reply_room.as_ref(), id).await

@@ -17,8 +17,13 @@ impl Bridge {
     pub(super) async fn on_ephemeral(self: &Arc<Self>, event: MatrixIn) {
         match event {
             MatrixIn::Presence { user, state, status_msg } => self.matrix_presence(user, state, status_msg),
-            MatrixIn::Typing { room, users } => self.matrix_typing(room, users).await,
-            MatrixIn::Read { room, user, event_id } => self.matrix_read(room, user, event_id).await,
+            // Hosted rooms first; otherwise perhaps a direct chat.
+            MatrixIn::Typing { room, users } if !self.room_typing(&room, &users).await => {
+                self.matrix_typing(room, users).await
+            }
+            MatrixIn::Read { room, user, event_id } if !self.room_read(&room, &user, &event_id).await => {
+                self.matrix_read(room, user, event_id).await
+            }
             _ => {}
         }
     }

@@ -11,6 +11,7 @@ pub mod muc;
 pub mod portal;
 mod presence;
 mod room_delivery;
+mod room_markers;
 mod rooms;
 mod xmpp_in;
 
@@ -68,6 +69,8 @@ struct MarkerState {
     ghost_typing: Mutex<HashSet<RoomId>>,
     /// The last stanza id marked displayed per room.
     displayed: Mutex<HashMap<RoomId, String>>,
+    /// Who was typing in each hosted room at the last `m.typing`.
+    room_typing: Mutex<HashMap<RoomId, HashSet<MatrixUserId>>>,
 }
 
 /// Cache generation and the current direct chat per (XMPP user, Matrix user).

@@ -11,7 +11,7 @@ use crate::core::presence::{Presence, XmppPresence};
 use crate::core::room::{Request, Role};
 use crate::core::watch::Party;
 use crate::store::Page;
-use crate::store::{ArchivedMessage, BridgedRoom, RoomMember, StoreError};
+use crate::store::{ArchivedMessage, BridgedRoom, NewArchived, RoomMember, StoreError};
 use crate::xmpp::muc_out::{self, OccupantPresence};
 
 type Refused = (Refusal, String);
@@ -357,13 +357,21 @@ impl Bridge {
         {
             return Ok(());
         }
-        let archive_id =
-            tx.archive(&r.room, &m.party, &m.nick, &text.body, text.kind, id.as_deref()).await.map_err(internal)?;
-        let post = Action::MatrixPost {
+        let archived = NewArchived {
+            sender: &m.party,
+            nick: &m.nick,
+            body: &text.body,
+            kind: text.kind,
+            origin_id: id.as_deref(),
+            event_id: None,
+        };
+        let archive_id = tx.archive(&r.room, &archived).await.map_err(internal)?;
+        let post = Action::MatrixRoomSay {
             room: r.room.clone(),
             user: self.map.ghost_for(bare),
             text: text.clone(),
-            nick: Some(m.nick.clone()),
+            nick: m.nick.clone(),
+            archive_id,
         };
         let reflect = Action::XmppGroupchat { room: r.room.clone(), nick: m.nick, text, archive_id, origin_id: id };
         let rows =

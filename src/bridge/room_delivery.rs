@@ -31,16 +31,16 @@ impl Bridge {
         room: &RoomId,
         ghost: &MatrixUserId,
         text: &Text,
-    ) -> Result<(), DeliveryError> {
+    ) -> Result<String, DeliveryError> {
         let txn = format!("ucb{id}");
         match self.matrix.send_text(room, ghost, text, &txn).await {
-            Ok(_) => Ok(()),
+            Ok(event_id) => Ok(event_id),
             Err(e) if e.errcode() == Some("M_FORBIDDEN") && self.bridged_room(room).await.ok().flatten().is_some() => {
                 if let Err(e) = self.matrix.invite(room, &self.map.bot(), ghost).await {
                     tracing::debug!(%room, %ghost, error = %e, "invite before posting");
                 }
                 self.matrix.join(room, ghost).await.map_err(MatrixError::into_delivery)?;
-                self.matrix.send_text(room, ghost, text, &txn).await.map(|_| ()).map_err(MatrixError::into_delivery)
+                self.matrix.send_text(room, ghost, text, &txn).await.map_err(MatrixError::into_delivery)
             }
             Err(e) => Err(e.into_delivery()),
         }

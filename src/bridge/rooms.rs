@@ -8,7 +8,7 @@ use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::inbound::{MatrixIn, Membership};
 use crate::core::room::{self, Effect, Request, Role, Room};
 use crate::core::watch::Party;
-use crate::store::{BridgedRoom, RoomMember, StoreTx};
+use crate::store::{BridgedRoom, NewArchived, RoomMember, StoreTx};
 
 /// Room commands, typed in a bridged Matrix room.
 const ROOM_HELP: &str = "Room commands: `!demote @user:server` (a moderator asks the bridge to make a moderator a \
@@ -94,7 +94,7 @@ impl Bridge {
         let room = r.room.clone();
         let mut members = tx.room_members(&room).await?;
         Ok(match event {
-            MatrixIn::Message { sender, text, .. } => {
+            MatrixIn::Message { sender, text, event_id, .. } => {
                 if self.map.is_bridge_user(&sender) {
                     return Ok(vec![]);
                 }
@@ -114,14 +114,30 @@ impl Bridge {
                     );
                     return Ok(vec![self.bot_notice(&room, notice)]);
                 }
-                let archive_id = tx.archive(&room, &me, &nick, &text.body, text.kind, None).await?;
+                let archived = NewArchived {
+                    sender: &me,
+                    nick: &nick,
+                    body: &text.body,
+                    kind: text.kind,
+                    origin_id: None,
+                    event_id: Some(&event_id),
+                };
+                let archive_id = tx.archive(&room, &archived).await?;
                 vec![Action::XmppGroupchat { room, nick, text, archive_id, origin_id: None }]
             }
             MatrixIn::Unsupported { sender, what, .. } => {
                 let me = Party::Matrix(sender.clone());
                 let Some(m) = members.iter().find(|m| m.party == me) else { return Ok(vec![]) };
                 let text = Text::notice(format!("[{} sent {what}, which the bridge cannot forward yet.]", m.nick));
-                let archive_id = tx.archive(&room, &me, &m.nick, &text.body, text.kind, None).await?;
+                let archived = NewArchived {
+                    sender: &me,
+                    nick: &m.nick,
+                    body: &text.body,
+                    kind: text.kind,
+                    origin_id: None,
+                    event_id: None,
+                };
+                let archive_id = tx.archive(&room, &archived).await?;
                 vec![Action::XmppGroupchat { room, nick: m.nick.clone(), text, archive_id, origin_id: None }]
             }
             MatrixIn::EncryptionEnabled { .. } | MatrixIn::Encrypted { .. } => {

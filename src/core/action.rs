@@ -68,6 +68,9 @@ pub enum Action {
         #[serde(default)]
         nick: Option<String>,
     },
+    /// An XMPP occupant's message in a hosted room, posted by their ghost; the event ID it gets
+    /// is recorded with the archived message (for read markers).
+    MatrixRoomSay { room: RoomId, user: MatrixUserId, text: Text, nick: String, archive_id: i64 },
     /// The bridge bot creates a group conversation for `initiator`, who becomes its owner.
     MatrixCreateRoom {
         initiator: Party,
@@ -183,6 +186,7 @@ impl Action {
             Action::MatrixJoin { room, .. }
             | Action::MatrixLeave { room, .. }
             | Action::MatrixPost { room, .. }
+            | Action::MatrixRoomSay { room, .. }
             | Action::MatrixRoomAct { room, .. } => {
                 format!("room:{room}")
             }

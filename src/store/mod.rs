@@ -25,7 +25,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 pub use messages::MappedMessage;
 pub use outbox::OutboxRow;
 pub use portals::{DmPortal, PeerMembership};
-pub use rooms::{ArchivedMessage, BridgedRoom, Page, RoomMember};
+pub use rooms::{ArchivedMessage, BridgedRoom, NewArchived, Page, RoomMember};
 pub use watches::Watch;
 
 /// A storage failure, with what was being done.

@@ -94,6 +94,18 @@ fn message_from_row(row: &AnyRow) -> Result<ArchivedMessage> {
 const ROOM_COLUMNS: &str = "room_id, alias, name, topic, owner, is_open";
 const ARCHIVE_COLUMNS: &str = "id, sender, nick, body, kind, origin_id, ts";
 
+/// A message to archive.
+pub struct NewArchived<'a> {
+    pub sender: &'a Party,
+    pub nick: &'a str,
+    pub body: &'a str,
+    pub kind: TextKind,
+    /// The XMPP sender's stanza id.
+    pub origin_id: Option<&'a str>,
+    /// The Matrix event (for messages from Matrix).
+    pub event_id: Option<&'a str>,
+}
+
 /// Which part of a room's archive to read (XEP-0059 result set semantics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {
@@ -105,26 +117,19 @@ pub enum Page {
 
 impl StoreTx {
     /// Add a message to a room's archive; its id is the XEP-0359 stanza id on XMPP.
-    pub async fn archive(
-        &mut self,
-        room: &RoomId,
-        sender: &Party,
-        nick: &str,
-        body: &str,
-        kind: TextKind,
-        origin_id: Option<&str>,
-    ) -> Result<i64> {
+    pub async fn archive(&mut self, room: &RoomId, m: &NewArchived<'_>) -> Result<i64> {
         let row = sqlx::query(
-            "INSERT INTO room_archive (room_id, sender, nick, body, kind, origin_id, ts) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            "INSERT INTO room_archive (room_id, sender, nick, body, kind, origin_id, ts, event_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(room.as_str())
-        .bind(sender.key())
-        .bind(nick)
-        .bind(body)
-        .bind(kind_str(kind))
-        .bind(origin_id)
+        .bind(m.sender.key())
+        .bind(m.nick)
+        .bind(m.body)
+        .bind(kind_str(m.kind))
+        .bind(m.origin_id)
         .bind(now_ms())
+        .bind(m.event_id)
         .fetch_one(&mut *self.tx)
         .await
         .ctx("archive")?;
@@ -347,6 +352,43 @@ impl Store {
             messages.reverse();
         }
         Ok((messages, complete))
+    }
+
+    /// Record the Matrix event an archived message became.
+    pub async fn set_archive_event(&self, room: &RoomId, archive_id: i64, event_id: &str) -> Result<()> {
+        sqlx::query("UPDATE room_archive SET event_id = $1 WHERE room_id = $2 AND id = $3")
+            .bind(event_id)
+            .bind(room.as_str())
+            .bind(archive_id)
+            .execute(&self.pool)
+            .await
+            .ctx("set archive event")?;
+        Ok(())
+    }
+
+    /// The archived message a Matrix event is, and the event of an archived message.
+    pub async fn archive_id_of_event(&self, room: &RoomId, event_id: &str) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT id FROM room_archive WHERE room_id = $1 AND event_id = $2")
+            .bind(room.as_str())
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("archive by event")?;
+        row.map(|r| r.try_get::<i64, _>(0).ctx("id")).transpose()
+    }
+
+    pub async fn event_of_archived(&self, room: &RoomId, archive_id: i64) -> Result<Option<(String, Party)>> {
+        let row = sqlx::query("SELECT event_id, sender FROM room_archive WHERE room_id = $1 AND id = $2")
+            .bind(room.as_str())
+            .bind(archive_id)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("event of archived")?;
+        let Some(row) = row else { return Ok(None) };
+        let event: Option<String> = row.try_get(0).ctx("event_id")?;
+        let sender: String = row.try_get(1).ctx("sender")?;
+        let Some(event) = event else { return Ok(None) };
+        Ok(Some((event, party(&sender)?)))
     }
 
     pub async fn archive_count(&self, room: &RoomId) -> Result<i64> {

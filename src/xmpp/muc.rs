@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
+use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::disco::{DiscoInfoQuery, DiscoItemsQuery};
+use xmpp_parsers::displayed_markers::Displayed;
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::mam;
@@ -63,8 +65,14 @@ pub async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
                 },
                 status: presence.statuses.values().next().cloned(),
             };
-            let join =
-                MucJoin { room_local: local, full: from.to_string(), bare: sender, nick, max_history, presence: Some(shown) };
+            let join = MucJoin {
+                room_local: local,
+                full: from.to_string(),
+                bare: sender,
+                nick,
+                max_history,
+                presence: Some(shown),
+            };
             if let Err((refusal, text)) = bridge.muc_join(join).await {
                 tracing::info!(%from, %to, ?refusal, text, "refused a MUC join");
                 bridge.xmpp.send_reply(outbound::presence_error(Some(to), from, presence.id, refusal, &text)).await;
@@ -86,8 +94,18 @@ pub async fn on_message(bridge: &Arc<Bridge>, message: Message) {
         MessageType::Groupchat => match (body, message.get_best_subject(vec![])) {
             (Some(body), _) => bridge.muc_message(&local, &from.to_string(), &sender, id.clone(), body).await,
             (None, Some((_, subject))) => bridge.muc_subject(&local, &from.to_string(), &sender, subject.clone()).await,
-            // Chat states and markers in rooms are not carried yet.
-            (None, None) => return,
+            // Chat states and read markers.
+            (None, None) => {
+                for p in &message.payloads {
+                    if let Ok(state) = ChatState::try_from(p.clone()) {
+                        let composing = matches!(state, ChatState::Composing);
+                        bridge.muc_chat_state(&local, &from.to_string(), &sender, composing).await;
+                    } else if let Ok(d) = Displayed::try_from(p.clone()) {
+                        bridge.muc_displayed(&local, &sender, &d.id.0).await;
+                    }
+                }
+                return;
+            }
         },
         MessageType::Chat if to.resource().is_some() => Err((
             Refusal::Unsupported,

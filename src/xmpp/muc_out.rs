@@ -354,3 +354,23 @@ pub fn say_remote(user: &BareJid, muc: &BareJid, text: &Text, id: &str) -> Resul
     message = message.with_payload(OriginId { id: id.to_owned() });
     Ok(Stanza::Message(message))
 }
+
+/// A chat state (XEP-0085) of an occupant, to one client.
+pub fn chat_state(room: &BareJid, nick: &str, to: &str, composing: bool) -> Result<Stanza, DeliveryError> {
+    let state = if composing {
+        xmpp_parsers::chatstates::ChatState::Composing
+    } else {
+        xmpp_parsers::chatstates::ChatState::Active
+    };
+    let mut message = Message::groupchat(Some(jid(to)?)).with_payload(state);
+    message.from = Some(occupant_jid(room, nick)?);
+    Ok(Stanza::Message(message))
+}
+
+/// An occupant displayed the room's message `id` (XEP-0333 in a groupchat: the room's stanza id).
+pub fn displayed_in_room(room: &BareJid, nick: &str, to: &str, id: &str) -> Result<Stanza, DeliveryError> {
+    let marker = xmpp_parsers::displayed_markers::Displayed { id: Id(id.to_owned()) };
+    let mut message = Message::groupchat(Some(jid(to)?)).with_payload(marker);
+    message.from = Some(occupant_jid(room, nick)?);
+    Ok(Stanza::Message(message))
+}

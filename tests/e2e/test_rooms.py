@@ -489,3 +489,48 @@ def test_presence_and_nick_changes_show_in_the_room(bridge):
             await wait_for(lambda: [s for s in room_presences(x1, muc, mark) if s.type == "error"
                                     and s.error_condition == "conflict"], 20, what="conflict for a taken nick")
     run(go(), timeout=180)
+
+
+def _room_stanza_id(st, muc: str) -> str | None:
+    for el in ET.fromstring(st.xml):
+        if el.tag == "{urn:xmpp:sid:0}stanza-id" and el.get("by") == muc:
+            return el.get("id")
+    return None
+
+
+def test_typing_and_read_markers_in_a_room(bridge):
+    async def go():
+        async with Peers() as p:
+            m1, m2, x1, x2, room, muc = await four_party_room(p)
+            chatstates = "http://jabber.org/protocol/chatstates"
+            markers = "urn:xmpp:chat-markers:0"
+            # Matrix typing → chat state from the occupant's nick.
+            mark = len(x1.messages)
+            await m1.set_typing(room, True)
+            await wait_for(lambda: [s for s in x1.messages[mark:] if s.frm == f"{muc}/{m1.localpart}"
+                                    and s.child(chatstates, "composing") is not None], 20, what="composing in the MUC")
+            await m1.set_typing(room, False)
+            # XMPP chat state → the ghost types on Matrix.
+            x1.send_xml(f"<message type='groupchat' to='{xml_escape(muc)}'><composing xmlns='{chatstates}'/></message>")
+            await m2.sync_until(lambda: any(x1.ghost in users for users in m2.typing_events(room)), 20,
+                                "x1's ghost typing")
+            # An XMPP message read on Matrix → displayed marker for the room's stanza id.
+            x1.send_xml(f"<message type='groupchat' to='{xml_escape(muc)}' id='rd1'><body>read me</body></message>")
+            echo = await wait_for(lambda: next((s for s in x1.messages if s.type == "groupchat" and s.id == "rd1"), None),
+                                  20, what="reflection")
+            sid = _room_stanza_id(echo, muc)
+            assert sid, echo.xml
+            ev = await m2.wait_message(room, x1.ghost, "read me")
+            mark = len(x1.messages)
+            await m2.send_read_receipt(room, ev["event_id"])
+            await wait_for(lambda: [s for s in x1.messages[mark:] if s.frm == f"{muc}/{m2.localpart}"
+                                    and (s.child(markers, "displayed") or {}).get("id") == sid], 20,
+                           what="displayed marker from m2's nick")
+            # A Matrix message displayed on XMPP → the ghost's read receipt on the event.
+            eid = await m1.send_text(room, "for the XMPP side")
+            got = await wait_for(lambda: next((s for s in x2.messages if s.body == "for the XMPP side"), None), 20,
+                                 what="message at x2")
+            x2.send_xml(f"<message type='groupchat' to='{xml_escape(muc)}'>"
+                        f"<displayed xmlns='{markers}' id='{_room_stanza_id(got, muc)}'/></message>")
+            await m1.sync_until(lambda: x2.ghost in m1.read_receipts(room, eid), 20, "x2's read receipt")
+    run(go(), timeout=180)
