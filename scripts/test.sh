@@ -146,7 +146,7 @@ if ((e2e)); then
   rm -rf "$S"
   mkdir -p "$S"
   trap cleanup EXIT
-  BIN="${UCB_BIN:-$UCB_ROOT/target/debug/ucbridge}"
+  BIN="${UCB_BIN:-${CARGO_TARGET_DIR:-$UCB_ROOT/target}/debug/ucbridge}"
   ucb_write_config "$S/ucbridge.yaml"
   "$BIN" -c "$S/ucbridge.yaml" generate-registration -o "$S/registration.yaml" \
     || ucb_die "generate-registration failed"
