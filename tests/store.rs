@@ -220,6 +220,12 @@ async fn presence_and_message_map(db: &TestDb) {
     assert_eq!(store.message_by_stanza(&jid("alice@x"), "s1").await.unwrap(), Some(m("$1", "s1", true)));
     assert_eq!(store.message_by_stanza(&jid("carol@x"), "s1").await.unwrap(), None);
     assert_eq!(store.latest_from_xmpp(&room("!dm:hs")).await.unwrap(), Some(m("$3", "s3", true)));
+    // XEP-0184 <received/> is recorded for messages from Matrix only, once.
+    assert_eq!(store.delivered_at(&room("!dm:hs"), "$2").await.unwrap(), None);
+    assert!(store.mark_delivered(&jid("alice@x"), "ucb-9").await.unwrap());
+    assert!(!store.mark_delivered(&jid("alice@x"), "ucb-9").await.unwrap());
+    assert!(!store.mark_delivered(&jid("alice@x"), "s1").await.unwrap());
+    assert!(store.delivered_at(&room("!dm:hs"), "$2").await.unwrap().is_some());
     assert_eq!(store.latest_from_xmpp(&room("!other:hs")).await.unwrap(), None);
 }
 

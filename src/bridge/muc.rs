@@ -381,6 +381,52 @@ impl Bridge {
         Ok(())
     }
 
+    /// A private message from one occupant to another (XEP-0045 §7.5). To a Matrix participant
+    /// it is a 1:1 message from the sender (their direct chat with the ghost); to an XMPP
+    /// participant it goes to their clients in the room, from the sender's nick.
+    pub async fn muc_private(
+        self: &Arc<Self>,
+        room_local: &str,
+        full: &str,
+        bare: &BareJid,
+        nick: &str,
+        id: Option<String>,
+        body: String,
+    ) -> Result<(), Refused> {
+        let r = self.muc_room(room_local).await?;
+        let me = self.occupant(&r, full, bare).await?;
+        let members = self.store.room_members(&r.room).await.map_err(internal)?;
+        let Some(target) = members.iter().find(|m| m.nick == nick && m.joined) else {
+            return Err((Refusal::NotFound, format!("Nobody in this room is called {nick}.")));
+        };
+        match &target.party {
+            Party::Matrix(user) => {
+                let chat = crate::core::inbound::XmppChatIn {
+                    from: bare.clone(),
+                    to_local: self.map.jid_for_matrix(user).local().unwrap_or_default().to_owned(),
+                    stanza_id: id,
+                    body,
+                    nick: Some(me.nick),
+                    wants_receipt: false,
+                    markable: false,
+                };
+                self.accept_xmpp_chat(chat).await
+            }
+            Party::Xmpp(_) => {
+                let muc = self.muc_of(&r);
+                let occupants = self.store.occupants(&r.room).await.map_err(internal)?;
+                let text = Text::plain(body);
+                let out = occupants
+                    .iter()
+                    .filter(|(_, p)| p == &target.party)
+                    .map(|(to, _)| muc_out::private(&muc, &me.nick, to, &text, id.as_deref()))
+                    .collect();
+                self.send_all(out).await;
+                Ok(())
+            }
+        }
+    }
+
     /// A subject change from an XMPP occupant (moderators only): the Matrix topic.
     pub async fn muc_subject(
         self: &Arc<Self>,

@@ -99,4 +99,31 @@ impl Store {
         .ctx("latest from xmpp")?;
         row.as_ref().map(from_row).transpose()
     }
+
+    /// The XMPP recipient's client confirmed receiving a message from Matrix (XEP-0184);
+    /// `false` if no such message is known.
+    pub async fn mark_delivered(&self, xmpp: &BareJid, stanza_id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE message_map SET delivered_at = $1 WHERE xmpp_jid = $2 AND stanza_id = $3 AND from_xmpp = 0 \
+             AND delivered_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(xmpp.to_string())
+        .bind(stanza_id)
+        .execute(&self.pool)
+        .await
+        .ctx("mark delivered")?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// When a message from Matrix was confirmed received on XMPP, if it was.
+    pub async fn delivered_at(&self, room: &RoomId, event_id: &str) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT delivered_at FROM message_map WHERE room_id = $1 AND event_id = $2")
+            .bind(room.as_str())
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("delivered at")?;
+        Ok(row.map(|r| r.try_get::<Option<i64>, _>(0)).transpose().ctx("delivered_at")?.flatten())
+    }
 }

@@ -64,6 +64,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "watches", include_str!("../../migrations/sqlite/0003_watches.sql")),
     (4, "rooms", include_str!("../../migrations/sqlite/0004_rooms.sql")),
     (6, "xmpp rooms", include_str!("../../migrations/sqlite/0006_xmpp_rooms.sql")),
+    (7, "delivered", include_str!("../../migrations/sqlite/0007_delivered.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
@@ -71,6 +72,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "watches", include_str!("../../migrations/postgres/0003_watches.sql")),
     (4, "rooms", include_str!("../../migrations/postgres/0004_rooms.sql")),
     (6, "xmpp rooms", include_str!("../../migrations/postgres/0006_xmpp_rooms.sql")),
+    (7, "delivered", include_str!("../../migrations/postgres/0007_delivered.sql")),
 ];
 
 /// The bridge's database.

@@ -179,7 +179,89 @@ async fn serve(
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     let mut ping_seq: u64 = 0;
-    loop {
+    let mut acks = Acks::default();
+    let ended = loop {
+        let ended = serve_step(params, stream, outgoing, inbound, shutdown, &mut ping, &mut ping_seq, &mut acks).await;
+        if let Some(ended) = ended {
+            break ended;
+        }
+    };
+    // Whatever the server did not confirm is retried on the next connection.
+    acks.fail_all("XMPP connection lost before the server confirmed the stanza");
+    ended
+}
+
+/// Sent stanzas waiting for the server to confirm it has taken them. XEP-0114 has no
+/// acknowledgements, and a stanza written to the socket can still be lost (a connection reset
+/// discards unsent data). The server answers iqs in order, after handling what came before
+/// them on the stream; so after sending, the bridge sends a ping (a *barrier*) and reports the
+/// stanzas sent before it as delivered only when the server's answer arrives.
+#[derive(Default)]
+struct Acks {
+    /// Sent, not yet covered by a barrier.
+    waiting: Vec<Done>,
+    /// The barrier in flight (its iq id) and the stanzas it covers.
+    in_flight: Option<(String, Vec<Done>)>,
+    seq: u64,
+}
+
+impl Acks {
+    fn fail_all(&mut self, why: &str) {
+        let covered = self.in_flight.take().map(|(_, d)| d).unwrap_or_default();
+        for done in covered.into_iter().chain(self.waiting.drain(..)) {
+            let _ = done.send(Err(why.to_owned()));
+        }
+    }
+
+    /// The id of the next barrier to send, if one is due.
+    fn next_barrier(&mut self) -> Option<String> {
+        if self.in_flight.is_some() || self.waiting.is_empty() {
+            return None;
+        }
+        self.seq += 1;
+        let id = format!("ucb-ack-{}", self.seq);
+        self.in_flight = Some((id.clone(), std::mem::take(&mut self.waiting)));
+        Some(id)
+    }
+
+    /// The server answered the iq `id`: if it is the barrier, its stanzas are delivered.
+    fn answered(&mut self, id: &str) -> bool {
+        match &self.in_flight {
+            Some((barrier, _)) if barrier == id => {
+                if let Some((_, covered)) = self.in_flight.take() {
+                    for done in covered {
+                        let _ = done.send(Ok(()));
+                    }
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Where a sender waits for its stanza's outcome.
+type Done = oneshot::Sender<Result<(), String>>;
+
+fn iq_answer_id(stanza: &Stanza) -> Option<&str> {
+    match stanza {
+        Stanza::Iq(Iq::Result { id, .. } | Iq::Error { id, .. }) => Some(id.as_str()),
+        _ => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // the connection's state, passed down from `serve`
+async fn serve_step(
+    params: &ComponentParams,
+    stream: &mut Stream,
+    outgoing: &mut mpsc::Receiver<Outgoing>,
+    inbound: &mpsc::Sender<Received>,
+    shutdown: &mut watch::Receiver<bool>,
+    ping: &mut tokio::time::Interval,
+    ping_seq: &mut u64,
+    acks: &mut Acks,
+) -> Option<Ended> {
+    {
         enum Step {
             In(Option<Result<FallibleStreamElement, ReadError>>),
             Out(Option<Outgoing>),
@@ -194,11 +276,19 @@ async fn serve(
             _ = ping.tick() => Step::Ping,
         };
         match step {
-            Step::Shutdown => return Ended::Shutdown,
-            Step::In(None) => return Ended::Lost("stream closed".into()),
+            Step::Shutdown => return Some(Ended::Shutdown),
+            Step::In(None) => return Some(Ended::Lost("stream closed".into())),
             Step::In(Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::Stanza(stanza))))) => {
+                if iq_answer_id(&stanza).is_some_and(|id| acks.answered(id)) {
+                    if let Some(id) = acks.next_barrier()
+                        && let Err(e) = send_barrier(stream, params, id).await
+                    {
+                        return Some(Ended::Lost(e.to_string()));
+                    }
+                    return None;
+                }
                 if inbound.send(Received::Stanza(Box::new(stanza))).await.is_err() {
-                    return Ended::Shutdown;
+                    return Some(Ended::Shutdown);
                 }
             }
             Step::In(Some(Ok(FallibleStreamElement::Err(StreamElementError::InvalidStanza {
@@ -214,55 +304,68 @@ async fn serve(
                 };
                 tracing::info!(kind, from = ?header.from, id = ?header.id, %error, "unparseable stanza");
                 if inbound.send(Received::Invalid { kind, header, error: error.to_string() }).await.is_err() {
-                    return Ended::Shutdown;
+                    return Some(Ended::Shutdown);
                 }
             }
             Step::In(Some(Ok(FallibleStreamElement::Err(e)))) => {
                 tracing::warn!(error = %e, "ignoring an invalid stream element");
             }
             Step::In(Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::StreamError(e))))) => {
-                return Ended::Lost(format!("stream error from server: {e:?}"));
+                return Some(Ended::Lost(format!("stream error from server: {e:?}")));
             }
             Step::In(Some(Ok(FallibleStreamElement::Ok(other)))) => {
                 tracing::debug!(element = ?other, "ignoring unexpected stream element");
             }
             Step::In(Some(Err(ReadError::SoftTimeout))) => {
                 // Quiet stream: make the server say something before the hard timeout.
-                ping_seq += 1;
-                if let Err(e) = send_ping(stream, params, ping_seq).await {
-                    return Ended::Lost(e.to_string());
+                *ping_seq += 1;
+                if let Err(e) = send_ping(stream, params, *ping_seq).await {
+                    return Some(Ended::Lost(e.to_string()));
                 }
             }
             Step::In(Some(Err(ReadError::ParseError(e)))) => {
                 tracing::warn!(error = %e, "XML parse error on the component stream");
             }
-            Step::In(Some(Err(ReadError::HardError(e)))) => return Ended::Lost(e.to_string()),
+            Step::In(Some(Err(ReadError::HardError(e)))) => return Some(Ended::Lost(e.to_string())),
             Step::In(Some(Err(ReadError::StreamFooterReceived))) => {
-                return Ended::Lost("server closed the stream".into());
+                return Some(Ended::Lost("server closed the stream".into()));
             }
-            Step::Out(None) => return Ended::Shutdown,
+            Step::Out(None) => return Some(Ended::Shutdown),
             Step::Out(Some(out)) => {
                 let result = stream.send(&XmppStreamElement::Stanza(out.stanza)).await;
-                let failed = result.as_ref().err().map(|e| e.to_string());
-                if let Some(done) = out.done {
-                    let _ = done.send(result.map_err(|e| e.to_string()));
+                if let Err(e) = result {
+                    if let Some(done) = out.done {
+                        let _ = done.send(Err(e.to_string()));
+                    }
+                    return Some(Ended::Lost(e.to_string()));
                 }
-                if let Some(e) = failed {
-                    return Ended::Lost(e);
+                if let Some(done) = out.done {
+                    acks.waiting.push(done);
+                }
+                if let Some(id) = acks.next_barrier()
+                    && let Err(e) = send_barrier(stream, params, id).await
+                {
+                    return Some(Ended::Lost(e.to_string()));
                 }
             }
             Step::Ping => {
-                ping_seq += 1;
-                if let Err(e) = send_ping(stream, params, ping_seq).await {
-                    return Ended::Lost(e.to_string());
+                *ping_seq += 1;
+                if let Err(e) = send_ping(stream, params, *ping_seq).await {
+                    return Some(Ended::Lost(e.to_string()));
                 }
             }
         }
     }
+    None
 }
 
 async fn send_ping(stream: &mut Stream, params: &ComponentParams, seq: u64) -> io::Result<()> {
-    let mut iq = Iq::from_get(format!("ucb-ping-{seq}"), Ping);
+    send_barrier(stream, params, format!("ucb-ping-{seq}")).await
+}
+
+/// A ping to the server with the given id (keep-alive, or a barrier for `Acks`).
+async fn send_barrier(stream: &mut Stream, params: &ComponentParams, id: String) -> io::Result<()> {
+    let mut iq = Iq::from_get(id, Ping);
     if let (Ok(from), Some(server)) = (Jid::new(&params.jid), params.jid.split_once('.').map(|(_, d)| d)) {
         *iq.from_mut() = Some(from);
         *iq.to_mut() = Jid::new(server).ok();
@@ -303,5 +406,35 @@ async fn connect(params: &ComponentParams) -> Result<Stream, String> {
             Some(Err(e)) => return Err(format!("handshake: {e}")),
             None => return Err("server closed the connection during the handshake".into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod ack_tests {
+    use super::*;
+
+    #[test]
+    fn stanzas_are_confirmed_only_by_the_barrier_sent_after_them() {
+        let mut acks = Acks::default();
+        let (a_tx, mut a) = oneshot::channel();
+        let (b_tx, mut b) = oneshot::channel();
+        let (c_tx, mut c) = oneshot::channel();
+        acks.waiting.push(a_tx);
+        let first = acks.next_barrier().expect("a barrier for the first stanza");
+        // Sent while the first barrier is in flight: waits for the next one.
+        acks.waiting.push(b_tx);
+        assert_eq!(acks.next_barrier(), None);
+        assert!(!acks.answered("ucb-ping-1"), "a keep-alive answer confirms nothing");
+        assert!(a.try_recv().is_err());
+        assert!(acks.answered(&first));
+        assert_eq!(a.try_recv(), Ok(Ok(())));
+        assert!(b.try_recv().is_err());
+        let second = acks.next_barrier().expect("a barrier for the second stanza");
+        assert_ne!(first, second);
+        acks.waiting.push(c_tx);
+        acks.fail_all("lost");
+        assert_eq!(b.try_recv(), Ok(Err("lost".to_owned())));
+        assert_eq!(c.try_recv(), Ok(Err("lost".to_owned())));
+        assert_eq!(acks.next_barrier(), None);
     }
 }

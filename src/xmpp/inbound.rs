@@ -161,8 +161,12 @@ async fn on_markers(bridge: &Arc<Bridge>, from: &BareJid, to: &Jid, message: &Me
         } else if let Ok(displayed) = Displayed::try_from(payload.clone()) {
             bridge.xmpp_displayed(from, &displayed.id.0).await;
         } else if let Ok(received) = ReceiptReceived::try_from(payload.clone()) {
-            // Matrix has no "delivered" receipt to show this as; noted for the logs only.
-            tracing::debug!(%from, id = received.id, "XMPP client confirmed delivery");
+            // Matrix has no "delivered" receipt to show this as: it is recorded (the read
+            // marker that usually follows is shown).
+            match bridge.store.mark_delivered(from, &received.id).await {
+                Ok(known) => tracing::debug!(%from, id = received.id, known, "XMPP client confirmed delivery"),
+                Err(e) => tracing::warn!(%from, error = %e, "cannot record a delivery receipt"),
+            }
         }
     }
 }

@@ -107,12 +107,13 @@ pub async fn on_message(bridge: &Arc<Bridge>, message: Message) {
                 return;
             }
         },
-        MessageType::Chat if to.resource().is_some() => Err((
-            Refusal::Unsupported,
-            "Private messages inside the room are not carried; write to the person directly (their address is in \
-             the occupant list)."
-                .to_owned(),
-        )),
+        MessageType::Chat if to.resource().is_some() => match body {
+            Some(body) => {
+                let nick = to.resource().map(|r| r.as_str().to_owned()).unwrap_or_default();
+                bridge.muc_private(&local, &from.to_string(), &sender, &nick, id.clone(), body).await
+            }
+            None => return, // chat states in private messages are not carried
+        },
         _ => {
             let invite = message.payloads.iter().find_map(|p| MucUser::try_from(p.clone()).ok()).and_then(|x| x.invite);
             match invite.and_then(|i| i.to) {

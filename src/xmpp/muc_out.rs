@@ -374,3 +374,13 @@ pub fn displayed_in_room(room: &BareJid, nick: &str, to: &str, id: &str) -> Resu
     message.from = Some(occupant_jid(room, nick)?);
     Ok(Stanza::Message(message))
 }
+
+/// A private message between occupants (XEP-0045 §7.5), from `room/nick` with the MUC user
+/// marker clients use to show it as such.
+pub fn private(room: &BareJid, nick: &str, to: &str, text: &Text, id: Option<&str>) -> Result<Stanza, DeliveryError> {
+    let mut message = Message::chat(Some(jid(to)?)).with_body(Lang::default(), text.body.clone());
+    message.from = Some(occupant_jid(room, nick)?);
+    message.id = id.map(|i| Id(i.to_owned()));
+    message = message.with_payload(MucUser::new());
+    Ok(Stanza::Message(message))
+}

@@ -534,3 +534,26 @@ def test_typing_and_read_markers_in_a_room(bridge):
                         f"<displayed xmlns='{markers}' id='{_room_stanza_id(got, muc)}'/></message>")
             await m1.sync_until(lambda: x2.ghost in m1.read_receipts(room, eid), 20, "x2's read receipt")
     run(go(), timeout=180)
+
+
+def test_private_messages_within_the_room(bridge):
+    async def go():
+        async with Peers() as p:
+            m1, m2, x1, x2, room, muc = await four_party_room(p)
+            # To an XMPP occupant: delivered from the sender's nick in the room.
+            x1.send_xml(f"<message type='chat' to='{xml_escape(muc)}/dan' id='pm1'><body>psst, dan</body></message>")
+            pm = await wait_for(lambda: next((s for s in x2.messages if s.body == "psst, dan"), None), 20,
+                                what="the private message at x2")
+            assert pm.frm == f"{muc}/cid" and pm.type == "chat", pm.describe()
+            assert not [s for s in m1.messages_in(room) if s["content"].get("body") == "psst, dan"]
+            # To a Matrix participant: their direct chat with the sender's ghost.
+            x1.send_xml(f"<message type='chat' to='{xml_escape(muc)}/{m2.localpart}' id='pm2'>"
+                        f"<body>psst, matrix</body></message>")
+            dm, _ = await m2.wait_invite(x1.ghost)
+            await m2.join(dm)
+            await m2.wait_message(dm, x1.ghost, "psst, matrix")
+            # Nobody by that nick: an error that says so.
+            x1.send_xml(f"<message type='chat' to='{xml_escape(muc)}/nobody' id='pm3'><body>hello?</body></message>")
+            e = await x1.wait_error("pm3")
+            assert e.error_condition == "item-not-found" and "nobody" in e.error_text, e.describe()
+    run(go(), timeout=180)
