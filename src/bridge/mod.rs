@@ -108,6 +108,21 @@ impl Bridge {
         })
     }
 
+    /// Queue actions in one transaction and start their lanes.
+    async fn queue_all(self: &Arc<Self>, actions: Vec<crate::core::action::Action>) -> crate::store::Result<()> {
+        if actions.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.store.begin().await?;
+        let mut rows = vec![];
+        for a in actions {
+            rows.push(tx.enqueue_row(a).await?);
+        }
+        tx.commit().await?;
+        self.dispatch(rows);
+        Ok(())
+    }
+
     fn remember_displayname(&self, user: &MatrixUserId, name: Option<&str>) {
         if let (Some(name), Ok(mut names)) = (name, self.displaynames.lock()) {
             names.insert(user.clone(), name.to_owned());

@@ -133,15 +133,7 @@ impl Bridge {
             self.store.save_member(&room, &member).await.map_err(internal)?;
         }
         self.store.add_occupant(&room, &join.full, &me).await.map_err(internal)?;
-        if !actions.is_empty() {
-            let mut tx = self.store.begin().await.map_err(internal)?;
-            let mut rows = vec![];
-            for a in actions {
-                rows.push(tx.enqueue_row(a).await.map_err(internal)?);
-            }
-            tx.commit().await.map_err(internal)?;
-            self.dispatch(rows);
-        }
+        self.queue(actions).await?;
 
         // 1. Who is here: Matrix participants who joined, XMPP participants with a client in.
         let mut out = vec![];
@@ -448,14 +440,7 @@ impl Bridge {
     }
 
     async fn queue(self: &Arc<Self>, actions: Vec<Action>) -> Result<(), Refused> {
-        let mut tx = self.store.begin().await.map_err(internal)?;
-        let mut rows = vec![];
-        for a in actions {
-            rows.push(tx.enqueue_row(a).await.map_err(internal)?);
-        }
-        tx.commit().await.map_err(internal)?;
-        self.dispatch(rows);
-        Ok(())
+        self.queue_all(actions).await.map_err(internal)
     }
 
     /// Apply a moderator's request from XMPP under the room's rules and queue its effects.

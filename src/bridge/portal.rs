@@ -170,7 +170,7 @@ impl Bridge {
                 }
             }
         }
-        if let Err(e) = self.queue_actions(actions).await {
+        if let Err(e) = self.queue_all(actions).await {
             tracing::warn!(%muc, error = %e, "cannot queue a portal change");
         }
     }
@@ -219,20 +219,6 @@ impl Bridge {
         let row = tx.enqueue_row(action).await?;
         tx.commit().await?;
         self.dispatch(vec![row]);
-        Ok(())
-    }
-
-    async fn queue_actions(self: &std::sync::Arc<Self>, actions: Vec<Action>) -> crate::store::Result<()> {
-        if actions.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.store.begin().await?;
-        let mut rows = vec![];
-        for a in actions {
-            rows.push(tx.enqueue_row(a).await?);
-        }
-        tx.commit().await?;
-        self.dispatch(rows);
         Ok(())
     }
 

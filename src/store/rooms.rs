@@ -195,24 +195,28 @@ async fn save_member<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     Ok(())
 }
 
+async fn save_room<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(exec: E, r: &BridgedRoom) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO bridged_room (room_id, alias, name, topic, owner, is_open, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (room_id) DO UPDATE SET \
+         alias = $2, name = $3, topic = $4, owner = $5, is_open = $6",
+    )
+    .bind(r.room.as_str())
+    .bind(r.alias.as_deref())
+    .bind(r.name.as_deref())
+    .bind(r.topic.as_deref())
+    .bind(r.owner.key())
+    .bind(i64::from(r.open))
+    .bind(now_ms())
+    .execute(exec)
+    .await
+    .ctx("save room")?;
+    Ok(())
+}
+
 impl Store {
     pub async fn save_room(&self, r: &BridgedRoom) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO bridged_room (room_id, alias, name, topic, owner, is_open, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (room_id) DO UPDATE SET \
-             alias = $2, name = $3, topic = $4, owner = $5, is_open = $6",
-        )
-        .bind(r.room.as_str())
-        .bind(r.alias.as_deref())
-        .bind(r.name.as_deref())
-        .bind(r.topic.as_deref())
-        .bind(r.owner.key())
-        .bind(i64::from(r.open))
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await
-        .ctx("save room")?;
-        Ok(())
+        save_room(&self.pool, r).await
     }
 
     pub async fn room(&self, room: &RoomId) -> Result<Option<BridgedRoom>> {
@@ -403,21 +407,6 @@ impl Store {
 
 impl StoreTx {
     pub async fn save_room(&mut self, r: &BridgedRoom) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO bridged_room (room_id, alias, name, topic, owner, is_open, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (room_id) DO UPDATE SET \
-             alias = $2, name = $3, topic = $4, owner = $5, is_open = $6",
-        )
-        .bind(r.room.as_str())
-        .bind(r.alias.as_deref())
-        .bind(r.name.as_deref())
-        .bind(r.topic.as_deref())
-        .bind(r.owner.key())
-        .bind(i64::from(r.open))
-        .bind(now_ms())
-        .execute(&mut *self.tx)
-        .await
-        .ctx("save room")?;
-        Ok(())
+        save_room(&mut *self.tx, r).await
     }
 }

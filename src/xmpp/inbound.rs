@@ -14,7 +14,7 @@ use xmpp_parsers::message::{Message, MessageType};
 use xmpp_parsers::minidom::Element;
 use xmpp_parsers::nick::Nick;
 use xmpp_parsers::ping::Ping;
-use xmpp_parsers::presence::{Presence, Show as XmppShow, Type as PresenceType};
+use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xmpp_parsers::receipts::{Received as ReceiptReceived, Request};
 use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::StanzaError;
@@ -23,7 +23,6 @@ use crate::bridge::Bridge;
 use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
 use crate::core::inbound::XmppChatIn;
-use crate::core::presence::{Show, XmppPresence};
 use crate::xmpp::connection::Received;
 use crate::xmpp::{muc, outbound, portal};
 
@@ -254,17 +253,7 @@ async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
             let Some(sender) = core_jid(&from) else { return };
             let resource = from.resource().map(|r| r.as_str().to_owned()).unwrap_or_default();
             // Unavailable presence is passed on too: its status is the note of "offline".
-            let state = Some(XmppPresence {
-                available: presence.type_ == PresenceType::None,
-                show: match presence.show {
-                    None => Show::None,
-                    Some(XmppShow::Chat) => Show::Chat,
-                    Some(XmppShow::Away) => Show::Away,
-                    Some(XmppShow::Xa) => Show::Xa,
-                    Some(XmppShow::Dnd) => Show::Dnd,
-                },
-                status: presence.statuses.values().next().cloned(),
-            });
+            let state = Some(outbound::reading(&presence));
             bridge.xmpp_presence(sender, resource, state).await;
         }
         _ => {}

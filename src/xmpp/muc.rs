@@ -14,13 +14,12 @@ use xmpp_parsers::minidom::Element;
 use xmpp_parsers::muc::Muc;
 use xmpp_parsers::muc::user::MucUser;
 use xmpp_parsers::ping::Ping;
-use xmpp_parsers::presence::{Presence, Show as XmppShow, Type as PresenceType};
+use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
 use crate::bridge::Bridge;
 use crate::bridge::muc::{AdminItem, ArchiveQuery, MucJoin};
 use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
-use crate::core::presence::Show;
 use crate::xmpp::muc_out::{self, MUC_ADMIN};
 use crate::xmpp::outbound;
 
@@ -54,17 +53,7 @@ pub async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
                 .find_map(|p| Muc::try_from(p.clone()).ok())
                 .and_then(|m| m.history)
                 .and_then(|h| h.maxstanzas);
-            let shown = crate::core::presence::XmppPresence {
-                available: true,
-                show: match presence.show {
-                    None => Show::None,
-                    Some(XmppShow::Chat) => Show::Chat,
-                    Some(XmppShow::Away) => Show::Away,
-                    Some(XmppShow::Xa) => Show::Xa,
-                    Some(XmppShow::Dnd) => Show::Dnd,
-                },
-                status: presence.statuses.values().next().cloned(),
-            };
+            let shown = outbound::reading(&presence);
             let join = MucJoin {
                 room_local: local,
                 full: from.to_string(),

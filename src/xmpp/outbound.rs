@@ -19,6 +19,22 @@ use crate::core::ids::BareJid;
 use crate::core::outbox::DeliveryError;
 use crate::core::presence::{Presence, Show};
 
+/// What an XMPP presence stanza says, in the core's terms (an unavailable presence's status is
+/// the note of "offline").
+pub fn reading(presence: &Presence_) -> crate::core::presence::XmppPresence {
+    crate::core::presence::XmppPresence {
+        available: presence.type_ == PresenceType::None,
+        show: match presence.show {
+            None => Show::None,
+            Some(XmppShow::Chat) => Show::Chat,
+            Some(XmppShow::Away) => Show::Away,
+            Some(XmppShow::Xa) => Show::Xa,
+            Some(XmppShow::Dnd) => Show::Dnd,
+        },
+        status: presence.statuses.values().next().cloned(),
+    }
+}
+
 /// The RFC 6120 error condition for a refusal.
 pub fn stanza_error(refusal: Refusal, text: &str) -> StanzaError {
     let (kind, condition) = match refusal {
