@@ -20,10 +20,21 @@ impl Bridge {
         reply_room: Option<&crate::core::ids::RoomId>,
         actions: &mut Vec<Action>,
     ) -> crate::store::Result<String> {
-        let command = match user::parse(text) {
-            Ok(c) => c,
-            Err(usage) => return Ok(usage),
-        };
+        match user::parse(text) {
+            Ok(command) => self.run_parsed_command(tx, caller, command, reply_room, actions).await,
+            Err(usage) => Ok(usage),
+        }
+    }
+
+    /// Run a command already parsed (from a message, or from an XEP-0050 form).
+    pub(super) async fn run_parsed_command(
+        &self,
+        tx: &mut StoreTx,
+        caller: &Party,
+        command: UserCommand,
+        reply_room: Option<&crate::core::ids::RoomId>,
+        actions: &mut Vec<Action>,
+    ) -> crate::store::Result<String> {
         Ok(match command {
             UserCommand::Help => match caller {
                 Party::Xmpp(_) => format!(
@@ -142,6 +153,25 @@ impl Bridge {
 
     /// A message from an XMPP user to the component itself: a command; the answer comes from
     /// the component, through the outbox.
+    /// An XMPP user ran a command through XEP-0050: the answer comes back in the iq result.
+    pub async fn xmpp_adhoc(
+        self: &Arc<Self>,
+        from: &crate::core::ids::BareJid,
+        command: UserCommand,
+    ) -> crate::store::Result<String> {
+        let caller = Party::Xmpp(from.clone());
+        let mut tx = self.store.begin().await?;
+        let mut actions = vec![];
+        let answer = self.run_parsed_command(&mut tx, &caller, command, None, &mut actions).await?;
+        let mut rows = vec![];
+        for a in actions {
+            rows.push(tx.enqueue_row(a).await?);
+        }
+        tx.commit().await?;
+        self.dispatch(rows);
+        Ok(answer)
+    }
+
     pub async fn xmpp_command(
         self: &Arc<Self>,
         from: &crate::core::ids::BareJid,

@@ -24,7 +24,7 @@ use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
 use crate::core::inbound::XmppChatIn;
 use crate::xmpp::connection::Received;
-use crate::xmpp::{muc, outbound, portal};
+use crate::xmpp::{adhoc, muc, outbound, portal};
 
 /// Process stanzas one at a time, in arrival order, until the connection task stops.
 pub async fn run(bridge: Arc<Bridge>, mut received: mpsc::Receiver<Received>) {
@@ -273,6 +273,11 @@ async fn send_current_presence(bridge: &Arc<Bridge>, contact: &Jid, to: &Jid) {
 async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
     let (from, to, id, payload) = match iq {
         Iq::Get { from: Some(from), to: Some(to), id, payload } => (from, to, id, payload),
+        Iq::Set { from: Some(from), to: Some(to), id, payload }
+            if to.node().is_none() && payload.is("command", adhoc::COMMANDS) =>
+        {
+            return adhoc::on_command(bridge, from, to, id, payload).await;
+        }
         Iq::Set { from: Some(from), to: Some(to), id, .. } => {
             let reply = outbound::iq_error(Some(to), from, id, Refusal::Unsupported, "This request is not supported.");
             return bridge.xmpp.send_reply(reply).await;
@@ -292,7 +297,11 @@ async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
         };
         outbound::disco_info(to, from, id, query.node, is_component, &name)
     } else if let Ok(query) = DiscoItemsQuery::try_from(payload.clone()) {
-        outbound::disco_items(to, from, id, query.node)
+        if is_component && query.node.as_deref() == Some(adhoc::COMMANDS) {
+            adhoc::items(to, from, id)
+        } else {
+            outbound::disco_items(to, from, id, query.node)
+        }
     } else if Ping::try_from(payload).is_ok() {
         outbound::iq_result(to, from, id)
     } else {

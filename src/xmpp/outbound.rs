@@ -188,6 +188,9 @@ pub fn disco_info(from: Jid, to: Jid, id: String, node: Option<String>, is_compo
     };
     let mut features: std::collections::BTreeSet<String> = [ns::DISCO_INFO, ns::PING].map(String::from).into();
     features.insert(if is_component { ns::DISCO_ITEMS } else { ns::SID }.to_owned());
+    if is_component {
+        features.insert(crate::xmpp::adhoc::COMMANDS.to_owned());
+    }
     let result = DiscoInfoResult { node, identities: vec![identity], features, extensions: vec![] };
     let mut iq = Iq::from_result(id, Some(result));
     *iq.from_mut() = Some(from);

@@ -557,3 +557,25 @@ def test_private_messages_within_the_room(bridge):
             e = await x1.wait_error("pm3")
             assert e.error_condition == "item-not-found" and "nobody" in e.error_text, e.describe()
     run(go(), timeout=180)
+
+
+def test_an_xmpp_user_starts_a_room_and_invites_a_matrix_user(bridge):
+    async def go():
+        async with Peers() as p:
+            x = await p.xmpp_user("own")
+            m = await p.matrix_user("gst")
+            comp = settings().component
+            alias = "fromx" + token(4).lower()
+            x.send_chat(comp, f"room create {alias} From XMPP")
+            await wait_for(lambda: [s for s in x.chats_from(comp) if "is ready" in (s.body or "")], 30,
+                           what="the room is ready")
+            muc = muc_of(alias)
+            me = await join_muc(x, muc, "owner")
+            assert me["affiliation"] == "owner" and me["role"] == "moderator", me
+            x.send_xml(f"<message to='{xml_escape(muc)}'><x xmlns='{MUC_USER}'><invite to='{m.jid}'/></x></message>")
+            room, _ = await m.wait_invite(_bot())
+            await m.join(room)
+            x.send_xml(f"<message type='groupchat' to='{xml_escape(muc)}'><body>welcome</body></message>")
+            await m.wait_message(room, x.ghost, "welcome")
+            assert await power_level(m, room, x.ghost) == 50
+    run(go(), timeout=120)
