@@ -419,6 +419,37 @@ impl Bridge {
         }
     }
 
+    /// The room's configuration as the owner form shows it: (name, description).
+    pub async fn muc_config(&self, room_local: &str, bare: &BareJid) -> Result<(String, String), Refused> {
+        let r = self.muc_room(room_local).await?;
+        let members = self.store.room_members(&r.room).await.map_err(internal)?;
+        if !members.iter().any(|m| m.party == Party::Xmpp(bare.clone()) && m.role.is_moderator()) {
+            return Err((Refusal::Forbidden, "Only moderators can configure the room.".into()));
+        }
+        Ok((r.name.clone().unwrap_or_default(), r.topic.clone().unwrap_or_default()))
+    }
+
+    /// A moderator submitted the room's configuration (XEP-0045 §10.2): its name and
+    /// description become the Matrix room's name and topic.
+    pub async fn muc_configure(
+        self: &Arc<Self>,
+        room_local: &str,
+        bare: &BareJid,
+        name: Option<String>,
+        description: Option<String>,
+    ) -> Result<(), Refused> {
+        let r = self.muc_room(room_local).await?;
+        let (old_name, old_topic) = self.muc_config(room_local, bare).await?;
+        let mut actions = vec![];
+        if let Some(name) = name.filter(|n| *n != old_name) {
+            actions.push(Action::MatrixRoomAct { room: r.room.clone(), op: RoomOp::SetName { name } });
+        }
+        if let Some(topic) = description.filter(|d| *d != old_topic) {
+            actions.push(Action::MatrixRoomAct { room: r.room.clone(), op: RoomOp::SetTopic { topic } });
+        }
+        self.queue(actions).await
+    }
+
     /// A subject change from an XMPP occupant (moderators only): the Matrix topic.
     pub async fn muc_subject(
         self: &Arc<Self>,

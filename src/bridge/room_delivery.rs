@@ -175,6 +175,7 @@ impl Bridge {
             RoomOp::Kick { user, reason } => self.matrix.kick(room, user, reason).await,
             RoomOp::SetPower { user, level } => self.matrix.set_power_level(room, user, *level).await,
             RoomOp::SetTopic { topic } => self.matrix.set_topic(room, topic).await,
+            RoomOp::SetName { name } => self.matrix.set_name(room, name).await,
         };
         match result {
             Ok(()) => Ok(()),

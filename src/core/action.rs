@@ -137,6 +137,7 @@ pub enum RoomOp {
     Kick { user: MatrixUserId, reason: String },
     SetPower { user: MatrixUserId, level: i64 },
     SetTopic { topic: String },
+    SetName { name: String },
 }
 
 /// How an occupant's presence in a MUC changes.

@@ -420,4 +420,12 @@ impl MatrixClient {
     pub async fn leave(&self, room: &RoomId, user: &MatrixUserId) -> Result<(), MatrixError> {
         self.call(leave_room::v3::Request::new(to_ruma_room(room)?), Some(user)).await.map(|_| ())
     }
+
+    /// Set the room's name, as the bot.
+    pub async fn set_name(&self, room: &RoomId, name: &str) -> Result<(), MatrixError> {
+        let content = ruma::events::room::name::RoomNameEventContent::new(name.to_owned());
+        let request = send_state_event::v3::Request::new(to_ruma_room(room)?, &ruma::events::EmptyStateKey, &content)
+            .map_err(|e| MatrixError::Protocol(e.to_string()))?;
+        self.call(request, None).await.map(|_| ())
+    }
 }

@@ -20,7 +20,7 @@ use crate::bridge::Bridge;
 use crate::bridge::muc::{AdminItem, ArchiveQuery, MucJoin};
 use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
-use crate::xmpp::muc_out::{self, MUC_ADMIN};
+use crate::xmpp::muc_out::{self, MUC_ADMIN, MUC_OWNER};
 use crate::xmpp::outbound;
 
 /// Is this an address of a room (rather than of a Matrix user)?
@@ -144,6 +144,25 @@ pub async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
         match mam::Query::try_from(payload) {
             Ok(query) => return archive_query(bridge, from, to, id, &sender, query).await,
             Err(e) => error(Refusal::BadRequest, &format!("Cannot read this archive query: {e}")),
+        }
+    } else if payload.is("query", MUC_OWNER) {
+        if is_set {
+            let form = payload
+                .get_child("x", xmpp_parsers::ns::DATA_FORMS)
+                .and_then(|x| xmpp_parsers::data_forms::DataForm::try_from(x.clone()).ok());
+            let value = |var: &str| {
+                form.as_ref()?.fields.iter().find(|f| f.var.as_deref() == Some(var))?.values.first().cloned()
+            };
+            let (name, desc) = (value("muc#roomconfig_roomname"), value("muc#roomconfig_roomdesc"));
+            match bridge.muc_configure(&local, &sender, name, desc).await {
+                Ok(()) => outbound::iq_result(to, from, id),
+                Err((refusal, text)) => error(refusal, &text),
+            }
+        } else {
+            match bridge.muc_config(&local, &sender).await {
+                Ok((name, desc)) => muc_out::config_form(to, from, id, &name, &desc),
+                Err((refusal, text)) => error(refusal, &text),
+            }
         }
     } else if payload.is("query", MUC_ADMIN) {
         if is_set {

@@ -26,6 +26,7 @@ use crate::core::room::Role;
 use crate::store::ArchivedMessage;
 
 pub const MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
+pub const MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
 
 fn jid(s: &str) -> Result<Jid, DeliveryError> {
     Jid::new(s).map_err(|e| DeliveryError::Permanent(format!("invalid JID {s}: {e}")))
@@ -383,4 +384,31 @@ pub fn private(room: &BareJid, nick: &str, to: &str, text: &Text, id: Option<&st
     message.id = id.map(|i| Id(i.to_owned()));
     message = message.with_payload(MucUser::new());
     Ok(Stanza::Message(message))
+}
+
+/// The room configuration form (XEP-0045 §10.2) with what the bridge lets moderators change.
+pub fn config_form(room: Jid, to: Jid, id: String, name: &str, description: &str) -> Stanza {
+    use xmpp_parsers::data_forms::{DataFormType, Field, FieldType};
+    let mut form = DataForm::new(
+        DataFormType::Form,
+        "http://jabber.org/protocol/muc#roomconfig",
+        vec![
+            Field::text_single("muc#roomconfig_roomname", name),
+            Field::text_single("muc#roomconfig_roomdesc", description),
+        ],
+    );
+    form.title = Some("Room configuration".to_owned());
+    for f in &mut form.fields {
+        if f.var.as_deref() == Some("muc#roomconfig_roomname") {
+            f.label = Some("Name".to_owned());
+        } else if f.var.as_deref() == Some("muc#roomconfig_roomdesc") {
+            f.label = Some("Description (the topic)".to_owned());
+            f.type_ = FieldType::TextSingle;
+        }
+    }
+    let query = Element::builder("query", MUC_OWNER).append(Element::from(form)).build();
+    let mut iq = Iq::from_result(id, Some(Raw(query)));
+    *iq.from_mut() = Some(room);
+    *iq.to_mut() = Some(to);
+    Stanza::Iq(iq)
 }

@@ -579,3 +579,53 @@ def test_an_xmpp_user_starts_a_room_and_invites_a_matrix_user(bridge):
             await m.wait_message(room, x.ghost, "welcome")
             assert await power_level(m, room, x.ghost) == 50
     run(go(), timeout=120)
+
+
+def test_room_name_and_topic_follow_both_ways(bridge):
+    async def go():
+        async with Peers() as p:
+            m1, m2, x1, x2, room, muc = await four_party_room(p)
+            await set_power_level(m1, room, x1.ghost, 50)
+            await wait_for(lambda: [s for s in room_presences(x1, muc) if 110 in occupant(s)["statuses"]
+                                    and occupant(s)["role"] == "moderator"], 20, what="x1 moderator")
+            owner = "http://jabber.org/protocol/muc#owner"
+            # XMPP → Matrix: the room configuration's name and description.
+            kind, res = await iq(x1, muc, "get", f"<query xmlns='{owner}'/>")
+            assert kind == "result" and "muc#roomconfig_roomname" in ET.tostring(res, encoding="unicode"), res
+            form = ("<x xmlns='jabber:x:data' type='submit'>"
+                    "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>"
+                    "<field var='muc#roomconfig_roomname'><value>Quarterly numbers</value></field></x>")
+            kind, res = await iq(x1, muc, "set", f"<query xmlns='{owner}'>{form}</query>")
+            assert kind == "result", res
+            for _ in range(100):
+                status, j = await m1.get_state(room, "m.room.name")
+                if status == 200 and j.get("name") == "Quarterly numbers":
+                    break
+                await asyncio.sleep(0.2)
+            assert j.get("name") == "Quarterly numbers", j
+            # A participant may not.
+            kind, err = await iq(x2, muc, "set", f"<query xmlns='{owner}'>{form}</query>")
+            assert kind == "error" and err[0] == "forbidden", err
+            # XMPP subject → Matrix topic; Matrix topic → XMPP subject.
+            x1.send_xml(f"<message type='groupchat' to='{xml_escape(muc)}'><subject>Budget 2027</subject></message>")
+            for _ in range(100):
+                status, j = await m1.get_state(room, "m.room.topic")
+                if status == 200 and j.get("topic") == "Budget 2027":
+                    break
+                await asyncio.sleep(0.2)
+            assert j.get("topic") == "Budget 2027", j
+            status, j = await m1.put_state(room, "m.room.topic", {"topic": "Budget 2028"})
+            assert status == 200, j
+            await wait_for(lambda: [s for s in x2.messages if s.frm == muc and "Budget 2028" in (s.xml or "")
+                                    and "subject" in s.xml], 20, what="the new subject on XMPP")
+            # The Matrix name shows in the room's disco#info.
+            status, j = await m1.put_state(room, "m.room.name", {"name": "Renamed on Matrix"})
+            assert status == 200, j
+            for _ in range(50):
+                info = await x2.plugin["xep_0030"].get_info(jid=muc, timeout=10)
+                names = [i[3] for i in info["disco_info"]["identities"]]
+                if "Renamed on Matrix" in names:
+                    break
+                await asyncio.sleep(0.2)
+            assert "Renamed on Matrix" in names, names
+    run(go(), timeout=180)
