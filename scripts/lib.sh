@@ -52,6 +52,10 @@ database:
   url: "sqlite://ucbridge.db"
 limits:
   max_message_bytes: 65536
+admins:
+  # Local accounts whose name starts with "admin" (the tests create such users).
+  matrix: ["@admin*:${PEER_MATRIX_DOMAIN:-localhost}"]
+  xmpp: ["admin*@${PEER_XMPP_DOMAIN:-localhost}"]
 logging:
   filter: "info,ucbridge=debug"
 EOF

@@ -62,6 +62,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Synapse can also strand a transaction it created while it was flushing that queue (it
     // marks the bridge recovered before sending it; seen in the SIGKILL test); each ping makes it
     // look at its queue again, so keep pinging now and then.
+    // The admins' control room (found by alias, or created with the admins invited).
+    let control = bridge.clone();
+    tokio::spawn(async move {
+        let mut delay = Duration::from_secs(1);
+        loop {
+            match control.ensure_control_room().await {
+                Ok(room) => return tracing::info!(%room, "control room ready"),
+                Err(e) => tracing::warn!(error = %e, retry_in = ?delay, "cannot set up the control room"),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(60));
+        }
+    });
+
     let pinger = bridge.clone();
     tokio::spawn(async move {
         let mut ok_once = false;

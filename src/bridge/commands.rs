@@ -75,6 +75,22 @@ impl Bridge {
                 });
                 format!("Creating the room #{alias}:{} …", self.map.homeserver)
             }
+            UserCommand::ControlRoom => match (caller, self.control_room()) {
+                (Party::Matrix(user), Some(room)) if self.is_admin(caller) => {
+                    actions.push(Action::MatrixRoomAct {
+                        room,
+                        op: crate::core::action::RoomOp::Invite { user: user.clone() },
+                    });
+                    "OK: you are invited to the control room.".into()
+                }
+                (Party::Matrix(_), None) if self.is_admin(caller) => {
+                    "The control room is not ready yet; try again in a moment.".into()
+                }
+                (Party::Xmpp(_), _) if self.is_admin(caller) => {
+                    "On XMPP, run admin commands with the ad-hoc command 'admin' of the bridge.".into()
+                }
+                _ => "Only the bridge's admins can use the control room.".into(),
+            },
             UserCommand::Notify { action: NotifyCommand::List } => {
                 let watches = tx.watches_by(caller).await?;
                 if watches.is_empty() {

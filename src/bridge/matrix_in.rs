@@ -35,13 +35,27 @@ impl Bridge {
         }
         let mut rows = Vec::new();
         let mut membership_changed = false;
+        let control = self.control_room();
+        let mut commands = vec![];
         for event in events {
             membership_changed |= matches!(event, MatrixIn::Membership { .. });
+            if let MatrixIn::Message { room, sender, text, .. } = &event
+                && Some(room) == control.as_ref()
+            {
+                // Run after the commit: commands write through their own transactions.
+                commands.push((sender.clone(), text.body.clone()));
+                continue;
+            }
             for action in self.actions_for(&mut tx, event).await? {
                 rows.push(tx.enqueue_row(action).await?);
             }
         }
         tx.commit().await?;
+        let mut replies = vec![];
+        for (sender, body) in commands {
+            replies.extend(self.control_room_message(&sender, &body).await);
+        }
+        self.queue_all(replies).await?;
         if membership_changed {
             self.forget_cached_dms();
         }

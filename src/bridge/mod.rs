@@ -2,6 +2,7 @@
 //! resulting actions to the outbox (together with the inbound de-duplication record, in one
 //! transaction), and runs the outbox lanes that carry the actions out.
 
+mod admin;
 mod commands;
 mod deliver;
 mod lanes;
@@ -50,6 +51,9 @@ pub struct Bridge {
     rooms: Mutex<HashMap<RoomId, Option<crate::store::BridgedRoom>>>,
     /// Portal rooms of MUCs on XMPP servers, and who is in those MUCs.
     portals: Mutex<portal::PortalIndex>,
+    /// The admins' control room, once found or created.
+    control: Mutex<Option<RoomId>>,
+    started: std::time::Instant,
 }
 
 /// Presence bookkeeping: coalescing per person, and each XMPP user's resources.
@@ -105,6 +109,8 @@ impl Bridge {
             markers: MarkerState::default(),
             rooms: Mutex::new(HashMap::new()),
             portals: Mutex::new(portal::PortalIndex::default()),
+            control: Mutex::new(None),
+            started: admin::started(),
         })
     }
 

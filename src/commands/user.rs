@@ -33,6 +33,8 @@ pub enum UserCommand {
         #[command(subcommand)]
         action: RoomCommand,
     },
+    /// Admins only: an invitation to the control room (`control-room`).
+    ControlRoom,
 }
 
 #[derive(Subcommand, Debug, PartialEq, Eq)]

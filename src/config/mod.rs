@@ -33,6 +33,8 @@ pub struct Config {
     #[serde(default)]
     pub rooms: Rooms,
     #[serde(default)]
+    pub admins: Admins,
+    #[serde(default)]
     pub logging: Logging,
     /// Directory of the config file; relative paths are resolved against it.
     #[serde(skip)]
@@ -125,6 +127,25 @@ impl Default for Rooms {
     }
 }
 
+/// `admins:` — who may run admin commands, and where.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admins {
+    /// Matrix IDs; `*` matches any run of characters (`@*:corp.example`).
+    pub matrix: Vec<String>,
+    /// JIDs; `*` as above (`*@corp.example`).
+    pub xmpp: Vec<String>,
+    /// Alias localpart of the control room (`#ucb-control:<domain>`); the bot creates it and
+    /// invites the Matrix admins listed without `*`.
+    pub control_room: String,
+}
+
+impl Default for Admins {
+    fn default() -> Self {
+        Self { matrix: vec![], xmpp: vec![], control_room: "ucb-control".into() }
+    }
+}
+
 /// `logging:` — tracing filter.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -200,6 +221,21 @@ impl Config {
         }
         if self.xmpp.server.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
             return Err(invalid("xmpp.server", "must be host:port, e.g. 127.0.0.1:5347"));
+        }
+        if crate::commands::user::check_alias(&self.admins.control_room).is_err() {
+            return Err(invalid(
+                "admins.control_room",
+                "must be an alias localpart: lower-case letters, digits, . _ -",
+            ));
+        }
+        if let Some(bad) = self.admins.matrix.iter().find(|p| !p.starts_with('@') || !p.contains(':')) {
+            return Err(invalid(
+                "admins.matrix",
+                format!("'{bad}' is not a Matrix ID pattern like @admin:example.org"),
+            ));
+        }
+        if let Some(bad) = self.admins.xmpp.iter().find(|p| !p.contains('@') || p.contains('/')) {
+            return Err(invalid("admins.xmpp", format!("'{bad}' is not a bare JID pattern like admin@example.org")));
         }
         if !(2..=1000).contains(&self.rooms.max_participants) {
             return Err(invalid("rooms.max_participants", "must be between 2 and 1000"));

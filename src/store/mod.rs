@@ -2,6 +2,7 @@
 //! through `AnyPool`. Migrations are embedded from `migrations/{sqlite,postgres}/` and run at
 //! start. Times are stored as BIGINT milliseconds (the `Any` driver has no date type).
 
+mod admin;
 mod dedupe;
 mod ghosts;
 mod messages;
@@ -65,6 +66,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "rooms", include_str!("../../migrations/sqlite/0004_rooms.sql")),
     (6, "xmpp rooms", include_str!("../../migrations/sqlite/0006_xmpp_rooms.sql")),
     (7, "delivered", include_str!("../../migrations/sqlite/0007_delivered.sql")),
+    (8, "admin", include_str!("../../migrations/sqlite/0008_admin.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
@@ -73,6 +75,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "rooms", include_str!("../../migrations/postgres/0004_rooms.sql")),
     (6, "xmpp rooms", include_str!("../../migrations/postgres/0006_xmpp_rooms.sql")),
     (7, "delivered", include_str!("../../migrations/postgres/0007_delivered.sql")),
+    (8, "admin", include_str!("../../migrations/postgres/0008_admin.sql")),
 ];
 
 /// The bridge's database.

@@ -48,6 +48,7 @@ fn form_fields(node: &str) -> Vec<Field> {
             },
         ],
         "notify-cancel" => vec![text_field("contact", "Contact (JID or Matrix ID)", true)],
+        "admin" => vec![text_field("command", "Command (e.g. status, rooms list, permissions grant USER sms)", true)],
         "room-create" => vec![
             text_field("alias", "Address (lower-case letters, digits, . _ -)", true),
             text_field("name", "Name", false),
@@ -60,11 +61,13 @@ fn form_fields(node: &str) -> Vec<Field> {
     }
 }
 
+fn form_value(form: Option<&DataForm>, var: &str) -> Option<String> {
+    form?.fields.iter().find(|f| f.var.as_deref() == Some(var))?.values.first().map(|v| v.trim().to_owned())
+}
+
 /// The command a submitted form stands for; `Err` says what is wrong with it.
 fn command(node: &str, form: Option<&DataForm>) -> Result<UserCommand, String> {
-    let value = |var: &str| -> Option<String> {
-        form?.fields.iter().find(|f| f.var.as_deref() == Some(var))?.values.first().map(|v| v.trim().to_owned())
-    };
+    let value = |var: &str| form_value(form, var);
     let required =
         |var: &str| value(var).filter(|v| !v.is_empty()).ok_or_else(|| format!("The field '{var}' is required."));
     Ok(match node {
@@ -89,10 +92,14 @@ fn command(node: &str, form: Option<&DataForm>) -> Result<UserCommand, String> {
     })
 }
 
-/// disco#items for the commands node.
-pub fn items(from: Jid, to: Jid, id: String) -> Stanza {
+/// The admin command: one text field that takes any admin command line.
+const ADMIN: (&str, &str) = ("admin", "Run an admin command (admins only)");
+
+/// disco#items for the commands node; the admin command only for admins.
+pub fn items(from: Jid, to: Jid, id: String, admin: bool) -> Stanza {
     let items = LIST
         .iter()
+        .chain(admin.then_some(&ADMIN))
         .map(|(node, name)| Item { jid: from.clone(), node: Some((*node).to_owned()), name: Some((*name).to_owned()) })
         .collect();
     let result = DiscoItemsResult { node: Some(COMMANDS.to_owned()), items, rsm: None };
@@ -122,7 +129,12 @@ pub async fn on_command(bridge: &Arc<Bridge>, from: Jid, to: Jid, id: String, pa
     let action = payload.attr("action").unwrap_or("execute");
     let session = payload.attr("sessionid").map(str::to_owned).unwrap_or_else(|| format!("ucb-{id}"));
     let error = |refusal, text: &str| outbound::iq_error(Some(to.clone()), from.clone(), id.clone(), refusal, text);
-    if !LIST.iter().any(|(n, _)| *n == node) {
+    let is_admin = bridge.is_admin(&crate::core::watch::Party::Xmpp(sender.clone()));
+    if node == ADMIN.0 && !is_admin {
+        let text = "Only the bridge's admins can run admin commands.";
+        return bridge.xmpp.send_reply(error(Refusal::Forbidden, text)).await;
+    }
+    if !LIST.iter().chain([&ADMIN]).any(|(n, _)| *n == node) {
         return bridge.xmpp.send_reply(error(Refusal::NotFound, &format!("There is no command '{node}'."))).await;
     }
     let form = payload.get_child("x", xmpp_parsers::ns::DATA_FORMS).and_then(|x| DataForm::try_from(x.clone()).ok());
@@ -139,9 +151,18 @@ pub async fn on_command(bridge: &Arc<Bridge>, from: Jid, to: Jid, id: String, pa
             .build();
         command_reply(&node, &session, "executing", vec![actions, x.into()])
     } else {
-        let answer = match command(&node, form.as_ref()) {
-            Ok(c) => bridge.xmpp_adhoc(&sender, c).await,
-            Err(e) => return bridge.xmpp.send_reply(error(Refusal::BadRequest, &e)).await,
+        let answer = if node == ADMIN.0 {
+            match form_value(form.as_ref(), "command").filter(|c| !c.is_empty()) {
+                Some(line) => Ok(bridge.xmpp_admin(&sender, &line).await),
+                None => {
+                    return bridge.xmpp.send_reply(error(Refusal::BadRequest, "The field 'command' is required.")).await;
+                }
+            }
+        } else {
+            match command(&node, form.as_ref()) {
+                Ok(c) => bridge.xmpp_adhoc(&sender, c).await,
+                Err(e) => return bridge.xmpp.send_reply(error(Refusal::BadRequest, &e)).await,
+            }
         };
         let text = match answer {
             Ok(t) => t,

@@ -298,7 +298,8 @@ async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
         outbound::disco_info(to, from, id, query.node, is_component, &name)
     } else if let Ok(query) = DiscoItemsQuery::try_from(payload.clone()) {
         if is_component && query.node.as_deref() == Some(adhoc::COMMANDS) {
-            adhoc::items(to, from, id)
+            let admin = core_jid(&from).is_some_and(|j| bridge.is_admin(&crate::core::watch::Party::Xmpp(j)));
+            adhoc::items(to, from, id, admin)
         } else {
             outbound::disco_items(to, from, id, query.node)
         }

@@ -1,0 +1,223 @@
+//! The control room and admin commands: admins (from the config) steer the bridge from a
+//! Matrix room the bot keeps, or through the `admin` ad-hoc command on XMPP. Every command is
+//! audited with who ran it and how it ended.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::bridge::Bridge;
+use crate::commands::admin::{self, AdminCommand, PermissionsCommand, RoomsCommand};
+use crate::core::action::{Action, Text};
+use crate::core::ids::{BareJid, MatrixUserId, RoomId};
+use crate::core::watch::Party;
+use crate::matrix::client::MatrixError;
+
+impl Bridge {
+    /// Is this person an admin (listed in `admins:`, with `*` patterns)?
+    pub fn is_admin(&self, who: &Party) -> bool {
+        let (patterns, id) = match who {
+            Party::Matrix(u) => (&self.config.admins.matrix, u.to_string()),
+            Party::Xmpp(j) => (&self.config.admins.xmpp, j.to_string()),
+        };
+        patterns.iter().any(|p| admin::matches(p, &id))
+    }
+
+    pub fn control_room(&self) -> Option<RoomId> {
+        self.control.lock().ok().and_then(|c| c.clone())
+    }
+
+    /// At start: find the control room by its alias, or create it and invite the admins.
+    pub async fn ensure_control_room(&self) -> Result<RoomId, MatrixError> {
+        let alias = format!("#{}:{}", self.config.admins.control_room, self.map.homeserver);
+        let room = match self.matrix.resolve_alias(&alias).await? {
+            Some(room) => {
+                self.matrix.join(&room, &self.map.bot()).await?;
+                room
+            }
+            None => {
+                let admins: Vec<MatrixUserId> = self
+                    .config
+                    .admins
+                    .matrix
+                    .iter()
+                    .filter(|p| !p.contains('*'))
+                    .filter_map(|p| MatrixUserId::parse(p).ok())
+                    .collect();
+                let room = self
+                    .matrix
+                    .create_group_room("ucbridge control room", &self.config.admins.control_room, false, &[], &[])
+                    .await?;
+                tracing::info!(%room, alias, "created the control room");
+                // One by one: an admin without an account yet must not stop the others (they
+                // can ask the bot for an invitation later: `control-room`).
+                for admin in admins {
+                    if let Err(e) = self.matrix.invite(&room, &self.map.bot(), &admin).await {
+                        tracing::info!(%admin, error = %e, "cannot invite an admin to the control room");
+                    }
+                }
+                room
+            }
+        };
+        if let Ok(mut c) = self.control.lock() {
+            *c = Some(room.clone());
+        }
+        Ok(room)
+    }
+
+    /// Run an admin command for `who` (already known to be an admin) and audit it.
+    pub(super) async fn run_admin_command(self: &Arc<Self>, who: &Party, text: &str) -> String {
+        let (ok, answer) = match admin::parse(text) {
+            Err(usage) => (false, usage),
+            Ok(command) => match self.admin_command(who, command).await {
+                Ok(answer) => (true, answer),
+                Err(e) => (false, format!("The command failed: {e}")),
+            },
+        };
+        tracing::info!(admin = %who, command = text, ok, "admin command");
+        if let Err(e) = self.store.audit(who, text, ok, &answer).await {
+            tracing::warn!(error = %e, "cannot write the audit log");
+        }
+        answer
+    }
+
+    async fn admin_command(self: &Arc<Self>, who: &Party, command: AdminCommand) -> crate::store::Result<String> {
+        Ok(match command {
+            AdminCommand::Help => admin::help(),
+            AdminCommand::Status => {
+                let uptime = self.started.elapsed().as_secs();
+                format!(
+                    "ucbridge {} — up {}h {:02}m {:02}s\nhomeserver: {}\nXMPP: {}\noutbox: {} queued\nrooms: {} hosted, {} portals\nghosts: {}, direct chats: {}, watches: {}",
+                    env!("CARGO_PKG_VERSION"),
+                    uptime / 3600,
+                    uptime / 60 % 60,
+                    uptime % 60,
+                    self.config.homeserver.url,
+                    if self.xmpp.is_connected() { "connected" } else { "disconnected" },
+                    self.store.outbox_len().await?,
+                    self.store.count("bridged_room").await?,
+                    self.store.count("xmpp_room").await?,
+                    self.store.count("ghost").await?,
+                    self.store.count("dm_portal").await?,
+                    self.store.count("presence_watch").await?,
+                )
+            }
+            AdminCommand::Rooms { action: RoomsCommand::List } => {
+                let rooms = self.store.rooms().await?;
+                if rooms.is_empty() {
+                    return Ok("No hosted rooms.".into());
+                }
+                let mut lines = vec!["Hosted rooms:".to_owned()];
+                for r in rooms {
+                    let n = self.store.room_members(&r.room).await?.len();
+                    lines.push(format!(
+                        "- {} ({}): {n} participants, XMPP {}",
+                        r.alias.as_deref().unwrap_or(r.room.as_str()),
+                        r.name.as_deref().unwrap_or("no name"),
+                        self.muc_of(&r)
+                    ));
+                }
+                lines.join("\n")
+            }
+            AdminCommand::Rooms { action: RoomsCommand::Info { room } } => {
+                let found = if room.starts_with('#') {
+                    self.store.room_by_alias(&room).await?
+                } else {
+                    match RoomId::parse(&room) {
+                        Ok(id) => self.store.room(&id).await?,
+                        Err(_) => None,
+                    }
+                };
+                let Some(r) = found else { return Ok(format!("{room} is not a hosted room.")) };
+                let mut lines = vec![format!(
+                    "{} — {} — owner {} — {}",
+                    r.alias.as_deref().unwrap_or(r.room.as_str()),
+                    r.room,
+                    r.owner,
+                    if r.open { "open" } else { "members only" }
+                )];
+                for m in self.store.room_members(&r.room).await? {
+                    let state = if m.joined { "" } else { " (invited)" };
+                    lines.push(format!("- {} ({}): {}{state}", m.nick, m.party, m.role.as_str()));
+                }
+                lines.join("\n")
+            }
+            AdminCommand::Permissions { action: PermissionsCommand::Grant { user, permission } } => {
+                let target = match Party::parse_contact(&user, &self.map) {
+                    Ok(t) => t,
+                    Err(e) => return Ok(format!("Cannot grant to {user}: {e}")),
+                };
+                self.store.grant(&target, permission.as_str(), who).await?;
+                format!("OK: {target} may use {}.", permission.as_str())
+            }
+            AdminCommand::Permissions { action: PermissionsCommand::Revoke { user, permission } } => {
+                let target = match Party::parse_contact(&user, &self.map) {
+                    Ok(t) => t,
+                    Err(e) => return Ok(format!("Cannot revoke from {user}: {e}")),
+                };
+                if self.store.revoke(&target, permission.as_str()).await? {
+                    format!("OK: {target} may no longer use {}.", permission.as_str())
+                } else {
+                    format!("{target} did not have {}.", permission.as_str())
+                }
+            }
+            AdminCommand::Permissions { action: PermissionsCommand::List } => {
+                let grants = self.store.permissions().await?;
+                if grants.is_empty() {
+                    "No permissions granted.".into()
+                } else {
+                    let lines: Vec<_> = grants.iter().map(|(p, perm)| format!("- {p}: {perm}")).collect();
+                    format!("Permissions:\n{}", lines.join("\n"))
+                }
+            }
+            AdminCommand::Broadcast { text } => {
+                let text = text.join(" ");
+                if text.trim().is_empty() {
+                    return Ok("Nothing to broadcast: broadcast TEXT".into());
+                }
+                let notice = Text::notice(format!("Notice from the bridge admins: {text}"));
+                let mut actions = vec![];
+                for (user, room) in self.store.bot_dm_users().await? {
+                    if let (Ok(_), Ok(room)) = (MatrixUserId::parse(&user), RoomId::parse(&room)) {
+                        actions.push(Action::MatrixPost {
+                            room,
+                            user: self.map.bot(),
+                            text: notice.clone(),
+                            nick: None,
+                        });
+                    }
+                }
+                for jid in self.store.known_xmpp_users().await? {
+                    if let Ok(to) = BareJid::parse(&jid) {
+                        actions.push(Action::XmppNotice { to, text: notice.clone() });
+                    }
+                }
+                let n = actions.len();
+                self.queue_all(actions).await?;
+                format!("OK: the notice goes to {n} people.")
+            }
+        })
+    }
+
+    /// An admin command from XMPP (the `admin` ad-hoc command); the caller checked the rights.
+    pub async fn xmpp_admin(self: &Arc<Self>, from: &BareJid, line: &str) -> String {
+        self.run_admin_command(&Party::Xmpp(from.clone()), line).await
+    }
+
+    /// A message in the control room: an admin's command, or a refusal.
+    pub(super) async fn control_room_message(self: &Arc<Self>, sender: &MatrixUserId, body: &str) -> Option<Action> {
+        let room = self.control_room()?;
+        let who = Party::Matrix(sender.clone());
+        let answer = if self.is_admin(&who) {
+            self.run_admin_command(&who, body).await
+        } else {
+            tracing::info!(%sender, "non-admin tried an admin command");
+            format!("{sender}: only the bridge's admins can run commands here.")
+        };
+        Some(Action::MatrixPost { room, user: self.map.bot(), text: Text::notice(answer), nick: None })
+    }
+}
+
+/// When the bridge started (for `status`).
+pub(super) fn started() -> Instant {
+    Instant::now()
+}
