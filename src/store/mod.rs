@@ -2,6 +2,7 @@
 //! through `AnyPool`. Migrations are embedded from `migrations/{sqlite,postgres}/` and run at
 //! start. Times are stored as BIGINT milliseconds (the `Any` driver has no date type).
 
+mod calls;
 mod dedupe;
 mod ghosts;
 mod messages;
@@ -21,6 +22,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
+pub use calls::{JournalQuery, JournalRow, NewJournalRow};
 pub use messages::MappedMessage;
 pub use outbox::OutboxRow;
 pub use portals::{DmPortal, PeerMembership};
@@ -62,12 +64,14 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "presence and receipts", include_str!("../../migrations/sqlite/0002_presence_receipts.sql")),
     (3, "watches", include_str!("../../migrations/sqlite/0003_watches.sql")),
     (4, "rooms", include_str!("../../migrations/sqlite/0004_rooms.sql")),
+    (5, "calls", include_str!("../../migrations/sqlite/0005_calls.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
     (2, "presence and receipts", include_str!("../../migrations/postgres/0002_presence_receipts.sql")),
     (3, "watches", include_str!("../../migrations/postgres/0003_watches.sql")),
     (4, "rooms", include_str!("../../migrations/postgres/0004_rooms.sql")),
+    (5, "calls", include_str!("../../migrations/postgres/0005_calls.sql")),
 ];
 
 /// The bridge's database.
