@@ -46,6 +46,8 @@ pub struct Bridge {
     markers: MarkerState,
     /// Bridged rooms by ID (`None`: known not to be one).
     rooms: Mutex<HashMap<RoomId, Option<crate::store::BridgedRoom>>>,
+    /// SMTP transport of missed-call notices (set at start when `missed_calls.mail` is configured).
+    pub mailer: std::sync::OnceLock<crate::calls::service::Mailer>,
 }
 
 /// Presence bookkeeping: coalescing per person, and each XMPP user's resources.
@@ -98,6 +100,7 @@ impl Bridge {
             presence: PresenceState::default(),
             markers: MarkerState::default(),
             rooms: Mutex::new(HashMap::new()),
+            mailer: std::sync::OnceLock::new(),
         })
     }
 
