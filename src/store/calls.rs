@@ -101,24 +101,19 @@ impl StoreTx {
         let now = now_ms();
         let mut ids = Vec::with_capacity(events.len());
         for (call_id, json) in events {
-            let done = sqlx::query("SELECT 1 FROM call_done WHERE call_id = $1")
-                .bind(call_id)
-                .fetch_optional(&mut *self.tx)
-                .await
-                .ctx("call done?")?;
-            if done.is_some() {
-                ids.push(None);
-                continue;
-            }
-            let row =
-                sqlx::query("INSERT INTO call_event (call_id, event, received_at) VALUES ($1, $2, $3) RETURNING id")
-                    .bind(call_id)
-                    .bind(json)
-                    .bind(now)
-                    .fetch_one(&mut *self.tx)
-                    .await
-                    .ctx("add call event")?;
-            ids.push(Some(row.try_get::<i64, _>(0).ctx("call event id")?));
+            // One statement that writes: a read first would make SQLite's deferred transaction
+            // fail with SQLITE_BUSY when it upgrades to a write while another one committed.
+            let row = sqlx::query(
+                "INSERT INTO call_event (call_id, event, received_at) SELECT $1, $2, $3 \
+                 WHERE NOT EXISTS (SELECT 1 FROM call_done WHERE call_id = $1) RETURNING id",
+            )
+            .bind(call_id)
+            .bind(json)
+            .bind(now)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .ctx("add call event")?;
+            ids.push(row.map(|r| r.try_get::<i64, _>(0).ctx("call event id")).transpose()?);
         }
         Ok(ids)
     }

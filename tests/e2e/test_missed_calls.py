@@ -306,9 +306,11 @@ def test_matrix_user_gets_the_notice_in_the_bot_chat(bridge, sink):
         localpart, password = "calls-anna", "calls-anna-pw"
         c = AsyncClient(s.hs_url, "")
         r = await c.register(localpart, password)
-        if not getattr(r, "access_token", None):
-            r = await c.login(password)   # registered by an earlier session
-            c.user = f"@{localpart}:{s.matrix_domain}"
+        if not getattr(r, "access_token", None):   # registered by an earlier session
+            await c.close()
+            c = AsyncClient(s.hs_url, f"@{localpart}:{s.matrix_domain}")
+            r = await c.login(password)
+            assert getattr(r, "access_token", None), f"login {localpart}: {r}"
         m = ucb.MatrixUser(c, localpart, password)
         try:
             await m.sync_once(0)
