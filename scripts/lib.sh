@@ -58,6 +58,44 @@ admins:
   xmpp: ["admin*@${PEER_XMPP_DOMAIN:-localhost}"]
 logging:
   filter: "info,ucbridge=debug"
+# Missed calls: tests/e2e/test_missed_calls.py signs webhooks with this secret and runs its own
+# SMTP server (aiosmtpd) on 127.0.0.1:${UCB_CALLS_SMTP_PORT:-2526}.
+missed_calls:
+  webhook:
+    secret: "e2e-calls-webhook-secret"
+  rules:
+    policy: all
+    channels: [email, chat]
+  users:
+    - {id: anna, extensions: ["201"], email: "anna@calls.test", language: de, matrix_user: "@calls-anna:${PEER_MATRIX_DOMAIN:-localhost}"}
+    - {id: ben, extensions: ["202"], email: "ben@calls.test", language: en}
+    - {id: carla, extensions: ["203"], email: "carla@calls.test", language: en}
+    - {id: dora, extensions: ["204"], email: "dora@calls.test"}
+    - {id: emil, extensions: ["205"], email: "emil@calls.test", language: de}
+  contacts:
+    region: DE
+    files: ["calls-contacts.vcf"]
+  mail:
+    smtp: {host: "127.0.0.1", port: ${UCB_CALLS_SMTP_PORT:-2526}, tls: none, timeout_secs: 5}
+    from_address: "calls@bridge.test"
+    from_name: "ucbridge calls"
+    message_id_domain: "bridge.test"
+    link_prefix: "tel:"
+    caller_as_sender: true
+    attach_vcard: true
+    default_language: en
+  journal_token: "e2e-journal-token-0123456789"
+EOF
+  cat > "$(dirname "$file")/calls-contacts.vcf" <<'EOF'
+BEGIN:VCARD
+VERSION:3.0
+UID:erika-1
+FN:Erika Mustermann
+N:Mustermann;Erika;;;
+ORG:Beispiel GmbH
+EMAIL;TYPE=INTERNET:erika@caller.test
+TEL;TYPE=WORK,VOICE:+49 30 1234567
+END:VCARD
 EOF
 }
 

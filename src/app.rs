@@ -41,7 +41,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding appservice.listen {}", config.appservice.listen))?;
     tracing::info!(listen = %config.appservice.listen, "HTTP server listening");
-    let router = crate::http::router(bridge.clone());
+    let mut router = crate::http::router(bridge.clone());
+    if let Some(calls) = crate::calls::service::CallsService::start(&config, bridge.clone()).await? {
+        router = router.merge(crate::http::calls::router(calls));
+    }
     let mut http_shutdown = shutdown_rx.clone();
     let http_task = tokio::spawn(async move {
         axum::serve(listener, router)

@@ -9,7 +9,8 @@ use ucbridge::core::presence::{Presence, State};
 use ucbridge::core::room::Role;
 use ucbridge::core::watch::Party;
 use ucbridge::store::{
-    BridgedRoom, DmPortal, MappedMessage, NewArchived, Page, PeerMembership, RoomMember, Store, Watch,
+    BridgedRoom, DmPortal, JournalQuery, MappedMessage, NewArchived, NewJournalRow, Page, PeerMembership, RoomMember,
+    Store, Watch,
 };
 
 /// A database for one test, removed afterwards.
@@ -322,6 +323,111 @@ async fn rooms_members_and_archive_pages(db: &TestDb) {
     assert_eq!(store.room_members(&r).await.unwrap().len(), 1);
 }
 
+fn journal_row(user: &str, kind: &str, call: &str, key: &str, at: i64, notified: bool) -> NewJournalRow {
+    NewJournalRow {
+        user: user.into(),
+        kind: kind.into(),
+        call_id: call.into(),
+        direction: "inbound".into(),
+        number: Some(key.into()),
+        number_key: key.into(),
+        name: Some("Erika ✓".into()),
+        contact_id: None,
+        extension: Some("201".into()),
+        started_at: at,
+        ended_at: at + 5000,
+        ring_ms: 4000,
+        answered_by: None,
+        notified,
+        channels: if notified { "email".into() } else { String::new() },
+        skip_reason: None,
+    }
+}
+
+async fn call_events_replay_until_the_call_is_finished(db: &TestDb) {
+    let store = db.open().await;
+    let ev = |call: &str, n: u32| (call.to_owned(), format!("{{\"n\":{n}}}"));
+    let mut tx = store.begin().await.unwrap();
+    let ids = tx.add_call_events(&[ev("c1", 1), ev("c2", 1), ev("c1", 2)]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(ids.iter().all(Option::is_some));
+    assert!(ids[0] < ids[1] && ids[1] < ids[2]);
+    store.close().await;
+    // After a restart the events are there, in order.
+    let store = db.open().await;
+    let pending = store.pending_call_events().await.unwrap();
+    assert_eq!(pending.iter().map(|(_, e)| e.as_str()).collect::<Vec<_>>(), ["{\"n\":1}", "{\"n\":1}", "{\"n\":2}"]);
+    // Finishing a call drops its events, once; later events of it are not stored.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.finish_call("c1").await.unwrap());
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(!tx.finish_call("c1").await.unwrap(), "a call is finished once");
+    assert_eq!(tx.add_call_events(&[ev("c1", 3), ev("c3", 1)]).await.unwrap()[0], None);
+    tx.commit().await.unwrap();
+    let pending = store.pending_call_events().await.unwrap();
+    assert_eq!(pending.len(), 2, "{pending:?}");
+    store.drop_call_event(pending[0].0).await.unwrap();
+    assert_eq!(store.pending_call_events().await.unwrap().len(), 1);
+    // An uncommitted finish changes nothing.
+    {
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx.finish_call("c3").await.unwrap());
+    }
+    assert_eq!(store.pending_call_events().await.unwrap().len(), 1);
+    assert_eq!(store.prune_calls_done(0).await.unwrap(), 0);
+    assert_eq!(store.prune_calls_done(ucbridge::store::now_ms() + 1000).await.unwrap(), 1);
+}
+
+async fn call_journal_facts_and_settling(db: &TestDb) {
+    let store = db.open().await;
+    let mut tx = store.begin().await.unwrap();
+    let a = tx.add_journal(&journal_row("anna", "missed", "k1", "+4930123", 1_000, true)).await.unwrap();
+    let b = tx.add_journal(&journal_row("anna", "missed", "k2", "+4930123", 2_000, false)).await.unwrap();
+    tx.add_journal(&journal_row("anna", "missed", "k3", "+4930999", 3_000, true)).await.unwrap();
+    tx.add_journal(&journal_row("ben", "answered", "k1", "+4930123", 1_000, false)).await.unwrap();
+    tx.commit().await.unwrap();
+    // One row per call, person and kind.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.add_journal(&journal_row("anna", "missed", "k1", "+4930123", 1_000, true)).await.is_err());
+    drop(tx);
+    assert_eq!(store.notices_since("anna", "+4930123", 0).await.unwrap(), (1, Some(1_000)));
+    assert_eq!(store.notices_since("anna", "+4930123", 1_500).await.unwrap(), (0, None));
+    assert_eq!(store.last_notice("anna", "+4930123").await.unwrap(), Some(1_000));
+    assert_eq!(store.last_notice("ben", "+4930123").await.unwrap(), None);
+
+    let mut tx = store.begin().await.unwrap();
+    let open = tx.open_missed_calls("anna", 2_500).await.unwrap();
+    assert_eq!(open.iter().map(|r| r.id).collect::<Vec<_>>(), [a, b]);
+    assert_eq!(open[0].entry, journal_row("anna", "missed", "k1", "+4930123", 1_000, true));
+    tx.mark_processed(&[a, b], "out1", 9_000).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let all = store.journal(&JournalQuery { user: Some("anna".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(all.iter().map(|r| r.entry.call_id.as_str()).collect::<Vec<_>>(), ["k3", "k2", "k1"]);
+    assert!(all[1].processed && all[1].processed_by.as_deref() == Some("out1") && all[1].processed_at == Some(9_000));
+    assert!(!all[0].processed);
+    let q = JournalQuery {
+        from: Some(1_000),
+        to: Some(3_000),
+        kind: Some("missed".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    let some = store.journal(&q).await.unwrap();
+    assert_eq!(some.iter().map(|r| r.id).collect::<Vec<_>>(), [b, a]);
+    let answered = JournalQuery { kind: Some("answered".into()), ..Default::default() };
+    assert_eq!(store.journal(&answered).await.unwrap()[0].entry.user, "ben");
+
+    // Last logon: the latest of a person's accounts; never goes back.
+    assert_eq!(store.last_logon(&["matrix:@anna:hs".into()]).await.unwrap(), None);
+    store.record_logon("matrix:@anna:hs", 5_000).await.unwrap();
+    store.record_logon("matrix:@anna:hs", 4_000).await.unwrap();
+    store.record_logon("xmpp:anna@x", 6_000).await.unwrap();
+    assert_eq!(store.last_logon(&["matrix:@anna:hs".into()]).await.unwrap(), Some(5_000));
+    assert_eq!(store.last_logon(&["matrix:@anna:hs".into(), "xmpp:anna@x".into()]).await.unwrap(), Some(6_000));
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -352,4 +458,6 @@ conformance!(
     presence_and_message_map,
     watches_and_bot_chats,
     rooms_members_and_archive_pages,
+    call_events_replay_until_the_call_is_finished,
+    call_journal_facts_and_settling,
 );

@@ -117,6 +117,7 @@ impl Bridge {
 
     /// Someone's presence changed: queue the notices their watchers asked for.
     pub(super) async fn fire_watches(self: &Arc<Self>, target: Party, before: Option<&Presence>, after: &Presence) {
+        self.note_logon(&target, after).await;
         let Some(change) = watch::change(before, after) else { return };
         let watches = match self.store.watchers_of(&target).await {
             Ok(w) => w,

@@ -107,6 +107,7 @@ impl Bridge {
                 let from = self.map.jid_for_matrix(from);
                 self.xmpp.send(outbound::bounce_between(&from, to, stanza_id.clone(), *refusal, reason)?).await
             }
+            Action::Mail { from, to, raw, .. } => self.deliver_mail(from, to, raw).await,
         }
     }
 

@@ -54,6 +54,8 @@ pub struct Bridge {
     /// The admins' control room, once found or created.
     control: Mutex<Option<RoomId>>,
     started: std::time::Instant,
+    /// SMTP transport of missed-call notices (set at start when `missed_calls.mail` is configured).
+    pub mailer: std::sync::OnceLock<crate::calls::service::Mailer>,
 }
 
 /// Presence bookkeeping: coalescing per person, and each XMPP user's resources.
@@ -111,6 +113,7 @@ impl Bridge {
             portals: Mutex::new(portal::PortalIndex::default()),
             control: Mutex::new(None),
             started: admin::started(),
+            mailer: std::sync::OnceLock::new(),
         })
     }
 

@@ -13,4 +13,5 @@ pub mod event;
 pub mod mail;
 pub mod model;
 pub mod rules;
+pub mod service;
 pub mod webhook;

@@ -52,7 +52,7 @@ pub enum Channel {
 
 /// Cases in which no notice is sent. Each can be switched off on its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Exceptions {
     /// Calls between internal extensions.
     pub internal_calls: bool,
@@ -105,7 +105,7 @@ impl Exceptions {
 /// Numbers and extensions excluded from notices: a call *from* one of them is not reported, and
 /// an extension on the list is never told (the doorman's phone, a lobby phone).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct BlockList {
     /// Phone numbers, any format; compared by their digits (and a leading `+`).
     pub numbers: Vec<String>,
@@ -114,7 +114,7 @@ pub struct BlockList {
 
 /// The server-wide missed-call settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RuleSettings {
     pub policy: Policy,
     /// Tell ringing participants even when someone else took the call (pickup, ring group).

@@ -1,6 +1,8 @@
 //! Typed configuration, one struct per section, validated at start-up. Every error names the
 //! key it is about. `config/example.yaml` documents each key and is parsed by a test.
 
+pub mod calls;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -36,6 +38,9 @@ pub struct Config {
     pub admins: Admins,
     #[serde(default)]
     pub logging: Logging,
+    /// Missed-call notifications; absent = off.
+    #[serde(default)]
+    pub missed_calls: Option<calls::MissedCalls>,
     /// Directory of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -263,6 +268,9 @@ impl Config {
         }
         if tracing_subscriber::EnvFilter::try_new(&self.logging.filter).is_err() {
             return Err(invalid("logging.filter", "is not a valid tracing filter"));
+        }
+        if let Some(missed_calls) = &self.missed_calls {
+            missed_calls.validate()?;
         }
         Ok(())
     }

@@ -127,6 +127,17 @@ pub enum Action {
     /// Tell an XMPP user that a message of theirs could not be delivered (an error reply to
     /// their stanza, from the address they wrote to).
     XmppBounce { from: MatrixUserId, to: BareJid, stanza_id: Option<String>, refusal: Refusal, reason: String },
+    /// An e-mail (a missed-call notice), built when it was queued: retries send the same bytes,
+    /// with the same `Message-ID`.
+    Mail {
+        message_id: String,
+        /// Envelope sender (bounces go there).
+        from: String,
+        /// Envelope recipients.
+        to: Vec<String>,
+        /// The whole RFC 5322 message.
+        raw: String,
+    },
 }
 
 /// What the bridge bot does in a bridged room.
@@ -202,6 +213,7 @@ impl Action {
             Action::XmppChat { from, to, .. } => format!("m2x:{from}>{to}"),
             Action::XmppBounce { from, to, .. } => format!("m2x:{from}>{to}"),
             Action::XmppNotice { to, .. } => format!("bridge>{to}"),
+            Action::Mail { to, .. } => format!("mail>{}", to.join(",")),
         }
     }
 }

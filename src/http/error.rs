@@ -13,6 +13,9 @@ pub enum ApiError {
     /// A token was supplied but it is not ours.
     #[error("invalid access token")]
     BadToken,
+    /// Missing or wrong credentials of a non-Matrix endpoint (webhook signature, bearer token).
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -31,6 +34,7 @@ impl IntoResponse for ApiError {
         let (status, errcode) = match &self {
             ApiError::MissingToken => (StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED"),
             ApiError::BadToken => (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "M_NOT_FOUND"),
             ApiError::NotJson(_) => (StatusCode::BAD_REQUEST, "M_NOT_JSON"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "M_BAD_JSON"),

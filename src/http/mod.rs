@@ -1,5 +1,6 @@
 //! The bridge's HTTP server: the appservice API, health and metrics. One axum router.
 
+pub mod calls;
 pub mod error;
 
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 //! start. Times are stored as BIGINT milliseconds (the `Any` driver has no date type).
 
 mod admin;
+mod calls;
 mod dedupe;
 mod ghosts;
 mod messages;
@@ -23,6 +24,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
+pub use calls::{JournalQuery, JournalRow, NewJournalRow};
 pub use messages::MappedMessage;
 pub use outbox::OutboxRow;
 pub use portals::{DmPortal, PeerMembership};
@@ -64,6 +66,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "presence and receipts", include_str!("../../migrations/sqlite/0002_presence_receipts.sql")),
     (3, "watches", include_str!("../../migrations/sqlite/0003_watches.sql")),
     (4, "rooms", include_str!("../../migrations/sqlite/0004_rooms.sql")),
+    (5, "calls", include_str!("../../migrations/sqlite/0005_calls.sql")),
     (6, "xmpp rooms", include_str!("../../migrations/sqlite/0006_xmpp_rooms.sql")),
     (7, "delivered", include_str!("../../migrations/sqlite/0007_delivered.sql")),
     (8, "admin", include_str!("../../migrations/sqlite/0008_admin.sql")),
@@ -73,6 +76,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "presence and receipts", include_str!("../../migrations/postgres/0002_presence_receipts.sql")),
     (3, "watches", include_str!("../../migrations/postgres/0003_watches.sql")),
     (4, "rooms", include_str!("../../migrations/postgres/0004_rooms.sql")),
+    (5, "calls", include_str!("../../migrations/postgres/0005_calls.sql")),
     (6, "xmpp rooms", include_str!("../../migrations/postgres/0006_xmpp_rooms.sql")),
     (7, "delivered", include_str!("../../migrations/postgres/0007_delivered.sql")),
     (8, "admin", include_str!("../../migrations/postgres/0008_admin.sql")),

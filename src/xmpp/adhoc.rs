@@ -155,7 +155,10 @@ pub async fn on_command(bridge: &Arc<Bridge>, from: Jid, to: Jid, id: String, pa
             match form_value(form.as_ref(), "command").filter(|c| !c.is_empty()) {
                 Some(line) => Ok(bridge.xmpp_admin(&sender, &line).await),
                 None => {
-                    return bridge.xmpp.send_reply(error(Refusal::BadRequest, "The field 'command' is required.")).await;
+                    return bridge
+                        .xmpp
+                        .send_reply(error(Refusal::BadRequest, "The field 'command' is required."))
+                        .await;
                 }
             }
         } else {
