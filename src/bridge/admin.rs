@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::bridge::Bridge;
-use crate::commands::admin::{self, AdminCommand, PermissionsCommand, RoomsCommand};
+use crate::commands::admin::{self, AdminCommand, PermissionsCommand, RoomsCommand, UsersCommand};
 use crate::core::action::{Action, Text};
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::watch::Party;
@@ -168,6 +168,42 @@ impl Bridge {
                     let lines: Vec<_> = grants.iter().map(|(p, perm)| format!("- {p}: {perm}")).collect();
                     format!("Permissions:\n{}", lines.join("\n"))
                 }
+            }
+            AdminCommand::Users { action: UsersCommand::List } => {
+                let mut lines = vec!["XMPP users (ghosts):".to_owned()];
+                for (ghost, name) in self.store.ghosts().await? {
+                    let jid = MatrixUserId::parse(&ghost)
+                        .ok()
+                        .and_then(|g| self.map.jid_for_ghost(&g))
+                        .and_then(Result::ok)
+                        .map(|j| j.to_string())
+                        .unwrap_or_default();
+                    lines.push(format!("- {jid} as {ghost}{}", name.map(|n| format!(" ({n})")).unwrap_or_default()));
+                }
+                lines.push("Matrix users with a chat with the bot:".to_owned());
+                for (user, _) in self.store.bot_dm_users().await? {
+                    lines.push(format!("- {user}"));
+                }
+                lines.join("\n")
+            }
+            AdminCommand::Users { action: UsersCommand::Info { user } } => {
+                let who = match Party::parse_contact(&user, &self.map) {
+                    Ok(p) => p,
+                    Err(e) => return Ok(format!("Cannot read {user}: {e}")),
+                };
+                let perms = self.store.permissions_of(&who).await?;
+                let rooms = self.store.rooms_of(&who).await?;
+                let watches = self.store.begin().await?.watches_by(&who).await?;
+                let mut lines = vec![format!("{who}{}", if self.is_admin(&who) { " (admin)" } else { "" })];
+                lines.push(format!(
+                    "permissions: {}",
+                    if perms.is_empty() { "none".to_owned() } else { perms.join(", ") }
+                ));
+                for (room, m) in rooms {
+                    lines.push(format!("- room {room} as {} ({})", m.nick, m.role.as_str()));
+                }
+                lines.push(format!("watches: {}", watches.len()));
+                lines.join("\n")
             }
             AdminCommand::Broadcast { text } => {
                 let text = text.join(" ");

@@ -75,6 +75,14 @@ impl Bridge {
                 });
                 format!("Creating the room #{alias}:{} …", self.map.homeserver)
             }
+            UserCommand::Whoami => {
+                let other = match caller {
+                    Party::Matrix(u) => format!("on XMPP you are {}", self.map.jid_for_matrix(u)),
+                    Party::Xmpp(j) => format!("on Matrix you are {}", self.map.ghost_for(j)),
+                };
+                let admin = if self.is_admin(caller) { " You are an admin of the bridge." } else { "" };
+                format!("You are {caller}; {other}.{admin}")
+            }
             UserCommand::ControlRoom => match (caller, self.control_room()) {
                 (Party::Matrix(user), Some(room)) if self.is_admin(caller) => {
                     actions.push(Action::MatrixRoomAct {

@@ -35,6 +35,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         action: PermissionsCommand,
     },
+    /// People the bridge knows: `users list`, `users info @bob:localhost`.
+    Users {
+        #[command(subcommand)]
+        action: UsersCommand,
+    },
     /// A notice to everyone with a chat with the bridge: `broadcast Maintenance at 18:00`.
     Broadcast { text: Vec<String> },
 }
@@ -45,6 +50,14 @@ pub enum RoomsCommand {
     List,
     /// Participants and roles of one room (alias or room ID).
     Info { room: String },
+}
+
+#[derive(Subcommand, Debug, PartialEq, Eq)]
+pub enum UsersCommand {
+    /// XMPP users (with their ghosts) and Matrix users with a chat with the bot.
+    List,
+    /// One person's permissions, rooms and watches (Matrix ID or JID).
+    Info { user: String },
 }
 
 #[derive(Subcommand, Debug, PartialEq, Eq)]
@@ -143,6 +156,10 @@ mod tests {
         assert!(err.contains("fly") && err.contains("sms"), "{err}");
         assert!(parse("frobnicate").unwrap_err().contains("frobnicate"));
         assert!(help().contains("permissions"));
+        assert_eq!(
+            parse("users info a@b"),
+            Ok(AdminCommand::Users { action: UsersCommand::Info { user: "a@b".into() } })
+        );
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub enum UserCommand {
     },
     /// Admins only: an invitation to the control room (`control-room`).
     ControlRoom,
+    /// Who the bridge takes you for, and your addresses on the other network (`whoami`).
+    Whoami,
 }
 
 #[derive(Subcommand, Debug, PartialEq, Eq)]

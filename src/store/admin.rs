@@ -120,4 +120,23 @@ impl Store {
         .ctx("known xmpp users")?;
         rows.iter().map(|r| r.try_get::<String, _>(0).ctx("jid")).collect()
     }
+
+    /// The ghosts the bridge registered: (Matrix ID, display name).
+    pub async fn ghosts(&self) -> Result<Vec<(String, Option<String>)>> {
+        let rows = sqlx::query("SELECT user_id, displayname FROM ghost ORDER BY user_id")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("ghosts")?;
+        rows.iter().map(|r| Ok((r.try_get(0).ctx("user_id")?, r.try_get(1).ctx("displayname")?))).collect()
+    }
+
+    /// The permissions one person has.
+    pub async fn permissions_of(&self, who: &Party) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT permission FROM permission WHERE party = $1 ORDER BY permission")
+            .bind(who.key())
+            .fetch_all(&self.pool)
+            .await
+            .ctx("permissions of")?;
+        rows.iter().map(|r| r.try_get::<String, _>(0).ctx("permission")).collect()
+    }
 }

@@ -51,7 +51,13 @@ def test_admin_runs_commands_in_the_control_room_and_others_are_refused(bridge):
             dm = await bot_dm(user)
             await ask(admin, room, "broadcast Maintenance at 18:00", "OK")
             await user.sync_until(lambda: bot_says(user, dm, "Maintenance at 18:00"), 30, "the broadcast")
-            # A non-admin asking for the control room is refused; in it, too.
+            listing = await ask(admin, room, "users list", "Matrix users")
+            assert user.user_id in listing, listing
+            info = await ask(admin, room, f"users info {user.user_id}", "permissions")
+            assert "chatbot" in info and f"#{alias}" not in info and "owner" in info, info
+            await user.send_text(dm, "whoami")
+            await user.sync_until(lambda: bot_says(user, dm, f"on XMPP you are {user.jid}"), 30, "whoami")
+            # A non-admin asking for the control room is refused.
             await user.send_text(dm, "control-room")
             await user.sync_until(lambda: bot_says(user, dm, "Only the bridge's admins"), 30, "the refusal")
     run(go(), timeout=180)
