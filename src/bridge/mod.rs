@@ -3,6 +3,7 @@
 //! transaction), and runs the outbox lanes that carry the actions out.
 
 mod admin;
+pub mod avatars;
 mod commands;
 mod deliver;
 mod lanes;
@@ -51,6 +52,7 @@ pub struct Bridge {
     rooms: Mutex<HashMap<RoomId, Option<crate::store::BridgedRoom>>>,
     /// Portal rooms of MUCs on XMPP servers, and who is in those MUCs.
     portals: Mutex<portal::PortalIndex>,
+    avatars: Mutex<avatars::AvatarState>,
     /// The admins' control room, once found or created.
     control: Mutex<Option<RoomId>>,
     started: std::time::Instant,
@@ -112,6 +114,7 @@ impl Bridge {
             rooms: Mutex::new(HashMap::new()),
             portals: Mutex::new(portal::PortalIndex::default()),
             control: Mutex::new(None),
+            avatars: Mutex::new(avatars::AvatarState::default()),
             started: admin::started(),
             mailer: std::sync::OnceLock::new(),
         })

@@ -428,4 +428,39 @@ impl MatrixClient {
             .map_err(|e| MatrixError::Protocol(e.to_string()))?;
         self.call(request, None).await.map(|_| ())
     }
+
+    /// Upload a file as `user`; returns its `mxc://` URI.
+    pub async fn upload(&self, user: &MatrixUserId, bytes: Vec<u8>, content_type: &str) -> Result<String, MatrixError> {
+        let mut request = ruma::api::client::media::create_content::v3::Request::new(bytes);
+        request.content_type = Some(content_type.to_owned());
+        Ok(self.call(request, Some(user)).await?.content_uri.to_string())
+    }
+
+    pub async fn set_avatar_url(&self, user: &MatrixUserId, mxc: &str) -> Result<(), MatrixError> {
+        #[allow(deprecated)] // as for set_displayname
+        let request = ruma::api::client::profile::set_avatar_url::v3::Request::new(
+            to_ruma_user(user)?,
+            Some(ruma::OwnedMxcUri::from(mxc)),
+        );
+        self.call(request, Some(user)).await.map(|_| ())
+    }
+
+    /// A user's avatar (`mxc://` URI) from their profile, if any.
+    pub async fn avatar_url(&self, user: &MatrixUserId) -> Result<Option<String>, MatrixError> {
+        #[allow(deprecated)]
+        let request = ruma::api::client::profile::get_avatar_url::v3::Request::new(to_ruma_user(user)?);
+        Ok(self.call(request, None).await?.avatar_url.map(|u| u.to_string()))
+    }
+
+    /// Download a file by its `mxc://` URI (authenticated media): bytes and content type.
+    pub async fn download(&self, mxc: &str) -> Result<(Vec<u8>, Option<String>), MatrixError> {
+        let uri = ruma::OwnedMxcUri::from(mxc);
+        let (server, media_id) = uri.parts().map_err(|e| MatrixError::Protocol(format!("{mxc}: {e}")))?;
+        let request = ruma::api::client::authenticated_media::get_content::v1::Request::new(
+            media_id.to_owned(),
+            server.to_owned(),
+        );
+        let response = self.call(request, None).await?;
+        Ok((response.file, response.content_type))
+    }
 }

@@ -18,6 +18,8 @@ use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xmpp_parsers::receipts::{Received as ReceiptReceived, Request};
 use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::StanzaError;
+use xmpp_parsers::vcard::VCard;
+use xmpp_parsers::vcard_update::VCardUpdate;
 
 use crate::bridge::Bridge;
 use crate::core::action::Refusal;
@@ -75,6 +77,14 @@ pub async fn run(bridge: Arc<Bridge>, mut received: mpsc::Receiver<Received>) {
 /// The MUC (with a portal room) a stanza comes from, if it comes from one.
 async fn from_portal(bridge: &Bridge, from: Option<&Jid>) -> Option<BareJid> {
     portal::portal_muc(bridge, from?).await
+}
+
+/// An XEP-0153 photo hash in a presence: the bridge fetches the vCard when it is new.
+pub async fn announced_photo(bridge: &Bridge, from: &BareJid, presence: &Presence) {
+    let hash = presence.payloads.iter().find_map(|p| VCardUpdate::try_from(p.clone()).ok()).and_then(|u| u.photo?.data);
+    if let Some(hash) = hash {
+        bridge.xmpp_photo_hash(from, hash).await;
+    }
 }
 
 fn iq_to(iq: &Iq) -> Option<&Jid> {
@@ -254,6 +264,7 @@ async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
             let resource = from.resource().map(|r| r.as_str().to_owned()).unwrap_or_default();
             // Unavailable presence is passed on too: its status is the note of "offline".
             let state = Some(outbound::reading(&presence));
+            announced_photo(bridge, &sender, &presence).await;
             bridge.xmpp_presence(sender, resource, state).await;
         }
         _ => {}
@@ -282,6 +293,19 @@ async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
             let reply = outbound::iq_error(Some(to), from, id, Refusal::Unsupported, "This request is not supported.");
             return bridge.xmpp.send_reply(reply).await;
         }
+        // Answers to the bridge's own requests (vCards for avatars).
+        Iq::Result { id, payload, .. } => {
+            let photo = payload
+                .and_then(|p| VCard::try_from(p).ok())
+                .and_then(|v| v.photo)
+                .map(|p| (p.binval.data, p.type_.data));
+            bridge.xmpp_vcard_result(&id, photo).await;
+            return;
+        }
+        Iq::Error { id, .. } => {
+            bridge.xmpp_vcard_result(&id, None).await;
+            return;
+        }
         _ => return,
     };
     let is_component = to.node().is_none();
@@ -290,7 +314,10 @@ async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
         let reply = outbound::iq_error(Some(to), from, id, Refusal::NotFound, &e.to_string());
         return bridge.xmpp.send_reply(reply).await;
     }
-    let reply = if let Ok(query) = DiscoInfoQuery::try_from(payload.clone()) {
+    let reply = if let (Some(Ok(user)), true) = (&valid_user, payload.is("vCard", xmpp_parsers::ns::VCARD)) {
+        let card = bridge.matrix_card(user).await;
+        outbound::vcard(to, from, id, card.name.as_deref(), card.photo)
+    } else if let Ok(query) = DiscoInfoQuery::try_from(payload.clone()) {
         let name = match &valid_user {
             Some(Ok(user)) => format!("{user} (Matrix)"),
             _ => "ucbridge Matrix gateway".into(),

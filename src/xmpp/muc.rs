@@ -54,6 +54,7 @@ pub async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
                 .and_then(|m| m.history)
                 .and_then(|h| h.maxstanzas);
             let shown = outbound::reading(&presence);
+            crate::xmpp::inbound::announced_photo(bridge, &sender, &presence).await;
             let join = MucJoin {
                 room_local: local,
                 full: from.to_string(),

@@ -35,6 +35,28 @@ pub fn reading(presence: &Presence_) -> crate::core::presence::XmppPresence {
     }
 }
 
+/// Ask `to` for their vCard (XEP-0054), from the component.
+pub fn vcard_query(component: &str, to: &BareJid, id: &str) -> Result<Stanza, DeliveryError> {
+    let mut iq = Iq::from_get(id, xmpp_parsers::vcard::VCardQuery);
+    *iq.from_mut() = Some(Jid::new(component).map_err(|e| DeliveryError::Permanent(e.to_string()))?);
+    *iq.to_mut() = Some(to_jid(to)?);
+    Ok(Stanza::Iq(iq))
+}
+
+/// The vCard of a Matrix user: full name and photo.
+pub fn vcard(from: Jid, to: Jid, id: String, name: Option<&str>, photo: Option<(Vec<u8>, String)>) -> Stanza {
+    use xmpp_parsers::vcard::{Binval, Photo, Type, VCard};
+    let mut payloads = vec![];
+    if let Some(name) = name {
+        payloads.push(xmpp_parsers::minidom::Element::builder("FN", ns::VCARD).append(name).build());
+    }
+    let photo = photo.map(|(data, ty)| Photo { type_: Type { data: ty }, binval: Binval { data } });
+    let mut iq = Iq::from_result(id, Some(VCard { photo, payloads }));
+    *iq.from_mut() = Some(from);
+    *iq.to_mut() = Some(to);
+    Stanza::Iq(iq)
+}
+
 /// The RFC 6120 error condition for a refusal.
 pub fn stanza_error(refusal: Refusal, text: &str) -> StanzaError {
     let (kind, condition) = match refusal {
