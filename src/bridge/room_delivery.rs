@@ -235,8 +235,10 @@ impl Bridge {
                     reason: None,
                     presence: shown.as_ref(),
                 },
-                OccupantChange::Gone { kicked, reason } => {
-                    if *kicked {
+                OccupantChange::Gone { kicked, reason, banned } => {
+                    if *banned {
+                        statuses.push(301);
+                    } else if *kicked {
                         statuses.push(307);
                     }
                     OccupantPresence {

@@ -171,7 +171,7 @@ impl Bridge {
                             room: room.clone(),
                             who: who.clone(),
                             nick: m.nick,
-                            change: OccupantChange::Gone { kicked, reason },
+                            change: OccupantChange::Gone { kicked, reason, banned: membership == Membership::Ban },
                         }];
                         if kicked && let Party::Xmpp(jid) = &who {
                             actions.push(Action::XmppNotice {
@@ -419,7 +419,7 @@ impl Bridge {
                         room: room.clone(),
                         who: who.clone(),
                         nick: m.nick.clone(),
-                        change: OccupantChange::Gone { kicked: true, reason: Some(reason) },
+                        change: OccupantChange::Gone { kicked: true, reason: Some(reason), banned: false },
                     });
                     if let Party::Xmpp(jid) = &who {
                         actions.push(Action::XmppNotice {

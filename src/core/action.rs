@@ -158,7 +158,13 @@ pub enum OccupantChange {
     /// Present with this role (joined, or the role changed).
     Present { role: Role },
     /// Gone: left on their own, or removed by a moderator (`kicked`).
-    Gone { kicked: bool, reason: Option<String> },
+    Gone {
+        kicked: bool,
+        reason: Option<String>,
+        /// Banned rather than only removed (XEP-0045 status 301).
+        #[serde(default)]
+        banned: bool,
+    },
     /// Known under a new nick (XEP-0045 status 303).
     Renamed { role: Role, new_nick: String },
 }

@@ -629,3 +629,16 @@ def test_room_name_and_topic_follow_both_ways(bridge):
                 await asyncio.sleep(0.2)
             assert "Renamed on Matrix" in names, names
     run(go(), timeout=180)
+
+
+def test_a_ban_on_matrix_shows_as_301(bridge):
+    async def go():
+        async with Peers() as p:
+            m1, m2, x1, x2, room, muc = await four_party_room(p)
+            mark = len(x1.presences)
+            status, j = await m1.request("POST", f"/rooms/{room}/ban", {"user_id": x2.ghost, "reason": "spam"})
+            assert status == 200, j
+            got = await wait_for(lambda: [s for s in room_presences(x1, muc, mark) if s.type == "unavailable"
+                                          and occupant(s)["nick_from"] == "dan"], 20, what="dan banned")
+            assert 301 in occupant(got[0])["statuses"] and occupant(got[0])["reason"] == "spam", occupant(got[0])
+    run(go(), timeout=120)
