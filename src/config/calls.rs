@@ -317,3 +317,68 @@ impl MissedCalls {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    const BASE: &str = r#"
+homeserver: {url: "http://127.0.0.1:8008", domain: localhost}
+appservice: {listen: "127.0.0.1:9090", url: "http://127.0.0.1:9090", registration: reg.yaml}
+xmpp: {component_jid: bridge.localhost, server: "127.0.0.1:5347", secret: s}
+database: {url: "sqlite://data/ucb.db"}
+missed_calls:
+  webhook: {secret: "webhook-secret"}
+  rules: {policy: first, channels: [email, chat], exceptions: {min_ring_secs: 3}}
+  users:
+    - {id: anna, extensions: ["201"], email: "anna@example.org", matrix_user: "@anna:localhost"}
+  mail:
+    smtp: {host: "127.0.0.1", port: 2525, tls: none}
+    from_address: "calls@example.org"
+    message_id_domain: "example.org"
+    link_prefix: "callto:"
+  journal_token: "journal-token-0123456789"
+"#;
+
+    fn load(yaml: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        Config::load(Path::new(&path)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_valid_section_parses() {
+        let c = load(BASE).unwrap();
+        let mc = c.missed_calls.unwrap();
+        assert_eq!(mc.rules.policy, crate::calls::rules::Policy::First);
+        assert_eq!(mc.rules.exceptions.min_ring_secs, 3);
+        assert!(mc.users[0].entry().chat);
+        assert_eq!(mc.mail.unwrap().smtp.port(), 2525);
+        assert!(load(&BASE.replace("missed_calls:", "unused:")).is_err(), "unknown top-level keys are refused");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        for (from, to, key) in [
+            ("secret: \"webhook-secret\"", "secret: \"\"", "missed_calls.webhook.secret"),
+            ("link_prefix: \"callto:\"", "link_prefix: \"verylongprefix:\"", "missed_calls.mail.link_prefix"),
+            ("link_prefix: \"callto:\"", "link_prefix: \"javascript:\"", "missed_calls.mail.link_prefix"),
+            ("from_address: \"calls@example.org\"", "from_address: \"nope\"", "missed_calls.mail.from_address"),
+            ("email: \"anna@example.org\"", "email: \"anna\"", "missed_calls.users"),
+            ("\"@anna:localhost\"", "\"anna\"", "missed_calls.users"),
+            ("journal_token: \"journal-token-0123456789\"", "journal_token: short", "missed_calls.journal_token"),
+            ("min_ring_secs: 3", "min_ring_secs: 3, colour: red", "colour"),
+            ("tls: none", "tls: maybe", "maybe"),
+        ] {
+            let err = load(&BASE.replace(from, to)).unwrap_err();
+            assert!(err.contains(key), "{to}: {err}");
+        }
+        let no_mail =
+            BASE.split("  mail:").next().unwrap().to_owned() + "  journal_token: \"journal-token-0123456789\"\n";
+        assert!(load(&no_mail).unwrap_err().contains("missed_calls.mail"));
+        assert!(load(&no_mail.replace("[email, chat]", "[chat]")).is_ok());
+    }
+}
