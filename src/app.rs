@@ -35,7 +35,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         secret: config.xmpp.secret.clone(),
     };
     let (xmpp, xmpp_task) = component(params, inbound_tx, shutdown_rx.clone());
-    let bridge = Bridge::new(config.clone(), store.clone(), matrix, xmpp, registration.hs_token.clone());
+    let instance = store.instance_id().await.context("reading the database's instance id")?;
+    let bridge = Bridge::new(config.clone(), store.clone(), matrix, xmpp, registration.hs_token.clone(), instance);
 
     let listener = tokio::net::TcpListener::bind(config.appservice.listen)
         .await

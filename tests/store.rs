@@ -428,6 +428,15 @@ async fn call_journal_facts_and_settling(db: &TestDb) {
     assert_eq!(store.last_logon(&["matrix:@anna:hs".into(), "xmpp:anna@x".into()]).await.unwrap(), Some(6_000));
 }
 
+async fn the_instance_id_is_made_once_and_kept(db: &TestDb) {
+    let store = db.open().await;
+    let id = store.instance_id().await.unwrap();
+    assert_eq!(id.len(), 8);
+    assert_eq!(store.instance_id().await.unwrap(), id);
+    store.close().await;
+    assert_eq!(db.open().await.instance_id().await.unwrap(), id, "kept across a restart");
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -458,6 +467,7 @@ conformance!(
     presence_and_message_map,
     watches_and_bot_chats,
     rooms_members_and_archive_pages,
+    the_instance_id_is_made_once_and_kept,
     call_events_replay_until_the_call_is_finished,
     call_journal_facts_and_settling,
 );

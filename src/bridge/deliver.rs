@@ -45,7 +45,7 @@ impl Bridge {
                     return self.post_as_ghost(id, room, user, text).await.map(|_| ());
                 }
                 self.matrix
-                    .send_text(room, user, text, &format!("ucb{id}"))
+                    .send_text(room, user, text, &self.txn_id(id))
                     .await
                     .map(|_| ())
                     .map_err(MatrixError::into_delivery)
@@ -81,7 +81,7 @@ impl Bridge {
                     Some(n) => Some(n.clone()),
                     None => self.matrix_displayname(sender).await,
                 };
-                let stanza_id = format!("ucb-{id}");
+                let stanza_id = self.stanza_id(id);
                 if let Some((room, event_id)) = event {
                     // Recorded before sending, so a read marker that comes back at once finds it.
                     let mapped = MappedMessage {
@@ -101,7 +101,7 @@ impl Bridge {
             Action::XmppNotice { to, text } => {
                 let from = crate::core::ids::BareJid::parse(&self.map.component)
                     .map_err(|e| DeliveryError::Permanent(e.to_string()))?;
-                self.xmpp.send(outbound::chat_between(&from, to, text, format!("ucb-{id}"), None)?).await
+                self.xmpp.send(outbound::chat_between(&from, to, text, self.stanza_id(id), None)?).await
             }
             Action::XmppBounce { from, to, stanza_id, refusal, reason } => {
                 let from = self.map.jid_for_matrix(from);
@@ -124,7 +124,7 @@ impl Bridge {
         let name = nick.map(str::to_owned).unwrap_or_else(|| from.to_string());
         self.ensure_ghost(&ghost, &name).await?;
         let portal = self.ensure_dm(&ghost, from, to).await?;
-        match self.matrix.send_text(&portal.room, &ghost, text, &format!("ucb{id}")).await {
+        match self.matrix.send_text(&portal.room, &ghost, text, &self.txn_id(id)).await {
             Ok(event_id) => {
                 self.delivered_to_matrix(&portal, event_id, asked).await;
                 Ok(())

@@ -56,6 +56,8 @@ pub struct Bridge {
     /// The admins' control room, once found or created.
     control: Mutex<Option<RoomId>>,
     started: std::time::Instant,
+    /// This database's id, part of every txnId and stanza id (unique across database moves).
+    instance: String,
     /// SMTP transport of missed-call notices (set at start when `missed_calls.mail` is configured).
     pub mailer: std::sync::OnceLock<crate::calls::service::Mailer>,
 }
@@ -91,6 +93,7 @@ impl Bridge {
         matrix: MatrixClient,
         xmpp: XmppSender,
         hs_token: String,
+        instance: String,
     ) -> Arc<Self> {
         let map = IdentityMap {
             homeserver: config.homeserver.domain.clone(),
@@ -116,8 +119,19 @@ impl Bridge {
             control: Mutex::new(None),
             avatars: Mutex::new(avatars::AvatarState::default()),
             started: admin::started(),
+            instance,
             mailer: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The Matrix txnId of outbox action `id` (a retry reuses it; the homeserver drops repeats).
+    pub(crate) fn txn_id(&self, id: i64) -> String {
+        format!("ucb{}-{id}", self.instance)
+    }
+
+    /// The stanza id of outbox action `id` (repeated as XEP-0359 origin-id).
+    pub(crate) fn stanza_id(&self, id: i64) -> String {
+        format!("ucb-{}-{id}", self.instance)
     }
 
     /// Queue actions in one transaction and start their lanes.

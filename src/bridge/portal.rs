@@ -252,7 +252,7 @@ impl Bridge {
                 self.xmpp.send(muc_out::leave_remote(&self.map.jid_for_matrix(user), muc, nick)?).await
             }
             Action::XmppPortalMessage { muc, from, text, .. } => {
-                let id = format!("ucb-{id}");
+                let id = self.stanza_id(id);
                 self.xmpp.send(muc_out::say_remote(&self.map.jid_for_matrix(from), muc, text, &id)?).await
             }
             Action::MatrixLeave { room, user } => match self.matrix.leave(room, user).await {

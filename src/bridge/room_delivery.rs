@@ -32,7 +32,7 @@ impl Bridge {
         ghost: &MatrixUserId,
         text: &Text,
     ) -> Result<String, DeliveryError> {
-        let txn = format!("ucb{id}");
+        let txn = self.txn_id(id);
         match self.matrix.send_text(room, ghost, text, &txn).await {
             Ok(event_id) => Ok(event_id),
             Err(e) if e.errcode() == Some("M_FORBIDDEN") && self.bridged_room(room).await.ok().flatten().is_some() => {
@@ -102,7 +102,7 @@ impl Bridge {
             (Party::Matrix(_), Some(dm)) => {
                 let text = Text::notice(reply);
                 self.matrix
-                    .send_text(dm, &self.map.bot(), &text, &format!("ucb{id}r"))
+                    .send_text(dm, &self.map.bot(), &text, &format!("{}r", self.txn_id(id)))
                     .await
                     .map_err(MatrixError::into_delivery)?;
             }
@@ -114,7 +114,7 @@ impl Bridge {
                         &from,
                         jid,
                         &Text::notice(reply),
-                        format!("ucb-{id}r"),
+                        format!("{}r", self.stanza_id(id)),
                         None,
                     )?)
                     .await?;
@@ -199,7 +199,7 @@ impl Bridge {
     ) -> Result<(), DeliveryError> {
         let r = self.room_for_delivery(room).await?;
         let muc = self.muc_of(&r);
-        let stanza_id = origin_id.map(str::to_owned).unwrap_or_else(|| format!("ucb-{id}"));
+        let stanza_id = origin_id.map(str::to_owned).unwrap_or_else(|| self.stanza_id(id));
         for (full, _) in self.store.occupants(room).await.map_err(store_err)? {
             self.xmpp.send(muc_out::groupchat(&muc, nick, &full, text, &stanza_id, archive_id)?).await?;
         }

@@ -70,6 +70,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "xmpp rooms", include_str!("../../migrations/sqlite/0006_xmpp_rooms.sql")),
     (7, "delivered", include_str!("../../migrations/sqlite/0007_delivered.sql")),
     (8, "admin", include_str!("../../migrations/sqlite/0008_admin.sql")),
+    (9, "instance", include_str!("../../migrations/sqlite/0009_instance.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
@@ -80,6 +81,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "xmpp rooms", include_str!("../../migrations/postgres/0006_xmpp_rooms.sql")),
     (7, "delivered", include_str!("../../migrations/postgres/0007_delivered.sql")),
     (8, "admin", include_str!("../../migrations/postgres/0008_admin.sql")),
+    (9, "instance", include_str!("../../migrations/postgres/0009_instance.sql")),
 ];
 
 /// The bridge's database.
@@ -161,6 +163,18 @@ impl Store {
     /// Start a transaction.
     pub async fn begin(&self) -> Result<StoreTx> {
         Ok(StoreTx { tx: self.pool.begin().await.ctx("begin")? })
+    }
+
+    /// This database's random id (made on first use; see migration 0009).
+    pub async fn instance_id(&self) -> Result<String> {
+        let fresh = format!("{:08x}", rand::random::<u32>());
+        sqlx::query("INSERT INTO bridge_instance (id) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM bridge_instance)")
+            .bind(&fresh)
+            .execute(&self.pool)
+            .await
+            .ctx("instance id")?;
+        let row = sqlx::query("SELECT id FROM bridge_instance").fetch_one(&self.pool).await.ctx("instance id")?;
+        sqlx::Row::try_get::<String, _>(&row, 0).ctx("instance id")
     }
 
     /// A cheap query, for the health endpoint.

@@ -18,10 +18,17 @@ async def control_room(m) -> str:
 
 
 async def ask(m, room: str, command: str, expect: str) -> str:
-    before = len(bot_says(m, room, ""))
-    await m.send_text(room, command)
-    found = await m.sync_until(lambda: [e for e in bot_says(m, room, "")[before:] if expect in e["content"]["body"]],
-                               30, f"an answer containing {expect!r} to {command!r}")
+    """Send a command; the bot's answer after it (the control room may hold earlier sessions' history)."""
+    eid = await m.send_text(room, command)
+
+    def answer():
+        timeline = m.timeline.get(room, [])
+        at = next((i for i, e in enumerate(timeline) if e.get("event_id") == eid), None)
+        if at is None:
+            return None
+        return [e for e in timeline[at + 1:] if e.get("sender") == _bot() and e.get("type") == "m.room.message"
+                and expect in e.get("content", {}).get("body", "")]
+    found = await m.sync_until(answer, 30, f"an answer containing {expect!r} to {command!r}")
     return found[0]["content"]["body"]
 
 
