@@ -239,8 +239,14 @@ impl Bridge {
         self.run_admin_command(&Party::Xmpp(from.clone()), line).await
     }
 
-    /// A message in the control room: an admin's command, or a refusal.
-    pub(super) async fn control_room_message(self: &Arc<Self>, sender: &MatrixUserId, body: &str) -> Option<Action> {
+    /// A message in the control room: an admin's command, or a refusal; the answer is a reply
+    /// to the command, with lists as HTML.
+    pub(super) async fn control_room_message(
+        self: &Arc<Self>,
+        sender: &MatrixUserId,
+        body: &str,
+        event_id: &str,
+    ) -> Option<Action> {
         let room = self.control_room()?;
         let who = Party::Matrix(sender.clone());
         let answer = if self.is_admin(&who) {
@@ -249,11 +255,52 @@ impl Bridge {
             tracing::info!(%sender, "non-admin tried an admin command");
             format!("{sender}: only the bridge's admins can run commands here.")
         };
-        Some(Action::MatrixPost { room, user: self.map.bot(), text: Text::notice(answer), nick: None })
+        let html = Some(as_html(&answer));
+        Some(Action::MatrixNotice { room, body: answer, html, reply_to: Some(event_id.to_owned()) })
     }
+}
+
+/// An answer as HTML: lines starting with `- ` become a list, others paragraphs; all escaped.
+pub fn as_html(text: &str) -> String {
+    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let mut out = String::new();
+    let mut in_list = false;
+    for line in text.lines() {
+        match line.strip_prefix("- ") {
+            Some(item) => {
+                if !in_list {
+                    out.push_str("<ul>");
+                    in_list = true;
+                }
+                out.push_str(&format!("<li>{}</li>", escape(item)));
+            }
+            None => {
+                if in_list {
+                    out.push_str("</ul>");
+                    in_list = false;
+                }
+                out.push_str(&format!("<p>{}</p>", escape(line)));
+            }
+        }
+    }
+    if in_list {
+        out.push_str("</ul>");
+    }
+    out
 }
 
 /// When the bridge started (for `status`).
 pub(super) fn started() -> Instant {
     Instant::now()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn answers_become_escaped_html() {
+        assert_eq!(
+            super::as_html("Permissions:\n- <a>: sms\n- b & c: chat\ndone"),
+            "<p>Permissions:</p><ul><li>&lt;a&gt;: sms</li><li>b &amp; c: chat</li></ul><p>done</p>"
+        );
+    }
 }

@@ -50,6 +50,11 @@ impl Bridge {
                     .map(|_| ())
                     .map_err(MatrixError::into_delivery)
             }
+            Action::MatrixNotice { room, body, html, reply_to } => self
+                .matrix
+                .send_notice(room, &self.map.bot(), body, html.as_deref(), reply_to.as_deref(), &self.txn_id(id))
+                .await
+                .map_err(MatrixError::into_delivery),
             Action::MatrixRoomSay { room, user, text, nick, archive_id } => {
                 self.ensure_ghost(user, nick).await?;
                 let event_id = self.post_as_ghost(id, room, user, text).await?;

@@ -39,11 +39,11 @@ impl Bridge {
         let mut commands = vec![];
         for event in events {
             membership_changed |= matches!(event, MatrixIn::Membership { .. });
-            if let MatrixIn::Message { room, sender, text, .. } = &event
+            if let MatrixIn::Message { room, sender, text, event_id } = &event
                 && Some(room) == control.as_ref()
             {
                 // Run after the commit: commands write through their own transactions.
-                commands.push((sender.clone(), text.body.clone()));
+                commands.push((sender.clone(), text.body.clone(), event_id.clone()));
                 continue;
             }
             for action in self.actions_for(&mut tx, event).await? {
@@ -52,8 +52,8 @@ impl Bridge {
         }
         tx.commit().await?;
         let mut replies = vec![];
-        for (sender, body) in commands {
-            replies.extend(self.control_room_message(&sender, &body).await);
+        for (sender, body, event_id) in commands {
+            replies.extend(self.control_room_message(&sender, &body, &event_id).await);
         }
         self.queue_all(replies).await?;
         if membership_changed {

@@ -68,6 +68,8 @@ pub enum Action {
         #[serde(default)]
         nick: Option<String>,
     },
+    /// A notice from the bridge bot, optionally with HTML and as a reply to an event.
+    MatrixNotice { room: RoomId, body: String, html: Option<String>, reply_to: Option<String> },
     /// An XMPP occupant's message in a hosted room, posted by their ghost; the event ID it gets
     /// is recorded with the archived message (for read markers).
     MatrixRoomSay { room: RoomId, user: MatrixUserId, text: Text, nick: String, archive_id: i64 },
@@ -205,6 +207,7 @@ impl Action {
             | Action::MatrixLeave { room, .. }
             | Action::MatrixPost { room, .. }
             | Action::MatrixRoomSay { room, .. }
+            | Action::MatrixNotice { room, .. }
             | Action::MatrixRoomAct { room, .. } => {
                 format!("room:{room}")
             }

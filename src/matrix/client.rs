@@ -463,4 +463,32 @@ impl MatrixClient {
         let response = self.call(request, None).await?;
         Ok((response.file, response.content_type))
     }
+
+    /// A notice with an optional HTML body, optionally as a reply to `reply_to`.
+    pub async fn send_notice(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        body: &str,
+        html: Option<&str>,
+        reply_to: Option<&str>,
+        txn_id: &str,
+    ) -> Result<(), MatrixError> {
+        let mut content = serde_json::json!({"msgtype": "m.notice", "body": body});
+        if let Some(html) = html {
+            content["format"] = serde_json::json!("org.matrix.custom.html");
+            content["formatted_body"] = serde_json::json!(html);
+        }
+        if let Some(event) = reply_to {
+            content["m.relates_to"] = serde_json::json!({"m.in_reply_to": {"event_id": event}});
+        }
+        let raw = serde_json::value::to_raw_value(&content).map_err(|e| MatrixError::Protocol(e.to_string()))?;
+        let request = send_message_event::v3::Request::new_raw(
+            to_ruma_room(room)?,
+            OwnedTransactionId::from(txn_id),
+            ruma::events::MessageLikeEventType::RoomMessage,
+            ruma::serde::Raw::from_json(raw),
+        );
+        self.call(request, Some(user)).await.map(|_| ())
+    }
 }

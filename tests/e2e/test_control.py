@@ -29,7 +29,11 @@ async def ask(m, room: str, command: str, expect: str) -> str:
         return [e for e in timeline[at + 1:] if e.get("sender") == _bot() and e.get("type") == "m.room.message"
                 and expect in e.get("content", {}).get("body", "")]
     found = await m.sync_until(answer, 30, f"an answer containing {expect!r} to {command!r}")
-    return found[0]["content"]["body"]
+    content = found[0]["content"]
+    # A reply to the command, with an HTML body.
+    assert content.get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == eid, content
+    assert content.get("format") == "org.matrix.custom.html" and content.get("formatted_body"), content
+    return content["body"]
 
 
 def test_admin_runs_commands_in_the_control_room_and_others_are_refused(bridge):
@@ -52,6 +56,8 @@ def test_admin_runs_commands_in_the_control_room_and_others_are_refused(bridge):
             await ask(admin, room, f"!ucb permissions grant {user.user_id} chatbot", "OK")
             listing = await ask(admin, room, "permissions list", "sms")
             assert x.bare in listing and user.user_id in listing, listing
+            html = [e for e in admin.timeline[room] if e.get("content", {}).get("body") == listing][0]
+            assert f"<li>{x.bare}: sms</li>" in html["content"]["formatted_body"], html["content"]
             await ask(admin, room, f"permissions revoke {x.bare} sms", "no longer")
             await ask(admin, room, "permissions grant someone fly", "invalid value")
             # A broadcast reaches people with a chat with the bridge.
