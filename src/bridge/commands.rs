@@ -157,27 +157,11 @@ impl Bridge {
                 },
             }
         }
-        if actions.is_empty() {
-            return;
-        }
-        let result = async {
-            let mut tx = self.store.begin().await?;
-            let mut rows = Vec::new();
-            for action in actions {
-                rows.push(tx.enqueue_row(action).await?);
-            }
-            tx.commit().await?;
-            Ok::<_, crate::store::StoreError>(rows)
-        }
-        .await;
-        match result {
-            Ok(rows) => self.dispatch(rows),
-            Err(e) => tracing::warn!(%target, error = %e, "cannot queue watch notices"),
+        if let Err(e) = self.queue_all(actions).await {
+            tracing::warn!(%target, error = %e, "cannot queue watch notices");
         }
     }
 
-    /// A message from an XMPP user to the component itself: a command; the answer comes from
-    /// the component, through the outbox.
     /// An XMPP user ran a command through XEP-0050: the answer comes back in the iq result.
     pub async fn xmpp_adhoc(
         self: &Arc<Self>,
@@ -188,15 +172,14 @@ impl Bridge {
         let mut tx = self.store.begin().await?;
         let mut actions = vec![];
         let answer = self.run_parsed_command(&mut tx, &caller, command, None, &mut actions).await?;
-        let mut rows = vec![];
-        for a in actions {
-            rows.push(tx.enqueue_row(a).await?);
-        }
+        let rows = tx.enqueue_all(actions).await?;
         tx.commit().await?;
         self.dispatch(rows);
         Ok(answer)
     }
 
+    /// A message from an XMPP user to the component itself: a command; the answer comes from
+    /// the component, through the outbox.
     pub async fn xmpp_command(
         self: &Arc<Self>,
         from: &crate::core::ids::BareJid,
@@ -206,10 +189,8 @@ impl Bridge {
         let mut tx = self.store.begin().await?;
         let mut actions = vec![];
         let answer = self.run_user_command(&mut tx, &caller, text, None, &mut actions).await?;
-        let mut rows = vec![tx.enqueue_row(Action::XmppNotice { to: from.clone(), text: Text::notice(answer) }).await?];
-        for a in actions {
-            rows.push(tx.enqueue_row(a).await?);
-        }
+        actions.insert(0, Action::XmppNotice { to: from.clone(), text: Text::notice(answer) });
+        let rows = tx.enqueue_all(actions).await?;
         tx.commit().await?;
         self.dispatch(rows);
         Ok(())

@@ -39,6 +39,15 @@ impl StoreTx {
         let id = self.enqueue(&action).await?;
         Ok(OutboxRow { id, action, attempts: 0, next_attempt_at: 0 })
     }
+
+    /// Queue several actions, in order.
+    pub async fn enqueue_all(&mut self, actions: Vec<Action>) -> crate::store::Result<Vec<OutboxRow>> {
+        let mut rows = Vec::with_capacity(actions.len());
+        for action in actions {
+            rows.push(self.enqueue_row(action).await?);
+        }
+        Ok(rows)
+    }
 }
 
 impl Bridge {

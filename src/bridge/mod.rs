@@ -140,10 +140,7 @@ impl Bridge {
             return Ok(());
         }
         let mut tx = self.store.begin().await?;
-        let mut rows = vec![];
-        for a in actions {
-            rows.push(tx.enqueue_row(a).await?);
-        }
+        let rows = tx.enqueue_all(actions).await?;
         tx.commit().await?;
         self.dispatch(rows);
         Ok(())

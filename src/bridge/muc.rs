@@ -366,8 +366,7 @@ impl Bridge {
             archive_id,
         };
         let reflect = Action::XmppGroupchat { room: r.room.clone(), nick: m.nick, text, archive_id, origin_id: id };
-        let rows =
-            vec![tx.enqueue_row(post).await.map_err(internal)?, tx.enqueue_row(reflect).await.map_err(internal)?];
+        let rows = tx.enqueue_all(vec![post, reflect]).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         self.dispatch(rows);
         Ok(())
@@ -503,10 +502,7 @@ impl Bridge {
             actions.extend(self.carry_out(&mut tx, r, &members, actor, effects).await.map_err(internal)?);
             members = tx.room_members(&r.room).await.map_err(internal)?;
         }
-        let mut rows = vec![];
-        for a in actions {
-            rows.push(tx.enqueue_row(a).await.map_err(internal)?);
-        }
+        let rows = tx.enqueue_all(actions).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         self.dispatch(rows);
         Ok(())

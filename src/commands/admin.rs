@@ -94,23 +94,11 @@ impl Permission {
 /// Parse an admin command; `Err` carries the text to answer (usage or the mistake). A leading
 /// `!ucb` is accepted (and needed outside the control room).
 pub fn parse(text: &str) -> Result<AdminCommand, String> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let words = match words.first() {
-        Some(&"!ucb") => &words[1..],
-        _ => &words[..],
-    };
-    if words.is_empty() {
-        return Err(help());
-    }
-    AdminLine::try_parse_from(words)
-        .map(|l| l.command)
-        .map_err(|e| format!("{}\nSend `help` for the list of commands.", e.render().to_string().trim_end()))
+    super::parse_line::<AdminLine>(text, help).map(|l| l.command)
 }
 
 pub fn help() -> String {
-    use clap::CommandFactory;
-    let mut cmd = AdminLine::command();
-    format!("Admin commands:\n{}", cmd.render_help())
+    super::render_help::<AdminLine>("Admin commands")
 }
 
 /// Does `id` match a pattern from the config? `*` stands for any run of characters

@@ -102,25 +102,12 @@ impl When {
 
 /// Parse a message as a command; `Err` carries the text to answer (usage or the mistake).
 pub fn parse(text: &str) -> Result<UserCommand, String> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let words = match words.first() {
-        // `!ucb notify …` works too, as in rooms where a prefix is needed.
-        Some(&"!ucb") => &words[1..],
-        _ => &words[..],
-    };
-    if words.is_empty() {
-        return Err(help());
-    }
-    UserLine::try_parse_from(words)
-        .map(|l| l.command)
-        .map_err(|e| format!("{}\nSend `help` for the list of commands.", e.render().to_string().trim_end()))
+    super::parse_line::<UserLine>(text, help).map(|l| l.command)
 }
 
 /// The command list.
 pub fn help() -> String {
-    use clap::CommandFactory;
-    let mut cmd = UserLine::command();
-    format!("Commands:\n{}", cmd.render_help())
+    super::render_help::<UserLine>("Commands")
 }
 
 #[cfg(test)]
