@@ -61,11 +61,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(bridge.clone().sweep_forever());
     tokio::spawn(bridge.clone().keep_ghost_presence());
 
-    // Now that we listen, have the homeserver ping us: that also makes it flush the
-    // transactions it queued while we were down, instead of waiting out its backoff.
-    // Synapse can also strand a transaction it created while it was flushing that queue (it
-    // marks the bridge recovered before sending it; seen in the SIGKILL test); each ping makes it
-    // look at its queue again, so keep pinging now and then.
+    // Now that we listen, have the homeserver ping us: a successful ping makes Synapse flush
+    // the transactions it queued while we were down, instead of waiting out its backoff (up to
+    // 512 s). Keep pinging now and then: after a failed transaction (say the database was
+    // down) it shortens the homeserver's backoff too. A transaction Synapse strands at the end
+    // of such a flush is caught by `core::txn_gaps` in the transaction handler.
     // The admins' control room (found by alias, or created with the admins invited).
     let control = bridge.clone();
     tokio::spawn(async move {

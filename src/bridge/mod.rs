@@ -56,6 +56,8 @@ pub struct Bridge {
     /// The admins' control room, once found or created.
     control: Mutex<Option<RoomId>>,
     started: std::time::Instant,
+    /// Gaps in the homeserver's transaction ids shortly after a recovery (see `core::txn_gaps`).
+    pub strands: Mutex<crate::core::txn_gaps::StrandGuard>,
     /// This database's id, part of every txnId and stanza id (unique across database moves).
     instance: String,
     /// SMTP transport of missed-call notices (set at start when `missed_calls.mail` is configured).
@@ -119,9 +121,17 @@ impl Bridge {
             control: Mutex::new(None),
             avatars: Mutex::new(avatars::AvatarState::default()),
             started: admin::started(),
+            strands: Mutex::new(crate::core::txn_gaps::StrandGuard::armed(std::time::Instant::now())),
             instance,
             mailer: std::sync::OnceLock::new(),
         })
+    }
+
+    /// A transaction was answered with an error: the homeserver will recover, which can strand.
+    pub fn note_failed_transaction(&self) {
+        if let Ok(mut guard) = self.strands.lock() {
+            guard.on_failed(std::time::Instant::now());
+        }
     }
 
     /// The Matrix txnId of outbox action `id` (a retry reuses it; the homeserver drops repeats).

@@ -9,4 +9,5 @@ pub mod mapping;
 pub mod outbox;
 pub mod presence;
 pub mod room;
+pub mod txn_gaps;
 pub mod watch;

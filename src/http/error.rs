@@ -24,6 +24,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("unrecognised request")]
     Unrecognized,
+    /// Not now: the caller should retry later (not an error of ours worth logging as one).
+    #[error("{0}")]
+    Unavailable(String),
     /// Our fault (e.g. the database is down); the homeserver will retry.
     #[error("{0}")]
     Internal(String),
@@ -40,8 +43,9 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "M_BAD_JSON"),
             ApiError::Unrecognized => (StatusCode::NOT_FOUND, "M_UNRECOGNIZED"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "M_UNKNOWN"),
         };
-        if status.is_server_error() {
+        if status.is_server_error() && !matches!(self, ApiError::Unavailable(_)) {
             tracing::error!(error = %self, "request failed");
         }
         (status, Json(json!({"errcode": errcode, "error": self.to_string()}))).into_response()

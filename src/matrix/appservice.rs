@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -19,6 +20,7 @@ use subtle::ConstantTimeEq;
 
 use crate::bridge::Bridge;
 use crate::core::ids::MatrixUserId;
+use crate::core::txn_gaps::Verdict;
 use crate::http::error::ApiError;
 use crate::matrix::events::{translate, translate_ephemeral};
 
@@ -72,10 +74,28 @@ async fn push_transaction(
     // Event ids at debug level: enough to tell later whether an event ever reached the bridge.
     let ids: Vec<&str> = push.events.iter().filter_map(|e| e.get_field::<&str>("event_id").ok().flatten()).collect();
     tracing::debug!(txn_id, received = push.events.len(), relevant = events.len(), ?ids, "transaction");
-    bridge
-        .accept_matrix_transaction(&txn_id, events)
-        .await
-        .map_err(|e| ApiError::Internal(format!("could not store transaction {txn_id}: {e}")))?;
+    let verdict = bridge.strands.lock().ok().map(|mut g| g.on_transaction(&txn_id, Instant::now()));
+    if let Some(Verdict::Refuse { missing_from, missing_to }) = verdict {
+        tracing::info!(
+            txn_id,
+            missing_from,
+            missing_to,
+            "transactions missing after a recovery: refusing this one so that the homeserver sends its queue again, oldest first"
+        );
+        // A ping makes Synapse run the recovery it starts on our refusal at once, not in 2 s.
+        let pinger = bridge.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if let Err(e) = pinger.matrix.ping_homeserver(&format!("ucb-gap-{}", crate::store::now_ms())).await {
+                tracing::debug!(error = %e, "ping after a refused transaction");
+            }
+        });
+        return Err(ApiError::Unavailable(format!("transaction {txn_id}: earlier transactions are missing")));
+    }
+    if let Err(e) = bridge.accept_matrix_transaction(&txn_id, events).await {
+        bridge.note_failed_transaction();
+        return Err(ApiError::Internal(format!("could not store transaction {txn_id}: {e}")));
+    }
     Ok(axum::Json(serde_json::json!({})))
 }
 
