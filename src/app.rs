@@ -24,7 +24,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("opening database {}", config.database.url))?;
     tracing::info!(backend = ?store.backend(), "database ready");
 
-    let mut matrix = MatrixClient::new(&config.homeserver.url, &registration.as_token, &registration.id)?;
+    let mut matrix =
+        MatrixClient::new(&config.homeserver.url, &registration.as_token, &registration.id, config.links.rules()?)?;
     wait_for_homeserver(&mut matrix, &config.homeserver.url).await?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

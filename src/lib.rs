@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod core;
 pub mod http;
+pub mod links;
 pub mod matrix;
 pub mod store;
 pub mod xmpp;

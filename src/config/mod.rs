@@ -38,6 +38,8 @@ pub struct Config {
     pub admins: Admins,
     #[serde(default)]
     pub logging: Logging,
+    #[serde(default)]
+    pub links: Links,
     /// Missed-call notifications; absent = off.
     #[serde(default)]
     pub missed_calls: Option<calls::MissedCalls>,
@@ -129,6 +131,37 @@ pub struct Rooms {
 impl Default for Rooms {
     fn default() -> Self {
         Self { max_participants: crate::core::room::DEFAULT_CAP, history_on_join: 20 }
+    }
+}
+
+/// `links:` — how links in chat text are recognised (for Matrix clients' formatted body).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Links {
+    /// Region whose dialling rules phone numbers follow (ISO 3166 code, e.g. `DE`).
+    pub region: String,
+    /// Internal extensions written alone become `tel:` links when they have this many digits
+    /// (`[min, max]`, e.g. `[2, 4]`); none: they stay text.
+    pub extension_digits: Option<[usize; 2]>,
+}
+
+impl Default for Links {
+    fn default() -> Self {
+        Self { region: "DE".into(), extension_digits: None }
+    }
+}
+
+impl Links {
+    pub fn rules(&self) -> Result<crate::links::LinkRules, ConfigError> {
+        let region = crate::calls::contacts::Region::parse(&self.region).map_err(|_| {
+            invalid("links.region", format!("'{}' is not an ISO 3166 region code like DE", self.region))
+        })?;
+        let extension_digits = match self.extension_digits {
+            None => None,
+            Some([min, max]) if (1..=8).contains(&min) && min <= max && max <= 8 => Some(min..=max),
+            Some(_) => return Err(invalid("links.extension_digits", "must be [min, max] with 1 <= min <= max <= 8")),
+        };
+        Ok(crate::links::LinkRules { region, extension_digits })
     }
 }
 
@@ -242,6 +275,7 @@ impl Config {
         if let Some(bad) = self.admins.xmpp.iter().find(|p| !p.contains('@') || p.contains('/')) {
             return Err(invalid("admins.xmpp", format!("'{bad}' is not a bare JID pattern like admin@example.org")));
         }
+        self.links.rules()?;
         if !(2..=1000).contains(&self.rooms.max_participants) {
             return Err(invalid("rooms.max_participants", "must be between 2 and 1000"));
         }

@@ -95,6 +95,8 @@ pub struct MatrixClient {
     as_token: String,
     appservice_id: String,
     versions: SupportedVersions,
+    /// Links in texts become a sanitised `formatted_body` (see `crate::links`).
+    links: crate::links::LinkRules,
 }
 
 fn to_ruma_user(user: &MatrixUserId) -> Result<OwnedUserId, MatrixError> {
@@ -123,7 +125,12 @@ fn to_ruma_room(room: &RoomId) -> Result<OwnedRoomId, MatrixError> {
 }
 
 impl MatrixClient {
-    pub fn new(base_url: &str, as_token: &str, appservice_id: &str) -> Result<Self, MatrixError> {
+    pub fn new(
+        base_url: &str,
+        as_token: &str,
+        appservice_id: &str,
+        links: crate::links::LinkRules,
+    ) -> Result<Self, MatrixError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(10))
@@ -136,6 +143,7 @@ impl MatrixClient {
             as_token: as_token.to_owned(),
             appservice_id: appservice_id.to_owned(),
             versions: SupportedVersions { versions: Default::default(), features: Default::default() },
+            links,
         })
     }
 
@@ -290,10 +298,13 @@ impl MatrixClient {
         text: &Text,
         txn_id: &str,
     ) -> Result<String, MatrixError> {
-        let content = match text.kind {
-            TextKind::Text => RoomMessageEventContent::text_plain(&text.body),
-            TextKind::Notice => RoomMessageEventContent::notice_plain(&text.body),
-            TextKind::Emote => RoomMessageEventContent::emote_plain(&text.body),
+        let content = match (text.kind, crate::links::to_html(&text.body, &self.links)) {
+            (TextKind::Text, None) => RoomMessageEventContent::text_plain(&text.body),
+            (TextKind::Notice, None) => RoomMessageEventContent::notice_plain(&text.body),
+            (TextKind::Emote, None) => RoomMessageEventContent::emote_plain(&text.body),
+            (TextKind::Text, Some(html)) => RoomMessageEventContent::text_html(&text.body, html),
+            (TextKind::Notice, Some(html)) => RoomMessageEventContent::notice_html(&text.body, html),
+            (TextKind::Emote, Some(html)) => RoomMessageEventContent::emote_html(&text.body, html),
         };
         let request =
             send_message_event::v3::Request::new(to_ruma_room(room)?, OwnedTransactionId::from(txn_id), &content)

@@ -1,0 +1,387 @@
+//! Recognising links in chat text, the way the suite does: web links with the schemes it knows
+//! (and `www.` / `www2.` hosts), e-mail addresses and `mailto:`, UNC paths, phone numbers that
+//! are valid under the dialling rules of the configured region (and, if configured, internal
+//! extensions), and anything between `<` and `>` as one link even with spaces in it.
+//!
+//! The result is the HTML a Matrix client shows (`formatted_body`); the plain body is left as it
+//! was. The HTML is built from escaped text and then passed through ammonia with an allowlist
+//! of `<a href>` (only the schemes produced here) and `<br>`, so nothing a sender wrote can
+//! become markup.
+
+use std::collections::HashSet;
+use std::ops::RangeInclusive;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::calls::contacts::{Region, normalize};
+
+/// What a link points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    Web,
+    Email,
+    Phone,
+    /// A UNC path or a `file:` URL.
+    File,
+}
+
+/// A recognised link: `text[start..end]` is shown, `href` is the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub start: usize,
+    pub end: usize,
+    pub href: String,
+    pub kind: LinkKind,
+}
+
+/// Where the phone numbers of a text are dialled from.
+#[derive(Debug, Clone)]
+pub struct LinkRules {
+    pub region: Region,
+    /// Digits of an internal extension (`12`, `4711`) written on its own; `None`: not links.
+    pub extension_digits: Option<RangeInclusive<usize>>,
+}
+
+impl Default for LinkRules {
+    fn default() -> Self {
+        LinkRules { region: Region::parse("DE").expect("DE is a region"), extension_digits: None }
+    }
+}
+
+/// The schemes the suite recognises (`www:`/`www2:` in its documents mean hosts).
+const SCHEMES: &str = r"https?://|ftp://|gopher://|telnet://|wais://|prospero://|ntp://|file:/{1,3}|news:";
+
+static BRACKETED: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"<([^<>\r\n]{1,2048})>").expect("regex"));
+static URL: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!(r#"(?i)\b(?:(?:{SCHEMES})|www2?\.)[^\s<>"]+"#)).expect("regex"));
+static UNC: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#"\\\\[A-Za-z0-9._$-]+(?:\\[^\s\\<>"|]+)+"#).expect("regex"));
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:mailto:)?[a-z0-9._%+-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,63}\b")
+        .expect("regex")
+});
+static PHONE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:(?:phone|tel|callto):)?\+?[0-9](?:[0-9]|[ ./()-]{1,3}[0-9]){1,24}").expect("regex")
+});
+
+/// Every link in `text`, in order, not overlapping.
+pub fn find(text: &str, rules: &LinkRules) -> Vec<Link> {
+    let mut found: Vec<Link> = Vec::new();
+    let taken = |link: Link, found: &mut Vec<Link>| {
+        if !found.iter().any(|l| l.start < link.end && link.start < l.end) {
+            found.push(link);
+        }
+    };
+    // Explicit brackets first: they say where the link ends.
+    for m in BRACKETED.captures_iter(text) {
+        let inner = m.get(1).expect("group 1");
+        let content = inner.as_str().trim();
+        if let Some((href, kind)) = bracketed_target(content, rules) {
+            let lead = inner.as_str().len() - inner.as_str().trim_start().len();
+            let start = inner.start() + lead;
+            taken(Link { start, end: start + content.len(), href, kind }, &mut found);
+        }
+    }
+    for m in URL.find_iter(text) {
+        let shown = trim_trailing(m.as_str());
+        if let Some((href, kind)) = web_target(shown) {
+            taken(Link { start: m.start(), end: m.start() + shown.len(), href, kind }, &mut found);
+        }
+    }
+    for m in UNC.find_iter(text) {
+        let shown = trim_trailing(m.as_str());
+        taken(
+            Link { start: m.start(), end: m.start() + shown.len(), href: unc_to_file(shown), kind: LinkKind::File },
+            &mut found,
+        );
+    }
+    for m in EMAIL.find_iter(text) {
+        let address =
+            m.as_str().strip_prefix("mailto:").or_else(|| m.as_str().strip_prefix("MAILTO:")).unwrap_or(m.as_str());
+        taken(
+            Link { start: m.start(), end: m.end(), href: format!("mailto:{address}"), kind: LinkKind::Email },
+            &mut found,
+        );
+    }
+    for m in PHONE.find_iter(text) {
+        let shown = m.as_str().trim_end_matches(['.', '-', '/', '(', ' ']);
+        let (start, end) = (m.start(), m.start() + shown.len());
+        if !stands_alone(text, start, end) {
+            continue;
+        }
+        if let Some(href) = phone_target(shown, rules) {
+            taken(Link { start, end, href, kind: LinkKind::Phone }, &mut found);
+        }
+    }
+    found.sort_by_key(|l| l.start);
+    found
+}
+
+/// The text as sanitised HTML with its links, or `None` when it has none (the plain body is then
+/// all a client needs).
+pub fn to_html(text: &str, rules: &LinkRules) -> Option<String> {
+    let links = find(text, rules);
+    if links.is_empty() {
+        return None;
+    }
+    let mut html = String::with_capacity(text.len() * 2);
+    let mut at = 0;
+    for link in &links {
+        push_escaped(&mut html, &text[at..link.start]);
+        html.push_str("<a href=\"");
+        push_escaped(&mut html, &link.href);
+        html.push_str("\">");
+        push_escaped(&mut html, &text[link.start..link.end]);
+        html.push_str("</a>");
+        at = link.end;
+    }
+    push_escaped(&mut html, &text[at..]);
+    Some(sanitize(&html))
+}
+
+/// ammonia with only what `to_html` produces: links with our schemes, line breaks.
+fn sanitize(html: &str) -> String {
+    static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+        let mut b = ammonia::Builder::empty();
+        b.add_tags(["a", "br"])
+            .add_tag_attributes("a", ["href"])
+            .url_schemes(HashSet::from([
+                "http", "https", "ftp", "gopher", "telnet", "wais", "prospero", "ntp", "file", "news", "mailto", "tel",
+            ]))
+            .link_rel(None);
+        b
+    });
+    CLEANER.clean(html).to_string()
+}
+
+fn push_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' => out.push_str("<br>"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// What a `<…>` holds, if it is a link: a URL, UNC path, e-mail address or phone number.
+fn bracketed_target(content: &str, rules: &LinkRules) -> Option<(String, LinkKind)> {
+    if content.starts_with("\\\\") {
+        return Some((unc_to_file(content), LinkKind::File));
+    }
+    if URL.find(content).is_some_and(|m| m.start() == 0) {
+        return web_target(content).map(|(href, kind)| (href.replace(' ', "%20"), kind));
+    }
+    if EMAIL.find(content).is_some_and(|m| m.start() == 0 && m.end() == content.len()) {
+        let address = content.strip_prefix("mailto:").unwrap_or(content);
+        return Some((format!("mailto:{address}"), LinkKind::Email));
+    }
+    phone_target(content, rules).map(|href| (href, LinkKind::Phone))
+}
+
+/// The href of a web or `file:` link as written.
+fn web_target(shown: &str) -> Option<(String, LinkKind)> {
+    let lower = shown.to_ascii_lowercase();
+    if lower.starts_with("www.") || lower.starts_with("www2.") {
+        // A host needs at least one more dot-separated label.
+        let host = shown.split(['/', '?', '#']).next().unwrap_or(shown);
+        return (host.matches('.').count() >= 2 || host.len() > 5).then(|| (format!("http://{shown}"), LinkKind::Web));
+    }
+    let scheme_end = lower.find(':')?;
+    if shown.len() <= scheme_end + 3 {
+        return None; // "http://" alone
+    }
+    let kind = if lower.starts_with("file:") { LinkKind::File } else { LinkKind::Web };
+    Some((shown.to_owned(), kind))
+}
+
+/// `\\server\dir\file` → `file://server/dir/file` (spaces and other unsafe bytes escaped).
+fn unc_to_file(unc: &str) -> String {
+    let path = unc.trim_start_matches('\\').replace('\\', "/");
+    let mut out = String::from("file://");
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~$!&'()*+,;=:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Trailing punctuation belongs to the sentence, not the link (a `)` only when unbalanced).
+fn trim_trailing(s: &str) -> &str {
+    let mut s = s;
+    loop {
+        let Some(last) = s.chars().last() else { return s };
+        let cut = match last {
+            '.' | ',' | ';' | ':' | '!' | '?' | '\'' | '"' => true,
+            ')' => s.matches(')').count() > s.matches('(').count(),
+            ']' => s.matches(']').count() > s.matches('[').count(),
+            _ => false,
+        };
+        if !cut {
+            return s;
+        }
+        s = &s[..s.len() - last.len_utf8()];
+    }
+}
+
+/// A number is a number only if no letter or digit is glued to it (`ab123`, `v1.2.3`, `12:30`).
+fn stands_alone(text: &str, start: usize, end: usize) -> bool {
+    let before = text[..start].chars().last();
+    let after = text[end..].chars().next();
+    let glued_before =
+        before.is_some_and(|c| c.is_alphanumeric() || matches!(c, '+' | '/' | '.' | ':' | '-' | '_' | '@'));
+    let glued_after = after.is_some_and(|c| {
+        c.is_alphanumeric()
+            || matches!(c, ':' | '@' | '_' | '%')
+            || (matches!(c, '.' | '-' | '/') && text[end + 1..].starts_with(|d: char| d.is_ascii_digit()))
+    });
+    !glued_before && !glued_after
+}
+
+/// `tel:` target of a written number: valid in the region's numbering plan when dialled as
+/// written (international `+`/`00`, or the national trunk prefix), or an internal extension.
+fn phone_target(shown: &str, rules: &LinkRules) -> Option<String> {
+    let lower = shown.to_ascii_lowercase();
+    let number = ["phone:", "tel:", "callto:"]
+        .iter()
+        .find_map(|p| lower.strip_prefix(p).map(|_| &shown[p.len()..]))
+        .unwrap_or(shown);
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    let international = number.starts_with('+') || digits.starts_with("00");
+    if let Some(range) = &rules.extension_digits
+        && !international
+        && number.chars().all(|c| c.is_ascii_digit())
+        && range.contains(&digits.len())
+    {
+        return Some(format!("tel:{digits}"));
+    }
+    if !(international || digits.starts_with('0')) || !(6..=17).contains(&digits.len()) {
+        return None;
+    }
+    normalize(number, rules.region).map(|e164| format!("tel:{e164}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> LinkRules {
+        LinkRules::default()
+    }
+
+    fn hrefs(text: &str) -> Vec<(String, String)> {
+        find(text, &rules()).into_iter().map(|l| (text[l.start..l.end].to_owned(), l.href)).collect()
+    }
+
+    fn pair(shown: &str, href: &str) -> (String, String) {
+        (shown.to_owned(), href.to_owned())
+    }
+
+    #[test]
+    fn web_links_with_the_suites_schemes() {
+        assert_eq!(
+            hrefs("see https://example.org/a?b=1."),
+            [pair("https://example.org/a?b=1", "https://example.org/a?b=1")]
+        );
+        assert_eq!(hrefs("www.example.org, then"), [pair("www.example.org", "http://www.example.org")]);
+        assert_eq!(hrefs("www2.example.org"), [pair("www2.example.org", "http://www2.example.org")]);
+        for url in [
+            "ftp://files.example.org/x",
+            "gopher://g.example.org",
+            "telnet://host.example.org",
+            "wais://w.example.org/db",
+            "prospero://p.example.org/x",
+            "ntp://time.example.org",
+            "news:comp.lang.rust",
+            "file:///etc/hosts",
+        ] {
+            assert_eq!(hrefs(&format!("at {url} now")), [pair(url, url)], "{url}");
+        }
+        assert_eq!(
+            hrefs("(see http://example.org/wiki/Rust_(language))"),
+            [pair("http://example.org/wiki/Rust_(language)", "http://example.org/wiki/Rust_(language)")]
+        );
+        assert!(hrefs("javascript:alert(1) and mailbox://x and http:// alone").is_empty());
+    }
+
+    #[test]
+    fn e_mail_addresses_and_mailto() {
+        assert_eq!(hrefs("write to info@info.de!"), [pair("info@info.de", "mailto:info@info.de")]);
+        assert_eq!(hrefs("mailto:info@info.de"), [pair("mailto:info@info.de", "mailto:info@info.de")]);
+        assert!(hrefs("alice@localhost is a JID without a domain name").is_empty());
+    }
+
+    #[test]
+    fn unc_paths_become_file_urls() {
+        assert_eq!(
+            hrefs(r"on \\server\directory\file.txt."),
+            [pair(r"\\server\directory\file.txt", "file://server/directory/file.txt")]
+        );
+    }
+
+    #[test]
+    fn brackets_hold_links_with_spaces() {
+        assert_eq!(
+            hrefs(r"<\\server\my dir\a file.doc>"),
+            [pair(r"\\server\my dir\a file.doc", "file://server/my%20dir/a%20file.doc")]
+        );
+        assert_eq!(hrefs("<http://example.org/a b>"), [pair("http://example.org/a b", "http://example.org/a%20b")]);
+        assert!(hrefs("<just some words>").is_empty());
+    }
+
+    #[test]
+    fn phone_numbers_by_the_dialling_rules() {
+        assert_eq!(hrefs("call +49 30 1234567 now"), [pair("+49 30 1234567", "tel:+49301234567")]);
+        assert_eq!(hrefs("call 030 1234567"), [pair("030 1234567", "tel:+49301234567")]);
+        assert_eq!(hrefs("mobile 0176 12345678."), [pair("0176 12345678", "tel:+4917612345678")]);
+        assert_eq!(hrefs("phone:+4917612345678"), [pair("phone:+4917612345678", "tel:+4917612345678")]);
+        assert_eq!(hrefs("or 0049 (30) 123-4567"), [pair("0049 (30) 123-4567", "tel:+49301234567")]);
+        // Not numbers to dial: no prefix, dates, times, versions, invalid numbers.
+        for text in
+            ["I have 1234567 apples", "on 12.05.2026", "at 12:30", "v1.2.3", "+49 123", "0000000000", "id ab0301234567"]
+        {
+            assert!(hrefs(text).is_empty(), "{text}: {:?}", hrefs(text));
+        }
+    }
+
+    #[test]
+    fn extensions_only_when_configured() {
+        assert!(hrefs("ring 12 or 4711").is_empty());
+        let rules = LinkRules { extension_digits: Some(2..=4), ..LinkRules::default() };
+        let found: Vec<_> = find("ring 12 or 4711 or 123456", &rules).into_iter().map(|l| l.href).collect();
+        assert_eq!(found, ["tel:12", "tel:4711"]);
+    }
+
+    #[test]
+    fn html_escapes_everything_but_the_links() {
+        let html = to_html("<b>hi</b> & see https://example.org/?a=1&b=\"2\"\nbye", &rules()).expect("has a link");
+        assert_eq!(
+            html,
+            "&lt;b&gt;hi&lt;/b&gt; &amp; see <a href=\"https://example.org/?a=1&amp;b=\">https://example.org/?a=1&amp;b=</a>\"2\"<br>bye"
+        );
+        assert!(
+            html.starts_with("&lt;b&gt;hi&lt;/b&gt; &amp; see <a href=\"https://example.org/?a=1&amp;b="),
+            "{html}"
+        );
+        assert!(!html.contains("<b>"), "{html}");
+        assert!(html.contains("<br>bye"), "{html}");
+        assert_eq!(to_html("no links here", &rules()), None);
+    }
+
+    #[test]
+    fn several_links_in_order() {
+        let found = hrefs("mail a@example.org, web www.example.org, call +49 30 1234567");
+        assert_eq!(
+            found.iter().map(|(_, h)| h.as_str()).collect::<Vec<_>>(),
+            ["mailto:a@example.org", "http://www.example.org", "tel:+49301234567"]
+        );
+    }
+}

@@ -1,0 +1,47 @@
+"""Links in messages from XMPP: Matrix clients get them as links in a sanitised formatted body."""
+from __future__ import annotations
+
+import re
+
+from ucb import Peers, run, token
+
+HREF = re.compile(r'<a href="([^"]*)">([^<]*)</a>')
+
+
+def test_links_from_xmpp_are_links_on_matrix(bridge):
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user()
+            x = await p.xmpp_user()
+            room_id = await p.dm_from_xmpp(m, x)
+            body = (f"{token(2)} call +49 30 1234567 or 0176 12345678, mail info@example.org, "
+                    r"see www.example.org and <\\fileserver\team share\plan.pdf> "
+                    "but not 12:30 on 12.05.2026")
+            x.send_chat(m.jid, body)
+            ev = await m.wait_message(room_id, x.ghost, body)
+            content = ev["content"]
+            # The plain body is what was written; the links are in the HTML.
+            assert content["body"] == body
+            assert content.get("format") == "org.matrix.custom.html", content
+            links = HREF.findall(content["formatted_body"])
+            assert links == [
+                ("tel:+49301234567", "+49 30 1234567"),
+                ("tel:+4917612345678", "0176 12345678"),
+                ("mailto:info@example.org", "info@example.org"),
+                ("http://www.example.org", "www.example.org"),
+                ("file://fileserver/team%20share/plan.pdf", r"\\fileserver\team share\plan.pdf"),
+            ], content["formatted_body"]
+
+            # Markup written by the sender stays text, and a plain message stays plain.
+            hostile = (f"{token(2)} <img src=x onerror=alert(1)> <a href=\"javascript:alert(1)\">x</a> "
+                       "https://example.org/?q=<script>")
+            x.send_chat(m.jid, hostile)
+            ev = await m.wait_message(room_id, x.ghost, hostile)
+            html = ev["content"]["formatted_body"]
+            assert "<img" not in html and "<script" not in html and 'href="javascript' not in html, html
+            assert HREF.findall(html) == [("https://example.org/?q=", "https://example.org/?q=")], html
+            plain = f"{token(2)} nothing to link here"
+            x.send_chat(m.jid, plain)
+            ev = await m.wait_message(room_id, x.ghost, plain)
+            assert "formatted_body" not in ev["content"], ev["content"]
+    run(go())
