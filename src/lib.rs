@@ -9,5 +9,6 @@ pub mod config;
 pub mod core;
 pub mod http;
 pub mod matrix;
+pub mod sms;
 pub mod store;
 pub mod xmpp;

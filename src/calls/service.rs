@@ -212,11 +212,8 @@ impl CallsService {
             let mailer = Mailer::new(&mail.smtp)?;
             let _ = bridge.mailer.set(mailer);
         }
-        if settings.rules.channels.contains(&Channel::Sms) {
-            tracing::warn!(
-                "missed_calls.rules.channels contains sms, but no SMS provider is wired yet (issue 6): \
-                 no SMS notices are sent"
-            );
+        if settings.rules.channels.contains(&Channel::Sms) && bridge.sms().is_none() {
+            tracing::warn!("missed_calls.rules.channels contains sms, but there is no `sms:` section: no SMS notices");
         }
         let directory = Directory::new(settings.users.iter().map(CallUser::entry).collect());
         let users = settings.users.iter().map(|u| (UserId::new(&u.id), u.clone())).collect();
@@ -395,11 +392,7 @@ impl CallsService {
                 let action = match channel {
                     Channel::Email => self.mail_action(notice, contact),
                     Channel::Chat => self.chat_action(notice, contact).await?,
-                    Channel::Sms => {
-                        tracing::info!(user = %notice.user, call = %summary.call_id,
-                            "SMS notice not sent: the SMS channel needs an SMS provider (issue 6)");
-                        None
-                    }
+                    Channel::Sms => self.sms_action(notice, contact),
                 };
                 if let Some(action) = action {
                     actions.push(action);
@@ -602,6 +595,26 @@ impl CallsService {
             to: envelope.to().iter().map(ToString::to_string).collect(),
             raw,
         })
+    }
+
+    /// The SMS notice to the person's mobile, from the caller's number when
+    /// `sms_caller_as_sender` is on and the caller's number is known.
+    fn sms_action(&self, notice: &Notice, contact: Option<&Contact>) -> Option<Action> {
+        let entry = self.directory.get(&notice.user)?;
+        let mobile = entry.mobile.as_deref()?;
+        let text = match mail::render(&self.templates, &self.render, notice, entry, contact) {
+            Ok(r) => chat_text(&r.text),
+            Err(e) => {
+                tracing::warn!(user = %notice.user, error = %e, "cannot render the SMS notice; skipped");
+                return None;
+            }
+        };
+        let caller = notice.summary.caller.visible_number().filter(|_| self.settings.sms_caller_as_sender);
+        let action = self.bridge.sms_notice_action(mobile, caller, text);
+        if action.is_none() {
+            tracing::info!(user = %notice.user, "SMS notice skipped: SMS is off or the mobile number is invalid");
+        }
+        action
     }
 
     /// The notice in the person's chat with the bridge: the bot's DM on Matrix (if they have
