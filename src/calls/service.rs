@@ -603,7 +603,7 @@ impl CallsService {
         let entry = self.directory.get(&notice.user)?;
         let mobile = entry.mobile.as_deref()?;
         let text = match mail::render(&self.templates, &self.render, notice, entry, contact) {
-            Ok(r) => chat_text(&r.text),
+            Ok(r) => sms_text(&chat_text(&r.text)),
             Err(e) => {
                 tracing::warn!(user = %notice.user, error = %e, "cannot render the SMS notice; skipped");
                 return None;
@@ -658,6 +658,14 @@ fn chat_text(text: &str) -> String {
     body.trim().to_owned()
 }
 
+/// The notice as one line (SMS are short, and cost per part): the lines joined with ` | `,
+/// runs of spaces collapsed.
+fn sms_text(text: &str) -> String {
+    let lines: Vec<String> =
+        text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|l| !l.is_empty()).collect();
+    lines.join(" | ")
+}
+
 fn contact_id(c: &Contact) -> Option<String> {
     c.uid
         .clone()
@@ -670,5 +678,16 @@ fn channel_name(c: Channel) -> &'static str {
         Channel::Email => "email",
         Channel::Sms => "sms",
         Channel::Chat => "chat",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sms_notices_are_one_line() {
+        assert_eq!(
+            super::sms_text("You missed a call.\n\nCaller:   Erika\nNumber:   +49 30 1\n"),
+            "You missed a call. | Caller: Erika | Number: +49 30 1"
+        );
     }
 }

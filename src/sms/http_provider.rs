@@ -101,7 +101,7 @@ impl SmsProvider for HttpGateway {
     fn send<'a>(&'a self, sms: &'a Outgoing<'a>) -> SendFuture<'a> {
         Box::pin(async move {
             let request = self.request(sms)?;
-            let response = self.http.execute(request).await.map_err(|e| transport_error("SMS gateway", &e))?;
+            let response = self.http.execute(request).await.map_err(|e| transport_error("SMS gateway", e))?;
             let status = response.status().as_u16();
             let body = response.text().await.unwrap_or_default();
             self.interpret(status, &body)

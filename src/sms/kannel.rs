@@ -86,7 +86,7 @@ impl SmsProvider for Kannel {
     fn send<'a>(&'a self, sms: &'a Outgoing<'a>) -> SendFuture<'a> {
         Box::pin(async move {
             let url = sendsms_url(&self.config, sms)?;
-            let response = self.http.get(url).send().await.map_err(|e| transport_error("Kannel", &e))?;
+            let response = self.http.get(url).send().await.map_err(|e| transport_error("Kannel", e))?;
             let status = response.status().as_u16();
             let body = response.text().await.unwrap_or_default();
             interpret(status, &body)

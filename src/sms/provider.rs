@@ -51,8 +51,9 @@ pub trait SmsProvider: Send + Sync {
 }
 
 /// A reqwest error as a delivery error: a request that never got an answer may be retried.
-pub fn transport_error(gateway: &str, e: &reqwest::Error) -> DeliveryError {
-    DeliveryError::Transient(format!("{gateway} not reachable: {e}"))
+/// The URL is left out: Kannel's carries the password, and every one the inbound secret.
+pub fn transport_error(gateway: &str, e: reqwest::Error) -> DeliveryError {
+    DeliveryError::Transient(format!("{gateway} not reachable: {}", e.without_url()))
 }
 
 /// The part of a gateway's answer worth logging or showing (bounded, one line).

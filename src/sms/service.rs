@@ -280,12 +280,10 @@ impl Bridge {
         match status {
             DlrStatus::Pending => Ok(true),
             DlrStatus::Delivered => {
-                // Concatenated SMS are reported part by part: delivered when every part is.
-                let delivered = (sent.delivered_parts + 1).min(sent.parts);
-                let state = if delivered >= sent.parts { "delivered" } else { &sent.state };
+                // One report per message: Kannel reports a concatenated SMS once, for all its
+                // parts (seen with its fake SMSC); split messages are SMS rows of their own.
                 if sent.state != "delivered"
-                    && self.store.update_sms_state(&sent.reference, state, delivered).await?
-                    && state == "delivered"
+                    && self.store.update_sms_state(&sent.reference, "delivered", sent.parts).await?
                 {
                     self.sms_delivered_tick(&sent).await;
                 }

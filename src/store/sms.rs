@@ -146,16 +146,15 @@ impl StoreTx {
 
     /// SMS parts `party` queued since `since_ms`.
     pub async fn sms_usage_since(&mut self, party: &Party, since_ms: i64) -> Result<u32> {
-        let row = sqlx::query("SELECT COALESCE(SUM(parts), 0) FROM sms_usage WHERE party = $1 AND at >= $2")
-            .bind(party.key())
-            .bind(since_ms)
-            .fetch_one(&mut *self.tx)
-            .await
-            .ctx("sms usage")?;
-        // SUM is NUMERIC on PostgreSQL: read it as text where the driver gives no integer.
-        let n = row.try_get::<i64, _>(0).or_else(|_| {
-            row.try_get::<String, _>(0).map(|s| s.split('.').next().unwrap_or("0").parse::<i64>().unwrap_or(0))
-        });
+        // SUM is NUMERIC on PostgreSQL, which the Any driver cannot read: cast it.
+        let row =
+            sqlx::query("SELECT CAST(COALESCE(SUM(parts), 0) AS BIGINT) FROM sms_usage WHERE party = $1 AND at >= $2")
+                .bind(party.key())
+                .bind(since_ms)
+                .fetch_one(&mut *self.tx)
+                .await
+                .ctx("sms usage")?;
+        let n = row.try_get::<i64, _>(0);
         Ok(u32::try_from(n.ctx("sms usage")?).unwrap_or(u32::MAX))
     }
 }
