@@ -281,3 +281,136 @@ def test_missed_call_notice_by_sms_from_the_callers_number(bridge):
         [(frm, to, text)] = await wait_for(notice, 30, what=f"the SMS notice from {e164} (got {sms_to(mobile)})")
         assert caller in text or e164 in text, text
     run(go(), timeout=90)
+
+
+# ------------------------------------------------ the generic HTTP provider --
+class FakeGateway:
+    """A small HTTP SMS gateway in the style of common REST gateways: POST /api/sms with a bearer
+    token and a JSON body, 201 {"id": ...} when taken, 422 for a number it cannot reach. It stands in
+    for a commercial gateway (the only fake in these tests); Kannel is the real peer."""
+
+    REFUSED = "+4915100000000"
+
+    def __init__(self):
+        import http.server
+        import json
+        import threading
+        self.requests: list[dict] = []
+        gw = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.headers.get("Authorization") != "Bearer gw-token":
+                    return self._answer(401, {"error": "bad token"})
+                msg = json.loads(body)
+                gw.requests.append(msg)
+                if msg.get("recipient") == FakeGateway.REFUSED:
+                    return self._answer(422, {"error": "number not reachable"})
+                return self._answer(201, {"id": f"gw-{len(gw.requests)}"})
+
+            def _answer(self, status, obj):
+                data = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def http_bridge(bridge: ucb.Bridge, gw: FakeGateway) -> ucb.Bridge:
+    """Stop the session bridge; start one whose `sms:` speaks to the fake gateway (same database)."""
+    import dataclasses
+    import yaml
+    s = settings()
+    cfg = yaml.safe_load(open(s.config_path))
+    cfg["sms"]["provider"] = "http"
+    cfg["sms"].pop("kannel")
+    cfg["sms"]["http"] = {
+        "url": f"http://127.0.0.1:{gw.port}/api/sms", "method": "post", "encoding": "json",
+        "fields": {"from": "sender", "to": "recipient", "text": "message", "reference": "client_ref",
+                   "dlr_url": "callback"},
+        "auth": {"type": "bearer", "token": "gw-token"},
+        "response_id_field": "id",
+        "inbound": {"secret_header": "X-Sms-Secret"},
+    }
+    path = os.path.join(os.path.dirname(s.config_path), "ucbridge-sms-http.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(cfg, f)
+    bridge.stop()
+    b = ucb.Bridge(dataclasses.replace(s, config_path=path), bridge.database_url)
+    b.log_path = bridge.log_path
+    b.start()
+    return b
+
+
+def post_json(url: str, obj: dict, secret: str | None) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Sms-Secret"] = secret
+    req = urllib.request.Request(url, data=json.dumps(obj).encode(), method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_generic_http_gateway_send_refusal_delivery_report_and_mo(bridge):
+    gw = FakeGateway()
+    b = http_bridge(bridge, gw)
+    secret = settings().config["sms"]["inbound_secret"]
+    base = settings().bridge_url
+
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("sh")
+            await grant(p, m.user_id)
+            number = rnd_mobile()
+            room = await sms_room(m, number)
+            text = f"über HTTP {token(3)}"
+            eid = await m.send_text(room, text)
+            req = await wait_for(lambda: next((r for r in gw.requests if r.get("message") == text), None), 30,
+                                 what="the gateway request")
+            assert req["recipient"] == number and req["sender"] == SENDER and req["client_ref"], req
+            assert req["callback"].startswith(base + "/sms/http/dlr"), req
+            gw_id = f"gw-{gw.requests.index(req) + 1}"
+            # The gateway's delivery report, by its own id; refused without the secret.
+            assert post_json(req["callback"], {"reference": gw_id, "status": "delivered"}, "wrong") == 401
+            await wait_for(lambda: post_json(req["callback"], {"reference": gw_id, "status": "delivered"}, secret) == 200,
+                           20, step=0.5, what="the delivery report to be taken")
+            await m.sync_until(lambda: ghost(number) in m.read_receipts(room, eid), 30, "the delivered tick")
+            # An incoming SMS through the gateway's MO callback.
+            mo = {"from": number, "to": SENDER, "text": f"Antwort über HTTP {token(3)}", "id": "mo-" + token(4)}
+            assert post_json(base + "/sms/http/mo", mo, None) == 401
+            assert post_json(base + "/sms/http/mo", mo, secret) == 200
+            assert post_json(base + "/sms/http/mo", mo, secret) == 200   # a repeat is taken, not shown twice
+            await m.wait_message(room, ghost(number), mo["text"])
+            await asyncio.sleep(1)
+            await m.sync_once()
+            assert len([e for e in m.messages_in(room, ghost(number)) if e["content"]["body"] == mo["text"]]) == 1
+            # A number the gateway refuses: a visible failure notice, and no retries.
+            room2 = await sms_room(m, FakeGateway.REFUSED)
+            await m.send_text(room2, "to nowhere")
+            await m.sync_until(lambda: notices(m, room2, ghost(FakeGateway.REFUSED), "was not delivered"), 30,
+                               "the failure notice")
+            await asyncio.sleep(2)
+            assert len([r for r in gw.requests if r.get("recipient") == FakeGateway.REFUSED]) == 1
+    try:
+        run(go(), timeout=150)
+    finally:
+        b.stop()
+        gw.close()
