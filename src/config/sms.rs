@@ -264,7 +264,7 @@ impl Sms {
                 return Err(invalid("sms.numbers", format!("'{}' is not a valid phone number", n.number)));
             }
             if let Some(owner) = &n.owner
-                && crate::core::watch::Party::from_key(&owner_key(owner)).is_none()
+                && (!owner.contains('@') || crate::core::watch::Party::from_key(&owner_key(owner)).is_none())
             {
                 return Err(invalid("sms.numbers", format!("owner '{owner}' is not a Matrix ID or a bare JID")));
             }
@@ -324,4 +324,42 @@ fn is_alphanumeric_sender(s: &str) -> bool {
 /// `@user:hs` or `user@domain` as a `Party` key.
 pub fn owner_key(owner: &str) -> String {
     if owner.starts_with('@') { format!("matrix:{owner}") } else { format!("xmpp:{owner}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+provider: kannel
+sender: "+49 30 555 000"
+inbound_secret: "0123456789abcdef"
+numbers: [{number: "030 555 0201", owner: "@anna:hs"}]
+kannel: {sendsms_url: "http://127.0.0.1:13013/cgi-bin/sendsms", username: u, password: p}
+"#;
+
+    fn check(yaml: &str) -> Result<(), ConfigError> {
+        yaml_serde::from_str::<Sms>(yaml).expect("parses").validate()
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        assert!(check(GOOD).is_ok());
+        for (from, to, key) in [
+            ("0123456789abcdef", "short", "sms.inbound_secret"),
+            ("0123456789abcdef", "0123456789abcdef/&", "sms.inbound_secret"),
+            ("+49 30 555 000", "not a number at all", "sms.sender"),
+            ("030 555 0201", "12", "sms.numbers"),
+            ("owner: \"@anna:hs\"", "owner: \"nobody\"", "sms.numbers"),
+            ("http://127.0.0.1:13013", "ftp://x", "sms.kannel.sendsms_url"),
+            ("provider: kannel", "provider: http", "sms.http"),
+        ] {
+            let err = check(&GOOD.replace(from, to)).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(key), "{to}: {err}");
+        }
+        let alnum = GOOD.replace("\"+49 30 555 000\"", "Acme");
+        assert!(check(&alnum).is_ok(), "an alphanumeric sender");
+        let bad_region = format!("{GOOD}default_region: XX\n");
+        assert!(check(&bad_region).unwrap_err().to_string().contains("sms.default_region"));
+    }
 }
