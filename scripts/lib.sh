@@ -11,6 +11,11 @@ ucb_die() { printf '[%s] ERROR: %s\n' "${UCB_LOG_TAG:-ucbridge}" "$*" >&2; exit 
 
 # Where the bridge listens (appservice API, /health); must match the registration url.
 : "${UCB_LISTEN:=127.0.0.1:9090}"
+# The secret Kannel's MO and DLR calls carry (sms.inbound_secret; in PEER_SMS_MO_URL).
+: "${UCB_SMS_SECRET:=e2e-sms-inbound-secret-0123}"
+export UCB_SMS_SECRET
+: "${PEER_SMS_MO_URL:=http://$UCB_LISTEN/sms/kannel/mo?key=$UCB_SMS_SECRET&from=%p&to=%P&text=%b&coding=%c&charset=%C&smsc=%i&id=%I&ts=%T}"
+export PEER_SMS_MO_URL
 UCB_HEALTH_URL="http://$UCB_LISTEN/health"
 
 # cargo must exist (the machine's toolchain); a C compiler is needed by crates that build C (ring).
@@ -65,13 +70,15 @@ missed_calls:
     secret: "e2e-calls-webhook-secret"
   rules:
     policy: all
-    channels: [email, chat]
+    channels: [email, chat, sms]
   users:
     - {id: anna, extensions: ["201"], email: "anna@calls.test", language: de, matrix_user: "@calls-anna:${PEER_MATRIX_DOMAIN:-localhost}"}
     - {id: ben, extensions: ["202"], email: "ben@calls.test", language: en}
     - {id: carla, extensions: ["203"], email: "carla@calls.test", language: en}
     - {id: dora, extensions: ["204"], email: "dora@calls.test"}
     - {id: emil, extensions: ["205"], email: "emil@calls.test", language: de}
+    # SMS notices only (tests/e2e/test_sms.py): from the caller's number (sms_caller_as_sender).
+    - {id: fritz, extensions: ["206"], mobile: "+49 176 5550206", language: en, channels: [sms]}
   contacts:
     region: DE
     files: ["calls-contacts.vcf"]
@@ -85,6 +92,21 @@ missed_calls:
     attach_vcard: true
     default_language: en
   journal_token: "e2e-journal-token-0123456789"
+  sms_caller_as_sender: true
+# SMS through the peers' Kannel (tests/e2e/test_sms.py); its MO URL is PEER_SMS_MO_URL.
+sms:
+  provider: kannel
+  default_region: DE
+  sender: "+4930555000"
+  inbound_secret: "$UCB_SMS_SECRET"
+  max_parts: 4
+  rate_limits: {per_user_per_minute: 30, global_per_minute: 600, daily_cap_per_user: 60}
+  kannel:
+    sendsms_url: "http://127.0.0.1:${PEER_KANNEL_SENDSMS_PORT:-13013}/cgi-bin/sendsms"
+    username: "${PEER_KANNEL_USER:-ucb}"
+    password: "${PEER_KANNEL_PASS:-peer-pw}"
+    dlr_mask: 3
+    timeout_secs: 5
 EOF
   cat > "$(dirname "$file")/calls-contacts.vcf" <<'EOF'
 BEGIN:VCARD

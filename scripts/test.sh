@@ -8,7 +8,7 @@
 # 2. unit stage: cargo fmt --check, cargo clippy (-D warnings), cargo build, cargo test
 #    (UCB_TEST_PG_URL points the store tests at PostgreSQL);
 # 3. e2e stage: a fresh state dir .state/test with a config and a generated registration, Synapse and
-#    Prosody started with it, then pytest tests/e2e twice (UCB_DB=sqlite, UCB_DB=postgres); the
+#    Prosody and Kannel (bearerbox, smsbox, fake SMSC) started with it, then pytest tests/e2e twice (UCB_DB=sqlite, UCB_DB=postgres); the
 #    fixtures start and stop the bridge (target/debug/ucbridge). Peers and bridge are stopped on exit.
 # --no-build (with --e2e-only): use the existing binary ($UCB_BIN or target/debug/ucbridge) as it is.
 # --wait-ports N: wait up to N s for the peers' ports to be free (another state dir's peers, a bench).
@@ -133,7 +133,8 @@ if ((e2e)); then
   fi
   ports_free() {
     local port
-    for port in "${PEER_SYNAPSE_PORT:-8008}" "${PEER_XMPP_C2S_PORT:-5222}" "${PEER_COMPONENT_PORT:-5347}" "${UCB_LISTEN##*:}"; do
+    for port in "${PEER_SYNAPSE_PORT:-8008}" "${PEER_XMPP_C2S_PORT:-5222}" "${PEER_COMPONENT_PORT:-5347}" "${UCB_LISTEN##*:}" \
+      "${PEER_KANNEL_ADMIN_PORT:-13000}" "${PEER_KANNEL_SENDSMS_PORT:-13013}" "${PEER_KANNEL_FAKESMSC_PORT:-10000}"; do
       if peer_port_open "$port"; then taken=$port; return 1; fi
     done
   }
@@ -151,7 +152,7 @@ if ((e2e)); then
   "$BIN" -c "$S/ucbridge.yaml" generate-registration -o "$S/registration.yaml" \
     || ucb_die "generate-registration failed"
   [[ -s "$S/registration.yaml" ]] || ucb_die "generate-registration wrote no $S/registration.yaml"
-  PEER_SERVICES="synapse prosody" PEER_APPSERVICE_REGISTRATION="$S/registration.yaml" \
+  PEER_SERVICES="synapse prosody kannel" PEER_APPSERVICE_REGISTRATION="$S/registration.yaml" \
     "$UCB_ROOT/scripts/peers/up.sh" "$S" || ucb_die "the peers did not start"
   VENV_PY="${PEER_VENV:-$UCB_ROOT/.state/venv}/bin/python"
   for db in sqlite postgres; do

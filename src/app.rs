@@ -44,6 +44,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding appservice.listen {}", config.appservice.listen))?;
     tracing::info!(listen = %config.appservice.listen, "HTTP server listening");
     let mut router = crate::http::router(bridge.clone());
+    if let Some(sms) = crate::sms::SmsService::from_config(&config)? {
+        tracing::info!(gateway = sms.provider.name(), "SMS on");
+        let _ = bridge.sms.set(Arc::new(sms));
+        router = router.merge(crate::http::sms::router(bridge.clone()));
+    }
     if let Some(calls) = crate::calls::service::CallsService::start(&config, bridge.clone()).await? {
         router = router.merge(crate::http::calls::router(calls));
     }

@@ -10,5 +10,6 @@ pub mod core;
 pub mod http;
 pub mod links;
 pub mod matrix;
+pub mod sms;
 pub mod store;
 pub mod xmpp;

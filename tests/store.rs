@@ -437,6 +437,55 @@ async fn the_instance_id_is_made_once_and_kept(db: &TestDb) {
     assert_eq!(db.open().await.instance_id().await.unwrap(), id, "kept across a restart");
 }
 
+async fn sms_conversations_messages_and_usage(db: &TestDb) {
+    use ucbridge::core::action::SmsOrigin;
+    use ucbridge::core::ids::PhoneNumber;
+    use ucbridge::store::SentSms;
+    let store = db.open().await;
+    let phone = PhoneNumber::parse("+4917612345678").unwrap();
+    let (bob, alice) = (Party::Matrix(mxid("@bob:hs")), Party::Xmpp(jid("alice@x")));
+    let mut tx = store.begin().await.unwrap();
+    // An invitation alone is no "last writer".
+    tx.set_sms_room(&bob, &phone, &room("!s:hs")).await.unwrap();
+    assert_eq!(tx.last_sms_writer(&phone).await.unwrap(), None);
+    tx.touch_sms_conversation(&bob, &phone, None).await.unwrap();
+    assert_eq!(tx.last_sms_writer(&phone).await.unwrap(), Some(bob.clone()));
+    assert_eq!(tx.sms_by_room(&room("!s:hs")).await.unwrap(), Some((bob.clone(), phone.clone())));
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    tx.touch_sms_conversation(&alice, &phone, None).await.unwrap();
+    assert_eq!(tx.last_sms_writer(&phone).await.unwrap(), Some(alice.clone()));
+    assert!(tx.claim_sms_inbound("kannel", "id-1").await.unwrap());
+    assert!(!tx.claim_sms_inbound("kannel", "id-1").await.unwrap());
+    assert_eq!(tx.sms_usage_since(&bob, 0).await.unwrap(), 0);
+    tx.add_sms_usage(&bob, 3).await.unwrap();
+    tx.add_sms_usage(&bob, 2).await.unwrap();
+    assert_eq!(tx.sms_usage_since(&bob, 0).await.unwrap(), 5);
+    assert_eq!(tx.sms_usage_since(&alice, 0).await.unwrap(), 0);
+    tx.commit().await.unwrap();
+    assert_eq!(store.sms_room(&bob, &phone).await.unwrap(), Some(room("!s:hs")));
+    store.save_sms_room(&bob, &phone, None).await.unwrap();
+    assert_eq!(store.sms_room(&bob, &phone).await.unwrap(), None);
+
+    let origin = SmsOrigin::Matrix { room: room("!s:hs"), user: mxid("@bob:hs"), event_id: "$e".into() };
+    let sent = SentSms {
+        reference: "ucb-1-5".into(),
+        provider_id: None,
+        phone: phone.clone(),
+        parts: 2,
+        origin: Some(origin),
+        state: "sending".into(),
+        delivered_parts: 0,
+    };
+    store.record_sent_sms(&sent).await.unwrap();
+    // A delivery report that comes before the acceptance is recorded keeps its state.
+    assert!(store.update_sms_state("ucb-1-5", "delivered", 2).await.unwrap());
+    assert!(!store.update_sms_state("ucb-1-5", "delivered", 2).await.unwrap(), "a repeated report changes nothing");
+    store.mark_sms_accepted("ucb-1-5", Some("gw-9")).await.unwrap();
+    let got = store.sent_sms_by_any("gw-9").await.unwrap().unwrap();
+    assert_eq!((got.state.as_str(), got.provider_id.as_deref(), got.origin), ("delivered", Some("gw-9"), sent.origin));
+    assert!(store.sent_sms("nope").await.unwrap().is_none());
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -470,4 +519,5 @@ conformance!(
     the_instance_id_is_made_once_and_kept,
     call_events_replay_until_the_call_is_finished,
     call_journal_facts_and_settling,
+    sms_conversations_messages_and_usage,
 );

@@ -75,6 +75,7 @@ impl Bridge {
                 });
                 format!("Creating the room #{alias}:{} …", self.map.homeserver)
             }
+            UserCommand::Sms { target } => self.sms_command(caller, &target.join(" "), actions).await?,
             UserCommand::Whoami => {
                 let other = match caller {
                     Party::Matrix(u) => format!("on XMPP you are {}", self.map.jid_for_matrix(u)),

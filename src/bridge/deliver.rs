@@ -31,6 +31,9 @@ impl Bridge {
             Action::MatrixJoin { room, user } => {
                 if let Some(Ok(jid)) = self.map.jid_for_ghost(user) {
                     self.ensure_ghost(user, &jid.to_string()).await?;
+                } else if let Some(phone) = self.map.phone_for_ghost(user) {
+                    let name = self.sms().map_or_else(|| phone.to_string(), |s| s.display_name(&phone));
+                    self.ensure_ghost(user, &name).await?;
                 }
                 self.matrix.join(room, user).await.map_err(MatrixError::into_delivery)
             }
@@ -113,6 +116,10 @@ impl Bridge {
                 self.xmpp.send(outbound::bounce_between(&from, to, stanza_id.clone(), *refusal, reason)?).await
             }
             Action::Mail { from, to, raw, .. } => self.deliver_mail(from, to, raw).await,
+            Action::SmsSend { .. }
+            | Action::SmsToMatrix { .. }
+            | Action::XmppFromPhone { .. }
+            | Action::XmppPhoneBounce { .. } => self.deliver_sms(id, action).await,
         }
     }
 

@@ -216,6 +216,7 @@ impl Bridge {
                 refusal: Refusal::NotFound,
                 reason: format!("Your message could not be delivered to {to} on Matrix: {reason}"),
             }),
+            Action::SmsSend { to, origin, .. } => self.sms_failure_notice(to, origin.as_ref(), reason),
             // Joins, notices and bounces have nobody left to tell.
             _ => None,
         };

@@ -127,6 +127,9 @@ impl Bridge {
                             Action::MatrixPost { room, user, text: welcome, nick: None },
                         ]);
                     }
+                    if let Some(phone) = self.map.phone_for_ghost(&user) {
+                        return self.sms_invite(tx, room, sender, user, phone).await;
+                    }
                     // A Matrix user invited a ghost: that room becomes their direct chat.
                     let Some(Ok(jid)) = self.map.jid_for_ghost(&user) else {
                         return Ok(vec![]);
@@ -147,11 +150,20 @@ impl Bridge {
                     Membership::Leave | Membership::Ban => PeerMembership::Left,
                     Membership::Knock => return Ok(vec![]),
                 };
+                if peer == PeerMembership::Left && tx.sms_by_room(&room).await?.is_some() {
+                    // Their SMS chat is gone: the next incoming SMS opens a new one.
+                    tx.forget_sms_room(&room).await?;
+                }
                 tx.set_peer_membership(&room, &user, peer).await?;
                 vec![]
             }
             MatrixIn::Message { room, sender, event_id, text } => {
                 let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
+                    if !self.map.is_bridge_user(&sender)
+                        && let Some(conversation) = tx.sms_by_room(&room).await?
+                    {
+                        return self.sms_from_matrix(tx, room, sender, event_id, text, conversation).await;
+                    }
                     // Not a direct chat with a ghost: perhaps the sender's chat with the bot.
                     if tx.is_bot_dm(&sender, &room).await? {
                         let mut actions = vec![];

@@ -62,6 +62,8 @@ pub struct Bridge {
     instance: String,
     /// SMTP transport of missed-call notices (set at start when `missed_calls.mail` is configured).
     pub mailer: std::sync::OnceLock<crate::calls::service::Mailer>,
+    /// The SMS gateway and its settings (set at start when `sms` is configured).
+    pub sms: std::sync::OnceLock<Arc<crate::sms::SmsService>>,
 }
 
 /// Presence bookkeeping: coalescing per person, and each XMPP user's resources.
@@ -124,6 +126,7 @@ impl Bridge {
             strands: Mutex::new(crate::core::txn_gaps::StrandGuard::armed(std::time::Instant::now())),
             instance,
             mailer: std::sync::OnceLock::new(),
+            sms: std::sync::OnceLock::new(),
         })
     }
 

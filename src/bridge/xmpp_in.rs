@@ -9,6 +9,9 @@ use crate::core::inbound::XmppChatIn;
 
 impl Bridge {
     pub async fn accept_xmpp_chat(self: &Arc<Self>, chat: XmppChatIn) -> Result<(), (Refusal, String)> {
+        if let Some(phone) = self.map.phone_for_local(&chat.to_local) {
+            return self.accept_xmpp_sms(chat, phone).await;
+        }
         let to = self.map.matrix_for_jid(&chat.to_local).map_err(|e| {
             (
                 Refusal::BadAddress,

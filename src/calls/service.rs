@@ -212,11 +212,8 @@ impl CallsService {
             let mailer = Mailer::new(&mail.smtp)?;
             let _ = bridge.mailer.set(mailer);
         }
-        if settings.rules.channels.contains(&Channel::Sms) {
-            tracing::warn!(
-                "missed_calls.rules.channels contains sms, but no SMS provider is wired yet (issue 6): \
-                 no SMS notices are sent"
-            );
+        if settings.rules.channels.contains(&Channel::Sms) && bridge.sms().is_none() {
+            tracing::warn!("missed_calls.rules.channels contains sms, but there is no `sms:` section: no SMS notices");
         }
         let directory = Directory::new(settings.users.iter().map(CallUser::entry).collect());
         let users = settings.users.iter().map(|u| (UserId::new(&u.id), u.clone())).collect();
@@ -395,11 +392,7 @@ impl CallsService {
                 let action = match channel {
                     Channel::Email => self.mail_action(notice, contact),
                     Channel::Chat => self.chat_action(notice, contact).await?,
-                    Channel::Sms => {
-                        tracing::info!(user = %notice.user, call = %summary.call_id,
-                            "SMS notice not sent: the SMS channel needs an SMS provider (issue 6)");
-                        None
-                    }
+                    Channel::Sms => self.sms_action(notice, contact),
                 };
                 if let Some(action) = action {
                     actions.push(action);
@@ -604,6 +597,26 @@ impl CallsService {
         })
     }
 
+    /// The SMS notice to the person's mobile, from the caller's number when
+    /// `sms_caller_as_sender` is on and the caller's number is known.
+    fn sms_action(&self, notice: &Notice, contact: Option<&Contact>) -> Option<Action> {
+        let entry = self.directory.get(&notice.user)?;
+        let mobile = entry.mobile.as_deref()?;
+        let text = match mail::render(&self.templates, &self.render, notice, entry, contact) {
+            Ok(r) => sms_text(&chat_text(&r.text)),
+            Err(e) => {
+                tracing::warn!(user = %notice.user, error = %e, "cannot render the SMS notice; skipped");
+                return None;
+            }
+        };
+        let caller = notice.summary.caller.visible_number().filter(|_| self.settings.sms_caller_as_sender);
+        let action = self.bridge.sms_notice_action(mobile, caller, text);
+        if action.is_none() {
+            tracing::info!(user = %notice.user, "SMS notice skipped: SMS is off or the mobile number is invalid");
+        }
+        action
+    }
+
     /// The notice in the person's chat with the bridge: the bot's DM on Matrix (if they have
     /// one), else a message from the component on XMPP.
     async fn chat_action(&self, notice: &Notice, contact: Option<&Contact>) -> Result<Option<Action>, StoreError> {
@@ -645,6 +658,14 @@ fn chat_text(text: &str) -> String {
     body.trim().to_owned()
 }
 
+/// The notice as one line (SMS are short, and cost per part): the lines joined with ` | `,
+/// runs of spaces collapsed.
+fn sms_text(text: &str) -> String {
+    let lines: Vec<String> =
+        text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|l| !l.is_empty()).collect();
+    lines.join(" | ")
+}
+
 fn contact_id(c: &Contact) -> Option<String> {
     c.uid
         .clone()
@@ -657,5 +678,16 @@ fn channel_name(c: Channel) -> &'static str {
         Channel::Email => "email",
         Channel::Sms => "sms",
         Channel::Chat => "chat",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sms_notices_are_one_line() {
+        assert_eq!(
+            super::sms_text("You missed a call.\n\nCaller:   Erika\nNumber:   +49 30 1\n"),
+            "You missed a call. | Caller: Erika | Number: +49 30 1"
+        );
     }
 }

@@ -37,6 +37,13 @@ pub enum UserCommand {
     ControlRoom,
     /// Who the bridge takes you for, and your addresses on the other network (`whoami`).
     Whoami,
+    /// Chat with a phone number by SMS (if an admin allowed you): `sms +49 176 1234 5678` or
+    /// `sms Erika Mustermann` (a contact's mobile number).
+    Sms {
+        /// The number (spaces allowed) or a contact's name.
+        #[arg(required = true, num_args = 1..)]
+        target: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug, PartialEq, Eq)]
@@ -132,6 +139,11 @@ mod tests {
             UserCommand::Notify { action: NotifyCommand::Cancel { contact: "bob".into() } }
         );
         assert_eq!(parse("help").unwrap(), UserCommand::Help);
+        assert_eq!(
+            parse("sms +49 176 1234 5678").unwrap(),
+            UserCommand::Sms { target: vec!["+49".into(), "176".into(), "1234".into(), "5678".into()] }
+        );
+        assert!(parse("sms").unwrap_err().contains("<TARGET>"));
         assert_eq!(
             parse("room create sales Sales team --public").unwrap(),
             UserCommand::Room {

@@ -36,6 +36,9 @@ pub struct MissedCalls {
     /// An Asterisk manager interface to read call events from.
     #[serde(default)]
     pub ami: Option<CallsAmi>,
+    /// SMS notices go out from the caller's number (when known) instead of `sms.sender`.
+    #[serde(default)]
+    pub sms_caller_as_sender: bool,
 }
 
 /// `missed_calls.webhook:`

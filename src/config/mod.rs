@@ -2,6 +2,7 @@
 //! key it is about. `config/example.yaml` documents each key and is parsed by a test.
 
 pub mod calls;
+pub mod sms;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,9 @@ pub struct Config {
     /// Missed-call notifications; absent = off.
     #[serde(default)]
     pub missed_calls: Option<calls::MissedCalls>,
+    /// SMS through a gateway; absent = off.
+    #[serde(default)]
+    pub sms: Option<sms::Sms>,
     /// Directory of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -305,6 +309,9 @@ impl Config {
         }
         if let Some(missed_calls) = &self.missed_calls {
             missed_calls.validate()?;
+        }
+        if let Some(sms) = &self.sms {
+            sms.validate()?;
         }
         Ok(())
     }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::ids::{BareJid, MatrixUserId, RoomId};
+use crate::core::ids::{BareJid, MatrixUserId, PhoneNumber, RoomId};
 use crate::core::room::Role;
 use crate::core::watch::Party;
 
@@ -140,6 +140,36 @@ pub enum Action {
         /// The whole RFC 5322 message.
         raw: String,
     },
+    /// An SMS through the gateway: a person's message to a phone number, or a missed-call
+    /// notice. Leaves the outbox only once the gateway accepted it.
+    SmsSend {
+        /// Who wrote it (`None`: the bridge itself, e.g. a missed-call notice).
+        author: Option<Party>,
+        /// The number (or alphanumeric sender) it goes out from.
+        sender: String,
+        to: PhoneNumber,
+        text: String,
+        /// How many SMS the gateway will make of `text`.
+        parts: u32,
+        /// Where its delivery status is shown.
+        origin: Option<SmsOrigin>,
+    },
+    /// An incoming SMS (or a notice about the conversation), posted by the number's ghost in the
+    /// Matrix user's room with it, which is created on demand.
+    SmsToMatrix { phone: PhoneNumber, to: MatrixUserId, text: Text },
+    /// An incoming SMS (or a notice about the conversation) to an XMPP user, from the number's
+    /// address under the component.
+    XmppFromPhone { phone: PhoneNumber, to: BareJid, text: Text },
+    /// An SMS an XMPP user wrote could not be sent: an error reply to their stanza.
+    XmppPhoneBounce { phone: PhoneNumber, to: BareJid, stanza_id: Option<String>, reason: String },
+}
+
+/// The message an SMS was written as, for its delivery ticks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "network", rename_all = "snake_case")]
+pub enum SmsOrigin {
+    Matrix { room: RoomId, user: MatrixUserId, event_id: String },
+    Xmpp { jid: BareJid, stanza_id: Option<String>, wants_receipt: bool },
 }
 
 /// What the bridge bot does in a bridged room.
@@ -223,6 +253,13 @@ impl Action {
             Action::XmppBounce { from, to, .. } => format!("m2x:{from}>{to}"),
             Action::XmppNotice { to, .. } => format!("bridge>{to}"),
             Action::Mail { to, .. } => format!("mail>{}", to.join(",")),
+            Action::SmsSend { author, to, .. } => {
+                format!("sms:{}>{to}", author.as_ref().map_or_else(|| "bridge".to_owned(), Party::key))
+            }
+            Action::SmsToMatrix { phone, to, .. } => format!("sms2m:{phone}>{to}"),
+            Action::XmppFromPhone { phone, to, .. } | Action::XmppPhoneBounce { phone, to, .. } => {
+                format!("sms2x:{phone}>{to}")
+            }
         }
     }
 }

@@ -136,6 +136,31 @@ impl fmt::Display for RoomId {
     }
 }
 
+/// A phone number in E.164 form (`+4917612345678`): `+`, then 3 to 15 digits, the first not 0.
+/// Numbers as people write them are normalised (with a default region) before they get here.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    pub fn parse(s: &str) -> Result<Self, MappingError> {
+        let digits = s.strip_prefix('+').unwrap_or_default();
+        let ok =
+            (3..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+        if ok { Ok(Self(s.to_owned())) } else { Err(MappingError::NotAPhoneNumber(s.to_owned())) }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 macro_rules! string_conversions {
     ($($t:ty),*) => {$(
         impl TryFrom<String> for $t {
@@ -151,7 +176,7 @@ macro_rules! string_conversions {
         }
     )*};
 }
-string_conversions!(MatrixUserId, BareJid, RoomId);
+string_conversions!(MatrixUserId, BareJid, RoomId, PhoneNumber);
 
 #[cfg(test)]
 mod tests {
@@ -174,5 +199,13 @@ mod tests {
         assert!(MatrixUserId::parse("bob:hs").is_err());
         assert!(MatrixUserId::parse("@:hs").is_err());
         assert!(MatrixUserId::parse("@a b:hs").is_err());
+    }
+
+    #[test]
+    fn parses_phone_numbers() {
+        assert_eq!(PhoneNumber::parse("+4917612345678").unwrap().as_str(), "+4917612345678");
+        for bad in ["4917612345678", "+0176", "+49 176", "+", "+12", "+1234567890123456", "+49a"] {
+            assert!(PhoneNumber::parse(bad).is_err(), "{bad}");
+        }
     }
 }

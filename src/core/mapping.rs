@@ -10,7 +10,11 @@
 //! Both encodings are bijective on their valid inputs, and decoding accepts only the canonical
 //! form, so `decode(encode(x)) == x` and `encode(decode(y)) == y` (property-tested below).
 
-use crate::core::ids::{BareJid, MatrixUserId};
+use crate::core::ids::{BareJid, MatrixUserId, PhoneNumber};
+
+/// Localpart prefix of the ghosts that stand for phone numbers (`@_sms_+4917612345678:hs`); the
+/// registration claims it (`matrix::registration`).
+pub const SMS_GHOST_PREFIX: &str = "_sms_";
 
 /// Why an address cannot be mapped to the other network.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +27,8 @@ pub enum MappingError {
     NotAMatrixId(String),
     #[error("'{0}' is not a JID")]
     NotAJid(String),
+    #[error("'{0}' is not a phone number in E.164 form (+4917612345678)")]
+    NotAPhoneNumber(String),
 }
 
 /// Encode arbitrary text into the Matrix localpart alphabet (spec appendix, bijective form).
@@ -181,7 +187,33 @@ impl IdentityMap {
     /// Is this Matrix user one of ours (a ghost or the bot)? Their events are echoes.
     pub fn is_bridge_user(&self, user: &MatrixUserId) -> bool {
         user.server() == self.homeserver
-            && (user.localpart().starts_with(&self.ghost_prefix) || user.localpart() == self.bot_localpart)
+            && (user.localpart().starts_with(&self.ghost_prefix)
+                || user.localpart().starts_with(SMS_GHOST_PREFIX)
+                || user.localpart() == self.bot_localpart)
+    }
+
+    /// The ghost that stands for a phone number on Matrix: `@_sms_+4917612345678:hs`.
+    pub fn sms_ghost(&self, phone: &PhoneNumber) -> MatrixUserId {
+        MatrixUserId::new_unchecked(format!("{SMS_GHOST_PREFIX}{phone}"), self.homeserver.clone())
+    }
+
+    /// The phone number an SMS ghost stands for (`None`: not an SMS ghost, or not a valid number).
+    pub fn phone_for_ghost(&self, user: &MatrixUserId) -> Option<PhoneNumber> {
+        if user.server() != self.homeserver {
+            return None;
+        }
+        PhoneNumber::parse(user.localpart().strip_prefix(SMS_GHOST_PREFIX)?).ok()
+    }
+
+    /// The XMPP address of a phone number: `+4917612345678@component`.
+    pub fn sms_jid(&self, phone: &PhoneNumber) -> BareJid {
+        BareJid::new_unchecked(Some(phone.to_string()), self.component.clone())
+    }
+
+    /// The phone number a localpart under the component names, if it names one (`+` and digits;
+    /// Matrix users' addresses contain `\40`, so they never look like this).
+    pub fn phone_for_local(&self, local: &str) -> Option<PhoneNumber> {
+        local.starts_with('+').then(|| PhoneNumber::parse(local).ok()).flatten()
     }
 
     /// The bridge bot's Matrix ID.
@@ -304,6 +336,22 @@ mod tests {
             assert!(xep0106_unescape(bad).is_err(), "{bad}");
         }
         assert!(map().matrix_for_jid("nobody").is_err());
+    }
+
+    #[test]
+    fn phone_addresses() {
+        let m = map();
+        let phone = PhoneNumber::parse("+4917612345678").unwrap();
+        let ghost = m.sms_ghost(&phone);
+        assert_eq!(ghost.to_string(), "@_sms_+4917612345678:hs.example");
+        assert!(m.is_bridge_user(&ghost));
+        assert_eq!(m.phone_for_ghost(&ghost), Some(phone.clone()));
+        assert_eq!(m.jid_for_ghost(&ghost), None);
+        assert_eq!(m.sms_jid(&phone).to_string(), "+4917612345678@bridge.xmpp.example");
+        assert_eq!(m.phone_for_local("+4917612345678"), Some(phone));
+        assert_eq!(m.phone_for_local("bob\\40hs.example"), None);
+        assert_eq!(m.phone_for_local("+49abc"), None);
+        assert_eq!(m.phone_for_ghost(&MatrixUserId::parse("@_sms_+4917612345678:other").unwrap()), None);
     }
 
     #[test]

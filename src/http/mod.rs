@@ -2,6 +2,7 @@
 
 pub mod calls;
 pub mod error;
+pub mod sms;
 
 use std::sync::Arc;
 

@@ -11,6 +11,7 @@ mod outbox;
 mod portals;
 mod presence;
 mod rooms;
+mod sms;
 mod subscriptions;
 mod watches;
 mod xmpp_rooms;
@@ -29,6 +30,7 @@ pub use messages::MappedMessage;
 pub use outbox::OutboxRow;
 pub use portals::{DmPortal, PeerMembership};
 pub use rooms::{ArchivedMessage, BridgedRoom, NewArchived, Page, RoomMember};
+pub use sms::SentSms;
 pub use watches::Watch;
 
 /// A storage failure, with what was being done.
@@ -71,6 +73,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "delivered", include_str!("../../migrations/sqlite/0007_delivered.sql")),
     (8, "admin", include_str!("../../migrations/sqlite/0008_admin.sql")),
     (9, "instance", include_str!("../../migrations/sqlite/0009_instance.sql")),
+    (11, "sms", include_str!("../../migrations/sqlite/0011_sms.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
@@ -82,6 +85,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "delivered", include_str!("../../migrations/postgres/0007_delivered.sql")),
     (8, "admin", include_str!("../../migrations/postgres/0008_admin.sql")),
     (9, "instance", include_str!("../../migrations/postgres/0009_instance.sql")),
+    (11, "sms", include_str!("../../migrations/postgres/0011_sms.sql")),
 ];
 
 /// The bridge's database.

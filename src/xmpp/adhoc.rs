@@ -20,12 +20,13 @@ use crate::xmpp::outbound;
 pub const COMMANDS: &str = "http://jabber.org/protocol/commands";
 
 /// The commands: node and name.
-const LIST: [(&str, &str); 5] = [
+const LIST: [(&str, &str); 6] = [
     ("help", "Show the bridge's commands"),
     ("notify-add", "Tell me when a contact becomes available again or logs off"),
     ("notify-list", "List my notifications"),
     ("notify-cancel", "Stop notifying me about a contact"),
     ("room-create", "Start a group conversation with me as its moderator"),
+    ("sms", "Chat with a phone number by SMS"),
 ];
 
 fn text_field(var: &str, label: &str, required: bool) -> Field {
@@ -48,6 +49,7 @@ fn form_fields(node: &str) -> Vec<Field> {
             },
         ],
         "notify-cancel" => vec![text_field("contact", "Contact (JID or Matrix ID)", true)],
+        "sms" => vec![text_field("number", "Phone number or contact name", true)],
         "admin" => vec![text_field("command", "Command (e.g. status, rooms list, permissions grant USER sms)", true)],
         "room-create" => vec![
             text_field("alias", "Address (lower-case letters, digits, . _ -)", true),
@@ -83,6 +85,7 @@ fn command(node: &str, form: Option<&DataForm>) -> Result<UserCommand, String> {
             UserCommand::Notify { action: NotifyCommand::Add { contact: required("contact")?, when } }
         }
         "notify-cancel" => UserCommand::Notify { action: NotifyCommand::Cancel { contact: required("contact")? } },
+        "sms" => UserCommand::Sms { target: vec![required("number")?] },
         "room-create" => {
             let name = value("name").filter(|n| !n.is_empty()).map(|n| vec![n]).unwrap_or_default();
             let public = matches!(value("public").as_deref(), Some("1" | "true"));
@@ -234,6 +237,11 @@ mod tests {
             })
         );
         assert!(command("notify-add", Some(&submitted(&[("when", "both")]))).unwrap_err().contains("contact"));
+        assert_eq!(
+            command("sms", Some(&submitted(&[("number", " +49 176 1234 5678 ")]))).unwrap(),
+            UserCommand::Sms { target: vec!["+49 176 1234 5678".into()] }
+        );
+        assert!(command("sms", None).unwrap_err().contains("number"));
         assert!(command("notify-add", Some(&submitted(&[("contact", "a@b"), ("when", "never")]))).is_err());
         assert!(command("frobnicate", None).is_err());
         assert!(form_fields("notify-list").is_empty() && !form_fields("room-create").is_empty());

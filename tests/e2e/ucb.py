@@ -10,7 +10,7 @@ Environment (scripts/test.sh sets all of them):
   UCB_BIN     the bridge binary                                  (default target/debug/ucbridge)
   UCB_DB      sqlite | postgres                                  (default sqlite)
   UCB_TEST_PG_URL  maintenance database for UCB_DB=postgres      (default postgres://postgres@127.0.0.1:5432/test)
-  UCB_E2E_PG_DB    the database each session recreates            (default ucbridge_e2e)
+  UCB_E2E_PG_DB    the database each session recreates            (default ucbridge_e2e_<bridge port>)
 """
 from __future__ import annotations
 
@@ -156,7 +156,8 @@ def fresh_database_url(s: Settings) -> str:
     if s.db == "postgres":
         base = os.environ.get("UCB_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
         u = urllib.parse.urlsplit(base)
-        name = os.environ.get("UCB_E2E_PG_DB", "ucbridge_e2e")   # another name: a second rig beside test.sh's
+        # One name per bridge port, so rigs of several worktrees on one PostgreSQL do not collide.
+        name = os.environ.get("UCB_E2E_PG_DB", f"ucbridge_e2e_{s.listen_port}")
         for sql in (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}"):
             r = subprocess.run(["psql", "-X", "-w", "-q", "-v", "ON_ERROR_STOP=1", base, "-c", sql],
                                capture_output=True, text=True, timeout=60)

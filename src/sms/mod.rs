@@ -1,0 +1,189 @@
+//! SMS: people on Matrix and XMPP chat with phone numbers through a gateway (DESIGN.md "SMS").
+//!
+//! - A number is the ghost `@_sms_+4917612345678:hs` on Matrix and `+4917612345678@component`
+//!   on XMPP (`core::mapping`).
+//! - Outgoing messages become `Action::SmsSend` rows (the outbox retries them; they leave it only
+//!   once the gateway accepted them), after the permission, size and rate checks.
+//! - Incoming SMS and delivery reports arrive on authenticated routes (`http::sms`), are stored,
+//!   and become messages / ticks ([`service`]).
+//!
+//! Files: [`provider`] (the gateway interface), [`kannel`], [`http_provider`], [`segment`]
+//! (GSM-7 / UCS-2 counting), [`limits`], [`inbound`] (reading gateway calls), [`service`] (the
+//! bridge's side).
+
+pub mod http_provider;
+pub mod inbound;
+pub mod kannel;
+pub mod limits;
+pub mod provider;
+pub mod segment;
+pub mod service;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use anyhow::Context as _;
+
+use crate::calls::contacts::{self, Contact, ContactIndex, Region};
+use crate::config::Config;
+use crate::config::sms::{ProviderKind, Sms, owner_key};
+use crate::core::ids::PhoneNumber;
+use crate::core::watch::Party;
+use provider::SmsProvider;
+
+/// The running SMS module.
+pub struct SmsService {
+    pub settings: Sms,
+    pub provider: Box<dyn SmsProvider>,
+    pub region: Region,
+    limiter: Mutex<limits::RateLimiter>,
+    /// Our numbers, with their owners.
+    dids: HashMap<PhoneNumber, Option<Party>>,
+    /// The number each owner sends from.
+    own_number: HashMap<Party, PhoneNumber>,
+    /// Default sender, normalised when it is a number.
+    sender: String,
+    contacts: ContactIndex,
+    /// Where the gateway reaches the bridge (no trailing `/`).
+    base_url: String,
+}
+
+impl SmsService {
+    /// Build from the config (`None` when there is no `sms:` section).
+    pub fn from_config(config: &Config) -> anyhow::Result<Option<Self>> {
+        let Some(settings) = config.sms.clone() else { return Ok(None) };
+        let region = Region::parse(&settings.default_region).context("sms.default_region")?;
+        let provider: Box<dyn SmsProvider> = match settings.provider {
+            ProviderKind::Kannel => {
+                let k = settings.kannel.clone().context("config key `sms.kannel` is required with provider kannel")?;
+                Box::new(kannel::Kannel::new(k)?)
+            }
+            ProviderKind::Http => {
+                let h = settings.http.clone().context("config key `sms.http` is required with provider http")?;
+                Box::new(http_provider::HttpGateway::new(h)?)
+            }
+        };
+        let mut dids = HashMap::new();
+        let mut own_number = HashMap::new();
+        for n in &settings.numbers {
+            let phone = inbound::phone(&n.number, region)
+                .with_context(|| format!("config key `sms.numbers`: {} is not a phone number", n.number))?;
+            let owner = n.owner.as_deref().and_then(|o| Party::from_key(&owner_key(o)));
+            if let Some(o) = &owner {
+                own_number.entry(o.clone()).or_insert_with(|| phone.clone());
+            }
+            dids.insert(phone, owner);
+        }
+        let sender = contacts::normalize(&settings.sender, region).unwrap_or_else(|| settings.sender.clone());
+        let contacts = load_contacts(config, region)?;
+        let base_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| config.appservice.url.clone())
+            .trim_end_matches('/')
+            .to_owned();
+        let limiter =
+            limits::RateLimiter::new(settings.rate_limits.per_user_per_minute, settings.rate_limits.global_per_minute);
+        Ok(Some(Self {
+            settings,
+            provider,
+            region,
+            limiter: Mutex::new(limiter),
+            dids,
+            own_number,
+            sender,
+            contacts,
+            base_url,
+        }))
+    }
+
+    /// A number as a person or a gateway wrote it, in E.164.
+    pub fn normalize(&self, number: &str) -> Option<PhoneNumber> {
+        inbound::phone(number, self.region)
+    }
+
+    /// The number `author` sends from: their own (in `sms.numbers`), else `sms.sender`.
+    pub fn sender_for(&self, author: Option<&Party>) -> String {
+        author.and_then(|a| self.own_number.get(a)).map_or_else(|| self.sender.clone(), ToString::to_string)
+    }
+
+    /// The owner of one of our numbers.
+    pub fn owner_of(&self, did: &PhoneNumber) -> Option<&Party> {
+        self.dids.get(did).and_then(Option::as_ref)
+    }
+
+    /// Take one message of `who` from the per-minute limits.
+    pub fn take_rate(&self, who: &Party) -> Result<(), limits::Limited> {
+        match self.limiter.lock() {
+            Ok(mut l) => l.take(&who.key(), crate::store::now_ms()),
+            Err(_) => Ok(()),
+        }
+    }
+
+    /// The delivery-report URL for a message (Kannel fills in `%d`).
+    pub fn dlr_url(&self, reference: &str) -> String {
+        let key = &self.settings.inbound_secret;
+        match self.settings.provider {
+            ProviderKind::Kannel => {
+                format!("{}/sms/kannel/dlr?key={key}&ref={reference}&status=%d&reply=%A", self.base_url)
+            }
+            ProviderKind::Http => format!("{}/sms/http/dlr?ref={reference}", self.base_url),
+        }
+    }
+
+    /// The name a number's ghost shows: the contact's name, else the number.
+    pub fn display_name(&self, phone: &PhoneNumber) -> String {
+        match self.contacts.lookup(phone.as_str()).and_then(Contact::display_name) {
+            Some(name) => format!("{name} (SMS)"),
+            None => phone.to_string(),
+        }
+    }
+
+    /// What a person typed as the other end: a number, or the name of a contact with a mobile
+    /// number. `Err` says what went wrong.
+    pub fn resolve(&self, target: &str) -> Result<PhoneNumber, String> {
+        let target = target.trim();
+        if target.is_empty() {
+            return Err("Give a phone number or a contact name, e.g. `sms +49 176 1234 5678`.".into());
+        }
+        if target.starts_with('+') || target.chars().all(|c| c.is_ascii_digit() || " -/()".contains(c)) {
+            return self.normalize(target).ok_or_else(|| format!("{target} is not a valid phone number."));
+        }
+        let wanted = target.to_lowercase();
+        let matches: Vec<&Contact> = self
+            .contacts
+            .contacts()
+            .iter()
+            .filter(|c| c.display_name().is_some_and(|n| n.to_lowercase().contains(&wanted)))
+            .collect();
+        match matches.as_slice() {
+            [] => Err(format!("No contact named '{target}' and not a phone number.")),
+            [c] => mobile_of(c).ok_or_else(|| format!("{} has no mobile number.", c.display_name().unwrap_or(target))),
+            many => {
+                let names: Vec<&str> = many.iter().filter_map(|c| c.display_name()).take(10).collect();
+                Err(format!("'{target}' matches several contacts: {}. Be more precise.", names.join(", ")))
+            }
+        }
+    }
+}
+
+/// A contact's mobile number (a phone of kind `cell`), else any valid number of theirs.
+fn mobile_of(c: &Contact) -> Option<PhoneNumber> {
+    let valid = |p: &&contacts::Phone| p.e164.as_deref().and_then(|e| PhoneNumber::parse(e).ok());
+    let mobile = c.phones.iter().find(|p| p.kinds.iter().any(|k| k == "cell" || k == "mobile"));
+    mobile.and_then(|p| valid(&p)).or_else(|| c.phones.iter().find_map(|p| valid(&p)))
+}
+
+/// The contact store: the files of `missed_calls.contacts`, when configured.
+fn load_contacts(config: &Config, region: Region) -> anyhow::Result<ContactIndex> {
+    let mut all = Vec::new();
+    for file in config.missed_calls.iter().flat_map(|m| m.contacts.files.iter()) {
+        let path = config.resolve(file);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("config key `missed_calls.contacts.files`: cannot read {}", path.display()))?;
+        let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let parsed = if is_csv { contacts::parse_csv(&text) } else { contacts::parse_vcards(&text) };
+        all.extend(parsed.with_context(|| format!("config key `missed_calls.contacts.files`: {}", path.display()))?);
+    }
+    Ok(ContactIndex::new(all, region))
+}

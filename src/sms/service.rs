@@ -1,0 +1,463 @@
+//! The bridge's side of SMS: accepting a person's message to a number (checks, then outbox
+//! rows), carrying out the SMS actions, routing incoming SMS, and turning delivery reports into
+//! ticks.
+//!
+//! Nothing lost, nothing doubled: an `SmsSend` row stays in the outbox until the gateway
+//! accepted it. Before the first attempt the SMS is recorded (`sms_message`, state `sending`),
+//! and right after the gateway's acceptance it is marked `accepted`; a retry that finds it
+//! accepted does not send again. What remains: a crash after the gateway accepted and before
+//! that mark is written sends the SMS again (gateways have no idempotency key to prevent it).
+//! Incoming SMS are answered 200 only after their actions are committed, with the gateway's id
+//! recorded in the same transaction, so a gateway's retry is dropped.
+
+use std::sync::Arc;
+
+use crate::bridge::Bridge;
+use crate::core::action::{Action, Refusal, SmsOrigin, Text, TextKind};
+use crate::core::ids::{MatrixUserId, PhoneNumber, RoomId};
+use crate::core::inbound::XmppChatIn;
+use crate::core::outbox::DeliveryError;
+use crate::core::watch::Party;
+use crate::matrix::client::MatrixError;
+use crate::sms::SmsService;
+use crate::sms::inbound::IncomingSms;
+use crate::sms::limits::{check_daily, day_start};
+use crate::sms::provider::{DlrStatus, Outgoing};
+use crate::sms::segment::{coding_of, split};
+use crate::store::{SentSms, StoreError, StoreTx, now_ms};
+use crate::xmpp::outbound;
+
+/// The permission an admin grants (`permissions grant USER sms`).
+pub const PERMISSION: &str = "sms";
+
+fn store_err(e: StoreError) -> DeliveryError {
+    DeliveryError::Transient(e.to_string())
+}
+
+impl Bridge {
+    pub fn sms(&self) -> Option<&Arc<SmsService>> {
+        self.sms.get()
+    }
+
+    /// Check a person's message to a number and make its actions, in `tx` (usage and the
+    /// conversation are recorded there). `Err` is the refusal to show them.
+    pub(crate) async fn sms_actions(
+        &self,
+        tx: &mut StoreTx,
+        author: &Party,
+        to: &PhoneNumber,
+        body: &str,
+        origin: SmsOrigin,
+        room: Option<&RoomId>,
+    ) -> crate::store::Result<Result<Vec<Action>, String>> {
+        let Some(service) = self.sms() else {
+            return Ok(Err("SMS is not set up on this bridge.".into()));
+        };
+        if !self.store.has_permission(author, PERMISSION).await? {
+            return Ok(Err(format!(
+                "You may not send SMS. An admin of the bridge can allow it (permissions grant {author} sms)."
+            )));
+        }
+        let body = body.trim();
+        if body.is_empty() {
+            return Ok(Err("An empty message cannot be sent as SMS.".into()));
+        }
+        let concatenated = service.settings.concatenation;
+        let segments = split(body, concatenated);
+        let parts = u32::try_from(segments.count()).unwrap_or(u32::MAX);
+        if parts > service.settings.max_parts {
+            return Ok(Err(format!(
+                "Your message would take {parts} SMS; at most {} are allowed. Please shorten it.",
+                service.settings.max_parts
+            )));
+        }
+        let used = tx.sms_usage_since(author, day_start(now_ms())).await?;
+        if let Err(e) = check_daily(used, parts, service.settings.rate_limits.daily_cap_per_user) {
+            return Ok(Err(format!("Not sent: {e}.")));
+        }
+        if let Err(e) = service.take_rate(author) {
+            return Ok(Err(format!("Not sent: {e}.")));
+        }
+        tx.add_sms_usage(author, parts).await?;
+        tx.touch_sms_conversation(author, to, room).await?;
+        let sender = service.sender_for(Some(author));
+        let send = |text: String, parts: u32| Action::SmsSend {
+            author: Some(author.clone()),
+            sender: sender.clone(),
+            to: to.clone(),
+            text,
+            parts,
+            origin: Some(origin.clone()),
+        };
+        let mut actions: Vec<Action> = if concatenated || parts == 1 {
+            vec![send(body.to_owned(), parts)]
+        } else {
+            segments.parts.into_iter().map(|p| send(p, 1)).collect()
+        };
+        if parts > 1 {
+            let how = if concatenated { "one concatenated SMS of" } else { "separate SMS:" };
+            let note = format!("Sent as {how} {parts} parts.");
+            actions.push(self.sms_notice(author, to, &note));
+        }
+        Ok(Ok(actions))
+    }
+
+    /// A notice about the conversation with `phone`, shown to `who` from the number's address.
+    fn sms_notice(&self, who: &Party, phone: &PhoneNumber, text: &str) -> Action {
+        match who {
+            Party::Matrix(user) => {
+                Action::SmsToMatrix { phone: phone.clone(), to: user.clone(), text: Text::notice(text) }
+            }
+            Party::Xmpp(jid) => {
+                Action::XmppFromPhone { phone: phone.clone(), to: jid.clone(), text: Text::notice(format!("[{text}]")) }
+            }
+        }
+    }
+
+    /// A Matrix user's message in their room with a number's ghost.
+    pub(crate) async fn sms_from_matrix(
+        &self,
+        tx: &mut StoreTx,
+        room: RoomId,
+        sender: MatrixUserId,
+        event_id: String,
+        text: Text,
+        (owner, phone): (Party, PhoneNumber),
+    ) -> crate::store::Result<Vec<Action>> {
+        let ghost = self.map.sms_ghost(&phone);
+        let notice = |body: String| Action::MatrixPost {
+            room: room.clone(),
+            user: ghost.clone(),
+            text: Text::notice(body),
+            nick: None,
+        };
+        if owner != Party::Matrix(sender.clone()) {
+            return Ok(vec![notice(format!("Only {owner} sends SMS to {phone} from this room."))]);
+        }
+        let body = match text.kind {
+            TextKind::Emote => format!("* {}", text.body),
+            _ => text.body,
+        };
+        let origin = SmsOrigin::Matrix { room: room.clone(), user: sender.clone(), event_id };
+        Ok(match self.sms_actions(tx, &owner, &phone, &body, origin, Some(&room)).await? {
+            Ok(actions) => actions,
+            Err(refusal) => vec![notice(refusal)],
+        })
+    }
+
+    /// A Matrix user invited a number's ghost: that room becomes their conversation with it.
+    pub(crate) async fn sms_invite(
+        &self,
+        tx: &mut StoreTx,
+        room: RoomId,
+        sender: MatrixUserId,
+        ghost: MatrixUserId,
+        phone: PhoneNumber,
+    ) -> crate::store::Result<Vec<Action>> {
+        let party = Party::Matrix(sender);
+        tx.set_sms_room(&party, &phone, &room).await?;
+        let mut actions = vec![Action::MatrixJoin { room: room.clone(), user: ghost.clone() }];
+        let refusal = match self.sms() {
+            None => Some("SMS is not set up on this bridge; messages here are not sent.".to_owned()),
+            Some(_) if !self.store.has_permission(&party, PERMISSION).await? => Some(format!(
+                "You may not send SMS yet; an admin of the bridge can allow it (permissions grant {party} sms)."
+            )),
+            Some(_) => None,
+        };
+        if let Some(text) = refusal {
+            actions.push(Action::MatrixPost { room, user: ghost, text: Text::notice(text), nick: None });
+        }
+        Ok(actions)
+    }
+
+    /// An XMPP user's message to `+number@component`.
+    pub(crate) async fn accept_xmpp_sms(
+        self: &Arc<Self>,
+        chat: XmppChatIn,
+        phone: PhoneNumber,
+    ) -> Result<(), (Refusal, String)> {
+        let internal = |e: StoreError| {
+            tracing::error!(error = %e, "could not accept an SMS from XMPP");
+            (Refusal::Internal, "The bridge could not store your message; please send it again later.".to_owned())
+        };
+        let author = Party::Xmpp(chat.from.clone());
+        let mut tx = self.store.begin().await.map_err(internal)?;
+        if let Some(id) = &chat.stanza_id
+            && !tx.claim_stanza(&chat.from.to_string(), id).await.map_err(internal)?
+        {
+            return Ok(());
+        }
+        let origin = SmsOrigin::Xmpp {
+            jid: chat.from.clone(),
+            stanza_id: chat.stanza_id.clone(),
+            wants_receipt: chat.wants_receipt,
+        };
+        let actions =
+            match self.sms_actions(&mut tx, &author, &phone, &chat.body, origin, None).await.map_err(internal)? {
+                Ok(actions) => actions,
+                Err(refusal) => return Err((Refusal::Forbidden, refusal)),
+            };
+        let rows = tx.enqueue_all(actions).await.map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        self.dispatch(rows);
+        Ok(())
+    }
+
+    /// `sms NUMBER-OR-CONTACT`: open a conversation with a number.
+    pub(crate) async fn sms_command(
+        &self,
+        caller: &Party,
+        target: &str,
+        actions: &mut Vec<Action>,
+    ) -> crate::store::Result<String> {
+        let Some(service) = self.sms() else { return Ok("SMS is not set up on this bridge.".into()) };
+        if !self.store.has_permission(caller, PERMISSION).await? {
+            return Ok(format!(
+                "You may not send SMS. An admin of the bridge can allow it (permissions grant {caller} sms)."
+            ));
+        }
+        let phone = match service.resolve(target) {
+            Ok(p) => p,
+            Err(e) => return Ok(e),
+        };
+        let hello = format!("This is your SMS conversation with {phone}. What you write here goes out as SMS.");
+        actions.push(self.sms_notice(caller, &phone, &hello));
+        Ok(match caller {
+            Party::Matrix(_) => {
+                format!("OK: {} invites you to a chat; write there to send SMS to {phone}.", self.map.sms_ghost(&phone))
+            }
+            Party::Xmpp(_) => format!("OK: write to {} to send SMS to {phone}.", self.map.sms_jid(&phone)),
+        })
+    }
+
+    /// An incoming SMS, from a gateway: to the owner of the number it was sent to, else to whoever
+    /// last wrote to the sender, else to the control room. `Ok(false)`: nowhere to put it yet
+    /// (the control room is not ready), so the gateway should retry.
+    pub async fn accept_incoming_sms(self: &Arc<Self>, provider: &str, sms: IncomingSms) -> crate::store::Result<bool> {
+        let mut tx = self.store.begin().await?;
+        if !tx.claim_sms_inbound(provider, &sms.id).await? {
+            tracing::debug!(id = sms.id, "repeated incoming SMS ignored");
+            return Ok(true);
+        }
+        let owner = sms.to.as_ref().and_then(|to| self.sms().and_then(|s| s.owner_of(to)).cloned());
+        let target = match owner {
+            Some(o) => Some(o),
+            None => tx.last_sms_writer(&sms.from).await?,
+        };
+        let action = match target {
+            Some(Party::Matrix(user)) => {
+                Action::SmsToMatrix { phone: sms.from.clone(), to: user, text: Text::plain(sms.text) }
+            }
+            Some(Party::Xmpp(jid)) => {
+                Action::XmppFromPhone { phone: sms.from.clone(), to: jid, text: Text::plain(sms.text) }
+            }
+            None => {
+                let Some(room) = self.control_room() else { return Ok(false) };
+                let to = sms.to.as_ref().map_or_else(|| "us".to_owned(), ToString::to_string);
+                let body = format!("SMS from {} to {to} (nobody wrote to this number yet): {}", sms.from, sms.text);
+                Action::MatrixNotice { room, body, html: None, reply_to: None }
+            }
+        };
+        tracing::info!(from = %sms.from, lane = action.lane(), "incoming SMS");
+        let row = tx.enqueue_row(action).await?;
+        tx.commit().await?;
+        self.dispatch(vec![row]);
+        Ok(true)
+    }
+
+    /// A delivery report for one of our SMS (`id`: our reference or the gateway's id).
+    /// `Ok(false)`: the SMS is unknown (perhaps not recorded yet), the gateway should retry.
+    pub async fn sms_delivery_report(
+        self: &Arc<Self>,
+        id: &str,
+        status: DlrStatus,
+        detail: &str,
+    ) -> crate::store::Result<bool> {
+        let Some(sent) = self.store.sent_sms_by_any(id).await? else {
+            tracing::info!(id, ?status, "delivery report for an unknown SMS");
+            return Ok(false);
+        };
+        match status {
+            DlrStatus::Pending => Ok(true),
+            DlrStatus::Delivered => {
+                // One report per message: Kannel reports a concatenated SMS once, for all its
+                // parts (seen with its fake SMSC); split messages are SMS rows of their own.
+                if sent.state != "delivered"
+                    && self.store.update_sms_state(&sent.reference, "delivered", sent.parts).await?
+                {
+                    self.sms_delivered_tick(&sent).await;
+                }
+                Ok(true)
+            }
+            DlrStatus::Failed => {
+                if sent.state != "failed"
+                    && self.store.update_sms_state(&sent.reference, "failed", sent.delivered_parts).await?
+                {
+                    let reason = if detail.is_empty() {
+                        "the network reported it undeliverable".to_owned()
+                    } else {
+                        detail.to_owned()
+                    };
+                    if let Some(action) = self.sms_failure_notice(&sent.phone, sent.origin.as_ref(), &reason) {
+                        let mut tx = self.store.begin().await?;
+                        let row = tx.enqueue_row(action).await?;
+                        tx.commit().await?;
+                        self.dispatch(vec![row]);
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// The "delivered" tick, sent directly (it is state, like read markers): the number's
+    /// ghost's read receipt on the Matrix message (Matrix has no "delivered" receipt; a phone
+    /// reports nothing later), an XEP-0184 receipt on XMPP.
+    async fn sms_delivered_tick(&self, sent: &SentSms) {
+        match &sent.origin {
+            Some(SmsOrigin::Matrix { room, event_id, .. }) => {
+                let ghost = self.map.sms_ghost(&sent.phone);
+                if let Err(e) = self.matrix.send_read_receipt(room, &ghost, event_id).await {
+                    tracing::warn!(%ghost, error = %e, "cannot send the delivered receipt");
+                }
+            }
+            Some(SmsOrigin::Xmpp { jid, stanza_id: Some(id), wants_receipt: true }) => {
+                if let Ok(stanza) = outbound::receipt_between(&self.map.sms_jid(&sent.phone), jid, id) {
+                    self.xmpp.send_reply(stanza).await;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The visible notice that an SMS did not reach its number.
+    pub(crate) fn sms_failure_notice(
+        &self,
+        phone: &PhoneNumber,
+        origin: Option<&SmsOrigin>,
+        reason: &str,
+    ) -> Option<Action> {
+        let text = format!("Your SMS to {phone} was not delivered: {reason}");
+        match origin? {
+            SmsOrigin::Matrix { room, .. } => Some(Action::MatrixPost {
+                room: room.clone(),
+                user: self.map.sms_ghost(phone),
+                text: Text::notice(text),
+                nick: None,
+            }),
+            SmsOrigin::Xmpp { jid, stanza_id, .. } => Some(Action::XmppPhoneBounce {
+                phone: phone.clone(),
+                to: jid.clone(),
+                stanza_id: stanza_id.clone(),
+                reason: text,
+            }),
+        }
+    }
+
+    /// Carry out the SMS actions.
+    pub(crate) async fn deliver_sms(&self, id: i64, action: &Action) -> Result<(), DeliveryError> {
+        match action {
+            Action::SmsSend { sender, to, text, parts, origin, .. } => {
+                self.send_sms(id, sender, to, text, *parts, origin.as_ref()).await
+            }
+            Action::SmsToMatrix { phone, to, text } => self.post_from_phone(id, phone, to, text).await,
+            Action::XmppFromPhone { phone, to, text } => {
+                let from = self.map.sms_jid(phone);
+                self.xmpp.send(outbound::chat_between(&from, to, text, self.stanza_id(id), None)?).await
+            }
+            Action::XmppPhoneBounce { phone, to, stanza_id, reason } => {
+                let from = self.map.sms_jid(phone);
+                self.xmpp.send(outbound::bounce_between(&from, to, stanza_id.clone(), Refusal::NotFound, reason)?).await
+            }
+            _ => Err(DeliveryError::Permanent("not an SMS action".into())),
+        }
+    }
+
+    async fn send_sms(
+        &self,
+        id: i64,
+        sender: &str,
+        to: &PhoneNumber,
+        text: &str,
+        parts: u32,
+        origin: Option<&SmsOrigin>,
+    ) -> Result<(), DeliveryError> {
+        let Some(service) = self.sms() else {
+            // Queued under a config with `sms:`; keep it until SMS is configured again.
+            return Err(DeliveryError::Transient("the sms section is not configured".into()));
+        };
+        let reference = self.stanza_id(id);
+        match self.store.sent_sms(&reference).await.map_err(store_err)? {
+            Some(s) if s.state != "sending" => {
+                tracing::info!(reference, "SMS was accepted before; not sent again");
+                return Ok(());
+            }
+            Some(_) => {}
+            None => {
+                let record = SentSms {
+                    reference: reference.clone(),
+                    provider_id: None,
+                    phone: to.clone(),
+                    parts,
+                    origin: origin.cloned(),
+                    state: "sending".into(),
+                    delivered_parts: 0,
+                };
+                self.store.record_sent_sms(&record).await.map_err(store_err)?;
+            }
+        }
+        let sms = Outgoing {
+            reference: &reference,
+            from: sender,
+            to,
+            text,
+            coding: coding_of(text),
+            dlr_url: Some(service.dlr_url(&reference)),
+        };
+        let accepted = service.provider.send(&sms).await?;
+        tracing::info!(reference, %to, parts, queued = accepted.queued, gateway = service.provider.name(), "SMS accepted");
+        self.store.mark_sms_accepted(&reference, accepted.provider_id.as_deref()).await.map_err(store_err)
+    }
+
+    /// Post as a number's ghost in the Matrix user's room with it (created on first use).
+    async fn post_from_phone(
+        &self,
+        id: i64,
+        phone: &PhoneNumber,
+        to: &MatrixUserId,
+        text: &Text,
+    ) -> Result<(), DeliveryError> {
+        let ghost = self.map.sms_ghost(phone);
+        let name = self.sms().map_or_else(|| phone.to_string(), |s| s.display_name(phone));
+        self.ensure_ghost(&ghost, &name).await?;
+        let party = Party::Matrix(to.clone());
+        let room = match self.store.sms_room(&party, phone).await.map_err(store_err)? {
+            Some(room) => room,
+            None => {
+                let room = self.matrix.create_direct_room(&ghost, to).await.map_err(MatrixError::into_delivery)?;
+                tracing::info!(%room, %phone, matrix = %to, "created SMS chat");
+                self.store.save_sms_room(&party, phone, Some(&room)).await.map_err(store_err)?;
+                room
+            }
+        };
+        match self.matrix.send_text(&room, &ghost, text, &self.txn_id(id)).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
+                // The ghost cannot post there any more: the next attempt opens a new chat.
+                self.store.save_sms_room(&party, phone, None).await.map_err(store_err)?;
+                Err(DeliveryError::Transient(format!("SMS ghost cannot post in {room}: {e}")))
+            }
+            Err(e) => Err(e.into_delivery()),
+        }
+    }
+
+    /// A missed-call notice by SMS to `mobile`, from the caller's number when `caller` is given.
+    pub(crate) fn sms_notice_action(&self, mobile: &str, caller: Option<&str>, text: String) -> Option<Action> {
+        let service = self.sms()?;
+        let to = service.normalize(mobile)?;
+        let sender =
+            caller.and_then(|c| service.normalize(c)).map_or_else(|| service.sender_for(None), |c| c.to_string());
+        let parts = u32::try_from(split(&text, service.settings.concatenation).count()).unwrap_or(u32::MAX);
+        Some(Action::SmsSend { author: None, sender, to, text, parts, origin: None })
+    }
+}

@@ -1,0 +1,416 @@
+"""SMS end to end through the real Kannel (bearerbox + smsbox) and its fake SMSC: what people on
+Matrix and XMPP write to a phone number reaches the SMSC with the right number and text, incoming
+SMS (injected at the fake SMSC, as a phone would send them) reach the right conversation, delivery
+reports become ticks, people without the permission are refused, and a Kannel outage delays an SMS
+but never loses or doubles it. Missed-call notices by SMS go the same way.
+
+The bridge config (scripts/lib.sh ucb_write_config) has an `sms:` section for the peers' Kannel
+(sender +4930555000) and the missed-call user fritz (extension 206, mobile +49 176 5550206, SMS
+notices only, from the caller's number).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+import urllib.parse
+
+import ucb
+from test_control import ask, control_room
+from test_missed_calls import missed_call, post_events
+from test_rooms import _bot, bot_dm, bot_says
+from ucb import RECEIPTS_NS, Peers, run, settings, token, wait_for
+
+SENDER = "+4930555000"
+
+
+# ------------------------------------------------------------------ helpers --
+def rnd_mobile() -> str:
+    """A German mobile number nobody else in the session uses."""
+    return "+49176" + str(int.from_bytes(os.urandom(4), "big") % 90000000 + 10000000)
+
+
+def ghost(number: str) -> str:
+    return f"@_sms_{number}:{settings().matrix_domain}"
+
+
+def address(number: str) -> str:
+    return f"{number}@{settings().component}"
+
+
+def _kannel_dir() -> str:
+    return os.path.join(settings().state, "kannel")
+
+
+def _decode(kind: str, payload: str) -> str:
+    """The text of one MT as fakesmsc logs it."""
+    raw = urllib.parse.unquote_to_bytes(payload.replace("+", " "))
+    if kind in ("ucs-2", "ucs2"):
+        return raw.decode("utf-16-be")
+    return raw.decode("utf-8", "replace") if kind == "data" else payload
+
+
+def sent_sms() -> list[tuple[str, str, str]]:
+    """(from, to, text) of every MT the fake SMSC got, concatenated parts joined (by their UDH)."""
+    out: list[tuple[str, str, str]] = []
+    pending: dict[tuple[str, str, int], dict[int, str]] = {}
+    try:
+        lines = open(os.path.join(_kannel_dir(), "fakesmsc.log"), encoding="utf-8", errors="replace").read().splitlines()
+    except FileNotFoundError:
+        return out
+    for line in lines:
+        if "Got message" not in line or ": <" not in line:
+            continue
+        body = line.split(": <", 1)[1].rstrip(">")
+        frm, to, kind, rest = (body.split(" ", 3) + ["", "", "", ""])[:4]
+        if kind != "udh":
+            out.append((frm, to, _decode(kind, rest)))
+            continue
+        udh, kind2, payload = (rest.split(" ", 2) + ["", ""])[:3]
+        h = urllib.parse.unquote_to_bytes(udh)
+        ref, total, seq = h[3], h[4], h[5]
+        key = (frm, to, ref)
+        pending.setdefault(key, {})[seq] = _decode(kind2, payload)
+        if len(pending[key]) == total:
+            out.append((frm, to, "".join(pending[key][i] for i in sorted(pending[key]))))
+            del pending[key]
+    return out
+
+
+def sms_to(number: str) -> list[tuple[str, str, str]]:
+    return [m for m in sent_sms() if m[1] == number]
+
+
+async def wait_sms(number: str, text: str, timeout: float = 30) -> tuple[str, str, str]:
+    return await wait_for(lambda: next((m for m in sms_to(number) if m[2] == text), None), timeout,
+                          what=f"the fake SMSC to get {text[:40]!r} for {number} (got {sms_to(number)})")
+
+
+def inject(frm: str, to: str, text: str, ucs2: bool = False) -> None:
+    """An incoming SMS, as a phone sends it, through the fake SMSC."""
+    args = [os.path.join(ucb.ROOT, "scripts/peers/sms-inject.sh")] + (["--ucs2"] if ucs2 else []) + [frm, to, text]
+    subprocess.run(args, check=True, env=dict(os.environ, PEER_STATE=settings().state), timeout=10)
+
+
+def kannel(action: str) -> None:
+    """Stop or start the peers' Kannel (bearerbox, smsbox, fakesmsc)."""
+    script = os.path.join(ucb.ROOT, f"scripts/peers/{action}.sh")
+    env = {**os.environ, **settings().env, "PEER_SERVICES": "kannel"}
+    r = subprocess.run([script, settings().state], env=env, capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, f"{action}.sh kannel: {r.stdout}\n{r.stderr}"
+
+
+async def grant(p: Peers, who: str) -> None:
+    """An admin allows `who` to send SMS (permissions grant, in the control room)."""
+    admin = await p.matrix_user("admin")
+    room = await control_room(admin)
+    await ask(admin, room, f"permissions grant {who} sms", "OK")
+
+
+async def sms_room(m, number: str) -> str:
+    """m opens a chat with the number's ghost; returns the room once the ghost joined."""
+    room = await m.create_dm(ghost(number))
+    await m.wait_joined(room, ghost(number))
+    return room
+
+
+def notices(m, room: str, sender: str, text: str) -> list[dict]:
+    return [e for e in m.messages_in(room, sender) if text in e["content"].get("body", "")
+            and e["content"].get("msgtype") == "m.notice"]
+
+
+# -------------------------------------------------------------------- tests --
+def test_matrix_user_sends_sms_gets_delivered_tick_and_the_reply(bridge):
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("sm")
+            await grant(p, m.user_id)
+            number = rnd_mobile()
+            room = await sms_room(m, number)
+            text = f"Hallo Grüße 👍 {token(3)}"
+            eid = await m.send_text(room, text)
+            frm, _, got = await wait_sms(number, text)
+            assert frm == SENDER
+            # The delivery report is the ghost's read receipt on the message.
+            await m.sync_until(lambda: ghost(number) in m.read_receipts(room, eid), 30, "the delivered tick")
+            # The phone answers: to the last writer, in the same room, from the ghost.
+            reply = f"Antwort {token(3)}"
+            inject(number, SENDER, reply)
+            ev = await m.wait_message(room, ghost(number), reply)
+            assert ev["content"]["msgtype"] == "m.text"
+            # A reply in UCS-2, as a handset sends non-GSM text.
+            reply2 = f"Спасибо ✓ {token(2)}"
+            inject(number, SENDER, reply2, ucs2=True)
+            await m.wait_message(room, ghost(number), reply2)
+    run(go(), timeout=150)
+
+
+def test_xmpp_user_sends_sms_with_receipt_and_gets_the_reply(bridge):
+    async def go():
+        async with Peers() as p:
+            x = await p.xmpp_user("sx")
+            await grant(p, x.bare)
+            number = rnd_mobile()
+            text = f"Привет из XMPP ☀ {token(3)}"
+            sid = x.send_chat_requesting_receipts(address(number), text)
+            frm, _, _ = await wait_sms(number, text)
+            assert frm == SENDER
+            await wait_for(lambda: [r for r in x.messages_with(address(number), RECEIPTS_NS, "received")
+                                    if r.child(RECEIPTS_NS, "received").get("id") == sid], 30,
+                           what="the XEP-0184 receipt from the number's address")
+            reply = f"ok {token(3)}"
+            inject(number, SENDER, reply)
+            await x.wait_chat(address(number), reply)
+    run(go(), timeout=150)
+
+
+def test_long_message_goes_as_concatenated_sms_with_the_count_shown(bridge):
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("sl")
+            await grant(p, m.user_id)
+            number = rnd_mobile()
+            room = await sms_room(m, number)
+            text = ("Lorem ipsum dolor sit amet " * 12 + token(3)).strip()   # 330 GSM characters: 3 parts
+            await m.send_text(room, text)
+            await wait_sms(number, text)
+            await m.sync_until(lambda: notices(m, room, ghost(number), "3 parts"), 30, "the part count")
+            # Longer than sms.max_parts (4): refused with the count, nothing sent.
+            too_long = "x" * 700
+            await m.send_text(room, too_long)
+            await m.sync_until(lambda: notices(m, room, ghost(number), "would take 5 SMS"), 30, "the refusal")
+            assert not [s for s in sms_to(number) if s[2] == too_long]
+    run(go(), timeout=150)
+
+
+def test_without_permission_matrix_and_xmpp_users_are_refused(bridge):
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("sn")
+            x = await p.xmpp_user("sxn")
+            number = rnd_mobile()
+            room = await sms_room(m, number)
+            await m.sync_until(lambda: notices(m, room, ghost(number), "may not send SMS"), 30, "the warning")
+            await m.send_text(room, "should not go out")
+            await m.sync_until(lambda: len(notices(m, room, ghost(number), "may not send SMS")) >= 2, 30,
+                               "the refusal of the message")
+            sid = x.send_chat(address(number), "nor this")
+            err = await x.wait_error(sid)
+            assert err.error_condition == "forbidden" and "may not send SMS" in (err.error_text or ""), err.describe()
+            await asyncio.sleep(2)
+            assert sms_to(number) == []
+    run(go(), timeout=120)
+
+
+def test_unknown_sender_goes_to_the_control_room(bridge):
+    async def go():
+        async with Peers() as p:
+            admin = await p.matrix_user("admin")
+            room = await control_room(admin)
+            number, text = rnd_mobile(), f"who is this {token(3)}"
+            inject(number, SENDER, text)
+
+            def seen():
+                return [e for e in admin.messages_in(room, _bot())
+                        if text in e["content"].get("body", "") and number in e["content"]["body"]]
+            await admin.sync_until(seen, 30, "the unknown sender's SMS in the control room")
+    run(go(), timeout=120)
+
+
+def test_sms_command_opens_a_conversation_on_matrix_and_xmpp(bridge):
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("sc")
+            x = await p.xmpp_user("sxc")
+            await grant(p, m.user_id)
+            await grant(p, x.bare)
+            number = rnd_mobile()
+            spaced = f"{number[:3]} {number[3:6]} {number[6:10]} {number[10:]}"
+            dm = await bot_dm(m)
+            await m.send_text(dm, f"sms {spaced}")
+            await m.sync_until(lambda: bot_says(m, dm, ghost(number)), 30, "the bot's answer")
+            room, _ = await m.wait_invite(ghost(number))
+            await m.join(room)
+            await m.sync_until(lambda: notices(m, room, ghost(number), "SMS conversation"), 30, "the greeting")
+            text = f"via command {token(3)}"
+            await m.send_text(room, text)
+            await wait_sms(number, text)
+            # XMPP: the command to the component; the number's address writes first.
+            x.send_chat(settings().component, f"sms {spaced}")
+            await wait_for(lambda: [c for c in x.chats_from(address(number)) if "SMS conversation" in c.body], 30,
+                           what="the greeting from the number's address")
+            await wait_for(lambda: [c for c in x.chats_from(settings().component) if address(number) in c.body],
+                           30, what="the component's answer")
+            # An unknown contact name gets a clear answer.
+            await m.send_text(dm, "sms Nobody Known")
+            await m.sync_until(lambda: bot_says(m, dm, "No contact named"), 30, "the refusal")
+    run(go(), timeout=150)
+
+
+def test_kannel_down_during_a_send_delivers_exactly_once_after_it_returns(bridge):
+    async def go():
+        async with Peers() as p:
+            x = await p.xmpp_user("sk")
+            await grant(p, x.bare)
+            number = rnd_mobile()
+            kannel("down")
+            try:
+                text = f"while Kannel is down {token(3)}"
+                x.send_chat(address(number), text)
+                await asyncio.sleep(4)
+                assert sms_to(number) == []
+            finally:
+                kannel("up")
+            await wait_sms(number, text, timeout=60)
+            await asyncio.sleep(6)   # a doubled send would show up by now
+            assert [s for s in sms_to(number) if s[2] == text] == [(SENDER, number, text)], sms_to(number)
+    run(go(), timeout=180)
+
+
+def test_missed_call_notice_by_sms_from_the_callers_number(bridge):
+    async def go():
+        call = "sms-" + token(6)
+        caller = "+49 30 " + str(int.from_bytes(os.urandom(3), "big") % 9000000 + 1000000)
+        e164 = "+49" + caller[4:].replace(" ", "")
+        assert post_events(missed_call(call, "206", caller))[0] == 200
+        mobile = "+491765550206"
+
+        def notice():
+            return [s for s in sms_to(mobile) if s[0] == e164]
+        [(frm, to, text)] = await wait_for(notice, 30, what=f"the SMS notice from {e164} (got {sms_to(mobile)})")
+        assert caller in text or e164 in text, text
+    run(go(), timeout=90)
+
+
+# ------------------------------------------------ the generic HTTP provider --
+class FakeGateway:
+    """A small HTTP SMS gateway in the style of common REST gateways: POST /api/sms with a bearer
+    token and a JSON body, 201 {"id": ...} when taken, 422 for a number it cannot reach. It stands in
+    for a commercial gateway (the only fake in these tests); Kannel is the real peer."""
+
+    REFUSED = "+4915100000000"
+
+    def __init__(self):
+        import http.server
+        import json
+        import threading
+        self.requests: list[dict] = []
+        gw = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.headers.get("Authorization") != "Bearer gw-token":
+                    return self._answer(401, {"error": "bad token"})
+                msg = json.loads(body)
+                gw.requests.append(msg)
+                if msg.get("recipient") == FakeGateway.REFUSED:
+                    return self._answer(422, {"error": "number not reachable"})
+                return self._answer(201, {"id": f"gw-{len(gw.requests)}"})
+
+            def _answer(self, status, obj):
+                data = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def http_bridge(bridge: ucb.Bridge, gw: FakeGateway) -> ucb.Bridge:
+    """Stop the session bridge; start one whose `sms:` speaks to the fake gateway (same database)."""
+    import dataclasses
+    import yaml
+    s = settings()
+    cfg = yaml.safe_load(open(s.config_path))
+    cfg["sms"]["provider"] = "http"
+    cfg["sms"].pop("kannel")
+    cfg["sms"]["http"] = {
+        "url": f"http://127.0.0.1:{gw.port}/api/sms", "method": "post", "encoding": "json",
+        "fields": {"from": "sender", "to": "recipient", "text": "message", "reference": "client_ref",
+                   "dlr_url": "callback"},
+        "auth": {"type": "bearer", "token": "gw-token"},
+        "response_id_field": "id",
+        "inbound": {"secret_header": "X-Sms-Secret"},
+    }
+    path = os.path.join(os.path.dirname(s.config_path), "ucbridge-sms-http.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(cfg, f)
+    bridge.stop()
+    b = ucb.Bridge(dataclasses.replace(s, config_path=path), bridge.database_url)
+    b.log_path = bridge.log_path
+    b.start()
+    return b
+
+
+def post_json(url: str, obj: dict, secret: str | None) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Sms-Secret"] = secret
+    req = urllib.request.Request(url, data=json.dumps(obj).encode(), method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def test_generic_http_gateway_send_refusal_delivery_report_and_mo(bridge):
+    gw = FakeGateway()
+    b = http_bridge(bridge, gw)
+    secret = settings().config["sms"]["inbound_secret"]
+    base = settings().bridge_url
+
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("sh")
+            await grant(p, m.user_id)
+            number = rnd_mobile()
+            room = await sms_room(m, number)
+            text = f"über HTTP {token(3)}"
+            eid = await m.send_text(room, text)
+            req = await wait_for(lambda: next((r for r in gw.requests if r.get("message") == text), None), 30,
+                                 what="the gateway request")
+            assert req["recipient"] == number and req["sender"] == SENDER and req["client_ref"], req
+            assert req["callback"].startswith(base + "/sms/http/dlr"), req
+            gw_id = f"gw-{gw.requests.index(req) + 1}"
+            # The gateway's delivery report, by its own id; refused without the secret.
+            assert post_json(req["callback"], {"reference": gw_id, "status": "delivered"}, "wrong") == 401
+            await wait_for(lambda: post_json(req["callback"], {"reference": gw_id, "status": "delivered"}, secret) == 200,
+                           20, step=0.5, what="the delivery report to be taken")
+            await m.sync_until(lambda: ghost(number) in m.read_receipts(room, eid), 30, "the delivered tick")
+            # An incoming SMS through the gateway's MO callback.
+            mo = {"from": number, "to": SENDER, "text": f"Antwort über HTTP {token(3)}", "id": "mo-" + token(4)}
+            assert post_json(base + "/sms/http/mo", mo, None) == 401
+            assert post_json(base + "/sms/http/mo", mo, secret) == 200
+            assert post_json(base + "/sms/http/mo", mo, secret) == 200   # a repeat is taken, not shown twice
+            await m.wait_message(room, ghost(number), mo["text"])
+            await asyncio.sleep(1)
+            await m.sync_once()
+            assert len([e for e in m.messages_in(room, ghost(number)) if e["content"]["body"] == mo["text"]]) == 1
+            # A number the gateway refuses: a visible failure notice, and no retries.
+            room2 = await sms_room(m, FakeGateway.REFUSED)
+            await m.send_text(room2, "to nowhere")
+            await m.sync_until(lambda: notices(m, room2, ghost(FakeGateway.REFUSED), "was not delivered"), 30,
+                               "the failure notice")
+            await asyncio.sleep(2)
+            assert len([r for r in gw.requests if r.get("recipient") == FakeGateway.REFUSED]) == 1
+    try:
+        run(go(), timeout=150)
+    finally:
+        b.stop()
+        gw.close()
