@@ -4,6 +4,7 @@
 
 mod admin;
 mod calls;
+mod command_data;
 mod dedupe;
 mod ghosts;
 mod messages;
@@ -25,6 +26,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use calls::{JournalQuery, JournalRow, NewJournalRow};
+pub use command_data::{BlockEntry, ContactImport};
 pub use messages::MappedMessage;
 pub use outbox::OutboxRow;
 pub use portals::{DmPortal, PeerMembership};
@@ -71,6 +73,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "delivered", include_str!("../../migrations/sqlite/0007_delivered.sql")),
     (8, "admin", include_str!("../../migrations/sqlite/0008_admin.sql")),
     (9, "instance", include_str!("../../migrations/sqlite/0009_instance.sql")),
+    (10, "commands", include_str!("../../migrations/sqlite/0010_commands.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
@@ -82,6 +85,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "delivered", include_str!("../../migrations/postgres/0007_delivered.sql")),
     (8, "admin", include_str!("../../migrations/postgres/0008_admin.sql")),
     (9, "instance", include_str!("../../migrations/postgres/0009_instance.sql")),
+    (10, "commands", include_str!("../../migrations/postgres/0010_commands.sql")),
 ];
 
 /// The bridge's database.

@@ -153,7 +153,7 @@ pub async fn on_command(bridge: &Arc<Bridge>, from: Jid, to: Jid, id: String, pa
     } else {
         let answer = if node == ADMIN.0 {
             match form_value(form.as_ref(), "command").filter(|c| !c.is_empty()) {
-                Some(line) => Ok(bridge.xmpp_admin(&sender, &line).await),
+                Some(line) => Ok(bridge.xmpp_admin(&sender, &line, None).await),
                 None => {
                     return bridge
                         .xmpp
