@@ -72,6 +72,9 @@ missed_calls:
     - {id: carla, extensions: ["203"], email: "carla@calls.test", language: en}
     - {id: dora, extensions: ["204"], email: "dora@calls.test"}
     - {id: emil, extensions: ["205"], email: "emil@calls.test", language: de}
+    # tests/e2e/test_commands.py: users who switch their notices off and on, and change language.
+    - {id: fritz, extensions: ["206"], language: en, matrix_user: "@calls-fritz:${PEER_MATRIX_DOMAIN:-localhost}", channels: [chat]}
+    - {id: gina, extensions: ["207"], language: en, xmpp_jid: "calls-gina@${PEER_XMPP_DOMAIN:-localhost}", channels: [chat]}
   contacts:
     region: DE
     files: ["calls-contacts.vcf"]

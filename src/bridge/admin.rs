@@ -299,8 +299,12 @@ impl Bridge {
         let answer = if self.is_admin(&who) {
             self.run_admin_command(&who, body, &AdminInput { reply_to, file: None }).await
         } else {
-            tracing::info!(%sender, "non-admin tried an admin command");
-            format!("{sender}: only the bridge's admins can run commands here.")
+            tracing::info!(%sender, command = body, "non-admin tried an admin command");
+            let refusal = format!("{sender}: only the bridge's admins can run commands here.");
+            if let Err(e) = self.store.audit(&who, body, false, &refusal).await {
+                tracing::warn!(error = %e, "cannot write the audit log");
+            }
+            refusal
         };
         let html = Some(as_html(&answer));
         Some(Action::MatrixNotice { room, body: answer, html, reply_to: Some(event_id.to_owned()) })

@@ -22,6 +22,20 @@ impl Bridge {
     ) -> crate::store::Result<String> {
         match user::parse(text) {
             Ok(command) => self.run_parsed_command(tx, caller, command, reply_room, actions).await,
+            // An admin command sent here: say where it runs, or refuse it.
+            Err(_) if crate::commands::admin::parse(text).is_ok() => {
+                tracing::info!(%caller, command = text, "admin command outside the control room");
+                Ok(match (self.is_admin(caller), caller) {
+                    (false, _) => "Only the bridge's admins can run admin commands.".into(),
+                    (true, Party::Matrix(_)) => {
+                        "That is an admin command: run it in the control room (send `control-room` for an invitation)."
+                            .into()
+                    }
+                    (true, Party::Xmpp(_)) => {
+                        "That is an admin command: run it with the ad-hoc command 'admin'.".into()
+                    }
+                })
+            }
             Err(usage) => Ok(usage),
         }
     }
