@@ -78,7 +78,10 @@ missed_calls:
     - {id: dora, extensions: ["204"], email: "dora@calls.test"}
     - {id: emil, extensions: ["205"], email: "emil@calls.test", language: de}
     # SMS notices only (tests/e2e/test_sms.py): from the caller's number (sms_caller_as_sender).
-    - {id: fritz, extensions: ["206"], mobile: "+49 176 5550206", language: en, channels: [sms]}
+    - {id: hanna, extensions: ["208"], mobile: "+49 176 5550208", language: en, channels: [sms]}
+    # tests/e2e/test_commands.py: users who switch their notices off and on, and change language.
+    - {id: fritz, extensions: ["206"], language: en, matrix_user: "@calls-fritz:${PEER_MATRIX_DOMAIN:-localhost}", channels: [chat]}
+    - {id: gina, extensions: ["207"], language: en, xmpp_jid: "calls-gina@${PEER_XMPP_DOMAIN:-localhost}", channels: [chat]}
   contacts:
     region: DE
     files: ["calls-contacts.vcf"]

@@ -50,6 +50,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         router = router.merge(crate::http::sms::router(bridge.clone()));
     }
     if let Some(calls) = crate::calls::service::CallsService::start(&config, bridge.clone()).await? {
+        let _ = bridge.calls.set(calls.clone());
         router = router.merge(crate::http::calls::router(calls));
     }
     let mut http_shutdown = shutdown_rx.clone();

@@ -486,6 +486,103 @@ async fn sms_conversations_messages_and_usage(db: &TestDb) {
     assert!(store.sent_sms("nope").await.unwrap().is_none());
 }
 
+async fn contact_groups_keep_their_members(db: &TestDb) {
+    let store = db.open().await;
+    let admin = Party::Matrix(MatrixUserId::parse("@admin:hs").unwrap());
+    let (bob, ann) = (Party::Matrix(MatrixUserId::parse("@bob:hs").unwrap()), Party::Xmpp(jid("ann@x")));
+    assert!(store.create_group("sales", &admin).await.unwrap());
+    assert!(!store.create_group("sales", &admin).await.unwrap(), "a name is taken once");
+    assert!(store.create_group("empty", &admin).await.unwrap());
+    assert!(store.add_group_member("sales", &bob).await.unwrap());
+    assert!(store.add_group_member("sales", &ann).await.unwrap());
+    assert!(!store.add_group_member("sales", &ann).await.unwrap());
+    assert_eq!(store.group_members("sales").await.unwrap(), Some(vec![bob.clone(), ann.clone()]));
+    assert_eq!(store.group_members("nope").await.unwrap(), None);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.group_members("sales").await.unwrap().map(|m| m.len()), Some(2));
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.groups().await.unwrap(),
+        vec![("empty".to_owned(), vec![]), ("sales".to_owned(), vec![bob.clone(), ann.clone()])]
+    );
+    assert!(store.remove_group_member("sales", &bob).await.unwrap());
+    assert!(!store.remove_group_member("sales", &bob).await.unwrap());
+    assert!(store.delete_group("sales").await.unwrap());
+    assert!(!store.delete_group("sales").await.unwrap());
+    assert_eq!(store.group_members("sales").await.unwrap(), None);
+    store.create_group("sales", &admin).await.unwrap();
+    assert_eq!(store.group_members("sales").await.unwrap(), Some(vec![]), "a deleted group's members are gone");
+}
+
+async fn block_list_settings_and_imports(db: &TestDb) {
+    let store = db.open().await;
+    let admin = Party::Xmpp(jid("admin@x"));
+    assert!(store.block("number", "+49301234567", &admin).await.unwrap());
+    assert!(!store.block("number", "+49301234567", &admin).await.unwrap());
+    assert!(store.block("extension", "299", &admin).await.unwrap());
+    let list = store.block_list().await.unwrap();
+    assert_eq!(
+        list.iter().map(|b| (b.kind.as_str(), b.entry.as_str())).collect::<Vec<_>>(),
+        [("number", "+49301234567"), ("extension", "299")]
+    );
+    assert_eq!(list[0].added_by, "xmpp:admin@x");
+    assert!(store.unblock("extension", "299").await.unwrap());
+    assert!(!store.unblock("number", "299").await.unwrap());
+
+    store.set_call_setting("policy", Some("first"), &admin).await.unwrap();
+    store.set_call_setting("short_ring", Some("on"), &admin).await.unwrap();
+    store.set_call_setting("short_ring", Some("off"), &admin).await.unwrap();
+    assert_eq!(
+        store.call_settings().await.unwrap(),
+        vec![("policy".to_owned(), "first".to_owned()), ("short_ring".to_owned(), "off".to_owned())]
+    );
+    store.set_call_setting("policy", None, &admin).await.unwrap();
+    assert_eq!(store.call_settings().await.unwrap().len(), 1);
+
+    let bob = Party::Matrix(MatrixUserId::parse("@bob:hs").unwrap());
+    let mut tx = store.begin().await.unwrap();
+    tx.set_user_setting(&bob, "missed_calls", Some("off")).await.unwrap();
+    tx.set_user_setting(&bob, "language", Some("de")).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    tx.set_user_setting(&bob, "missed_calls", Some("on")).await.unwrap();
+    drop(tx);
+    assert_eq!(
+        store.user_settings().await.unwrap(),
+        vec![
+            ("matrix:@bob:hs".to_owned(), "language".to_owned(), "de".to_owned()),
+            ("matrix:@bob:hs".to_owned(), "missed_calls".to_owned(), "off".to_owned()),
+        ]
+    );
+    let mut tx = store.begin().await.unwrap();
+    tx.set_user_setting(&bob, "language", None).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.user_settings().await.unwrap().len(), 1);
+
+    let import = |content: &str, n| ucbridge::store::ContactImport {
+        name: "team.vcf".into(),
+        format: "vcard".into(),
+        content: content.into(),
+        contacts: n,
+    };
+    store.save_contact_import(&import("v1", 1), &admin).await.unwrap();
+    store.save_contact_import(&import("v2", 2), &admin).await.unwrap();
+    assert_eq!(store.contact_imports().await.unwrap(), vec![import("v2", 2)], "same name: replaced");
+}
+
+async fn a_portal_link_is_undone(db: &TestDb) {
+    let store = db.open().await;
+    let room = RoomId::parse("!linked:hs").unwrap();
+    store.save_xmpp_room(&room, &jid("team@conference.x")).await.unwrap();
+    store.save_xmpp_occupant(&room, &MatrixUserId::parse("@bob:hs").unwrap(), "bob").await.unwrap();
+    assert!(store.delete_xmpp_room(&room).await.unwrap());
+    assert!(!store.delete_xmpp_room(&room).await.unwrap());
+    assert!(store.xmpp_rooms().await.unwrap().is_empty());
+    assert!(store.xmpp_occupants(&room).await.unwrap().is_empty());
+    store.save_xmpp_room(&room, &jid("team@conference.x")).await.unwrap();
+    assert_eq!(store.xmpp_rooms().await.unwrap().len(), 1, "the MUC can be linked again");
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -520,4 +617,7 @@ conformance!(
     call_events_replay_until_the_call_is_finished,
     call_journal_facts_and_settling,
     sms_conversations_messages_and_usage,
+    contact_groups_keep_their_members,
+    block_list_settings_and_imports,
+    a_portal_link_is_undone,
 );

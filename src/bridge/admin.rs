@@ -15,11 +15,27 @@ use crate::matrix::client::MatrixError;
 impl Bridge {
     /// Is this person an admin (listed in `admins:`, with `*` patterns)?
     pub fn is_admin(&self, who: &Party) -> bool {
+        let config = self.current_config();
         let (patterns, id) = match who {
-            Party::Matrix(u) => (&self.config.admins.matrix, u.to_string()),
-            Party::Xmpp(j) => (&self.config.admins.xmpp, j.to_string()),
+            Party::Matrix(u) => (&config.admins.matrix, u.to_string()),
+            Party::Xmpp(j) => (&config.admins.xmpp, j.to_string()),
         };
         patterns.iter().any(|p| admin::matches(p, &id))
+    }
+
+    /// The config as last (re)loaded.
+    pub fn current_config(&self) -> Arc<crate::config::Config> {
+        match self.live_config.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub(super) fn set_current_config(&self, config: crate::config::Config) {
+        match self.live_config.write() {
+            Ok(mut c) => *c = Arc::new(config),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
+        }
     }
 
     pub fn control_room(&self) -> Option<RoomId> {
@@ -64,13 +80,18 @@ impl Bridge {
         Ok(room)
     }
 
-    /// Run an admin command for `who` (already known to be an admin) and audit it.
-    pub(super) async fn run_admin_command(self: &Arc<Self>, who: &Party, text: &str) -> String {
+    /// Run an admin command for `who` and audit it (a refusal too). `input` says where the
+    /// command came from: what it answers (a file to import) or a file given with it.
+    pub(super) async fn run_admin_command(self: &Arc<Self>, who: &Party, text: &str, input: &AdminInput) -> String {
         let (ok, answer) = match admin::parse(text) {
             Err(usage) => (false, usage),
-            Ok(command) => match self.admin_command(who, command).await {
-                Ok(answer) => (true, answer),
-                Err(e) => (false, format!("The command failed: {e}")),
+            Ok(command) => match command.access().check(self.is_admin(who)) {
+                Err(refusal) => (false, refusal),
+                Ok(()) => match self.admin_command(who, command, input).await {
+                    Ok(Ok(answer)) => (true, answer),
+                    Ok(Err(mistake)) => (false, with_usage(mistake, text)),
+                    Err(e) => (false, format!("The command failed: {e}")),
+                },
             },
         };
         tracing::info!(admin = %who, command = text, ok, "admin command");
@@ -80,9 +101,26 @@ impl Bridge {
         answer
     }
 
-    async fn admin_command(self: &Arc<Self>, who: &Party, command: AdminCommand) -> crate::store::Result<String> {
-        Ok(match command {
-            AdminCommand::Help => admin::help(),
+    /// `Ok(Err(text))`: the command could not do what was asked (bad arguments, unknown room);
+    /// the text says why.
+    async fn admin_command(
+        self: &Arc<Self>,
+        who: &Party,
+        command: AdminCommand,
+        input: &AdminInput,
+    ) -> crate::store::Result<Result<String, String>> {
+        Ok(Ok(match command {
+            AdminCommand::Help { command } if command.is_empty() => admin::help(),
+            AdminCommand::Help { command } => return Ok(admin::help_for(&command)),
+            AdminCommand::Rooms { action: RoomsCommand::Link { matrix_room, xmpp_muc } } => {
+                return self.link_room(&matrix_room, &xmpp_muc).await;
+            }
+            AdminCommand::Rooms { action: RoomsCommand::Unlink { room } } => return self.unlink_room(&room).await,
+            AdminCommand::Groups { action } => return self.groups_command(who, action).await,
+            AdminCommand::Block { action } => return self.block_command(who, action).await,
+            AdminCommand::MissedCalls { action } => return self.missed_calls_command(who, action).await,
+            AdminCommand::Contacts { action } => return self.contacts_command(who, action, input).await,
+            AdminCommand::Reload => return Ok(self.reload().await),
             AdminCommand::Status => {
                 let uptime = self.started.elapsed().as_secs();
                 format!(
@@ -103,8 +141,9 @@ impl Bridge {
             }
             AdminCommand::Rooms { action: RoomsCommand::List } => {
                 let rooms = self.store.rooms().await?;
-                if rooms.is_empty() {
-                    return Ok("No hosted rooms.".into());
+                let linked = self.store.xmpp_rooms().await?;
+                if rooms.is_empty() && linked.is_empty() {
+                    return Ok(Ok("No hosted or linked rooms.".into()));
                 }
                 let mut lines = vec!["Hosted rooms:".to_owned()];
                 for r in rooms {
@@ -115,6 +154,13 @@ impl Bridge {
                         r.name.as_deref().unwrap_or("no name"),
                         self.muc_of(&r)
                     ));
+                }
+                if !linked.is_empty() {
+                    lines.push("Portal rooms of MUCs:".to_owned());
+                    for (room, muc) in linked {
+                        let n = self.store.xmpp_occupants(&room).await?.len();
+                        lines.push(format!("- {room}: {muc}, {n} Matrix occupants"));
+                    }
                 }
                 lines.join("\n")
             }
@@ -127,7 +173,7 @@ impl Bridge {
                         Err(_) => None,
                     }
                 };
-                let Some(r) = found else { return Ok(format!("{room} is not a hosted room.")) };
+                let Some(r) = found else { return Ok(Err(format!("{room} is not a hosted room."))) };
                 let mut lines = vec![format!(
                     "{} — {} — owner {} — {}",
                     r.alias.as_deref().unwrap_or(r.room.as_str()),
@@ -144,7 +190,7 @@ impl Bridge {
             AdminCommand::Permissions { action: PermissionsCommand::Grant { user, permission } } => {
                 let target = match Party::parse_contact(&user, &self.map) {
                     Ok(t) => t,
-                    Err(e) => return Ok(format!("Cannot grant to {user}: {e}")),
+                    Err(e) => return Ok(Err(format!("Cannot grant to {user}: {e}"))),
                 };
                 self.store.grant(&target, permission.as_str(), who).await?;
                 format!("OK: {target} may use {}.", permission.as_str())
@@ -152,7 +198,7 @@ impl Bridge {
             AdminCommand::Permissions { action: PermissionsCommand::Revoke { user, permission } } => {
                 let target = match Party::parse_contact(&user, &self.map) {
                     Ok(t) => t,
-                    Err(e) => return Ok(format!("Cannot revoke from {user}: {e}")),
+                    Err(e) => return Ok(Err(format!("Cannot revoke from {user}: {e}"))),
                 };
                 if self.store.revoke(&target, permission.as_str()).await? {
                     format!("OK: {target} may no longer use {}.", permission.as_str())
@@ -189,7 +235,7 @@ impl Bridge {
             AdminCommand::Users { action: UsersCommand::Info { user } } => {
                 let who = match Party::parse_contact(&user, &self.map) {
                     Ok(p) => p,
-                    Err(e) => return Ok(format!("Cannot read {user}: {e}")),
+                    Err(e) => return Ok(Err(format!("Cannot read {user}: {e}"))),
                 };
                 let perms = self.store.permissions_of(&who).await?;
                 let rooms = self.store.rooms_of(&who).await?;
@@ -208,7 +254,7 @@ impl Bridge {
             AdminCommand::Broadcast { text } => {
                 let text = text.join(" ");
                 if text.trim().is_empty() {
-                    return Ok("Nothing to broadcast: broadcast TEXT".into());
+                    return Ok(Err("Nothing to broadcast: broadcast TEXT".into()));
                 }
                 let notice = Text::notice(format!("Notice from the bridge admins: {text}"));
                 let mut actions = vec![];
@@ -231,12 +277,12 @@ impl Bridge {
                 self.queue_all(actions).await?;
                 format!("OK: the notice goes to {n} people.")
             }
-        })
+        }))
     }
 
     /// An admin command from XMPP (the `admin` ad-hoc command); the caller checked the rights.
-    pub async fn xmpp_admin(self: &Arc<Self>, from: &BareJid, line: &str) -> String {
-        self.run_admin_command(&Party::Xmpp(from.clone()), line).await
+    pub async fn xmpp_admin(self: &Arc<Self>, from: &BareJid, line: &str, file: Option<(String, String)>) -> String {
+        self.run_admin_command(&Party::Xmpp(from.clone()), line, &AdminInput { reply_to: None, file }).await
     }
 
     /// A message in the control room: an admin's command, or a refusal; the answer is a reply
@@ -246,26 +292,73 @@ impl Bridge {
         sender: &MatrixUserId,
         body: &str,
         event_id: &str,
+        reply_to: Option<String>,
     ) -> Option<Action> {
         let room = self.control_room()?;
         let who = Party::Matrix(sender.clone());
         let answer = if self.is_admin(&who) {
-            self.run_admin_command(&who, body).await
+            self.run_admin_command(&who, body, &AdminInput { reply_to, file: None }).await
         } else {
-            tracing::info!(%sender, "non-admin tried an admin command");
-            format!("{sender}: only the bridge's admins can run commands here.")
+            tracing::info!(%sender, command = body, "non-admin tried an admin command");
+            let refusal = format!("{sender}: only the bridge's admins can run commands here.");
+            if let Err(e) = self.store.audit(&who, body, false, &refusal).await {
+                tracing::warn!(error = %e, "cannot write the audit log");
+            }
+            refusal
         };
         let html = Some(as_html(&answer));
         Some(Action::MatrixNotice { room, body: answer, html, reply_to: Some(event_id.to_owned()) })
     }
 }
 
-/// An answer as HTML: lines starting with `- ` become a list, others paragraphs; all escaped.
+/// A mistake with the usage of the command it is about.
+fn with_usage(mistake: String, line: &str) -> String {
+    let words: Vec<String> = line.split_whitespace().filter(|w| *w != "!ucb").take(2).map(str::to_owned).collect();
+    let usage = admin::help_for(&words).or_else(|_| admin::help_for(&words[..words.len().min(1)]));
+    match usage {
+        Ok(u) if !words.is_empty() => format!("{mistake}\n{u}"),
+        _ => mistake,
+    }
+}
+
+/// Where an admin command came from, beyond its text.
+#[derive(Default)]
+pub(super) struct AdminInput {
+    /// The event the command answers (Matrix), e.g. the file to import.
+    pub reply_to: Option<String>,
+    /// A file given with the command (XMPP form): name and content.
+    pub file: Option<(String, String)>,
+}
+
+/// An answer as HTML: lines starting with `- ` become a list, lines starting with `| ` a table
+/// (cells split at ` | `, the first row the header), others paragraphs; all escaped.
 pub fn as_html(text: &str) -> String {
     let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
     let mut out = String::new();
     let mut in_list = false;
+    let mut table: Option<usize> = None;
     for line in text.lines() {
+        if let Some(row) = line.strip_prefix("| ") {
+            if in_list {
+                out.push_str("</ul>");
+                in_list = false;
+            }
+            let cells: Vec<&str> = row.trim_end_matches(" |").split(" | ").collect();
+            let tag = if table.is_none() { "th" } else { "td" };
+            if table.is_none() {
+                out.push_str("<table>");
+            }
+            table = Some(table.unwrap_or(0) + 1);
+            out.push_str("<tr>");
+            for c in cells {
+                out.push_str(&format!("<{tag}>{}</{tag}>", escape(c.trim())));
+            }
+            out.push_str("</tr>");
+            continue;
+        }
+        if table.take().is_some() {
+            out.push_str("</table>");
+        }
         match line.strip_prefix("- ") {
             Some(item) => {
                 if !in_list {
@@ -286,6 +379,9 @@ pub fn as_html(text: &str) -> String {
     if in_list {
         out.push_str("</ul>");
     }
+    if table.is_some() {
+        out.push_str("</table>");
+    }
     out
 }
 
@@ -301,6 +397,10 @@ mod tests {
         assert_eq!(
             super::as_html("Permissions:\n- <a>: sms\n- b & c: chat\ndone"),
             "<p>Permissions:</p><ul><li>&lt;a&gt;: sms</li><li>b &amp; c: chat</li></ul><p>done</p>"
+        );
+        assert_eq!(
+            super::as_html("Options:\n| name | value |\n| a<b | on |\nend"),
+            "<p>Options:</p><table><tr><th>name</th><th>value</th></tr><tr><td>a&lt;b</td><td>on</td></tr></table><p>end</p>"
         );
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
-use crate::commands::user::{self, NotifyCommand, RoomCommand, UserCommand};
+use crate::commands::user::{self, NotifyCommand, RoomCommand, Switch, UserCommand};
 use crate::core::action::{Action, Text};
 use crate::core::presence::Presence;
 use crate::core::watch::{self, Change, Party};
@@ -22,6 +22,20 @@ impl Bridge {
     ) -> crate::store::Result<String> {
         match user::parse(text) {
             Ok(command) => self.run_parsed_command(tx, caller, command, reply_room, actions).await,
+            // An admin command sent here: say where it runs, or refuse it.
+            Err(_) if crate::commands::admin::parse(text).is_ok() => {
+                tracing::info!(%caller, command = text, "admin command outside the control room");
+                Ok(match (self.is_admin(caller), caller) {
+                    (false, _) => "Only the bridge's admins can run admin commands.".into(),
+                    (true, Party::Matrix(_)) => {
+                        "That is an admin command: run it in the control room (send `control-room` for an invitation)."
+                            .into()
+                    }
+                    (true, Party::Xmpp(_)) => {
+                        "That is an admin command: run it with the ad-hoc command 'admin'.".into()
+                    }
+                })
+            }
             Err(usage) => Ok(usage),
         }
     }
@@ -35,7 +49,68 @@ impl Bridge {
         reply_room: Option<&crate::core::ids::RoomId>,
         actions: &mut Vec<Action>,
     ) -> crate::store::Result<String> {
+        if let Err(refusal) = command.access().check(self.is_admin(caller)) {
+            return Ok(refusal);
+        }
         Ok(match command {
+            UserCommand::MissedCalls { switch } => {
+                let on = switch == Switch::On;
+                tx.set_user_setting(caller, "missed_calls", Some(if on { "on" } else { "off" })).await?;
+                self.calls_dirty.store(true, std::sync::atomic::Ordering::Release);
+                match self.calls.get() {
+                    None => "OK, noted; missed-call notifications are not in use on this bridge, though.".into(),
+                    Some(c) if c.user_of(caller).is_none() => format!(
+                        "OK, noted. The bridge's phone directory has no line of {caller}, so there are no missed calls to tell you about yet."
+                    ),
+                    Some(_) if on => "OK: you get missed-call notices.".into(),
+                    Some(_) => "OK: you get no more missed-call notices; `missed-calls on` brings them back.".into(),
+                }
+            }
+            UserCommand::Language { language } => {
+                let lang = language.trim().to_ascii_lowercase();
+                let known = self.calls.get().map(|c| c.languages()).unwrap_or_else(|| vec!["de".into(), "en".into()]);
+                if !known.contains(&lang) {
+                    return Ok(format!(
+                        "'{language}' is not a language of the notices; choose one of: {}.",
+                        known.join(", ")
+                    ));
+                }
+                tx.set_user_setting(caller, "language", Some(&lang)).await?;
+                self.calls_dirty.store(true, std::sync::atomic::Ordering::Release);
+                format!("OK: your notices are in '{lang}' from now on.")
+            }
+            UserCommand::StartChat { group } => {
+                let Some(members) = tx.group_members(&group).await? else {
+                    return Ok(format!(
+                        "There is no contact group '{group}'. An admin creates groups (`groups create`)."
+                    ));
+                };
+                if !members.contains(caller) && !self.is_admin(caller) {
+                    return Ok(format!("Only the members of the group {group} (and admins) can start a chat with it."));
+                }
+                let others: Vec<Party> = members.into_iter().filter(|m| m != caller).collect();
+                if others.is_empty() {
+                    return Ok(format!("The group {group} has nobody else in it."));
+                }
+                let cap = self.room_cap();
+                if others.len() + 1 > cap {
+                    return Ok(format!(
+                        "The group {group} has {} members with you; a room holds at most {cap}.",
+                        others.len() + 1
+                    ));
+                }
+                let alias = format!("{group}-{:04x}", rand::random::<u16>());
+                let names: Vec<String> = others.iter().map(ToString::to_string).collect();
+                actions.push(Action::MatrixCreateRoom {
+                    initiator: caller.clone(),
+                    name: group.clone(),
+                    alias: alias.clone(),
+                    open: false,
+                    reply_room: reply_room.cloned(),
+                    members: others,
+                });
+                format!("Creating the room #{alias}:{} with {} …", self.map.homeserver, names.join(", "))
+            }
             UserCommand::Help => match caller {
                 Party::Xmpp(_) => format!(
                     "This is the ucbridge gateway. To write to the Matrix user @user:server, write to user\\40server@{}.\n{}",
@@ -72,6 +147,7 @@ impl Bridge {
                     alias: alias.clone(),
                     open: public,
                     reply_room: reply_room.cloned(),
+                    members: vec![],
                 });
                 format!("Creating the room #{alias}:{} …", self.map.homeserver)
             }
@@ -176,6 +252,7 @@ impl Bridge {
         let rows = tx.enqueue_all(actions).await?;
         tx.commit().await?;
         self.dispatch(rows);
+        self.after_commands().await;
         Ok(answer)
     }
 
@@ -194,6 +271,7 @@ impl Bridge {
         let rows = tx.enqueue_all(actions).await?;
         tx.commit().await?;
         self.dispatch(rows);
+        self.after_commands().await;
         Ok(())
     }
 }

@@ -22,7 +22,7 @@ fn store_err(e: StoreError) -> DeliveryError {
 }
 
 impl Bridge {
-    pub(super) async fn deliver(&self, id: i64, action: &Action) -> Result<(), DeliveryError> {
+    pub(super) async fn deliver(self: &std::sync::Arc<Self>, id: i64, action: &Action) -> Result<(), DeliveryError> {
         match action {
             Action::MatrixDirect { from, to, nick, text, stanza_id, wants_receipt, markable } => {
                 let asked = Asked { stanza_id: stanza_id.as_deref(), receipt: *wants_receipt, markable: *markable };
@@ -35,7 +35,20 @@ impl Bridge {
                     let name = self.sms().map_or_else(|| phone.to_string(), |s| s.display_name(&phone));
                     self.ensure_ghost(user, &name).await?;
                 }
-                self.matrix.join(room, user).await.map_err(MatrixError::into_delivery)
+                match self.matrix.join(room, user).await {
+                    // A portal room that is not public (linked with `rooms link`): the bot
+                    // invites the MUC occupant's ghost first.
+                    Err(e)
+                        if e.errcode() == Some("M_FORBIDDEN")
+                            && self.portal_muc(room).await.map_err(store_err)?.is_some() =>
+                    {
+                        if let Err(e) = self.matrix.invite(room, &self.map.bot(), user).await {
+                            tracing::info!(%room, %user, error = %e, "cannot invite a ghost into a portal room");
+                        }
+                        self.matrix.join(room, user).await.map_err(MatrixError::into_delivery)
+                    }
+                    other => other.map_err(MatrixError::into_delivery),
+                }
             }
             Action::MatrixPost { room, user, text, nick } => {
                 if let Some(Ok(jid)) = self.map.jid_for_ghost(user) {
@@ -66,8 +79,8 @@ impl Bridge {
                 }
                 Ok(())
             }
-            Action::MatrixCreateRoom { initiator, name, alias, open, reply_room } => {
-                self.create_room(initiator, name, alias, *open, reply_room.as_ref(), id).await
+            Action::MatrixCreateRoom { initiator, name, alias, open, reply_room, members } => {
+                self.create_room(initiator, name, alias, *open, reply_room.as_ref(), members, id).await
             }
             Action::MatrixRoomAct { room, op } => self.room_act(room, op).await,
             Action::XmppGroupchat { room, nick, text, archive_id, origin_id } => {

@@ -39,11 +39,18 @@ impl Bridge {
         let mut commands = vec![];
         for event in events {
             membership_changed |= matches!(event, MatrixIn::Membership { .. });
-            if let MatrixIn::Message { room, sender, text, event_id } = &event
+            if let MatrixIn::Message { room, sender, text, event_id, reply_to } = &event
                 && Some(room) == control.as_ref()
             {
                 // Run after the commit: commands write through their own transactions.
-                commands.push((sender.clone(), text.body.clone(), event_id.clone()));
+                commands.push((sender.clone(), text.body.clone(), event_id.clone(), reply_to.clone()));
+                continue;
+            }
+            if let MatrixIn::Unsupported { room, sender, file: Some(file), .. } = &event
+                && Some(room) == control.as_ref()
+            {
+                commands.push((sender.clone(), String::new(), file.event_id.clone(), None));
+                self.remember_upload(sender, file.clone());
                 continue;
             }
             for action in self.actions_for(&mut tx, event).await? {
@@ -52,10 +59,16 @@ impl Bridge {
         }
         tx.commit().await?;
         let mut replies = vec![];
-        for (sender, body, event_id) in commands {
-            replies.extend(self.control_room_message(&sender, &body, &event_id).await);
+        for (sender, body, event_id, reply_to) in commands {
+            let reply = if body.is_empty() {
+                self.control_room_upload(&sender, &event_id)
+            } else {
+                self.control_room_message(&sender, &body, &event_id, reply_to).await
+            };
+            replies.extend(reply);
         }
         self.queue_all(replies).await?;
+        self.after_commands().await;
         if membership_changed {
             self.forget_cached_dms();
         }
@@ -85,7 +98,7 @@ impl Bridge {
     }
 
     async fn actions_for(&self, tx: &mut StoreTx, event: MatrixIn) -> crate::store::Result<Vec<Action>> {
-        let max = self.config.limits.max_message_bytes;
+        let max = self.current_config().limits.max_message_bytes;
         if let Some(room) = event.room()
             && let Some(bridged) = self.bridged_room(room).await?
         {
@@ -157,7 +170,7 @@ impl Bridge {
                 tx.set_peer_membership(&room, &user, peer).await?;
                 vec![]
             }
-            MatrixIn::Message { room, sender, event_id, text } => {
+            MatrixIn::Message { room, sender, event_id, text, .. } => {
                 let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
                     if !self.map.is_bridge_user(&sender)
                         && let Some(conversation) = tx.sms_by_room(&room).await?
@@ -214,7 +227,7 @@ impl Bridge {
                 let to_xmpp = format!("[{sender} sent an encrypted message that the bridge cannot read.]");
                 vec![self.notice_in(&portal, &room, in_room), self.notice_to_xmpp(&portal, &sender, to_xmpp)]
             }
-            MatrixIn::Unsupported { room, sender, what } => {
+            MatrixIn::Unsupported { room, sender, what, .. } => {
                 let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
                     return Ok(vec![]);
                 };

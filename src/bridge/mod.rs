@@ -3,6 +3,7 @@
 //! transaction), and runs the outbox lanes that carry the actions out.
 
 mod admin;
+mod admin_ops;
 pub mod avatars;
 mod commands;
 mod deliver;
@@ -64,6 +65,14 @@ pub struct Bridge {
     pub mailer: std::sync::OnceLock<crate::calls::service::Mailer>,
     /// The SMS gateway and its settings (set at start when `sms` is configured).
     pub sms: std::sync::OnceLock<Arc<crate::sms::SmsService>>,
+    /// The missed-call module, when configured (its settings change through admin commands).
+    pub calls: std::sync::OnceLock<Arc<crate::calls::service::CallsService>>,
+    /// The config as last (re)loaded: what `reload` can change without a restart is read here.
+    live_config: std::sync::RwLock<Arc<Config>>,
+    /// Files admins posted in the control room lately (for `contacts import`), newest last.
+    uploads: Mutex<std::collections::VecDeque<(MatrixUserId, crate::core::inbound::FileRef)>>,
+    /// A user command changed a missed-call choice: refresh the module's settings after commit.
+    calls_dirty: std::sync::atomic::AtomicBool,
 }
 
 /// Presence bookkeeping: coalescing per person, and each XMPP user's resources.
@@ -106,6 +115,7 @@ impl Bridge {
             bot_localpart: config.appservice.bot_localpart.clone(),
         };
         Arc::new(Self {
+            live_config: std::sync::RwLock::new(config.clone()),
             config,
             map,
             store,
@@ -127,6 +137,9 @@ impl Bridge {
             instance,
             mailer: std::sync::OnceLock::new(),
             sms: std::sync::OnceLock::new(),
+            calls: std::sync::OnceLock::new(),
+            uploads: Mutex::new(std::collections::VecDeque::new()),
+            calls_dirty: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

@@ -173,7 +173,7 @@ impl Bridge {
         };
         out.push(muc_out::occupant_presence(&muc, &nick, &join.full, &own));
         // 3. Recent history, 4. the subject.
-        let wanted = join.max_history.unwrap_or(u32::MAX).min(self.config.rooms.history_on_join);
+        let wanted = join.max_history.unwrap_or(u32::MAX).min(self.current_config().rooms.history_on_join);
         if wanted > 0 {
             let (history, _) =
                 self.store.archive_page(&room, Page::Before(i64::MAX, i64::from(wanted))).await.map_err(internal)?;
@@ -335,7 +335,7 @@ impl Bridge {
     ) -> Result<(), Refused> {
         let r = self.muc_room(room_local).await?;
         let m = self.occupant(&r, full, bare).await?;
-        let max = self.config.limits.max_message_bytes;
+        let max = self.current_config().limits.max_message_bytes;
         if body.len() > max {
             return Err((
                 Refusal::Policy,

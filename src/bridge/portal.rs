@@ -65,6 +65,22 @@ impl Bridge {
         Ok(self.portals.lock().ok().and_then(|p| p.by_muc.get(muc).cloned()))
     }
 
+    /// Record a link made by `rooms link`.
+    pub(super) fn index_link(&self, room: &RoomId, muc: &BareJid) {
+        if let Ok(mut p) = self.portals.lock() {
+            p.by_muc.insert(muc.clone(), room.clone());
+            p.by_room.insert(room.clone(), muc.clone());
+        }
+    }
+
+    /// Forget a link (`rooms unlink`); the MUC's occupants that showed their address.
+    pub(super) fn index_unlink(&self, room: &RoomId, muc: &BareJid) -> Vec<BareJid> {
+        let Ok(mut p) = self.portals.lock() else { return vec![] };
+        p.by_room.remove(room);
+        p.by_muc.remove(muc);
+        p.occupants.remove(muc).map(|o| o.into_values().filter_map(|o| o.jid).collect()).unwrap_or_default()
+    }
+
     /// The homeserver asks whether an alias exists: for `#_xmpp_<MUC>` create the portal room.
     /// `Ok(false)`: not an alias the bridge provides.
     pub async fn open_portal(&self, alias: &str) -> Result<bool, String> {

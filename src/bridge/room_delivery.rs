@@ -2,7 +2,7 @@
 //! and the MUC traffic to XMPP clients (sent to every client joined when the action runs).
 
 use crate::bridge::Bridge;
-use crate::core::action::{OccupantChange, RoomOp, Text};
+use crate::core::action::{Action, OccupantChange, RoomOp, Text};
 use crate::core::ids::{MatrixUserId, RoomId};
 use crate::core::outbox::DeliveryError;
 use crate::core::room::Role;
@@ -46,27 +46,29 @@ impl Bridge {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn create_room(
-        &self,
+        self: &std::sync::Arc<Self>,
         initiator: &Party,
         name: &str,
         alias: &str,
         open: bool,
         reply_room: Option<&RoomId>,
+        members: &[Party],
         id: i64,
     ) -> Result<(), DeliveryError> {
         let full_alias = format!("#{alias}:{}", self.map.homeserver);
         let initiator_id = self.matrix_id_of(initiator);
         let outcome = if self.store.room_by_alias(&full_alias).await.map_err(store_err)?.is_some() {
-            Ok(false)
+            Ok(None)
         } else {
             match self.matrix.resolve_alias(&full_alias).await.map_err(MatrixError::into_delivery)? {
                 // Taken by someone else's room (or ours from an attempt that crashed before
                 // saving it: then the bot can read its power levels and it is adopted).
                 Some(existing) => match self.matrix.update_power_levels(&existing, |_| {}).await {
                     Ok(()) => {
-                        self.save_new_room(existing, initiator, name, &full_alias, open).await?;
-                        Ok(true)
+                        self.save_new_room(existing.clone(), initiator, name, &full_alias, open).await?;
+                        Ok(Some(existing))
                     }
                     Err(_) => Err(format!("{full_alias} is already in use; choose another name.")),
                 },
@@ -84,11 +86,16 @@ impl Bridge {
                         .await
                         .map_err(MatrixError::into_delivery)?;
                     tracing::info!(%room, alias = full_alias, %initiator, "created a bridged room");
-                    self.save_new_room(room, initiator, name, &full_alias, open).await?;
-                    Ok(true)
+                    self.save_new_room(room.clone(), initiator, name, &full_alias, open).await?;
+                    Ok(Some(room))
                 }
             }
         };
+        if let Ok(Some(room)) = &outcome
+            && !members.is_empty()
+        {
+            self.invite_members(room, initiator, name, members).await?;
+        }
         let reply = match outcome {
             Ok(_) => {
                 let muc = self.map.muc_for_room(&full_alias);
@@ -121,6 +128,44 @@ impl Bridge {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Invite the members of a contact group into the room just created for them (`start-chat`):
+    /// Matrix users by the bot, XMPP users with a MUC invitation (their ghosts join the room).
+    async fn invite_members(
+        self: &std::sync::Arc<Self>,
+        room: &RoomId,
+        initiator: &Party,
+        group: &str,
+        members: &[Party],
+    ) -> Result<(), DeliveryError> {
+        let mut tx = self.store.begin().await.map_err(store_err)?;
+        let mut current = tx.room_members(room).await.map_err(store_err)?;
+        let mut actions = vec![];
+        for who in members {
+            if current.iter().any(|m| &m.party == who) {
+                continue;
+            }
+            let nick = self.new_nick(&current, who, None);
+            let m = RoomMember { party: who.clone(), role: Role::Participant, joined: false, nick };
+            tx.save_member(room, &m).await.map_err(store_err)?;
+            current.push(m);
+            let user = self.matrix_id_of(who);
+            actions.push(Action::MatrixRoomAct { room: room.clone(), op: RoomOp::Invite { user: user.clone() } });
+            if let Party::Xmpp(jid) = who {
+                actions.push(Action::MatrixJoin { room: room.clone(), user });
+                actions.push(Action::XmppMucInvite {
+                    room: room.clone(),
+                    to: jid.clone(),
+                    from: initiator.clone(),
+                    reason: Some(format!("A chat with the group {group}")),
+                });
+            }
+        }
+        let rows = tx.enqueue_all(actions).await.map_err(store_err)?;
+        tx.commit().await.map_err(store_err)?;
+        self.dispatch(rows);
         Ok(())
     }
 

@@ -17,7 +17,7 @@ participant again; Matrix does not let moderators demote each other), `!promote 
 
 impl Bridge {
     pub(super) fn room_cap(&self) -> usize {
-        self.config.rooms.max_participants
+        self.current_config().rooms.max_participants
     }
 
     /// The MUC address of a bridged room.
@@ -106,7 +106,7 @@ impl Bridge {
                     Some(m) => m.nick.clone(),
                     None => room::clean_nick(&self.displayname(&sender).unwrap_or_else(|| sender.localpart().into())),
                 };
-                let max = self.config.limits.max_message_bytes;
+                let max = self.current_config().limits.max_message_bytes;
                 if text.body.len() > max {
                     let notice = format!(
                         "{sender}: your message ({} bytes) is longer than the bridge's limit of {max} bytes and did not reach the XMPP participants.",

@@ -18,7 +18,7 @@ impl Bridge {
                 format!("{e}. To reach @user:server on Matrix, write to user\\40server@{}.", self.map.component),
             )
         })?;
-        let max = self.config.limits.max_message_bytes;
+        let max = self.current_config().limits.max_message_bytes;
         if chat.body.len() > max {
             return Err((
                 Refusal::Policy,

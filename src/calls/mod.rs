@@ -10,8 +10,10 @@
 pub mod ami;
 pub mod contacts;
 pub mod event;
+pub mod import;
 pub mod mail;
 pub mod model;
 pub mod rules;
 pub mod service;
+pub mod settings;
 pub mod webhook;

@@ -24,7 +24,9 @@ use super::contacts::{self, Contact, ContactIndex, Region};
 use super::event::{CallEvent, Direction, Extension};
 use super::mail::{self, LinkPrefix, MailSettings, Templates};
 use super::model::{CallSummary, CallTracker};
-use super::rules::{self, Channel, Directory, Facts, JournalEntry, JournalKind, Notice, UserFacts, UserId};
+use super::rules::{
+    self, Channel, Directory, Facts, JournalEntry, JournalKind, Notice, RuleSettings, UserFacts, UserId,
+};
 use crate::bridge::Bridge;
 use crate::config::Config;
 use crate::config::calls::{CallMail, CallUser, MissedCalls, Smtp, SmtpTls};
@@ -44,16 +46,39 @@ type Batch = Vec<(i64, CallEvent)>;
 
 /// The running module.
 pub struct CallsService {
+    /// The section as read at start (webhook, journal token, AMI: these need a restart).
     pub settings: MissedCalls,
-    directory: Directory,
-    users: HashMap<UserId, CallUser>,
-    contacts: ContactIndex,
     region: Region,
-    templates: Templates,
-    /// Rendering options (also for chat notices when e-mail is off).
-    render: MailSettings,
+    /// What the config file says (replaced by `reload`).
+    base: std::sync::Mutex<Arc<Base>>,
+    /// The settings in effect: the config with the admins' and users' stored choices laid over
+    /// it. Each call reads one snapshot; a command or a reload swaps in a new one.
+    live: std::sync::RwLock<Arc<Live>>,
     bridge: Arc<Bridge>,
     events: mpsc::Sender<Batch>,
+}
+
+/// The module's settings from the config file.
+struct Base {
+    rules: RuleSettings,
+    users: Vec<CallUser>,
+    /// Contacts from `contacts.files`.
+    contacts: Vec<Contact>,
+    templates: Arc<Templates>,
+    render: MailSettings,
+}
+
+/// The settings one call is handled with.
+pub struct Live {
+    pub rules: RuleSettings,
+    directory: Directory,
+    users: HashMap<UserId, CallUser>,
+    contacts: Arc<ContactIndex>,
+    templates: Arc<Templates>,
+    /// Rendering options (also for chat notices when e-mail is off).
+    pub render: MailSettings,
+    /// Stored overrides that no longer read: (name, why).
+    pub bad_overrides: Vec<(String, String)>,
 }
 
 /// Sends the stored e-mails.
@@ -149,7 +174,7 @@ fn load_templates(config: &Config, mail: Option<&CallMail>) -> anyhow::Result<Te
     Ok(templates)
 }
 
-fn load_contacts(config: &Config, settings: &MissedCalls, region: Region) -> anyhow::Result<ContactIndex> {
+fn load_contacts(config: &Config, settings: &MissedCalls) -> anyhow::Result<Vec<Contact>> {
     let mut all = Vec::new();
     for file in &settings.contacts.files {
         let path = config.resolve(file);
@@ -161,7 +186,7 @@ fn load_contacts(config: &Config, settings: &MissedCalls, region: Region) -> any
         tracing::info!(file = %path.display(), contacts = parsed.len(), "contacts imported");
         all.extend(parsed);
     }
-    Ok(ContactIndex::new(all, region))
+    Ok(all)
 }
 
 impl CallsService {
@@ -170,44 +195,7 @@ impl CallsService {
     pub async fn start(config: &Config, bridge: Arc<Bridge>) -> anyhow::Result<Option<Arc<Self>>> {
         let Some(settings) = config.missed_calls.clone() else { return Ok(None) };
         let region = Region::parse(&settings.contacts.region).context("missed_calls.contacts.region")?;
-        let templates = load_templates(config, settings.mail.as_ref())?;
-        let render = match &settings.mail {
-            Some(m) => MailSettings {
-                from_address: m.from_address.clone(),
-                from_name: m.from_name.clone(),
-                message_id_domain: m.message_id_domain.clone(),
-                link_prefix: LinkPrefix::parse(&m.link_prefix)?,
-                caller_as_sender: m.caller_as_sender,
-                attach_vcard: m.attach_vcard,
-                default_language: m.default_language.clone(),
-                utc_offset_minutes: m.utc_offset_minutes,
-            },
-            None => MailSettings {
-                from_address: "ucbridge@localhost".into(),
-                from_name: None,
-                message_id_domain: "ucbridge.invalid".into(),
-                link_prefix: LinkPrefix::Tel,
-                caller_as_sender: false,
-                attach_vcard: false,
-                default_language: "en".into(),
-                utc_offset_minutes: 0,
-            },
-        };
-        let languages = templates.languages();
-        if !languages.contains(&render.default_language) {
-            anyhow::bail!(
-                "config key `missed_calls.mail.default_language`: no templates for {:?} (have {languages:?})",
-                render.default_language
-            );
-        }
-        for u in &settings.users {
-            if let Some(l) = &u.language
-                && !languages.contains(l)
-            {
-                anyhow::bail!("config key `missed_calls.users`: {}: no templates for language {l:?}", u.id);
-            }
-        }
-        let contacts = load_contacts(config, &settings, region)?;
+        let base = Base::load(config, &settings, region)?;
         if let Some(mail) = &settings.mail {
             let mailer = Mailer::new(&mail.smtp)?;
             let _ = bridge.mailer.set(mailer);
@@ -215,11 +203,25 @@ impl CallsService {
         if settings.rules.channels.contains(&Channel::Sms) && bridge.sms().is_none() {
             tracing::warn!("missed_calls.rules.channels contains sms, but there is no `sms:` section: no SMS notices");
         }
-        let directory = Directory::new(settings.users.iter().map(CallUser::entry).collect());
-        let users = settings.users.iter().map(|u| (UserId::new(&u.id), u.clone())).collect();
+        let placeholder = Live {
+            rules: base.rules.clone(),
+            directory: Directory::default(),
+            users: HashMap::new(),
+            contacts: Arc::new(ContactIndex::default()),
+            templates: base.templates.clone(),
+            render: base.render.clone(),
+            bad_overrides: vec![],
+        };
         let (events, rx) = mpsc::channel(1024);
-        let service =
-            Arc::new(Self { settings, directory, users, contacts, region, templates, render, bridge, events });
+        let service = Arc::new(Self {
+            settings,
+            region,
+            base: std::sync::Mutex::new(Arc::new(base)),
+            live: std::sync::RwLock::new(Arc::new(placeholder)),
+            bridge,
+            events,
+        });
+        service.refresh(true).await.context("reading the stored missed-call settings")?;
         tokio::spawn(service.clone().process(rx));
         if let Some(ami) = &service.settings.ami {
             let (tx, mut ami_rx) = mpsc::channel::<CallEvent>(1024);
@@ -240,7 +242,7 @@ impl CallsService {
             });
             tracing::info!(address = %ami.address, "AMI client started");
         }
-        tracing::info!(users = service.directory.users().len(), "missed-call notifications on");
+        tracing::info!(users = service.live().directory.users().len(), "missed-call notifications on");
         Ok(Some(service))
     }
 
@@ -357,25 +359,27 @@ impl CallsService {
         rules::number_key(&contacts::normalize(number, self.region).unwrap_or_else(|| number.to_owned()))
     }
 
-    fn day_start(&self, at: i64) -> i64 {
-        let offset = i64::from(self.render.utc_offset_minutes) * 60_000;
+    fn day_start(&self, live: &Live, at: i64) -> i64 {
+        let offset = i64::from(live.render.utc_offset_minutes) * 60_000;
         (at + offset).div_euclid(DAY_MS) * DAY_MS - offset
     }
 
     /// Journal, notices and outbox rows for a finished call, in one transaction.
     async fn handle(&self, summary: &CallSummary) -> Result<Vec<OutboxRow>, StoreError> {
         let store = &self.bridge.store;
+        let live = self.live();
+        let live = live.as_ref();
         let number = summary.caller.visible_number();
-        let contact = number.and_then(|n| self.contacts.lookup(n));
+        let contact = number.and_then(|n| live.contacts.lookup(n));
         let key = number.map(|n| self.key_of(n)).unwrap_or_default();
         let mut facts = Facts {
             contact_found: contact.is_some(),
             caller_e164: number.and_then(|n| contacts::normalize(n, self.region)),
             users: HashMap::new(),
         };
-        let day_start = self.day_start(summary.started_at);
-        for user in self.candidates(summary) {
-            let Some(cfg) = self.users.get(&user) else { continue };
+        let day_start = self.day_start(live, summary.started_at);
+        for user in self.candidates(live, summary) {
+            let Some(cfg) = live.users.get(&user) else { continue };
             let mut f = UserFacts { last_logon_at: store.last_logon(&cfg.logon_keys()).await?, ..Default::default() };
             if !key.is_empty() {
                 f.notices_today_same_number = store.notices_since(user.as_str(), &key, day_start).await?.0;
@@ -383,16 +387,16 @@ impl CallsService {
             }
             facts.users.insert(user, f);
         }
-        let decision = rules::decide(&self.settings.rules, &self.directory, summary, &facts);
+        let decision = rules::decide(&live.rules, &live.directory, summary, &facts);
 
         let mut actions = Vec::new();
         let mut queued: HashMap<UserId, Vec<&'static str>> = HashMap::new();
         for notice in &decision.notices {
             for channel in &notice.channels {
                 let action = match channel {
-                    Channel::Email => self.mail_action(notice, contact),
-                    Channel::Chat => self.chat_action(notice, contact).await?,
-                    Channel::Sms => self.sms_action(notice, contact),
+                    Channel::Email => self.mail_action(live, notice, contact),
+                    Channel::Chat => self.chat_action(live, notice, contact).await?,
+                    Channel::Sms => self.sms_action(live, notice, contact),
                 };
                 if let Some(action) = action {
                     actions.push(action);
@@ -413,7 +417,7 @@ impl CallsService {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        for mut row in self.journal_rows(summary, contact) {
+        for mut row in self.journal_rows(live, summary, contact) {
             let user = UserId::new(&row.user);
             if let Some(channels) = queued.get(&user) {
                 row.notified = true;
@@ -459,14 +463,14 @@ impl CallsService {
     }
 
     /// People who may be told about this call (for their facts).
-    fn candidates(&self, s: &CallSummary) -> Vec<UserId> {
+    fn candidates(&self, live: &Live, s: &CallSummary) -> Vec<UserId> {
         let mut out: Vec<UserId> = s
             .participants
             .iter()
-            .filter_map(|p| self.directory.owner_of_extension(&p.extension))
+            .filter_map(|p| live.directory.owner_of_extension(&p.extension))
             .map(|u| u.id.clone())
             .collect();
-        if let Some(u) = self.directory.owner_of_number(&s.called) {
+        if let Some(u) = live.directory.owner_of_number(&s.called) {
             out.push(u.id.clone());
         }
         out.sort();
@@ -476,7 +480,7 @@ impl CallsService {
 
     /// One journal row per person involved: who rang (missed or answered), who answered, who
     /// called (outgoing).
-    fn journal_rows(&self, s: &CallSummary, contact: Option<&Contact>) -> Vec<NewJournalRow> {
+    fn journal_rows(&self, live: &Live, s: &CallSummary, contact: Option<&Contact>) -> Vec<NewJournalRow> {
         let direction = match s.direction {
             Direction::Inbound => "inbound",
             Direction::Outbound => "outbound",
@@ -501,11 +505,11 @@ impl CallsService {
             skip_reason: None,
         };
         let mut rows: Vec<NewJournalRow> = Vec::new();
-        let caller_owner = s.caller.visible_number().and_then(|n| self.directory.owner_of_number(n));
+        let caller_owner = s.caller.visible_number().and_then(|n| live.directory.owner_of_number(n));
         if s.direction != Direction::Inbound
             && let Some(owner) = caller_owner
         {
-            let out_contact = self.contacts.lookup(&s.called);
+            let out_contact = live.contacts.lookup(&s.called);
             let mut row = base(&owner.id, "outgoing");
             row.number = Some(s.called.clone());
             row.number_key = self.key_of(&s.called);
@@ -520,7 +524,7 @@ impl CallsService {
         // The people whose phones rang, once each (two extensions of one person merge).
         let mut rang: Vec<(UserId, Extension, i64, bool)> = Vec::new();
         for p in &s.participants {
-            let Some(owner) = self.directory.owner_of_extension(&p.extension) else { continue };
+            let Some(owner) = live.directory.owner_of_extension(&p.extension) else { continue };
             let answered = p.answered || s.answered.as_ref().is_some_and(|a| a.by == p.extension);
             match rang.iter_mut().find(|(u, ..)| *u == owner.id) {
                 Some(r) => {
@@ -534,13 +538,13 @@ impl CallsService {
             }
         }
         if let Some(a) = &s.answered
-            && let Some(owner) = self.directory.owner_of_extension(&a.by)
+            && let Some(owner) = live.directory.owner_of_extension(&a.by)
             && !rang.iter().any(|(u, ..)| *u == owner.id)
         {
             rang.push((owner.id.clone(), a.by.clone(), 0, true));
         }
         if rang.is_empty()
-            && let Some(owner) = self.directory.owner_of_number(&s.called)
+            && let Some(owner) = live.directory.owner_of_number(&s.called)
         {
             rang.push((owner.id.clone(), Extension::new(s.called.clone()), 0, s.answered.is_some()));
         }
@@ -566,13 +570,13 @@ impl CallsService {
         rows
     }
 
-    fn mail_action(&self, notice: &Notice, contact: Option<&Contact>) -> Option<Action> {
-        let entry = self.directory.get(&notice.user)?;
+    fn mail_action(&self, live: &Live, notice: &Notice, contact: Option<&Contact>) -> Option<Action> {
+        let entry = live.directory.get(&notice.user)?;
         if entry.email.is_none() {
             tracing::info!(user = %notice.user, "no e-mail address; e-mail notice skipped");
             return None;
         }
-        let message = match mail::build_message(&self.templates, &self.render, notice, entry, contact) {
+        let message = match mail::build_message(&live.templates, &live.render, notice, entry, contact) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(user = %notice.user, error = %e, "cannot build the notice e-mail; skipped");
@@ -588,10 +592,10 @@ impl CallsService {
             }
         };
         let message_id =
-            mail::message_id(notice.summary.call_id.as_str(), &notice.user, &self.render.message_id_domain);
+            mail::message_id(notice.summary.call_id.as_str(), &notice.user, &live.render.message_id_domain);
         Some(Action::Mail {
             message_id,
-            from: envelope.from().map(ToString::to_string).unwrap_or_else(|| self.render.from_address.clone()),
+            from: envelope.from().map(ToString::to_string).unwrap_or_else(|| live.render.from_address.clone()),
             to: envelope.to().iter().map(ToString::to_string).collect(),
             raw,
         })
@@ -599,10 +603,10 @@ impl CallsService {
 
     /// The SMS notice to the person's mobile, from the caller's number when
     /// `sms_caller_as_sender` is on and the caller's number is known.
-    fn sms_action(&self, notice: &Notice, contact: Option<&Contact>) -> Option<Action> {
-        let entry = self.directory.get(&notice.user)?;
+    fn sms_action(&self, live: &Live, notice: &Notice, contact: Option<&Contact>) -> Option<Action> {
+        let entry = live.directory.get(&notice.user)?;
         let mobile = entry.mobile.as_deref()?;
-        let text = match mail::render(&self.templates, &self.render, notice, entry, contact) {
+        let text = match mail::render(&live.templates, &live.render, notice, entry, contact) {
             Ok(r) => sms_text(&chat_text(&r.text)),
             Err(e) => {
                 tracing::warn!(user = %notice.user, error = %e, "cannot render the SMS notice; skipped");
@@ -619,11 +623,16 @@ impl CallsService {
 
     /// The notice in the person's chat with the bridge: the bot's DM on Matrix (if they have
     /// one), else a message from the component on XMPP.
-    async fn chat_action(&self, notice: &Notice, contact: Option<&Contact>) -> Result<Option<Action>, StoreError> {
-        let (Some(cfg), Some(entry)) = (self.users.get(&notice.user), self.directory.get(&notice.user)) else {
+    async fn chat_action(
+        &self,
+        live: &Live,
+        notice: &Notice,
+        contact: Option<&Contact>,
+    ) -> Result<Option<Action>, StoreError> {
+        let (Some(cfg), Some(entry)) = (live.users.get(&notice.user), live.directory.get(&notice.user)) else {
             return Ok(None);
         };
-        let text = match mail::render(&self.templates, &self.render, notice, entry, contact) {
+        let text = match mail::render(&live.templates, &live.render, notice, entry, contact) {
             Ok(r) => chat_text(&r.text),
             Err(e) => {
                 tracing::warn!(user = %notice.user, error = %e, "cannot render the chat notice; skipped");
@@ -678,6 +687,245 @@ fn channel_name(c: Channel) -> &'static str {
         Channel::Email => "email",
         Channel::Sms => "sms",
         Channel::Chat => "chat",
+    }
+}
+
+impl Base {
+    /// The settings in the config file; the checks that need the templates happen here.
+    fn load(config: &Config, settings: &MissedCalls, _region: Region) -> anyhow::Result<Self> {
+        let templates = load_templates(config, settings.mail.as_ref())?;
+        let render = match &settings.mail {
+            Some(m) => MailSettings {
+                from_address: m.from_address.clone(),
+                from_name: m.from_name.clone(),
+                message_id_domain: m.message_id_domain.clone(),
+                link_prefix: LinkPrefix::parse(&m.link_prefix)?,
+                caller_as_sender: m.caller_as_sender,
+                attach_vcard: m.attach_vcard,
+                default_language: m.default_language.clone(),
+                utc_offset_minutes: m.utc_offset_minutes,
+            },
+            None => MailSettings {
+                from_address: "ucbridge@localhost".into(),
+                from_name: None,
+                message_id_domain: "ucbridge.invalid".into(),
+                link_prefix: LinkPrefix::Tel,
+                caller_as_sender: false,
+                attach_vcard: false,
+                default_language: "en".into(),
+                utc_offset_minutes: 0,
+            },
+        };
+        let languages = templates.languages();
+        if !languages.contains(&render.default_language) {
+            anyhow::bail!(
+                "config key `missed_calls.mail.default_language`: no templates for {:?} (have {languages:?})",
+                render.default_language
+            );
+        }
+        for u in &settings.users {
+            if let Some(l) = &u.language
+                && !languages.contains(l)
+            {
+                anyhow::bail!("config key `missed_calls.users`: {}: no templates for language {l:?}", u.id);
+            }
+        }
+        let contacts = load_contacts(config, settings)?;
+        Ok(Self {
+            rules: settings.rules.clone(),
+            users: settings.users.clone(),
+            contacts,
+            templates: Arc::new(templates),
+            render,
+        })
+    }
+}
+
+/// One option as `missed-calls options` shows it.
+pub struct OptionRow {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub value: String,
+    /// The config's value, when a stored one overrides it.
+    pub config: Option<String>,
+}
+
+impl CallsService {
+    /// The settings in effect now.
+    pub fn live(&self) -> Arc<Live> {
+        match self.live.read() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn base(&self) -> Arc<Base> {
+        match self.base.lock() {
+            Ok(b) => b.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Rebuild the settings in effect from the config and what is stored (after a command
+    /// changed something); with `contacts`, re-read the imported contact files too.
+    pub async fn refresh(&self, contacts: bool) -> Result<(), StoreError> {
+        let store = &self.bridge.store;
+        let base = self.base();
+        let overrides = store.call_settings().await?;
+        let blocks = store.block_list().await?;
+        let prefs: HashMap<(String, String), String> =
+            store.user_settings().await?.into_iter().map(|(p, n, v)| ((p, n), v)).collect();
+        let contacts = if contacts {
+            let mut all = base.contacts.clone();
+            for import in store.contact_imports().await? {
+                let format = super::import::Format::parse(&import.format).unwrap_or(super::import::Format::Csv);
+                match super::import::read(&import.content, format, self.region) {
+                    Ok(report) => all.extend(report.contacts),
+                    Err(e) => tracing::warn!(file = import.name, error = %e, "stored contact file no longer reads"),
+                }
+            }
+            Arc::new(ContactIndex::new(all, self.region))
+        } else {
+            self.live().contacts.clone()
+        };
+        let mut rules = base.rules.clone();
+        let mut render = base.render.clone();
+        let bad_overrides = super::settings::overlay(&overrides, &mut rules, &mut render);
+        for (name, why) in &bad_overrides {
+            tracing::warn!(name, why, "stored missed-call setting skipped");
+        }
+        super::settings::add_blocks(&mut rules, blocks.into_iter().map(|b| (b.kind, b.entry)));
+        let languages = base.templates.languages();
+        let entries = base
+            .users
+            .iter()
+            .map(|u| {
+                let mut entry = u.entry();
+                for key in u.logon_keys() {
+                    match prefs.get(&(key.clone(), "missed_calls".to_owned())).map(String::as_str) {
+                        Some("on") => entry.opt_in = Some(true),
+                        Some("off") => entry.opt_in = Some(false),
+                        _ => {}
+                    }
+                    if let Some(l) = prefs.get(&(key, "language".to_owned()))
+                        && languages.contains(l)
+                    {
+                        entry.language = Some(l.clone());
+                    }
+                }
+                entry
+            })
+            .collect();
+        let live = Live {
+            rules,
+            directory: Directory::new(entries),
+            users: base.users.iter().map(|u| (UserId::new(&u.id), u.clone())).collect(),
+            contacts,
+            templates: base.templates.clone(),
+            render,
+            bad_overrides,
+        };
+        match self.live.write() {
+            Ok(mut l) => *l = Arc::new(live),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(live),
+        }
+        Ok(())
+    }
+
+    /// Apply a re-read config: rules, users, templates, mail options and contact files change
+    /// at once; the answer lists what needs a restart.
+    pub async fn reload(&self, config: &Config) -> anyhow::Result<Vec<String>> {
+        let Some(new) = &config.missed_calls else {
+            return Ok(vec!["missed_calls (the section was removed; the module stops at the next restart)".into()]);
+        };
+        let base = Base::load(config, new, self.region)?;
+        let old = &self.settings;
+        let mut restart = Vec::new();
+        let differs = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
+        if differs(&old.webhook, &new.webhook) {
+            restart.push("missed_calls.webhook".to_owned());
+        }
+        if old.journal_token != new.journal_token {
+            restart.push("missed_calls.journal_token".to_owned());
+        }
+        if differs(&old.ami, &new.ami) {
+            restart.push("missed_calls.ami".to_owned());
+        }
+        if differs(&old.mail.as_ref().map(|m| &m.smtp), &new.mail.as_ref().map(|m| &m.smtp)) {
+            restart.push("missed_calls.mail.smtp".to_owned());
+        }
+        if old.contacts.region != new.contacts.region {
+            restart.push("missed_calls.contacts.region".to_owned());
+        }
+        if old.idle_expiry_secs != new.idle_expiry_secs {
+            restart.push("missed_calls.idle_expiry_secs".to_owned());
+        }
+        match self.base.lock() {
+            Ok(mut b) => *b = Arc::new(base),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(base),
+        }
+        self.refresh(true).await?;
+        Ok(restart)
+    }
+
+    /// The template languages (for `language`).
+    pub fn languages(&self) -> Vec<String> {
+        self.live().templates.languages().to_vec()
+    }
+
+    /// A number as the block list keeps it: E.164 when it is a valid number, else its digits.
+    pub fn block_key(&self, number: &str) -> String {
+        contacts::normalize(number, self.region).unwrap_or_else(|| rules::number_key(number))
+    }
+
+    /// The config's block list (shown beside the stored one).
+    pub fn config_block_list(&self) -> rules::BlockList {
+        self.base().rules.block_list.clone()
+    }
+
+    /// The policy and every option, with the config's value where a stored one overrides it.
+    pub fn options(&self, stored: &[(String, String)]) -> Vec<OptionRow> {
+        let (live, base) = (self.live(), self.base());
+        [("policy", "who is told: none, first, last, all")]
+            .iter()
+            .chain(super::settings::OPTIONS)
+            .map(|&(name, about)| OptionRow {
+                name,
+                about,
+                value: super::settings::value(name, &live.rules, &live.render).unwrap_or_default(),
+                config: stored
+                    .iter()
+                    .any(|(n, _)| n == name)
+                    .then(|| super::settings::value(name, &base.rules, &base.render).unwrap_or_default()),
+            })
+            .collect()
+    }
+
+    /// Check a value before it is stored: it must read as the config's would.
+    pub fn check_option(&self, name: &str, value: &str) -> Result<(), String> {
+        let live = self.live();
+        let (mut rules, mut render) = (live.rules.clone(), live.render.clone());
+        super::settings::apply(name, value, &mut rules, &mut render)
+    }
+
+    /// The directory entry of a chat account, if they own a line.
+    pub fn user_of(&self, who: &Party) -> Option<UserId> {
+        let key = who.key();
+        self.base().users.iter().find(|u| u.logon_keys().contains(&key)).map(|u| UserId::new(&u.id))
+    }
+
+    /// Read a contact file for an import (nothing is stored here).
+    pub fn read_contacts(
+        &self,
+        text: &str,
+        format: super::import::Format,
+    ) -> Result<super::import::Report, super::contacts::ContactError> {
+        super::import::read(text, format, self.region)
+    }
+
+    /// How many contacts lookups use now.
+    pub fn contact_count(&self) -> usize {
+        self.live().contacts.len()
     }
 }
 

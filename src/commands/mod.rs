@@ -5,6 +5,26 @@
 pub mod admin;
 pub mod user;
 
+/// Who may run a command; each command tree declares it beside its commands (`access()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone who can reach the bot or the component.
+    Anyone,
+    /// People listed under `admins:` in the config.
+    Admin,
+}
+
+impl Access {
+    /// `Err` is the refusal to answer: never silence.
+    pub fn check(self, is_admin: bool) -> Result<(), String> {
+        match self {
+            Access::Anyone => Ok(()),
+            Access::Admin if is_admin => Ok(()),
+            Access::Admin => Err("Only the bridge's admins can run this command.".into()),
+        }
+    }
+}
+
 /// Parse a command line with a clap tree; `Err` carries the text to answer (the help for an
 /// empty line, else the mistake). A leading `!ucb` is accepted, as in rooms where a prefix is needed.
 pub(crate) fn parse_line<P: clap::Parser>(text: &str, help: fn() -> String) -> Result<P, String> {
@@ -23,4 +43,49 @@ pub(crate) fn parse_line<P: clap::Parser>(text: &str, help: fn() -> String) -> R
 /// A command tree's help text under a title.
 pub(crate) fn render_help<P: clap::CommandFactory>(title: &str) -> String {
     format!("{title}:\n{}", P::command().render_help())
+}
+
+/// The help of one command of a tree (`help rooms`, `help missed-calls options`); `Err` if the
+/// tree has no such command.
+pub(crate) fn render_command_help<P: clap::CommandFactory>(path: &[String]) -> Result<String, String> {
+    let mut command = P::command();
+    let mut names = vec![];
+    for word in path {
+        let Some(sub) = command.find_subcommand(word).cloned() else {
+            return Err(format!("There is no command '{}'. Send `help` for the list.", path.join(" ")));
+        };
+        names.push(sub.get_name().to_owned());
+        command = sub;
+    }
+    let usage = command
+        .render_usage()
+        .to_string()
+        .replace("Usage: ", &format!("Usage: {} ", names[..names.len().saturating_sub(1)].join(" ")));
+    let about = command.get_about().map(|a| a.to_string()).unwrap_or_default();
+    let mut text = format!("{}: {about}\n{}", names.join(" "), usage.split_whitespace().collect::<Vec<_>>().join(" "));
+    let subs: Vec<String> = command
+        .get_subcommands()
+        .filter(|c| c.get_name() != "help")
+        .map(|c| format!("- {}: {}", c.get_name(), c.get_about().map(|a| a.to_string()).unwrap_or_default()))
+        .collect();
+    if !subs.is_empty() {
+        text.push('\n');
+        text.push_str(&subs.join("\n"));
+    }
+    let args: Vec<String> = command
+        .get_arguments()
+        .filter(|a| a.get_help().is_some() && a.get_id() != "help")
+        .map(|a| {
+            let name = match a.get_long() {
+                Some(l) => format!("--{l}"),
+                None => a.get_id().to_string().to_uppercase(),
+            };
+            format!("- {name}: {}", a.get_help().map(|h| h.to_string()).unwrap_or_default())
+        })
+        .collect();
+    if !args.is_empty() {
+        text.push('\n');
+        text.push_str(&args.join("\n"));
+    }
+    Ok(text)
 }

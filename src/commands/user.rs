@@ -1,6 +1,9 @@
-//! User commands: status-change notifications ("tell me when X is available again / logs off").
+//! User commands, in the DM with the bot (Matrix) or as messages to the component (XMPP):
+//! status-change notifications, rooms, missed-call choices, language, group chats.
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+pub use super::Access;
 
 /// Commands you can send to the bridge.
 #[derive(Parser, Debug, PartialEq, Eq)]
@@ -44,6 +47,39 @@ pub enum UserCommand {
         #[arg(required = true, num_args = 1..)]
         target: Vec<String>,
     },
+    /// Missed-call notices for you: `missed-calls off`, `missed-calls on`.
+    MissedCalls { switch: Switch },
+    /// The language of your notices: `language de`, `language en`.
+    Language { language: String },
+    /// A group conversation with everyone in a contact group, you as its moderator:
+    /// `start-chat sales` (members of the group and admins may).
+    StartChat { group: String },
+}
+
+impl UserCommand {
+    /// Who may run the command (beside the commands; checked before any runs).
+    pub fn access(&self) -> Access {
+        match self {
+            UserCommand::ControlRoom => Access::Admin,
+            UserCommand::Help
+            | UserCommand::Notify { .. }
+            | UserCommand::Room { .. }
+            | UserCommand::Whoami
+            | UserCommand::MissedCalls { .. }
+            | UserCommand::Language { .. }
+            // The SMS permission (granted by admins) is checked when it runs.
+            | UserCommand::Sms { .. }
+            // Checked again when it runs: the caller must be in the group (or an admin).
+            | UserCommand::StartChat { .. } => Access::Anyone,
+        }
+    }
+}
+
+/// On or off.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 #[derive(Subcommand, Debug, PartialEq, Eq)]
@@ -157,6 +193,33 @@ mod tests {
         assert!(check_alias("sales-2").is_ok());
         assert!(check_alias("Sales").unwrap_err().contains("lower-case"));
         assert!(check_alias("").is_err());
+        assert_eq!(parse("missed-calls off").unwrap(), UserCommand::MissedCalls { switch: Switch::Off });
+        assert!(parse("missed-calls maybe").unwrap_err().contains("on"));
+        assert_eq!(parse("language de").unwrap(), UserCommand::Language { language: "de".into() });
+        assert_eq!(parse("start-chat sales").unwrap(), UserCommand::StartChat { group: "sales".into() });
+        assert!(parse("start-chat").unwrap_err().contains("<GROUP>"));
+    }
+
+    /// The permission of every user command: only `control-room` needs an admin.
+    #[test]
+    fn user_command_permissions() {
+        for (line, access) in [
+            ("help", Access::Anyone),
+            ("notify list", Access::Anyone),
+            ("notify add a@b", Access::Anyone),
+            ("notify cancel a@b", Access::Anyone),
+            ("room create x", Access::Anyone),
+            ("whoami", Access::Anyone),
+            ("missed-calls on", Access::Anyone),
+            ("language en", Access::Anyone),
+            ("start-chat sales", Access::Anyone),
+            ("control-room", Access::Admin),
+        ] {
+            let command = parse(line).unwrap();
+            assert_eq!(command.access(), access, "{line}");
+            assert_eq!(command.access().check(false).is_ok(), access == Access::Anyone, "{line}");
+            assert!(command.access().check(true).is_ok(), "{line}");
+        }
     }
 
     #[test]

@@ -50,6 +50,12 @@ pub struct Config {
     /// Directory of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The file this was read from (read again by the `reload` admin command).
+    #[serde(skip)]
+    pub source: PathBuf,
+    /// `database.url` came from the command line or the environment, not the file.
+    #[serde(skip)]
+    pub database_overridden: bool,
 }
 
 /// `homeserver:` — the Matrix homeserver the bridge is registered with.
@@ -227,6 +233,7 @@ impl Config {
             .filter(|p| !p.as_os_str().is_empty())
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
+        config.source = path.to_owned();
         config.validate()?;
         Ok(config)
     }
@@ -235,6 +242,7 @@ impl Config {
     pub fn override_database_url(&mut self, url: Option<String>) -> Result<(), ConfigError> {
         if let Some(url) = url {
             self.database.url = url;
+            self.database_overridden = true;
             self.validate()?;
         }
         Ok(())

@@ -84,6 +84,9 @@ pub enum Action {
         /// Where to tell the initiator the result (their chat with the bot), if on Matrix.
         #[serde(default)]
         reply_room: Option<RoomId>,
+        /// People to invite once the room exists (`start-chat GROUP`).
+        #[serde(default)]
+        members: Vec<Party>,
     },
     /// The bridge bot changes something in a bridged room on someone's behalf.
     MatrixRoomAct { room: RoomId, op: RoomOp },

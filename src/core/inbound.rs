@@ -34,62 +34,49 @@ pub enum MatrixIn {
         users_default: i64,
     },
     /// The room's topic changed.
-    Topic {
-        room: RoomId,
-        sender: MatrixUserId,
-        topic: String,
-    },
+    Topic { room: RoomId, sender: MatrixUserId, topic: String },
     /// The room's name changed.
-    Name {
-        room: RoomId,
-        sender: MatrixUserId,
-        name: String,
-    },
+    Name { room: RoomId, sender: MatrixUserId, name: String },
     /// The room's join rule changed: `open` when anyone may join.
-    JoinRule {
-        room: RoomId,
-        sender: MatrixUserId,
-        open: bool,
-    },
+    JoinRule { room: RoomId, sender: MatrixUserId, open: bool },
     Message {
         room: RoomId,
         sender: MatrixUserId,
         event_id: String,
         text: Text,
+        /// The event this message answers (`m.in_reply_to`), if any.
+        reply_to: Option<String>,
     },
     /// Encryption was switched on (`m.room.encryption`).
-    EncryptionEnabled {
-        room: RoomId,
-        sender: MatrixUserId,
-    },
+    EncryptionEnabled { room: RoomId, sender: MatrixUserId },
     /// An encrypted event the bridge cannot read.
-    Encrypted {
-        room: RoomId,
-        sender: MatrixUserId,
-    },
+    Encrypted { room: RoomId, sender: MatrixUserId },
     /// A message the bridge cannot carry yet (e.g. a file); `what` describes it for a notice.
     Unsupported {
         room: RoomId,
         sender: MatrixUserId,
         what: String,
+        /// For an `m.file`: where to fetch it (contact imports in the control room).
+        file: Option<FileRef>,
     },
     /// Ephemeral: a user's presence changed.
-    Presence {
-        user: MatrixUserId,
-        state: MatrixState,
-        status_msg: Option<String>,
-    },
+    Presence { user: MatrixUserId, state: MatrixState, status_msg: Option<String> },
     /// Ephemeral: who is typing in a room now.
-    Typing {
-        room: RoomId,
-        users: Vec<MatrixUserId>,
-    },
+    Typing { room: RoomId, users: Vec<MatrixUserId> },
     /// Ephemeral: `user` has read up to `event_id`.
-    Read {
-        room: RoomId,
-        user: MatrixUserId,
-        event_id: String,
-    },
+    Read { room: RoomId, user: MatrixUserId, event_id: String },
+}
+
+/// A file someone posted in a Matrix room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRef {
+    pub event_id: String,
+    /// The file name (the event's `filename`, else its `body`).
+    pub name: String,
+    /// `mxc://` URI of the content.
+    pub mxc: String,
+    pub size: Option<u64>,
+    pub mimetype: Option<String>,
 }
 
 impl MatrixIn {

@@ -503,3 +503,28 @@ impl MatrixClient {
         self.call(request, Some(user)).await.map(|_| ())
     }
 }
+
+impl MatrixClient {
+    /// The joined members of a room, with their display names, as the bot sees them.
+    pub async fn joined_members(&self, room: &RoomId) -> Result<Vec<(MatrixUserId, Option<String>)>, MatrixError> {
+        let request = ruma::api::client::membership::joined_members::v3::Request::new(to_ruma_room(room)?);
+        let response = self.call(request, None).await?;
+        Ok(response
+            .joined
+            .into_iter()
+            .filter_map(|(user, m)| Some((MatrixUserId::parse(user.as_str()).ok()?, m.display_name)))
+            .collect())
+    }
+
+    /// One event of a room, read as the bot, in the core's terms (`None`: not one the bridge reads).
+    pub async fn room_event(
+        &self,
+        room: &RoomId,
+        event_id: &str,
+    ) -> Result<Option<crate::core::inbound::MatrixIn>, MatrixError> {
+        let event = OwnedEventId::try_from(event_id).map_err(|e| MatrixError::Protocol(format!("{event_id}: {e}")))?;
+        let request = ruma::api::client::room::get_room_event::v3::Request::new(to_ruma_room(room)?, event);
+        let response = self.call(request, None).await?;
+        Ok(super::events::translate(&response.event))
+    }
+}

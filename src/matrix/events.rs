@@ -7,7 +7,7 @@ use ruma::serde::Raw;
 
 use crate::core::action::{Text, TextKind};
 use crate::core::ids::{MatrixUserId, RoomId};
-use crate::core::inbound::{MatrixIn, Membership};
+use crate::core::inbound::{FileRef, MatrixIn, Membership};
 use crate::core::presence::MatrixState;
 
 /// Translate one pushed event; `None` for events the bridge does not act on (or cannot parse:
@@ -67,23 +67,45 @@ pub fn translate(raw: &Raw<AnyTimelineEvent>) -> Option<MatrixIn> {
             Some(MatrixIn::Encrypted { room, sender })
         }
         AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(MessageLikeEvent::Original(ev))) => {
+            let reply_to = match &ev.content.relates_to {
+                Some(ruma::events::room::message::Relation::Reply(r)) => Some(r.in_reply_to.event_id.to_string()),
+                _ => None,
+            };
             let text = |body: &str, kind| {
                 Some(MatrixIn::Message {
                     room: room.clone(),
                     sender: sender.clone(),
                     event_id: ev.event_id.to_string(),
                     text: Text { body: body.to_owned(), kind },
+                    reply_to: reply_to.clone(),
                 })
             };
             match &ev.content.msgtype {
                 MessageType::Text(t) => text(&t.body, TextKind::Text),
                 MessageType::Notice(t) => text(&t.body, TextKind::Notice),
                 MessageType::Emote(t) => text(&t.body, TextKind::Emote),
-                other => Some(MatrixIn::Unsupported {
-                    room,
-                    sender,
-                    what: format!("a {} message ({})", other.msgtype().trim_start_matches("m."), other.body()),
-                }),
+                other => {
+                    let file = match other {
+                        MessageType::File(f) => match &f.source {
+                            ruma::events::room::MediaSource::Plain(mxc) => Some(FileRef {
+                                event_id: ev.event_id.to_string(),
+                                name: f.filename.clone().unwrap_or_else(|| f.body.clone()),
+                                mxc: mxc.to_string(),
+                                size: f.info.as_ref().and_then(|i| i.size).map(u64::from),
+                                mimetype: f.info.as_ref().and_then(|i| i.mimetype.clone()),
+                            }),
+                            // An encrypted file: the bridge cannot read it.
+                            ruma::events::room::MediaSource::Encrypted(_) => None,
+                        },
+                        _ => None,
+                    };
+                    Some(MatrixIn::Unsupported {
+                        room,
+                        sender,
+                        what: format!("a {} message ({})", other.msgtype().trim_start_matches("m."), other.body()),
+                        file,
+                    })
+                }
             }
         }
         _ => None,
@@ -158,8 +180,15 @@ mod tests {
                 sender: MatrixUserId::parse("@bob:hs").unwrap(),
                 event_id: "$e".into(),
                 text: Text::plain("héllo 👋\nline 2"),
+                reply_to: None,
             }
         );
+        let reply = json!({"msgtype": "m.text", "body": "contacts import",
+            "m.relates_to": {"m.in_reply_to": {"event_id": "$file"}}});
+        match translate(&raw(base("m.room.message", reply))).unwrap() {
+            MatrixIn::Message { reply_to, .. } => assert_eq!(reply_to.as_deref(), Some("$file")),
+            other => panic!("{other:?}"),
+        }
         let ev = translate(&raw(base("m.room.message", json!({"msgtype": "m.emote", "body": "waves"})))).unwrap();
         assert!(matches!(ev, MatrixIn::Message { text: Text { kind: TextKind::Emote, .. }, .. }));
     }
@@ -188,8 +217,13 @@ mod tests {
         assert!(matches!(translate(&raw(v)), Some(MatrixIn::Encrypted { .. })));
         let v = base("m.room.message", json!({"msgtype": "m.file", "body": "report.pdf", "url": "mxc://hs/abc"}));
         match translate(&raw(v)) {
-            Some(MatrixIn::Unsupported { what, .. }) => {
-                assert!(what.contains("report.pdf"), "{what}")
+            Some(MatrixIn::Unsupported { what, file, .. }) => {
+                assert!(what.contains("report.pdf"), "{what}");
+                let file = file.expect("an m.file carries where to fetch it");
+                assert_eq!(
+                    (file.name.as_str(), file.mxc.as_str(), file.event_id.as_str()),
+                    ("report.pdf", "mxc://hs/abc", "$e")
+                );
             }
             other => panic!("{other:?}"),
         }

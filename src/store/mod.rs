@@ -4,6 +4,7 @@
 
 mod admin;
 mod calls;
+mod command_data;
 mod dedupe;
 mod ghosts;
 mod messages;
@@ -26,6 +27,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use calls::{JournalQuery, JournalRow, NewJournalRow};
+pub use command_data::{BlockEntry, ContactImport};
 pub use messages::MappedMessage;
 pub use outbox::OutboxRow;
 pub use portals::{DmPortal, PeerMembership};
@@ -73,6 +75,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "delivered", include_str!("../../migrations/sqlite/0007_delivered.sql")),
     (8, "admin", include_str!("../../migrations/sqlite/0008_admin.sql")),
     (9, "instance", include_str!("../../migrations/sqlite/0009_instance.sql")),
+    (10, "commands", include_str!("../../migrations/sqlite/0010_commands.sql")),
     (11, "sms", include_str!("../../migrations/sqlite/0011_sms.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -85,6 +88,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "delivered", include_str!("../../migrations/postgres/0007_delivered.sql")),
     (8, "admin", include_str!("../../migrations/postgres/0008_admin.sql")),
     (9, "instance", include_str!("../../migrations/postgres/0009_instance.sql")),
+    (10, "commands", include_str!("../../migrations/postgres/0010_commands.sql")),
     (11, "sms", include_str!("../../migrations/postgres/0011_sms.sql")),
 ];
 

@@ -38,6 +38,23 @@ impl Store {
             .collect()
     }
 
+    /// Forget a portal room and its Matrix occupants (`rooms unlink`); `false` if it was none.
+    pub async fn delete_xmpp_room(&self, room: &RoomId) -> Result<bool> {
+        let mut tx = self.pool.begin().await.ctx("begin")?;
+        sqlx::query("DELETE FROM xmpp_room_occupant WHERE room_id = $1")
+            .bind(room.as_str())
+            .execute(&mut *tx)
+            .await
+            .ctx("delete xmpp occupants")?;
+        let done = sqlx::query("DELETE FROM xmpp_room WHERE room_id = $1")
+            .bind(room.as_str())
+            .execute(&mut *tx)
+            .await
+            .ctx("delete xmpp room")?;
+        tx.commit().await.ctx("commit")?;
+        Ok(done.rows_affected() > 0)
+    }
+
     pub async fn save_xmpp_occupant(&self, room: &RoomId, user: &MatrixUserId, nick: &str) -> Result<()> {
         sqlx::query(
             "INSERT INTO xmpp_room_occupant (room_id, matrix_user, nick, joined_at) VALUES ($1, $2, $3, $4) \

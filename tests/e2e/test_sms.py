@@ -5,7 +5,7 @@ reports become ticks, people without the permission are refused, and a Kannel ou
 but never loses or doubles it. Missed-call notices by SMS go the same way.
 
 The bridge config (scripts/lib.sh ucb_write_config) has an `sms:` section for the peers' Kannel
-(sender +4930555000) and the missed-call user fritz (extension 206, mobile +49 176 5550206, SMS
+(sender +4930555000) and the missed-call user hanna (extension 208, mobile +49 176 5550208, SMS
 notices only, from the caller's number).
 """
 from __future__ import annotations
@@ -273,8 +273,8 @@ def test_missed_call_notice_by_sms_from_the_callers_number(bridge):
         call = "sms-" + token(6)
         caller = "+49 30 " + str(int.from_bytes(os.urandom(3), "big") % 9000000 + 1000000)
         e164 = "+49" + caller[4:].replace(" ", "")
-        assert post_events(missed_call(call, "206", caller))[0] == 200
-        mobile = "+491765550206"
+        assert post_events(missed_call(call, "208", caller))[0] == 200
+        mobile = "+491765550208"
 
         def notice():
             return [s for s in sms_to(mobile) if s[0] == e164]
