@@ -83,7 +83,7 @@ impl Bridge {
     /// Run an admin command for `who` and audit it (a refusal too). `input` says where the
     /// command came from: what it answers (a file to import) or a file given with it.
     pub(super) async fn run_admin_command(self: &Arc<Self>, who: &Party, text: &str, input: &AdminInput) -> String {
-        let (ok, answer) = match admin::parse(text) {
+        let (ok, answer) = match admin::parse_with(text, &self.current_config().admins.command_prefix) {
             Err(usage) => (false, usage),
             Ok(command) => match command.access().check(self.is_admin(who)) {
                 Err(refusal) => (false, refusal),
@@ -121,6 +121,28 @@ impl Bridge {
             AdminCommand::MissedCalls { action } => return self.missed_calls_command(who, action).await,
             AdminCommand::Contacts { action } => return self.contacts_command(who, action, input).await,
             AdminCommand::Reload => return Ok(self.reload().await),
+            AdminCommand::Audit { count } => {
+                let entries = self.store.audit_log(i64::from(count)).await?;
+                if entries.is_empty() {
+                    "The audit log is empty.".into()
+                } else {
+                    let mut lines = vec![format!("The last {} admin commands, newest first:", entries.len())];
+                    lines.push("| when (UTC) | who | command | result |".into());
+                    for (at, who, command, ok) in entries {
+                        let when = chrono::DateTime::from_timestamp_millis(at)
+                            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                            .unwrap_or_else(|| at.to_string());
+                        let one_line = |s: &str| s.replace(['\n', '|'], " ");
+                        lines.push(format!(
+                            "| {when} | {} | {} | {} |",
+                            one_line(&who),
+                            one_line(&command),
+                            if ok { "done" } else { "refused or failed" }
+                        ));
+                    }
+                    lines.join("\n")
+                }
+            }
             AdminCommand::Status => {
                 let uptime = self.started.elapsed().as_secs();
                 format!(
@@ -313,7 +335,8 @@ impl Bridge {
 
 /// A mistake with the usage of the command it is about.
 fn with_usage(mistake: String, line: &str) -> String {
-    let words: Vec<String> = line.split_whitespace().filter(|w| *w != "!ucb").take(2).map(str::to_owned).collect();
+    let words: Vec<String> =
+        line.split_whitespace().filter(|w| !w.starts_with('!')).take(2).map(str::to_owned).collect();
     let usage = admin::help_for(&words).or_else(|_| admin::help_for(&words[..words.len().min(1)]));
     match usage {
         Ok(u) if !words.is_empty() => format!("{mistake}\n{u}"),

@@ -537,6 +537,9 @@ impl Bridge {
             ("logging", differs(&old.logging, &new.logging)),
             ("admins.control_room", old.admins.control_room != new.admins.control_room),
             ("limits.max_transaction_bytes", old.limits.max_transaction_bytes != new.limits.max_transaction_bytes),
+            // The Matrix client and the SMS gateway are set up once, at start.
+            ("links", differs(&old.links, &new.links)),
+            ("sms", differs(&old.sms, &new.sms)),
         ] {
             if changed {
                 restart.push(key.to_owned());
@@ -548,6 +551,7 @@ impl Bridge {
         let mut applied = vec![];
         for (key, changed) in [
             ("admins", differs(&(&old.admins.matrix, &old.admins.xmpp), &(&new.admins.matrix, &new.admins.xmpp))),
+            ("admins.command_prefix", old.admins.command_prefix != new.admins.command_prefix),
             ("limits.max_message_bytes", old.limits.max_message_bytes != new.limits.max_message_bytes),
             ("rooms", differs(&old.rooms, &new.rooms)),
             ("missed_calls", differs(&old.missed_calls, &new.missed_calls)),

@@ -20,13 +20,19 @@ impl Bridge {
         reply_room: Option<&crate::core::ids::RoomId>,
         actions: &mut Vec<Action>,
     ) -> crate::store::Result<String> {
-        match user::parse(text) {
+        let prefix = self.current_config().admins.command_prefix.clone();
+        match user::parse_with(text, &prefix) {
             Ok(command) => self.run_parsed_command(tx, caller, command, reply_room, actions).await,
             // An admin command sent here: say where it runs, or refuse it.
-            Err(_) if crate::commands::admin::parse(text).is_ok() => {
+            Err(_) if crate::commands::admin::parse_with(text, &prefix).is_ok() => {
                 tracing::info!(%caller, command = text, "admin command outside the control room");
                 Ok(match (self.is_admin(caller), caller) {
-                    (false, _) => "Only the bridge's admins can run admin commands.".into(),
+                    (false, _) => {
+                        let refusal = "Only the bridge's admins can run admin commands.";
+                        // Refused attempts are audited like the commands admins run.
+                        tx.audit(caller, text, false, refusal).await?;
+                        refusal.into()
+                    }
                     (true, Party::Matrix(_)) => {
                         "That is an admin command: run it in the control room (send `control-room` for an invitation)."
                             .into()

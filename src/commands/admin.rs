@@ -71,6 +71,12 @@ pub enum AdminCommand {
     Broadcast { text: Vec<String> },
     /// Read the config file again and apply what can change without a restart: `reload`.
     Reload,
+    /// The last admin commands (refused attempts too) with who ran them and the result:
+    /// `audit`, `audit 50`.
+    Audit {
+        #[arg(default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
+        count: u16,
+    },
 }
 
 impl AdminCommand {
@@ -88,7 +94,8 @@ impl AdminCommand {
             | AdminCommand::MissedCalls { .. }
             | AdminCommand::Contacts { .. }
             | AdminCommand::Broadcast { .. }
-            | AdminCommand::Reload => Access::Admin,
+            | AdminCommand::Reload
+            | AdminCommand::Audit { .. } => Access::Admin,
         }
     }
 }
@@ -248,9 +255,14 @@ impl Permission {
 }
 
 /// Parse an admin command; `Err` carries the text to answer (usage or the mistake). A leading
-/// `!ucb` is accepted (and needed outside the control room).
+/// `!ucb` (`admins.command_prefix`) is accepted.
 pub fn parse(text: &str) -> Result<AdminCommand, String> {
-    super::parse_line::<AdminLine>(text, help).map(|l| l.command)
+    parse_with(text, super::DEFAULT_PREFIX)
+}
+
+/// `parse`, with the configured command prefix.
+pub fn parse_with(text: &str, prefix: &str) -> Result<AdminCommand, String> {
+    super::parse_line::<AdminLine>(text, prefix, help).map(|l| l.command)
 }
 
 pub fn help() -> String {
@@ -297,6 +309,11 @@ mod tests {
     #[test]
     fn parses_admin_commands() {
         assert_eq!(parse("status"), Ok(AdminCommand::Status));
+        assert_eq!(parse("audit"), Ok(AdminCommand::Audit { count: 20 }));
+        assert_eq!(parse("audit 5"), Ok(AdminCommand::Audit { count: 5 }));
+        assert!(parse("audit 0").is_err() && parse("audit 501").is_err());
+        assert_eq!(parse_with("%ucb status", "%ucb"), Ok(AdminCommand::Status));
+        assert!(parse_with("!ucb status", "%ucb").is_err(), "only the configured prefix is taken");
         assert_eq!(parse("!ucb rooms list"), Ok(AdminCommand::Rooms { action: RoomsCommand::List }));
         assert_eq!(
             parse("permissions grant @bob:hs sms"),

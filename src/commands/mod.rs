@@ -25,12 +25,15 @@ impl Access {
     }
 }
 
+/// The word a command may start with when the config names no other (`admins.command_prefix`).
+pub const DEFAULT_PREFIX: &str = "!ucb";
+
 /// Parse a command line with a clap tree; `Err` carries the text to answer (the help for an
-/// empty line, else the mistake). A leading `!ucb` is accepted, as in rooms where a prefix is needed.
-pub(crate) fn parse_line<P: clap::Parser>(text: &str, help: fn() -> String) -> Result<P, String> {
+/// empty line, else the mistake). A leading `prefix` is accepted, as in rooms where one is needed.
+pub(crate) fn parse_line<P: clap::Parser>(text: &str, prefix: &str, help: fn() -> String) -> Result<P, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
     let words = match words.first() {
-        Some(&"!ucb") => &words[1..],
+        Some(first) if *first == prefix => &words[1..],
         _ => &words[..],
     };
     if words.is_empty() {

@@ -145,7 +145,12 @@ impl When {
 
 /// Parse a message as a command; `Err` carries the text to answer (usage or the mistake).
 pub fn parse(text: &str) -> Result<UserCommand, String> {
-    super::parse_line::<UserLine>(text, help).map(|l| l.command)
+    parse_with(text, super::DEFAULT_PREFIX)
+}
+
+/// `parse`, with the configured command prefix.
+pub fn parse_with(text: &str, prefix: &str) -> Result<UserCommand, String> {
+    super::parse_line::<UserLine>(text, prefix, help).map(|l| l.command)
 }
 
 /// The command list.

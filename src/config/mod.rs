@@ -186,11 +186,19 @@ pub struct Admins {
     /// Alias localpart of the control room (`#ucb-control:<domain>`); the bot creates it and
     /// invites the Matrix admins listed without `*`.
     pub control_room: String,
+    /// A command may start with this word (`!ucb status`); in the control room, the bot DM and
+    /// to the component no prefix is needed.
+    pub command_prefix: String,
 }
 
 impl Default for Admins {
     fn default() -> Self {
-        Self { matrix: vec![], xmpp: vec![], control_room: "ucb-control".into() }
+        Self {
+            matrix: vec![],
+            xmpp: vec![],
+            control_room: "ucb-control".into(),
+            command_prefix: crate::commands::DEFAULT_PREFIX.into(),
+        }
     }
 }
 
@@ -271,6 +279,10 @@ impl Config {
         }
         if self.xmpp.server.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
             return Err(invalid("xmpp.server", "must be host:port, e.g. 127.0.0.1:5347"));
+        }
+        let prefix = &self.admins.command_prefix;
+        if prefix.is_empty() || prefix.len() > 16 || prefix.contains(char::is_whitespace) {
+            return Err(invalid("admins.command_prefix", "must be one word of 1 to 16 characters, e.g. !ucb"));
         }
         if crate::commands::user::check_alias(&self.admins.control_room).is_err() {
             return Err(invalid(

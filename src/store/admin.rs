@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Context, Result, Store, StoreError, now_ms};
+use super::{Context, Result, Store, StoreError, StoreTx, now_ms};
 use crate::core::watch::Party;
 
 impl Store {
@@ -138,5 +138,21 @@ impl Store {
             .await
             .ctx("permissions of")?;
         rows.iter().map(|r| r.try_get::<String, _>(0).ctx("permission")).collect()
+    }
+}
+
+impl StoreTx {
+    /// `Store::audit`, inside a transaction (a refusal recorded with what caused it).
+    pub async fn audit(&mut self, admin: &Party, command: &str, ok: bool, result: &str) -> Result<()> {
+        sqlx::query("INSERT INTO admin_audit (at, admin, command, ok, result) VALUES ($1, $2, $3, $4, $5)")
+            .bind(now_ms())
+            .bind(admin.key())
+            .bind(command)
+            .bind(i64::from(ok))
+            .bind(result)
+            .execute(&mut *self.tx)
+            .await
+            .ctx("audit")?;
+        Ok(())
     }
 }

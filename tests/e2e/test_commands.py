@@ -314,6 +314,16 @@ def test_a_non_admin_is_refused_admin_commands(bridge):
             x.send_message(mto=comp, mbody="missed-calls policy none", mtype="chat")
             await wait_for(lambda: [s for s in x.chats_from(comp) if "Only the bridge's admins" in s.body], 30,
                            what="the refusal on XMPP")
+            # Every refused attempt is in the audit log, with who tried and what.
+            admin = await p.matrix_user("admin")
+            room = await control_room(admin)
+            log = await ask(admin, room, "audit 100", "admin commands, newest first")
+            rows = [line for line in log.splitlines() if line.startswith("| ")]
+            for who, line in [(user.user_id, "block list"), (user.user_id, "!ucb reload"),
+                              (user.user_id, "groups create x"), (x.jid, "block list"),
+                              (x.jid, "missed-calls policy none")]:
+                assert [r for r in rows if who in r and f"| {line} |" in r and "refused" in r], (who, line, log)
+            assert not [r for r in rows if admin.user_id in r and "| audit" in r], "the audit command listed itself"
     run(go(), timeout=120)
 
 
