@@ -254,6 +254,15 @@ pub async fn on_command(bridge: &Arc<Bridge>, from: Jid, to: Jid, id: String, pa
     let admin_node = ADMIN_LIST.iter().any(|(n, _)| *n == node);
     if admin_node && !is_admin {
         let text = "Only the bridge's admins can run admin commands.";
+        // Audited like a refused command line: what was tried (the form's line, else the node).
+        let form =
+            payload.get_child("x", xmpp_parsers::ns::DATA_FORMS).and_then(|x| DataForm::try_from(x.clone()).ok());
+        let attempted = form_value(form.as_ref(), "command").unwrap_or_else(|| format!("ad-hoc {node}"));
+        if let Err(e) =
+            bridge.store.audit(&crate::core::watch::Party::Xmpp(sender.clone()), &attempted, false, text).await
+        {
+            tracing::warn!(error = %e, "cannot write the audit log");
+        }
         return bridge.xmpp.send_reply(error(Refusal::Forbidden, text)).await;
     }
     if !admin_node && !LIST.iter().any(|(n, _)| *n == node) {
