@@ -330,28 +330,18 @@ class FakeGateway:
 
 def http_bridge(bridge: ucb.Bridge, gw: FakeGateway) -> ucb.Bridge:
     """Stop the session bridge; start one whose `sms:` speaks to the fake gateway (same database)."""
-    import dataclasses
-    import yaml
-    s = settings()
-    cfg = yaml.safe_load(open(s.config_path))
-    cfg["sms"]["provider"] = "http"
-    cfg["sms"].pop("kannel")
-    cfg["sms"]["http"] = {
-        "url": f"http://127.0.0.1:{gw.port}/api/sms", "method": "post", "encoding": "json",
-        "fields": {"from": "sender", "to": "recipient", "text": "message", "reference": "client_ref",
-                   "dlr_url": "callback"},
-        "auth": {"type": "bearer", "token": "gw-token"},
-        "response_id_field": "id",
-        "inbound": {"secret_header": "X-Sms-Secret"},
-    }
-    path = os.path.join(os.path.dirname(s.config_path), "ucbridge-sms-http.yaml")
-    with open(path, "w") as f:
-        yaml.safe_dump(cfg, f)
-    bridge.stop()
-    b = ucb.Bridge(dataclasses.replace(s, config_path=path), bridge.database_url)
-    b.log_path = bridge.log_path
-    b.start()
-    return b
+    def change(cfg: dict) -> None:
+        cfg["sms"]["provider"] = "http"
+        cfg["sms"].pop("kannel")
+        cfg["sms"]["http"] = {
+            "url": f"http://127.0.0.1:{gw.port}/api/sms", "method": "post", "encoding": "json",
+            "fields": {"from": "sender", "to": "recipient", "text": "message", "reference": "client_ref",
+                       "dlr_url": "callback"},
+            "auth": {"type": "bearer", "token": "gw-token"},
+            "response_id_field": "id",
+            "inbound": {"secret_header": "X-Sms-Secret"},
+        }
+    return ucb.start_variant(bridge, "sms-http", change)
 
 
 def post_json(url: str, obj: dict, secret: str | None) -> int:
