@@ -2,7 +2,10 @@
 Matrix and XMPP write to a phone number reaches the SMSC with the right number and text, incoming
 SMS (injected at the fake SMSC, as a phone would send them) reach the right conversation, delivery
 reports become ticks, people without the permission are refused, and a Kannel outage delays an SMS
-but never loses or doubles it. Missed-call notices by SMS go the same way.
+but never loses or doubles it. Missed-call notices by SMS go the same way. The daily cap (in SMS
+parts) and the per-user rate limit refuse the excess with the reason and send none of it, and an
+incoming SMS to a number of ours (a DID) reaches its owner; these run on a bridge of their own
+with a config variant (small limits, DIDs owned by test users).
 
 The bridge config (scripts/lib.sh ucb_write_config) has an `sms:` section for the peers' Kannel
 (sender +4930555000) and the missed-call user hanna (extension 208, mobile +49 176 5550208, SMS
@@ -330,28 +333,18 @@ class FakeGateway:
 
 def http_bridge(bridge: ucb.Bridge, gw: FakeGateway) -> ucb.Bridge:
     """Stop the session bridge; start one whose `sms:` speaks to the fake gateway (same database)."""
-    import dataclasses
-    import yaml
-    s = settings()
-    cfg = yaml.safe_load(open(s.config_path))
-    cfg["sms"]["provider"] = "http"
-    cfg["sms"].pop("kannel")
-    cfg["sms"]["http"] = {
-        "url": f"http://127.0.0.1:{gw.port}/api/sms", "method": "post", "encoding": "json",
-        "fields": {"from": "sender", "to": "recipient", "text": "message", "reference": "client_ref",
-                   "dlr_url": "callback"},
-        "auth": {"type": "bearer", "token": "gw-token"},
-        "response_id_field": "id",
-        "inbound": {"secret_header": "X-Sms-Secret"},
-    }
-    path = os.path.join(os.path.dirname(s.config_path), "ucbridge-sms-http.yaml")
-    with open(path, "w") as f:
-        yaml.safe_dump(cfg, f)
-    bridge.stop()
-    b = ucb.Bridge(dataclasses.replace(s, config_path=path), bridge.database_url)
-    b.log_path = bridge.log_path
-    b.start()
-    return b
+    def change(cfg: dict) -> None:
+        cfg["sms"]["provider"] = "http"
+        cfg["sms"].pop("kannel")
+        cfg["sms"]["http"] = {
+            "url": f"http://127.0.0.1:{gw.port}/api/sms", "method": "post", "encoding": "json",
+            "fields": {"from": "sender", "to": "recipient", "text": "message", "reference": "client_ref",
+                       "dlr_url": "callback"},
+            "auth": {"type": "bearer", "token": "gw-token"},
+            "response_id_field": "id",
+            "inbound": {"secret_header": "X-Sms-Secret"},
+        }
+    return ucb.start_variant(bridge, "sms-http", change)
 
 
 def post_json(url: str, obj: dict, secret: str | None) -> int:
@@ -414,3 +407,141 @@ def test_generic_http_gateway_send_refusal_delivery_report_and_mo(bridge):
     finally:
         b.stop()
         gw.close()
+
+
+# ------------------------------------------------------- limits and DID owners --
+# These run on a bridge of their own (ucb.start_variant): small limits, and DIDs owned by test
+# users, without touching the session bridge's config that the other tests rely on.
+PER_MINUTE, DAILY_CAP = 3, 5
+
+
+def small_limits(cfg: dict) -> None:
+    cfg["sms"]["rate_limits"] = {"per_user_per_minute": PER_MINUTE, "global_per_minute": 600,
+                                 "daily_cap_per_user": DAILY_CAP}
+
+
+def gsm_text(parts: int) -> str:
+    """A GSM-7 text of exactly `parts` concatenated parts (153 characters a part), ending unique."""
+    tail = token(3)
+    length = 153 * (parts - 1) + 10 if parts > 1 else 20
+    return ("x" * (length - len(tail) - 1)) + " " + tail
+
+
+async def wait_notice(m, room: str, number: str, text: str, what: str) -> dict:
+    [ev] = await m.sync_until(lambda: notices(m, room, ghost(number), text), 30, what)
+    return ev
+
+
+def test_daily_cap_counts_parts_refuses_the_excess_and_others_still_send(bridge):
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("sd")
+            x = await p.xmpp_user("sxd")
+            await grant(p, m.user_id)
+            await grant(p, x.bare)
+            # Matrix: 3 + 2 parts use the cap of 5; the next SMS is refused with the reason.
+            num_m = rnd_mobile()
+            room = await sms_room(m, num_m)
+            three, two, over = gsm_text(3), gsm_text(2), f"one too many {token(3)}"
+            await m.send_text(room, three)
+            await wait_sms(num_m, three)
+            await m.send_text(room, two)
+            await wait_sms(num_m, two)
+            await m.send_text(room, over)
+            ev = await wait_notice(m, room, num_m, "daily limit", "the daily-cap refusal")
+            body = ev["content"]["body"]
+            assert f"daily limit of {DAILY_CAP} SMS" in body and f"({DAILY_CAP} sent today)" in body, body
+            # XMPP, another user: not affected by the Matrix user's cap. 4 parts go; 2 more would
+            # exceed the cap (refused, and not counted); 1 more reaches it exactly and goes.
+            num_x = rnd_mobile()
+            four, two_x, one = gsm_text(4), gsm_text(2), f"exactly at the cap {token(3)}"
+            x.send_chat(address(num_x), four)
+            await wait_sms(num_x, four)
+            sid = x.send_chat(address(num_x), two_x)
+            err = await x.wait_error(sid)
+            assert err.error_condition == "forbidden", err.describe()
+            assert f"daily limit of {DAILY_CAP} SMS" in (err.error_text or "") and "(4 sent today)" in err.error_text, \
+                err.describe()
+            x.send_chat(address(num_x), one)
+            await wait_sms(num_x, one)
+            # That SMS was sent after both refusals arrived: nothing refused reached the SMSC.
+            assert [t for _, _, t in sms_to(num_m)] == [three, two], sms_to(num_m)
+            assert [t for _, _, t in sms_to(num_x)] == [four, one], sms_to(num_x)
+    with ucb.config_variant(bridge, "sms-limits", small_limits):
+        run(go(), timeout=180)
+
+
+def test_per_user_rate_limit_refuses_the_excess_without_sending_it(bridge):
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("sr")
+            x = await p.xmpp_user("sxr")
+            other = await p.xmpp_user("sxo")
+            for who in (m.user_id, x.bare, other.bare):
+                await grant(p, who)
+            # Matrix: PER_MINUTE messages in a row go, the next one within the minute is refused.
+            num_m = rnd_mobile()
+            room = await sms_room(m, num_m)
+            sent_m = [f"quick {i} {token(3)}" for i in range(PER_MINUTE)]
+            for text in sent_m:
+                await m.send_text(room, text)
+                await wait_sms(num_m, text)
+            await m.send_text(room, f"too quick {token(3)}")
+            ev = await wait_notice(m, room, num_m, "in the last minute", "the rate-limit refusal")
+            assert f"you sent {PER_MINUTE} SMS in the last minute" in ev["content"]["body"], ev
+            # XMPP: the same, the excess gets a <forbidden/> error reply with the reason.
+            num_x = rnd_mobile()
+            sent_x = [f"schnell {i} {token(3)}" for i in range(PER_MINUTE)]
+            for text in sent_x:
+                x.send_chat(address(num_x), text)
+            for text in sent_x:
+                await wait_sms(num_x, text)
+            sid = x.send_chat(address(num_x), f"zu schnell {token(3)}")
+            err = await x.wait_error(sid)
+            assert err.error_condition == "forbidden", err.describe()
+            assert f"you sent {PER_MINUTE} SMS in the last minute" in (err.error_text or ""), err.describe()
+            # Someone else is not limited by them; their SMS, sent after both refusals, marks the
+            # point by which a refused SMS would have reached the SMSC.
+            num_o = rnd_mobile()
+            marker = f"not limited {token(3)}"
+            other.send_chat(address(num_o), marker)
+            await wait_sms(num_o, marker)
+            assert sorted(t for _, _, t in sms_to(num_m)) == sorted(sent_m), sms_to(num_m)
+            assert sorted(t for _, _, t in sms_to(num_x)) == sorted(sent_x), sms_to(num_x)
+    with ucb.config_variant(bridge, "sms-limits", small_limits):
+        run(go(), timeout=180)
+
+
+def test_incoming_sms_to_an_owned_number_reaches_its_owner(bridge):
+    did_m, did_x = "+4930555111", "+4930555112"
+
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("sdo")
+            x = await p.xmpp_user("sxdo")
+
+            def owners(cfg: dict) -> None:
+                cfg["sms"]["numbers"] = [{"number": did_m, "owner": m.user_id}, {"number": did_x, "owner": x.bare}]
+            with ucb.config_variant(bridge, "sms-owners", owners):
+                await grant(p, m.user_id)
+                # A number nobody wrote to writes to the Matrix user's DID: the number's ghost opens
+                # a chat with the owner and the SMS is in it.
+                phone = rnd_mobile()
+                text = f"an den Inhaber {token(3)}"
+                inject(phone, did_m, text)
+                room, _ = await m.wait_invite(ghost(phone))
+                await m.join(room)
+                ev = await m.wait_message(room, ghost(phone), text)
+                assert ev["content"]["msgtype"] == "m.text", ev
+                # That chat is the owner's SMS conversation with the number: the answer goes out
+                # from the owner's DID.
+                answer = f"Antwort vom Inhaber {token(3)}"
+                await m.send_text(room, answer)
+                frm, _, _ = await wait_sms(phone, answer)
+                assert frm == did_m, (frm, did_m)
+                # An XMPP owner: the SMS comes from the number's address.
+                phone_x = rnd_mobile()
+                text_x = f"an den XMPP-Inhaber {token(3)}"
+                inject(phone_x, did_x, text_x)
+                await x.wait_chat(address(phone_x), text_x)
+    run(go(), timeout=180)

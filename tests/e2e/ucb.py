@@ -15,6 +15,8 @@ Environment (scripts/test.sh sets all of them):
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -371,6 +373,35 @@ class Bridge:
         except FileNotFoundError:
             return "(no bridge log)"
         return "\n".join(data[-lines:])
+
+
+def start_variant(bridge: Bridge, name: str, change: Callable[[dict], None]) -> Bridge:
+    """Stop the session bridge and start one on a variant of its config: `change` edits the parsed
+    config, written to ucbridge-NAME.yaml beside the original (relative paths resolve the same).
+    Same database, same log. The caller stops it; the next test's `bridge` fixture then starts the
+    session bridge again (the bridge runs once per session, not once per test)."""
+    s = bridge.s
+    with open(s.config_path) as f:
+        cfg = yaml.safe_load(f)
+    change(cfg)
+    path = os.path.join(os.path.dirname(s.config_path), f"ucbridge-{name}.yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(cfg, f)
+    bridge.stop()
+    b = Bridge(dataclasses.replace(s, config_path=path), bridge.database_url)
+    b.log_path = bridge.log_path
+    b.start()
+    return b
+
+
+@contextlib.contextmanager
+def config_variant(bridge: Bridge, name: str, change: Callable[[dict], None]):
+    """`with config_variant(bridge, "sms-limits", change) as b:` start_variant, stopped at the end."""
+    b = start_variant(bridge, name, change)
+    try:
+        yield b
+    finally:
+        b.stop()
 
 
 # --------------------------------------------------------------------- matrix --
