@@ -33,6 +33,7 @@ impl Bridge {
             text: Text::plain(chat.body),
             wants_receipt: chat.wants_receipt,
             markable: chat.markable,
+            extras: chat.extras,
         };
         let internal = |e: crate::store::StoreError| {
             tracing::error!(error = %e, "could not accept an XMPP message");
