@@ -36,6 +36,19 @@ impl Bridge {
     ) -> Result<(), (Refusal, String)> {
         let to = self.map.matrix_for_jid(to_local).map_err(|e| (Refusal::BadAddress, e.to_string()))?;
         let user = self.map.ghost_for(from);
+        // Checked now, to answer the client that sent it; checked again when it is carried out.
+        let target = match &act {
+            XmppAct::Reactions { id, .. } | XmppAct::Retract { id } => id,
+        };
+        let known =
+            self.dm_message_by_stanza(from, &to, target).await.map_err(|e| (Refusal::Internal, e.to_string()))?;
+        match (&act, known) {
+            (_, None) => return Err((Refusal::NotFound, format!("The bridge knows no message with the id {target}."))),
+            (XmppAct::Retract { .. }, Some(m)) if !m.from_xmpp => {
+                return Err((Refusal::Forbidden, "You can only retract your own messages.".into()));
+            }
+            _ => {}
+        }
         let action = match act {
             XmppAct::Reactions { id, keys } => Action::MatrixReactions {
                 target: XmppTarget::Dm { from: from.clone(), to, stanza_id: id },
@@ -163,6 +176,20 @@ impl Bridge {
         match self.matrix.redact(&room, ghost, &event, &self.txn_id(id)).await {
             Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(()),
             other => other.map_err(MatrixError::into_delivery),
+        }
+    }
+
+    /// Refuse at once a correction of someone else's message (the client gets the error).
+    pub(super) async fn check_dm_correction(
+        &self,
+        from: &BareJid,
+        to: &MatrixUserId,
+        extras: &Extras,
+    ) -> Result<(), (Refusal, String)> {
+        let Some(id) = &extras.replaces else { return Ok(()) };
+        match self.dm_message_by_stanza(from, to, id).await {
+            Ok(Some(m)) if !m.from_xmpp => Err((Refusal::Forbidden, "You can only correct your own messages.".into())),
+            _ => Ok(()),
         }
     }
 
@@ -411,6 +438,7 @@ impl Bridge {
         &self,
         room: &RoomId,
         sender: &MatrixUserId,
+        to: &BareJid,
         extras: &Extras,
     ) -> Result<(Extras, Option<String>), DeliveryError> {
         let mut out = Extras { file: extras.file.clone(), ..Extras::default() };
@@ -419,7 +447,8 @@ impl Bridge {
         {
             let m = self.store.original(m).await.map_err(store_err)?;
             let author = if m.from_xmpp { m.xmpp.to_string() } else { self.map.jid_for_matrix(&m.matrix).to_string() };
-            let quote = match self.matrix.room_event(room, &m.event_id).await {
+            let ghost = self.map.ghost_for(to);
+            let quote = match self.matrix.room_event_as(room, &m.event_id, Some(&ghost)).await {
                 Ok(Some(crate::core::inbound::MatrixIn::Message { text, .. })) => Some(text.body),
                 Ok(Some(crate::core::inbound::MatrixIn::File { file, .. })) => Some(file.name),
                 _ => None,

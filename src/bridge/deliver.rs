@@ -123,7 +123,9 @@ impl Bridge {
             }
             Action::XmppChat { from: sender, to, nick, text, event, extras } => {
                 let (extras, edit_of) = match event {
-                    Some((room, _)) if !extras.is_empty() => self.resolve_matrix_extras(room, sender, extras).await?,
+                    Some((room, _)) if !extras.is_empty() => {
+                        self.resolve_matrix_extras(room, sender, to, extras).await?
+                    }
                     _ => (extras.clone(), None),
                 };
                 let nick = match nick {

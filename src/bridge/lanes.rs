@@ -227,21 +227,16 @@ impl Bridge {
                     reason: format!("This did not reach {to} on Matrix: {reason}"),
                 })
             }
-            // What a Matrix user did that XMPP did not take: a notice in reply to it.
-            Action::XmppChat { event: Some((room, event)), .. } => Some(Action::MatrixNotice {
+            // What a Matrix user did that XMPP did not take: a notice in their direct chat, from
+            // the XMPP user's ghost (the bot is not in it).
+            Action::XmppChat { to, event: Some((room, _)), .. }
+            | Action::XmppReactions { to, room, .. }
+            | Action::XmppRetract { to, room, .. } => Some(Action::MatrixPost {
                 room: room.clone(),
-                body: format!("This did not reach XMPP: {reason}"),
-                html: None,
-                reply_to: Some(event.clone()),
+                user: self.map.ghost_for(to),
+                text: crate::core::action::Text::notice(format!("This did not reach {to} on XMPP: {reason}")),
+                nick: None,
             }),
-            Action::XmppReactions { room, target, .. } | Action::XmppRetract { room, target, .. } => {
-                Some(Action::MatrixNotice {
-                    room: room.clone(),
-                    body: format!("This did not reach XMPP: {reason}"),
-                    html: None,
-                    reply_to: Some(target.clone()),
-                })
-            }
             // Joins, notices and bounces have nobody left to tell.
             _ => None,
         };

@@ -25,6 +25,7 @@ impl Bridge {
                 format!("Message too long: {} bytes; the bridge carries at most {max} bytes.", chat.body.len()),
             ));
         }
+        self.check_dm_correction(&chat.from, &to, &chat.extras).await?;
         let action = Action::MatrixDirect {
             from: chat.from.clone(),
             to,

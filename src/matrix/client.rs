@@ -647,9 +647,19 @@ impl MatrixClient {
         room: &RoomId,
         event_id: &str,
     ) -> Result<Option<crate::core::inbound::MatrixIn>, MatrixError> {
+        self.room_event_as(room, event_id, None).await
+    }
+
+    /// [`Self::room_event`] as `user` (a ghost in a direct chat the bot is not in).
+    pub async fn room_event_as(
+        &self,
+        room: &RoomId,
+        event_id: &str,
+        user: Option<&MatrixUserId>,
+    ) -> Result<Option<crate::core::inbound::MatrixIn>, MatrixError> {
         let event = OwnedEventId::try_from(event_id).map_err(|e| MatrixError::Protocol(format!("{event_id}: {e}")))?;
         let request = ruma::api::client::room::get_room_event::v3::Request::new(to_ruma_room(room)?, event);
-        let response = self.call(request, None).await?;
+        let response = self.call(request, user).await?;
         Ok(super::events::translate(&response.event))
     }
 }
