@@ -254,6 +254,17 @@ pub async fn on_command(bridge: &Arc<Bridge>, from: Jid, to: Jid, id: String, pa
     let admin_node = ADMIN_LIST.iter().any(|(n, _)| *n == node);
     if admin_node && !is_admin {
         let text = "Only the bridge's admins can run admin commands.";
+        // Audited like any refused admin command: the command line the form names, else the node.
+        let form =
+            payload.get_child("x", xmpp_parsers::ns::DATA_FORMS).and_then(|x| DataForm::try_from(x.clone()).ok());
+        let line = form
+            .as_ref()
+            .and_then(|f| f.fields.iter().find(|f| f.var.as_deref() == Some("command")))
+            .and_then(|f| f.values.first().cloned())
+            .unwrap_or_else(|| node.clone());
+        if let Err(e) = bridge.store.audit(&crate::core::watch::Party::Xmpp(sender.clone()), &line, false, text).await {
+            tracing::warn!(error = %e, "cannot write the audit log");
+        }
         return bridge.xmpp.send_reply(error(Refusal::Forbidden, text)).await;
     }
     if !admin_node && !LIST.iter().any(|(n, _)| *n == node) {
