@@ -57,6 +57,11 @@ database:
   url: "sqlite://ucbridge.db"
 limits:
   max_message_bytes: 65536
+# Files: XMPP uploads go to Prosody's XEP-0363 service on 127.0.0.1 (a loopback address the
+# bridge refuses unless allowed here); Matrix files are served from the bridge's own port.
+media:
+  max_bytes: 10485760
+  allow_private_hosts: ["127.0.0.1"]
 admins:
   # Local accounts whose name starts with "admin" (the tests create such users).
   matrix: ["@admin*:${PEER_MATRIX_DOMAIN:-localhost}"]

@@ -72,6 +72,7 @@ fn chat(n: u32) -> Action {
         nick: None,
         text: Text::plain(format!("m{n} ✓")),
         event: Some((room("!r:hs"), format!("$e{n}"))),
+        extras: Default::default(),
     }
 }
 
@@ -210,6 +211,7 @@ async fn presence_and_message_map(db: &TestDb) {
         stanza_id: stanza.into(),
         from_xmpp,
         markable: true,
+        edit_of: None,
     };
     store.map_message(&m("$1", "s1", true)).await.unwrap();
     store.map_message(&m("$1", "s1", true)).await.unwrap(); // a retry records nothing twice
@@ -304,6 +306,7 @@ async fn rooms_members_and_archive_pages(db: &TestDb) {
             kind: TextKind::Text,
             origin_id: None,
             event_id: Some("$e"),
+            replaces: None,
         };
         ids.push(tx.archive(&r, &archived).await.unwrap());
     }
@@ -583,6 +586,107 @@ async fn a_portal_link_is_undone(db: &TestDb) {
     assert_eq!(store.xmpp_rooms().await.unwrap().len(), 1, "the MUC can be linked again");
 }
 
+async fn edits_reactions_retractions_and_media_links(db: &TestDb) {
+    use ucbridge::store::{ArchiveKey, MediaLink, Reaction};
+    let store = db.open().await;
+    let dm = room("!dm:hs");
+    let bob = mxid("@bob:hs");
+    // A correction points at its original; `original` follows it.
+    let m = |event: &str, stanza: &str, edit_of: Option<&str>| MappedMessage {
+        room: dm.clone(),
+        event_id: event.into(),
+        xmpp: jid("alice@x"),
+        matrix: bob.clone(),
+        stanza_id: stanza.into(),
+        from_xmpp: true,
+        markable: false,
+        edit_of: edit_of.map(str::to_owned),
+    };
+    store.map_message(&m("$orig", "s1", None)).await.unwrap();
+    store.map_message(&m("$edit", "s2", Some("$orig"))).await.unwrap();
+    let edit = store.message_by_stanza(&jid("alice@x"), "s2").await.unwrap().unwrap();
+    assert_eq!(edit.edit_of.as_deref(), Some("$orig"));
+    assert_eq!(store.original(edit).await.unwrap().stanza_id, "s1");
+    assert_eq!(
+        store.latest_from_xmpp(&dm).await.unwrap().unwrap().event_id,
+        "$orig",
+        "corrections are no new messages"
+    );
+
+    // Reactions: one row per key, found by their event, removed one by one.
+    let r = |key: &str, event: Option<&str>| Reaction {
+        room: dm.clone(),
+        target_event: "$orig".into(),
+        reactor: "@bob:hs".into(),
+        key: key.into(),
+        event_id: event.map(str::to_owned),
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.save_reaction(&r("👍", Some("$r1"))).await.unwrap();
+    tx.save_reaction(&r("🎉", None)).await.unwrap();
+    tx.save_reaction(&r("🎉", Some("$r2"))).await.unwrap(); // the event, once known
+    assert_eq!(tx.reaction_by_event(&dm, "$r2").await.unwrap(), Some(r("🎉", Some("$r2"))));
+    tx.commit().await.unwrap();
+    let keys: Vec<_> = store.reactions_of(&dm, "$orig", "@bob:hs").await.unwrap().into_iter().map(|r| r.key).collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.contains(&"👍".to_owned()) && keys.contains(&"🎉".to_owned()));
+    store.remove_reaction(&r("👍", None)).await.unwrap();
+    assert_eq!(store.reactions_of(&dm, "$orig", "@bob:hs").await.unwrap(), vec![r("🎉", Some("$r2"))]);
+    assert!(store.reactions_of(&dm, "$orig", "@ann:hs").await.unwrap().is_empty());
+
+    // The room archive: a correction names its original; a retracted message is gone.
+    let hosted = room("!room:hs");
+    let ann = Party::Matrix(mxid("@ann:hs"));
+    let mut tx = store.begin().await.unwrap();
+    let first = NewArchived {
+        sender: &ann,
+        nick: "Ann",
+        body: "the plan",
+        kind: TextKind::Text,
+        origin_id: Some("x-1"),
+        event_id: Some("$a1"),
+        replaces: None,
+    };
+    let a1 = tx.archive(&hosted, &first).await.unwrap();
+    let fix = NewArchived {
+        body: "the new plan",
+        origin_id: Some("x-2"),
+        event_id: None,
+        replaces: Some((a1, "x-1")),
+        ..first
+    };
+    let a2 = tx.archive(&hosted, &fix).await.unwrap();
+    let by_origin = tx.archived(&hosted, ArchiveKey::XmppId("x-2")).await.unwrap().unwrap();
+    assert_eq!((by_origin.id, by_origin.replaces.clone()), (a2, Some((a1, "x-1".to_owned()))));
+    assert_eq!(tx.archived(&hosted, ArchiveKey::Event("$a1")).await.unwrap().unwrap().id, a1);
+    tx.commit().await.unwrap();
+    store.set_archive_event(&hosted, a2, "$a2").await.unwrap();
+    let own = store.archived(&hosted, ArchiveKey::XmppId(&format!("ucb-a{a2}"))).await.unwrap().unwrap();
+    assert_eq!(own.event_id.as_deref(), Some("$a2"));
+    let mut tx = store.begin().await.unwrap();
+    tx.delete_archived(&hosted, a1).await.unwrap();
+    assert!(tx.archived(&hosted, ArchiveKey::Id(a1)).await.unwrap().is_none());
+
+    // Media links: found by token, forgotten with their event.
+    let link = MediaLink {
+        token: "t0k3n".into(),
+        mxc: "mxc://hs/abc".into(),
+        name: "report ü.pdf".into(),
+        mimetype: Some("application/pdf".into()),
+        size: Some(12345),
+        room: dm.clone(),
+        event_id: "$file".into(),
+    };
+    tx.save_media(&link).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.media_by_token("t0k3n").await.unwrap(), Some(link));
+    assert_eq!(store.media_by_token("other").await.unwrap(), None);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.forget_media(&dm, "$file").await.unwrap(), 1);
+    tx.commit().await.unwrap();
+    assert_eq!(store.media_by_token("t0k3n").await.unwrap(), None);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -620,4 +724,5 @@ conformance!(
     contact_groups_keep_their_members,
     block_list_settings_and_imports,
     a_portal_link_is_undone,
+    edits_reactions_retractions_and_media_links,
 );

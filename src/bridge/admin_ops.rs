@@ -415,7 +415,7 @@ impl Bridge {
             }
             let room = self.control_room().ok_or("The control room is not ready yet.")?;
             return match self.matrix.room_event(&room, answered).await {
-                Ok(Some(MatrixIn::Unsupported { file: Some(f), .. })) => Ok(f),
+                Ok(Some(MatrixIn::File { file: f, .. })) => Ok(f),
                 Ok(_) => Err("The message you answered is not a file.".into()),
                 Err(e) => Err(format!("Cannot read the message you answered: {e}")),
             };

@@ -5,7 +5,7 @@ use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
 use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::outbox::DeliveryError;
-use crate::matrix::client::MatrixError;
+use crate::matrix::client::{MatrixError, Relations};
 use crate::store::{DmPortal, MappedMessage, PeerMembership, StoreError};
 use crate::xmpp::outbound;
 
@@ -15,6 +15,8 @@ pub(super) struct Asked<'a> {
     pub stanza_id: Option<&'a str>,
     pub receipt: bool,
     pub markable: bool,
+    /// The message is a correction of this event.
+    pub edit_of: Option<&'a str>,
 }
 
 fn store_err(e: StoreError) -> DeliveryError {
@@ -24,10 +26,22 @@ fn store_err(e: StoreError) -> DeliveryError {
 impl Bridge {
     pub(super) async fn deliver(self: &std::sync::Arc<Self>, id: i64, action: &Action) -> Result<(), DeliveryError> {
         match action {
-            Action::MatrixDirect { from, to, nick, text, stanza_id, wants_receipt, markable } => {
-                let asked = Asked { stanza_id: stanza_id.as_deref(), receipt: *wants_receipt, markable: *markable };
-                self.deliver_direct(id, from, to, nick.as_deref(), text, asked).await
+            Action::MatrixDirect { from, to, nick, text, stanza_id, wants_receipt, markable, extras } => {
+                let (reply_to, replaces) = self.resolve_dm_extras(from, to, extras).await?;
+                let asked = Asked {
+                    stanza_id: stanza_id.as_deref(),
+                    receipt: *wants_receipt,
+                    markable: *markable,
+                    edit_of: replaces.as_deref(),
+                };
+                let relations = Relations { reply_to: reply_to.as_deref(), replaces: replaces.as_deref() };
+                self.deliver_direct(id, from, to, nick.as_deref(), text, asked, relations, extras.file.as_ref()).await
             }
+            Action::MatrixReactions { target, user, keys, .. } => {
+                self.ensure_xmpp_ghost(user).await?;
+                self.deliver_reactions(id, target, user, keys).await
+            }
+            Action::MatrixRetract { target, user, .. } => self.deliver_retract(id, target, user).await,
             Action::MatrixJoin { room, user } => {
                 if let Some(Ok(jid)) = self.map.jid_for_ghost(user) {
                     self.ensure_ghost(user, &jid.to_string()).await?;
@@ -71,9 +85,9 @@ impl Bridge {
                 .send_notice(room, &self.map.bot(), body, html.as_deref(), reply_to.as_deref(), &self.txn_id(id))
                 .await
                 .map_err(MatrixError::into_delivery),
-            Action::MatrixRoomSay { room, user, text, nick, archive_id } => {
+            Action::MatrixRoomSay { room, user, text, nick, archive_id, extras } => {
                 self.ensure_ghost(user, nick).await?;
-                let event_id = self.post_as_ghost(id, room, user, text).await?;
+                let event_id = self.room_say(id, room, user, text, extras).await?;
                 if let Err(e) = self.store.set_archive_event(room, *archive_id, &event_id).await {
                     tracing::warn!(%room, error = %e, "cannot record the event of an archived message");
                 }
@@ -83,9 +97,19 @@ impl Bridge {
                 self.create_room(initiator, name, alias, *open, reply_room.as_ref(), members, id).await
             }
             Action::MatrixRoomAct { room, op } => self.room_act(room, op).await,
-            Action::XmppGroupchat { room, nick, text, archive_id, origin_id } => {
-                self.send_groupchat(id, room, nick, text, *archive_id, origin_id.as_deref()).await
+            Action::XmppGroupchat { room, nick, text, archive_id, origin_id, extras } => {
+                self.send_groupchat(room, nick, text, *archive_id, origin_id.as_deref(), extras).await
             }
+            Action::XmppGroupReactions { room, nick, archive_id, keys } => {
+                self.send_group_act(id, room, nick, *archive_id, Some(keys)).await
+            }
+            Action::XmppGroupRetract { room, nick, archive_id } => {
+                self.send_group_act(id, room, nick, *archive_id, None).await
+            }
+            Action::XmppReactions { from, to, room, target, keys } => {
+                self.send_xmpp_reactions(id, from, to, room, target, keys).await
+            }
+            Action::XmppRetract { from, to, room, target } => self.send_xmpp_retract(id, from, to, room, target).await,
             Action::XmppOccupant { room, who, nick, change } => {
                 self.send_occupant_change(room, who, nick, change).await
             }
@@ -97,7 +121,13 @@ impl Bridge {
             Action::XmppMucInvite { room, to, from, reason } => {
                 self.send_muc_invite(room, to, from, reason.as_deref()).await
             }
-            Action::XmppChat { from: sender, to, nick, text, event } => {
+            Action::XmppChat { from: sender, to, nick, text, event, extras } => {
+                let (extras, edit_of) = match event {
+                    Some((room, _)) if !extras.is_empty() => {
+                        self.resolve_matrix_extras(room, sender, to, extras).await?
+                    }
+                    _ => (extras.clone(), None),
+                };
                 let nick = match nick {
                     Some(n) => Some(n.clone()),
                     None => self.matrix_displayname(sender).await,
@@ -113,11 +143,12 @@ impl Bridge {
                         stanza_id: stanza_id.clone(),
                         from_xmpp: false,
                         markable: true,
+                        edit_of,
                     };
                     self.store.map_message(&mapped).await.map_err(store_err)?;
                 }
                 let from = self.map.jid_for_matrix(sender);
-                self.xmpp.send(outbound::chat_between(&from, to, text, stanza_id, nick.as_deref())?).await
+                self.xmpp.send(outbound::chat_with(&from, to, text, stanza_id, nick.as_deref(), &extras)?).await
             }
             Action::XmppNotice { to, text } => {
                 let from = crate::core::ids::BareJid::parse(&self.map.component)
@@ -136,6 +167,7 @@ impl Bridge {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn deliver_direct(
         &self,
         id: i64,
@@ -144,12 +176,14 @@ impl Bridge {
         nick: Option<&str>,
         text: &Text,
         asked: Asked<'_>,
+        relations: Relations<'_>,
+        file: Option<&crate::core::action::Attachment>,
     ) -> Result<(), DeliveryError> {
         let ghost = self.map.ghost_for(from);
         let name = nick.map(str::to_owned).unwrap_or_else(|| from.to_string());
         self.ensure_ghost(&ghost, &name).await?;
         let portal = self.ensure_dm(&ghost, from, to).await?;
-        match self.matrix.send_text(&portal.room, &ghost, text, &self.txn_id(id)).await {
+        match self.post_content(id, &portal.room, &ghost, text, relations, file).await {
             Ok(event_id) => {
                 self.delivered_to_matrix(&portal, event_id, asked).await;
                 Ok(())
@@ -181,6 +215,16 @@ impl Bridge {
                 None
             }
         }
+    }
+
+    /// Register an XMPP user's ghost (under its current name) before it acts.
+    async fn ensure_xmpp_ghost(&self, ghost: &MatrixUserId) -> Result<(), DeliveryError> {
+        let name = match (self.cached_ghost(ghost), self.map.jid_for_ghost(ghost)) {
+            (Some(Some(known)), _) => known,
+            (_, Some(Ok(jid))) => jid.to_string(),
+            _ => ghost.to_string(),
+        };
+        self.ensure_ghost(ghost, &name).await
     }
 
     /// Register a ghost once and keep its display name current.

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::bridge::Bridge;
-use crate::core::action::{Action, Refusal};
+use crate::core::action::{Action, Refusal, XmppTarget};
 use crate::core::outbox::{Next, after_attempt};
 use crate::store::{OutboxRow, StoreTx, now_ms};
 
@@ -217,6 +217,26 @@ impl Bridge {
                 reason: format!("Your message could not be delivered to {to} on Matrix: {reason}"),
             }),
             Action::SmsSend { to, origin, .. } => self.sms_failure_notice(to, origin.as_ref(), reason),
+            Action::MatrixReactions { target: XmppTarget::Dm { from, to, .. }, stanza_id, .. }
+            | Action::MatrixRetract { target: XmppTarget::Dm { from, to, .. }, stanza_id, .. } => {
+                Some(Action::XmppBounce {
+                    from: to.clone(),
+                    to: from.clone(),
+                    stanza_id: stanza_id.clone(),
+                    refusal: Refusal::NotFound,
+                    reason: format!("This did not reach {to} on Matrix: {reason}"),
+                })
+            }
+            // What a Matrix user did that XMPP did not take: a notice in their direct chat, from
+            // the XMPP user's ghost (the bot is not in it).
+            Action::XmppChat { to, event: Some((room, _)), .. }
+            | Action::XmppReactions { to, room, .. }
+            | Action::XmppRetract { to, room, .. } => Some(Action::MatrixPost {
+                room: room.clone(),
+                user: self.map.ghost_for(to),
+                text: crate::core::action::Text::notice(format!("This did not reach {to} on XMPP: {reason}")),
+                nick: None,
+            }),
             // Joins, notices and bounces have nobody left to tell.
             _ => None,
         };

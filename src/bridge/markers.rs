@@ -90,6 +90,7 @@ impl Bridge {
             stanza_id: stanza_id.to_owned(),
             from_xmpp: true,
             markable: asked.markable,
+            edit_of: asked.edit_of.map(str::to_owned),
         };
         if let Err(e) = self.store.map_message(&mapped).await {
             tracing::warn!(error = %e, "cannot record a bridged message");

@@ -39,14 +39,14 @@ impl Bridge {
         let mut commands = vec![];
         for event in events {
             membership_changed |= matches!(event, MatrixIn::Membership { .. });
-            if let MatrixIn::Message { room, sender, text, event_id, reply_to } = &event
+            if let MatrixIn::Message { room, sender, text, event_id, reply_to, .. } = &event
                 && Some(room) == control.as_ref()
             {
                 // Run after the commit: commands write through their own transactions.
                 commands.push((sender.clone(), text.body.clone(), event_id.clone(), reply_to.clone()));
                 continue;
             }
-            if let MatrixIn::Unsupported { room, sender, file: Some(file), .. } = &event
+            if let MatrixIn::File { room, sender, file, .. } = &event
                 && Some(room) == control.as_ref()
             {
                 commands.push((sender.clone(), String::new(), file.event_id.clone(), None));
@@ -84,6 +84,9 @@ impl Bridge {
                 !self.map.is_bridge_user(user) || !self.map.is_bridge_user(sender)
             }
             MatrixIn::Message { sender, .. }
+            | MatrixIn::File { sender, .. }
+            | MatrixIn::Reaction { sender, .. }
+            | MatrixIn::Redaction { sender, .. }
             | MatrixIn::EncryptionEnabled { sender, .. }
             | MatrixIn::Encrypted { sender, .. }
             | MatrixIn::Unsupported { sender, .. } => !self.map.is_bridge_user(sender),
@@ -170,7 +173,32 @@ impl Bridge {
                 tx.set_peer_membership(&room, &user, peer).await?;
                 vec![]
             }
-            MatrixIn::Message { room, sender, event_id, text, .. } => {
+            MatrixIn::File { room, sender, file, reply_to } => {
+                let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
+                    return Ok(vec![]);
+                };
+                return self.dm_file(tx, &portal, room, sender, file, reply_to).await;
+            }
+            MatrixIn::Reaction { room, sender, event_id, target, key } => {
+                let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
+                    return Ok(vec![]);
+                };
+                let r = crate::store::Reaction {
+                    room,
+                    target_event: target,
+                    reactor: sender.to_string(),
+                    key,
+                    event_id: Some(event_id),
+                };
+                return self.dm_reaction(tx, &portal, r).await;
+            }
+            MatrixIn::Redaction { room, sender, redacts } => {
+                let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
+                    return Ok(vec![]);
+                };
+                return self.dm_redaction(tx, &portal, room, sender, redacts).await;
+            }
+            MatrixIn::Message { room, sender, event_id, text, reply_to, replaces } => {
                 let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
                     if !self.map.is_bridge_user(&sender)
                         && let Some(conversation) = tx.sms_by_room(&room).await?
@@ -201,7 +229,12 @@ impl Bridge {
                 }
                 let nick = self.displayname(&sender);
                 let event = Some((room, event_id));
-                vec![Action::XmppChat { from: sender, to: portal.xmpp, nick, text, event }]
+                let extras = crate::core::action::Extras {
+                    reply_to: reply_to.map(|id| crate::core::action::Reply { id, author: None, quote: None }),
+                    replaces,
+                    file: None,
+                };
+                vec![Action::XmppChat { from: sender, to: portal.xmpp, nick, text, event, extras }]
             }
             MatrixIn::EncryptionEnabled { room, sender } => {
                 let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
@@ -270,6 +303,7 @@ impl Bridge {
             nick: self.displayname(sender),
             text: Text::plain(body),
             event: None,
+            extras: crate::core::action::Extras::default(),
         }
     }
 }

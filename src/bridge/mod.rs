@@ -6,6 +6,7 @@ mod admin;
 mod admin_ops;
 pub mod avatars;
 mod commands;
+mod content;
 mod deliver;
 mod lanes;
 mod markers;

@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
-use crate::core::action::{Action, Refusal, RoomOp, Text};
+use crate::core::action::{Action, Extras, Refusal, Reply, RoomOp, Text, XmppTarget};
 use crate::core::ids::BareJid;
+use crate::core::inbound::XmppAct;
 use crate::core::presence::{Presence, XmppPresence};
 use crate::core::room::{Request, Role};
 use crate::core::watch::Party;
 use crate::store::Page;
-use crate::store::{ArchivedMessage, BridgedRoom, NewArchived, RoomMember, StoreError};
+use crate::store::{ArchiveKey, ArchivedMessage, BridgedRoom, NewArchived, RoomMember, StoreError, StoreTx};
 use crate::xmpp::muc_out::{self, OccupantPresence};
 
 type Refused = (Refusal, String);
@@ -58,6 +59,21 @@ pub struct ArchivePage {
 }
 
 const MAX_PAGE: usize = 100;
+
+/// The archived message an XMPP client refers to: by the room's stanza id (the archive id), or
+/// by the message's own id.
+pub(super) async fn find_archived(
+    tx: &mut StoreTx,
+    room: &crate::core::ids::RoomId,
+    id: &str,
+) -> crate::store::Result<Option<ArchivedMessage>> {
+    if let Ok(n) = id.parse::<i64>()
+        && let Some(m) = tx.archived(room, ArchiveKey::Id(n)).await?
+    {
+        return Ok(Some(m));
+    }
+    tx.archived(room, ArchiveKey::XmppId(id)).await
+}
 
 impl Bridge {
     async fn muc_room(&self, local: &str) -> Result<BridgedRoom, Refused> {
@@ -332,6 +348,7 @@ impl Bridge {
         bare: &BareJid,
         id: Option<String>,
         body: String,
+        extras: Extras,
     ) -> Result<(), Refused> {
         let r = self.muc_room(room_local).await?;
         let m = self.occupant(&r, full, bare).await?;
@@ -349,6 +366,29 @@ impl Bridge {
         {
             return Ok(());
         }
+        // References by the room's stanza ids (or the sender's ids), as archive ids.
+        let reply = match &extras.reply_to {
+            Some(reply) => find_archived(&mut tx, &r.room, &reply.id).await.map_err(internal)?,
+            None => None,
+        };
+        let original = match &extras.replaces {
+            Some(replaced) => match find_archived(&mut tx, &r.room, replaced).await.map_err(internal)? {
+                Some(o) if o.sender != m.party => {
+                    return Err((Refusal::Forbidden, "You can only correct your own messages.".into()));
+                }
+                other => other,
+            },
+            None => None,
+        };
+        let original = match original {
+            // A correction of a correction corrects the original.
+            Some(o) => match o.replaces {
+                Some((first, _)) => tx.archived(&r.room, ArchiveKey::Id(first)).await.map_err(internal)?.or(Some(o)),
+                None => Some(o),
+            },
+            None => None,
+        };
+        let replaces_ref = original.as_ref().map(|o| (o.id, o.xmpp_id()));
         let archived = NewArchived {
             sender: &m.party,
             nick: &m.nick,
@@ -356,17 +396,92 @@ impl Bridge {
             kind: text.kind,
             origin_id: id.as_deref(),
             event_id: None,
+            replaces: replaces_ref.as_ref().map(|(i, x)| (*i, x.as_str())),
         };
         let archive_id = tx.archive(&r.room, &archived).await.map_err(internal)?;
+        let to_matrix = Extras {
+            reply_to: reply.as_ref().map(|a| Reply { id: a.id.to_string(), author: None, quote: None }),
+            replaces: original.as_ref().map(|o| o.id.to_string()),
+            file: extras.file.clone(),
+        };
+        let muc = self.muc_of(&r);
+        let to_muc = Extras {
+            reply_to: reply.as_ref().map(|a| Reply {
+                id: a.id.to_string(),
+                author: muc_out::occupant_jid(&muc, &a.nick).ok().map(|j| j.to_string()),
+                quote: Some(a.body.clone()),
+            }),
+            replaces: original.as_ref().map(|o| o.xmpp_id()),
+            file: extras.file,
+        };
         let post = Action::MatrixRoomSay {
             room: r.room.clone(),
             user: self.map.ghost_for(bare),
             text: text.clone(),
             nick: m.nick.clone(),
             archive_id,
+            extras: to_matrix,
         };
-        let reflect = Action::XmppGroupchat { room: r.room.clone(), nick: m.nick, text, archive_id, origin_id: id };
+        let reflect = Action::XmppGroupchat {
+            room: r.room.clone(),
+            nick: m.nick,
+            text,
+            archive_id,
+            origin_id: id,
+            extras: to_muc,
+        };
         let rows = tx.enqueue_all(vec![post, reflect]).await.map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        self.dispatch(rows);
+        Ok(())
+    }
+
+    /// Reactions or a retraction an occupant sends to the room: carried to Matrix by their ghost
+    /// and reflected to every client in the MUC.
+    pub async fn muc_act(
+        self: &Arc<Self>,
+        room_local: &str,
+        full: &str,
+        bare: &BareJid,
+        id: Option<String>,
+        act: XmppAct,
+    ) -> Result<(), Refused> {
+        let r = self.muc_room(room_local).await?;
+        let m = self.occupant(&r, full, bare).await?;
+        let mut tx = self.store.begin().await.map_err(internal)?;
+        if let Some(id) = &id
+            && !tx.claim_stanza(&bare.to_string(), id).await.map_err(internal)?
+        {
+            return Ok(());
+        }
+        let target_id = match &act {
+            XmppAct::Reactions { id, .. } | XmppAct::Retract { id } => id.clone(),
+        };
+        let Some(target) = find_archived(&mut tx, &r.room, &target_id).await.map_err(internal)? else {
+            return Err((Refusal::NotFound, format!("This room has no message with the id {target_id}.")));
+        };
+        let user = self.map.ghost_for(bare);
+        let via = XmppTarget::Room { room: r.room.clone(), archive_id: target.id };
+        let actions = match act {
+            XmppAct::Reactions { keys, .. } => {
+                let keys = crate::core::reactions::normalise(&keys);
+                vec![
+                    Action::MatrixReactions { target: via, user, keys: keys.clone(), stanza_id: id },
+                    Action::XmppGroupReactions { room: r.room.clone(), nick: m.nick, archive_id: target.id, keys },
+                ]
+            }
+            XmppAct::Retract { .. } => {
+                if target.sender != m.party {
+                    return Err((Refusal::Forbidden, "You can only retract your own messages.".into()));
+                }
+                tx.delete_archived(&r.room, target.id).await.map_err(internal)?;
+                vec![
+                    Action::MatrixRetract { target: via, user, stanza_id: id },
+                    Action::XmppGroupRetract { room: r.room.clone(), nick: m.nick, archive_id: target.id },
+                ]
+            }
+        };
+        let rows = tx.enqueue_all(actions).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         self.dispatch(rows);
         Ok(())
@@ -400,6 +515,7 @@ impl Bridge {
                     nick: Some(me.nick),
                     wants_receipt: false,
                     markable: false,
+                    extras: Extras::default(),
                 };
                 self.accept_xmpp_chat(chat).await
             }

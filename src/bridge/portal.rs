@@ -106,12 +106,22 @@ impl Bridge {
     /// What a Matrix event in a portal room means for the MUC.
     pub(super) async fn portal_actions(
         &self,
-        _tx: &mut StoreTx,
+        tx: &mut StoreTx,
         room: RoomId,
         muc: BareJid,
         event: MatrixIn,
     ) -> crate::store::Result<Vec<Action>> {
         Ok(match event {
+            // A file: its link (served by the bridge) as text; the MUC's clients see the URL.
+            MatrixIn::File { sender, file, .. } if !self.map.is_bridge_user(&sender) => {
+                let text = match self.media_link(tx, &room, &file).await? {
+                    Some(link) => crate::core::action::Text::plain(link.url),
+                    None => {
+                        crate::core::action::Text::plain(format!("[a file too large for the bridge: {}]", file.name))
+                    }
+                };
+                vec![Action::XmppPortalMessage { room, muc, from: sender, text }]
+            }
             MatrixIn::Message { sender, text, .. } if !self.map.is_bridge_user(&sender) => {
                 vec![Action::XmppPortalMessage { room, muc, from: sender, text }]
             }

@@ -46,6 +46,51 @@ impl Bridge {
         }
     }
 
+    /// An XMPP occupant's message, with its reply, correction or file, posted by their ghost;
+    /// the references (archive ids) are resolved to events now.
+    pub(super) async fn room_say(
+        &self,
+        id: i64,
+        room: &RoomId,
+        ghost: &MatrixUserId,
+        text: &Text,
+        extras: &crate::core::action::Extras,
+    ) -> Result<String, DeliveryError> {
+        if extras.is_empty() {
+            return self.post_as_ghost(id, room, ghost, text).await;
+        }
+        let event_of = |r: Option<&str>| {
+            let key = r.and_then(|r| r.parse::<i64>().ok());
+            async move {
+                match key {
+                    Some(k) => self
+                        .store
+                        .archived(room, crate::store::ArchiveKey::Id(k))
+                        .await
+                        .map(|m| m.and_then(|m| m.event_id))
+                        .map_err(store_err),
+                    None => Ok(None),
+                }
+            }
+        };
+        let reply_to = event_of(extras.reply_to.as_ref().map(|r| r.id.as_str())).await?;
+        let replaces = event_of(extras.replaces.as_deref()).await?;
+        let relations =
+            crate::matrix::client::Relations { reply_to: reply_to.as_deref(), replaces: replaces.as_deref() };
+        let file = extras.file.as_ref();
+        match self.post_content(id, room, ghost, text, relations, file).await {
+            Ok(event_id) => Ok(event_id),
+            Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
+                if let Err(e) = self.matrix.invite(room, &self.map.bot(), ghost).await {
+                    tracing::debug!(%room, %ghost, error = %e, "invite before posting");
+                }
+                self.matrix.join(room, ghost).await.map_err(MatrixError::into_delivery)?;
+                self.post_content(id, room, ghost, text, relations, file).await.map_err(MatrixError::into_delivery)
+            }
+            Err(e) => Err(e.into_delivery()),
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn create_room(
         self: &std::sync::Arc<Self>,
@@ -235,18 +280,38 @@ impl Bridge {
 
     pub(super) async fn send_groupchat(
         &self,
-        id: i64,
         room: &RoomId,
         nick: &str,
         text: &Text,
         archive_id: i64,
         origin_id: Option<&str>,
+        extras: &crate::core::action::Extras,
     ) -> Result<(), DeliveryError> {
         let r = self.room_for_delivery(room).await?;
         let muc = self.muc_of(&r);
-        let stanza_id = origin_id.map(str::to_owned).unwrap_or_else(|| self.stanza_id(id));
+        // The same id as in the archive (MAM), so a correction can name it.
+        let stanza_id = origin_id.map(str::to_owned).unwrap_or_else(|| format!("ucb-a{archive_id}"));
         for (full, _) in self.store.occupants(room).await.map_err(store_err)? {
-            self.xmpp.send(muc_out::groupchat(&muc, nick, &full, text, &stanza_id, archive_id)?).await?;
+            self.xmpp.send(muc_out::groupchat(&muc, nick, &full, text, &stanza_id, archive_id, extras)?).await?;
+        }
+        Ok(())
+    }
+
+    /// An occupant's reactions (`keys`) or retraction (`None`) of an archived message, to
+    /// every client in the MUC.
+    pub(super) async fn send_group_act(
+        &self,
+        id: i64,
+        room: &RoomId,
+        nick: &str,
+        archive_id: i64,
+        keys: Option<&[String]>,
+    ) -> Result<(), DeliveryError> {
+        let r = self.room_for_delivery(room).await?;
+        let muc = self.muc_of(&r);
+        let stanza_id = self.stanza_id(id);
+        for (full, _) in self.store.occupants(room).await.map_err(store_err)? {
+            self.xmpp.send(muc_out::group_act(&muc, nick, &full, &stanza_id, archive_id, keys)?).await?;
         }
         Ok(())
     }

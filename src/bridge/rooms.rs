@@ -3,12 +3,21 @@
 //! participants, under the suite's rules (core::room). The XMPP side is in `muc.rs`.
 
 use crate::bridge::Bridge;
-use crate::core::action::{Action, OccupantChange, RoomOp, Text};
+use crate::core::action::{Action, Extras, OccupantChange, Reply, RoomOp, Text};
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::inbound::{MatrixIn, Membership};
 use crate::core::room::{self, Effect, Request, Role, Room};
 use crate::core::watch::Party;
-use crate::store::{BridgedRoom, NewArchived, RoomMember, StoreTx};
+use crate::store::{ArchiveKey, BridgedRoom, NewArchived, RoomMember, StoreTx};
+
+/// A Matrix participant's message, as the room archive and the MUC need it.
+struct RoomContent {
+    event_id: String,
+    text: Text,
+    reply_to: Option<String>,
+    replaces: Option<String>,
+    file: Option<crate::core::action::Attachment>,
+}
 
 /// Room commands, typed in a bridged Matrix room.
 const ROOM_HELP: &str = "Room commands: `!demote @user:server` (a moderator asks the bridge to make a moderator a \
@@ -94,18 +103,15 @@ impl Bridge {
         let room = r.room.clone();
         let mut members = tx.room_members(&room).await?;
         Ok(match event {
-            MatrixIn::Message { sender, text, event_id, .. } => {
+            MatrixIn::Message { sender, text, event_id, reply_to, replaces, .. } => {
                 if self.map.is_bridge_user(&sender) {
                     return Ok(vec![]);
                 }
-                if let Some(command) = text.body.strip_prefix('!') {
+                if replaces.is_none()
+                    && let Some(command) = text.body.strip_prefix('!')
+                {
                     return self.room_command(tx, &r, &members, &sender, command).await;
                 }
-                let me = Party::Matrix(sender.clone());
-                let nick = match members.iter().find(|m| m.party == me) {
-                    Some(m) => m.nick.clone(),
-                    None => room::clean_nick(&self.displayname(&sender).unwrap_or_else(|| sender.localpart().into())),
-                };
                 let max = self.current_config().limits.max_message_bytes;
                 if text.body.len() > max {
                     let notice = format!(
@@ -114,16 +120,76 @@ impl Bridge {
                     );
                     return Ok(vec![self.bot_notice(&room, notice)]);
                 }
-                let archived = NewArchived {
-                    sender: &me,
-                    nick: &nick,
-                    body: &text.body,
-                    kind: text.kind,
-                    origin_id: None,
-                    event_id: Some(&event_id),
+                let content = RoomContent { event_id, text, reply_to, replaces, file: None };
+                return self.room_say_from_matrix(tx, &r, &members, &sender, content).await;
+            }
+            MatrixIn::File { sender, file, reply_to, .. } => {
+                if self.map.is_bridge_user(&sender) {
+                    return Ok(vec![]);
+                }
+                let Some(link) = self.media_link(tx, &room, &file).await? else {
+                    let max = self.current_config().media.max_bytes;
+                    let notice = format!(
+                        "{sender}: {} is larger than the bridge's limit of {max} bytes and did not reach the XMPP participants.",
+                        file.name
+                    );
+                    return Ok(vec![self.bot_notice(&room, notice)]);
                 };
-                let archive_id = tx.archive(&room, &archived).await?;
-                vec![Action::XmppGroupchat { room, nick, text, archive_id, origin_id: None }]
+                let content = RoomContent {
+                    event_id: file.event_id.clone(),
+                    text: Text::plain(link.url.clone()),
+                    reply_to,
+                    replaces: None,
+                    file: Some(link),
+                };
+                return self.room_say_from_matrix(tx, &r, &members, &sender, content).await;
+            }
+            MatrixIn::Reaction { sender, event_id, target, key, .. } => {
+                let me = Party::Matrix(sender.clone());
+                let Some(m) = members.iter().find(|m| m.party == me) else { return Ok(vec![]) };
+                let Some(a) = tx.archived(&room, ArchiveKey::Event(&target)).await? else { return Ok(vec![]) };
+                let reaction = crate::store::Reaction {
+                    room: room.clone(),
+                    target_event: target.clone(),
+                    reactor: sender.to_string(),
+                    key,
+                    event_id: Some(event_id),
+                };
+                tx.save_reaction(&reaction).await?;
+                let keys =
+                    tx.reactions_of(&room, &target, &reaction.reactor).await?.into_iter().map(|r| r.key).collect();
+                vec![Action::XmppGroupReactions { room, nick: m.nick.clone(), archive_id: a.id, keys }]
+            }
+            MatrixIn::Redaction { sender, redacts, .. } => {
+                let me = Party::Matrix(sender.clone());
+                if let Some(reaction) = tx.reaction_by_event(&room, &redacts).await? {
+                    tx.remove_reaction(&reaction).await?;
+                    let Some(m) = members.iter().find(|m| m.party == me) else { return Ok(vec![]) };
+                    if reaction.reactor != sender.to_string() {
+                        return Ok(vec![]);
+                    }
+                    let Some(a) = tx.archived(&room, ArchiveKey::Event(&reaction.target_event)).await? else {
+                        return Ok(vec![]);
+                    };
+                    let keys = tx
+                        .reactions_of(&room, &reaction.target_event, &reaction.reactor)
+                        .await?
+                        .into_iter()
+                        .map(|r| r.key)
+                        .collect();
+                    return Ok(vec![Action::XmppGroupReactions { room, nick: m.nick.clone(), archive_id: a.id, keys }]);
+                }
+                tx.forget_media(&room, &redacts).await?;
+                let Some(a) = tx.archived(&room, ArchiveKey::Event(&redacts)).await? else { return Ok(vec![]) };
+                if a.sender != me {
+                    let notice = format!(
+                        "{sender}: only the author's own removals reach XMPP; the XMPP participants still see the message of {}.",
+                        a.nick
+                    );
+                    return Ok(vec![self.bot_notice(&room, notice)]);
+                }
+                tx.delete_archived(&room, a.id).await?;
+                vec![Action::XmppGroupRetract { room, nick: a.nick, archive_id: a.id }]
             }
             MatrixIn::Unsupported { sender, what, .. } => {
                 let me = Party::Matrix(sender.clone());
@@ -136,9 +202,17 @@ impl Bridge {
                     kind: text.kind,
                     origin_id: None,
                     event_id: None,
+                    replaces: None,
                 };
                 let archive_id = tx.archive(&room, &archived).await?;
-                vec![Action::XmppGroupchat { room, nick: m.nick.clone(), text, archive_id, origin_id: None }]
+                vec![Action::XmppGroupchat {
+                    room,
+                    nick: m.nick.clone(),
+                    text,
+                    archive_id,
+                    origin_id: None,
+                    extras: Extras::default(),
+                }]
             }
             MatrixIn::EncryptionEnabled { .. } | MatrixIn::Encrypted { .. } => {
                 vec![self.bot_notice(
@@ -227,6 +301,65 @@ impl Bridge {
             }
             MatrixIn::Presence { .. } | MatrixIn::Typing { .. } | MatrixIn::Read { .. } => vec![],
         })
+    }
+
+    /// A Matrix participant's message (with its reply, correction or file) for the MUC:
+    /// archived, references resolved to the room's ids.
+    async fn room_say_from_matrix(
+        &self,
+        tx: &mut StoreTx,
+        r: &BridgedRoom,
+        members: &[RoomMember],
+        sender: &MatrixUserId,
+        content: RoomContent,
+    ) -> crate::store::Result<Vec<Action>> {
+        let room = r.room.clone();
+        let me = Party::Matrix(sender.clone());
+        let nick = match members.iter().find(|m| m.party == me) {
+            Some(m) => m.nick.clone(),
+            None => room::clean_nick(&self.displayname(sender).unwrap_or_else(|| sender.localpart().into())),
+        };
+        let muc = self.muc_of(r);
+        let reply = match &content.reply_to {
+            Some(e) => tx.archived(&room, ArchiveKey::Event(e)).await?,
+            None => None,
+        };
+        let original = match &content.replaces {
+            Some(e) => match tx.archived(&room, ArchiveKey::Event(e)).await? {
+                Some(o) if o.sender != me => {
+                    let notice =
+                        format!("{sender}: only your own messages can be edited; the edit did not reach XMPP.");
+                    return Ok(vec![self.bot_notice(&room, notice)]);
+                }
+                Some(o) => match o.replaces {
+                    Some((first, _)) => tx.archived(&room, ArchiveKey::Id(first)).await?.or(Some(o)),
+                    None => Some(o),
+                },
+                None => None,
+            },
+            None => None,
+        };
+        let replaces_ref = original.as_ref().map(|o| (o.id, o.xmpp_id()));
+        let archived = NewArchived {
+            sender: &me,
+            nick: &nick,
+            body: &content.text.body,
+            kind: content.text.kind,
+            origin_id: None,
+            event_id: Some(&content.event_id),
+            replaces: replaces_ref.as_ref().map(|(i, x)| (*i, x.as_str())),
+        };
+        let archive_id = tx.archive(&room, &archived).await?;
+        let extras = Extras {
+            reply_to: reply.map(|a| Reply {
+                id: a.id.to_string(),
+                author: crate::xmpp::muc_out::occupant_jid(&muc, &a.nick).ok().map(|j| j.to_string()),
+                quote: Some(a.body),
+            }),
+            replaces: replaces_ref.map(|(_, x)| x),
+            file: content.file,
+        };
+        Ok(vec![Action::XmppGroupchat { room, nick, text: content.text, archive_id, origin_id: None, extras }])
     }
 
     fn bot_notice(&self, room: &RoomId, body: String) -> Action {

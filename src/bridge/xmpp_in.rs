@@ -25,6 +25,7 @@ impl Bridge {
                 format!("Message too long: {} bytes; the bridge carries at most {max} bytes.", chat.body.len()),
             ));
         }
+        self.check_dm_correction(&chat.from, &to, &chat.extras).await?;
         let action = Action::MatrixDirect {
             from: chat.from.clone(),
             to,
@@ -33,6 +34,7 @@ impl Bridge {
             text: Text::plain(chat.body),
             wants_receipt: chat.wants_receipt,
             markable: chat.markable,
+            extras: chat.extras,
         };
         let internal = |e: crate::store::StoreError| {
             tracing::error!(error = %e, "could not accept an XMPP message");

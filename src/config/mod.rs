@@ -41,6 +41,8 @@ pub struct Config {
     pub logging: Logging,
     #[serde(default)]
     pub links: Links,
+    #[serde(default)]
+    pub media: Media,
     /// Missed-call notifications; absent = off.
     #[serde(default)]
     pub missed_calls: Option<calls::MissedCalls>,
@@ -141,6 +143,37 @@ pub struct Rooms {
 impl Default for Rooms {
     fn default() -> Self {
         Self { max_participants: crate::core::room::DEFAULT_CAP, history_on_join: 20 }
+    }
+}
+
+/// `media:` — files between Matrix and XMPP. Matrix files reach XMPP clients as links to the
+/// bridge's own HTTP server (`<public_url>/media/<token>/<name>`); files XMPP users send (XEP-0066
+/// URLs, e.g. from their server's XEP-0363 upload) are fetched and put into the Matrix media
+/// repository.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Media {
+    /// Base URL under which XMPP clients reach the bridge's HTTP server; default `appservice.url`.
+    pub public_url: Option<String>,
+    /// Largest file carried either way, in bytes.
+    pub max_bytes: u64,
+    /// Time allowed for fetching a file from an XMPP user's URL, in seconds.
+    pub fetch_timeout_secs: u64,
+    /// Hosts files may be fetched from even though they are loopback or private addresses (the
+    /// bridge otherwise refuses those, so a URL cannot make it reach internal services).
+    pub allow_private_hosts: Vec<String>,
+}
+
+impl Default for Media {
+    fn default() -> Self {
+        Self { public_url: None, max_bytes: 20 * 1024 * 1024, fetch_timeout_secs: 30, allow_private_hosts: vec![] }
+    }
+}
+
+impl Config {
+    /// Where XMPP clients fetch the files the bridge serves (no trailing slash).
+    pub fn media_base_url(&self) -> String {
+        self.media.public_url.as_deref().unwrap_or(&self.appservice.url).trim_end_matches('/').to_owned()
     }
 }
 
@@ -259,6 +292,15 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         check_http_url("homeserver.url", &self.homeserver.url)?;
         check_http_url("appservice.url", &self.appservice.url)?;
+        if let Some(url) = &self.media.public_url {
+            check_http_url("media.public_url", url)?;
+        }
+        if self.media.max_bytes == 0 {
+            return Err(invalid("media.max_bytes", "must be more than 0"));
+        }
+        if self.media.fetch_timeout_secs == 0 {
+            return Err(invalid("media.fetch_timeout_secs", "must be more than 0"));
+        }
         if self.homeserver.domain.is_empty() || self.homeserver.domain.contains(['@', '/', ' ']) {
             return Err(invalid("homeserver.domain", "must be a server name like example.org"));
         }

@@ -35,6 +35,60 @@ impl Text {
     }
 }
 
+/// What a message carries besides its text: the message it answers (XEP-0461 / `m.in_reply_to`),
+/// the earlier message it corrects (XEP-0308 / `m.replace`), a file (XEP-0066 / Matrix media).
+/// Which network's ids the references are in is said by the action that carries them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extras {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Reply>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<Attachment>,
+}
+
+impl Extras {
+    pub fn is_empty(&self) -> bool {
+        self.reply_to.is_none() && self.replaces.is_none() && self.file.is_none()
+    }
+}
+
+/// The message a reply answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    pub id: String,
+    /// Who wrote it, as the receiving network addresses them (XEP-0461 `to`), when known.
+    #[serde(default)]
+    pub author: Option<String>,
+    /// Its text, quoted as the fallback for clients without replies, when known.
+    #[serde(default)]
+    pub quote: Option<String>,
+}
+
+/// A file, by the URL it can be fetched from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub url: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub mimetype: Option<String>,
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+/// A message reactions or a retraction from XMPP refer to, resolved when the action runs (the
+/// message may still be on its way to Matrix when they are accepted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "in", rename_all = "snake_case")]
+pub enum XmppTarget {
+    /// In the direct chat of `from` with `to`: the id the XMPP user knows the message by.
+    Dm { from: BareJid, to: MatrixUserId, stanza_id: String },
+    /// In a hosted room: the archive id (the room's XEP-0359 stanza id).
+    Room { room: RoomId, archive_id: i64 },
+}
+
 /// One unit of outbound work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -55,7 +109,16 @@ pub enum Action {
         /// The sender asked for chat markers (XEP-0333).
         #[serde(default)]
         markable: bool,
+        /// Reply and correction by the sender's stanza ids (resolved to events when delivered),
+        /// a file by its URL.
+        #[serde(default, skip_serializing_if = "Extras::is_empty")]
+        extras: Extras,
     },
+    /// An XMPP user's full set of reactions (XEP-0444) to a message: the ghost's `m.reaction`
+    /// events are made to match it (adds and redactions).
+    MatrixReactions { target: XmppTarget, user: MatrixUserId, keys: Vec<String>, stanza_id: Option<String> },
+    /// An XMPP user retracted a message of theirs (XEP-0424): the ghost redacts its event.
+    MatrixRetract { target: XmppTarget, user: MatrixUserId, stanza_id: Option<String> },
     /// A bridge user (a ghost or the bot) joins a room it was invited to.
     MatrixJoin { room: RoomId, user: MatrixUserId },
     /// A bridge user posts a text in a room (notices about what the bridge cannot do, and an
@@ -72,7 +135,16 @@ pub enum Action {
     MatrixNotice { room: RoomId, body: String, html: Option<String>, reply_to: Option<String> },
     /// An XMPP occupant's message in a hosted room, posted by their ghost; the event ID it gets
     /// is recorded with the archived message (for read markers).
-    MatrixRoomSay { room: RoomId, user: MatrixUserId, text: Text, nick: String, archive_id: i64 },
+    /// `extras` refer to archive ids of the room (resolved to events when delivered).
+    MatrixRoomSay {
+        room: RoomId,
+        user: MatrixUserId,
+        text: Text,
+        nick: String,
+        archive_id: i64,
+        #[serde(default, skip_serializing_if = "Extras::is_empty")]
+        extras: Extras,
+    },
     /// The bridge bot creates a group conversation for `initiator`, who becomes its owner.
     MatrixCreateRoom {
         initiator: Party,
@@ -100,7 +172,14 @@ pub enum Action {
         /// The XMPP sender's own stanza id (echoed back to them, as XEP-0045 asks).
         #[serde(default)]
         origin_id: Option<String>,
+        /// In the MUC's terms: reply to an archive id, correction of a message id.
+        #[serde(default, skip_serializing_if = "Extras::is_empty")]
+        extras: Extras,
     },
+    /// An occupant's full set of reactions to an archived message, to every client in the MUC.
+    XmppGroupReactions { room: RoomId, nick: String, archive_id: i64, keys: Vec<String> },
+    /// An occupant retracted an archived message of theirs, to every client in the MUC.
+    XmppGroupRetract { room: RoomId, nick: String, archive_id: i64 },
     /// A change of someone's place in a bridged room, as occupant presence to the MUC.
     XmppOccupant { room: RoomId, who: Party, nick: String, change: OccupantChange },
     /// A room's subject, to every XMPP client joined to its MUC.
@@ -126,7 +205,16 @@ pub enum Action {
         /// The Matrix event this is (for read markers coming back).
         #[serde(default)]
         event: Option<(RoomId, String)>,
+        /// Reply and correction by Matrix event ids of `event`'s room (resolved to stanza ids
+        /// when delivered), a file by the bridge's URL for it.
+        #[serde(default, skip_serializing_if = "Extras::is_empty")]
+        extras: Extras,
     },
+    /// A Matrix user's full set of reactions (XEP-0444) to the message `target` (an event of
+    /// `room`, resolved to its stanza id when delivered).
+    XmppReactions { from: MatrixUserId, to: BareJid, room: RoomId, target: String, keys: Vec<String> },
+    /// A Matrix user redacted a message of theirs: an XEP-0424 retraction.
+    XmppRetract { from: MatrixUserId, to: BareJid, room: RoomId, target: String },
     /// A message from the bridge itself (the component) to an XMPP user.
     XmppNotice { to: BareJid, text: Text },
     /// Tell an XMPP user that a message of theirs could not be delivered (an error reply to
@@ -236,6 +324,10 @@ impl Action {
     pub fn lane(&self) -> String {
         match self {
             Action::MatrixDirect { from, to, .. } => format!("x2m:{from}>{to}"),
+            Action::MatrixReactions { target, .. } | Action::MatrixRetract { target, .. } => match target {
+                XmppTarget::Dm { from, to, .. } => format!("x2m:{from}>{to}"),
+                XmppTarget::Room { room, .. } => format!("room:{room}"),
+            },
             Action::MatrixJoin { room, .. }
             | Action::MatrixLeave { room, .. }
             | Action::MatrixPost { room, .. }
@@ -251,8 +343,12 @@ impl Action {
             Action::XmppGroupchat { room, .. }
             | Action::XmppOccupant { room, .. }
             | Action::XmppSubject { room, .. }
-            | Action::XmppMucInvite { room, .. } => format!("muc:{room}"),
-            Action::XmppChat { from, to, .. } => format!("m2x:{from}>{to}"),
+            | Action::XmppMucInvite { room, .. }
+            | Action::XmppGroupReactions { room, .. }
+            | Action::XmppGroupRetract { room, .. } => format!("muc:{room}"),
+            Action::XmppChat { from, to, .. }
+            | Action::XmppReactions { from, to, .. }
+            | Action::XmppRetract { from, to, .. } => format!("m2x:{from}>{to}"),
             Action::XmppBounce { from, to, .. } => format!("m2x:{from}>{to}"),
             Action::XmppNotice { to, .. } => format!("bridge>{to}"),
             Action::Mail { to, .. } => format!("mail>{}", to.join(",")),
@@ -281,6 +377,7 @@ mod tests {
             text: Text::plain("hi\nthere 👋"),
             wants_receipt: true,
             markable: false,
+            extras: Extras::default(),
         };
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<Action>(&json).unwrap(), a);

@@ -1,6 +1,6 @@
 //! What the adapters report from the networks, in the core's terms.
 
-use crate::core::action::Text;
+use crate::core::action::{Extras, Text};
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::presence::MatrixState;
 
@@ -46,7 +46,15 @@ pub enum MatrixIn {
         text: Text,
         /// The event this message answers (`m.in_reply_to`), if any.
         reply_to: Option<String>,
+        /// The event this one corrects (`m.replace`; `text` is the new content), if any.
+        replaces: Option<String>,
     },
+    /// A file (`m.file`, `m.image`, `m.video`, `m.audio`) someone posted.
+    File { room: RoomId, sender: MatrixUserId, file: FileRef, reply_to: Option<String> },
+    /// An `m.reaction` (annotation) with `key` to the event `target`.
+    Reaction { room: RoomId, sender: MatrixUserId, event_id: String, target: String, key: String },
+    /// `sender` redacted the event `redacts`.
+    Redaction { room: RoomId, sender: MatrixUserId, redacts: String },
     /// Encryption was switched on (`m.room.encryption`).
     EncryptionEnabled { room: RoomId, sender: MatrixUserId },
     /// An encrypted event the bridge cannot read.
@@ -89,6 +97,9 @@ impl MatrixIn {
             | Self::Name { room, .. }
             | Self::JoinRule { room, .. }
             | Self::Message { room, .. }
+            | Self::File { room, .. }
+            | Self::Reaction { room, .. }
+            | Self::Redaction { room, .. }
             | Self::EncryptionEnabled { room, .. }
             | Self::Encrypted { room, .. }
             | Self::Unsupported { room, .. }
@@ -117,4 +128,15 @@ pub struct XmppChatIn {
     pub wants_receipt: bool,
     /// The sender asked for chat markers (XEP-0333).
     pub markable: bool,
+    /// Reply (XEP-0461) and correction (XEP-0308) by the sender's ids, a file (XEP-0066).
+    pub extras: Extras,
+}
+
+/// What an XMPP message does to an earlier message instead of saying something.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum XmppAct {
+    /// The sender's full set of reactions (XEP-0444) to the message `id`.
+    Reactions { id: String, keys: Vec<String> },
+    /// The sender retracts their message `id` (XEP-0424).
+    Retract { id: String },
 }

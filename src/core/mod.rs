@@ -8,6 +8,7 @@ pub mod inbound;
 pub mod mapping;
 pub mod outbox;
 pub mod presence;
+pub mod reactions;
 pub mod room;
 pub mod txn_gaps;
 pub mod watch;

@@ -2,6 +2,7 @@
 
 pub mod calls;
 pub mod error;
+pub mod media;
 pub mod sms;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use crate::bridge::Bridge;
 pub fn router(bridge: Arc<Bridge>) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/media/{token}/{name}", get(media::serve))
         .with_state(bridge.clone())
         .merge(crate::matrix::appservice::router(bridge))
 }

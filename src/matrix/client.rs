@@ -31,6 +31,59 @@ use crate::core::ids::{MatrixUserId, RoomId};
 use crate::core::outbox::DeliveryError;
 use crate::core::presence::{MatrixState, Presence};
 
+/// What a message refers to on Matrix.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Relations<'a> {
+    /// The event it answers (`m.in_reply_to`; no fallback quote, as the spec now says).
+    pub reply_to: Option<&'a str>,
+    /// The event it corrects (`m.replace`).
+    pub replaces: Option<&'a str>,
+}
+
+/// A file in the media repository, to post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedFile {
+    pub mxc: String,
+    pub name: String,
+    pub mimetype: String,
+    pub size: u64,
+}
+
+/// Message content with its relations: a reply names the event; a correction keeps the new
+/// content in `m.new_content` and a `* ` marked copy for clients without edits.
+pub fn with_relations(mut content: serde_json::Value, relations: Relations<'_>) -> serde_json::Value {
+    if let Some(original) = relations.replaces {
+        let new_content = content.clone();
+        for key in ["body", "formatted_body"] {
+            if let Some(text) = content[key].as_str() {
+                content[key] = serde_json::json!(format!("* {text}"));
+            }
+        }
+        content["m.new_content"] = new_content;
+        content["m.relates_to"] = serde_json::json!({"rel_type": "m.replace", "event_id": original});
+    } else if let Some(event) = relations.reply_to {
+        content["m.relates_to"] = serde_json::json!({"m.in_reply_to": {"event_id": event}});
+    }
+    content
+}
+
+/// The content of a file message; the message type follows the MIME type.
+pub fn file_content(file: &UploadedFile) -> serde_json::Value {
+    let msgtype = match file.mimetype.split('/').next() {
+        Some("image") => "m.image",
+        Some("video") => "m.video",
+        Some("audio") => "m.audio",
+        _ => "m.file",
+    };
+    serde_json::json!({
+        "msgtype": msgtype,
+        "body": file.name,
+        "filename": file.name,
+        "url": file.mxc,
+        "info": {"mimetype": file.mimetype, "size": file.size},
+    })
+}
+
 /// A failed client-server call.
 #[derive(Debug, thiserror::Error)]
 pub enum MatrixError {
@@ -298,6 +351,18 @@ impl MatrixClient {
         text: &Text,
         txn_id: &str,
     ) -> Result<String, MatrixError> {
+        self.send_message(room, user, text, Relations::default(), txn_id).await
+    }
+
+    /// Send a text as `user`, as a reply to an event or as the correction (`m.replace`) of one.
+    pub async fn send_message(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        text: &Text,
+        relations: Relations<'_>,
+        txn_id: &str,
+    ) -> Result<String, MatrixError> {
         let content = match (text.kind, crate::links::to_html(&text.body, &self.links)) {
             (TextKind::Text, None) => RoomMessageEventContent::text_plain(&text.body),
             (TextKind::Notice, None) => RoomMessageEventContent::notice_plain(&text.body),
@@ -306,9 +371,69 @@ impl MatrixClient {
             (TextKind::Notice, Some(html)) => RoomMessageEventContent::notice_html(&text.body, html),
             (TextKind::Emote, Some(html)) => RoomMessageEventContent::emote_html(&text.body, html),
         };
-        let request =
-            send_message_event::v3::Request::new(to_ruma_room(room)?, OwnedTransactionId::from(txn_id), &content)
-                .map_err(|e| MatrixError::Protocol(e.to_string()))?;
+        let content = serde_json::to_value(&content).map_err(|e| MatrixError::Protocol(e.to_string()))?;
+        let content = with_relations(content, relations);
+        self.send_event(room, user, ruma::events::MessageLikeEventType::RoomMessage, &content, txn_id).await
+    }
+
+    /// Post an uploaded file as `m.image`, `m.video`, `m.audio` or `m.file` (by its type).
+    pub async fn send_file(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        file: &UploadedFile,
+        relations: Relations<'_>,
+        txn_id: &str,
+    ) -> Result<String, MatrixError> {
+        let content = with_relations(file_content(file), relations);
+        self.send_event(room, user, ruma::events::MessageLikeEventType::RoomMessage, &content, txn_id).await
+    }
+
+    /// React to `target` with `key` (an `m.annotation`), as `user`.
+    pub async fn send_reaction(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        target: &str,
+        key: &str,
+        txn_id: &str,
+    ) -> Result<String, MatrixError> {
+        let content = serde_json::json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}});
+        self.send_event(room, user, ruma::events::MessageLikeEventType::Reaction, &content, txn_id).await
+    }
+
+    /// Redact an event, as `user` (their own, or any with the power to).
+    pub async fn redact(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        event_id: &str,
+        txn_id: &str,
+    ) -> Result<(), MatrixError> {
+        let event = OwnedEventId::try_from(event_id).map_err(|e| MatrixError::Protocol(format!("{event_id}: {e}")))?;
+        let request = ruma::api::client::redact::redact_event::v3::Request::new(
+            to_ruma_room(room)?,
+            event,
+            OwnedTransactionId::from(txn_id),
+        );
+        self.call(request, Some(user)).await.map(|_| ())
+    }
+
+    async fn send_event(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        kind: ruma::events::MessageLikeEventType,
+        content: &serde_json::Value,
+        txn_id: &str,
+    ) -> Result<String, MatrixError> {
+        let raw = serde_json::value::to_raw_value(content).map_err(|e| MatrixError::Protocol(e.to_string()))?;
+        let request = send_message_event::v3::Request::new_raw(
+            to_ruma_room(room)?,
+            OwnedTransactionId::from(txn_id),
+            kind,
+            ruma::serde::Raw::from_json(raw),
+        );
         Ok(self.call(request, Some(user)).await?.event_id.to_string())
     }
 
@@ -522,9 +647,50 @@ impl MatrixClient {
         room: &RoomId,
         event_id: &str,
     ) -> Result<Option<crate::core::inbound::MatrixIn>, MatrixError> {
+        self.room_event_as(room, event_id, None).await
+    }
+
+    /// [`Self::room_event`] as `user` (a ghost in a direct chat the bot is not in).
+    pub async fn room_event_as(
+        &self,
+        room: &RoomId,
+        event_id: &str,
+        user: Option<&MatrixUserId>,
+    ) -> Result<Option<crate::core::inbound::MatrixIn>, MatrixError> {
         let event = OwnedEventId::try_from(event_id).map_err(|e| MatrixError::Protocol(format!("{event_id}: {e}")))?;
         let request = ruma::api::client::room::get_room_event::v3::Request::new(to_ruma_room(room)?, event);
-        let response = self.call(request, None).await?;
+        let response = self.call(request, user).await?;
         Ok(super::events::translate(&response.event))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn edits_keep_the_new_content_and_replies_name_the_event() {
+        let content = json!({"msgtype": "m.text", "body": "fixed"});
+        let edit = with_relations(content.clone(), Relations { reply_to: None, replaces: Some("$o") });
+        assert_eq!(edit["body"], "* fixed");
+        assert_eq!(edit["m.new_content"], content);
+        assert_eq!(edit["m.relates_to"], json!({"rel_type": "m.replace", "event_id": "$o"}));
+        let reply = with_relations(content, Relations { reply_to: Some("$r"), replaces: None });
+        assert_eq!(reply["body"], "fixed");
+        assert_eq!(reply["m.relates_to"], json!({"m.in_reply_to": {"event_id": "$r"}}));
+    }
+
+    #[test]
+    fn files_are_typed_by_their_mime_type() {
+        let file = |m: &str| UploadedFile { mxc: "mxc://hs/a".into(), name: "a".into(), mimetype: m.into(), size: 3 };
+        assert_eq!(file_content(&file("image/png"))["msgtype"], "m.image");
+        assert_eq!(file_content(&file("audio/ogg"))["msgtype"], "m.audio");
+        assert_eq!(file_content(&file("video/mp4"))["msgtype"], "m.video");
+        let f = file_content(&file("text/plain"));
+        assert_eq!(
+            (f["msgtype"].as_str(), f["info"]["size"].as_u64(), f["url"].as_str()),
+            (Some("m.file"), Some(3), Some("mxc://hs/a"))
+        );
     }
 }

@@ -67,48 +67,128 @@ pub fn translate(raw: &Raw<AnyTimelineEvent>) -> Option<MatrixIn> {
             Some(MatrixIn::Encrypted { room, sender })
         }
         AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomMessage(MessageLikeEvent::Original(ev))) => {
-            let reply_to = match &ev.content.relates_to {
-                Some(ruma::events::room::message::Relation::Reply(r)) => Some(r.in_reply_to.event_id.to_string()),
-                _ => None,
+            use ruma::events::room::message::Relation;
+            let (reply_to, replaces, msgtype) = match &ev.content.relates_to {
+                Some(Relation::Reply(r)) => (Some(r.in_reply_to.event_id.to_string()), None, &ev.content.msgtype),
+                // An edit: the new content is what counts (the body is "* text" for old clients).
+                Some(Relation::Replacement(r)) => (None, Some(r.event_id.to_string()), &r.new_content.msgtype),
+                _ => (None, None, &ev.content.msgtype),
             };
             let text = |body: &str, kind| {
+                let body = if reply_to.is_some() { strip_reply_fallback(body) } else { body };
                 Some(MatrixIn::Message {
                     room: room.clone(),
                     sender: sender.clone(),
                     event_id: ev.event_id.to_string(),
                     text: Text { body: body.to_owned(), kind },
                     reply_to: reply_to.clone(),
+                    replaces: replaces.clone(),
                 })
             };
-            match &ev.content.msgtype {
-                MessageType::Text(t) => text(&t.body, TextKind::Text),
-                MessageType::Notice(t) => text(&t.body, TextKind::Notice),
-                MessageType::Emote(t) => text(&t.body, TextKind::Emote),
-                other => {
-                    let file = match other {
-                        MessageType::File(f) => match &f.source {
-                            ruma::events::room::MediaSource::Plain(mxc) => Some(FileRef {
-                                event_id: ev.event_id.to_string(),
-                                name: f.filename.clone().unwrap_or_else(|| f.body.clone()),
-                                mxc: mxc.to_string(),
-                                size: f.info.as_ref().and_then(|i| i.size).map(u64::from),
-                                mimetype: f.info.as_ref().and_then(|i| i.mimetype.clone()),
-                            }),
-                            // An encrypted file: the bridge cannot read it.
-                            ruma::events::room::MediaSource::Encrypted(_) => None,
-                        },
-                        _ => None,
-                    };
-                    Some(MatrixIn::Unsupported {
-                        room,
-                        sender,
-                        what: format!("a {} message ({})", other.msgtype().trim_start_matches("m."), other.body()),
-                        file,
-                    })
+            let file = |source: &ruma::events::room::MediaSource,
+                        name: &str,
+                        size: Option<ruma::UInt>,
+                        mimetype: Option<&String>| match source {
+                ruma::events::room::MediaSource::Plain(mxc) => Some(FileRef {
+                    event_id: ev.event_id.to_string(),
+                    name: name.to_owned(),
+                    mxc: mxc.to_string(),
+                    size: size.map(u64::from),
+                    mimetype: mimetype.cloned(),
+                }),
+                // An encrypted file: the bridge cannot read it.
+                ruma::events::room::MediaSource::Encrypted(_) => None,
+            };
+            let file = match msgtype {
+                MessageType::Text(t) => return text(&t.body, TextKind::Text),
+                MessageType::Notice(t) => return text(&t.body, TextKind::Notice),
+                MessageType::Emote(t) => return text(&t.body, TextKind::Emote),
+                _ if replaces.is_some() => None,
+                MessageType::File(f) => {
+                    let info = f.info.as_deref();
+                    file(
+                        &f.source,
+                        f.filename.as_deref().unwrap_or(&f.body),
+                        info.and_then(|i| i.size),
+                        info.and_then(|i| i.mimetype.as_ref()),
+                    )
                 }
+                MessageType::Image(f) => {
+                    let info = f.info.as_deref();
+                    file(
+                        &f.source,
+                        f.filename.as_deref().unwrap_or(&f.body),
+                        info.and_then(|i| i.size),
+                        info.and_then(|i| i.mimetype.as_ref()),
+                    )
+                }
+                MessageType::Video(f) => {
+                    let info = f.info.as_deref();
+                    file(
+                        &f.source,
+                        f.filename.as_deref().unwrap_or(&f.body),
+                        info.and_then(|i| i.size),
+                        info.and_then(|i| i.mimetype.as_ref()),
+                    )
+                }
+                MessageType::Audio(f) => {
+                    let info = f.info.as_deref();
+                    file(
+                        &f.source,
+                        f.filename.as_deref().unwrap_or(&f.body),
+                        info.and_then(|i| i.size),
+                        info.and_then(|i| i.mimetype.as_ref()),
+                    )
+                }
+                _ => None,
+            };
+            match file {
+                Some(file) => Some(MatrixIn::File { room, sender, file, reply_to }),
+                None => Some(MatrixIn::Unsupported {
+                    room,
+                    sender,
+                    what: format!("a {} message ({})", msgtype.msgtype().trim_start_matches("m."), msgtype.body()),
+                    file: None,
+                }),
             }
         }
+        AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::Reaction(MessageLikeEvent::Original(ev))) => {
+            Some(MatrixIn::Reaction {
+                room,
+                sender,
+                event_id: ev.event_id.to_string(),
+                target: ev.content.relates_to.event_id.to_string(),
+                key: ev.content.relates_to.key.clone(),
+            })
+        }
+        AnyTimelineEvent::MessageLike(AnyMessageLikeEvent::RoomRedaction(
+            ruma::events::room::redaction::RoomRedactionEvent::Original(ev),
+        )) => {
+            // Room versions up to 10 name the event at the top level, 11 and later in the content.
+            let redacts = ev.content.redacts.as_ref().or(ev.redacts.as_ref())?;
+            Some(MatrixIn::Redaction { room, sender, redacts: redacts.to_string() })
+        }
         _ => None,
+    }
+}
+
+/// A reply's body without the quote of the answered message that older clients put before it
+/// (lines starting with `>`, up to the first empty line). Matrix deprecated that fallback.
+pub fn strip_reply_fallback(body: &str) -> &str {
+    if !body.starts_with('>') {
+        return body;
+    }
+    let mut rest = body;
+    while rest.starts_with('>') {
+        match rest.find('\n') {
+            Some(i) => rest = &rest[i + 1..],
+            None => return body,
+        }
+    }
+    match rest.strip_prefix('\n') {
+        Some(after) if !after.is_empty() => after,
+        _ if !rest.is_empty() => rest,
+        _ => body,
     }
 }
 
@@ -181,6 +261,7 @@ mod tests {
                 event_id: "$e".into(),
                 text: Text::plain("héllo 👋\nline 2"),
                 reply_to: None,
+                replaces: None,
             }
         );
         let reply = json!({"msgtype": "m.text", "body": "contacts import",
@@ -217,9 +298,7 @@ mod tests {
         assert!(matches!(translate(&raw(v)), Some(MatrixIn::Encrypted { .. })));
         let v = base("m.room.message", json!({"msgtype": "m.file", "body": "report.pdf", "url": "mxc://hs/abc"}));
         match translate(&raw(v)) {
-            Some(MatrixIn::Unsupported { what, file, .. }) => {
-                assert!(what.contains("report.pdf"), "{what}");
-                let file = file.expect("an m.file carries where to fetch it");
+            Some(MatrixIn::File { file, .. }) => {
                 assert_eq!(
                     (file.name.as_str(), file.mxc.as_str(), file.event_id.as_str()),
                     ("report.pdf", "mxc://hs/abc", "$e")
@@ -227,6 +306,54 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn replies_edits_reactions_redactions_and_media() {
+        let reply = json!({"msgtype": "m.text", "body": "> <@a:hs> the plan\n> line\n\nyes",
+            "m.relates_to": {"m.in_reply_to": {"event_id": "$orig"}}});
+        match translate(&raw(base("m.room.message", reply))).unwrap() {
+            MatrixIn::Message { text, reply_to, replaces: None, .. } => {
+                assert_eq!((text.body.as_str(), reply_to.as_deref()), ("yes", Some("$orig")))
+            }
+            other => panic!("{other:?}"),
+        }
+        let edit = json!({"msgtype": "m.text", "body": "* fixed", "m.new_content": {"msgtype": "m.text", "body": "fixed"},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": "$orig"}});
+        match translate(&raw(base("m.room.message", edit))).unwrap() {
+            MatrixIn::Message { text, replaces, .. } => {
+                assert_eq!((text.body.as_str(), replaces.as_deref()), ("fixed", Some("$orig")))
+            }
+            other => panic!("{other:?}"),
+        }
+        let reaction = json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": "$orig", "key": "👍"}});
+        match translate(&raw(base("m.reaction", reaction))).unwrap() {
+            MatrixIn::Reaction { target, key, event_id, .. } => {
+                assert_eq!((target, key, event_id), ("$orig".into(), "👍".into(), "$e".into()))
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut redaction = base("m.room.redaction", json!({"redacts": "$orig"}));
+        redaction["redacts"] = json!("$orig");
+        assert!(matches!(translate(&raw(redaction)), Some(MatrixIn::Redaction { redacts, .. }) if redacts == "$orig"));
+        let image = json!({"msgtype": "m.image", "body": "cat.png", "url": "mxc://hs/cat", "info": {"mimetype": "image/png", "size": 42}});
+        match translate(&raw(base("m.room.message", image))).unwrap() {
+            MatrixIn::File { file, .. } => {
+                assert_eq!(
+                    (file.name.as_str(), file.mimetype.as_deref(), file.size),
+                    ("cat.png", Some("image/png"), Some(42))
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reply_fallbacks_are_stripped_only_when_whole() {
+        assert_eq!(strip_reply_fallback("> <@a:hs> hi\n\nanswer"), "answer");
+        assert_eq!(strip_reply_fallback("> quote only"), "> quote only");
+        assert_eq!(strip_reply_fallback("plain > text"), "plain > text");
+        assert_eq!(strip_reply_fallback("> a\n> b\nanswer"), "answer");
     }
 
     #[test]

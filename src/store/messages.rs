@@ -18,6 +18,8 @@ pub struct MappedMessage {
     pub from_xmpp: bool,
     /// The XMPP sender asked for chat markers (XEP-0333).
     pub markable: bool,
+    /// For a correction: the event of the message it corrects.
+    pub edit_of: Option<String>,
 }
 
 fn corrupt(reason: impl ToString) -> StoreError {
@@ -36,14 +38,15 @@ fn from_row(row: &AnyRow) -> Result<MappedMessage> {
         stanza_id: row.try_get(4).ctx("stanza id")?,
         from_xmpp: row.try_get::<i64, _>(5).ctx("from_xmpp")? != 0,
         markable: row.try_get::<i64, _>(6).ctx("markable")? != 0,
+        edit_of: row.try_get(7).ctx("edit_of")?,
     })
 }
 
 impl Store {
     pub async fn map_message(&self, m: &MappedMessage) -> Result<()> {
         sqlx::query(
-            "INSERT INTO message_map (room_id, event_id, xmpp_jid, matrix_user, stanza_id, from_xmpp, markable, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            "INSERT INTO message_map (room_id, event_id, xmpp_jid, matrix_user, stanza_id, from_xmpp, markable, created_at, edit_of) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
         )
         .bind(m.room.as_str())
         .bind(&m.event_id)
@@ -53,6 +56,7 @@ impl Store {
         .bind(i64::from(m.from_xmpp))
         .bind(i64::from(m.markable))
         .bind(now_ms())
+        .bind(&m.edit_of)
         .execute(&self.pool)
         .await
         .ctx("map message")?;
@@ -62,7 +66,7 @@ impl Store {
     /// The message an event of a room stands for.
     pub async fn message_by_event(&self, room: &RoomId, event_id: &str) -> Result<Option<MappedMessage>> {
         let row = sqlx::query(
-            "SELECT room_id, event_id, xmpp_jid, matrix_user, stanza_id, from_xmpp, markable FROM message_map \
+            "SELECT room_id, event_id, xmpp_jid, matrix_user, stanza_id, from_xmpp, markable, edit_of FROM message_map \
              WHERE room_id = $1 AND event_id = $2",
         )
         .bind(room.as_str())
@@ -76,7 +80,7 @@ impl Store {
     /// The message an XMPP user knows by `stanza_id`.
     pub async fn message_by_stanza(&self, xmpp: &BareJid, stanza_id: &str) -> Result<Option<MappedMessage>> {
         let row = sqlx::query(
-            "SELECT room_id, event_id, xmpp_jid, matrix_user, stanza_id, from_xmpp, markable FROM message_map \
+            "SELECT room_id, event_id, xmpp_jid, matrix_user, stanza_id, from_xmpp, markable, edit_of FROM message_map \
              WHERE xmpp_jid = $1 AND stanza_id = $2 ORDER BY created_at DESC LIMIT 1",
         )
         .bind(xmpp.to_string())
@@ -87,11 +91,19 @@ impl Store {
         row.as_ref().map(from_row).transpose()
     }
 
+    /// The original of a message: itself, or for a correction the message it corrects.
+    pub async fn original(&self, m: MappedMessage) -> Result<MappedMessage> {
+        match &m.edit_of {
+            Some(event) => Ok(self.message_by_event(&m.room, event).await?.unwrap_or(m)),
+            None => Ok(m),
+        }
+    }
+
     /// The newest message written on XMPP in a room (what a read receipt on a later event covers).
     pub async fn latest_from_xmpp(&self, room: &RoomId) -> Result<Option<MappedMessage>> {
         let row = sqlx::query(
-            "SELECT room_id, event_id, xmpp_jid, matrix_user, stanza_id, from_xmpp, markable FROM message_map \
-             WHERE room_id = $1 AND from_xmpp = 1 ORDER BY created_at DESC LIMIT 1",
+            "SELECT room_id, event_id, xmpp_jid, matrix_user, stanza_id, from_xmpp, markable, edit_of FROM message_map \
+             WHERE room_id = $1 AND from_xmpp = 1 AND edit_of IS NULL ORDER BY created_at DESC LIMIT 1",
         )
         .bind(room.as_str())
         .fetch_optional(&self.pool)

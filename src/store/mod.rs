@@ -5,6 +5,7 @@
 mod admin;
 mod calls;
 mod command_data;
+mod content;
 mod dedupe;
 mod ghosts;
 mod messages;
@@ -28,10 +29,11 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub use calls::{JournalQuery, JournalRow, NewJournalRow};
 pub use command_data::{BlockEntry, ContactImport};
+pub use content::{MediaLink, Reaction};
 pub use messages::MappedMessage;
 pub use outbox::OutboxRow;
 pub use portals::{DmPortal, PeerMembership};
-pub use rooms::{ArchivedMessage, BridgedRoom, NewArchived, Page, RoomMember};
+pub use rooms::{ArchiveKey, ArchivedMessage, BridgedRoom, NewArchived, Page, RoomMember};
 pub use sms::SentSms;
 pub use watches::Watch;
 
@@ -77,6 +79,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "instance", include_str!("../../migrations/sqlite/0009_instance.sql")),
     (10, "commands", include_str!("../../migrations/sqlite/0010_commands.sql")),
     (11, "sms", include_str!("../../migrations/sqlite/0011_sms.sql")),
+    (12, "content", include_str!("../../migrations/sqlite/0012_content.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
@@ -90,6 +93,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "instance", include_str!("../../migrations/postgres/0009_instance.sql")),
     (10, "commands", include_str!("../../migrations/postgres/0010_commands.sql")),
     (11, "sms", include_str!("../../migrations/postgres/0011_sms.sql")),
+    (12, "content", include_str!("../../migrations/postgres/0012_content.sql")),
 ];
 
 /// The bridge's database.

@@ -42,6 +42,19 @@ pub struct ArchivedMessage {
     pub kind: TextKind,
     pub origin_id: Option<String>,
     pub ts: i64,
+    /// The Matrix event it is (once known).
+    pub event_id: Option<String>,
+    /// For a correction: the archive id of the message it corrects, and that message's id on
+    /// XMPP (what `<replace id=…>` names).
+    pub replaces: Option<(i64, String)>,
+}
+
+impl ArchivedMessage {
+    /// The id XMPP clients know the message by (its `id` attribute): the sender's own id for
+    /// messages from XMPP, else one made from the archive id.
+    pub fn xmpp_id(&self) -> String {
+        self.origin_id.clone().unwrap_or_else(|| format!("ucb-a{}", self.id))
+    }
 }
 
 fn corrupt(context: &'static str, reason: impl ToString) -> StoreError {
@@ -88,11 +101,19 @@ fn message_from_row(row: &AnyRow) -> Result<ArchivedMessage> {
         },
         origin_id: row.try_get(5).ctx("origin_id")?,
         ts: row.try_get(6).ctx("ts")?,
+        event_id: row.try_get(7).ctx("event_id")?,
+        replaces: match (
+            row.try_get::<Option<i64>, _>(8).ctx("replaces")?,
+            row.try_get::<Option<String>, _>(9).ctx("replaces_ref")?,
+        ) {
+            (Some(id), Some(r)) => Some((id, r)),
+            _ => None,
+        },
     })
 }
 
 const ROOM_COLUMNS: &str = "room_id, alias, name, topic, owner, is_open";
-const ARCHIVE_COLUMNS: &str = "id, sender, nick, body, kind, origin_id, ts";
+const ARCHIVE_COLUMNS: &str = "id, sender, nick, body, kind, origin_id, ts, event_id, replaces, replaces_ref";
 
 /// A message to archive.
 pub struct NewArchived<'a> {
@@ -104,6 +125,8 @@ pub struct NewArchived<'a> {
     pub origin_id: Option<&'a str>,
     /// The Matrix event (for messages from Matrix).
     pub event_id: Option<&'a str>,
+    /// For a correction: the archive id and XMPP id of the message it corrects.
+    pub replaces: Option<(i64, &'a str)>,
 }
 
 /// Which part of a room's archive to read (XEP-0059 result set semantics).
@@ -119,8 +142,8 @@ impl StoreTx {
     /// Add a message to a room's archive; its id is the XEP-0359 stanza id on XMPP.
     pub async fn archive(&mut self, room: &RoomId, m: &NewArchived<'_>) -> Result<i64> {
         let row = sqlx::query(
-            "INSERT INTO room_archive (room_id, sender, nick, body, kind, origin_id, ts, event_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            "INSERT INTO room_archive (room_id, sender, nick, body, kind, origin_id, ts, event_id, replaces, replaces_ref) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(room.as_str())
         .bind(m.sender.key())
@@ -130,6 +153,8 @@ impl StoreTx {
         .bind(m.origin_id)
         .bind(now_ms())
         .bind(m.event_id)
+        .bind(m.replaces.map(|r| r.0))
+        .bind(m.replaces.map(|r| r.1))
         .fetch_one(&mut *self.tx)
         .await
         .ctx("archive")?;
@@ -402,6 +427,64 @@ impl Store {
             .await
             .ctx("archive count")?;
         row.try_get::<i64, _>(0).ctx("count")
+    }
+}
+
+/// Which archived message to look up.
+#[derive(Debug, Clone, Copy)]
+pub enum ArchiveKey<'a> {
+    Id(i64),
+    /// The Matrix event it became (or came from).
+    Event(&'a str),
+    /// The id its XMPP sender gave it (`origin_id`, or `ucb-a<id>` for messages from Matrix).
+    XmppId(&'a str),
+}
+
+async fn archived<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    exec: E,
+    room: &RoomId,
+    key: ArchiveKey<'_>,
+) -> Result<Option<ArchivedMessage>> {
+    let (column, text, number) = match key {
+        ArchiveKey::Id(id) => ("id", None, Some(id)),
+        ArchiveKey::Event(e) => ("event_id", Some(e.to_owned()), None),
+        ArchiveKey::XmppId(x) => match x.strip_prefix("ucb-a").and_then(|n| n.parse::<i64>().ok()) {
+            Some(id) => ("id", None, Some(id)),
+            None => ("origin_id", Some(x.to_owned()), None),
+        },
+    };
+    let sql =
+        format!("SELECT {ARCHIVE_COLUMNS} FROM room_archive WHERE room_id = $1 AND {column} = $2 ORDER BY id LIMIT 1");
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room.as_str());
+    let query = match (text, number) {
+        (Some(t), _) => query.bind(t),
+        (None, n) => query.bind(n.unwrap_or_default()),
+    };
+    let row = query.fetch_optional(exec).await.ctx("archived message")?;
+    row.as_ref().map(message_from_row).transpose()
+}
+
+impl StoreTx {
+    /// One archived message, read inside the transaction.
+    pub async fn archived(&mut self, room: &RoomId, key: ArchiveKey<'_>) -> Result<Option<ArchivedMessage>> {
+        archived(&mut *self.tx, room, key).await
+    }
+
+    /// Remove a retracted message from the archive (MAM no longer serves it).
+    pub async fn delete_archived(&mut self, room: &RoomId, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM room_archive WHERE room_id = $1 AND id = $2")
+            .bind(room.as_str())
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .ctx("delete archived")?;
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn archived(&self, room: &RoomId, key: ArchiveKey<'_>) -> Result<Option<ArchivedMessage>> {
+        archived(&self.pool, room, key).await
     }
 }
 

@@ -129,11 +129,21 @@ async fn on_message(bridge: &Arc<Bridge>, message: Message) {
     let Some(sender) = core_jid(&from) else {
         return;
     };
-    let Some((_, body)) = message.get_best_body_cloned(vec![]) else {
+    let read = crate::xmpp::content::read(&message);
+    let id = message.id.clone().map(|i| i.0);
+    if let (Some(act), Some(to_local)) = (read.act.clone(), to.node().map(|n| n.as_str().to_owned())) {
+        // Reactions or a retraction (its body is only a fallback for other clients).
+        if let Err((refusal, text)) = bridge.accept_xmpp_act(&sender, &to_local, id.clone(), act).await {
+            bridge.xmpp.send_reply(outbound::message_error(Some(to), from, id, refusal, &text)).await;
+        }
+        return;
+    }
+    // A file announced without a body still says something: its URL.
+    let body = read.body.clone().or_else(|| read.extras.file.as_ref().map(|f| f.url.clone()));
+    let Some(body) = body else {
         // No body: a chat state or a marker about a message from a Matrix user.
         return on_markers(bridge, &sender, &to, &message).await;
     };
-    let id = message.id.clone().map(|i| i.0);
     let Some(to_local) = to.node().map(|n| n.as_str().to_owned()) else {
         // A message to the component itself: a command (`help` lists them).
         if let Err(e) = bridge.xmpp_command(&sender, &body).await {
@@ -153,6 +163,7 @@ async fn on_message(bridge: &Arc<Bridge>, message: Message) {
         nick,
         wants_receipt: has(|p| Request::try_from(p.clone()).is_ok()),
         markable: has(|p| Markable::try_from(p.clone()).is_ok()),
+        extras: read.extras,
     };
     if let Err((refusal, text)) = bridge.accept_xmpp_chat(chat).await {
         tracing::info!(%from, %to, ?refusal, text, "refused an XMPP message");

@@ -4,6 +4,7 @@
 
 pub mod adhoc;
 pub mod connection;
+pub mod content;
 pub mod inbound;
 pub mod muc;
 pub mod muc_out;

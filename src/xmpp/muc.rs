@@ -78,11 +78,18 @@ pub async fn on_message(bridge: &Arc<Bridge>, message: Message) {
     let Some(sender) = bare(&from) else { return };
     let local = room_local(&to);
     let id = message.id.clone().map(|i| i.0);
-    let body = message.get_best_body_cloned(vec![]).map(|(_, b)| b);
+    let read = crate::xmpp::content::read(&message);
+    let body = read.body.clone().or_else(|| read.extras.file.as_ref().map(|f| f.url.clone()));
     let result = match message.type_ {
         MessageType::Error => return,
+        MessageType::Groupchat if read.act.is_some() => match read.act {
+            Some(act) => bridge.muc_act(&local, &from.to_string(), &sender, id.clone(), act).await,
+            None => return,
+        },
         MessageType::Groupchat => match (body, message.get_best_subject(vec![])) {
-            (Some(body), _) => bridge.muc_message(&local, &from.to_string(), &sender, id.clone(), body).await,
+            (Some(body), _) => {
+                bridge.muc_message(&local, &from.to_string(), &sender, id.clone(), body, read.extras).await
+            }
             (None, Some((_, subject))) => bridge.muc_subject(&local, &from.to_string(), &sender, subject.clone()).await,
             // Chat states and read markers.
             (None, None) => {

@@ -18,7 +18,7 @@ use xmpp_parsers::rsm::{First, SetResult};
 use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_id::{OriginId, StanzaId};
 
-use crate::core::action::{Text, TextKind};
+use crate::core::action::{Extras, Text, TextKind};
 use crate::core::ids::BareJid;
 use crate::core::outbox::DeliveryError;
 use crate::core::presence::{Presence as CorePresence, Show};
@@ -130,18 +130,39 @@ pub fn groupchat(
     text: &Text,
     id: &str,
     archive_id: i64,
+    extras: &Extras,
 ) -> Result<Stanza, DeliveryError> {
     let body = match text.kind {
         TextKind::Emote => format!("/me {}", text.body),
         _ => text.body.clone(),
     };
-    let mut message = Message::groupchat(Some(jid(to)?)).with_body(Lang::default(), body);
+    let mut message = crate::xmpp::content::apply(Message::groupchat(Some(jid(to)?)), &body, extras);
     message.from = Some(occupant_jid(room, nick)?);
     message.id = Some(Id(id.to_owned()));
     message = message
         .with_payload(StanzaId { id: archive_id.to_string(), by: jid(&room.to_string())? })
         .with_payload(OriginId { id: id.to_owned() });
     Ok(Stanza::Message(message))
+}
+
+/// An occupant's reactions (XEP-0444) to the archived message `archive_id`, or (`keys` `None`)
+/// their retraction of it (XEP-0424), to one client.
+pub fn group_act(
+    room: &BareJid,
+    nick: &str,
+    to: &str,
+    id: &str,
+    archive_id: i64,
+    keys: Option<&[String]>,
+) -> Result<Stanza, DeliveryError> {
+    let target = archive_id.to_string();
+    let mut message = match keys {
+        Some(keys) => crate::xmpp::content::reactions(MessageType::Groupchat, jid(to)?, &target, keys),
+        None => crate::xmpp::content::retraction(MessageType::Groupchat, jid(to)?, &target),
+    };
+    message.from = Some(occupant_jid(room, nick)?);
+    message.id = Some(Id(id.to_owned()));
+    Ok(Stanza::Message(message.with_payload(OriginId { id: id.to_owned() })))
 }
 
 fn stamp(ms: i64) -> Option<DateTime> {
@@ -155,8 +176,11 @@ fn archived_message(room: &BareJid, m: &ArchivedMessage) -> Result<Message, Deli
     };
     let mut message = Message::new_with_type(MessageType::Groupchat, None).with_body(Lang::default(), body);
     message.from = Some(occupant_jid(room, &m.nick)?);
-    message.id = Some(Id(m.origin_id.clone().unwrap_or_else(|| format!("ucb-a{}", m.id))));
+    message.id = Some(Id(m.xmpp_id()));
     message = message.with_payload(StanzaId { id: m.id.to_string(), by: jid(&room.to_string())? });
+    if let Some((_, original)) = &m.replaces {
+        message = message.with_payload(xmpp_parsers::message_correct::Replace { id: Id(original.clone()) });
+    }
     Ok(message)
 }
 

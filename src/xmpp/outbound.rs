@@ -14,7 +14,7 @@ use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use xmpp_parsers::stanza_id::OriginId;
 
-use crate::core::action::{Refusal, Text, TextKind};
+use crate::core::action::{Extras, Refusal, Text, TextKind};
 use crate::core::ids::BareJid;
 use crate::core::outbox::DeliveryError;
 use crate::core::presence::{Presence, Show};
@@ -77,12 +77,12 @@ pub fn stanza_error(refusal: Refusal, text: &str) -> StanzaError {
 
 /// A 1:1 chat message. `id` is stable across retries (derived from the outbox row) and is
 /// repeated as XEP-0359 origin-id so clients can recognise a repeat.
-pub fn chat(from: Jid, to: Jid, text: &Text, id: String, nick: Option<&str>) -> Stanza {
+pub fn chat(from: Jid, to: Jid, text: &Text, id: String, nick: Option<&str>, extras: &Extras) -> Stanza {
     let body = match text.kind {
         TextKind::Emote => format!("/me {}", text.body),
         TextKind::Text | TextKind::Notice => text.body.clone(),
     };
-    let mut message = Message::chat(Some(to)).with_body(Lang::default(), body);
+    let mut message = crate::xmpp::content::apply(Message::chat(Some(to)), &body, extras);
     message.from = Some(from);
     message.id = Some(Id(id.clone()));
     message = message.with_payload(OriginId { id });
@@ -107,7 +107,37 @@ pub fn chat_between(
     id: String,
     nick: Option<&str>,
 ) -> Result<Stanza, DeliveryError> {
-    Ok(chat(to_jid(from)?, to_jid(to)?, text, id, nick))
+    chat_with(from, to, text, id, nick, &Extras::default())
+}
+
+/// [`chat`] with a reply, correction or file.
+pub fn chat_with(
+    from: &BareJid,
+    to: &BareJid,
+    text: &Text,
+    id: String,
+    nick: Option<&str>,
+    extras: &Extras,
+) -> Result<Stanza, DeliveryError> {
+    Ok(chat(to_jid(from)?, to_jid(to)?, text, id, nick, extras))
+}
+
+/// Reactions (XEP-0444) or a retraction (XEP-0424) in a 1:1 chat, with a stable id.
+pub fn chat_act(
+    from: &BareJid,
+    to: &BareJid,
+    id: String,
+    act: &crate::core::inbound::XmppAct,
+) -> Result<Stanza, DeliveryError> {
+    use crate::core::inbound::XmppAct;
+    let to = to_jid(to)?;
+    let mut message = match act {
+        XmppAct::Reactions { id, keys } => crate::xmpp::content::reactions(MessageType::Chat, to, id, keys),
+        XmppAct::Retract { id } => crate::xmpp::content::retraction(MessageType::Chat, to, id),
+    };
+    message.from = Some(to_jid(from)?);
+    message.id = Some(Id(id.clone()));
+    Ok(Stanza::Message(message.with_payload(OriginId { id })))
 }
 
 /// An error reply to a stanza of `to`'s, sent from the address it was written to.
@@ -250,7 +280,14 @@ mod tests {
     #[test]
     fn chat_carries_stable_id_origin_id_and_nick() {
         let text = Text::plain("a <b> & \"c\"\nzwei 👋");
-        let out = xml(chat(jid("bob\\40hs@bridge.x"), jid("alice@x"), &text, "ucb-7".into(), Some("Bob")));
+        let out = xml(chat(
+            jid("bob\\40hs@bridge.x"),
+            jid("alice@x"),
+            &text,
+            "ucb-7".into(),
+            Some("Bob"),
+            &Extras::default(),
+        ));
         for part in [
             "type='chat'",
             "id='ucb-7'",
@@ -268,7 +305,10 @@ mod tests {
     #[test]
     fn emotes_use_the_me_convention() {
         let text = Text { body: "waves".into(), kind: TextKind::Emote };
-        assert!(xml(chat(jid("a@b"), jid("c@d"), &text, "i".into(), None)).contains("<body>/me waves</body>"));
+        assert!(
+            xml(chat(jid("a@b"), jid("c@d"), &text, "i".into(), None, &Extras::default()))
+                .contains("<body>/me waves</body>")
+        );
     }
 
     #[test]

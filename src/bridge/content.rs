@@ -1,0 +1,575 @@
+//! Message content beyond text in direct chats: replies, corrections, reactions, retractions
+//! and files, both ways. References travel as the ids of the network they come from and are
+//! resolved through the stored pairs (`message_map`) when the action runs, after everything
+//! before it on its lane: a correction right after its original finds it.
+
+use std::sync::Arc;
+
+use crate::bridge::Bridge;
+use crate::core::action::{Action, Attachment, Extras, Refusal, Reply, Text, XmppTarget};
+use crate::core::ids::{BareJid, MatrixUserId, RoomId};
+use crate::core::inbound::{FileRef, XmppAct};
+use crate::core::outbox::DeliveryError;
+use crate::matrix::client::{MatrixError, Relations, UploadedFile};
+use crate::store::{DmPortal, MappedMessage, MediaLink, Reaction, StoreError, StoreTx};
+use crate::xmpp::outbound;
+
+fn store_err(e: StoreError) -> DeliveryError {
+    DeliveryError::Transient(e.to_string())
+}
+
+/// A random, unguessable token (128 bits, hex).
+pub(super) fn new_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+impl Bridge {
+    // ------------------------------------------------------------------ XMPP → Matrix --
+
+    /// Reactions or a retraction an XMPP user sent to a Matrix user's address.
+    pub async fn accept_xmpp_act(
+        self: &Arc<Self>,
+        from: &BareJid,
+        to_local: &str,
+        stanza_id: Option<String>,
+        act: XmppAct,
+    ) -> Result<(), (Refusal, String)> {
+        let to = self.map.matrix_for_jid(to_local).map_err(|e| (Refusal::BadAddress, e.to_string()))?;
+        let user = self.map.ghost_for(from);
+        // Checked now, to answer the client that sent it; checked again when it is carried out.
+        let target = match &act {
+            XmppAct::Reactions { id, .. } | XmppAct::Retract { id } => id,
+        };
+        let known =
+            self.dm_message_by_stanza(from, &to, target).await.map_err(|e| (Refusal::Internal, e.to_string()))?;
+        match (&act, known) {
+            (_, None) => return Err((Refusal::NotFound, format!("The bridge knows no message with the id {target}."))),
+            (XmppAct::Retract { .. }, Some(m)) if !m.from_xmpp => {
+                return Err((Refusal::Forbidden, "You can only retract your own messages.".into()));
+            }
+            _ => {}
+        }
+        let action = match act {
+            XmppAct::Reactions { id, keys } => Action::MatrixReactions {
+                target: XmppTarget::Dm { from: from.clone(), to, stanza_id: id },
+                user,
+                keys,
+                stanza_id: stanza_id.clone(),
+            },
+            XmppAct::Retract { id } => Action::MatrixRetract {
+                target: XmppTarget::Dm { from: from.clone(), to, stanza_id: id },
+                user,
+                stanza_id: stanza_id.clone(),
+            },
+        };
+        let internal = |e: StoreError| {
+            tracing::error!(error = %e, "could not accept an XMPP message");
+            (Refusal::Internal, "The bridge could not store this; please send it again later.".to_owned())
+        };
+        let mut tx = self.store.begin().await.map_err(internal)?;
+        if let Some(id) = &stanza_id
+            && !tx.claim_stanza(&from.to_string(), id).await.map_err(internal)?
+        {
+            return Ok(());
+        }
+        let row = tx.enqueue_row(action).await.map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        self.dispatch(vec![row]);
+        Ok(())
+    }
+
+    /// The event (and its room) an XMPP reference names, for `ghost` acting on it.
+    async fn resolve_xmpp_target(&self, target: &XmppTarget) -> Result<(RoomId, String, bool), DeliveryError> {
+        match target {
+            XmppTarget::Dm { from, to, stanza_id } => {
+                let m = self.dm_message_by_stanza(from, to, stanza_id).await?.ok_or_else(|| {
+                    DeliveryError::Permanent(format!("the bridge knows no message with the id {stanza_id}"))
+                })?;
+                Ok((m.room, m.event_id, m.from_xmpp))
+            }
+            XmppTarget::Room { room, archive_id } => {
+                let m = self
+                    .store
+                    .archived(room, crate::store::ArchiveKey::Id(*archive_id))
+                    .await
+                    .map_err(store_err)?
+                    .ok_or_else(|| {
+                        DeliveryError::Permanent(format!("message {archive_id} is no longer in the room"))
+                    })?;
+                let event = m
+                    .event_id
+                    .ok_or_else(|| DeliveryError::Permanent(format!("message {archive_id} never reached Matrix")))?;
+                Ok((room.clone(), event, true))
+            }
+        }
+    }
+
+    /// A 1:1 message the XMPP user `from` knows by `stanza_id` (theirs or the bridge's), in
+    /// their chat with `to`; a correction stands for its original.
+    async fn dm_message_by_stanza(
+        &self,
+        from: &BareJid,
+        to: &MatrixUserId,
+        stanza_id: &str,
+    ) -> Result<Option<MappedMessage>, DeliveryError> {
+        match self.store.message_by_stanza(from, stanza_id).await.map_err(store_err)? {
+            Some(m) if &m.matrix == to => Ok(Some(self.store.original(m).await.map_err(store_err)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Make the ghost's `m.reaction` events match the XMPP user's full set of reactions.
+    pub(super) async fn deliver_reactions(
+        &self,
+        id: i64,
+        target: &XmppTarget,
+        ghost: &MatrixUserId,
+        keys: &[String],
+    ) -> Result<(), DeliveryError> {
+        let (room, event, _) = self.resolve_xmpp_target(target).await?;
+        let current = self.store.reactions_of(&room, &event, &ghost.to_string()).await.map_err(store_err)?;
+        let current_keys: Vec<String> = current.iter().map(|r| r.key.clone()).collect();
+        let (add, remove) = crate::core::reactions::changes(&current_keys, keys);
+        let txn = self.txn_id(id);
+        for key in remove {
+            let Some(r) = current.iter().find(|r| r.key == key) else { continue };
+            if let Some(reaction_event) = &r.event_id {
+                let redaction = format!("{txn}-x{}", hex::encode(key.as_bytes()));
+                match self.matrix.redact(&room, ghost, reaction_event, &redaction).await {
+                    Ok(()) => {}
+                    Err(e) if e.errcode() == Some("M_NOT_FOUND") => {}
+                    Err(e) => return Err(e.into_delivery()),
+                }
+            }
+            self.store.remove_reaction(r).await.map_err(store_err)?;
+        }
+        for key in add {
+            let reaction = format!("{txn}-r{}", hex::encode(key.as_bytes()));
+            let event_id = self
+                .matrix
+                .send_reaction(&room, ghost, &event, &key, &reaction)
+                .await
+                .map_err(MatrixError::into_delivery)?;
+            let r = Reaction {
+                room: room.clone(),
+                target_event: event.clone(),
+                reactor: ghost.to_string(),
+                key,
+                event_id: Some(event_id),
+            };
+            self.store.save_reaction(&r).await.map_err(store_err)?;
+        }
+        Ok(())
+    }
+
+    /// An XMPP user retracted a message: their ghost redacts it (theirs only).
+    pub(super) async fn deliver_retract(
+        &self,
+        id: i64,
+        target: &XmppTarget,
+        ghost: &MatrixUserId,
+    ) -> Result<(), DeliveryError> {
+        let (room, event, own) = self.resolve_xmpp_target(target).await?;
+        if !own {
+            return Err(DeliveryError::Permanent("only your own messages can be retracted".into()));
+        }
+        match self.matrix.redact(&room, ghost, &event, &self.txn_id(id)).await {
+            Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(()),
+            other => other.map_err(MatrixError::into_delivery),
+        }
+    }
+
+    /// Refuse at once a correction of someone else's message (the client gets the error).
+    pub(super) async fn check_dm_correction(
+        &self,
+        from: &BareJid,
+        to: &MatrixUserId,
+        extras: &Extras,
+    ) -> Result<(), (Refusal, String)> {
+        let Some(id) = &extras.replaces else { return Ok(()) };
+        match self.dm_message_by_stanza(from, to, id).await {
+            Ok(Some(m)) if !m.from_xmpp => Err((Refusal::Forbidden, "You can only correct your own messages.".into())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Resolve a 1:1 message's reply and correction (the XMPP user's stanza ids) to events:
+    /// `(reply_to, replaces)`. An unknown reply target leaves a plain message; correcting
+    /// someone else's message is refused.
+    pub(super) async fn resolve_dm_extras(
+        &self,
+        from: &BareJid,
+        to: &MatrixUserId,
+        extras: &Extras,
+    ) -> Result<(Option<String>, Option<String>), DeliveryError> {
+        let reply = match &extras.reply_to {
+            Some(r) => self.dm_message_by_stanza(from, to, &r.id).await?.map(|m| m.event_id),
+            None => None,
+        };
+        let replaces = match &extras.replaces {
+            Some(id) => match self.dm_message_by_stanza(from, to, id).await? {
+                Some(m) if m.from_xmpp => Some(m.event_id),
+                Some(_) => return Err(DeliveryError::Permanent("only your own messages can be corrected".into())),
+                None => None,
+            },
+            None => None,
+        };
+        Ok((reply, replaces))
+    }
+
+    /// Post what an XMPP user sent (text, or a file by URL) as `user` in `room`; returns the
+    /// event id of the message (the file's, when one was carried).
+    pub(super) async fn post_content(
+        &self,
+        id: i64,
+        room: &RoomId,
+        user: &MatrixUserId,
+        text: &Text,
+        relations: Relations<'_>,
+        file: Option<&Attachment>,
+    ) -> Result<String, MatrixError> {
+        let txn = self.txn_id(id);
+        let Some(file) = file else {
+            return self.matrix.send_message(room, user, text, relations, &txn).await;
+        };
+        let uploaded = match self.fetch_to_matrix(user, &file.url).await {
+            Ok(u) => u,
+            Err(why) => {
+                // Never lost: the URL goes as text.
+                tracing::info!(url = file.url, why, "cannot carry a file; sending its URL");
+                return self.matrix.send_message(room, user, text, relations, &txn).await;
+            }
+        };
+        let event = self.matrix.send_file(room, user, &uploaded, relations, &txn).await?;
+        let caption = text.body.trim();
+        if !caption.is_empty() && caption != file.url {
+            self.matrix.send_message(room, user, text, Relations::default(), &format!("{txn}-c")).await?;
+        }
+        Ok(event)
+    }
+
+    /// Fetch a file an XMPP user announced (bounded in size and time, public addresses only
+    /// unless allowed) and upload it to the media repository as `user`.
+    async fn fetch_to_matrix(&self, user: &MatrixUserId, url: &str) -> Result<UploadedFile, String> {
+        let media = self.current_config().media.clone();
+        let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err("only http and https URLs are fetched".into());
+        }
+        let host = parsed.host_str().ok_or("the URL has no host")?.to_owned();
+        if !media.allow_private_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
+            let port = parsed.port_or_known_default().unwrap_or(80);
+            let addrs = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+                .await
+                .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+            for addr in addrs {
+                if !is_public(addr.ip()) {
+                    return Err(format!("{host} is a private address"));
+                }
+            }
+        }
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(media.fetch_timeout_secs))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| e.to_string())?;
+        let mut response = client.get(parsed.clone()).send().await.map_err(|e| format!("fetching: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("the server answered {}", response.status()));
+        }
+        if response.content_length().is_some_and(|n| n > media.max_bytes) {
+            return Err(format!("larger than {} bytes", media.max_bytes));
+        }
+        let mimetype = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| format!("fetching: {e}"))? {
+            if bytes.len() as u64 + chunk.len() as u64 > media.max_bytes {
+                return Err(format!("larger than {} bytes", media.max_bytes));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let name = parsed
+            .path_segments()
+            .and_then(|mut s| s.next_back().map(str::to_owned))
+            .map(|n| url::form_urlencoded::parse(n.as_bytes()).map(|(k, _)| k.into_owned()).collect::<String>())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "file".to_owned());
+        let size = bytes.len() as u64;
+        let mxc = self.matrix.upload(user, bytes, &mimetype).await.map_err(|e| format!("uploading: {e}"))?;
+        Ok(UploadedFile { mxc, name, mimetype, size })
+    }
+
+    // ------------------------------------------------------------------ Matrix → XMPP --
+
+    /// A Matrix file in a chat: a link the bridge serves, saved in the transaction. `None`
+    /// when the file is larger than the bridge carries.
+    pub(super) async fn media_link(
+        &self,
+        tx: &mut StoreTx,
+        room: &RoomId,
+        file: &FileRef,
+    ) -> crate::store::Result<Option<Attachment>> {
+        let max = self.current_config().media.max_bytes;
+        if file.size.is_some_and(|s| s > max) {
+            return Ok(None);
+        }
+        let token = new_token();
+        let link = MediaLink {
+            token: token.clone(),
+            mxc: file.mxc.clone(),
+            name: file.name.clone(),
+            mimetype: file.mimetype.clone(),
+            size: file.size,
+            room: room.clone(),
+            event_id: file.event_id.clone(),
+        };
+        tx.save_media(&link).await?;
+        let name: String = url::form_urlencoded::byte_serialize(file.name.as_bytes()).collect();
+        let url = format!("{}/media/{token}/{name}", self.current_config().media_base_url());
+        Ok(Some(Attachment { url, name: Some(file.name.clone()), mimetype: file.mimetype.clone(), size: file.size }))
+    }
+
+    /// The actions for a Matrix user's file in their direct chat.
+    pub(super) async fn dm_file(
+        &self,
+        tx: &mut StoreTx,
+        portal: &DmPortal,
+        room: RoomId,
+        sender: MatrixUserId,
+        file: FileRef,
+        reply_to: Option<String>,
+    ) -> crate::store::Result<Vec<Action>> {
+        let Some(link) = self.media_link(tx, &room, &file).await? else {
+            let max = self.current_config().media.max_bytes;
+            let in_room = format!(
+                "{} is larger than the bridge's limit of {max} bytes and was not sent to {}; they were told.",
+                file.name, portal.xmpp
+            );
+            let to_xmpp = format!(
+                "[{sender} sent the file {} ({} bytes), too large for the bridge.]",
+                file.name,
+                file.size.unwrap_or(0)
+            );
+            return Ok(vec![self.notice_in_dm(portal, &room, in_room), self.text_to_xmpp(portal, &sender, to_xmpp)]);
+        };
+        let extras = Extras {
+            reply_to: reply_to.map(|id| Reply { id, author: None, quote: None }),
+            replaces: None,
+            file: Some(link.clone()),
+        };
+        let nick = self.displayname(&sender);
+        let event = Some((room, file.event_id));
+        Ok(vec![Action::XmppChat {
+            from: sender,
+            to: portal.xmpp.clone(),
+            nick,
+            text: Text::plain(link.url),
+            event,
+            extras,
+        }])
+    }
+
+    /// A Matrix user reacted in their direct chat: the new full set goes to XMPP.
+    pub(super) async fn dm_reaction(
+        &self,
+        tx: &mut StoreTx,
+        portal: &DmPortal,
+        r: Reaction,
+    ) -> crate::store::Result<Vec<Action>> {
+        tx.save_reaction(&r).await?;
+        let keys = tx.reactions_of(&r.room, &r.target_event, &r.reactor).await?.into_iter().map(|r| r.key).collect();
+        let Ok(from) = MatrixUserId::parse(&r.reactor) else { return Ok(vec![]) };
+        Ok(vec![Action::XmppReactions { from, to: portal.xmpp.clone(), room: r.room, target: r.target_event, keys }])
+    }
+
+    /// A Matrix user redacted an event in their direct chat: a reaction taken back (the new
+    /// set goes to XMPP), or their message (retracted on XMPP).
+    pub(super) async fn dm_redaction(
+        &self,
+        tx: &mut StoreTx,
+        portal: &DmPortal,
+        room: RoomId,
+        sender: MatrixUserId,
+        redacts: String,
+    ) -> crate::store::Result<Vec<Action>> {
+        if let Some(r) = tx.reaction_by_event(&room, &redacts).await? {
+            tx.remove_reaction(&r).await?;
+            let keys = tx.reactions_of(&room, &r.target_event, &r.reactor).await?.into_iter().map(|r| r.key).collect();
+            return Ok(match MatrixUserId::parse(&r.reactor) {
+                Ok(from) if from == sender => {
+                    vec![Action::XmppReactions { from, to: portal.xmpp.clone(), room, target: r.target_event, keys }]
+                }
+                _ => vec![],
+            });
+        }
+        tx.forget_media(&room, &redacts).await?;
+        Ok(vec![Action::XmppRetract { from: sender, to: portal.xmpp.clone(), room, target: redacts }])
+    }
+
+    fn notice_in_dm(&self, portal: &DmPortal, room: &RoomId, body: String) -> Action {
+        Action::MatrixPost {
+            room: room.clone(),
+            user: self.map.ghost_for(&portal.xmpp),
+            text: Text::notice(body),
+            nick: None,
+        }
+    }
+
+    fn text_to_xmpp(&self, portal: &DmPortal, sender: &MatrixUserId, body: String) -> Action {
+        Action::XmppChat {
+            from: sender.clone(),
+            to: portal.xmpp.clone(),
+            nick: self.displayname(sender),
+            text: Text::plain(body),
+            event: None,
+            extras: Extras::default(),
+        }
+    }
+
+    /// Resolve a Matrix message's reply and correction (events of `room`) to what the XMPP
+    /// side knows: the extras to send, and the original event a correction stands for.
+    pub(super) async fn resolve_matrix_extras(
+        &self,
+        room: &RoomId,
+        sender: &MatrixUserId,
+        to: &BareJid,
+        extras: &Extras,
+    ) -> Result<(Extras, Option<String>), DeliveryError> {
+        let mut out = Extras { file: extras.file.clone(), ..Extras::default() };
+        if let Some(r) = &extras.reply_to
+            && let Some(m) = self.store.message_by_event(room, &r.id).await.map_err(store_err)?
+        {
+            let m = self.store.original(m).await.map_err(store_err)?;
+            let author = if m.from_xmpp { m.xmpp.to_string() } else { self.map.jid_for_matrix(&m.matrix).to_string() };
+            let ghost = self.map.ghost_for(to);
+            let quote = match self.matrix.room_event_as(room, &m.event_id, Some(&ghost)).await {
+                Ok(Some(crate::core::inbound::MatrixIn::Message { text, .. })) => Some(text.body),
+                Ok(Some(crate::core::inbound::MatrixIn::File { file, .. })) => Some(file.name),
+                _ => None,
+            };
+            out.reply_to = Some(Reply { id: m.stanza_id, author: Some(author), quote });
+        }
+        let mut edit_of = None;
+        if let Some(original) = &extras.replaces
+            && let Some(m) = self.store.message_by_event(room, original).await.map_err(store_err)?
+        {
+            let m = self.store.original(m).await.map_err(store_err)?;
+            if m.from_xmpp || &m.matrix != sender {
+                return Err(DeliveryError::Permanent(
+                    "only your own messages can be edited; the edit did not reach XMPP".into(),
+                ));
+            }
+            out.replaces = Some(m.stanza_id);
+            edit_of = Some(m.event_id);
+        }
+        Ok((out, edit_of))
+    }
+
+    /// A Matrix user's reactions (the full set) to a message in their direct chat.
+    pub(super) async fn send_xmpp_reactions(
+        &self,
+        id: i64,
+        from: &MatrixUserId,
+        to: &BareJid,
+        room: &RoomId,
+        target: &str,
+        keys: &[String],
+    ) -> Result<(), DeliveryError> {
+        let Some(m) = self.store.message_by_event(room, target).await.map_err(store_err)? else {
+            return Err(DeliveryError::Permanent("the reaction is to a message XMPP does not know".into()));
+        };
+        let m = self.store.original(m).await.map_err(store_err)?;
+        let act = XmppAct::Reactions { id: m.stanza_id, keys: keys.to_vec() };
+        let stanza = outbound::chat_act(&self.map.jid_for_matrix(from), to, self.stanza_id(id), &act)?;
+        self.xmpp.send(stanza).await
+    }
+
+    /// A Matrix user's redaction of a message in their direct chat, retracted on XMPP if it
+    /// was theirs and bridged.
+    pub(super) async fn send_xmpp_retract(
+        &self,
+        id: i64,
+        from: &MatrixUserId,
+        to: &BareJid,
+        room: &RoomId,
+        target: &str,
+    ) -> Result<(), DeliveryError> {
+        let Some(m) = self.store.message_by_event(room, target).await.map_err(store_err)? else {
+            // Not a bridged message (a notice, say): nothing to retract.
+            return Ok(());
+        };
+        if m.from_xmpp || &m.matrix != from {
+            return Err(DeliveryError::Permanent(format!(
+                "only your own messages are retracted on XMPP; {to} still sees the message you removed"
+            )));
+        }
+        let m = self.store.original(m).await.map_err(store_err)?;
+        let act = XmppAct::Retract { id: m.stanza_id };
+        let stanza = outbound::chat_act(&self.map.jid_for_matrix(from), to, self.stanza_id(id), &act)?;
+        self.xmpp.send(stanza).await
+    }
+}
+
+/// Is this an address on the public internet (not loopback, private, link-local, …)?
+fn is_public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(std::net::IpAddr::V4(v4));
+            }
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_fetched_from() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.5",
+            "169.254.1.1",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["93.184.216.34", "2606:2800:220:1::1"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_long_and_distinct() {
+        let (a, b) = (new_token(), new_token());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    }
+}
