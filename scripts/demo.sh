@@ -4,7 +4,7 @@
 #
 # start   installs the peers (apt + <repo>/.state/venv), builds the bridge (release), writes
 #         .state/demo/ucbridge.yaml and .state/demo/registration.yaml (each only if missing),
-#         starts Synapse and Prosody with that registration, starts the bridge detached
+#         starts Synapse, Prosody and Kannel (fake SMSC) with that registration, starts the bridge detached
 #         (log .state/demo/ucbridge.log) and waits until it is connected. Rerunnable:
 #         whatever already runs is left alone.
 # stop    stops the bridge, then the peers.
@@ -66,13 +66,14 @@ cmd_start() {
     ucb_log "wrote $REG"
   fi
 
-  PEER_SERVICES="${PEER_SERVICES:-synapse prosody}" PEER_APPSERVICE_REGISTRATION="$REG" \
+  # Kannel with its fake SMSC too, so that SMS (and SMS notices) can be tried without a provider.
+  PEER_SERVICES="${PEER_SERVICES:-synapse prosody kannel}" PEER_APPSERVICE_REGISTRATION="$REG" \
     "$UCB_ROOT/scripts/peers/up.sh" "$S"
   bridge_start
 
   cat <<EOF
 
-ucbridge is running: Matrix <-> XMPP 1:1 chats.   (stop: scripts/demo.sh stop)
+ucbridge is running: Matrix <-> XMPP chats, rooms, presence, SMS.   (stop: scripts/demo.sh stop)
 
 Matrix side   Element or any Matrix client, homeserver http://127.0.0.1:8008
               Register a new user there (no e-mail, no verification); it becomes @USER:localhost.
@@ -86,6 +87,15 @@ Talking across:
                                                    @_xmpp_alice=40localhost:localhost
   (XMPP user names map as in the Matrix spec: '_' -> '__', other characters -> '=hex',
    e.g. '@' -> '=40'.)
+
+Commands:  Matrix: start a direct chat with @ucbridge:localhost and send  help
+           XMPP:   send  help  to bridge.localhost (or use its ad-hoc commands)
+           A group conversation:  room create sales Sales team
+Admins:    any account named admin... (Matrix @admin...:localhost, XMPP admin...@localhost);
+           send  control-room  to the bot for the control room, then e.g.  status, help
+SMS:       an admin grants it (permissions grant @USER:localhost sms), then  sms +49 176 1234 5678
+           SMS sent so far:   PEER_STATE=$S scripts/peers/sms-sent.sh
+           an incoming SMS:   PEER_STATE=$S scripts/peers/sms-inject.sh +4917612345678 +4930555000 hello
 
 Files: config $CFG, registration $REG, bridge log $LOG,
        Synapse $S/synapse/homeserver.log, Prosody $S/prosody/prosody.log
