@@ -356,7 +356,7 @@ impl Bridge {
                 file.name,
                 file.size.unwrap_or(0)
             );
-            return Ok(vec![self.notice_in_dm(portal, &room, in_room), self.text_to_xmpp(portal, &sender, to_xmpp)]);
+            return Ok(vec![self.notice_in(portal, &room, in_room), self.notice_to_xmpp(portal, &sender, to_xmpp)]);
         };
         let extras = Extras {
             reply_to: reply_to.map(|id| Reply { id, author: None, quote: None }),
@@ -412,26 +412,6 @@ impl Bridge {
         Ok(vec![Action::XmppRetract { from: sender, to: portal.xmpp.clone(), room, target: redacts }])
     }
 
-    fn notice_in_dm(&self, portal: &DmPortal, room: &RoomId, body: String) -> Action {
-        Action::MatrixPost {
-            room: room.clone(),
-            user: self.map.ghost_for(&portal.xmpp),
-            text: Text::notice(body),
-            nick: None,
-        }
-    }
-
-    fn text_to_xmpp(&self, portal: &DmPortal, sender: &MatrixUserId, body: String) -> Action {
-        Action::XmppChat {
-            from: sender.clone(),
-            to: portal.xmpp.clone(),
-            nick: self.displayname(sender),
-            text: Text::plain(body),
-            event: None,
-            extras: Extras::default(),
-        }
-    }
-
     /// Resolve a Matrix message's reply and correction (events of `room`) to what the XMPP
     /// side knows: the extras to send, and the original event a correction stands for.
     pub(super) async fn resolve_matrix_extras(
@@ -443,9 +423,8 @@ impl Bridge {
     ) -> Result<(Extras, Option<String>), DeliveryError> {
         let mut out = Extras { file: extras.file.clone(), ..Extras::default() };
         if let Some(r) = &extras.reply_to
-            && let Some(m) = self.store.message_by_event(room, &r.id).await.map_err(store_err)?
+            && let Some(m) = self.store.original_by_event(room, &r.id).await.map_err(store_err)?
         {
-            let m = self.store.original(m).await.map_err(store_err)?;
             let author = if m.from_xmpp { m.xmpp.to_string() } else { self.map.jid_for_matrix(&m.matrix).to_string() };
             let ghost = self.map.ghost_for(to);
             let quote = match self.matrix.room_event_as(room, &m.event_id, Some(&ghost)).await {
@@ -457,9 +436,8 @@ impl Bridge {
         }
         let mut edit_of = None;
         if let Some(original) = &extras.replaces
-            && let Some(m) = self.store.message_by_event(room, original).await.map_err(store_err)?
+            && let Some(m) = self.store.original_by_event(room, original).await.map_err(store_err)?
         {
-            let m = self.store.original(m).await.map_err(store_err)?;
             if m.from_xmpp || &m.matrix != sender {
                 return Err(DeliveryError::Permanent(
                     "only your own messages can be edited; the edit did not reach XMPP".into(),
@@ -481,10 +459,9 @@ impl Bridge {
         target: &str,
         keys: &[String],
     ) -> Result<(), DeliveryError> {
-        let Some(m) = self.store.message_by_event(room, target).await.map_err(store_err)? else {
+        let Some(m) = self.store.original_by_event(room, target).await.map_err(store_err)? else {
             return Err(DeliveryError::Permanent("the reaction is to a message XMPP does not know".into()));
         };
-        let m = self.store.original(m).await.map_err(store_err)?;
         let act = XmppAct::Reactions { id: m.stanza_id, keys: keys.to_vec() };
         let stanza = outbound::chat_act(&self.map.jid_for_matrix(from), to, self.stanza_id(id), &act)?;
         self.xmpp.send(stanza).await

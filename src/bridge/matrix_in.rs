@@ -287,7 +287,8 @@ impl Bridge {
         tx.dm_by_room(room).await
     }
 
-    fn notice_in(&self, portal: &DmPortal, room: &RoomId, body: String) -> Action {
+    /// A notice in a direct chat, from the ghost (the bot is not in it).
+    pub(super) fn notice_in(&self, portal: &DmPortal, room: &RoomId, body: String) -> Action {
         Action::MatrixPost {
             room: room.clone(),
             user: self.map.ghost_for(&portal.xmpp),
@@ -296,7 +297,8 @@ impl Bridge {
         }
     }
 
-    fn notice_to_xmpp(&self, portal: &DmPortal, sender: &MatrixUserId, body: String) -> Action {
+    /// A text to the XMPP side of a direct chat, from the Matrix user.
+    pub(super) fn notice_to_xmpp(&self, portal: &DmPortal, sender: &MatrixUserId, body: String) -> Action {
         Action::XmppChat {
             from: sender.clone(),
             to: portal.xmpp.clone(),

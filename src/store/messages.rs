@@ -99,6 +99,14 @@ impl Store {
         }
     }
 
+    /// The original (see `original`) of the bridged message `event` of `room`, if it is one.
+    pub async fn original_by_event(&self, room: &RoomId, event: &str) -> Result<Option<MappedMessage>> {
+        match self.message_by_event(room, event).await? {
+            Some(m) => self.original(m).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// The newest message written on XMPP in a room (what a read receipt on a later event covers).
     pub async fn latest_from_xmpp(&self, room: &RoomId) -> Result<Option<MappedMessage>> {
         let row = sqlx::query(
