@@ -99,47 +99,27 @@ pub fn translate(raw: &Raw<AnyTimelineEvent>) -> Option<MatrixIn> {
                 // An encrypted file: the bridge cannot read it.
                 ruma::events::room::MediaSource::Encrypted(_) => None,
             };
+            macro_rules! media {
+                ($f:expr) => {{
+                    let info = $f.info.as_deref();
+                    file(
+                        &$f.source,
+                        $f.filename.as_deref().unwrap_or(&$f.body),
+                        info.and_then(|i| i.size),
+                        info.and_then(|i| i.mimetype.as_ref()),
+                    )
+                }};
+            }
             let file = match msgtype {
                 MessageType::Text(t) => return text(&t.body, TextKind::Text),
                 MessageType::Notice(t) => return text(&t.body, TextKind::Notice),
                 MessageType::Emote(t) => return text(&t.body, TextKind::Emote),
                 _ if replaces.is_some() => None,
-                MessageType::File(f) => {
-                    let info = f.info.as_deref();
-                    file(
-                        &f.source,
-                        f.filename.as_deref().unwrap_or(&f.body),
-                        info.and_then(|i| i.size),
-                        info.and_then(|i| i.mimetype.as_ref()),
-                    )
-                }
-                MessageType::Image(f) => {
-                    let info = f.info.as_deref();
-                    file(
-                        &f.source,
-                        f.filename.as_deref().unwrap_or(&f.body),
-                        info.and_then(|i| i.size),
-                        info.and_then(|i| i.mimetype.as_ref()),
-                    )
-                }
-                MessageType::Video(f) => {
-                    let info = f.info.as_deref();
-                    file(
-                        &f.source,
-                        f.filename.as_deref().unwrap_or(&f.body),
-                        info.and_then(|i| i.size),
-                        info.and_then(|i| i.mimetype.as_ref()),
-                    )
-                }
-                MessageType::Audio(f) => {
-                    let info = f.info.as_deref();
-                    file(
-                        &f.source,
-                        f.filename.as_deref().unwrap_or(&f.body),
-                        info.and_then(|i| i.size),
-                        info.and_then(|i| i.mimetype.as_ref()),
-                    )
-                }
+                // Four content types with the same fields (and a different info type each).
+                MessageType::File(f) => media!(f),
+                MessageType::Image(f) => media!(f),
+                MessageType::Video(f) => media!(f),
+                MessageType::Audio(f) => media!(f),
                 _ => None,
             };
             match file {
