@@ -59,16 +59,7 @@ impl Store {
     }
 
     pub async fn audit(&self, admin: &Party, command: &str, ok: bool, result: &str) -> Result<()> {
-        sqlx::query("INSERT INTO admin_audit (at, admin, command, ok, result) VALUES ($1, $2, $3, $4, $5)")
-            .bind(now_ms())
-            .bind(admin.key())
-            .bind(command)
-            .bind(i64::from(ok))
-            .bind(result)
-            .execute(&self.pool)
-            .await
-            .ctx("audit")?;
-        Ok(())
+        audit(&self.pool, admin, command, ok, result).await
     }
 
     /// The last `n` audit entries, newest first: (at, admin, command, ok).
@@ -144,15 +135,25 @@ impl Store {
 impl StoreTx {
     /// `Store::audit`, inside a transaction (a refusal recorded with what caused it).
     pub async fn audit(&mut self, admin: &Party, command: &str, ok: bool, result: &str) -> Result<()> {
-        sqlx::query("INSERT INTO admin_audit (at, admin, command, ok, result) VALUES ($1, $2, $3, $4, $5)")
-            .bind(now_ms())
-            .bind(admin.key())
-            .bind(command)
-            .bind(i64::from(ok))
-            .bind(result)
-            .execute(&mut *self.tx)
-            .await
-            .ctx("audit")?;
-        Ok(())
+        audit(&mut *self.tx, admin, command, ok, result).await
     }
+}
+
+async fn audit<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    exec: E,
+    admin: &Party,
+    command: &str,
+    ok: bool,
+    result: &str,
+) -> Result<()> {
+    sqlx::query("INSERT INTO admin_audit (at, admin, command, ok, result) VALUES ($1, $2, $3, $4, $5)")
+        .bind(now_ms())
+        .bind(admin.key())
+        .bind(command)
+        .bind(i64::from(ok))
+        .bind(result)
+        .execute(exec)
+        .await
+        .ctx("audit")?;
+    Ok(())
 }

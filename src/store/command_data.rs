@@ -121,15 +121,7 @@ impl Store {
 
     /// The members of one group; `None` if there is no such group.
     pub async fn group_members(&self, name: &str) -> Result<Option<Vec<Party>>> {
-        if !self.group_exists(name).await? {
-            return Ok(None);
-        }
-        let rows = sqlx::query("SELECT party FROM contact_group_member WHERE group_name = $1 ORDER BY added_at, party")
-            .bind(name)
-            .fetch_all(&self.pool)
-            .await
-            .ctx("group members")?;
-        rows.into_iter().map(|r| party(r.try_get(0).ctx("party")?)).collect::<Result<Vec<_>>>().map(Some)
+        group_members(&self.pool, name).await
     }
 
     /// Add to the block list; `false` if the entry was on it.
@@ -307,19 +299,32 @@ impl StoreTx {
 
     /// The members of one group, inside a transaction; `None` if there is no such group.
     pub async fn group_members(&mut self, name: &str) -> Result<Option<Vec<Party>>> {
-        let exists = sqlx::query("SELECT 1 FROM contact_group WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&mut *self.tx)
-            .await
-            .ctx("group exists")?;
-        if exists.is_none() {
-            return Ok(None);
-        }
-        let rows = sqlx::query("SELECT party FROM contact_group_member WHERE group_name = $1 ORDER BY added_at, party")
-            .bind(name)
-            .fetch_all(&mut *self.tx)
-            .await
-            .ctx("group members")?;
-        rows.into_iter().map(|r| party(r.try_get(0).ctx("party")?)).collect::<Result<Vec<_>>>().map(Some)
+        group_members(&mut *self.tx, name).await
     }
+}
+
+/// One query: a group without members is one row with a NULL party, no row is no group.
+async fn group_members<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    exec: E,
+    name: &str,
+) -> Result<Option<Vec<Party>>> {
+    let rows = sqlx::query(
+        "SELECT m.party FROM contact_group g LEFT JOIN contact_group_member m ON m.group_name = g.name \
+         WHERE g.name = $1 ORDER BY m.added_at, m.party",
+    )
+    .bind(name)
+    .fetch_all(exec)
+    .await
+    .ctx("group members")?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut members = Vec::with_capacity(rows.len());
+    for r in rows {
+        let member: Option<String> = r.try_get(0).ctx("party")?;
+        if let Some(m) = member {
+            members.push(party(m)?);
+        }
+    }
+    Ok(Some(members))
 }
