@@ -527,7 +527,7 @@ impl Bridge {
         let old = self.current_config();
         let mut new = crate::config::Config::load(&old.source)
             .map_err(|e| format!("The config was not reloaded, nothing changed: {e}"))?;
-        let differs = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
+        let differs = crate::config::differs;
         let mut restart = vec![];
         for (key, changed) in [
             ("homeserver", differs(&old.homeserver, &new.homeserver)),

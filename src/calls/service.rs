@@ -841,7 +841,7 @@ impl CallsService {
         let base = Base::load(config, new, self.region)?;
         let old = &self.settings;
         let mut restart = Vec::new();
-        let differs = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
+        let differs = crate::config::differs;
         if differs(&old.webhook, &new.webhook) {
             restart.push("missed_calls.webhook".to_owned());
         }

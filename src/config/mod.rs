@@ -177,6 +177,12 @@ impl Config {
     }
 }
 
+/// Whether a section changed between two loads of the config (for `reload`). The sections
+/// derive `Debug`, not `PartialEq`; their debug forms differ exactly when a value does.
+pub fn differs(a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug) -> bool {
+    format!("{a:?}") != format!("{b:?}")
+}
+
 /// `links:` — how links in chat text are recognised (for Matrix clients' formatted body).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
