@@ -147,7 +147,7 @@ impl Bridge {
     /// A transaction was answered with an error: the homeserver will recover, which can strand.
     pub fn note_failed_transaction(&self) {
         if let Ok(mut guard) = self.strands.lock() {
-            guard.on_failed(std::time::Instant::now());
+            guard.arm(std::time::Instant::now());
         }
     }
 

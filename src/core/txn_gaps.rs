@@ -81,11 +81,6 @@ impl StrandGuard {
         self.refused.retain(|r| *r > id);
         Verdict::Accept
     }
-
-    /// The bridge failed a transaction (it will come again, through a recovery).
-    pub fn on_failed(&mut self, now: Instant) {
-        self.arm(now);
-    }
 }
 
 #[cfg(test)]
@@ -142,8 +137,8 @@ mod tests {
         g.on_transaction("1", start);
         let later = start + WINDOW + Duration::from_secs(1);
         assert_eq!(g.on_transaction("4", later), Verdict::Accept);
-        // A failure arms it again.
-        g.on_failed(later);
+        // A failed transaction arms it again.
+        g.arm(later);
         assert!(matches!(g.on_transaction("6", later), Verdict::Refuse { missing_from: 5, missing_to: 5 }));
     }
 
