@@ -278,10 +278,15 @@ def test_reload_applies_admins_and_reports_what_needs_a_restart(bridge):
                 cfg = yaml.safe_load(open(path))
                 cfg["admins"]["matrix"].append(newbie.user_id)
                 cfg["logging"]["filter"] = "info"
+                cfg["admins"]["command_prefix"] = "%ucb"
+                cfg["links"] = {"region": "AT"}
                 with open(path, "w") as f:
                     yaml.safe_dump(cfg, f)
                 ans = await ask(admin, ctl, "reload", "OK: reloaded")
-                assert "Applied: admins" in ans and "needs a restart: logging" in ans, ans
+                assert "Applied: admins, admins.command_prefix" in ans, ans
+                assert "needs a restart: logging, links" in ans, ans
+                # The new prefix is taken at once (the old one would now be a mistake).
+                await ask(admin, ctl, "%ucb status", "outbox:")
                 dm = await bot_dm(newbie)
                 await newbie.send_text(dm, "whoami")
                 await newbie.sync_until(lambda: bot_says(newbie, dm, "You are an admin"), 30, "whoami as admin")
