@@ -87,9 +87,9 @@ fn real_main() -> anyhow::Result<()> {
             rustls::crypto::ring::default_provider()
                 .install_default()
                 .map_err(|_| anyhow::anyhow!("could not install the TLS crypto provider"))?;
-            // One thread: the bridge waits on I/O, and cross-thread wake-ups cost more CPU than
-            // they save (measured with bench/, see README).
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            // Several threads: one expensive piece of input (a huge message to scan, a slow
+            // remote answer being parsed) must not stop everything else.
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(ucbridge::app::run(config))
         }
     }

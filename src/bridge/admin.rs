@@ -46,9 +46,18 @@ impl Bridge {
     pub async fn ensure_control_room(&self) -> Result<RoomId, MatrixError> {
         let alias = format!("#{}:{}", self.config.admins.control_room, self.map.homeserver);
         let room = match self.matrix.resolve_alias(&alias).await? {
+            // Only a room the bot made is trusted with the admins' traffic: an alias someone
+            // else claimed (before the registration reserved it) is refused, not joined.
             Some(room) => {
                 self.matrix.join(&room, &self.map.bot()).await?;
-                room
+                match self.matrix.room_origin(&room).await? {
+                    Some(o) if o.creator == self.map.bot().to_string() => room,
+                    _ => {
+                        return Err(MatrixError::Protocol(format!(
+                            "{alias} points to {room}, a room the bridge did not create; remove the alias or choose another admins.control_room"
+                        )));
+                    }
+                }
             }
             None => {
                 let admins: Vec<MatrixUserId> = self
@@ -61,7 +70,7 @@ impl Bridge {
                     .collect();
                 let room = self
                     .matrix
-                    .create_group_room("ucbridge control room", &self.config.admins.control_room, false, &[], &[])
+                    .create_group_room("ucbridge control room", &self.config.admins.control_room, false, &[], &[], "control")
                     .await?;
                 tracing::info!(%room, alias, "created the control room");
                 // One by one: an admin without an account yet must not stop the others (they

@@ -42,6 +42,9 @@ impl Bridge {
                 self.deliver_reactions(id, target, user, keys).await
             }
             Action::MatrixRetract { target, user, .. } => self.deliver_retract(id, target, user).await,
+            Action::MatrixRoomName { room, user, name } => {
+                self.matrix.set_room_displayname(room, user, name).await.map_err(MatrixError::into_delivery)
+            }
             Action::MatrixJoin { room, user } => {
                 if let Some(Ok(jid)) = self.map.jid_for_ghost(user) {
                     self.ensure_ghost(user, &jid.to_string()).await?;

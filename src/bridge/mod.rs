@@ -54,6 +54,8 @@ pub struct Bridge {
     rooms: Mutex<HashMap<RoomId, Option<crate::store::BridgedRoom>>>,
     /// Portal rooms of MUCs on XMPP servers, and who is in those MUCs.
     portals: Mutex<portal::PortalIndex>,
+    /// New portal rooms (created on alias lookups anyone can make): a burst, then a few an hour.
+    portal_budget: Mutex<crate::core::budget::Budget>,
     avatars: Mutex<avatars::AvatarState>,
     /// The admins' control room, once found or created.
     control: Mutex<Option<RoomId>>,
@@ -131,6 +133,7 @@ impl Bridge {
             markers: MarkerState::default(),
             rooms: Mutex::new(HashMap::new()),
             portals: Mutex::new(portal::PortalIndex::default()),
+            portal_budget: Mutex::new(crate::core::budget::Budget::new(20, 60)),
             control: Mutex::new(None),
             avatars: Mutex::new(avatars::AvatarState::default()),
             started: admin::started(),

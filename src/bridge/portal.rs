@@ -92,6 +92,15 @@ impl Bridge {
         if self.portal_room(&muc).await.map_err(|e| e.to_string())?.is_some() {
             return Ok(true);
         }
+        // Only a real room becomes a portal: a person's address made into one would swallow
+        // their direct messages (everything from a portal's address takes the portal path).
+        if !crate::xmpp::portal::is_muc(self, &muc).await? {
+            tracing::info!(%muc, alias, "no portal: the address is not a MUC room");
+            return Ok(false);
+        }
+        if !self.portal_budget.lock().map(|mut b| b.take(std::time::Instant::now())).unwrap_or(false) {
+            return Err(format!("too many new portal rooms; {muc} can be joined later"));
+        }
         let localpart = alias.trim_start_matches('#').split(':').next().unwrap_or_default();
         let room = self.matrix.create_portal_room(&muc.to_string(), localpart).await.map_err(|e| e.to_string())?;
         self.store.save_xmpp_room(&room, &muc).await.map_err(|e| e.to_string())?;
@@ -159,6 +168,18 @@ impl Bridge {
         match presence {
             RemotePresence::Available { own: true, .. } | RemotePresence::Unavailable { own: true } => {}
             RemotePresence::Available { real, own: false } => {
+                // A real address the MUC cannot vouch for is dropped: the occupant is shown as
+                // a nick (the bot says who spoke), never as that person's own ghost.
+                let config = self.current_config();
+                let real = real.filter(|jid| {
+                    let ok = crate::core::access::muc_vouches_for(muc.domain(), jid.domain(), |d| {
+                        config.xmpp_domain_allowed(d)
+                    });
+                    if !ok {
+                        tracing::info!(%muc, nick, claimed = %jid, "a MUC claims an address it cannot vouch for");
+                    }
+                    ok
+                });
                 let new = self.portals.lock().ok().map(|mut p| {
                     let occupants = p.occupants.entry(muc.clone()).or_default();
                     occupants.insert(nick.to_owned(), RemoteOccupant { jid: real.clone() }).is_none()
@@ -166,7 +187,10 @@ impl Bridge {
                 if new == Some(true)
                     && let Some(jid) = real
                 {
-                    actions.push(Action::MatrixJoin { room: room.clone(), user: self.map.ghost_for(&jid) });
+                    let user = self.map.ghost_for(&jid);
+                    actions.push(Action::MatrixJoin { room: room.clone(), user: user.clone() });
+                    // The nick names the ghost in this room only.
+                    actions.push(Action::MatrixRoomName { room: room.clone(), user, name: nick.to_owned() });
                 }
             }
             RemotePresence::Unavailable { own: false } => {
@@ -212,6 +236,14 @@ impl Bridge {
         body: String,
     ) -> crate::store::Result<()> {
         let Some(room) = self.portal_room(muc).await? else { return Ok(()) };
+        let max = self.current_config().limits.max_message_bytes;
+        let body = if body.len() > max {
+            // Bounded like every other body; the room learns that something was not carried.
+            tracing::info!(%muc, nick, bytes = body.len(), "a MUC message is longer than the bridge carries");
+            format!("[a message of {} bytes, longer than the bridge carries ({max})]", body.len())
+        } else {
+            body
+        };
         let ours = self.store.xmpp_occupants(&room).await?.iter().any(|(_, n)| n == nick);
         if ours {
             return Ok(()); // the MUC reflecting a Matrix user's own message
@@ -226,7 +258,7 @@ impl Bridge {
                 room: room.clone(),
                 user: self.map.ghost_for(&jid),
                 text: Text::plain(body),
-                nick: Some(nick.to_owned()),
+                nick: None,
             },
             // A semi-anonymous room hides who is behind a nick: the bot says who spoke.
             None => Action::MatrixPost {

@@ -104,19 +104,27 @@ impl Bridge {
     ) -> Result<(), DeliveryError> {
         let full_alias = format!("#{alias}:{}", self.map.homeserver);
         let initiator_id = self.matrix_id_of(initiator);
+        let marker = self.txn_id(id);
         let outcome = if self.store.room_by_alias(&full_alias).await.map_err(store_err)?.is_some() {
             Ok(None)
+        } else if alias == self.current_config().admins.control_room {
+            Err(format!("{full_alias} is the bridge's control room; choose another name."))
         } else {
             match self.matrix.resolve_alias(&full_alias).await.map_err(MatrixError::into_delivery)? {
-                // Taken by someone else's room (or ours from an attempt that crashed before
-                // saving it: then the bot can read its power levels and it is adopted).
-                Some(existing) => match self.matrix.update_power_levels(&existing, |_| {}).await {
-                    Ok(()) => {
+                // Taken. Adopted only when it is the room this very action created before a
+                // crash kept it from being saved (the bot's marker names the action); any other
+                // room behind the alias, even one the bot is powerful in, is someone else's.
+                Some(existing) => {
+                    let origin = self.matrix.room_origin(&existing).await.map_err(MatrixError::into_delivery)?;
+                    if origin.is_some_and(|o| o.creator == self.map.bot().to_string() && o.marker == Some(marker.clone()))
+                    {
                         self.save_new_room(existing.clone(), initiator, name, &full_alias, open).await?;
                         Ok(Some(existing))
+                    } else {
+                        tracing::info!(alias = full_alias, %initiator, "room create refused: the alias is taken");
+                        Err(format!("{full_alias} is already in use; choose another name."))
                     }
-                    Err(_) => Err(format!("{full_alias} is already in use; choose another name.")),
-                },
+                }
                 None => {
                     if let Party::Xmpp(jid) = initiator {
                         self.ensure_ghost(&initiator_id, &jid.to_string()).await?;
@@ -127,7 +135,7 @@ impl Bridge {
                     };
                     let room = self
                         .matrix
-                        .create_group_room(name, alias, open, &invite, std::slice::from_ref(&initiator_id))
+                        .create_group_room(name, alias, open, &invite, std::slice::from_ref(&initiator_id), &marker)
                         .await
                         .map_err(MatrixError::into_delivery)?;
                     tracing::info!(%room, alias = full_alias, %initiator, "created a bridged room");

@@ -38,6 +38,8 @@ pub struct Config {
     #[serde(default)]
     pub admins: Admins,
     #[serde(default)]
+    pub access: Access,
+    #[serde(default)]
     pub logging: Logging,
     #[serde(default)]
     pub links: Links,
@@ -241,6 +243,48 @@ impl Default for Admins {
     }
 }
 
+/// `access:` — whose accounts may use the bridge. An account on any other federated server is
+/// refused (unless an admin grants it the `chat` permission).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Access {
+    /// Matrix server names whose users may use the bridge; `*` patterns. Empty: the
+    /// homeserver's own domain.
+    pub matrix_servers: Vec<String>,
+    /// XMPP domains whose users may use the bridge; `*` patterns (`*.corp.example`). Empty: the
+    /// XMPP server's domain (the component's parent domain: `bridge.corp.example` →
+    /// `corp.example`).
+    pub xmpp_domains: Vec<String>,
+}
+
+impl Config {
+    /// Whether users of the Matrix server `server` may use the bridge.
+    pub fn matrix_server_allowed(&self, server: &str) -> bool {
+        if self.access.matrix_servers.is_empty() {
+            return server.eq_ignore_ascii_case(&self.homeserver.domain);
+        }
+        self.access.matrix_servers.iter().any(|p| crate::commands::admin::matches(p, &server.to_ascii_lowercase()))
+    }
+
+    /// Whether users of the XMPP domain `domain` may use the bridge.
+    pub fn xmpp_domain_allowed(&self, domain: &str) -> bool {
+        let domain = domain.to_ascii_lowercase();
+        if self.access.xmpp_domains.is_empty() {
+            return domain == self.xmpp_server_domain();
+        }
+        self.access.xmpp_domains.iter().any(|p| crate::commands::admin::matches(p, &domain))
+    }
+
+    /// The domain of the XMPP server the component is attached to (its parent domain).
+    pub fn xmpp_server_domain(&self) -> String {
+        let component = self.xmpp.component_jid.to_ascii_lowercase();
+        match component.split_once('.') {
+            Some((_, parent)) if !parent.is_empty() => parent.to_owned(),
+            _ => component,
+        }
+    }
+}
+
 /// `logging:` — tracing filter.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -348,6 +392,15 @@ impl Config {
             return Err(invalid("admins.xmpp", format!("'{bad}' is not a bare JID pattern like admin@example.org")));
         }
         self.links.rules()?;
+        // Matrix server names may carry a port; XMPP domains never do.
+        for (key, patterns, bad_chars) in [
+            ("access.matrix_servers", &self.access.matrix_servers, &['@', '/', ' '][..]),
+            ("access.xmpp_domains", &self.access.xmpp_domains, &['@', '/', ' ', ':'][..]),
+        ] {
+            if let Some(bad) = patterns.iter().find(|p| p.is_empty() || p.contains(bad_chars)) {
+                return Err(invalid(key, format!("'{bad}' is not a server name pattern like example.org or *.example.org")));
+            }
+        }
         if !(2..=1000).contains(&self.rooms.max_participants) {
             return Err(invalid("rooms.max_participants", "must be between 2 and 1000"));
         }

@@ -121,6 +121,9 @@ pub enum Action {
     MatrixRetract { target: XmppTarget, user: MatrixUserId, stanza_id: Option<String> },
     /// A bridge user (a ghost or the bot) joins a room it was invited to.
     MatrixJoin { room: RoomId, user: MatrixUserId },
+    /// A ghost's display name in one room only (a remote MUC occupant's nick): a MUC's say-so
+    /// never changes the name the ghost has everywhere else.
+    MatrixRoomName { room: RoomId, user: MatrixUserId, name: String },
     /// A bridge user posts a text in a room (notices about what the bridge cannot do, and an
     /// XMPP occupant's message in a bridged room, posted by their ghost).
     MatrixPost {
@@ -316,6 +319,8 @@ pub enum Refusal {
     Unsupported,
     /// The bridge failed; trying again later may work.
     Internal,
+    /// Too much at once from this sender or conversation; trying again later works.
+    Busy,
 }
 
 impl Action {
@@ -329,6 +334,7 @@ impl Action {
                 XmppTarget::Room { room, .. } => format!("room:{room}"),
             },
             Action::MatrixJoin { room, .. }
+            | Action::MatrixRoomName { room, .. }
             | Action::MatrixLeave { room, .. }
             | Action::MatrixPost { room, .. }
             | Action::MatrixRoomSay { room, .. }

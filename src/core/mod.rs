@@ -1,7 +1,9 @@
 //! The protocol-neutral core: identifiers, identity mapping, the actions the bridge performs
 //! and the outbox's retry rules. Nothing in here knows ruma, xmpp-parsers, sqlx or axum.
 
+pub mod access;
 pub mod action;
+pub mod budget;
 pub mod coalesce;
 pub mod ids;
 pub mod inbound;

@@ -31,6 +31,18 @@ use crate::core::ids::{MatrixUserId, RoomId};
 use crate::core::outbox::DeliveryError;
 use crate::core::presence::{MatrixState, Presence};
 
+/// State event type of the marker the bot puts into every group room it creates.
+pub const CREATION_MARKER: &str = "org.ucbridge.creation";
+
+/// Who made a room, as far as the bridge can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomOrigin {
+    /// The room's creator (`m.room.create`).
+    pub creator: String,
+    /// The bridge's creation marker (`by`: the outbox action that created it), if any.
+    pub marker: Option<String>,
+}
+
 /// What a message refers to on Matrix.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Relations<'a> {
@@ -440,6 +452,10 @@ impl MatrixClient {
     /// Create a group conversation as the bridge bot (which, as creator, ranks above every
     /// power level): moderators (PL 50) invite, kick and change power levels; `moderators` get
     /// PL 50 right away. Returns the room ID.
+    /// Create a group room as the bot. `marker` is recorded in the room's initial state
+    /// ([`CREATION_MARKER`]): a retried creation finds its own room by it, and the bot never
+    /// mistakes someone else's room behind the alias for one it made.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_group_room(
         &self,
         name: &str,
@@ -447,10 +463,14 @@ impl MatrixClient {
         open: bool,
         invite: &[MatrixUserId],
         moderators: &[MatrixUserId],
+        marker: &str,
     ) -> Result<RoomId, MatrixError> {
         let mut request = create_room::v3::Request::new();
         request.name = Some(name.to_owned());
         request.room_alias_name = Some(alias.to_owned());
+        let state = serde_json::json!({"type": CREATION_MARKER, "state_key": "", "content": {"by": marker}});
+        let state = serde_json::value::to_raw_value(&state).map_err(|e| MatrixError::Protocol(e.to_string()))?;
+        request.initial_state = vec![ruma::serde::Raw::from_json(state)];
         request.invite = invite.iter().map(to_ruma_user).collect::<Result<_, _>>()?;
         request.preset =
             Some(if open { create_room::v3::RoomPreset::PublicChat } else { create_room::v3::RoomPreset::PrivateChat });
@@ -470,6 +490,49 @@ impl MatrixClient {
         })
         .await?;
         Ok(room)
+    }
+
+    /// Who created a room and the bridge's creation marker in it, read as the bot (`None`:
+    /// the bot cannot read the room's state, so it is not one the bridge made).
+    pub async fn room_origin(&self, room: &RoomId) -> Result<Option<RoomOrigin>, MatrixError> {
+        let creator = match self.state_content(room, "m.room.create").await? {
+            None => return Ok(None),
+            // Room versions before 11 name the creator in the content; later ones only as the
+            // event's sender, which the state API does not return: ask for the event then.
+            Some(content) => match content["creator"].as_str() {
+                Some(c) => c.to_owned(),
+                None => self.create_event_sender(room).await?.unwrap_or_default(),
+            },
+        };
+        let marker = self.state_content(room, CREATION_MARKER).await?.and_then(|c| c["by"].as_str().map(str::to_owned));
+        Ok(Some(RoomOrigin { creator, marker }))
+    }
+
+    async fn state_content(&self, room: &RoomId, kind: &str) -> Result<Option<serde_json::Value>, MatrixError> {
+        let request =
+            get_state_event_for_key::v3::Request::new(to_ruma_room(room)?, kind.into(), String::new());
+        match self.call(request, None).await {
+            Ok(r) => serde_json::from_str(r.event_or_content.get())
+                .map(Some)
+                .map_err(|e| MatrixError::Protocol(e.to_string())),
+            Err(e) if matches!(e.errcode(), Some("M_NOT_FOUND" | "M_FORBIDDEN")) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_event_sender(&self, room: &RoomId) -> Result<Option<String>, MatrixError> {
+        let mut request =
+            get_state_event_for_key::v3::Request::new(to_ruma_room(room)?, "m.room.create".into(), String::new());
+        request.format = ruma::api::client::state::get_state_event_for_key::v3::StateEventFormat::Event;
+        match self.call(request, None).await {
+            Ok(r) => {
+                let event: serde_json::Value = serde_json::from_str(r.event_or_content.get())
+                    .map_err(|e| MatrixError::Protocol(e.to_string()))?;
+                Ok(event["sender"].as_str().map(str::to_owned))
+            }
+            Err(e) if matches!(e.errcode(), Some("M_NOT_FOUND" | "M_FORBIDDEN")) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The room an alias points to, if any.
@@ -555,6 +618,19 @@ impl MatrixClient {
 
     pub async fn leave(&self, room: &RoomId, user: &MatrixUserId) -> Result<(), MatrixError> {
         self.call(leave_room::v3::Request::new(to_ruma_room(room)?), Some(user)).await.map(|_| ())
+    }
+
+    /// A member's display name in one room only (their `m.room.member` event), as that member.
+    pub async fn set_room_displayname(&self, room: &RoomId, user: &MatrixUserId, name: &str) -> Result<(), MatrixError> {
+        let content = serde_json::json!({"membership": "join", "displayname": name});
+        let body = serde_json::value::to_raw_value(&content).map_err(|e| MatrixError::Protocol(e.to_string()))?;
+        let request = send_state_event::v3::Request::new_raw(
+            to_ruma_room(room)?,
+            ruma::events::StateEventType::RoomMember,
+            user.to_string(),
+            ruma::serde::Raw::from_json(body),
+        );
+        self.call(request, Some(user)).await.map(|_| ())
     }
 
     /// Set the room's name, as the bot.

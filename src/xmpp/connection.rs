@@ -6,8 +6,9 @@
 //! going past unparseable stanzas (they are answered with an error by the inbound handler).
 //! Reconnection, with backoff, is ours too.
 
+use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -48,11 +49,41 @@ struct Outgoing {
     done: Option<oneshot::Sender<Result<(), String>>>,
 }
 
+/// Requests the bridge sent and waits for an answer to, by their (random) iq id. Only an
+/// answer from the addressee counts: anyone can send an iq with a guessed id.
+#[derive(Clone, Default)]
+struct PendingIqs(Arc<Mutex<HashMap<String, (Jid, oneshot::Sender<Iq>)>>>);
+
+impl PendingIqs {
+    /// Hand `iq` to its waiter if it answers a pending request from its addressee.
+    fn take_answer(&self, iq: Iq) -> Option<Iq> {
+        let (Iq::Result { id, from, .. } | Iq::Error { id, from, .. }) = &iq else { return Some(iq) };
+        let Ok(mut pending) = self.0.lock() else { return Some(iq) };
+        match pending.get(id.as_str()) {
+            Some((to, _)) if from.as_ref() == Some(to) => {}
+            _ => return Some(iq),
+        }
+        match pending.remove(id.as_str()) {
+            Some((_, waiter)) => {
+                let _ = waiter.send(iq);
+                None
+            }
+            None => Some(iq),
+        }
+    }
+}
+
+/// A random iq id: answers cannot be forged by guessing the next one.
+pub fn random_id(kind: &str) -> String {
+    format!("ucb-{kind}-{:016x}", rand::random::<u64>())
+}
+
 /// Sends stanzas through the component connection; cheap to clone.
 #[derive(Clone)]
 pub struct XmppSender {
     tx: mpsc::Sender<Outgoing>,
     connected: Arc<AtomicBool>,
+    pending: PendingIqs,
 }
 
 impl XmppSender {
@@ -83,6 +114,27 @@ impl XmppSender {
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
     }
+
+    /// Send a request (`get`/`set`) from `from` to `to` and wait up to `timeout` for its answer
+    /// (a result or an error), which must come from `to`.
+    pub async fn query(&self, iq: Iq, from: Jid, to: Jid, timeout: Duration) -> Result<Iq, DeliveryError> {
+        let id = random_id("q");
+        let iq = iq.with_id(id.clone()).with_from(from).with_to(to.clone());
+        let (waiter, answer) = oneshot::channel();
+        if let Ok(mut pending) = self.pending.0.lock() {
+            pending.insert(id.clone(), (to.clone(), waiter));
+        }
+        self.send(Stanza::Iq(iq)).await?;
+        let outcome = tokio::time::timeout(timeout, answer).await;
+        if let Ok(mut pending) = self.pending.0.lock() {
+            pending.remove(&id);
+        }
+        match outcome {
+            Ok(Ok(iq)) => Ok(iq),
+            Ok(Err(_)) => Err(DeliveryError::Transient("XMPP connection dropped the request".into())),
+            Err(_) => Err(DeliveryError::Transient(format!("{to} did not answer within {timeout:?}"))),
+        }
+    }
 }
 
 /// Connection parameters.
@@ -101,8 +153,9 @@ pub fn component(
 ) -> (XmppSender, impl Future<Output = ()>) {
     let (tx, rx) = mpsc::channel(1024);
     let connected = Arc::new(AtomicBool::new(false));
-    let sender = XmppSender { tx, connected: connected.clone() };
-    (sender, run(params, rx, inbound, connected, shutdown))
+    let pending = PendingIqs::default();
+    let sender = XmppSender { tx, connected: connected.clone(), pending: pending.clone() };
+    (sender, run(params, rx, inbound, connected, pending, shutdown))
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
@@ -115,6 +168,7 @@ async fn run(
     mut outgoing: mpsc::Receiver<Outgoing>,
     inbound: mpsc::Sender<Received>,
     connected: Arc<AtomicBool>,
+    pending: PendingIqs,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = MIN_BACKOFF;
@@ -144,7 +198,7 @@ async fn run(
         if inbound.send(Received::Connected).await.is_err() {
             return;
         }
-        let reason = serve(&params, &mut stream, &mut outgoing, &inbound, &mut shutdown).await;
+        let reason = serve(&params, &mut stream, &mut outgoing, &inbound, &pending, &mut shutdown).await;
         connected.store(false, Ordering::Relaxed);
         // Fail what was queued for this connection: the outbox retries it on the next one.
         while let Ok(out) = outgoing.try_recv() {
@@ -174,14 +228,17 @@ async fn serve(
     stream: &mut Stream,
     outgoing: &mut mpsc::Receiver<Outgoing>,
     inbound: &mpsc::Sender<Received>,
+    pending: &PendingIqs,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Ended {
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     let mut ping_seq: u64 = 0;
-    let mut acks = Acks::default();
+    let mut acks = Acks::new(server_of(params));
     let ended = loop {
-        let ended = serve_step(params, stream, outgoing, inbound, shutdown, &mut ping, &mut ping_seq, &mut acks).await;
+        let ended =
+            serve_step(params, stream, outgoing, inbound, pending, shutdown, &mut ping, &mut ping_seq, &mut acks)
+                .await;
         if let Some(ended) = ended {
             break ended;
         }
@@ -196,16 +253,23 @@ async fn serve(
 /// discards unsent data). The server answers iqs in order, after handling what came before
 /// them on the stream; so after sending, the bridge sends a ping (a *barrier*) and reports the
 /// stanzas sent before it as delivered only when the server's answer arrives.
-#[derive(Default)]
 struct Acks {
     /// Sent, not yet covered by a barrier.
     waiting: Vec<Done>,
     /// The barrier in flight (its iq id) and the stanzas it covers.
     in_flight: Option<(String, Vec<Done>)>,
     seq: u64,
+    /// Random per connection: a barrier's id cannot be guessed and answered by someone else.
+    prefix: String,
+    /// The server the barriers go to: only its answer counts.
+    server: Option<Jid>,
 }
 
 impl Acks {
+    fn new(server: Option<Jid>) -> Self {
+        Self { waiting: vec![], in_flight: None, seq: 0, prefix: random_id("ack"), server }
+    }
+
     fn fail_all(&mut self, why: &str) {
         let covered = self.in_flight.take().map(|(_, d)| d).unwrap_or_default();
         for done in covered.into_iter().chain(self.waiting.drain(..)) {
@@ -219,15 +283,16 @@ impl Acks {
             return None;
         }
         self.seq += 1;
-        let id = format!("ucb-ack-{}", self.seq);
+        let id = format!("{}-{}", self.prefix, self.seq);
         self.in_flight = Some((id.clone(), std::mem::take(&mut self.waiting)));
         Some(id)
     }
 
-    /// The server answered the iq `id`: if it is the barrier, its stanzas are delivered.
-    fn answered(&mut self, id: &str) -> bool {
+    /// An iq answer `id` came `from` someone: if it is the server answering the barrier, its
+    /// stanzas are delivered.
+    fn answered(&mut self, id: &str, from: Option<&Jid>) -> bool {
         match &self.in_flight {
-            Some((barrier, _)) if barrier == id => {
+            Some((barrier, _)) if barrier == id && from == self.server.as_ref() => {
                 if let Some((_, covered)) = self.in_flight.take() {
                     for done in covered {
                         let _ = done.send(Ok(()));
@@ -243,11 +308,16 @@ impl Acks {
 /// Where a sender waits for its stanza's outcome.
 type Done = oneshot::Sender<Result<(), String>>;
 
-fn iq_answer_id(stanza: &Stanza) -> Option<&str> {
+fn iq_answer(stanza: &Stanza) -> Option<(&str, Option<&Jid>)> {
     match stanza {
-        Stanza::Iq(Iq::Result { id, .. } | Iq::Error { id, .. }) => Some(id.as_str()),
+        Stanza::Iq(Iq::Result { id, from, .. } | Iq::Error { id, from, .. }) => Some((id.as_str(), from.as_ref())),
         _ => None,
     }
+}
+
+/// The XMPP server's domain (the component's parent domain), where pings and barriers go.
+fn server_of(params: &ComponentParams) -> Option<Jid> {
+    params.jid.split_once('.').and_then(|(_, d)| Jid::new(d).ok())
 }
 
 #[allow(clippy::too_many_arguments)] // the connection's state, passed down from `serve`
@@ -256,6 +326,7 @@ async fn serve_step(
     stream: &mut Stream,
     outgoing: &mut mpsc::Receiver<Outgoing>,
     inbound: &mpsc::Sender<Received>,
+    pending: &PendingIqs,
     shutdown: &mut watch::Receiver<bool>,
     ping: &mut tokio::time::Interval,
     ping_seq: &mut u64,
@@ -279,7 +350,7 @@ async fn serve_step(
             Step::Shutdown => return Some(Ended::Shutdown),
             Step::In(None) => return Some(Ended::Lost("stream closed".into())),
             Step::In(Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::Stanza(stanza))))) => {
-                if iq_answer_id(&stanza).is_some_and(|id| acks.answered(id)) {
+                if iq_answer(&stanza).is_some_and(|(id, from)| acks.answered(id, from)) {
                     if let Some(id) = acks.next_barrier()
                         && let Err(e) = send_barrier(stream, params, id).await
                     {
@@ -287,9 +358,14 @@ async fn serve_step(
                     }
                     return None;
                 }
-                if inbound.send(Received::Stanza(Box::new(stanza))).await.is_err() {
-                    return Some(Ended::Shutdown);
-                }
+                let stanza = match stanza {
+                    Stanza::Iq(iq) => match pending.take_answer(iq) {
+                        Some(iq) => Stanza::Iq(iq),
+                        None => return None,
+                    },
+                    other => other,
+                };
+                return forward(params, stream, outgoing, inbound, acks, Received::Stanza(Box::new(stanza))).await;
             }
             Step::In(Some(Ok(FallibleStreamElement::Err(StreamElementError::InvalidStanza {
                 name,
@@ -303,9 +379,8 @@ async fn serve_step(
                     _ => "iq",
                 };
                 tracing::info!(kind, from = ?header.from, id = ?header.id, %error, "unparseable stanza");
-                if inbound.send(Received::Invalid { kind, header, error: error.to_string() }).await.is_err() {
-                    return Some(Ended::Shutdown);
-                }
+                let invalid = Received::Invalid { kind, header, error: error.to_string() };
+                return forward(params, stream, outgoing, inbound, acks, invalid).await;
             }
             Step::In(Some(Ok(FallibleStreamElement::Err(e)))) => {
                 tracing::warn!(error = %e, "ignoring an invalid stream element");
@@ -331,23 +406,7 @@ async fn serve_step(
                 return Some(Ended::Lost("server closed the stream".into()));
             }
             Step::Out(None) => return Some(Ended::Shutdown),
-            Step::Out(Some(out)) => {
-                let result = stream.send(&XmppStreamElement::Stanza(out.stanza)).await;
-                if let Err(e) = result {
-                    if let Some(done) = out.done {
-                        let _ = done.send(Err(e.to_string()));
-                    }
-                    return Some(Ended::Lost(e.to_string()));
-                }
-                if let Some(done) = out.done {
-                    acks.waiting.push(done);
-                }
-                if let Some(id) = acks.next_barrier()
-                    && let Err(e) = send_barrier(stream, params, id).await
-                {
-                    return Some(Ended::Lost(e.to_string()));
-                }
-            }
+            Step::Out(Some(out)) => return write_out(params, stream, acks, out).await,
             Step::Ping => {
                 *ping_seq += 1;
                 if let Err(e) = send_ping(stream, params, *ping_seq).await {
@@ -359,6 +418,60 @@ async fn serve_step(
     None
 }
 
+/// Write one outgoing stanza and, if due, a barrier after it.
+async fn write_out(params: &ComponentParams, stream: &mut Stream, acks: &mut Acks, out: Outgoing) -> Option<Ended> {
+    if let Err(e) = stream.send(&XmppStreamElement::Stanza(out.stanza)).await {
+        if let Some(done) = out.done {
+            let _ = done.send(Err(e.to_string()));
+        }
+        return Some(Ended::Lost(e.to_string()));
+    }
+    if let Some(done) = out.done {
+        acks.waiting.push(done);
+    }
+    if let Some(id) = acks.next_barrier()
+        && let Err(e) = send_barrier(stream, params, id).await
+    {
+        return Some(Ended::Lost(e.to_string()));
+    }
+    None
+}
+
+/// Hand a received item to the inbound handler. While its queue is full, outgoing stanzas keep
+/// being written: the handler may itself be waiting to send (a reply), and a reader that only
+/// waited would deadlock with it.
+async fn forward(
+    params: &ComponentParams,
+    stream: &mut Stream,
+    outgoing: &mut mpsc::Receiver<Outgoing>,
+    inbound: &mpsc::Sender<Received>,
+    acks: &mut Acks,
+    item: Received,
+) -> Option<Ended> {
+    loop {
+        tokio::select! {
+            biased;
+            permit = inbound.reserve() => {
+                return match permit {
+                    Ok(permit) => {
+                        permit.send(item);
+                        None
+                    }
+                    Err(_) => Some(Ended::Shutdown),
+                };
+            }
+            out = outgoing.recv() => match out {
+                None => return Some(Ended::Shutdown),
+                Some(out) => {
+                    if let Some(ended) = write_out(params, stream, acks, out).await {
+                        return Some(ended);
+                    }
+                }
+            },
+        }
+    }
+}
+
 async fn send_ping(stream: &mut Stream, params: &ComponentParams, seq: u64) -> io::Result<()> {
     send_barrier(stream, params, format!("ucb-ping-{seq}")).await
 }
@@ -366,9 +479,9 @@ async fn send_ping(stream: &mut Stream, params: &ComponentParams, seq: u64) -> i
 /// A ping to the server with the given id (keep-alive, or a barrier for `Acks`).
 async fn send_barrier(stream: &mut Stream, params: &ComponentParams, id: String) -> io::Result<()> {
     let mut iq = Iq::from_get(id, Ping);
-    if let (Ok(from), Some(server)) = (Jid::new(&params.jid), params.jid.split_once('.').map(|(_, d)| d)) {
+    if let (Ok(from), Some(server)) = (Jid::new(&params.jid), server_of(params)) {
         *iq.from_mut() = Some(from);
-        *iq.to_mut() = Jid::new(server).ok();
+        *iq.to_mut() = Some(server);
     }
     stream.send(&XmppStreamElement::Stanza(Stanza::Iq(iq))).await
 }
@@ -415,7 +528,8 @@ mod ack_tests {
 
     #[test]
     fn stanzas_are_confirmed_only_by_the_barrier_sent_after_them() {
-        let mut acks = Acks::default();
+        let server = Jid::new("localhost").ok();
+        let mut acks = Acks::new(server.clone());
         let (a_tx, mut a) = oneshot::channel();
         let (b_tx, mut b) = oneshot::channel();
         let (c_tx, mut c) = oneshot::channel();
@@ -424,9 +538,12 @@ mod ack_tests {
         // Sent while the first barrier is in flight: waits for the next one.
         acks.waiting.push(b_tx);
         assert_eq!(acks.next_barrier(), None);
-        assert!(!acks.answered("ucb-ping-1"), "a keep-alive answer confirms nothing");
+        assert!(!acks.answered("ucb-ping-1", server.as_ref()), "a keep-alive answer confirms nothing");
+        let stranger = Jid::new("mallory@localhost/x").ok();
+        assert!(!acks.answered(&first, stranger.as_ref()), "only the server's answer counts");
+        assert!(!acks.answered(&first, None));
         assert!(a.try_recv().is_err());
-        assert!(acks.answered(&first));
+        assert!(acks.answered(&first, server.as_ref()));
         assert_eq!(a.try_recv(), Ok(Ok(())));
         assert!(b.try_recv().is_err());
         let second = acks.next_barrier().expect("a barrier for the second stanza");

@@ -13,6 +13,7 @@ use xmpp_parsers::jid::Jid;
 use xmpp_parsers::message::{Message, MessageType};
 use xmpp_parsers::minidom::Element;
 use xmpp_parsers::nick::Nick;
+use xmpp_parsers::ns;
 use xmpp_parsers::ping::Ping;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xmpp_parsers::receipts::{Received as ReceiptReceived, Request};
@@ -26,26 +27,32 @@ use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
 use crate::core::inbound::XmppChatIn;
 use crate::xmpp::connection::Received;
+use crate::xmpp::dispatch::Ordered;
 use crate::xmpp::{adhoc, muc, outbound, portal};
 
-/// Process stanzas one at a time, in arrival order, until the connection task stops.
+/// Stanzas running or waiting at once; beyond it the reader waits.
+const IN_FLIGHT: usize = 4096;
+/// Unfinished stanzas one conversation may have; beyond it the sender is asked to wait.
+const PER_CONVERSATION: usize = 256;
+
+/// Handle stanzas as they arrive: concurrently across conversations, in arrival order within
+/// one (see [`conversation`]), until the connection task stops.
 pub async fn run(bridge: Arc<Bridge>, mut received: mpsc::Receiver<Received>) {
+    let mut ordered = Ordered::new(IN_FLIGHT, PER_CONVERSATION);
     while let Some(item) = received.recv().await {
         match item {
-            Received::Stanza(stanza) => match *stanza {
-                Stanza::Message(m) if m.to.as_ref().is_some_and(muc::is_room) => muc::on_message(&bridge, m).await,
-                Stanza::Presence(p) if p.to.as_ref().is_some_and(muc::is_room) => muc::on_presence(&bridge, p).await,
-                Stanza::Iq(iq) if iq_to(&iq).is_some_and(muc::is_room) => muc::on_iq(&bridge, iq).await,
-                Stanza::Message(m) => match from_portal(&bridge, m.from.as_ref()).await {
-                    Some(muc) => portal::on_message(&bridge, muc, m).await,
-                    None => on_message(&bridge, m).await,
-                },
-                Stanza::Presence(p) => match from_portal(&bridge, p.from.as_ref()).await {
-                    Some(muc) => portal::on_presence(&bridge, muc, p).await,
-                    None => on_presence(&bridge, p).await,
-                },
-                Stanza::Iq(iq) => on_iq(&bridge, iq).await,
-            },
+            Received::Stanza(stanza) => {
+                let route = route(&bridge, &stanza).await;
+                let key = conversation(&route, &stanza);
+                let refusal = busy_reply(&stanza);
+                let b = bridge.clone();
+                if ordered.run(key.clone(), async move { handle(&b, route, *stanza).await }).await.is_err() {
+                    tracing::info!(key, "a conversation has too many stanzas waiting; refused");
+                    if let Some(reply) = refusal {
+                        bridge.xmpp.send_reply(reply).await;
+                    }
+                }
+            }
             Received::Invalid { kind, header, error } => {
                 if header.type_.as_deref() == Some("error") {
                     continue;
@@ -67,10 +74,102 @@ pub async fn run(bridge: Arc<Bridge>, mut received: mpsc::Receiver<Received>) {
                 bridge.xmpp.send_reply(reply).await;
             }
             Received::Connected => {
-                announce_presence(&bridge).await;
-                bridge.rejoin_portals().await;
+                let b = bridge.clone();
+                let job = async move {
+                    announce_presence(&b).await;
+                    b.rejoin_portals().await;
+                };
+                if ordered.run("connected".into(), job).await.is_err() {
+                    tracing::warn!("cannot announce presence after connecting: too many pending");
+                }
             }
         }
+    }
+}
+
+/// Which handler a stanza goes to.
+enum Route {
+    /// To a room the bridge hosts.
+    HostedRoom,
+    /// From a MUC on an XMPP server that has a portal room.
+    Portal(BareJid),
+    /// Anything else: to a Matrix user's address or to the component.
+    Direct,
+}
+
+async fn route(bridge: &Bridge, stanza: &Stanza) -> Route {
+    let (to, from) = match stanza {
+        Stanza::Message(m) => (m.to.as_ref(), m.from.as_ref()),
+        Stanza::Presence(p) => (p.to.as_ref(), p.from.as_ref()),
+        Stanza::Iq(iq) => (iq_to(iq), None),
+    };
+    if to.is_some_and(muc::is_room) {
+        return Route::HostedRoom;
+    }
+    if from_room_occupant(stanza)
+        && let Some(muc) = from_portal(bridge, from).await
+    {
+        return Route::Portal(muc);
+    }
+    Route::Direct
+}
+
+/// Only what a MUC sends as a room (groupchat messages, occupant presence, a refused join)
+/// takes the portal path; anything else from the same address is handled as a person's.
+fn from_room_occupant(stanza: &Stanza) -> bool {
+    let is_muc_user = |payloads: &[Element]| payloads.iter().any(|p| p.is("x", ns::MUC_USER));
+    match stanza {
+        Stanza::Message(m) => m.type_ == MessageType::Groupchat || is_muc_user(&m.payloads),
+        Stanza::Presence(p) => p.type_ == PresenceType::Error || is_muc_user(&p.payloads),
+        Stanza::Iq(_) => false,
+    }
+}
+
+/// The conversation a stanza belongs to: a hosted room, a portal's MUC, or the pair of
+/// addresses (sender's bare JID, addressee).
+fn conversation(route: &Route, stanza: &Stanza) -> String {
+    let bare = |j: Option<&Jid>| j.map(|j| j.to_bare().to_string()).unwrap_or_default();
+    let (from, to) = match stanza {
+        Stanza::Message(m) => (m.from.as_ref(), m.to.as_ref()),
+        Stanza::Presence(p) => (p.from.as_ref(), p.to.as_ref()),
+        Stanza::Iq(iq) => (iq_from(iq), iq_to(iq)),
+    };
+    match route {
+        Route::HostedRoom => format!("muc:{}", bare(to)),
+        Route::Portal(muc) => format!("portal:{muc}"),
+        Route::Direct => format!("pair:{}>{}", bare(from), bare(to)),
+    }
+}
+
+async fn handle(bridge: &Arc<Bridge>, route: Route, stanza: Stanza) {
+    match (route, stanza) {
+        (Route::HostedRoom, Stanza::Message(m)) => muc::on_message(bridge, m).await,
+        (Route::HostedRoom, Stanza::Presence(p)) => muc::on_presence(bridge, p).await,
+        (Route::HostedRoom, Stanza::Iq(iq)) => muc::on_iq(bridge, iq).await,
+        (Route::Portal(muc), Stanza::Message(m)) => portal::on_message(bridge, muc, m).await,
+        (Route::Portal(muc), Stanza::Presence(p)) => portal::on_presence(bridge, muc, p).await,
+        (_, Stanza::Message(m)) => on_message(bridge, m).await,
+        (_, Stanza::Presence(p)) => on_presence(bridge, p).await,
+        (_, Stanza::Iq(iq)) => on_iq(bridge, iq).await,
+    }
+}
+
+/// What a sender is told when their conversation has too many stanzas waiting
+/// (`resource-constraint`: try again later). Presence and answers get nothing.
+fn busy_reply(stanza: &Stanza) -> Option<Stanza> {
+    let text = "The bridge is busy with this conversation; try again in a moment.";
+    match stanza {
+        Stanza::Message(m) if m.type_ != MessageType::Error => Some(outbound::message_error(
+            m.to.clone(),
+            m.from.clone()?,
+            m.id.as_ref().map(|i| i.0.clone()),
+            Refusal::Busy,
+            text,
+        )),
+        Stanza::Iq(Iq::Get { from, to, id, .. } | Iq::Set { from, to, id, .. }) => {
+            Some(outbound::iq_error(to.clone(), from.clone()?, id.clone(), Refusal::Busy, text))
+        }
+        _ => None,
     }
 }
 
@@ -90,6 +189,12 @@ pub async fn announced_photo(bridge: &Bridge, from: &BareJid, presence: &Presenc
 fn iq_to(iq: &Iq) -> Option<&Jid> {
     match iq {
         Iq::Get { to, .. } | Iq::Set { to, .. } | Iq::Result { to, .. } | Iq::Error { to, .. } => to.as_ref(),
+    }
+}
+
+fn iq_from(iq: &Iq) -> Option<&Jid> {
+    match iq {
+        Iq::Get { from, .. } | Iq::Set { from, .. } | Iq::Result { from, .. } | Iq::Error { from, .. } => from.as_ref(),
     }
 }
 

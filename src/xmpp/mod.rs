@@ -5,6 +5,7 @@
 pub mod adhoc;
 pub mod connection;
 pub mod content;
+pub mod dispatch;
 pub mod inbound;
 pub mod muc;
 pub mod muc_out;

@@ -71,6 +71,7 @@ pub fn stanza_error(refusal: Refusal, text: &str) -> StanzaError {
         Refusal::Full => (ErrorType::Wait, DefinedCondition::ServiceUnavailable),
         Refusal::Conflict => (ErrorType::Cancel, DefinedCondition::Conflict),
         Refusal::Internal => (ErrorType::Wait, DefinedCondition::InternalServerError),
+        Refusal::Busy => (ErrorType::Wait, DefinedCondition::ResourceConstraint),
     };
     StanzaError::new(kind, condition, "en", text)
 }

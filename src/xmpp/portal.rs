@@ -12,6 +12,9 @@ use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xmpp_parsers::stanza_error::StanzaError;
 use xmpp_parsers::stanza_id::StanzaId;
 
+use xmpp_parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
+use xmpp_parsers::iq::Iq;
+
 use crate::bridge::Bridge;
 use crate::bridge::portal::RemotePresence;
 use crate::core::ids::{BareJid, MatrixUserId};
@@ -24,6 +27,24 @@ fn bare(jid: &Jid) -> Option<BareJid> {
 pub async fn portal_muc(bridge: &Bridge, from: &Jid) -> Option<BareJid> {
     let muc = bare(from)?;
     bridge.portal_room(&muc).await.ok().flatten().map(|_| muc)
+}
+
+/// Ask `muc` (service discovery, XEP-0030) whether it is a multi-user chat room: only a room
+/// answers with the `conference` identity and the MUC feature. Anything else (a person's
+/// address, a silent server) is not made into a portal.
+pub async fn is_muc(bridge: &Bridge, muc: &BareJid) -> Result<bool, String> {
+    let from = Jid::new(&bridge.map.component).map_err(|e| e.to_string())?;
+    let to = Jid::new(&muc.to_string()).map_err(|e| e.to_string())?;
+    let request = Iq::from_get(String::new(), DiscoInfoQuery { node: None });
+    let answer = bridge
+        .xmpp
+        .query(request, from, to, std::time::Duration::from_secs(10))
+        .await
+        .map_err(|e| e.to_string())?;
+    let Iq::Result { payload: Some(payload), .. } = answer else { return Ok(false) };
+    let Ok(info) = DiscoInfoResult::try_from(payload) else { return Ok(false) };
+    Ok(info.identities.iter().any(|i| i.category == "conference" && i.type_ == "text")
+        && info.features.contains("http://jabber.org/protocol/muc"))
 }
 
 fn matrix_user(bridge: &Bridge, to: &Jid) -> Option<MatrixUserId> {
