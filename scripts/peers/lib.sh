@@ -39,6 +39,10 @@ peer_defaults() {
   : "${PEER_COMPONENT_PORT:=5347}"
   : "${PEER_COMPONENT_SECRET:=bridge-secret}"
   : "${PEER_XMPP_USERS:=alice:alice-pw bob:bob-pw carol:carol-pw}"
+  # A component on a foreign domain (not under the XMPP domain) that e2e tests drive as a
+  # hostile MUC service; nothing connects to it otherwise.
+  : "${PEER_EVIL_MUC_DOMAIN:=conference.evil.test}"
+  : "${PEER_EVIL_MUC_SECRET:=evil-muc-secret-$(printf '%s' "$PEER_STATE" | cksum | cut -d' ' -f1)}"
   # SMTP sink
   : "${PEER_SMTP_PORT:=2525}"
   # Kannel

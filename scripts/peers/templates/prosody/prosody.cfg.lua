@@ -77,3 +77,7 @@ Component "${PEER_UPLOAD_DOMAIN}" "http_file_share"
 -- The bridge under test connects here (XEP-0114) with this secret.
 Component "${PEER_COMPONENT_DOMAIN}"
   component_secret = "${PEER_COMPONENT_SECRET}"
+
+-- A MUC service on a foreign domain that e2e tests play themselves (a hostile remote MUC).
+Component "${PEER_EVIL_MUC_DOMAIN}"
+  component_secret = "${PEER_EVIL_MUC_SECRET}"
