@@ -12,6 +12,9 @@ use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::watch::Party;
 use crate::matrix::client::MatrixError;
 
+/// The permission that lets someone outside the served servers use the bridge.
+pub const CHAT_PERMISSION: &str = "chat";
+
 impl Bridge {
     /// Is this person an admin (listed in `admins:`, with `*` patterns)?
     pub fn is_admin(&self, who: &Party) -> bool {
@@ -21,6 +24,33 @@ impl Bridge {
             Party::Xmpp(j) => (&config.admins.xmpp, j.to_string()),
         };
         patterns.iter().any(|p| admin::matches(p, &id))
+    }
+
+    /// Whether `who` may use the bridge: their Matrix server or XMPP domain is one the bridge
+    /// serves (`access`), they are an admin, or an admin granted them the `chat` permission.
+    pub async fn may_use(&self, who: &Party) -> bool {
+        let config = self.current_config();
+        let served = match who {
+            Party::Matrix(u) => config.matrix_server_allowed(u.server()),
+            Party::Xmpp(j) => config.xmpp_domain_allowed(j.domain()),
+        };
+        if served || self.is_admin(who) {
+            return true;
+        }
+        match self.store.has_permission(who, CHAT_PERMISSION).await {
+            Ok(granted) => granted,
+            Err(e) => {
+                tracing::warn!(%who, error = %e, "cannot read permissions; refusing");
+                false
+            }
+        }
+    }
+
+    /// What someone the bridge does not serve is told.
+    pub fn not_served(&self, who: &Party) -> String {
+        format!(
+            "This bridge serves the users of its own servers; {who} is not one of them. An admin of the bridge can allow you (permissions grant {who} chat)."
+        )
     }
 
     /// The config as last (re)loaded.

@@ -127,6 +127,12 @@ impl Bridge {
                     if membership != Membership::Invite || self.map.is_bridge_user(&sender) {
                         return Ok(vec![]);
                     }
+                    // The usage policy: an account on a server the bridge does not serve gets
+                    // neither the bot nor a ghost; the invitation is declined.
+                    if !self.may_use(&crate::core::watch::Party::Matrix(sender.clone())).await {
+                        tracing::info!(%sender, %user, %room, "invitation declined by the usage policy");
+                        return Ok(vec![Action::MatrixLeave { room, user }]);
+                    }
                     if user == self.map.bot() {
                         // A Matrix user invited the bot: their chat with it, for commands.
                         tx.save_bot_dm(&sender, &room).await?;
@@ -150,6 +156,26 @@ impl Bridge {
                     let Some(Ok(jid)) = self.map.jid_for_ghost(&user) else {
                         return Ok(vec![]);
                     };
+                    // A direct chat stays between its two people: another ghost invited into it,
+                    // or the same one invited by someone else, does not take it over.
+                    if let Some(existing) = tx.dm_by_room(&room).await?
+                        && (existing.xmpp != jid || existing.matrix != sender)
+                    {
+                        tracing::info!(%room, %sender, %user, "an invitation would re-target a direct chat; declined");
+                        let notice = self.notice_in(
+                            &existing,
+                            &room,
+                            format!(
+                                "This is {}'s chat with {}; {jid} can be reached in a direct chat of its own.",
+                                existing.matrix, existing.xmpp
+                            ),
+                        );
+                        return Ok(if existing.xmpp == jid {
+                            vec![notice]
+                        } else {
+                            vec![Action::MatrixLeave { room, user }, notice]
+                        });
+                    }
                     tx.save_dm(&DmPortal {
                         room: room.clone(),
                         xmpp: jid,

@@ -142,6 +142,15 @@ fn conversation(route: &Route, stanza: &Stanza) -> String {
 }
 
 async fn handle(bridge: &Arc<Bridge>, route: Route, stanza: Stanza) {
+    // A remote MUC is the authority over who is in it; everywhere else the usage policy applies.
+    if !matches!(route, Route::Portal(_))
+        && let Some(reply) = crate::xmpp::access::refuse(bridge, &stanza).await
+    {
+        if let Some(reply) = reply {
+            bridge.xmpp.send_reply(reply).await;
+        }
+        return;
+    }
     match (route, stanza) {
         (Route::HostedRoom, Stanza::Message(m)) => muc::on_message(bridge, m).await,
         (Route::HostedRoom, Stanza::Presence(p)) => muc::on_presence(bridge, p).await,

@@ -2,6 +2,7 @@
 //! addressed to the component and the escaped addresses under it, and stanza building.
 //! xmpp-parsers and tokio-xmpp types stay inside this module.
 
+pub mod access;
 pub mod adhoc;
 pub mod connection;
 pub mod content;

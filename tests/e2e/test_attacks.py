@@ -227,3 +227,86 @@ def test_a_stalled_homeserver_call_holds_up_no_other_conversation(bridge):
             kind, _ = await pending
             assert kind in ("result", "error")
     run(go(), timeout=240)
+
+
+# -------------------------------------------------------------- usage policy --
+
+def test_the_bridge_is_no_relay_to_servers_it_does_not_serve(bridge):
+    """A served XMPP user cannot reach a Matrix user of a server the bridge does not serve."""
+    async def go():
+        async with Peers() as p:
+            x = await p.xmpp_user("relay")
+            m = await p.matrix_user("mok")
+            target = jid_for("@victim:elsewhere.test")
+            sid = x.send_chat(target, "spam through your bridge")
+            err = await x.wait_error(sid)
+            assert err.error_condition == "forbidden" and "does not serve" in (err.error_text or ""), err.describe()
+            # Positive control: a Matrix user of the served homeserver is reached.
+            x.send_chat(m.jid, "a fine message")
+            room, _ = await m.wait_invite(x.ghost)
+            await m.join(room)
+            await m.wait_message(room, x.ghost, "a fine message")
+    run(go(), timeout=120)
+
+
+def test_accounts_of_servers_not_served_are_refused_until_granted_chat(bridge):
+    """With `access` naming other servers only, local XMPP and Matrix accounts are outsiders: refused
+    with a message that says how to get access; once an admin grants `chat`, they are let in."""
+    from ucb import config_variant
+
+    def outsiders(cfg):
+        cfg["access"] = {"matrix_servers": ["partner.example"], "xmpp_domains": ["partner.example"]}
+
+    async def go():
+        async with Peers() as p:
+            admin = await p.matrix_user("admin")
+            x = await p.xmpp_user("out")
+            m = await p.matrix_user("mout")
+            ctl = await control_room(admin)
+            from test_control import ask
+            # XMPP: refused, with the way in.
+            sid = x.send_chat(m.jid, "hello?")
+            err = await x.wait_error(sid)
+            assert err.error_condition == "forbidden" and "permissions grant" in (err.error_text or ""), err.describe()
+            # Matrix: the ghost declines the invitation.
+            dm = await m.create_dm(x.ghost)
+            for _ in range(100):
+                status, member = await m.get_state(dm, "m.room.member", x.ghost)
+                if status == 200 and member.get("membership") == "leave":
+                    break
+                await asyncio.sleep(0.2)
+            assert member.get("membership") == "leave", member
+            # Granted: both get through.
+            await ask(admin, ctl, f"permissions grant {x.bare} chat", "OK")
+            await ask(admin, ctl, f"permissions grant {m.user_id} chat", "OK")
+            x.send_chat(m.jid, "let in")
+            room, _ = await m.wait_invite(x.ghost)
+            await m.join(room)
+            await m.wait_message(room, x.ghost, "let in")
+            dm2 = await m.create_dm(x.ghost)
+            await m.wait_joined(dm2, x.ghost)
+
+    with config_variant(bridge, "outsiders", outsiders):
+        run(go(), timeout=150)
+
+
+def test_a_second_ghost_invited_into_a_direct_chat_does_not_take_it_over(bridge):
+    async def go():
+        async with Peers() as p:
+            x1 = await p.xmpp_user("first")
+            x2 = await p.xmpp_user("second")
+            m = await p.matrix_user("mdm")
+            dm = await m.create_dm(x1.ghost)
+            await m.wait_joined(dm, x1.ghost)
+            await m.send_text(dm, "before")
+            await x1.wait_chat(m.jid, "before")
+            status, j = await m.request("POST", f"/rooms/{urllib.parse.quote(dm)}/invite", {"user_id": x2.ghost})
+            assert status == 200, j
+            await m.sync_until(lambda: [e for e in m.messages_in(dm, x1.ghost)
+                                        if "direct chat of its own" in e["content"].get("body", "")], 30,
+                               "the notice that the chat stays with x1")
+            await m.send_text(dm, "after the invite")
+            await x1.wait_chat(m.jid, "after the invite")   # processed: the positive control
+            assert not x2.chats_from(m.jid), [s.describe() for s in x2.chats_from(m.jid)]
+            assert x2.ghost not in await m.joined_members(dm)
+    run(go(), timeout=120)

@@ -1,0 +1,71 @@
+//! The usage policy at the XMPP door: someone on a domain the bridge does not serve (and without
+//! the `chat` permission) is refused, and so is a message to a Matrix user whose server it does
+//! not serve (the bridge is not a relay for the whole federation). Answers (iq results, errors)
+//! and the server's own stanzas pass.
+
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::jid::Jid;
+use xmpp_parsers::message::MessageType;
+use xmpp_parsers::presence::Type as PresenceType;
+use xmpp_parsers::stanza::Stanza;
+
+use crate::bridge::Bridge;
+use crate::core::action::Refusal;
+use crate::core::ids::BareJid;
+use crate::core::watch::Party;
+use crate::xmpp::outbound;
+
+/// `None`: the stanza may go on. `Some(reply)`: refused, with the reply to send (if any).
+pub async fn refuse(bridge: &Bridge, stanza: &Stanza) -> Option<Option<Stanza>> {
+    let (from, to) = addresses(stanza);
+    let (from, to) = (from?, to?);
+    let sender = BareJid::parse(from.to_bare().as_str()).ok()?;
+    sender.local()?; // a server or component: not a user
+    if answer_or_error(stanza) {
+        return None;
+    }
+    let who = Party::Xmpp(sender);
+    let why = if !bridge.may_use(&who).await {
+        bridge.not_served(&who)
+    } else {
+        let target = to.node().and_then(|n| bridge.map.matrix_for_jid(n.as_str()).ok())?;
+        let config = bridge.current_config();
+        if config.matrix_server_allowed(target.server()) || bridge.may_use(&Party::Matrix(target.clone())).await {
+            return None;
+        }
+        format!("{target} is on a server this bridge does not serve.")
+    };
+    tracing::info!(%from, %to, "refused by the usage policy");
+    Some(refusal(stanza, from.clone(), to.clone(), &why))
+}
+
+fn addresses(stanza: &Stanza) -> (Option<&Jid>, Option<&Jid>) {
+    match stanza {
+        Stanza::Message(m) => (m.from.as_ref(), m.to.as_ref()),
+        Stanza::Presence(p) => (p.from.as_ref(), p.to.as_ref()),
+        Stanza::Iq(Iq::Get { from, to, .. } | Iq::Set { from, to, .. } | Iq::Result { from, to, .. })
+        | Stanza::Iq(Iq::Error { from, to, .. }) => (from.as_ref(), to.as_ref()),
+    }
+}
+
+fn answer_or_error(stanza: &Stanza) -> bool {
+    match stanza {
+        Stanza::Message(m) => m.type_ == MessageType::Error,
+        Stanza::Presence(p) => p.type_ == PresenceType::Error,
+        Stanza::Iq(iq) => matches!(iq, Iq::Result { .. } | Iq::Error { .. }),
+    }
+}
+
+fn refusal(stanza: &Stanza, from: Jid, to: Jid, why: &str) -> Option<Stanza> {
+    match stanza {
+        Stanza::Message(m) => {
+            Some(outbound::message_error(Some(to), from, m.id.as_ref().map(|i| i.0.clone()), Refusal::Forbidden, why))
+        }
+        Stanza::Iq(iq) => Some(outbound::iq_error(Some(to), from, iq.id().to_owned(), Refusal::Forbidden, why)),
+        // A subscription request is declined; other presence is ignored.
+        Stanza::Presence(p) if p.type_ == PresenceType::Subscribe => {
+            Some(outbound::presence_error(Some(to), from, p.id.clone(), Refusal::Forbidden, why))
+        }
+        Stanza::Presence(_) => None,
+    }
+}
