@@ -216,10 +216,12 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return is_public_v4(embedded(s[1], s[2]));
     }
     let global_unicast = (s[0] & 0xe000) == 0x2000;
-    let special = (s[0] == 0x2001 && s[1] < 0x200)        // 2001::/23 IETF (Teredo, benchmarking, ORCHID)
-        || (s[0] == 0x2001 && s[1] == 0x0db8)             // 2001:db8::/32 documentation
-        || (s[0] & 0xfff0) == 0x3ff0                      // 3fff::/20 documentation
-        || s[0] == 0x5f00; // 5f00::/16 SRv6 SIDs
+    let special = match s[0] {
+        0x2001 => s[1] < 0x200 || s[1] == 0x0db8, // 2001::/23 IETF (Teredo, ORCHID, …), 2001:db8::/32 documentation
+        0x3fff => s[1] < 0x1000,                  // 3fff::/20 documentation
+        0x5f00 => true,                           // 5f00::/16 SRv6 SIDs
+        _ => false,
+    };
     // Outside 2000::/3 lie ::/8 (the forms above), 64:ff9b:1::/48, 100::/64 discard,
     // fc00::/7 unique local, fe80::/10 link-local, fec0::/10 site-local and ff00::/8 multicast.
     global_unicast && !special
