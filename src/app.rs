@@ -43,7 +43,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding appservice.listen {}", config.appservice.listen))?;
     tracing::info!(listen = %config.appservice.listen, "HTTP server listening");
-    let mut router = crate::http::router(bridge.clone());
+    let media = crate::http::media::MediaSource::new(
+        &config.homeserver.url,
+        &registration.as_token,
+        config.appservice.max_requests,
+    )
+    .context("setting up the media client")?;
+    let mut router = crate::http::router(bridge.clone(), Arc::new(media));
     if let Some(sms) = crate::sms::SmsService::from_config(&config)? {
         tracing::info!(gateway = sms.provider.name(), "SMS on");
         let _ = bridge.sms.set(Arc::new(sms));
@@ -53,14 +59,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = bridge.calls.set(calls.clone());
         router = router.merge(crate::http::calls::router(calls));
     }
-    let mut http_shutdown = shutdown_rx.clone();
-    let http_task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = http_shutdown.changed().await;
-            })
-            .await
-    });
+    let bounds = crate::http::server::Bounds::from_config(&config.appservice);
+    let http_task = tokio::spawn(crate::http::server::serve(listener, router, bounds, shutdown_rx.clone()));
 
     let xmpp_task = tokio::spawn(xmpp_task);
     tokio::spawn(crate::xmpp::inbound::run(bridge.clone(), inbound_rx));

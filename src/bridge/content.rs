@@ -10,7 +10,7 @@ use crate::core::action::{Action, Attachment, Extras, Refusal, Reply, Text, Xmpp
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::inbound::{FileRef, XmppAct};
 use crate::core::outbox::DeliveryError;
-use crate::matrix::client::{MatrixError, Relations, UploadedFile};
+use crate::matrix::client::{MatrixError, Relations};
 use crate::store::{DmPortal, MappedMessage, MediaLink, Reaction, StoreError, StoreTx};
 use crate::xmpp::outbound;
 
@@ -236,7 +236,7 @@ impl Bridge {
             Ok(u) => u,
             Err(why) => {
                 // Never lost: the URL goes as text.
-                tracing::info!(url = file.url, why, "cannot carry a file; sending its URL");
+                tracing::info!(url = file.url, why = %why, "cannot carry a file; sending its URL");
                 return self.matrix.send_message(room, user, text, relations, &txn).await;
             }
         };
@@ -246,63 +246,6 @@ impl Bridge {
             self.matrix.send_message(room, user, text, Relations::default(), &format!("{txn}-c")).await?;
         }
         Ok(event)
-    }
-
-    /// Fetch a file an XMPP user announced (bounded in size and time, public addresses only
-    /// unless allowed) and upload it to the media repository as `user`.
-    async fn fetch_to_matrix(&self, user: &MatrixUserId, url: &str) -> Result<UploadedFile, String> {
-        let media = self.current_config().media.clone();
-        let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err("only http and https URLs are fetched".into());
-        }
-        let host = parsed.host_str().ok_or("the URL has no host")?.to_owned();
-        if !media.allow_private_hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
-            let port = parsed.port_or_known_default().unwrap_or(80);
-            let addrs = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
-                .await
-                .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-            for addr in addrs {
-                if !is_public(addr.ip()) {
-                    return Err(format!("{host} is a private address"));
-                }
-            }
-        }
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(media.fetch_timeout_secs))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| e.to_string())?;
-        let mut response = client.get(parsed.clone()).send().await.map_err(|e| format!("fetching: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("the server answered {}", response.status()));
-        }
-        if response.content_length().is_some_and(|n| n > media.max_bytes) {
-            return Err(format!("larger than {} bytes", media.max_bytes));
-        }
-        let mimetype = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or(v).trim().to_owned())
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "application/octet-stream".to_owned());
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| format!("fetching: {e}"))? {
-            if bytes.len() as u64 + chunk.len() as u64 > media.max_bytes {
-                return Err(format!("larger than {} bytes", media.max_bytes));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        let name = parsed
-            .path_segments()
-            .and_then(|mut s| s.next_back().map(str::to_owned))
-            .map(|n| url::form_urlencoded::parse(n.as_bytes()).map(|(k, _)| k.into_owned()).collect::<String>())
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "file".to_owned());
-        let size = bytes.len() as u64;
-        let mxc = self.matrix.upload(user, bytes, &mimetype).await.map_err(|e| format!("uploading: {e}"))?;
-        Ok(UploadedFile { mxc, name, mimetype, size })
     }
 
     // ------------------------------------------------------------------ Matrix → XMPP --
@@ -493,55 +436,9 @@ impl Bridge {
     }
 }
 
-/// Is this an address on the public internet (not loopback, private, link-local, …)?
-fn is_public(ip: std::net::IpAddr) -> bool {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
-        }
-        std::net::IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(std::net::IpAddr::V4(v4));
-            }
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_public_addresses_are_fetched_from() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "172.16.5.5",
-            "169.254.1.1",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "0.0.0.0",
-        ] {
-            assert!(!is_public(private.parse().unwrap()), "{private}");
-        }
-        for public in ["93.184.216.34", "2606:2800:220:1::1"] {
-            assert!(is_public(public.parse().unwrap()), "{public}");
-        }
-    }
 
     #[test]
     fn tokens_are_long_and_distinct() {

@@ -8,6 +8,7 @@ pub mod avatars;
 mod commands;
 mod content;
 mod deliver;
+mod fetch;
 mod lanes;
 mod markers;
 mod matrix_in;

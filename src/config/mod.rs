@@ -91,6 +91,32 @@ pub struct Appservice {
     /// Localpart prefix of ghosts for XMPP users.
     #[serde(default = "default_ghost_prefix")]
     pub ghost_prefix: String,
+    /// Seconds a client has to send a request's headers (the listener is public: `/media`).
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+    /// Seconds a request may take from its headers to the head of its answer (reading the
+    /// body included).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+    /// Open connections to the HTTP listener at most; more wait until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Requests handled at once at most (`/health` aside); more are answered 503.
+    #[serde(default = "default_max_requests")]
+    pub max_requests: usize,
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+fn default_request_timeout() -> u64 {
+    20
+}
+fn default_max_connections() -> usize {
+    512
+}
+fn default_max_requests() -> usize {
+    64
 }
 
 /// `xmpp:` — the XEP-0114 component connection.
@@ -344,6 +370,16 @@ impl Config {
         check_http_url("appservice.url", &self.appservice.url)?;
         if let Some(url) = &self.media.public_url {
             check_http_url("media.public_url", url)?;
+        }
+        for (key, value) in [
+            ("appservice.header_timeout_secs", self.appservice.header_timeout_secs),
+            ("appservice.request_timeout_secs", self.appservice.request_timeout_secs),
+            ("appservice.max_connections", self.appservice.max_connections as u64),
+            ("appservice.max_requests", self.appservice.max_requests as u64),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be more than 0"));
+            }
         }
         if self.media.max_bytes == 0 {
             return Err(invalid("media.max_bytes", "must be more than 0"));

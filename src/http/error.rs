@@ -48,6 +48,12 @@ impl IntoResponse for ApiError {
         if status.is_server_error() && !matches!(self, ApiError::Unavailable(_)) {
             tracing::error!(error = %self, "request failed");
         }
-        (status, Json(json!({"errcode": errcode, "error": self.to_string()}))).into_response()
+        // Our own failures may name the database or the homeserver's address: logged above,
+        // never told to the client (issue #11, L8).
+        let message = match &self {
+            ApiError::Internal(_) => "internal error; the bridge's log says more".to_owned(),
+            other => other.to_string(),
+        };
+        (status, Json(json!({"errcode": errcode, "error": message}))).into_response()
     }
 }

@@ -1,41 +1,274 @@
 //! `GET /media/<token>/<name>`: Matrix files posted in bridged chats, served to XMPP clients.
 //! The token (128 random bits) is the only key; the bridge fetches the file from the media
 //! repository on each request, so a redacted file (its link forgotten) is no longer served.
+//!
+//! The file is the sender's, served on the bridge's origin (issue #11, M3): only a short list
+//! of passive types is shown inline; anything else (HTML, SVG, XML, scripts, …) is an
+//! attachment of a type no browser runs, and every answer carries `nosniff` and a CSP that
+//! forbids everything and sandboxes the document. The bytes are streamed, never held whole,
+//! and cut at `media.max_bytes` whatever the sender declared (M4); what goes wrong inside is
+//! logged, and the client only learns that the file is not there (L8).
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::bridge::Bridge;
-use crate::http::error::ApiError;
+
+/// Types a browser shows without running anything; all others are served as attachments.
+const INLINE_TYPES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/avif",
+    "image/bmp",
+    "audio/aac",
+    "audio/flac",
+    "audio/mp4",
+    "audio/mpeg",
+    "audio/ogg",
+    "audio/opus",
+    "audio/wav",
+    "audio/webm",
+    "audio/x-wav",
+    "video/mp4",
+    "video/ogg",
+    "video/quicktime",
+    "video/webm",
+    "application/pdf",
+    "text/plain",
+];
+
+/// Sent with every file: no scripts, no subresources, an opaque origin even if a browser
+/// renders the document.
+const CSP: &str = "default-src 'none'; sandbox";
+
+/// Where the files come from: the media repository, as the bridge bot.
+pub struct MediaSource {
+    http: reqwest::Client,
+    base_url: String,
+    as_token: String,
+    /// Files being served at once (each holds a homeserver connection while it streams).
+    streams: Arc<Semaphore>,
+}
+
+impl MediaSource {
+    pub fn new(homeserver_url: &str, as_token: &str, max_streams: usize) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            // Per read, not in total: a large file to a slow client may take its time.
+            .read_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(MediaSource {
+            http,
+            base_url: homeserver_url.trim_end_matches('/').to_owned(),
+            as_token: as_token.to_owned(),
+            streams: Arc::new(Semaphore::new(max_streams)),
+        })
+    }
+
+    /// The authenticated-media download URL of an `mxc://server/id`.
+    fn download_url(&self, mxc: &str) -> Option<url::Url> {
+        let uri = ruma::OwnedMxcUri::from(mxc);
+        let (server, media_id) = uri.parts().ok()?;
+        let mut url = url::Url::parse(&self.base_url).ok()?;
+        url.path_segments_mut().ok()?.pop_if_empty().extend([
+            "_matrix",
+            "client",
+            "v1",
+            "media",
+            "download",
+            server.as_str(),
+            media_id,
+        ]);
+        Some(url)
+    }
+}
+
+/// What the client is told: no internal detail (database errors, the homeserver's address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    NotFound,
+    TooLarge,
+    Busy,
+    Upstream,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (status, errcode, message) = match self {
+            Refusal::NotFound => (StatusCode::NOT_FOUND, "M_NOT_FOUND", "no such file"),
+            Refusal::TooLarge => (StatusCode::NOT_FOUND, "M_TOO_LARGE", "the file is larger than the bridge serves"),
+            Refusal::Busy => (StatusCode::SERVICE_UNAVAILABLE, "M_LIMIT_EXCEEDED", "busy, try again later"),
+            Refusal::Upstream => (StatusCode::BAD_GATEWAY, "M_UNKNOWN", "the file cannot be fetched now"),
+        };
+        (status, axum::Json(serde_json::json!({"errcode": errcode, "error": message}))).into_response()
+    }
+}
 
 pub async fn serve(
-    State(bridge): State<Arc<Bridge>>,
+    State((bridge, source)): State<(Arc<Bridge>, Arc<MediaSource>)>,
     Path((token, _name)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Refusal> {
     let link = bridge
         .store
         .media_by_token(&token)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .ok_or_else(|| ApiError::NotFound("no such file".into()))?;
+        .map_err(|e| {
+            tracing::error!(error = %e, "media: looking up a link");
+            Refusal::Upstream
+        })?
+        .ok_or(Refusal::NotFound)?;
     let max = bridge.current_config().media.max_bytes;
     if link.size.is_some_and(|s| s > max) {
-        return Err(ApiError::NotFound("the file is larger than the bridge serves".into()));
+        return Err(Refusal::TooLarge);
     }
-    let (bytes, content_type) = bridge.matrix.download(&link.mxc).await.map_err(|e| match e.errcode() {
-        Some("M_NOT_FOUND") => ApiError::NotFound("the file is gone from the media repository".into()),
-        _ => ApiError::Unavailable(format!("cannot fetch the file: {e}")),
+    let slot = source.streams.clone().try_acquire_owned().map_err(|_| Refusal::Busy)?;
+    let url = source.download_url(&link.mxc).ok_or_else(|| {
+        tracing::warn!(mxc = link.mxc, "media: not a valid mxc URI");
+        Refusal::NotFound
     })?;
-    if bytes.len() as u64 > max {
-        return Err(ApiError::NotFound("the file is larger than the bridge serves".into()));
+    let upstream = source.http.get(url).bearer_auth(&source.as_token).send().await.map_err(|e| {
+        tracing::warn!(mxc = link.mxc, error = %e, "media: cannot reach the media repository");
+        Refusal::Upstream
+    })?;
+    match upstream.status() {
+        s if s.is_success() => {}
+        StatusCode::NOT_FOUND => return Err(Refusal::NotFound),
+        s => {
+            tracing::warn!(mxc = link.mxc, status = %s, "media: the media repository refused the download");
+            return Err(Refusal::Upstream);
+        }
     }
-    let content_type = link.mimetype.or(content_type).unwrap_or_else(|| "application/octet-stream".into());
-    let disposition = format!(
-        "inline; filename*=UTF-8''{}",
-        url::form_urlencoded::byte_serialize(link.name.as_bytes()).collect::<String>()
-    );
-    Ok(([(header::CONTENT_TYPE, content_type), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response())
+    let length = upstream.content_length();
+    if length.is_some_and(|n| n > max) {
+        return Err(Refusal::TooLarge);
+    }
+    let stored = upstream.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let declared = link.mimetype.as_deref().or(stored.as_deref());
+    let (content_type, inline) = presentation(declared);
+    let disposition =
+        format!("{}; filename*=UTF-8''{}", if inline { "inline" } else { "attachment" }, rfc5987(&link.name));
+    let mut response = Response::new(Body::from_stream(capped(upstream, max, slot)));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    for (name, value) in security_headers() {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if let Some(n) = length {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    Ok(response)
+}
+
+/// Headers every file is sent with.
+fn security_headers() -> [(header::HeaderName, &'static str); 3] {
+    [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ]
+}
+
+/// The body, chunk by chunk as the media repository sends it, failing (which aborts the
+/// connection) past `max` bytes; the stream slot is held until it ends.
+fn capped(
+    upstream: reqwest::Response,
+    max: u64,
+    slot: OwnedSemaphorePermit,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures::stream::try_unfold((upstream, 0u64, slot), move |(mut upstream, sent, slot)| async move {
+        let Some(chunk) = upstream.chunk().await.map_err(std::io::Error::other)? else {
+            return Ok(None);
+        };
+        let sent = sent + chunk.len() as u64;
+        if sent > max {
+            tracing::warn!(max, "media: the file is larger than it said; cut off");
+            return Err(std::io::Error::other("the file is larger than the bridge serves"));
+        }
+        Ok(Some((chunk, (upstream, sent, slot))))
+    })
+}
+
+/// The `Content-Type` to send for a file of the declared type, and whether it may be shown
+/// inline. Only [`INLINE_TYPES`] keep their type; other text is plain text, the rest bytes.
+fn presentation(declared: Option<&str>) -> (&'static str, bool) {
+    let essence = declared.unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if essence == "text/plain" {
+        return ("text/plain; charset=utf-8", true);
+    }
+    if let Some(safe) = INLINE_TYPES.iter().find(|t| **t == essence) {
+        return (safe, true);
+    }
+    if essence.starts_with("text/") {
+        return ("text/plain; charset=utf-8", false);
+    }
+    ("application/octet-stream", false)
+}
+
+/// A file name as an RFC 5987 `ext-value` (after `UTF-8''`).
+fn rfc5987(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_passive_types_are_inline() {
+        for (declared, sent, inline) in [
+            (Some("image/png"), "image/png", true),
+            (Some("IMAGE/JPEG; x=y"), "image/jpeg", true),
+            (Some("text/plain; charset=utf-7"), "text/plain; charset=utf-8", true),
+            (Some("application/pdf"), "application/pdf", true),
+            (Some("text/html"), "text/plain; charset=utf-8", false),
+            (Some("text/javascript"), "text/plain; charset=utf-8", false),
+            (Some("image/svg+xml"), "application/octet-stream", false),
+            (Some("application/xhtml+xml"), "application/octet-stream", false),
+            (Some("application/xml"), "application/octet-stream", false),
+            (Some("application/javascript"), "application/octet-stream", false),
+            (Some("multipart/x-mixed-replace"), "application/octet-stream", false),
+            (Some(""), "application/octet-stream", false),
+            (None, "application/octet-stream", false),
+        ] {
+            assert_eq!(presentation(declared), (sent, inline), "{declared:?}");
+        }
+    }
+
+    #[test]
+    fn file_names_are_encoded() {
+        assert_eq!(rfc5987("a b\"ü;.html"), "a%20b%22%C3%BC%3B.html");
+        assert_eq!(rfc5987("x\r\ny"), "x%0D%0Ay");
+    }
+
+    #[test]
+    fn download_urls_are_built_from_valid_mxc_only() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let source = MediaSource::new("http://hs.internal:8008/", "t", 1).expect("client");
+        assert_eq!(
+            source.download_url("mxc://localhost/AbC_12-x").map(String::from).as_deref(),
+            Some("http://hs.internal:8008/_matrix/client/v1/media/download/localhost/AbC_12-x")
+        );
+        assert!(source.download_url("mxc://localhost/../../admin").is_none());
+        assert!(source.download_url("https://elsewhere/x").is_none());
+    }
 }

@@ -3,6 +3,7 @@
 pub mod calls;
 pub mod error;
 pub mod media;
+pub mod server;
 pub mod sms;
 
 use std::sync::Arc;
@@ -16,11 +17,11 @@ use serde_json::json;
 
 use crate::bridge::Bridge;
 
-pub fn router(bridge: Arc<Bridge>) -> Router {
+pub fn router(bridge: Arc<Bridge>, media: Arc<media::MediaSource>) -> Router {
     Router::new()
         .route("/health", get(health))
-        .route("/media/{token}/{name}", get(media::serve))
         .with_state(bridge.clone())
+        .merge(Router::new().route("/media/{token}/{name}", get(media::serve)).with_state((bridge.clone(), media)))
         .merge(crate::matrix::appservice::router(bridge))
 }
 

@@ -1,6 +1,7 @@
 //! The application service API the homeserver calls
 //! (<https://spec.matrix.org/latest/application-service-api/>): transaction pushes, user and
-//! alias queries, and ping. Every request must carry the `hs_token`.
+//! alias queries, and ping. Every request must carry the `hs_token`, checked before the body
+//! is read.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
-use axum::response::IntoResponse;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, put};
 use ruma::events::AnyTimelineEvent;
 use ruma::serde::Raw;
@@ -31,6 +33,9 @@ pub fn router(bridge: Arc<Bridge>) -> Router {
         .route("/_matrix/app/v1/users/{user_id}", get(query_user))
         .route("/_matrix/app/v1/rooms/{alias}", get(query_alias))
         .route("/_matrix/app/v1/ping", post(ping))
+        // Before any extractor of the routes above: an unauthenticated request is refused
+        // before its body is read (issue #11, M4).
+        .route_layer(axum::middleware::from_fn_with_state(bridge.clone(), require_hs_token))
         .route("/_matrix/app/{*rest}", any(unrecognized))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(bridge)
@@ -42,6 +47,21 @@ fn authorize(bridge: &Bridge, headers: &HeaderMap, query: &HashMap<String, Strin
     let from_header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let token = from_header.or(query.get("access_token").map(String::as_str)).ok_or(ApiError::MissingToken)?;
     if bool::from(token.as_bytes().ct_eq(bridge.hs_token.as_bytes())) { Ok(()) } else { Err(ApiError::BadToken) }
+}
+
+/// Every appservice route: the token is checked from the head of the request alone.
+async fn require_hs_token(
+    State(bridge): State<Arc<Bridge>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let query: HashMap<String, String> = request
+        .uri()
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    authorize(&bridge, request.headers(), &query)?;
+    Ok(next.run(request).await)
 }
 
 #[derive(Deserialize)]
@@ -58,11 +78,8 @@ struct PushBody {
 async fn push_transaction(
     State(bridge): State<Arc<Bridge>>,
     Path(txn_id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    authorize(&bridge, &headers, &query)?;
     if txn_id.is_empty() || txn_id.len() > 255 {
         return Err(ApiError::BadRequest("transaction id must be 1 to 255 characters".into()));
     }
@@ -103,10 +120,7 @@ async fn push_transaction(
 async fn query_user(
     State(bridge): State<Arc<Bridge>>,
     Path(user_id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    authorize(&bridge, &headers, &query)?;
     let user = MatrixUserId::parse(&user_id).map_err(|e| ApiError::NotFound(e.to_string()))?;
     match bridge.map.jid_for_ghost(&user) {
         Some(Ok(jid)) => {
@@ -124,10 +138,7 @@ async fn query_user(
 async fn query_alias(
     State(bridge): State<Arc<Bridge>>,
     Path(alias): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    authorize(&bridge, &headers, &query)?;
     match bridge.open_portal(&alias).await {
         Ok(true) => Ok(axum::Json(serde_json::json!({}))),
         Ok(false) => Err(ApiError::NotFound(format!("{alias} is not an alias the bridge provides"))),
@@ -138,13 +149,9 @@ async fn query_alias(
     }
 }
 
-async fn ping(
-    State(bridge): State<Arc<Bridge>>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-) -> Result<impl IntoResponse, ApiError> {
-    authorize(&bridge, &headers, &query)?;
-    Ok(axum::Json(serde_json::json!({})))
+/// The token was checked by `require_hs_token`; nothing else to do.
+async fn ping() -> impl IntoResponse {
+    axum::Json(serde_json::json!({}))
 }
 
 async fn unrecognized() -> ApiError {
