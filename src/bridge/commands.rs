@@ -105,7 +105,7 @@ impl Bridge {
                         others.len() + 1
                     ));
                 }
-                let alias = format!("{group}-{:04x}", rand::random::<u16>());
+                let alias = self.current_config().rooms.alias(&format!("{group}-{:04x}", rand::random::<u16>()));
                 let names: Vec<String> = others.iter().map(ToString::to_string).collect();
                 actions.push(Action::MatrixCreateRoom {
                     initiator: caller.clone(),
@@ -147,6 +147,8 @@ impl Bridge {
                     return Ok(e);
                 }
                 let name = if name.is_empty() { alias.clone() } else { name.join(" ") };
+                // The bridge's own alias space (claimed in the registration): `sales` → `ucb-sales`.
+                let alias = self.current_config().rooms.alias(&alias);
                 actions.push(Action::MatrixCreateRoom {
                     initiator: caller.clone(),
                     name,

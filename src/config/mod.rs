@@ -166,11 +166,26 @@ pub struct Rooms {
     pub max_participants: usize,
     /// Messages sent to an XMPP client when it joins a room (the rest is in MAM).
     pub history_on_join: u32,
+    /// Start of every alias the bridge gives the rooms it hosts (`room create sales` →
+    /// `#ucb-sales`). The registration claims these aliases exclusively, so nobody can squat
+    /// one, and the homeserver sends the bridge only the traffic of its own rooms.
+    pub alias_prefix: String,
 }
 
 impl Default for Rooms {
     fn default() -> Self {
-        Self { max_participants: crate::core::room::DEFAULT_CAP, history_on_join: 20 }
+        Self {
+            max_participants: crate::core::room::DEFAULT_CAP,
+            history_on_join: 20,
+            alias_prefix: "ucb-".into(),
+        }
+    }
+}
+
+impl Rooms {
+    /// The alias localpart of a hosted room asked for as `wanted`.
+    pub fn alias(&self, wanted: &str) -> String {
+        if wanted.starts_with(&self.alias_prefix) { wanted.to_owned() } else { format!("{}{wanted}", self.alias_prefix) }
     }
 }
 
@@ -439,6 +454,16 @@ impl Config {
         }
         if !(2..=1000).contains(&self.rooms.max_participants) {
             return Err(invalid("rooms.max_participants", "must be between 2 and 1000"));
+        }
+        let prefix = &self.rooms.alias_prefix;
+        if prefix.is_empty() || prefix.len() > 32 || crate::commands::user::check_alias(prefix).is_err() {
+            return Err(invalid(
+                "rooms.alias_prefix",
+                "must be 1 to 32 lower-case letters, digits, . _ - (the bridge's own aliases start with it)",
+            ));
+        }
+        if prefix.starts_with(self.appservice.ghost_prefix.as_str()) {
+            return Err(invalid("rooms.alias_prefix", "must not start like appservice.ghost_prefix (portal aliases)"));
         }
         if self.rooms.history_on_join > 1000 {
             return Err(invalid("rooms.history_on_join", "must be at most 1000"));

@@ -116,13 +116,17 @@ async fn push_transaction(
     Ok(axum::Json(serde_json::json!({})))
 }
 
-/// The homeserver asks whether a user in our namespace exists; ghosts of valid JIDs do.
+/// The homeserver asks whether a user in our namespace exists; ghosts of valid JIDs of people
+/// the bridge serves do (anyone can make it ask, so no account is made for anyone else).
 async fn query_user(
     State(bridge): State<Arc<Bridge>>,
     Path(user_id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = MatrixUserId::parse(&user_id).map_err(|e| ApiError::NotFound(e.to_string()))?;
     match bridge.map.jid_for_ghost(&user) {
+        Some(Ok(jid)) if !bridge.may_use(&crate::core::watch::Party::Xmpp(jid.clone())).await => {
+            Err(ApiError::NotFound(format!("{jid} is on a domain this bridge does not serve")))
+        }
         Some(Ok(jid)) => {
             bridge
                 .ensure_ghost(&user, &jid.to_string())
@@ -134,7 +138,7 @@ async fn query_user(
     }
 }
 
-/// Room aliases in our namespace (XMPP group chats) are not bridged yet.
+/// The homeserver asks about an alias in our namespace: `#_xmpp_<MUC>` opens a portal room.
 async fn query_alias(
     State(bridge): State<Arc<Bridge>>,
     Path(alias): Path<String>,

@@ -72,12 +72,13 @@ impl Registration {
             receive_ephemeral: true,
             namespaces: Namespaces {
                 users: vec![exclusive(format!("@{prefix}.*:{domain}")), exclusive(format!("@_sms_.*:{domain}"))],
+                // Only the bridge's own aliases, exclusively: portals, hosted rooms and the
+                // control room. A wider namespace (`#.*`) would let the homeserver push every
+                // aliased room's traffic to the bridge, and let others squat the bridge's names.
                 aliases: vec![
                     exclusive(format!("#{prefix}.*:{domain}")),
-                    // The bot gives the rooms it creates for people their aliases (`#sales`);
-                    // Synapse lets an appservice create only aliases in its namespaces. Not
-                    // exclusive: people keep creating aliases of their own.
-                    Namespace { exclusive: false, regex: format!("#.*:{domain}") },
+                    exclusive(format!("#{}.*:{domain}", regex_escape(&config.rooms.alias_prefix))),
+                    exclusive(format!("#{}:{domain}", regex_escape(&config.admins.control_room))),
                 ],
                 rooms: vec![],
             },
@@ -144,6 +145,12 @@ mod tests {
         assert_ne!(a.as_token, a.hs_token);
         assert!(a.receive_ephemeral);
         assert_eq!(a.namespaces.users[0].regex, "@_xmpp_.*:localhost");
+        // No catch-all alias namespace: only the bridge's own aliases, each exclusive.
+        let aliases: Vec<_> = a.namespaces.aliases.iter().map(|n| (n.regex.as_str(), n.exclusive)).collect();
+        assert_eq!(
+            aliases,
+            [("#_xmpp_.*:localhost", true), ("#ucb-.*:localhost", true), ("#ucb-control:localhost", true)]
+        );
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("registration.yaml");
         std::fs::write(&file, a.to_yaml()).unwrap();

@@ -52,7 +52,10 @@ struct Outgoing {
 /// Requests the bridge sent and waits for an answer to, by their (random) iq id. Only an
 /// answer from the addressee counts: anyone can send an iq with a guessed id.
 #[derive(Clone, Default)]
-struct PendingIqs(Arc<Mutex<HashMap<String, (Jid, oneshot::Sender<Iq>)>>>);
+struct PendingIqs(Arc<Mutex<HashMap<String, Waiter>>>);
+
+/// Who a request went to, and where its answer goes.
+type Waiter = (Jid, oneshot::Sender<Iq>);
 
 impl PendingIqs {
     /// Hand `iq` to its waiter if it answers a pending request from its addressee.

@@ -12,7 +12,7 @@ import slixmpp
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
-from ucb import Peers, ghost_for, jid_for, matrix_escape_localpart, run, settings, token, wait_for, xml_escape
+from ucb import Peers, ghost_for, hosted_alias, jid_for, matrix_escape_localpart, run, settings, token, wait_for, xml_escape
 from test_control import control_room
 from test_rooms import MUC_NS, _bot, bot_dm, bot_says, iq
 
@@ -55,15 +55,18 @@ def test_room_create_cannot_take_over_the_control_room(bridge):
 
 
 def test_room_create_does_not_adopt_a_squatted_alias(bridge):
-    """A room someone else made under an alias (with the bot invited and powerful in it) is never
-    adopted as the bridge's room for the next person who asks for that alias."""
+    """The bridge's aliases are its own: nobody else can claim one (the registration reserves them),
+    and a room someone made under a look-alike alias (with the bot invited and powerful in it) is
+    never adopted for the next person who asks for that name."""
     async def go():
         async with Peers() as p:
             squatter = await p.matrix_user("squat")
             victim = await p.matrix_user("victim")
-            alias = "squat" + token(4).lower()
+            name = "squat" + token(4).lower()
+            status, j = await squatter.request("POST", "/createRoom", {"room_alias_name": hosted_alias(name)})
+            assert status == 400 and j.get("errcode") == "M_EXCLUSIVE", f"the bridge's alias was claimable: {j}"
             status, created = await squatter.request("POST", "/createRoom",
-                                                     {"room_alias_name": alias, "preset": "private_chat",
+                                                     {"room_alias_name": name, "preset": "private_chat",
                                                       "invite": [_bot()]})
             assert status == 200, created
             room = created["room_id"]
@@ -74,13 +77,10 @@ def test_room_create_does_not_adopt_a_squatted_alias(bridge):
             assert status == 200, j
 
             dm = await bot_dm(victim)
-            await victim.send_text(dm, f"room create {alias} Sales")
-            await victim.sync_until(lambda: bot_says(victim, dm, "already in use"), 30, "the refusal")
-            assert not bot_says(victim, dm, "is ready"), "the bot adopted the squatted room"
-            # Positive control: a fresh alias works for the victim right after.
-            fresh = "fresh" + token(4).lower()
-            await victim.send_text(dm, f"room create {fresh} Sales")
-            await victim.sync_until(lambda: bot_says(victim, dm, "is ready"), 30, "the victim's own room")
+            await victim.send_text(dm, f"room create {name} Sales")
+            await victim.sync_until(lambda: bot_says(victim, dm, "is ready"), 30, "the victim's room")
+            mine, _ = await victim.wait_invite(_bot())
+            assert mine != room, "the bot adopted the squatted room"
             status, member = await squatter.get_state(room, "m.room.member", victim.user_id)
             assert status == 404, f"the victim was brought into the squatter's room: {member}"
     run(go(), timeout=120)

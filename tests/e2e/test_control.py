@@ -2,7 +2,7 @@
 XMPP admin through the `admin` ad-hoc command; everyone else is refused."""
 from __future__ import annotations
 
-from ucb import Peers, run, settings, token, wait_for
+from ucb import Peers, hosted_alias, run, settings, token, wait_for
 from test_rooms import _bot, bot_dm, bot_says, create_room, iq
 
 COMMANDS = "http://jabber.org/protocol/commands"
@@ -49,8 +49,8 @@ def test_admin_runs_commands_in_the_control_room_and_others_are_refused(bridge):
             alias = "ctl" + token(4).lower()
             await create_room(user, alias)
             listing = await ask(admin, room, "rooms list", alias)
-            assert f"#{alias}:" in listing, listing
-            info = await ask(admin, room, f"rooms info #{alias}:{settings().matrix_domain}", "owner")
+            assert f"#{hosted_alias(alias)}:" in listing, listing
+            info = await ask(admin, room, f"rooms info #{hosted_alias(alias)}:{settings().matrix_domain}", "owner")
             assert user.user_id in info, info
             await ask(admin, room, f"permissions grant {x.bare} sms", "OK")
             await ask(admin, room, f"!ucb permissions grant {user.user_id} chatbot", "OK")
@@ -67,7 +67,7 @@ def test_admin_runs_commands_in_the_control_room_and_others_are_refused(bridge):
             listing = await ask(admin, room, "users list", "Matrix users")
             assert user.user_id in listing, listing
             info = await ask(admin, room, f"users info {user.user_id}", "permissions")
-            assert "chatbot" in info and f"#{alias}" not in info and "owner" in info, info
+            assert "chatbot" in info and f"#{hosted_alias(alias)}" not in info and "owner" in info, info
             await user.send_text(dm, "whoami")
             await user.sync_until(lambda: bot_says(user, dm, f"on XMPP you are {user.jid}"), 30, "whoami")
             # A non-admin asking for the control room is refused.

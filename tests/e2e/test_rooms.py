@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 from nio import AsyncClient, RoomInviteResponse, RoomKickResponse
 
-from ucb import Peers, run, settings, token, wait_for, xep0106_escape, xml_escape
+from ucb import Peers, hosted_alias, run, settings, token, wait_for, xep0106_escape, xml_escape
 
 MUC_NS = "http://jabber.org/protocol/muc"
 MUC_USER = "http://jabber.org/protocol/muc#user"
@@ -25,7 +25,7 @@ def _bot() -> str:
 
 def muc_of(alias: str) -> str:
     s = settings()
-    return f"{xep0106_escape(f'#{alias}@{s.matrix_domain}')}@{s.component}"
+    return f"{xep0106_escape(f'#{hosted_alias(alias)}@{s.matrix_domain}')}@{s.component}"
 
 
 def occupant(st) -> dict:

@@ -194,6 +194,12 @@ def xep0106_escape(s: str) -> str:
     return "".join(_XEP0106.get(c, c) for c in s)
 
 
+def hosted_alias(alias: str) -> str:
+    """The alias localpart the bridge gives a room asked for as `alias` (rooms.alias_prefix)."""
+    prefix = "ucb-"
+    return alias if alias.startswith(prefix) else prefix + alias
+
+
 def ghost_for(xmpp_bare: str) -> str:
     """The Matrix ghost of an XMPP user: alice@localhost -> @_xmpp_alice=40localhost:localhost."""
     s = settings()
