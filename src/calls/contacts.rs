@@ -477,7 +477,8 @@ mod tests {
     #[test]
     fn multi_byte_characters_anywhere_in_a_tel_value_do_not_panic() {
         // Byte 4 inside a multi-byte character ('€' is 3 bytes, '😀' 4), and short values.
-        for value in ["ab€123", "a€", "€", "😀1", "tél:+49301234567", "TEL:", "te", "TEL:€", "ü", "tel:ü;ext=1"] {
+        for value in ["ab€123", "a€", "€", "😀1", "tél:+49301234567", "TEL:", "te", "TEL:€", "ü", "tel:ü;ext=1"]
+        {
             let card = format!("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:X\r\nTEL:{value}\r\nEND:VCARD\r\n");
             let parsed = parse_vcards(&card).expect("a card with a strange number still parses");
             assert_eq!(parsed.len(), 1, "{value}");
