@@ -58,6 +58,9 @@ impl Bridge {
                 "You may not send SMS. An admin of the bridge can allow it (permissions grant {author} sms)."
             )));
         }
+        if let Err(refusal) = service.check_address(to) {
+            return Ok(Err(format!("Not sent: {refusal}")));
+        }
         let body = body.trim();
         if body.is_empty() {
             return Ok(Err("An empty message cannot be sent as SMS.".into()));
@@ -181,6 +184,12 @@ impl Bridge {
             (Refusal::Internal, "The bridge could not store your message; please send it again later.".to_owned())
         };
         let author = Party::Xmpp(chat.from.clone());
+        // The address itself is wrong: say so as such (sms_actions checks it again for every path).
+        if let Some(service) = self.sms()
+            && let Err(refusal) = service.check_address(&phone)
+        {
+            return Err((Refusal::BadAddress, format!("Not sent: {refusal}")));
+        }
         let mut tx = self.store.begin().await.map_err(internal)?;
         if let Some(id) = &chat.stanza_id
             && !tx.claim_stanza(&chat.from.to_string(), id).await.map_err(internal)?
@@ -386,6 +395,11 @@ impl Bridge {
             // Queued under a config with `sms:`; keep it until SMS is configured again.
             return Err(DeliveryError::Transient("the sms section is not configured".into()));
         };
+        // Rows queued before numbers were checked (or by a path that forgot to) never reach the
+        // gateway with a number that is not valid.
+        if let Err(refusal) = service.check_address(to) {
+            return Err(DeliveryError::Permanent(format!("SMS not sent: {refusal}")));
+        }
         let reference = self.stanza_id(id);
         match self.store.sent_sms(&reference).await.map_err(store_err)? {
             Some(s) if s.state != "sending" => {
@@ -454,7 +468,13 @@ impl Bridge {
     /// A missed-call notice by SMS to `mobile`, from the caller's number when `caller` is given.
     pub(crate) fn sms_notice_action(&self, mobile: &str, caller: Option<&str>, text: String) -> Option<Action> {
         let service = self.sms()?;
-        let to = service.normalize(mobile)?;
+        let to = match service.destination(mobile) {
+            Ok(to) => to,
+            Err(refusal) => {
+                tracing::warn!(error = %refusal, "missed-call SMS notice not sent: the user's mobile number");
+                return None;
+            }
+        };
         let sender =
             caller.and_then(|c| service.normalize(c)).map_or_else(|| service.sender_for(None), |c| c.to_string());
         let parts = u32::try_from(split(&text, service.settings.concatenation).count()).unwrap_or(u32::MAX);
