@@ -148,7 +148,11 @@ impl Bridge {
         })
     }
 
-    /// A Matrix user invited a number's ghost: that room becomes their conversation with it.
+    /// A Matrix user invited a number's ghost: that room becomes their conversation with it, if
+    /// they may send SMS and the number is one. Otherwise the ghost refuses: it joins only to say
+    /// why, then leaves, and the room is not recorded (so it never shows the contact store's name
+    /// for the number there: without the permission an invite must not be a reverse phone
+    /// lookup, L4).
     pub(crate) async fn sms_invite(
         &self,
         tx: &mut StoreTx,
@@ -158,19 +162,52 @@ impl Bridge {
         phone: PhoneNumber,
     ) -> crate::store::Result<Vec<Action>> {
         let party = Party::Matrix(sender);
-        tx.set_sms_room(&party, &phone, &room).await?;
-        let mut actions = vec![Action::MatrixJoin { room: room.clone(), user: ghost.clone() }];
         let refusal = match self.sms() {
-            None => Some("SMS is not set up on this bridge; messages here are not sent.".to_owned()),
+            None => Some("SMS is not set up on this bridge, so this chat cannot send SMS.".to_owned()),
             Some(_) if !self.store.has_permission(&party, PERMISSION).await? => Some(format!(
-                "You may not send SMS yet; an admin of the bridge can allow it (permissions grant {party} sms)."
+                "You may not send SMS: this chat needs the sms permission. An admin of the bridge can \
+                 allow it (permissions grant {party} sms); then invite me again."
             )),
-            Some(_) => None,
+            Some(service) => service.check_address(&phone).err().map(|e| format!("{e} This chat cannot send SMS.")),
         };
+        let join = Action::MatrixJoin { room: room.clone(), user: ghost.clone() };
         if let Some(text) = refusal {
-            actions.push(Action::MatrixPost { room, user: ghost, text: Text::notice(text), nick: None });
+            return Ok(vec![
+                join,
+                Action::MatrixPost { room: room.clone(), user: ghost.clone(), text: Text::notice(text), nick: None },
+                Action::MatrixLeave { room, user: ghost },
+            ]);
         }
-        Ok(actions)
+        tx.set_sms_room(&party, &phone, &room).await?;
+        Ok(vec![join])
+    }
+
+    /// Before a number's ghost joins `room` (`Action::MatrixJoin`): register it and choose its
+    /// display name. The contact store's name ("Erika Mustermann (SMS)") only when `room` is the
+    /// SMS chat of a person who may send SMS; otherwise a new ghost is named by its number and a
+    /// known one keeps its name (changing a global name back and forth would show in every room).
+    pub(crate) async fn prepare_sms_ghost(
+        &self,
+        room: &RoomId,
+        ghost: &MatrixUserId,
+        phone: &PhoneNumber,
+    ) -> Result<(), DeliveryError> {
+        let mut tx = self.store.begin().await.map_err(store_err)?;
+        let conversation = tx.sms_by_room(room).await.map_err(store_err)?;
+        drop(tx);
+        let owner_may = match conversation {
+            Some((owner, p)) if &p == phone => {
+                self.store.has_permission(&owner, PERMISSION).await.map_err(store_err)?
+            }
+            _ => false,
+        };
+        if owner_may && let Some(service) = self.sms() {
+            return self.ensure_ghost(ghost, &service.display_name(phone)).await;
+        }
+        if self.store.ghost(ghost).await.map_err(store_err)?.is_none() {
+            return self.ensure_ghost(ghost, phone.as_str()).await;
+        }
+        Ok(())
     }
 
     /// An XMPP user's message to `+number@component`.
