@@ -21,7 +21,7 @@ use crate::core::watch::Party;
 use crate::matrix::client::MatrixError;
 use crate::sms::SmsService;
 use crate::sms::inbound::IncomingSms;
-use crate::sms::limits::{check_daily, day_start};
+use crate::sms::limits::{Limited, day_start};
 use crate::sms::provider::{DlrStatus, Outgoing};
 use crate::sms::segment::{coding_of, split};
 use crate::store::{SentSms, StoreError, StoreTx, now_ms};
@@ -74,14 +74,17 @@ impl Bridge {
                 service.settings.max_parts
             )));
         }
-        let used = tx.sms_usage_since(author, day_start(now_ms())).await?;
-        if let Err(e) = check_daily(used, parts, service.settings.rate_limits.daily_cap_per_user) {
-            return Ok(Err(format!("Not sent: {e}.")));
+        // The daily cap is taken atomically (one conditional upsert): a concurrent send of the
+        // same person cannot slip past it (security review L11).
+        let (day, cap) = (day_start(now_ms()), service.settings.rate_limits.daily_cap_per_user);
+        if let Err(used) = tx.take_daily_sms(author, day, parts, cap).await? {
+            return Ok(Err(format!("Not sent: {}.", Limited::Daily { used, parts, cap })));
         }
         if let Err(e) = service.take_rate(author) {
+            // Refused after all: what was taken goes back (the caller may commit this transaction).
+            tx.return_daily_sms(author, day, parts).await?;
             return Ok(Err(format!("Not sent: {e}.")));
         }
-        tx.add_sms_usage(author, parts).await?;
         tx.touch_sms_conversation(author, to, room).await?;
         let sender = service.sender_for(Some(author));
         let send = |text: String, parts: u32| Action::SmsSend {
