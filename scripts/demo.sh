@@ -65,6 +65,10 @@ cmd_start() {
     "$BIN" -c "$CFG" generate-registration -o "$REG"
     ucb_log "wrote $REG"
   fi
+  # A config kept from an older demo may carry a secret the bridge now refuses (the old
+  # component secret "bridge-secret"): say so before starting anything.
+  "$BIN" -c "$CFG" check-config >/dev/null \
+    || ucb_die "$CFG does not pass check-config (see above); remove it (and $REG) to get a fresh one"
 
   # Kannel with its fake SMSC too, so that SMS (and SMS notices) can be tried without a provider.
   PEER_SERVICES="${PEER_SERVICES:-synapse prosody kannel}" PEER_APPSERVICE_REGISTRATION="$REG" \

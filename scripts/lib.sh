@@ -52,7 +52,7 @@ appservice:
 xmpp:
   component_jid: "${PEER_COMPONENT_DOMAIN:-bridge.localhost}"
   server: "127.0.0.1:${PEER_COMPONENT_PORT:-5347}"
-  secret: "${PEER_COMPONENT_SECRET:-bridge-secret}"
+  secret: "${PEER_COMPONENT_SECRET:-peer-component-secret-0123}"
 database:
   url: "sqlite://ucbridge.db"
 limits:

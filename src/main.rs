@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-use ucbridge::config::Config;
+use ucbridge::config::{Config, check_secret};
 use ucbridge::matrix::registration::Registration;
 
 /// Matrix ↔ XMPP bridge with the chat rules of a unified-communications suite.
@@ -53,7 +53,16 @@ fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut config = Config::load(&cli.config)?;
     config.override_database_url(cli.database_url)?;
-    match cli.command.unwrap_or(Command::Run) {
+    let command = cli.command.unwrap_or(Command::Run);
+    if !matches!(command, Command::GenerateRegistration { .. }) {
+        // Refuse to run (or to pass check-config) with a weak or example secret.
+        config.check_secrets()?;
+        let reg = config.resolve(&config.appservice.registration);
+        let registration = Registration::load(&reg, &config)?;
+        check_secret("as_token (registration)", &registration.as_token)?;
+        check_secret("hs_token (registration)", &registration.hs_token)?;
+    }
+    match command {
         Command::GenerateRegistration { output, force } => {
             let yaml = Registration::generate(&config).to_yaml();
             if output.as_os_str() == "-" {
@@ -74,8 +83,8 @@ fn real_main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig => {
+            // The registration was loaded and its tokens checked above.
             let reg = config.resolve(&config.appservice.registration);
-            Registration::load(&reg, &config)?;
             println!("configuration OK ({}; registration {})", cli.config.display(), reg.display());
             Ok(())
         }

@@ -229,3 +229,45 @@ async fn retries_after_a_refused_login() {
     assert_eq!(logins.load(Ordering::SeqCst), 1);
     assert_eq!(from_ami, [webhook_summary("direct_unanswered")]);
 }
+
+/// L7: an external caller chooses the CallerID an AMI event carries. The AMI path holds it to the
+/// webhook's rules: control characters and an over-long name are cleaned, a number the webhook
+/// refuses is treated as unknown, and every event that reaches the service validates.
+#[tokio::test]
+async fn ami_events_are_held_to_the_webhook_validation() {
+    let long_name = "Ä".repeat(300); // 600 bytes, over the webhook's 256
+    let transcript = fixture("direct_unanswered.ami")
+        .replace(
+            "CallerIDName: Ada Lovelace\r\n",
+            &format!("CallerIDName: Ada\u{7}\u{1b}[31m Love\u{0}lace {long_name}\r\n"),
+        )
+        .replace("CallerIDNum: +4930123456\r\n", "CallerIDNum: +49301<script>\r\n");
+    let (address, _) = fake_manager(vec![Session::SendAndStay(transcript)]).await;
+    let events = collect(address, 1).await;
+    for e in &events {
+        webhook::validate_event(e).unwrap_or_else(|err| panic!("an AMI event the webhook would refuse: {err}: {e:?}"));
+    }
+    let Some(CallEvent::CallCreated { caller, .. }) = events.first() else { panic!("created first: {events:?}") };
+    let name = caller.name.as_deref().expect("the name is kept, cleaned");
+    assert!(name.starts_with("Ada[31m Lovelace ÄÄ"), "{name:?}");
+    assert!(name.len() <= webhook::MAX_NAME_LEN && !name.chars().any(char::is_control), "{name:?}");
+    assert_eq!(caller.number, None, "a number the webhook refuses is unknown");
+    // The call itself is not lost: it still ends as one missed call for alice.
+    let got: Vec<(String, NoticeReason)> =
+        notices(&summaries(events)).into_iter().map(|n| (n.user.as_str().to_owned(), n.reason)).collect();
+    assert_eq!(got, [("alice".to_owned(), NoticeReason::Missed)]);
+}
+
+#[test]
+fn an_ami_event_with_a_field_the_webhook_refuses_is_dropped() {
+    use ucbridge::calls::event::{CallId, LegId};
+    let ringing = |ext: &str| CallEvent::LegRinging {
+        call_id: CallId::new("c1"),
+        leg_id: LegId::new("l1"),
+        extension: ucbridge::calls::event::Extension::new(ext),
+        at: 1_700_000_000_000,
+    };
+    assert!(ami::vetted(ringing("201")).is_some());
+    assert!(ami::vetted(ringing(&"2".repeat(200))).is_none(), "too long");
+    assert!(ami::vetted(ringing("20\u{1}1")).is_none(), "control character");
+}

@@ -489,6 +489,53 @@ async fn sms_conversations_messages_and_usage(db: &TestDb) {
     assert!(store.sent_sms("nope").await.unwrap().is_none());
 }
 
+/// L11: the daily SMS cap is one conditional upsert. Sequentially it counts parts per person and
+/// day; concurrently, people racing their own sends cannot take more than the cap together.
+async fn the_daily_sms_cap_is_taken_atomically(db: &TestDb) {
+    let store = db.open().await;
+    let (bob, alice) = (Party::Matrix(mxid("@bob:hs")), Party::Xmpp(jid("alice@x")));
+    let (day, next_day) = (86_400_000 * 20_000, 86_400_000 * 20_001);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.take_daily_sms(&bob, day, 3, 5).await.unwrap(), Ok(()));
+    assert_eq!(tx.take_daily_sms(&bob, day, 3, 5).await.unwrap(), Err(3), "3 + 3 > 5: refused, nothing taken");
+    assert_eq!(tx.take_daily_sms(&bob, day, 2, 5).await.unwrap(), Ok(()));
+    assert_eq!(tx.take_daily_sms(&bob, day, 1, 5).await.unwrap(), Err(5));
+    assert_eq!(tx.take_daily_sms(&bob, next_day, 5, 5).await.unwrap(), Ok(()), "a new day");
+    assert_eq!(tx.take_daily_sms(&alice, day, 6, 5).await.unwrap(), Err(0), "more than the cap at once");
+    assert_eq!(tx.take_daily_sms(&alice, day, 1000, 0).await.unwrap(), Ok(()), "0: no cap");
+    tx.return_daily_sms(&bob, day, 2).await.unwrap();
+    assert_eq!(tx.daily_sms(&bob, day).await.unwrap(), 3);
+    tx.commit().await.unwrap();
+
+    // Eight sends of one person at once, each holding its transaction open a moment: exactly the
+    // five that fit are taken.
+    let carol = Party::Matrix(mxid("@carol:hs"));
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, carol) = (store.clone(), carol.clone());
+            tokio::spawn(async move {
+                let mut tx = store.begin().await?;
+                let taken = tx.take_daily_sms(&carol, day, 1, 5).await?;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                tx.commit().await?;
+                Ok::<_, ucbridge::store::StoreError>(taken.is_ok())
+            })
+        })
+        .collect();
+    let mut taken = 0;
+    for t in tasks {
+        // A backend may also refuse a racing writer outright (SQLite: busy); that takes nothing.
+        if let Ok(Ok(true)) = t.await {
+            taken += 1;
+        }
+    }
+    let mut tx = store.begin().await.unwrap();
+    let used = tx.daily_sms(&carol, day).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(used <= 5 && used == taken, "{taken} sends taken, {used} parts counted, cap 5");
+    assert!(taken >= 1, "at least one send fits");
+}
+
 async fn contact_groups_keep_their_members(db: &TestDb) {
     let store = db.open().await;
     let admin = Party::Matrix(MatrixUserId::parse("@admin:hs").unwrap());
@@ -721,6 +768,7 @@ conformance!(
     call_events_replay_until_the_call_is_finished,
     call_journal_facts_and_settling,
     sms_conversations_messages_and_usage,
+    the_daily_sms_cap_is_taken_atomically,
     contact_groups_keep_their_members,
     block_list_settings_and_imports,
     a_portal_link_is_undone,

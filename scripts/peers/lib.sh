@@ -37,7 +37,8 @@ peer_defaults() {
   : "${PEER_PROSODY_HTTP_PORT:=5280}"
   : "${PEER_COMPONENT_DOMAIN:=bridge.$PEER_XMPP_DOMAIN}"
   : "${PEER_COMPONENT_PORT:=5347}"
-  : "${PEER_COMPONENT_SECRET:=bridge-secret}"
+  # At least 16 characters: the bridge refuses shorter or example secrets (check-config).
+  : "${PEER_COMPONENT_SECRET:=peer-component-secret-0123}"
   : "${PEER_XMPP_USERS:=alice:alice-pw bob:bob-pw carol:carol-pw}"
   # A component on a foreign domain (not under the XMPP domain) that e2e tests drive as a
   # hostile MUC service; nothing connects to it otherwise.

@@ -49,8 +49,8 @@ impl Bridge {
                 if let Some(Ok(jid)) = self.map.jid_for_ghost(user) {
                     self.ensure_ghost(user, &jid.to_string()).await?;
                 } else if let Some(phone) = self.map.phone_for_ghost(user) {
-                    let name = self.sms().map_or_else(|| phone.to_string(), |s| s.display_name(&phone));
-                    self.ensure_ghost(user, &name).await?;
+                    // The contact's name only in a permitted person's SMS chat (L4).
+                    self.prepare_sms_ghost(room, user, &phone).await?;
                 }
                 match self.matrix.join(room, user).await {
                     // A portal room that is not public (linked with `rooms link`): the bot

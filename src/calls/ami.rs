@@ -25,6 +25,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::event::{CallEvent, CallId, Caller, Direction, Extension, LegId, LegOutcome, UnixMillis};
+use super::webhook;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AmiError {
@@ -555,9 +556,43 @@ async fn session_once(
         };
         let Some(frame) = parser.push_line(&text).map_err(fail(true))? else { continue };
         for event in translator.translate(&frame, now_millis()) {
+            let Some(event) = vetted(event) else { continue };
             if events.send(event).await.is_err() {
                 return Ok(Outcome::ReceiverGone);
             }
+        }
+    }
+}
+
+/// An AMI-derived event held to the webhook's rules (`webhook::validate_event`): the caller's
+/// name and number are chosen by whoever calls (CallerID), so they are cleaned first (control
+/// characters dropped, the name cut to the webhook's limit, a number the webhook would refuse
+/// treated as unknown) rather than losing the call; anything still invalid is dropped and logged.
+pub fn vetted(mut event: CallEvent) -> Option<CallEvent> {
+    let call = event.call_id().clone();
+    if let CallEvent::CallCreated { caller, .. } = &mut event {
+        if let Some(name) = caller.name.take() {
+            let mut clean: String = name.chars().filter(|c| !c.is_control()).collect();
+            if clean.len() > webhook::MAX_NAME_LEN {
+                let mut cut = webhook::MAX_NAME_LEN;
+                while !clean.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                clean.truncate(cut);
+            }
+            let clean = clean.trim();
+            caller.name = (!clean.is_empty()).then(|| clean.to_owned());
+        }
+        if caller.number.as_deref().is_some_and(|n| !webhook::is_number_text(n)) {
+            tracing::info!(%call, "AMI caller number is not a phone number; treating it as unknown");
+            caller.number = None;
+        }
+    }
+    match webhook::validate_event(&event) {
+        Ok(()) => Some(event),
+        Err(e) => {
+            tracing::warn!(%call, kind = event.kind(), error = %e, "dropping an invalid AMI event");
+            None
         }
     }
 }

@@ -220,8 +220,10 @@ fn parse_card(raw_lines: &[&str]) -> Contact {
             }
             "TEL" => {
                 let mut number = prop.value.trim();
-                if number.len() >= 4 && number[..4].eq_ignore_ascii_case("tel:") {
-                    number = &number[4..];
+                // `get`, not `[..4]`: the value is imported text, and byte 4 may fall inside a
+                // multi-byte character (`TEL:ab€1` panicked here).
+                if number.get(..4).is_some_and(|scheme| scheme.eq_ignore_ascii_case("tel:")) {
+                    number = number.get(4..).unwrap_or("");
                 }
                 // `;ext=` in a tel: URI and `;phone-context=` are not part of the dialable number.
                 let number = number.split(';').next().unwrap_or("").trim();
@@ -470,6 +472,19 @@ mod tests {
 
     fn de() -> Region {
         Region::parse("de").expect("DE is a region")
+    }
+
+    #[test]
+    fn multi_byte_characters_anywhere_in_a_tel_value_do_not_panic() {
+        // Byte 4 inside a multi-byte character ('€' is 3 bytes, '😀' 4), and short values.
+        for value in ["ab€123", "a€", "€", "😀1", "tél:+49301234567", "TEL:", "te", "TEL:€", "ü", "tel:ü;ext=1"]
+        {
+            let card = format!("BEGIN:VCARD\r\nVERSION:3.0\r\nFN:X\r\nTEL:{value}\r\nEND:VCARD\r\n");
+            let parsed = parse_vcards(&card).expect("a card with a strange number still parses");
+            assert_eq!(parsed.len(), 1, "{value}");
+        }
+        let card = "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Y\r\nTEL;VALUE=uri:tel:+49-30-1234567\r\nEND:VCARD\r\n";
+        assert_eq!(parse_vcards(card).expect("parses")[0].phones[0].number, "+49-30-1234567");
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub const DEFAULT_WINDOW_SECS: u64 = 300;
 pub const MAX_EVENTS: usize = 1000;
 
 const MAX_ID_LEN: usize = 128;
-const MAX_NAME_LEN: usize = 256;
+/// Longest caller name, in bytes.
+pub const MAX_NAME_LEN: usize = 256;
 const MAX_NUMBER_LEN: usize = 64;
 const MAX_CAUSE_LEN: usize = 128;
 
@@ -139,6 +140,19 @@ pub fn accept(
     parse_events(body)
 }
 
+/// The checks of one event's fields, for events that do not come through [`parse_events`] (the
+/// AMI translator): the same rules as the webhook's, so every input is held to one standard.
+pub fn validate_event(event: &CallEvent) -> Result<(), WebhookError> {
+    validate(0, event)
+}
+
+/// A caller or called number as the webhook accepts it: at most 64 characters of digits and
+/// `+ * # - ( ) /` and spaces.
+pub fn is_number_text(value: &str) -> bool {
+    value.len() <= MAX_NUMBER_LEN
+        && value.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '*' | '#' | ' ' | '-' | '(' | ')' | '/'))
+}
+
 fn validate(index: usize, event: &CallEvent) -> Result<(), WebhookError> {
     let bad = |field, problem| Err(WebhookError::InvalidField { index, field, problem });
     let id = |field: &'static str, value: &str| -> Result<(), WebhookError> {
@@ -157,9 +171,7 @@ fn validate(index: usize, event: &CallEvent) -> Result<(), WebhookError> {
         if value.len() > MAX_NUMBER_LEN {
             return bad(field, "is too long");
         }
-        let ok =
-            value.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | '*' | '#' | ' ' | '-' | '(' | ')' | '/'));
-        if !ok {
+        if !is_number_text(value) {
             return bad(field, "is not a phone number");
         }
         Ok(())

@@ -521,6 +521,69 @@ impl Config {
     }
 }
 
+/// Shortest secret or token the bridge runs with (check-config and start-up).
+pub const MIN_SECRET_CHARS: usize = 16;
+
+/// Secrets shipped as examples (config/example.yaml, registration.yaml, the README, the test
+/// peers' old default): public, so never accepted, whatever their length. Compared without case;
+/// anything containing `change-me` / `changeme` counts as a placeholder too.
+const PLACEHOLDER_SECRETS: &[&str] = &[
+    "bridge-secret",
+    "change-me-to-a-long-random-string",
+    "change-me-journal-token",
+    "change-me-sms-secret-0123456789",
+    "change-me-component-secret",
+    "CHANGE-ME-as-token-generated-by-ucbridge",
+    "CHANGE-ME-hs-token-generated-by-ucbridge",
+    "ami-secret",
+    "secret",
+    "s3cret",
+    "password",
+];
+
+/// A secret must be at least [`MIN_SECRET_CHARS`] characters and not a published placeholder.
+/// `key` names the config key (or registration field) in the error.
+pub fn check_secret(key: &'static str, value: &str) -> Result<(), ConfigError> {
+    let value = value.trim();
+    let lower = value.to_ascii_lowercase();
+    let placeholder = lower.contains("change-me")
+        || lower.contains("changeme")
+        || PLACEHOLDER_SECRETS.iter().any(|p| p.eq_ignore_ascii_case(value));
+    if placeholder {
+        return Err(invalid(
+            key,
+            "is an example placeholder; set a random secret of your own (e.g. `openssl rand -hex 24`)",
+        ));
+    }
+    if value.chars().count() < MIN_SECRET_CHARS {
+        return Err(invalid(
+            key,
+            format!(
+                "is too short: a secret needs at least {MIN_SECRET_CHARS} characters (e.g. `openssl rand -hex 24`)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// The secrets' strength: checked by `check-config` and at start-up (not by
+    /// `generate-registration`, which uses none of them). [`Config::load`] only checks their form.
+    pub fn check_secrets(&self) -> Result<(), ConfigError> {
+        check_secret("xmpp.secret", &self.xmpp.secret)?;
+        if let Some(mc) = &self.missed_calls {
+            check_secret("missed_calls.webhook.secret", &mc.webhook.secret)?;
+            if let Some(token) = &mc.journal_token {
+                check_secret("missed_calls.journal_token", token)?;
+            }
+        }
+        if let Some(sms) = &self.sms {
+            check_secret("sms.inbound_secret", &sms.inbound_secret)?;
+        }
+        Ok(())
+    }
+}
+
 fn check_http_url(key: &'static str, value: &str) -> Result<(), ConfigError> {
     let url = url::Url::parse(value).map_err(|e| invalid(key, format!("not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
@@ -538,6 +601,49 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.yaml");
         let config = Config::load(&path).expect("config/example.yaml must stay valid");
         assert_eq!(config.appservice.ghost_prefix, "_xmpp_");
+    }
+
+    #[test]
+    fn the_examples_placeholder_secrets_are_refused_until_replaced() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.yaml");
+        let mut config = Config::load(&path).expect("parses");
+        let err = config.check_secrets().unwrap_err().to_string();
+        assert!(err.contains("xmpp.secret") && err.contains("placeholder"), "{err}");
+        config.xmpp.secret = "0f3a9c1d22b74e6aa0c1".into();
+        let err = config.check_secrets().unwrap_err().to_string();
+        assert!(err.contains("missed_calls.webhook.secret"), "{err}");
+        config.missed_calls.as_mut().expect("the example has missed_calls").webhook.secret =
+            "7d1c0e55aa9b3f21c4d8e6".into();
+        let err = config.check_secrets().unwrap_err().to_string();
+        assert!(err.contains("missed_calls.journal_token"), "{err}");
+        config.missed_calls.as_mut().expect("missed_calls").journal_token = Some("bd0a4e6f81c2973e55aa".into());
+        let err = config.check_secrets().unwrap_err().to_string();
+        assert!(err.contains("sms.inbound_secret"), "{err}");
+        config.sms.as_mut().expect("the example has sms").inbound_secret = "c61f0e2b9a7d4835ef10".into();
+        config.check_secrets().expect("real secrets pass");
+    }
+
+    #[test]
+    fn weak_secrets_are_refused_naming_the_key() {
+        for weak in [
+            "",
+            "short",
+            "fifteen-chars-x",
+            "bridge-secret",
+            "BRIDGE-SECRET",
+            "change-me-to-a-long-random-string",
+            "Please-CHANGE-ME-0123456789",
+            "changeme-changeme-changeme",
+            "CHANGE-ME-hs-token-generated-by-ucbridge",
+            "               secret              ",
+        ] {
+            let err = check_secret("missed_calls.webhook.secret", weak).unwrap_err().to_string();
+            assert!(err.contains("missed_calls.webhook.secret"), "{weak:?}: {err}");
+        }
+        for strong in ["sixteen-chars-ok", "e2e-calls-webhook-secret", "0123456789abcdef0123", "Grüße-aus-Köln-2026"]
+        {
+            assert!(check_secret("k", strong).is_ok(), "{strong}");
+        }
     }
 
     fn write(yaml: &str) -> (tempfile::TempDir, PathBuf) {

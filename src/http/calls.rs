@@ -178,25 +178,27 @@ const CSV_HEADER: [&str; 18] = [
 fn to_csv(rows: &[JournalRow]) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(CSV_HEADER)?;
-    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    // Every text column goes through `csv_safe`: all of them can carry what a caller, the PBX
+    // or the webhook sender chose (names, numbers, extensions, ids, channel lists, reasons).
+    let text = |v: &str| csv_safe(v);
+    let opt = |v: &Option<String>| csv_safe(v.as_deref().unwrap_or_default());
     for r in rows {
         let e = &r.entry;
         w.write_record([
             r.id.to_string(),
-            e.user.clone(),
-            e.kind.clone(),
-            e.call_id.clone(),
-            e.direction.clone(),
-            // A leading = + - @ would be a formula to a spreadsheet: quote it as text.
-            csv_safe(&opt(&e.number)),
-            csv_safe(&opt(&e.name)),
+            text(&e.user),
+            text(&e.kind),
+            text(&e.call_id),
+            text(&e.direction),
+            opt(&e.number),
+            opt(&e.name),
             opt(&e.extension),
             e.started_at.to_string(),
             e.ended_at.to_string(),
             (e.ring_ms / 1000).to_string(),
             opt(&e.answered_by),
             e.notified.to_string(),
-            e.channels.clone(),
+            text(&e.channels),
             opt(&e.skip_reason),
             r.processed.to_string(),
             opt(&r.processed_by),
@@ -209,10 +211,58 @@ fn to_csv(rows: &[JournalRow]) -> Result<Vec<u8>, csv::Error> {
 /// Defuse spreadsheet formulas (CSV injection) in caller-controlled fields. A `+` that starts a
 /// phone number is kept: `+49…` is a number, not a formula, in every spreadsheet we know.
 fn csv_safe(value: &str) -> String {
-    let starts_number = value.starts_with('+') && value[1..].chars().all(|c| c.is_ascii_digit() || c == ' ');
+    let starts_number = value
+        .strip_prefix('+')
+        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == ' '));
     if value.starts_with(['=', '-', '@', '+', '\t', '\r']) && !starts_number {
         format!("'{value}")
     } else {
         value.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewJournalRow;
+
+    #[test]
+    fn every_text_column_of_the_csv_is_defused() {
+        let evil = |c: &str| Some(format!("{c}cmd|' /C calc'!A0"));
+        let row = JournalRow {
+            id: 1,
+            entry: NewJournalRow {
+                user: "=user".into(),
+                kind: "missed".into(),
+                call_id: "@call".into(),
+                direction: "inbound".into(),
+                number: Some("+4930123456".into()),
+                number_key: String::new(),
+                name: evil("="),
+                contact_id: None,
+                extension: evil("+"),
+                started_at: 1,
+                ended_at: 2,
+                ring_ms: 3000,
+                answered_by: evil("-"),
+                notified: false,
+                channels: "\tchat".into(),
+                skip_reason: evil("\r"),
+            },
+            processed: false,
+            processed_by: evil("@"),
+            processed_at: None,
+        };
+        let csv = String::from_utf8(to_csv(&[row]).expect("writes")).expect("UTF-8");
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let record = reader.records().next().expect("one row").expect("parses");
+        for (name, cell) in CSV_HEADER.iter().zip(record.iter()) {
+            assert!(!cell.starts_with(['=', '-', '@', '\t', '\r']), "{name}: {cell:?}");
+            assert!(!cell.starts_with('+') || cell == "+4930123456", "{name}: {cell:?}");
+        }
+        // A phone number stays a number.
+        assert_eq!(csv_safe("+49 30 123456"), "+49 30 123456");
+        assert_eq!(csv_safe("+1+1"), "'+1+1");
+        assert_eq!(csv_safe("+"), "'+");
     }
 }

@@ -102,6 +102,20 @@ impl SmsService {
         inbound::phone(number, self.region)
     }
 
+    /// The one check of a number an SMS goes to, on every path (a person's `+number@component`
+    /// address, their Matrix room with `@_sms_+number`, the `sms` command, missed-call notices,
+    /// and the outbox before the gateway is called): the numbering plan must know it as a valid
+    /// number (`phonenumber`), not merely `+` and 3 to 15 digits. `Ok` is the number in E.164;
+    /// `Err` says why not, in words for the sender.
+    pub fn destination(&self, written: &str) -> Result<PhoneNumber, String> {
+        destination(written, self.region)
+    }
+
+    /// [`Self::destination`] for a number taken from an address (XMPP local part, Matrix ghost).
+    pub fn check_address(&self, phone: &PhoneNumber) -> Result<(), String> {
+        check_address(phone, self.region)
+    }
+
     /// The number `author` sends from: their own (in `sms.numbers`), else `sms.sender`.
     pub fn sender_for(&self, author: Option<&Party>) -> String {
         author.and_then(|a| self.own_number.get(a)).map_or_else(|| self.sender.clone(), ToString::to_string)
@@ -147,7 +161,7 @@ impl SmsService {
             return Err("Give a phone number or a contact name, e.g. `sms +49 176 1234 5678`.".into());
         }
         if target.starts_with('+') || target.chars().all(|c| c.is_ascii_digit() || " -/()".contains(c)) {
-            return self.normalize(target).ok_or_else(|| format!("{target} is not a valid phone number."));
+            return self.destination(target);
         }
         let wanted = target.to_lowercase();
         let matches: Vec<&Contact> = self
@@ -165,6 +179,24 @@ impl SmsService {
             }
         }
     }
+}
+
+/// See [`SmsService::destination`].
+pub fn destination(written: &str, region: Region) -> Result<PhoneNumber, String> {
+    let written = written.trim();
+    inbound::phone(written, region).ok_or_else(|| {
+        format!("{written} is not a valid phone number; SMS go only to valid numbers, such as +49 176 1234 5678.")
+    })
+}
+
+/// [`destination`] for a number taken from an address: it must also already be the number's
+/// E.164 form, so that one number has one address (and one conversation).
+pub fn check_address(phone: &PhoneNumber, region: Region) -> Result<(), String> {
+    let canonical = destination(phone.as_str(), region)?;
+    if &canonical != phone {
+        return Err(format!("{phone} is not how this number is written; use {canonical}."));
+    }
+    Ok(())
 }
 
 /// A contact's mobile number (a phone of kind `cell`), else any valid number of theirs.
@@ -186,4 +218,32 @@ fn load_contacts(config: &Config, region: Region) -> anyhow::Result<ContactIndex
         all.extend(parsed.with_context(|| format!("config key `missed_calls.contacts.files`: {}", path.display()))?);
     }
     Ok(ContactIndex::new(all, region))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn de() -> Region {
+        Region::parse("DE").expect("a region")
+    }
+
+    #[test]
+    fn one_check_for_every_number_an_sms_goes_to() {
+        for good in ["+4917612345678", "+491765550208", "+4930555000", "+4915100000000"] {
+            let phone = PhoneNumber::parse(good).expect("syntax");
+            assert_eq!(check_address(&phone, de()), Ok(()), "{good}");
+            assert_eq!(destination(good, de()).as_ref().map(PhoneNumber::as_str), Ok(good));
+        }
+        // `+` and 3 to 15 digits passes PhoneNumber::parse, but these are no numbers.
+        for bad in ["+4917684", "+4917644", "+49123", "+999123456", "+1555"] {
+            let phone = PhoneNumber::parse(bad).expect("syntax");
+            let err = check_address(&phone, de()).expect_err(bad);
+            assert!(err.contains("not a valid phone number"), "{bad}: {err}");
+        }
+        // Written by a person: spaces and national form are fine, the result is E.164.
+        assert_eq!(destination("+49 176 1234 5678", de()).map(|p| p.to_string()), Ok("+4917612345678".into()));
+        assert_eq!(destination("0176 12345678", de()).map(|p| p.to_string()), Ok("+4917612345678".into()));
+        assert!(destination("0176 84", de()).is_err());
+    }
 }

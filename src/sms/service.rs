@@ -21,7 +21,7 @@ use crate::core::watch::Party;
 use crate::matrix::client::MatrixError;
 use crate::sms::SmsService;
 use crate::sms::inbound::IncomingSms;
-use crate::sms::limits::{check_daily, day_start};
+use crate::sms::limits::{Limited, day_start};
 use crate::sms::provider::{DlrStatus, Outgoing};
 use crate::sms::segment::{coding_of, split};
 use crate::store::{SentSms, StoreError, StoreTx, now_ms};
@@ -58,6 +58,9 @@ impl Bridge {
                 "You may not send SMS. An admin of the bridge can allow it (permissions grant {author} sms)."
             )));
         }
+        if let Err(refusal) = service.check_address(to) {
+            return Ok(Err(format!("Not sent: {refusal}")));
+        }
         let body = body.trim();
         if body.is_empty() {
             return Ok(Err("An empty message cannot be sent as SMS.".into()));
@@ -71,14 +74,17 @@ impl Bridge {
                 service.settings.max_parts
             )));
         }
-        let used = tx.sms_usage_since(author, day_start(now_ms())).await?;
-        if let Err(e) = check_daily(used, parts, service.settings.rate_limits.daily_cap_per_user) {
-            return Ok(Err(format!("Not sent: {e}.")));
+        // The daily cap is taken atomically (one conditional upsert): a concurrent send of the
+        // same person cannot slip past it (security review L11).
+        let (day, cap) = (day_start(now_ms()), service.settings.rate_limits.daily_cap_per_user);
+        if let Err(used) = tx.take_daily_sms(author, day, parts, cap).await? {
+            return Ok(Err(format!("Not sent: {}.", Limited::Daily { used, parts, cap })));
         }
         if let Err(e) = service.take_rate(author) {
+            // Refused after all: what was taken goes back (the caller may commit this transaction).
+            tx.return_daily_sms(author, day, parts).await?;
             return Ok(Err(format!("Not sent: {e}.")));
         }
-        tx.add_sms_usage(author, parts).await?;
         tx.touch_sms_conversation(author, to, room).await?;
         let sender = service.sender_for(Some(author));
         let send = |text: String, parts: u32| Action::SmsSend {
@@ -145,7 +151,11 @@ impl Bridge {
         })
     }
 
-    /// A Matrix user invited a number's ghost: that room becomes their conversation with it.
+    /// A Matrix user invited a number's ghost: that room becomes their conversation with it, if
+    /// they may send SMS and the number is one. Otherwise the ghost refuses: it joins only to say
+    /// why, then leaves, and the room is not recorded (so it never shows the contact store's name
+    /// for the number there: without the permission an invite must not be a reverse phone
+    /// lookup, L4).
     pub(crate) async fn sms_invite(
         &self,
         tx: &mut StoreTx,
@@ -155,19 +165,52 @@ impl Bridge {
         phone: PhoneNumber,
     ) -> crate::store::Result<Vec<Action>> {
         let party = Party::Matrix(sender);
-        tx.set_sms_room(&party, &phone, &room).await?;
-        let mut actions = vec![Action::MatrixJoin { room: room.clone(), user: ghost.clone() }];
         let refusal = match self.sms() {
-            None => Some("SMS is not set up on this bridge; messages here are not sent.".to_owned()),
+            None => Some("SMS is not set up on this bridge, so this chat cannot send SMS.".to_owned()),
             Some(_) if !self.store.has_permission(&party, PERMISSION).await? => Some(format!(
-                "You may not send SMS yet; an admin of the bridge can allow it (permissions grant {party} sms)."
+                "You may not send SMS: this chat needs the sms permission. An admin of the bridge can \
+                 allow it (permissions grant {party} sms); then invite me again."
             )),
-            Some(_) => None,
+            Some(service) => service.check_address(&phone).err().map(|e| format!("{e} This chat cannot send SMS.")),
         };
+        let join = Action::MatrixJoin { room: room.clone(), user: ghost.clone() };
         if let Some(text) = refusal {
-            actions.push(Action::MatrixPost { room, user: ghost, text: Text::notice(text), nick: None });
+            return Ok(vec![
+                join,
+                Action::MatrixPost { room: room.clone(), user: ghost.clone(), text: Text::notice(text), nick: None },
+                Action::MatrixLeave { room, user: ghost },
+            ]);
         }
-        Ok(actions)
+        tx.set_sms_room(&party, &phone, &room).await?;
+        Ok(vec![join])
+    }
+
+    /// Before a number's ghost joins `room` (`Action::MatrixJoin`): register it and choose its
+    /// display name. The contact store's name ("Erika Mustermann (SMS)") only when `room` is the
+    /// SMS chat of a person who may send SMS; otherwise a new ghost is named by its number and a
+    /// known one keeps its name (changing a global name back and forth would show in every room).
+    pub(crate) async fn prepare_sms_ghost(
+        &self,
+        room: &RoomId,
+        ghost: &MatrixUserId,
+        phone: &PhoneNumber,
+    ) -> Result<(), DeliveryError> {
+        let mut tx = self.store.begin().await.map_err(store_err)?;
+        let conversation = tx.sms_by_room(room).await.map_err(store_err)?;
+        drop(tx);
+        let owner_may = match conversation {
+            Some((owner, p)) if &p == phone => {
+                self.store.has_permission(&owner, PERMISSION).await.map_err(store_err)?
+            }
+            _ => false,
+        };
+        if owner_may && let Some(service) = self.sms() {
+            return self.ensure_ghost(ghost, &service.display_name(phone)).await;
+        }
+        if self.store.ghost(ghost).await.map_err(store_err)?.is_none() {
+            return self.ensure_ghost(ghost, phone.as_str()).await;
+        }
+        Ok(())
     }
 
     /// An XMPP user's message to `+number@component`.
@@ -181,6 +224,12 @@ impl Bridge {
             (Refusal::Internal, "The bridge could not store your message; please send it again later.".to_owned())
         };
         let author = Party::Xmpp(chat.from.clone());
+        // The address itself is wrong: say so as such (sms_actions checks it again for every path).
+        if let Some(service) = self.sms()
+            && let Err(refusal) = service.check_address(&phone)
+        {
+            return Err((Refusal::BadAddress, format!("Not sent: {refusal}")));
+        }
         let mut tx = self.store.begin().await.map_err(internal)?;
         if let Some(id) = &chat.stanza_id
             && !tx.claim_stanza(&chat.from.to_string(), id).await.map_err(internal)?
@@ -386,6 +435,11 @@ impl Bridge {
             // Queued under a config with `sms:`; keep it until SMS is configured again.
             return Err(DeliveryError::Transient("the sms section is not configured".into()));
         };
+        // Rows queued before numbers were checked (or by a path that forgot to) never reach the
+        // gateway with a number that is not valid.
+        if let Err(refusal) = service.check_address(to) {
+            return Err(DeliveryError::Permanent(format!("SMS not sent: {refusal}")));
+        }
         let reference = self.stanza_id(id);
         match self.store.sent_sms(&reference).await.map_err(store_err)? {
             Some(s) if s.state != "sending" => {
@@ -454,7 +508,13 @@ impl Bridge {
     /// A missed-call notice by SMS to `mobile`, from the caller's number when `caller` is given.
     pub(crate) fn sms_notice_action(&self, mobile: &str, caller: Option<&str>, text: String) -> Option<Action> {
         let service = self.sms()?;
-        let to = service.normalize(mobile)?;
+        let to = match service.destination(mobile) {
+            Ok(to) => to,
+            Err(refusal) => {
+                tracing::warn!(error = %refusal, "missed-call SMS notice not sent: the user's mobile number");
+                return None;
+            }
+        };
         let sender =
             caller.and_then(|c| service.normalize(c)).map_or_else(|| service.sender_for(None), |c| c.to_string());
         let parts = u32::try_from(split(&text, service.settings.concatenation).count()).unwrap_or(u32::MAX);

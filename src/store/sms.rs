@@ -144,6 +144,65 @@ impl StoreTx {
         Ok(())
     }
 
+    /// Take `parts` SMS parts from `party`'s allowance for the UTC day starting at `day`, at most
+    /// `cap` a day (0: no cap): one conditional upsert, so two concurrent sends of one person
+    /// cannot both pass a check that only one of them fits (the row is locked by the upsert).
+    /// `Ok(Err(used))`: refused, nothing taken; `used` parts were taken that day.
+    pub async fn take_daily_sms(
+        &mut self,
+        party: &Party,
+        day: i64,
+        parts: u32,
+        cap: u32,
+    ) -> Result<std::result::Result<(), u32>> {
+        let (parts, cap_sql) = (i64::from(parts), if cap == 0 { i64::MAX } else { i64::from(cap) });
+        if parts > cap_sql {
+            let used = self.daily_sms(party, day).await?;
+            return Ok(Err(used));
+        }
+        let taken = sqlx::query(
+            "INSERT INTO sms_daily_usage (party, day, parts) VALUES ($1, $2, $3) \
+             ON CONFLICT (party, day) DO UPDATE SET parts = sms_daily_usage.parts + excluded.parts \
+             WHERE sms_daily_usage.parts + excluded.parts <= $4",
+        )
+        .bind(party.key())
+        .bind(day)
+        .bind(parts)
+        .bind(cap_sql)
+        .execute(&mut *self.tx)
+        .await
+        .ctx("take daily sms")?
+        .rows_affected();
+        if taken == 1 { Ok(Ok(())) } else { Ok(Err(self.daily_sms(party, day).await?)) }
+    }
+
+    /// Give back parts taken with [`Self::take_daily_sms`] (the message was refused after all).
+    pub async fn return_daily_sms(&mut self, party: &Party, day: i64, parts: u32) -> Result<()> {
+        sqlx::query("UPDATE sms_daily_usage SET parts = parts - $3 WHERE party = $1 AND day = $2 AND parts >= $3")
+            .bind(party.key())
+            .bind(day)
+            .bind(i64::from(parts))
+            .execute(&mut *self.tx)
+            .await
+            .ctx("return daily sms")?;
+        Ok(())
+    }
+
+    /// SMS parts `party` took on the UTC day starting at `day`.
+    pub async fn daily_sms(&mut self, party: &Party, day: i64) -> Result<u32> {
+        let row = sqlx::query("SELECT parts FROM sms_daily_usage WHERE party = $1 AND day = $2")
+            .bind(party.key())
+            .bind(day)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .ctx("daily sms")?;
+        let used = match row {
+            Some(r) => r.try_get::<i64, _>(0).ctx("daily sms")?,
+            None => 0,
+        };
+        Ok(u32::try_from(used).unwrap_or(u32::MAX))
+    }
+
     /// SMS parts `party` queued since `since_ms`.
     pub async fn sms_usage_since(&mut self, party: &Party, since_ms: i64) -> Result<u32> {
         // SUM is NUMERIC on PostgreSQL, which the Any driver cannot read: cast it.
