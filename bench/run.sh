@@ -81,7 +81,7 @@ cat > "$CFG" <<EOF
 # ucbridge config for the benchmark (written by bench/run.sh). Relative paths: beside this file.
 homeserver: {url: "http://127.0.0.1:8008", domain: "localhost"}
 appservice: {id: "ucbridge", listen: "127.0.0.1:9090", url: "http://127.0.0.1:9090", registration: "registration.yaml", bot_localpart: "ucbridge"}
-xmpp: {component_jid: "bridge.localhost", server: "127.0.0.1:5347", secret: "bridge-secret"}
+xmpp: {component_jid: "bridge.localhost", server: "127.0.0.1:5347", secret: "${PEER_COMPONENT_SECRET:-peer-component-secret-0123}"}
 database: {url: "sqlite://ucbridge.db"}
 logging: {filter: "warn"}
 EOF
