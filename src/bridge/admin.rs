@@ -32,7 +32,8 @@ impl Bridge {
         let config = self.current_config();
         let served = match who {
             Party::Matrix(u) => config.matrix_server_allowed(u.server()),
-            Party::Xmpp(j) => config.xmpp_domain_allowed(j.domain()),
+            // The served server's own services (`conference.corp.example`) are its operator's.
+            Party::Xmpp(j) => crate::core::access::parents(j.domain()).any(|d| config.xmpp_domain_allowed(d)),
         };
         if served || self.is_admin(who) {
             return true;

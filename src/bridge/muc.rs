@@ -75,6 +75,9 @@ pub(super) async fn find_archived(
     tx.archived(room, ArchiveKey::XmppId(id)).await
 }
 
+/// Clients (full JIDs) one participant may have in a hosted room at once.
+const MAX_CLIENTS_PER_OCCUPANT: usize = 10;
+
 impl Bridge {
     async fn muc_room(&self, local: &str) -> Result<BridgedRoom, Refused> {
         match self.room_by_muc(local).await.map_err(internal)? {
@@ -137,6 +140,13 @@ impl Bridge {
         if let Some(m) = existing.as_ref().filter(|_| occupants.iter().any(|(f, _)| f == &join.full)) {
             // A client already in the room: a status change, or a new nick (XEP-0045 §7.6).
             return self.muc_update(&r, m, &join, &members).await;
+        }
+        // Every message fans out to each client: one person's clients are bounded.
+        if occupants.iter().filter(|(_, p)| p == &me).count() >= MAX_CLIENTS_PER_OCCUPANT {
+            return Err((
+                Refusal::Policy,
+                format!("At most {MAX_CLIENTS_PER_OCCUPANT} of your clients can be in this room at once."),
+            ));
         }
         // All of a person's clients share one nick; a first client may ask for a new one.
         let nick = match (&existing, already_here) {

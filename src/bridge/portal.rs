@@ -14,6 +14,9 @@ use crate::core::room;
 use crate::matrix::client::MatrixError;
 use crate::store::StoreTx;
 
+/// Occupants of one remote MUC the bridge keeps track of (each may be a ghost in the room).
+const MAX_REMOTE_OCCUPANTS: usize = 1000;
+
 /// Someone in a remote MUC, as its presence said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteOccupant {
@@ -182,6 +185,11 @@ impl Bridge {
                 });
                 let new = self.portals.lock().ok().map(|mut p| {
                     let occupants = p.occupants.entry(muc.clone()).or_default();
+                    if occupants.len() >= MAX_REMOTE_OCCUPANTS && !occupants.contains_key(nick) {
+                        // A MUC inventing occupants must not make ghosts without end.
+                        tracing::info!(%muc, nick, "too many occupants in a remote MUC; not shown");
+                        return false;
+                    }
                     occupants.insert(nick.to_owned(), RemoteOccupant { jid: real.clone() }).is_none()
                 });
                 if new == Some(true)
@@ -315,6 +323,19 @@ impl Bridge {
             }
             Action::MatrixLeave { room, user } => match self.matrix.leave(room, user).await {
                 Ok(()) => Ok(()),
+                // A ghost that declines an invitation may never have been registered (the
+                // homeserver then refuses to act as it): register it, and decline.
+                Err(e)
+                    if e.errcode() == Some("M_FORBIDDEN")
+                        && self.map.jid_for_ghost(user).is_some()
+                        && self.store.ghost(user).await.map_err(store_err)?.is_none() =>
+                {
+                    self.matrix.register_ghost(user).await.map_err(MatrixError::into_delivery)?;
+                    match self.matrix.leave(room, user).await {
+                        Err(e) if e.errcode() != Some("M_FORBIDDEN") => Err(MatrixError::into_delivery(e)),
+                        _ => Ok(()),
+                    }
+                }
                 Err(e) if e.errcode() == Some("M_FORBIDDEN") => Ok(()),
                 Err(e) => Err(MatrixError::into_delivery(e)),
             },

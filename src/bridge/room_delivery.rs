@@ -105,8 +105,15 @@ impl Bridge {
         let full_alias = format!("#{alias}:{}", self.map.homeserver);
         let initiator_id = self.matrix_id_of(initiator);
         let marker = self.txn_id(id);
-        let outcome = if self.store.room_by_alias(&full_alias).await.map_err(store_err)?.is_some() {
-            Ok(None)
+        let outcome = if let Some(bridged) = self.store.room_by_alias(&full_alias).await.map_err(store_err)? {
+            // Saved already: by this very action before it failed later on (a retry goes on
+            // with the invitations), or someone else's room.
+            let origin = self.matrix.room_origin(&bridged.room).await.map_err(MatrixError::into_delivery)?;
+            if origin.is_some_and(|o| o.marker.as_deref() == Some(marker.as_str())) {
+                Ok(Some(bridged.room))
+            } else {
+                Err(format!("{full_alias} is already in use; choose another name."))
+            }
         } else if alias == self.current_config().admins.control_room {
             Err(format!("{full_alias} is the bridge's control room; choose another name."))
         } else {

@@ -17,7 +17,7 @@ pub fn muc_vouches_for(muc_domain: &str, real_domain: &str, served: impl Fn(&str
 }
 
 /// A domain and each of its parent domains (`a.b.c`, `b.c`, `c`).
-fn parents(domain: &str) -> impl Iterator<Item = &str> {
+pub fn parents(domain: &str) -> impl Iterator<Item = &str> {
     std::iter::successors(Some(domain), |d| d.split_once('.').map(|(_, rest)| rest)).filter(|d| !d.is_empty())
 }
 

@@ -176,7 +176,14 @@ impl Store {
 
     /// Start a transaction.
     pub async fn begin(&self) -> Result<StoreTx> {
-        Ok(StoreTx { tx: self.pool.begin().await.ctx("begin")? })
+        let tx = match self.backend {
+            // A deferred SQLite transaction that reads and then writes cannot wait for another
+            // writer (it fails at once with "database is locked"); an immediate one takes the
+            // write lock up front and waits for it (busy_timeout), so concurrent work queues.
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        };
+        Ok(StoreTx { tx: tx.ctx("begin")? })
     }
 
     /// This database's random id (made on first use; see migration 0009).

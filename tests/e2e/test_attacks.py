@@ -310,3 +310,36 @@ def test_a_second_ghost_invited_into_a_direct_chat_does_not_take_it_over(bridge)
             assert not x2.chats_from(m.jid), [s.describe() for s in x2.chats_from(m.jid)]
             assert x2.ghost not in await m.joined_members(dm)
     run(go(), timeout=120)
+
+
+def test_one_participant_cannot_multiply_a_rooms_traffic_with_many_clients(bridge):
+    """Every message fans out to each client of each participant: one person's clients are capped."""
+    from test_rooms import JoinRefused, join_muc, muc_of
+    from ucb import xmpp_login
+
+    async def go():
+        async with Peers() as p:
+            x = await p.xmpp_user("many")
+            comp = settings().component
+            alias = "fan" + token(4).lower()
+            x.send_chat(comp, f"room create {alias} Fan-out")
+            await wait_for(lambda: xmpp_said(x, comp, "is ready"), 30, what="the room")
+            muc = muc_of(alias)
+            await join_muc(x, muc, "many")
+            clients = []
+            try:
+                for i in range(9):   # 10 clients with the first
+                    c = await xmpp_login(x.boundjid.user, x.e2e_password, resource=f"r{i}")
+                    clients.append(c)
+                    await join_muc(c, muc, "many")
+                extra = await xmpp_login(x.boundjid.user, x.e2e_password, resource="r-extra")
+                clients.append(extra)
+                try:
+                    await join_muc(extra, muc, "many")
+                    raise AssertionError("an 11th client joined")
+                except JoinRefused as e:
+                    assert e.condition == "not-acceptable" and "At most" in e.text, (e.condition, e.text)
+            finally:
+                for c in clients:
+                    await c.close()
+    run(go(), timeout=150)
