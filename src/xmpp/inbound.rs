@@ -305,16 +305,17 @@ async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
             return bridge.xmpp.send_reply(reply).await;
         }
         // Answers to the bridge's own requests (vCards for avatars).
-        Iq::Result { id, payload, .. } => {
+        // Only the queried JID's answer counts (its server answers for the bare JID).
+        Iq::Result { id, from, payload, .. } => {
             let photo = payload
                 .and_then(|p| VCard::try_from(p).ok())
                 .and_then(|v| v.photo)
                 .map(|p| (p.binval.data, p.type_.data));
-            bridge.xmpp_vcard_result(&id, photo).await;
+            bridge.xmpp_vcard_result(&id, from.as_ref().and_then(core_jid).as_ref(), photo).await;
             return;
         }
-        Iq::Error { id, .. } => {
-            bridge.xmpp_vcard_result(&id, None).await;
+        Iq::Error { id, from, .. } => {
+            bridge.xmpp_vcard_result(&id, from.as_ref().and_then(core_jid).as_ref(), None).await;
             return;
         }
         _ => return,
