@@ -5,6 +5,7 @@
 mod admin;
 mod calls;
 mod command_data;
+mod consent;
 mod content;
 mod dedupe;
 mod ghosts;
@@ -80,6 +81,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "commands", include_str!("../../migrations/sqlite/0010_commands.sql")),
     (11, "sms", include_str!("../../migrations/sqlite/0011_sms.sql")),
     (12, "content", include_str!("../../migrations/sqlite/0012_content.sql")),
+    (13, "presence consent", include_str!("../../migrations/sqlite/0013_presence_consent.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
@@ -94,6 +96,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "commands", include_str!("../../migrations/postgres/0010_commands.sql")),
     (11, "sms", include_str!("../../migrations/postgres/0011_sms.sql")),
     (12, "content", include_str!("../../migrations/postgres/0012_content.sql")),
+    (13, "presence consent", include_str!("../../migrations/postgres/0013_presence_consent.sql")),
 ];
 
 /// The bridge's database.
