@@ -231,6 +231,13 @@ impl Bridge {
         }
     }
 
+    /// Does the bridge hold presence of `jid` (shown on their ghost)? Their `unavailable` is then
+    /// always taken, so a ghost never stays online after the relationship ended.
+    pub fn tracks_xmpp_presence(&self, jid: &BareJid) -> bool {
+        self.presence.xmpp.last(jid).is_some_and(|p| p.state != State::Offline)
+            || self.presence.xmpp_resources.lock().map(|r| r.contains_key(jid)).unwrap_or(false)
+    }
+
     /// What to do with `jid`'s request to see `user`'s presence (see [`model::on_subscribe`]).
     pub async fn subscription_decision(&self, user: &MatrixUserId, jid: &BareJid) -> crate::store::Result<OnSubscribe> {
         let related = self.store.in_conversation(user, jid).await?;

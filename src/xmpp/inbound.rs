@@ -291,7 +291,8 @@ async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
             // An XMPP user's own presence, shared with a Matrix contact: her ghost's presence.
             // Taken only from someone related to that Matrix user (each one costs a ghost and
             // state kept alive).
-            if !bridge.takes_presence_from(&sender, &user).await {
+            let going = presence.type_ == PresenceType::Unavailable && bridge.tracks_xmpp_presence(&sender);
+            if !going && !bridge.takes_presence_from(&sender, &user).await {
                 return tracing::debug!(%sender, %user, "presence from an unrelated JID ignored");
             }
             let resource = from.resource().map(|r| r.as_str().to_owned()).unwrap_or_default();
