@@ -260,6 +260,40 @@ impl Bridge {
         Ok(decision)
     }
 
+    /// `user` now has a conversation with `jid` (joined their DM, or a hosted room with them): a
+    /// request of `jid`'s still waiting for an answer needs none any more and is accepted, as any
+    /// conversation partner's is. Call after the membership change is committed. (Without this a
+    /// `subscribe` that overtakes the Matrix user's join stays pending.)
+    pub async fn conversation_started(&self, user: &MatrixUserId, jid: &BareJid) {
+        let result: crate::store::Result<bool> = async {
+            if self.store.consent(user, jid).await? != Some(Consent::Pending)
+                || !self.store.in_conversation(user, jid).await?
+            {
+                return Ok(false);
+            }
+            let contact = self.map.jid_for_matrix(user);
+            self.store.add_subscription(&contact.to_string(), &jid.to_string()).await?;
+            self.store.remove_consent_request(user, jid).await?;
+            let presence = self.presence_of_matrix_user(user, jid).await;
+            if let (Ok(from), Ok(to)) = (Jid::new(&contact.to_string()), Jid::new(&jid.to_string())) {
+                self.xmpp
+                    .send_reply(outbound::presence(PresenceType::Subscribed, from.clone(), to.clone(), None))
+                    .await;
+                self.xmpp.send_reply(outbound::presence(PresenceType::Subscribe, from, to, None)).await;
+            }
+            if let Ok(stanza) = outbound::presence_between(&contact, jid, &presence) {
+                self.xmpp.send_reply(stanza).await;
+            }
+            Ok(true)
+        }
+        .await;
+        match result {
+            Ok(true) => tracing::info!(%user, %jid, "pending presence request accepted: they have a conversation now"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(%user, %jid, error = %e, "cannot settle a pending presence request"),
+        }
+    }
+
     /// Ask `user`, in their chat with the bot, whether `jid` may see their presence. `false`:
     /// not asked (no chat with the bot to ask in, or asked before).
     pub async fn ask_presence_consent(

@@ -95,6 +95,18 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Drop an unanswered request (it needs no answer any more); `false` if there was none.
+    pub async fn remove_consent_request(&self, user: &MatrixUserId, jid: &BareJid) -> Result<bool> {
+        let done =
+            sqlx::query("DELETE FROM presence_consent WHERE matrix_user = $1 AND xmpp_jid = $2 AND state = 'pending'")
+                .bind(user.to_string())
+                .bind(jid.to_string())
+                .execute(&self.pool)
+                .await
+                .ctx("remove consent request")?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Does `jid` share their presence with `user`'s address?
     pub async fn shares_presence(&self, jid: &BareJid, user: &MatrixUserId) -> Result<bool> {
         let row = sqlx::query("SELECT 1 FROM xmpp_presence_share WHERE matrix_user = $1 AND xmpp_jid = $2")
