@@ -3,7 +3,6 @@
 //! with) becomes their ghost's presence. Updates are coalesced per person and sent only on
 //! change. Presence is state, not a message: it is sent directly, not through the outbox, and
 //! re-announced from the last known state after a reconnect or on a probe.
-
 //!
 //! Consent: an XMPP user sees a Matrix user's presence (and may watch it) only if the two have a
 //! conversation (a DM the Matrix user joined, or a hosted room both joined) or the Matrix user
