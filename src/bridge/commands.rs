@@ -133,6 +133,12 @@ impl Bridge {
                 if &target == caller {
                     return Ok("You cannot watch yourself.".into());
                 }
+                if let Err(refusal) = self.may_watch(caller, &target).await? {
+                    if let (Party::Matrix(user), Party::Xmpp(jid)) = (caller, &target) {
+                        self.ask_to_share(user, jid).await;
+                    }
+                    return Ok(refusal);
+                }
                 let w = Watch {
                     watcher: caller.clone(),
                     target: target.clone(),
@@ -159,6 +165,7 @@ impl Bridge {
                 });
                 format!("Creating the room #{alias}:{} …", self.map.homeserver)
             }
+            UserCommand::Presence { action } => self.presence_command(tx, caller, action).await?,
             UserCommand::Sms { target } => self.sms_command(caller, &target.join(" "), actions).await?,
             UserCommand::Whoami => {
                 let other = match caller {
@@ -225,6 +232,19 @@ impl Bridge {
             };
             if !wanted {
                 continue;
+            }
+            // Consent is checked again when a watch fires: it may have lapsed since (a DM left,
+            // an approval taken back), and watches stored before the rule existed had none.
+            match self.may_watch(&w.watcher, &target).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => {
+                    tracing::info!(watcher = %w.watcher, %target, "watch not fired: no consent");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(watcher = %w.watcher, %target, error = %e, "cannot check watch consent");
+                    continue;
+                }
             }
             match &w.watcher {
                 Party::Xmpp(jid) => {

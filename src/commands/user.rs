@@ -30,6 +30,13 @@ pub enum UserCommand {
         #[command(subcommand)]
         action: NotifyCommand,
     },
+    /// Who may see your presence (Matrix users): XMPP users you have no conversation with must ask
+    /// you first; answer with `presence approve alice@example.org` or `presence deny
+    /// alice@example.org`; `presence list` shows the requests and your answers.
+    Presence {
+        #[command(subcommand)]
+        action: PresenceCommand,
+    },
     /// Group conversations: `room create sales Sales team` starts the room #sales on the
     /// homeserver (XMPP: #sales\40server@bridge) with you as its moderator.
     Room {
@@ -63,6 +70,8 @@ impl UserCommand {
             UserCommand::ControlRoom => Access::Admin,
             UserCommand::Help
             | UserCommand::Notify { .. }
+            // Only Matrix users have requests to answer; checked when it runs.
+            | UserCommand::Presence { .. }
             | UserCommand::Room { .. }
             | UserCommand::Whoami
             | UserCommand::MissedCalls { .. }
@@ -120,6 +129,16 @@ pub enum NotifyCommand {
     List,
     /// Stop notifying me about CONTACT.
     Cancel { contact: String },
+}
+
+#[derive(Subcommand, Debug, PartialEq, Eq)]
+pub enum PresenceCommand {
+    /// Let JID see your presence and absence note (and watch you with `notify add`).
+    Approve { jid: String },
+    /// Do not let JID see your presence (also takes back an approval).
+    Deny { jid: String },
+    /// The requests to see your presence, and your answers.
+    List,
 }
 
 /// Which presence changes a watch reports.
@@ -203,6 +222,16 @@ mod tests {
         assert_eq!(parse("language de").unwrap(), UserCommand::Language { language: "de".into() });
         assert_eq!(parse("start-chat sales").unwrap(), UserCommand::StartChat { group: "sales".into() });
         assert!(parse("start-chat").unwrap_err().contains("<GROUP>"));
+        assert_eq!(
+            parse("presence approve alice@example.org").unwrap(),
+            UserCommand::Presence { action: PresenceCommand::Approve { jid: "alice@example.org".into() } }
+        );
+        assert_eq!(
+            parse("!ucb presence deny alice@example.org").unwrap(),
+            UserCommand::Presence { action: PresenceCommand::Deny { jid: "alice@example.org".into() } }
+        );
+        assert_eq!(parse("presence list").unwrap(), UserCommand::Presence { action: PresenceCommand::List });
+        assert!(parse("presence approve").unwrap_err().contains("<JID>"));
     }
 
     /// The permission of every user command: only `control-room` needs an admin.
@@ -218,6 +247,8 @@ mod tests {
             ("missed-calls on", Access::Anyone),
             ("language en", Access::Anyone),
             ("start-chat sales", Access::Anyone),
+            ("presence approve a@b", Access::Anyone),
+            ("presence list", Access::Anyone),
             ("control-room", Access::Admin),
         ] {
             let command = parse(line).unwrap();
@@ -237,5 +268,6 @@ mod tests {
         assert!(err.contains("frobnicate"), "{err}");
         assert!(parse("").unwrap_err().contains("notify"));
         assert!(help().contains("Status-change notifications"));
+        assert!(help().contains("presence approve"));
     }
 }

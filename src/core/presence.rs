@@ -150,9 +150,226 @@ impl Presence {
     }
 }
 
+/// Where a Matrix user stands towards an XMPP user who asked to see their presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consent {
+    /// Asked, not answered yet.
+    Pending,
+    Approved,
+    Denied,
+}
+
+impl Consent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Consent::Pending => "pending",
+            Consent::Approved => "approved",
+            Consent::Denied => "denied",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => Consent::Pending,
+            "approved" => Consent::Approved,
+            "denied" => Consent::Denied,
+            _ => return None,
+        })
+    }
+}
+
+/// Bounds on open consent prompts, so that asking cannot be used to flood a Matrix user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PromptLimits {
+    /// Open prompts per Matrix user.
+    pub per_user: u64,
+    /// Open prompts from one XMPP domain, over all Matrix users.
+    pub per_domain: u64,
+}
+
+/// What the bridge does with an XMPP user's `subscribe` to a Matrix user's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnSubscribe {
+    /// They talk already (or the Matrix user approved): `subscribed` and the current presence.
+    Accept,
+    /// The Matrix user said no: `unsubscribed`.
+    Refuse,
+    /// Asked already: nothing new (no second prompt), the request stays pending.
+    Wait,
+    /// Ask the Matrix user (store a pending request, post the prompt).
+    Ask,
+    /// Too many open requests (for this user or from this domain): nothing stored, nothing asked.
+    Drop,
+}
+
+/// The subscription rule: someone the Matrix user has a conversation with is accepted; anyone
+/// else needs the Matrix user's approval, asked once, within the prompt limits.
+/// `open` is (open prompts of the Matrix user, open prompts from the requester's domain).
+pub fn on_subscribe(related: bool, consent: Option<Consent>, open: (u64, u64), limits: PromptLimits) -> OnSubscribe {
+    if related {
+        return OnSubscribe::Accept;
+    }
+    match consent {
+        Some(Consent::Approved) => OnSubscribe::Accept,
+        Some(Consent::Denied) => OnSubscribe::Refuse,
+        Some(Consent::Pending) => OnSubscribe::Wait,
+        None if open.0 >= limits.per_user || open.1 >= limits.per_domain => OnSubscribe::Drop,
+        None => OnSubscribe::Ask,
+    }
+}
+
+/// A token bucket per key (a remote domain): `burst` at once, then `per_second` on average.
+/// What exceeds it is refused, not queued. Idle full buckets are forgotten, and at most
+/// `max_keys` are kept (a new key past that is refused), so the map itself stays bounded.
+pub struct Buckets {
+    burst: f64,
+    per_second: f64,
+    max_keys: usize,
+    buckets: std::collections::HashMap<String, (f64, std::time::Instant)>,
+}
+
+impl Buckets {
+    pub fn new(burst: u32, per_second: f64, max_keys: usize) -> Self {
+        Self { burst: f64::from(burst), per_second, max_keys, buckets: std::collections::HashMap::new() }
+    }
+
+    /// Take one token for `key` at `now`; `false`: over the rate, refuse.
+    pub fn take(&mut self, key: &str, now: std::time::Instant) -> bool {
+        let (burst, rate) = (self.burst, self.per_second);
+        let refill = |(tokens, at): (f64, std::time::Instant)| {
+            (burst.min(tokens + now.saturating_duration_since(at).as_secs_f64() * rate), now)
+        };
+        if !self.buckets.contains_key(key) && self.buckets.len() >= self.max_keys {
+            // Forget buckets that refilled completely: they hold no information.
+            self.buckets.retain(|_, b| refill(*b).0 < burst);
+            if self.buckets.len() >= self.max_keys {
+                return false;
+            }
+        }
+        let bucket = self.buckets.entry(key.to_owned()).or_insert((burst, now));
+        let (tokens, at) = refill(*bucket);
+        if tokens < 1.0 {
+            *bucket = (tokens, at);
+            return false;
+        }
+        *bucket = (tokens - 1.0, at);
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.buckets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+}
+
+/// How available a state is, to pick one among an XMPP user's resources.
+pub fn rank(state: State) -> u8 {
+    match state {
+        State::Available => 5,
+        State::Busy => 4,
+        State::DoNotDisturb => 3,
+        State::Away => 2,
+        State::Inactive => 1,
+        State::Offline => 0,
+    }
+}
+
+/// One XMPP user's online resources (resource name → presence).
+pub type Resources = std::collections::HashMap<String, Presence>;
+
+/// A resource's presence changed (`None` or offline: it went away). Resource names are chosen
+/// remotely, so at most `cap` are kept: a new resource past it is ignored, and the person is
+/// shown by the resources already known.
+pub fn update_resources(online: &mut Resources, resource: &str, presence: Option<Presence>, cap: usize) {
+    match presence {
+        Some(p) if p.state != State::Offline => {
+            if online.len() < cap || online.contains_key(resource) {
+                online.insert(resource.to_owned(), p);
+            }
+        }
+        _ => {
+            online.remove(resource);
+        }
+    }
+}
+
+/// The most available resource's presence, if any is online.
+pub fn best_resource(online: &Resources) -> Option<Presence> {
+    online.values().max_by_key(|p| rank(p.state)).cloned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strangers_are_asked_once_within_the_limits() {
+        let l = PromptLimits { per_user: 2, per_domain: 3 };
+        // A conversation partner needs no approval, whatever was answered before.
+        assert_eq!(on_subscribe(true, None, (9, 9), l), OnSubscribe::Accept);
+        assert_eq!(on_subscribe(true, Some(Consent::Denied), (0, 0), l), OnSubscribe::Accept);
+        assert_eq!(on_subscribe(false, None, (0, 0), l), OnSubscribe::Ask);
+        assert_eq!(on_subscribe(false, Some(Consent::Pending), (0, 0), l), OnSubscribe::Wait);
+        assert_eq!(on_subscribe(false, Some(Consent::Approved), (5, 5), l), OnSubscribe::Accept);
+        assert_eq!(on_subscribe(false, Some(Consent::Denied), (0, 0), l), OnSubscribe::Refuse);
+        // The caps: per Matrix user, and per requesting domain.
+        assert_eq!(on_subscribe(false, None, (2, 0), l), OnSubscribe::Drop);
+        assert_eq!(on_subscribe(false, None, (1, 3), l), OnSubscribe::Drop);
+        assert_eq!(on_subscribe(false, None, (1, 2), l), OnSubscribe::Ask);
+        for c in [Consent::Pending, Consent::Approved, Consent::Denied] {
+            assert_eq!(Consent::parse(c.as_str()), Some(c));
+        }
+    }
+
+    #[test]
+    fn buckets_refuse_past_the_rate_and_stay_bounded() {
+        let t0 = std::time::Instant::now();
+        let mut b = Buckets::new(3, 1.0, 2);
+        assert!(b.take("evil.example", t0));
+        assert!(b.take("evil.example", t0));
+        assert!(b.take("evil.example", t0));
+        assert!(!b.take("evil.example", t0), "a fourth at once is refused");
+        // Another domain has its own bucket.
+        for _ in 0..3 {
+            assert!(b.take("good.example", t0));
+        }
+        // One token back per second.
+        let t1 = t0 + std::time::Duration::from_millis(1100);
+        assert!(b.take("evil.example", t1));
+        assert!(!b.take("evil.example", t1));
+        // A third domain while both buckets are in use: refused, the map does not grow.
+        assert!(!b.take("third.example", t1));
+        assert_eq!(b.len(), 2);
+        // Once the others refilled, they are forgotten and make room.
+        let t2 = t0 + std::time::Duration::from_secs(10);
+        assert!(b.take("third.example", t2));
+        assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn resources_are_capped_and_the_most_available_wins() {
+        let mut r = Resources::new();
+        update_resources(&mut r, "phone", Some(Presence::new(State::Away, Some("train"))), 2);
+        update_resources(&mut r, "desk", Some(Presence::new(State::Available, None)), 2);
+        assert_eq!(best_resource(&r).map(|p| p.state), Some(State::Available));
+        // A third resource past the cap is ignored; a known one still updates.
+        update_resources(&mut r, "spam1", Some(Presence::new(State::Available, Some("x"))), 2);
+        assert_eq!(r.len(), 2);
+        update_resources(&mut r, "desk", Some(Presence::new(State::Busy, None)), 2);
+        assert_eq!(best_resource(&r).map(|p| p.state), Some(State::Busy));
+        update_resources(&mut r, "desk", None, 2);
+        update_resources(&mut r, "phone", Some(Presence::new(State::Offline, None)), 2);
+        assert!(r.is_empty());
+        assert_eq!(best_resource(&r), None);
+        // Many resources coming and going never leave more than the cap.
+        for i in 0..1000 {
+            update_resources(&mut r, &format!("r{i}"), Some(Presence::new(State::Available, None)), 8);
+        }
+        assert_eq!(r.len(), 8);
+    }
 
     const STATES: [State; 6] =
         [State::Available, State::Away, State::Inactive, State::Busy, State::DoNotDisturb, State::Offline];

@@ -5,6 +5,7 @@
 mod admin;
 mod calls;
 mod command_data;
+mod consent;
 mod content;
 mod dedupe;
 mod ghosts;
@@ -80,7 +81,8 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "commands", include_str!("../../migrations/sqlite/0010_commands.sql")),
     (11, "sms", include_str!("../../migrations/sqlite/0011_sms.sql")),
     (12, "content", include_str!("../../migrations/sqlite/0012_content.sql")),
-    (15, "sms daily usage", include_str!("../../migrations/sqlite/0015_sms_daily_usage.sql")),
+    (13, "presence consent", include_str!("../../migrations/sqlite/0013_presence_consent.sql")),
+    (14, "sms daily usage", include_str!("../../migrations/sqlite/0014_sms_daily_usage.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
@@ -95,7 +97,8 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "commands", include_str!("../../migrations/postgres/0010_commands.sql")),
     (11, "sms", include_str!("../../migrations/postgres/0011_sms.sql")),
     (12, "content", include_str!("../../migrations/postgres/0012_content.sql")),
-    (15, "sms daily usage", include_str!("../../migrations/postgres/0015_sms_daily_usage.sql")),
+    (13, "presence consent", include_str!("../../migrations/postgres/0013_presence_consent.sql")),
+    (14, "sms daily usage", include_str!("../../migrations/postgres/0014_sms_daily_usage.sql")),
 ];
 
 /// The bridge's database.

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Context, Result, Store, now_ms};
+use super::{Context, Result, Store, StoreTx, now_ms};
 
 impl Store {
     pub async fn add_subscription(&self, contact: &str, subscriber: &str) -> Result<()> {
@@ -55,5 +55,43 @@ impl Store {
             .await
             .ctx("subscriptions")?;
         rows.iter().map(|r| Ok((r.try_get(0).ctx("contact")?, r.try_get(1).ctx("subscriber")?))).collect()
+    }
+}
+
+impl Store {
+    /// How many contacts an XMPP user is subscribed to (bounded per subscriber).
+    pub async fn subscription_count(&self, subscriber: &str) -> Result<u64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM xmpp_subscription WHERE subscriber = $1")
+            .bind(subscriber)
+            .fetch_one(&self.pool)
+            .await
+            .ctx("count subscriptions")?;
+        Ok(u64::try_from(row.try_get::<i64, _>(0).ctx("count")?).unwrap_or(0))
+    }
+}
+
+impl StoreTx {
+    pub async fn add_subscription(&mut self, contact: &str, subscriber: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO xmpp_subscription (contact, subscriber, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(contact)
+        .bind(subscriber)
+        .bind(now_ms())
+        .execute(&mut *self.tx)
+        .await
+        .ctx("add subscription")?;
+        Ok(())
+    }
+
+    /// `false` if there was no such subscription.
+    pub async fn remove_subscription(&mut self, contact: &str, subscriber: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM xmpp_subscription WHERE contact = $1 AND subscriber = $2")
+            .bind(contact)
+            .bind(subscriber)
+            .execute(&mut *self.tx)
+            .await
+            .ctx("remove subscription")?;
+        Ok(done.rows_affected() > 0)
     }
 }

@@ -26,6 +26,7 @@ use crate::bridge::Bridge;
 use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
 use crate::core::inbound::XmppChatIn;
+use crate::core::presence::{Consent, OnSubscribe};
 use crate::xmpp::connection::Received;
 use crate::xmpp::dispatch::Ordered;
 use crate::xmpp::{adhoc, muc, outbound, portal};
@@ -337,55 +338,77 @@ async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
     };
     let subscriber = from.to_bare().to_string();
     let contact = to.to_bare().to_string();
-    let is_user_address = to.node().map(|n| bridge.map.matrix_for_jid(n.as_str()).is_ok());
+    let user = to.node().and_then(|n| bridge.map.matrix_for_jid(n.as_str()).ok());
     let to_bare = Jid::from(to.to_bare());
     let from_bare = Jid::from(from.to_bare());
+    let reply = |kind: PresenceType| outbound::presence(kind, to_bare.clone(), from_bare.clone(), None);
+    let (Some(user), Some(sender)) = (user, core_jid(&from)) else {
+        if presence.type_ == PresenceType::Subscribe {
+            let text = Some("No such Matrix user address.");
+            let refusal = outbound::presence(PresenceType::Unsubscribed, to_bare.clone(), from_bare.clone(), text);
+            bridge.xmpp.send_reply(refusal).await;
+        }
+        return;
+    };
     match presence.type_ {
         PresenceType::Subscribe => {
-            if is_user_address != Some(true) {
-                let reply = outbound::presence(
-                    PresenceType::Unsubscribed,
-                    to_bare,
-                    from_bare,
-                    Some("No such Matrix user address."),
-                );
-                return bridge.xmpp.send_reply(reply).await;
+            // A conversation partner is accepted; anyone else needs the Matrix user's approval.
+            let decision = match bridge.subscription_decision(&user, &sender).await {
+                Ok(d) => d,
+                Err(e) => return tracing::warn!(error = %e, "cannot decide on a subscription"),
+            };
+            tracing::info!(%user, %sender, ?decision, "subscription request");
+            match decision {
+                OnSubscribe::Accept => {
+                    if let Err(e) = bridge.store.add_subscription(&contact, &subscriber).await {
+                        tracing::warn!(error = %e, "cannot store subscription");
+                        return;
+                    }
+                    bridge.xmpp.send_reply(reply(PresenceType::Subscribed)).await;
+                    // Ask for her presence in return, so it can be shown on Matrix.
+                    bridge.xmpp.send_reply(reply(PresenceType::Subscribe)).await;
+                    send_current_presence(bridge, &to, &from).await;
+                }
+                OnSubscribe::Refuse => bridge.xmpp.send_reply(reply(PresenceType::Unsubscribed)).await,
+                // Pending (RFC 6121 3.1.3): no answer until the Matrix user answers.
+                OnSubscribe::Wait | OnSubscribe::Drop => {}
+                OnSubscribe::Ask => {
+                    if let Err(e) = bridge.ask_presence_consent(&user, &sender).await {
+                        tracing::warn!(%user, %sender, error = %e, "cannot ask for consent to presence");
+                    }
+                }
             }
-            if let Err(e) = bridge.store.add_subscription(&contact, &subscriber).await {
-                tracing::warn!(error = %e, "cannot store subscription");
-                return;
-            }
-            bridge
-                .xmpp
-                .send_reply(outbound::presence(PresenceType::Subscribed, to_bare.clone(), from_bare.clone(), None))
-                .await;
-            // Ask for her presence in return, so it can be shown on Matrix.
-            bridge
-                .xmpp
-                .send_reply(outbound::presence(PresenceType::Subscribe, to_bare.clone(), from_bare.clone(), None))
-                .await;
-            send_current_presence(bridge, &to, &from).await;
         }
         PresenceType::Unsubscribe => {
             if let Err(e) = bridge.store.remove_subscription(&contact, &subscriber).await {
                 tracing::warn!(error = %e, "cannot remove subscription");
             }
-            bridge
-                .xmpp
-                .send_reply(outbound::presence(PresenceType::Unsubscribed, to_bare.clone(), from_bare.clone(), None))
-                .await;
-            bridge.xmpp.send_reply(outbound::presence(PresenceType::Unavailable, to_bare, from_bare, None)).await;
+            bridge.xmpp.send_reply(reply(PresenceType::Unsubscribed)).await;
+            bridge.xmpp.send_reply(reply(PresenceType::Unavailable)).await;
         }
+        // She shares her presence with the Matrix user (usually answering the bridge's request).
+        PresenceType::Subscribed => bridge.xmpp_shares_presence(&sender, &user, true).await,
+        PresenceType::Unsubscribed => bridge.xmpp_shares_presence(&sender, &user, false).await,
         PresenceType::Probe => {
-            if bridge.store.is_subscribed(&contact, &subscriber).await.unwrap_or(false) {
+            let subscribed = bridge.store.is_subscribed(&contact, &subscriber).await.unwrap_or(false);
+            if subscribed && bridge.presence_visible_to(&user, &sender).await {
                 send_current_presence(bridge, &to, &from).await;
+            } else if subscribed || matches!(bridge.store.consent(&user, &sender).await, Ok(Some(Consent::Pending))) {
+                // Not (or no longer) allowed, or still waiting for an answer: a bare
+                // "unavailable" says nothing and keeps the request standing.
+                bridge.xmpp.send_reply(reply(PresenceType::Unavailable)).await;
             } else {
-                bridge.xmpp.send_reply(outbound::presence(PresenceType::Unsubscribed, to_bare, from_bare, None)).await;
+                bridge.xmpp.send_reply(reply(PresenceType::Unsubscribed)).await;
             }
         }
-        PresenceType::None | PresenceType::Unavailable if is_user_address == Some(true) => {
+        PresenceType::None | PresenceType::Unavailable => {
             // An XMPP user's own presence, shared with a Matrix contact: her ghost's presence.
-            let Some(sender) = core_jid(&from) else { return };
+            // Taken only from someone related to that Matrix user (each one costs a ghost and
+            // state kept alive).
+            let going = presence.type_ == PresenceType::Unavailable && bridge.tracks_xmpp_presence(&sender);
+            if !going && !bridge.takes_presence_from(&sender, &user).await {
+                return tracing::debug!(%sender, %user, "presence from an unrelated JID ignored");
+            }
             let resource = from.resource().map(|r| r.as_str().to_owned()).unwrap_or_default();
             // Unavailable presence is passed on too: its status is the note of "offline".
             let state = Some(outbound::reading(&presence));
@@ -396,10 +419,14 @@ async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
     }
 }
 
-/// Tell `to` (an XMPP user) the presence of the Matrix user behind the address `contact`.
+/// Tell `to` (an XMPP user) the presence of the Matrix user behind the address `contact`, if
+/// they may see it.
 async fn send_current_presence(bridge: &Arc<Bridge>, contact: &Jid, to: &Jid) {
     let Some(Ok(matrix_user)) = contact.node().map(|n| bridge.map.matrix_for_jid(n.as_str())) else { return };
     let (Some(contact), Some(to)) = (core_jid(contact), core_jid(to)) else { return };
+    if !bridge.presence_visible_to(&matrix_user, &to).await {
+        return;
+    }
     let presence = bridge.presence_of_matrix_user(&matrix_user, &to).await;
     if let Ok(stanza) = outbound::presence_between(&contact, &to, &presence) {
         bridge.xmpp.send_reply(stanza).await;
@@ -419,16 +446,17 @@ async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
             return bridge.xmpp.send_reply(reply).await;
         }
         // Answers to the bridge's own requests (vCards for avatars).
-        Iq::Result { id, payload, .. } => {
+        // Only the queried JID's answer counts (its server answers for the bare JID).
+        Iq::Result { id, from, payload, .. } => {
             let photo = payload
                 .and_then(|p| VCard::try_from(p).ok())
                 .and_then(|v| v.photo)
                 .map(|p| (p.binval.data, p.type_.data));
-            bridge.xmpp_vcard_result(&id, photo).await;
+            bridge.xmpp_vcard_result(&id, from.as_ref().and_then(core_jid).as_ref(), photo).await;
             return;
         }
-        Iq::Error { id, .. } => {
-            bridge.xmpp_vcard_result(&id, None).await;
+        Iq::Error { id, from, .. } => {
+            bridge.xmpp_vcard_result(&id, from.as_ref().and_then(core_jid).as_ref(), None).await;
             return;
         }
         _ => return,

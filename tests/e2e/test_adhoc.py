@@ -20,6 +20,8 @@ def test_xmpp_user_runs_commands_through_xep_0050(bridge):
         async with Peers() as p:
             x = await p.xmpp_user("ah")
             m = await p.matrix_user("ahm")
+            # Watching a Matrix user needs their consent: a conversation gives it.
+            await p.dm_from_matrix(m, x)
             comp = settings().component
             info = await x.plugin["xep_0030"].get_info(jid=comp, timeout=10)
             assert COMMANDS in info["disco_info"]["features"]

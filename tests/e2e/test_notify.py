@@ -7,6 +7,17 @@ import asyncio
 from ucb import Peers, run, settings, token, wait_for
 
 
+async def dm_from_xmpp_known(p, m, x) -> str:
+    """p.dm_from_xmpp, and then until the bridge has seen him join: a DM counts as a conversation
+    (which lets her see his presence without asking him) only once the Matrix user joined it.
+    His reply reaching her means the bridge handled his join, which came before it."""
+    room_id = await p.dm_from_xmpp(m, x)
+    body = "joined " + token(3)
+    await m.send_text(room_id, body)
+    await x.wait_chat(m.jid, body)
+    return room_id
+
+
 def _bot() -> str:
     s = settings()
     return f"@{s.registration['sender_localpart']}:{s.matrix_domain}"
@@ -29,7 +40,7 @@ def test_xmpp_user_is_told_when_a_matrix_contact_comes_back_and_logs_off(bridge)
         async with Peers() as p:
             m = await p.matrix_user()
             x = await p.xmpp_user()
-            await p.dm_from_xmpp(m, x)   # a shared room: the bridge hears m's presence
+            await dm_from_xmpp_known(p, m, x)   # a shared room: the bridge hears m's presence
             await m.set_presence("online")
             await asyncio.sleep(1)       # the bridge learns the state before the watch starts
 
@@ -61,7 +72,7 @@ def test_matrix_user_is_told_in_the_bot_chat_when_an_xmpp_contact_comes_back(bri
         async with Peers() as p:
             m = await p.matrix_user()
             x = await p.xmpp_user()
-            await p.dm_from_xmpp(m, x)
+            await dm_from_xmpp_known(p, m, x)
             await x.subscribe(m.jid, mutual=True)   # she shares her presence with the bridge
 
             bot_room = await m.create_dm(_bot())

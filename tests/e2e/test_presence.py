@@ -20,6 +20,9 @@ the subscribed XMPP user receives it from the Matrix user's address. These tests
 (she to him) so that they do not depend on the bridge subscribing back; one test does the full
 handshake.
 
+Every test first opens a DM between the two (a conversation): without one the bridge would ask the
+Matrix user before accepting her subscription (see test_consent.py).
+
 Synapse drops a presence set by PUT to offline ~30 s after the last sync or activity; every
 check here is done well within that.
 """
@@ -31,6 +34,18 @@ import time
 import pytest
 
 from ucb import ANY, Peers, bare, run, token, wait_for
+
+
+async def dm_from_xmpp_known(p, m, x) -> str:
+    """p.dm_from_xmpp, and then until the bridge has seen him join: a DM counts as a conversation
+    (which lets her see his presence without asking him) only once the Matrix user joined it.
+    His reply reaching her means the bridge handled his join, which came before it."""
+    room_id = await p.dm_from_xmpp(m, x)
+    body = "joined " + token(3)
+    await m.send_text(room_id, body)
+    await x.wait_chat(m.jid, body)
+    return room_id
+
 
 # (id, XMPP presence type, <show/>, <status/>, Matrix presence, status_msg); "{n}" is a unique note.
 STATES = [
@@ -91,7 +106,7 @@ def test_mutual_subscription_makes_the_ghost_online(bridge):
         async with Peers() as p:
             m = await p.matrix_user()
             x = await p.xmpp_user()
-            await p.dm_from_xmpp(m, x)
+            await dm_from_xmpp_known(p, m, x)
             await x.subscribe(m.jid, mutual=True)
             # A fresh ghost that never synced is offline in Synapse; her available presence makes it online.
             await m.wait_presence(x.ghost, "online", None, timeout=15)
@@ -106,7 +121,7 @@ def test_xmpp_presence_to_matrix(bridge, state):
         async with Peers() as p:
             m = await p.matrix_user()
             x = await p.xmpp_user()
-            await p.dm_from_xmpp(m, x)
+            await dm_from_xmpp_known(p, m, x)
             await x.subscribe(m.jid, mutual=True)
             note = "note " + token(3)
             x.send_presence_state(show, _fill(status_t, note), ptype=ptype)
@@ -120,7 +135,7 @@ def test_xmpp_presence_changes_follow_each_other(bridge):
         async with Peers() as p:
             m = await p.matrix_user()
             x = await p.xmpp_user()
-            await p.dm_from_xmpp(m, x)
+            await dm_from_xmpp_known(p, m, x)
             await x.subscribe(m.jid, mutual=True)
             # offline last: after it she is gone and sends nothing more.
             for _, ptype, show, status_t, mx_presence, mx_status_t in STATES:
@@ -136,7 +151,7 @@ def test_xmpp_logoff_makes_the_ghost_offline(bridge):
         async with Peers() as p:
             m = await p.matrix_user()
             x = await p.xmpp_user()
-            await p.dm_from_xmpp(m, x)
+            await dm_from_xmpp_known(p, m, x)
             await x.subscribe(m.jid, mutual=True)
             note = "here " + token(3)
             x.send_presence_state(None, note)
@@ -153,7 +168,7 @@ def test_xmpp_presence_of_two_resources(bridge):
         async with Peers() as p:
             m = await p.matrix_user()
             x = await p.xmpp_user()
-            await p.dm_from_xmpp(m, x)
+            await dm_from_xmpp_known(p, m, x)
             await x.subscribe(m.jid, mutual=True)
             phone = await p.another_resource(x, "phone")
             phone_note = "on the phone " + token(3)
@@ -190,7 +205,7 @@ def test_ghost_presence_outlasts_synapse_timeout(bridge):
         async with Peers() as p:
             m = await p.matrix_user()
             x = await p.xmpp_user()
-            await p.dm_from_xmpp(m, x)
+            await dm_from_xmpp_known(p, m, x)
             await x.subscribe(m.jid, mutual=True)
             note = "long meeting " + token(3)
             x.send_presence_state("dnd", note)
@@ -207,7 +222,7 @@ def test_ghost_presence_survives_her_messages(bridge):
         async with Peers() as p:
             m = await p.matrix_user()
             x = await p.xmpp_user()
-            room_id = await p.dm_from_xmpp(m, x)
+            room_id = await dm_from_xmpp_known(p, m, x)
             await x.subscribe(m.jid, mutual=True)
             note = "on the train " + token(3)
             x.send_presence_state("away", note)
