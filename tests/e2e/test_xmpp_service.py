@@ -50,6 +50,7 @@ def test_subscribe_to_a_matrix_contact(bridge):
         async with Peers() as p:
             m = await p.matrix_user()
             x = await p.xmpp_user()
+            await p.dm_from_matrix(m, x)   # a conversation: no approval needed (see test_consent.py)
             await _subscribe(x, m.jid)
     run(go())
 
@@ -60,6 +61,7 @@ def test_subscription_survives_a_restart(bridge):
         async with Peers() as p:
             m = await p.matrix_user()
             x = await p.xmpp_user()
+            await p.dm_from_matrix(m, x)   # a conversation: no approval needed (see test_consent.py)
             await _subscribe(x, m.jid)
             bridge.restart()
             y = await p.relogin(x)   # initial presence: Prosody probes every contact the user is subscribed to
