@@ -101,7 +101,14 @@ impl Bridge {
                     .collect();
                 let room = self
                     .matrix
-                    .create_group_room("ucbridge control room", &self.config.admins.control_room, false, &[], &[], "control")
+                    .create_group_room(
+                        "ucbridge control room",
+                        &self.config.admins.control_room,
+                        false,
+                        &[],
+                        &[],
+                        "control",
+                    )
                     .await?;
                 tracing::info!(%room, alias, "created the control room");
                 // One by one: an admin without an account yet must not stop the others (they

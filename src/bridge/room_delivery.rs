@@ -123,7 +123,8 @@ impl Bridge {
                 // room behind the alias, even one the bot is powerful in, is someone else's.
                 Some(existing) => {
                     let origin = self.matrix.room_origin(&existing).await.map_err(MatrixError::into_delivery)?;
-                    if origin.is_some_and(|o| o.creator == self.map.bot().to_string() && o.marker == Some(marker.clone()))
+                    if origin
+                        .is_some_and(|o| o.creator == self.map.bot().to_string() && o.marker == Some(marker.clone()))
                     {
                         self.save_new_room(existing.clone(), initiator, name, &full_alias, open).await?;
                         Ok(Some(existing))

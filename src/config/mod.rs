@@ -174,18 +174,18 @@ pub struct Rooms {
 
 impl Default for Rooms {
     fn default() -> Self {
-        Self {
-            max_participants: crate::core::room::DEFAULT_CAP,
-            history_on_join: 20,
-            alias_prefix: "ucb-".into(),
-        }
+        Self { max_participants: crate::core::room::DEFAULT_CAP, history_on_join: 20, alias_prefix: "ucb-".into() }
     }
 }
 
 impl Rooms {
     /// The alias localpart of a hosted room asked for as `wanted`.
     pub fn alias(&self, wanted: &str) -> String {
-        if wanted.starts_with(&self.alias_prefix) { wanted.to_owned() } else { format!("{}{wanted}", self.alias_prefix) }
+        if wanted.starts_with(&self.alias_prefix) {
+            wanted.to_owned()
+        } else {
+            format!("{}{wanted}", self.alias_prefix)
+        }
     }
 }
 
@@ -449,7 +449,10 @@ impl Config {
             ("access.xmpp_domains", &self.access.xmpp_domains, &['@', '/', ' ', ':'][..]),
         ] {
             if let Some(bad) = patterns.iter().find(|p| p.is_empty() || p.contains(bad_chars)) {
-                return Err(invalid(key, format!("'{bad}' is not a server name pattern like example.org or *.example.org")));
+                return Err(invalid(
+                    key,
+                    format!("'{bad}' is not a server name pattern like example.org or *.example.org"),
+                ));
             }
         }
         if !(2..=1000).contains(&self.rooms.max_participants) {

@@ -13,7 +13,12 @@ pub struct Budget {
 
 impl Budget {
     pub fn new(capacity: u32, per_hour: u32) -> Self {
-        Self { capacity: f64::from(capacity), per_sec: f64::from(per_hour) / 3600.0, tokens: f64::from(capacity), last: None }
+        Self {
+            capacity: f64::from(capacity),
+            per_sec: f64::from(per_hour) / 3600.0,
+            tokens: f64::from(capacity),
+            last: None,
+        }
     }
 
     /// Take one token if there is one.

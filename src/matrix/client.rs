@@ -509,8 +509,7 @@ impl MatrixClient {
     }
 
     async fn state_content(&self, room: &RoomId, kind: &str) -> Result<Option<serde_json::Value>, MatrixError> {
-        let request =
-            get_state_event_for_key::v3::Request::new(to_ruma_room(room)?, kind.into(), String::new());
+        let request = get_state_event_for_key::v3::Request::new(to_ruma_room(room)?, kind.into(), String::new());
         match self.call(request, None).await {
             Ok(r) => serde_json::from_str(r.event_or_content.get())
                 .map(Some)
@@ -526,8 +525,8 @@ impl MatrixClient {
         request.format = ruma::api::client::state::get_state_event_for_key::v3::StateEventFormat::Event;
         match self.call(request, None).await {
             Ok(r) => {
-                let event: serde_json::Value = serde_json::from_str(r.event_or_content.get())
-                    .map_err(|e| MatrixError::Protocol(e.to_string()))?;
+                let event: serde_json::Value =
+                    serde_json::from_str(r.event_or_content.get()).map_err(|e| MatrixError::Protocol(e.to_string()))?;
                 Ok(event["sender"].as_str().map(str::to_owned))
             }
             Err(e) if matches!(e.errcode(), Some("M_NOT_FOUND" | "M_FORBIDDEN")) => Ok(None),
@@ -621,7 +620,12 @@ impl MatrixClient {
     }
 
     /// A member's display name in one room only (their `m.room.member` event), as that member.
-    pub async fn set_room_displayname(&self, room: &RoomId, user: &MatrixUserId, name: &str) -> Result<(), MatrixError> {
+    pub async fn set_room_displayname(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        name: &str,
+    ) -> Result<(), MatrixError> {
         let content = serde_json::json!({"membership": "join", "displayname": name});
         let body = serde_json::value::to_raw_value(&content).map_err(|e| MatrixError::Protocol(e.to_string()))?;
         let request = send_state_event::v3::Request::new_raw(

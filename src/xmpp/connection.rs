@@ -8,8 +8,8 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -240,8 +240,7 @@ async fn serve(
     let mut acks = Acks::new(server_of(params));
     let ended = loop {
         let ended =
-            serve_step(params, stream, outgoing, inbound, pending, shutdown, &mut ping, &mut ping_seq, &mut acks)
-                .await;
+            serve_step(params, stream, outgoing, inbound, pending, shutdown, &mut ping, &mut ping_seq, &mut acks).await;
         if let Some(ended) = ended {
             break ended;
         }

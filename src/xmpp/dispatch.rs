@@ -105,7 +105,12 @@ mod tests {
                 .unwrap();
         }
         let tx2 = tx.clone();
-        ordered.run("slow".into(), async move { let _ = tx2.send("slow-2"); }).await.unwrap();
+        ordered
+            .run("slow".into(), async move {
+                let _ = tx2.send("slow-2");
+            })
+            .await
+            .unwrap();
         // Another conversation runs meanwhile, in its own order.
         for i in 0..5 {
             let tx = tx.clone();
@@ -142,7 +147,12 @@ mod tests {
         let (_release, gate) = watch::channel(false);
         for _ in 0..3 {
             let mut gate = gate.clone();
-            ordered.run("flood".into(), async move { let _ = gate.wait_for(|o| *o).await; }).await.unwrap();
+            ordered
+                .run("flood".into(), async move {
+                    let _ = gate.wait_for(|o| *o).await;
+                })
+                .await
+                .unwrap();
         }
         assert_eq!(ordered.run("flood".into(), async {}).await, Err(Busy));
         assert_eq!(ordered.run("other".into(), async {}).await, Ok(()));

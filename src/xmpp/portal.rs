@@ -36,11 +36,8 @@ pub async fn is_muc(bridge: &Bridge, muc: &BareJid) -> Result<bool, String> {
     let from = Jid::new(&bridge.map.component).map_err(|e| e.to_string())?;
     let to = Jid::new(&muc.to_string()).map_err(|e| e.to_string())?;
     let request = Iq::from_get(String::new(), DiscoInfoQuery { node: None });
-    let answer = bridge
-        .xmpp
-        .query(request, from, to, std::time::Duration::from_secs(10))
-        .await
-        .map_err(|e| e.to_string())?;
+    let answer =
+        bridge.xmpp.query(request, from, to, std::time::Duration::from_secs(10)).await.map_err(|e| e.to_string())?;
     let Iq::Result { payload: Some(payload), .. } = answer else { return Ok(false) };
     let Ok(info) = DiscoInfoResult::try_from(payload) else { return Ok(false) };
     Ok(info.identities.iter().any(|i| i.category == "conference" && i.type_ == "text")
