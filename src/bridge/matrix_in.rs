@@ -37,8 +37,14 @@ impl Bridge {
         let mut membership_changed = false;
         let control = self.control_room();
         let mut commands = vec![];
+        let mut joined = vec![];
         for event in events {
             membership_changed |= matches!(event, MatrixIn::Membership { .. });
+            if let MatrixIn::Membership { room, user, membership: Membership::Join, .. } = &event
+                && !self.map.is_bridge_user(user)
+            {
+                joined.push((room.clone(), user.clone()));
+            }
             if let MatrixIn::Message { room, sender, text, event_id, reply_to, .. } = &event
                 && Some(room) == control.as_ref()
             {
@@ -71,6 +77,15 @@ impl Bridge {
         self.after_commands().await;
         if membership_changed {
             self.forget_cached_dms();
+        }
+        // Joining a direct chat starts a conversation: a presence request of the XMPP side
+        // that overtook the join needs no approval any more.
+        for (room, user) in joined {
+            if let Some(dm) = self.store.dm_by_room(&room).await?
+                && dm.matrix == user
+            {
+                self.conversation_started(&user, &dm.xmpp).await;
+            }
         }
         self.dispatch(rows);
         Ok(())
