@@ -5,7 +5,7 @@
 use sqlx::Connection;
 use ucbridge::core::action::{Action, Text, TextKind};
 use ucbridge::core::ids::{BareJid, MatrixUserId, RoomId};
-use ucbridge::core::presence::{Presence, State};
+use ucbridge::core::presence::{Consent, Presence, State};
 use ucbridge::core::room::Role;
 use ucbridge::core::watch::Party;
 use ucbridge::store::{
@@ -734,6 +734,51 @@ async fn edits_reactions_retractions_and_media_links(db: &TestDb) {
     assert_eq!(store.media_by_token("t0k3n").await.unwrap(), None);
 }
 
+async fn presence_consent_requests_answers_and_shares(db: &TestDb) {
+    let store = db.open().await;
+    let (bob, alice, mallory) = (mxid("@bob:hs"), jid("alice@x"), jid("mallory@evil"));
+    // A stranger: neither a conversation nor an answer.
+    assert!(!store.presence_allowed(&bob, &mallory).await.unwrap());
+    assert_eq!(store.consent(&bob, &mallory).await.unwrap(), None);
+    assert!(store.add_consent_request(&bob, &mallory).await.unwrap());
+    assert!(!store.add_consent_request(&bob, &mallory).await.unwrap(), "one request per requester");
+    assert_eq!(store.consent(&bob, &mallory).await.unwrap(), Some(Consent::Pending));
+    assert_eq!(store.open_consent_requests(&bob, "evil").await.unwrap(), (1, 1));
+    assert!(!store.presence_allowed(&bob, &mallory).await.unwrap(), "a pending request allows nothing");
+    // Denied, then approved: only an approval allows.
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.answer_consent(&bob, &mallory, Consent::Denied).await.unwrap(), Some(Consent::Pending));
+    tx.commit().await.unwrap();
+    assert!(!store.presence_allowed(&bob, &mallory).await.unwrap());
+    assert_eq!(store.open_consent_requests(&bob, "evil").await.unwrap(), (0, 0));
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.answer_consent(&bob, &mallory, Consent::Approved).await.unwrap(), Some(Consent::Denied));
+    assert_eq!(tx.consents_of(&bob).await.unwrap(), vec![("mallory@evil".to_owned(), Consent::Approved)]);
+    tx.commit().await.unwrap();
+    assert!(store.presence_allowed(&bob, &mallory).await.unwrap());
+    assert!(!store.in_conversation(&bob, &mallory).await.unwrap(), "an approval is not a conversation");
+    // A conversation: a DM counts once the Matrix user joined it.
+    let dm = DmPortal { room: room("!dm:hs"), xmpp: alice.clone(), matrix: bob.clone(), peer: PeerMembership::Invited };
+    store.save_dm(&dm).await.unwrap();
+    assert!(!store.in_conversation(&bob, &alice).await.unwrap(), "invited is not joined");
+    let mut tx = store.begin().await.unwrap();
+    tx.set_peer_membership(&room("!dm:hs"), &bob, PeerMembership::Joined).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.in_conversation(&bob, &alice).await.unwrap());
+    assert!(store.presence_allowed(&bob, &alice).await.unwrap());
+    // A pending request that needs no answer any more goes.
+    assert!(store.add_consent_request(&bob, &alice).await.unwrap());
+    assert!(store.remove_consent_request(&bob, &alice).await.unwrap());
+    assert!(!store.remove_consent_request(&bob, &alice).await.unwrap());
+    // Shares of XMPP users with Matrix users, capped per domain.
+    assert!(!store.shares_presence(&alice, &bob).await.unwrap());
+    assert!(store.add_presence_share(&alice, &bob, 1).await.unwrap());
+    assert!(store.shares_presence(&alice, &bob).await.unwrap());
+    assert!(!store.add_presence_share(&jid("carol@x"), &bob, 1).await.unwrap(), "the domain's cap");
+    store.remove_presence_share(&alice, &bob).await.unwrap();
+    assert!(!store.shares_presence(&alice, &bob).await.unwrap());
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -773,4 +818,5 @@ conformance!(
     block_list_settings_and_imports,
     a_portal_link_is_undone,
     edits_reactions_retractions_and_media_links,
+    presence_consent_requests_answers_and_shares,
 );
