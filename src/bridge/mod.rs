@@ -55,6 +55,9 @@ pub struct Bridge {
     rooms: Mutex<HashMap<RoomId, Option<crate::store::BridgedRoom>>>,
     /// Portal rooms of MUCs on XMPP servers, and who is in those MUCs.
     portals: Mutex<portal::PortalIndex>,
+    /// Held while a presence subscription is decided and recorded (its caps are counted in the
+    /// database, and stanzas of different conversations are handled concurrently).
+    pub consent_gate: tokio::sync::Mutex<()>,
     /// New portal rooms (created on alias lookups anyone can make): a burst, then a few an hour.
     portal_budget: Mutex<crate::core::budget::Budget>,
     avatars: Mutex<avatars::AvatarState>,
@@ -135,6 +138,7 @@ impl Bridge {
             rooms: Mutex::new(HashMap::new()),
             portals: Mutex::new(portal::PortalIndex::default()),
             portal_budget: Mutex::new(crate::core::budget::Budget::new(20, 60)),
+            consent_gate: tokio::sync::Mutex::new(()),
             control: Mutex::new(None),
             avatars: Mutex::new(avatars::AvatarState::default()),
             started: admin::started(),

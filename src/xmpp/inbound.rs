@@ -352,6 +352,9 @@ async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
     };
     match presence.type_ {
         PresenceType::Subscribe => {
+            // Deciding and recording go together: requests handled concurrently (other
+            // conversations) must not each see room under a cap and all be asked.
+            let _one_at_a_time = bridge.consent_gate.lock().await;
             // A conversation partner is accepted; anyone else needs the Matrix user's approval.
             let decision = match bridge.subscription_decision(&user, &sender).await {
                 Ok(d) => d,
