@@ -527,6 +527,8 @@ impl Bridge {
         let old = self.current_config();
         let mut new = crate::config::Config::load(&old.source)
             .map_err(|e| format!("The config was not reloaded, nothing changed: {e}"))?;
+        // The same bar as at start-up: a weak or placeholder secret is not taken in.
+        new.check_secrets().map_err(|e| format!("The config was not reloaded, nothing changed: {e}"))?;
         let differs = crate::config::differs;
         let mut restart = vec![];
         for (key, changed) in [
@@ -536,6 +538,8 @@ impl Bridge {
             ("database", !old.database_overridden && differs(&old.database, &new.database)),
             ("logging", differs(&old.logging, &new.logging)),
             ("admins.control_room", old.admins.control_room != new.admins.control_room),
+            // The registration claims the aliases: a new prefix needs a new registration too.
+            ("rooms.alias_prefix", old.rooms.alias_prefix != new.rooms.alias_prefix),
             ("limits.max_transaction_bytes", old.limits.max_transaction_bytes != new.limits.max_transaction_bytes),
             // The Matrix client and the SMS gateway are set up once, at start.
             ("links", differs(&old.links, &new.links)),
