@@ -119,8 +119,11 @@ class Load:
             if lost or dup or reordered:
                 problems.append(f"x2m c{i}: lost {lost}, duplicated {dup}, reordered {reordered}")
         load = f"{CONVERSATIONS * PER_DIRECTION * 2} messages, {CONVERSATIONS} conversations both ways"
-        print(f"\nFAULT | {fault} | {load} | lost {totals[0]} | duplicated {totals[1]} | "
-              f"reordered {totals[2]} | recovery {recovery:.1f} s")
+        line = (f"| {fault} | {load} | {totals[0]} | {totals[1]} | {totals[2]} | {recovery:.1f} s | "
+                f"{settings().db} |")
+        print("\nFAULT " + line)
+        with open(os.path.join(settings().state, "faults.md"), "a") as f:   # collected for bench/faults.md
+            f.write(line + "\n")
         assert not problems, "; ".join(problems)
         assert not self.errors(), [e.describe() for e in self.errors()][:5]
 
