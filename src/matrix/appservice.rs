@@ -75,6 +75,21 @@ struct PushBody {
     ephemeral_unstable: Vec<serde_json::Value>,
 }
 
+/// What a transaction is remembered by, so that a repeat is ignored: its id and its events. The
+/// id alone is not enough: Synapse on SQLite numbers transactions from 1 again after a restart
+/// (its sequence starts from the highest id still queued), so a new transaction can carry an id
+/// the bridge has seen; a retry carries the same events again.
+fn claim_key(txn_id: &str, event_ids: &[&str]) -> String {
+    use sha2::Digest;
+    let mut digest = sha2::Sha256::new();
+    for id in event_ids {
+        digest.update(id.as_bytes());
+        digest.update(b"\n");
+    }
+    let digest = digest.finalize();
+    format!("{txn_id}:{}", hex::encode(&digest[..8]))
+}
+
 async fn push_transaction(
     State(bridge): State<Arc<Bridge>>,
     Path(txn_id): Path<String>,
@@ -109,7 +124,7 @@ async fn push_transaction(
         });
         return Err(ApiError::Unavailable(format!("transaction {txn_id}: earlier transactions are missing")));
     }
-    if let Err(e) = bridge.accept_matrix_transaction(&txn_id, events).await {
+    if let Err(e) = bridge.accept_matrix_transaction(&claim_key(&txn_id, &ids), events).await {
         bridge.note_failed_transaction();
         return Err(ApiError::Internal(format!("could not store transaction {txn_id}: {e}")));
     }
@@ -160,4 +175,18 @@ async fn ping() -> impl IntoResponse {
 
 async fn unrecognized() -> ApiError {
     ApiError::Unrecognized
+}
+
+#[cfg(test)]
+mod claim_tests {
+    use super::claim_key;
+
+    #[test]
+    fn a_retry_matches_and_a_reused_id_with_other_events_does_not() {
+        let first = claim_key("3", &["$a", "$b"]);
+        assert_eq!(first, claim_key("3", &["$a", "$b"]), "a retry is the same transaction");
+        assert_ne!(first, claim_key("3", &["$c"]), "Synapse reused the id after a restart");
+        assert_ne!(first, claim_key("4", &["$a", "$b"]));
+        assert_ne!(claim_key("3", &["$ab"]), claim_key("3", &["$a", "b"]));
+    }
 }
