@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from slixmpp.exceptions import IqError, IqTimeout
 
 from ucb import Peers, run, settings, token, wait_for
@@ -51,6 +52,8 @@ async def _component_gone(x) -> None:
     raise AssertionError("Prosody still routes to the killed bridge")
 
 
+@pytest.mark.kills_bridge
+@pytest.mark.timeout(420)
 def test_sigkill_xmpp_to_matrix(bridge):
     async def go():
         async with Peers() as p:
@@ -108,6 +111,8 @@ def test_sigkill_xmpp_to_matrix(bridge):
     run(go())
 
 
+@pytest.mark.kills_bridge
+@pytest.mark.timeout(420)
 def test_sigkill_matrix_to_xmpp(bridge):
     async def go():
         async with Peers() as p:

@@ -282,6 +282,7 @@ def test_smtp_down_during_a_burst_each_mail_exactly_once(bridge, sink):
         assert len(sink.by_id(message_id(c, "dora"))) == 1, c
 
 
+@pytest.mark.kills_bridge
 def test_kill9_right_after_the_webhook_was_acknowledged(bridge, sink):
     sink.stop()   # nothing can be sent before the crash
     call = "crash-" + token(6)
