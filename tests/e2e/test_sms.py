@@ -262,13 +262,21 @@ def test_kannel_down_during_a_send_delivers_exactly_once_after_it_returns(bridge
             kannel("down")
             try:
                 text = f"while Kannel is down {token(3)}"
+                offset = bridge.log_size()
                 x.send_chat(address(number), text)
-                await asyncio.sleep(4)
+                # Positive control: the bridge tried to send it, failed, and kept it in the outbox.
+                await asyncio.to_thread(bridge.wait_log, offset, "delivery failed; will retry", "sms:", timeout=30)
+                assert (bridge.health() or {}).get("outbox", 0) >= 1, f"not in the outbox: {bridge.health()}"
                 assert sms_to(number) == []
             finally:
                 kannel("up")
             await wait_sms(number, text, timeout=60)
-            await asyncio.sleep(6)   # a doubled send would show up by now
+            # Exactly once: a second SMS on the same conversation (one lane, in order) arrives after
+            # any repeat of the first would have.
+            second = f"after Kannel is back {token(3)}"
+            x.send_chat(address(number), second)
+            await wait_sms(number, second, timeout=60)
+            await wait_for(lambda: (bridge.health() or {}).get("outbox", -1) == 0, 30, what="an empty outbox")
             assert [s for s in sms_to(number) if s[2] == text] == [(SENDER, number, text)], sms_to(number)
     run(go(), timeout=180)
 
