@@ -402,16 +402,23 @@ def test_generic_http_gateway_send_refusal_delivery_report_and_mo(bridge):
             assert post_json(base + "/sms/http/mo", mo, secret) == 200
             assert post_json(base + "/sms/http/mo", mo, secret) == 200   # a repeat is taken, not shown twice
             await m.wait_message(room, ghost(number), mo["text"])
-            await asyncio.sleep(1)
-            await m.sync_once()
+            # Positive control: a later MO from the same number arrives after any second copy would.
+            mo2 = {"from": number, "to": SENDER, "text": f"noch eine {token(3)}", "id": "mo-" + token(4)}
+            assert post_json(base + "/sms/http/mo", mo2, secret) == 200
+            await m.wait_message(room, ghost(number), mo2["text"])
             assert len([e for e in m.messages_in(room, ghost(number)) if e["content"]["body"] == mo["text"]]) == 1
             # A number the gateway refuses: a visible failure notice, and no retries.
             room2 = await sms_room(m, FakeGateway.REFUSED)
             await m.send_text(room2, "to nowhere")
             await m.sync_until(lambda: notices(m, room2, ghost(FakeGateway.REFUSED), "was not delivered"), 30,
                                "the failure notice")
-            await asyncio.sleep(2)
-            assert len([r for r in gw.requests if r.get("recipient") == FakeGateway.REFUSED]) == 1
+            # No retries. Positive control: a second message on the same conversation gets its own
+            # notice; a retry of the first would have been sent before it.
+            await m.send_text(room2, "to nowhere again")
+            await m.sync_until(lambda: len(notices(m, room2, ghost(FakeGateway.REFUSED), "was not delivered")) >= 2,
+                               30, "the second failure notice")
+            assert len([r for r in gw.requests if r.get("recipient") == FakeGateway.REFUSED]) == 2, \
+                [r for r in gw.requests if r.get("recipient") == FakeGateway.REFUSED]
     try:
         run(go(), timeout=150)
     finally:
