@@ -81,7 +81,7 @@ def test_xmpp_user_is_told_when_a_matrix_contact_comes_back_and_logs_off(bridge)
             # Positive control: the bridge processed this change (x got the presence), and a command
             # answered after it went through the same component connection.
             await _seen_on_xmpp(x, m, mark, None)
-            await _ask_component(x, "notify list", "")
+            await _ask_component(x, "notify list", "You have no notifications")
             assert len(_from_bridge(x, "is available again")) == 1, "a cancelled watch still fired"
 
             await _ask_component(x, "notify frobnicate", "help")
