@@ -4,7 +4,8 @@
 # - Debian packages: prosody (XMPP server), kannel + kannel-extras (SMS gateway;
 #   the fake SMSC binary `fakesmsc` lives in kannel-extras).
 # - Python venv in $PEER_VENV (default <repo>/.state/venv, shared by every state dir):
-#   matrix-synapse, matrix-nio, slixmpp, aiosmtpd, pytest, pyyaml.
+#   matrix-synapse, matrix-nio, slixmpp, aiosmtpd, pytest, pytest-timeout, pyyaml, aiohttp, every one
+#   of them and their dependencies pinned with == by scripts/peers/python-constraints.txt.
 # Nothing is started. Safe to run again: it skips what is already there.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -19,8 +20,13 @@ PY_PKGS=(
   "slixmpp==${PEER_SLIXMPP_VERSION:-1.17.0}"
   "aiosmtpd==${PEER_AIOSMTPD_VERSION:-1.4.6}"
   "pytest==${PEER_PYTEST_VERSION:-9.2.0}"
-  "pyyaml"
+  "pytest-timeout==2.4.0"
+  "pyyaml==6.0.4"
+  "aiohttp==3.14.5"   # the tests import it directly
 )
+# Every transitive dependency too (pip freeze); a PEER_*_VERSION override that disagrees with it
+# needs PEER_PY_CONSTRAINTS=/dev/null.
+CONSTRAINTS="${PEER_PY_CONSTRAINTS:-$ROOT/scripts/peers/python-constraints.txt}"
 APT_PKGS=(prosody kannel kannel-extras curl openssl gettext-base)   # gettext-base: envsubst
 
 # ---- apt ------------------------------------------------------------------
@@ -47,7 +53,7 @@ fi
 # ---- python venv ------------------------------------------------------------
 VENV="${PEER_VENV:-$ROOT/.state/venv}"
 mkdir -p "$(dirname "$VENV")"
-want="$(printf '%s\n' "${PY_PKGS[@]}")"
+want="$(printf '%s\n' "${PY_PKGS[@]}"; cat "$CONSTRAINTS")"
 if [[ -x "$VENV/bin/python" && -f "$VENV/.peer-pkgs" && "$(cat "$VENV/.peer-pkgs")" == "$want" ]]; then
   echo "[install] venv: up to date ($VENV)"
 else
@@ -59,7 +65,7 @@ else
   fi
   [[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip wheel >/dev/null
-  "$VENV/bin/pip" install -q "${PY_PKGS[@]}"
+  "$VENV/bin/pip" install -q -c "$CONSTRAINTS" "${PY_PKGS[@]}"
   printf '%s\n' "$want" > "$VENV/.peer-pkgs"
 fi
 echo "[install] done in $(( $(date +%s) - t0 ))s"

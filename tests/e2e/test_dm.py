@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 
 from nio import ErrorResponse
 
@@ -123,10 +124,14 @@ def test_leave_and_reinvite(bridge):
             m = await p.matrix_user()
             x = await p.xmpp_user()
             room_id = await p.dm_from_xmpp(m, x)
+            offset = bridge.log_size()
             await m.leave(room_id)
-            # The bridge learns of the leave from a homeserver transaction, a moment later; a person
-            # does not write back within milliseconds either.
-            await asyncio.sleep(2)
+            # The bridge learns of the leave from a homeserver transaction, a moment later: wait
+            # until its transaction with the leave event was answered (logged, then handled).
+            status, leave = await m.request("GET", f"/rooms/{urllib.parse.quote(room_id)}/state/m.room.member/"
+                                                   f"{urllib.parse.quote(m.user_id)}", format="event")
+            assert status == 200 and leave.get("event_id"), (status, leave)
+            await asyncio.to_thread(bridge.wait_log, offset, "transaction", leave["event_id"])
             again = "come back " + token(3)
             x.send_chat(m.jid, again)
             room2, _ = await m.wait_invite(x.ghost, after=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from ucb import Peers, run, settings, token, wait_for
+from ucb import ANY, Peers, run, settings, token, wait_for
 
 
 async def dm_from_xmpp_known(p, m, x) -> str:
@@ -16,6 +16,15 @@ async def dm_from_xmpp_known(p, m, x) -> str:
     await m.send_text(room_id, body)
     await x.wait_chat(m.jid, body)
     return room_id
+
+
+async def _seen_on_xmpp(x, m, after: int, show: str | None, ptype: str = "available") -> None:
+    """x (subscribed to m) got m's presence of this type and <show/> after index `after`: the bridge
+    has processed that presence change."""
+    shows = (None, "", "chat") if show is None else (show,)
+    await wait_for(lambda: [pr for pr in x.presences_from(m.jid, after) if pr.type == ptype and pr.show in shows],
+                   20, what=f"{x.bare}: presence type={ptype} show={show} from {m.jid} "
+                            f"(got {[(pr.type, pr.show, pr.status) for pr in x.presences_from(m.jid, after)]})")
 
 
 def _bot() -> str:
@@ -41,15 +50,23 @@ def test_xmpp_user_is_told_when_a_matrix_contact_comes_back_and_logs_off(bridge)
             m = await p.matrix_user()
             x = await p.xmpp_user()
             await dm_from_xmpp_known(p, m, x)   # a shared room: the bridge hears m's presence
+            # Subscribed, x sees each of m's presence changes once the bridge processed it: the
+            # waits below are on that, not on time.
+            await x.subscribe(m.jid, mutual=False)
+            mark = len(x.presences)
+            await m.set_presence("unavailable", "first " + token(2))
+            await _seen_on_xmpp(x, m, mark, "away")
+            mark = len(x.presences)
             await m.set_presence("online")
-            await asyncio.sleep(1)       # the bridge learns the state before the watch starts
+            await _seen_on_xmpp(x, m, mark, None)   # the bridge knows the state before the watch starts
 
             await _ask_component(x, "help", "notify")
             await _ask_component(x, f"notify add {m.user_id}", "OK")
             await _ask_component(x, "notify list", m.user_id)
 
+            mark = len(x.presences)
             await m.set_presence("unavailable", "lunch")
-            await asyncio.sleep(1)
+            await _seen_on_xmpp(x, m, mark, "away")
             await m.set_presence("online")
             await wait_for(lambda: _from_bridge(x, f"{m.user_id} is available again"), 20,
                            what="the 'available again' notice")
@@ -59,8 +76,12 @@ def test_xmpp_user_is_told_when_a_matrix_contact_comes_back_and_logs_off(bridge)
             assert len(_from_bridge(x, "is available again")) == 1, [s.body for s in x.chats_from(settings().component)]
 
             await _ask_component(x, f"notify cancel {m.jid}", "no more notifications")
+            mark = len(x.presences)
             await m.set_presence("online")
-            await asyncio.sleep(4)
+            # Positive control: the bridge processed this change (x got the presence), and a command
+            # answered after it went through the same component connection.
+            await _seen_on_xmpp(x, m, mark, None)
+            await _ask_component(x, "notify list", "You have no notifications")
             assert len(_from_bridge(x, "is available again")) == 1, "a cancelled watch still fired"
 
             await _ask_component(x, "notify frobnicate", "help")
@@ -85,7 +106,7 @@ def test_matrix_user_is_told_in_the_bot_chat_when_an_xmpp_contact_comes_back(bri
 
             note = "back at my desk " + token(2)
             x.send_presence_state("away", "out")
-            await asyncio.sleep(1)
+            await m.wait_presence(x.ghost, "unavailable", ANY)   # the bridge saw "away" first
             x.send_presence_state(None, note)
             ev = await m.sync_until(lambda: bot_says(f"{x.bare} is available again"), 20, "the bot's notice")
             assert note in ev[0]["content"]["body"], ev[0]

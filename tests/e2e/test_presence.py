@@ -198,6 +198,7 @@ async def _hold_presence(m, user_id: str, presence: str, status_msg: str | None,
         await asyncio.sleep(1)
 
 
+@pytest.mark.timeout(420)
 def test_ghost_presence_outlasts_synapse_timeout(bridge):
     """Synapse turns a presence set by PUT into offline ~30 s after the last sync or activity of the
     user; an XMPP user who stays in do-not-disturb must not go offline on Matrix by that."""
@@ -328,6 +329,7 @@ def test_matrix_presence_only_changes_are_sent(bridge):
     run(go())
 
 
+@pytest.mark.timeout(420)
 def test_probe_after_restart_gets_last_known_presence(bridge):
     """After a bridge restart, Prosody's probe at her next login is answered with his last state."""
     async def go():

@@ -37,7 +37,12 @@ def test_xmpp_message_gets_delivery_receipt(bridge):
             assert ack.body is None, f"the receipt carries a body: {ack.xml}"
             assert ack.type != "error", ack.xml
             assert not more, f"more than one XEP-0184 receipt for {sid}: {[a.xml for a in [ack, *more]]}"
-            # No <displayed/> before the Matrix user read it.
+            # No <displayed/> before the Matrix user read it. Positive control: a reply of hers in the
+            # same chat, sent after the message arrived, reaches x; a <displayed/> the bridge made on
+            # delivery would have been sent before it.
+            reply = "reply " + token(3)
+            await m.send_text(room_id, reply)
+            await x.wait_chat(m.jid, reply)
             shown = _acks(x, m.jid, MARKERS_NS, "displayed", sid)
             assert not shown, f"<displayed/> before any read receipt: {[s.xml for s in shown]}"
     run(go())
@@ -75,7 +80,10 @@ def test_read_receipt_on_a_later_message_marks_the_later_one(bridge):
             await _wait_ack(x, m.jid, RECEIPTS_NS, "received", s2)
             await m.send_read_receipt(room_id, ev2["event_id"])
             await _wait_ack(x, m.jid, MARKERS_NS, "displayed", s2)
-            assert s1 != s2
+            # The receipt named the second message only: no <displayed/> for the first (the one for
+            # the second, just received, is the positive control: both would go out together).
+            wrong = _acks(x, m.jid, MARKERS_NS, "displayed", s1)
+            assert not wrong, f"<displayed/> for the first message {s1}, read was the second: {[w.xml for w in wrong]}"
     run(go())
 
 
@@ -107,7 +115,19 @@ def test_xmpp_displayed_marker_becomes_matrix_read_receipt(bridge):
             event_id = await m.send_text(room_id, body)
             got = await x.wait_chat(m.jid, body)
             assert got.id, f"the bridge's message has no id, nothing to mark: {got.xml}"
-            assert x.ghost not in m.read_receipts(room_id, event_id), "read receipt before any marker"
+            # No read receipt before a <displayed/>: not on delivery, not for the delivery receipts
+            # (XEP-0184 <received/>, XEP-0333 <received/>) her client sends. Positive control: a
+            # later message of x in the same chat reaches m, and m's syncs up to it carry every
+            # receipt the bridge set before it.
+            x.send_xml(f'<message to="{m.jid}" type="chat" id="rc-{token(3)}">'
+                       f'<received xmlns="{RECEIPTS_NS}" id="{got.id}"/></message>')
+            x.send_marker(m.jid, "received", got.id)
+            later = "not read yet " + token(3)
+            x.send_chat(m.jid, later)
+            await m.wait_message(room_id, x.ghost, later)
+            await m.sync_once(0)
+            early = m.read_receipts(room_id, event_id)
+            assert x.ghost not in early, f"a read receipt by {x.ghost} on {event_id} before any <displayed/>"
 
             mark = x.send_marker(m.jid, "displayed", got.id)
             await m.sync_until(lambda: x.ghost in m.read_receipts(room_id, event_id), 20,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from ucb import ROOT, Peers, run, settings, token, wait_for
 
 
@@ -16,6 +18,7 @@ def _prosody(action: str) -> None:
     assert r.returncode == 0, f"{action} prosody failed: {r.stdout}\n{r.stderr}"
 
 
+@pytest.mark.timeout(420)
 def test_bridge_reconnects_after_xmpp_server_restart(bridge):
     async def go():
         async with Peers() as p:

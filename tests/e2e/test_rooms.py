@@ -271,11 +271,13 @@ def test_moderators_add_remove_appoint_and_revoke_from_both_sides(bridge):
                                     and occupant(s)["role"] == "participant"
                                     and occupant(s)["affiliation"] == "member"], 20,
                            what="x1 sees its own demotion")
+            mark = len(x1.presences)
             await set_power_level(m1, room, x1.ghost, 50)   # x1 moderates again for what follows
+            await wait_for(lambda: [s for s in room_presences(x1, muc, mark) if 110 in occupant(s)["statuses"]
+                                    and occupant(s)["role"] == "moderator"], 20, what="x1 moderator again")
 
             # A moderator removes a Matrix participant from XMPP…
             mark = len(x2.presences)
-            await asyncio.sleep(1)
             kind, res = await iq(x1, muc, "set",
                                  f"<query xmlns='{MUC_ADMIN}'><item nick='{m2.localpart}' role='none'/></query>")
             assert kind == "result", res
@@ -383,7 +385,17 @@ def test_an_xmpp_participant_who_was_offline_reads_the_archive_with_paging(bridg
             for body in said:
                 await m1.send_text(room, body)
             await m1.sync_until(lambda: len(m1.messages_in(room, m1.user_id)) >= 7, 20, "sent")
-            await asyncio.sleep(1.5)            # the bridge archived them
+
+
+            async def archived() -> int:
+                kind, res = await iq(x1, muc, "set",
+                                     f"<query xmlns='{MAM_NS}'><set xmlns='{RSM_NS}'><max>0</max></set></query>")
+                count = res.find(f".//{{{RSM_NS}}}count") if kind == "result" else None
+                return int(count.text) if count is not None and count.text else 0
+            for _ in range(100):               # the bridge archived them all: RSM <count/> is 8
+                if await archived() >= 8:
+                    break
+                await asyncio.sleep(0.2)
 
             pages, after, seen = 0, None, []
             while True:
@@ -545,7 +557,13 @@ def test_private_messages_within_the_room(bridge):
             pm = await wait_for(lambda: next((s for s in x2.messages if s.body == "psst, dan"), None), 20,
                                 what="the private message at x2")
             assert pm.frm == f"{muc}/cid" and pm.type == "chat", pm.describe()
-            assert not [s for s in m1.messages_in(room) if s["content"].get("body") == "psst, dan"]
+            # Not in the Matrix room. Positive control: a groupchat message x1 sent after it reaches
+            # m1 (same sender, same room, in order); then the room's whole history is read.
+            after = "after the private one " + token(3)
+            x1.send_xml(f"<message type='groupchat' to='{xml_escape(muc)}'><body>{after}</body></message>")
+            await m1.wait_message(room, x1.ghost, after)
+            leaked = [e for e in await m1.room_messages(room) if "psst, dan" in e["content"].get("body", "")]
+            assert not leaked, f"the private message to dan reached the Matrix room: {leaked}"
             # To a Matrix participant: their direct chat with the sender's ghost.
             x1.send_xml(f"<message type='chat' to='{xml_escape(muc)}/{m2.localpart}' id='pm2'>"
                         f"<body>psst, matrix</body></message>")

@@ -262,13 +262,21 @@ def test_kannel_down_during_a_send_delivers_exactly_once_after_it_returns(bridge
             kannel("down")
             try:
                 text = f"while Kannel is down {token(3)}"
+                offset = bridge.log_size()
                 x.send_chat(address(number), text)
-                await asyncio.sleep(4)
+                # Positive control: the bridge tried to send it, failed, and kept it in the outbox.
+                await asyncio.to_thread(bridge.wait_log, offset, "delivery failed; will retry", "sms:", timeout=30)
+                assert (bridge.health() or {}).get("outbox", 0) >= 1, f"not in the outbox: {bridge.health()}"
                 assert sms_to(number) == []
             finally:
                 kannel("up")
             await wait_sms(number, text, timeout=60)
-            await asyncio.sleep(6)   # a doubled send would show up by now
+            # Exactly once: a second SMS on the same conversation (one lane, in order) arrives after
+            # any repeat of the first would have.
+            second = f"after Kannel is back {token(3)}"
+            x.send_chat(address(number), second)
+            await wait_sms(number, second, timeout=60)
+            await wait_for(lambda: (bridge.health() or {}).get("outbox", -1) == 0, 30, what="an empty outbox")
             assert [s for s in sms_to(number) if s[2] == text] == [(SENDER, number, text)], sms_to(number)
     run(go(), timeout=180)
 
@@ -394,16 +402,23 @@ def test_generic_http_gateway_send_refusal_delivery_report_and_mo(bridge):
             assert post_json(base + "/sms/http/mo", mo, secret) == 200
             assert post_json(base + "/sms/http/mo", mo, secret) == 200   # a repeat is taken, not shown twice
             await m.wait_message(room, ghost(number), mo["text"])
-            await asyncio.sleep(1)
-            await m.sync_once()
+            # Positive control: a later MO from the same number arrives after any second copy would.
+            mo2 = {"from": number, "to": SENDER, "text": f"noch eine {token(3)}", "id": "mo-" + token(4)}
+            assert post_json(base + "/sms/http/mo", mo2, secret) == 200
+            await m.wait_message(room, ghost(number), mo2["text"])
             assert len([e for e in m.messages_in(room, ghost(number)) if e["content"]["body"] == mo["text"]]) == 1
             # A number the gateway refuses: a visible failure notice, and no retries.
             room2 = await sms_room(m, FakeGateway.REFUSED)
             await m.send_text(room2, "to nowhere")
             await m.sync_until(lambda: notices(m, room2, ghost(FakeGateway.REFUSED), "was not delivered"), 30,
                                "the failure notice")
-            await asyncio.sleep(2)
-            assert len([r for r in gw.requests if r.get("recipient") == FakeGateway.REFUSED]) == 1
+            # No retries. Positive control: a second message on the same conversation gets its own
+            # notice; a retry of the first would have been sent before it.
+            await m.send_text(room2, "to nowhere again")
+            await m.sync_until(lambda: len(notices(m, room2, ghost(FakeGateway.REFUSED), "was not delivered")) >= 2,
+                               30, "the second failure notice")
+            assert len([r for r in gw.requests if r.get("recipient") == FakeGateway.REFUSED]) == 2, \
+                [r for r in gw.requests if r.get("recipient") == FakeGateway.REFUSED]
     try:
         run(go(), timeout=150)
     finally:

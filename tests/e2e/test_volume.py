@@ -4,8 +4,6 @@ Sent as fast as the client can; the 60 s wait is a timeout, not a speed requirem
 """
 from __future__ import annotations
 
-import asyncio
-
 from ucb import Peers, run, token, wait_for
 
 N = 100
@@ -36,8 +34,11 @@ def test_100_messages_xmpp_to_matrix(bridge):
             async def bodies():
                 return [e["content"]["body"] for e in await m.room_messages(room_id, x.ghost)
                         if e["content"].get("body", "").startswith(f"vol {tag} ")]
-            await asyncio.sleep(1)   # a late duplicate would show up now
-            _check_sequence(await bodies(), expected)
+            # A late duplicate: one more message on the same conversation, after all the others.
+            last = f"vol {tag} end"
+            x.send_chat(m.jid, last)
+            await m.wait_message(room_id, x.ghost, last, timeout=TIMEOUT)
+            _check_sequence(await bodies(), expected + [last])
     run(go())
 
 
@@ -55,6 +56,9 @@ def test_100_messages_matrix_to_xmpp(bridge):
             def bodies():
                 return [c.body for c in x.chats_from(m.jid) if (c.body or "").startswith(f"vol {tag} ")]
             await wait_for(lambda: len(bodies()) >= N, TIMEOUT, what=f"{N} messages at {x.bare}")
-            await asyncio.sleep(1)   # a late duplicate would show up now
-            _check_sequence(bodies(), expected)
+            # A late duplicate: one more message on the same conversation, after all the others.
+            last = f"vol {tag} end"
+            await m.send_text(room_id, last)
+            await x.wait_chat(m.jid, last, timeout=TIMEOUT)
+            _check_sequence(bodies(), expected + [last])
     run(go())

@@ -276,6 +276,7 @@ class Bridge:
         self.pid_path = os.path.join(s.state, "run", "ucbridge.pid")
         self.proc: subprocess.Popen | None = None
         self.starts = 0
+        self.kills = 0
 
     # -- lifecycle
     def start(self, timeout: float = 30) -> None:
@@ -304,7 +305,7 @@ class Bridge:
         try:
             self.wait_healthy(timeout)
         except BaseException:
-            self.stop(timeout=5)   # never leave a half-started bridge holding the port
+            self.stop(timeout=5, check=False)   # never leave a half-started bridge holding the port
             raise
 
     def health(self) -> dict | None:
@@ -337,17 +338,23 @@ class Bridge:
         return self.proc is not None and self.proc.poll() is None
 
     def kill9(self) -> None:
-        """SIGKILL: no shutdown code runs."""
+        """SIGKILL: no shutdown code runs. Only for tests marked @pytest.mark.kills_bridge."""
         assert self.proc is not None
+        self.kills += 1
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
         self._forget()
 
-    def stop(self, timeout: float = 15) -> int | None:
-        """SIGTERM, SIGKILL after timeout. Returns the exit code."""
+    def stop(self, timeout: float = 15, check: bool = True) -> int | None:
+        """SIGTERM, SIGKILL after timeout. Returns the exit code.
+
+        check: a clean shutdown is part of the contract, so a bridge that was running and did not
+        exit with 0 on SIGTERM within `timeout` (killed by the signal: -15; needed SIGKILL: -9; an
+        error: 1), or that had already exited on its own, raises AssertionError (after it is gone)."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
+        died_before = self.proc.poll()
+        if died_before is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
@@ -357,7 +364,45 @@ class Bridge:
                 self.proc.wait(10)
         rc = self.proc.returncode
         self._forget()
+        if check and died_before is not None:
+            raise AssertionError(f"the bridge had already exited with {died_before} before it was stopped; "
+                                 f"log tail:\n{self.log_tail()}")
+        if check and rc != 0:
+            raise AssertionError(f"the bridge exited with {rc} on SIGTERM, not 0 (a clean shutdown "
+                                 f"within {timeout:.0f}s); log tail:\n{self.log_tail()}")
         return rc
+
+    def died(self) -> int | None:
+        """The exit code if the process exited without being stopped or killed through this object."""
+        return self.proc.poll() if self.proc is not None else None
+
+    def log_size(self) -> int:
+        try:
+            return os.path.getsize(self.log_path)
+        except FileNotFoundError:
+            return 0
+
+    def log_lines(self, offset: int, *needles: str) -> list[str]:
+        """Lines of the bridge log written after `offset` (log_size()) that contain every needle."""
+        return [line for line in self.log_since(offset).splitlines() if all(n in line for n in needles)]
+
+    def wait_log(self, offset: int, *needles: str, timeout: float = 20) -> list[str]:
+        """Blocking wait for log_lines(offset, *needles) to be non-empty."""
+        deadline = time.monotonic() + timeout
+        while not (found := self.log_lines(offset, *needles)):
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no line with {needles} in the bridge log within {timeout:.0f}s; "
+                                     f"log tail:\n{self.log_tail(30)}")
+            time.sleep(0.1)
+        return found
+
+    def log_since(self, offset: int) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
 
     def restart(self) -> None:
         self.stop()
@@ -406,8 +451,10 @@ def config_variant(bridge: Bridge, name: str, change: Callable[[dict], None]):
     b = start_variant(bridge, name, change)
     try:
         yield b
-    finally:
-        b.stop()
+    except BaseException:
+        b.stop(check=False)   # the test's own failure is the one to report
+        raise
+    b.stop()
 
 
 # --------------------------------------------------------------------- matrix --
