@@ -12,6 +12,8 @@ import os
 import subprocess
 import time
 
+import pytest
+
 from ucb import ROOT, Peers, run, settings, token, wait_for
 
 CONVERSATIONS = int(os.environ.get("UCB_FAULT_CONVERSATIONS", "10"))
@@ -128,6 +130,7 @@ class Load:
         assert not self.errors(), [e.describe() for e in self.errors()][:5]
 
 
+@pytest.mark.timeout(900)
 def test_homeserver_down_for_a_minute_under_load(bridge):
     async def go():
         async with Peers() as p:
@@ -152,6 +155,7 @@ def test_homeserver_down_for_a_minute_under_load(bridge):
     run(go(), timeout=900)
 
 
+@pytest.mark.timeout(900)
 def test_xmpp_server_down_for_a_minute_under_load(bridge):
     async def go():
         async with Peers() as p:
