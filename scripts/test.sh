@@ -39,6 +39,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 S="$UCB_ROOT/.state/test"
 T0=$(date +%s)
 failures=()
+COUNTS="$(mktemp -d)"   # test outputs, for the closing count
 
 step() { ucb_log "== $* ($(( $(date +%s) - T0 ))s)"; }
 
@@ -121,7 +122,7 @@ if ((build)); then
   cargo build --locked || ucb_die "cargo build failed"
 fi
 if ((unit)); then
-  run_step "cargo test" cargo test --locked
+  run_step "cargo test" bash -c 'set -o pipefail; cargo test --locked 2>&1 | tee "$0"' "$COUNTS/cargo-test.log"
 fi
 
 if ((e2e)); then
@@ -161,7 +162,7 @@ if ((e2e)); then
     # UCB_E2E selects tests while developing (e.g. tests/e2e/test_notify.py); CI runs them all.
     # shellcheck disable=SC2086
     UCB_DB=$db UCB_BIN="$BIN" PEERS_ENV="$S/peers.env" UCB_CONFIG="$S/ucbridge.yaml" \
-      "$VENV_PY" -m pytest -q -p no:cacheprovider ${UCB_E2E:-tests/e2e} || rc=$?
+      "$VENV_PY" -m pytest -q -p no:cacheprovider ${UCB_E2E:-tests/e2e} 2>&1 | tee "$COUNTS/pytest-$db.log" || rc=$?
     if ((rc == 5)); then
       ucb_log "FAILED: pytest collected no tests (UCB_DB=$db)"
     fi
@@ -170,6 +171,12 @@ if ((e2e)); then
 fi
 
 step "done"
+# The closing line: how many tests passed (cargo's "test result" lines, pytest's summary line).
+count_passed() { { grep -hoE '[0-9]+ passed' || true; } | awk '{s += $1} END {print s + 0}'; }
+unit_passed=$({ grep -h '^test result:' "$COUNTS/cargo-test.log" 2>/dev/null || true; } | count_passed)
+e2e_sqlite=$({ tail -n 3 "$COUNTS/pytest-sqlite.log" 2>/dev/null || true; } | count_passed)
+e2e_postgres=$({ tail -n 3 "$COUNTS/pytest-postgres.log" 2>/dev/null || true; } | count_passed)
+ucb_log "tests passed: $((unit_passed + e2e_sqlite + e2e_postgres)) (unit and store $unit_passed, e2e SQLite $e2e_sqlite, e2e PostgreSQL $e2e_postgres); total time $(( $(date +%s) - T0 ))s"
 if ((${#failures[@]})); then
   ucb_log "FAILED steps: ${failures[*]}"
   exit 1
