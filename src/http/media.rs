@@ -216,17 +216,24 @@ fn presentation(declared: Option<&str>) -> (&'static str, bool) {
     ("application/octet-stream", false)
 }
 
+/// Bytes an RFC 5987 `ext-value` may carry as they are (`attr-char`).
+const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
 /// A file name as an RFC 5987 `ext-value` (after `UTF-8''`).
 fn rfc5987(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(name, ATTR_CHAR).to_string()
 }
 
 #[cfg(test)]

@@ -282,16 +282,29 @@ fn web_target(shown: &str) -> Option<(String, LinkKind)> {
 /// `\\server\dir\file` → `file://server/dir/file` (spaces and other unsafe bytes escaped).
 fn unc_to_file(unc: &str) -> String {
     let path = unc.trim_start_matches('\\').replace('\\', "/");
-    let mut out = String::from("file://");
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~$!&'()*+,;=:@".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    format!("file://{}", percent_encoding::utf8_percent_encode(&path, PATH_CHAR))
 }
+
+/// Bytes a `file:` URL path keeps as they are (unreserved, sub-delims, `:`, `@`, `/`).
+const PATH_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'$')
+    .remove(b'!')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@');
 
 /// Trailing punctuation belongs to the sentence, not the link (a `)` only when unbalanced).
 /// The brackets are counted once and the counts kept while cutting from the end: recounting
