@@ -117,7 +117,7 @@ impl AvatarState {
                 return None;
             }
         }
-        self.pending.retain(|_, (_, at)| now.saturating_duration_since(*at) < PENDING_TTL);
+        self.expire_requests(now);
         if self.pending.len() >= MAX_PENDING {
             // Not noted: a later presence with the hash tries again.
             return None;
@@ -129,7 +129,7 @@ impl AvatarState {
             self.hashes.remove(&oldest);
         }
         self.hashes.insert(jid.clone(), (hash, now));
-        let id = format!("ucb-vcard-{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
+        let id = crate::xmpp::connection::random_id("vcard");
         self.pending.insert(id.clone(), (jid.clone(), now));
         Some(id)
     }
@@ -144,8 +144,12 @@ impl AvatarState {
         self.pending.remove(id).map(|(jid, _)| jid)
     }
 
-    fn sweep(&mut self, now: Instant) {
+    fn expire_requests(&mut self, now: Instant) {
         self.pending.retain(|_, (_, at)| now.saturating_duration_since(*at) < PENDING_TTL);
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        self.expire_requests(now);
         self.hashes.retain(|_, (_, seen)| now.saturating_duration_since(*seen) < HASH_TTL);
     }
 }

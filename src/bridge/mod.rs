@@ -82,12 +82,13 @@ pub struct Bridge {
     calls_dirty: std::sync::atomic::AtomicBool,
 }
 
-/// Presence bookkeeping: coalescing per person, and each XMPP user's resources.
-#[derive(Default)]
+/// Presence bookkeeping: coalescing per person, each XMPP user's resources, and the rate at
+/// which presence may make new ghosts, per remote domain (see `presence.rs`).
 struct PresenceState {
     matrix: Coalescer<MatrixUserId, Presence>,
     xmpp: Coalescer<BareJid, Presence>,
     xmpp_resources: Mutex<HashMap<BareJid, HashMap<String, Presence>>>,
+    ghost_budgets: Mutex<crate::core::budget::Budgets>,
 }
 
 /// Typing and read-marker bookkeeping, per room.
@@ -137,7 +138,7 @@ impl Bridge {
             markers: MarkerState::default(),
             rooms: Mutex::new(HashMap::new()),
             portals: Mutex::new(portal::PortalIndex::default()),
-            portal_budget: Mutex::new(crate::core::budget::Budget::new(20, 60)),
+            portal_budget: Mutex::new(crate::core::budget::Budget::per_hour(20, 60)),
             consent_gate: tokio::sync::Mutex::new(()),
             control: Mutex::new(None),
             avatars: Mutex::new(avatars::AvatarState::default()),

@@ -11,19 +11,18 @@
 //! ghosts are registered for it at a limited rate per domain, and idle state is forgotten.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use xmpp_parsers::jid::Jid;
-use xmpp_parsers::presence::Type as PresenceType;
 use xmpp_parsers::stanza::Stanza;
 
 use crate::bridge::Bridge;
 use crate::commands::user::PresenceCommand;
 use crate::core::action::{Action, Text};
+use crate::core::budget::Budgets;
 use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::presence::{
-    self as model, Buckets, Consent, MatrixState, OnSubscribe, Presence, PromptLimits, State, XmppPresence,
+    self as model, Consent, MatrixState, OnSubscribe, Presence, PromptLimits, State, XmppPresence,
 };
 use crate::core::watch::Party;
 use crate::store::StoreTx;
@@ -50,9 +49,16 @@ const IDLE_OFFLINE: Duration = Duration::from_secs(600);
 /// How long an answer's stanzas wait for the command's transaction to commit.
 const COMMIT_WAIT: Duration = Duration::from_secs(30);
 
-/// The ghost rate limit, per remote domain (one bridge per process).
-static GHOST_BUCKETS: LazyLock<Mutex<Buckets>> =
-    LazyLock::new(|| Mutex::new(Buckets::new(GHOST_BURST, GHOST_RATE, GHOST_DOMAINS)));
+impl Default for super::PresenceState {
+    fn default() -> Self {
+        Self {
+            matrix: Default::default(),
+            xmpp: Default::default(),
+            xmpp_resources: Default::default(),
+            ghost_budgets: Mutex::new(Budgets::per_second(GHOST_BURST, GHOST_RATE, GHOST_DOMAINS)),
+        }
+    }
+}
 
 impl Bridge {
     /// A Matrix user's presence changed.
@@ -200,7 +206,7 @@ impl Bridge {
         if self.cached_ghost(ghost).is_some() || matches!(self.store.ghost(ghost).await, Ok(Some(_))) {
             return true;
         }
-        GHOST_BUCKETS.lock().map(|mut b| b.take(jid.domain(), std::time::Instant::now())).unwrap_or(false)
+        self.presence.ghost_budgets.lock().map(|mut b| b.take(jid.domain(), std::time::Instant::now())).unwrap_or(false)
     }
 
     /// May `jid` see `user`'s presence now (a conversation, or `user` approved)? A store error
@@ -274,13 +280,7 @@ impl Bridge {
             self.store.add_subscription(&contact.to_string(), &jid.to_string()).await?;
             self.store.remove_consent_request(user, jid).await?;
             let presence = self.presence_of_matrix_user(user, jid).await;
-            if let (Ok(from), Ok(to)) = (Jid::new(&contact.to_string()), Jid::new(&jid.to_string())) {
-                self.xmpp
-                    .send_reply(outbound::presence(PresenceType::Subscribed, from.clone(), to.clone(), None))
-                    .await;
-                self.xmpp.send_reply(outbound::presence(PresenceType::Subscribe, from, to, None)).await;
-            }
-            if let Ok(stanza) = outbound::presence_between(&contact, jid, &presence) {
+            for stanza in outbound::subscription_granted(&contact, jid, &presence) {
                 self.xmpp.send_reply(stanza).await;
             }
             Ok(true)
@@ -371,9 +371,8 @@ impl Bridge {
     /// Subscribe to `jid`'s presence from `user`'s address: the XMPP server asks `jid`, and
     /// their answer (`subscribed`) is what lets `user` watch them.
     pub(super) async fn ask_to_share(&self, user: &MatrixUserId, jid: &BareJid) {
-        let from = self.map.jid_for_matrix(user);
-        if let (Ok(from), Ok(to)) = (Jid::new(&from.to_string()), Jid::new(&jid.to_string())) {
-            self.xmpp.send_reply(outbound::presence(PresenceType::Subscribe, from, to, None)).await;
+        if let Ok(stanza) = outbound::subscription_request(&self.map.jid_for_matrix(user), jid) {
+            self.xmpp.send_reply(stanza).await;
         }
     }
 
@@ -420,13 +419,7 @@ impl Bridge {
                 }
                 tx.add_subscription(&contact.to_string(), &jid.to_string()).await?;
                 let presence = self.presence_of_matrix_user(user, &jid).await;
-                let mut stanzas = vec![];
-                if let (Ok(from), Ok(to)) = (Jid::new(&contact.to_string()), Jid::new(&jid.to_string())) {
-                    stanzas.push(outbound::presence(PresenceType::Subscribed, from.clone(), to.clone(), None));
-                    // Ask for theirs in return, so it can be shown on Matrix.
-                    stanzas.push(outbound::presence(PresenceType::Subscribe, from, to, None));
-                }
-                stanzas.extend(outbound::presence_between(&contact, &jid, &presence).ok());
+                let stanzas = outbound::subscription_granted(&contact, &jid, &presence);
                 self.send_when_answered(user, &jid, Consent::Approved, stanzas);
                 format!("OK: {jid} can see your presence now.")
             }
@@ -439,12 +432,12 @@ impl Bridge {
                 let subscribed = tx.remove_subscription(&contact.to_string(), &jid.to_string()).await?;
                 tx.remove_watch(&Party::Xmpp(jid.clone()), caller).await?;
                 if before.is_some() || subscribed {
-                    let mut stanzas = vec![];
-                    if let (Ok(from), Ok(to)) = (Jid::new(&contact.to_string()), Jid::new(&jid.to_string())) {
-                        stanzas.push(outbound::presence(PresenceType::Unsubscribed, from.clone(), to.clone(), None));
-                        stanzas.push(outbound::presence(PresenceType::Unavailable, from, to, None));
-                    }
-                    self.send_when_answered(user, &jid, Consent::Denied, stanzas);
+                    self.send_when_answered(
+                        user,
+                        &jid,
+                        Consent::Denied,
+                        outbound::subscription_withdrawn(&contact, &jid),
+                    );
                 }
                 if self.store.in_conversation(user, &jid).await? {
                     format!(

@@ -218,53 +218,6 @@ pub fn on_subscribe(related: bool, consent: Option<Consent>, open: (u64, u64), l
     }
 }
 
-/// A token bucket per key (a remote domain): `burst` at once, then `per_second` on average.
-/// What exceeds it is refused, not queued. Idle full buckets are forgotten, and at most
-/// `max_keys` are kept (a new key past that is refused), so the map itself stays bounded.
-pub struct Buckets {
-    burst: f64,
-    per_second: f64,
-    max_keys: usize,
-    buckets: std::collections::HashMap<String, (f64, std::time::Instant)>,
-}
-
-impl Buckets {
-    pub fn new(burst: u32, per_second: f64, max_keys: usize) -> Self {
-        Self { burst: f64::from(burst), per_second, max_keys, buckets: std::collections::HashMap::new() }
-    }
-
-    /// Take one token for `key` at `now`; `false`: over the rate, refuse.
-    pub fn take(&mut self, key: &str, now: std::time::Instant) -> bool {
-        let (burst, rate) = (self.burst, self.per_second);
-        let refill = |(tokens, at): (f64, std::time::Instant)| {
-            (burst.min(tokens + now.saturating_duration_since(at).as_secs_f64() * rate), now)
-        };
-        if !self.buckets.contains_key(key) && self.buckets.len() >= self.max_keys {
-            // Forget buckets that refilled completely: they hold no information.
-            self.buckets.retain(|_, b| refill(*b).0 < burst);
-            if self.buckets.len() >= self.max_keys {
-                return false;
-            }
-        }
-        let bucket = self.buckets.entry(key.to_owned()).or_insert((burst, now));
-        let (tokens, at) = refill(*bucket);
-        if tokens < 1.0 {
-            *bucket = (tokens, at);
-            return false;
-        }
-        *bucket = (tokens - 1.0, at);
-        true
-    }
-
-    pub fn len(&self) -> usize {
-        self.buckets.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.buckets.is_empty()
-    }
-}
-
 /// How available a state is, to pick one among an XMPP user's resources.
 pub fn rank(state: State) -> u8 {
     match state {
@@ -322,31 +275,6 @@ mod tests {
         for c in [Consent::Pending, Consent::Approved, Consent::Denied] {
             assert_eq!(Consent::parse(c.as_str()), Some(c));
         }
-    }
-
-    #[test]
-    fn buckets_refuse_past_the_rate_and_stay_bounded() {
-        let t0 = std::time::Instant::now();
-        let mut b = Buckets::new(3, 1.0, 2);
-        assert!(b.take("evil.example", t0));
-        assert!(b.take("evil.example", t0));
-        assert!(b.take("evil.example", t0));
-        assert!(!b.take("evil.example", t0), "a fourth at once is refused");
-        // Another domain has its own bucket.
-        for _ in 0..3 {
-            assert!(b.take("good.example", t0));
-        }
-        // One token back per second.
-        let t1 = t0 + std::time::Duration::from_millis(1100);
-        assert!(b.take("evil.example", t1));
-        assert!(!b.take("evil.example", t1));
-        // A third domain while both buckets are in use: refused, the map does not grow.
-        assert!(!b.take("third.example", t1));
-        assert_eq!(b.len(), 2);
-        // Once the others refilled, they are forgotten and make room.
-        let t2 = t0 + std::time::Duration::from_secs(10);
-        assert!(b.take("third.example", t2));
-        assert_eq!(b.len(), 1);
     }
 
     #[test]

@@ -495,40 +495,39 @@ impl MatrixClient {
     /// Who created a room and the bridge's creation marker in it, read as the bot (`None`:
     /// the bot cannot read the room's state, so it is not one the bridge made).
     pub async fn room_origin(&self, room: &RoomId) -> Result<Option<RoomOrigin>, MatrixError> {
-        let creator = match self.state_content(room, "m.room.create").await? {
+        use get_state_event_for_key::v3::StateEventFormat::{Content, Event};
+        let creator = match self.state(room, "m.room.create", Content).await? {
             None => return Ok(None),
             // Room versions before 11 name the creator in the content; later ones only as the
-            // event's sender, which the state API does not return: ask for the event then.
+            // event's sender, which the content does not hold: ask for the whole event then.
             Some(content) => match content["creator"].as_str() {
                 Some(c) => c.to_owned(),
-                None => self.create_event_sender(room).await?.unwrap_or_default(),
+                None => self
+                    .state(room, "m.room.create", Event)
+                    .await?
+                    .and_then(|event| event["sender"].as_str().map(str::to_owned))
+                    .unwrap_or_default(),
             },
         };
-        let marker = self.state_content(room, CREATION_MARKER).await?.and_then(|c| c["by"].as_str().map(str::to_owned));
+        let marker =
+            self.state(room, CREATION_MARKER, Content).await?.and_then(|c| c["by"].as_str().map(str::to_owned));
         Ok(Some(RoomOrigin { creator, marker }))
     }
 
-    async fn state_content(&self, room: &RoomId, kind: &str) -> Result<Option<serde_json::Value>, MatrixError> {
-        let request = get_state_event_for_key::v3::Request::new(to_ruma_room(room)?, kind.into(), String::new());
+    /// A state event of the room (its content, or the whole event), read as the bot; `None`
+    /// when there is none or the bot cannot read the room.
+    async fn state(
+        &self,
+        room: &RoomId,
+        kind: &str,
+        format: get_state_event_for_key::v3::StateEventFormat,
+    ) -> Result<Option<serde_json::Value>, MatrixError> {
+        let mut request = get_state_event_for_key::v3::Request::new(to_ruma_room(room)?, kind.into(), String::new());
+        request.format = format;
         match self.call(request, None).await {
             Ok(r) => serde_json::from_str(r.event_or_content.get())
                 .map(Some)
                 .map_err(|e| MatrixError::Protocol(e.to_string())),
-            Err(e) if matches!(e.errcode(), Some("M_NOT_FOUND" | "M_FORBIDDEN")) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn create_event_sender(&self, room: &RoomId) -> Result<Option<String>, MatrixError> {
-        let mut request =
-            get_state_event_for_key::v3::Request::new(to_ruma_room(room)?, "m.room.create".into(), String::new());
-        request.format = ruma::api::client::state::get_state_event_for_key::v3::StateEventFormat::Event;
-        match self.call(request, None).await {
-            Ok(r) => {
-                let event: serde_json::Value =
-                    serde_json::from_str(r.event_or_content.get()).map_err(|e| MatrixError::Protocol(e.to_string()))?;
-                Ok(event["sender"].as_str().map(str::to_owned))
-            }
             Err(e) if matches!(e.errcode(), Some("M_NOT_FOUND" | "M_FORBIDDEN")) => Ok(None),
             Err(e) => Err(e),
         }

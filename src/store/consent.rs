@@ -8,20 +8,26 @@ use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::presence::Consent;
 use crate::core::watch::Party;
 
-/// A conversation between the two, or the Matrix user's approval. A DM counts once the Matrix
-/// user joined it (an XMPP user's first message only invites them); a hosted room once both
-/// joined it.
-const RELATED: &str = "SELECT 1 WHERE \
-     EXISTS (SELECT 1 FROM dm_portal WHERE xmpp_jid = $1 AND matrix_user = $2 AND peer_membership = 'join') \
-     OR EXISTS (SELECT 1 FROM presence_consent WHERE xmpp_jid = $1 AND matrix_user = $2 AND state = 'approved') \
-     OR EXISTS (SELECT 1 FROM room_member a JOIN room_member b ON a.room_id = b.room_id \
-                WHERE a.party = $3 AND b.party = $4 AND a.state = 'join' AND b.state = 'join')";
+/// A conversation between the two: a DM counts once the Matrix user joined it (an XMPP user's
+/// first message only invites them); a hosted room once both joined it. `$1` the JID, `$2` the
+/// Matrix user, `$3`/`$4` their party keys.
+macro_rules! conversation {
+    () => {
+        "EXISTS (SELECT 1 FROM dm_portal WHERE xmpp_jid = $1 AND matrix_user = $2 AND peer_membership = 'join') \
+         OR EXISTS (SELECT 1 FROM room_member a JOIN room_member b ON a.room_id = b.room_id \
+                    WHERE a.party = $3 AND b.party = $4 AND a.state = 'join' AND b.state = 'join')"
+    };
+}
 
-/// The same without the approval: only a conversation.
-const CONVERSATION: &str = "SELECT 1 WHERE \
-     EXISTS (SELECT 1 FROM dm_portal WHERE xmpp_jid = $1 AND matrix_user = $2 AND peer_membership = 'join') \
-     OR EXISTS (SELECT 1 FROM room_member a JOIN room_member b ON a.room_id = b.room_id \
-                WHERE a.party = $3 AND b.party = $4 AND a.state = 'join' AND b.state = 'join')";
+/// A conversation, or the Matrix user's approval.
+const RELATED: &str = concat!(
+    "SELECT 1 WHERE ",
+    conversation!(),
+    " OR EXISTS (SELECT 1 FROM presence_consent WHERE xmpp_jid = $1 AND matrix_user = $2 AND state = 'approved')"
+);
+
+/// Only a conversation.
+const CONVERSATION: &str = concat!("SELECT 1 WHERE ", conversation!());
 
 impl Store {
     /// May `jid` see `user`'s presence: do they have a conversation, or did `user` approve?
@@ -48,15 +54,7 @@ impl Store {
 
     /// The Matrix user's answer to `jid`, if `jid` ever asked (or was answered unasked).
     pub async fn consent(&self, user: &MatrixUserId, jid: &BareJid) -> Result<Option<Consent>> {
-        let row = sqlx::query("SELECT state FROM presence_consent WHERE matrix_user = $1 AND xmpp_jid = $2")
-            .bind(user.to_string())
-            .bind(jid.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .ctx("consent")?;
-        let Some(row) = row else { return Ok(None) };
-        let state: String = row.try_get(0).ctx("consent state")?;
-        Ok(Consent::parse(&state))
+        consent(&self.pool, user, jid).await
     }
 
     /// Open requests: of one Matrix user, and from one XMPP domain.
@@ -162,16 +160,7 @@ impl StoreTx {
         jid: &BareJid,
         answer: Consent,
     ) -> Result<Option<Consent>> {
-        let row = sqlx::query("SELECT state FROM presence_consent WHERE matrix_user = $1 AND xmpp_jid = $2")
-            .bind(user.to_string())
-            .bind(jid.to_string())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .ctx("consent")?;
-        let before = match row {
-            Some(r) => Consent::parse(&r.try_get::<String, _>(0).ctx("consent state")?),
-            None => None,
-        };
+        let before = consent(&mut *self.tx, user, jid).await?;
         let now = now_ms();
         sqlx::query(
             "INSERT INTO presence_consent (matrix_user, xmpp_jid, xmpp_domain, state, created_at, updated_at) \
@@ -206,4 +195,21 @@ impl StoreTx {
         }
         Ok(out)
     }
+}
+
+/// The Matrix user's answer to `jid`, over any executor (the pool or a transaction).
+async fn consent<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    exec: E,
+    user: &MatrixUserId,
+    jid: &BareJid,
+) -> Result<Option<Consent>> {
+    let row = sqlx::query("SELECT state FROM presence_consent WHERE matrix_user = $1 AND xmpp_jid = $2")
+        .bind(user.to_string())
+        .bind(jid.to_string())
+        .fetch_optional(exec)
+        .await
+        .ctx("consent")?;
+    let Some(row) = row else { return Ok(None) };
+    let state: String = row.try_get(0).ctx("consent state")?;
+    Ok(Consent::parse(&state))
 }

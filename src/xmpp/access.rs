@@ -17,7 +17,7 @@ use crate::xmpp::outbound;
 
 /// `None`: the stanza may go on. `Some(reply)`: refused, with the reply to send (if any).
 pub async fn refuse(bridge: &Bridge, stanza: &Stanza) -> Option<Option<Stanza>> {
-    let (from, to) = addresses(stanza);
+    let (from, to) = crate::xmpp::inbound::addresses(stanza);
     let (from, to) = (from?, to?);
     let sender = BareJid::parse(from.to_bare().as_str()).ok()?;
     sender.local()?; // a server or component: not a user
@@ -37,15 +37,6 @@ pub async fn refuse(bridge: &Bridge, stanza: &Stanza) -> Option<Option<Stanza>> 
     };
     tracing::info!(%from, %to, "refused by the usage policy");
     Some(refusal(stanza, from.clone(), to.clone(), &why))
-}
-
-fn addresses(stanza: &Stanza) -> (Option<&Jid>, Option<&Jid>) {
-    match stanza {
-        Stanza::Message(m) => (m.from.as_ref(), m.to.as_ref()),
-        Stanza::Presence(p) => (p.from.as_ref(), p.to.as_ref()),
-        Stanza::Iq(Iq::Get { from, to, .. } | Iq::Set { from, to, .. } | Iq::Result { from, to, .. })
-        | Stanza::Iq(Iq::Error { from, to, .. }) => (from.as_ref(), to.as_ref()),
-    }
 }
 
 fn answer_or_error(stanza: &Stanza) -> bool {

@@ -76,9 +76,9 @@ impl PendingIqs {
     }
 }
 
-/// A random iq id: answers cannot be forged by guessing the next one.
+/// A random iq id (128 bits): answers cannot be forged by guessing the next one.
 pub fn random_id(kind: &str) -> String {
-    format!("ucb-{kind}-{:016x}", rand::random::<u64>())
+    format!("ucb-{kind}-{:032x}", rand::random::<u128>())
 }
 
 /// Sends stanzas through the component connection; cheap to clone.

@@ -24,7 +24,7 @@ use xmpp_parsers::vcard_update::VCardUpdate;
 
 use crate::bridge::Bridge;
 use crate::core::action::Refusal;
-use crate::core::ids::BareJid;
+use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::inbound::XmppChatIn;
 use crate::core::presence::{Consent, OnSubscribe};
 use crate::xmpp::connection::Received;
@@ -99,11 +99,7 @@ enum Route {
 }
 
 async fn route(bridge: &Bridge, stanza: &Stanza) -> Route {
-    let (to, from) = match stanza {
-        Stanza::Message(m) => (m.to.as_ref(), m.from.as_ref()),
-        Stanza::Presence(p) => (p.to.as_ref(), p.from.as_ref()),
-        Stanza::Iq(iq) => (iq_to(iq), None),
-    };
+    let (from, to) = addresses(stanza);
     if to.is_some_and(muc::is_room) {
         return Route::HostedRoom;
     }
@@ -130,11 +126,7 @@ fn from_room_occupant(stanza: &Stanza) -> bool {
 /// addresses (sender's bare JID, addressee).
 fn conversation(route: &Route, stanza: &Stanza) -> String {
     let bare = |j: Option<&Jid>| j.map(|j| j.to_bare().to_string()).unwrap_or_default();
-    let (from, to) = match stanza {
-        Stanza::Message(m) => (m.from.as_ref(), m.to.as_ref()),
-        Stanza::Presence(p) => (p.from.as_ref(), p.to.as_ref()),
-        Stanza::Iq(iq) => (iq_from(iq), iq_to(iq)),
-    };
+    let (from, to) = addresses(stanza);
     match route {
         Route::HostedRoom => format!("muc:{}", bare(to)),
         Route::Portal(muc) => format!("portal:{muc}"),
@@ -196,15 +188,12 @@ pub async fn announced_photo(bridge: &Bridge, from: &BareJid, presence: &Presenc
     }
 }
 
-fn iq_to(iq: &Iq) -> Option<&Jid> {
-    match iq {
-        Iq::Get { to, .. } | Iq::Set { to, .. } | Iq::Result { to, .. } | Iq::Error { to, .. } => to.as_ref(),
-    }
-}
-
-fn iq_from(iq: &Iq) -> Option<&Jid> {
-    match iq {
-        Iq::Get { from, .. } | Iq::Set { from, .. } | Iq::Result { from, .. } | Iq::Error { from, .. } => from.as_ref(),
+/// A stanza's sender and addressee.
+pub(super) fn addresses(stanza: &Stanza) -> (Option<&Jid>, Option<&Jid>) {
+    match stanza {
+        Stanza::Message(m) => (m.from.as_ref(), m.to.as_ref()),
+        Stanza::Presence(p) => (p.from.as_ref(), p.to.as_ref()),
+        Stanza::Iq(iq) => (iq.from(), iq.to()),
     }
 }
 
@@ -222,8 +211,12 @@ async fn announce_presence(bridge: &Arc<Bridge>) {
         }
     };
     for (contact, subscriber) in subscriptions {
-        if let (Ok(contact), Ok(subscriber)) = (Jid::new(&contact), Jid::new(&subscriber)) {
-            send_current_presence(bridge, &contact, &subscriber).await;
+        let Ok(contact) = BareJid::parse(&contact) else { continue };
+        let Some(Ok(user)) = contact.local().map(|n| bridge.map.matrix_for_jid(n)) else { continue };
+        let Ok(subscriber) = BareJid::parse(&subscriber) else { continue };
+        // A subscription stays while its reason may lapse: only those allowed now hear.
+        if bridge.presence_visible_to(&user, &subscriber).await {
+            send_current_presence(bridge, &user, &subscriber).await;
         }
     }
 }
@@ -367,10 +360,11 @@ async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
                         tracing::warn!(error = %e, "cannot store subscription");
                         return;
                     }
-                    bridge.xmpp.send_reply(reply(PresenceType::Subscribed)).await;
-                    // Ask for her presence in return, so it can be shown on Matrix.
-                    bridge.xmpp.send_reply(reply(PresenceType::Subscribe)).await;
-                    send_current_presence(bridge, &to, &from).await;
+                    let presence = bridge.presence_of_matrix_user(&user, &sender).await;
+                    for stanza in outbound::subscription_granted(&bridge.map.jid_for_matrix(&user), &sender, &presence)
+                    {
+                        bridge.xmpp.send_reply(stanza).await;
+                    }
                 }
                 OnSubscribe::Refuse => bridge.xmpp.send_reply(reply(PresenceType::Unsubscribed)).await,
                 // Pending (RFC 6121 3.1.3): no answer until the Matrix user answers.
@@ -395,7 +389,7 @@ async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
         PresenceType::Probe => {
             let subscribed = bridge.store.is_subscribed(&contact, &subscriber).await.unwrap_or(false);
             if subscribed && bridge.presence_visible_to(&user, &sender).await {
-                send_current_presence(bridge, &to, &from).await;
+                send_current_presence(bridge, &user, &sender).await;
             } else if subscribed || matches!(bridge.store.consent(&user, &sender).await, Ok(Some(Consent::Pending))) {
                 // Not (or no longer) allowed, or still waiting for an answer: a bare
                 // "unavailable" says nothing and keeps the request standing.
@@ -422,16 +416,11 @@ async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
     }
 }
 
-/// Tell `to` (an XMPP user) the presence of the Matrix user behind the address `contact`, if
-/// they may see it.
-async fn send_current_presence(bridge: &Arc<Bridge>, contact: &Jid, to: &Jid) {
-    let Some(Ok(matrix_user)) = contact.node().map(|n| bridge.map.matrix_for_jid(n.as_str())) else { return };
-    let (Some(contact), Some(to)) = (core_jid(contact), core_jid(to)) else { return };
-    if !bridge.presence_visible_to(&matrix_user, &to).await {
-        return;
-    }
-    let presence = bridge.presence_of_matrix_user(&matrix_user, &to).await;
-    if let Ok(stanza) = outbound::presence_between(&contact, &to, &presence) {
+/// Tell `to` (an XMPP user allowed to see it) the current presence of the Matrix user `user`,
+/// from their address.
+async fn send_current_presence(bridge: &Arc<Bridge>, user: &MatrixUserId, to: &BareJid) {
+    let presence = bridge.presence_of_matrix_user(user, to).await;
+    if let Ok(stanza) = outbound::presence_between(&bridge.map.jid_for_matrix(user), to, &presence) {
         bridge.xmpp.send_reply(stanza).await;
     }
 }

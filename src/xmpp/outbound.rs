@@ -232,6 +232,41 @@ pub fn presence(kind: PresenceType, from: Jid, to: Jid, status: Option<&str>) ->
     Stanza::Presence(presence)
 }
 
+/// `kind` (a subscription state change or `unavailable`) between the core's addresses.
+fn presence_kind_between(kind: PresenceType, from: &BareJid, to: &BareJid) -> Result<Stanza, DeliveryError> {
+    Ok(presence(kind, to_jid(from)?, to_jid(to)?, None))
+}
+
+/// Granting `subscriber` a subscription to `contact` (RFC 6121 §3.1.5): `subscribed`, a
+/// `subscribe` in return (so their presence can be shown on Matrix), and `contact`'s current
+/// presence.
+pub fn subscription_granted(contact: &BareJid, subscriber: &BareJid, current: &Presence) -> Vec<Stanza> {
+    [
+        presence_kind_between(PresenceType::Subscribed, contact, subscriber),
+        presence_kind_between(PresenceType::Subscribe, contact, subscriber),
+        presence_between(contact, subscriber, current),
+    ]
+    .into_iter()
+    .filter_map(Result::ok)
+    .collect()
+}
+
+/// Taking a subscription back: `unsubscribed`, and `unavailable` so the contact shows offline.
+pub fn subscription_withdrawn(contact: &BareJid, subscriber: &BareJid) -> Vec<Stanza> {
+    [
+        presence_kind_between(PresenceType::Unsubscribed, contact, subscriber),
+        presence_kind_between(PresenceType::Unavailable, contact, subscriber),
+    ]
+    .into_iter()
+    .filter_map(Result::ok)
+    .collect()
+}
+
+/// `from` asks `to` to share their presence (`subscribe`).
+pub fn subscription_request(from: &BareJid, to: &BareJid) -> Result<Stanza, DeliveryError> {
+    presence_kind_between(PresenceType::Subscribe, from, to)
+}
+
 /// What the component and the addresses under it say about themselves (XEP-0030).
 pub fn disco_info(from: Jid, to: Jid, id: String, node: Option<String>, is_component: bool, name: &str) -> Stanza {
     let identity = if is_component {
