@@ -820,3 +820,44 @@ conformance!(
     edits_reactions_retractions_and_media_links,
     presence_consent_requests_answers_and_shares,
 );
+
+/// The errors the bridge tells apart (a full disk is refused with a clear error, a database
+/// that is away for a moment is waited for), from the real drivers' errors.
+mod error_kinds {
+    use sqlx::Connection;
+    use ucbridge::store::StoreError;
+
+    #[tokio::test]
+    async fn a_full_sqlite_database_is_full_not_transient() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("full.db").display());
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query("CREATE TABLE t (v TEXT)").execute(&mut conn).await.unwrap();
+        // The file may not grow past its current pages: the next big insert finds the disk full.
+        sqlx::query("PRAGMA max_page_count = 3").execute(&mut conn).await.unwrap();
+        let source = sqlx::query("INSERT INTO t VALUES (zeroblob(100000))").execute(&mut conn).await.unwrap_err();
+        let e = StoreError::Db { context: "insert", source };
+        assert!(e.is_full(), "{e:?}");
+        assert!(!e.is_transient(), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_postgres_is_transient() {
+        sqlx::any::install_default_drivers();
+        // Nothing listens on port 1: the connection is refused, as while PostgreSQL restarts.
+        let source = sqlx::AnyConnection::connect("postgres://postgres@127.0.0.1:1/test").await.unwrap_err();
+        let e = StoreError::Db { context: "connect", source };
+        assert!(e.is_transient(), "{e:?}");
+        assert!(!e.is_full(), "{e:?}");
+    }
+
+    #[tokio::test]
+    async fn a_bad_query_is_neither() {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect("sqlite::memory:").await.unwrap();
+        let source = sqlx::query("SELECT * FROM no_such_table").execute(&mut conn).await.unwrap_err();
+        let e = StoreError::Db { context: "select", source };
+        assert!(!e.is_transient() && !e.is_full(), "{e:?}");
+    }
+}

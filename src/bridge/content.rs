@@ -62,10 +62,7 @@ impl Bridge {
                 stanza_id: stanza_id.clone(),
             },
         };
-        let internal = |e: StoreError| {
-            tracing::error!(error = %e, "could not accept an XMPP message");
-            (Refusal::Internal, "The bridge could not store this; please send it again later.".to_owned())
-        };
+        let internal = |e: StoreError| crate::bridge::store_refusal(&e, "an XMPP message");
         let mut tx = self.store.begin().await.map_err(internal)?;
         if let Some(id) = &stanza_id
             && !tx.claim_stanza(&from.to_string(), id).await.map_err(internal)?

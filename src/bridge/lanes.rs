@@ -185,7 +185,13 @@ impl Bridge {
             let attempts = row.attempts.saturating_add(1);
             let result = self.deliver(row.id, &row.action).await;
             let outcome = match after_attempt(attempts, result.clone()) {
-                Next::Done => self.store.complete(row.id).await.map(|()| self.pop_head(&lane, row.id)),
+                Next::Done => {
+                    // Delivered: recording it must not fail into a second delivery, so it is
+                    // retried on its own until the database takes it.
+                    until_stored(&lane, row.id, || self.store.complete(row.id)).await;
+                    self.pop_head(&lane, row.id);
+                    Ok(())
+                }
                 Next::RetryAfter(delay) => {
                     let error = result.err().map(|e| e.to_string()).unwrap_or_default();
                     tracing::info!(lane, id = row.id, attempts, ?delay, error, "delivery failed; will retry");
@@ -195,11 +201,14 @@ impl Bridge {
                 }
                 Next::GiveUp(reason) => {
                     tracing::warn!(lane, id = row.id, reason, "delivery refused; telling the sender");
-                    self.give_up(row.id, &row.action, &reason).await.map(|()| self.pop_head(&lane, row.id))
+                    until_stored(&lane, row.id, || self.give_up(row.id, &row.action, &reason)).await;
+                    self.pop_head(&lane, row.id);
+                    Ok(())
                 }
             };
             if let Err(e) = outcome {
-                // The row stays at the head; it is attempted again (idempotently).
+                // Recording the retry failed: the row stays at the head and is attempted again,
+                // which is what the retry would have done anyway.
                 tracing::warn!(lane, id = row.id, error = %e, "outbox update failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -249,5 +258,20 @@ impl Bridge {
         tx.commit().await?;
         self.dispatch(row.into_iter().collect());
         Ok(())
+    }
+}
+
+/// Repeat `write` until it succeeds: the outcome of a delivery that already happened is recorded
+/// however long the database is away (a restart, a full disk), and the lane waits meanwhile.
+async fn until_stored<F, Fut>(lane: &str, id: i64, mut write: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::store::Result<()>>,
+{
+    let mut pause = Duration::from_millis(100);
+    while let Err(e) = write().await {
+        tracing::warn!(lane, id, error = %e, "could not record a delivery; retrying");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
     }
 }

@@ -18,8 +18,7 @@ use crate::xmpp::muc_out::{self, OccupantPresence};
 type Refused = (Refusal, String);
 
 fn internal(e: StoreError) -> Refused {
-    tracing::error!(error = %e, "MUC request failed");
-    (Refusal::Internal, "The bridge could not store this; please try again later.".to_owned())
+    super::store_refusal(&e, "a MUC request")
 }
 
 /// An XMPP client entering a room.

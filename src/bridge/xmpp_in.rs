@@ -36,20 +36,30 @@ impl Bridge {
             markable: chat.markable,
             extras: chat.extras,
         };
-        let internal = |e: crate::store::StoreError| {
-            tracing::error!(error = %e, "could not accept an XMPP message");
-            (Refusal::Internal, "The bridge could not store your message; please send it again later.".to_owned())
-        };
-        let mut tx = self.store.begin().await.map_err(internal)?;
-        if let Some(id) = &chat.stanza_id
-            && !tx.claim_stanza(&chat.from.to_string(), id).await.map_err(internal)?
-        {
-            tracing::debug!(from = %chat.from, id, "duplicate stanza ignored");
-            return Ok(());
+        let (from, action) = (chat.from.to_string(), &action);
+        let stanza_id = chat.stanza_id.as_deref();
+        // One transaction, repeated whole while the database restarts: the claim makes a
+        // repeat after a commit whose answer was lost a no-op (the sweep delivers that row).
+        let stored = crate::store::retrying("accept an XMPP message", || {
+            let from = &from;
+            async move {
+                let mut tx = self.store.begin().await?;
+                if let Some(id) = stanza_id
+                    && !tx.claim_stanza(from, id).await?
+                {
+                    return Ok(None);
+                }
+                let row = tx.enqueue_row(action.clone()).await?;
+                tx.commit().await?;
+                Ok(Some(row))
+            }
+        })
+        .await
+        .map_err(|e| super::store_refusal(&e, "an XMPP message"))?;
+        match stored {
+            Some(row) => self.dispatch(vec![row]),
+            None => tracing::debug!(from = %chat.from, id = stanza_id, "duplicate stanza ignored"),
         }
-        let row = tx.enqueue_row(action).await.map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
-        self.dispatch(vec![row]);
         Ok(())
     }
 }

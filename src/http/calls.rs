@@ -58,7 +58,7 @@ async fn events(
         Err(e) => return Err(ApiError::BadRequest(format!("call webhook: {e}"))),
     };
     let count = events.len();
-    service.accept(events).await.map_err(|e| ApiError::Internal(format!("could not store call events: {e}")))?;
+    service.accept(events).await.map_err(|e| ApiError::store("could not store call events", &e))?;
     Ok(axum::Json(json!({"accepted": count})).into_response())
 }
 

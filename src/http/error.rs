@@ -32,6 +32,19 @@ pub enum ApiError {
     Internal(String),
 }
 
+impl ApiError {
+    /// A storage failure: a full disk is "not now" (503, and the sender retries later), anything
+    /// else is ours (500, logged).
+    pub fn store(context: &str, e: &crate::store::StoreError) -> Self {
+        if e.is_full() {
+            tracing::error!(error = %e, context, "storage full; refusing new input");
+            ApiError::Unavailable(format!("{context}: the bridge's storage is full; try again later"))
+        } else {
+            ApiError::Internal(format!("{context}: {e}"))
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, errcode) = match &self {

@@ -42,7 +42,7 @@ fn bad(e: InboundError) -> ApiError {
 }
 
 fn internal(e: crate::store::StoreError) -> ApiError {
-    ApiError::Internal(format!("could not store the SMS: {e}"))
+    ApiError::store("could not store the SMS", &e)
 }
 
 /// The query string's parameters, after checking `key`.

@@ -124,9 +124,17 @@ async fn push_transaction(
         });
         return Err(ApiError::Unavailable(format!("transaction {txn_id}: earlier transactions are missing")));
     }
-    if let Err(e) = bridge.accept_matrix_transaction(&claim_key(&txn_id, &ids), events).await {
+    // Repeated whole while the database restarts; the claim makes a repeat after a lost commit
+    // answer a no-op.
+    let claim = claim_key(&txn_id, &ids);
+    let accepted = crate::store::retrying("accept a transaction", || {
+        let (bridge, claim, events) = (&bridge, &claim, events.clone());
+        async move { bridge.accept_matrix_transaction(claim, events).await }
+    })
+    .await;
+    if let Err(e) = accepted {
         bridge.note_failed_transaction();
-        return Err(ApiError::Internal(format!("could not store transaction {txn_id}: {e}")));
+        return Err(ApiError::store(&format!("could not store transaction {txn_id}"), &e));
     }
     Ok(axum::Json(serde_json::json!({})))
 }

@@ -219,10 +219,7 @@ impl Bridge {
         chat: XmppChatIn,
         phone: PhoneNumber,
     ) -> Result<(), (Refusal, String)> {
-        let internal = |e: StoreError| {
-            tracing::error!(error = %e, "could not accept an SMS from XMPP");
-            (Refusal::Internal, "The bridge could not store your message; please send it again later.".to_owned())
-        };
+        let internal = |e: StoreError| crate::bridge::store_refusal(&e, "an SMS from XMPP");
         let author = Party::Xmpp(chat.from.clone());
         // The address itself is wrong: say so as such (sms_actions checks it again for every path).
         if let Some(service) = self.sms()

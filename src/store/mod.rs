@@ -51,6 +51,62 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+impl StoreError {
+    /// The database cannot be reached for a moment (a restart, a dropped connection, a
+    /// serialization conflict): the same work succeeds once it is back.
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Db { source, .. } = self else { return false };
+        match source {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_) => {
+                true
+            }
+            sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+                // PostgreSQL: connection exceptions (08), admin/crash shutdown and "starting up"
+                // (57P01-03), serialization failure and deadlock; SQLite: busy (5) and locked (6).
+                c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "5" | "6")
+            }),
+            _ => false,
+        }
+    }
+
+    /// The disk under the database is full: nothing new can be stored until space is freed.
+    pub fn is_full(&self) -> bool {
+        let StoreError::Db { source, .. } = self else { return false };
+        match source {
+            // SQLite's SQLITE_FULL (13), PostgreSQL's disk_full (53100).
+            sqlx::Error::Database(db) => db.code().is_some_and(|c| matches!(&*c, "13" | "53100")),
+            sqlx::Error::Io(e) => e.raw_os_error() == Some(28), // ENOSPC
+            _ => false,
+        }
+    }
+}
+
+/// How long work is retried while the database is unreachable before the error is passed on.
+const RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// Run `work` again while it fails with a transient error (see [`StoreError::is_transient`]),
+/// for up to 30 s with growing pauses. `work` must be one whole transaction, so that a retry
+/// repeats it from the start; work that claims a de-duplication key is safe to repeat even
+/// when an earlier commit's answer was lost.
+pub async fn retrying<T, F, Fut>(what: &'static str, mut work: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let deadline = tokio::time::Instant::now() + RETRY_FOR;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match work().await {
+            Err(e) if e.is_transient() && tokio::time::Instant::now() < deadline => {
+                tracing::warn!(what, error = %e, "database unavailable; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            result => return result,
+        }
+    }
+}
+
 pub(crate) trait Context<T> {
     fn ctx(self, context: &'static str) -> Result<T>;
 }
@@ -178,15 +234,20 @@ impl Store {
     }
 
     /// Start a transaction.
+    /// Start a transaction. Nothing has happened yet, so a transient failure (the database
+    /// restarting, a pooled connection that died with it) is retried here for everyone.
     pub async fn begin(&self) -> Result<StoreTx> {
-        let tx = match self.backend {
-            // A deferred SQLite transaction that reads and then writes cannot wait for another
-            // writer (it fails at once with "database is locked"); an immediate one takes the
-            // write lock up front and waits for it (busy_timeout), so concurrent work queues.
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
-        };
-        Ok(StoreTx { tx: tx.ctx("begin")? })
+        retrying("begin", || async move {
+            let tx = match self.backend {
+                // A deferred SQLite transaction that reads and then writes cannot wait for another
+                // writer (it fails at once with "database is locked"); an immediate one takes the
+                // write lock up front and waits for it (busy_timeout), so concurrent work queues.
+                Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+                Backend::Postgres => self.pool.begin().await,
+            };
+            Ok(StoreTx { tx: tx.ctx("begin")? })
+        })
+        .await
     }
 
     /// This database's random id (made on first use; see migration 0009).
