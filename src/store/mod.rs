@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::SqlStr;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
 pub use calls::{JournalQuery, JournalRow, NewJournalRow};
 pub use command_data::{BlockEntry, ContactImport};
@@ -198,6 +198,19 @@ impl Store {
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
                     }
                     Ok(())
+                })
+            })
+            .after_release(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend != Backend::Sqlite {
+                        return Ok(true);
+                    }
+                    // A COMMIT that fails (a full disk) leaves sqlx counting a transaction that
+                    // SQLite already rolled back, and every later BEGIN IMMEDIATE on that
+                    // connection fails: close it instead of pooling it. The ping lets a rollback
+                    // queued by a dropped transaction run first.
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
                 })
             })
             .connect_with(options)

@@ -38,6 +38,7 @@ import aiohttp
 import slixmpp
 import yaml
 from nio import AsyncClient, JoinResponse, RoomCreateResponse, RoomLeaveResponse, RoomSendResponse
+from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
@@ -1021,3 +1022,21 @@ class Peers:
         room_id = await m.create_dm(x.ghost)
         await m.wait_joined(room_id, x.ghost)
         return room_id
+
+
+async def component_gone(x) -> None:
+    """Wait until Prosody answers for the component itself, i.e. it saw the bridge disconnect."""
+
+    async def gone() -> bool:
+        try:
+            await x.plugin["xep_0030"].get_info(jid=settings().component, timeout=2)
+            return False
+        except IqError:
+            return True
+        except IqTimeout:
+            return False
+    for _ in range(30):
+        if await gone():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("Prosody still routes to the killed bridge")
