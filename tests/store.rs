@@ -126,21 +126,21 @@ async fn outbox_keeps_lane_order_and_never_reuses_ids(db: &TestDb) {
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
     let mut lanes = store.pending_lanes().await.unwrap();
     lanes.sort();
-    assert_eq!(lanes, vec![chat(0).lane(), other.lane()]);
+    assert_eq!(lanes, vec![chat(0).lane().to_string(), other.lane().to_string()]);
 
-    let head = store.head_of_lane(&chat(0).lane()).await.unwrap().unwrap();
+    let head = store.head_of_lane(&chat(0).lane().to_string()).await.unwrap().unwrap();
     assert_eq!((head.id, head.attempts, head.action.clone()), (ids[0], 0, chat(0)));
     store.retry_later(head.id, 3, 12345, "peer down").await.unwrap();
-    let again = store.head_of_lane(&chat(0).lane()).await.unwrap().unwrap();
+    let again = store.head_of_lane(&chat(0).lane().to_string()).await.unwrap().unwrap();
     assert_eq!((again.id, again.attempts, again.next_attempt_at), (ids[0], 3, 12345));
 
     for (n, id) in ids.iter().enumerate() {
-        let head = store.head_of_lane(&chat(0).lane()).await.unwrap().unwrap();
+        let head = store.head_of_lane(&chat(0).lane().to_string()).await.unwrap().unwrap();
         assert_eq!(head.id, *id);
         assert_eq!(head.action, chat(u32::try_from(n).unwrap()));
         store.complete(*id).await.unwrap();
     }
-    assert!(store.head_of_lane(&chat(0).lane()).await.unwrap().is_none());
+    assert!(store.head_of_lane(&chat(0).lane().to_string()).await.unwrap().is_none());
     // The table is empty for this lane; a new id must still be larger than every old one,
     // because ids become Matrix txnIds and stanza ids.
     let mut tx = store.begin().await.unwrap();

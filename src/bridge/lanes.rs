@@ -57,7 +57,7 @@ impl Bridge {
             return;
         };
         for row in rows {
-            let lane = row.action.lane();
+            let lane = row.action.lane().to_string();
             match running.get_mut(&lane) {
                 Some(state) => state.queue.push_back(row),
                 None => {

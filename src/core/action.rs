@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::conversation::{Conversation, Direction, Lane};
 use crate::core::ids::{BareJid, MatrixUserId, PhoneNumber, RoomId};
 use crate::core::room::Role;
 use crate::core::watch::Party;
@@ -326,12 +327,16 @@ pub enum Refusal {
 impl Action {
     /// Actions on one lane are delivered one after another in order; different lanes run
     /// concurrently. A lane is one direction of one conversation.
-    pub fn lane(&self) -> String {
-        match self {
-            Action::MatrixDirect { from, to, .. } => format!("x2m:{from}>{to}"),
+    pub fn lane(&self) -> Lane {
+        use Conversation as C;
+        use Direction as D;
+        let direct =
+            |xmpp: &BareJid, matrix: &MatrixUserId| C::DirectChat { xmpp: xmpp.clone(), matrix: matrix.clone() };
+        let (conversation, direction) = match self {
+            Action::MatrixDirect { from, to, .. } => (direct(from, to), D::ToMatrix),
             Action::MatrixReactions { target, .. } | Action::MatrixRetract { target, .. } => match target {
-                XmppTarget::Dm { from, to, .. } => format!("x2m:{from}>{to}"),
-                XmppTarget::Room { room, .. } => format!("room:{room}"),
+                XmppTarget::Dm { from, to, .. } => (direct(from, to), D::ToMatrix),
+                XmppTarget::Room { room, .. } => (C::MatrixRoom(room.clone()), D::ToMatrix),
             },
             Action::MatrixJoin { room, .. }
             | Action::MatrixRoomName { room, .. }
@@ -339,33 +344,32 @@ impl Action {
             | Action::MatrixPost { room, .. }
             | Action::MatrixRoomSay { room, .. }
             | Action::MatrixNotice { room, .. }
-            | Action::MatrixRoomAct { room, .. } => {
-                format!("room:{room}")
-            }
-            Action::MatrixCreateRoom { alias, .. } => format!("create:{alias}"),
+            | Action::MatrixRoomAct { room, .. } => (C::MatrixRoom(room.clone()), D::ToMatrix),
+            Action::MatrixCreateRoom { alias, .. } => (C::RoomCreation { alias: alias.clone() }, D::ToMatrix),
             Action::XmppPortalJoin { room, .. }
             | Action::XmppPortalLeave { room, .. }
-            | Action::XmppPortalMessage { room, .. } => format!("portal:{room}"),
+            | Action::XmppPortalMessage { room, .. } => (C::LinkedMuc(room.clone()), D::ToXmpp),
             Action::XmppGroupchat { room, .. }
             | Action::XmppOccupant { room, .. }
             | Action::XmppSubject { room, .. }
             | Action::XmppMucInvite { room, .. }
             | Action::XmppGroupReactions { room, .. }
-            | Action::XmppGroupRetract { room, .. } => format!("muc:{room}"),
+            | Action::XmppGroupRetract { room, .. } => (C::HostedRoom(room.clone()), D::ToXmpp),
             Action::XmppChat { from, to, .. }
             | Action::XmppReactions { from, to, .. }
-            | Action::XmppRetract { from, to, .. } => format!("m2x:{from}>{to}"),
-            Action::XmppBounce { from, to, .. } => format!("m2x:{from}>{to}"),
-            Action::XmppNotice { to, .. } => format!("bridge>{to}"),
-            Action::Mail { to, .. } => format!("mail>{}", to.join(",")),
-            Action::SmsSend { author, to, .. } => {
-                format!("sms:{}>{to}", author.as_ref().map_or_else(|| "bridge".to_owned(), Party::key))
+            | Action::XmppRetract { from, to, .. }
+            | Action::XmppBounce { from, to, .. } => (direct(to, from), D::ToXmpp),
+            Action::XmppNotice { to, .. } => (C::BridgeNotices { to: to.clone() }, D::ToXmpp),
+            Action::Mail { to, .. } => (C::Mail { to: to.clone() }, D::ToMail),
+            Action::SmsSend { author, to, .. } => (C::SmsChat { phone: to.clone(), party: author.clone() }, D::ToPhone),
+            Action::SmsToMatrix { phone, to, .. } => {
+                (C::SmsChat { phone: phone.clone(), party: Some(Party::Matrix(to.clone())) }, D::ToMatrix)
             }
-            Action::SmsToMatrix { phone, to, .. } => format!("sms2m:{phone}>{to}"),
             Action::XmppFromPhone { phone, to, .. } | Action::XmppPhoneBounce { phone, to, .. } => {
-                format!("sms2x:{phone}>{to}")
+                (C::SmsChat { phone: phone.clone(), party: Some(Party::Xmpp(to.clone())) }, D::ToXmpp)
             }
-        }
+        };
+        Lane::new(conversation, direction)
     }
 }
 
@@ -387,7 +391,116 @@ mod tests {
         };
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(serde_json::from_str::<Action>(&json).unwrap(), a);
-        assert_eq!(a.lane(), "x2m:alice@localhost>@bob:localhost");
+        assert_eq!(a.lane().to_string(), "x2m:alice@localhost>@bob:localhost");
+    }
+
+    /// The outbox stores each row's lane as text and finds rows by it: these forms are frozen
+    /// (rows written by earlier versions must still match their lane).
+    #[test]
+    fn stored_lane_keys_never_change() {
+        let jid = |s: &str| BareJid::parse(s).unwrap();
+        let mx = |s: &str| MatrixUserId::parse(s).unwrap();
+        let room = RoomId::parse("!r:hs").unwrap();
+        let phone = PhoneNumber::parse("+4930123456").unwrap();
+        let text = Text::plain("x");
+        let cases: Vec<(Action, &str)> = vec![
+            (
+                Action::MatrixReactions {
+                    target: XmppTarget::Dm { from: jid("a@x"), to: mx("@b:hs"), stanza_id: "1".into() },
+                    user: mx("@b:hs"),
+                    keys: vec![],
+                    stanza_id: None,
+                },
+                "x2m:a@x>@b:hs",
+            ),
+            (
+                Action::MatrixRetract {
+                    target: XmppTarget::Room { room: room.clone(), archive_id: 1 },
+                    user: mx("@b:hs"),
+                    stanza_id: None,
+                },
+                "room:!r:hs",
+            ),
+            (
+                Action::MatrixPost { room: room.clone(), user: mx("@b:hs"), text: text.clone(), nick: None },
+                "room:!r:hs",
+            ),
+            (
+                Action::MatrixCreateRoom {
+                    initiator: Party::Matrix(mx("@b:hs")),
+                    name: "Sales".into(),
+                    alias: "ucb-sales".into(),
+                    open: false,
+                    reply_room: None,
+                    members: vec![],
+                },
+                "create:ucb-sales",
+            ),
+            (
+                Action::XmppPortalMessage {
+                    room: room.clone(),
+                    muc: jid("m@conf.x"),
+                    from: mx("@b:hs"),
+                    text: text.clone(),
+                },
+                "portal:!r:hs",
+            ),
+            (Action::XmppSubject { room: room.clone(), subject: "s".into() }, "muc:!r:hs"),
+            (
+                Action::XmppRetract { from: mx("@b:hs"), to: jid("a@x"), room: room.clone(), target: "$e".into() },
+                "m2x:@b:hs>a@x",
+            ),
+            (
+                Action::XmppBounce {
+                    from: mx("@b:hs"),
+                    to: jid("a@x"),
+                    stanza_id: None,
+                    refusal: Refusal::NotFound,
+                    reason: "r".into(),
+                },
+                "m2x:@b:hs>a@x",
+            ),
+            (Action::XmppNotice { to: jid("a@x"), text: text.clone() }, "bridge>a@x"),
+            (
+                Action::Mail {
+                    message_id: "m".into(),
+                    from: "f@x".into(),
+                    to: vec!["a@x".into(), "b@x".into()],
+                    raw: String::new(),
+                },
+                "mail>a@x,b@x",
+            ),
+            (
+                Action::SmsSend {
+                    author: None,
+                    sender: "UCB".into(),
+                    to: phone.clone(),
+                    text: "t".into(),
+                    parts: 1,
+                    origin: None,
+                },
+                "sms:bridge>+4930123456",
+            ),
+            (
+                Action::SmsSend {
+                    author: Some(Party::Matrix(mx("@b:hs"))),
+                    sender: "UCB".into(),
+                    to: phone.clone(),
+                    text: "t".into(),
+                    parts: 1,
+                    origin: None,
+                },
+                "sms:matrix:@b:hs>+4930123456",
+            ),
+            (
+                Action::SmsToMatrix { phone: phone.clone(), to: mx("@b:hs"), text: text.clone() },
+                "sms2m:+4930123456>@b:hs",
+            ),
+            (Action::XmppFromPhone { phone: phone.clone(), to: jid("a@x"), text }, "sms2x:+4930123456>a@x"),
+        ];
+        for (action, key) in cases {
+            assert_eq!(action.lane().to_string(), key, "{action:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod access;
 pub mod action;
 pub mod budget;
 pub mod coalesce;
+pub mod conversation;
 pub mod ids;
 pub mod inbound;
 pub mod mapping;

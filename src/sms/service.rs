@@ -304,7 +304,7 @@ impl Bridge {
                 Action::MatrixNotice { room, body, html: None, reply_to: None }
             }
         };
-        tracing::info!(from = %sms.from, lane = action.lane(), "incoming SMS");
+        tracing::info!(from = %sms.from, lane = %action.lane(), "incoming SMS");
         let row = tx.enqueue_row(action).await?;
         tx.commit().await?;
         self.dispatch(vec![row]);

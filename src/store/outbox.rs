@@ -21,7 +21,7 @@ impl StoreTx {
         let json = serde_json::to_string(action)
             .map_err(|e| StoreError::Corrupt { context: "encode action", reason: e.to_string() })?;
         let row = sqlx::query("INSERT INTO outbox (lane, action, created_at) VALUES ($1, $2, $3) RETURNING id")
-            .bind(action.lane())
+            .bind(action.lane().to_string())
             .bind(json)
             .bind(now_ms())
             .fetch_one(&mut *self.tx)
