@@ -225,7 +225,9 @@ impl CallsService {
         tokio::spawn(service.clone().process(rx));
         if let Some(ami) = &service.settings.ami {
             let (tx, mut ami_rx) = mpsc::channel::<CallEvent>(1024);
-            let client = super::ami::ClientConfig::new(&ami.address, &ami.username, &ami.secret);
+            let mut client = super::ami::ClientConfig::new(&ami.address, &ami.username, &ami.secret);
+            client.keepalive = Duration::from_secs(ami.keepalive_secs);
+            client.ping_timeout = client.keepalive;
             let translator = super::ami::Translator::new(super::ami::TranslatorConfig {
                 extensions: ami.extensions.clone(),
                 ..Default::default()

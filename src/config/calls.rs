@@ -200,6 +200,10 @@ pub struct CallsAmi {
     /// Extensions of the PBX; empty: any number of at most 5 digits counts as one.
     #[serde(default)]
     pub extensions: Vec<String>,
+    /// Seconds between AMI `Ping`s; an answer missing for as long marks the connection dead
+    /// (reconnect and log in again), so a silent drop is noticed within twice this.
+    #[serde(default = "default_ami_keepalive")]
+    pub keepalive_secs: u64,
 }
 
 fn default_window() -> u64 {
@@ -213,6 +217,9 @@ fn default_prefix() -> String {
 }
 fn default_language() -> String {
     "en".into()
+}
+fn default_ami_keepalive() -> u64 {
+    crate::calls::ami::DEFAULT_KEEPALIVE.as_secs()
 }
 fn default_smtp_timeout() -> u64 {
     30
@@ -315,6 +322,9 @@ impl MissedCalls {
             }
             if ami.username.is_empty() || ami.secret.is_empty() {
                 return Err(invalid("missed_calls.ami.username", "and ami.secret must not be empty"));
+            }
+            if !(1..=300).contains(&ami.keepalive_secs) {
+                return Err(invalid("missed_calls.ami.keepalive_secs", "must be between 1 and 300"));
             }
         }
         Ok(())
