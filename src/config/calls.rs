@@ -162,6 +162,8 @@ pub struct Smtp {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
+    /// The longest one message's SMTP exchange (connect to the final answer) may take; then it
+    /// is retried.
     #[serde(default = "default_smtp_timeout")]
     pub timeout_secs: u64,
 }
@@ -293,6 +295,9 @@ impl MissedCalls {
                 }
                 if mail.smtp.port == Some(0) {
                     return Err(invalid("missed_calls.mail.smtp.port", "must not be 0"));
+                }
+                if !(1..=600).contains(&mail.smtp.timeout_secs) {
+                    return Err(invalid("missed_calls.mail.smtp.timeout_secs", "must be between 1 and 600"));
                 }
                 if mail.smtp.username.is_some() != mail.smtp.password.is_some() {
                     return Err(invalid("missed_calls.mail.smtp.username", "and smtp.password go together"));
