@@ -431,9 +431,13 @@ impl Bridge {
                 let from = self.map.sms_jid(phone);
                 self.xmpp.send(outbound::chat_between(&from, to, text, self.stanza_id(id), None)?).await
             }
-            Action::XmppPhoneBounce { phone, to, stanza_id, reason } => {
+            Action::XmppPhoneBounce { phone, to, reason, .. } => {
+                // Not an error reply: the server drops a message of type error to a bare JID
+                // (RFC 6121 8.5.2.1.1), and the writer's resource may be gone by the time the
+                // network reports. A chat message from the number's address reaches them.
                 let from = self.map.sms_jid(phone);
-                self.xmpp.send(outbound::bounce_between(&from, to, stanza_id.clone(), Refusal::NotFound, reason)?).await
+                let text = Text::plain(reason.clone());
+                self.xmpp.send(outbound::chat_between(&from, to, &text, self.stanza_id(id), None)?).await
             }
             _ => Err(DeliveryError::Permanent("not an SMS action".into())),
         }
