@@ -30,18 +30,67 @@ fn fixture(name: &str) -> String {
 enum Session {
     /// Accept the login, send this text, then close.
     SendAndClose(String),
-    /// Accept the login, send this text, keep the connection open.
+    /// Accept the login, send this text, keep the connection open and answer pings.
     SendAndStay(String),
+    /// Accept the login, send this text, then go silent without closing: the socket stays
+    /// open, nothing more is read or answered (a connection dropped by a firewall, no FIN).
+    SendAndGoSilent(String),
     /// Refuse the login.
     Refuse,
 }
 
+/// What the fake manager counted.
+#[derive(Clone, Default)]
+struct Counters {
+    logins: Arc<AtomicUsize>,
+    pongs: Arc<AtomicUsize>,
+}
+
+/// Answer each `Action: Ping` on a live session with Asterisk's reply, counting them.
+async fn answer_pings(
+    mut reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    mut write: tokio::net::tcp::OwnedWriteHalf,
+    pongs: Arc<AtomicUsize>,
+) {
+    let mut frame = BTreeMap::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        let l = line.trim_end();
+        if !l.is_empty() {
+            if let Some((k, v)) = l.split_once(": ") {
+                frame.insert(k.to_owned(), v.to_owned());
+            }
+            continue;
+        }
+        if frame.get("Action").map(String::as_str) == Some("Ping") {
+            let id = frame.get("ActionID").cloned().unwrap_or_default();
+            let reply =
+                format!("Response: Success\r\nActionID: {id}\r\nPing: Pong\r\nTimestamp: 1700000000.000000\r\n\r\n");
+            if write.write_all(reply.as_bytes()).await.is_err() {
+                return;
+            }
+            pongs.fetch_add(1, Ordering::SeqCst);
+        }
+        frame.clear();
+    }
+}
+
 /// Start a manager on 127.0.0.1:0; returns its address and a counter of accepted logins.
 async fn fake_manager(sessions: Vec<Session>) -> (String, Arc<AtomicUsize>) {
+    let (address, counters) = fake_manager_counting(sessions).await;
+    (address, counters.logins)
+}
+
+async fn fake_manager_counting(sessions: Vec<Session>) -> (String, Counters) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address").to_string();
-    let logins = Arc::new(AtomicUsize::new(0));
-    let counter = logins.clone();
+    let counters = Counters::default();
+    let counter = counters.logins.clone();
+    let pongs = counters.pongs.clone();
     tokio::spawn(async move {
         let mut open = Vec::new();
         for session in sessions {
@@ -89,6 +138,10 @@ async fn fake_manager(sessions: Vec<Session>) -> (String, Arc<AtomicUsize>) {
                 }
                 Session::SendAndStay(text) => {
                     let _ = write.write_all(text.as_bytes()).await;
+                    tokio::spawn(answer_pings(reader, write, pongs.clone()));
+                }
+                Session::SendAndGoSilent(text) => {
+                    let _ = write.write_all(text.as_bytes()).await;
                     open.push((reader, write));
                 }
                 Session::Refuse => {}
@@ -98,14 +151,22 @@ async fn fake_manager(sessions: Vec<Session>) -> (String, Arc<AtomicUsize>) {
         std::future::pending::<()>().await;
         drop(open);
     });
-    (address, logins)
+    (address, counters)
 }
 
 /// Connect the client and collect events until `calls` calls have ended.
 async fn collect(address: String, calls: usize) -> Vec<CallEvent> {
+    collect_with(client_config(address), calls).await
+}
+
+fn client_config(address: String) -> ClientConfig {
     let mut config = ClientConfig::new(address, USER, SECRET);
     config.min_backoff = Duration::from_millis(20);
     config.max_backoff = Duration::from_millis(200);
+    config
+}
+
+async fn collect_with(config: ClientConfig, calls: usize) -> Vec<CallEvent> {
     let (tx, mut rx) = mpsc::channel(64);
     let client = tokio::spawn(ami::run(config, Translator::new(TranslatorConfig::default()), tx));
     let mut events = Vec::new();
@@ -219,6 +280,55 @@ async fn reconnects_after_the_server_drops_the_connection() {
     let from_ami = summaries(collect(address, 1).await);
     assert_eq!(logins.load(Ordering::SeqCst), 2, "the client logged in again");
     assert_eq!(from_ami, [webhook_summary("ring_group")]);
+}
+
+/// Issue 12: the connection dies without a FIN in the middle of a call (the server keeps the
+/// socket open and stops reading and answering). The unanswered AMI `Ping` gives it away: the
+/// client logs in again and the call, whose events straddle the drop, ends as one summary.
+#[tokio::test]
+async fn a_silently_dropped_connection_is_detected_by_ping_and_reconnected() {
+    let (first, rest) = split_after_frames(&fixture("ring_group.ami"), 12);
+    let (address, counters) =
+        fake_manager_counting(vec![Session::SendAndGoSilent(first), Session::SendAndStay(rest)]).await;
+    let mut config = client_config(address);
+    config.keepalive = Duration::from_millis(300);
+    config.ping_timeout = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let from_ami = summaries(collect_with(config, 1).await);
+    // Without the ping, the client waits on the silent socket forever and collect times out.
+    assert_eq!(counters.logins.load(Ordering::SeqCst), 2, "the client logged in again");
+    assert_eq!(from_ami, [webhook_summary("ring_group")]);
+    // Noticed within keepalive + timeout (and the reconnect's backoff), with room for a slow machine.
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+}
+
+/// The positive control of the test above: a server that answers the pings keeps the one
+/// session (the pings go out and their answers count), however many keepalive periods pass.
+#[tokio::test]
+async fn answered_pings_keep_the_connection() {
+    let (address, counters) = fake_manager_counting(vec![Session::SendAndStay(String::new())]).await;
+    let mut config = client_config(address);
+    config.keepalive = Duration::from_millis(100);
+    config.ping_timeout = Duration::from_millis(100);
+    let (tx, _rx) = mpsc::channel(64);
+    let client = tokio::spawn(ami::run(config, Translator::new(TranslatorConfig::default()), tx));
+    let waited = tokio::time::timeout(Duration::from_secs(20), async {
+        while counters.pongs.load(Ordering::SeqCst) < 8 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    client.abort();
+    assert!(waited.is_ok(), "pings answered: {}", counters.pongs.load(Ordering::SeqCst));
+    assert_eq!(counters.logins.load(Ordering::SeqCst), 1, "no reconnect while pings are answered");
+}
+
+/// The default notices a silent drop within the issue's 30 s: one keepalive until the next
+/// ping, and the answer's timeout.
+#[test]
+fn default_keepalive_detects_a_silent_drop_within_30_s() {
+    let config = ClientConfig::new("127.0.0.1:5038", USER, SECRET);
+    assert!(config.keepalive + config.ping_timeout <= Duration::from_secs(30));
 }
 
 #[tokio::test]

@@ -489,6 +489,82 @@ async fn sms_conversations_messages_and_usage(db: &TestDb) {
     assert!(store.sent_sms("nope").await.unwrap().is_none());
 }
 
+/// Issue 12: a concatenated SMS is reported once per part. The SMS is delivered when every part
+/// was (a repeated report of a part counts once), failed when any part failed; parts reported
+/// at once all count, and exactly one report sees the SMS become delivered.
+async fn sms_delivery_reports_count_each_part_once(db: &TestDb) {
+    use ucbridge::core::ids::PhoneNumber;
+    use ucbridge::store::SentSms;
+    let store = db.open().await;
+    let record = |reference: &str, parts: u32| SentSms {
+        reference: reference.into(),
+        provider_id: None,
+        phone: PhoneNumber::parse("+4917612345678").unwrap(),
+        parts,
+        origin: None,
+        state: "accepted".into(),
+        delivered_parts: 0,
+    };
+    let report = |id: &'static str, part: &'static str, status: &'static str| {
+        let store = store.clone();
+        async move {
+            let mut tx = store.begin().await.unwrap();
+            let r = tx.report_sms_part(id, part, status).await.unwrap();
+            tx.commit().await.unwrap();
+            r.map(|r| (r.sent.state, r.state, r.delivered_parts))
+        }
+    };
+    store.record_sent_sms(&record("ucb-3", 3)).await.unwrap();
+    store.mark_sms_accepted("ucb-3", Some("gw-3")).await.unwrap();
+    assert_eq!(report("ucb-3", "p1", "delivered").await, Some(("accepted".into(), "accepted".into(), 1)));
+    assert_eq!(report("ucb-3", "p1", "delivered").await, Some(("accepted".into(), "accepted".into(), 1)), "repeat");
+    assert_eq!(report("gw-3", "p2", "delivered").await, Some(("accepted".into(), "accepted".into(), 2)), "by gw id");
+    assert_eq!(report("ucb-3", "p3", "delivered").await, Some(("accepted".into(), "delivered".into(), 3)));
+    assert_eq!(
+        store.sent_sms("ucb-3").await.unwrap().map(|s| (s.state, s.delivered_parts)),
+        Some(("delivered".into(), 3))
+    );
+    assert_eq!(report("nope", "p1", "delivered").await, None);
+
+    store.record_sent_sms(&record("ucb-f", 2)).await.unwrap();
+    assert_eq!(report("ucb-f", "p1", "delivered").await, Some(("accepted".into(), "accepted".into(), 1)));
+    assert_eq!(report("ucb-f", "p2", "failed").await, Some(("accepted".into(), "failed".into(), 1)));
+    assert_eq!(report("ucb-f", "p2", "failed").await, Some(("failed".into(), "failed".into(), 1)), "told once");
+
+    // Eight parts reported at once.
+    store.record_sent_sms(&record("ucb-8", 8)).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                loop {
+                    let attempt = async {
+                        let mut tx = store.begin().await?;
+                        let r = tx.report_sms_part("ucb-8", &format!("p{i}"), "delivered").await?;
+                        // Hold the transaction a moment, so the reports overlap.
+                        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+                        tx.commit().await?;
+                        Ok::<_, ucbridge::store::StoreError>(r)
+                    };
+                    // A backend may refuse a racing writer (SQLite: busy); Kannel retries then.
+                    if let Ok(Some(r)) = attempt.await {
+                        return r.state == "delivered" && r.sent.state != "delivered";
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut became_delivered = 0;
+    for t in tasks {
+        became_delivered += usize::from(t.await.unwrap());
+    }
+    assert_eq!(became_delivered, 1, "exactly one report completes the SMS");
+    assert_eq!(
+        store.sent_sms("ucb-8").await.unwrap().map(|s| (s.state, s.delivered_parts)),
+        Some(("delivered".into(), 8))
+    );
+}
+
 /// L11: the daily SMS cap is one conditional upsert. Sequentially it counts parts per person and
 /// day; concurrently, people racing their own sends cannot take more than the cap together.
 async fn the_daily_sms_cap_is_taken_atomically(db: &TestDb) {
@@ -814,6 +890,7 @@ conformance!(
     call_journal_facts_and_settling,
     sms_conversations_messages_and_usage,
     the_daily_sms_cap_is_taken_atomically,
+    sms_delivery_reports_count_each_part_once,
     contact_groups_keep_their_members,
     block_list_settings_and_imports,
     a_portal_link_is_undone,

@@ -226,6 +226,7 @@ impl Bridge {
                 reason: format!("Your message could not be delivered to {to} on Matrix: {reason}"),
             }),
             Action::SmsSend { to, origin, .. } => self.sms_failure_notice(to, origin.as_ref(), reason),
+            Action::Mail { to, message_id, .. } => self.mail_refused_notice(to, message_id, reason),
             Action::MatrixReactions { target: XmppTarget::Dm { from, to, .. }, stanza_id, .. }
             | Action::MatrixRetract { target: XmppTarget::Dm { from, to, .. }, stanza_id, .. } => {
                 Some(Action::XmppBounce {

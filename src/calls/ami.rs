@@ -446,6 +446,12 @@ pub struct ClientConfig {
     pub max_backoff: Duration,
     /// How long the banner and the login reply may take.
     pub login_timeout: Duration,
+    /// Send an AMI `Ping` this often while logged in. A connection dropped without a FIN (a
+    /// NAT or firewall forgetting it, a PBX host gone) stays readable forever; only an
+    /// unanswered ping shows it is dead.
+    pub keepalive: Duration,
+    /// How long a ping's answer may take before the connection counts as dead.
+    pub ping_timeout: Duration,
 }
 
 impl ClientConfig {
@@ -458,9 +464,14 @@ impl ClientConfig {
             min_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             login_timeout: Duration::from_secs(10),
+            keepalive: DEFAULT_KEEPALIVE,
+            ping_timeout: DEFAULT_KEEPALIVE,
         }
     }
 }
+
+/// Default ping interval (and answer timeout): a silent drop is noticed within 20 s.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(10);
 
 /// Stay connected: log in, translate events into `events`, and after EOF or an error wait
 /// (with growing backoff, reset after a successful login) and connect again. Returns when the
@@ -549,18 +560,93 @@ async fn session_once(
     tracing::info!(address = %config.address, "AMI logged in");
 
     let mut parser = FrameParser::default();
+    let mut pinger = Pinger::new(config, session);
     loop {
-        let text = match read_line(&mut reader, &mut line, config.max_line).await.map_err(fail(true))? {
-            Some(text) => text,
-            None => return Ok(Outcome::Disconnected),
+        // The read stays pending across pings (it is not cancel-safe: a cancelled read would
+        // lose a partly read line); the ping branches only write.
+        let read = read_line(&mut reader, &mut line, config.max_line);
+        tokio::pin!(read);
+        let text = loop {
+            tokio::select! {
+                result = &mut read => break result.map_err(fail(true))?,
+                () = pinger.due() => pinger.ping(&mut write).await.map_err(fail(true))?,
+            }
         };
+        let Some(text) = text else { return Ok(Outcome::Disconnected) };
         let Some(frame) = parser.push_line(&text).map_err(fail(true))? else { continue };
+        if pinger.is_answer(&frame) {
+            continue;
+        }
         for event in translator.translate(&frame, now_millis()) {
             let Some(event) = vetted(event) else { continue };
             if events.send(event).await.is_err() {
                 return Ok(Outcome::ReceiverGone);
             }
         }
+    }
+}
+
+/// The keepalive of one session: a `Ping` every `keepalive`, and a dead connection when its
+/// answer (`Response: Success` with `Ping: Pong`, or `Response: Pong` on old Asterisk) has not
+/// come within `ping_timeout`.
+struct Pinger {
+    keepalive: Duration,
+    timeout: Duration,
+    prefix: String,
+    sent: u64,
+    next_ping: tokio::time::Instant,
+    /// The ActionID of the ping awaiting its answer, and when it counts as lost.
+    waiting: Option<(String, tokio::time::Instant)>,
+}
+
+impl Pinger {
+    fn new(config: &ClientConfig, session: u64) -> Self {
+        Self {
+            keepalive: config.keepalive,
+            timeout: config.ping_timeout,
+            prefix: format!("ucbridge-ping-{session}-"),
+            sent: 0,
+            next_ping: tokio::time::Instant::now() + config.keepalive,
+            waiting: None,
+        }
+    }
+
+    /// When the next thing is due: the lost answer's deadline, else the next ping.
+    async fn due(&self) {
+        let at = self.waiting.as_ref().map_or(self.next_ping, |(_, deadline)| *deadline);
+        tokio::time::sleep_until(at).await;
+    }
+
+    /// Called when [`Self::due`] fired: send the next ping, or give up on the connection.
+    async fn ping<W: AsyncWriteExt + Unpin>(&mut self, write: &mut W) -> Result<(), AmiError> {
+        if self.waiting.is_some() {
+            return Err(AmiError::Timeout("the answer to a Ping"));
+        }
+        self.sent += 1;
+        let id = format!("{}{}", self.prefix, self.sent);
+        let frame = Frame { fields: vec![("Action".into(), "Ping".into()), ("ActionID".into(), id.clone())] };
+        let now = tokio::time::Instant::now();
+        self.waiting = Some((id, now + self.timeout));
+        self.next_ping = now + self.keepalive;
+        // A peer that stopped reading fills the socket buffer; the deadline still holds then.
+        tokio::time::timeout(self.timeout, write.write_all(frame.to_wire().as_bytes()))
+            .await
+            .map_err(|_| AmiError::Timeout("sending a Ping"))??;
+        Ok(())
+    }
+
+    /// Whether `frame` answers a ping of ours (it is then consumed: it is no call event).
+    fn is_answer(&mut self, frame: &Frame) -> bool {
+        let Some(id) = frame.get("ActionID").filter(|id| id.starts_with(&self.prefix)) else { return false };
+        if self.waiting.as_ref().is_some_and(|(w, _)| w == id) {
+            let ok = matches!(frame.response(), Some(r) if r.eq_ignore_ascii_case("Success") || r.eq_ignore_ascii_case("Pong"));
+            if ok {
+                self.waiting = None;
+            } else {
+                tracing::info!(answer = ?frame.response(), "unexpected answer to an AMI Ping");
+            }
+        }
+        true
     }
 }
 

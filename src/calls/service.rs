@@ -84,6 +84,8 @@ pub struct Live {
 /// Sends the stored e-mails.
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// The longest one message's SMTP exchange may take (`smtp.timeout_secs`).
+    timeout: Duration,
 }
 
 impl Mailer {
@@ -100,7 +102,7 @@ impl Mailer {
         if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
         }
-        Ok(Self { transport: builder.build() })
+        Ok(Self { transport: builder.build(), timeout: Duration::from_secs(smtp.timeout_secs) })
     }
 
     /// Send one stored message. A permanent refusal (5xx) is `Permanent`; everything else
@@ -111,7 +113,12 @@ impl Mailer {
         let to: Vec<Address> =
             to.iter().map(|t| t.parse().map_err(|e| bad(format!("recipient {t}: {e}")))).collect::<Result<_, _>>()?;
         let envelope = lettre::address::Envelope::new(Some(from), to).map_err(|e| bad(e.to_string()))?;
-        match self.transport.send_raw(&envelope, raw.as_bytes()).await {
+        // lettre's timeout covers only the TCP connect: a server that accepts the connection and
+        // never answers (black-holed) would hold the mail lane forever without this bound.
+        let sent = tokio::time::timeout(self.timeout, self.transport.send_raw(&envelope, raw.as_bytes()))
+            .await
+            .map_err(|_| DeliveryError::Transient(format!("SMTP: no answer within {:?}", self.timeout)))?;
+        match sent {
             Ok(_) => Ok(()),
             Err(e) if e.is_permanent() => Err(DeliveryError::Permanent(format!("SMTP server refused the mail: {e}"))),
             Err(e) => Err(DeliveryError::Transient(format!("SMTP: {e}"))),
@@ -127,6 +134,15 @@ impl Bridge {
             // Mail queued under a config that had `missed_calls.mail`, and now it is gone: keep it.
             None => Err(DeliveryError::Transient("missed_calls.mail is not configured".into())),
         }
+    }
+
+    /// The admins' notice that a missed-call e-mail was refused for good (a 5xx): in the control
+    /// room, so the loss is seen where the bridge is run, not only in its log.
+    pub(crate) fn mail_refused_notice(&self, to: &[String], message_id: &str, reason: &str) -> Option<Action> {
+        let room = self.control_room()?;
+        let body =
+            format!("A missed-call e-mail to {} was not sent: {reason} (Message-ID {message_id})", to.join(", "));
+        Some(Action::MatrixNotice { room, body, html: None, reply_to: None })
     }
 
     /// A person's presence changed: remember when they were last seen available (the
@@ -225,7 +241,9 @@ impl CallsService {
         tokio::spawn(service.clone().process(rx));
         if let Some(ami) = &service.settings.ami {
             let (tx, mut ami_rx) = mpsc::channel::<CallEvent>(1024);
-            let client = super::ami::ClientConfig::new(&ami.address, &ami.username, &ami.secret);
+            let mut client = super::ami::ClientConfig::new(&ami.address, &ami.username, &ami.secret);
+            client.keepalive = Duration::from_secs(ami.keepalive_secs);
+            client.ping_timeout = client.keepalive;
             let translator = super::ami::Translator::new(super::ami::TranslatorConfig {
                 extensions: ami.extensions.clone(),
                 ..Default::default()

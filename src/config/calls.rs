@@ -162,6 +162,8 @@ pub struct Smtp {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
+    /// The longest one message's SMTP exchange (connect to the final answer) may take; then it
+    /// is retried.
     #[serde(default = "default_smtp_timeout")]
     pub timeout_secs: u64,
 }
@@ -200,6 +202,10 @@ pub struct CallsAmi {
     /// Extensions of the PBX; empty: any number of at most 5 digits counts as one.
     #[serde(default)]
     pub extensions: Vec<String>,
+    /// Seconds between AMI `Ping`s; an answer missing for as long marks the connection dead
+    /// (reconnect and log in again), so a silent drop is noticed within twice this.
+    #[serde(default = "default_ami_keepalive")]
+    pub keepalive_secs: u64,
 }
 
 fn default_window() -> u64 {
@@ -213,6 +219,9 @@ fn default_prefix() -> String {
 }
 fn default_language() -> String {
     "en".into()
+}
+fn default_ami_keepalive() -> u64 {
+    crate::calls::ami::DEFAULT_KEEPALIVE.as_secs()
 }
 fn default_smtp_timeout() -> u64 {
     30
@@ -287,6 +296,9 @@ impl MissedCalls {
                 if mail.smtp.port == Some(0) {
                     return Err(invalid("missed_calls.mail.smtp.port", "must not be 0"));
                 }
+                if !(1..=600).contains(&mail.smtp.timeout_secs) {
+                    return Err(invalid("missed_calls.mail.smtp.timeout_secs", "must be between 1 and 600"));
+                }
                 if mail.smtp.username.is_some() != mail.smtp.password.is_some() {
                     return Err(invalid("missed_calls.mail.smtp.username", "and smtp.password go together"));
                 }
@@ -315,6 +327,9 @@ impl MissedCalls {
             }
             if ami.username.is_empty() || ami.secret.is_empty() {
                 return Err(invalid("missed_calls.ami.username", "and ami.secret must not be empty"));
+            }
+            if !(1..=300).contains(&ami.keepalive_secs) {
+                return Err(invalid("missed_calls.ami.keepalive_secs", "must be between 1 and 300"));
             }
         }
         Ok(())

@@ -84,11 +84,19 @@ async fn kannel_dlr(State(bridge): State<Arc<Bridge>>, RawQuery(query): RawQuery
     let field = |k: &str| params.get(k).map(|v| String::from_utf8_lossy(v).into_owned());
     let reference = field("ref").ok_or(bad(InboundError::Missing("ref")))?;
     let status = field("status").as_deref().and_then(kannel_dlr_status).ok_or(bad(InboundError::Missing("status")))?;
-    report(&bridge, &reference, status, field("reply").unwrap_or_default()).await
+    // One report per part of a concatenated SMS, each naming its part by the SMSC's id (`%F`).
+    let part = field("part");
+    report(&bridge, &reference, part.as_deref(), status, field("reply").unwrap_or_default()).await
 }
 
-async fn report(bridge: &Arc<Bridge>, id: &str, status: DlrStatus, detail: String) -> Result<&'static str, ApiError> {
-    if bridge.sms_delivery_report(id, status, &detail).await.map_err(internal)? {
+async fn report(
+    bridge: &Arc<Bridge>,
+    id: &str,
+    part: Option<&str>,
+    status: DlrStatus,
+    detail: String,
+) -> Result<&'static str, ApiError> {
+    if bridge.sms_delivery_report(id, part, status, &detail).await.map_err(internal)? {
         Ok("OK")
     } else {
         // Perhaps reported before the bridge recorded the gateway's acceptance: ask for a retry.
@@ -157,5 +165,5 @@ async fn http_dlr(
         return Err(bad(InboundError::TooLong("reference".into())));
     }
     let status = fields.get(&names.status).ok_or(bad(InboundError::Missing("status")))?;
-    report(&bridge, &id, http_dlr_status(&names, status), status.clone()).await
+    report(&bridge, &id, None, http_dlr_status(&names, status), status.clone()).await
 }

@@ -139,7 +139,7 @@ impl SmsService {
         let key = &self.settings.inbound_secret;
         match self.settings.provider {
             ProviderKind::Kannel => {
-                format!("{}/sms/kannel/dlr?key={key}&ref={reference}&status=%d&reply=%A", self.base_url)
+                format!("{}/sms/kannel/dlr?key={key}&ref={reference}&status=%d&reply=%A&part=%F", self.base_url)
             }
             ProviderKind::Http => format!("{}/sms/http/dlr?ref={reference}", self.base_url),
         }

@@ -311,49 +311,66 @@ impl Bridge {
         Ok(true)
     }
 
-    /// A delivery report for one of our SMS (`id`: our reference or the gateway's id).
-    /// `Ok(false)`: the SMS is unknown (perhaps not recorded yet), the gateway should retry.
+    /// A delivery report for one of our SMS (`id`: our reference or the gateway's id) or for
+    /// one of its parts (`part`: the SMSC's id of the part, Kannel's `%F`; `None` when the
+    /// gateway names none, and then each report counts as another part). The tick comes once
+    /// every part was delivered; a failed part makes the whole SMS failed, with a notice to its
+    /// sender. `Ok(false)`: the SMS is unknown (perhaps not recorded yet), the gateway should retry.
     pub async fn sms_delivery_report(
         self: &Arc<Self>,
         id: &str,
+        part: Option<&str>,
         status: DlrStatus,
         detail: &str,
     ) -> crate::store::Result<bool> {
-        let Some(sent) = self.store.sent_sms_by_any(id).await? else {
+        let status_text = match status {
+            // Buffered, or accepted by the SMSC: nothing to show yet.
+            DlrStatus::Pending => {
+                let known = self.store.sent_sms_by_any(id).await?.is_some();
+                if !known {
+                    tracing::info!(id, ?status, "delivery report for an unknown SMS");
+                }
+                return Ok(known);
+            }
+            DlrStatus::Delivered => "delivered",
+            DlrStatus::Failed => "failed",
+        };
+        let part = match part.map(str::trim).filter(|p| !p.is_empty()) {
+            Some(p) => p.to_owned(),
+            None => format!("unnamed-{:032x}", rand::random::<u128>()),
+        };
+        let mut tx = self.store.begin().await?;
+        let Some(report) = tx.report_sms_part(id, &part, status_text).await? else {
             tracing::info!(id, ?status, "delivery report for an unknown SMS");
             return Ok(false);
         };
-        match status {
-            DlrStatus::Pending => Ok(true),
-            DlrStatus::Delivered => {
-                // One report per message: Kannel reports a concatenated SMS once, for all its
-                // parts (seen with its fake SMSC); split messages are SMS rows of their own.
-                if sent.state != "delivered"
-                    && self.store.update_sms_state(&sent.reference, "delivered", sent.parts).await?
-                {
-                    self.sms_delivered_tick(&sent).await;
-                }
-                Ok(true)
-            }
-            DlrStatus::Failed => {
-                if sent.state != "failed"
-                    && self.store.update_sms_state(&sent.reference, "failed", sent.delivered_parts).await?
-                {
-                    let reason = if detail.is_empty() {
-                        "the network reported it undeliverable".to_owned()
-                    } else {
-                        detail.to_owned()
-                    };
-                    if let Some(action) = self.sms_failure_notice(&sent.phone, sent.origin.as_ref(), &reason) {
-                        let mut tx = self.store.begin().await?;
-                        let row = tx.enqueue_row(action).await?;
-                        tx.commit().await?;
-                        self.dispatch(vec![row]);
-                    }
-                }
-                Ok(true)
+        let sent = &report.sent;
+        tracing::info!(
+            reference = sent.reference,
+            part,
+            status = status_text,
+            delivered = report.delivered_parts,
+            parts = sent.parts,
+            "SMS delivery report"
+        );
+        let mut rows = Vec::new();
+        if report.state == "failed" && sent.state != "failed" {
+            let what = if sent.parts > 1 { format!("a part of it (of {})", sent.parts) } else { "it".to_owned() };
+            let reason = if detail.is_empty() {
+                format!("the network reported {what} undeliverable")
+            } else {
+                format!("the network reported {what} undeliverable ({detail})")
+            };
+            if let Some(action) = self.sms_failure_notice(&sent.phone, sent.origin.as_ref(), &reason) {
+                rows.push(tx.enqueue_row(action).await?);
             }
         }
+        tx.commit().await?;
+        self.dispatch(rows);
+        if report.state == "delivered" && sent.state != "delivered" {
+            self.sms_delivered_tick(sent).await;
+        }
+        Ok(true)
     }
 
     /// The "delivered" tick, sent directly (it is state, like read markers): the number's
@@ -411,9 +428,13 @@ impl Bridge {
                 let from = self.map.sms_jid(phone);
                 self.xmpp.send(outbound::chat_between(&from, to, text, self.stanza_id(id), None)?).await
             }
-            Action::XmppPhoneBounce { phone, to, stanza_id, reason } => {
+            Action::XmppPhoneBounce { phone, to, reason, .. } => {
+                // Not an error reply: the server drops a message of type error to a bare JID
+                // (RFC 6121 8.5.2.1.1), and the writer's resource may be gone by the time the
+                // network reports. A chat message from the number's address reaches them.
                 let from = self.map.sms_jid(phone);
-                self.xmpp.send(outbound::bounce_between(&from, to, stanza_id.clone(), Refusal::NotFound, reason)?).await
+                let text = Text::plain(reason.clone());
+                self.xmpp.send(outbound::chat_between(&from, to, &text, self.stanza_id(id), None)?).await
             }
             _ => Err(DeliveryError::Permanent("not an SMS action".into())),
         }

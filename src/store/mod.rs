@@ -139,6 +139,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "content", include_str!("../../migrations/sqlite/0012_content.sql")),
     (13, "presence consent", include_str!("../../migrations/sqlite/0013_presence_consent.sql")),
     (14, "sms daily usage", include_str!("../../migrations/sqlite/0014_sms_daily_usage.sql")),
+    (15, "sms dlr parts", include_str!("../../migrations/sqlite/0015_sms_dlr_parts.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
@@ -155,6 +156,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "content", include_str!("../../migrations/postgres/0012_content.sql")),
     (13, "presence consent", include_str!("../../migrations/postgres/0013_presence_consent.sql")),
     (14, "sms daily usage", include_str!("../../migrations/postgres/0014_sms_daily_usage.sql")),
+    (15, "sms dlr parts", include_str!("../../migrations/postgres/0015_sms_dlr_parts.sql")),
 ];
 
 /// The bridge's database.

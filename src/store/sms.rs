@@ -21,6 +21,16 @@ pub struct SentSms {
     pub delivered_parts: u32,
 }
 
+/// What one part's delivery report did to its SMS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartReport {
+    /// The SMS before the report (state and all).
+    pub sent: SentSms,
+    /// Its state after: `delivered` once every part was, `failed` once any part failed.
+    pub state: String,
+    pub delivered_parts: u32,
+}
+
 fn corrupt(context: &'static str, reason: impl ToString) -> StoreError {
     StoreError::Corrupt { context, reason: reason.to_string() }
 }
@@ -201,6 +211,68 @@ impl StoreTx {
             None => 0,
         };
         Ok(u32::try_from(used).unwrap_or(u32::MAX))
+    }
+
+    /// Record a final delivery report (`delivered` or `failed`) for one part of SMS `id` (our
+    /// reference or the gateway's id), `part` naming the part (the SMSC's id of it; a repeated
+    /// report of a part replaces its first). Sets the SMS's state from all its parts. `None`:
+    /// no such SMS.
+    pub async fn report_sms_part(&mut self, id: &str, part: &str, status: &str) -> Result<Option<PartReport>> {
+        // Lock the message's row before reading it: two parts reported at once then see each
+        // other's part and state (PostgreSQL reads committed rows; SQLite has one writer anyway).
+        sqlx::query(
+            "UPDATE sms_message SET delivered_parts = delivered_parts WHERE reference = $1 OR provider_id = $1",
+        )
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await
+        .ctx("lock sms")?;
+        let row = sqlx::query(
+            "SELECT reference, provider_id, phone, parts, origin, state, delivered_parts FROM sms_message \
+             WHERE reference = $1 OR provider_id = $1 ORDER BY CASE WHEN reference = $1 THEN 0 ELSE 1 END LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .ctx("sms for report")?;
+        let Some(sent) = row.as_ref().map(sent_from_row).transpose()? else { return Ok(None) };
+        sqlx::query(
+            "INSERT INTO sms_dlr_part (reference, part, status, at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (reference, part) DO UPDATE SET status = excluded.status, at = excluded.at",
+        )
+        .bind(&sent.reference)
+        .bind(part)
+        .bind(status)
+        .bind(now_ms())
+        .execute(&mut *self.tx)
+        .await
+        .ctx("sms dlr part")?;
+        let counts = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN status = 'delivered' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) \
+             FROM sms_dlr_part WHERE reference = $1",
+        )
+        .bind(&sent.reference)
+        .fetch_one(&mut *self.tx)
+        .await
+        .ctx("sms dlr parts")?;
+        let delivered = u32::try_from(counts.try_get::<i64, _>(0).ctx("delivered parts")?).unwrap_or(u32::MAX);
+        let failed = counts.try_get::<i64, _>(1).ctx("failed parts")?;
+        let state = if failed > 0 {
+            "failed".to_owned()
+        } else if delivered >= sent.parts {
+            "delivered".to_owned()
+        } else {
+            sent.state.clone()
+        };
+        sqlx::query("UPDATE sms_message SET state = $1, delivered_parts = $2 WHERE reference = $3")
+            .bind(&state)
+            .bind(i64::from(delivered))
+            .bind(&sent.reference)
+            .execute(&mut *self.tx)
+            .await
+            .ctx("sms state")?;
+        Ok(Some(PartReport { sent, state, delivered_parts: delivered }))
     }
 
     /// SMS parts `party` queued since `since_ms`.
