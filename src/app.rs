@@ -106,9 +106,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(10), http_task).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), xmpp_task).await;
-    store.close().await;
+    // Within 12 s in all (service managers and the e2e fixture allow 15): open requests finish,
+    // the XMPP stream closes, pooled connections are returned. Anything cut short is still in
+    // the outbox (or unanswered, so its sender retries); nothing accepted depends on the drain.
+    if tokio::time::timeout(Duration::from_secs(7), http_task).await.is_err() {
+        tracing::warn!("HTTP requests still open after 7 s; stopping anyway");
+    }
+    if tokio::time::timeout(Duration::from_secs(3), xmpp_task).await.is_err() {
+        tracing::warn!("the XMPP stream did not close within 3 s; stopping anyway");
+    }
+    if tokio::time::timeout(Duration::from_secs(2), store.close()).await.is_err() {
+        tracing::warn!("database connections still in use after 2 s; stopping anyway");
+    }
     Ok(())
 }
 
