@@ -421,7 +421,9 @@ async fn serve_step(
 }
 
 /// Write one outgoing stanza and, if due, a barrier after it.
-async fn write_out(params: &ComponentParams, stream: &mut Stream, acks: &mut Acks, out: Outgoing) -> Option<Ended> {
+async fn write_out(params: &ComponentParams, stream: &mut Stream, acks: &mut Acks, mut out: Outgoing) -> Option<Ended> {
+    // Text from Matrix may hold characters XML cannot carry; one would fail the whole stream.
+    crate::xmpp::xml_text::make_xml_safe(&mut out.stanza);
     if let Err(e) = stream.send(&XmppStreamElement::Stanza(out.stanza)).await {
         if let Some(done) = out.done {
             let _ = done.send(Err(e.to_string()));

@@ -12,3 +12,4 @@ pub mod muc;
 pub mod muc_out;
 pub mod outbound;
 pub mod portal;
+pub mod xml_text;
