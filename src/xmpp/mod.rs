@@ -6,6 +6,7 @@ pub mod access;
 pub mod adhoc;
 pub mod connection;
 pub mod content;
+pub mod depth;
 pub mod dispatch;
 pub mod inbound;
 pub mod muc;

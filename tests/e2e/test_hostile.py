@@ -92,3 +92,38 @@ def test_matrix_text_xml_cannot_carry_reaches_xmpp_without_breaking_the_stream(b
             alive(bridge)
     with Memory(bridge):
         run(go())
+
+
+# ------------------------------------------------------------ oversized and deep stanzas --
+def _cut_off(x) -> bool:
+    """Has the server closed this client's stream?"""
+    return x.transport is None or x.transport.is_closing()
+
+
+def test_deeply_nested_xml_from_an_xmpp_client(bridge):
+    """A client sends a message, an iq and a presence each carrying 1,000 and then 10,000 nested
+    elements (Prosody forwards them when they are not archived: its MAM store refuses to serialize
+    such a message, hence the no-store hint). The bridge cuts out what is deeper than it reads
+    (xmpp/depth.rs: before, the parser's recursion overflowed its stack and the bridge died) and
+    bridges the message's body."""
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user()
+            x = await p.xmpp_user()
+            room = await p.dm_from_xmpp(m, x)
+            offset = bridge.log_size()
+            for depth in (1000, 10_000):
+                body = f"nested {depth} {token(3)}"
+                deep = "<a xmlns='urn:e2e:deep'>" + "<a>" * (depth - 1) + "</a>" * depth
+                x.send_xml(f"<iq type='get' to='{m.jid}' id='deepiq{depth}'>{deep}</iq>")
+                x.send_xml(f"<presence to='{m.jid}'><status>deep {depth}</status>{deep}</presence>")
+                x.send_xml(f"<message type='chat' to='{m.jid}' id='deep{depth}'><body>{body}</body>"
+                           f"<no-store xmlns='urn:xmpp:hints'/>{deep}</message>")
+                await m.wait_message(room, x.ghost, body)
+                await x_to_m(m, x, room, f"after {depth}")
+            # The deep stanzas did reach the bridge (so this test can fail): it says it cut them.
+            assert len(bridge.log_lines(offset, "cut too deeply nested XML")) >= 6, bridge.log_tail(20)
+            assert not _cut_off(x)
+            alive(bridge)
+    with Memory(bridge):
+        run(go())
