@@ -127,3 +127,163 @@ def test_deeply_nested_xml_from_an_xmpp_client(bridge):
             alive(bridge)
     with Memory(bridge):
         run(go())
+
+
+def test_oversized_stanzas_from_an_xmpp_client(bridge):
+    """A 200 KiB body (under Prosody's 256 KiB c2s limit, over the bridge's max_message_bytes) is
+    refused by the bridge with an error that says why; a 1 MiB one never reaches it: Prosody cuts
+    the sending client off. Neither arrives on Matrix; the sender's other client still gets through."""
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user()
+            x = await p.xmpp_user()
+            room = await p.dm_from_xmpp(m, x)
+            mid = f"mid {token(3)} " + "m" * (200 * 1024)
+            sid = x.send_chat(m.jid, mid)
+            err = await x.wait_error(sid)
+            assert err.error_condition == "not-acceptable" and "long" in (err.error_text or ""), err.describe()
+            big_client = await p.another_resource(x, "big")
+            big_client.send_chat(m.jid, f"huge {token(3)} " + "h" * (1024 * 1024))
+            await wait_for(lambda: _cut_off(big_client), 30, what="Prosody to cut off the 1 MiB sender")
+            await x_to_m(m, x, room, "after the big ones")
+            lengths = [len(e["content"].get("body", "")) for e in await m.room_messages(room, x.ghost)]
+            assert max(lengths) <= settings().max_message_bytes, lengths
+            alive(bridge)
+    with Memory(bridge):
+        run(go())
+
+
+# ------------------------------------------------------- invalid text from an XMPP client --
+def test_invalid_utf8_and_xml_characters_from_an_xmpp_client(bridge):
+    """Invalid UTF-8 and character references to characters XML forbids (&#0;, &#x1;) are not XML:
+    Prosody ends such a client's stream and forwards nothing. What XML does allow (C1 controls,
+    bidi overrides, zero-width and BOM characters, U+FFFD, astral characters, tab) arrives on
+    Matrix exactly as sent."""
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user()
+            x = await p.xmpp_user()
+            room = await p.dm_from_xmpp(m, x)
+            bad = {"utf8": "<message type='chat' to='{to}' id='u8'><body>bad {t} \xff\xfe\xc3(</body></message>",
+                   "nul": "<message type='chat' to='{to}' id='n0'><body>bad {t} &#0;</body></message>",
+                   "ctl": "<message type='chat' to='{to}' id='c1'><body>bad {t} &#x1;&#xFFFE;</body></message>"}
+            marks = {}
+            for name, raw in bad.items():
+                c = await p.another_resource(x, "raw" + name)
+                marks[name] = f"{name}-{token(3)}"
+                xml = raw.format(to=m.jid, t=marks[name]).encode("utf-8", "surrogateescape") \
+                    if name != "utf8" else raw.format(to=m.jid, t=marks[name]).encode("latin-1")
+                c.transport.write(xml)
+                await wait_for(lambda c=c: _cut_off(c), 20, what=f"Prosody to end the stream sending {name}")
+            odd = f"odd {token(3)} \x85 \u202eevil\u202c \u200b\ufeff \ufffd \U0001f600 \t tab \u2028 end"
+            x.send_chat(m.jid, odd)
+            await m.wait_message(room, x.ghost, odd)
+            await x_to_m(m, x, room)
+            bodies = [e["content"].get("body", "") for e in await m.room_messages(room, x.ghost)]
+            assert not [b for b in bodies if any(mark in b for mark in marks.values())], bodies
+            alive(bridge)
+    with Memory(bridge):
+        run(go())
+
+
+def _as_put(path: str, body: bytes, timeout: float = 60) -> tuple[int, str]:
+    """PUT raw bytes to the bridge's appservice API as the homeserver (the real hs_token)."""
+    import urllib.error
+    import urllib.request
+    s = settings()
+    req = urllib.request.Request(s.bridge_url + path, data=body, method="PUT",
+                                 headers={"Authorization": f"Bearer {s.hs_token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+
+
+def _event(room: str, sender: str, body) -> dict:
+    return {"type": "m.room.message", "room_id": room, "sender": sender, "event_id": f"$e2e-hostile-{token(8)}",
+            "origin_server_ts": int(time.time() * 1000), "content": {"msgtype": "m.text", "body": body},
+            "unsigned": {"age": 1}}
+
+
+def test_lone_surrogates_and_nul_in_matrix_json(bridge):
+    """JSON may escape a lone surrogate ("\\ud800"), which no UTF-8 string holds. Through Synapse, and
+    pushed straight to the bridge as the homeserver (in a transaction with a good event after it):
+    the transaction is answered 200 (a refusal would make the homeserver resend it forever), the
+    good event is bridged, and nothing breaks the XMPP side."""
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user()
+            x = await p.xmpp_user()
+            room = await p.dm_from_matrix(m, x)
+            mark = token(3)
+            # The rig's Synapse answers 500 and stores nothing; should a homeserver take it, whatever
+            # arrives is checked below like the rest.
+            await m.send_raw(room, "m.room.message", {"msgtype": "m.text", "body": f"lone {mark} \ud800"})
+            good = f"good after {token(3)}"
+            events = [_event(room, m.user_id, f"pushed {mark} \ud800\udc00\udbff"),
+                      _event(room, m.user_id, f"nul {mark} \x00 pushed"),
+                      {"type": "m.room.message", "room_id": room, "sender": m.user_id},   # no event_id, no content
+                      _event(room, m.user_id, {"not": "a string"}),
+                      _event(room, m.user_id, good)]
+            raw = json.dumps({"events": events}).encode()   # ensure_ascii: the lone surrogates as \\uXXXX
+            assert b"\\ud800" in raw
+            status, text = await asyncio.to_thread(_as_put, f"/_matrix/app/v1/transactions/e2e-lone-{token(4)}", raw)
+            assert status == 200, (status, text)
+            await x.wait_chat(m.jid, good)
+            await m_to_x(m, x, room)
+            got = [c.body for c in x.chats_from(m.jid) if mark in (c.body or "")]
+            for b in got:
+                assert not NOT_XML.search(b), repr(b)
+            assert f"nul {mark}  pushed" in got, got   # the NUL dropped, the rest as sent
+            alive(bridge)
+    with Memory(bridge):
+        run(go())
+
+
+# ------------------------------------------------------------------------------ bad JIDs --
+def test_bad_addresses_on_both_sides(bridge):
+    """XMPP: a resource full of markup is an ordinary sender; addresses under the
+    component that decode to no valid Matrix ID (a space, a localpart past 255 bytes, an escape
+    that is none) get an error reply; an account whose ghost ID would exceed Matrix's 255 bytes is
+    told so instead of being silently dropped. Matrix: inviting ghost IDs that decode to no JID is
+    declined or refused. After all of it both directions still work."""
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user()
+            x = await p.xmpp_user()
+            s = settings()
+            room = await p.dm_from_xmpp(m, x)
+            odd = await p.another_resource(x, "r<b>&'\" /y\u00e9</b>")
+            body = f"from an odd resource {token(3)}"
+            odd.send_chat(m.jid, body)
+            await m.wait_message(room, x.ghost, body)
+            local = "bad" + token(2)
+            for to in (f"{local}\\20b\\40{s.matrix_domain}@{s.component}",
+                       f"{'l' * 300}\\40{s.matrix_domain}@{s.component}",
+                       f"{local}\\40\\40{s.matrix_domain}@{s.component}",
+                       f"\\40{s.matrix_domain}@{s.component}"):
+                sid = x.send_chat(to, "to a bad address")
+                err = await x.wait_error(sid)
+                assert err.type == "error" and err.error_condition, err.describe()
+            # A localpart so long that its ghost cannot exist on Matrix.
+            long_user, pw = "long" + "g" * 240 + token(2), "pw-" + token(6)
+            from ucb import xmpp_login, xmpp_register
+            await xmpp_register(long_user, pw)
+            lx = await xmpp_login(long_user, pw)
+            p.xmpp.append(lx)
+            sid = lx.send_chat(m.jid, "from a long name")
+            err = await lx.wait_error(sid)
+            assert "longer than Matrix allows" in (err.error_text or ""), err.describe()
+            # Matrix: ghosts whose IDs decode to no JID.
+            for ghost in (f"@_xmpp_=zz:{s.matrix_domain}", f"@_xmpp_a=40=40b:{s.matrix_domain}",
+                          f"@_xmpp_:{s.matrix_domain}"):
+                status, j = await m.request("POST", "/createRoom", {"invite": [ghost], "is_direct": True})
+                if status == 200:
+                    await m.sync_once()
+                    assert ghost not in await m.joined_members(j["room_id"]), ghost
+            await x_to_m(m, x, room)
+            await m_to_x(m, x, room)
+            alive(bridge)
+    with Memory(bridge):
+        run(go())
