@@ -12,7 +12,7 @@ import re
 import time
 import urllib.parse
 
-from ucb import Peers, run, settings, token, wait_for
+from ucb import Peers, run, settings, token, wait_for, xml_escape
 
 RSS_BOUND_KIB = 200 * 1024   # the bridge may grow by this much during one attack
 # Characters XML 1.0 cannot carry (Char production): C0 controls but tab/LF/CR, the surrogates, FFFE/FFFF.
@@ -287,3 +287,262 @@ def test_bad_addresses_on_both_sides(bridge):
             alive(bridge)
     with Memory(bridge):
         run(go())
+
+
+# ----------------------------------------------------------- CRLF and NUL in names --
+INJECT = "\r\n</nick><body>injected</body>\x00Bcc: victim@evil.test\r\n\r\n"
+
+
+def _same_text(got: str | None, sent: str) -> bool:
+    """`got` is `sent` less what XML cannot carry (CR may come back as LF; ends may be trimmed)."""
+    def norm(t: str) -> str:
+        return NOT_XML.sub("", t).replace("\r\n", "\n").replace("\r", "\n").strip()
+    return got is not None and norm(got) == norm(sent)
+
+
+def test_crlf_nul_and_markup_in_names_subjects_and_file_names(bridge):
+    """A Matrix display name, a room topic and a file name carrying CR/LF, NUL and closing tags:
+    the XMPP side receives them as text inside the one element they belong to (no extra <body>, no
+    broken stanza), and the file is served with a single, encoded Content-Disposition header (no
+    header a name wrote)."""
+    from test_content import oob_url, upload_matrix
+    from test_rooms import create_room, invited_xmpp_joins, muc_of
+    from test_security_http import _head
+
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user()
+            x = await p.xmpp_user()
+            name = "Eve" + INJECT
+            status, j = await m.request("PUT", f"/profile/{urllib.parse.quote(m.user_id)}/displayname",
+                                        {"displayname": name})
+            assert status == 200, j
+            room = await p.dm_from_matrix(m, x)
+            body = f"named {token(3)}"
+            await m.send_text(room, body)
+            got = await x.wait_chat(m.jid, body)
+            assert _same_text(got.nick, name), (got.nick, got.xml)
+            assert got.body == body and not [c for c in got.payload if c[1] == "body"], got.xml
+            # A file whose name would add headers.
+            fname = "evil" + INJECT + "<script>.html"
+            mxc = await upload_matrix(m, b"<script>alert(1)</script>", "evil.html", "text/html")
+            status, j = await m.send_raw(room, "m.room.message", {"msgtype": "m.file", "body": fname, "url": mxc,
+                                                                  "info": {"mimetype": "text/html", "size": 25}})
+            assert status == 200, j
+            f = await wait_for(lambda: next((c for c in x.chats_from(m.jid) if oob_url(c)), None), 30,
+                               what="the file on XMPP")
+            status, headers, _ = await asyncio.to_thread(_head, oob_url(f))
+            assert status == 200, status
+            assert "bcc" not in headers and "set-cookie" not in headers, headers
+            disposition = headers.get("content-disposition", "")
+            assert disposition.startswith("attachment") and not re.search(r"[\r\n\x00]", disposition), disposition
+            # A hosted room's topic becomes the MUC subject, as text.
+            alias = "hostile" + token(3).lower()
+            rroom = await create_room(m, alias)
+            muc = muc_of(alias)
+            await invited_xmpp_joins(m, rroom, x, muc, "xnick")
+            topic = f"topic {token(2)}" + INJECT
+            status, j = await m.put_state(rroom, "m.room.topic", {"topic": topic})
+            assert status == 200, j
+            subj = await wait_for(lambda: next((s for s in x.messages if s.frm.startswith(muc) and
+                                                "topic" in (s.xml or "") and "Bcc" in (s.xml or "")), None),
+                                  20, what="the new subject on XMPP")
+            assert subj.body is None and not [c for c in subj.payload if c[1] == "body"], subj.xml
+            import xml.etree.ElementTree as ET
+            el = ET.fromstring(subj.xml)
+            text = el.find("{jabber:client}subject").text
+            assert _same_text(text, topic), (text, subj.xml)
+            await m_to_x(m, x, room)
+            alive(bridge)
+    with Memory(bridge):
+        run(go())
+
+
+# --------------------------------------------------------------------- HTML and script --
+SCRIPTY = ("<script>alert(1)</script><img src=x onerror=alert(2)><a href='javascript:alert(3)'>click</a>"
+           "<iframe src='data:text/html,<script>alert(4)</script>'></iframe><svg onload=alert(5)>")
+
+
+def _markup(html: str) -> list[tuple[str, list[tuple[str, str | None]]]]:
+    """Every start tag in `html` with its attributes, as a browser's tokenizer sees them."""
+    from html.parser import HTMLParser
+    found: list = []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            found.append((tag, attrs))
+    P().feed(html)
+    return found
+
+
+def test_html_and_script_never_arrive_as_markup(bridge):
+    """Matrix -> XMPP: a formatted_body full of script, event handlers and javascript: links is not
+    carried (no XHTML-IM); the XMPP user gets the plain body exactly. XMPP -> Matrix: the same in
+    the body and in an XHTML-IM payload; the Matrix user gets the text as the body, and the only
+    markup in formatted_body is what the bridge makes of links (<a href> with a web scheme, <br>)."""
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user()
+            x = await p.xmpp_user()
+            room = await p.dm_from_matrix(m, x)
+            plain = f"plain {token(3)} " + SCRIPTY
+            status, j = await m.send_raw(room, "m.room.message", {
+                "msgtype": "m.text", "body": plain, "format": "org.matrix.custom.html",
+                "formatted_body": SCRIPTY + "<b onmouseover=alert(6)>bold</b>"})
+            assert status == 200, j
+            got = await x.wait_chat(m.jid, plain)
+            names = {name for _, name, _ in got.payload}
+            assert not names & {"html", "script", "img", "a", "iframe", "svg", "b"}, got.xml
+            assert "http://jabber.org/protocol/xhtml-im" not in got.xml, got.xml
+
+            body = f"from xmpp {token(3)} " + SCRIPTY + " see http://example.org/x?q=<b>javascript:alert(7)</b>\nnext"
+            x.send_xml(f"<message type='chat' to='{m.jid}' id='h{token(3)}'><body>{xml_escape(body)}</body>"
+                       f"<html xmlns='http://jabber.org/protocol/xhtml-im'><body xmlns='http://www.w3.org/1999/xhtml'>"
+                       f"<script>alert(8)</script><a href='javascript:alert(9)'>x</a><img src='x' onerror='alert(10)'/>"
+                       f"</body></html></message>")
+            ev = await m.wait_message(room, x.ghost, body)
+            html = ev["content"].get("formatted_body")
+            assert html, f"the link should have made a formatted_body: {ev}"   # so the check below can fail
+            tags = _markup(html)
+            assert {t for t, _ in tags} <= {"a", "br"}, html
+            for tag, attrs in tags:
+                assert all(k == "href" for k, _ in attrs), html
+                for _, v in attrs:
+                    assert urllib.parse.urlsplit(v or "").scheme in ("http", "https"), html
+            assert "alert(8)" not in json.dumps(ev["content"]), ev   # the XHTML-IM part is not carried
+            await m_to_x(m, x, room)
+            alive(bridge)
+    with Memory(bridge):
+        run(go())
+
+
+# ------------------------------------------------------------ appservice transactions --
+TXN_LIMIT = 8 * 1024 * 1024   # limits.max_transaction_bytes for this test (the default is 16 MiB)
+
+
+def _raw_put_status(path: str, size: int, chunked: bool = False) -> int | None:
+    """PUT `size` bytes of JSON-looking body with the real hs_token over a raw socket and return the
+    status the bridge answers, read even if it answers (and closes) before the body is all sent."""
+    import socket
+    s = settings()
+    sock = socket.create_connection(("127.0.0.1", s.listen_port), timeout=30)
+    try:
+        length = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
+        sock.sendall((f"PUT {path} HTTP/1.1\r\nHost: bridge\r\nAuthorization: Bearer {s.hs_token}\r\n"
+                      f"Content-Type: application/json\r\n{length}\r\n\r\n").encode())
+        chunk = b'{"events": [' + b" " * (64 * 1024 - 12)
+        sent = 0
+        try:
+            while sent < size:
+                part = chunk[:min(len(chunk), size - sent)]
+                sock.sendall(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
+                sent += len(part)
+            if chunked:
+                sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass   # the bridge answered and closed before the end: read what it said
+        data = b""
+        try:
+            while b"\r\n" not in data:
+                more = sock.recv(4096)
+                if not more:
+                    break
+                data += more
+        except OSError:
+            pass
+        line = data.split(b"\r\n", 1)[0].split()
+        return int(line[1]) if len(line) > 1 and line[1].isdigit() else None
+    finally:
+        sock.close()
+
+
+def test_transactions_over_the_limit_are_413_and_just_under_it_are_handled(bridge):
+    """As the homeserver (the real hs_token): a 10 MiB transaction, with and without a
+    Content-Length, is refused with 413 and the bridge stays up; one just under the limit with
+    thousands of events is answered 200 and its one real message is bridged."""
+    from ucb import config_variant
+
+    def smaller(cfg):
+        cfg.setdefault("limits", {})["max_transaction_bytes"] = TXN_LIMIT
+
+    with config_variant(bridge, "txn-limit", smaller) as b:
+        async def go():
+            async with Peers() as p:
+                m = await p.matrix_user()
+                x = await p.xmpp_user()
+                room = await p.dm_from_matrix(m, x)
+                for chunked in (False, True):
+                    status = await asyncio.to_thread(
+                        _raw_put_status, f"/_matrix/app/v1/transactions/e2e-big-{token(4)}", 10 * 1024 * 1024, chunked)
+                    assert status == 413, f"10 MiB ({'chunked' if chunked else 'Content-Length'}): {status}"
+                    alive(b)
+                # Just under the limit: many events in a room the bridge does not know, then a real one.
+                real = f"after {token(3)} thousands of events"
+                filler = "f" * 2000
+                events, size = [], 200
+                while size < TXN_LIMIT - 64 * 1024:
+                    e = _event(f"!nowhere{token(2)}:{settings().matrix_domain}", m.user_id, filler)
+                    events.append(e)
+                    size += len(json.dumps(e)) + 2
+                events.append(_event(room, m.user_id, real))
+                raw = json.dumps({"events": events}).encode()
+                assert TXN_LIMIT - 128 * 1024 < len(raw) < TXN_LIMIT, len(raw)
+                status, text = await asyncio.to_thread(_as_put, f"/_matrix/app/v1/transactions/e2e-many-{token(4)}", raw)
+                assert status == 200, (status, text[:200])
+                await x.wait_chat(m.jid, real, timeout=60)
+                await m_to_x(m, x, room)
+                print(f"{len(events)} events in {len(raw)} bytes handled")
+                alive(b)
+        with Memory(b):
+            run(go(), timeout=180)
+
+
+# -------------------------------------------------------------------- presence bursts --
+def test_a_burst_of_ten_thousand_presence_stanzas(bridge):
+    """One XMPP client sends 10,000 presence stanzas to a Matrix contact as fast as it can: the bridge
+    stays up with bounded memory; what exceeds a conversation's queue (256 waiting) is refused
+    (presence silently: it is state, the next one corrects it); the ghost's Matrix presence is set at most about once per 300 ms window, not 10,000 times; once
+    the burst is worked off, a chat message and a new presence get through."""
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user()
+            x = await p.xmpp_user()
+            room = await p.dm_from_matrix(m, x)
+            await x.subscribe(m.jid, mutual=True)
+            offset = bridge.log_size()
+            started = time.monotonic()
+            shows = ["away", "dnd", "xa", "chat"]
+            for i in range(10_000):
+                x.send_xml(f"<presence to='{m.jid}'><show>{shows[i % 4]}</show><status>flood {i}</status></presence>")
+
+            seen: list = []
+
+            def settled():
+                # The bridge's log quiet for a second: the burst is worked off.
+                size = bridge.log_size()
+                seen.append((time.monotonic(), size))
+                return size > offset and any(size == old and time.monotonic() - t >= 1 for t, old in seen)
+            await wait_for(settled, 120, step=0.5, what="the bridge to work the burst off")
+            elapsed = time.monotonic() - started
+            # A client told resource-constraint sends again: the control message gets through.
+            body = f"after the presence burst {token(3)}"
+            for _ in range(30):
+                sid = x.send_chat(m.jid, body)
+                await m.sync_until(lambda: x.error_for(sid) or [e for e in m.messages_in(room, x.ghost)
+                                                                if e["content"].get("body") == body], 30,
+                                   "the control message or its refusal")
+                if not x.error_for(sid):
+                    break
+            await m.wait_message(room, x.ghost, body)
+            final = f"final {token(3)}"
+            x.send_presence_state("away", final, to=m.jid)
+            await m.wait_presence(x.ghost, "unavailable", final, timeout=30)
+            sets = bridge.log_lines(offset, "setting ghost presence", x.ghost)
+            refused = len(bridge.log_lines(offset, "too many stanzas waiting"))
+            print(f"10,000 presences worked off in {elapsed:.1f}s: {len(sets)} Matrix presence updates, "
+                  f"{refused} refused")
+            assert 0 < len(sets) <= (time.monotonic() - started) / 0.3 + 10, \
+                f"{len(sets)} presence updates for the ghost in {elapsed:.1f}s"
+            alive(bridge)
+    with Memory(bridge):
+        run(go(), timeout=280)
