@@ -18,6 +18,9 @@ impl Bridge {
                 format!("{e}. To reach @user:server on Matrix, write to user\\40server@{}.", self.map.component),
             )
         })?;
+        // Refused here, while the sender's full address is known: a later bounce to the bare
+        // JID would be dropped by the sender's server (RFC 6121 8.5.2.1.1).
+        self.map.ghost_for_checked(&chat.from).map_err(|e| (Refusal::BadAddress, format!("{e}.")))?;
         let max = self.current_config().limits.max_message_bytes;
         if chat.body.len() > max {
             return Err((

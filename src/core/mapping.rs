@@ -29,6 +29,8 @@ pub enum MappingError {
     NotAJid(String),
     #[error("'{0}' is not a phone number in E.164 form (+4917612345678)")]
     NotAPhoneNumber(String),
+    #[error("the Matrix ID for {0} would be longer than Matrix allows (255 bytes)")]
+    GhostTooLong(String),
 }
 
 /// Encode arbitrary text into the Matrix localpart alphabet (spec appendix, bijective form).
@@ -175,6 +177,14 @@ impl IdentityMap {
         )
     }
 
+    /// `ghost_for`, refused when the ID would exceed Matrix's 255 bytes: a JID part may be 1023
+    /// bytes and escaping can triple it, and the homeserver would refuse every request for such a
+    /// ghost only after the message was accepted, with nobody to tell.
+    pub fn ghost_for_checked(&self, jid: &BareJid) -> Result<MatrixUserId, MappingError> {
+        let ghost = self.ghost_for(jid);
+        if ghost.to_string().len() > 255 { Err(MappingError::GhostTooLong(jid.to_string())) } else { Ok(ghost) }
+    }
+
     /// The XMPP user a ghost stands for, or `None` if the user is not one of our ghosts.
     pub fn jid_for_ghost(&self, user: &MatrixUserId) -> Option<Result<BareJid, MappingError>> {
         if user.server() != self.homeserver {
@@ -289,6 +299,19 @@ mod tests {
             ghost_prefix: "_xmpp_".into(),
             bot_localpart: "ucbridge".into(),
         }
+    }
+
+    #[test]
+    fn ghosts_longer_than_matrix_allows_are_refused() {
+        let m = map();
+        // "@_xmpp_" + local + "=40xmpp.example" + ":hs.example" is 33 bytes besides the localpart.
+        let fits = BareJid::parse(&format!("{}@xmpp.example", "a".repeat(222))).unwrap();
+        assert_eq!(m.ghost_for_checked(&fits).map(|g| g.to_string().len()), Ok(255));
+        let long = BareJid::parse(&format!("{}@xmpp.example", "a".repeat(223))).unwrap();
+        assert!(matches!(m.ghost_for_checked(&long), Err(MappingError::GhostTooLong(_))));
+        // Escaping counts: 100 upper-case letters are 200 bytes of localpart.
+        let upper = BareJid::parse(&format!("{}@xmpp.example", "A".repeat(112))).unwrap();
+        assert!(m.ghost_for_checked(&upper).is_err());
     }
 
     #[test]

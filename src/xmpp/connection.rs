@@ -6,6 +6,7 @@
 //! going past unparseable stanzas (they are answered with an error by the inbound handler).
 //! Reconnection, with backoff, is ours too.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,10 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
+use tokio::io::BufStream;
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio_xmpp::connect::{DnsConfig, ServerConnector, TcpServerConnector};
 use tokio_xmpp::xmlstream::{
-    FallibleStreamElement, RawStanzaHeader, ReadError, StreamElementError, Timeouts, XmppStream, XmppStreamElement,
+    FallibleStreamElement, RawStanzaHeader, ReadError, StreamElementError, StreamHeader, Timeouts, XmppStream,
+    XmppStreamElement, initiate_stream,
 };
 use xmpp_parsers::component::Handshake;
 use xmpp_parsers::iq::Iq;
@@ -26,8 +29,10 @@ use xmpp_parsers::ping::Ping;
 use xmpp_parsers::stanza::Stanza;
 
 use crate::core::outbox::DeliveryError;
+use crate::xmpp::depth::DepthLimited;
 
-type Stream = XmppStream<<TcpServerConnector as ServerConnector>::Stream>;
+/// The component stream: TCP, with too deeply nested XML cut out before the parser (`depth`).
+type Stream = XmppStream<BufStream<DepthLimited<TcpStream>>>;
 
 /// What the read loop hands to the inbound handler, in arrival order.
 #[derive(Debug)]
@@ -421,7 +426,9 @@ async fn serve_step(
 }
 
 /// Write one outgoing stanza and, if due, a barrier after it.
-async fn write_out(params: &ComponentParams, stream: &mut Stream, acks: &mut Acks, out: Outgoing) -> Option<Ended> {
+async fn write_out(params: &ComponentParams, stream: &mut Stream, acks: &mut Acks, mut out: Outgoing) -> Option<Ended> {
+    // Text from Matrix may hold characters XML cannot carry; one would fail the whole stream.
+    crate::xmpp::xml_text::make_xml_safe(&mut out.stanza);
     if let Err(e) = stream.send(&XmppStreamElement::Stanza(out.stanza)).await {
         if let Some(done) = out.done {
             let _ = done.send(Err(e.to_string()));
@@ -495,10 +502,13 @@ async fn connect(params: &ComponentParams) -> Result<Stream, String> {
         .next()
         .ok_or_else(|| format!("{} resolves to no address", params.server))?;
     let jid: BareJid = params.jid.parse().map_err(|e| format!("component JID {}: {e}", params.jid))?;
-    let connector = TcpServerConnector::from(DnsConfig::addr(&addr.to_string()));
     let timeouts = Timeouts { read_timeout: Duration::from_secs(60), response_timeout: Duration::from_secs(20) };
-    let (mut pending, _) =
-        connector.connect(&Jid::from(jid), ns::COMPONENT, timeouts).await.map_err(|e| format!("connect: {e}"))?;
+    // What tokio-xmpp's TcpServerConnector does, with the depth limit between socket and parser.
+    let tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+    let header = StreamHeader { to: Some(Cow::Borrowed(jid.domain().as_str())), from: None, id: None };
+    let mut pending = initiate_stream(BufStream::new(DepthLimited::new(tcp)), ns::COMPONENT, header, timeouts)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
     let header = pending.take_header();
     let stream_id = header.id.ok_or("server sent no stream id")?.into_owned();
     let mut stream: Stream = pending.skip_features();
