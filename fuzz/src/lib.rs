@@ -60,13 +60,40 @@ fn region() -> Region {
 }
 
 /// A stanza the bridge sends must serialise to XML that parses back as a stanza.
+///
+/// Text XML cannot carry (NUL, C0 controls, U+FFFE/U+FFFF, e.g. from a Matrix body) is the one
+/// known exception: `connection::write_out` drops it before sending (`xmpp::xml_text`, branch
+/// issue12-hostile). Until that is merged such a stanza is skipped here; once it is, call
+/// `ucbridge::xmpp::xml_text::make_xml_safe` first and drop this exception.
 fn assert_sendable(stanza: Stanza) {
     let element = Element::from(stanza);
     let mut xml = Vec::new();
-    element.write_to(&mut xml).expect("an outgoing stanza serialises");
-    let text = std::str::from_utf8(&xml).expect("serialised XML is UTF-8");
-    let again: Element = text.parse().unwrap_or_else(|e| panic!("outgoing stanza does not re-parse ({e}): {text}"));
+    let written = element.write_to(&mut xml);
+    let text = String::from_utf8_lossy(&xml);
+    if let Err(e) = written {
+        assert!(holds_unsafe_text(&element), "an outgoing stanza does not serialise ({e}): {text}");
+        return;
+    }
+    let again: Element = match text.parse() {
+        Ok(e) => e,
+        Err(_) if holds_unsafe_text(&element) => return,
+        Err(e) => panic!("outgoing stanza does not re-parse ({e}): {text}"),
+    };
     Stanza::try_from(again).unwrap_or_else(|e| panic!("outgoing stanza is no stanza ({e:?}): {text}"));
+}
+
+/// Does any text or attribute hold a character XML 1.0 cannot carry? (A stack, not recursion:
+/// elements may be nested deeply.)
+fn holds_unsafe_text(root: &Element) -> bool {
+    let unsafe_char = |c: char| (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}');
+    let mut stack = vec![root];
+    while let Some(e) = stack.pop() {
+        if e.attrs().iter().any(|(_, v)| v.chars().any(unsafe_char)) || e.texts().any(|t| t.chars().any(unsafe_char)) {
+            return true;
+        }
+        stack.extend(e.children());
+    }
+    false
 }
 
 fn parse_jid(s: Option<&str>) -> Option<Jid> {
@@ -170,7 +197,14 @@ pub fn xmpp_stanza(data: &[u8]) {
             Iq::Get { from: Some(from), to: Some(to), id, payload } => {
                 let is_component = to.node().is_none();
                 if let Ok(q) = DiscoInfoQuery::try_from(payload.clone()) {
-                    assert_sendable(outbound::disco_info(to.clone(), from.clone(), id.clone(), q.node, is_component, "x"));
+                    assert_sendable(outbound::disco_info(
+                        to.clone(),
+                        from.clone(),
+                        id.clone(),
+                        q.node,
+                        is_component,
+                        "x",
+                    ));
                 }
                 if let Ok(q) = DiscoItemsQuery::try_from(payload.clone()) {
                     assert_sendable(outbound::disco_items(to.clone(), from.clone(), id.clone(), q.node));
@@ -209,7 +243,14 @@ pub fn matrix_txn(data: &[u8]) {
                 assert_sendable(outbound::chat(from.clone(), to.clone(), text, event_id.clone(), None, &extras));
             }
             MatrixIn::Topic { topic: t, .. } | MatrixIn::Name { name: t, .. } => {
-                assert_sendable(outbound::chat(from.clone(), to.clone(), &Text::plain(t.clone()), "i".into(), None, &Extras::default()));
+                assert_sendable(outbound::chat(
+                    from.clone(),
+                    to.clone(),
+                    &Text::plain(t.clone()),
+                    "i".into(),
+                    None,
+                    &Extras::default(),
+                ));
             }
             MatrixIn::Membership { sender, user, .. } => {
                 MatrixUserId::parse(&sender.to_string()).expect("sender parses again");
@@ -243,8 +284,20 @@ pub fn links(data: &[u8]) {
                 "unexpected markup in {html:?}"
             );
         }
-        const SCHEMES: [&str; 12] =
-            ["http:", "https:", "ftp:", "gopher:", "telnet:", "wais:", "prospero:", "ntp:", "file:", "news:", "mailto:", "tel:"];
+        const SCHEMES: [&str; 12] = [
+            "http:",
+            "https:",
+            "ftp:",
+            "gopher:",
+            "telnet:",
+            "wais:",
+            "prospero:",
+            "ntp:",
+            "file:",
+            "news:",
+            "mailto:",
+            "tel:",
+        ];
         for part in html.split("<a href=\"").skip(1) {
             let href = part.split('"').next().unwrap_or_default().to_ascii_lowercase();
             assert!(SCHEMES.iter().any(|s| href.starts_with(s)), "link to {href:?} in {html:?}");
