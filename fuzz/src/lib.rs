@@ -34,8 +34,11 @@ use xmpp_parsers::stanza_error::StanzaError;
 use xmpp_parsers::vcard::VCard;
 use xmpp_parsers::vcard_update::VCardUpdate;
 
-/// The targets by name (the directory under `fuzz/corpus/`), for the replay.
-pub const TARGETS: [(&str, fn(&[u8])); 8] = [
+/// A target: its name (the directory under `fuzz/corpus/`) and what it runs on one input.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target, for the replay.
+pub const TARGETS: [Target; 8] = [
     ("xmpp_stanza", xmpp_stanza),
     ("matrix_txn", matrix_txn),
     ("links", links),
