@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 
 use crate::bridge::Bridge;
 use crate::core::ids::MatrixUserId;
+use crate::core::inbound::MatrixIn;
 use crate::core::txn_gaps::Verdict;
 use crate::http::error::ApiError;
 use crate::matrix::events::{translate, translate_ephemeral};
@@ -90,6 +91,29 @@ fn claim_key(txn_id: &str, event_ids: &[&str]) -> String {
     format!("{txn_id}:{}", hex::encode(&digest[..8]))
 }
 
+/// A pushed transaction in the core's terms.
+#[derive(Debug)]
+pub struct Transaction {
+    /// The events the bridge acts on, timeline first, then ephemeral ones.
+    pub events: Vec<MatrixIn>,
+    /// The ids of the timeline events, in order (what a retry is recognised by).
+    pub event_ids: Vec<String>,
+    /// Timeline events received, relevant or not.
+    pub received: usize,
+}
+
+/// Read a transaction body: everything the handler does before touching the bridge's state
+/// (the `matrix_txn` fuzz target feeds it hostile bodies).
+pub fn read_transaction(body: &[u8]) -> Result<Transaction, serde_json::Error> {
+    let push: PushBody = serde_json::from_slice(body)?;
+    let ephemeral = if push.ephemeral.is_empty() { &push.ephemeral_unstable } else { &push.ephemeral };
+    let mut events: Vec<_> = push.events.iter().filter_map(translate).collect();
+    events.extend(ephemeral.iter().flat_map(translate_ephemeral));
+    let event_ids =
+        push.events.iter().filter_map(|e| e.get_field::<&str>("event_id").ok().flatten()).map(str::to_owned).collect();
+    Ok(Transaction { events, event_ids, received: push.events.len() })
+}
+
 async fn push_transaction(
     State(bridge): State<Arc<Bridge>>,
     Path(txn_id): Path<String>,
@@ -98,14 +122,11 @@ async fn push_transaction(
     if txn_id.is_empty() || txn_id.len() > 255 {
         return Err(ApiError::BadRequest("transaction id must be 1 to 255 characters".into()));
     }
-    let push: PushBody =
-        serde_json::from_slice(&body).map_err(|e| ApiError::NotJson(format!("transaction body: {e}")))?;
-    let ephemeral = if push.ephemeral.is_empty() { &push.ephemeral_unstable } else { &push.ephemeral };
-    let mut events: Vec<_> = push.events.iter().filter_map(translate).collect();
-    events.extend(ephemeral.iter().flat_map(translate_ephemeral));
+    let Transaction { events, event_ids, received } =
+        read_transaction(&body).map_err(|e| ApiError::NotJson(format!("transaction body: {e}")))?;
+    let ids: Vec<&str> = event_ids.iter().map(String::as_str).collect();
     // Event ids at debug level: enough to tell later whether an event ever reached the bridge.
-    let ids: Vec<&str> = push.events.iter().filter_map(|e| e.get_field::<&str>("event_id").ok().flatten()).collect();
-    tracing::debug!(txn_id, received = push.events.len(), relevant = events.len(), ?ids, "transaction");
+    tracing::debug!(txn_id, received, relevant = events.len(), ?ids, "transaction");
     let verdict = bridge.strands.lock().ok().map(|mut g| g.on_transaction(&txn_id, Instant::now()));
     if let Some(Verdict::Refuse { missing_from, missing_to }) = verdict {
         tracing::info!(

@@ -113,7 +113,7 @@ async fn route(bridge: &Bridge, stanza: &Stanza) -> Route {
 
 /// Only what a MUC sends as a room (groupchat messages, occupant presence, a refused join)
 /// takes the portal path; anything else from the same address is handled as a person's.
-fn from_room_occupant(stanza: &Stanza) -> bool {
+pub fn from_room_occupant(stanza: &Stanza) -> bool {
     let is_muc_user = |payloads: &[Element]| payloads.iter().any(|p| p.is("x", ns::MUC_USER));
     match stanza {
         Stanza::Message(m) => m.type_ == MessageType::Groupchat || is_muc_user(&m.payloads),
@@ -158,7 +158,7 @@ async fn handle(bridge: &Arc<Bridge>, route: Route, stanza: Stanza) {
 
 /// What a sender is told when their conversation has too many stanzas waiting
 /// (`resource-constraint`: try again later). Presence and answers get nothing.
-fn busy_reply(stanza: &Stanza) -> Option<Stanza> {
+pub fn busy_reply(stanza: &Stanza) -> Option<Stanza> {
     let text = "The bridge is busy with this conversation; try again in a moment.";
     match stanza {
         Stanza::Message(m) if m.type_ != MessageType::Error => Some(outbound::message_error(
@@ -189,7 +189,7 @@ pub async fn announced_photo(bridge: &Bridge, from: &BareJid, presence: &Presenc
 }
 
 /// A stanza's sender and addressee.
-pub(super) fn addresses(stanza: &Stanza) -> (Option<&Jid>, Option<&Jid>) {
+pub fn addresses(stanza: &Stanza) -> (Option<&Jid>, Option<&Jid>) {
     match stanza {
         Stanza::Message(m) => (m.from.as_ref(), m.to.as_ref()),
         Stanza::Presence(p) => (p.from.as_ref(), p.to.as_ref()),

@@ -1,0 +1,5 @@
+#![no_main]
+//! See `ucbridge_fuzz::id_escaping` (fuzz/src/lib.rs) for what this feeds and checks.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| ucbridge_fuzz::id_escaping(data));
