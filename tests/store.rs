@@ -930,11 +930,23 @@ mod error_kinds {
     }
 
     #[tokio::test]
+    async fn text_postgresql_cannot_hold_is_bad_data() {
+        sqlx::any::install_default_drivers();
+        let url = std::env::var("UCB_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        // A NUL in a text value: PostgreSQL's 22021, whatever the table.
+        let source = sqlx::query("SELECT $1::text").bind("a\0b").execute(&mut conn).await.unwrap_err();
+        let e = StoreError::Db { context: "select", source };
+        assert!(e.is_bad_data(), "{e:?}");
+        assert!(!e.is_transient() && !e.is_full(), "{e:?}");
+    }
+
+    #[tokio::test]
     async fn a_bad_query_is_neither() {
         sqlx::any::install_default_drivers();
         let mut conn = sqlx::AnyConnection::connect("sqlite::memory:").await.unwrap();
         let source = sqlx::query("SELECT * FROM no_such_table").execute(&mut conn).await.unwrap_err();
         let e = StoreError::Db { context: "select", source };
-        assert!(!e.is_transient() && !e.is_full(), "{e:?}");
+        assert!(!e.is_transient() && !e.is_full() && !e.is_bad_data(), "{e:?}");
     }
 }

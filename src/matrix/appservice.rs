@@ -105,13 +105,49 @@ pub struct Transaction {
 /// Read a transaction body: everything the handler does before touching the bridge's state
 /// (the `matrix_txn` fuzz target feeds it hostile bodies).
 pub fn read_transaction(body: &[u8]) -> Result<Transaction, serde_json::Error> {
-    let push: PushBody = serde_json::from_slice(body)?;
+    let mut push: PushBody = serde_json::from_slice(body)?;
+    // NUL is valid JSON but can be neither stored (PostgreSQL text) nor sent (XML): one in a
+    // file name once made every retry of its transaction fail, which stalled all Matrix input.
+    // JSON can only spell it as an escape, so an event without one needs no second pass.
+    for raw in &mut push.events {
+        if may_hold_nul(raw.json().get().as_bytes())
+            && let Ok(mut value) = serde_json::from_str::<serde_json::Value>(raw.json().get())
+        {
+            strip_nul(&mut value);
+            if let Ok(clean) = serde_json::value::to_raw_value(&value) {
+                *raw = Raw::from_json(clean);
+            }
+        }
+    }
     let ephemeral = if push.ephemeral.is_empty() { &push.ephemeral_unstable } else { &push.ephemeral };
     let mut events: Vec<_> = push.events.iter().filter_map(translate).collect();
     events.extend(ephemeral.iter().flat_map(translate_ephemeral));
     let event_ids =
         push.events.iter().filter_map(|e| e.get_field::<&str>("event_id").ok().flatten()).map(str::to_owned).collect();
     Ok(Transaction { events, event_ids, received: push.events.len() })
+}
+
+/// Whether the JSON text may hold an escaped NUL (`\u0000`; a false positive only costs a pass).
+fn may_hold_nul(body: &[u8]) -> bool {
+    body.windows(6).any(|w| w == b"\\u0000")
+}
+
+/// Remove NUL from every string (keys too) of a JSON value.
+fn strip_nul(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains('\0') => s.retain(|c| c != '\0'),
+        Value::Array(items) => items.iter_mut().for_each(strip_nul),
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (mut key, mut item) in entries {
+                key.retain(|c| c != '\0');
+                strip_nul(&mut item);
+                map.insert(key, item);
+            }
+        }
+        _ => {}
+    }
 }
 
 async fn push_transaction(
@@ -153,9 +189,32 @@ async fn push_transaction(
         async move { bridge.accept_matrix_transaction(claim, events).await }
     })
     .await;
-    if let Err(e) = accepted {
-        bridge.note_failed_transaction();
-        return Err(ApiError::store(&format!("could not store transaction {txn_id}"), &e));
+    match accepted {
+        Ok(()) => {}
+        // Something in it can never be stored (data the database refuses: the homeserver would
+        // send it again forever and hold back every later transaction): take its events one by
+        // one and drop only what fails on its own. Each has its own claim, so a repeat of this
+        // is a no-op too. Any other failure is answered 5xx: the homeserver retries it.
+        Err(e) if e.is_bad_data() && events.len() > 1 => {
+            tracing::warn!(txn_id, error = %e, "transaction refused by the database; taking its events one by one");
+            for (i, event) in events.into_iter().enumerate() {
+                let one = format!("{claim}/{i}");
+                if let Err(e) = bridge.accept_matrix_transaction(&one, vec![event.clone()]).await {
+                    if !e.is_bad_data() {
+                        bridge.note_failed_transaction();
+                        return Err(ApiError::store(&format!("could not store transaction {txn_id}"), &e));
+                    }
+                    tracing::error!(txn_id, error = %e, ?event, "dropped a Matrix event the database cannot store");
+                }
+            }
+        }
+        Err(e) if e.is_bad_data() => {
+            tracing::error!(txn_id, error = %e, ?events, "dropped a Matrix event the database cannot store");
+        }
+        Err(e) => {
+            bridge.note_failed_transaction();
+            return Err(ApiError::store(&format!("could not store transaction {txn_id}"), &e));
+        }
     }
     Ok(axum::Json(serde_json::json!({})))
 }
@@ -217,5 +276,41 @@ mod claim_tests {
         assert_ne!(first, claim_key("3", &["$c"]), "Synapse reused the id after a restart");
         assert_ne!(first, claim_key("4", &["$a", "$b"]));
         assert_ne!(claim_key("3", &["$ab"]), claim_key("3", &["$a", "b"]));
+    }
+}
+
+#[cfg(test)]
+mod nul_tests {
+    use super::read_transaction;
+
+    #[test]
+    fn nul_is_removed_from_every_string_of_a_transaction() {
+        let body = br#"{"events":[{"type":"m.room.message","room_id":"!r:hs","sender":"@a:hs","event_id":"$e",
+            "origin_server_ts":1,"content":{"msgtype":"m.file","body":"a\u0000b.txt","filename":"x\u0000.txt",
+            "url":"mxc://hs/m"}}]}"#;
+        let txn = read_transaction(body).unwrap();
+        assert_eq!(txn.events.len(), 1);
+        let debug = format!("{:?}", txn.events[0]);
+        assert!(!debug.contains("\\0") && !debug.contains('\0'), "{debug}");
+        assert!(debug.contains("name: \"x.txt\""), "{debug}");
+    }
+
+    #[test]
+    fn a_lone_surrogate_elsewhere_does_not_spoil_the_transaction() {
+        let body = br#"{"events":[{"type":"m.room.message","room_id":"!r:hs","sender":"@a:hs","event_id":"$s",
+            "origin_server_ts":1,"content":{"msgtype":"m.text","body":"\ud800"}},
+            {"type":"m.room.message","room_id":"!r:hs","sender":"@a:hs","event_id":"$e",
+            "origin_server_ts":1,"content":{"msgtype":"m.text","body":"a\u0000b"}}]}"#;
+        let txn = read_transaction(body).unwrap();
+        let debug = format!("{:?}", txn.events);
+        assert!(!debug.contains("\\0") && debug.contains("\"ab\""), "{debug}");
+    }
+
+    #[test]
+    fn an_escaped_backslash_before_u0000_is_kept() {
+        let body = br#"{"events":[{"type":"m.room.message","room_id":"!r:hs","sender":"@a:hs","event_id":"$e",
+            "origin_server_ts":1,"content":{"msgtype":"m.text","body":"C:\\u0000dir"}}]}"#;
+        let debug = format!("{:?}", read_transaction(body).unwrap().events);
+        assert!(debug.contains(r"C:\\u0000dir"), "{debug}");
     }
 }

@@ -111,6 +111,13 @@ impl SmsProvider for HttpGateway {
 
 /// Fields of an inbound request, from a JSON object or a form body (bounded by the router).
 pub fn inbound_fields(content_type: Option<&str>, body: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    // NUL can be neither stored (PostgreSQL text) nor carried (XML).
+    let mut fields = read_fields(content_type, body)?;
+    fields.values_mut().for_each(|v| v.retain(|c| c != '\0'));
+    Ok(fields)
+}
+
+fn read_fields(content_type: Option<&str>, body: &[u8]) -> Result<BTreeMap<String, String>, String> {
     if content_type.is_some_and(|t| t.starts_with("application/json")) {
         let json: serde_json::Map<String, serde_json::Value> =
             serde_json::from_slice(body).map_err(|e| format!("not a JSON object: {e}"))?;
@@ -251,6 +258,9 @@ mod tests {
         assert!(!f.contains_key("x"));
         let f = inbound_fields(None, b"from=%2B49176&text=a+b").unwrap();
         assert_eq!(f["text"], "a b");
+        let f = inbound_fields(Some("application/json"), br#"{"text":"a\u0000b"}"#).unwrap();
+        assert_eq!(f["text"], "ab");
+        assert_eq!(inbound_fields(None, b"text=a%00b").unwrap()["text"], "ab");
         assert!(inbound_fields(Some("application/json"), b"[1]").is_err());
         assert!(secret_ok(Some("s3cret-s3cret-s3"), "s3cret-s3cret-s3"));
         assert!(!secret_ok(Some("s3cret"), "s3cret-s3cret-s3"));

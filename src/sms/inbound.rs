@@ -84,6 +84,14 @@ pub fn query_params(raw: &str) -> Result<HashMap<String, Vec<u8>>, InboundError>
 /// Message bytes as text, by Kannel's coding (`0` 7-bit/text, `1` 8-bit data, `2` UCS-2) and
 /// charset.
 pub fn decode_text(bytes: &[u8], coding: Option<&str>, charset: Option<&str>) -> Result<String, InboundError> {
+    // NUL can be neither stored (PostgreSQL text) nor carried (XML); an SMS may well hold one.
+    decode_any(bytes, coding, charset).map(|mut text| {
+        text.retain(|c| c != '\0');
+        text
+    })
+}
+
+fn decode_any(bytes: &[u8], coding: Option<&str>, charset: Option<&str>) -> Result<String, InboundError> {
     let charset = charset.unwrap_or("UTF-8").to_ascii_uppercase();
     if coding == Some("1") && charset != "UTF-8" {
         return Ok(format!("[binary SMS, {} bytes]", bytes.len()));
@@ -114,7 +122,7 @@ pub fn phone(s: &str, region: Region) -> Option<PhoneNumber> {
 }
 
 fn text_field(params: &HashMap<String, Vec<u8>>, key: &'static str) -> Option<String> {
-    params.get(key).map(|v| String::from_utf8_lossy(v).trim().to_owned()).filter(|v| !v.is_empty())
+    params.get(key).map(|v| String::from_utf8_lossy(v).replace('\0', "").trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 /// An id for a message whose gateway gave none: the same message twice gets the same id.
@@ -159,6 +167,14 @@ mod tests {
     fn percent_decoding_keeps_bytes() {
         assert_eq!(percent_decode(b"a+b%20c%2B%zz%4"), b"a b c+%zz%4");
         assert_eq!(percent_decode(b"%00%FF"), vec![0, 255]);
+    }
+
+    #[test]
+    fn nul_is_dropped_from_text_and_fields() {
+        let mo = kannel_mo(&query_params("from=%2B4917612345678&text=a%00b&id=x%00y").unwrap(), de()).unwrap();
+        assert_eq!((mo.text.as_str(), mo.id.as_str()), ("ab", "xy"));
+        let p = query_params("from=4917612345678&text=%00a%00%00&coding=2&charset=UTF-16BE").unwrap();
+        assert_eq!(kannel_mo(&p, de()).unwrap().text, "a");
     }
 
     #[test]

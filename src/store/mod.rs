@@ -69,6 +69,14 @@ impl StoreError {
         }
     }
 
+    /// The database refuses the data itself (PostgreSQL data exceptions, class 22: bytes that
+    /// are not text, a value out of range; SQLite: too big, type mismatch): trying again fails
+    /// again.
+    pub fn is_bad_data(&self) -> bool {
+        let StoreError::Db { source: sqlx::Error::Database(db), .. } = self else { return false };
+        db.code().is_some_and(|c| c.starts_with("22") || matches!(&*c, "18" | "20"))
+    }
+
     /// The disk under the database is full: nothing new can be stored until space is freed.
     pub fn is_full(&self) -> bool {
         let StoreError::Db { source, .. } = self else { return false };
