@@ -185,6 +185,9 @@ def test_xmpp_server_down_for_a_minute_under_load(bridge):
         async with Peers() as p:
             load = Load(p, "xs" + token(3))
             await load.start()
+            # One XMPP user follows the Matrix user's presence: it must be announced again after
+            # the outage (the server probes her contacts on her new login; the bridge answers).
+            await load.xs[0].subscribe(load.m.jid)
             load.send_x2m(range(HALF))
             await load.send_m2x(range(HALF))
             # Everything sent so far has arrived before the server goes: a stanza the server takes
@@ -209,6 +212,10 @@ def test_xmpp_server_down_for_a_minute_under_load(bridge):
             back = time.monotonic()
             await wait_for(lambda: (bridge.health() or {}).get("xmpp") == "connected", 90, what="the bridge to reconnect")
             await load.relogin_all()   # their connections died with the server
+            # Her new connection's first presence of the Matrix user, online or not (a test user
+            # that stops syncing soon counts as offline on Matrix).
+            await wait_for(lambda: load.xs[0].presences_from(load.m.jid), 60,
+                           what="the Matrix user's presence announced again after the outage")
             load.send_x2m(range(HALF, PER_DIRECTION))
             await load.wait_all(timeout=240)
             await wait_for(lambda: (bridge.health() or {}).get("outbox") == 0, 60, what="an empty outbox")
