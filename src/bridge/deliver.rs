@@ -158,9 +158,13 @@ impl Bridge {
                     .map_err(|e| DeliveryError::Permanent(e.to_string()))?;
                 self.xmpp.send(outbound::chat_between(&from, to, text, self.stanza_id(id), None)?).await
             }
-            Action::XmppBounce { from, to, stanza_id, refusal, reason } => {
+            Action::XmppBounce { from, to, reason, quote, .. } => {
                 let from = self.map.jid_for_matrix(from);
-                self.xmpp.send(outbound::bounce_between(&from, to, stanza_id.clone(), *refusal, reason)?).await
+                let body = match quote {
+                    Some(q) => format!("{reason}\nYour message: “{q}”"),
+                    None => reason.clone(),
+                };
+                self.xmpp.send(outbound::chat_between(&from, to, &Text::notice(body), self.stanza_id(id), None)?).await
             }
             Action::Mail { from, to, raw, .. } => self.deliver_mail(from, to, raw).await,
             Action::SmsSend { .. }

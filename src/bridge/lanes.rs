@@ -15,6 +15,9 @@ use crate::core::action::{Action, Refusal, XmppTarget};
 use crate::core::outbox::{Next, after_attempt};
 use crate::store::{OutboxRow, StoreTx, now_ms};
 
+/// How much of a refused message its sender is shown, to know which one it was.
+const QUOTE_CHARS: usize = 100;
+
 /// Rows read from the database per reload of a lane.
 const RELOAD_BATCH: i64 = 500;
 
@@ -218,12 +221,13 @@ impl Bridge {
     /// Replace a refused action by a notice to its sender, atomically.
     async fn give_up(self: &Arc<Self>, id: i64, action: &Action, reason: &str) -> crate::store::Result<()> {
         let notice = match action {
-            Action::MatrixDirect { from, to, stanza_id, .. } => Some(Action::XmppBounce {
+            Action::MatrixDirect { from, to, stanza_id, text, .. } => Some(Action::XmppBounce {
                 from: to.clone(),
                 to: from.clone(),
                 stanza_id: stanza_id.clone(),
                 refusal: Refusal::NotFound,
                 reason: format!("Your message could not be delivered to {to} on Matrix: {reason}"),
+                quote: Some(quote(&text.body)),
             }),
             Action::SmsSend { to, origin, .. } => self.sms_failure_notice(to, origin.as_ref(), reason),
             Action::Mail { to, message_id, .. } => self.mail_refused_notice(to, message_id, reason),
@@ -235,6 +239,7 @@ impl Bridge {
                     stanza_id: stanza_id.clone(),
                     refusal: Refusal::NotFound,
                     reason: format!("This did not reach {to} on Matrix: {reason}"),
+                    quote: None,
                 })
             }
             // What a Matrix user did that XMPP did not take: a notice in their direct chat, from
@@ -259,6 +264,14 @@ impl Bridge {
         tx.commit().await?;
         self.dispatch(row.into_iter().collect());
         Ok(())
+    }
+}
+
+/// The start of a refused message, for its sender to know which one it was.
+fn quote(body: &str) -> String {
+    match body.char_indices().nth(QUOTE_CHARS) {
+        Some((end, _)) => format!("{}…", &body[..end]),
+        None => body.to_owned(),
     }
 }
 

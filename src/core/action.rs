@@ -221,9 +221,19 @@ pub enum Action {
     XmppRetract { from: MatrixUserId, to: BareJid, room: RoomId, target: String },
     /// A message from the bridge itself (the component) to an XMPP user.
     XmppNotice { to: BareJid, text: Text },
-    /// Tell an XMPP user that a message of theirs could not be delivered (an error reply to
-    /// their stanza, from the address they wrote to).
-    XmppBounce { from: MatrixUserId, to: BareJid, stanza_id: Option<String>, refusal: Refusal, reason: String },
+    /// Tell an XMPP user that a message of theirs, accepted earlier, was finally refused: a chat
+    /// message from the address they wrote to, with the reason and the start of what they wrote.
+    /// (Not an error stanza: it could only go to their bare JID, where servers drop errors,
+    /// RFC 6121 §8.5.2.1.1.) `stanza_id` and `refusal` are kept for rows queued before.
+    XmppBounce {
+        from: MatrixUserId,
+        to: BareJid,
+        stanza_id: Option<String>,
+        refusal: Refusal,
+        reason: String,
+        #[serde(default)]
+        quote: Option<String>,
+    },
     /// An e-mail (a missed-call notice), built when it was queued: retries send the same bytes,
     /// with the same `Message-ID`.
     Mail {
@@ -457,6 +467,7 @@ mod tests {
                     stanza_id: None,
                     refusal: Refusal::NotFound,
                     reason: "r".into(),
+                    quote: None,
                 },
                 "m2x:@b:hs>a@x",
             ),

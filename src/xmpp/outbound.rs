@@ -141,17 +141,6 @@ pub fn chat_act(
     Ok(Stanza::Message(message.with_payload(OriginId { id })))
 }
 
-/// An error reply to a stanza of `to`'s, sent from the address it was written to.
-pub fn bounce_between(
-    from: &BareJid,
-    to: &BareJid,
-    stanza_id: Option<String>,
-    refusal: Refusal,
-    reason: &str,
-) -> Result<Stanza, DeliveryError> {
-    Ok(message_error(Some(to_jid(from)?), to_jid(to)?, stanza_id, refusal, reason))
-}
-
 /// A presence of `from` for `to`, written as the presence table says.
 pub fn presence_between(from: &BareJid, to: &BareJid, p: &Presence) -> Result<Stanza, DeliveryError> {
     let x = p.to_xmpp();
