@@ -2,6 +2,7 @@
 # Coverage-guided fuzzing of the network-facing parsers (fuzz/, cargo-fuzz + libFuzzer):
 #   scripts/fuzz.sh [--seconds N] [TARGET...]   run each TARGET (default: all) N s (default 60)
 #   scripts/fuzz.sh --replay                    replay the committed corpora (no fuzzer)
+#   scripts/fuzz.sh --minimize [TARGET...]      shrink corpora to a set covering the same edges
 #   scripts/fuzz.sh --list                      the targets
 # On the stable toolchain: RUSTC_BOOTSTRAP=1 lets cargo-fuzz pass its nightly-only flags (installed
 # with `cargo install cargo-fuzz` if missing). Builds without sanitizer (-s none: the code is safe
@@ -11,17 +12,20 @@
 # by `cargo test` (tests/fuzz_corpus.rs). The fuzzer runs in fork mode and goes on after a crash,
 # a hang or running out of memory; each is saved under fuzz/artifacts/TARGET/: fix it, copy the
 # input into fuzz/corpus/TARGET/ and commit both.
-# Each run appends "target seconds execs crashes" to fuzz/work/results.txt.
+# Each run appends "target seconds execs crashes" to fuzz/work/results.txt. --minimize keeps one
+# input per set of edges (hit counts and comparisons ignored, so a few hundred files per target)
+# and every file named crash-* (inputs that once crashed stay, whatever they cover).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 
-seconds=60 replay=0 list=0 targets=()
+seconds=60 replay=0 list=0 minimize=0 targets=()
 while (($#)); do
   case "$1" in
     --seconds) seconds=${2:?--seconds needs a number}; shift ;;
     --replay) replay=1 ;;
     --list) list=1 ;;
+    --minimize) minimize=1 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
     -*) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     *) targets+=("$1") ;;
@@ -40,8 +44,22 @@ command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 export CARGO_TARGET_DIR="$ROOT/fuzz/target"
 flags=(-O -a -s none)
 (cd fuzz && cargo fuzz build "${flags[@]}")
-
 mkdir -p fuzz/work
+
+if ((minimize)); then
+  for t in "${targets[@]}"; do
+    grep -qx "$t" <<<"$all" || { echo "no target $t (see --list)" >&2; exit 2; }
+    min=$(mktemp -d)
+    (cd fuzz && cargo fuzz run "${flags[@]}" "$t" "$min" "corpus/$t" -- \
+      -set_cover_merge=1 -use_counters=0 -use_cmp=0 -timeout=10) >"fuzz/work/$t.min.log" 2>&1
+    find "fuzz/corpus/$t" -type f ! -name 'crash-*' -delete
+    cp -n "$min"/* "fuzz/corpus/$t/"
+    rm -rf "$min"
+    echo "$t: $(find "fuzz/corpus/$t" -type f | wc -l) files" >&2
+  done
+  exit 0
+fi
+
 status=0
 for t in "${targets[@]}"; do
   grep -qx "$t" <<<"$all" || { echo "no target $t (see --list)" >&2; exit 2; }

@@ -242,7 +242,8 @@ impl IdentityMap {
     /// The Matrix user an address under the component stands for.
     pub fn matrix_for_jid(&self, local: &str) -> Result<MatrixUserId, MappingError> {
         let raw = xep0106_unescape(local)?;
-        let (localpart, server) = raw.split_once('@').ok_or_else(|| MappingError::NotAMatrixId(raw.clone()))?;
+        // The last `@`: a server name has none, a (historical) localpart may (found by fuzzing).
+        let (localpart, server) = raw.rsplit_once('@').ok_or_else(|| MappingError::NotAMatrixId(raw.clone()))?;
         MatrixUserId::parse(&format!("@{localpart}:{server}")).map_err(|_| MappingError::NotAMatrixId(raw.clone()))
     }
 
@@ -312,6 +313,14 @@ mod tests {
         // Escaping counts: 100 upper-case letters are 200 bytes of localpart.
         let upper = BareJid::parse(&format!("{}@xmpp.example", "A".repeat(112))).unwrap();
         assert!(m.ghost_for_checked(&upper).is_err());
+    }
+
+    #[test]
+    fn a_localpart_with_an_at_sign_maps_back() {
+        // Found by fuzzing: the first `@` was taken as the separator.
+        let user = MatrixUserId::parse("@a@b:hs.example").unwrap();
+        let jid = map().jid_for_matrix(&user);
+        assert_eq!(map().matrix_for_jid(jid.local().unwrap()), Ok(user));
     }
 
     #[test]

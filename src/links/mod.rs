@@ -55,9 +55,9 @@ const SCHEMES: &str = r"https?://|ftp://|gopher://|telnet://|wais://|prospero://
 /// Longest text between `<` and `>` that is taken as one link (in characters).
 const MAX_BRACKETED: usize = 2048;
 static URL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(&format!(r#"(?i)\b(?:(?:{SCHEMES})|www2?\.)[^\s<>"]+"#)).expect("regex"));
+    LazyLock::new(|| Regex::new(&format!(r#"(?i)\b(?:(?:{SCHEMES})|www2?\.)[^\s<>"\p{{Cc}}]+"#)).expect("regex"));
 static UNC: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"\\\\[A-Za-z0-9._$-]+(?:\\[^\s\\<>"|]+)+"#).expect("regex"));
+    LazyLock::new(|| Regex::new(r#"\\\\[A-Za-z0-9._$-]+(?:\\[^\s\\<>"|\p{Cc}]+)+"#).expect("regex"));
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b(?:mailto:)?[a-z0-9._%+-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,63}\b")
         .expect("regex")
@@ -251,7 +251,8 @@ fn push_escaped(out: &mut String, text: &str) {
 /// What a `<…>` holds, if it is a link: a URL, UNC path, e-mail address or phone number.
 fn bracketed_target(content: &str, rules: &LinkRules) -> Option<(String, LinkKind)> {
     if content.starts_with("\\\\") {
-        return Some((unc_to_file(content), LinkKind::File));
+        let href = unc_to_file(content);
+        return url::Url::parse(&href).is_ok().then_some((href, LinkKind::File));
     }
     if URL.find(content).is_some_and(|m| m.start() == 0) {
         return web_target(content).map(|(href, kind)| (href.replace(' ', "%20"), kind));
@@ -263,20 +264,26 @@ fn bracketed_target(content: &str, rules: &LinkRules) -> Option<(String, LinkKin
     phone_target(content, rules).map(|href| (href, LinkKind::Phone))
 }
 
-/// The href of a web or `file:` link as written.
+/// The href of a web or `file:` link as written; `None` unless it is a valid URL (ammonia would
+/// drop the href of an invalid one, leaving an `<a>` that goes nowhere: found by fuzzing, as
+/// were control characters in links, which the patterns above now stop at).
 fn web_target(shown: &str) -> Option<(String, LinkKind)> {
     let lower = shown.to_ascii_lowercase();
-    if lower.starts_with("www.") || lower.starts_with("www2.") {
+    let (href, kind) = if lower.starts_with("www.") || lower.starts_with("www2.") {
         // A host needs at least one more dot-separated label.
         let host = shown.split(['/', '?', '#']).next().unwrap_or(shown);
-        return (host.matches('.').count() >= 2 || host.len() > 5).then(|| (format!("http://{shown}"), LinkKind::Web));
-    }
-    let scheme_end = lower.find(':')?;
-    if shown.len() <= scheme_end + 3 {
-        return None; // "http://" alone
-    }
-    let kind = if lower.starts_with("file:") { LinkKind::File } else { LinkKind::Web };
-    Some((shown.to_owned(), kind))
+        if host.matches('.').count() < 2 && host.len() <= 5 {
+            return None;
+        }
+        (format!("http://{shown}"), LinkKind::Web)
+    } else {
+        let scheme_end = lower.find(':')?;
+        if shown.len() <= scheme_end + 3 {
+            return None; // "http://" alone
+        }
+        (shown.to_owned(), if lower.starts_with("file:") { LinkKind::File } else { LinkKind::Web })
+    };
+    url::Url::parse(&href).is_ok().then_some((href, kind))
 }
 
 /// `\\server\dir\file` → `file://server/dir/file` (spaces and other unsafe bytes escaped).
@@ -385,6 +392,20 @@ mod tests {
 
     fn pair(shown: &str, href: &str) -> (String, String) {
         (shown.to_owned(), href.to_owned())
+    }
+
+    #[test]
+    fn text_that_is_no_valid_url_is_no_link() {
+        // Found by fuzzing: ammonia dropped the href of these, leaving `<a>` without a target.
+        assert_eq!(hrefs("https://e[x].com/ file://\u{fffd}c:/x <\\\\s@\u{fffd}\\x>"), []);
+        for text in ["https://e[x].com/", "file://\u{fffd}c:/x", "www.example.\0\0org.", "file://s\0\0\0"] {
+            for (_, href) in hrefs(text) {
+                assert!(url::Url::parse(&href).is_ok() && !href.contains(char::is_control), "{href:?}");
+            }
+            assert!(to_html(text, &rules()).is_none_or(|h| !h.contains("<a>")), "{text:?}");
+        }
+        assert_eq!(hrefs("www.example.org"), [pair("www.example.org", "http://www.example.org")]);
+        assert_eq!(hrefs("https://a.example/x\u{1}y"), [pair("https://a.example/x", "https://a.example/x")]);
     }
 
     #[test]
