@@ -52,20 +52,7 @@ async fn answer_pings(
     mut write: tokio::net::tcp::OwnedWriteHalf,
     pongs: Arc<AtomicUsize>,
 ) {
-    let mut frame = BTreeMap::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-            return;
-        }
-        let l = line.trim_end();
-        if !l.is_empty() {
-            if let Some((k, v)) = l.split_once(": ") {
-                frame.insert(k.to_owned(), v.to_owned());
-            }
-            continue;
-        }
+    while let Some(frame) = read_frame(&mut reader).await {
         if frame.get("Action").map(String::as_str) == Some("Ping") {
             let id = frame.get("ActionID").cloned().unwrap_or_default();
             let reply =
@@ -75,7 +62,25 @@ async fn answer_pings(
             }
             pongs.fetch_add(1, Ordering::SeqCst);
         }
-        frame.clear();
+    }
+}
+
+/// One AMI frame (`Key: value` lines up to a blank line); `None` once the client hung up.
+async fn read_frame(reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Option<BTreeMap<String, String>> {
+    let mut frame = BTreeMap::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            return Some(frame);
+        }
+        if let Some((k, v)) = l.split_once(": ") {
+            frame.insert(k.to_owned(), v.to_owned());
+        }
     }
 }
 
@@ -100,21 +105,7 @@ async fn fake_manager_counting(sessions: Vec<Session>) -> (String, Counters) {
             if write.write_all(b"Asterisk Call Manager/7.0.3\r\n").await.is_err() {
                 return;
             }
-            let mut login = BTreeMap::new();
-            let mut line = String::new();
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                let l = line.trim_end();
-                if l.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = l.split_once(": ") {
-                    login.insert(k.to_owned(), v.to_owned());
-                }
-            }
+            let Some(login) = read_frame(&mut reader).await else { return };
             let action_id = login.get("ActionID").cloned().unwrap_or_default();
             let good = login.get("Action").map(String::as_str) == Some("Login")
                 && login.get("Username").map(String::as_str) == Some(USER)
