@@ -189,6 +189,10 @@ async fn push_transaction(
         async move { bridge.accept_matrix_transaction(claim, events).await }
     })
     .await;
+    let failed = |e: &crate::store::StoreError| {
+        bridge.note_failed_transaction();
+        ApiError::store(&format!("could not store transaction {txn_id}"), e)
+    };
     match accepted {
         Ok(()) => {}
         // Something in it can never be stored (data the database refuses: the homeserver would
@@ -201,8 +205,7 @@ async fn push_transaction(
                 let one = format!("{claim}/{i}");
                 if let Err(e) = bridge.accept_matrix_transaction(&one, vec![event.clone()]).await {
                     if !e.is_bad_data() {
-                        bridge.note_failed_transaction();
-                        return Err(ApiError::store(&format!("could not store transaction {txn_id}"), &e));
+                        return Err(failed(&e));
                     }
                     tracing::error!(txn_id, error = %e, ?event, "dropped a Matrix event the database cannot store");
                 }
@@ -211,10 +214,7 @@ async fn push_transaction(
         Err(e) if e.is_bad_data() => {
             tracing::error!(txn_id, error = %e, ?events, "dropped a Matrix event the database cannot store");
         }
-        Err(e) => {
-            bridge.note_failed_transaction();
-            return Err(ApiError::store(&format!("could not store transaction {txn_id}"), &e));
-        }
+        Err(e) => return Err(failed(&e)),
     }
     Ok(axum::Json(serde_json::json!({})))
 }
