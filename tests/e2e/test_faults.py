@@ -17,13 +17,10 @@ import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 
-from ucb import ROOT, Peers, component_gone, run, settings, token, wait_for
+from ucb import ROOT, Peers, as_put, component_gone, run, settings, token, wait_for
 
 CONVERSATIONS = int(os.environ.get("UCB_FAULT_CONVERSATIONS", "10"))
 PER_DIRECTION = int(os.environ.get("UCB_FAULT_MESSAGES", "50"))
@@ -332,20 +329,6 @@ def test_database_restarted_under_load(bridge):
         bridge.start()
 
 
-def _post_transaction(events: list[dict]) -> int:
-    """PUT a transaction to the bridge as the homeserver would (with the real hs_token)."""
-    s = settings()
-    url = f"{s.bridge_url}/_matrix/app/v1/transactions/ucb-full-{token(4)}"
-    req = urllib.request.Request(url, data=json.dumps({"events": events}).encode(), method="PUT",
-                                 headers={"Content-Type": "application/json",
-                                          "Authorization": f"Bearer {s.hs_token}"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
 @pytest.mark.skipif(settings().db != "sqlite", reason="a full disk under the SQLite file: the SQLite run only")
 @pytest.mark.timeout(600)
 def test_full_disk_refuses_new_input_and_loses_nothing_accepted(bridge):
@@ -431,7 +414,8 @@ def test_full_disk_refuses_new_input_and_loses_nothing_accepted(bridge):
                     event = {"type": "m.room.message", "room_id": room, "sender": m.user_id,
                              "event_id": f"$ucbfull{tag}{n}", "origin_server_ts": int(time.time() * 1000),
                              "content": {"msgtype": "m.text", "body": body}}
-                    direct[body] = _post_transaction([event])
+                    direct[body] = as_put(f"/_matrix/app/v1/transactions/ucb-full-{token(4)}",
+                                          json.dumps({"events": [event]}).encode())[0]
                     if direct[body] == 503:
                         break
                 assert 503 in direct.values(), f"no 503 while the disk is full: {list(direct.values())}"

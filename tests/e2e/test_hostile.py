@@ -12,7 +12,7 @@ import re
 import time
 import urllib.parse
 
-from ucb import Peers, run, settings, token, wait_for, xml_escape
+from ucb import Peers, as_put, run, settings, token, wait_for, xml_escape
 
 RSS_BOUND_KIB = 200 * 1024   # the bridge may grow by this much during one attack
 # Characters XML 1.0 cannot carry (Char production): C0 controls but tab/LF/CR, the surrogates, FFFE/FFFF.
@@ -186,20 +186,6 @@ def test_invalid_utf8_and_xml_characters_from_an_xmpp_client(bridge):
         run(go())
 
 
-def _as_put(path: str, body: bytes, timeout: float = 60) -> tuple[int, str]:
-    """PUT raw bytes to the bridge's appservice API as the homeserver (the real hs_token)."""
-    import urllib.error
-    import urllib.request
-    s = settings()
-    req = urllib.request.Request(s.bridge_url + path, data=body, method="PUT",
-                                 headers={"Authorization": f"Bearer {s.hs_token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode("utf-8", "replace")
-
-
 def _event(room: str, sender: str, body) -> dict:
     return {"type": "m.room.message", "room_id": room, "sender": sender, "event_id": f"$e2e-hostile-{token(8)}",
             "origin_server_ts": int(time.time() * 1000), "content": {"msgtype": "m.text", "body": body},
@@ -228,7 +214,7 @@ def test_lone_surrogates_and_nul_in_matrix_json(bridge):
                       _event(room, m.user_id, good)]
             raw = json.dumps({"events": events}).encode()   # ensure_ascii: the lone surrogates as \\uXXXX
             assert b"\\ud800" in raw
-            status, text = await asyncio.to_thread(_as_put, f"/_matrix/app/v1/transactions/e2e-lone-{token(4)}", raw)
+            status, text = await asyncio.to_thread(as_put, f"/_matrix/app/v1/transactions/e2e-lone-{token(4)}", raw)
             assert status == 200, (status, text)
             await x.wait_chat(m.jid, good)
             await m_to_x(m, x, room)
@@ -487,7 +473,7 @@ def test_transactions_over_the_limit_are_413_and_just_under_it_are_handled(bridg
                 events.append(_event(room, m.user_id, real))
                 raw = json.dumps({"events": events}).encode()
                 assert TXN_LIMIT - 128 * 1024 < len(raw) < TXN_LIMIT, len(raw)
-                status, text = await asyncio.to_thread(_as_put, f"/_matrix/app/v1/transactions/e2e-many-{token(4)}", raw)
+                status, text = await asyncio.to_thread(as_put, f"/_matrix/app/v1/transactions/e2e-many-{token(4)}", raw)
                 assert status == 200, (status, text[:200])
                 await x.wait_chat(m.jid, real, timeout=60)
                 await m_to_x(m, x, room)

@@ -255,6 +255,18 @@ def _http_get(url: str, timeout: float = 2) -> tuple[int, str]:
         return e.code, e.read().decode("utf-8", "replace")
 
 
+def as_put(path: str, body: bytes, timeout: float = 60) -> tuple[int, str]:
+    """PUT raw bytes to the bridge's appservice API as the homeserver (the real hs_token)."""
+    s = settings()
+    req = urllib.request.Request(s.bridge_url + path, data=body, method="PUT",
+                                 headers={"Authorization": f"Bearer {s.hs_token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode("utf-8", "replace")
+
+
 def port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
