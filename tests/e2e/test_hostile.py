@@ -247,7 +247,9 @@ def test_bad_addresses_on_both_sides(bridge):
             local = "bad" + token(2)
             for to in (f"{local}\\20b\\40{s.matrix_domain}@{s.component}",
                        f"{'l' * 300}\\40{s.matrix_domain}@{s.component}",
-                       f"{local}\\40\\40{s.matrix_domain}@{s.component}",
+                       # (`a\\40\\40hs` is no longer one: it decodes to `@a@:hs`, a legal historical
+                       # Matrix ID since the address split moved to the last `@`, issue12-fuzz)
+                       f"{local}\\40@{s.component}",
                        f"\\40{s.matrix_domain}@{s.component}"):
                 sid = x.send_chat(to, "to a bad address")
                 err = await x.wait_error(sid)
