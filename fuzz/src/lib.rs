@@ -18,6 +18,7 @@ use ucbridge::core::mapping::{self, IdentityMap};
 use ucbridge::links::{self, LinkRules, MAX_LINKS};
 use ucbridge::matrix::appservice::read_transaction;
 use ucbridge::sms::{http_provider, inbound as sms_in, kannel};
+use ucbridge::xmpp::xml_text::make_xml_safe;
 use ucbridge::xmpp::{content, inbound as xmpp_in, muc, outbound};
 use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::disco::{DiscoInfoQuery, DiscoItemsQuery};
@@ -62,37 +63,17 @@ fn region() -> Region {
     Region::parse("DE").expect("DE is a region")
 }
 
-/// A stanza the bridge sends must serialise to XML that parses back as a stanza.
-///
-/// Text XML cannot carry (NUL, C0 controls, U+FFFE/U+FFFF, e.g. from a Matrix body) is the one
-/// known exception: `connection::write_out` drops it before sending (`xmpp::xml_text`, branch
-/// issue12-hostile). Until that is merged such a stanza is skipped here; once it is, call
-/// `ucbridge::xmpp::xml_text::make_xml_safe` first and drop this exception.
-fn assert_sendable(stanza: Stanza) {
+/// A stanza the bridge sends must serialise to XML that parses back as a stanza, after what
+/// `connection::write_out` does to every outgoing stanza: drop the text XML cannot carry (NUL,
+/// C0 controls, U+FFFE/U+FFFF, e.g. from a Matrix body) with `xml_text::make_xml_safe`.
+fn assert_sendable(mut stanza: Stanza) {
+    make_xml_safe(&mut stanza);
     let element = Element::from(stanza);
-    // minidom's writer (unlike the stream's, which returns an error) panics on such text.
-    if holds_unsafe_text(&element) {
-        return;
-    }
     let mut xml = Vec::new();
     element.write_to(&mut xml).expect("an outgoing stanza serialises");
     let text = String::from_utf8_lossy(&xml);
     let again: Element = text.parse().unwrap_or_else(|e| panic!("outgoing stanza does not re-parse ({e}): {text}"));
     Stanza::try_from(again).unwrap_or_else(|e| panic!("outgoing stanza is no stanza ({e:?}): {text}"));
-}
-
-/// Does any text or attribute hold a character XML 1.0 cannot carry? (A stack, not recursion:
-/// elements may be nested deeply.)
-fn holds_unsafe_text(root: &Element) -> bool {
-    let unsafe_char = |c: char| (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}');
-    let mut stack = vec![root];
-    while let Some(e) = stack.pop() {
-        if e.attrs().iter().any(|(_, v)| v.chars().any(unsafe_char)) || e.texts().any(|t| t.chars().any(unsafe_char)) {
-            return true;
-        }
-        stack.extend(e.children());
-    }
-    false
 }
 
 fn parse_jid(s: Option<&str>) -> Option<Jid> {

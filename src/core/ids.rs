@@ -26,7 +26,11 @@ impl MatrixUserId {
         let bad = || MappingError::NotAMatrixId(s.to_owned());
         let rest = s.strip_prefix('@').ok_or_else(bad)?;
         let (localpart, server) = rest.split_once(':').ok_or_else(bad)?;
-        let ok_local = !localpart.is_empty() && localpart.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b':');
+        // A (historical) localpart starting with `#` or `!` is refused: its XMPP address would be
+        // that of a room (`@#sales:hs` and `#sales:hs` both map to `#sales\40hs@component`).
+        let ok_local = !localpart.is_empty()
+            && !localpart.starts_with(['#', '!'])
+            && localpart.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b':');
         let ok_server =
             !server.is_empty() && server.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
         if !ok_local || !ok_server || s.len() > 255 {
@@ -199,6 +203,10 @@ mod tests {
         assert!(MatrixUserId::parse("bob:hs").is_err());
         assert!(MatrixUserId::parse("@:hs").is_err());
         assert!(MatrixUserId::parse("@a b:hs").is_err());
+        // Would share its XMPP address with the room #sales:hs (found by fuzzing id_escaping).
+        assert!(MatrixUserId::parse("@#sales:hs").is_err());
+        assert!(MatrixUserId::parse("@!abc:hs").is_err());
+        assert!(MatrixUserId::parse("@a#b!:hs").is_ok());
     }
 
     #[test]

@@ -128,12 +128,9 @@ pub fn find(text: &str, rules: &LinkRules) -> Vec<Link> {
             break;
         }
         let shown = trim_trailing(m.as_str());
-        found.take(Link {
-            start: m.start(),
-            end: m.start() + shown.len(),
-            href: unc_to_file(shown),
-            kind: LinkKind::File,
-        });
+        if let Some(href) = unc_target(shown) {
+            found.take(Link { start: m.start(), end: m.start() + shown.len(), href, kind: LinkKind::File });
+        }
     }
     for m in EMAIL.find_iter(text) {
         if found.full() {
@@ -251,8 +248,7 @@ fn push_escaped(out: &mut String, text: &str) {
 /// What a `<…>` holds, if it is a link: a URL, UNC path, e-mail address or phone number.
 fn bracketed_target(content: &str, rules: &LinkRules) -> Option<(String, LinkKind)> {
     if content.starts_with("\\\\") {
-        let href = unc_to_file(content);
-        return url::Url::parse(&href).is_ok().then_some((href, LinkKind::File));
+        return unc_target(content).map(|href| (href, LinkKind::File));
     }
     if URL.find(content).is_some_and(|m| m.start() == 0) {
         return web_target(content).map(|(href, kind)| (href.replace(' ', "%20"), kind));
@@ -284,6 +280,13 @@ fn web_target(shown: &str) -> Option<(String, LinkKind)> {
         (shown.to_owned(), if lower.starts_with("file:") { LinkKind::File } else { LinkKind::Web })
     };
     url::Url::parse(&href).is_ok().then_some((href, kind))
+}
+
+/// The `file:` URL of a UNC path; `None` unless it is a valid URL (a server name such as `_.0`
+/// reads as a broken IPv4 address, and ammonia would drop the href: found by fuzzing).
+fn unc_target(unc: &str) -> Option<String> {
+    let href = unc_to_file(unc);
+    url::Url::parse(&href).is_ok().then_some(href)
 }
 
 /// `\\server\dir\file` → `file://server/dir/file` (spaces and other unsafe bytes escaped).
@@ -448,6 +451,10 @@ mod tests {
             hrefs(r"on \\server\directory\file.txt."),
             [pair(r"\\server\directory\file.txt", "file://server/directory/file.txt")]
         );
+        // A server name the URL parser refuses (it reads as a broken IPv4 address) is no link,
+        // not an <a> without a target.
+        assert!(hrefs(r"on \\_.0\x and <\\_.0\y z>").is_empty());
+        assert_eq!(to_html(r"\\_.0\x", &rules()), None);
     }
 
     #[test]
