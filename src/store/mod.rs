@@ -1,5 +1,5 @@
 //! Persistence with sqlx: one code path for SQLite (the embedded default) and PostgreSQL,
-//! through `AnyPool`. Migrations are embedded from `migrations/{sqlite,postgres}/` and run at
+//! through `AnyPool`. Migrations are embedded (`migrations.rs`) and run at
 //! start. Times are stored as BIGINT milliseconds (the `Any` driver has no date type).
 
 mod admin;
@@ -10,6 +10,7 @@ mod content;
 mod dedupe;
 mod ghosts;
 mod messages;
+mod migrations;
 mod outbox;
 mod portals;
 mod presence;
@@ -132,41 +133,6 @@ pub enum Backend {
     Postgres,
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "foundation", include_str!("../../migrations/sqlite/0001_foundation.sql")),
-    (2, "presence and receipts", include_str!("../../migrations/sqlite/0002_presence_receipts.sql")),
-    (3, "watches", include_str!("../../migrations/sqlite/0003_watches.sql")),
-    (4, "rooms", include_str!("../../migrations/sqlite/0004_rooms.sql")),
-    (5, "calls", include_str!("../../migrations/sqlite/0005_calls.sql")),
-    (6, "xmpp rooms", include_str!("../../migrations/sqlite/0006_xmpp_rooms.sql")),
-    (7, "delivered", include_str!("../../migrations/sqlite/0007_delivered.sql")),
-    (8, "admin", include_str!("../../migrations/sqlite/0008_admin.sql")),
-    (9, "instance", include_str!("../../migrations/sqlite/0009_instance.sql")),
-    (10, "commands", include_str!("../../migrations/sqlite/0010_commands.sql")),
-    (11, "sms", include_str!("../../migrations/sqlite/0011_sms.sql")),
-    (12, "content", include_str!("../../migrations/sqlite/0012_content.sql")),
-    (13, "presence consent", include_str!("../../migrations/sqlite/0013_presence_consent.sql")),
-    (14, "sms daily usage", include_str!("../../migrations/sqlite/0014_sms_daily_usage.sql")),
-    (15, "sms dlr parts", include_str!("../../migrations/sqlite/0015_sms_dlr_parts.sql")),
-];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "foundation", include_str!("../../migrations/postgres/0001_foundation.sql")),
-    (2, "presence and receipts", include_str!("../../migrations/postgres/0002_presence_receipts.sql")),
-    (3, "watches", include_str!("../../migrations/postgres/0003_watches.sql")),
-    (4, "rooms", include_str!("../../migrations/postgres/0004_rooms.sql")),
-    (5, "calls", include_str!("../../migrations/postgres/0005_calls.sql")),
-    (6, "xmpp rooms", include_str!("../../migrations/postgres/0006_xmpp_rooms.sql")),
-    (7, "delivered", include_str!("../../migrations/postgres/0007_delivered.sql")),
-    (8, "admin", include_str!("../../migrations/postgres/0008_admin.sql")),
-    (9, "instance", include_str!("../../migrations/postgres/0009_instance.sql")),
-    (10, "commands", include_str!("../../migrations/postgres/0010_commands.sql")),
-    (11, "sms", include_str!("../../migrations/postgres/0011_sms.sql")),
-    (12, "content", include_str!("../../migrations/postgres/0012_content.sql")),
-    (13, "presence consent", include_str!("../../migrations/postgres/0013_presence_consent.sql")),
-    (14, "sms daily usage", include_str!("../../migrations/postgres/0014_sms_daily_usage.sql")),
-    (15, "sms dlr parts", include_str!("../../migrations/postgres/0015_sms_dlr_parts.sql")),
-];
-
 /// The bridge's database.
 #[derive(Clone)]
 pub struct Store {
@@ -232,13 +198,8 @@ impl Store {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let set = match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS,
-            Backend::Postgres => POSTGRES_MIGRATIONS,
-        };
-        let migrations = set
-            .iter()
-            .map(|&(version, description, sql)| {
+        let migrations = migrations::for_backend(self.backend)
+            .map(|(version, description, sql)| {
                 Migration::new(
                     version,
                     Cow::Borrowed(description),
