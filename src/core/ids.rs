@@ -5,7 +5,23 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::mapping::MappingError;
+/// Why an address cannot be parsed or mapped to the other network (here, beside the ids, so
+/// that `mapping` depends on `ids` and not both ways).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    #[error("'{0}' is not a valid escaped Matrix ID (XEP-0106 escaping of localpart@server)")]
+    BadXmppEscape(String),
+    #[error("'{0}' is not a valid ghost localpart encoding")]
+    BadMatrixEscape(String),
+    #[error("'{0}' is not a Matrix user ID")]
+    NotAMatrixId(String),
+    #[error("'{0}' is not a JID")]
+    NotAJid(String),
+    #[error("'{0}' is not a phone number in E.164 form (+4917612345678)")]
+    NotAPhoneNumber(String),
+    #[error("the Matrix ID for {0} would be longer than Matrix allows (255 bytes)")]
+    GhostTooLong(String),
+}
 
 /// Longest identifier the bridge accepts from the network (Matrix caps user IDs at 255 bytes;
 /// a JID part is at most 1023 bytes).

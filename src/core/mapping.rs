@@ -10,28 +10,12 @@
 //! Both encodings are bijective on their valid inputs, and decoding accepts only the canonical
 //! form, so `decode(encode(x)) == x` and `encode(decode(y)) == y` (property-tested below).
 
+pub use crate::core::ids::MappingError;
 use crate::core::ids::{BareJid, MatrixUserId, PhoneNumber};
 
 /// Localpart prefix of the ghosts that stand for phone numbers (`@_sms_+4917612345678:hs`); the
 /// registration claims it (`matrix::registration`).
 pub const SMS_GHOST_PREFIX: &str = "_sms_";
-
-/// Why an address cannot be mapped to the other network.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MappingError {
-    #[error("'{0}' is not a valid escaped Matrix ID (XEP-0106 escaping of localpart@server)")]
-    BadXmppEscape(String),
-    #[error("'{0}' is not a valid ghost localpart encoding")]
-    BadMatrixEscape(String),
-    #[error("'{0}' is not a Matrix user ID")]
-    NotAMatrixId(String),
-    #[error("'{0}' is not a JID")]
-    NotAJid(String),
-    #[error("'{0}' is not a phone number in E.164 form (+4917612345678)")]
-    NotAPhoneNumber(String),
-    #[error("the Matrix ID for {0} would be longer than Matrix allows (255 bytes)")]
-    GhostTooLong(String),
-}
 
 /// Encode arbitrary text into the Matrix localpart alphabet (spec appendix, bijective form).
 pub fn matrix_escape(input: &str) -> String {
