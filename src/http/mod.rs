@@ -1,4 +1,6 @@
-//! The bridge's HTTP server: the appservice API, health and metrics. One axum router.
+//! The bridge's HTTP server, one axum router: the appservice API (`matrix::appservice`),
+//! `/health`, the `/media/…` files XMPP clients fetch, the missed-call webhook and journal
+//! (`calls.rs`) and the SMS gateways' callbacks (`sms.rs`).
 
 pub mod calls;
 pub mod error;
