@@ -5,25 +5,19 @@
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::message::{Id, Lang, Message, MessageType};
 use xmpp_parsers::message_correct::Replace;
-use xmpp_parsers::minidom::Element;
 use xmpp_parsers::oob::Oob;
 use xmpp_parsers::reactions::{Reaction, Reactions};
 
+use super::xep::fallback::{Fallback, Range};
+use super::xep::hints::Store;
+use super::xep::reply::Reply as ReplyTo;
+use super::xep::retract::{Retract, retracted_id};
 use crate::core::action::{Attachment, Extras, Reply};
 use crate::core::inbound::XmppAct;
 
-pub const REPLY: &str = "urn:xmpp:reply:0";
-pub const FALLBACK: &str = "urn:xmpp:fallback:0";
-pub const RETRACT: &str = "urn:xmpp:message-retract:1";
-/// The retraction of XEP-0424 before version 0.4 (inside an XEP-0422 `apply-to`).
-const RETRACT_0: &str = "urn:xmpp:message-retract:0";
-const FASTEN: &str = "urn:xmpp:fasten:0";
-const HINTS: &str = "urn:xmpp:hints";
-
-/// An attribute name (the literals here are all valid names).
-fn name(n: &'static str) -> xmpp_parsers::minidom::rxml::NcName {
-    xmpp_parsers::minidom::rxml::NcName::try_from(n).expect("a literal attribute name")
-}
+pub use super::xep::fallback::NS as FALLBACK;
+pub use super::xep::reply::NS as REPLY;
+pub use super::xep::retract::NS as RETRACT;
 
 /// What a received message says: its text (without reply fallback), what it refers to, or what
 /// it does to an earlier message.
@@ -41,22 +35,15 @@ pub fn read(message: &Message) -> Read {
     for p in &message.payloads {
         if let Ok(r) = Reactions::try_from(p.clone()) {
             out.act = Some(XmppAct::Reactions { id: r.id, keys: r.reactions.into_iter().map(|r| r.emoji).collect() });
-        } else if p.is("retract", RETRACT) || (p.is("apply-to", FASTEN) && p.get_child("retract", RETRACT_0).is_some())
-        {
-            if let Some(id) = p.attr("id") {
-                out.act = Some(XmppAct::Retract { id: id.to_owned() });
-            }
+        } else if let Some(id) = retracted_id(p) {
+            out.act = Some(XmppAct::Retract { id });
         } else if let Ok(r) = Replace::try_from(p.clone()) {
             out.extras.replaces = Some(r.id.0);
-        } else if p.is("reply", REPLY) {
-            if let Some(id) = p.attr("id") {
-                let author = p.attr("to").map(str::to_owned);
-                out.extras.reply_to = Some(Reply { id: id.to_owned(), author, quote: None });
-            }
-        } else if p.is("fallback", FALLBACK) && p.attr("for") == Some(REPLY) {
-            for b in p.children().filter(|c| c.is("body", FALLBACK)) {
-                let n = |a: &str| b.attr(a).and_then(|v| v.parse::<usize>().ok());
-                reply_fallback.push((n("start"), n("end")));
+        } else if let Ok(r) = ReplyTo::try_from(p.clone()) {
+            out.extras.reply_to = Some(Reply { id: r.id, author: r.to, quote: None });
+        } else if let Ok(f) = Fallback::try_from(p.clone()) {
+            if f.for_ == REPLY {
+                reply_fallback.extend(f.bodies.iter().map(Range::offsets));
             }
         } else if let Ok(oob) = Oob::try_from(p.clone()) {
             let url = oob.url.trim().to_owned();
@@ -91,20 +78,13 @@ fn strip_ranges(body: &str, ranges: &[(Option<usize>, Option<usize>)]) -> String
 pub fn apply(mut message: Message, body: &str, extras: &Extras) -> Message {
     let mut text = body.to_owned();
     if let Some(reply) = &extras.reply_to {
-        let mut el = Element::builder("reply", REPLY).attr(name("id"), reply.id.as_str());
-        if let Some(to) = reply.author.as_deref().and_then(|a| Jid::new(a).ok()) {
-            el = el.attr(name("to"), to.to_string());
-        }
-        message.payloads.push(el.build());
+        let to = reply.author.as_deref().and_then(|a| Jid::new(a).ok()).map(|to| to.to_string());
+        message = message.with_payload(ReplyTo { id: reply.id.clone(), to });
         if let Some(quote) = reply.quote.as_deref().filter(|q| !q.is_empty()) {
             let quoted: String = quote.lines().map(|l| format!("> {l}\n")).collect();
             let end = quoted.chars().count();
             text = format!("{quoted}{body}");
-            let range =
-                Element::builder("body", FALLBACK).attr(name("start"), "0").attr(name("end"), end.to_string()).build();
-            message
-                .payloads
-                .push(Element::builder("fallback", FALLBACK).attr(name("for"), REPLY).append(range).build());
+            message = message.with_payload(Fallback { for_: REPLY.to_owned(), bodies: vec![Range::new(0, end)] });
         }
     }
     if let Some(id) = &extras.replaces {
@@ -120,26 +100,22 @@ pub fn apply(mut message: Message, body: &str, extras: &Extras) -> Message {
 /// The full set of `keys` as someone's reactions to the message `id`.
 pub fn reactions(kind: MessageType, to: Jid, id: &str, keys: &[String]) -> Message {
     let r = Reactions { id: id.to_owned(), reactions: keys.iter().map(|k| Reaction { emoji: k.clone() }).collect() };
-    let mut message = Message::new_with_type(kind, Some(to)).with_payload(r);
-    message.payloads.push(Element::builder("store", HINTS).build());
-    message
+    Message::new_with_type(kind, Some(to)).with_payload(r).with_payload(Store)
 }
 
 /// The retraction of the message `id`, with a body for clients that do not know retractions.
 pub fn retraction(kind: MessageType, to: Jid, id: &str) -> Message {
-    let mut message = Message::new_with_type(kind, Some(to)).with_body(
-        Lang::default(),
-        "/me retracted a previous message, but it's unsupported by your client.".to_owned(),
-    );
-    message.payloads.push(Element::builder("retract", RETRACT).attr(name("id"), id).build());
-    message.payloads.push(Element::builder("fallback", FALLBACK).attr(name("for"), RETRACT).build());
-    message.payloads.push(Element::builder("store", HINTS).build());
-    message
+    Message::new_with_type(kind, Some(to))
+        .with_body(Lang::default(), "/me retracted a previous message, but it's unsupported by your client.".to_owned())
+        .with_payload(Retract { id: id.to_owned() })
+        .with_payload(Fallback { for_: RETRACT.to_owned(), bodies: vec![] })
+        .with_payload(Store)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use xmpp_parsers::minidom::Element;
 
     fn parse(xml: &str) -> Message {
         Message::try_from(xml.parse::<Element>().unwrap()).unwrap()

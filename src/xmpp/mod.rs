@@ -13,4 +13,5 @@ pub mod muc;
 pub mod muc_out;
 pub mod outbound;
 pub mod portal;
+pub mod xep;
 pub mod xml_text;
