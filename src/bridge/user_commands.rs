@@ -302,6 +302,17 @@ impl Bridge {
         self.after_commands().await;
         Ok(())
     }
+
+    /// After user commands committed: refresh what they changed in the missed-call module.
+    pub(super) async fn after_commands(&self) {
+        if self.calls_dirty.swap(false, std::sync::atomic::Ordering::AcqRel)
+            && let Some(calls) = self.calls.get()
+            && let Err(e) = calls.refresh(false).await
+        {
+            tracing::warn!(error = %e, "cannot refresh the missed-call settings");
+            self.calls_dirty.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
 }
 
 fn describe(w: &Watch) -> &'static str {
