@@ -268,7 +268,7 @@ impl Bridge {
     }
 
     /// An XMPP user ran a command through XEP-0050: the answer comes back in the iq result.
-    pub async fn xmpp_adhoc(
+    pub(in crate::bridge) async fn xmpp_adhoc(
         self: &Arc<Self>,
         from: &crate::core::ids::BareJid,
         command: UserCommand,
