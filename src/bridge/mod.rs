@@ -3,9 +3,7 @@
 //! transaction), and runs the outbox lanes that carry the actions out.
 
 mod admin;
-mod admin_ops;
 pub mod avatars;
-mod commands;
 mod content;
 mod deliver;
 mod fetch;
@@ -18,6 +16,7 @@ mod presence;
 mod room_delivery;
 mod room_markers;
 mod rooms;
+mod user_commands;
 mod xmpp_in;
 
 use std::collections::{HashMap, HashSet};

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-pub use super::Access;
+pub use super::{Access, Adhoc};
 
 /// Commands for the bridge's admins.
 #[derive(Parser, Debug, PartialEq, Eq)]
@@ -23,7 +23,10 @@ pub struct AdminLine {
 #[derive(Subcommand, Debug, PartialEq, Eq)]
 pub enum AdminCommand {
     /// Show these commands, or one command's details: `help`, `help block`.
-    Help { command: Vec<String> },
+    Help {
+        /// The command to explain.
+        command: Vec<String>,
+    },
     /// Uptime, version, connections, queue depth and counts: `status`.
     Status,
     /// Rooms the bridge hosts or links: `rooms list`, `rooms info #sales:localhost`,
@@ -68,12 +71,16 @@ pub enum AdminCommand {
         action: ContactsCommand,
     },
     /// A notice to everyone with a chat with the bridge: `broadcast Maintenance at 18:00`.
-    Broadcast { text: Vec<String> },
+    Broadcast {
+        /// The notice.
+        text: Vec<String>,
+    },
     /// Read the config file again and apply what can change without a restart: `reload`.
     Reload,
     /// The last admin commands (refused attempts too) with who ran them and the result:
     /// `audit`, `audit 50`.
     Audit {
+        /// How many (1 to 500).
         #[arg(default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
         count: u16,
     },
@@ -105,36 +112,60 @@ pub enum RoomsCommand {
     /// All hosted rooms with their participant counts, and the linked MUCs.
     List,
     /// Participants and roles of one room (alias or room ID).
-    Info { room: String },
+    Info {
+        /// Alias or room ID.
+        room: String,
+    },
     /// Make an existing Matrix room (room ID or alias; the bot must be able to join it) the
     /// portal of an existing MUC on an XMPP server: its Matrix members join the MUC, the MUC's
     /// occupants appear in the room.
-    Link { matrix_room: String, xmpp_muc: String },
+    Link {
+        /// The Matrix room: room ID or alias.
+        matrix_room: String,
+        /// The MUC's address.
+        xmpp_muc: String,
+    },
     /// Undo a link (room ID, alias or MUC address): the Matrix members leave the MUC, the MUC's
     /// occupants leave the room; the room itself stays.
-    Unlink { room: String },
+    Unlink {
+        /// Room ID, alias or MUC address.
+        room: String,
+    },
 }
 
 #[derive(Subcommand, Debug, PartialEq, Eq)]
 pub enum GroupsCommand {
     /// A new, empty group: NAME of lower-case letters, digits, `.`, `_`, `-`.
-    Create { name: String },
+    Create {
+        /// The group's name.
+        name: String,
+    },
     /// Remove a group and its member list.
-    Delete { name: String },
+    Delete {
+        /// The group's name.
+        name: String,
+    },
     /// Add people (Matrix IDs or JIDs) to a group.
     Add {
+        /// The group's name.
         name: String,
+        /// Matrix IDs or JIDs (in a form: one a line).
         #[arg(required = true)]
         members: Vec<String>,
     },
     /// Take people out of a group.
     Remove {
+        /// The group's name.
         name: String,
+        /// Matrix IDs or JIDs (in a form: one a line).
         #[arg(required = true)]
         members: Vec<String>,
     },
     /// Every group with its members, or one group's.
-    List { name: Option<String> },
+    List {
+        /// The group's name (none: every group).
+        name: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug, PartialEq, Eq)]
@@ -145,13 +176,16 @@ pub enum BlockCommand {
         /// A phone number (spaces allowed) or an extension.
         #[arg(required = true)]
         number: Vec<String>,
+        /// It is an extension.
         #[arg(long)]
         extension: bool,
     },
     /// Take a number (or with `--extension` an extension) off the block list.
     Remove {
+        /// A phone number (spaces allowed) or an extension.
         #[arg(required = true)]
         number: Vec<String>,
+        /// It is an extension.
         #[arg(long)]
         extension: bool,
     },
@@ -163,7 +197,10 @@ pub enum BlockCommand {
 pub enum MissedCallsCommand {
     /// Show or set who is told about a missed call: none, first (whose phone rang first), last,
     /// all.
-    Policy { policy: Option<CallPolicy> },
+    Policy {
+        /// Who is told (none: show the policy).
+        policy: Option<CallPolicy>,
+    },
     /// Show the options (`missed-calls options`), set one (`missed-calls options set min_ring_secs 3`)
     /// or go back to the config's value (`missed-calls options reset min_ring_secs`).
     Options {
@@ -177,9 +214,17 @@ pub enum OptionsCommand {
     /// Every option with its value and where it comes from.
     Show,
     /// Set option NAME to VALUE (on/off for switches, a number, a link prefix).
-    Set { name: String, value: String },
+    Set {
+        /// The option.
+        name: String,
+        /// Its new value.
+        value: String,
+    },
     /// Drop the stored value of NAME: the config's value applies again.
-    Reset { name: String },
+    Reset {
+        /// The option.
+        name: String,
+    },
 }
 
 /// Who is told about a missed call.
@@ -220,15 +265,28 @@ pub enum UsersCommand {
     /// XMPP users (with their ghosts) and Matrix users with a chat with the bot.
     List,
     /// One person's permissions, rooms and watches (Matrix ID or JID).
-    Info { user: String },
+    Info {
+        /// A Matrix ID or JID.
+        user: String,
+    },
 }
 
 #[derive(Subcommand, Debug, PartialEq, Eq)]
 pub enum PermissionsCommand {
     /// Allow USER (Matrix ID or JID) to use PERMISSION.
-    Grant { user: String, permission: Permission },
+    Grant {
+        /// A Matrix ID or JID.
+        user: String,
+        /// What to allow.
+        permission: Permission,
+    },
     /// Take PERMISSION away from USER.
-    Revoke { user: String, permission: Permission },
+    Revoke {
+        /// A Matrix ID or JID.
+        user: String,
+        /// What to take away.
+        permission: Permission,
+    },
     /// Every grant.
     List,
 }
@@ -264,6 +322,20 @@ pub fn parse(text: &str) -> Result<AdminCommand, String> {
 pub fn parse_with(text: &str, prefix: &str) -> Result<AdminCommand, String> {
     super::parse_line::<AdminLine>(text, prefix, help).map(|l| l.command)
 }
+
+/// Parse a command given as its words (from an XMPP form); `Err` is the mistake with the usage.
+pub fn parse_words<S: AsRef<str>>(words: &[S]) -> Result<AdminCommand, String> {
+    super::parse_words::<AdminLine, S>(words, help).map(|l| l.command)
+}
+
+/// The admin commands offered as XMPP ad-hoc commands (besides `admin`, which takes a command
+/// line): to admins only.
+pub const ADHOC: &[Adhoc] = &[
+    Adhoc::new(&["block"]),
+    Adhoc::new(&["missed-calls", "policy"]),
+    Adhoc::new(&["groups"]),
+    Adhoc { path: &["contacts", "import"], file: true },
+];
 
 pub fn help() -> String {
     super::render_help::<AdminLine>("Admin commands")
@@ -312,6 +384,12 @@ mod tests {
         assert_eq!(parse("audit"), Ok(AdminCommand::Audit { count: 20 }));
         assert_eq!(parse("audit 5"), Ok(AdminCommand::Audit { count: 5 }));
         assert!(parse("audit 0").is_err() && parse("audit 501").is_err());
+        // A bad value is answered with the mistake and the command's usage.
+        let err = parse("audit abc").unwrap_err();
+        assert!(err.contains("'abc'") && err.contains("Usage: audit [COUNT]"), "{err}");
+        assert!(err.contains("- COUNT: How many"), "{err}");
+        let err = parse("groups add sales").unwrap_err();
+        assert!(err.contains("Usage: groups add <NAME> <MEMBERS>..."), "{err}");
         assert_eq!(parse_with("%ucb status", "%ucb"), Ok(AdminCommand::Status));
         assert!(parse_with("!ucb status", "%ucb").is_err(), "only the configured prefix is taken");
         assert_eq!(parse("!ucb rooms list"), Ok(AdminCommand::Rooms { action: RoomsCommand::List }));

@@ -25,11 +25,27 @@ impl Access {
     }
 }
 
+/// A command offered as an XMPP ad-hoc command (XEP-0050), named by its path in the tree: the
+/// node is the path joined with `-`, the form has a field per argument, and a command with
+/// subcommands is one node whose `action` field picks the subcommand.
+pub struct Adhoc {
+    pub path: &'static [&'static str],
+    /// It takes a file besides its arguments (in the form: its name and content).
+    pub file: bool,
+}
+
+impl Adhoc {
+    const fn new(path: &'static [&'static str]) -> Adhoc {
+        Adhoc { path, file: false }
+    }
+}
+
 /// The word a command may start with when the config names no other (`admins.command_prefix`).
 pub const DEFAULT_PREFIX: &str = "!ucb";
 
 /// Parse a command line with a clap tree; `Err` carries the text to answer (the help for an
-/// empty line, else the mistake). A leading `prefix` is accepted, as in rooms where one is needed.
+/// empty line, else the mistake with the usage). A leading `prefix` is accepted, as in rooms
+/// where one is needed.
 pub(crate) fn parse_line<P: clap::Parser>(text: &str, prefix: &str, help: fn() -> String) -> Result<P, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
     let words = match words.first() {
@@ -39,8 +55,33 @@ pub(crate) fn parse_line<P: clap::Parser>(text: &str, prefix: &str, help: fn() -
     if words.is_empty() {
         return Err(help());
     }
-    P::try_parse_from(words)
-        .map_err(|e| format!("{}\nSend `help` for the list of commands.", e.render().to_string().trim_end()))
+    parse_words(words, help)
+}
+
+/// Parse a command given as its words (an argument vector without a program name), e.g. built
+/// from an XMPP form; `Err` is the mistake with the usage.
+pub(crate) fn parse_words<P: clap::Parser, S: AsRef<str>>(words: &[S], help: fn() -> String) -> Result<P, String> {
+    let words: Vec<&str> = words.iter().map(AsRef::as_ref).collect();
+    P::try_parse_from(&words).map_err(|e| with_usage::<P>(&e, &words, help))
+}
+
+/// A parse error with the usage of the (sub)command it concerns: the deepest command the words
+/// name (all commands for an unknown one). clap's own short usage line gives way to it.
+fn with_usage<P: clap::CommandFactory>(error: &clap::Error, words: &[&str], help: fn() -> String) -> String {
+    let rendered = error.render().to_string();
+    let mistake: Vec<&str> = rendered.lines().take_while(|l| !l.starts_with("Usage:")).collect();
+    let mistake = mistake.join("\n").trim_end().to_owned();
+    let mut command = P::command();
+    let mut path = vec![];
+    for word in words {
+        let Some(sub) = command.find_subcommand(word).cloned() else { break };
+        path.push(sub.get_name().to_owned());
+        command = sub;
+    }
+    match render_command_help::<P>(&path) {
+        Ok(usage) if !path.is_empty() => format!("{mistake}\n{usage}\nSend `help` for the list of commands."),
+        _ => format!("{mistake}\n{}", help()),
+    }
 }
 
 /// A command tree's help text under a title.

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-pub use super::Access;
+pub use super::{Access, Adhoc};
 
 /// Commands you can send to the bridge.
 #[derive(Parser, Debug, PartialEq, Eq)]
@@ -55,12 +55,21 @@ pub enum UserCommand {
         target: Vec<String>,
     },
     /// Missed-call notices for you: `missed-calls off`, `missed-calls on`.
-    MissedCalls { switch: Switch },
+    MissedCalls {
+        /// Missed-call notices on or off.
+        switch: Switch,
+    },
     /// The language of your notices: `language de`, `language en`.
-    Language { language: String },
+    Language {
+        /// The language (en, de, …).
+        language: String,
+    },
     /// A group conversation with everyone in a contact group, you as its moderator:
     /// `start-chat sales` (members of the group and admins may).
-    StartChat { group: String },
+    StartChat {
+        /// The contact group.
+        group: String,
+    },
 }
 
 impl UserCommand {
@@ -96,7 +105,9 @@ pub enum RoomCommand {
     /// Start a room: ALIAS is its address (lower-case letters, digits, `.`, `_`, `-`), NAME its
     /// title (default: the alias).
     Create {
+        /// The room's address (lower-case letters, digits, `.`, `_`, `-`).
         alias: String,
+        /// Its title (default: the address).
         name: Vec<String>,
         /// Let anyone join (otherwise only people a moderator invites).
         #[arg(long)]
@@ -120,6 +131,7 @@ pub fn check_alias(alias: &str) -> Result<(), String> {
 pub enum NotifyCommand {
     /// Tell me when CONTACT (a JID or a Matrix ID) becomes available again and/or logs off.
     Add {
+        /// The contact: a JID or a Matrix ID.
         contact: String,
         /// Which changes to report.
         #[arg(long, value_enum, default_value_t = When::Both)]
@@ -128,15 +140,24 @@ pub enum NotifyCommand {
     /// List my notifications.
     List,
     /// Stop notifying me about CONTACT.
-    Cancel { contact: String },
+    Cancel {
+        /// The contact: a JID or a Matrix ID.
+        contact: String,
+    },
 }
 
 #[derive(Subcommand, Debug, PartialEq, Eq)]
 pub enum PresenceCommand {
     /// Let JID see your presence and absence note (and watch you with `notify add`).
-    Approve { jid: String },
+    Approve {
+        /// Who asked: their XMPP address.
+        jid: String,
+    },
     /// Do not let JID see your presence (also takes back an approval).
-    Deny { jid: String },
+    Deny {
+        /// Who asked: their XMPP address.
+        jid: String,
+    },
     /// The requests to see your presence, and your answers.
     List,
 }
@@ -171,6 +192,25 @@ pub fn parse(text: &str) -> Result<UserCommand, String> {
 pub fn parse_with(text: &str, prefix: &str) -> Result<UserCommand, String> {
     super::parse_line::<UserLine>(text, prefix, help).map(|l| l.command)
 }
+
+/// Parse a command given as its words (from an XMPP form); `Err` is the mistake with the usage.
+pub fn parse_words<S: AsRef<str>>(words: &[S]) -> Result<UserCommand, String> {
+    super::parse_words::<UserLine, S>(words, help).map(|l| l.command)
+}
+
+/// The user commands offered as XMPP ad-hoc commands.
+pub const ADHOC: &[Adhoc] = &[
+    Adhoc::new(&["help"]),
+    Adhoc::new(&["notify", "add"]),
+    Adhoc::new(&["notify", "list"]),
+    Adhoc::new(&["notify", "cancel"]),
+    Adhoc::new(&["room", "create"]),
+    Adhoc::new(&["sms"]),
+    Adhoc::new(&["missed-calls"]),
+    Adhoc::new(&["language"]),
+    Adhoc::new(&["start-chat"]),
+    Adhoc::new(&["whoami"]),
+];
 
 /// The command list.
 pub fn help() -> String {
@@ -267,6 +307,15 @@ mod tests {
         let err = parse("frobnicate").unwrap_err();
         assert!(err.contains("frobnicate"), "{err}");
         assert!(parse("").unwrap_err().contains("notify"));
+        // Every mistake comes with the usage of the command concerned.
+        let err = parse("missed-calls maybe").unwrap_err();
+        assert!(err.contains("'maybe'") && err.contains("Usage: missed-calls <SWITCH>"), "{err}");
+        assert!(err.contains("on, off"), "{err}");
+        let err = parse("notify frob").unwrap_err();
+        assert!(err.contains("frob") && err.contains("Usage: notify <COMMAND>") && err.contains("- add"), "{err}");
+        assert_eq!(parse("notify add").unwrap_err().matches("Usage:").count(), 1, "one usage, not clap's too");
+        let err = parse("frobnicate").unwrap_err();
+        assert!(err.contains("Status-change notifications"), "an unknown command gets the list: {err}");
         assert!(help().contains("Status-change notifications"));
         assert!(help().contains("presence approve"));
     }

@@ -1,11 +1,13 @@
 //! The user and admin commands as XMPP ad-hoc commands (XEP-0050) on the component, with data
 //! forms (XEP-0004): listed through disco (the admin ones only to admins), one form step each,
-//! answered with a note. The forms map onto the same command trees as the text commands, so
-//! both behave alike; admin forms become a command line that is parsed, checked and audited as
-//! in the control room.
+//! answered with a note. Nodes, names and form fields are generated from the commands' clap
+//! trees (the commands each tree offers: `commands::user::ADHOC`, `commands::admin::ADHOC`), and
+//! a submitted form becomes the words of its command, parsed by the same tree as a typed
+//! command, so both behave alike. Running a command is the bridge's (`bridge::admin::adhoc`).
 
-use std::sync::Arc;
+use std::sync::LazyLock;
 
+use clap::{ArgAction, CommandFactory};
 use xmpp_parsers::data_forms::{DataForm, DataFormType, Field, FieldType, Option_};
 use xmpp_parsers::disco::{DiscoItemsResult, Item};
 use xmpp_parsers::iq::Iq;
@@ -13,105 +15,161 @@ use xmpp_parsers::jid::Jid;
 use xmpp_parsers::minidom::Element;
 use xmpp_parsers::stanza::Stanza;
 
-use crate::bridge::Bridge;
-use crate::commands::user::{NotifyCommand, RoomCommand, Switch, UserCommand, When};
+use crate::commands::{Adhoc, admin, user};
 use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
 use crate::xmpp::outbound;
 
 pub const COMMANDS: &str = "http://jabber.org/protocol/commands";
 
-/// The commands: node and name.
-const LIST: [(&str, &str); 10] = [
-    ("help", "Show the bridge's commands"),
-    ("notify-add", "Tell me when a contact becomes available again or logs off"),
-    ("notify-list", "List my notifications"),
-    ("notify-cancel", "Stop notifying me about a contact"),
-    ("room-create", "Start a group conversation with me as its moderator"),
-    ("sms", "Chat with a phone number by SMS"),
-    ("missed-calls", "Missed-call notices for me: on or off"),
-    ("language", "The language of my notices"),
-    ("start-chat", "Start a group conversation with a contact group"),
-    ("whoami", "Who the bridge takes me for"),
-];
+/// The node that takes any admin command as a line, as typed in the control room.
+const ADMIN_LINE: &str = "admin";
 
-/// The admin commands (admins only; listed only to them): node and name.
-const ADMIN_LIST: [(&str, &str); 5] = [
-    ("admin", "Run an admin command (admins only)"),
-    ("block", "Missed-call block list: add, remove, list (admins only)"),
-    ("missed-calls-policy", "Who is told about a missed call (admins only)"),
-    ("groups", "Contact groups: create, delete, add, remove, list (admins only)"),
-    ("contacts-import", "Import contacts from a vCard or CSV text (admins only)"),
-];
+/// One ad-hoc command.
+struct Entry {
+    node: String,
+    name: String,
+    /// Listed to admins only, and refused to everyone else.
+    admin: bool,
+    kind: Kind,
+}
 
-fn list_field(var: &str, label: &str, options: &[&str], default: &str) -> Field {
+enum Kind {
+    /// A command of a tree, at `path`; with subcommands, the form's `action` picks one.
+    Command { command: Box<clap::Command>, path: Vec<String>, file: bool },
+    /// The `admin` node: a command line.
+    Line,
+}
+
+/// Every ad-hoc command: the user commands, then the admin ones.
+static ENTRIES: LazyLock<Vec<Entry>> = LazyLock::new(|| {
+    let mut entries = from_tree(user::UserLine::command(), user::ADHOC, false);
+    entries.push(Entry {
+        node: ADMIN_LINE.to_owned(),
+        name: "Run an admin command (admins only)".to_owned(),
+        admin: true,
+        kind: Kind::Line,
+    });
+    entries.extend(from_tree(admin::AdminLine::command(), admin::ADHOC, true));
+    entries
+});
+
+/// The entries for the commands a tree offers: node = the path joined with `-`, name = the
+/// command's `about`.
+fn from_tree(mut root: clap::Command, offered: &[Adhoc], admin: bool) -> Vec<Entry> {
+    root.build();
+    offered
+        .iter()
+        .filter_map(|a| {
+            let mut command = &root;
+            for word in a.path {
+                command = command.find_subcommand(word)?;
+            }
+            let about = command.get_about().map(|a| a.to_string()).unwrap_or_default();
+            let about = about.split_whitespace().collect::<Vec<_>>().join(" ");
+            Some(Entry {
+                node: a.path.join("-"),
+                name: if admin { format!("{about} (admins only)") } else { about },
+                admin,
+                kind: Kind::Command {
+                    command: Box::new(command.clone()),
+                    path: a.path.iter().map(|w| (*w).to_owned()).collect(),
+                    file: a.file,
+                },
+            })
+        })
+        .collect()
+}
+
+fn entry(node: &str) -> Option<&'static Entry> {
+    ENTRIES.iter().find(|e| e.node == node)
+}
+
+/// A command's subcommands (a node with an `action` field when there are any).
+fn subcommands(command: &clap::Command) -> Vec<&clap::Command> {
+    command.get_subcommands().filter(|c| c.get_name() != "help").collect()
+}
+
+/// A command's arguments, without clap's own.
+fn arguments(command: &clap::Command) -> impl Iterator<Item = &clap::Arg> {
+    command.get_arguments().filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+}
+
+/// An argument that takes several words (`sms +49 176 …`, `groups add sales A B`).
+fn takes_words(arg: &clap::Arg) -> bool {
+    matches!(arg.get_action(), ArgAction::Append) || arg.get_num_args().is_some_and(|n| n.max_values() > 1)
+}
+
+fn list_field(var: &str, label: &str, options: &[String], default: Option<&str>) -> Field {
     Field {
         label: Some(label.to_owned()),
-        options: options.iter().map(|v| Option_ { label: None, value: (*v).to_owned() }).collect(),
-        values: vec![default.to_owned()],
+        options: options.iter().map(|v| Option_ { label: None, value: v.clone() }).collect(),
+        values: default.map(str::to_owned).into_iter().collect(),
         ..Field::new(var, FieldType::ListSingle)
     }
 }
 
-fn multi_field(var: &str, label: &str) -> Field {
-    Field { label: Some(label.to_owned()), ..Field::new(var, FieldType::TextMulti) }
-}
-
-fn text_field(var: &str, label: &str, required: bool) -> Field {
-    Field { label: Some(label.to_owned()), required, ..Field::new(var, FieldType::TextSingle) }
-}
-
-/// The form a command asks for (empty: it runs at once).
-fn form_fields(node: &str) -> Vec<Field> {
-    match node {
-        "notify-add" => vec![
-            text_field("contact", "Contact (JID or Matrix ID)", true),
-            Field {
-                label: Some("When".to_owned()),
-                options: ["both", "available", "offline"]
-                    .into_iter()
-                    .map(|v| Option_ { label: None, value: v.to_owned() })
-                    .collect(),
-                values: vec!["both".to_owned()],
-                ..Field::new("when", FieldType::ListSingle)
-            },
-        ],
-        "notify-cancel" => vec![text_field("contact", "Contact (JID or Matrix ID)", true)],
-        "sms" => vec![text_field("number", "Phone number or contact name", true)],
-        "admin" => vec![text_field("command", "Command (e.g. status, rooms list, permissions grant USER sms)", true)],
-        "missed-calls" => vec![list_field("switch", "Missed-call notices", &["on", "off"], "on")],
-        "language" => vec![list_field("language", "Language", &["en", "de"], "en")],
-        "start-chat" => vec![text_field("group", "Contact group", true)],
-        "block" => vec![
-            list_field("action", "Action", &["add", "remove", "list"], "add"),
-            text_field("number", "Number or extension", false),
-            Field {
-                label: Some("It is an extension".to_owned()),
-                ..Field::new("extension", FieldType::Boolean).with_value("0")
-            },
-        ],
-        "missed-calls-policy" => {
-            vec![list_field("policy", "Who is told about a missed call", &["none", "first", "last", "all"], "all")]
+/// The form field of an argument: switches are booleans, value enums lists, arguments of
+/// several words multi-line texts (a word or more a line), others one-line texts. The label is
+/// the argument's help text.
+fn field(arg: &clap::Arg, required: bool) -> Field {
+    let var = arg.get_id().as_str();
+    let label =
+        arg.get_help().map(|h| h.to_string().trim_end_matches('.').to_owned()).unwrap_or_else(|| var.to_owned());
+    let default = arg.get_default_values().first().and_then(|v| v.to_str()).map(str::to_owned);
+    let options: Vec<String> =
+        arg.get_possible_values().iter().filter(|v| !v.is_hide_set()).map(|v| v.get_name().to_owned()).collect();
+    match arg.get_action() {
+        ArgAction::SetTrue => Field { label: Some(label), ..Field::new(var, FieldType::Boolean).with_value("0") },
+        _ if !options.is_empty() => {
+            // A required choice starts at the first option; an optional one at none.
+            let default = default.or_else(|| arg.is_required_set().then(|| options[0].clone()));
+            list_field(var, &label, &options, default.as_deref())
         }
-        "groups" => vec![
-            list_field("action", "Action", &["list", "create", "delete", "add", "remove"], "list"),
-            text_field("name", "Group", false),
-            multi_field("members", "Members (Matrix IDs or JIDs, one a line)"),
-        ],
-        "contacts-import" => vec![
-            text_field("name", "File name (e.g. team.vcf or team.csv)", true),
-            multi_field("content", "Content of the vCard or CSV file"),
-        ],
-        "room-create" => vec![
-            text_field("alias", "Address (lower-case letters, digits, . _ -)", true),
-            text_field("name", "Name", false),
-            Field {
-                label: Some("Anyone may join".to_owned()),
-                ..Field::new("public", FieldType::Boolean).with_value("0")
-            },
-        ],
-        _ => vec![],
+        _ if takes_words(arg) => Field { label: Some(label), required, ..Field::new(var, FieldType::TextMulti) },
+        _ => Field { label: Some(label), required, ..Field::new(var, FieldType::TextSingle) },
     }
+}
+
+/// The form an ad-hoc command asks for (empty: it runs at once).
+fn form_fields(node: &str) -> Vec<Field> {
+    let Some(entry) = entry(node) else { return vec![] };
+    let (command, file) = match &entry.kind {
+        Kind::Line => {
+            let label = "Command (e.g. status, rooms list, permissions grant USER sms)";
+            return vec![Field {
+                label: Some(label.to_owned()),
+                required: true,
+                ..Field::new("command", FieldType::TextSingle)
+            }];
+        }
+        Kind::Command { command, file, .. } => (command, *file),
+    };
+    let subs = subcommands(command);
+    let mut fields: Vec<Field> = if subs.is_empty() {
+        arguments(command).map(|a| field(a, a.is_required_set())).collect()
+    } else {
+        let names: Vec<String> = subs.iter().map(|c| c.get_name().to_owned()).collect();
+        let mut fields = vec![list_field("action", "Action", &names, Some(&names[0]))];
+        // The arguments of every action, once each: which are needed depends on the action.
+        for arg in subs.iter().flat_map(|c| arguments(c)) {
+            if !fields.iter().any(|f| f.var.as_deref() == Some(arg.get_id().as_str())) {
+                fields.push(field(arg, false));
+            }
+        }
+        fields
+    };
+    if file {
+        let name = "File name (e.g. team.vcf or team.csv)";
+        fields.push(Field {
+            label: Some(name.to_owned()),
+            required: true,
+            ..Field::new("name", FieldType::TextSingle)
+        });
+        let content = "Content of the vCard or CSV file";
+        fields.push(Field { label: Some(content.to_owned()), ..Field::new("content", FieldType::TextMulti) });
+    }
+    fields
 }
 
 fn form_value(form: Option<&DataForm>, var: &str) -> Option<String> {
@@ -125,103 +183,93 @@ fn form_values(form: Option<&DataForm>, var: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A command line (and a file for `contacts import`) for a submitted admin form; `Err` says
-/// what is wrong with the form. The line runs through the same parser and audit as in the
-/// control room.
-fn admin_line(node: &str, form: Option<&DataForm>) -> Result<(String, Option<(String, String)>), String> {
-    let value = |var: &str| form_value(form, var).filter(|v| !v.is_empty());
-    let required = |var: &str| value(var).ok_or_else(|| format!("The field '{var}' is required."));
-    // One word each: values must not smuggle in more arguments.
-    let word = |var: &str| {
-        let v = required(var)?;
-        if v.contains(char::is_whitespace) { Err(format!("The field '{var}' must be one word.")) } else { Ok(v) }
-    };
-    Ok(match node {
-        "admin" => (required("command")?, None),
-        "block" => match value("action").as_deref().unwrap_or("add") {
-            "list" => ("block list".into(), None),
-            action @ ("add" | "remove") => {
-                let number: String = required("number")?.chars().filter(|c| !c.is_whitespace()).collect();
-                let ext = if matches!(value("extension").as_deref(), Some("1" | "true")) { " --extension" } else { "" };
-                (format!("block {action}{ext} {number}"), None)
-            }
-            other => return Err(format!("'{other}' is not one of add, remove, list.")),
-        },
-        "missed-calls-policy" => (format!("missed-calls policy {}", word("policy")?), None),
-        "groups" => match value("action").as_deref().unwrap_or("list") {
-            "list" => ("groups list".into(), None),
-            action @ ("create" | "delete") => (format!("groups {action} {}", word("name")?), None),
-            action @ ("add" | "remove") => {
-                let members: Vec<String> = form_values(form, "members")
-                    .iter()
-                    .flat_map(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-                    .collect();
-                if members.is_empty() {
-                    return Err("The field 'members' is required.".into());
-                }
-                (format!("groups {action} {} {}", word("name")?, members.join(" ")), None)
-            }
-            other => return Err(format!("'{other}' is not one of list, create, delete, add, remove.")),
-        },
-        "contacts-import" => {
-            let content = form_values(form, "content").join("\n");
-            if content.trim().is_empty() {
-                return Err("The field 'content' is required.".into());
-            }
-            if content.len() > crate::calls::import::MAX_IMPORT_BYTES {
-                return Err(format!(
-                    "The content is larger than the limit of {} bytes.",
-                    crate::calls::import::MAX_IMPORT_BYTES
-                ));
-            }
-            ("contacts import".into(), Some((word("name")?, content)))
-        }
-        other => return Err(format!("There is no command '{other}'.")),
-    })
+/// What a submitted form asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Submission {
+    /// An admin command line (the `admin` node).
+    Line(String),
+    /// A command of the user tree, as its words.
+    User { words: Vec<String> },
+    /// A command of the admin tree, as its words; `line` is how it reads typed (for the audit),
+    /// `file` a file given with it (name and content).
+    Admin { words: Vec<String>, line: String, file: Option<(String, String)> },
 }
 
-/// The command a submitted form stands for; `Err` says what is wrong with it.
-fn command(node: &str, form: Option<&DataForm>) -> Result<UserCommand, String> {
-    let value = |var: &str| form_value(form, var);
-    let required =
-        |var: &str| value(var).filter(|v| !v.is_empty()).ok_or_else(|| format!("The field '{var}' is required."));
-    Ok(match node {
-        "help" => UserCommand::Help,
-        "notify-list" => UserCommand::Notify { action: NotifyCommand::List },
-        "notify-add" => {
-            let when = match value("when").as_deref() {
-                None | Some("both") => When::Both,
-                Some("available") => When::Available,
-                Some("offline") => When::Offline,
-                Some(other) => return Err(format!("'{other}' is not one of both, available, offline.")),
+/// The command a submitted form stands for; `Err` says what is wrong with the form. Values
+/// follow the options (`--when=…`) and a `--`, so no value reads as another argument.
+fn submission(node: &str, form: Option<&DataForm>) -> Result<Submission, String> {
+    let value = |var: &str| form_value(form, var).filter(|v| !v.is_empty());
+    let required = |var: &str| value(var).ok_or_else(|| format!("The field '{var}' is required."));
+    let Some(entry) = entry(node) else { return Err(format!("There is no command '{node}'.")) };
+    let (command, path, file) = match &entry.kind {
+        Kind::Line => return Ok(Submission::Line(required("command")?)),
+        Kind::Command { command, path, file } => (command, path, *file),
+    };
+    let mut words = path.clone();
+    let subs = subcommands(command);
+    let command: &clap::Command = if subs.is_empty() {
+        command
+    } else {
+        let names: Vec<&str> = subs.iter().map(|c| c.get_name()).collect();
+        let action = value("action").unwrap_or_else(|| names[0].to_owned());
+        let Some(sub) = subs.iter().find(|c| c.get_name() == action) else {
+            return Err(format!("'{action}' is not one of {}.", names.join(", ")));
+        };
+        words.push(action);
+        sub
+    };
+    let (mut options, mut positionals) = (vec![], vec![]);
+    for arg in arguments(command) {
+        let var = arg.get_id().as_str();
+        if arg.is_positional() {
+            let given: Vec<String> = if takes_words(arg) {
+                form_values(form, var).iter().flat_map(|v| v.split_whitespace().map(str::to_owned)).collect()
+            } else {
+                value(var).into_iter().collect()
             };
-            UserCommand::Notify { action: NotifyCommand::Add { contact: required("contact")?, when } }
+            if given.is_empty() && arg.is_required_set() {
+                return Err(format!("The field '{var}' is required."));
+            }
+            positionals.extend(given);
+        } else if let Some(long) = arg.get_long() {
+            match (arg.get_action(), value(var)) {
+                (ArgAction::SetTrue, Some(v)) if v == "1" || v == "true" => options.push(format!("--{long}")),
+                (ArgAction::SetTrue, _) | (_, None) => {}
+                (_, Some(v)) => options.push(format!("--{long}={v}")),
+            }
         }
-        "notify-cancel" => UserCommand::Notify { action: NotifyCommand::Cancel { contact: required("contact")? } },
-        "sms" => UserCommand::Sms { target: vec![required("number")?] },
-        "room-create" => {
-            let name = value("name").filter(|n| !n.is_empty()).map(|n| vec![n]).unwrap_or_default();
-            let public = matches!(value("public").as_deref(), Some("1" | "true"));
-            UserCommand::Room { action: RoomCommand::Create { alias: required("alias")?, name, public } }
+    }
+    let line = words.iter().chain(&options).chain(&positionals).cloned().collect::<Vec<_>>().join(" ");
+    words.extend(options);
+    if !positionals.is_empty() {
+        words.push("--".to_owned());
+        words.extend(positionals);
+    }
+    if !entry.admin {
+        return Ok(Submission::User { words });
+    }
+    let file = if file {
+        let content = form_values(form, "content").join("\n");
+        if content.trim().is_empty() {
+            return Err("The field 'content' is required.".into());
         }
-        "missed-calls" => match value("switch").as_deref() {
-            None | Some("on") => UserCommand::MissedCalls { switch: Switch::On },
-            Some("off") => UserCommand::MissedCalls { switch: Switch::Off },
-            Some(other) => return Err(format!("'{other}' is not one of on, off.")),
-        },
-        "language" => UserCommand::Language { language: required("language")? },
-        "start-chat" => UserCommand::StartChat { group: required("group")? },
-        "whoami" => UserCommand::Whoami,
-        other => return Err(format!("There is no command '{other}'.")),
-    })
+        let name = required("name")?;
+        if name.contains(char::is_whitespace) {
+            return Err("The field 'name' must be one word.".into());
+        }
+        Some((name, content))
+    } else {
+        None
+    };
+    Ok(Submission::Admin { words, line, file })
 }
 
 /// disco#items for the commands node; the admin commands only for admins.
 pub fn items(from: Jid, to: Jid, id: String, admin: bool) -> Stanza {
-    let items = LIST
+    let items = ENTRIES
         .iter()
-        .chain(ADMIN_LIST.iter().filter(|_| admin))
-        .map(|(node, name)| Item { jid: from.clone(), node: Some((*node).to_owned()), name: Some((*name).to_owned()) })
+        .filter(|e| admin || !e.admin)
+        .map(|e| Item { jid: from.clone(), node: Some(e.node.clone()), name: Some(e.name.clone()) })
         .collect();
     let result = DiscoItemsResult { node: Some(COMMANDS.to_owned()), items, rsm: None };
     let mut iq = Iq::from_result(id, Some(result));
@@ -243,73 +291,89 @@ fn command_reply(node: &str, session: &str, status: &str, body: Vec<Element>) ->
     e
 }
 
-/// An `<iq type='set'><command/></iq>` to the component.
-pub async fn on_command(bridge: &Arc<Bridge>, from: Jid, to: Jid, id: String, payload: Element) {
-    let Some(sender) = BareJid::parse(from.to_bare().as_str()).ok() else { return };
-    let node = payload.attr("node").unwrap_or_default().to_owned();
-    let action = payload.attr("action").unwrap_or("execute");
-    let session = payload.attr("sessionid").map(str::to_owned).unwrap_or_else(|| format!("ucb-{id}"));
-    let error = |refusal, text: &str| outbound::iq_error(Some(to.clone()), from.clone(), id.clone(), refusal, text);
-    let is_admin = bridge.is_admin(&crate::core::watch::Party::Xmpp(sender.clone()));
-    let admin_node = ADMIN_LIST.iter().any(|(n, _)| *n == node);
-    if admin_node && !is_admin {
-        let text = "Only the bridge's admins can run admin commands.";
-        // Audited like a refused command line: what was tried (the form's line, else the node).
+/// An `<iq type='set'><command/></iq>` to the component, read.
+pub struct Request {
+    from: Jid,
+    to: Jid,
+    id: String,
+    node: String,
+    session: String,
+    cancel: bool,
+    form: Option<DataForm>,
+}
+
+impl Request {
+    pub fn read(from: Jid, to: Jid, id: String, payload: &Element) -> Request {
+        let node = payload.attr("node").unwrap_or_default().to_owned();
+        let cancel = payload.attr("action") == Some("cancel");
+        let session = payload.attr("sessionid").map(str::to_owned).unwrap_or_else(|| format!("ucb-{id}"));
         let form =
             payload.get_child("x", xmpp_parsers::ns::DATA_FORMS).and_then(|x| DataForm::try_from(x.clone()).ok());
-        let attempted = form_value(form.as_ref(), "command").unwrap_or_else(|| format!("ad-hoc {node}"));
-        if let Err(e) =
-            bridge.store.audit(&crate::core::watch::Party::Xmpp(sender.clone()), &attempted, false, text).await
-        {
-            tracing::warn!(error = %e, "cannot write the audit log");
+        Request { from, to, id, node, session, cancel, form }
+    }
+
+    /// Who sent it (`None`: no address to answer as a person).
+    pub fn sender(&self) -> Option<BareJid> {
+        BareJid::parse(self.from.to_bare().as_str()).ok()
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Whether the node is an admin command (`None`: there is no such node).
+    pub fn is_admin_node(&self) -> Option<bool> {
+        entry(&self.node).map(|e| e.admin)
+    }
+
+    /// What was tried, for the audit of a refusal: the command line, else the node.
+    pub fn attempted(&self) -> String {
+        form_value(self.form.as_ref(), "command").unwrap_or_else(|| format!("ad-hoc {}", self.node))
+    }
+
+    /// The answer that needs no command run: to a cancel, or the form to fill in (first step).
+    pub fn first_step(&self) -> Option<Stanza> {
+        if self.cancel {
+            return Some(self.reply(command_reply(&self.node, &self.session, "canceled", vec![])));
         }
-        return bridge.xmpp.send_reply(error(Refusal::Forbidden, text)).await;
-    }
-    if !admin_node && !LIST.iter().any(|(n, _)| *n == node) {
-        return bridge.xmpp.send_reply(error(Refusal::NotFound, &format!("There is no command '{node}'."))).await;
-    }
-    let form = payload.get_child("x", xmpp_parsers::ns::DATA_FORMS).and_then(|x| DataForm::try_from(x.clone()).ok());
-    let fields = form_fields(&node);
-    let reply = if action == "cancel" {
-        command_reply(&node, &session, "canceled", vec![])
-    } else if form.is_none() && !fields.is_empty() {
-        // First step: the form to fill in.
-        let title = LIST.iter().chain(&ADMIN_LIST).find(|(n, _)| *n == node).map(|(_, t)| (*t).to_owned());
+        let fields = form_fields(&self.node);
+        if self.form.is_some() || fields.is_empty() {
+            return None;
+        }
+        let title = entry(&self.node).map(|e| e.name.clone());
         let x = DataForm { type_: DataFormType::Form, title, instructions: None, fields };
         let actions = Element::builder("actions", COMMANDS)
             .attr(xmpp_parsers::minidom::rxml::NcName::try_from("execute").expect("literal"), "complete")
             .append(Element::builder("complete", COMMANDS).build())
             .build();
-        command_reply(&node, &session, "executing", vec![actions, x.into()])
-    } else {
-        let answer = if admin_node {
-            match admin_line(&node, form.as_ref()) {
-                Ok((line, file)) => Ok(bridge.xmpp_admin(&sender, &line, file).await),
-                Err(e) => return bridge.xmpp.send_reply(error(Refusal::BadRequest, &e)).await,
-            }
-        } else {
-            match command(&node, form.as_ref()) {
-                Ok(c) => bridge.xmpp_adhoc(&sender, c).await,
-                Err(e) => return bridge.xmpp.send_reply(error(Refusal::BadRequest, &e)).await,
-            }
-        };
-        let text = match answer {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(%from, error = %e, "ad-hoc command failed");
-                return bridge.xmpp.send_reply(error(Refusal::Internal, "The bridge could not run the command.")).await;
-            }
-        };
+        Some(self.reply(command_reply(&self.node, &self.session, "executing", vec![actions, x.into()])))
+    }
+
+    /// The command the submitted form stands for; `Err` says what is wrong with the form.
+    pub fn submission(&self) -> Result<Submission, String> {
+        submission(&self.node, self.form.as_ref())
+    }
+
+    /// The command ran: its answer as the note of the completed command.
+    pub fn completed(&self, text: &str) -> Stanza {
         let note = Element::builder("note", COMMANDS)
             .attr(xmpp_parsers::minidom::rxml::NcName::try_from("type").expect("literal"), "info")
             .append(text)
             .build();
-        command_reply(&node, &session, "completed", vec![note])
-    };
-    let mut iq = Iq::from_result(id, Some(Payload(reply)));
-    *iq.from_mut() = Some(to);
-    *iq.to_mut() = Some(from);
-    bridge.xmpp.send_reply(Stanza::Iq(iq)).await;
+        self.reply(command_reply(&self.node, &self.session, "completed", vec![note]))
+    }
+
+    /// An error answer.
+    pub fn error(&self, refusal: Refusal, text: &str) -> Stanza {
+        outbound::iq_error(Some(self.to.clone()), self.from.clone(), self.id.clone(), refusal, text)
+    }
+
+    fn reply(&self, command: Element) -> Stanza {
+        let mut iq = Iq::from_result(self.id.clone(), Some(Payload(command)));
+        *iq.from_mut() = Some(self.to.clone());
+        *iq.to_mut() = Some(self.from.clone());
+        Stanza::Iq(iq)
+    }
 }
 
 /// An element as an iq result payload.
@@ -330,6 +394,7 @@ impl xmpp_parsers::iq::IqResultPayload for Payload {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::user::{NotifyCommand, RoomCommand, Switch, UserCommand, When};
 
     fn submitted(fields: &[(&str, &str)]) -> DataForm {
         DataForm {
@@ -340,12 +405,74 @@ mod tests {
         }
     }
 
+    /// A user form, parsed as the bridge parses it.
+    fn command(node: &str, form: Option<&DataForm>) -> Result<UserCommand, String> {
+        match submission(node, form)? {
+            Submission::User { words } => user::parse_words(&words),
+            other => panic!("not a user command: {other:?}"),
+        }
+    }
+
+    fn field_of<'a>(node: &str, var: &str, fields: &'a [Field]) -> &'a Field {
+        fields.iter().find(|f| f.var.as_deref() == Some(var)).unwrap_or_else(|| panic!("{node} has no field {var}"))
+    }
+
+    #[test]
+    fn nodes_come_from_the_command_trees() {
+        let user: Vec<&str> = ENTRIES.iter().filter(|e| !e.admin).map(|e| e.node.as_str()).collect();
+        assert_eq!(
+            user,
+            [
+                "help",
+                "notify-add",
+                "notify-list",
+                "notify-cancel",
+                "room-create",
+                "sms",
+                "missed-calls",
+                "language",
+                "start-chat",
+                "whoami"
+            ]
+        );
+        let admin: Vec<&str> = ENTRIES.iter().filter(|e| e.admin).map(|e| e.node.as_str()).collect();
+        assert_eq!(admin, ["admin", "block", "missed-calls-policy", "groups", "contacts-import"]);
+        assert!(entry("notify-add").unwrap().name.contains("available again"));
+        assert!(entry("block").unwrap().name.ends_with("(admins only)"));
+        // Fields with their types and help text.
+        let fields = form_fields("notify-add");
+        assert_eq!(field_of("notify-add", "contact", &fields).type_, FieldType::TextSingle);
+        assert!(field_of("notify-add", "contact", &fields).required);
+        let when = field_of("notify-add", "when", &fields);
+        assert_eq!(when.type_, FieldType::ListSingle);
+        assert_eq!(when.values, ["both"]);
+        assert_eq!(when.options.len(), 3);
+        let fields = form_fields("room-create");
+        assert_eq!(field_of("room-create", "public", &fields).type_, FieldType::Boolean);
+        assert!(field_of("room-create", "alias", &fields).label.as_deref().unwrap().contains("address"));
+        let fields = form_fields("block");
+        assert_eq!(field_of("block", "action", &fields).options.len(), 3);
+        assert_eq!(field_of("block", "number", &fields).type_, FieldType::TextMulti);
+        assert_eq!(field_of("block", "extension", &fields).type_, FieldType::Boolean);
+        let fields = form_fields("groups");
+        assert_eq!(field_of("groups", "members", &fields).type_, FieldType::TextMulti);
+        let fields = form_fields("missed-calls-policy");
+        assert_eq!(field_of("missed-calls-policy", "policy", &fields).options.len(), 4);
+        let fields = form_fields("contacts-import");
+        field_of("contacts-import", "content", &fields);
+        assert!(form_fields("notify-list").is_empty() && form_fields("whoami").is_empty());
+        for node in ["missed-calls", "language", "start-chat", "block", "groups", "contacts-import", "admin"] {
+            assert!(!form_fields(node).is_empty(), "{node} has a form");
+        }
+    }
+
     #[test]
     fn forms_map_to_the_command_tree() {
         assert_eq!(
             command("notify-add", Some(&submitted(&[("contact", " alice@x "), ("when", "offline")]))),
             Ok(UserCommand::Notify { action: NotifyCommand::Add { contact: "alice@x".into(), when: When::Offline } })
         );
+        // A value is never read as an option.
         assert_eq!(
             command(
                 "room-create",
@@ -354,20 +481,24 @@ mod tests {
             Ok(UserCommand::Room {
                 action: RoomCommand::Create {
                     alias: "sales".into(),
-                    name: vec!["Sales --public team".into()],
+                    name: vec!["Sales".into(), "--public".into(), "team".into()],
                     public: false
                 }
             })
         );
+        assert_eq!(
+            command("room-create", Some(&submitted(&[("alias", "-x"), ("public", "true")]))),
+            Ok(UserCommand::Room { action: RoomCommand::Create { alias: "-x".into(), name: vec![], public: true } })
+        );
         assert!(command("notify-add", Some(&submitted(&[("when", "both")]))).unwrap_err().contains("contact"));
         assert_eq!(
-            command("sms", Some(&submitted(&[("number", " +49 176 1234 5678 ")]))).unwrap(),
-            UserCommand::Sms { target: vec!["+49 176 1234 5678".into()] }
+            command("sms", Some(&submitted(&[("target", " +49 176 1234 5678 ")]))).unwrap(),
+            UserCommand::Sms { target: vec!["+49".into(), "176".into(), "1234".into(), "5678".into()] }
         );
-        assert!(command("sms", None).unwrap_err().contains("number"));
-        assert!(command("notify-add", Some(&submitted(&[("contact", "a@b"), ("when", "never")]))).is_err());
-        assert!(command("frobnicate", None).is_err());
-        assert!(form_fields("notify-list").is_empty() && !form_fields("room-create").is_empty());
+        assert!(command("sms", None).unwrap_err().contains("target"));
+        let err = command("notify-add", Some(&submitted(&[("contact", "a@b"), ("when", "never")]))).unwrap_err();
+        assert!(err.contains("never") && err.contains("Usage: notify add"), "{err}");
+        assert!(submission("frobnicate", None).is_err());
         assert_eq!(
             command("missed-calls", Some(&submitted(&[("switch", "off")]))),
             Ok(UserCommand::MissedCalls { switch: Switch::Off })
@@ -377,42 +508,72 @@ mod tests {
             Ok(UserCommand::StartChat { group: "sales".into() })
         );
         assert!(command("start-chat", Some(&submitted(&[]))).unwrap_err().contains("group"));
-        for node in ["missed-calls", "language", "start-chat", "block", "groups", "contacts-import"] {
-            assert!(!form_fields(node).is_empty(), "{node} has a form");
-        }
+        assert_eq!(command("help", None), Ok(UserCommand::Help));
     }
 
     #[test]
-    fn admin_forms_become_command_lines() {
-        let line = |node, fields: &[(&str, &str)]| admin_line(node, Some(&submitted(fields)));
+    fn admin_forms_become_admin_commands() {
+        use crate::commands::admin::{AdminCommand, BlockCommand, CallPolicy, GroupsCommand, MissedCallsCommand};
+        let run = |node, form: &DataForm| match submission(node, Some(form)) {
+            Ok(Submission::Admin { words, line, file }) => Ok((admin::parse_words(&words), line, file)),
+            Ok(other) => panic!("not an admin command: {other:?}"),
+            Err(e) => Err(e),
+        };
+        let line = |node, fields: &[(&str, &str)]| run(node, &submitted(fields));
+        let (command, typed, _) = line("block", &[("action", "add"), ("number", "+49 30 123")]).unwrap();
         assert_eq!(
-            line("block", &[("action", "add"), ("number", "+49 30 123")]),
-            Ok(("block add +4930123".into(), None))
+            command,
+            Ok(AdminCommand::Block {
+                action: BlockCommand::Add { number: vec!["+49".into(), "30".into(), "123".into()], extension: false }
+            })
         );
+        assert_eq!(typed, "block add +49 30 123");
+        let (command, typed, _) =
+            line("block", &[("action", "remove"), ("number", "299"), ("extension", "1")]).unwrap();
         assert_eq!(
-            line("block", &[("action", "remove"), ("number", "299"), ("extension", "1")]),
-            Ok(("block remove --extension 299".into(), None))
+            command,
+            Ok(AdminCommand::Block { action: BlockCommand::Remove { number: vec!["299".into()], extension: true } })
         );
-        assert_eq!(line("block", &[("action", "list")]), Ok(("block list".into(), None)));
-        assert_eq!(line("missed-calls-policy", &[("policy", "last")]), Ok(("missed-calls policy last".into(), None)));
-        assert!(line("missed-calls-policy", &[("policy", "last --x")]).is_err(), "no extra arguments");
-        assert_eq!(line("groups", &[("action", "create"), ("name", "ops")]), Ok(("groups create ops".into(), None)));
+        assert_eq!(typed, "block remove --extension 299");
+        let (command, _, _) = line("block", &[("action", "list"), ("number", "123")]).unwrap();
+        assert_eq!(
+            command,
+            Ok(AdminCommand::Block { action: BlockCommand::List }),
+            "fields of other actions are left out"
+        );
+        assert!(line("block", &[("action", "fly")]).unwrap_err().contains("add, remove, list"));
+        let (command, _, _) = line("missed-calls-policy", &[("policy", "last")]).unwrap();
+        assert_eq!(
+            command,
+            Ok(AdminCommand::MissedCalls { action: MissedCallsCommand::Policy { policy: Some(CallPolicy::Last) } })
+        );
+        let (command, _, _) = line("missed-calls-policy", &[("policy", "last --x")]).unwrap();
+        assert!(command.unwrap_err().contains("Usage: missed-calls policy"), "no extra arguments");
         let mut members = submitted(&[("action", "add"), ("name", "ops")]);
         members
             .fields
             .push(Field { values: vec!["@a:hs".into(), "b@x".into()], ..Field::new("members", FieldType::TextMulti) });
-        assert_eq!(admin_line("groups", Some(&members)), Ok(("groups add ops @a:hs b@x".into(), None)));
+        let (command, typed, _) = run("groups", &members).unwrap();
+        assert_eq!(
+            command,
+            Ok(AdminCommand::Groups {
+                action: GroupsCommand::Add { name: "ops".into(), members: vec!["@a:hs".into(), "b@x".into()] }
+            })
+        );
+        assert_eq!(typed, "groups add ops @a:hs b@x");
         assert!(line("groups", &[("action", "add"), ("name", "ops")]).unwrap_err().contains("members"));
         let mut import = submitted(&[("name", "t.vcf")]);
         import.fields.push(Field {
             values: vec!["BEGIN:VCARD".into(), "END:VCARD".into()],
             ..Field::new("content", FieldType::TextMulti)
         });
-        assert_eq!(
-            admin_line("contacts-import", Some(&import)),
-            Ok(("contacts import".into(), Some(("t.vcf".into(), "BEGIN:VCARD\nEND:VCARD".into()))))
-        );
+        let (command, typed, file) = run("contacts-import", &import).unwrap();
+        assert!(command.is_ok() && typed == "contacts import", "{typed}");
+        assert_eq!(file, Some(("t.vcf".into(), "BEGIN:VCARD\nEND:VCARD".into())));
         assert!(line("contacts-import", &[("name", "t.vcf")]).unwrap_err().contains("content"));
-        assert_eq!(line("admin", &[("command", "status")]), Ok(("status".into(), None)));
+        assert_eq!(
+            submission("admin", Some(&submitted(&[("command", "status")]))),
+            Ok(Submission::Line("status".into()))
+        );
     }
 }

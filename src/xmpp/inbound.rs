@@ -431,7 +431,7 @@ async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
         Iq::Set { from: Some(from), to: Some(to), id, payload }
             if to.node().is_none() && payload.is("command", adhoc::COMMANDS) =>
         {
-            return adhoc::on_command(bridge, from, to, id, payload).await;
+            return bridge.adhoc_command(adhoc::Request::read(from, to, id, &payload)).await;
         }
         Iq::Set { from: Some(from), to: Some(to), id, .. } => {
             let reply = outbound::iq_error(Some(to), from, id, Refusal::Unsupported, "This request is not supported.");

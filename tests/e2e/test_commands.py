@@ -199,7 +199,8 @@ def test_block_list_policy_and_options_change_the_missed_call_notices(bridge, si
                 await ask(admin, ctl, "missed-calls policy", "Policy: all")
                 await ask(admin, ctl, "missed-calls policy first", "OK")
                 await ask(admin, ctl, "missed-calls policy", "the config says all")
-                await ask(admin, ctl, "missed-calls policy most", "invalid value")
+                err = await ask(admin, ctl, "missed-calls policy most", "invalid value")
+                assert "Usage: missed-calls policy" in err, err   # a bad value comes with the usage
                 two = "pol-" + token(6)
                 events = missed_call(two, "202", rnd_number())
                 events.insert(2, {"type": "leg_ringing", "call_id": two, "leg_id": two + "-l9", "extension": "203",
@@ -374,6 +375,11 @@ def test_an_xmpp_user_switches_notices_off_by_message_and_on_by_adhoc(bridge):
             x.send_message(mto=comp, mbody="missed-calls off", mtype="chat")
             await wait_for(lambda: [s for s in x.chats_from(comp) if "no more missed-call notices" in s.body], 30,
                            what="off")
+            # A bad value is answered with the mistake and the command's usage, on XMPP too.
+            x.send_message(mto=comp, mbody="missed-calls maybe", mtype="chat")
+            await wait_for(lambda: [s for s in x.chats_from(comp)
+                                    if "'maybe'" in s.body and "Usage: missed-calls <SWITCH>" in s.body], 30,
+                           what="the mistake with the usage")
             silent = rnd_number()
             assert post_events(missed_call("xoff-" + token(6), "207", silent))[0] == 200
             # The ad-hoc command with its form.

@@ -268,7 +268,7 @@ impl Bridge {
     }
 
     /// An XMPP user ran a command through XEP-0050: the answer comes back in the iq result.
-    pub async fn xmpp_adhoc(
+    pub(in crate::bridge) async fn xmpp_adhoc(
         self: &Arc<Self>,
         from: &crate::core::ids::BareJid,
         command: UserCommand,
@@ -301,6 +301,17 @@ impl Bridge {
         self.dispatch(rows);
         self.after_commands().await;
         Ok(())
+    }
+
+    /// After user commands committed: refresh what they changed in the missed-call module.
+    pub(super) async fn after_commands(&self) {
+        if self.calls_dirty.swap(false, std::sync::atomic::Ordering::AcqRel)
+            && let Some(calls) = self.calls.get()
+            && let Err(e) = calls.refresh(false).await
+        {
+            tracing::warn!(error = %e, "cannot refresh the missed-call settings");
+            self.calls_dirty.store(true, std::sync::atomic::Ordering::Release);
+        }
     }
 }
 
