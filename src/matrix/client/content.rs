@@ -1,4 +1,15 @@
-//! What a message refers to (replies, corrections) and files to post, as Matrix event content.
+//! What a message refers to (replies, corrections) and files to post, as Matrix event content
+//! (ruma's types: the wire format is theirs).
+
+use ruma::events::relation::Reply;
+use ruma::events::room::ImageInfo;
+use ruma::events::room::message::{
+    AudioInfo, AudioMessageEventContent, FileInfo, FileMessageEventContent, ImageMessageEventContent, MessageType,
+    Relation, ReplacementMetadata, RoomMessageEventContent, VideoInfo, VideoMessageEventContent,
+};
+use ruma::{OwnedEventId, OwnedMxcUri, UInt};
+
+use super::MatrixError;
 
 /// What a message refers to on Matrix.
 #[derive(Debug, Clone, Copy, Default)]
@@ -19,38 +30,61 @@ pub struct UploadedFile {
 }
 
 /// Message content with its relations: a reply names the event; a correction keeps the new
-/// content in `m.new_content` and a `* ` marked copy for clients without edits.
-pub fn with_relations(mut content: serde_json::Value, relations: Relations<'_>) -> serde_json::Value {
-    if let Some(original) = relations.replaces {
-        let new_content = content.clone();
-        for key in ["body", "formatted_body"] {
-            if let Some(text) = content[key].as_str() {
-                content[key] = serde_json::json!(format!("* {text}"));
-            }
-        }
-        content["m.new_content"] = new_content;
-        content["m.relates_to"] = serde_json::json!({"rel_type": "m.replace", "event_id": original});
-    } else if let Some(event) = relations.reply_to {
-        content["m.relates_to"] = serde_json::json!({"m.in_reply_to": {"event_id": event}});
-    }
-    content
+/// content in `m.new_content` and a `* ` marked copy for clients without edits (ruma's
+/// `make_replacement`).
+pub fn with_relations(
+    content: RoomMessageEventContent,
+    relations: Relations<'_>,
+) -> Result<RoomMessageEventContent, MatrixError> {
+    let event = |id: &str| OwnedEventId::try_from(id).map_err(|e| MatrixError::Protocol(format!("{id}: {e}")));
+    Ok(if let Some(original) = relations.replaces {
+        content.make_replacement(ReplacementMetadata::new(event(original)?, None))
+    } else if let Some(reply_to) = relations.reply_to {
+        let mut content = content;
+        content.relates_to = Some(Relation::Reply(Reply::with_event_id(event(reply_to)?)));
+        content
+    } else {
+        content
+    })
 }
 
 /// The content of a file message; the message type follows the MIME type.
-pub fn file_content(file: &UploadedFile) -> serde_json::Value {
+pub fn file_content(file: &UploadedFile) -> RoomMessageEventContent {
+    let url = OwnedMxcUri::from(file.mxc.as_str());
+    let size = UInt::new(file.size);
+    let mimetype = Some(file.mimetype.clone());
+    let filename = Some(file.name.clone());
     let msgtype = match file.mimetype.split('/').next() {
-        Some("image") => "m.image",
-        Some("video") => "m.video",
-        Some("audio") => "m.audio",
-        _ => "m.file",
+        Some("image") => {
+            let mut info = ImageInfo::new();
+            (info.mimetype, info.size) = (mimetype, size);
+            let mut c = ImageMessageEventContent::plain(file.name.clone(), url).info(Some(Box::new(info)));
+            c.filename = filename;
+            MessageType::Image(c)
+        }
+        Some("video") => {
+            let mut info = VideoInfo::new();
+            (info.mimetype, info.size) = (mimetype, size);
+            let mut c = VideoMessageEventContent::plain(file.name.clone(), url).info(Some(Box::new(info)));
+            c.filename = filename;
+            MessageType::Video(c)
+        }
+        Some("audio") => {
+            let mut info = AudioInfo::new();
+            (info.mimetype, info.size) = (mimetype, size);
+            let mut c = AudioMessageEventContent::plain(file.name.clone(), url).info(Some(Box::new(info)));
+            c.filename = filename;
+            MessageType::Audio(c)
+        }
+        _ => {
+            let mut info = FileInfo::new();
+            (info.mimetype, info.size) = (mimetype, size);
+            let mut c = FileMessageEventContent::plain(file.name.clone(), url).info(Some(Box::new(info)));
+            c.filename = filename;
+            MessageType::File(c)
+        }
     };
-    serde_json::json!({
-        "msgtype": msgtype,
-        "body": file.name,
-        "filename": file.name,
-        "url": file.mxc,
-        "info": {"mimetype": file.mimetype, "size": file.size},
-    })
+    RoomMessageEventContent::new(msgtype)
 }
 
 #[cfg(test)]
@@ -58,14 +92,19 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn json(content: RoomMessageEventContent) -> serde_json::Value {
+        serde_json::to_value(content).unwrap()
+    }
+
     #[test]
     fn edits_keep_the_new_content_and_replies_name_the_event() {
+        let text = || RoomMessageEventContent::text_plain("fixed");
         let content = json!({"msgtype": "m.text", "body": "fixed"});
-        let edit = with_relations(content.clone(), Relations { reply_to: None, replaces: Some("$o") });
+        let edit = json(with_relations(text(), Relations { reply_to: None, replaces: Some("$o") }).unwrap());
         assert_eq!(edit["body"], "* fixed");
         assert_eq!(edit["m.new_content"], content);
         assert_eq!(edit["m.relates_to"], json!({"rel_type": "m.replace", "event_id": "$o"}));
-        let reply = with_relations(content, Relations { reply_to: Some("$r"), replaces: None });
+        let reply = json(with_relations(text(), Relations { reply_to: Some("$r"), replaces: None }).unwrap());
         assert_eq!(reply["body"], "fixed");
         assert_eq!(reply["m.relates_to"], json!({"m.in_reply_to": {"event_id": "$r"}}));
     }
@@ -73,13 +112,15 @@ mod tests {
     #[test]
     fn files_are_typed_by_their_mime_type() {
         let file = |m: &str| UploadedFile { mxc: "mxc://hs/a".into(), name: "a".into(), mimetype: m.into(), size: 3 };
-        assert_eq!(file_content(&file("image/png"))["msgtype"], "m.image");
-        assert_eq!(file_content(&file("audio/ogg"))["msgtype"], "m.audio");
-        assert_eq!(file_content(&file("video/mp4"))["msgtype"], "m.video");
-        let f = file_content(&file("text/plain"));
-        assert_eq!(
-            (f["msgtype"].as_str(), f["info"]["size"].as_u64(), f["url"].as_str()),
-            (Some("m.file"), Some(3), Some("mxc://hs/a"))
-        );
+        for (mime, msgtype) in
+            [("image/png", "m.image"), ("audio/ogg", "m.audio"), ("video/mp4", "m.video"), ("text/plain", "m.file")]
+        {
+            let f = json(file_content(&file(mime)));
+            assert_eq!(
+                f,
+                json!({"msgtype": msgtype, "body": "a", "filename": "a", "url": "mxc://hs/a", "info": {"mimetype": mime, "size": 3}}),
+                "{mime}"
+            );
+        }
     }
 }

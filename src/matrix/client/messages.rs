@@ -8,6 +8,9 @@ use ruma::{OwnedEventId, OwnedTransactionId};
 use crate::core::action::{Text, TextKind};
 use crate::core::ids::{MatrixUserId, RoomId};
 
+use ruma::events::reaction::ReactionEventContent;
+use ruma::events::relation::Annotation;
+
 use super::{MatrixClient, MatrixError, Relations, UploadedFile, file_content, to_ruma_room, with_relations};
 
 impl MatrixClient {
@@ -39,8 +42,7 @@ impl MatrixClient {
             (TextKind::Notice, Some(html)) => RoomMessageEventContent::notice_html(&text.body, html),
             (TextKind::Emote, Some(html)) => RoomMessageEventContent::emote_html(&text.body, html),
         };
-        let content = serde_json::to_value(&content).map_err(|e| MatrixError::Protocol(e.to_string()))?;
-        let content = with_relations(content, relations);
+        let content = with_relations(content, relations)?;
         self.send_event(room, user, ruma::events::MessageLikeEventType::RoomMessage, &content, txn_id).await
     }
 
@@ -53,7 +55,7 @@ impl MatrixClient {
         relations: Relations<'_>,
         txn_id: &str,
     ) -> Result<String, MatrixError> {
-        let content = with_relations(file_content(file), relations);
+        let content = with_relations(file_content(file), relations)?;
         self.send_event(room, user, ruma::events::MessageLikeEventType::RoomMessage, &content, txn_id).await
     }
 
@@ -66,7 +68,8 @@ impl MatrixClient {
         key: &str,
         txn_id: &str,
     ) -> Result<String, MatrixError> {
-        let content = serde_json::json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": target, "key": key}});
+        let target = OwnedEventId::try_from(target).map_err(|e| MatrixError::Protocol(format!("{target}: {e}")))?;
+        let content = ReactionEventContent::new(Annotation::new(target, key.to_owned()));
         self.send_event(room, user, ruma::events::MessageLikeEventType::Reaction, &content, txn_id).await
     }
 
@@ -92,7 +95,7 @@ impl MatrixClient {
         room: &RoomId,
         user: &MatrixUserId,
         kind: ruma::events::MessageLikeEventType,
-        content: &serde_json::Value,
+        content: &impl serde::Serialize,
         txn_id: &str,
     ) -> Result<String, MatrixError> {
         let raw = serde_json::value::to_raw_value(content).map_err(|e| MatrixError::Protocol(e.to_string()))?;
@@ -115,21 +118,11 @@ impl MatrixClient {
         reply_to: Option<&str>,
         txn_id: &str,
     ) -> Result<(), MatrixError> {
-        let mut content = serde_json::json!({"msgtype": "m.notice", "body": body});
-        if let Some(html) = html {
-            content["format"] = serde_json::json!("org.matrix.custom.html");
-            content["formatted_body"] = serde_json::json!(html);
-        }
-        if let Some(event) = reply_to {
-            content["m.relates_to"] = serde_json::json!({"m.in_reply_to": {"event_id": event}});
-        }
-        let raw = serde_json::value::to_raw_value(&content).map_err(|e| MatrixError::Protocol(e.to_string()))?;
-        let request = send_message_event::v3::Request::new_raw(
-            to_ruma_room(room)?,
-            OwnedTransactionId::from(txn_id),
-            ruma::events::MessageLikeEventType::RoomMessage,
-            ruma::serde::Raw::from_json(raw),
-        );
-        self.call(request, Some(user)).await.map(|_| ())
+        let content = match html {
+            Some(html) => RoomMessageEventContent::notice_html(body, html),
+            None => RoomMessageEventContent::notice_plain(body),
+        };
+        let content = with_relations(content, Relations { reply_to, replaces: None })?;
+        self.send_event(room, user, ruma::events::MessageLikeEventType::RoomMessage, &content, txn_id).await.map(|_| ())
     }
 }

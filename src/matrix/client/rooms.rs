@@ -9,6 +9,7 @@ use ruma::api::client::room::{Visibility, create_room};
 use ruma::api::client::state::{get_state_event_for_key, send_state_event};
 
 use crate::core::ids::{MatrixUserId, RoomId};
+use crate::core::room::MODERATOR_LEVEL;
 
 use super::{MatrixClient, MatrixError, to_ruma_room, to_ruma_user};
 
@@ -47,11 +48,11 @@ impl MatrixClient {
     }
 
     /// Create a group conversation as the bridge bot (which, as creator, ranks above every
-    /// power level): moderators (PL 50) invite, kick and change power levels; `moderators` get
-    /// PL 50 right away. Returns the room ID.
-    /// Create a group room as the bot. `marker` is recorded in the room's initial state
-    /// ([`CREATION_MARKER`]): a retried creation finds its own room by it, and the bot never
-    /// mistakes someone else's room behind the alias for one it made.
+    /// power level): moderators ([`MODERATOR_LEVEL`]) invite, kick and change power levels and
+    /// the topic and name; `moderators` get that level right away. Returns the room ID.
+    /// `marker` is recorded in the room's initial state ([`CREATION_MARKER`]): a retried
+    /// creation finds its own room by it, and the bot never mistakes someone else's room behind
+    /// the alias for one it made.
     #[allow(clippy::too_many_arguments)]
     pub async fn create_group_room(
         &self,
@@ -76,13 +77,13 @@ impl MatrixClient {
         let room = RoomId::parse(response.room_id.as_str()).map_err(|e| MatrixError::Protocol(e.to_string()))?;
         self.update_power_levels(&room, |pl| {
             for key in ["invite", "kick", "ban", "redact", "state_default"] {
-                pl[key] = serde_json::json!(50);
+                pl[key] = serde_json::json!(MODERATOR_LEVEL);
             }
-            pl["events"]["m.room.power_levels"] = serde_json::json!(50);
-            pl["events"]["m.room.topic"] = serde_json::json!(50);
-            pl["events"]["m.room.name"] = serde_json::json!(50);
+            for event in ["m.room.power_levels", "m.room.topic", "m.room.name"] {
+                pl["events"][event] = serde_json::json!(MODERATOR_LEVEL);
+            }
             for m in moderators {
-                pl["users"][m.to_string().as_str()] = serde_json::json!(50);
+                pl["users"][m.to_string().as_str()] = serde_json::json!(MODERATOR_LEVEL);
             }
         })
         .await?;
