@@ -30,6 +30,7 @@ use xmpp_parsers::stanza::Stanza;
 
 use crate::core::outbox::DeliveryError;
 use crate::xmpp::depth::DepthLimited;
+use crate::xmpp::error::Error;
 
 /// The component stream: TCP, with too deeply nested XML cut out before the parser (`depth`).
 type Stream = XmppStream<BufStream<DepthLimited<TcpStream>>>;
@@ -51,7 +52,7 @@ pub enum Received {
 struct Outgoing {
     stanza: Stanza,
     /// Told once the stanza is written and flushed to the server (or failed).
-    done: Option<oneshot::Sender<Result<(), String>>>,
+    done: Option<oneshot::Sender<Result<(), Error>>>,
 }
 
 /// Requests the bridge sent and waits for an answer to, by their (random) iq id. Only an
@@ -107,7 +108,7 @@ impl XmppSender {
             .map_err(|_| DeliveryError::Transient("XMPP connection task stopped".into()))?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(DeliveryError::Transient(e)),
+            Ok(Err(e)) => Err(DeliveryError::Transient(e.to_string())),
             Err(_) => Err(DeliveryError::Transient("XMPP connection dropped the stanza".into())),
         }
     }
@@ -211,7 +212,7 @@ async fn run(
         // Fail what was queued for this connection: the outbox retries it on the next one.
         while let Ok(out) = outgoing.try_recv() {
             if let Some(done) = out.done {
-                let _ = done.send(Err("XMPP connection lost".into()));
+                let _ = done.send(Err(Error::Lost("")));
             }
         }
         match reason {
@@ -228,7 +229,7 @@ async fn run(
 
 enum Ended {
     Shutdown,
-    Lost(String),
+    Lost(Error),
 }
 
 async fn serve(
@@ -251,7 +252,7 @@ async fn serve(
         }
     };
     // Whatever the server did not confirm is retried on the next connection.
-    acks.fail_all("XMPP connection lost before the server confirmed the stanza");
+    acks.fail_all(Error::Lost(" before the server confirmed the stanza"));
     ended
 }
 
@@ -277,10 +278,10 @@ impl Acks {
         Self { waiting: vec![], in_flight: None, seq: 0, prefix: random_id("ack"), server }
     }
 
-    fn fail_all(&mut self, why: &str) {
+    fn fail_all(&mut self, why: Error) {
         let covered = self.in_flight.take().map(|(_, d)| d).unwrap_or_default();
         for done in covered.into_iter().chain(self.waiting.drain(..)) {
-            let _ = done.send(Err(why.to_owned()));
+            let _ = done.send(Err(why.clone()));
         }
     }
 
@@ -313,7 +314,7 @@ impl Acks {
 }
 
 /// Where a sender waits for its stanza's outcome.
-type Done = oneshot::Sender<Result<(), String>>;
+type Done = oneshot::Sender<Result<(), Error>>;
 
 fn iq_answer(stanza: &Stanza) -> Option<(&str, Option<&Jid>)> {
     match stanza {
@@ -355,13 +356,13 @@ async fn serve_step(
         };
         match step {
             Step::Shutdown => return Some(Ended::Shutdown),
-            Step::In(None) => return Some(Ended::Lost("stream closed".into())),
+            Step::In(None) => return Some(Ended::Lost(Error::StreamClosed)),
             Step::In(Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::Stanza(stanza))))) => {
                 if iq_answer(&stanza).is_some_and(|(id, from)| acks.answered(id, from)) {
                     if let Some(id) = acks.next_barrier()
                         && let Err(e) = send_barrier(stream, params, id).await
                     {
-                        return Some(Ended::Lost(e.to_string()));
+                        return Some(Ended::Lost(Error::io(e)));
                     }
                     return None;
                 }
@@ -393,7 +394,7 @@ async fn serve_step(
                 tracing::warn!(error = %e, "ignoring an invalid stream element");
             }
             Step::In(Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::StreamError(e))))) => {
-                return Some(Ended::Lost(format!("stream error from server: {e:?}")));
+                return Some(Ended::Lost(Error::StreamError(format!("{e:?}"))));
             }
             Step::In(Some(Ok(FallibleStreamElement::Ok(other)))) => {
                 tracing::debug!(element = ?other, "ignoring unexpected stream element");
@@ -402,22 +403,22 @@ async fn serve_step(
                 // Quiet stream: make the server say something before the hard timeout.
                 *ping_seq += 1;
                 if let Err(e) = send_ping(stream, params, *ping_seq).await {
-                    return Some(Ended::Lost(e.to_string()));
+                    return Some(Ended::Lost(Error::io(e)));
                 }
             }
             Step::In(Some(Err(ReadError::ParseError(e)))) => {
                 tracing::warn!(error = %e, "XML parse error on the component stream");
             }
-            Step::In(Some(Err(ReadError::HardError(e)))) => return Some(Ended::Lost(e.to_string())),
+            Step::In(Some(Err(ReadError::HardError(e)))) => return Some(Ended::Lost(Error::io(e))),
             Step::In(Some(Err(ReadError::StreamFooterReceived))) => {
-                return Some(Ended::Lost("server closed the stream".into()));
+                return Some(Ended::Lost(Error::ServerClosed));
             }
             Step::Out(None) => return Some(Ended::Shutdown),
             Step::Out(Some(out)) => return write_out(params, stream, acks, out).await,
             Step::Ping => {
                 *ping_seq += 1;
                 if let Err(e) = send_ping(stream, params, *ping_seq).await {
-                    return Some(Ended::Lost(e.to_string()));
+                    return Some(Ended::Lost(Error::io(e)));
                 }
             }
         }
@@ -431,9 +432,9 @@ async fn write_out(params: &ComponentParams, stream: &mut Stream, acks: &mut Ack
     crate::xmpp::xml_text::make_xml_safe(&mut out.stanza);
     if let Err(e) = stream.send(&XmppStreamElement::Stanza(out.stanza)).await {
         if let Some(done) = out.done {
-            let _ = done.send(Err(e.to_string()));
+            let _ = done.send(Err(Error::io(&e)));
         }
-        return Some(Ended::Lost(e.to_string()));
+        return Some(Ended::Lost(Error::io(e)));
     }
     if let Some(done) = out.done {
         acks.waiting.push(done);
@@ -441,7 +442,7 @@ async fn write_out(params: &ComponentParams, stream: &mut Stream, acks: &mut Ack
     if let Some(id) = acks.next_barrier()
         && let Err(e) = send_barrier(stream, params, id).await
     {
-        return Some(Ended::Lost(e.to_string()));
+        return Some(Ended::Lost(Error::io(e)));
     }
     None
 }
@@ -495,41 +496,42 @@ async fn send_barrier(stream: &mut Stream, params: &ComponentParams, id: String)
     stream.send(&XmppStreamElement::Stanza(Stanza::Iq(iq))).await
 }
 
-async fn connect(params: &ComponentParams) -> Result<Stream, String> {
+async fn connect(params: &ComponentParams) -> Result<Stream, Error> {
     let addr = tokio::net::lookup_host(&params.server)
         .await
-        .map_err(|e| format!("cannot resolve {}: {e}", params.server))?
+        .map_err(|e| Error::Resolve { server: params.server.clone(), reason: e.to_string() })?
         .next()
-        .ok_or_else(|| format!("{} resolves to no address", params.server))?;
-    let jid: BareJid = params.jid.parse().map_err(|e| format!("component JID {}: {e}", params.jid))?;
+        .ok_or_else(|| Error::NoAddress(params.server.clone()))?;
+    let jid: BareJid =
+        params.jid.parse().map_err(|e| Error::BadJid { jid: params.jid.clone(), reason: format!("{e}") })?;
     let timeouts = Timeouts { read_timeout: Duration::from_secs(60), response_timeout: Duration::from_secs(20) };
     // What tokio-xmpp's TcpServerConnector does, with the depth limit between socket and parser.
-    let tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+    let tcp = TcpStream::connect(addr).await.map_err(|e| Error::Connect(e.to_string()))?;
     let header = StreamHeader { to: Some(Cow::Borrowed(jid.domain().as_str())), from: None, id: None };
     let mut pending = initiate_stream(BufStream::new(DepthLimited::new(tcp)), ns::COMPONENT, header, timeouts)
         .await
-        .map_err(|e| format!("connect: {e}"))?;
+        .map_err(|e| Error::Connect(e.to_string()))?;
     let header = pending.take_header();
-    let stream_id = header.id.ok_or("server sent no stream id")?.into_owned();
+    let stream_id = header.id.ok_or(Error::NoStreamId)?.into_owned();
     let mut stream: Stream = pending.skip_features();
     stream
         .send(&XmppStreamElement::ComponentHandshake(Handshake::from_stream_id_and_password(stream_id, &params.secret)))
         .await
-        .map_err(|e| format!("handshake: {e}"))?;
+        .map_err(|e| Error::Handshake(e.to_string()))?;
     loop {
         match stream.next().await {
             Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::ComponentHandshake(_)))) => {
                 return Ok(stream);
             }
             Some(Ok(FallibleStreamElement::Ok(XmppStreamElement::StreamError(e)))) => {
-                return Err(format!("server refused the component (wrong secret or domain?): {e:?}"));
+                return Err(Error::Refused(format!("{e:?}")));
             }
             Some(Err(ReadError::SoftTimeout)) => continue,
             Some(Ok(other)) => {
-                return Err(format!("unexpected answer to the handshake: {other:?}"));
+                return Err(Error::Handshake(format!("unexpected answer: {other:?}")));
             }
-            Some(Err(e)) => return Err(format!("handshake: {e}")),
-            None => return Err("server closed the connection during the handshake".into()),
+            Some(Err(e)) => return Err(Error::Handshake(e.to_string())),
+            None => return Err(Error::ClosedInHandshake),
         }
     }
 }
@@ -561,9 +563,9 @@ mod ack_tests {
         let second = acks.next_barrier().expect("a barrier for the second stanza");
         assert_ne!(first, second);
         acks.waiting.push(c_tx);
-        acks.fail_all("lost");
-        assert_eq!(b.try_recv(), Ok(Err("lost".to_owned())));
-        assert_eq!(c.try_recv(), Ok(Err("lost".to_owned())));
+        acks.fail_all(Error::Lost(""));
+        assert_eq!(b.try_recv(), Ok(Err(Error::Lost(""))));
+        assert_eq!(c.try_recv(), Ok(Err(Error::Lost(""))));
         assert_eq!(acks.next_barrier(), None);
     }
 }

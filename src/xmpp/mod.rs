@@ -8,6 +8,7 @@ pub mod connection;
 pub mod content;
 pub mod depth;
 pub mod dispatch;
+pub mod error;
 pub mod inbound;
 pub mod muc;
 pub mod muc_out;
