@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use crate::bridge::Bridge;
 use crate::bridge::admin::AdminInput;
-use crate::calls::import::{Format, MAX_IMPORT_BYTES};
 use crate::calls::service::CallsService;
 use crate::commands::admin::{self, BlockCommand, ContactsCommand, GroupsCommand, MissedCallsCommand, OptionsCommand};
+use crate::contacts::import::{Format, MAX_IMPORT_BYTES};
 use crate::core::action::{Action, Text};
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::inbound::{FileRef, MatrixIn};

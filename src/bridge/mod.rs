@@ -5,6 +5,7 @@
 mod admin;
 mod admin_ops;
 pub mod avatars;
+mod calls;
 mod commands;
 mod content;
 mod deliver;
@@ -18,6 +19,7 @@ mod presence;
 mod room_delivery;
 mod room_markers;
 mod rooms;
+mod sms;
 mod xmpp_in;
 
 use std::collections::{HashMap, HashSet};
@@ -69,7 +71,7 @@ pub struct Bridge {
     /// This database's id, part of every txnId and stanza id (unique across database moves).
     instance: String,
     /// SMTP transport of missed-call notices (set at start when `missed_calls.mail` is configured).
-    pub mailer: std::sync::OnceLock<crate::calls::service::Mailer>,
+    pub mailer: std::sync::OnceLock<crate::calls::mailer::Mailer>,
     /// The SMS gateway and its settings (set at start when `sms` is configured).
     pub sms: std::sync::OnceLock<Arc<crate::sms::SmsService>>,
     /// The missed-call module, when configured (its settings change through admin commands).

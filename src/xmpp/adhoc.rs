@@ -168,10 +168,10 @@ fn admin_line(node: &str, form: Option<&DataForm>) -> Result<(String, Option<(St
             if content.trim().is_empty() {
                 return Err("The field 'content' is required.".into());
             }
-            if content.len() > crate::calls::import::MAX_IMPORT_BYTES {
+            if content.len() > crate::contacts::import::MAX_IMPORT_BYTES {
                 return Err(format!(
                     "The content is larger than the limit of {} bytes.",
-                    crate::calls::import::MAX_IMPORT_BYTES
+                    crate::contacts::import::MAX_IMPORT_BYTES
                 ));
             }
             ("contacts import".into(), Some((word("name")?, content)))

@@ -11,44 +11,19 @@
 //! kept, so it can be attached to a notice unchanged.
 
 use std::collections::HashMap;
-use std::str::FromStr;
 
-use phonenumber::country;
+pub mod import;
 
-use super::rules::number_key;
+use crate::core::phone::{Region, normalize, number_key};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContactError {
-    #[error("unknown region code {0:?} (expected an ISO 3166 code such as DE)")]
-    BadRegion(String),
     #[error("vCard starting on line {line} has no END:VCARD")]
     UnterminatedCard { line: usize },
     #[error("CSV: {0}")]
     Csv(String),
     #[error("CSV header has no name, company, e-mail or phone column")]
     NoUsableColumns,
-}
-
-/// The region assumed for numbers written without a country code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Region(country::Id);
-
-impl Region {
-    pub fn parse(code: &str) -> Result<Self, ContactError> {
-        country::Id::from_str(&code.trim().to_ascii_uppercase())
-            .map(Region)
-            .map_err(|_| ContactError::BadRegion(code.to_owned()))
-    }
-}
-
-/// A number in E.164 form, or `None` when it is not a valid phone number in `region`'s view.
-pub fn normalize(number: &str, region: Region) -> Option<String> {
-    let trimmed = number.trim();
-    if trimmed.is_empty() {
-        return None;
-    }
-    let parsed = phonenumber::parse(Some(region.0), trimmed).ok()?;
-    parsed.is_valid().then(|| parsed.format().mode(phonenumber::Mode::E164).to_string())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -485,19 +460,6 @@ mod tests {
         }
         let card = "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Y\r\nTEL;VALUE=uri:tel:+49-30-1234567\r\nEND:VCARD\r\n";
         assert_eq!(parse_vcards(card).expect("parses")[0].phones[0].number, "+49-30-1234567");
-    }
-
-    #[test]
-    fn normalisation_to_e164() {
-        assert_eq!(normalize("030 1234567", de()).as_deref(), Some("+49301234567"));
-        assert_eq!(normalize("+49 (30) 1234-567", de()).as_deref(), Some("+49301234567"));
-        assert_eq!(normalize("0049 30 1234567", de()).as_deref(), Some("+49301234567"));
-        assert_eq!(normalize("0171 2345678", de()).as_deref(), Some("+491712345678"));
-        assert_eq!(normalize("+44 20 7946 0958", de()).as_deref(), Some("+442079460958"));
-        assert_eq!(normalize("201", de()), None, "an extension is not a phone number");
-        assert_eq!(normalize("", de()), None);
-        assert_eq!(normalize("anonymous", de()), None);
-        assert!(matches!(Region::parse("XX"), Err(ContactError::BadRegion(_))));
     }
 
     #[test]
