@@ -1,6 +1,7 @@
-//! The missed-call module wired into the running bridge: accepting telephony events (webhook
-//! and AMI) into the database, one task that owns the [`CallTracker`], and for every finished
-//! call the journal rows and the notices' outbox rows, written in one transaction.
+//! The running missed-call module: accepting telephony events (webhook and AMI) into the
+//! database, one task that owns the [`CallTracker`], and for every finished call the journal
+//! rows and the notices' outbox rows, written in one transaction. It reaches the rest of the
+//! bridge only through [`CallsHost`] (outbox dispatch, SMS notices, the bot's ID).
 //!
 //! Nothing lost, nothing doubled:
 //! - an event is stored (`call_event`) before the webhook answers 200;
@@ -8,8 +9,9 @@
 //! - a finished call's journal rows, its notices' outbox rows, its `call_done` mark and the
 //!   removal of its events commit together, so a crash before the commit replays the call and
 //!   a crash after it finds the call done (a replayed webhook of a done call is ignored);
-//! - the notices are outbox actions: e-mail is sent by [`Mailer`] (the row goes only after the
-//!   SMTP server accepted the message), chat notices are ordinary Matrix / XMPP sends.
+//! - the notices are outbox actions: e-mail is sent by [`Mailer`](super::mailer::Mailer) (the
+//!   row goes only after the SMTP server accepted the message), chat notices are ordinary
+//!   Matrix / XMPP sends.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

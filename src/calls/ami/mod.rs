@@ -1,9 +1,9 @@
 //! Asterisk Manager Interface (AMI) input: a frame parser, a translator from Asterisk's channel
-//! events to [`CallEvent`]s, and a TCP client that logs in and reconnects.
+//! events to `CallEvent`s, and a TCP client that logs in and reconnects.
 //!
 //! Asterisk reports channels, not calls. Every channel carries a `Linkedid`, the `Uniqueid` of the
 //! oldest channel of the call, so all channels of one call (the caller's, each phone dialled,
-//! the Local channels of ring groups and forwards) share it; it becomes the [`CallId`]. Each
+//! the Local channels of ring groups and forwards) share it; it becomes the `CallId`. Each
 //! phone that is dialled is a leg, identified by its own `Uniqueid`.
 //!
 //! Events read (Asterisk 12+ names, checked against the Asterisk 18 documentation):
@@ -16,6 +16,9 @@
 //!
 //! Set-up on the Asterisk side (`manager.conf`): a user with `read = call,agent,dialplan` (the
 //! bridge only reads) and `write = system` (for `Login`), `timestampevents = yes`.
+//!
+//! Files: [`frames`] (reading `Key: Value` frames), [`translate`] (events to `CallEvent`s),
+//! [`client`] (the TCP session: login, pings, reconnects).
 
 mod client;
 mod frames;

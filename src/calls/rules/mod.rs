@@ -12,6 +12,10 @@
 //! all), then per chosen user (opted out, repeated call today, repeated call without logon, no
 //! channel). A short ring is filtered *before* the policy picks, so a phone that forwarded the
 //! call at once does not swallow the notice of the phone that really rang.
+//!
+//! Files: this one holds the settings; [`directory`] who owns which extension and line;
+//! [`outcome`] the facts going in and the decision coming out; [`decide`] the steps above;
+//! [`settle`] the "called back" rule for the journal.
 
 mod decide;
 mod directory;
