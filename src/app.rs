@@ -55,7 +55,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = bridge.sms.set(Arc::new(sms));
         router = router.merge(crate::http::sms::router(bridge.clone()));
     }
-    if let Some(calls) = crate::calls::service::CallsService::start(&config, bridge.clone()).await? {
+    if let Some(calls) = bridge.start_calls(&config).await? {
         let _ = bridge.calls.set(calls.clone());
         router = router.merge(crate::http::calls::router(calls));
     }

@@ -6,6 +6,7 @@ pub mod bridge;
 pub mod calls;
 pub mod commands;
 pub mod config;
+pub mod contacts;
 pub mod core;
 pub mod http;
 pub mod links;

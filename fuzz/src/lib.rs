@@ -7,14 +7,15 @@
 //! valid (ids parse again, XML re-parses, HTML is sanitised, escapings round-trip).
 
 use ucbridge::calls::ami::{FrameParser, Translator, TranslatorConfig, vetted};
-use ucbridge::calls::contacts::{self, Region};
-use ucbridge::calls::import::{self, Format};
 use ucbridge::calls::model::CallTracker;
 use ucbridge::calls::webhook;
+use ucbridge::contacts;
+use ucbridge::contacts::import::{self, Format};
 use ucbridge::core::action::{Extras, Refusal, Text};
 use ucbridge::core::ids::{BareJid, MatrixUserId, PhoneNumber, RoomId};
 use ucbridge::core::inbound::MatrixIn;
 use ucbridge::core::mapping::{self, IdentityMap};
+use ucbridge::core::phone::Region;
 use ucbridge::links::{self, LinkRules, MAX_LINKS};
 use ucbridge::matrix::appservice::read_transaction;
 use ucbridge::sms::{http_provider, inbound as sms_in, kannel};
@@ -341,7 +342,7 @@ pub fn sms_inbound(data: &[u8]) {
     let _ = sms_in::decode_text(data, Some("2"), Some("UCS-2"));
 }
 
-/// (6) An uploaded contact file through `calls::import::read` in both formats (and the format
+/// (6) An uploaded contact file through `contacts::import::read` in both formats (and the format
 /// guess), then each contact written back as a vCard, which must read again.
 pub fn contacts_import(data: &[u8]) {
     let text = String::from_utf8_lossy(data);

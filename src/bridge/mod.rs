@@ -4,6 +4,7 @@
 
 mod admin;
 pub mod avatars;
+mod calls;
 mod content;
 mod deliver;
 mod fetch;
@@ -16,6 +17,7 @@ mod presence;
 mod room_delivery;
 mod room_markers;
 mod rooms;
+mod sms;
 mod user_commands;
 mod xmpp_in;
 
@@ -68,7 +70,7 @@ pub struct Bridge {
     /// This database's id, part of every txnId and stanza id (unique across database moves).
     instance: String,
     /// SMTP transport of missed-call notices (set at start when `missed_calls.mail` is configured).
-    pub mailer: std::sync::OnceLock<crate::calls::service::Mailer>,
+    pub mailer: std::sync::OnceLock<crate::calls::mailer::Mailer>,
     /// The SMS gateway and its settings (set at start when `sms` is configured).
     pub sms: std::sync::OnceLock<Arc<crate::sms::SmsService>>,
     /// The missed-call module, when configured (its settings change through admin commands).

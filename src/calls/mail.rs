@@ -21,9 +21,9 @@ use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::contacts::Contact;
 use super::event::UnixMillis;
 use super::rules::{Notice, NoticeReason, UserEntry, UserId, number_key};
+use crate::contacts::Contact;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -391,10 +391,10 @@ mod tests {
     use mailparse::{MailHeaderMap, ParsedMail};
 
     use super::*;
-    use crate::calls::contacts::parse_vcards;
     use crate::calls::event::{Caller, Extension};
     use crate::calls::model::script::*;
     use crate::calls::rules::{Channel, Notice};
+    use crate::contacts::parse_vcards;
 
     fn settings(prefix: LinkPrefix) -> MailSettings {
         MailSettings {

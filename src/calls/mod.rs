@@ -1,18 +1,23 @@
-//! Missed-call notifications (tracker issue 5), the pure core.
+//! Missed-call notifications (tracker issue 5): a library the bridge starts with itself as the
+//! [`service::CallsHost`] (`bridge::calls`).
 //!
 //! Telephony events come in through a signed JSON webhook ([`webhook`]) or an Asterisk AMI
 //! connection ([`ami`]), both normalised to [`event::CallEvent`]. A [`model::CallTracker`] folds
 //! them into one [`model::CallSummary`] per call; [`rules`] decides who is told and why;
-//! [`mail`] renders the e-mail; [`contacts`] finds the caller's name and card. Only the AMI
-//! client does I/O; wiring into the running bridge (storage, HTTP route, outbox) lives elsewhere.
+//! [`mail`] renders the notices and [`mailer`] sends the e-mails; the caller's name and card come
+//! from the contact store (`crate::contacts`). [`service`] runs the module: it stores the events,
+//! and for each finished call writes the journal ([`journal`]) and the notices' outbox rows
+//! ([`notices`]) in one transaction, with the settings in effect ([`live`], [`settings`]).
 //! See DESIGN.md, section "Missed calls".
 
 pub mod ami;
-pub mod contacts;
 pub mod event;
-pub mod import;
+mod journal;
+pub mod live;
 pub mod mail;
+pub mod mailer;
 pub mod model;
+mod notices;
 pub mod rules;
 pub mod service;
 pub mod settings;

@@ -278,7 +278,7 @@ impl MissedCalls {
                 return Err(bad("`language` must not be empty"));
             }
         }
-        if crate::calls::contacts::Region::parse(&self.contacts.region).is_err() {
+        if crate::core::phone::Region::parse(&self.contacts.region).is_err() {
             return Err(invalid("missed_calls.contacts.region", "must be a country code like DE or US"));
         }
         if self.journal_token.as_deref().is_some_and(|t| t.len() < 16) {

@@ -245,7 +245,7 @@ impl Default for Links {
 
 impl Links {
     pub fn rules(&self) -> Result<crate::links::LinkRules, ConfigError> {
-        let region = crate::calls::contacts::Region::parse(&self.region).map_err(|_| {
+        let region = crate::core::phone::Region::parse(&self.region).map_err(|_| {
             invalid("links.region", format!("'{}' is not an ISO 3166 region code like DE", self.region))
         })?;
         let extension_digits = match self.extension_digits {

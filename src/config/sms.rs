@@ -237,9 +237,9 @@ fn default_timeout() -> u64 {
 
 impl Sms {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let region = crate::calls::contacts::Region::parse(&self.default_region)
+        let region = crate::core::phone::Region::parse(&self.default_region)
             .map_err(|_| invalid("sms.default_region", "must be an ISO 3166 country code such as DE"))?;
-        if crate::calls::contacts::normalize(&self.sender, region).is_none() && !is_alphanumeric_sender(&self.sender) {
+        if crate::core::phone::normalize(&self.sender, region).is_none() && !is_alphanumeric_sender(&self.sender) {
             return Err(invalid(
                 "sms.sender",
                 "must be a phone number or an alphanumeric sender of 1 to 11 characters",
@@ -260,7 +260,7 @@ impl Sms {
             super::check_http_url("sms.public_url", url)?;
         }
         for n in &self.numbers {
-            if crate::calls::contacts::normalize(&n.number, region).is_none() {
+            if crate::core::phone::normalize(&n.number, region).is_none() {
                 return Err(invalid("sms.numbers", format!("'{}' is not a valid phone number", n.number)));
             }
             if let Some(owner) = &n.owner

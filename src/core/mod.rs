@@ -10,6 +10,7 @@ pub mod ids;
 pub mod inbound;
 pub mod mapping;
 pub mod outbox;
+pub mod phone;
 pub mod presence;
 pub mod reactions;
 pub mod room;

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::calls::contacts::{Region, normalize};
+use crate::core::phone::{Region, normalize};
 
 /// What a link points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::calls::contacts::{Region, normalize};
 use crate::core::ids::PhoneNumber;
+use crate::core::phone::{Region, normalize};
 
 /// Longest text accepted (255 concatenated parts of 140 bytes fit).
 pub const MAX_TEXT_BYTES: usize = 40 * 1024;

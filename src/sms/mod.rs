@@ -5,11 +5,11 @@
 //! - Outgoing messages become `Action::SmsSend` rows (the outbox retries them; they leave it only
 //!   once the gateway accepted them), after the permission, size and rate checks.
 //! - Incoming SMS and delivery reports arrive on authenticated routes (`http::sms`), are stored,
-//!   and become messages / ticks ([`service`]).
+//!   and become messages / ticks (`bridge::sms`).
 //!
 //! Files: [`provider`] (the gateway interface), [`kannel`], [`http_provider`], [`segment`]
-//! (GSM-7 / UCS-2 counting), [`limits`], [`inbound`] (reading gateway calls), [`service`] (the
-//! bridge's side).
+//! (GSM-7 / UCS-2 counting), [`limits`], [`inbound`] (reading gateway calls). The bridge's side
+//! (checks against the store, outbox actions, delivery) is `bridge::sms`.
 
 pub mod http_provider;
 pub mod inbound;
@@ -17,19 +17,22 @@ pub mod kannel;
 pub mod limits;
 pub mod provider;
 pub mod segment;
-pub mod service;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use anyhow::Context as _;
 
-use crate::calls::contacts::{self, Contact, ContactIndex, Region};
 use crate::config::Config;
 use crate::config::sms::{ProviderKind, Sms, owner_key};
+use crate::contacts::{self, Contact, ContactIndex};
 use crate::core::ids::PhoneNumber;
+use crate::core::phone::{Region, normalize};
 use crate::core::watch::Party;
 use provider::SmsProvider;
+
+/// The permission an admin grants (`permissions grant USER sms`).
+pub const PERMISSION: &str = "sms";
 
 /// The running SMS module.
 pub struct SmsService {
@@ -74,7 +77,7 @@ impl SmsService {
             }
             dids.insert(phone, owner);
         }
-        let sender = contacts::normalize(&settings.sender, region).unwrap_or_else(|| settings.sender.clone());
+        let sender = normalize(&settings.sender, region).unwrap_or_else(|| settings.sender.clone());
         let contacts = load_contacts(config, region)?;
         let base_url = settings
             .public_url

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use super::{AdminInput, Answer};
 use crate::bridge::Bridge;
-use crate::calls::import::{Format, MAX_IMPORT_BYTES};
 use crate::commands::admin::ContactsCommand;
+use crate::contacts::import::{Format, MAX_IMPORT_BYTES};
 use crate::core::action::Action;
 use crate::core::ids::MatrixUserId;
 use crate::core::inbound::{FileRef, MatrixIn};

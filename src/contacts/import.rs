@@ -1,7 +1,8 @@
 //! Contact files admins import at run time (`contacts import`): which format a file is, and a
 //! report of what was read, entry by entry, for the answer to the admin.
 
-use super::contacts::{self, Contact, ContactError, Region};
+use crate::contacts::{self, Contact, ContactError};
+use crate::core::phone::{Region, normalize};
 
 /// Largest contact file accepted for an import, in bytes.
 pub const MAX_IMPORT_BYTES: usize = 5 * 1024 * 1024;
@@ -78,7 +79,7 @@ pub fn read(text: &str, format: Format, region: Region) -> Result<Report, Contac
             continue;
         }
         for p in &c.phones {
-            if contacts::normalize(&p.number, region).is_none() {
+            if normalize(&p.number, region).is_none() {
                 report.problems.push(format!(
                     "entry {entry}{who}: '{}' is not a valid phone number; it matches only as written",
                     p.number

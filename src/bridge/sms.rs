@@ -12,23 +12,20 @@
 
 use std::sync::Arc;
 
-use crate::bridge::Bridge;
+use super::Bridge;
 use crate::core::action::{Action, Refusal, SmsOrigin, Text, TextKind};
 use crate::core::ids::{MatrixUserId, PhoneNumber, RoomId};
 use crate::core::inbound::XmppChatIn;
 use crate::core::outbox::DeliveryError;
 use crate::core::watch::Party;
 use crate::matrix::client::MatrixError;
-use crate::sms::SmsService;
 use crate::sms::inbound::IncomingSms;
 use crate::sms::limits::{Limited, day_start};
 use crate::sms::provider::{DlrStatus, Outgoing};
 use crate::sms::segment::{coding_of, split};
+use crate::sms::{PERMISSION, SmsService};
 use crate::store::{SentSms, StoreError, StoreTx, now_ms};
 use crate::xmpp::outbound;
-
-/// The permission an admin grants (`permissions grant USER sms`).
-pub const PERMISSION: &str = "sms";
 
 fn store_err(e: StoreError) -> DeliveryError {
     DeliveryError::Transient(e.to_string())

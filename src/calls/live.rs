@@ -1,0 +1,329 @@
+//! The module's settings: what the config file says ([`Base`]) and what is in effect
+//! ([`Live`]: the config with the admins' and users' stored choices laid over it), with the
+//! admin commands' view of them (options, block list, languages, contact imports).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use super::mail::{self, LinkPrefix, MailSettings, Templates};
+use super::rules::{self, Directory, RuleSettings, UserId};
+use super::service::CallsService;
+use crate::config::Config;
+use crate::config::calls::{CallMail, CallUser, MissedCalls};
+use crate::contacts::{self, Contact, ContactIndex};
+use crate::core::phone::{Region, normalize};
+use crate::core::watch::Party;
+use crate::store::StoreError;
+
+/// The module's settings from the config file.
+pub(super) struct Base {
+    pub(super) rules: RuleSettings,
+    pub(super) users: Vec<CallUser>,
+    /// Contacts from `contacts.files`.
+    pub(super) contacts: Vec<Contact>,
+    pub(super) templates: Arc<Templates>,
+    pub(super) render: MailSettings,
+}
+
+/// The settings one call is handled with.
+pub struct Live {
+    pub rules: RuleSettings,
+    pub(super) directory: Directory,
+    pub(super) users: HashMap<UserId, CallUser>,
+    pub(super) contacts: Arc<ContactIndex>,
+    pub(super) templates: Arc<Templates>,
+    /// Rendering options (also for chat notices when e-mail is off).
+    pub render: MailSettings,
+    /// Stored overrides that no longer read: (name, why).
+    pub bad_overrides: Vec<(String, String)>,
+}
+
+/// Read the templates: the built-in ones, or `templates_dir/<language>/*.j2`.
+fn load_templates(config: &Config, mail: Option<&CallMail>) -> anyhow::Result<Templates> {
+    let Some(dir) = mail.and_then(|m| m.templates_dir.as_ref()) else {
+        return Ok(Templates::builtin()?);
+    };
+    let dir = config.resolve(dir);
+    let mut sources = Vec::new();
+    let entries =
+        std::fs::read_dir(&dir).with_context(|| format!("missed_calls.mail.templates_dir {}", dir.display()))?;
+    for entry in entries {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let lang = entry.file_name().to_string_lossy().into_owned();
+        for file in mail::TEMPLATE_FILES {
+            let path = entry.path().join(file);
+            if let Ok(source) = std::fs::read_to_string(&path) {
+                sources.push((lang.clone(), file.to_owned(), source));
+            }
+        }
+    }
+    let templates = Templates::from_sources(sources).context("missed_calls.mail.templates_dir")?;
+    if templates.languages().is_empty() {
+        anyhow::bail!(
+            "config key `missed_calls.mail.templates_dir`: {} has no <language>/ directory with {}",
+            dir.display(),
+            mail::TEMPLATE_FILES.join(", ")
+        );
+    }
+    Ok(templates)
+}
+
+fn load_contacts(config: &Config, settings: &MissedCalls) -> anyhow::Result<Vec<Contact>> {
+    let mut all = Vec::new();
+    for file in &settings.contacts.files {
+        let path = config.resolve(file);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("config key `missed_calls.contacts.files`: cannot read {}", path.display()))?;
+        let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let parsed = if is_csv { contacts::parse_csv(&text) } else { contacts::parse_vcards(&text) };
+        let parsed = parsed.with_context(|| format!("config key `missed_calls.contacts.files`: {}", path.display()))?;
+        tracing::info!(file = %path.display(), contacts = parsed.len(), "contacts imported");
+        all.extend(parsed);
+    }
+    Ok(all)
+}
+
+impl Base {
+    /// The settings in the config file; the checks that need the templates happen here.
+    pub(super) fn load(config: &Config, settings: &MissedCalls, _region: Region) -> anyhow::Result<Self> {
+        let templates = load_templates(config, settings.mail.as_ref())?;
+        let render = match &settings.mail {
+            Some(m) => MailSettings {
+                from_address: m.from_address.clone(),
+                from_name: m.from_name.clone(),
+                message_id_domain: m.message_id_domain.clone(),
+                link_prefix: LinkPrefix::parse(&m.link_prefix)?,
+                caller_as_sender: m.caller_as_sender,
+                attach_vcard: m.attach_vcard,
+                default_language: m.default_language.clone(),
+                utc_offset_minutes: m.utc_offset_minutes,
+            },
+            None => MailSettings {
+                from_address: "ucbridge@localhost".into(),
+                from_name: None,
+                message_id_domain: "ucbridge.invalid".into(),
+                link_prefix: LinkPrefix::Tel,
+                caller_as_sender: false,
+                attach_vcard: false,
+                default_language: "en".into(),
+                utc_offset_minutes: 0,
+            },
+        };
+        let languages = templates.languages();
+        if !languages.contains(&render.default_language) {
+            anyhow::bail!(
+                "config key `missed_calls.mail.default_language`: no templates for {:?} (have {languages:?})",
+                render.default_language
+            );
+        }
+        for u in &settings.users {
+            if let Some(l) = &u.language
+                && !languages.contains(l)
+            {
+                anyhow::bail!("config key `missed_calls.users`: {}: no templates for language {l:?}", u.id);
+            }
+        }
+        let contacts = load_contacts(config, settings)?;
+        Ok(Self {
+            rules: settings.rules.clone(),
+            users: settings.users.clone(),
+            contacts,
+            templates: Arc::new(templates),
+            render,
+        })
+    }
+}
+
+/// One option as `missed-calls options` shows it.
+pub struct OptionRow {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub value: String,
+    /// The config's value, when a stored one overrides it.
+    pub config: Option<String>,
+}
+
+impl CallsService {
+    /// The settings in effect now.
+    pub fn live(&self) -> Arc<Live> {
+        match self.live.read() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn base(&self) -> Arc<Base> {
+        match self.base.lock() {
+            Ok(b) => b.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Rebuild the settings in effect from the config and what is stored (after a command
+    /// changed something); with `contacts`, re-read the imported contact files too.
+    pub async fn refresh(&self, contacts: bool) -> Result<(), StoreError> {
+        let store = &self.store;
+        let base = self.base();
+        let overrides = store.call_settings().await?;
+        let blocks = store.block_list().await?;
+        let prefs: HashMap<(String, String), String> =
+            store.user_settings().await?.into_iter().map(|(p, n, v)| ((p, n), v)).collect();
+        let contacts = if contacts {
+            let mut all = base.contacts.clone();
+            for import in store.contact_imports().await? {
+                let format = crate::contacts::import::Format::parse(&import.format)
+                    .unwrap_or(crate::contacts::import::Format::Csv);
+                match crate::contacts::import::read(&import.content, format, self.region) {
+                    Ok(report) => all.extend(report.contacts),
+                    Err(e) => tracing::warn!(file = import.name, error = %e, "stored contact file no longer reads"),
+                }
+            }
+            Arc::new(ContactIndex::new(all, self.region))
+        } else {
+            self.live().contacts.clone()
+        };
+        let mut rules = base.rules.clone();
+        let mut render = base.render.clone();
+        let bad_overrides = super::settings::overlay(&overrides, &mut rules, &mut render);
+        for (name, why) in &bad_overrides {
+            tracing::warn!(name, why, "stored missed-call setting skipped");
+        }
+        super::settings::add_blocks(&mut rules, blocks.into_iter().map(|b| (b.kind, b.entry)));
+        let languages = base.templates.languages();
+        let entries = base
+            .users
+            .iter()
+            .map(|u| {
+                let mut entry = u.entry();
+                for key in u.logon_keys() {
+                    match prefs.get(&(key.clone(), "missed_calls".to_owned())).map(String::as_str) {
+                        Some("on") => entry.opt_in = Some(true),
+                        Some("off") => entry.opt_in = Some(false),
+                        _ => {}
+                    }
+                    if let Some(l) = prefs.get(&(key, "language".to_owned()))
+                        && languages.contains(l)
+                    {
+                        entry.language = Some(l.clone());
+                    }
+                }
+                entry
+            })
+            .collect();
+        let live = Live {
+            rules,
+            directory: Directory::new(entries),
+            users: base.users.iter().map(|u| (UserId::new(&u.id), u.clone())).collect(),
+            contacts,
+            templates: base.templates.clone(),
+            render,
+            bad_overrides,
+        };
+        match self.live.write() {
+            Ok(mut l) => *l = Arc::new(live),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(live),
+        }
+        Ok(())
+    }
+
+    /// Apply a re-read config: rules, users, templates, mail options and contact files change
+    /// at once; the answer lists what needs a restart.
+    pub async fn reload(&self, config: &Config) -> anyhow::Result<Vec<String>> {
+        let Some(new) = &config.missed_calls else {
+            return Ok(vec!["missed_calls (the section was removed; the module stops at the next restart)".into()]);
+        };
+        let base = Base::load(config, new, self.region)?;
+        let old = &self.settings;
+        let mut restart = Vec::new();
+        let differs = crate::config::differs;
+        if differs(&old.webhook, &new.webhook) {
+            restart.push("missed_calls.webhook".to_owned());
+        }
+        if old.journal_token != new.journal_token {
+            restart.push("missed_calls.journal_token".to_owned());
+        }
+        if differs(&old.ami, &new.ami) {
+            restart.push("missed_calls.ami".to_owned());
+        }
+        if differs(&old.mail.as_ref().map(|m| &m.smtp), &new.mail.as_ref().map(|m| &m.smtp)) {
+            restart.push("missed_calls.mail.smtp".to_owned());
+        }
+        if old.contacts.region != new.contacts.region {
+            restart.push("missed_calls.contacts.region".to_owned());
+        }
+        if old.idle_expiry_secs != new.idle_expiry_secs {
+            restart.push("missed_calls.idle_expiry_secs".to_owned());
+        }
+        match self.base.lock() {
+            Ok(mut b) => *b = Arc::new(base),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(base),
+        }
+        self.refresh(true).await?;
+        Ok(restart)
+    }
+
+    /// The template languages (for `language`).
+    pub fn languages(&self) -> Vec<String> {
+        self.live().templates.languages().to_vec()
+    }
+
+    /// A number as the block list keeps it: E.164 when it is a valid number, else its digits.
+    pub fn block_key(&self, number: &str) -> String {
+        normalize(number, self.region).unwrap_or_else(|| rules::number_key(number))
+    }
+
+    /// The config's block list (shown beside the stored one).
+    pub fn config_block_list(&self) -> rules::BlockList {
+        self.base().rules.block_list.clone()
+    }
+
+    /// The policy and every option, with the config's value where a stored one overrides it.
+    pub fn options(&self, stored: &[(String, String)]) -> Vec<OptionRow> {
+        let (live, base) = (self.live(), self.base());
+        [("policy", "who is told: none, first, last, all")]
+            .iter()
+            .chain(super::settings::OPTIONS)
+            .map(|&(name, about)| OptionRow {
+                name,
+                about,
+                value: super::settings::value(name, &live.rules, &live.render).unwrap_or_default(),
+                config: stored
+                    .iter()
+                    .any(|(n, _)| n == name)
+                    .then(|| super::settings::value(name, &base.rules, &base.render).unwrap_or_default()),
+            })
+            .collect()
+    }
+
+    /// Check a value before it is stored: it must read as the config's would.
+    pub fn check_option(&self, name: &str, value: &str) -> Result<(), String> {
+        let live = self.live();
+        let (mut rules, mut render) = (live.rules.clone(), live.render.clone());
+        super::settings::apply(name, value, &mut rules, &mut render)
+    }
+
+    /// The directory entry of a chat account, if they own a line.
+    pub fn user_of(&self, who: &Party) -> Option<UserId> {
+        let key = who.key();
+        self.base().users.iter().find(|u| u.logon_keys().contains(&key)).map(|u| UserId::new(&u.id))
+    }
+
+    /// Read a contact file for an import (nothing is stored here).
+    pub fn read_contacts(
+        &self,
+        text: &str,
+        format: crate::contacts::import::Format,
+    ) -> Result<crate::contacts::import::Report, crate::contacts::ContactError> {
+        crate::contacts::import::read(text, format, self.region)
+    }
+
+    /// How many contacts lookups use now.
+    pub fn contact_count(&self) -> usize {
+        self.live().contacts.len()
+    }
+}
