@@ -15,6 +15,10 @@ use crate::xmpp::connection::{ComponentParams, component};
 
 /// Run the bridge until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // Listen for the signals first: one that arrives while starting up (say, a service manager
+    // or test stopping the bridge right after /health answered) stops the bridge cleanly once
+    // it can, instead of killing it with the signal's default action.
+    let mut stop = stop_requested()?;
     let config = Arc::new(config);
     let reg_path = config.resolve(&config.appservice.registration);
     let registration = Registration::load(&reg_path, &config)?;
@@ -26,7 +30,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let mut matrix =
         MatrixClient::new(&config.homeserver.url, &registration.as_token, &registration.id, config.links.rules()?)?;
-    wait_for_homeserver(&mut matrix, &config.homeserver.url).await?;
+    tokio::select! {
+        ready = wait_for_homeserver(&mut matrix, &config.homeserver.url) => ready?,
+        _ = stop.wait_for(|stop| *stop) => return Ok(()),
+    }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
@@ -103,7 +110,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
 
-    shutdown_signal().await;
+    let _ = stop.wait_for(|stop| *stop).await;
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
     // Within 12 s in all (service managers and the e2e fixture allow 15): open requests finish,
@@ -143,23 +150,18 @@ async fn wait_for_homeserver(matrix: &mut MatrixClient, url: &str) -> anyhow::Re
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Becomes `true` on SIGINT or SIGTERM. The handlers are installed before this returns.
+fn stop_requested() -> anyhow::Result<watch::Receiver<bool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
+        let _ = tx.send(true);
+    });
+    Ok(rx)
 }
