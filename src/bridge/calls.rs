@@ -10,6 +10,7 @@ use crate::core::action::Action;
 use crate::core::ids::MatrixUserId;
 use crate::core::outbox::DeliveryError;
 use crate::core::presence::{Presence, State};
+use crate::core::setup::SetupError;
 use crate::core::watch::Party;
 use crate::store::{OutboxRow, now_ms};
 
@@ -45,7 +46,7 @@ impl Bridge {
 
     /// Start the missed-call module (`None` when `missed_calls` is absent), with its SMTP
     /// transport when `missed_calls.mail` is configured.
-    pub async fn start_calls(self: &Arc<Self>, config: &Config) -> anyhow::Result<Option<Arc<CallsService>>> {
+    pub async fn start_calls(self: &Arc<Self>, config: &Config) -> Result<Option<Arc<CallsService>>, SetupError> {
         if let Some(mail) = config.missed_calls.as_ref().and_then(|m| m.mail.as_ref()) {
             let mailer = crate::calls::mailer::Mailer::new(&mail.smtp)?;
             let _ = self.mailer.set(mailer);

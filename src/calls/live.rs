@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::Context as _;
+use crate::core::setup::{SetupContext as _, SetupError};
 
 use super::mail::{self, LinkPrefix, MailSettings, Templates};
 use super::rules::{self, Directory, RuleSettings, UserId};
@@ -41,17 +41,17 @@ pub struct Live {
 }
 
 /// Read the templates: the built-in ones, or `templates_dir/<language>/*.j2`.
-fn load_templates(config: &Config, mail: Option<&CallMail>) -> anyhow::Result<Templates> {
+fn load_templates(config: &Config, mail: Option<&CallMail>) -> Result<Templates, SetupError> {
     let Some(dir) = mail.and_then(|m| m.templates_dir.as_ref()) else {
-        return Ok(Templates::builtin()?);
+        return Templates::builtin().setup("the built-in mail templates");
     };
     let dir = config.resolve(dir);
     let mut sources = Vec::new();
     let entries =
-        std::fs::read_dir(&dir).with_context(|| format!("missed_calls.mail.templates_dir {}", dir.display()))?;
+        std::fs::read_dir(&dir).with_setup(|| format!("missed_calls.mail.templates_dir {}", dir.display()))?;
     for entry in entries {
-        let entry = entry?;
-        if !entry.file_type()?.is_dir() {
+        let entry = entry.with_setup(|| format!("missed_calls.mail.templates_dir {}", dir.display()))?;
+        if !entry.file_type().with_setup(|| format!("missed_calls.mail.templates_dir {}", dir.display()))?.is_dir() {
             continue;
         }
         let lang = entry.file_name().to_string_lossy().into_owned();
@@ -62,26 +62,26 @@ fn load_templates(config: &Config, mail: Option<&CallMail>) -> anyhow::Result<Te
             }
         }
     }
-    let templates = Templates::from_sources(sources).context("missed_calls.mail.templates_dir")?;
+    let templates = Templates::from_sources(sources).setup("missed_calls.mail.templates_dir")?;
     if templates.languages().is_empty() {
-        anyhow::bail!(
+        return Err(SetupError::msg(format!(
             "config key `missed_calls.mail.templates_dir`: {} has no <language>/ directory with {}",
             dir.display(),
             mail::TEMPLATE_FILES.join(", ")
-        );
+        )));
     }
     Ok(templates)
 }
 
-fn load_contacts(config: &Config, settings: &MissedCalls) -> anyhow::Result<Vec<Contact>> {
+fn load_contacts(config: &Config, settings: &MissedCalls) -> Result<Vec<Contact>, SetupError> {
     let mut all = Vec::new();
     for file in &settings.contacts.files {
         let path = config.resolve(file);
         let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("config key `missed_calls.contacts.files`: cannot read {}", path.display()))?;
+            .with_setup(|| format!("config key `missed_calls.contacts.files`: cannot read {}", path.display()))?;
         let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         let parsed = if is_csv { contacts::parse_csv(&text) } else { contacts::parse_vcards(&text) };
-        let parsed = parsed.with_context(|| format!("config key `missed_calls.contacts.files`: {}", path.display()))?;
+        let parsed = parsed.with_setup(|| format!("config key `missed_calls.contacts.files`: {}", path.display()))?;
         tracing::info!(file = %path.display(), contacts = parsed.len(), "contacts imported");
         all.extend(parsed);
     }
@@ -90,14 +90,14 @@ fn load_contacts(config: &Config, settings: &MissedCalls) -> anyhow::Result<Vec<
 
 impl Base {
     /// The settings in the config file; the checks that need the templates happen here.
-    pub(super) fn load(config: &Config, settings: &MissedCalls, _region: Region) -> anyhow::Result<Self> {
+    pub(super) fn load(config: &Config, settings: &MissedCalls, _region: Region) -> Result<Self, SetupError> {
         let templates = load_templates(config, settings.mail.as_ref())?;
         let render = match &settings.mail {
             Some(m) => MailSettings {
                 from_address: m.from_address.clone(),
                 from_name: m.from_name.clone(),
                 message_id_domain: m.message_id_domain.clone(),
-                link_prefix: LinkPrefix::parse(&m.link_prefix)?,
+                link_prefix: LinkPrefix::parse(&m.link_prefix).setup("missed_calls.mail.link_prefix")?,
                 caller_as_sender: m.caller_as_sender,
                 attach_vcard: m.attach_vcard,
                 default_language: m.default_language.clone(),
@@ -116,16 +116,19 @@ impl Base {
         };
         let languages = templates.languages();
         if !languages.contains(&render.default_language) {
-            anyhow::bail!(
+            return Err(SetupError::msg(format!(
                 "config key `missed_calls.mail.default_language`: no templates for {:?} (have {languages:?})",
                 render.default_language
-            );
+            )));
         }
         for u in &settings.users {
             if let Some(l) = &u.language
                 && !languages.contains(l)
             {
-                anyhow::bail!("config key `missed_calls.users`: {}: no templates for language {l:?}", u.id);
+                return Err(SetupError::msg(format!(
+                    "config key `missed_calls.users`: {}: no templates for language {l:?}",
+                    u.id
+                )));
             }
         }
         let contacts = load_contacts(config, settings)?;
@@ -233,7 +236,7 @@ impl CallsService {
 
     /// Apply a re-read config: rules, users, templates, mail options and contact files change
     /// at once; the answer lists what needs a restart.
-    pub async fn reload(&self, config: &Config) -> anyhow::Result<Vec<String>> {
+    pub async fn reload(&self, config: &Config) -> Result<Vec<String>, SetupError> {
         let Some(new) = &config.missed_calls else {
             return Ok(vec!["missed_calls (the section was removed; the module stops at the next restart)".into()]);
         };
@@ -263,7 +266,7 @@ impl CallsService {
             Ok(mut b) => *b = Arc::new(base),
             Err(poisoned) => *poisoned.into_inner() = Arc::new(base),
         }
-        self.refresh(true).await?;
+        self.refresh(true).await.setup("reading the stored missed-call settings")?;
         Ok(restart)
     }
 

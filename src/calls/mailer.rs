@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
+use crate::core::setup::{SetupContext as _, SetupError};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
@@ -17,13 +17,14 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    pub fn new(smtp: &Smtp) -> anyhow::Result<Self> {
+    pub fn new(smtp: &Smtp) -> Result<Self, SetupError> {
         let builder = match smtp.tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host),
-            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
-                .context("missed_calls.mail.smtp.host")?,
+            SmtpTls::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host).setup("missed_calls.mail.smtp.host")?
+            }
             SmtpTls::Tls => {
-                AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host).context("missed_calls.mail.smtp.host")?
+                AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host).setup("missed_calls.mail.smtp.host")?
             }
         };
         let mut builder = builder.port(smtp.port()).timeout(Some(Duration::from_secs(smtp.timeout_secs)));

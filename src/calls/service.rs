@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use crate::core::setup::{SetupContext as _, SetupError};
 use tokio::sync::mpsc;
 
 use super::event::CallEvent;
@@ -72,9 +72,13 @@ pub trait CallsHost: Send + Sync {
 impl CallsService {
     /// Build the module from the config (`None` when `missed_calls` is absent) and start its
     /// tasks: the event processor (after replaying stored events) and the AMI client.
-    pub async fn start(config: &Config, store: Store, host: Arc<dyn CallsHost>) -> anyhow::Result<Option<Arc<Self>>> {
+    pub async fn start(
+        config: &Config,
+        store: Store,
+        host: Arc<dyn CallsHost>,
+    ) -> Result<Option<Arc<Self>>, SetupError> {
         let Some(settings) = config.missed_calls.clone() else { return Ok(None) };
-        let region = Region::parse(&settings.contacts.region).context("missed_calls.contacts.region")?;
+        let region = Region::parse(&settings.contacts.region).setup("missed_calls.contacts.region")?;
         let base = Base::load(config, &settings, region)?;
         if settings.rules.channels.contains(&Channel::Sms) && !host.sms_on() {
             tracing::warn!("missed_calls.rules.channels contains sms, but there is no `sms:` section: no SMS notices");
@@ -98,7 +102,7 @@ impl CallsService {
             host,
             events,
         });
-        service.refresh(true).await.context("reading the stored missed-call settings")?;
+        service.refresh(true).await.setup("reading the stored missed-call settings")?;
         tokio::spawn(service.clone().process(rx));
         if let Some(ami) = &service.settings.ami {
             let (tx, mut ami_rx) = mpsc::channel::<CallEvent>(1024);

@@ -14,5 +14,6 @@ pub mod phone;
 pub mod presence;
 pub mod reactions;
 pub mod room;
+pub mod setup;
 pub mod txn_gaps;
 pub mod watch;

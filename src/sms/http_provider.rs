@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::config::sms::{HttpAuth, HttpEncoding, HttpInbound, HttpMethod, HttpProvider};
 use crate::core::outbox::DeliveryError;
+use crate::core::setup::{SetupContext as _, SetupError};
 use crate::sms::provider::{Accepted, DlrStatus, Outgoing, SendFuture, SmsProvider, short, transport_error};
 
 pub struct HttpGateway {
@@ -19,8 +20,11 @@ pub struct HttpGateway {
 }
 
 impl HttpGateway {
-    pub fn new(config: HttpProvider) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(config.timeout_secs)).build()?;
+    pub fn new(config: HttpProvider) -> Result<Self, SetupError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.timeout_secs))
+            .build()
+            .setup("sms.http: the HTTP client")?;
         Ok(Self { config, http })
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::config::sms::Kannel as KannelConfig;
 use crate::core::outbox::DeliveryError;
+use crate::core::setup::{SetupContext as _, SetupError};
 use crate::sms::provider::{Accepted, DlrStatus, Outgoing, SendFuture, SmsProvider, short, transport_error};
 use crate::sms::segment::Coding;
 
@@ -16,8 +17,11 @@ pub struct Kannel {
 }
 
 impl Kannel {
-    pub fn new(config: KannelConfig) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(config.timeout_secs)).build()?;
+    pub fn new(config: KannelConfig) -> Result<Self, SetupError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.timeout_secs))
+            .build()
+            .setup("sms.kannel: the HTTP client")?;
         Ok(Self { config, http })
     }
 }

@@ -21,7 +21,7 @@ pub mod segment;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use anyhow::Context as _;
+use crate::core::setup::{SetupContext as _, SetupError};
 
 use crate::config::Config;
 use crate::config::sms::{ProviderKind, Sms, owner_key};
@@ -53,24 +53,31 @@ pub struct SmsService {
 
 impl SmsService {
     /// Build from the config (`None` when there is no `sms:` section).
-    pub fn from_config(config: &Config) -> anyhow::Result<Option<Self>> {
+    pub fn from_config(config: &Config) -> Result<Option<Self>, SetupError> {
         let Some(settings) = config.sms.clone() else { return Ok(None) };
-        let region = Region::parse(&settings.default_region).context("sms.default_region")?;
+        let region = Region::parse(&settings.default_region).setup("sms.default_region")?;
         let provider: Box<dyn SmsProvider> = match settings.provider {
             ProviderKind::Kannel => {
-                let k = settings.kannel.clone().context("config key `sms.kannel` is required with provider kannel")?;
+                let k = settings
+                    .kannel
+                    .clone()
+                    .ok_or_else(|| SetupError::msg("config key `sms.kannel` is required with provider kannel"))?;
                 Box::new(kannel::Kannel::new(k)?)
             }
             ProviderKind::Http => {
-                let h = settings.http.clone().context("config key `sms.http` is required with provider http")?;
+                let h = settings
+                    .http
+                    .clone()
+                    .ok_or_else(|| SetupError::msg("config key `sms.http` is required with provider http"))?;
                 Box::new(http_provider::HttpGateway::new(h)?)
             }
         };
         let mut dids = HashMap::new();
         let mut own_number = HashMap::new();
         for n in &settings.numbers {
-            let phone = inbound::phone(&n.number, region)
-                .with_context(|| format!("config key `sms.numbers`: {} is not a phone number", n.number))?;
+            let phone = inbound::phone(&n.number, region).ok_or_else(|| {
+                SetupError::msg(format!("config key `sms.numbers`: {} is not a phone number", n.number))
+            })?;
             let owner = n.owner.as_deref().and_then(|o| Party::from_key(&owner_key(o)));
             if let Some(o) = &owner {
                 own_number.entry(o.clone()).or_insert_with(|| phone.clone());
@@ -210,15 +217,15 @@ fn mobile_of(c: &Contact) -> Option<PhoneNumber> {
 }
 
 /// The contact store: the files of `missed_calls.contacts`, when configured.
-fn load_contacts(config: &Config, region: Region) -> anyhow::Result<ContactIndex> {
+fn load_contacts(config: &Config, region: Region) -> Result<ContactIndex, SetupError> {
     let mut all = Vec::new();
     for file in config.missed_calls.iter().flat_map(|m| m.contacts.files.iter()) {
         let path = config.resolve(file);
         let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("config key `missed_calls.contacts.files`: cannot read {}", path.display()))?;
+            .with_setup(|| format!("config key `missed_calls.contacts.files`: cannot read {}", path.display()))?;
         let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         let parsed = if is_csv { contacts::parse_csv(&text) } else { contacts::parse_vcards(&text) };
-        all.extend(parsed.with_context(|| format!("config key `missed_calls.contacts.files`: {}", path.display()))?);
+        all.extend(parsed.with_setup(|| format!("config key `missed_calls.contacts.files`: {}", path.display()))?);
     }
     Ok(ContactIndex::new(all, region))
 }
