@@ -1,5 +1,5 @@
 //! Stanzas addressed to the rooms the bridge hosts (`#alias\40hs@component[/nick]`): parsed
-//! here into the bridge's MUC requests (`bridge::muc`), answered with errors that say why.
+//! here into the bridge's MUC requests (`bridge::hosted::muc`), answered with errors that say why.
 
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use xmpp_parsers::ping::Ping;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
 use crate::bridge::Bridge;
-use crate::bridge::muc::{AdminItem, ArchiveQuery, MucJoin};
+use crate::bridge::hosted::muc::{AdminItem, ArchiveQuery, MucJoin};
 use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
 use crate::xmpp::muc_out::{self, MUC_ADMIN, MUC_OWNER};

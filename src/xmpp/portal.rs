@@ -16,7 +16,7 @@ use xmpp_parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use xmpp_parsers::iq::Iq;
 
 use crate::bridge::Bridge;
-use crate::bridge::portal::RemotePresence;
+use crate::bridge::linked::RemotePresence;
 use crate::core::ids::{BareJid, MatrixUserId};
 
 fn bare(jid: &Jid) -> Option<BareJid> {

@@ -58,7 +58,7 @@ impl Bridge {
             }
         })
         .await
-        .map_err(|e| super::store_refusal(&e, "an XMPP message"))?;
+        .map_err(|e| crate::bridge::store_refusal(&e, "an XMPP message"))?;
         match stored {
             Some(row) => self.dispatch(vec![row]),
             None => tracing::debug!(from = %chat.from, id = stanza_id, "duplicate stanza ignored"),

@@ -18,7 +18,7 @@ use crate::xmpp::muc_out::{self, OccupantPresence};
 type Refused = (Refusal, String);
 
 fn internal(e: StoreError) -> Refused {
-    super::store_refusal(&e, "a MUC request")
+    crate::bridge::store_refusal(&e, "a MUC request")
 }
 
 /// An XMPP client entering a room.
@@ -61,7 +61,7 @@ const MAX_PAGE: usize = 100;
 
 /// The archived message an XMPP client refers to: by the room's stanza id (the archive id), or
 /// by the message's own id.
-pub(super) async fn find_archived(
+pub(in crate::bridge) async fn find_archived(
     tx: &mut StoreTx,
     room: &crate::core::ids::RoomId,
     id: &str,
@@ -102,7 +102,7 @@ impl Bridge {
     }
 
     /// The presence to show for a Matrix participant (their last known Matrix presence).
-    pub(super) async fn shown_presence(&self, p: &Party) -> Option<Presence> {
+    pub(in crate::bridge) async fn shown_presence(&self, p: &Party) -> Option<Presence> {
         match p {
             Party::Matrix(u) => self.store.matrix_presence(u).await.ok().flatten(),
             Party::Xmpp(_) => None,
@@ -274,7 +274,11 @@ impl Bridge {
     }
 
     /// A Matrix participant's presence changed: show it to the XMPP clients in their rooms.
-    pub(super) async fn show_presence_in_rooms(&self, user: &crate::core::ids::MatrixUserId, presence: &Presence) {
+    pub(in crate::bridge) async fn show_presence_in_rooms(
+        &self,
+        user: &crate::core::ids::MatrixUserId,
+        presence: &Presence,
+    ) {
         let who = Party::Matrix(user.clone());
         let rooms = match self.store.rooms_of(&who).await {
             Ok(r) => r,

@@ -25,7 +25,7 @@ impl Bridge {
     }
 
     /// A ghost posts in a bridged room; if it is not in the room (yet), the bot lets it in.
-    pub(super) async fn post_as_ghost(
+    pub(in crate::bridge) async fn post_as_ghost(
         &self,
         id: i64,
         room: &RoomId,
@@ -48,7 +48,7 @@ impl Bridge {
 
     /// An XMPP occupant's message, with its reply, correction or file, posted by their ghost;
     /// the references (archive ids) are resolved to events now.
-    pub(super) async fn room_say(
+    pub(in crate::bridge) async fn room_say(
         &self,
         id: i64,
         room: &RoomId,
@@ -92,7 +92,7 @@ impl Bridge {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) async fn create_room(
+    pub(in crate::bridge) async fn create_room(
         self: &std::sync::Arc<Self>,
         initiator: &Party,
         name: &str,
@@ -269,7 +269,7 @@ impl Bridge {
         Ok(())
     }
 
-    pub(super) async fn room_act(&self, room: &RoomId, op: &RoomOp) -> Result<(), DeliveryError> {
+    pub(in crate::bridge) async fn room_act(&self, room: &RoomId, op: &RoomOp) -> Result<(), DeliveryError> {
         let bot = self.map.bot();
         let result = match op {
             RoomOp::Invite { user } => {
@@ -294,7 +294,7 @@ impl Bridge {
         }
     }
 
-    pub(super) async fn send_groupchat(
+    pub(in crate::bridge) async fn send_groupchat(
         &self,
         room: &RoomId,
         nick: &str,
@@ -315,7 +315,7 @@ impl Bridge {
 
     /// An occupant's reactions (`keys`) or retraction (`None`) of an archived message, to
     /// every client in the MUC.
-    pub(super) async fn send_group_act(
+    pub(in crate::bridge) async fn send_group_act(
         &self,
         id: i64,
         room: &RoomId,
@@ -332,7 +332,7 @@ impl Bridge {
         Ok(())
     }
 
-    pub(super) async fn send_occupant_change(
+    pub(in crate::bridge) async fn send_occupant_change(
         &self,
         room: &RoomId,
         who: &Party,
@@ -408,7 +408,7 @@ impl Bridge {
         Ok(())
     }
 
-    pub(super) async fn send_subject(&self, room: &RoomId, subject: &str) -> Result<(), DeliveryError> {
+    pub(in crate::bridge) async fn send_subject(&self, room: &RoomId, subject: &str) -> Result<(), DeliveryError> {
         let r = self.room_for_delivery(room).await?;
         let muc = self.muc_of(&r);
         for (full, _) in self.store.occupants(room).await.map_err(store_err)? {
@@ -417,7 +417,7 @@ impl Bridge {
         Ok(())
     }
 
-    pub(super) async fn send_muc_invite(
+    pub(in crate::bridge) async fn send_muc_invite(
         &self,
         room: &RoomId,
         to: &crate::core::ids::BareJid,

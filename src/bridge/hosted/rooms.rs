@@ -25,7 +25,7 @@ participant again; Matrix does not let moderators demote each other), `!promote 
 `!kick @user:server`, `!who` (participants and roles).";
 
 impl Bridge {
-    pub(super) fn room_cap(&self) -> usize {
+    pub(in crate::bridge) fn room_cap(&self) -> usize {
         self.current_config().rooms.max_participants
     }
 
@@ -35,26 +35,26 @@ impl Bridge {
     }
 
     /// The bridged room with this ID, if the bridge hosts it (cached; rooms are few).
-    pub(super) async fn bridged_room(&self, room: &RoomId) -> crate::store::Result<Option<BridgedRoom>> {
-        if let Some(hit) = self.rooms.lock().ok().and_then(|r| r.get(room).cloned()) {
+    pub(in crate::bridge) async fn bridged_room(&self, room: &RoomId) -> crate::store::Result<Option<BridgedRoom>> {
+        if let Some(hit) = self.hosted.rooms.lock().ok().and_then(|r| r.get(room).cloned()) {
             return Ok(hit);
         }
         let found = self.store.room(room).await?;
-        if let Ok(mut r) = self.rooms.lock() {
+        if let Ok(mut r) = self.hosted.rooms.lock() {
             // Never overwrite: a room saved meanwhile (cache_room) must not be forgotten.
             r.entry(room.clone()).or_insert_with(|| found.clone());
         }
         Ok(found)
     }
 
-    pub(super) fn cache_room(&self, r: &BridgedRoom) {
-        if let Ok(mut rooms) = self.rooms.lock() {
+    pub(in crate::bridge) fn cache_room(&self, r: &BridgedRoom) {
+        if let Ok(mut rooms) = self.hosted.rooms.lock() {
             rooms.insert(r.room.clone(), Some(r.clone()));
         }
     }
 
     /// The room behind a MUC localpart (`#sales\40hs` or `!id\40hs`).
-    pub(super) async fn room_by_muc(&self, local: &str) -> crate::store::Result<Option<BridgedRoom>> {
+    pub(in crate::bridge) async fn room_by_muc(&self, local: &str) -> crate::store::Result<Option<BridgedRoom>> {
         let Some(Ok(name)) = self.map.room_for_muc(local) else { return Ok(None) };
         if name.starts_with('#') {
             return self.store.room_by_alias(&name).await;
@@ -66,7 +66,7 @@ impl Bridge {
     }
 
     /// The Matrix ID that acts for a participant (a ghost for an XMPP user).
-    pub(super) fn matrix_id_of(&self, p: &Party) -> MatrixUserId {
+    pub(in crate::bridge) fn matrix_id_of(&self, p: &Party) -> MatrixUserId {
         match p {
             Party::Matrix(u) => u.clone(),
             Party::Xmpp(j) => self.map.ghost_for(j),
@@ -74,7 +74,7 @@ impl Bridge {
     }
 
     /// The participant a Matrix ID stands for (an XMPP user for a ghost).
-    pub(super) fn party_of(&self, user: &MatrixUserId) -> Party {
+    pub(in crate::bridge) fn party_of(&self, user: &MatrixUserId) -> Party {
         match self.map.jid_for_ghost(user) {
             Some(Ok(jid)) => Party::Xmpp(jid),
             _ => Party::Matrix(user.clone()),
@@ -82,19 +82,19 @@ impl Bridge {
     }
 
     /// The address under which a participant appears on XMPP (the room is non-anonymous).
-    pub(super) fn real_jid_of(&self, p: &Party) -> String {
+    pub(in crate::bridge) fn real_jid_of(&self, p: &Party) -> String {
         match p {
             Party::Matrix(u) => self.map.jid_for_matrix(u).to_string(),
             Party::Xmpp(j) => j.to_string(),
         }
     }
 
-    pub(super) fn room_model(&self, members: &[RoomMember]) -> Room {
+    pub(in crate::bridge) fn room_model(&self, members: &[RoomMember]) -> Room {
         Room::from_members(members.iter().map(|m| (m.party.clone(), m.role)), self.room_cap())
     }
 
     /// What a Matrix event in a bridged room means, as actions (inside the transaction).
-    pub(super) async fn room_actions(
+    pub(in crate::bridge) async fn room_actions(
         &self,
         tx: &mut StoreTx,
         r: BridgedRoom,
@@ -458,7 +458,7 @@ impl Bridge {
 
     /// A nick for `who` in a room, unique among the other participants: their display name
     /// (Matrix) or the local part of their JID, unless they ask for one.
-    pub(super) fn new_nick(&self, members: &[RoomMember], who: &Party, wanted: Option<&str>) -> String {
+    pub(in crate::bridge) fn new_nick(&self, members: &[RoomMember], who: &Party, wanted: Option<&str>) -> String {
         let base = match (wanted, who) {
             (Some(w), _) => w.to_owned(),
             (None, Party::Matrix(u)) => self.displayname(u).unwrap_or_else(|| u.localpart().to_owned()),
@@ -514,7 +514,7 @@ impl Bridge {
     }
 
     /// Record what a moderator's request changed, and queue it for both networks.
-    pub(super) async fn carry_out(
+    pub(in crate::bridge) async fn carry_out(
         &self,
         tx: &mut StoreTx,
         r: &BridgedRoom,

@@ -5,9 +5,11 @@
 //! authority here: its rules apply, the bridge only carries what happens.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
+use crate::core::budget::Budget;
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::inbound::{MatrixIn, Membership};
 use crate::core::room;
@@ -26,12 +28,26 @@ pub struct RemoteOccupant {
 
 /// Portal rooms by room and by MUC, loaded once from the store.
 #[derive(Default)]
-pub(super) struct PortalIndex {
+struct PortalIndex {
     loaded: bool,
     by_room: HashMap<RoomId, BareJid>,
     by_muc: HashMap<BareJid, RoomId>,
     /// Who is in each MUC (other than our own occupants), by nick.
     occupants: HashMap<BareJid, HashMap<String, RemoteOccupant>>,
+}
+
+/// What the bridge keeps in memory about linked MUCs.
+pub(in crate::bridge) struct State {
+    /// Their rooms, and who is in those MUCs.
+    index: Mutex<PortalIndex>,
+    /// New linked rooms (created on alias lookups anyone can make): a burst, then a few an hour.
+    budget: Mutex<Budget>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self { index: Mutex::default(), budget: Mutex::new(Budget::per_hour(20, 60)) }
+    }
 }
 
 /// How a remote MUC's presence for one of its occupants reads.
@@ -43,11 +59,11 @@ pub enum RemotePresence {
 
 impl Bridge {
     async fn load_portals(&self) -> crate::store::Result<()> {
-        if self.portals.lock().map(|p| p.loaded).unwrap_or(true) {
+        if self.linked.index.lock().map(|p| p.loaded).unwrap_or(true) {
             return Ok(());
         }
         let rooms = self.store.xmpp_rooms().await?;
-        if let Ok(mut p) = self.portals.lock() {
+        if let Ok(mut p) = self.linked.index.lock() {
             for (room, muc) in rooms {
                 p.by_muc.insert(muc.clone(), room.clone());
                 p.by_room.insert(room, muc);
@@ -57,28 +73,28 @@ impl Bridge {
         Ok(())
     }
 
-    pub(super) async fn portal_muc(&self, room: &RoomId) -> crate::store::Result<Option<BareJid>> {
+    pub(in crate::bridge) async fn portal_muc(&self, room: &RoomId) -> crate::store::Result<Option<BareJid>> {
         self.load_portals().await?;
-        Ok(self.portals.lock().ok().and_then(|p| p.by_room.get(room).cloned()))
+        Ok(self.linked.index.lock().ok().and_then(|p| p.by_room.get(room).cloned()))
     }
 
     /// The portal room of a MUC, if there is one.
     pub async fn portal_room(&self, muc: &BareJid) -> crate::store::Result<Option<RoomId>> {
         self.load_portals().await?;
-        Ok(self.portals.lock().ok().and_then(|p| p.by_muc.get(muc).cloned()))
+        Ok(self.linked.index.lock().ok().and_then(|p| p.by_muc.get(muc).cloned()))
     }
 
     /// Record a link made by `rooms link`.
-    pub(super) fn index_link(&self, room: &RoomId, muc: &BareJid) {
-        if let Ok(mut p) = self.portals.lock() {
+    pub(in crate::bridge) fn index_link(&self, room: &RoomId, muc: &BareJid) {
+        if let Ok(mut p) = self.linked.index.lock() {
             p.by_muc.insert(muc.clone(), room.clone());
             p.by_room.insert(room.clone(), muc.clone());
         }
     }
 
     /// Forget a link (`rooms unlink`); the MUC's occupants that showed their address.
-    pub(super) fn index_unlink(&self, room: &RoomId, muc: &BareJid) -> Vec<BareJid> {
-        let Ok(mut p) = self.portals.lock() else { return vec![] };
+    pub(in crate::bridge) fn index_unlink(&self, room: &RoomId, muc: &BareJid) -> Vec<BareJid> {
+        let Ok(mut p) = self.linked.index.lock() else { return vec![] };
         p.by_room.remove(room);
         p.by_muc.remove(muc);
         p.occupants.remove(muc).map(|o| o.into_values().filter_map(|o| o.jid).collect()).unwrap_or_default()
@@ -101,13 +117,13 @@ impl Bridge {
             tracing::info!(%muc, alias, "no portal: the address is not a MUC room");
             return Ok(false);
         }
-        if !self.portal_budget.lock().map(|mut b| b.take(std::time::Instant::now())).unwrap_or(false) {
+        if !self.linked.budget.lock().map(|mut b| b.take(std::time::Instant::now())).unwrap_or(false) {
             return Err(format!("too many new portal rooms; {muc} can be joined later"));
         }
         let localpart = alias.trim_start_matches('#').split(':').next().unwrap_or_default();
         let room = self.matrix.create_portal_room(&muc.to_string(), localpart).await.map_err(|e| e.to_string())?;
         self.store.save_xmpp_room(&room, &muc).await.map_err(|e| e.to_string())?;
-        if let Ok(mut p) = self.portals.lock() {
+        if let Ok(mut p) = self.linked.index.lock() {
             p.by_muc.insert(muc.clone(), room.clone());
             p.by_room.insert(room.clone(), muc.clone());
         }
@@ -116,7 +132,7 @@ impl Bridge {
     }
 
     /// What a Matrix event in a portal room means for the MUC.
-    pub(super) async fn portal_actions(
+    pub(in crate::bridge) async fn portal_actions(
         &self,
         tx: &mut StoreTx,
         room: RoomId,
@@ -183,7 +199,7 @@ impl Bridge {
                     }
                     ok
                 });
-                let new = self.portals.lock().ok().map(|mut p| {
+                let new = self.linked.index.lock().ok().map(|mut p| {
                     let occupants = p.occupants.entry(muc.clone()).or_default();
                     if occupants.len() >= MAX_REMOTE_OCCUPANTS && !occupants.contains_key(nick) {
                         // A MUC inventing occupants must not make ghosts without end.
@@ -202,7 +218,7 @@ impl Bridge {
                 }
             }
             RemotePresence::Unavailable { own: false } => {
-                let gone = self.portals.lock().ok().and_then(|mut p| p.occupants.get_mut(muc)?.remove(nick));
+                let gone = self.linked.index.lock().ok().and_then(|mut p| p.occupants.get_mut(muc)?.remove(nick));
                 if let Some(RemoteOccupant { jid: Some(jid) }) = gone {
                     actions.push(Action::MatrixLeave { room: room.clone(), user: self.map.ghost_for(&jid) });
                 }
@@ -257,7 +273,8 @@ impl Bridge {
             return Ok(()); // the MUC reflecting a Matrix user's own message
         }
         let real = self
-            .portals
+            .linked
+            .index
             .lock()
             .ok()
             .and_then(|p| p.occupants.get(muc).and_then(|o| o.get(nick)).and_then(|o| o.jid.clone()));
@@ -301,7 +318,7 @@ impl Bridge {
         }
     }
 
-    pub(super) async fn deliver_portal(
+    pub(in crate::bridge) async fn deliver_portal(
         &self,
         id: i64,
         action: &Action,

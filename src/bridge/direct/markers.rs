@@ -14,7 +14,7 @@ use crate::xmpp::outbound;
 
 impl Bridge {
     /// Presence, typing and read markers from Matrix.
-    pub(super) async fn on_ephemeral(self: &Arc<Self>, event: MatrixIn) {
+    pub(in crate::bridge) async fn on_ephemeral(self: &Arc<Self>, event: MatrixIn) {
         match event {
             MatrixIn::Presence { user, state, status_msg } => self.matrix_presence(user, state, status_msg),
             // Hosted rooms first; otherwise perhaps a direct chat.
@@ -42,7 +42,7 @@ impl Bridge {
     async fn matrix_typing(&self, room: RoomId, users: Vec<MatrixUserId>) {
         let Some(portal) = self.dm_of_room(&room).await else { return };
         let typing = users.contains(&portal.matrix);
-        let changed = match self.markers.typing.lock() {
+        let changed = match self.direct.typing.lock() {
             Ok(mut rooms) => rooms.insert(room, typing).unwrap_or(false) != typing,
             Err(_) => false,
         };
@@ -64,7 +64,7 @@ impl Bridge {
             Err(e) => return tracing::warn!(%room, error = %e, "cannot look up a read event"),
         };
         let Some(m) = target.filter(|m| m.markable && m.matrix == user) else { return };
-        let first_time = match self.markers.displayed.lock() {
+        let first_time = match self.direct.displayed.lock() {
             Ok(mut last) => last.insert(room, m.stanza_id.clone()).as_ref() != Some(&m.stanza_id),
             Err(_) => true,
         };
@@ -77,7 +77,7 @@ impl Bridge {
 
     /// An XMPP message reached Matrix as `event_id`: remember the pair, and send the receipt
     /// the sender asked for.
-    pub(super) async fn delivered_to_matrix(&self, portal: &DmPortal, event_id: String, asked: Asked<'_>) {
+    pub(in crate::bridge) async fn delivered_to_matrix(&self, portal: &DmPortal, event_id: String, asked: Asked<'_>) {
         // A message ends the sender's typing notification.
         self.stop_ghost_typing(&portal.room, &self.map.ghost_for(&portal.xmpp)).await;
         self.reassert_ghost_presence(&portal.xmpp).await;
@@ -111,7 +111,7 @@ impl Bridge {
         };
         let ghost = self.map.ghost_for(from);
         if composing {
-            if let Ok(mut typing) = self.markers.ghost_typing.lock() {
+            if let Ok(mut typing) = self.direct.ghost_typing.lock() {
                 typing.insert(portal.room.clone());
             }
             if let Err(e) = self.matrix.set_typing(&portal.room, &ghost, true).await {
@@ -124,7 +124,7 @@ impl Bridge {
     }
 
     async fn stop_ghost_typing(&self, room: &RoomId, ghost: &MatrixUserId) {
-        let was_typing = self.markers.ghost_typing.lock().map(|mut t| t.remove(room)).unwrap_or(false);
+        let was_typing = self.direct.ghost_typing.lock().map(|mut t| t.remove(room)).unwrap_or(false);
         if was_typing && let Err(e) = self.matrix.set_typing(room, ghost, false).await {
             tracing::debug!(%ghost, error = %e, "cannot clear typing");
         }

@@ -19,7 +19,7 @@ fn store_err(e: StoreError) -> DeliveryError {
 }
 
 /// A random, unguessable token (128 bits, hex).
-pub(super) fn new_token() -> String {
+pub(in crate::bridge) fn new_token() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
@@ -116,7 +116,7 @@ impl Bridge {
     }
 
     /// Make the ghost's `m.reaction` events match the XMPP user's full set of reactions.
-    pub(super) async fn deliver_reactions(
+    pub(in crate::bridge) async fn deliver_reactions(
         &self,
         id: i64,
         target: &XmppTarget,
@@ -160,7 +160,7 @@ impl Bridge {
     }
 
     /// An XMPP user retracted a message: their ghost redacts it (theirs only).
-    pub(super) async fn deliver_retract(
+    pub(in crate::bridge) async fn deliver_retract(
         &self,
         id: i64,
         target: &XmppTarget,
@@ -177,7 +177,7 @@ impl Bridge {
     }
 
     /// Refuse at once a correction of someone else's message (the client gets the error).
-    pub(super) async fn check_dm_correction(
+    pub(in crate::bridge) async fn check_dm_correction(
         &self,
         from: &BareJid,
         to: &MatrixUserId,
@@ -193,7 +193,7 @@ impl Bridge {
     /// Resolve a 1:1 message's reply and correction (the XMPP user's stanza ids) to events:
     /// `(reply_to, replaces)`. An unknown reply target leaves a plain message; correcting
     /// someone else's message is refused.
-    pub(super) async fn resolve_dm_extras(
+    pub(in crate::bridge) async fn resolve_dm_extras(
         &self,
         from: &BareJid,
         to: &MatrixUserId,
@@ -216,7 +216,7 @@ impl Bridge {
 
     /// Post what an XMPP user sent (text, or a file by URL) as `user` in `room`; returns the
     /// event id of the message (the file's, when one was carried).
-    pub(super) async fn post_content(
+    pub(in crate::bridge) async fn post_content(
         &self,
         id: i64,
         room: &RoomId,
@@ -249,7 +249,7 @@ impl Bridge {
 
     /// A Matrix file in a chat: a link the bridge serves, saved in the transaction. `None`
     /// when the file is larger than the bridge carries.
-    pub(super) async fn media_link(
+    pub(in crate::bridge) async fn media_link(
         &self,
         tx: &mut StoreTx,
         room: &RoomId,
@@ -276,7 +276,7 @@ impl Bridge {
     }
 
     /// The actions for a Matrix user's file in their direct chat.
-    pub(super) async fn dm_file(
+    pub(in crate::bridge) async fn dm_file(
         &self,
         tx: &mut StoreTx,
         portal: &DmPortal,
@@ -316,7 +316,7 @@ impl Bridge {
     }
 
     /// A Matrix user reacted in their direct chat: the new full set goes to XMPP.
-    pub(super) async fn dm_reaction(
+    pub(in crate::bridge) async fn dm_reaction(
         &self,
         tx: &mut StoreTx,
         portal: &DmPortal,
@@ -330,7 +330,7 @@ impl Bridge {
 
     /// A Matrix user redacted an event in their direct chat: a reaction taken back (the new
     /// set goes to XMPP), or their message (retracted on XMPP).
-    pub(super) async fn dm_redaction(
+    pub(in crate::bridge) async fn dm_redaction(
         &self,
         tx: &mut StoreTx,
         portal: &DmPortal,
@@ -354,7 +354,7 @@ impl Bridge {
 
     /// Resolve a Matrix message's reply and correction (events of `room`) to what the XMPP
     /// side knows: the extras to send, and the original event a correction stands for.
-    pub(super) async fn resolve_matrix_extras(
+    pub(in crate::bridge) async fn resolve_matrix_extras(
         &self,
         room: &RoomId,
         sender: &MatrixUserId,
@@ -390,7 +390,7 @@ impl Bridge {
     }
 
     /// A Matrix user's reactions (the full set) to a message in their direct chat.
-    pub(super) async fn send_xmpp_reactions(
+    pub(in crate::bridge) async fn send_xmpp_reactions(
         &self,
         id: i64,
         from: &MatrixUserId,
@@ -409,7 +409,7 @@ impl Bridge {
 
     /// A Matrix user's redaction of a message in their direct chat, retracted on XMPP if it
     /// was theirs and bridged.
-    pub(super) async fn send_xmpp_retract(
+    pub(in crate::bridge) async fn send_xmpp_retract(
         &self,
         id: i64,
         from: &MatrixUserId,
