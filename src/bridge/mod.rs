@@ -9,6 +9,7 @@ mod commands;
 mod deliver;
 pub mod direct;
 mod fetch;
+mod ghosts;
 pub mod hosted;
 mod lanes;
 pub mod linked;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
-use crate::bridge::deliver::Asked;
+use crate::bridge::direct::delivery::Asked;
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::inbound::MatrixIn;
 use crate::store::{DmPortal, MappedMessage};

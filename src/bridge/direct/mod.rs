@@ -5,7 +5,9 @@
 //! text (`content`), and typing and read markers (`markers`).
 
 mod content;
+mod delivery;
 mod markers;
+mod matrix_in;
 mod xmpp_in;
 
 use std::collections::{HashMap, HashSet};
