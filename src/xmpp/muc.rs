@@ -17,7 +17,8 @@ use xmpp_parsers::ping::Ping;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
 use crate::bridge::Bridge;
-use crate::bridge::hosted::muc::{AdminItem, ArchiveQuery, MucJoin};
+use crate::bridge::hosted::muc::{AdminItem, ArchiveQuery};
+use crate::bridge::hosted::occupants::MucJoin;
 use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
 use crate::xmpp::muc_out::{self, MUC_ADMIN, MUC_OWNER};

@@ -1,7 +1,7 @@
 //! Hosted rooms (`Conversation::HostedRoom`): a Matrix room the bridge hosts as a MUC on its
 //! component, where the bridge is the authority (`core::room` decides). Both directions live
 //! here: the Matrix side (`rooms`: messages, invitations, joins, kicks, power levels, topic), the
-//! XMPP side (`muc_presence`: joining and leaving; `muc`: messages, subject, invitations,
+//! XMPP side (`occupants`: joining and leaving; `muc`: messages, subject, invitations,
 //! `muc#admin`, the archive), carrying out their actions (`delivery`), and typing and read
 //! markers (`markers`). An XMPP message in a hosted room becomes a Matrix event in
 //! `muc::muc_message` (accepted, archived and queued) and `delivery::room_say` (posted).
@@ -9,6 +9,7 @@
 mod delivery;
 mod markers;
 pub mod muc;
+pub mod occupants;
 mod rooms;
 
 use std::collections::{HashMap, HashSet};
