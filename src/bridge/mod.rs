@@ -14,6 +14,7 @@ pub mod hosted;
 mod lanes;
 pub mod linked;
 mod matrix_in;
+mod media;
 mod presence;
 
 use std::collections::HashMap;

@@ -1,26 +1,23 @@
 //! Message content beyond text in direct chats: replies, corrections, reactions, retractions
 //! and files, both ways. References travel as the ids of the network they come from and are
 //! resolved through the stored pairs (`message_map`) when the action runs, after everything
-//! before it on its lane: a correction right after its original finds it.
+//! before it on its lane: a correction right after its original finds it. The Matrix side of
+//! XMPP reactions and retractions serves hosted rooms too (`XmppTarget::Room`); carrying files
+//! is shared by every kind (`bridge/media.rs`).
 
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
-use crate::core::action::{Action, Attachment, Extras, Refusal, Reply, Text, XmppTarget};
+use crate::core::action::{Action, Extras, Refusal, Reply, Text, XmppTarget};
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::inbound::{FileRef, XmppAct};
 use crate::core::outbox::DeliveryError;
-use crate::matrix::client::{MatrixError, Relations};
-use crate::store::{DmPortal, MappedMessage, MediaLink, Reaction, StoreError, StoreTx};
+use crate::matrix::client::MatrixError;
+use crate::store::{DmPortal, MappedMessage, Reaction, StoreError, StoreTx};
 use crate::xmpp::outbound;
 
 fn store_err(e: StoreError) -> DeliveryError {
     DeliveryError::Transient(e.to_string())
-}
-
-/// A random, unguessable token (128 bits, hex).
-pub(in crate::bridge) fn new_token() -> String {
-    format!("{:032x}", rand::random::<u128>())
 }
 
 impl Bridge {
@@ -214,66 +211,7 @@ impl Bridge {
         Ok((reply, replaces))
     }
 
-    /// Post what an XMPP user sent (text, or a file by URL) as `user` in `room`; returns the
-    /// event id of the message (the file's, when one was carried).
-    pub(in crate::bridge) async fn post_content(
-        &self,
-        id: i64,
-        room: &RoomId,
-        user: &MatrixUserId,
-        text: &Text,
-        relations: Relations<'_>,
-        file: Option<&Attachment>,
-    ) -> Result<String, MatrixError> {
-        let txn = self.txn_id(id);
-        let Some(file) = file else {
-            return self.matrix.send_message(room, user, text, relations, &txn).await;
-        };
-        let uploaded = match self.fetch_to_matrix(user, &file.url).await {
-            Ok(u) => u,
-            Err(why) => {
-                // Never lost: the URL goes as text.
-                tracing::info!(url = file.url, why = %why, "cannot carry a file; sending its URL");
-                return self.matrix.send_message(room, user, text, relations, &txn).await;
-            }
-        };
-        let event = self.matrix.send_file(room, user, &uploaded, relations, &txn).await?;
-        let caption = text.body.trim();
-        if !caption.is_empty() && caption != file.url {
-            self.matrix.send_message(room, user, text, Relations::default(), &format!("{txn}-c")).await?;
-        }
-        Ok(event)
-    }
-
     // ------------------------------------------------------------------ Matrix → XMPP --
-
-    /// A Matrix file in a chat: a link the bridge serves, saved in the transaction. `None`
-    /// when the file is larger than the bridge carries.
-    pub(in crate::bridge) async fn media_link(
-        &self,
-        tx: &mut StoreTx,
-        room: &RoomId,
-        file: &FileRef,
-    ) -> crate::store::Result<Option<Attachment>> {
-        let max = self.current_config().media.max_bytes;
-        if file.size.is_some_and(|s| s > max) {
-            return Ok(None);
-        }
-        let token = new_token();
-        let link = MediaLink {
-            token: token.clone(),
-            mxc: file.mxc.clone(),
-            name: file.name.clone(),
-            mimetype: file.mimetype.clone(),
-            size: file.size,
-            room: room.clone(),
-            event_id: file.event_id.clone(),
-        };
-        tx.save_media(&link).await?;
-        let name: String = url::form_urlencoded::byte_serialize(file.name.as_bytes()).collect();
-        let url = format!("{}/media/{token}/{name}", self.current_config().media_base_url());
-        Ok(Some(Attachment { url, name: Some(file.name.clone()), mimetype: file.mimetype.clone(), size: file.size }))
-    }
 
     /// The actions for a Matrix user's file in their direct chat.
     pub(in crate::bridge) async fn dm_file(
@@ -430,17 +368,5 @@ impl Bridge {
         let act = XmppAct::Retract { id: m.stanza_id };
         let stanza = outbound::chat_act(&self.map.jid_for_matrix(from), to, self.stanza_id(id), &act)?;
         self.xmpp.send(stanza).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_long_and_distinct() {
-        let (a, b) = (new_token(), new_token());
-        assert_eq!(a.len(), 32);
-        assert_ne!(a, b);
     }
 }
