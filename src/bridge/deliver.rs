@@ -34,14 +34,14 @@ impl Bridge {
                     self.prepare_sms_ghost(room, user, &phone).await?;
                 }
                 match self.matrix.join(room, user).await {
-                    // A portal room that is not public (linked with `rooms link`): the bot
+                    // A linked MUC's room that is not public (linked with `rooms link`): the bot
                     // invites the MUC occupant's ghost first.
                     Err(e)
                         if e.errcode() == Some("M_FORBIDDEN")
                             && self.portal_muc(room).await.map_err(store_err)?.is_some() =>
                     {
                         if let Err(e) = self.matrix.invite(room, &self.map.bot(), user).await {
-                            tracing::info!(%room, %user, error = %e, "cannot invite a ghost into a portal room");
+                            tracing::info!(%room, %user, error = %e, "cannot invite a ghost into a linked MUC's room");
                         }
                         self.matrix.join(room, user).await.map_err(MatrixError::into_delivery)
                     }
@@ -101,7 +101,7 @@ impl Bridge {
             Action::XmppPortalJoin { .. }
             | Action::XmppPortalLeave { .. }
             | Action::XmppPortalMessage { .. }
-            | Action::MatrixLeave { .. } => self.deliver_portal(id, action).await,
+            | Action::MatrixLeave { .. } => self.deliver_linked(id, action).await,
             Action::XmppMucInvite { room, to, from, reason } => {
                 self.send_muc_invite(room, to, from, reason.as_deref()).await
             }

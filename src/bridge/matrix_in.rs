@@ -117,7 +117,7 @@ impl Bridge {
         if let Some(room) = event.room()
             && let Some(muc) = self.portal_muc(room).await?
         {
-            return self.portal_actions(tx, room.clone(), muc, event).await;
+            return self.linked_actions(tx, room.clone(), muc, event).await;
         }
         let direct = match &event {
             MatrixIn::Message { room, sender, .. }

@@ -13,7 +13,7 @@ use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::inbound::{FileRef, XmppAct};
 use crate::core::outbox::DeliveryError;
 use crate::matrix::client::MatrixError;
-use crate::store::{DmPortal, MappedMessage, Reaction, StoreError, StoreTx};
+use crate::store::{DirectChat, MappedMessage, Reaction, StoreError, StoreTx};
 use crate::xmpp::outbound;
 
 fn store_err(e: StoreError) -> DeliveryError {
@@ -217,7 +217,7 @@ impl Bridge {
     pub(in crate::bridge) async fn dm_file(
         &self,
         tx: &mut StoreTx,
-        portal: &DmPortal,
+        chat: &DirectChat,
         room: RoomId,
         sender: MatrixUserId,
         file: FileRef,
@@ -227,14 +227,14 @@ impl Bridge {
             let max = self.current_config().media.max_bytes;
             let in_room = format!(
                 "{} is larger than the bridge's limit of {max} bytes and was not sent to {}; they were told.",
-                file.name, portal.xmpp
+                file.name, chat.xmpp
             );
             let to_xmpp = format!(
                 "[{sender} sent the file {} ({} bytes), too large for the bridge.]",
                 file.name,
                 file.size.unwrap_or(0)
             );
-            return Ok(vec![self.notice_in(portal, &room, in_room), self.notice_to_xmpp(portal, &sender, to_xmpp)]);
+            return Ok(vec![self.notice_in(chat, &room, in_room), self.notice_to_xmpp(chat, &sender, to_xmpp)]);
         };
         let extras = Extras {
             reply_to: reply_to.map(|id| Reply { id, author: None, quote: None }),
@@ -245,7 +245,7 @@ impl Bridge {
         let event = Some((room, file.event_id));
         Ok(vec![Action::XmppChat {
             from: sender,
-            to: portal.xmpp.clone(),
+            to: chat.xmpp.clone(),
             nick,
             text: Text::plain(link.url),
             event,
@@ -257,13 +257,13 @@ impl Bridge {
     pub(in crate::bridge) async fn dm_reaction(
         &self,
         tx: &mut StoreTx,
-        portal: &DmPortal,
+        chat: &DirectChat,
         r: Reaction,
     ) -> crate::store::Result<Vec<Action>> {
         tx.save_reaction(&r).await?;
         let keys = tx.reactions_of(&r.room, &r.target_event, &r.reactor).await?.into_iter().map(|r| r.key).collect();
         let Ok(from) = MatrixUserId::parse(&r.reactor) else { return Ok(vec![]) };
-        Ok(vec![Action::XmppReactions { from, to: portal.xmpp.clone(), room: r.room, target: r.target_event, keys }])
+        Ok(vec![Action::XmppReactions { from, to: chat.xmpp.clone(), room: r.room, target: r.target_event, keys }])
     }
 
     /// A Matrix user redacted an event in their direct chat: a reaction taken back (the new
@@ -271,7 +271,7 @@ impl Bridge {
     pub(in crate::bridge) async fn dm_redaction(
         &self,
         tx: &mut StoreTx,
-        portal: &DmPortal,
+        chat: &DirectChat,
         room: RoomId,
         sender: MatrixUserId,
         redacts: String,
@@ -281,13 +281,13 @@ impl Bridge {
             let keys = tx.reactions_of(&room, &r.target_event, &r.reactor).await?.into_iter().map(|r| r.key).collect();
             return Ok(match MatrixUserId::parse(&r.reactor) {
                 Ok(from) if from == sender => {
-                    vec![Action::XmppReactions { from, to: portal.xmpp.clone(), room, target: r.target_event, keys }]
+                    vec![Action::XmppReactions { from, to: chat.xmpp.clone(), room, target: r.target_event, keys }]
                 }
                 _ => vec![],
             });
         }
         tx.forget_media(&room, &redacts).await?;
-        Ok(vec![Action::XmppRetract { from: sender, to: portal.xmpp.clone(), room, target: redacts }])
+        Ok(vec![Action::XmppRetract { from: sender, to: chat.xmpp.clone(), room, target: redacts }])
     }
 
     /// Resolve a Matrix message's reply and correction (events of `room`) to what the XMPP

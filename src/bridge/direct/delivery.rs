@@ -7,7 +7,7 @@ use crate::core::action::{Action, Text};
 use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::outbox::DeliveryError;
 use crate::matrix::client::{MatrixError, Relations};
-use crate::store::{DmPortal, MappedMessage, PeerMembership, StoreError};
+use crate::store::{DirectChat, MappedMessage, PeerMembership, StoreError};
 use crate::xmpp::outbound;
 
 /// What the XMPP sender of a message asked for.
@@ -87,18 +87,18 @@ impl Bridge {
         let ghost = self.map.ghost_for(from);
         let name = nick.map(str::to_owned).unwrap_or_else(|| from.to_string());
         self.ensure_ghost(&ghost, &name).await?;
-        let portal = self.ensure_dm(&ghost, from, to).await?;
-        match self.post_content(id, &portal.room, &ghost, text, relations, file).await {
+        let chat = self.ensure_dm(&ghost, from, to).await?;
+        match self.post_content(id, &chat.room, &ghost, text, relations, file).await {
             Ok(event_id) => {
-                self.delivered_to_matrix(&portal, event_id, asked).await;
+                self.delivered_to_matrix(&chat, event_id, asked).await;
                 Ok(())
             }
             Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
                 // The ghost is no longer in that room (kicked, room gone): forget it, so the
                 // retry opens a fresh direct chat instead of failing forever.
-                self.store.forget_dm(&portal.room).await.map_err(store_err)?;
+                self.store.forget_dm(&chat.room).await.map_err(store_err)?;
                 self.cache_dm(0, None, from, to);
-                Err(DeliveryError::Transient(format!("ghost cannot post in {}: {e}", portal.room)))
+                Err(DeliveryError::Transient(format!("ghost cannot post in {}: {e}", chat.room)))
             }
             Err(e) => Err(e.into_delivery()),
         }
@@ -110,28 +110,26 @@ impl Bridge {
         ghost: &MatrixUserId,
         from: &BareJid,
         to: &MatrixUserId,
-    ) -> Result<DmPortal, DeliveryError> {
+    ) -> Result<DirectChat, DeliveryError> {
         let (generation, current) = self.current_dm(from, to).await.map_err(store_err)?;
-        let portal = match current {
-            Some(portal) if portal.peer == PeerMembership::Left => {
-                match self.matrix.invite(&portal.room, ghost, to).await {
-                    Ok(()) => {
-                        let portal = DmPortal { peer: PeerMembership::Invited, ..portal };
-                        self.store.save_dm(&portal).await.map_err(store_err)?;
-                        portal
-                    }
-                    Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
-                        self.store.forget_dm(&portal.room).await.map_err(store_err)?;
-                        self.create_dm(ghost, from, to).await?
-                    }
-                    Err(e) => return Err(e.into_delivery()),
+        let chat = match current {
+            Some(chat) if chat.peer == PeerMembership::Left => match self.matrix.invite(&chat.room, ghost, to).await {
+                Ok(()) => {
+                    let chat = DirectChat { peer: PeerMembership::Invited, ..chat };
+                    self.store.save_dm(&chat).await.map_err(store_err)?;
+                    chat
                 }
-            }
-            Some(portal) => portal,
+                Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
+                    self.store.forget_dm(&chat.room).await.map_err(store_err)?;
+                    self.create_dm(ghost, from, to).await?
+                }
+                Err(e) => return Err(e.into_delivery()),
+            },
+            Some(chat) => chat,
             None => self.create_dm(ghost, from, to).await?,
         };
-        self.cache_dm(generation, Some(&portal), from, to);
-        Ok(portal)
+        self.cache_dm(generation, Some(&chat), from, to);
+        Ok(chat)
     }
 
     async fn create_dm(
@@ -139,11 +137,11 @@ impl Bridge {
         ghost: &MatrixUserId,
         from: &BareJid,
         to: &MatrixUserId,
-    ) -> Result<DmPortal, DeliveryError> {
+    ) -> Result<DirectChat, DeliveryError> {
         let room = self.matrix.create_direct_room(ghost, to).await.map_err(MatrixError::into_delivery)?;
         tracing::info!(%room, xmpp = %from, matrix = %to, "created direct chat");
-        let portal = DmPortal { room, xmpp: from.clone(), matrix: to.clone(), peer: PeerMembership::Invited };
-        self.store.save_dm(&portal).await.map_err(store_err)?;
-        Ok(portal)
+        let chat = DirectChat { room, xmpp: from.clone(), matrix: to.clone(), peer: PeerMembership::Invited };
+        self.store.save_dm(&chat).await.map_err(store_err)?;
+        Ok(chat)
     }
 }

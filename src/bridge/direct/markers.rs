@@ -9,7 +9,7 @@ use crate::bridge::Bridge;
 use crate::bridge::direct::delivery::Asked;
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::inbound::MatrixIn;
-use crate::store::{DmPortal, MappedMessage};
+use crate::store::{DirectChat, MappedMessage};
 use crate::xmpp::outbound;
 
 impl Bridge {
@@ -28,7 +28,7 @@ impl Bridge {
         }
     }
 
-    async fn dm_of_room(&self, room: &RoomId) -> Option<DmPortal> {
+    async fn dm_of_room(&self, room: &RoomId) -> Option<DirectChat> {
         match self.store.dm_by_room(room).await {
             Ok(p) => p,
             Err(e) => {
@@ -40,8 +40,8 @@ impl Bridge {
 
     /// The Matrix side of a DM started or stopped typing: a chat state to the XMPP side.
     async fn matrix_typing(&self, room: RoomId, users: Vec<MatrixUserId>) {
-        let Some(portal) = self.dm_of_room(&room).await else { return };
-        let typing = users.contains(&portal.matrix);
+        let Some(chat) = self.dm_of_room(&room).await else { return };
+        let typing = users.contains(&chat.matrix);
         let changed = match self.direct.typing.lock() {
             Ok(mut rooms) => rooms.insert(room, typing).unwrap_or(false) != typing,
             Err(_) => false,
@@ -49,8 +49,8 @@ impl Bridge {
         if !changed {
             return;
         }
-        let from = self.map.jid_for_matrix(&portal.matrix);
-        if let Ok(stanza) = outbound::chat_state_between(&from, &portal.xmpp, typing) {
+        let from = self.map.jid_for_matrix(&chat.matrix);
+        if let Ok(stanza) = outbound::chat_state_between(&from, &chat.xmpp, typing) {
             self.xmpp.send_reply(stanza).await;
         }
     }
@@ -77,16 +77,16 @@ impl Bridge {
 
     /// An XMPP message reached Matrix as `event_id`: remember the pair, and send the receipt
     /// the sender asked for.
-    pub(in crate::bridge) async fn delivered_to_matrix(&self, portal: &DmPortal, event_id: String, asked: Asked<'_>) {
+    pub(in crate::bridge) async fn delivered_to_matrix(&self, chat: &DirectChat, event_id: String, asked: Asked<'_>) {
         // A message ends the sender's typing notification.
-        self.stop_ghost_typing(&portal.room, &self.map.ghost_for(&portal.xmpp)).await;
-        self.reassert_ghost_presence(&portal.xmpp).await;
+        self.stop_ghost_typing(&chat.room, &self.map.ghost_for(&chat.xmpp)).await;
+        self.reassert_ghost_presence(&chat.xmpp).await;
         let Some(stanza_id) = asked.stanza_id else { return };
         let mapped = MappedMessage {
-            room: portal.room.clone(),
+            room: chat.room.clone(),
             event_id,
-            xmpp: portal.xmpp.clone(),
-            matrix: portal.matrix.clone(),
+            xmpp: chat.xmpp.clone(),
+            matrix: chat.matrix.clone(),
             stanza_id: stanza_id.to_owned(),
             from_xmpp: true,
             markable: asked.markable,
@@ -96,8 +96,7 @@ impl Bridge {
             tracing::warn!(error = %e, "cannot record a bridged message");
         }
         if asked.receipt
-            && let Ok(stanza) =
-                outbound::receipt_between(&self.map.jid_for_matrix(&portal.matrix), &portal.xmpp, stanza_id)
+            && let Ok(stanza) = outbound::receipt_between(&self.map.jid_for_matrix(&chat.matrix), &chat.xmpp, stanza_id)
         {
             self.xmpp.send_reply(stanza).await;
         }
@@ -105,21 +104,21 @@ impl Bridge {
 
     /// An XMPP user's chat state towards a Matrix user: the ghost's typing notification.
     pub async fn xmpp_chat_state(&self, from: &BareJid, to: &MatrixUserId, composing: bool) {
-        let portal = match self.current_dm(from, to).await {
+        let chat = match self.current_dm(from, to).await {
             Ok((_, Some(p))) => p,
             _ => return,
         };
         let ghost = self.map.ghost_for(from);
         if composing {
             if let Ok(mut typing) = self.direct.ghost_typing.lock() {
-                typing.insert(portal.room.clone());
+                typing.insert(chat.room.clone());
             }
-            if let Err(e) = self.matrix.set_typing(&portal.room, &ghost, true).await {
+            if let Err(e) = self.matrix.set_typing(&chat.room, &ghost, true).await {
                 tracing::debug!(%ghost, error = %e, "cannot set typing");
             }
             self.reassert_ghost_presence(from).await;
         } else {
-            self.stop_ghost_typing(&portal.room, &ghost).await;
+            self.stop_ghost_typing(&chat.room, &ghost).await;
         }
     }
 

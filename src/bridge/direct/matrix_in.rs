@@ -6,7 +6,7 @@ use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
 use crate::core::ids::{MatrixUserId, RoomId};
 use crate::core::inbound::MatrixIn;
-use crate::store::{DmPortal, PeerMembership, StoreTx};
+use crate::store::{DirectChat, PeerMembership, StoreTx};
 
 impl Bridge {
     /// A Matrix user invited a ghost: that room becomes their direct chat.
@@ -40,7 +40,7 @@ impl Bridge {
                 vec![Action::MatrixLeave { room, user }, notice]
             });
         }
-        tx.save_dm(&DmPortal { room: room.clone(), xmpp: jid, matrix: sender, peer: PeerMembership::Joined }).await?;
+        tx.save_dm(&DirectChat { room: room.clone(), xmpp: jid, matrix: sender, peer: PeerMembership::Joined }).await?;
         Ok(vec![Action::MatrixJoin { room, user }])
     }
 
@@ -64,7 +64,7 @@ impl Bridge {
     pub(in crate::bridge) async fn direct_actions(
         &self,
         tx: &mut StoreTx,
-        chat: DmPortal,
+        chat: DirectChat,
         event: MatrixIn,
     ) -> crate::store::Result<Vec<Action>> {
         let max = self.current_config().limits.max_message_bytes;
@@ -138,7 +138,7 @@ impl Bridge {
         tx: &mut StoreTx,
         room: &RoomId,
         sender: &MatrixUserId,
-    ) -> crate::store::Result<Option<DmPortal>> {
+    ) -> crate::store::Result<Option<DirectChat>> {
         if self.map.is_bridge_user(sender) {
             return Ok(None);
         }
@@ -146,7 +146,7 @@ impl Bridge {
     }
 
     /// A notice in a direct chat, from the ghost (the bot is not in it).
-    pub(super) fn notice_in(&self, chat: &DmPortal, room: &RoomId, body: String) -> Action {
+    pub(super) fn notice_in(&self, chat: &DirectChat, room: &RoomId, body: String) -> Action {
         Action::MatrixPost {
             room: room.clone(),
             user: self.map.ghost_for(&chat.xmpp),
@@ -156,7 +156,7 @@ impl Bridge {
     }
 
     /// A text to the XMPP side of a direct chat, from the Matrix user.
-    pub(super) fn notice_to_xmpp(&self, chat: &DmPortal, sender: &MatrixUserId, body: String) -> Action {
+    pub(super) fn notice_to_xmpp(&self, chat: &DirectChat, sender: &MatrixUserId, body: String) -> Action {
         Action::XmppChat {
             from: sender.clone(),
             to: chat.xmpp.clone(),

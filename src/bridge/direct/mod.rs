@@ -15,10 +15,10 @@ use std::sync::Mutex;
 
 use crate::bridge::Bridge;
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
-use crate::store::DmPortal;
+use crate::store::DirectChat;
 
 /// Cache generation and the current direct chat per (XMPP user, Matrix user).
-type DmCache = (u64, HashMap<(BareJid, MatrixUserId), DmPortal>);
+type DmCache = (u64, HashMap<(BareJid, MatrixUserId), DirectChat>);
 
 /// What the bridge keeps in memory about direct chats.
 pub(in crate::bridge) struct State {
@@ -46,7 +46,7 @@ impl Default for State {
 
 impl Bridge {
     /// The cached direct chat of a pair, and the cache generation to pass to [`Self::cache_dm`].
-    pub(in crate::bridge) fn cached_dm(&self, xmpp: &BareJid, matrix: &MatrixUserId) -> (u64, Option<DmPortal>) {
+    pub(in crate::bridge) fn cached_dm(&self, xmpp: &BareJid, matrix: &MatrixUserId) -> (u64, Option<DirectChat>) {
         match self.direct.dms.lock() {
             Ok(d) => (d.0, d.1.get(&(xmpp.clone(), matrix.clone())).cloned()),
             Err(_) => (u64::MAX, None),
@@ -58,13 +58,13 @@ impl Bridge {
     pub(in crate::bridge) fn cache_dm(
         &self,
         generation: u64,
-        portal: Option<&DmPortal>,
+        chat: Option<&DirectChat>,
         xmpp: &BareJid,
         matrix: &MatrixUserId,
     ) {
         if let Ok(mut d) = self.direct.dms.lock() {
             let key = (xmpp.clone(), matrix.clone());
-            match portal {
+            match chat {
                 Some(p) if d.0 == generation => d.1.insert(key, p.clone()),
                 _ => d.1.remove(&key),
             };
@@ -72,21 +72,21 @@ impl Bridge {
     }
 
     /// The pair's current direct chat, from the cache or else the database (then cached), with
-    /// the cache generation to pass to [`Self::cache_dm`] for a portal derived from it.
+    /// the cache generation to pass to [`Self::cache_dm`] for a chat derived from it.
     pub(in crate::bridge) async fn current_dm(
         &self,
         xmpp: &BareJid,
         matrix: &MatrixUserId,
-    ) -> crate::store::Result<(u64, Option<DmPortal>)> {
+    ) -> crate::store::Result<(u64, Option<DirectChat>)> {
         let (generation, cached) = self.cached_dm(xmpp, matrix);
         if cached.is_some() {
             return Ok((generation, cached));
         }
-        let portal = self.store.current_dm(xmpp, matrix).await?;
-        if let Some(p) = &portal {
+        let chat = self.store.current_dm(xmpp, matrix).await?;
+        if let Some(p) = &chat {
             self.cache_dm(generation, Some(p), xmpp, matrix);
         }
-        Ok((generation, portal))
+        Ok((generation, chat))
     }
 
     /// Memberships changed: cached direct chats may be stale.

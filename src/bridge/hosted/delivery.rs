@@ -8,8 +8,8 @@ use crate::core::outbox::DeliveryError;
 use crate::core::room::Role;
 use crate::core::watch::Party;
 use crate::matrix::client::MatrixError;
-use crate::store::{BridgedRoom, RoomMember, StoreError};
-use crate::xmpp::muc_out::{self, OccupantPresence};
+use crate::store::{HostedRoom, RoomMember, StoreError};
+use crate::xmpp::hosted_muc_out::{self, OccupantPresence};
 
 fn store_err(e: StoreError) -> DeliveryError {
     DeliveryError::Transient(e.to_string())
@@ -20,7 +20,7 @@ fn room_gone(room: &RoomId) -> DeliveryError {
 }
 
 impl Bridge {
-    async fn room_for_delivery(&self, room: &RoomId) -> Result<BridgedRoom, DeliveryError> {
+    async fn room_for_delivery(&self, room: &RoomId) -> Result<HostedRoom, DeliveryError> {
         self.bridged_room(room).await.map_err(store_err)?.ok_or_else(|| room_gone(room))
     }
 
@@ -245,7 +245,7 @@ impl Bridge {
             }
             self.matrix.join(&room, &ghost).await.map_err(MatrixError::into_delivery)?;
         }
-        let r = BridgedRoom {
+        let r = HostedRoom {
             room: room.clone(),
             alias: Some(alias.to_owned()),
             name: Some(name.to_owned()),
@@ -308,7 +308,7 @@ impl Bridge {
         // The same id as in the archive (MAM), so a correction can name it.
         let stanza_id = origin_id.map(str::to_owned).unwrap_or_else(|| format!("ucb-a{archive_id}"));
         for (full, _) in self.store.occupants(room).await.map_err(store_err)? {
-            self.xmpp.send(muc_out::groupchat(&muc, nick, &full, text, &stanza_id, archive_id, extras)?).await?;
+            self.xmpp.send(hosted_muc_out::groupchat(&muc, nick, &full, text, &stanza_id, archive_id, extras)?).await?;
         }
         Ok(())
     }
@@ -327,7 +327,7 @@ impl Bridge {
         let muc = self.muc_of(&r);
         let stanza_id = self.stanza_id(id);
         for (full, _) in self.store.occupants(room).await.map_err(store_err)? {
-            self.xmpp.send(muc_out::group_act(&muc, nick, &full, &stanza_id, archive_id, keys)?).await?;
+            self.xmpp.send(hosted_muc_out::group_act(&muc, nick, &full, &stanza_id, archive_id, keys)?).await?;
         }
         Ok(())
     }
@@ -389,7 +389,7 @@ impl Bridge {
                 }
             };
             let p = OccupantPresence { statuses: &statuses, ..p };
-            self.xmpp.send(muc_out::occupant_presence(&muc, nick, &full, &p)?).await?;
+            self.xmpp.send(hosted_muc_out::occupant_presence(&muc, nick, &full, &p)?).await?;
             if let OccupantChange::Renamed { role, new_nick } = change {
                 let p = OccupantPresence {
                     role: Some(*role),
@@ -399,7 +399,7 @@ impl Bridge {
                     reason: None,
                     presence: shown.as_ref(),
                 };
-                self.xmpp.send(muc_out::occupant_presence(&muc, new_nick, &full, &p)?).await?;
+                self.xmpp.send(hosted_muc_out::occupant_presence(&muc, new_nick, &full, &p)?).await?;
             }
         }
         if matches!(change, OccupantChange::Gone { .. }) {
@@ -412,7 +412,7 @@ impl Bridge {
         let r = self.room_for_delivery(room).await?;
         let muc = self.muc_of(&r);
         for (full, _) in self.store.occupants(room).await.map_err(store_err)? {
-            self.xmpp.send(muc_out::subject(&muc, &full, subject)?).await?;
+            self.xmpp.send(hosted_muc_out::subject(&muc, &full, subject)?).await?;
         }
         Ok(())
     }
@@ -426,6 +426,6 @@ impl Bridge {
     ) -> Result<(), DeliveryError> {
         let r = self.room_for_delivery(room).await?;
         let muc = self.muc_of(&r);
-        self.xmpp.send(muc_out::invite(&muc, to, &self.real_jid_of(from), reason)?).await
+        self.xmpp.send(hosted_muc_out::invite(&muc, to, &self.real_jid_of(from), reason)?).await
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::bridge::Bridge;
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::watch::Party;
-use crate::xmpp::muc_out;
+use crate::xmpp::hosted_muc_out;
 
 impl Bridge {
     /// `m.typing` in a hosted room; `false` if the room is not one.
@@ -31,7 +31,7 @@ impl Bridge {
             let who = Party::Matrix(user);
             let Some(m) = members.iter().find(|m| m.party == who) else { continue };
             for (full, _) in &occupants {
-                if let Ok(s) = muc_out::chat_state(&muc, &m.nick, full, composing) {
+                if let Ok(s) = hosted_muc_out::chat_state(&muc, &m.nick, full, composing) {
                     self.xmpp.send_reply(s).await;
                 }
             }
@@ -48,7 +48,7 @@ impl Bridge {
         let Some(m) = members.iter().find(|m| m.party == who) else { return true };
         let muc = self.muc_of(&r);
         for (full, _) in self.store.occupants(room).await.unwrap_or_default() {
-            if let Ok(s) = muc_out::displayed_in_room(&muc, &m.nick, &full, &archive_id.to_string()) {
+            if let Ok(s) = hosted_muc_out::displayed_in_room(&muc, &m.nick, &full, &archive_id.to_string()) {
                 self.xmpp.send_reply(s).await;
             }
         }
@@ -73,7 +73,7 @@ impl Bridge {
         let muc = self.muc_of(&r);
         for (other, party) in &occupants {
             if party != &me
-                && let Ok(s) = muc_out::chat_state(&muc, &m.nick, other, composing)
+                && let Ok(s) = hosted_muc_out::chat_state(&muc, &m.nick, other, composing)
             {
                 self.xmpp.send_reply(s).await;
             }

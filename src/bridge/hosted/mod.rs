@@ -16,13 +16,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use crate::core::ids::{MatrixUserId, RoomId};
-use crate::store::BridgedRoom;
+use crate::store::HostedRoom;
 
 /// What the bridge keeps in memory about hosted rooms.
 #[derive(Default)]
 pub(in crate::bridge) struct State {
     /// Hosted rooms by ID (`None`: known not to be one).
-    rooms: Mutex<HashMap<RoomId, Option<BridgedRoom>>>,
+    rooms: Mutex<HashMap<RoomId, Option<HostedRoom>>>,
     /// Who was typing in each hosted room at the last `m.typing`.
     typing: Mutex<HashMap<RoomId, HashSet<MatrixUserId>>>,
 }

@@ -11,8 +11,8 @@ use crate::core::inbound::XmppAct;
 use crate::core::room::{Request, Role};
 use crate::core::watch::Party;
 use crate::store::Page;
-use crate::store::{ArchiveKey, ArchivedMessage, BridgedRoom, NewArchived, RoomMember, StoreError, StoreTx};
-use crate::xmpp::muc_out;
+use crate::store::{ArchiveKey, ArchivedMessage, HostedRoom, NewArchived, RoomMember, StoreError, StoreTx};
+use crate::xmpp::hosted_muc_out;
 
 pub(in crate::bridge) type Refused = (Refusal, String);
 
@@ -62,7 +62,7 @@ pub(in crate::bridge) async fn find_archived(
 }
 
 impl Bridge {
-    pub(in crate::bridge) async fn muc_room(&self, local: &str) -> Result<BridgedRoom, Refused> {
+    pub(in crate::bridge) async fn muc_room(&self, local: &str) -> Result<HostedRoom, Refused> {
         match self.room_by_muc(local).await.map_err(internal)? {
             Some(r) => Ok(r),
             None => Err((
@@ -89,7 +89,7 @@ impl Bridge {
     }
 
     /// The participant behind a client, if that client is in the room.
-    async fn occupant(&self, r: &BridgedRoom, full: &str, bare: &BareJid) -> Result<RoomMember, Refused> {
+    async fn occupant(&self, r: &HostedRoom, full: &str, bare: &BareJid) -> Result<RoomMember, Refused> {
         let me = Party::Xmpp(bare.clone());
         let occupants = self.store.occupants(&r.room).await.map_err(internal)?;
         let members = self.store.room_members(&r.room).await.map_err(internal)?;
@@ -168,7 +168,7 @@ impl Bridge {
         let to_muc = Extras {
             reply_to: reply.as_ref().map(|a| Reply {
                 id: a.id.to_string(),
-                author: muc_out::occupant_jid(&muc, &a.nick).ok().map(|j| j.to_string()),
+                author: hosted_muc_out::occupant_jid(&muc, &a.nick).ok().map(|j| j.to_string()),
                 quote: Some(a.body.clone()),
             }),
             replaces: original.as_ref().map(|o| o.xmpp_id()),
@@ -286,7 +286,7 @@ impl Bridge {
                 let out = occupants
                     .iter()
                     .filter(|(_, p)| p == &target.party)
-                    .map(|(to, _)| muc_out::private(&muc, &me.nick, to, &text, id.as_deref()))
+                    .map(|(to, _)| hosted_muc_out::private(&muc, &me.nick, to, &text, id.as_deref()))
                     .collect();
                 self.send_all(out).await;
                 Ok(())
@@ -352,7 +352,7 @@ impl Bridge {
     /// Apply a moderator's request from XMPP under the room's rules and queue its effects.
     async fn muc_request(
         self: &Arc<Self>,
-        r: &BridgedRoom,
+        r: &HostedRoom,
         actor: &Party,
         requests: Vec<Request>,
     ) -> Result<(), Refused> {

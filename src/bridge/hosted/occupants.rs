@@ -11,8 +11,8 @@ use crate::core::ids::BareJid;
 use crate::core::presence::{Presence, XmppPresence};
 use crate::core::room::{Request, Role};
 use crate::core::watch::Party;
-use crate::store::{BridgedRoom, Page, RoomMember};
-use crate::xmpp::muc_out::{self, OccupantPresence};
+use crate::store::{HostedRoom, Page, RoomMember};
+use crate::xmpp::hosted_muc_out::{self, OccupantPresence};
 
 /// An XMPP client entering a room.
 pub struct MucJoin {
@@ -109,7 +109,7 @@ impl Bridge {
                 reason: None,
                 presence: shown.as_ref(),
             };
-            out.push(muc_out::occupant_presence(&muc, &m.nick, &join.full, &p));
+            out.push(hosted_muc_out::occupant_presence(&muc, &m.nick, &join.full, &p));
         }
         // 2. The client's own presence (110), saying if the room changed the nick (210).
         let mut statuses = vec![100, 110];
@@ -125,15 +125,15 @@ impl Bridge {
             reason: None,
             presence: None,
         };
-        out.push(muc_out::occupant_presence(&muc, &nick, &join.full, &own));
+        out.push(hosted_muc_out::occupant_presence(&muc, &nick, &join.full, &own));
         // 3. Recent history, 4. the subject.
         let wanted = join.max_history.unwrap_or(u32::MAX).min(self.current_config().rooms.history_on_join);
         if wanted > 0 {
             let (history, _) =
                 self.store.archive_page(&room, Page::Before(i64::MAX, i64::from(wanted))).await.map_err(internal)?;
-            out.extend(history.iter().map(|m| muc_out::history(&muc, &join.full, m)));
+            out.extend(history.iter().map(|m| hosted_muc_out::history(&muc, &join.full, m)));
         }
-        out.push(muc_out::subject(&muc, &join.full, r.topic.as_deref().unwrap_or_default()));
+        out.push(hosted_muc_out::subject(&muc, &join.full, r.topic.as_deref().unwrap_or_default()));
         self.send_all(out).await;
         // Tell the others, unless another client of the same person was already in.
         if !already_here {
@@ -150,7 +150,7 @@ impl Bridge {
             let others: Vec<_> = occupants
                 .iter()
                 .filter(|(_, party)| party != &me)
-                .map(|(full, _)| muc_out::occupant_presence(&muc, &nick, full, &p))
+                .map(|(full, _)| hosted_muc_out::occupant_presence(&muc, &nick, full, &p))
                 .collect();
             self.send_all(others).await;
         }
@@ -159,7 +159,7 @@ impl Bridge {
 
     async fn muc_update(
         self: &Arc<Self>,
-        r: &BridgedRoom,
+        r: &HostedRoom,
         m: &RoomMember,
         join: &MucJoin,
         members: &[RoomMember],
@@ -195,7 +195,7 @@ impl Bridge {
             .iter()
             .map(|(full, party)| {
                 let own = OccupantPresence { statuses: if party == &m.party { &[110] } else { &[] }, ..p };
-                muc_out::occupant_presence(&muc, &m.nick, full, &own)
+                hosted_muc_out::occupant_presence(&muc, &m.nick, full, &own)
             })
             .collect();
         self.send_all(out).await;
@@ -226,7 +226,8 @@ impl Bridge {
                 presence: Some(presence),
             };
             let occupants = self.store.occupants(&room).await.unwrap_or_default();
-            let out = occupants.iter().map(|(full, _)| muc_out::occupant_presence(&muc, &m.nick, full, &p)).collect();
+            let out =
+                occupants.iter().map(|(full, _)| hosted_muc_out::occupant_presence(&muc, &m.nick, full, &p)).collect();
             self.send_all(out).await;
         }
     }
@@ -253,7 +254,7 @@ impl Bridge {
             reason: None,
             presence: None,
         };
-        out.push(muc_out::occupant_presence(&muc, &m.nick, full, &own));
+        out.push(hosted_muc_out::occupant_presence(&muc, &m.nick, full, &own));
         let occupants = self.store.occupants(&room).await.unwrap_or_default();
         if !occupants.iter().any(|(_, p)| p == &me) {
             let real = bare.to_string();
@@ -265,7 +266,7 @@ impl Bridge {
                 reason: None,
                 presence: None,
             };
-            out.extend(occupants.iter().map(|(f, _)| muc_out::occupant_presence(&muc, &m.nick, f, &gone)));
+            out.extend(occupants.iter().map(|(f, _)| hosted_muc_out::occupant_presence(&muc, &m.nick, f, &gone)));
         }
         self.send_all(out).await;
     }

@@ -8,7 +8,7 @@ use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::inbound::{MatrixIn, Membership};
 use crate::core::room::{self, Effect, Request, Role, Room};
 use crate::core::watch::Party;
-use crate::store::{ArchiveKey, BridgedRoom, NewArchived, RoomMember, StoreTx};
+use crate::store::{ArchiveKey, HostedRoom, NewArchived, RoomMember, StoreTx};
 
 /// A Matrix participant's message, as the room archive and the MUC need it.
 struct RoomContent {
@@ -30,12 +30,12 @@ impl Bridge {
     }
 
     /// The MUC address of a bridged room.
-    pub fn muc_of(&self, r: &BridgedRoom) -> BareJid {
+    pub fn muc_of(&self, r: &HostedRoom) -> BareJid {
         self.map.muc_for_room(r.alias.as_deref().unwrap_or(r.room.as_str()))
     }
 
     /// The bridged room with this ID, if the bridge hosts it (cached; rooms are few).
-    pub(in crate::bridge) async fn bridged_room(&self, room: &RoomId) -> crate::store::Result<Option<BridgedRoom>> {
+    pub(in crate::bridge) async fn bridged_room(&self, room: &RoomId) -> crate::store::Result<Option<HostedRoom>> {
         if let Some(hit) = self.hosted.rooms.lock().ok().and_then(|r| r.get(room).cloned()) {
             return Ok(hit);
         }
@@ -47,14 +47,14 @@ impl Bridge {
         Ok(found)
     }
 
-    pub(in crate::bridge) fn cache_room(&self, r: &BridgedRoom) {
+    pub(in crate::bridge) fn cache_room(&self, r: &HostedRoom) {
         if let Ok(mut rooms) = self.hosted.rooms.lock() {
             rooms.insert(r.room.clone(), Some(r.clone()));
         }
     }
 
     /// The room behind a MUC localpart (`#sales\40hs` or `!id\40hs`).
-    pub(in crate::bridge) async fn room_by_muc(&self, local: &str) -> crate::store::Result<Option<BridgedRoom>> {
+    pub(in crate::bridge) async fn room_by_muc(&self, local: &str) -> crate::store::Result<Option<HostedRoom>> {
         let Some(Ok(name)) = self.map.room_for_muc(local) else { return Ok(None) };
         if name.starts_with('#') {
             return self.store.room_by_alias(&name).await;
@@ -97,7 +97,7 @@ impl Bridge {
     pub(in crate::bridge) async fn room_actions(
         &self,
         tx: &mut StoreTx,
-        r: BridgedRoom,
+        r: HostedRoom,
         event: MatrixIn,
     ) -> crate::store::Result<Vec<Action>> {
         let room = r.room.clone();
@@ -282,19 +282,19 @@ impl Bridge {
                 if r.topic.as_deref() == Some(topic.as_str()) {
                     return Ok(vec![]);
                 }
-                let updated = BridgedRoom { topic: Some(topic.clone()), ..r };
+                let updated = HostedRoom { topic: Some(topic.clone()), ..r };
                 tx.save_room(&updated).await?;
                 self.cache_room(&updated);
                 vec![Action::XmppSubject { room, subject: topic }]
             }
             MatrixIn::Name { name, .. } => {
-                let updated = BridgedRoom { name: Some(name), ..r };
+                let updated = HostedRoom { name: Some(name), ..r };
                 tx.save_room(&updated).await?;
                 self.cache_room(&updated);
                 vec![]
             }
             MatrixIn::JoinRule { open, .. } => {
-                let updated = BridgedRoom { open, ..r };
+                let updated = HostedRoom { open, ..r };
                 tx.save_room(&updated).await?;
                 self.cache_room(&updated);
                 vec![]
@@ -308,7 +308,7 @@ impl Bridge {
     async fn room_say_from_matrix(
         &self,
         tx: &mut StoreTx,
-        r: &BridgedRoom,
+        r: &HostedRoom,
         members: &[RoomMember],
         sender: &MatrixUserId,
         content: RoomContent,
@@ -353,7 +353,7 @@ impl Bridge {
         let extras = Extras {
             reply_to: reply.map(|a| Reply {
                 id: a.id.to_string(),
-                author: crate::xmpp::muc_out::occupant_jid(&muc, &a.nick).ok().map(|j| j.to_string()),
+                author: crate::xmpp::hosted_muc_out::occupant_jid(&muc, &a.nick).ok().map(|j| j.to_string()),
                 quote: Some(a.body),
             }),
             replaces: replaces_ref.map(|(_, x)| x),
@@ -472,7 +472,7 @@ impl Bridge {
     async fn room_command(
         &self,
         tx: &mut StoreTx,
-        r: &BridgedRoom,
+        r: &HostedRoom,
         members: &[RoomMember],
         sender: &MatrixUserId,
         command: &str,
@@ -517,7 +517,7 @@ impl Bridge {
     pub(in crate::bridge) async fn carry_out(
         &self,
         tx: &mut StoreTx,
-        r: &BridgedRoom,
+        r: &HostedRoom,
         members: &[RoomMember],
         actor: &Party,
         effects: Vec<Effect>,
