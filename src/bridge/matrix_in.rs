@@ -82,6 +82,21 @@ impl Bridge {
         Ok(())
     }
 
+    /// Presence, typing and read markers from Matrix.
+    async fn on_ephemeral(self: &Arc<Self>, event: MatrixIn) {
+        match event {
+            MatrixIn::Presence { user, state, status_msg } => self.matrix_presence(user, state, status_msg),
+            // Hosted rooms first; otherwise perhaps a direct chat.
+            MatrixIn::Typing { room, users } if !self.room_typing(&room, &users).await => {
+                self.matrix_typing(room, users).await
+            }
+            MatrixIn::Read { room, user, event_id } if !self.room_read(&room, &user, &event_id).await => {
+                self.matrix_read(room, user, event_id).await
+            }
+            _ => {}
+        }
+    }
+
     /// Can this event lead to an action or a state change? What the bridge's own users did to
     /// themselves (their messages, a ghost joining) cannot: those are echoes.
     fn matters(&self, event: &MatrixIn) -> bool {
@@ -98,7 +113,7 @@ impl Bridge {
             | MatrixIn::Unsupported { sender, .. } => !self.map.is_bridge_user(sender),
             MatrixIn::Presence { user, .. } | MatrixIn::Read { user, .. } => !self.map.is_bridge_user(user),
             MatrixIn::Typing { .. } => true,
-            // Room state matters to bridged rooms only; the handler ignores what it already knows.
+            // Room state matters to hosted rooms only; the handler ignores what it already knows.
             MatrixIn::PowerLevels { .. }
             | MatrixIn::Topic { .. }
             | MatrixIn::Name { .. }

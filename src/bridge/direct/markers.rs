@@ -3,31 +3,13 @@
 //! Matrix `m.read` ↔ XEP-0333 `displayed`. Like presence these are sent directly: a lost tick
 //! costs a moment's display, never a message.
 
-use std::sync::Arc;
-
 use crate::bridge::Bridge;
 use crate::bridge::direct::delivery::Asked;
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
-use crate::core::inbound::MatrixIn;
 use crate::store::{DirectChat, MappedMessage};
 use crate::xmpp::outbound;
 
 impl Bridge {
-    /// Presence, typing and read markers from Matrix.
-    pub(in crate::bridge) async fn on_ephemeral(self: &Arc<Self>, event: MatrixIn) {
-        match event {
-            MatrixIn::Presence { user, state, status_msg } => self.matrix_presence(user, state, status_msg),
-            // Hosted rooms first; otherwise perhaps a direct chat.
-            MatrixIn::Typing { room, users } if !self.room_typing(&room, &users).await => {
-                self.matrix_typing(room, users).await
-            }
-            MatrixIn::Read { room, user, event_id } if !self.room_read(&room, &user, &event_id).await => {
-                self.matrix_read(room, user, event_id).await
-            }
-            _ => {}
-        }
-    }
-
     async fn dm_of_room(&self, room: &RoomId) -> Option<DirectChat> {
         match self.store.dm_by_room(room).await {
             Ok(p) => p,
@@ -39,7 +21,7 @@ impl Bridge {
     }
 
     /// The Matrix side of a DM started or stopped typing: a chat state to the XMPP side.
-    async fn matrix_typing(&self, room: RoomId, users: Vec<MatrixUserId>) {
+    pub(in crate::bridge) async fn matrix_typing(&self, room: RoomId, users: Vec<MatrixUserId>) {
         let Some(chat) = self.dm_of_room(&room).await else { return };
         let typing = users.contains(&chat.matrix);
         let changed = match self.direct.typing.lock() {
@@ -56,7 +38,7 @@ impl Bridge {
     }
 
     /// A Matrix user read up to `event_id`: mark the XMPP messages it covers as displayed.
-    async fn matrix_read(&self, room: RoomId, user: MatrixUserId, event_id: String) {
+    pub(in crate::bridge) async fn matrix_read(&self, room: RoomId, user: MatrixUserId, event_id: String) {
         let target = match self.store.message_by_event(&room, &event_id).await {
             Ok(Some(m)) if m.from_xmpp => Some(m),
             // A receipt on a later event (e.g. the reader's own reply) covers what came before.

@@ -1,4 +1,4 @@
-//! Carrying out the actions of bridged rooms: creating rooms, the bot's moderation on Matrix,
+//! Carrying out the actions of hosted rooms: creating rooms, the bot's moderation on Matrix,
 //! and the MUC traffic to XMPP clients (sent to every client joined when the action runs).
 
 use crate::bridge::Bridge;
@@ -24,7 +24,7 @@ impl Bridge {
         self.bridged_room(room).await.map_err(store_err)?.ok_or_else(|| room_gone(room))
     }
 
-    /// A ghost posts in a bridged room; if it is not in the room (yet), the bot lets it in.
+    /// A ghost posts in a hosted room; if it is not in the room (yet), the bot lets it in.
     pub(in crate::bridge) async fn post_as_ghost(
         &self,
         id: i64,
@@ -146,7 +146,7 @@ impl Bridge {
                         .create_group_room(name, alias, open, &invite, std::slice::from_ref(&initiator_id), &marker)
                         .await
                         .map_err(MatrixError::into_delivery)?;
-                    tracing::info!(%room, alias = full_alias, %initiator, "created a bridged room");
+                    tracing::info!(%room, alias = full_alias, %initiator, "created a hosted room");
                     self.save_new_room(room.clone(), initiator, name, &full_alias, open).await?;
                     Ok(Some(room))
                 }

@@ -1,6 +1,7 @@
 //! Group conversations the bridge hosts, seen from Matrix: what happens in the Matrix room
 //! (messages, invitations, joins, kicks, power levels, topic) becomes MUC traffic for the XMPP
-//! participants, under the suite's rules (core::room). The XMPP side is in `muc.rs`.
+//! participants, under the suite's rules (core::room). The XMPP side is in `occupants.rs` and
+//! `muc.rs`.
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Extras, OccupantChange, Reply, RoomOp, Text};
@@ -29,12 +30,12 @@ impl Bridge {
         self.current_config().rooms.max_participants
     }
 
-    /// The MUC address of a bridged room.
+    /// The MUC address of a hosted room.
     pub fn muc_of(&self, r: &HostedRoom) -> BareJid {
         self.map.muc_for_room(r.alias.as_deref().unwrap_or(r.room.as_str()))
     }
 
-    /// The bridged room with this ID, if the bridge hosts it (cached; rooms are few).
+    /// The hosted room with this ID, if the bridge hosts it (cached; rooms are few).
     pub(in crate::bridge) async fn bridged_room(&self, room: &RoomId) -> crate::store::Result<Option<HostedRoom>> {
         if let Some(hit) = self.hosted.rooms.lock().ok().and_then(|r| r.get(room).cloned()) {
             return Ok(hit);
@@ -93,7 +94,7 @@ impl Bridge {
         Room::from_members(members.iter().map(|m| (m.party.clone(), m.role)), self.room_cap())
     }
 
-    /// What a Matrix event in a bridged room means, as actions (inside the transaction).
+    /// What a Matrix event in a hosted room means, as actions (inside the transaction).
     pub(in crate::bridge) async fn room_actions(
         &self,
         tx: &mut StoreTx,
@@ -366,7 +367,7 @@ impl Bridge {
         Action::MatrixPost { room: room.clone(), user: self.map.bot(), text: Text::notice(body), nick: None }
     }
 
-    /// A Matrix user invited someone (a Matrix user or a ghost) into a bridged room.
+    /// A Matrix user invited someone (a Matrix user or a ghost) into a hosted room.
     async fn matrix_invite(
         &self,
         tx: &mut StoreTx,
@@ -408,7 +409,7 @@ impl Bridge {
         }
     }
 
-    /// A Matrix user joined a bridged room.
+    /// A Matrix user joined a hosted room.
     async fn matrix_join(
         &self,
         tx: &mut StoreTx,
