@@ -1,6 +1,8 @@
 //! The bridge's services: it takes what the adapters report, applies the rules, writes the
 //! resulting actions to the outbox (together with the inbound de-duplication record, in one
-//! transaction), and runs the outbox lanes that carry the actions out.
+//! transaction), and runs the outbox lanes that carry the actions out. Each kind of conversation
+//! has its folder, holding both directions and its caches: `direct/` (direct chats), `hosted/`
+//! (hosted rooms), `linked/` (linked MUCs); the files here are shared by all kinds.
 
 mod admin;
 mod admin_ops;
