@@ -95,7 +95,7 @@ impl Bridge {
     }
 
     /// What a Matrix event in a hosted room means, as actions (inside the transaction).
-    pub(in crate::bridge) async fn room_actions(
+    pub(in crate::bridge) async fn hosted_actions(
         &self,
         tx: &mut StoreTx,
         r: HostedRoom,
