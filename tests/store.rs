@@ -9,7 +9,7 @@ use ucbridge::core::presence::{Consent, Presence, State};
 use ucbridge::core::room::Role;
 use ucbridge::core::watch::Party;
 use ucbridge::store::{
-    BridgedRoom, DmPortal, JournalQuery, MappedMessage, NewArchived, NewJournalRow, Page, PeerMembership, RoomMember,
+    DirectChat, HostedRoom, JournalQuery, MappedMessage, NewArchived, NewJournalRow, Page, PeerMembership, RoomMember,
     Store, Watch,
 };
 
@@ -154,7 +154,7 @@ async fn direct_chats_follow_the_latest_room(db: &TestDb) {
     let store = db.open().await;
     let (a, b) = (jid("alice@x"), mxid("@bob:hs"));
     assert!(store.current_dm(&a, &b).await.unwrap().is_none());
-    let first = DmPortal { room: room("!one:hs"), xmpp: a.clone(), matrix: b.clone(), peer: PeerMembership::Invited };
+    let first = DirectChat { room: room("!one:hs"), xmpp: a.clone(), matrix: b.clone(), peer: PeerMembership::Invited };
     store.save_dm(&first).await.unwrap();
     assert_eq!(store.current_dm(&a, &b).await.unwrap(), Some(first.clone()));
 
@@ -165,7 +165,7 @@ async fn direct_chats_follow_the_latest_room(db: &TestDb) {
     tx.commit().await.unwrap();
 
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let second = DmPortal { room: room("!two:hs"), xmpp: a.clone(), matrix: b.clone(), peer: PeerMembership::Joined };
+    let second = DirectChat { room: room("!two:hs"), xmpp: a.clone(), matrix: b.clone(), peer: PeerMembership::Joined };
     store.save_dm(&second).await.unwrap();
     assert_eq!(store.current_dm(&a, &b).await.unwrap(), Some(second));
     store.forget_dm(&room("!two:hs")).await.unwrap();
@@ -270,7 +270,7 @@ async fn rooms_members_and_archive_pages(db: &TestDb) {
     let r = room("!team:hs");
     let ann = Party::Matrix(mxid("@ann:hs"));
     let bea = Party::Xmpp(jid("bea@x"));
-    let bridged = BridgedRoom {
+    let bridged = HostedRoom {
         room: r.clone(),
         alias: Some("#team:hs".into()),
         name: Some("Team".into()),
@@ -834,7 +834,8 @@ async fn presence_consent_requests_answers_and_shares(db: &TestDb) {
     assert!(store.presence_allowed(&bob, &mallory).await.unwrap());
     assert!(!store.in_conversation(&bob, &mallory).await.unwrap(), "an approval is not a conversation");
     // A conversation: a DM counts once the Matrix user joined it.
-    let dm = DmPortal { room: room("!dm:hs"), xmpp: alice.clone(), matrix: bob.clone(), peer: PeerMembership::Invited };
+    let dm =
+        DirectChat { room: room("!dm:hs"), xmpp: alice.clone(), matrix: bob.clone(), peer: PeerMembership::Invited };
     store.save_dm(&dm).await.unwrap();
     assert!(!store.in_conversation(&bob, &alice).await.unwrap(), "invited is not joined");
     let mut tx = store.begin().await.unwrap();

@@ -20,7 +20,7 @@ use ucbridge::links::{self, LinkRules, MAX_LINKS};
 use ucbridge::matrix::appservice::read_transaction;
 use ucbridge::sms::{http_provider, inbound as sms_in, kannel};
 use ucbridge::xmpp::xml_text::make_xml_safe;
-use ucbridge::xmpp::{content, inbound as xmpp_in, muc, outbound};
+use ucbridge::xmpp::{content, hosted_muc, inbound as xmpp_in, outbound};
 use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::disco::{DiscoInfoQuery, DiscoItemsQuery};
 use xmpp_parsers::displayed_markers::{Displayed, Markable};
@@ -118,7 +118,7 @@ pub fn xmpp_stanza(data: &[u8]) {
     let map = map();
     let (from, to) = xmpp_in::addresses(&stanza);
     let (from, to) = (from.cloned(), to.cloned());
-    let _ = to.as_ref().is_some_and(muc::is_room);
+    let _ = to.as_ref().is_some_and(hosted_muc::is_room);
     let _ = xmpp_in::from_room_occupant(&stanza);
     if let Some(reply) = xmpp_in::busy_reply(&stanza) {
         assert_sendable(reply);
@@ -413,8 +413,8 @@ pub fn id_escaping(data: &[u8]) {
         let ghost = map.ghost_for(&jid);
         assert_eq!(map.jid_for_ghost(&ghost), Some(Ok(jid.clone())));
         if jid.local().is_some() && jid.domain() != map.component {
-            let alias = map.portal_alias(&jid);
-            assert_eq!(map.muc_for_portal_alias(&alias), Some(Ok(jid)));
+            let alias = map.linked_alias(&jid);
+            assert_eq!(map.muc_for_linked_alias(&alias), Some(Ok(jid)));
         }
     }
     if let Some(Ok(room)) = map.room_for_muc(&s) {

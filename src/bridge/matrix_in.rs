@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
-use crate::core::ids::{MatrixUserId, RoomId};
 use crate::core::inbound::{MatrixIn, Membership};
 use crate::core::watch::Party;
-use crate::store::{DmPortal, PeerMembership, StoreTx};
+use crate::store::{PeerMembership, StoreTx};
 
 impl Bridge {
     pub async fn accept_matrix_transaction(
@@ -78,17 +77,24 @@ impl Bridge {
         if membership_changed {
             self.forget_cached_dms();
         }
-        // Joining a direct chat starts a conversation: a presence request of the XMPP side
-        // that overtook the join needs no approval any more.
-        for (room, user) in joined {
-            if let Some(dm) = self.store.dm_by_room(&room).await?
-                && dm.matrix == user
-            {
-                self.conversation_started(&user, &dm.xmpp).await;
-            }
-        }
+        self.direct_joins(joined).await?;
         self.dispatch(rows);
         Ok(())
+    }
+
+    /// Presence, typing and read markers from Matrix.
+    async fn on_ephemeral(self: &Arc<Self>, event: MatrixIn) {
+        match event {
+            MatrixIn::Presence { user, state, status_msg } => self.matrix_presence(user, state, status_msg),
+            // Hosted rooms first; otherwise perhaps a direct chat.
+            MatrixIn::Typing { room, users } if !self.room_typing(&room, &users).await => {
+                self.matrix_typing(room, users).await
+            }
+            MatrixIn::Read { room, user, event_id } if !self.room_read(&room, &user, &event_id).await => {
+                self.matrix_read(room, user, event_id).await
+            }
+            _ => {}
+        }
     }
 
     /// Can this event lead to an action or a state change? What the bridge's own users did to
@@ -107,7 +113,7 @@ impl Bridge {
             | MatrixIn::Unsupported { sender, .. } => !self.map.is_bridge_user(sender),
             MatrixIn::Presence { user, .. } | MatrixIn::Read { user, .. } => !self.map.is_bridge_user(user),
             MatrixIn::Typing { .. } => true,
-            // Room state matters to bridged rooms only; the handler ignores what it already knows.
+            // Room state matters to hosted rooms only; the handler ignores what it already knows.
             MatrixIn::PowerLevels { .. }
             | MatrixIn::Topic { .. }
             | MatrixIn::Name { .. }
@@ -115,17 +121,31 @@ impl Bridge {
         }
     }
 
+    /// Route an event to its conversation's kind: a hosted room, a linked MUC, a direct chat;
+    /// what remains is memberships (invitations make direct chats), SMS chats and the bot's chat.
     async fn actions_for(&self, tx: &mut StoreTx, event: MatrixIn) -> crate::store::Result<Vec<Action>> {
-        let max = self.current_config().limits.max_message_bytes;
         if let Some(room) = event.room()
-            && let Some(bridged) = self.bridged_room(room).await?
+            && let Some(hosted) = self.bridged_room(room).await?
         {
-            return self.room_actions(tx, bridged, event).await;
+            return self.hosted_actions(tx, hosted, event).await;
         }
         if let Some(room) = event.room()
             && let Some(muc) = self.portal_muc(room).await?
         {
-            return self.portal_actions(tx, room.clone(), muc, event).await;
+            return self.linked_actions(tx, room.clone(), muc, event).await;
+        }
+        let direct = match &event {
+            MatrixIn::Message { room, sender, .. }
+            | MatrixIn::File { room, sender, .. }
+            | MatrixIn::Reaction { room, sender, .. }
+            | MatrixIn::Redaction { room, sender, .. }
+            | MatrixIn::EncryptionEnabled { room, sender }
+            | MatrixIn::Encrypted { room, sender }
+            | MatrixIn::Unsupported { room, sender, .. } => self.direct_chat_for(tx, room, sender).await?,
+            _ => None,
+        };
+        if let Some(chat) = direct {
+            return self.direct_actions(tx, chat, event).await;
         }
         Ok(match event {
             // Handled before the transaction (`on_ephemeral`).
@@ -168,37 +188,7 @@ impl Bridge {
                         return self.sms_invite(tx, room, sender, user, phone).await;
                     }
                     // A Matrix user invited a ghost: that room becomes their direct chat.
-                    let Some(Ok(jid)) = self.map.jid_for_ghost(&user) else {
-                        return Ok(vec![]);
-                    };
-                    // A direct chat stays between its two people: another ghost invited into it,
-                    // or the same one invited by someone else, does not take it over.
-                    if let Some(existing) = tx.dm_by_room(&room).await?
-                        && (existing.xmpp != jid || existing.matrix != sender)
-                    {
-                        tracing::info!(%room, %sender, %user, "an invitation would re-target a direct chat; declined");
-                        let notice = self.notice_in(
-                            &existing,
-                            &room,
-                            format!(
-                                "This is {}'s chat with {}; {jid} can be reached in a direct chat of its own.",
-                                existing.matrix, existing.xmpp
-                            ),
-                        );
-                        return Ok(if existing.xmpp == jid {
-                            vec![notice]
-                        } else {
-                            vec![Action::MatrixLeave { room, user }, notice]
-                        });
-                    }
-                    tx.save_dm(&DmPortal {
-                        room: room.clone(),
-                        xmpp: jid,
-                        matrix: sender,
-                        peer: PeerMembership::Joined,
-                    })
-                    .await?;
-                    return Ok(vec![Action::MatrixJoin { room, user }]);
+                    return self.direct_invite(tx, room, sender, user).await;
                 }
                 self.remember_displayname(&user, displayname.as_deref());
                 let peer = match membership {
@@ -214,139 +204,33 @@ impl Bridge {
                 tx.set_peer_membership(&room, &user, peer).await?;
                 vec![]
             }
-            MatrixIn::File { room, sender, file, reply_to } => {
-                let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
-                    return Ok(vec![]);
-                };
-                return self.dm_file(tx, &portal, room, sender, file, reply_to).await;
-            }
-            MatrixIn::Reaction { room, sender, event_id, target, key } => {
-                let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
-                    return Ok(vec![]);
-                };
-                let r = crate::store::Reaction {
-                    room,
-                    target_event: target,
-                    reactor: sender.to_string(),
-                    key,
-                    event_id: Some(event_id),
-                };
-                return self.dm_reaction(tx, &portal, r).await;
-            }
-            MatrixIn::Redaction { room, sender, redacts } => {
-                let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
-                    return Ok(vec![]);
-                };
-                return self.dm_redaction(tx, &portal, room, sender, redacts).await;
-            }
-            MatrixIn::Message { room, sender, event_id, text, reply_to, replaces } => {
-                let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
-                    if !self.map.is_bridge_user(&sender)
-                        && let Some(conversation) = tx.sms_by_room(&room).await?
-                    {
-                        return self.sms_from_matrix(tx, room, sender, event_id, text, conversation).await;
-                    }
-                    // Not a direct chat with a ghost: perhaps the sender's chat with the bot.
-                    if tx.is_bot_dm(&sender, &room).await? {
-                        let mut actions = vec![];
-                        let answer = self
-                            .run_user_command(tx, &Party::Matrix(sender), &text.body, Some(&room), &mut actions)
-                            .await?;
-                        actions.insert(
-                            0,
-                            Action::MatrixPost { room, user: self.map.bot(), text: Text::notice(answer), nick: None },
-                        );
-                        return Ok(actions);
-                    }
-                    return Ok(vec![]);
-                };
-                if text.body.len() > max {
-                    let notice = format!(
-                        "Your message ({} bytes) is longer than the bridge's limit of {max} bytes and was not delivered to {}.",
-                        text.body.len(),
-                        portal.xmpp
-                    );
-                    return Ok(vec![self.notice_in(&portal, &room, notice)]);
+            MatrixIn::Message { room, sender, event_id, text, .. } => {
+                if !self.map.is_bridge_user(&sender)
+                    && let Some(conversation) = tx.sms_by_room(&room).await?
+                {
+                    return self.sms_from_matrix(tx, room, sender, event_id, text, conversation).await;
                 }
-                let nick = self.displayname(&sender);
-                let event = Some((room, event_id));
-                let extras = crate::core::action::Extras {
-                    reply_to: reply_to.map(|id| crate::core::action::Reply { id, author: None, quote: None }),
-                    replaces,
-                    file: None,
-                };
-                vec![Action::XmppChat { from: sender, to: portal.xmpp, nick, text, event, extras }]
+                // Not a direct chat with a ghost: perhaps the sender's chat with the bot.
+                if tx.is_bot_dm(&sender, &room).await? {
+                    let mut actions = vec![];
+                    let answer = self
+                        .run_user_command(tx, &Party::Matrix(sender), &text.body, Some(&room), &mut actions)
+                        .await?;
+                    actions.insert(
+                        0,
+                        Action::MatrixPost { room, user: self.map.bot(), text: Text::notice(answer), nick: None },
+                    );
+                    return Ok(actions);
+                }
+                vec![]
             }
-            MatrixIn::EncryptionEnabled { room, sender } => {
-                let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
-                    return Ok(vec![]);
-                };
-                let in_room = format!(
-                    "This chat is now end-to-end encrypted. The bridge cannot read encrypted messages, so they will not reach {} on XMPP. Start a new chat without encryption to keep talking through the bridge.",
-                    portal.xmpp
-                );
-                let to_xmpp = format!(
-                    "[{sender} turned on end-to-end encryption; their encrypted messages cannot be bridged to you.]"
-                );
-                vec![self.notice_in(&portal, &room, in_room), self.notice_to_xmpp(&portal, &sender, to_xmpp)]
-            }
-            MatrixIn::Encrypted { room, sender } => {
-                let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
-                    return Ok(vec![]);
-                };
-                let in_room = format!(
-                    "The bridge cannot read encrypted messages; your last message was not delivered to {}.",
-                    portal.xmpp
-                );
-                let to_xmpp = format!("[{sender} sent an encrypted message that the bridge cannot read.]");
-                vec![self.notice_in(&portal, &room, in_room), self.notice_to_xmpp(&portal, &sender, to_xmpp)]
-            }
-            MatrixIn::Unsupported { room, sender, what, .. } => {
-                let Some(portal) = self.portal_for(tx, &room, &sender).await? else {
-                    return Ok(vec![]);
-                };
-                let to_xmpp = format!("[{sender} sent {what}, which the bridge cannot forward yet.]");
-                let in_room = format!(
-                    "The bridge cannot forward {what} to {} yet; they were told that you sent it.",
-                    portal.xmpp
-                );
-                vec![self.notice_in(&portal, &room, in_room), self.notice_to_xmpp(&portal, &sender, to_xmpp)]
-            }
+            // Not in a direct chat (or an echo): nothing to carry.
+            MatrixIn::File { .. }
+            | MatrixIn::Reaction { .. }
+            | MatrixIn::Redaction { .. }
+            | MatrixIn::EncryptionEnabled { .. }
+            | MatrixIn::Encrypted { .. }
+            | MatrixIn::Unsupported { .. } => vec![],
         })
-    }
-
-    /// The direct chat a room stands for, if the sender is its Matrix side (not an echo).
-    async fn portal_for(
-        &self,
-        tx: &mut StoreTx,
-        room: &RoomId,
-        sender: &MatrixUserId,
-    ) -> crate::store::Result<Option<DmPortal>> {
-        if self.map.is_bridge_user(sender) {
-            return Ok(None);
-        }
-        tx.dm_by_room(room).await
-    }
-
-    /// A notice in a direct chat, from the ghost (the bot is not in it).
-    pub(super) fn notice_in(&self, portal: &DmPortal, room: &RoomId, body: String) -> Action {
-        Action::MatrixPost {
-            room: room.clone(),
-            user: self.map.ghost_for(&portal.xmpp),
-            text: Text::notice(body),
-            nick: None,
-        }
-    }
-
-    /// A text to the XMPP side of a direct chat, from the Matrix user.
-    pub(super) fn notice_to_xmpp(&self, portal: &DmPortal, sender: &MatrixUserId, body: String) -> Action {
-        Action::XmppChat {
-            from: sender.clone(),
-            to: portal.xmpp.clone(),
-            nick: self.displayname(sender),
-            text: Text::plain(body),
-            event: None,
-            extras: crate::core::action::Extras::default(),
-        }
     }
 }

@@ -1,27 +1,26 @@
 //! The bridge's services: it takes what the adapters report, applies the rules, writes the
 //! resulting actions to the outbox (together with the inbound de-duplication record, in one
-//! transaction), and runs the outbox lanes that carry the actions out.
+//! transaction), and runs the outbox lanes that carry the actions out. Each kind of conversation
+//! has its folder, holding both directions and its caches: `direct/` (direct chats), `hosted/`
+//! (hosted rooms), `linked/` (linked MUCs); the files here are shared by all kinds.
 
 mod admin;
 pub mod avatars;
 mod calls;
-mod content;
 mod deliver;
+pub mod direct;
 mod fetch;
+mod ghosts;
+pub mod hosted;
 mod lanes;
-mod markers;
+pub mod linked;
 mod matrix_in;
-pub mod muc;
-pub mod portal;
+mod media;
 mod presence;
-mod room_delivery;
-mod room_markers;
-mod rooms;
 mod sms;
 mod user_commands;
-mod xmpp_in;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
@@ -30,7 +29,7 @@ use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::mapping::IdentityMap;
 use crate::core::presence::Presence;
 use crate::matrix::client::MatrixClient;
-use crate::store::{DmPortal, Store};
+use crate::store::Store;
 use crate::xmpp::connection::XmppSender;
 
 pub use lanes::Lanes;
@@ -47,20 +46,16 @@ pub struct Bridge {
     displaynames: Mutex<HashMap<MatrixUserId, String>>,
     /// Ghosts known to be registered, with the display name last set (saves a query per message).
     ghosts: Mutex<HashMap<MatrixUserId, Option<String>>>,
-    /// Current direct chat per pair, with a generation that a membership change bumps
-    /// (clearing the map), so a lookup that raced with the change is not cached.
-    dms: Mutex<DmCache>,
+    /// Direct chats' caches: the current chat per pair, typing and read markers.
+    direct: direct::State,
+    /// Hosted rooms' caches: the rooms by ID, who is typing in them.
+    hosted: hosted::State,
+    /// Linked MUCs: their rooms, who is in them, and the budget for new ones.
+    linked: linked::State,
     presence: PresenceState,
-    markers: MarkerState,
-    /// Bridged rooms by ID (`None`: known not to be one).
-    rooms: Mutex<HashMap<RoomId, Option<crate::store::BridgedRoom>>>,
-    /// Portal rooms of MUCs on XMPP servers, and who is in those MUCs.
-    portals: Mutex<portal::PortalIndex>,
     /// Held while a presence subscription is decided and recorded (its caps are counted in the
     /// database, and stanzas of different conversations are handled concurrently).
     pub consent_gate: tokio::sync::Mutex<()>,
-    /// New portal rooms (created on alias lookups anyone can make): a burst, then a few an hour.
-    portal_budget: Mutex<crate::core::budget::Budget>,
     avatars: Mutex<avatars::AvatarState>,
     /// The admins' control room, once found or created.
     control: Mutex<Option<RoomId>>,
@@ -92,22 +87,6 @@ struct PresenceState {
     ghost_budgets: Mutex<crate::core::budget::Budgets>,
 }
 
-/// Typing and read-marker bookkeeping, per room.
-#[derive(Default)]
-struct MarkerState {
-    /// Whether the Matrix side of a DM was typing at the last `m.typing`.
-    typing: Mutex<HashMap<RoomId, bool>>,
-    /// Rooms where a ghost's typing notification is on.
-    ghost_typing: Mutex<HashSet<RoomId>>,
-    /// The last stanza id marked displayed per room.
-    displayed: Mutex<HashMap<RoomId, String>>,
-    /// Who was typing in each hosted room at the last `m.typing`.
-    room_typing: Mutex<HashMap<RoomId, HashSet<MatrixUserId>>>,
-}
-
-/// Cache generation and the current direct chat per (XMPP user, Matrix user).
-type DmCache = (u64, HashMap<(BareJid, MatrixUserId), DmPortal>);
-
 impl Bridge {
     pub fn new(
         config: Arc<Config>,
@@ -134,12 +113,10 @@ impl Bridge {
             lanes: Lanes::default(),
             displaynames: Mutex::new(HashMap::new()),
             ghosts: Mutex::new(HashMap::new()),
-            dms: Mutex::new((0, HashMap::new())),
+            direct: direct::State::default(),
+            hosted: hosted::State::default(),
+            linked: linked::State::default(),
             presence: PresenceState::default(),
-            markers: MarkerState::default(),
-            rooms: Mutex::new(HashMap::new()),
-            portals: Mutex::new(portal::PortalIndex::default()),
-            portal_budget: Mutex::new(crate::core::budget::Budget::per_hour(20, 60)),
             consent_gate: tokio::sync::Mutex::new(()),
             control: Mutex::new(None),
             avatars: Mutex::new(avatars::AvatarState::default()),
@@ -206,48 +183,6 @@ impl Bridge {
     fn cache_ghost(&self, ghost: &MatrixUserId, displayname: Option<String>) {
         if let Ok(mut g) = self.ghosts.lock() {
             g.insert(ghost.clone(), displayname);
-        }
-    }
-
-    /// The cached direct chat of a pair, and the cache generation to pass to [`Self::cache_dm`].
-    fn cached_dm(&self, xmpp: &BareJid, matrix: &MatrixUserId) -> (u64, Option<DmPortal>) {
-        match self.dms.lock() {
-            Ok(d) => (d.0, d.1.get(&(xmpp.clone(), matrix.clone())).cloned()),
-            Err(_) => (u64::MAX, None),
-        }
-    }
-
-    /// Cache (or with `None` drop) a pair's direct chat, unless memberships changed since
-    /// `generation` was read.
-    fn cache_dm(&self, generation: u64, portal: Option<&DmPortal>, xmpp: &BareJid, matrix: &MatrixUserId) {
-        if let Ok(mut d) = self.dms.lock() {
-            let key = (xmpp.clone(), matrix.clone());
-            match portal {
-                Some(p) if d.0 == generation => d.1.insert(key, p.clone()),
-                _ => d.1.remove(&key),
-            };
-        }
-    }
-
-    /// The pair's current direct chat, from the cache or else the database (then cached), with
-    /// the cache generation to pass to [`Self::cache_dm`] for a portal derived from it.
-    async fn current_dm(&self, xmpp: &BareJid, matrix: &MatrixUserId) -> crate::store::Result<(u64, Option<DmPortal>)> {
-        let (generation, cached) = self.cached_dm(xmpp, matrix);
-        if cached.is_some() {
-            return Ok((generation, cached));
-        }
-        let portal = self.store.current_dm(xmpp, matrix).await?;
-        if let Some(p) = &portal {
-            self.cache_dm(generation, Some(p), xmpp, matrix);
-        }
-        Ok((generation, portal))
-    }
-
-    /// Memberships changed: cached direct chats may be stale.
-    fn forget_cached_dms(&self) {
-        if let Ok(mut d) = self.dms.lock() {
-            d.0 = d.0.wrapping_add(1);
-            d.1.clear();
         }
     }
 }

@@ -188,11 +188,12 @@ pub enum Action {
     XmppOccupant { room: RoomId, who: Party, nick: String, change: OccupantChange },
     /// A room's subject, to every XMPP client joined to its MUC.
     XmppSubject { room: RoomId, subject: String },
-    /// A Matrix user in a portal room becomes an occupant of the MUC it stands for.
+    /// A Matrix user in a linked MUC's room becomes an occupant of the MUC it stands for.
     XmppPortalJoin { room: RoomId, muc: BareJid, user: MatrixUserId, nick: String },
-    /// A Matrix user left a portal room: they leave the MUC.
+    /// A Matrix user left a linked MUC's room: they leave the MUC.
     XmppPortalLeave { room: RoomId, muc: BareJid, user: MatrixUserId, nick: String },
-    /// A Matrix user's message in a portal room, said in the MUC.
+    /// A Matrix user's message in a linked MUC's room, said in the MUC. (The `Portal` names of
+    /// these variants stay: they are stored in the outbox.)
     XmppPortalMessage { room: RoomId, muc: BareJid, from: MatrixUserId, text: Text },
     /// A ghost leaves a room (its XMPP user left the MUC the room stands for).
     MatrixLeave { room: RoomId, user: MatrixUserId },

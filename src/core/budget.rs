@@ -1,5 +1,5 @@
 //! Token buckets, where remote input could otherwise make the bridge create things without
-//! limit: one [`Budget`] (portal rooms), or one per key with [`Budgets`] (ghosts per remote
+//! limit: one [`Budget`] (linked MUCs' rooms), or one per key with [`Budgets`] (ghosts per remote
 //! domain). What exceeds a budget is refused, not queued.
 
 use std::collections::HashMap;

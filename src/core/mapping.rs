@@ -231,14 +231,14 @@ impl IdentityMap {
         MatrixUserId::parse(&format!("@{localpart}:{server}")).map_err(|_| MappingError::NotAMatrixId(raw.clone()))
     }
 
-    /// The alias of the portal room for a MUC on an XMPP server:
+    /// The alias of the room of a linked MUC on an XMPP server:
     /// `team@conference.example` → `#_xmpp_team=40conference.example:hs`.
-    pub fn portal_alias(&self, muc: &BareJid) -> String {
+    pub fn linked_alias(&self, muc: &BareJid) -> String {
         format!("#{}{}:{}", self.ghost_prefix, matrix_escape(&muc.to_string()), self.homeserver)
     }
 
-    /// The MUC a portal alias stands for, if the alias is one (`None`: not in our namespace).
-    pub fn muc_for_portal_alias(&self, alias: &str) -> Option<Result<BareJid, MappingError>> {
+    /// The MUC a linked alias stands for, if the alias is one (`None`: not in our namespace).
+    pub fn muc_for_linked_alias(&self, alias: &str) -> Option<Result<BareJid, MappingError>> {
         let local = alias.strip_prefix('#')?.strip_suffix(&format!(":{}", self.homeserver))?;
         let encoded = local.strip_prefix(&self.ghost_prefix)?;
         Some(matrix_unescape(encoded).and_then(|s| {
@@ -308,14 +308,14 @@ mod tests {
     }
 
     #[test]
-    fn portal_aliases() {
+    fn linked_aliases() {
         let m = map();
         let muc = BareJid::parse("team@conference.xmpp.example").unwrap();
-        let alias = m.portal_alias(&muc);
+        let alias = m.linked_alias(&muc);
         assert_eq!(alias, "#_xmpp_team=40conference.xmpp.example:hs.example");
-        assert_eq!(m.muc_for_portal_alias(&alias), Some(Ok(muc)));
-        assert_eq!(m.muc_for_portal_alias("#sales:hs.example"), None);
-        assert!(matches!(m.muc_for_portal_alias("#_xmpp_conference.xmpp.example:hs.example"), Some(Err(_))));
+        assert_eq!(m.muc_for_linked_alias(&alias), Some(Ok(muc)));
+        assert_eq!(m.muc_for_linked_alias("#sales:hs.example"), None);
+        assert!(matches!(m.muc_for_linked_alias("#_xmpp_conference.xmpp.example:hs.example"), Some(Err(_))));
     }
 
     #[test]

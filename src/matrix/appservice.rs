@@ -241,16 +241,16 @@ async fn query_user(
     }
 }
 
-/// The homeserver asks about an alias in our namespace: `#_xmpp_<MUC>` opens a portal room.
+/// The homeserver asks about an alias in our namespace: `#_xmpp_<MUC>` opens a linked MUC's room.
 async fn query_alias(
     State(bridge): State<Arc<Bridge>>,
     Path(alias): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    match bridge.open_portal(&alias).await {
+    match bridge.open_linked_muc(&alias).await {
         Ok(true) => Ok(axum::Json(serde_json::json!({}))),
         Ok(false) => Err(ApiError::NotFound(format!("{alias} is not an alias the bridge provides"))),
         Err(e) => {
-            tracing::warn!(alias, error = %e, "cannot open a portal room");
+            tracing::warn!(alias, error = %e, "cannot open a linked MUC's room");
             Err(ApiError::NotFound(format!("{alias}: {e}")))
         }
     }

@@ -29,7 +29,7 @@ use crate::core::inbound::XmppChatIn;
 use crate::core::presence::{Consent, OnSubscribe};
 use crate::xmpp::connection::Received;
 use crate::xmpp::dispatch::Ordered;
-use crate::xmpp::{adhoc, muc, outbound, portal};
+use crate::xmpp::{adhoc, hosted_muc, linked_muc, outbound};
 
 /// Stanzas running or waiting at once; beyond it the reader waits.
 const IN_FLIGHT: usize = 4096;
@@ -78,7 +78,7 @@ pub async fn run(bridge: Arc<Bridge>, mut received: mpsc::Receiver<Received>) {
                 let b = bridge.clone();
                 let job = async move {
                     announce_presence(&b).await;
-                    b.rejoin_portals().await;
+                    b.rejoin_linked_mucs().await;
                 };
                 if ordered.run("connected".into(), job).await.is_err() {
                     tracing::warn!("cannot announce presence after connecting: too many pending");
@@ -92,27 +92,27 @@ pub async fn run(bridge: Arc<Bridge>, mut received: mpsc::Receiver<Received>) {
 enum Route {
     /// To a room the bridge hosts.
     HostedRoom,
-    /// From a MUC on an XMPP server that has a portal room.
-    Portal(BareJid),
+    /// From a MUC on an XMPP server that a Matrix room is linked to.
+    LinkedMuc(BareJid),
     /// Anything else: to a Matrix user's address or to the component.
     Direct,
 }
 
 async fn route(bridge: &Bridge, stanza: &Stanza) -> Route {
     let (from, to) = addresses(stanza);
-    if to.is_some_and(muc::is_room) {
+    if to.is_some_and(hosted_muc::is_room) {
         return Route::HostedRoom;
     }
     if from_room_occupant(stanza)
-        && let Some(muc) = from_portal(bridge, from).await
+        && let Some(muc) = from_linked_muc(bridge, from).await
     {
-        return Route::Portal(muc);
+        return Route::LinkedMuc(muc);
     }
     Route::Direct
 }
 
 /// Only what a MUC sends as a room (groupchat messages, occupant presence, a refused join)
-/// takes the portal path; anything else from the same address is handled as a person's.
+/// takes the linked MUC's path; anything else from the same address is handled as a person's.
 pub fn from_room_occupant(stanza: &Stanza) -> bool {
     let is_muc_user = |payloads: &[Element]| payloads.iter().any(|p| p.is("x", ns::MUC_USER));
     match stanza {
@@ -122,21 +122,21 @@ pub fn from_room_occupant(stanza: &Stanza) -> bool {
     }
 }
 
-/// The conversation a stanza belongs to: a hosted room, a portal's MUC, or the pair of
+/// The conversation a stanza belongs to: a hosted room, a linked MUC, or the pair of
 /// addresses (sender's bare JID, addressee).
 fn conversation(route: &Route, stanza: &Stanza) -> String {
     let bare = |j: Option<&Jid>| j.map(|j| j.to_bare().to_string()).unwrap_or_default();
     let (from, to) = addresses(stanza);
     match route {
         Route::HostedRoom => format!("muc:{}", bare(to)),
-        Route::Portal(muc) => format!("portal:{muc}"),
+        Route::LinkedMuc(muc) => format!("portal:{muc}"),
         Route::Direct => format!("pair:{}>{}", bare(from), bare(to)),
     }
 }
 
 async fn handle(bridge: &Arc<Bridge>, route: Route, stanza: Stanza) {
     // A remote MUC is the authority over who is in it; everywhere else the usage policy applies.
-    if !matches!(route, Route::Portal(_))
+    if !matches!(route, Route::LinkedMuc(_))
         && let Some(reply) = crate::xmpp::access::refuse(bridge, &stanza).await
     {
         if let Some(reply) = reply {
@@ -145,11 +145,11 @@ async fn handle(bridge: &Arc<Bridge>, route: Route, stanza: Stanza) {
         return;
     }
     match (route, stanza) {
-        (Route::HostedRoom, Stanza::Message(m)) => muc::on_message(bridge, m).await,
-        (Route::HostedRoom, Stanza::Presence(p)) => muc::on_presence(bridge, p).await,
-        (Route::HostedRoom, Stanza::Iq(iq)) => muc::on_iq(bridge, iq).await,
-        (Route::Portal(muc), Stanza::Message(m)) => portal::on_message(bridge, muc, m).await,
-        (Route::Portal(muc), Stanza::Presence(p)) => portal::on_presence(bridge, muc, p).await,
+        (Route::HostedRoom, Stanza::Message(m)) => hosted_muc::on_message(bridge, m).await,
+        (Route::HostedRoom, Stanza::Presence(p)) => hosted_muc::on_presence(bridge, p).await,
+        (Route::HostedRoom, Stanza::Iq(iq)) => hosted_muc::on_iq(bridge, iq).await,
+        (Route::LinkedMuc(muc), Stanza::Message(m)) => linked_muc::on_message(bridge, muc, m).await,
+        (Route::LinkedMuc(muc), Stanza::Presence(p)) => linked_muc::on_presence(bridge, muc, p).await,
         (_, Stanza::Message(m)) => on_message(bridge, m).await,
         (_, Stanza::Presence(p)) => on_presence(bridge, p).await,
         (_, Stanza::Iq(iq)) => on_iq(bridge, iq).await,
@@ -175,9 +175,9 @@ pub fn busy_reply(stanza: &Stanza) -> Option<Stanza> {
     }
 }
 
-/// The MUC (with a portal room) a stanza comes from, if it comes from one.
-async fn from_portal(bridge: &Bridge, from: Option<&Jid>) -> Option<BareJid> {
-    portal::portal_muc(bridge, from?).await
+/// The linked MUC a stanza comes from, if it comes from one.
+async fn from_linked_muc(bridge: &Bridge, from: Option<&Jid>) -> Option<BareJid> {
+    linked_muc::linked_muc_of(bridge, from?).await
 }
 
 /// An XEP-0153 photo hash in a presence: the bridge fetches the vCard when it is new.

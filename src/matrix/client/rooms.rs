@@ -200,9 +200,9 @@ impl MatrixClient {
         self.call(request, None).await.map(|_| ())
     }
 
-    /// Create the portal room of a MUC as the bot: public (anyone who knows the alias may
+    /// Create the room of a linked MUC as the bot: public (anyone who knows the alias may
     /// join, as anyone may join the MUC), under the alias in the bridge's namespace.
-    pub async fn create_portal_room(&self, name: &str, alias_localpart: &str) -> Result<RoomId, MatrixError> {
+    pub async fn create_linked_room(&self, name: &str, alias_localpart: &str) -> Result<RoomId, MatrixError> {
         let mut request = create_room::v3::Request::new();
         request.name = Some(name.to_owned());
         request.room_alias_name = Some(alias_localpart.to_owned());

@@ -3,32 +3,14 @@
 //! Matrix `m.read` ↔ XEP-0333 `displayed`. Like presence these are sent directly: a lost tick
 //! costs a moment's display, never a message.
 
-use std::sync::Arc;
-
 use crate::bridge::Bridge;
-use crate::bridge::deliver::Asked;
+use crate::bridge::direct::delivery::Asked;
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
-use crate::core::inbound::MatrixIn;
-use crate::store::{DmPortal, MappedMessage};
+use crate::store::{DirectChat, MappedMessage};
 use crate::xmpp::outbound;
 
 impl Bridge {
-    /// Presence, typing and read markers from Matrix.
-    pub(super) async fn on_ephemeral(self: &Arc<Self>, event: MatrixIn) {
-        match event {
-            MatrixIn::Presence { user, state, status_msg } => self.matrix_presence(user, state, status_msg),
-            // Hosted rooms first; otherwise perhaps a direct chat.
-            MatrixIn::Typing { room, users } if !self.room_typing(&room, &users).await => {
-                self.matrix_typing(room, users).await
-            }
-            MatrixIn::Read { room, user, event_id } if !self.room_read(&room, &user, &event_id).await => {
-                self.matrix_read(room, user, event_id).await
-            }
-            _ => {}
-        }
-    }
-
-    async fn dm_of_room(&self, room: &RoomId) -> Option<DmPortal> {
+    async fn dm_of_room(&self, room: &RoomId) -> Option<DirectChat> {
         match self.store.dm_by_room(room).await {
             Ok(p) => p,
             Err(e) => {
@@ -39,24 +21,24 @@ impl Bridge {
     }
 
     /// The Matrix side of a DM started or stopped typing: a chat state to the XMPP side.
-    async fn matrix_typing(&self, room: RoomId, users: Vec<MatrixUserId>) {
-        let Some(portal) = self.dm_of_room(&room).await else { return };
-        let typing = users.contains(&portal.matrix);
-        let changed = match self.markers.typing.lock() {
+    pub(in crate::bridge) async fn matrix_typing(&self, room: RoomId, users: Vec<MatrixUserId>) {
+        let Some(chat) = self.dm_of_room(&room).await else { return };
+        let typing = users.contains(&chat.matrix);
+        let changed = match self.direct.typing.lock() {
             Ok(mut rooms) => rooms.insert(room, typing).unwrap_or(false) != typing,
             Err(_) => false,
         };
         if !changed {
             return;
         }
-        let from = self.map.jid_for_matrix(&portal.matrix);
-        if let Ok(stanza) = outbound::chat_state_between(&from, &portal.xmpp, typing) {
+        let from = self.map.jid_for_matrix(&chat.matrix);
+        if let Ok(stanza) = outbound::chat_state_between(&from, &chat.xmpp, typing) {
             self.xmpp.send_reply(stanza).await;
         }
     }
 
     /// A Matrix user read up to `event_id`: mark the XMPP messages it covers as displayed.
-    async fn matrix_read(&self, room: RoomId, user: MatrixUserId, event_id: String) {
+    pub(in crate::bridge) async fn matrix_read(&self, room: RoomId, user: MatrixUserId, event_id: String) {
         let target = match self.store.message_by_event(&room, &event_id).await {
             Ok(Some(m)) if m.from_xmpp => Some(m),
             // A receipt on a later event (e.g. the reader's own reply) covers what came before.
@@ -64,7 +46,7 @@ impl Bridge {
             Err(e) => return tracing::warn!(%room, error = %e, "cannot look up a read event"),
         };
         let Some(m) = target.filter(|m| m.markable && m.matrix == user) else { return };
-        let first_time = match self.markers.displayed.lock() {
+        let first_time = match self.direct.displayed.lock() {
             Ok(mut last) => last.insert(room, m.stanza_id.clone()).as_ref() != Some(&m.stanza_id),
             Err(_) => true,
         };
@@ -77,16 +59,16 @@ impl Bridge {
 
     /// An XMPP message reached Matrix as `event_id`: remember the pair, and send the receipt
     /// the sender asked for.
-    pub(super) async fn delivered_to_matrix(&self, portal: &DmPortal, event_id: String, asked: Asked<'_>) {
+    pub(in crate::bridge) async fn delivered_to_matrix(&self, chat: &DirectChat, event_id: String, asked: Asked<'_>) {
         // A message ends the sender's typing notification.
-        self.stop_ghost_typing(&portal.room, &self.map.ghost_for(&portal.xmpp)).await;
-        self.reassert_ghost_presence(&portal.xmpp).await;
+        self.stop_ghost_typing(&chat.room, &self.map.ghost_for(&chat.xmpp)).await;
+        self.reassert_ghost_presence(&chat.xmpp).await;
         let Some(stanza_id) = asked.stanza_id else { return };
         let mapped = MappedMessage {
-            room: portal.room.clone(),
+            room: chat.room.clone(),
             event_id,
-            xmpp: portal.xmpp.clone(),
-            matrix: portal.matrix.clone(),
+            xmpp: chat.xmpp.clone(),
+            matrix: chat.matrix.clone(),
             stanza_id: stanza_id.to_owned(),
             from_xmpp: true,
             markable: asked.markable,
@@ -96,8 +78,7 @@ impl Bridge {
             tracing::warn!(error = %e, "cannot record a bridged message");
         }
         if asked.receipt
-            && let Ok(stanza) =
-                outbound::receipt_between(&self.map.jid_for_matrix(&portal.matrix), &portal.xmpp, stanza_id)
+            && let Ok(stanza) = outbound::receipt_between(&self.map.jid_for_matrix(&chat.matrix), &chat.xmpp, stanza_id)
         {
             self.xmpp.send_reply(stanza).await;
         }
@@ -105,26 +86,26 @@ impl Bridge {
 
     /// An XMPP user's chat state towards a Matrix user: the ghost's typing notification.
     pub async fn xmpp_chat_state(&self, from: &BareJid, to: &MatrixUserId, composing: bool) {
-        let portal = match self.current_dm(from, to).await {
+        let chat = match self.current_dm(from, to).await {
             Ok((_, Some(p))) => p,
             _ => return,
         };
         let ghost = self.map.ghost_for(from);
         if composing {
-            if let Ok(mut typing) = self.markers.ghost_typing.lock() {
-                typing.insert(portal.room.clone());
+            if let Ok(mut typing) = self.direct.ghost_typing.lock() {
+                typing.insert(chat.room.clone());
             }
-            if let Err(e) = self.matrix.set_typing(&portal.room, &ghost, true).await {
+            if let Err(e) = self.matrix.set_typing(&chat.room, &ghost, true).await {
                 tracing::debug!(%ghost, error = %e, "cannot set typing");
             }
             self.reassert_ghost_presence(from).await;
         } else {
-            self.stop_ghost_typing(&portal.room, &ghost).await;
+            self.stop_ghost_typing(&chat.room, &ghost).await;
         }
     }
 
     async fn stop_ghost_typing(&self, room: &RoomId, ghost: &MatrixUserId) {
-        let was_typing = self.markers.ghost_typing.lock().map(|mut t| t.remove(room)).unwrap_or(false);
+        let was_typing = self.direct.ghost_typing.lock().map(|mut t| t.remove(room)).unwrap_or(false);
         if was_typing && let Err(e) = self.matrix.set_typing(room, ghost, false).await {
             tracing::debug!(%ghost, error = %e, "cannot clear typing");
         }

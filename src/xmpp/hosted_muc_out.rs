@@ -344,42 +344,6 @@ impl TryFrom<Element> for Raw {
 }
 impl xmpp_parsers::iq::IqResultPayload for Raw {}
 
-/// The resource under which Matrix users are occupants of MUCs on XMPP servers.
-pub const PORTAL_RESOURCE: &str = "ucbridge";
-
-fn portal_from(user: &BareJid) -> Result<Jid, DeliveryError> {
-    jid(&format!("{user}/{PORTAL_RESOURCE}"))
-}
-
-/// A Matrix user (at `user`, their address under the component) joins a remote MUC. No
-/// history: what was said before is not theirs to see on Matrix.
-pub fn join_remote(user: &BareJid, muc: &BareJid, nick: &str) -> Result<Stanza, DeliveryError> {
-    let x = xmpp_parsers::muc::Muc::new().with_history(xmpp_parsers::muc::muc::History::new().with_maxstanzas(0));
-    let mut presence =
-        Presence::new(PresenceType::None).with_from(portal_from(user)?).with_to(occupant_jid(muc, nick)?);
-    presence.payloads.push(x.into());
-    Ok(Stanza::Presence(presence))
-}
-
-pub fn leave_remote(user: &BareJid, muc: &BareJid, nick: &str) -> Result<Stanza, DeliveryError> {
-    let presence =
-        Presence::new(PresenceType::Unavailable).with_from(portal_from(user)?).with_to(occupant_jid(muc, nick)?);
-    Ok(Stanza::Presence(presence))
-}
-
-/// A Matrix user's message in a remote MUC.
-pub fn say_remote(user: &BareJid, muc: &BareJid, text: &Text, id: &str) -> Result<Stanza, DeliveryError> {
-    let body = match text.kind {
-        TextKind::Emote => format!("/me {}", text.body),
-        _ => text.body.clone(),
-    };
-    let mut message = Message::groupchat(Some(jid(&muc.to_string())?)).with_body(Lang::default(), body);
-    message.from = Some(portal_from(user)?);
-    message.id = Some(Id(id.to_owned()));
-    message = message.with_payload(OriginId { id: id.to_owned() });
-    Ok(Stanza::Message(message))
-}
-
 /// A chat state (XEP-0085) of an occupant, to one client.
 pub fn chat_state(room: &BareJid, nick: &str, to: &str, composing: bool) -> Result<Stanza, DeliveryError> {
     let state = if composing {

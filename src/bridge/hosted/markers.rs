@@ -8,14 +8,14 @@ use std::sync::Arc;
 use crate::bridge::Bridge;
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::watch::Party;
-use crate::xmpp::muc_out;
+use crate::xmpp::hosted_muc_out;
 
 impl Bridge {
     /// `m.typing` in a hosted room; `false` if the room is not one.
-    pub(super) async fn room_typing(&self, room: &RoomId, users: &[MatrixUserId]) -> bool {
+    pub(in crate::bridge) async fn room_typing(&self, room: &RoomId, users: &[MatrixUserId]) -> bool {
         let Ok(Some(r)) = self.bridged_room(room).await else { return false };
         let now: HashSet<MatrixUserId> = users.iter().filter(|u| !self.map.is_bridge_user(u)).cloned().collect();
-        let before = match self.markers.room_typing.lock() {
+        let before = match self.hosted.typing.lock() {
             Ok(mut t) => t.insert(room.clone(), now.clone()).unwrap_or_default(),
             Err(_) => return true,
         };
@@ -31,7 +31,7 @@ impl Bridge {
             let who = Party::Matrix(user);
             let Some(m) = members.iter().find(|m| m.party == who) else { continue };
             for (full, _) in &occupants {
-                if let Ok(s) = muc_out::chat_state(&muc, &m.nick, full, composing) {
+                if let Ok(s) = hosted_muc_out::chat_state(&muc, &m.nick, full, composing) {
                     self.xmpp.send_reply(s).await;
                 }
             }
@@ -40,7 +40,7 @@ impl Bridge {
     }
 
     /// `m.read` in a hosted room; `false` if the room is not one.
-    pub(super) async fn room_read(&self, room: &RoomId, user: &MatrixUserId, event_id: &str) -> bool {
+    pub(in crate::bridge) async fn room_read(&self, room: &RoomId, user: &MatrixUserId, event_id: &str) -> bool {
         let Ok(Some(r)) = self.bridged_room(room).await else { return false };
         let Ok(Some(archive_id)) = self.store.archive_id_of_event(room, event_id).await else { return true };
         let who = Party::Matrix(user.clone());
@@ -48,7 +48,7 @@ impl Bridge {
         let Some(m) = members.iter().find(|m| m.party == who) else { return true };
         let muc = self.muc_of(&r);
         for (full, _) in self.store.occupants(room).await.unwrap_or_default() {
-            if let Ok(s) = muc_out::displayed_in_room(&muc, &m.nick, &full, &archive_id.to_string()) {
+            if let Ok(s) = hosted_muc_out::displayed_in_room(&muc, &m.nick, &full, &archive_id.to_string()) {
                 self.xmpp.send_reply(s).await;
             }
         }
@@ -73,7 +73,7 @@ impl Bridge {
         let muc = self.muc_of(&r);
         for (other, party) in &occupants {
             if party != &me
-                && let Ok(s) = muc_out::chat_state(&muc, &m.nick, other, composing)
+                && let Ok(s) = hosted_muc_out::chat_state(&muc, &m.nick, other, composing)
             {
                 self.xmpp.send_reply(s).await;
             }

@@ -1,26 +1,23 @@
 //! Message content beyond text in direct chats: replies, corrections, reactions, retractions
 //! and files, both ways. References travel as the ids of the network they come from and are
 //! resolved through the stored pairs (`message_map`) when the action runs, after everything
-//! before it on its lane: a correction right after its original finds it.
+//! before it on its lane: a correction right after its original finds it. The Matrix side of
+//! XMPP reactions and retractions serves hosted rooms too (`XmppTarget::Room`); carrying files
+//! is shared by every kind (`bridge/media.rs`).
 
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
-use crate::core::action::{Action, Attachment, Extras, Refusal, Reply, Text, XmppTarget};
+use crate::core::action::{Action, Extras, Refusal, Reply, Text, XmppTarget};
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::inbound::{FileRef, XmppAct};
 use crate::core::outbox::DeliveryError;
-use crate::matrix::client::{MatrixError, Relations};
-use crate::store::{DmPortal, MappedMessage, MediaLink, Reaction, StoreError, StoreTx};
+use crate::matrix::client::MatrixError;
+use crate::store::{DirectChat, MappedMessage, Reaction, StoreError, StoreTx};
 use crate::xmpp::outbound;
 
 fn store_err(e: StoreError) -> DeliveryError {
     DeliveryError::Transient(e.to_string())
-}
-
-/// A random, unguessable token (128 bits, hex).
-pub(super) fn new_token() -> String {
-    format!("{:032x}", rand::random::<u128>())
 }
 
 impl Bridge {
@@ -116,7 +113,7 @@ impl Bridge {
     }
 
     /// Make the ghost's `m.reaction` events match the XMPP user's full set of reactions.
-    pub(super) async fn deliver_reactions(
+    pub(in crate::bridge) async fn deliver_reactions(
         &self,
         id: i64,
         target: &XmppTarget,
@@ -160,7 +157,7 @@ impl Bridge {
     }
 
     /// An XMPP user retracted a message: their ghost redacts it (theirs only).
-    pub(super) async fn deliver_retract(
+    pub(in crate::bridge) async fn deliver_retract(
         &self,
         id: i64,
         target: &XmppTarget,
@@ -177,7 +174,7 @@ impl Bridge {
     }
 
     /// Refuse at once a correction of someone else's message (the client gets the error).
-    pub(super) async fn check_dm_correction(
+    pub(in crate::bridge) async fn check_dm_correction(
         &self,
         from: &BareJid,
         to: &MatrixUserId,
@@ -193,7 +190,7 @@ impl Bridge {
     /// Resolve a 1:1 message's reply and correction (the XMPP user's stanza ids) to events:
     /// `(reply_to, replaces)`. An unknown reply target leaves a plain message; correcting
     /// someone else's message is refused.
-    pub(super) async fn resolve_dm_extras(
+    pub(in crate::bridge) async fn resolve_dm_extras(
         &self,
         from: &BareJid,
         to: &MatrixUserId,
@@ -214,72 +211,13 @@ impl Bridge {
         Ok((reply, replaces))
     }
 
-    /// Post what an XMPP user sent (text, or a file by URL) as `user` in `room`; returns the
-    /// event id of the message (the file's, when one was carried).
-    pub(super) async fn post_content(
-        &self,
-        id: i64,
-        room: &RoomId,
-        user: &MatrixUserId,
-        text: &Text,
-        relations: Relations<'_>,
-        file: Option<&Attachment>,
-    ) -> Result<String, MatrixError> {
-        let txn = self.txn_id(id);
-        let Some(file) = file else {
-            return self.matrix.send_message(room, user, text, relations, &txn).await;
-        };
-        let uploaded = match self.fetch_to_matrix(user, &file.url).await {
-            Ok(u) => u,
-            Err(why) => {
-                // Never lost: the URL goes as text.
-                tracing::info!(url = file.url, why = %why, "cannot carry a file; sending its URL");
-                return self.matrix.send_message(room, user, text, relations, &txn).await;
-            }
-        };
-        let event = self.matrix.send_file(room, user, &uploaded, relations, &txn).await?;
-        let caption = text.body.trim();
-        if !caption.is_empty() && caption != file.url {
-            self.matrix.send_message(room, user, text, Relations::default(), &format!("{txn}-c")).await?;
-        }
-        Ok(event)
-    }
-
     // ------------------------------------------------------------------ Matrix → XMPP --
 
-    /// A Matrix file in a chat: a link the bridge serves, saved in the transaction. `None`
-    /// when the file is larger than the bridge carries.
-    pub(super) async fn media_link(
-        &self,
-        tx: &mut StoreTx,
-        room: &RoomId,
-        file: &FileRef,
-    ) -> crate::store::Result<Option<Attachment>> {
-        let max = self.current_config().media.max_bytes;
-        if file.size.is_some_and(|s| s > max) {
-            return Ok(None);
-        }
-        let token = new_token();
-        let link = MediaLink {
-            token: token.clone(),
-            mxc: file.mxc.clone(),
-            name: file.name.clone(),
-            mimetype: file.mimetype.clone(),
-            size: file.size,
-            room: room.clone(),
-            event_id: file.event_id.clone(),
-        };
-        tx.save_media(&link).await?;
-        let name: String = url::form_urlencoded::byte_serialize(file.name.as_bytes()).collect();
-        let url = format!("{}/media/{token}/{name}", self.current_config().media_base_url());
-        Ok(Some(Attachment { url, name: Some(file.name.clone()), mimetype: file.mimetype.clone(), size: file.size }))
-    }
-
     /// The actions for a Matrix user's file in their direct chat.
-    pub(super) async fn dm_file(
+    pub(in crate::bridge) async fn dm_file(
         &self,
         tx: &mut StoreTx,
-        portal: &DmPortal,
+        chat: &DirectChat,
         room: RoomId,
         sender: MatrixUserId,
         file: FileRef,
@@ -289,14 +227,14 @@ impl Bridge {
             let max = self.current_config().media.max_bytes;
             let in_room = format!(
                 "{} is larger than the bridge's limit of {max} bytes and was not sent to {}; they were told.",
-                file.name, portal.xmpp
+                file.name, chat.xmpp
             );
             let to_xmpp = format!(
                 "[{sender} sent the file {} ({} bytes), too large for the bridge.]",
                 file.name,
                 file.size.unwrap_or(0)
             );
-            return Ok(vec![self.notice_in(portal, &room, in_room), self.notice_to_xmpp(portal, &sender, to_xmpp)]);
+            return Ok(vec![self.notice_in(chat, &room, in_room), self.notice_to_xmpp(chat, &sender, to_xmpp)]);
         };
         let extras = Extras {
             reply_to: reply_to.map(|id| Reply { id, author: None, quote: None }),
@@ -307,7 +245,7 @@ impl Bridge {
         let event = Some((room, file.event_id));
         Ok(vec![Action::XmppChat {
             from: sender,
-            to: portal.xmpp.clone(),
+            to: chat.xmpp.clone(),
             nick,
             text: Text::plain(link.url),
             event,
@@ -316,24 +254,24 @@ impl Bridge {
     }
 
     /// A Matrix user reacted in their direct chat: the new full set goes to XMPP.
-    pub(super) async fn dm_reaction(
+    pub(in crate::bridge) async fn dm_reaction(
         &self,
         tx: &mut StoreTx,
-        portal: &DmPortal,
+        chat: &DirectChat,
         r: Reaction,
     ) -> crate::store::Result<Vec<Action>> {
         tx.save_reaction(&r).await?;
         let keys = tx.reactions_of(&r.room, &r.target_event, &r.reactor).await?.into_iter().map(|r| r.key).collect();
         let Ok(from) = MatrixUserId::parse(&r.reactor) else { return Ok(vec![]) };
-        Ok(vec![Action::XmppReactions { from, to: portal.xmpp.clone(), room: r.room, target: r.target_event, keys }])
+        Ok(vec![Action::XmppReactions { from, to: chat.xmpp.clone(), room: r.room, target: r.target_event, keys }])
     }
 
     /// A Matrix user redacted an event in their direct chat: a reaction taken back (the new
     /// set goes to XMPP), or their message (retracted on XMPP).
-    pub(super) async fn dm_redaction(
+    pub(in crate::bridge) async fn dm_redaction(
         &self,
         tx: &mut StoreTx,
-        portal: &DmPortal,
+        chat: &DirectChat,
         room: RoomId,
         sender: MatrixUserId,
         redacts: String,
@@ -343,18 +281,18 @@ impl Bridge {
             let keys = tx.reactions_of(&room, &r.target_event, &r.reactor).await?.into_iter().map(|r| r.key).collect();
             return Ok(match MatrixUserId::parse(&r.reactor) {
                 Ok(from) if from == sender => {
-                    vec![Action::XmppReactions { from, to: portal.xmpp.clone(), room, target: r.target_event, keys }]
+                    vec![Action::XmppReactions { from, to: chat.xmpp.clone(), room, target: r.target_event, keys }]
                 }
                 _ => vec![],
             });
         }
         tx.forget_media(&room, &redacts).await?;
-        Ok(vec![Action::XmppRetract { from: sender, to: portal.xmpp.clone(), room, target: redacts }])
+        Ok(vec![Action::XmppRetract { from: sender, to: chat.xmpp.clone(), room, target: redacts }])
     }
 
     /// Resolve a Matrix message's reply and correction (events of `room`) to what the XMPP
     /// side knows: the extras to send, and the original event a correction stands for.
-    pub(super) async fn resolve_matrix_extras(
+    pub(in crate::bridge) async fn resolve_matrix_extras(
         &self,
         room: &RoomId,
         sender: &MatrixUserId,
@@ -390,7 +328,7 @@ impl Bridge {
     }
 
     /// A Matrix user's reactions (the full set) to a message in their direct chat.
-    pub(super) async fn send_xmpp_reactions(
+    pub(in crate::bridge) async fn send_xmpp_reactions(
         &self,
         id: i64,
         from: &MatrixUserId,
@@ -409,7 +347,7 @@ impl Bridge {
 
     /// A Matrix user's redaction of a message in their direct chat, retracted on XMPP if it
     /// was theirs and bridged.
-    pub(super) async fn send_xmpp_retract(
+    pub(in crate::bridge) async fn send_xmpp_retract(
         &self,
         id: i64,
         from: &MatrixUserId,
@@ -430,17 +368,5 @@ impl Bridge {
         let act = XmppAct::Retract { id: m.stanza_id };
         let stanza = outbound::chat_act(&self.map.jid_for_matrix(from), to, self.stanza_id(id), &act)?;
         self.xmpp.send(stanza).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_are_long_and_distinct() {
-        let (a, b) = (new_token(), new_token());
-        assert_eq!(a.len(), 32);
-        assert_ne!(a, b);
     }
 }

@@ -1,4 +1,4 @@
-//! Carrying out the actions of bridged rooms: creating rooms, the bot's moderation on Matrix,
+//! Carrying out the actions of hosted rooms: creating rooms, the bot's moderation on Matrix,
 //! and the MUC traffic to XMPP clients (sent to every client joined when the action runs).
 
 use crate::bridge::Bridge;
@@ -8,8 +8,8 @@ use crate::core::outbox::DeliveryError;
 use crate::core::room::Role;
 use crate::core::watch::Party;
 use crate::matrix::client::MatrixError;
-use crate::store::{BridgedRoom, RoomMember, StoreError};
-use crate::xmpp::muc_out::{self, OccupantPresence};
+use crate::store::{HostedRoom, RoomMember, StoreError};
+use crate::xmpp::hosted_muc_out::{self, OccupantPresence};
 
 fn store_err(e: StoreError) -> DeliveryError {
     DeliveryError::Transient(e.to_string())
@@ -20,12 +20,12 @@ fn room_gone(room: &RoomId) -> DeliveryError {
 }
 
 impl Bridge {
-    async fn room_for_delivery(&self, room: &RoomId) -> Result<BridgedRoom, DeliveryError> {
+    async fn room_for_delivery(&self, room: &RoomId) -> Result<HostedRoom, DeliveryError> {
         self.bridged_room(room).await.map_err(store_err)?.ok_or_else(|| room_gone(room))
     }
 
-    /// A ghost posts in a bridged room; if it is not in the room (yet), the bot lets it in.
-    pub(super) async fn post_as_ghost(
+    /// A ghost posts in a hosted room; if it is not in the room (yet), the bot lets it in.
+    pub(in crate::bridge) async fn post_as_ghost(
         &self,
         id: i64,
         room: &RoomId,
@@ -48,7 +48,7 @@ impl Bridge {
 
     /// An XMPP occupant's message, with its reply, correction or file, posted by their ghost;
     /// the references (archive ids) are resolved to events now.
-    pub(super) async fn room_say(
+    pub(in crate::bridge) async fn room_say(
         &self,
         id: i64,
         room: &RoomId,
@@ -92,7 +92,7 @@ impl Bridge {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) async fn create_room(
+    pub(in crate::bridge) async fn create_room(
         self: &std::sync::Arc<Self>,
         initiator: &Party,
         name: &str,
@@ -146,7 +146,7 @@ impl Bridge {
                         .create_group_room(name, alias, open, &invite, std::slice::from_ref(&initiator_id), &marker)
                         .await
                         .map_err(MatrixError::into_delivery)?;
-                    tracing::info!(%room, alias = full_alias, %initiator, "created a bridged room");
+                    tracing::info!(%room, alias = full_alias, %initiator, "created a hosted room");
                     self.save_new_room(room.clone(), initiator, name, &full_alias, open).await?;
                     Ok(Some(room))
                 }
@@ -245,7 +245,7 @@ impl Bridge {
             }
             self.matrix.join(&room, &ghost).await.map_err(MatrixError::into_delivery)?;
         }
-        let r = BridgedRoom {
+        let r = HostedRoom {
             room: room.clone(),
             alias: Some(alias.to_owned()),
             name: Some(name.to_owned()),
@@ -269,7 +269,7 @@ impl Bridge {
         Ok(())
     }
 
-    pub(super) async fn room_act(&self, room: &RoomId, op: &RoomOp) -> Result<(), DeliveryError> {
+    pub(in crate::bridge) async fn room_act(&self, room: &RoomId, op: &RoomOp) -> Result<(), DeliveryError> {
         let bot = self.map.bot();
         let result = match op {
             RoomOp::Invite { user } => {
@@ -294,7 +294,7 @@ impl Bridge {
         }
     }
 
-    pub(super) async fn send_groupchat(
+    pub(in crate::bridge) async fn send_groupchat(
         &self,
         room: &RoomId,
         nick: &str,
@@ -308,14 +308,14 @@ impl Bridge {
         // The same id as in the archive (MAM), so a correction can name it.
         let stanza_id = origin_id.map(str::to_owned).unwrap_or_else(|| format!("ucb-a{archive_id}"));
         for (full, _) in self.store.occupants(room).await.map_err(store_err)? {
-            self.xmpp.send(muc_out::groupchat(&muc, nick, &full, text, &stanza_id, archive_id, extras)?).await?;
+            self.xmpp.send(hosted_muc_out::groupchat(&muc, nick, &full, text, &stanza_id, archive_id, extras)?).await?;
         }
         Ok(())
     }
 
     /// An occupant's reactions (`keys`) or retraction (`None`) of an archived message, to
     /// every client in the MUC.
-    pub(super) async fn send_group_act(
+    pub(in crate::bridge) async fn send_group_act(
         &self,
         id: i64,
         room: &RoomId,
@@ -327,12 +327,12 @@ impl Bridge {
         let muc = self.muc_of(&r);
         let stanza_id = self.stanza_id(id);
         for (full, _) in self.store.occupants(room).await.map_err(store_err)? {
-            self.xmpp.send(muc_out::group_act(&muc, nick, &full, &stanza_id, archive_id, keys)?).await?;
+            self.xmpp.send(hosted_muc_out::group_act(&muc, nick, &full, &stanza_id, archive_id, keys)?).await?;
         }
         Ok(())
     }
 
-    pub(super) async fn send_occupant_change(
+    pub(in crate::bridge) async fn send_occupant_change(
         &self,
         room: &RoomId,
         who: &Party,
@@ -389,7 +389,7 @@ impl Bridge {
                 }
             };
             let p = OccupantPresence { statuses: &statuses, ..p };
-            self.xmpp.send(muc_out::occupant_presence(&muc, nick, &full, &p)?).await?;
+            self.xmpp.send(hosted_muc_out::occupant_presence(&muc, nick, &full, &p)?).await?;
             if let OccupantChange::Renamed { role, new_nick } = change {
                 let p = OccupantPresence {
                     role: Some(*role),
@@ -399,7 +399,7 @@ impl Bridge {
                     reason: None,
                     presence: shown.as_ref(),
                 };
-                self.xmpp.send(muc_out::occupant_presence(&muc, new_nick, &full, &p)?).await?;
+                self.xmpp.send(hosted_muc_out::occupant_presence(&muc, new_nick, &full, &p)?).await?;
             }
         }
         if matches!(change, OccupantChange::Gone { .. }) {
@@ -408,16 +408,16 @@ impl Bridge {
         Ok(())
     }
 
-    pub(super) async fn send_subject(&self, room: &RoomId, subject: &str) -> Result<(), DeliveryError> {
+    pub(in crate::bridge) async fn send_subject(&self, room: &RoomId, subject: &str) -> Result<(), DeliveryError> {
         let r = self.room_for_delivery(room).await?;
         let muc = self.muc_of(&r);
         for (full, _) in self.store.occupants(room).await.map_err(store_err)? {
-            self.xmpp.send(muc_out::subject(&muc, &full, subject)?).await?;
+            self.xmpp.send(hosted_muc_out::subject(&muc, &full, subject)?).await?;
         }
         Ok(())
     }
 
-    pub(super) async fn send_muc_invite(
+    pub(in crate::bridge) async fn send_muc_invite(
         &self,
         room: &RoomId,
         to: &crate::core::ids::BareJid,
@@ -426,6 +426,6 @@ impl Bridge {
     ) -> Result<(), DeliveryError> {
         let r = self.room_for_delivery(room).await?;
         let muc = self.muc_of(&r);
-        self.xmpp.send(muc_out::invite(&muc, to, &self.real_jid_of(from), reason)?).await
+        self.xmpp.send(hosted_muc_out::invite(&muc, to, &self.real_jid_of(from), reason)?).await
     }
 }

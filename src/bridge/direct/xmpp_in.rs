@@ -58,7 +58,7 @@ impl Bridge {
             }
         })
         .await
-        .map_err(|e| super::store_refusal(&e, "an XMPP message"))?;
+        .map_err(|e| crate::bridge::store_refusal(&e, "an XMPP message"))?;
         match stored {
             Some(row) => self.dispatch(vec![row]),
             None => tracing::debug!(from = %chat.from, id = stanza_id, "duplicate stanza ignored"),
@@ -76,11 +76,11 @@ impl Bridge {
         matrix_user: &crate::core::ids::MatrixUserId,
         reason: &str,
     ) -> crate::store::Result<()> {
-        let (_, Some(portal)) = self.current_dm(xmpp_user, matrix_user).await? else {
+        let (_, Some(chat)) = self.current_dm(xmpp_user, matrix_user).await? else {
             return Ok(());
         };
         let action = Action::MatrixPost {
-            room: portal.room,
+            room: chat.room,
             user: self.map.ghost_for(xmpp_user),
             text: Text::notice(format!("A message to {xmpp_user} was not delivered: {reason}")),
             nick: None,

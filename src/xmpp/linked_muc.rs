@@ -1,37 +1,42 @@
-//! Stanzas from MUCs on XMPP servers that Matrix users are occupants of (through the bridge):
-//! occupant presence and room messages, received at the Matrix users' addresses.
+//! Stanzas to and from MUCs on XMPP servers that Matrix users are occupants of (through the
+//! bridge, as linked MUCs): occupant presence and room messages, received at the Matrix users'
+//! addresses; joining, leaving and speaking, sent from them.
 
 use std::sync::Arc;
 
 use xmpp_parsers::delay::Delay;
 use xmpp_parsers::jid::Jid;
-use xmpp_parsers::message::{Message, MessageType};
+use xmpp_parsers::message::{Id, Lang, Message, MessageType};
 use xmpp_parsers::muc::MucUser;
 use xmpp_parsers::muc::user::Status;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
+use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::StanzaError;
-use xmpp_parsers::stanza_id::StanzaId;
+use xmpp_parsers::stanza_id::{OriginId, StanzaId};
 
 use xmpp_parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use xmpp_parsers::iq::Iq;
 
 use crate::bridge::Bridge;
-use crate::bridge::portal::RemotePresence;
+use crate::bridge::linked::RemotePresence;
+use crate::core::action::{Text, TextKind};
 use crate::core::ids::{BareJid, MatrixUserId};
+use crate::core::outbox::DeliveryError;
+use crate::xmpp::hosted_muc_out::occupant_jid;
 
 fn bare(jid: &Jid) -> Option<BareJid> {
     BareJid::parse(jid.to_bare().as_str()).ok()
 }
 
-/// The MUC a stanza comes from, if it is one with a portal room.
-pub async fn portal_muc(bridge: &Bridge, from: &Jid) -> Option<BareJid> {
+/// The MUC a stanza comes from, if a Matrix room is linked to it.
+pub async fn linked_muc_of(bridge: &Bridge, from: &Jid) -> Option<BareJid> {
     let muc = bare(from)?;
     bridge.portal_room(&muc).await.ok().flatten().map(|_| muc)
 }
 
 /// Ask `muc` (service discovery, XEP-0030) whether it is a multi-user chat room: only a room
 /// answers with the `conference` identity and the MUC feature. Anything else (a person's
-/// address, a silent server) is not made into a portal.
+/// address, a silent server) is not made into a linked MUC.
 pub async fn is_muc(bridge: &Bridge, muc: &BareJid) -> Result<bool, String> {
     let from = Jid::new(&bridge.map.component).map_err(|e| e.to_string())?;
     let to = Jid::new(&muc.to_string()).map_err(|e| e.to_string())?;
@@ -72,7 +77,7 @@ pub async fn on_presence(bridge: &Arc<Bridge>, muc: BareJid, presence: Presence)
         }
         _ => return,
     };
-    bridge.portal_presence(&muc, nick.as_str(), &user, reading).await;
+    bridge.linked_presence(&muc, nick.as_str(), &user, reading).await;
 }
 
 pub async fn on_message(bridge: &Arc<Bridge>, muc: BareJid, message: Message) {
@@ -94,7 +99,47 @@ pub async fn on_message(bridge: &Arc<Bridge>, muc: BareJid, message: Message) {
         .find(|s| s.by.to_string() == muc_jid)
         .map(|s| s.id);
     let dedupe = room_id.or_else(|| message.id.as_ref().map(|i| i.0.clone()));
-    if let Err(e) = bridge.portal_message(&muc, nick.as_str(), dedupe, body).await {
+    if let Err(e) = bridge.linked_message(&muc, nick.as_str(), dedupe, body).await {
         tracing::warn!(%muc, error = %e, "cannot bridge a MUC message");
     }
+}
+
+// ------------------------------------------------------------------ outgoing --
+
+/// The resource under which Matrix users are occupants of MUCs on XMPP servers.
+pub const LINKED_RESOURCE: &str = "ucbridge";
+
+fn linked_from(user: &BareJid) -> Result<Jid, DeliveryError> {
+    let s = format!("{user}/{LINKED_RESOURCE}");
+    Jid::new(&s).map_err(|e| DeliveryError::Permanent(format!("invalid JID {s}: {e}")))
+}
+
+/// A Matrix user (at `user`, their address under the component) joins a remote MUC. No
+/// history: what was said before is not theirs to see on Matrix.
+pub fn join_remote(user: &BareJid, muc: &BareJid, nick: &str) -> Result<Stanza, DeliveryError> {
+    let x = xmpp_parsers::muc::Muc::new().with_history(xmpp_parsers::muc::muc::History::new().with_maxstanzas(0));
+    let mut presence =
+        Presence::new(PresenceType::None).with_from(linked_from(user)?).with_to(occupant_jid(muc, nick)?);
+    presence.payloads.push(x.into());
+    Ok(Stanza::Presence(presence))
+}
+
+pub fn leave_remote(user: &BareJid, muc: &BareJid, nick: &str) -> Result<Stanza, DeliveryError> {
+    let presence =
+        Presence::new(PresenceType::Unavailable).with_from(linked_from(user)?).with_to(occupant_jid(muc, nick)?);
+    Ok(Stanza::Presence(presence))
+}
+
+/// A Matrix user's message in a remote MUC.
+pub fn say_remote(user: &BareJid, muc: &BareJid, text: &Text, id: &str) -> Result<Stanza, DeliveryError> {
+    let body = match text.kind {
+        TextKind::Emote => format!("/me {}", text.body),
+        _ => text.body.clone(),
+    };
+    let to = Jid::new(&muc.to_string()).map_err(|e| DeliveryError::Permanent(format!("invalid JID {muc}: {e}")))?;
+    let mut message = Message::groupchat(Some(to)).with_body(Lang::default(), body);
+    message.from = Some(linked_from(user)?);
+    message.id = Some(Id(id.to_owned()));
+    message = message.with_payload(OriginId { id: id.to_owned() });
+    Ok(Stanza::Message(message))
 }

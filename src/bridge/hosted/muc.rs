@@ -1,6 +1,6 @@
 //! Group conversations the bridge hosts, seen from XMPP: the MUC service (XEP-0045) the
-//! component offers for each bridged room — joining and leaving, messages, subject, mediated
-//! invitations, moderation through `muc#admin`, and the archive (XEP-0313).
+//! component offers for each hosted room — messages, subject, mediated invitations, moderation
+//! through `muc#admin`, and the archive (XEP-0313). Joining and leaving are in `occupants.rs`.
 
 use std::sync::Arc;
 
@@ -8,29 +8,16 @@ use crate::bridge::Bridge;
 use crate::core::action::{Action, Extras, Refusal, Reply, RoomOp, Text, XmppTarget};
 use crate::core::ids::BareJid;
 use crate::core::inbound::XmppAct;
-use crate::core::presence::{Presence, XmppPresence};
 use crate::core::room::{Request, Role};
 use crate::core::watch::Party;
 use crate::store::Page;
-use crate::store::{ArchiveKey, ArchivedMessage, BridgedRoom, NewArchived, RoomMember, StoreError, StoreTx};
-use crate::xmpp::muc_out::{self, OccupantPresence};
+use crate::store::{ArchiveKey, ArchivedMessage, HostedRoom, NewArchived, RoomMember, StoreError, StoreTx};
+use crate::xmpp::hosted_muc_out;
 
-type Refused = (Refusal, String);
+pub(in crate::bridge) type Refused = (Refusal, String);
 
-fn internal(e: StoreError) -> Refused {
-    super::store_refusal(&e, "a MUC request")
-}
-
-/// An XMPP client entering a room.
-pub struct MucJoin {
-    pub room_local: String,
-    pub full: String,
-    pub bare: BareJid,
-    pub nick: String,
-    /// `<history maxstanzas=…/>` if the client asked.
-    pub max_history: Option<u32>,
-    /// The client's presence (show and status), shown to the other occupants.
-    pub presence: Option<XmppPresence>,
+pub(in crate::bridge) fn internal(e: StoreError) -> Refused {
+    crate::bridge::store_refusal(&e, "a MUC request")
 }
 
 /// One `<item/>` of a `muc#admin` request.
@@ -61,7 +48,7 @@ const MAX_PAGE: usize = 100;
 
 /// The archived message an XMPP client refers to: by the room's stanza id (the archive id), or
 /// by the message's own id.
-pub(super) async fn find_archived(
+pub(in crate::bridge) async fn find_archived(
     tx: &mut StoreTx,
     room: &crate::core::ids::RoomId,
     id: &str,
@@ -74,11 +61,8 @@ pub(super) async fn find_archived(
     tx.archived(room, ArchiveKey::XmppId(id)).await
 }
 
-/// Clients (full JIDs) one participant may have in a hosted room at once.
-const MAX_CLIENTS_PER_OCCUPANT: usize = 10;
-
 impl Bridge {
-    async fn muc_room(&self, local: &str) -> Result<BridgedRoom, Refused> {
+    pub(in crate::bridge) async fn muc_room(&self, local: &str) -> Result<HostedRoom, Refused> {
         match self.room_by_muc(local).await.map_err(internal)? {
             Some(r) => Ok(r),
             None => Err((
@@ -92,7 +76,10 @@ impl Bridge {
         }
     }
 
-    async fn send_all(&self, stanzas: Vec<Result<xmpp_parsers::stanza::Stanza, crate::core::outbox::DeliveryError>>) {
+    pub(in crate::bridge) async fn send_all(
+        &self,
+        stanzas: Vec<Result<xmpp_parsers::stanza::Stanza, crate::core::outbox::DeliveryError>>,
+    ) {
         for s in stanzas {
             match s {
                 Ok(s) => self.xmpp.send_reply(s).await,
@@ -101,244 +88,8 @@ impl Bridge {
         }
     }
 
-    /// The presence to show for a Matrix participant (their last known Matrix presence).
-    pub(super) async fn shown_presence(&self, p: &Party) -> Option<Presence> {
-        match p {
-            Party::Matrix(u) => self.store.matrix_presence(u).await.ok().flatten(),
-            Party::Xmpp(_) => None,
-        }
-    }
-
-    /// An XMPP client joins (or re-announces itself in) a room.
-    pub async fn muc_join(self: &Arc<Self>, join: MucJoin) -> Result<(), Refused> {
-        let r = self.muc_room(&join.room_local).await?;
-        let room = r.room.clone();
-        let muc = self.muc_of(&r);
-        let me = Party::Xmpp(join.bare.clone());
-        let members = self.store.room_members(&room).await.map_err(internal)?;
-        let existing = members.iter().find(|m| m.party == me).cloned();
-        let mut actions = vec![];
-        if existing.is_none() {
-            if !r.open {
-                return Err((
-                    Refusal::MembersOnly,
-                    "This room is for invited participants; ask one of its moderators to invite you.".into(),
-                ));
-            }
-            let mut model = self.room_model(&members);
-            if let Err(refused) = model.apply(&me, Request::Join) {
-                return Err((Refusal::Full, format!("The room is full: {refused}.")));
-            }
-            actions.push(Action::MatrixJoin { room: room.clone(), user: self.map.ghost_for(&join.bare) });
-        } else if existing.as_ref().is_some_and(|m| !m.joined) {
-            // Invited from Matrix: the ghost is in the room already; make sure of it.
-            actions.push(Action::MatrixJoin { room: room.clone(), user: self.map.ghost_for(&join.bare) });
-        }
-        let occupants = self.store.occupants(&room).await.map_err(internal)?;
-        let already_here = occupants.iter().any(|(_, p)| p == &me);
-        if let Some(m) = existing.as_ref().filter(|_| occupants.iter().any(|(f, _)| f == &join.full)) {
-            // A client already in the room: a status change, or a new nick (XEP-0045 §7.6).
-            return self.muc_update(&r, m, &join, &members).await;
-        }
-        // Every message fans out to each client: one person's clients are bounded.
-        if occupants.iter().filter(|(_, p)| p == &me).count() >= MAX_CLIENTS_PER_OCCUPANT {
-            return Err((
-                Refusal::Policy,
-                format!("At most {MAX_CLIENTS_PER_OCCUPANT} of your clients can be in this room at once."),
-            ));
-        }
-        // All of a person's clients share one nick; a first client may ask for a new one.
-        let nick = match (&existing, already_here) {
-            (Some(m), true) => m.nick.clone(),
-            _ => self.new_nick(&members, &me, Some(&join.nick)),
-        };
-        let role = existing.as_ref().map(|m| m.role).unwrap_or(Role::Participant);
-        let member = RoomMember { party: me.clone(), role, joined: true, nick: nick.clone() };
-        if existing.as_ref() != Some(&member) {
-            self.store.save_member(&room, &member).await.map_err(internal)?;
-        }
-        self.store.add_occupant(&room, &join.full, &me).await.map_err(internal)?;
-        self.queue(actions).await?;
-
-        // 1. Who is here: Matrix participants who joined, XMPP participants with a client in.
-        let mut out = vec![];
-        for m in members.iter().filter(|m| m.party != me && m.joined) {
-            let present = match &m.party {
-                Party::Matrix(_) => true,
-                Party::Xmpp(_) => occupants.iter().any(|(_, p)| p == &m.party),
-            };
-            if !present {
-                continue;
-            }
-            let real = self.real_jid_of(&m.party);
-            let shown = self.shown_presence(&m.party).await;
-            let p = OccupantPresence {
-                role: Some(m.role),
-                real_jid: Some(&real),
-                statuses: &[],
-                new_nick: None,
-                reason: None,
-                presence: shown.as_ref(),
-            };
-            out.push(muc_out::occupant_presence(&muc, &m.nick, &join.full, &p));
-        }
-        // 2. The client's own presence (110), saying if the room changed the nick (210).
-        let mut statuses = vec![100, 110];
-        if nick != join.nick {
-            statuses.push(210);
-        }
-        let real = join.full.clone();
-        let own = OccupantPresence {
-            role: Some(role),
-            real_jid: Some(&real),
-            statuses: &statuses,
-            new_nick: None,
-            reason: None,
-            presence: None,
-        };
-        out.push(muc_out::occupant_presence(&muc, &nick, &join.full, &own));
-        // 3. Recent history, 4. the subject.
-        let wanted = join.max_history.unwrap_or(u32::MAX).min(self.current_config().rooms.history_on_join);
-        if wanted > 0 {
-            let (history, _) =
-                self.store.archive_page(&room, Page::Before(i64::MAX, i64::from(wanted))).await.map_err(internal)?;
-            out.extend(history.iter().map(|m| muc_out::history(&muc, &join.full, m)));
-        }
-        out.push(muc_out::subject(&muc, &join.full, r.topic.as_deref().unwrap_or_default()));
-        self.send_all(out).await;
-        // Tell the others, unless another client of the same person was already in.
-        if !already_here {
-            let real = join.bare.to_string();
-            let shown = join.presence.as_ref().map(Presence::from_xmpp);
-            let p = OccupantPresence {
-                role: Some(role),
-                real_jid: Some(&real),
-                statuses: &[],
-                new_nick: None,
-                reason: None,
-                presence: shown.as_ref(),
-            };
-            let others: Vec<_> = occupants
-                .iter()
-                .filter(|(_, party)| party != &me)
-                .map(|(full, _)| muc_out::occupant_presence(&muc, &nick, full, &p))
-                .collect();
-            self.send_all(others).await;
-        }
-        Ok(())
-    }
-
-    async fn muc_update(
-        self: &Arc<Self>,
-        r: &BridgedRoom,
-        m: &RoomMember,
-        join: &MucJoin,
-        members: &[RoomMember],
-    ) -> Result<(), Refused> {
-        let muc = self.muc_of(r);
-        if join.nick != m.nick {
-            let nick = self.new_nick(members, &m.party, Some(&join.nick));
-            if nick != join.nick {
-                return Err((Refusal::Conflict, format!("The nick {} is taken in this room.", join.nick)));
-            }
-            self.store.save_member(&r.room, &RoomMember { nick: nick.clone(), ..m.clone() }).await.map_err(internal)?;
-            return self
-                .queue(vec![Action::XmppOccupant {
-                    room: r.room.clone(),
-                    who: m.party.clone(),
-                    nick: m.nick.clone(),
-                    change: crate::core::action::OccupantChange::Renamed { role: m.role, new_nick: nick },
-                }])
-                .await;
-        }
-        let shown = join.presence.as_ref().map(Presence::from_xmpp);
-        let real = join.bare.to_string();
-        let p = OccupantPresence {
-            role: Some(m.role),
-            real_jid: Some(&real),
-            statuses: &[],
-            new_nick: None,
-            reason: None,
-            presence: shown.as_ref(),
-        };
-        let occupants = self.store.occupants(&r.room).await.map_err(internal)?;
-        let out = occupants
-            .iter()
-            .map(|(full, party)| {
-                let own = OccupantPresence { statuses: if party == &m.party { &[110] } else { &[] }, ..p };
-                muc_out::occupant_presence(&muc, &m.nick, full, &own)
-            })
-            .collect();
-        self.send_all(out).await;
-        Ok(())
-    }
-
-    /// A Matrix participant's presence changed: show it to the XMPP clients in their rooms.
-    pub(super) async fn show_presence_in_rooms(&self, user: &crate::core::ids::MatrixUserId, presence: &Presence) {
-        let who = Party::Matrix(user.clone());
-        let rooms = match self.store.rooms_of(&who).await {
-            Ok(r) => r,
-            Err(e) => return tracing::warn!(%user, error = %e, "cannot read the rooms of a user"),
-        };
-        let real = self.real_jid_of(&who);
-        for (room, m) in rooms {
-            let Ok(Some(r)) = self.bridged_room(&room).await else { continue };
-            let muc = self.muc_of(&r);
-            let p = OccupantPresence {
-                role: Some(m.role),
-                real_jid: Some(&real),
-                statuses: &[],
-                new_nick: None,
-                reason: None,
-                presence: Some(presence),
-            };
-            let occupants = self.store.occupants(&room).await.unwrap_or_default();
-            let out = occupants.iter().map(|(full, _)| muc_out::occupant_presence(&muc, &m.nick, full, &p)).collect();
-            self.send_all(out).await;
-        }
-    }
-
-    /// An XMPP client leaves a room. The person stays a participant (offline), as in the
-    /// suite: they see what they missed when they come back.
-    pub async fn muc_leave(self: &Arc<Self>, room_local: &str, full: &str, bare: &BareJid) {
-        let Ok(r) = self.muc_room(room_local).await else { return };
-        let room = r.room.clone();
-        let muc = self.muc_of(&r);
-        let me = Party::Xmpp(bare.clone());
-        let Ok(removed) = self.store.remove_occupants(&room, &me, Some(full)).await else { return };
-        if removed == 0 {
-            return;
-        }
-        let Ok(members) = self.store.room_members(&room).await else { return };
-        let Some(m) = members.iter().find(|m| m.party == me) else { return };
-        let mut out = vec![];
-        let own = OccupantPresence {
-            role: None,
-            real_jid: Some(full),
-            statuses: &[110],
-            new_nick: None,
-            reason: None,
-            presence: None,
-        };
-        out.push(muc_out::occupant_presence(&muc, &m.nick, full, &own));
-        let occupants = self.store.occupants(&room).await.unwrap_or_default();
-        if !occupants.iter().any(|(_, p)| p == &me) {
-            let real = bare.to_string();
-            let gone = OccupantPresence {
-                role: None,
-                real_jid: Some(&real),
-                statuses: &[],
-                new_nick: None,
-                reason: None,
-                presence: None,
-            };
-            out.extend(occupants.iter().map(|(f, _)| muc_out::occupant_presence(&muc, &m.nick, f, &gone)));
-        }
-        self.send_all(out).await;
-    }
-
     /// The participant behind a client, if that client is in the room.
-    async fn occupant(&self, r: &BridgedRoom, full: &str, bare: &BareJid) -> Result<RoomMember, Refused> {
+    async fn occupant(&self, r: &HostedRoom, full: &str, bare: &BareJid) -> Result<RoomMember, Refused> {
         let me = Party::Xmpp(bare.clone());
         let occupants = self.store.occupants(&r.room).await.map_err(internal)?;
         let members = self.store.room_members(&r.room).await.map_err(internal)?;
@@ -417,7 +168,7 @@ impl Bridge {
         let to_muc = Extras {
             reply_to: reply.as_ref().map(|a| Reply {
                 id: a.id.to_string(),
-                author: muc_out::occupant_jid(&muc, &a.nick).ok().map(|j| j.to_string()),
+                author: hosted_muc_out::occupant_jid(&muc, &a.nick).ok().map(|j| j.to_string()),
                 quote: Some(a.body.clone()),
             }),
             replaces: original.as_ref().map(|o| o.xmpp_id()),
@@ -535,7 +286,7 @@ impl Bridge {
                 let out = occupants
                     .iter()
                     .filter(|(_, p)| p == &target.party)
-                    .map(|(to, _)| muc_out::private(&muc, &me.nick, to, &text, id.as_deref()))
+                    .map(|(to, _)| hosted_muc_out::private(&muc, &me.nick, to, &text, id.as_deref()))
                     .collect();
                 self.send_all(out).await;
                 Ok(())
@@ -594,14 +345,14 @@ impl Bridge {
         .await
     }
 
-    async fn queue(self: &Arc<Self>, actions: Vec<Action>) -> Result<(), Refused> {
+    pub(in crate::bridge) async fn queue(self: &Arc<Self>, actions: Vec<Action>) -> Result<(), Refused> {
         self.queue_all(actions).await.map_err(internal)
     }
 
     /// Apply a moderator's request from XMPP under the room's rules and queue its effects.
     async fn muc_request(
         self: &Arc<Self>,
-        r: &BridgedRoom,
+        r: &HostedRoom,
         actor: &Party,
         requests: Vec<Request>,
     ) -> Result<(), Refused> {

@@ -1,13 +1,15 @@
-//! Portal rooms: a MUC on an XMPP server (`team@conference.example`) seen from Matrix as the
+//! Linked MUCs: a MUC on an XMPP server (`team@conference.example`) seen from Matrix as the
 //! room `#_xmpp_team=40conference.example:hs`. The room is created when the homeserver first
 //! asks about the alias; a Matrix user who joins it becomes an occupant of the MUC from their
 //! address under the component, and the MUC's occupants appear as their ghosts. The MUC is the
 //! authority here: its rules apply, the bridge only carries what happens.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
+use crate::core::budget::Budget;
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::inbound::{MatrixIn, Membership};
 use crate::core::room;
@@ -24,14 +26,28 @@ pub struct RemoteOccupant {
     pub jid: Option<BareJid>,
 }
 
-/// Portal rooms by room and by MUC, loaded once from the store.
+/// Linked MUCs' rooms by room and by MUC, loaded once from the store.
 #[derive(Default)]
-pub(super) struct PortalIndex {
+struct LinkedIndex {
     loaded: bool,
     by_room: HashMap<RoomId, BareJid>,
     by_muc: HashMap<BareJid, RoomId>,
     /// Who is in each MUC (other than our own occupants), by nick.
     occupants: HashMap<BareJid, HashMap<String, RemoteOccupant>>,
+}
+
+/// What the bridge keeps in memory about linked MUCs.
+pub(in crate::bridge) struct State {
+    /// Their rooms, and who is in those MUCs.
+    index: Mutex<LinkedIndex>,
+    /// New linked rooms (created on alias lookups anyone can make): a burst, then a few an hour.
+    budget: Mutex<Budget>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self { index: Mutex::default(), budget: Mutex::new(Budget::per_hour(20, 60)) }
+    }
 }
 
 /// How a remote MUC's presence for one of its occupants reads.
@@ -42,12 +58,12 @@ pub enum RemotePresence {
 }
 
 impl Bridge {
-    async fn load_portals(&self) -> crate::store::Result<()> {
-        if self.portals.lock().map(|p| p.loaded).unwrap_or(true) {
+    async fn load_linked_mucs(&self) -> crate::store::Result<()> {
+        if self.linked.index.lock().map(|p| p.loaded).unwrap_or(true) {
             return Ok(());
         }
         let rooms = self.store.xmpp_rooms().await?;
-        if let Ok(mut p) = self.portals.lock() {
+        if let Ok(mut p) = self.linked.index.lock() {
             for (room, muc) in rooms {
                 p.by_muc.insert(muc.clone(), room.clone());
                 p.by_room.insert(room, muc);
@@ -57,37 +73,39 @@ impl Bridge {
         Ok(())
     }
 
-    pub(super) async fn portal_muc(&self, room: &RoomId) -> crate::store::Result<Option<BareJid>> {
-        self.load_portals().await?;
-        Ok(self.portals.lock().ok().and_then(|p| p.by_room.get(room).cloned()))
+    /// The MUC a room is linked to, if it is one's room. (Still named for "portal": `admin_ops`
+    /// calls it.)
+    pub(in crate::bridge) async fn portal_muc(&self, room: &RoomId) -> crate::store::Result<Option<BareJid>> {
+        self.load_linked_mucs().await?;
+        Ok(self.linked.index.lock().ok().and_then(|p| p.by_room.get(room).cloned()))
     }
 
-    /// The portal room of a MUC, if there is one.
+    /// The room of a linked MUC, if there is one. (Still named for "portal": `admin_ops` calls it.)
     pub async fn portal_room(&self, muc: &BareJid) -> crate::store::Result<Option<RoomId>> {
-        self.load_portals().await?;
-        Ok(self.portals.lock().ok().and_then(|p| p.by_muc.get(muc).cloned()))
+        self.load_linked_mucs().await?;
+        Ok(self.linked.index.lock().ok().and_then(|p| p.by_muc.get(muc).cloned()))
     }
 
     /// Record a link made by `rooms link`.
-    pub(super) fn index_link(&self, room: &RoomId, muc: &BareJid) {
-        if let Ok(mut p) = self.portals.lock() {
+    pub(in crate::bridge) fn index_link(&self, room: &RoomId, muc: &BareJid) {
+        if let Ok(mut p) = self.linked.index.lock() {
             p.by_muc.insert(muc.clone(), room.clone());
             p.by_room.insert(room.clone(), muc.clone());
         }
     }
 
     /// Forget a link (`rooms unlink`); the MUC's occupants that showed their address.
-    pub(super) fn index_unlink(&self, room: &RoomId, muc: &BareJid) -> Vec<BareJid> {
-        let Ok(mut p) = self.portals.lock() else { return vec![] };
+    pub(in crate::bridge) fn index_unlink(&self, room: &RoomId, muc: &BareJid) -> Vec<BareJid> {
+        let Ok(mut p) = self.linked.index.lock() else { return vec![] };
         p.by_room.remove(room);
         p.by_muc.remove(muc);
         p.occupants.remove(muc).map(|o| o.into_values().filter_map(|o| o.jid).collect()).unwrap_or_default()
     }
 
-    /// The homeserver asks whether an alias exists: for `#_xmpp_<MUC>` create the portal room.
+    /// The homeserver asks whether an alias exists: for `#_xmpp_<MUC>` create the MUC's room.
     /// `Ok(false)`: not an alias the bridge provides.
-    pub async fn open_portal(&self, alias: &str) -> Result<bool, String> {
-        let muc = match self.map.muc_for_portal_alias(alias) {
+    pub async fn open_linked_muc(&self, alias: &str) -> Result<bool, String> {
+        let muc = match self.map.muc_for_linked_alias(alias) {
             None => return Ok(false),
             Some(Err(e)) => return Err(e.to_string()),
             Some(Ok(muc)) => muc,
@@ -95,28 +113,28 @@ impl Bridge {
         if self.portal_room(&muc).await.map_err(|e| e.to_string())?.is_some() {
             return Ok(true);
         }
-        // Only a real room becomes a portal: a person's address made into one would swallow
-        // their direct messages (everything from a portal's address takes the portal path).
-        if !crate::xmpp::portal::is_muc(self, &muc).await? {
-            tracing::info!(%muc, alias, "no portal: the address is not a MUC room");
+        // Only a real room becomes a linked MUC: a person's address made into one would swallow
+        // their direct messages (everything from a linked MUC's address takes the linked path).
+        if !crate::xmpp::linked_muc::is_muc(self, &muc).await? {
+            tracing::info!(%muc, alias, "not linked: the address is not a MUC room");
             return Ok(false);
         }
-        if !self.portal_budget.lock().map(|mut b| b.take(std::time::Instant::now())).unwrap_or(false) {
-            return Err(format!("too many new portal rooms; {muc} can be joined later"));
+        if !self.linked.budget.lock().map(|mut b| b.take(std::time::Instant::now())).unwrap_or(false) {
+            return Err(format!("too many new linked rooms; {muc} can be joined later"));
         }
         let localpart = alias.trim_start_matches('#').split(':').next().unwrap_or_default();
-        let room = self.matrix.create_portal_room(&muc.to_string(), localpart).await.map_err(|e| e.to_string())?;
+        let room = self.matrix.create_linked_room(&muc.to_string(), localpart).await.map_err(|e| e.to_string())?;
         self.store.save_xmpp_room(&room, &muc).await.map_err(|e| e.to_string())?;
-        if let Ok(mut p) = self.portals.lock() {
+        if let Ok(mut p) = self.linked.index.lock() {
             p.by_muc.insert(muc.clone(), room.clone());
             p.by_room.insert(room.clone(), muc.clone());
         }
-        tracing::info!(%room, %muc, "created a portal room");
+        tracing::info!(%room, %muc, "created the room of a linked MUC");
         Ok(true)
     }
 
-    /// What a Matrix event in a portal room means for the MUC.
-    pub(super) async fn portal_actions(
+    /// What a Matrix event in a linked MUC's room means for the MUC.
+    pub(in crate::bridge) async fn linked_actions(
         &self,
         tx: &mut StoreTx,
         room: RoomId,
@@ -159,7 +177,7 @@ impl Bridge {
     }
 
     /// A presence from `muc/nick`, received at a Matrix user's address.
-    pub async fn portal_presence(
+    pub async fn linked_presence(
         self: &std::sync::Arc<Self>,
         muc: &BareJid,
         nick: &str,
@@ -183,7 +201,7 @@ impl Bridge {
                     }
                     ok
                 });
-                let new = self.portals.lock().ok().map(|mut p| {
+                let new = self.linked.index.lock().ok().map(|mut p| {
                     let occupants = p.occupants.entry(muc.clone()).or_default();
                     if occupants.len() >= MAX_REMOTE_OCCUPANTS && !occupants.contains_key(nick) {
                         // A MUC inventing occupants must not make ghosts without end.
@@ -202,7 +220,7 @@ impl Bridge {
                 }
             }
             RemotePresence::Unavailable { own: false } => {
-                let gone = self.portals.lock().ok().and_then(|mut p| p.occupants.get_mut(muc)?.remove(nick));
+                let gone = self.linked.index.lock().ok().and_then(|mut p| p.occupants.get_mut(muc)?.remove(nick));
                 if let Some(RemoteOccupant { jid: Some(jid) }) = gone {
                     actions.push(Action::MatrixLeave { room: room.clone(), user: self.map.ghost_for(&jid) });
                 }
@@ -229,14 +247,14 @@ impl Bridge {
             }
         }
         if let Err(e) = self.queue_all(actions).await {
-            tracing::warn!(%muc, error = %e, "cannot queue a portal change");
+            tracing::warn!(%muc, error = %e, "cannot queue a linked MUC change");
         }
     }
 
     /// A message said in a remote MUC, received at a Matrix user's address. Every Matrix
     /// occupant receives a copy; the first one accepted wins (`dedupe` is the room's stanza id
     /// or the sender's message id).
-    pub async fn portal_message(
+    pub async fn linked_message(
         self: &std::sync::Arc<Self>,
         muc: &BareJid,
         nick: &str,
@@ -257,7 +275,8 @@ impl Bridge {
             return Ok(()); // the MUC reflecting a Matrix user's own message
         }
         let real = self
-            .portals
+            .linked
+            .index
             .lock()
             .ok()
             .and_then(|p| p.occupants.get(muc).and_then(|o| o.get(nick)).and_then(|o| o.jid.clone()));
@@ -288,38 +307,38 @@ impl Bridge {
         Ok(())
     }
 
-    /// After (re)connecting: every Matrix occupant of a portal joins its MUC again.
-    pub async fn rejoin_portals(&self) {
+    /// After (re)connecting: every Matrix occupant of a linked MUC joins it again.
+    pub async fn rejoin_linked_mucs(&self) {
         let Ok(rooms) = self.store.xmpp_rooms().await else { return };
         for (room, muc) in rooms {
             let Ok(occupants) = self.store.xmpp_occupants(&room).await else { continue };
             for (user, nick) in occupants {
-                if let Ok(stanza) = crate::xmpp::muc_out::join_remote(&self.map.jid_for_matrix(&user), &muc, &nick) {
+                if let Ok(stanza) = crate::xmpp::linked_muc::join_remote(&self.map.jid_for_matrix(&user), &muc, &nick) {
                     self.xmpp.send_reply(stanza).await;
                 }
             }
         }
     }
 
-    pub(super) async fn deliver_portal(
+    pub(in crate::bridge) async fn deliver_linked(
         &self,
         id: i64,
         action: &Action,
     ) -> Result<(), crate::core::outbox::DeliveryError> {
-        use crate::xmpp::muc_out;
+        use crate::xmpp::linked_muc;
         let store_err = |e: crate::store::StoreError| crate::core::outbox::DeliveryError::Transient(e.to_string());
         match action {
             Action::XmppPortalJoin { room, muc, user, nick } => {
                 self.store.save_xmpp_occupant(room, user, nick).await.map_err(store_err)?;
-                self.xmpp.send(muc_out::join_remote(&self.map.jid_for_matrix(user), muc, nick)?).await
+                self.xmpp.send(linked_muc::join_remote(&self.map.jid_for_matrix(user), muc, nick)?).await
             }
             Action::XmppPortalLeave { room, muc, user, nick } => {
                 self.store.remove_xmpp_occupant(room, user).await.map_err(store_err)?;
-                self.xmpp.send(muc_out::leave_remote(&self.map.jid_for_matrix(user), muc, nick)?).await
+                self.xmpp.send(linked_muc::leave_remote(&self.map.jid_for_matrix(user), muc, nick)?).await
             }
             Action::XmppPortalMessage { muc, from, text, .. } => {
                 let id = self.stanza_id(id);
-                self.xmpp.send(muc_out::say_remote(&self.map.jid_for_matrix(from), muc, text, &id)?).await
+                self.xmpp.send(linked_muc::say_remote(&self.map.jid_for_matrix(from), muc, text, &id)?).await
             }
             Action::MatrixLeave { room, user } => match self.matrix.leave(room, user).await {
                 Ok(()) => Ok(()),

@@ -1,5 +1,5 @@
 //! Stanzas addressed to the rooms the bridge hosts (`#alias\40hs@component[/nick]`): parsed
-//! here into the bridge's MUC requests (`bridge::muc`), answered with errors that say why.
+//! here into the bridge's MUC requests (`bridge::hosted::muc`), answered with errors that say why.
 
 use std::sync::Arc;
 
@@ -17,10 +17,11 @@ use xmpp_parsers::ping::Ping;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
 use crate::bridge::Bridge;
-use crate::bridge::muc::{AdminItem, ArchiveQuery, MucJoin};
+use crate::bridge::hosted::muc::{AdminItem, ArchiveQuery};
+use crate::bridge::hosted::occupants::MucJoin;
 use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
-use crate::xmpp::muc_out::{self, MUC_ADMIN, MUC_OWNER};
+use crate::xmpp::hosted_muc_out::{self, MUC_ADMIN, MUC_OWNER};
 use crate::xmpp::outbound;
 
 /// Is this an address of a room (rather than of a Matrix user)?
@@ -168,7 +169,7 @@ pub async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
             }
         } else {
             match bridge.muc_config(&local, &sender).await {
-                Ok((name, desc)) => muc_out::config_form(to, from, id, &name, &desc),
+                Ok((name, desc)) => hosted_muc_out::config_form(to, from, id, &name, &desc),
                 Err((refusal, text)) => error(refusal, &text),
             }
         }
@@ -180,7 +181,7 @@ pub async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
             }
         } else {
             match bridge.muc_admin_list(&local, &sender).await {
-                Ok(items) => muc_out::admin_list(to, from, id, &items),
+                Ok(items) => hosted_muc_out::admin_list(to, from, id, &items),
                 Err((refusal, text)) => error(refusal, &text),
             }
         }
@@ -188,7 +189,7 @@ pub async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
         error(Refusal::Unsupported, "This request is not supported by the room.")
     } else if DiscoInfoQuery::try_from(payload.clone()).is_ok() {
         match bridge.muc_info(&local).await {
-            Ok((name, open)) => muc_out::room_disco_info(to, from, id, &name, open),
+            Ok((name, open)) => hosted_muc_out::room_disco_info(to, from, id, &name, open),
             Err((refusal, text)) => error(refusal, &text),
         }
     } else if let Ok(query) = DiscoItemsQuery::try_from(payload.clone()) {
@@ -217,12 +218,12 @@ async fn archive_query(bridge: &Arc<Bridge>, from: Jid, to: Jid, id: String, sen
     };
     let queryid = query.queryid.as_ref().map(|q| q.0.as_str());
     for m in &page.messages {
-        match muc_out::mam_result(&page.muc, &from, queryid, m) {
+        match hosted_muc_out::mam_result(&page.muc, &from, queryid, m) {
             Ok(s) => bridge.xmpp.send_reply(s).await,
             Err(e) => tracing::warn!(error = %e, "cannot build a MAM result"),
         }
     }
-    match muc_out::mam_fin(&page.muc, from, id, &page.messages, page.count, page.complete) {
+    match hosted_muc_out::mam_fin(&page.muc, from, id, &page.messages, page.count, page.complete) {
         Ok(s) => bridge.xmpp.send_reply(s).await,
         Err(e) => tracing::warn!(error = %e, "cannot build a MAM fin"),
     }

@@ -1,5 +1,6 @@
-//! Portal rooms: a Matrix room standing for a MUC on an XMPP server, and the Matrix users who
-//! are occupants of that MUC through the bridge (with the nick they have there).
+//! Linked MUCs: a Matrix room standing for a MUC on an XMPP server, and the Matrix users who
+//! are occupants of that MUC through the bridge (with the nick they have there). The tables keep
+//! their first names, `xmpp_room` and `xmpp_room_occupant` (migrations are append-only).
 
 use sqlx::Row;
 
@@ -25,7 +26,7 @@ impl Store {
         Ok(())
     }
 
-    /// Every portal room: (room, MUC).
+    /// Every linked MUC: (room, MUC).
     pub async fn xmpp_rooms(&self) -> Result<Vec<(RoomId, BareJid)>> {
         let rows =
             sqlx::query("SELECT room_id, muc_jid FROM xmpp_room").fetch_all(&self.pool).await.ctx("xmpp rooms")?;
@@ -38,7 +39,7 @@ impl Store {
             .collect()
     }
 
-    /// Forget a portal room and its Matrix occupants (`rooms unlink`); `false` if it was none.
+    /// Forget a linked MUC's room and its Matrix occupants (`rooms unlink`); `false` if it was none.
     pub async fn delete_xmpp_room(&self, room: &RoomId) -> Result<bool> {
         let mut tx = self.pool.begin().await.ctx("begin")?;
         sqlx::query("DELETE FROM xmpp_room_occupant WHERE room_id = $1")
@@ -80,7 +81,7 @@ impl Store {
         row.map(|r| r.try_get::<String, _>(0).ctx("nick")).transpose()
     }
 
-    /// The Matrix occupants of a portal room: (user, nick), oldest first.
+    /// The Matrix occupants of a linked MUC's room: (user, nick), oldest first.
     pub async fn xmpp_occupants(&self, room: &RoomId) -> Result<Vec<(MatrixUserId, String)>> {
         let rows = sqlx::query(
             "SELECT matrix_user, nick FROM xmpp_room_occupant WHERE room_id = $1 ORDER BY joined_at, matrix_user",

@@ -1,6 +1,7 @@
-//! 1:1 portals: the Matrix room in which an XMPP user's ghost and a Matrix user talk.
+//! Direct chats: the Matrix room in which an XMPP user's ghost and a Matrix user talk.
 //! A pair may have several rooms (the Matrix user may start a new DM); the most recently
-//! active one receives messages from XMPP, and messages from any of them reach XMPP.
+//! active one receives messages from XMPP, and messages from any of them reach XMPP. The table
+//! keeps its first name, `dm_portal` (migrations are append-only).
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -36,7 +37,7 @@ impl PeerMembership {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DmPortal {
+pub struct DirectChat {
     pub room: RoomId,
     pub xmpp: BareJid,
     pub matrix: MatrixUserId,
@@ -47,12 +48,12 @@ fn corrupt(reason: impl ToString) -> StoreError {
     StoreError::Corrupt { context: "dm_portal", reason: reason.to_string() }
 }
 
-fn portal_from_row(row: &AnyRow) -> Result<DmPortal> {
+fn chat_from_row(row: &AnyRow) -> Result<DirectChat> {
     let room: String = row.try_get(0).ctx("room")?;
     let xmpp: String = row.try_get(1).ctx("jid")?;
     let matrix: String = row.try_get(2).ctx("mxid")?;
     let peer: String = row.try_get(3).ctx("membership")?;
-    Ok(DmPortal {
+    Ok(DirectChat {
         room: RoomId::parse(&room).map_err(corrupt)?,
         xmpp: BareJid::parse(&xmpp).map_err(corrupt)?,
         matrix: MatrixUserId::parse(&matrix).map_err(corrupt)?,
@@ -64,15 +65,15 @@ const DM_BY_ROOM: &str = "SELECT room_id, xmpp_jid, matrix_user, peer_membership
 
 impl StoreTx {
     /// Record (or refresh) a DM room and make it the pair's current one.
-    pub async fn save_dm(&mut self, portal: &DmPortal) -> Result<()> {
+    pub async fn save_dm(&mut self, chat: &DirectChat) -> Result<()> {
         sqlx::query(
             "INSERT INTO dm_portal (room_id, xmpp_jid, matrix_user, peer_membership, updated_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (room_id) DO UPDATE SET xmpp_jid = $2, matrix_user = $3, peer_membership = $4, updated_at = $5",
         )
-        .bind(portal.room.as_str())
-        .bind(portal.xmpp.to_string())
-        .bind(portal.matrix.to_string())
-        .bind(portal.peer.as_str())
+        .bind(chat.room.as_str())
+        .bind(chat.xmpp.to_string())
+        .bind(chat.matrix.to_string())
+        .bind(chat.peer.as_str())
         .bind(now_ms())
         .execute(&mut *self.tx)
         .await
@@ -92,16 +93,16 @@ impl StoreTx {
         Ok(done.rows_affected() > 0)
     }
 
-    /// The DM portal of a room, inside this transaction.
-    pub async fn dm_by_room(&mut self, room: &RoomId) -> Result<Option<DmPortal>> {
+    /// The direct chat of a room, inside this transaction.
+    pub async fn dm_by_room(&mut self, room: &RoomId) -> Result<Option<DirectChat>> {
         let row = sqlx::query(DM_BY_ROOM).bind(room.as_str()).fetch_optional(&mut *self.tx).await.ctx("dm by room")?;
-        row.as_ref().map(portal_from_row).transpose()
+        row.as_ref().map(chat_from_row).transpose()
     }
 }
 
 impl Store {
     /// The room the pair currently talks in.
-    pub async fn current_dm(&self, xmpp: &BareJid, matrix: &MatrixUserId) -> Result<Option<DmPortal>> {
+    pub async fn current_dm(&self, xmpp: &BareJid, matrix: &MatrixUserId) -> Result<Option<DirectChat>> {
         let row = sqlx::query(
             "SELECT room_id, xmpp_jid, matrix_user, peer_membership FROM dm_portal \
              WHERE xmpp_jid = $1 AND matrix_user = $2 ORDER BY updated_at DESC, room_id LIMIT 1",
@@ -111,18 +112,18 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .ctx("current dm")?;
-        row.as_ref().map(portal_from_row).transpose()
+        row.as_ref().map(chat_from_row).transpose()
     }
 
-    /// The DM portal of a room.
-    pub async fn dm_by_room(&self, room: &RoomId) -> Result<Option<DmPortal>> {
+    /// The direct chat of a room.
+    pub async fn dm_by_room(&self, room: &RoomId) -> Result<Option<DirectChat>> {
         let row = sqlx::query(DM_BY_ROOM).bind(room.as_str()).fetch_optional(&self.pool).await.ctx("dm by room")?;
-        row.as_ref().map(portal_from_row).transpose()
+        row.as_ref().map(chat_from_row).transpose()
     }
 
-    pub async fn save_dm(&self, portal: &DmPortal) -> Result<()> {
+    pub async fn save_dm(&self, chat: &DirectChat) -> Result<()> {
         let mut tx = self.begin().await?;
-        tx.save_dm(portal).await?;
+        tx.save_dm(chat).await?;
         tx.commit().await
     }
 

@@ -1,6 +1,7 @@
 //! Group conversations the bridge hosts, seen from Matrix: what happens in the Matrix room
 //! (messages, invitations, joins, kicks, power levels, topic) becomes MUC traffic for the XMPP
-//! participants, under the suite's rules (core::room). The XMPP side is in `muc.rs`.
+//! participants, under the suite's rules (core::room). The XMPP side is in `occupants.rs` and
+//! `muc.rs`.
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Extras, OccupantChange, Reply, RoomOp, Text};
@@ -8,7 +9,7 @@ use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::inbound::{MatrixIn, Membership};
 use crate::core::room::{self, Effect, Request, Role, Room};
 use crate::core::watch::Party;
-use crate::store::{ArchiveKey, BridgedRoom, NewArchived, RoomMember, StoreTx};
+use crate::store::{ArchiveKey, HostedRoom, NewArchived, RoomMember, StoreTx};
 
 /// A Matrix participant's message, as the room archive and the MUC need it.
 struct RoomContent {
@@ -25,36 +26,36 @@ participant again; Matrix does not let moderators demote each other), `!promote 
 `!kick @user:server`, `!who` (participants and roles).";
 
 impl Bridge {
-    pub(super) fn room_cap(&self) -> usize {
+    pub(in crate::bridge) fn room_cap(&self) -> usize {
         self.current_config().rooms.max_participants
     }
 
-    /// The MUC address of a bridged room.
-    pub fn muc_of(&self, r: &BridgedRoom) -> BareJid {
+    /// The MUC address of a hosted room.
+    pub fn muc_of(&self, r: &HostedRoom) -> BareJid {
         self.map.muc_for_room(r.alias.as_deref().unwrap_or(r.room.as_str()))
     }
 
-    /// The bridged room with this ID, if the bridge hosts it (cached; rooms are few).
-    pub(super) async fn bridged_room(&self, room: &RoomId) -> crate::store::Result<Option<BridgedRoom>> {
-        if let Some(hit) = self.rooms.lock().ok().and_then(|r| r.get(room).cloned()) {
+    /// The hosted room with this ID, if the bridge hosts it (cached; rooms are few).
+    pub(in crate::bridge) async fn bridged_room(&self, room: &RoomId) -> crate::store::Result<Option<HostedRoom>> {
+        if let Some(hit) = self.hosted.rooms.lock().ok().and_then(|r| r.get(room).cloned()) {
             return Ok(hit);
         }
         let found = self.store.room(room).await?;
-        if let Ok(mut r) = self.rooms.lock() {
+        if let Ok(mut r) = self.hosted.rooms.lock() {
             // Never overwrite: a room saved meanwhile (cache_room) must not be forgotten.
             r.entry(room.clone()).or_insert_with(|| found.clone());
         }
         Ok(found)
     }
 
-    pub(super) fn cache_room(&self, r: &BridgedRoom) {
-        if let Ok(mut rooms) = self.rooms.lock() {
+    pub(in crate::bridge) fn cache_room(&self, r: &HostedRoom) {
+        if let Ok(mut rooms) = self.hosted.rooms.lock() {
             rooms.insert(r.room.clone(), Some(r.clone()));
         }
     }
 
     /// The room behind a MUC localpart (`#sales\40hs` or `!id\40hs`).
-    pub(super) async fn room_by_muc(&self, local: &str) -> crate::store::Result<Option<BridgedRoom>> {
+    pub(in crate::bridge) async fn room_by_muc(&self, local: &str) -> crate::store::Result<Option<HostedRoom>> {
         let Some(Ok(name)) = self.map.room_for_muc(local) else { return Ok(None) };
         if name.starts_with('#') {
             return self.store.room_by_alias(&name).await;
@@ -66,7 +67,7 @@ impl Bridge {
     }
 
     /// The Matrix ID that acts for a participant (a ghost for an XMPP user).
-    pub(super) fn matrix_id_of(&self, p: &Party) -> MatrixUserId {
+    pub(in crate::bridge) fn matrix_id_of(&self, p: &Party) -> MatrixUserId {
         match p {
             Party::Matrix(u) => u.clone(),
             Party::Xmpp(j) => self.map.ghost_for(j),
@@ -74,7 +75,7 @@ impl Bridge {
     }
 
     /// The participant a Matrix ID stands for (an XMPP user for a ghost).
-    pub(super) fn party_of(&self, user: &MatrixUserId) -> Party {
+    pub(in crate::bridge) fn party_of(&self, user: &MatrixUserId) -> Party {
         match self.map.jid_for_ghost(user) {
             Some(Ok(jid)) => Party::Xmpp(jid),
             _ => Party::Matrix(user.clone()),
@@ -82,22 +83,22 @@ impl Bridge {
     }
 
     /// The address under which a participant appears on XMPP (the room is non-anonymous).
-    pub(super) fn real_jid_of(&self, p: &Party) -> String {
+    pub(in crate::bridge) fn real_jid_of(&self, p: &Party) -> String {
         match p {
             Party::Matrix(u) => self.map.jid_for_matrix(u).to_string(),
             Party::Xmpp(j) => j.to_string(),
         }
     }
 
-    pub(super) fn room_model(&self, members: &[RoomMember]) -> Room {
+    pub(in crate::bridge) fn room_model(&self, members: &[RoomMember]) -> Room {
         Room::from_members(members.iter().map(|m| (m.party.clone(), m.role)), self.room_cap())
     }
 
-    /// What a Matrix event in a bridged room means, as actions (inside the transaction).
-    pub(super) async fn room_actions(
+    /// What a Matrix event in a hosted room means, as actions (inside the transaction).
+    pub(in crate::bridge) async fn hosted_actions(
         &self,
         tx: &mut StoreTx,
-        r: BridgedRoom,
+        r: HostedRoom,
         event: MatrixIn,
     ) -> crate::store::Result<Vec<Action>> {
         let room = r.room.clone();
@@ -282,19 +283,19 @@ impl Bridge {
                 if r.topic.as_deref() == Some(topic.as_str()) {
                     return Ok(vec![]);
                 }
-                let updated = BridgedRoom { topic: Some(topic.clone()), ..r };
+                let updated = HostedRoom { topic: Some(topic.clone()), ..r };
                 tx.save_room(&updated).await?;
                 self.cache_room(&updated);
                 vec![Action::XmppSubject { room, subject: topic }]
             }
             MatrixIn::Name { name, .. } => {
-                let updated = BridgedRoom { name: Some(name), ..r };
+                let updated = HostedRoom { name: Some(name), ..r };
                 tx.save_room(&updated).await?;
                 self.cache_room(&updated);
                 vec![]
             }
             MatrixIn::JoinRule { open, .. } => {
-                let updated = BridgedRoom { open, ..r };
+                let updated = HostedRoom { open, ..r };
                 tx.save_room(&updated).await?;
                 self.cache_room(&updated);
                 vec![]
@@ -308,7 +309,7 @@ impl Bridge {
     async fn room_say_from_matrix(
         &self,
         tx: &mut StoreTx,
-        r: &BridgedRoom,
+        r: &HostedRoom,
         members: &[RoomMember],
         sender: &MatrixUserId,
         content: RoomContent,
@@ -353,7 +354,7 @@ impl Bridge {
         let extras = Extras {
             reply_to: reply.map(|a| Reply {
                 id: a.id.to_string(),
-                author: crate::xmpp::muc_out::occupant_jid(&muc, &a.nick).ok().map(|j| j.to_string()),
+                author: crate::xmpp::hosted_muc_out::occupant_jid(&muc, &a.nick).ok().map(|j| j.to_string()),
                 quote: Some(a.body),
             }),
             replaces: replaces_ref.map(|(_, x)| x),
@@ -366,7 +367,7 @@ impl Bridge {
         Action::MatrixPost { room: room.clone(), user: self.map.bot(), text: Text::notice(body), nick: None }
     }
 
-    /// A Matrix user invited someone (a Matrix user or a ghost) into a bridged room.
+    /// A Matrix user invited someone (a Matrix user or a ghost) into a hosted room.
     async fn matrix_invite(
         &self,
         tx: &mut StoreTx,
@@ -408,7 +409,7 @@ impl Bridge {
         }
     }
 
-    /// A Matrix user joined a bridged room.
+    /// A Matrix user joined a hosted room.
     async fn matrix_join(
         &self,
         tx: &mut StoreTx,
@@ -458,7 +459,7 @@ impl Bridge {
 
     /// A nick for `who` in a room, unique among the other participants: their display name
     /// (Matrix) or the local part of their JID, unless they ask for one.
-    pub(super) fn new_nick(&self, members: &[RoomMember], who: &Party, wanted: Option<&str>) -> String {
+    pub(in crate::bridge) fn new_nick(&self, members: &[RoomMember], who: &Party, wanted: Option<&str>) -> String {
         let base = match (wanted, who) {
             (Some(w), _) => w.to_owned(),
             (None, Party::Matrix(u)) => self.displayname(u).unwrap_or_else(|| u.localpart().to_owned()),
@@ -472,7 +473,7 @@ impl Bridge {
     async fn room_command(
         &self,
         tx: &mut StoreTx,
-        r: &BridgedRoom,
+        r: &HostedRoom,
         members: &[RoomMember],
         sender: &MatrixUserId,
         command: &str,
@@ -514,10 +515,10 @@ impl Bridge {
     }
 
     /// Record what a moderator's request changed, and queue it for both networks.
-    pub(super) async fn carry_out(
+    pub(in crate::bridge) async fn carry_out(
         &self,
         tx: &mut StoreTx,
-        r: &BridgedRoom,
+        r: &HostedRoom,
         members: &[RoomMember],
         actor: &Party,
         effects: Vec<Effect>,

@@ -1,5 +1,6 @@
 //! Group conversations the bridge hosts: the room, its participants with their roles, the XMPP
-//! clients joined to its MUC, and its archive (served over MAM and as history on join).
+//! clients joined to its MUC, and its archive (served over MAM and as history on join). The
+//! rooms' table keeps its first name, `bridged_room` (migrations are append-only).
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -11,7 +12,7 @@ use crate::core::room::Role;
 use crate::core::watch::Party;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BridgedRoom {
+pub struct HostedRoom {
     pub room: RoomId,
     /// The canonical alias (`#sales:hs`), if the room has one.
     pub alias: Option<String>,
@@ -73,10 +74,10 @@ fn kind_str(kind: TextKind) -> &'static str {
     }
 }
 
-fn room_from_row(row: &AnyRow) -> Result<BridgedRoom> {
+fn room_from_row(row: &AnyRow) -> Result<HostedRoom> {
     let room: String = row.try_get(0).ctx("room_id")?;
     let owner: String = row.try_get(4).ctx("owner")?;
-    Ok(BridgedRoom {
+    Ok(HostedRoom {
         room: RoomId::parse(&room).map_err(|e| corrupt("bridged_room", e))?,
         alias: row.try_get(1).ctx("alias")?,
         name: row.try_get(2).ctx("name")?,
@@ -220,7 +221,7 @@ async fn save_member<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     Ok(())
 }
 
-async fn save_room<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(exec: E, r: &BridgedRoom) -> Result<()> {
+async fn save_room<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(exec: E, r: &HostedRoom) -> Result<()> {
     sqlx::query(
         "INSERT INTO bridged_room (room_id, alias, name, topic, owner, is_open, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (room_id) DO UPDATE SET \
@@ -240,25 +241,25 @@ async fn save_room<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(exec: E, r: 
 }
 
 impl Store {
-    pub async fn save_room(&self, r: &BridgedRoom) -> Result<()> {
+    pub async fn save_room(&self, r: &HostedRoom) -> Result<()> {
         save_room(&self.pool, r).await
     }
 
-    pub async fn room(&self, room: &RoomId) -> Result<Option<BridgedRoom>> {
+    pub async fn room(&self, room: &RoomId) -> Result<Option<HostedRoom>> {
         let sql = format!("SELECT {ROOM_COLUMNS} FROM bridged_room WHERE room_id = $1");
         let row =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room.as_str()).fetch_optional(&self.pool).await.ctx("room")?;
         row.as_ref().map(room_from_row).transpose()
     }
 
-    pub async fn room_by_alias(&self, alias: &str) -> Result<Option<BridgedRoom>> {
+    pub async fn room_by_alias(&self, alias: &str) -> Result<Option<HostedRoom>> {
         let sql = format!("SELECT {ROOM_COLUMNS} FROM bridged_room WHERE alias = $1");
         let row =
             sqlx::query(sqlx::AssertSqlSafe(sql)).bind(alias).fetch_optional(&self.pool).await.ctx("room by alias")?;
         row.as_ref().map(room_from_row).transpose()
     }
 
-    pub async fn rooms(&self) -> Result<Vec<BridgedRoom>> {
+    pub async fn rooms(&self) -> Result<Vec<HostedRoom>> {
         let sql = format!("SELECT {ROOM_COLUMNS} FROM bridged_room ORDER BY room_id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await.ctx("rooms")?;
         rows.iter().map(room_from_row).collect()
@@ -489,7 +490,7 @@ impl Store {
 }
 
 impl StoreTx {
-    pub async fn save_room(&mut self, r: &BridgedRoom) -> Result<()> {
+    pub async fn save_room(&mut self, r: &HostedRoom) -> Result<()> {
         save_room(&mut *self.tx, r).await
     }
 }

@@ -1,0 +1,147 @@
+//! Carrying out the actions of direct chats: an XMPP message posted by its ghost (the chat
+//! created on first use, the Matrix user re-invited if they left), and a Matrix message sent
+//! as a stanza (recorded in `message_map` first, for markers and corrections).
+
+use crate::bridge::Bridge;
+use crate::core::action::{Action, Text};
+use crate::core::ids::{BareJid, MatrixUserId};
+use crate::core::outbox::DeliveryError;
+use crate::matrix::client::{MatrixError, Relations};
+use crate::store::{DirectChat, MappedMessage, PeerMembership, StoreError};
+use crate::xmpp::outbound;
+
+/// What the XMPP sender of a message asked for.
+#[derive(Clone, Copy)]
+pub(in crate::bridge) struct Asked<'a> {
+    pub stanza_id: Option<&'a str>,
+    pub receipt: bool,
+    pub markable: bool,
+    /// The message is a correction of this event.
+    pub edit_of: Option<&'a str>,
+}
+
+fn store_err(e: StoreError) -> DeliveryError {
+    DeliveryError::Transient(e.to_string())
+}
+
+impl Bridge {
+    /// Carry out `Action::MatrixDirect` (XMPP to Matrix) or `Action::XmppChat` (Matrix to XMPP).
+    pub(in crate::bridge) async fn deliver_direct(&self, id: i64, action: &Action) -> Result<(), DeliveryError> {
+        match action {
+            Action::MatrixDirect { from, to, nick, text, stanza_id, wants_receipt, markable, extras } => {
+                let (reply_to, replaces) = self.resolve_dm_extras(from, to, extras).await?;
+                let asked = Asked {
+                    stanza_id: stanza_id.as_deref(),
+                    receipt: *wants_receipt,
+                    markable: *markable,
+                    edit_of: replaces.as_deref(),
+                };
+                let relations = Relations { reply_to: reply_to.as_deref(), replaces: replaces.as_deref() };
+                self.direct_to_matrix(id, from, to, nick.as_deref(), text, asked, relations, extras.file.as_ref()).await
+            }
+            Action::XmppChat { from: sender, to, nick, text, event, extras } => {
+                let (extras, edit_of) = match event {
+                    Some((room, _)) if !extras.is_empty() => {
+                        self.resolve_matrix_extras(room, sender, to, extras).await?
+                    }
+                    _ => (extras.clone(), None),
+                };
+                let nick = match nick {
+                    Some(n) => Some(n.clone()),
+                    None => self.matrix_displayname(sender).await,
+                };
+                let stanza_id = self.stanza_id(id);
+                if let Some((room, event_id)) = event {
+                    // Recorded before sending, so a read marker that comes back at once finds it.
+                    let mapped = MappedMessage {
+                        room: room.clone(),
+                        event_id: event_id.clone(),
+                        xmpp: to.clone(),
+                        matrix: sender.clone(),
+                        stanza_id: stanza_id.clone(),
+                        from_xmpp: false,
+                        markable: true,
+                        edit_of,
+                    };
+                    self.store.map_message(&mapped).await.map_err(store_err)?;
+                }
+                let from = self.map.jid_for_matrix(sender);
+                self.xmpp.send(outbound::chat_with(&from, to, text, stanza_id, nick.as_deref(), &extras)?).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn direct_to_matrix(
+        &self,
+        id: i64,
+        from: &BareJid,
+        to: &MatrixUserId,
+        nick: Option<&str>,
+        text: &Text,
+        asked: Asked<'_>,
+        relations: Relations<'_>,
+        file: Option<&crate::core::action::Attachment>,
+    ) -> Result<(), DeliveryError> {
+        let ghost = self.map.ghost_for(from);
+        let name = nick.map(str::to_owned).unwrap_or_else(|| from.to_string());
+        self.ensure_ghost(&ghost, &name).await?;
+        let chat = self.ensure_dm(&ghost, from, to).await?;
+        match self.post_content(id, &chat.room, &ghost, text, relations, file).await {
+            Ok(event_id) => {
+                self.delivered_to_matrix(&chat, event_id, asked).await;
+                Ok(())
+            }
+            Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
+                // The ghost is no longer in that room (kicked, room gone): forget it, so the
+                // retry opens a fresh direct chat instead of failing forever.
+                self.store.forget_dm(&chat.room).await.map_err(store_err)?;
+                self.cache_dm(0, None, from, to);
+                Err(DeliveryError::Transient(format!("ghost cannot post in {}: {e}", chat.room)))
+            }
+            Err(e) => Err(e.into_delivery()),
+        }
+    }
+
+    /// The pair's direct chat: created on first use, the Matrix user re-invited if they left.
+    async fn ensure_dm(
+        &self,
+        ghost: &MatrixUserId,
+        from: &BareJid,
+        to: &MatrixUserId,
+    ) -> Result<DirectChat, DeliveryError> {
+        let (generation, current) = self.current_dm(from, to).await.map_err(store_err)?;
+        let chat = match current {
+            Some(chat) if chat.peer == PeerMembership::Left => match self.matrix.invite(&chat.room, ghost, to).await {
+                Ok(()) => {
+                    let chat = DirectChat { peer: PeerMembership::Invited, ..chat };
+                    self.store.save_dm(&chat).await.map_err(store_err)?;
+                    chat
+                }
+                Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
+                    self.store.forget_dm(&chat.room).await.map_err(store_err)?;
+                    self.create_dm(ghost, from, to).await?
+                }
+                Err(e) => return Err(e.into_delivery()),
+            },
+            Some(chat) => chat,
+            None => self.create_dm(ghost, from, to).await?,
+        };
+        self.cache_dm(generation, Some(&chat), from, to);
+        Ok(chat)
+    }
+
+    async fn create_dm(
+        &self,
+        ghost: &MatrixUserId,
+        from: &BareJid,
+        to: &MatrixUserId,
+    ) -> Result<DirectChat, DeliveryError> {
+        let room = self.matrix.create_direct_room(ghost, to).await.map_err(MatrixError::into_delivery)?;
+        tracing::info!(%room, xmpp = %from, matrix = %to, "created direct chat");
+        let chat = DirectChat { room, xmpp: from.clone(), matrix: to.clone(), peer: PeerMembership::Invited };
+        self.store.save_dm(&chat).await.map_err(store_err)?;
+        Ok(chat)
+    }
+}

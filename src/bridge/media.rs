@@ -1,0 +1,88 @@
+//! Files between the networks, for every kind of conversation: a file an XMPP user sent by
+//! URL is fetched (`fetch.rs`) and posted on Matrix, its URL as text when it cannot be carried; a
+//! Matrix file becomes a link the bridge serves (`http/`), saved with the accepting transaction.
+
+use crate::bridge::Bridge;
+use crate::core::action::{Attachment, Text};
+use crate::core::ids::{MatrixUserId, RoomId};
+use crate::core::inbound::FileRef;
+use crate::matrix::client::{MatrixError, Relations};
+use crate::store::{MediaLink, StoreTx};
+
+/// A random, unguessable token (128 bits, hex).
+pub(in crate::bridge) fn new_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+impl Bridge {
+    /// Post what an XMPP user sent (text, or a file by URL) as `user` in `room`; returns the
+    /// event id of the message (the file's, when one was carried).
+    pub(in crate::bridge) async fn post_content(
+        &self,
+        id: i64,
+        room: &RoomId,
+        user: &MatrixUserId,
+        text: &Text,
+        relations: Relations<'_>,
+        file: Option<&Attachment>,
+    ) -> Result<String, MatrixError> {
+        let txn = self.txn_id(id);
+        let Some(file) = file else {
+            return self.matrix.send_message(room, user, text, relations, &txn).await;
+        };
+        let uploaded = match self.fetch_to_matrix(user, &file.url).await {
+            Ok(u) => u,
+            Err(why) => {
+                // Never lost: the URL goes as text.
+                tracing::info!(url = file.url, why = %why, "cannot carry a file; sending its URL");
+                return self.matrix.send_message(room, user, text, relations, &txn).await;
+            }
+        };
+        let event = self.matrix.send_file(room, user, &uploaded, relations, &txn).await?;
+        let caption = text.body.trim();
+        if !caption.is_empty() && caption != file.url {
+            self.matrix.send_message(room, user, text, Relations::default(), &format!("{txn}-c")).await?;
+        }
+        Ok(event)
+    }
+
+    /// A Matrix file in a chat: a link the bridge serves, saved in the transaction. `None`
+    /// when the file is larger than the bridge carries.
+    pub(in crate::bridge) async fn media_link(
+        &self,
+        tx: &mut StoreTx,
+        room: &RoomId,
+        file: &FileRef,
+    ) -> crate::store::Result<Option<Attachment>> {
+        let max = self.current_config().media.max_bytes;
+        if file.size.is_some_and(|s| s > max) {
+            return Ok(None);
+        }
+        let token = new_token();
+        let link = MediaLink {
+            token: token.clone(),
+            mxc: file.mxc.clone(),
+            name: file.name.clone(),
+            mimetype: file.mimetype.clone(),
+            size: file.size,
+            room: room.clone(),
+            event_id: file.event_id.clone(),
+        };
+        tx.save_media(&link).await?;
+        let name: String = url::form_urlencoded::byte_serialize(file.name.as_bytes()).collect();
+        let url = format!("{}/media/{token}/{name}", self.current_config().media_base_url());
+        Ok(Some(Attachment { url, name: Some(file.name.clone()), mimetype: file.mimetype.clone(), size: file.size }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_and_distinct() {
+        let (a, b) = (new_token(), new_token());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    }
+}
