@@ -699,14 +699,14 @@ async fn block_list_settings_and_imports(db: &TestDb) {
 async fn a_portal_link_is_undone(db: &TestDb) {
     let store = db.open().await;
     let room = RoomId::parse("!linked:hs").unwrap();
-    store.save_xmpp_room(&room, &jid("team@conference.x")).await.unwrap();
+    store.save_linked_muc(&room, &jid("team@conference.x")).await.unwrap();
     store.save_xmpp_occupant(&room, &MatrixUserId::parse("@bob:hs").unwrap(), "bob").await.unwrap();
-    assert!(store.delete_xmpp_room(&room).await.unwrap());
-    assert!(!store.delete_xmpp_room(&room).await.unwrap());
-    assert!(store.xmpp_rooms().await.unwrap().is_empty());
+    assert!(store.delete_linked_muc(&room).await.unwrap());
+    assert!(!store.delete_linked_muc(&room).await.unwrap());
+    assert!(store.linked_mucs().await.unwrap().is_empty());
     assert!(store.xmpp_occupants(&room).await.unwrap().is_empty());
-    store.save_xmpp_room(&room, &jid("team@conference.x")).await.unwrap();
-    assert_eq!(store.xmpp_rooms().await.unwrap().len(), 1, "the MUC can be linked again");
+    store.save_linked_muc(&room, &jid("team@conference.x")).await.unwrap();
+    assert_eq!(store.linked_mucs().await.unwrap().len(), 1, "the MUC can be linked again");
 }
 
 async fn edits_reactions_retractions_and_media_links(db: &TestDb) {

@@ -38,7 +38,7 @@ impl Bridge {
                     // invites the MUC occupant's ghost first.
                     Err(e)
                         if e.errcode() == Some("M_FORBIDDEN")
-                            && self.portal_muc(room).await.map_err(store_err)?.is_some() =>
+                            && self.linked_muc_of(room).await.map_err(store_err)?.is_some() =>
                     {
                         if let Err(e) = self.matrix.invite(room, &self.map.bot(), user).await {
                             tracing::info!(%room, %user, error = %e, "cannot invite a ghost into a linked MUC's room");

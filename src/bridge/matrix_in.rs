@@ -125,12 +125,12 @@ impl Bridge {
     /// what remains is memberships (invitations make direct chats), SMS chats and the bot's chat.
     async fn actions_for(&self, tx: &mut StoreTx, event: MatrixIn) -> crate::store::Result<Vec<Action>> {
         if let Some(room) = event.room()
-            && let Some(hosted) = self.bridged_room(room).await?
+            && let Some(hosted) = self.hosted_room(room).await?
         {
             return self.hosted_actions(tx, hosted, event).await;
         }
         if let Some(room) = event.room()
-            && let Some(muc) = self.portal_muc(room).await?
+            && let Some(muc) = self.linked_muc_of(room).await?
         {
             return self.linked_actions(tx, room.clone(), muc, event).await;
         }

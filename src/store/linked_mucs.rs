@@ -12,7 +12,7 @@ fn corrupt(reason: impl ToString) -> StoreError {
 }
 
 impl Store {
-    pub async fn save_xmpp_room(&self, room: &RoomId, muc: &BareJid) -> Result<()> {
+    pub async fn save_linked_muc(&self, room: &RoomId, muc: &BareJid) -> Result<()> {
         sqlx::query(
             "INSERT INTO xmpp_room (room_id, muc_jid, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (room_id) DO UPDATE SET muc_jid = $2",
@@ -27,7 +27,7 @@ impl Store {
     }
 
     /// Every linked MUC: (room, MUC).
-    pub async fn xmpp_rooms(&self) -> Result<Vec<(RoomId, BareJid)>> {
+    pub async fn linked_mucs(&self) -> Result<Vec<(RoomId, BareJid)>> {
         let rows =
             sqlx::query("SELECT room_id, muc_jid FROM xmpp_room").fetch_all(&self.pool).await.ctx("xmpp rooms")?;
         rows.iter()
@@ -40,7 +40,7 @@ impl Store {
     }
 
     /// Forget a linked MUC's room and its Matrix occupants (`rooms unlink`); `false` if it was none.
-    pub async fn delete_xmpp_room(&self, room: &RoomId) -> Result<bool> {
+    pub async fn delete_linked_muc(&self, room: &RoomId) -> Result<bool> {
         let mut tx = self.pool.begin().await.ctx("begin")?;
         sqlx::query("DELETE FROM xmpp_room_occupant WHERE room_id = $1")
             .bind(room.as_str())

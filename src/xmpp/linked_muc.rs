@@ -31,7 +31,7 @@ fn bare(jid: &Jid) -> Option<BareJid> {
 /// The MUC a stanza comes from, if a Matrix room is linked to it.
 pub async fn linked_muc_of(bridge: &Bridge, from: &Jid) -> Option<BareJid> {
     let muc = bare(from)?;
-    bridge.portal_room(&muc).await.ok().flatten().map(|_| muc)
+    bridge.linked_room_of(&muc).await.ok().flatten().map(|_| muc)
 }
 
 /// Ask `muc` (service discovery, XEP-0030) whether it is a multi-user chat room: only a room

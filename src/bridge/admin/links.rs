@@ -40,13 +40,13 @@ impl Bridge {
         if Some(&room) == self.control_room().as_ref() {
             return Ok(Err("The control room cannot be linked.".into()));
         }
-        if let Some(r) = self.bridged_room(&room).await? {
+        if let Some(r) = self.hosted_room(&room).await? {
             return Ok(Err(format!("{room} is a room the bridge hosts; XMPP users reach it at {}.", self.muc_of(&r))));
         }
-        if let Some(other) = self.portal_muc(&room).await? {
+        if let Some(other) = self.linked_muc_of(&room).await? {
             return Ok(Err(format!("{room} is linked with {other} already; `rooms unlink {room}` first.")));
         }
-        if let Some(other) = self.portal_room(&muc).await? {
+        if let Some(other) = self.linked_room_of(&muc).await? {
             return Ok(Err(format!("{muc} has the portal room {other} already; `rooms unlink {muc}` first.")));
         }
         let bot = self.map.bot();
@@ -57,7 +57,7 @@ impl Bridge {
             Ok(m) => m,
             Err(e) => return Ok(Err(format!("Cannot read the members of {room}: {e}"))),
         };
-        self.store.save_xmpp_room(&room, &muc).await?;
+        self.store.save_linked_muc(&room, &muc).await?;
         self.index_link(&room, &muc);
         let mut actions = vec![Action::MatrixPost {
             room: room.clone(),
@@ -90,14 +90,14 @@ impl Bridge {
             }
         } else {
             match BareJid::parse(which) {
-                Ok(muc) => match self.portal_room(&muc).await? {
+                Ok(muc) => match self.linked_room_of(&muc).await? {
                     Some(r) => r,
                     None => return Ok(Err(format!("{muc} has no portal room."))),
                 },
                 Err(e) => return Ok(Err(format!("'{which}' is not a room ID, alias or MUC address: {e}"))),
             }
         };
-        let Some(muc) = self.portal_muc(&room).await? else {
+        let Some(muc) = self.linked_muc_of(&room).await? else {
             return Ok(Err(format!("{room} is not linked with a MUC.")));
         };
         let mut actions = vec![];
@@ -113,7 +113,7 @@ impl Bridge {
             text: Text::notice(format!("This room is no longer linked with the XMPP room {muc}.")),
             nick: None,
         });
-        self.store.delete_xmpp_room(&room).await?;
+        self.store.delete_linked_muc(&room).await?;
         self.queue_all(actions).await?;
         tracing::info!(%room, %muc, "unlinked a portal room");
         Ok(Ok(format!("OK: {room} is no longer linked with {muc}; the Matrix members left the MUC.")))

@@ -32,7 +32,7 @@ impl Bridge {
     pub(super) async fn rooms_list(&self) -> Answer {
         Ok(Ok({
             let rooms = self.store.rooms().await?;
-            let linked = self.store.xmpp_rooms().await?;
+            let linked = self.store.linked_mucs().await?;
             if rooms.is_empty() && linked.is_empty() {
                 return Ok(Ok("No hosted or linked rooms.".into()));
             }

@@ -21,7 +21,7 @@ fn room_gone(room: &RoomId) -> DeliveryError {
 
 impl Bridge {
     async fn room_for_delivery(&self, room: &RoomId) -> Result<HostedRoom, DeliveryError> {
-        self.bridged_room(room).await.map_err(store_err)?.ok_or_else(|| room_gone(room))
+        self.hosted_room(room).await.map_err(store_err)?.ok_or_else(|| room_gone(room))
     }
 
     /// A ghost posts in a hosted room; if it is not in the room (yet), the bot lets it in.
@@ -35,7 +35,7 @@ impl Bridge {
         let txn = self.txn_id(id);
         match self.matrix.send_text(room, ghost, text, &txn).await {
             Ok(event_id) => Ok(event_id),
-            Err(e) if e.errcode() == Some("M_FORBIDDEN") && self.bridged_room(room).await.ok().flatten().is_some() => {
+            Err(e) if e.errcode() == Some("M_FORBIDDEN") && self.hosted_room(room).await.ok().flatten().is_some() => {
                 if let Err(e) = self.matrix.invite(room, &self.map.bot(), ghost).await {
                     tracing::debug!(%room, %ghost, error = %e, "invite before posting");
                 }

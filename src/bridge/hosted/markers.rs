@@ -13,7 +13,7 @@ use crate::xmpp::hosted_muc_out;
 impl Bridge {
     /// `m.typing` in a hosted room; `false` if the room is not one.
     pub(in crate::bridge) async fn room_typing(&self, room: &RoomId, users: &[MatrixUserId]) -> bool {
-        let Ok(Some(r)) = self.bridged_room(room).await else { return false };
+        let Ok(Some(r)) = self.hosted_room(room).await else { return false };
         let now: HashSet<MatrixUserId> = users.iter().filter(|u| !self.map.is_bridge_user(u)).cloned().collect();
         let before = match self.hosted.typing.lock() {
             Ok(mut t) => t.insert(room.clone(), now.clone()).unwrap_or_default(),
@@ -41,7 +41,7 @@ impl Bridge {
 
     /// `m.read` in a hosted room; `false` if the room is not one.
     pub(in crate::bridge) async fn room_read(&self, room: &RoomId, user: &MatrixUserId, event_id: &str) -> bool {
-        let Ok(Some(r)) = self.bridged_room(room).await else { return false };
+        let Ok(Some(r)) = self.hosted_room(room).await else { return false };
         let Ok(Some(archive_id)) = self.store.archive_id_of_event(room, event_id).await else { return true };
         let who = Party::Matrix(user.clone());
         let members = self.store.room_members(room).await.unwrap_or_default();

@@ -215,7 +215,7 @@ impl Bridge {
         };
         let real = self.real_jid_of(&who);
         for (room, m) in rooms {
-            let Ok(Some(r)) = self.bridged_room(&room).await else { continue };
+            let Ok(Some(r)) = self.hosted_room(&room).await else { continue };
             let muc = self.muc_of(&r);
             let p = OccupantPresence {
                 role: Some(m.role),

@@ -36,7 +36,7 @@ impl Bridge {
     }
 
     /// The hosted room with this ID, if the bridge hosts it (cached; rooms are few).
-    pub(in crate::bridge) async fn bridged_room(&self, room: &RoomId) -> crate::store::Result<Option<HostedRoom>> {
+    pub(in crate::bridge) async fn hosted_room(&self, room: &RoomId) -> crate::store::Result<Option<HostedRoom>> {
         if let Some(hit) = self.hosted.rooms.lock().ok().and_then(|r| r.get(room).cloned()) {
             return Ok(hit);
         }
@@ -61,7 +61,7 @@ impl Bridge {
             return self.store.room_by_alias(&name).await;
         }
         match RoomId::parse(&name) {
-            Ok(id) => self.bridged_room(&id).await,
+            Ok(id) => self.hosted_room(&id).await,
             Err(_) => Ok(None),
         }
     }

@@ -62,7 +62,7 @@ impl Bridge {
         if self.linked.index.lock().map(|p| p.loaded).unwrap_or(true) {
             return Ok(());
         }
-        let rooms = self.store.xmpp_rooms().await?;
+        let rooms = self.store.linked_mucs().await?;
         if let Ok(mut p) = self.linked.index.lock() {
             for (room, muc) in rooms {
                 p.by_muc.insert(muc.clone(), room.clone());
@@ -75,13 +75,13 @@ impl Bridge {
 
     /// The MUC a room is linked to, if it is one's room. (Still named for "portal": `admin_ops`
     /// calls it.)
-    pub(in crate::bridge) async fn portal_muc(&self, room: &RoomId) -> crate::store::Result<Option<BareJid>> {
+    pub(in crate::bridge) async fn linked_muc_of(&self, room: &RoomId) -> crate::store::Result<Option<BareJid>> {
         self.load_linked_mucs().await?;
         Ok(self.linked.index.lock().ok().and_then(|p| p.by_room.get(room).cloned()))
     }
 
     /// The room of a linked MUC, if there is one. (Still named for "portal": `admin_ops` calls it.)
-    pub async fn portal_room(&self, muc: &BareJid) -> crate::store::Result<Option<RoomId>> {
+    pub async fn linked_room_of(&self, muc: &BareJid) -> crate::store::Result<Option<RoomId>> {
         self.load_linked_mucs().await?;
         Ok(self.linked.index.lock().ok().and_then(|p| p.by_muc.get(muc).cloned()))
     }
@@ -110,7 +110,7 @@ impl Bridge {
             Some(Err(e)) => return Err(e.to_string()),
             Some(Ok(muc)) => muc,
         };
-        if self.portal_room(&muc).await.map_err(|e| e.to_string())?.is_some() {
+        if self.linked_room_of(&muc).await.map_err(|e| e.to_string())?.is_some() {
             return Ok(true);
         }
         // Only a real room becomes a linked MUC: a person's address made into one would swallow
@@ -124,7 +124,7 @@ impl Bridge {
         }
         let localpart = alias.trim_start_matches('#').split(':').next().unwrap_or_default();
         let room = self.matrix.create_linked_room(&muc.to_string(), localpart).await.map_err(|e| e.to_string())?;
-        self.store.save_xmpp_room(&room, &muc).await.map_err(|e| e.to_string())?;
+        self.store.save_linked_muc(&room, &muc).await.map_err(|e| e.to_string())?;
         if let Ok(mut p) = self.linked.index.lock() {
             p.by_muc.insert(muc.clone(), room.clone());
             p.by_room.insert(room.clone(), muc.clone());
@@ -184,7 +184,7 @@ impl Bridge {
         to: &MatrixUserId,
         presence: RemotePresence,
     ) {
-        let Ok(Some(room)) = self.portal_room(muc).await else { return };
+        let Ok(Some(room)) = self.linked_room_of(muc).await else { return };
         let mut actions = vec![];
         match presence {
             RemotePresence::Available { own: true, .. } | RemotePresence::Unavailable { own: true } => {}
@@ -261,7 +261,7 @@ impl Bridge {
         dedupe: Option<String>,
         body: String,
     ) -> crate::store::Result<()> {
-        let Some(room) = self.portal_room(muc).await? else { return Ok(()) };
+        let Some(room) = self.linked_room_of(muc).await? else { return Ok(()) };
         let max = self.current_config().limits.max_message_bytes;
         let body = if body.len() > max {
             // Bounded like every other body; the room learns that something was not carried.
@@ -309,7 +309,7 @@ impl Bridge {
 
     /// After (re)connecting: every Matrix occupant of a linked MUC joins it again.
     pub async fn rejoin_linked_mucs(&self) {
-        let Ok(rooms) = self.store.xmpp_rooms().await else { return };
+        let Ok(rooms) = self.store.linked_mucs().await else { return };
         for (room, muc) in rooms {
             let Ok(occupants) = self.store.xmpp_occupants(&room).await else { continue };
             for (user, nick) in occupants {
