@@ -98,9 +98,9 @@ impl Bridge {
                 self.send_occupant_change(room, who, nick, change).await
             }
             Action::XmppSubject { room, subject } => self.send_subject(room, subject).await,
-            Action::XmppPortalJoin { .. }
-            | Action::XmppPortalLeave { .. }
-            | Action::XmppPortalMessage { .. }
+            Action::LinkedMucJoin { .. }
+            | Action::LinkedMucLeave { .. }
+            | Action::LinkedMucMessage { .. }
             | Action::MatrixLeave { .. } => self.deliver_linked(id, action).await,
             Action::XmppMucInvite { room, to, from, reason } => {
                 self.send_muc_invite(room, to, from, reason.as_deref()).await

@@ -117,7 +117,7 @@ pub enum RoomsCommand {
         room: String,
     },
     /// Make an existing Matrix room (room ID or alias; the bot must be able to join it) the
-    /// portal of an existing MUC on an XMPP server: its Matrix members join the MUC, the MUC's
+    /// room of an existing MUC on an XMPP server: its Matrix members join the MUC, the MUC's
     /// occupants appear in the room.
     Link {
         /// The Matrix room: room ID or alias.

@@ -113,7 +113,7 @@ def test_an_admin_links_and_unlinks_a_matrix_room_with_an_xmpp_muc(bridge):
             await m.wait_joined(room, x.ghost)
             x.send_xml(f"<message type='groupchat' to='{muc}'><body>hi linked room</body></message>")
             await m.wait_message(room, x.ghost, "hi linked room")
-            listing = await ask(admin, ctl, "rooms list", "Portal rooms")
+            listing = await ask(admin, ctl, "rooms list", "Rooms linked to MUCs")
             assert room in listing and muc in listing, listing
             await ask(admin, ctl, f"rooms link {room} {muc}", "linked with")   # twice: refused
             await ask(admin, ctl, f"rooms unlink {muc}", "no longer linked")

@@ -1,4 +1,4 @@
-//! `rooms link` and `rooms unlink`: an existing Matrix room becomes (or stops being) the portal
+//! `rooms link` and `rooms unlink`: an existing Matrix room becomes (or stops being) the room
 //! of a MUC on an XMPP server.
 
 use std::sync::Arc;
@@ -22,7 +22,7 @@ impl Bridge {
         RoomId::parse(text).map_err(|e| format!("'{text}' is not a room ID (!id:server) or alias (#name:server): {e}"))
     }
 
-    /// `rooms link`: an existing Matrix room becomes the portal of a MUC on an XMPP server.
+    /// `rooms link`: an existing Matrix room becomes the room of a MUC on an XMPP server.
     pub(super) async fn link_room(self: &Arc<Self>, matrix_room: &str, xmpp_muc: &str) -> Answer {
         let muc = match BareJid::parse(xmpp_muc) {
             Ok(m) if m.local().is_some() && m.domain() != self.map.component => m,
@@ -47,7 +47,7 @@ impl Bridge {
             return Ok(Err(format!("{room} is linked with {other} already; `rooms unlink {room}` first.")));
         }
         if let Some(other) = self.linked_room_of(&muc).await? {
-            return Ok(Err(format!("{muc} has the portal room {other} already; `rooms unlink {muc}` first.")));
+            return Ok(Err(format!("{muc} is linked with the room {other} already; `rooms unlink {muc}` first.")));
         }
         let bot = self.map.bot();
         if let Err(e) = self.matrix.join(&room, &bot).await {
@@ -71,17 +71,17 @@ impl Bridge {
                 continue;
             }
             let nick = room::clean_nick(&name.unwrap_or_else(|| user.localpart().to_owned()));
-            actions.push(Action::XmppPortalJoin { room: room.clone(), muc: muc.clone(), user, nick });
+            actions.push(Action::LinkedMucJoin { room: room.clone(), muc: muc.clone(), user, nick });
             joining += 1;
         }
         self.queue_all(actions).await?;
         tracing::info!(%room, %muc, "linked a Matrix room with a MUC");
         Ok(Ok(format!(
-            "OK: {room} is now the portal of {muc}; its {joining} Matrix members join the MUC, and the MUC's occupants appear in the room."
+            "OK: {room} is now linked to {muc}; its {joining} Matrix members join the MUC, and the MUC's occupants appear in the room."
         )))
     }
 
-    /// `rooms unlink`: a portal room stops standing for its MUC (the room itself stays).
+    /// `rooms unlink`: a linked room stops standing for its MUC (the room itself stays).
     pub(super) async fn unlink_room(self: &Arc<Self>, which: &str) -> Answer {
         let room = if which.starts_with('#') || which.starts_with('!') {
             match self.resolve_room(which).await {
@@ -92,7 +92,7 @@ impl Bridge {
             match BareJid::parse(which) {
                 Ok(muc) => match self.linked_room_of(&muc).await? {
                     Some(r) => r,
-                    None => return Ok(Err(format!("{muc} has no portal room."))),
+                    None => return Ok(Err(format!("{muc} is linked to no room."))),
                 },
                 Err(e) => return Ok(Err(format!("'{which}' is not a room ID, alias or MUC address: {e}"))),
             }
@@ -102,7 +102,7 @@ impl Bridge {
         };
         let mut actions = vec![];
         for (user, nick) in self.store.xmpp_occupants(&room).await? {
-            actions.push(Action::XmppPortalLeave { room: room.clone(), muc: muc.clone(), user, nick });
+            actions.push(Action::LinkedMucLeave { room: room.clone(), muc: muc.clone(), user, nick });
         }
         for jid in self.index_unlink(&room, &muc) {
             actions.push(Action::MatrixLeave { room: room.clone(), user: self.map.ghost_for(&jid) });
@@ -115,7 +115,7 @@ impl Bridge {
         });
         self.store.delete_linked_muc(&room).await?;
         self.queue_all(actions).await?;
-        tracing::info!(%room, %muc, "unlinked a portal room");
+        tracing::info!(%room, %muc, "unlinked a room from its MUC");
         Ok(Ok(format!("OK: {room} is no longer linked with {muc}; the Matrix members left the MUC.")))
     }
 }

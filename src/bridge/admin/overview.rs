@@ -11,7 +11,7 @@ impl Bridge {
         Ok(Ok({
             let uptime = self.started.elapsed().as_secs();
             format!(
-                "ucbridge {} — up {}h {:02}m {:02}s\nhomeserver: {}\nXMPP: {}\noutbox: {} queued\nrooms: {} hosted, {} portals\nghosts: {}, direct chats: {}, watches: {}",
+                "ucbridge {} — up {}h {:02}m {:02}s\nhomeserver: {}\nXMPP: {}\noutbox: {} queued\nrooms: {} hosted, {} linked MUCs\nghosts: {}, direct chats: {}, watches: {}",
                 env!("CARGO_PKG_VERSION"),
                 uptime / 3600,
                 uptime / 60 % 60,
@@ -47,7 +47,7 @@ impl Bridge {
                 ));
             }
             if !linked.is_empty() {
-                lines.push("Portal rooms of MUCs:".to_owned());
+                lines.push("Rooms linked to MUCs:".to_owned());
                 for (room, muc) in linked {
                     let n = self.store.xmpp_occupants(&room).await?.len();
                     lines.push(format!("- {room}: {muc}, {n} Matrix occupants"));

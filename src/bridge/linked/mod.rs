@@ -73,14 +73,13 @@ impl Bridge {
         Ok(())
     }
 
-    /// The MUC a room is linked to, if it is one's room. (Still named for "portal": `admin_ops`
-    /// calls it.)
+    /// The MUC a room is linked to, if it is one's room.
     pub(in crate::bridge) async fn linked_muc_of(&self, room: &RoomId) -> crate::store::Result<Option<BareJid>> {
         self.load_linked_mucs().await?;
         Ok(self.linked.index.lock().ok().and_then(|p| p.by_room.get(room).cloned()))
     }
 
-    /// The room of a linked MUC, if there is one. (Still named for "portal": `admin_ops` calls it.)
+    /// The room of a linked MUC, if there is one.
     pub async fn linked_room_of(&self, muc: &BareJid) -> crate::store::Result<Option<RoomId>> {
         self.load_linked_mucs().await?;
         Ok(self.linked.index.lock().ok().and_then(|p| p.by_muc.get(muc).cloned()))
@@ -150,22 +149,22 @@ impl Bridge {
                         crate::core::action::Text::plain(format!("[a file too large for the bridge: {}]", file.name))
                     }
                 };
-                vec![Action::XmppPortalMessage { room, muc, from: sender, text }]
+                vec![Action::LinkedMucMessage { room, muc, from: sender, text }]
             }
             MatrixIn::Message { sender, text, .. } if !self.map.is_bridge_user(&sender) => {
-                vec![Action::XmppPortalMessage { room, muc, from: sender, text }]
+                vec![Action::LinkedMucMessage { room, muc, from: sender, text }]
             }
             MatrixIn::Membership { user, membership, displayname, .. } if !self.map.is_bridge_user(&user) => {
                 self.remember_displayname(&user, displayname.as_deref());
                 match membership {
                     Membership::Join => {
                         let nick = room::clean_nick(&displayname.unwrap_or_else(|| user.localpart().to_owned()));
-                        vec![Action::XmppPortalJoin { room, muc, user, nick }]
+                        vec![Action::LinkedMucJoin { room, muc, user, nick }]
                     }
                     Membership::Leave | Membership::Ban => {
                         let occupants = self.store.xmpp_occupants(&room).await?;
                         match occupants.into_iter().find(|(u, _)| u == &user) {
-                            Some((_, nick)) => vec![Action::XmppPortalLeave { room, muc, user, nick }],
+                            Some((_, nick)) => vec![Action::LinkedMucLeave { room, muc, user, nick }],
                             None => vec![],
                         }
                     }
@@ -230,7 +229,7 @@ impl Bridge {
                 tracing::info!(%muc, nick, %to, condition, text, "MUC join refused");
                 if condition == "conflict" && !nick.ends_with("(Matrix)") {
                     // The nick is taken in the MUC: try once more with a mark that tells them apart.
-                    actions.push(Action::XmppPortalJoin {
+                    actions.push(Action::LinkedMucJoin {
                         room: room.clone(),
                         muc: muc.clone(),
                         user: to.clone(),
@@ -328,15 +327,15 @@ impl Bridge {
         use crate::xmpp::linked_muc;
         let store_err = |e: crate::store::StoreError| crate::core::outbox::DeliveryError::Transient(e.to_string());
         match action {
-            Action::XmppPortalJoin { room, muc, user, nick } => {
+            Action::LinkedMucJoin { room, muc, user, nick } => {
                 self.store.save_xmpp_occupant(room, user, nick).await.map_err(store_err)?;
                 self.xmpp.send(linked_muc::join_remote(&self.map.jid_for_matrix(user), muc, nick)?).await
             }
-            Action::XmppPortalLeave { room, muc, user, nick } => {
+            Action::LinkedMucLeave { room, muc, user, nick } => {
                 self.store.remove_xmpp_occupant(room, user).await.map_err(store_err)?;
                 self.xmpp.send(linked_muc::leave_remote(&self.map.jid_for_matrix(user), muc, nick)?).await
             }
-            Action::XmppPortalMessage { muc, from, text, .. } => {
+            Action::LinkedMucMessage { muc, from, text, .. } => {
                 let id = self.stanza_id(id);
                 self.xmpp.send(linked_muc::say_remote(&self.map.jid_for_matrix(from), muc, text, &id)?).await
             }
