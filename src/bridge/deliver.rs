@@ -7,12 +7,7 @@ use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
 use crate::core::outbox::DeliveryError;
 use crate::matrix::client::MatrixError;
-use crate::store::StoreError;
 use crate::xmpp::outbound;
-
-fn store_err(e: StoreError) -> DeliveryError {
-    DeliveryError::Transient(e.to_string())
-}
 
 impl Bridge {
     pub(super) async fn deliver(self: &std::sync::Arc<Self>, id: i64, action: &Action) -> Result<(), DeliveryError> {
@@ -36,10 +31,7 @@ impl Bridge {
                 match self.matrix.join(room, user).await {
                     // A linked MUC's room that is not public (linked with `rooms link`): the bot
                     // invites the MUC occupant's ghost first.
-                    Err(e)
-                        if e.errcode() == Some("M_FORBIDDEN")
-                            && self.linked_muc_of(room).await.map_err(store_err)?.is_some() =>
-                    {
+                    Err(e) if e.errcode() == Some("M_FORBIDDEN") && self.linked_muc_of(room).await?.is_some() => {
                         if let Err(e) = self.matrix.invite(room, &self.map.bot(), user).await {
                             tracing::info!(%room, %user, error = %e, "cannot invite a ghost into a linked MUC's room");
                         }

@@ -6,10 +6,6 @@ use crate::core::ids::MatrixUserId;
 use crate::core::outbox::DeliveryError;
 use crate::matrix::client::MatrixError;
 
-fn store_err(e: crate::store::StoreError) -> DeliveryError {
-    DeliveryError::Transient(e.to_string())
-}
-
 impl Bridge {
     /// A Matrix user's display name: as seen in membership events, else from their profile
     /// (once; a failure only costs the nick).
@@ -43,7 +39,7 @@ impl Bridge {
     pub async fn ensure_ghost(&self, ghost: &MatrixUserId, displayname: &str) -> Result<(), DeliveryError> {
         let known = match self.cached_ghost(ghost) {
             Some(cached) => Some(cached),
-            None => self.store.ghost(ghost).await.map_err(store_err)?,
+            None => self.store.ghost(ghost).await?,
         };
         if known.is_none() {
             self.matrix.register_ghost(ghost).await.map_err(MatrixError::into_delivery)?;
@@ -52,11 +48,11 @@ impl Bridge {
             if let Err(e) = self.matrix.set_displayname(ghost, displayname).await {
                 // A missing display name is cosmetic; the message matters more.
                 tracing::warn!(%ghost, error = %e, "could not set the ghost's display name");
-                self.store.save_ghost(ghost, None).await.map_err(store_err)?;
+                self.store.save_ghost(ghost, None).await?;
                 self.cache_ghost(ghost, None);
                 return Ok(());
             }
-            self.store.save_ghost(ghost, Some(displayname)).await.map_err(store_err)?;
+            self.store.save_ghost(ghost, Some(displayname)).await?;
             self.cache_ghost(ghost, Some(displayname.to_owned()));
         } else if self.cached_ghost(ghost).is_none() {
             self.cache_ghost(ghost, Some(displayname.to_owned()));

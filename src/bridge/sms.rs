@@ -27,10 +27,6 @@ use crate::sms::{PERMISSION, SmsService};
 use crate::store::{SentSms, StoreError, StoreTx, now_ms};
 use crate::xmpp::outbound;
 
-fn store_err(e: StoreError) -> DeliveryError {
-    DeliveryError::Transient(e.to_string())
-}
-
 impl Bridge {
     pub fn sms(&self) -> Option<&Arc<SmsService>> {
         self.sms.get()
@@ -192,19 +188,17 @@ impl Bridge {
         ghost: &MatrixUserId,
         phone: &PhoneNumber,
     ) -> Result<(), DeliveryError> {
-        let mut tx = self.store.begin().await.map_err(store_err)?;
-        let conversation = tx.sms_by_room(room).await.map_err(store_err)?;
+        let mut tx = self.store.begin().await?;
+        let conversation = tx.sms_by_room(room).await?;
         drop(tx);
         let owner_may = match conversation {
-            Some((owner, p)) if &p == phone => {
-                self.store.has_permission(&owner, PERMISSION).await.map_err(store_err)?
-            }
+            Some((owner, p)) if &p == phone => self.store.has_permission(&owner, PERMISSION).await?,
             _ => false,
         };
         if owner_may && let Some(service) = self.sms() {
             return self.ensure_ghost(ghost, &service.display_name(phone)).await;
         }
-        if self.store.ghost(ghost).await.map_err(store_err)?.is_none() {
+        if self.store.ghost(ghost).await?.is_none() {
             return self.ensure_ghost(ghost, phone.as_str()).await;
         }
         Ok(())
@@ -456,7 +450,7 @@ impl Bridge {
             return Err(DeliveryError::Permanent(format!("SMS not sent: {refusal}")));
         }
         let reference = self.stanza_id(id);
-        match self.store.sent_sms(&reference).await.map_err(store_err)? {
+        match self.store.sent_sms(&reference).await? {
             Some(s) if s.state != "sending" => {
                 tracing::info!(reference, "SMS was accepted before; not sent again");
                 return Ok(());
@@ -472,7 +466,7 @@ impl Bridge {
                     state: "sending".into(),
                     delivered_parts: 0,
                 };
-                self.store.record_sent_sms(&record).await.map_err(store_err)?;
+                self.store.record_sent_sms(&record).await?;
             }
         }
         let sms = Outgoing {
@@ -485,7 +479,7 @@ impl Bridge {
         };
         let accepted = service.provider.send(&sms).await?;
         tracing::info!(reference, %to, parts, queued = accepted.queued, gateway = service.provider.name(), "SMS accepted");
-        self.store.mark_sms_accepted(&reference, accepted.provider_id.as_deref()).await.map_err(store_err)
+        self.store.mark_sms_accepted(&reference, accepted.provider_id.as_deref()).await.map_err(DeliveryError::from)
     }
 
     /// Post as a number's ghost in the Matrix user's room with it (created on first use).
@@ -500,12 +494,12 @@ impl Bridge {
         let name = self.sms().map_or_else(|| phone.to_string(), |s| s.display_name(phone));
         self.ensure_ghost(&ghost, &name).await?;
         let party = Party::Matrix(to.clone());
-        let room = match self.store.sms_room(&party, phone).await.map_err(store_err)? {
+        let room = match self.store.sms_room(&party, phone).await? {
             Some(room) => room,
             None => {
                 let room = self.matrix.create_direct_room(&ghost, to).await.map_err(MatrixError::into_delivery)?;
                 tracing::info!(%room, %phone, matrix = %to, "created SMS chat");
-                self.store.save_sms_room(&party, phone, Some(&room)).await.map_err(store_err)?;
+                self.store.save_sms_room(&party, phone, Some(&room)).await?;
                 room
             }
         };
@@ -513,7 +507,7 @@ impl Bridge {
             Ok(_) => Ok(()),
             Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
                 // The ghost cannot post there any more: the next attempt opens a new chat.
-                self.store.save_sms_room(&party, phone, None).await.map_err(store_err)?;
+                self.store.save_sms_room(&party, phone, None).await?;
                 Err(DeliveryError::Transient(format!("SMS ghost cannot post in {room}: {e}")))
             }
             Err(e) => Err(e.into_delivery()),

@@ -120,6 +120,14 @@ pub(crate) trait Context<T> {
     fn ctx(self, context: &'static str) -> Result<T>;
 }
 
+/// A store failure while carrying out an action is transient: the action stays in the outbox
+/// and is tried again (a full disk too: it waits until there is space).
+impl From<StoreError> for crate::core::outbox::DeliveryError {
+    fn from(e: StoreError) -> Self {
+        crate::core::outbox::DeliveryError::Transient(e.to_string())
+    }
+}
+
 impl<T> Context<T> for std::result::Result<T, sqlx::Error> {
     fn ctx(self, context: &'static str) -> Result<T> {
         self.map_err(|source| StoreError::Db { context, source })

@@ -16,10 +16,6 @@ use crate::matrix::client::MatrixError;
 use crate::store::{DirectChat, MappedMessage, Reaction, StoreError, StoreTx};
 use crate::xmpp::outbound;
 
-fn store_err(e: StoreError) -> DeliveryError {
-    DeliveryError::Transient(e.to_string())
-}
-
 impl Bridge {
     // ------------------------------------------------------------------ XMPP → Matrix --
 
@@ -82,12 +78,8 @@ impl Bridge {
                 Ok((m.room, m.event_id, m.from_xmpp))
             }
             XmppTarget::Room { room, archive_id } => {
-                let m = self
-                    .store
-                    .archived(room, crate::store::ArchiveKey::Id(*archive_id))
-                    .await
-                    .map_err(store_err)?
-                    .ok_or_else(|| {
+                let m =
+                    self.store.archived(room, crate::store::ArchiveKey::Id(*archive_id)).await?.ok_or_else(|| {
                         DeliveryError::Permanent(format!("message {archive_id} is no longer in the room"))
                     })?;
                 let event = m
@@ -106,8 +98,8 @@ impl Bridge {
         to: &MatrixUserId,
         stanza_id: &str,
     ) -> Result<Option<MappedMessage>, DeliveryError> {
-        match self.store.message_by_stanza(from, stanza_id).await.map_err(store_err)? {
-            Some(m) if &m.matrix == to => Ok(Some(self.store.original(m).await.map_err(store_err)?)),
+        match self.store.message_by_stanza(from, stanza_id).await? {
+            Some(m) if &m.matrix == to => Ok(Some(self.store.original(m).await?)),
             _ => Ok(None),
         }
     }
@@ -121,7 +113,7 @@ impl Bridge {
         keys: &[String],
     ) -> Result<(), DeliveryError> {
         let (room, event, _) = self.resolve_xmpp_target(target).await?;
-        let current = self.store.reactions_of(&room, &event, &ghost.to_string()).await.map_err(store_err)?;
+        let current = self.store.reactions_of(&room, &event, &ghost.to_string()).await?;
         let current_keys: Vec<String> = current.iter().map(|r| r.key.clone()).collect();
         let (add, remove) = crate::core::reactions::changes(&current_keys, keys);
         let txn = self.txn_id(id);
@@ -135,7 +127,7 @@ impl Bridge {
                     Err(e) => return Err(e.into_delivery()),
                 }
             }
-            self.store.remove_reaction(r).await.map_err(store_err)?;
+            self.store.remove_reaction(r).await?;
         }
         for key in add {
             let reaction = format!("{txn}-r{}", hex::encode(key.as_bytes()));
@@ -151,7 +143,7 @@ impl Bridge {
                 key,
                 event_id: Some(event_id),
             };
-            self.store.save_reaction(&r).await.map_err(store_err)?;
+            self.store.save_reaction(&r).await?;
         }
         Ok(())
     }
@@ -301,7 +293,7 @@ impl Bridge {
     ) -> Result<(Extras, Option<String>), DeliveryError> {
         let mut out = Extras { file: extras.file.clone(), ..Extras::default() };
         if let Some(r) = &extras.reply_to
-            && let Some(m) = self.store.original_by_event(room, &r.id).await.map_err(store_err)?
+            && let Some(m) = self.store.original_by_event(room, &r.id).await?
         {
             let author = if m.from_xmpp { m.xmpp.to_string() } else { self.map.jid_for_matrix(&m.matrix).to_string() };
             let ghost = self.map.ghost_for(to);
@@ -314,7 +306,7 @@ impl Bridge {
         }
         let mut edit_of = None;
         if let Some(original) = &extras.replaces
-            && let Some(m) = self.store.original_by_event(room, original).await.map_err(store_err)?
+            && let Some(m) = self.store.original_by_event(room, original).await?
         {
             if m.from_xmpp || &m.matrix != sender {
                 return Err(DeliveryError::Permanent(
@@ -337,7 +329,7 @@ impl Bridge {
         target: &str,
         keys: &[String],
     ) -> Result<(), DeliveryError> {
-        let Some(m) = self.store.original_by_event(room, target).await.map_err(store_err)? else {
+        let Some(m) = self.store.original_by_event(room, target).await? else {
             return Err(DeliveryError::Permanent("the reaction is to a message XMPP does not know".into()));
         };
         let act = XmppAct::Reactions { id: m.stanza_id, keys: keys.to_vec() };
@@ -355,7 +347,7 @@ impl Bridge {
         room: &RoomId,
         target: &str,
     ) -> Result<(), DeliveryError> {
-        let Some(m) = self.store.message_by_event(room, target).await.map_err(store_err)? else {
+        let Some(m) = self.store.message_by_event(room, target).await? else {
             // Not a bridged message (a notice, say): nothing to retract.
             return Ok(());
         };
@@ -364,7 +356,7 @@ impl Bridge {
                 "only your own messages are retracted on XMPP; {to} still sees the message you removed"
             )));
         }
-        let m = self.store.original(m).await.map_err(store_err)?;
+        let m = self.store.original(m).await?;
         let act = XmppAct::Retract { id: m.stanza_id };
         let stanza = outbound::chat_act(&self.map.jid_for_matrix(from), to, self.stanza_id(id), &act)?;
         self.xmpp.send(stanza).await

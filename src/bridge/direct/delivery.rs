@@ -7,7 +7,7 @@ use crate::core::action::{Action, Text};
 use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::outbox::DeliveryError;
 use crate::matrix::client::{MatrixError, Relations};
-use crate::store::{DirectChat, MappedMessage, PeerMembership, StoreError};
+use crate::store::{DirectChat, MappedMessage, PeerMembership};
 use crate::xmpp::outbound;
 
 /// What the XMPP sender of a message asked for.
@@ -18,10 +18,6 @@ pub(in crate::bridge) struct Asked<'a> {
     pub markable: bool,
     /// The message is a correction of this event.
     pub edit_of: Option<&'a str>,
-}
-
-fn store_err(e: StoreError) -> DeliveryError {
-    DeliveryError::Transient(e.to_string())
 }
 
 impl Bridge {
@@ -63,7 +59,7 @@ impl Bridge {
                         markable: true,
                         edit_of,
                     };
-                    self.store.map_message(&mapped).await.map_err(store_err)?;
+                    self.store.map_message(&mapped).await?;
                 }
                 let from = self.map.jid_for_matrix(sender);
                 self.xmpp.send(outbound::chat_with(&from, to, text, stanza_id, nick.as_deref(), &extras)?).await
@@ -96,7 +92,7 @@ impl Bridge {
             Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
                 // The ghost is no longer in that room (kicked, room gone): forget it, so the
                 // retry opens a fresh direct chat instead of failing forever.
-                self.store.forget_dm(&chat.room).await.map_err(store_err)?;
+                self.store.forget_dm(&chat.room).await?;
                 self.cache_dm(0, None, from, to);
                 Err(DeliveryError::Transient(format!("ghost cannot post in {}: {e}", chat.room)))
             }
@@ -111,16 +107,16 @@ impl Bridge {
         from: &BareJid,
         to: &MatrixUserId,
     ) -> Result<DirectChat, DeliveryError> {
-        let (generation, current) = self.current_dm(from, to).await.map_err(store_err)?;
+        let (generation, current) = self.current_dm(from, to).await?;
         let chat = match current {
             Some(chat) if chat.peer == PeerMembership::Left => match self.matrix.invite(&chat.room, ghost, to).await {
                 Ok(()) => {
                     let chat = DirectChat { peer: PeerMembership::Invited, ..chat };
-                    self.store.save_dm(&chat).await.map_err(store_err)?;
+                    self.store.save_dm(&chat).await?;
                     chat
                 }
                 Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
-                    self.store.forget_dm(&chat.room).await.map_err(store_err)?;
+                    self.store.forget_dm(&chat.room).await?;
                     self.create_dm(ghost, from, to).await?
                 }
                 Err(e) => return Err(e.into_delivery()),
@@ -141,7 +137,7 @@ impl Bridge {
         let room = self.matrix.create_direct_room(ghost, to).await.map_err(MatrixError::into_delivery)?;
         tracing::info!(%room, xmpp = %from, matrix = %to, "created direct chat");
         let chat = DirectChat { room, xmpp: from.clone(), matrix: to.clone(), peer: PeerMembership::Invited };
-        self.store.save_dm(&chat).await.map_err(store_err)?;
+        self.store.save_dm(&chat).await?;
         Ok(chat)
     }
 }

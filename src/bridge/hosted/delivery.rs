@@ -8,12 +8,8 @@ use crate::core::outbox::DeliveryError;
 use crate::core::room::Role;
 use crate::core::watch::Party;
 use crate::matrix::client::MatrixError;
-use crate::store::{HostedRoom, RoomMember, StoreError};
+use crate::store::{HostedRoom, RoomMember};
 use crate::xmpp::hosted_muc_out::{self, OccupantPresence};
-
-fn store_err(e: StoreError) -> DeliveryError {
-    DeliveryError::Transient(e.to_string())
-}
 
 fn room_gone(room: &RoomId) -> DeliveryError {
     DeliveryError::Permanent(format!("{room} is not a bridged room"))
@@ -21,7 +17,7 @@ fn room_gone(room: &RoomId) -> DeliveryError {
 
 impl Bridge {
     async fn room_for_delivery(&self, room: &RoomId) -> Result<HostedRoom, DeliveryError> {
-        self.hosted_room(room).await.map_err(store_err)?.ok_or_else(|| room_gone(room))
+        self.hosted_room(room).await?.ok_or_else(|| room_gone(room))
     }
 
     /// A ghost posts in a hosted room; if it is not in the room (yet), the bot lets it in.
@@ -68,7 +64,7 @@ impl Bridge {
                         .archived(room, crate::store::ArchiveKey::Id(k))
                         .await
                         .map(|m| m.and_then(|m| m.event_id))
-                        .map_err(store_err),
+                        .map_err(DeliveryError::from),
                     None => Ok(None),
                 }
             }
@@ -105,7 +101,7 @@ impl Bridge {
         let full_alias = format!("#{alias}:{}", self.map.homeserver);
         let initiator_id = self.matrix_id_of(initiator);
         let marker = self.txn_id(id);
-        let outcome = if let Some(bridged) = self.store.room_by_alias(&full_alias).await.map_err(store_err)? {
+        let outcome = if let Some(bridged) = self.store.room_by_alias(&full_alias).await? {
             // Saved already: by this very action before it failed later on (a retry goes on
             // with the invitations), or someone else's room.
             let origin = self.matrix.room_origin(&bridged.room).await.map_err(MatrixError::into_delivery)?;
@@ -201,8 +197,8 @@ impl Bridge {
         group: &str,
         members: &[Party],
     ) -> Result<(), DeliveryError> {
-        let mut tx = self.store.begin().await.map_err(store_err)?;
-        let mut current = tx.room_members(room).await.map_err(store_err)?;
+        let mut tx = self.store.begin().await?;
+        let mut current = tx.room_members(room).await?;
         let mut actions = vec![];
         for who in members {
             if current.iter().any(|m| &m.party == who) {
@@ -210,7 +206,7 @@ impl Bridge {
             }
             let nick = self.new_nick(&current, who, None);
             let m = RoomMember { party: who.clone(), role: Role::Participant, joined: false, nick };
-            tx.save_member(room, &m).await.map_err(store_err)?;
+            tx.save_member(room, &m).await?;
             current.push(m);
             let user = self.matrix_id_of(who);
             actions.push(Action::MatrixRoomAct { room: room.clone(), op: RoomOp::Invite { user: user.clone() } });
@@ -224,8 +220,8 @@ impl Bridge {
                 });
             }
         }
-        let rows = tx.enqueue_all(actions).await.map_err(store_err)?;
-        tx.commit().await.map_err(store_err)?;
+        let rows = tx.enqueue_all(actions).await?;
+        tx.commit().await?;
         self.dispatch(rows);
         Ok(())
     }
@@ -261,10 +257,10 @@ impl Bridge {
             joined: matches!(initiator, Party::Xmpp(_)),
             nick,
         };
-        let mut tx = self.store.begin().await.map_err(store_err)?;
-        tx.save_room(&r).await.map_err(store_err)?;
-        tx.save_member(&room, &owner).await.map_err(store_err)?;
-        tx.commit().await.map_err(store_err)?;
+        let mut tx = self.store.begin().await?;
+        tx.save_room(&r).await?;
+        tx.save_member(&room, &owner).await?;
+        tx.commit().await?;
         self.cache_room(&r);
         Ok(())
     }
@@ -307,7 +303,7 @@ impl Bridge {
         let muc = self.muc_of(&r);
         // The same id as in the archive (MAM), so a correction can name it.
         let stanza_id = origin_id.map(str::to_owned).unwrap_or_else(|| format!("ucb-a{archive_id}"));
-        for (full, _) in self.store.occupants(room).await.map_err(store_err)? {
+        for (full, _) in self.store.occupants(room).await? {
             self.xmpp.send(hosted_muc_out::groupchat(&muc, nick, &full, text, &stanza_id, archive_id, extras)?).await?;
         }
         Ok(())
@@ -326,7 +322,7 @@ impl Bridge {
         let r = self.room_for_delivery(room).await?;
         let muc = self.muc_of(&r);
         let stanza_id = self.stanza_id(id);
-        for (full, _) in self.store.occupants(room).await.map_err(store_err)? {
+        for (full, _) in self.store.occupants(room).await? {
             self.xmpp.send(hosted_muc_out::group_act(&muc, nick, &full, &stanza_id, archive_id, keys)?).await?;
         }
         Ok(())
@@ -346,7 +342,7 @@ impl Bridge {
             OccupantChange::Present { .. } => self.shown_presence(who).await,
             _ => None,
         };
-        for (full, party) in self.store.occupants(room).await.map_err(store_err)? {
+        for (full, party) in self.store.occupants(room).await? {
             let own = &party == who;
             let mut statuses = vec![];
             if own {
@@ -403,7 +399,7 @@ impl Bridge {
             }
         }
         if matches!(change, OccupantChange::Gone { .. }) {
-            self.store.remove_occupants(room, who, None).await.map_err(store_err)?;
+            self.store.remove_occupants(room, who, None).await?;
         }
         Ok(())
     }
@@ -411,7 +407,7 @@ impl Bridge {
     pub(in crate::bridge) async fn send_subject(&self, room: &RoomId, subject: &str) -> Result<(), DeliveryError> {
         let r = self.room_for_delivery(room).await?;
         let muc = self.muc_of(&r);
-        for (full, _) in self.store.occupants(room).await.map_err(store_err)? {
+        for (full, _) in self.store.occupants(room).await? {
             self.xmpp.send(hosted_muc_out::subject(&muc, &full, subject)?).await?;
         }
         Ok(())

@@ -325,14 +325,13 @@ impl Bridge {
         action: &Action,
     ) -> Result<(), crate::core::outbox::DeliveryError> {
         use crate::xmpp::linked_muc;
-        let store_err = |e: crate::store::StoreError| crate::core::outbox::DeliveryError::Transient(e.to_string());
         match action {
             Action::LinkedMucJoin { room, muc, user, nick } => {
-                self.store.save_xmpp_occupant(room, user, nick).await.map_err(store_err)?;
+                self.store.save_xmpp_occupant(room, user, nick).await?;
                 self.xmpp.send(linked_muc::join_remote(&self.map.jid_for_matrix(user), muc, nick)?).await
             }
             Action::LinkedMucLeave { room, muc, user, nick } => {
-                self.store.remove_xmpp_occupant(room, user).await.map_err(store_err)?;
+                self.store.remove_xmpp_occupant(room, user).await?;
                 self.xmpp.send(linked_muc::leave_remote(&self.map.jid_for_matrix(user), muc, nick)?).await
             }
             Action::LinkedMucMessage { muc, from, text, .. } => {
@@ -346,7 +345,7 @@ impl Bridge {
                 Err(e)
                     if e.errcode() == Some("M_FORBIDDEN")
                         && self.map.jid_for_ghost(user).is_some()
-                        && self.store.ghost(user).await.map_err(store_err)?.is_none() =>
+                        && self.store.ghost(user).await?.is_none() =>
                 {
                     self.matrix.register_ghost(user).await.map_err(MatrixError::into_delivery)?;
                     match self.matrix.leave(room, user).await {
