@@ -1,7 +1,8 @@
 //! Carrying out one outbox action: each conversation kind's actions go to its folder's delivery
 //! (`direct/`, `hosted/`, `linked/`, SMS, mail); what any kind may ask (join, post, notice) is
-//! done here. Retries are idempotent: Matrix sends use the txnId `ucb<row id>`, stanzas the id
-//! `ucb-<row id>`.
+//! done here. Retries are idempotent: Matrix sends use the txnId `ucb<db id>-<row id>`, stanzas
+//! the id `ucb-<db id>-<row id>` (`Bridge::txn_id`, `Bridge::stanza_id`; the db id keeps a new
+//! database from repeating an old one's ids).
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
