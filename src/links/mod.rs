@@ -264,6 +264,11 @@ fn bracketed_target(content: &str, rules: &LinkRules) -> Option<(String, LinkKin
 /// drop the href of an invalid one, leaving an `<a>` that goes nowhere: found by fuzzing, as
 /// were control characters in links, which the patterns above now stop at).
 fn web_target(shown: &str) -> Option<(String, LinkKind)> {
+    // The URL parser drops a trailing control character that ammonia's HTML parser then keeps
+    // (a NUL becomes U+FFFD) and refuses: text in `<…>` may hold them (found by fuzzing).
+    if shown.chars().any(char::is_control) {
+        return None;
+    }
     let lower = shown.to_ascii_lowercase();
     let (href, kind) = if lower.starts_with("www.") || lower.starts_with("www2.") {
         // A host needs at least one more dot-separated label.
@@ -285,6 +290,9 @@ fn web_target(shown: &str) -> Option<(String, LinkKind)> {
 /// The `file:` URL of a UNC path; `None` unless it is a valid URL (a server name such as `_.0`
 /// reads as a broken IPv4 address, and ammonia would drop the href: found by fuzzing).
 fn unc_target(unc: &str) -> Option<String> {
+    if unc.chars().any(char::is_control) {
+        return None;
+    }
     let href = unc_to_file(unc);
     url::Url::parse(&href).is_ok().then_some(href)
 }
@@ -455,6 +463,12 @@ mod tests {
         // not an <a> without a target.
         assert!(hrefs(r"on \\_.0\x and <\\_.0\y z>").is_empty());
         assert_eq!(to_html(r"\\_.0\x", &rules()), None);
+        // Nor is one whose brackets hold a control character (the URL parser ignores a trailing
+        // one, the HTML sanitiser does not).
+        for text in ["<www.210@I35\0>", "<www.2,\u{7}>", "<\\\\s\\a\0>", "<http://a.de/\u{1}>"] {
+            let html = to_html(text, &rules()).unwrap_or_default();
+            assert!(!html.contains("<a>"), "{text:?} gives a link without a target: {html}");
+        }
     }
 
     #[test]
