@@ -56,11 +56,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.appservice.max_requests,
     )
     .context("setting up the media client")?;
-    let mut router = crate::http::router(bridge.clone(), Arc::new(media));
+    let http_in = Arc::new(crate::bridge::http_in::HttpIn(bridge.clone()));
+    let mut router = crate::http::router(http_in.clone(), http_in.clone(), Arc::new(media), http_in.clone());
     if let Some(sms) = crate::sms::SmsService::from_config(&config)? {
         tracing::info!(gateway = sms.provider.name(), "SMS on");
         let _ = bridge.sms.set(Arc::new(sms));
-        router = router.merge(crate::http::sms::router(bridge.clone()));
+        router = router.merge(crate::http::sms::router(http_in.clone()));
     }
     if let Some(calls) = bridge.start_calls(&config).await? {
         let _ = bridge.calls.set(calls.clone());

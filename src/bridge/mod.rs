@@ -12,6 +12,7 @@ pub mod direct;
 mod fetch;
 mod ghosts;
 pub mod hosted;
+pub mod http_in;
 mod lanes;
 pub mod linked;
 mod matrix_in;
