@@ -41,7 +41,7 @@ pub struct Bridge {
     pub store: Store,
     pub matrix: Arc<dyn MatrixOut>,
     /// Links in texts to Matrix become a sanitised `formatted_body` (see `crate::links`); set
-    /// at start, like the client before.
+    /// at start (a change of `links` needs a restart, `reload` says so).
     links: crate::links::LinkRules,
     pub xmpp: XmppSender,
     pub hs_token: String,
