@@ -28,8 +28,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("opening database {}", config.database.url))?;
     tracing::info!(backend = ?store.backend(), "database ready");
 
-    let mut matrix =
-        MatrixClient::new(&config.homeserver.url, &registration.as_token, &registration.id, config.links.rules()?)?;
+    let links = config.links.rules()?;
+    let mut matrix = MatrixClient::new(&config.homeserver.url, &registration.as_token, &registration.id)?;
     tokio::select! {
         ready = wait_for_homeserver(&mut matrix, &config.homeserver.url) => ready?,
         _ = stop.wait_for(|stop| *stop) => return Ok(()),
@@ -44,7 +44,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let (xmpp, xmpp_task) = component(params, inbound_tx, shutdown_rx.clone());
     let instance = store.instance_id().await.context("reading the database's instance id")?;
-    let bridge = Bridge::new(config.clone(), store.clone(), matrix, xmpp, registration.hs_token.clone(), instance);
+    let bridge = Bridge::new(
+        config.clone(),
+        store.clone(),
+        Arc::new(matrix),
+        links,
+        xmpp,
+        registration.hs_token.clone(),
+        instance,
+    );
 
     let listener = tokio::net::TcpListener::bind(config.appservice.listen)
         .await
@@ -56,11 +64,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.appservice.max_requests,
     )
     .context("setting up the media client")?;
-    let mut router = crate::http::router(bridge.clone(), Arc::new(media));
+    let http_in = Arc::new(crate::bridge::http_in::HttpIn(bridge.clone()));
+    let mut router = crate::http::router(http_in.clone(), http_in.clone(), Arc::new(media), http_in.clone());
     if let Some(sms) = crate::sms::SmsService::from_config(&config)? {
         tracing::info!(gateway = sms.provider.name(), "SMS on");
         let _ = bridge.sms.set(Arc::new(sms));
-        router = router.merge(crate::http::sms::router(bridge.clone()));
+        router = router.merge(crate::http::sms::router(http_in.clone()));
     }
     if let Some(calls) = bridge.start_calls(&config).await? {
         let _ = bridge.calls.set(calls.clone());

@@ -11,6 +11,12 @@ use crate::matrix::client::MatrixError;
 use crate::xmpp::outbound;
 
 impl Bridge {
+    /// The `formatted_body` of a text to Matrix: its links made HTML (`None`: it has none).
+    /// Decided at delivery, so a queued text gets the rules the bridge runs with then.
+    pub(super) fn html_of(&self, text: &Text) -> Option<String> {
+        crate::links::to_html(&text.body, &self.links)
+    }
+
     pub(super) async fn deliver(self: &std::sync::Arc<Self>, id: i64, action: &Action) -> Result<(), DeliveryError> {
         match action {
             Action::MatrixDirect { .. } | Action::XmppChat { .. } => self.deliver_direct(id, action).await,
@@ -52,7 +58,7 @@ impl Bridge {
                     return self.post_as_ghost(id, room, user, text).await.map(|_| ());
                 }
                 self.matrix
-                    .send_text(room, user, text, &self.txn_id(id))
+                    .send_text(room, user, text, self.html_of(text).as_deref(), &self.txn_id(id))
                     .await
                     .map(|_| ())
                     .map_err(MatrixError::into_delivery)

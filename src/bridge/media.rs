@@ -27,21 +27,23 @@ impl Bridge {
         file: Option<&Attachment>,
     ) -> Result<String, MatrixError> {
         let txn = self.txn_id(id);
+        let html = self.html_of(text);
+        let html = html.as_deref();
         let Some(file) = file else {
-            return self.matrix.send_message(room, user, text, relations, &txn).await;
+            return self.matrix.send_message(room, user, text, html, relations, &txn).await;
         };
         let uploaded = match self.fetch_to_matrix(user, &file.url).await {
             Ok(u) => u,
             Err(why) => {
                 // Never lost: the URL goes as text.
                 tracing::info!(url = file.url, why = %why, "cannot carry a file; sending its URL");
-                return self.matrix.send_message(room, user, text, relations, &txn).await;
+                return self.matrix.send_message(room, user, text, html, relations, &txn).await;
             }
         };
         let event = self.matrix.send_file(room, user, &uploaded, relations, &txn).await?;
         let caption = text.body.trim();
         if !caption.is_empty() && caption != file.url {
-            self.matrix.send_message(room, user, text, Relations::default(), &format!("{txn}-c")).await?;
+            self.matrix.send_message(room, user, text, html, Relations::default(), &format!("{txn}-c")).await?;
         }
         Ok(event)
     }

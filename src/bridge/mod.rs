@@ -12,6 +12,7 @@ pub mod direct;
 mod fetch;
 mod ghosts;
 pub mod hosted;
+pub mod http_in;
 mod lanes;
 pub mod linked;
 mod matrix_in;
@@ -28,7 +29,7 @@ use crate::core::coalesce::Coalescer;
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::mapping::IdentityMap;
 use crate::core::presence::Presence;
-use crate::matrix::client::MatrixClient;
+use crate::matrix::out::MatrixOut;
 use crate::store::Store;
 use crate::xmpp::connection::XmppSender;
 
@@ -38,7 +39,10 @@ pub struct Bridge {
     pub config: Arc<Config>,
     pub map: IdentityMap,
     pub store: Store,
-    pub matrix: MatrixClient,
+    pub matrix: Arc<dyn MatrixOut>,
+    /// Links in texts to Matrix become a sanitised `formatted_body` (see `crate::links`); set
+    /// at start (a change of `links` needs a restart, `reload` says so).
+    links: crate::links::LinkRules,
     pub xmpp: XmppSender,
     pub hs_token: String,
     lanes: Lanes,
@@ -91,7 +95,8 @@ impl Bridge {
     pub fn new(
         config: Arc<Config>,
         store: Store,
-        matrix: MatrixClient,
+        matrix: Arc<dyn MatrixOut>,
+        links: crate::links::LinkRules,
         xmpp: XmppSender,
         hs_token: String,
         instance: String,
@@ -108,6 +113,7 @@ impl Bridge {
             map,
             store,
             matrix,
+            links,
             xmpp,
             hs_token,
             lanes: Lanes::default(),

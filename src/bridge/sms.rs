@@ -503,7 +503,7 @@ impl Bridge {
                 room
             }
         };
-        match self.matrix.send_text(&room, &ghost, text, &self.txn_id(id)).await {
+        match self.matrix.send_text(&room, &ghost, text, self.html_of(text).as_deref(), &self.txn_id(id)).await {
             Ok(_) => Ok(()),
             Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
                 // The ghost cannot post there any more: the next attempt opens a new chat.

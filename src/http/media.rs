@@ -7,7 +7,8 @@
 //! attachment of a type no browser runs, and every answer carries `nosniff` and a CSP that
 //! forbids everything and sandboxes the document. The bytes are streamed, never held whole,
 //! and cut at `media.max_bytes` whatever the sender declared (M4); what goes wrong inside is
-//! logged, and the client only learns that the file is not there (L8).
+//! logged, and the client only learns that the file is not there (L8). The links come from the
+//! bridge through the [`MediaLinks`] port.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,16 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::bridge::Bridge;
+use crate::store::MediaLink;
+
+/// What serving files needs from the bridge.
+#[async_trait::async_trait]
+pub trait MediaLinks: Send + Sync {
+    /// The file a token stands for, if it is still linked.
+    async fn media_by_token(&self, token: &str) -> crate::store::Result<Option<MediaLink>>;
+    /// The largest file served (`media.max_bytes`, as last reloaded).
+    fn max_bytes(&self) -> u64;
+}
 
 /// Types a browser shows without running anything; all others are served as attachments.
 const INLINE_TYPES: &[&str] = &[
@@ -114,11 +124,10 @@ impl IntoResponse for Refusal {
 }
 
 pub async fn serve(
-    State((bridge, source)): State<(Arc<Bridge>, Arc<MediaSource>)>,
+    State((links, source)): State<(Arc<dyn MediaLinks>, Arc<MediaSource>)>,
     Path((token, _name)): Path<(String, String)>,
 ) -> Result<Response, Refusal> {
-    let link = bridge
-        .store
+    let link = links
         .media_by_token(&token)
         .await
         .map_err(|e| {
@@ -126,7 +135,7 @@ pub async fn serve(
             Refusal::Upstream
         })?
         .ok_or(Refusal::NotFound)?;
-    let max = bridge.current_config().media.max_bytes;
+    let max = links.max_bytes();
     if link.size.is_some_and(|s| s > max) {
         return Err(Refusal::TooLarge);
     }

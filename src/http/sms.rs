@@ -7,6 +7,8 @@
 //!
 //! 200 only after the message or report is stored; 401 without the secret; 400 for bad input;
 //! 503 when it cannot be stored yet (the gateway retries).
+//!
+//! The handlers reach the bridge through the [`SmsGateway`] port (implemented in `bridge::http_in`).
 
 use std::sync::Arc;
 
@@ -17,17 +19,34 @@ use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::{get, post};
 
-use crate::bridge::Bridge;
 use crate::http::error::ApiError;
+use crate::sms::SmsService;
 use crate::sms::http_provider::{dlr_status as http_dlr_status, inbound_fields, secret_ok};
 use crate::sms::inbound::{self, InboundError, IncomingSms};
 use crate::sms::kannel::dlr_status as kannel_dlr_status;
 use crate::sms::provider::DlrStatus;
 
+/// What the SMS gateways' callbacks need from the bridge.
+#[async_trait::async_trait]
+pub trait SmsGateway: Send + Sync {
+    /// The SMS service, once SMS is on.
+    fn sms(&self) -> Option<&Arc<SmsService>>;
+    /// Store an incoming SMS from `provider`; `Ok(false)` when it cannot be taken yet (no control room).
+    async fn accept_incoming_sms(&self, provider: &str, sms: IncomingSms) -> crate::store::Result<bool>;
+    /// Record a delivery report; `Ok(false)` for an SMS the bridge does not know.
+    async fn sms_delivery_report(
+        &self,
+        id: &str,
+        part: Option<&str>,
+        status: DlrStatus,
+        detail: &str,
+    ) -> crate::store::Result<bool>;
+}
+
 /// Largest body or query string accepted (a 255-part SMS, URL-encoded, fits).
 const MAX_REQUEST_BYTES: usize = 160 * 1024;
 
-pub fn router(bridge: Arc<Bridge>) -> Router {
+pub fn router(bridge: Arc<dyn SmsGateway>) -> Router {
     Router::new()
         .route("/sms/kannel/mo", get(kannel_mo).post(kannel_mo))
         .route("/sms/kannel/dlr", get(kannel_dlr).post(kannel_dlr))
@@ -47,7 +66,7 @@ fn internal(e: crate::store::StoreError) -> ApiError {
 
 /// The query string's parameters, after checking `key`.
 fn kannel_params(
-    bridge: &Bridge,
+    bridge: &dyn SmsGateway,
     query: Option<String>,
 ) -> Result<std::collections::HashMap<String, Vec<u8>>, ApiError> {
     let Some(service) = bridge.sms() else { return Err(ApiError::NotFound("SMS is off".into())) };
@@ -64,14 +83,17 @@ fn kannel_params(
     Ok(params)
 }
 
-async fn kannel_mo(State(bridge): State<Arc<Bridge>>, RawQuery(query): RawQuery) -> Result<&'static str, ApiError> {
-    let params = kannel_params(&bridge, query)?;
+async fn kannel_mo(
+    State(bridge): State<Arc<dyn SmsGateway>>,
+    RawQuery(query): RawQuery,
+) -> Result<&'static str, ApiError> {
+    let params = kannel_params(bridge.as_ref(), query)?;
     let region = bridge.sms().map(|s| s.region).ok_or_else(|| ApiError::NotFound("SMS is off".into()))?;
     let sms = inbound::kannel_mo(&params, region).map_err(bad)?;
     accept(&bridge, "kannel", sms).await
 }
 
-async fn accept(bridge: &Arc<Bridge>, provider: &str, sms: IncomingSms) -> Result<&'static str, ApiError> {
+async fn accept(bridge: &Arc<dyn SmsGateway>, provider: &str, sms: IncomingSms) -> Result<&'static str, ApiError> {
     if bridge.accept_incoming_sms(provider, sms).await.map_err(internal)? {
         Ok("OK")
     } else {
@@ -79,8 +101,11 @@ async fn accept(bridge: &Arc<Bridge>, provider: &str, sms: IncomingSms) -> Resul
     }
 }
 
-async fn kannel_dlr(State(bridge): State<Arc<Bridge>>, RawQuery(query): RawQuery) -> Result<&'static str, ApiError> {
-    let params = kannel_params(&bridge, query)?;
+async fn kannel_dlr(
+    State(bridge): State<Arc<dyn SmsGateway>>,
+    RawQuery(query): RawQuery,
+) -> Result<&'static str, ApiError> {
+    let params = kannel_params(bridge.as_ref(), query)?;
     let field = |k: &str| params.get(k).map(|v| String::from_utf8_lossy(v).into_owned());
     let reference = field("ref").ok_or(bad(InboundError::Missing("ref")))?;
     let status = field("status").as_deref().and_then(kannel_dlr_status).ok_or(bad(InboundError::Missing("status")))?;
@@ -90,7 +115,7 @@ async fn kannel_dlr(State(bridge): State<Arc<Bridge>>, RawQuery(query): RawQuery
 }
 
 async fn report(
-    bridge: &Arc<Bridge>,
+    bridge: &Arc<dyn SmsGateway>,
     id: &str,
     part: Option<&str>,
     status: DlrStatus,
@@ -106,7 +131,7 @@ async fn report(
 
 /// The fields of a generic gateway's call, after checking its secret header.
 fn http_fields(
-    bridge: &Bridge,
+    bridge: &dyn SmsGateway,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<std::collections::BTreeMap<String, String>, ApiError> {
@@ -123,8 +148,12 @@ fn http_fields(
     inbound_fields(content_type, body).map_err(|e| ApiError::BadRequest(format!("sms: {e}")))
 }
 
-async fn http_mo(State(bridge): State<Arc<Bridge>>, headers: HeaderMap, body: Bytes) -> Result<&'static str, ApiError> {
-    let fields = http_fields(&bridge, &headers, &body)?;
+async fn http_mo(
+    State(bridge): State<Arc<dyn SmsGateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<&'static str, ApiError> {
+    let fields = http_fields(bridge.as_ref(), &headers, &body)?;
     let Some(service) = bridge.sms() else { return Err(ApiError::NotFound("SMS is off".into())) };
     let Some(names) = service.settings.http.as_ref().map(|h| &h.inbound) else {
         return Err(ApiError::NotFound("SMS is off".into()));
@@ -146,12 +175,12 @@ async fn http_mo(State(bridge): State<Arc<Bridge>>, headers: HeaderMap, body: By
 }
 
 async fn http_dlr(
-    State(bridge): State<Arc<Bridge>>,
+    State(bridge): State<Arc<dyn SmsGateway>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<&'static str, ApiError> {
-    let fields = http_fields(&bridge, &headers, &body)?;
+    let fields = http_fields(bridge.as_ref(), &headers, &body)?;
     let Some(names) = bridge.sms().and_then(|s| s.settings.http.as_ref()).map(|h| h.inbound.clone()) else {
         return Err(ApiError::NotFound("SMS is off".into()));
     };

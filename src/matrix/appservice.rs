@@ -1,7 +1,8 @@
 //! The application service API the homeserver calls
 //! (<https://spec.matrix.org/latest/application-service-api/>): transaction pushes, user and
 //! alias queries, and ping. Every request must carry the `hs_token`, checked before the body
-//! is read.
+//! is read. The handlers reach the bridge through the [`Appservice`] port (implemented in
+//! `bridge::http_in`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,15 +21,40 @@ use ruma::serde::Raw;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use crate::bridge::Bridge;
-use crate::core::ids::MatrixUserId;
+use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::inbound::MatrixIn;
 use crate::core::txn_gaps::Verdict;
 use crate::http::error::ApiError;
 use crate::matrix::events::{translate, translate_ephemeral};
 
-pub fn router(bridge: Arc<Bridge>) -> Router {
-    let limit = bridge.config.limits.max_transaction_bytes;
+/// What the appservice API needs from the bridge.
+#[async_trait::async_trait]
+pub trait Appservice: Send + Sync {
+    /// The token the homeserver authenticates with.
+    fn hs_token(&self) -> &str;
+    /// Largest transaction body accepted (`limits.max_transaction_bytes`).
+    fn max_transaction_bytes(&self) -> usize;
+    /// Whether a transaction may be taken now or transactions are missing before it (see
+    /// `core::txn_gaps`); `None` when that cannot be told.
+    fn on_transaction(&self, txn_id: &str, now: Instant) -> Option<Verdict>;
+    /// A failed transaction: watch for gaps again.
+    fn note_failed_transaction(&self);
+    /// Store a transaction's events under `claim` (a repeat of a claim is a no-op).
+    async fn accept_transaction(&self, claim: &str, events: Vec<MatrixIn>) -> crate::store::Result<()>;
+    /// Ask the homeserver to ping us (it then retries its queue at once).
+    async fn ping_homeserver(&self, transaction_id: &str) -> Result<(), crate::matrix::client::MatrixError>;
+    /// The XMPP address a ghost in our namespace stands for, if it is one.
+    fn jid_for_ghost(&self, user: &MatrixUserId) -> Option<Result<BareJid, crate::core::ids::MappingError>>;
+    /// Whether the bridge serves this XMPP address's domain.
+    async fn may_use_jid(&self, jid: &BareJid) -> bool;
+    /// Register the ghost (with `displayname`) if it is not yet.
+    async fn ensure_ghost(&self, ghost: &MatrixUserId, displayname: &str) -> Result<(), String>;
+    /// Open the room of the linked MUC `alias` names: `Ok(false)` if it names none.
+    async fn open_linked_muc(&self, alias: &str) -> Result<bool, String>;
+}
+
+pub fn router(bridge: Arc<dyn Appservice>) -> Router {
+    let limit = bridge.max_transaction_bytes();
     Router::new()
         .route("/_matrix/app/v1/transactions/{txn_id}", put(push_transaction))
         .route("/_matrix/app/v1/users/{user_id}", get(query_user))
@@ -44,15 +70,15 @@ pub fn router(bridge: Arc<Bridge>) -> Router {
 
 /// Check the homeserver's token: `Authorization: Bearer` or the legacy `access_token` query
 /// parameter, compared in constant time.
-fn authorize(bridge: &Bridge, headers: &HeaderMap, query: &HashMap<String, String>) -> Result<(), ApiError> {
+fn authorize(bridge: &dyn Appservice, headers: &HeaderMap, query: &HashMap<String, String>) -> Result<(), ApiError> {
     let from_header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let token = from_header.or(query.get("access_token").map(String::as_str)).ok_or(ApiError::MissingToken)?;
-    if bool::from(token.as_bytes().ct_eq(bridge.hs_token.as_bytes())) { Ok(()) } else { Err(ApiError::BadToken) }
+    if bool::from(token.as_bytes().ct_eq(bridge.hs_token().as_bytes())) { Ok(()) } else { Err(ApiError::BadToken) }
 }
 
 /// Every appservice route: the token is checked from the head of the request alone.
 async fn require_hs_token(
-    State(bridge): State<Arc<Bridge>>,
+    State(bridge): State<Arc<dyn Appservice>>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
@@ -61,7 +87,7 @@ async fn require_hs_token(
         .query()
         .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    authorize(&bridge, request.headers(), &query)?;
+    authorize(bridge.as_ref(), request.headers(), &query)?;
     Ok(next.run(request).await)
 }
 
@@ -151,7 +177,7 @@ fn strip_nul(value: &mut serde_json::Value) {
 }
 
 async fn push_transaction(
-    State(bridge): State<Arc<Bridge>>,
+    State(bridge): State<Arc<dyn Appservice>>,
     Path(txn_id): Path<String>,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -163,7 +189,7 @@ async fn push_transaction(
     let ids: Vec<&str> = event_ids.iter().map(String::as_str).collect();
     // Event ids at debug level: enough to tell later whether an event ever reached the bridge.
     tracing::debug!(txn_id, received, relevant = events.len(), ?ids, "transaction");
-    let verdict = bridge.strands.lock().ok().map(|mut g| g.on_transaction(&txn_id, Instant::now()));
+    let verdict = bridge.on_transaction(&txn_id, Instant::now());
     if let Some(Verdict::Refuse { missing_from, missing_to }) = verdict {
         tracing::info!(
             txn_id,
@@ -175,7 +201,7 @@ async fn push_transaction(
         let pinger = bridge.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            if let Err(e) = pinger.matrix.ping_homeserver(&format!("ucb-gap-{}", crate::store::now_ms())).await {
+            if let Err(e) = pinger.ping_homeserver(&format!("ucb-gap-{}", crate::store::now_ms())).await {
                 tracing::debug!(error = %e, "ping after a refused transaction");
             }
         });
@@ -186,7 +212,7 @@ async fn push_transaction(
     let claim = claim_key(&txn_id, &ids);
     let accepted = crate::store::retrying("accept a transaction", || {
         let (bridge, claim, events) = (&bridge, &claim, events.clone());
-        async move { bridge.accept_matrix_transaction(claim, events).await }
+        async move { bridge.accept_transaction(claim, events).await }
     })
     .await;
     let failed = |e: &crate::store::StoreError| {
@@ -203,7 +229,7 @@ async fn push_transaction(
             tracing::warn!(txn_id, error = %e, "transaction refused by the database; taking its events one by one");
             for (i, event) in events.into_iter().enumerate() {
                 let one = format!("{claim}/{i}");
-                if let Err(e) = bridge.accept_matrix_transaction(&one, vec![event.clone()]).await {
+                if let Err(e) = bridge.accept_transaction(&one, vec![event.clone()]).await {
                     if !e.is_bad_data() {
                         return Err(failed(&e));
                     }
@@ -222,12 +248,12 @@ async fn push_transaction(
 /// The homeserver asks whether a user in our namespace exists; ghosts of valid JIDs of people
 /// the bridge serves do (anyone can make it ask, so no account is made for anyone else).
 async fn query_user(
-    State(bridge): State<Arc<Bridge>>,
+    State(bridge): State<Arc<dyn Appservice>>,
     Path(user_id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = MatrixUserId::parse(&user_id).map_err(|e| ApiError::NotFound(e.to_string()))?;
-    match bridge.map.jid_for_ghost(&user) {
-        Some(Ok(jid)) if !bridge.may_use(&crate::core::watch::Party::Xmpp(jid.clone())).await => {
+    match bridge.jid_for_ghost(&user) {
+        Some(Ok(jid)) if !bridge.may_use_jid(&jid).await => {
             Err(ApiError::NotFound(format!("{jid} is on a domain this bridge does not serve")))
         }
         Some(Ok(jid)) => {
@@ -243,7 +269,7 @@ async fn query_user(
 
 /// The homeserver asks about an alias in our namespace: `#_xmpp_<MUC>` opens a linked MUC's room.
 async fn query_alias(
-    State(bridge): State<Arc<Bridge>>,
+    State(bridge): State<Arc<dyn Appservice>>,
     Path(alias): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     match bridge.open_linked_muc(&alias).await {

@@ -29,14 +29,18 @@ impl Bridge {
         text: &Text,
     ) -> Result<String, DeliveryError> {
         let txn = self.txn_id(id);
-        match self.matrix.send_text(room, ghost, text, &txn).await {
+        let html = self.html_of(text);
+        match self.matrix.send_text(room, ghost, text, html.as_deref(), &txn).await {
             Ok(event_id) => Ok(event_id),
             Err(e) if e.errcode() == Some("M_FORBIDDEN") && self.hosted_room(room).await.ok().flatten().is_some() => {
                 if let Err(e) = self.matrix.invite(room, &self.map.bot(), ghost).await {
                     tracing::debug!(%room, %ghost, error = %e, "invite before posting");
                 }
                 self.matrix.join(room, ghost).await.map_err(MatrixError::into_delivery)?;
-                self.matrix.send_text(room, ghost, text, &txn).await.map_err(MatrixError::into_delivery)
+                self.matrix
+                    .send_text(room, ghost, text, html.as_deref(), &txn)
+                    .await
+                    .map_err(MatrixError::into_delivery)
             }
             Err(e) => Err(e.into_delivery()),
         }
@@ -166,7 +170,13 @@ impl Bridge {
             (Party::Matrix(_), Some(dm)) => {
                 let text = Text::notice(reply);
                 self.matrix
-                    .send_text(dm, &self.map.bot(), &text, &format!("{}r", self.txn_id(id)))
+                    .send_text(
+                        dm,
+                        &self.map.bot(),
+                        &text,
+                        self.html_of(&text).as_deref(),
+                        &format!("{}r", self.txn_id(id)),
+                    )
                     .await
                     .map_err(MatrixError::into_delivery)?;
             }

@@ -1,5 +1,5 @@
-//! Sending to rooms as the bot or a ghost: texts (links become a sanitised `formatted_body`),
-//! files, reactions, redactions and notices.
+//! Sending to rooms as the bot or a ghost: texts (with the `formatted_body` the bridge made of
+//! their links), files, reactions, redactions and notices.
 
 use ruma::api::client::message::send_message_event;
 use ruma::events::room::message::RoomMessageEventContent;
@@ -14,15 +14,17 @@ use ruma::events::relation::Annotation;
 use super::{MatrixClient, MatrixError, Relations, UploadedFile, file_content, to_ruma_room, with_relations};
 
 impl MatrixClient {
-    /// Send a text as `user`. `txn_id` makes retries idempotent.
+    /// Send a text as `user`, with `html` as its `formatted_body` if given. `txn_id` makes
+    /// retries idempotent.
     pub async fn send_text(
         &self,
         room: &RoomId,
         user: &MatrixUserId,
         text: &Text,
+        html: Option<&str>,
         txn_id: &str,
     ) -> Result<String, MatrixError> {
-        self.send_message(room, user, text, Relations::default(), txn_id).await
+        self.send_message(room, user, text, html, Relations::default(), txn_id).await
     }
 
     /// Send a text as `user`, as a reply to an event or as the correction (`m.replace`) of one.
@@ -31,10 +33,11 @@ impl MatrixClient {
         room: &RoomId,
         user: &MatrixUserId,
         text: &Text,
+        html: Option<&str>,
         relations: Relations<'_>,
         txn_id: &str,
     ) -> Result<String, MatrixError> {
-        let content = match (text.kind, crate::links::to_html(&text.body, &self.links)) {
+        let content = match (text.kind, html) {
             (TextKind::Text, None) => RoomMessageEventContent::text_plain(&text.body),
             (TextKind::Notice, None) => RoomMessageEventContent::notice_plain(&text.body),
             (TextKind::Emote, None) => RoomMessageEventContent::emote_plain(&text.body),

@@ -93,8 +93,6 @@ pub struct MatrixClient {
     as_token: String,
     appservice_id: String,
     versions: SupportedVersions,
-    /// Links in texts become a sanitised `formatted_body` (see `crate::links`).
-    links: crate::links::LinkRules,
 }
 
 pub(super) fn to_ruma_user(user: &MatrixUserId) -> Result<OwnedUserId, MatrixError> {
@@ -123,12 +121,7 @@ pub(super) fn to_ruma_room(room: &RoomId) -> Result<OwnedRoomId, MatrixError> {
 }
 
 impl MatrixClient {
-    pub fn new(
-        base_url: &str,
-        as_token: &str,
-        appservice_id: &str,
-        links: crate::links::LinkRules,
-    ) -> Result<Self, MatrixError> {
+    pub fn new(base_url: &str, as_token: &str, appservice_id: &str) -> Result<Self, MatrixError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(10))
@@ -141,7 +134,6 @@ impl MatrixClient {
             as_token: as_token.to_owned(),
             appservice_id: appservice_id.to_owned(),
             versions: SupportedVersions { versions: Default::default(), features: Default::default() },
-            links,
         })
     }
 

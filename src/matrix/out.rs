@@ -1,0 +1,280 @@
+//! The client-server calls the bridge makes, as a port: [`MatrixOut`], implemented by
+//! [`MatrixClient`] (each method is the client's call of the same name). The bridge holds it as
+//! `Arc<dyn MatrixOut>`, so that its code can run against an in-memory fake.
+
+use crate::core::action::Text;
+use crate::core::ids::{MatrixUserId, RoomId};
+use crate::core::inbound::MatrixIn;
+use crate::core::presence::{MatrixState, Presence};
+use crate::matrix::client::{MatrixClient, MatrixError, Relations, RoomOrigin, UploadedFile};
+
+/// What the bridge asks of the homeserver. `txn_id` makes a send idempotent; `user` is whom
+/// the call is made as (a ghost, or the bot). Texts come with their HTML (`formatted_body`)
+/// decided by the bridge.
+#[async_trait::async_trait]
+pub trait MatrixOut: Send + Sync {
+    // Sending.
+    async fn send_text(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        text: &Text,
+        html: Option<&str>,
+        txn_id: &str,
+    ) -> Result<String, MatrixError>;
+    async fn send_message(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        text: &Text,
+        html: Option<&str>,
+        relations: Relations<'_>,
+        txn_id: &str,
+    ) -> Result<String, MatrixError>;
+    async fn send_file(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        file: &UploadedFile,
+        relations: Relations<'_>,
+        txn_id: &str,
+    ) -> Result<String, MatrixError>;
+    async fn send_reaction(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        target: &str,
+        key: &str,
+        txn_id: &str,
+    ) -> Result<String, MatrixError>;
+    async fn redact(&self, room: &RoomId, user: &MatrixUserId, event_id: &str, txn_id: &str)
+    -> Result<(), MatrixError>;
+    async fn send_notice(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        body: &str,
+        html: Option<&str>,
+        reply_to: Option<&str>,
+        txn_id: &str,
+    ) -> Result<(), MatrixError>;
+
+    // Users, presence, media.
+    async fn register_ghost(&self, user: &MatrixUserId) -> Result<(), MatrixError>;
+    async fn set_presence(
+        &self,
+        user: &MatrixUserId,
+        state: MatrixState,
+        status_msg: Option<String>,
+    ) -> Result<(), MatrixError>;
+    async fn presence(&self, user: &MatrixUserId, viewer: &MatrixUserId) -> Result<Presence, MatrixError>;
+    async fn set_typing(&self, room: &RoomId, user: &MatrixUserId, typing: bool) -> Result<(), MatrixError>;
+    async fn send_read_receipt(&self, room: &RoomId, user: &MatrixUserId, event_id: &str) -> Result<(), MatrixError>;
+    async fn displayname(&self, user: &MatrixUserId) -> Result<Option<String>, MatrixError>;
+    async fn set_displayname(&self, user: &MatrixUserId, name: &str) -> Result<(), MatrixError>;
+    async fn upload(&self, user: &MatrixUserId, bytes: Vec<u8>, content_type: &str) -> Result<String, MatrixError>;
+    async fn set_avatar_url(&self, user: &MatrixUserId, mxc: &str) -> Result<(), MatrixError>;
+    async fn avatar_url(&self, user: &MatrixUserId) -> Result<Option<String>, MatrixError>;
+    async fn download(&self, mxc: &str) -> Result<(Vec<u8>, Option<String>), MatrixError>;
+
+    // Rooms.
+    async fn create_direct_room(&self, creator: &MatrixUserId, peer: &MatrixUserId) -> Result<RoomId, MatrixError>;
+    async fn create_group_room(
+        &self,
+        name: &str,
+        alias: &str,
+        open: bool,
+        invite: &[MatrixUserId],
+        moderators: &[MatrixUserId],
+        marker: &str,
+    ) -> Result<RoomId, MatrixError>;
+    async fn create_linked_room(&self, name: &str, alias_localpart: &str) -> Result<RoomId, MatrixError>;
+    async fn invite(&self, room: &RoomId, by: &MatrixUserId, user: &MatrixUserId) -> Result<(), MatrixError>;
+    async fn join(&self, room: &RoomId, user: &MatrixUserId) -> Result<(), MatrixError>;
+    async fn leave(&self, room: &RoomId, user: &MatrixUserId) -> Result<(), MatrixError>;
+    async fn kick(&self, room: &RoomId, user: &MatrixUserId, reason: &str) -> Result<(), MatrixError>;
+    async fn set_power_level(&self, room: &RoomId, user: &MatrixUserId, level: i64) -> Result<(), MatrixError>;
+    async fn set_topic(&self, room: &RoomId, topic: &str) -> Result<(), MatrixError>;
+    async fn set_name(&self, room: &RoomId, name: &str) -> Result<(), MatrixError>;
+    async fn set_room_displayname(&self, room: &RoomId, user: &MatrixUserId, name: &str) -> Result<(), MatrixError>;
+    async fn room_origin(&self, room: &RoomId) -> Result<Option<RoomOrigin>, MatrixError>;
+    async fn resolve_alias(&self, alias: &str) -> Result<Option<RoomId>, MatrixError>;
+    async fn joined_members(&self, room: &RoomId) -> Result<Vec<(MatrixUserId, Option<String>)>, MatrixError>;
+    async fn room_event(&self, room: &RoomId, event_id: &str) -> Result<Option<MatrixIn>, MatrixError>;
+    async fn room_event_as(
+        &self,
+        room: &RoomId,
+        event_id: &str,
+        user: Option<&MatrixUserId>,
+    ) -> Result<Option<MatrixIn>, MatrixError>;
+
+    // The appservice itself.
+    async fn ping_homeserver(&self, transaction_id: &str) -> Result<(), MatrixError>;
+}
+
+#[async_trait::async_trait]
+impl MatrixOut for MatrixClient {
+    async fn send_text(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        text: &Text,
+        html: Option<&str>,
+        txn_id: &str,
+    ) -> Result<String, MatrixError> {
+        MatrixClient::send_text(self, room, user, text, html, txn_id).await
+    }
+    async fn send_message(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        text: &Text,
+        html: Option<&str>,
+        relations: Relations<'_>,
+        txn_id: &str,
+    ) -> Result<String, MatrixError> {
+        MatrixClient::send_message(self, room, user, text, html, relations, txn_id).await
+    }
+    async fn send_file(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        file: &UploadedFile,
+        relations: Relations<'_>,
+        txn_id: &str,
+    ) -> Result<String, MatrixError> {
+        MatrixClient::send_file(self, room, user, file, relations, txn_id).await
+    }
+    async fn send_reaction(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        target: &str,
+        key: &str,
+        txn_id: &str,
+    ) -> Result<String, MatrixError> {
+        MatrixClient::send_reaction(self, room, user, target, key, txn_id).await
+    }
+    async fn redact(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        event_id: &str,
+        txn_id: &str,
+    ) -> Result<(), MatrixError> {
+        MatrixClient::redact(self, room, user, event_id, txn_id).await
+    }
+    async fn send_notice(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        body: &str,
+        html: Option<&str>,
+        reply_to: Option<&str>,
+        txn_id: &str,
+    ) -> Result<(), MatrixError> {
+        MatrixClient::send_notice(self, room, user, body, html, reply_to, txn_id).await
+    }
+    async fn register_ghost(&self, user: &MatrixUserId) -> Result<(), MatrixError> {
+        MatrixClient::register_ghost(self, user).await
+    }
+    async fn set_presence(
+        &self,
+        user: &MatrixUserId,
+        state: MatrixState,
+        status_msg: Option<String>,
+    ) -> Result<(), MatrixError> {
+        MatrixClient::set_presence(self, user, state, status_msg).await
+    }
+    async fn presence(&self, user: &MatrixUserId, viewer: &MatrixUserId) -> Result<Presence, MatrixError> {
+        MatrixClient::presence(self, user, viewer).await
+    }
+    async fn set_typing(&self, room: &RoomId, user: &MatrixUserId, typing: bool) -> Result<(), MatrixError> {
+        MatrixClient::set_typing(self, room, user, typing).await
+    }
+    async fn send_read_receipt(&self, room: &RoomId, user: &MatrixUserId, event_id: &str) -> Result<(), MatrixError> {
+        MatrixClient::send_read_receipt(self, room, user, event_id).await
+    }
+    async fn displayname(&self, user: &MatrixUserId) -> Result<Option<String>, MatrixError> {
+        MatrixClient::displayname(self, user).await
+    }
+    async fn set_displayname(&self, user: &MatrixUserId, name: &str) -> Result<(), MatrixError> {
+        MatrixClient::set_displayname(self, user, name).await
+    }
+    async fn upload(&self, user: &MatrixUserId, bytes: Vec<u8>, content_type: &str) -> Result<String, MatrixError> {
+        MatrixClient::upload(self, user, bytes, content_type).await
+    }
+    async fn set_avatar_url(&self, user: &MatrixUserId, mxc: &str) -> Result<(), MatrixError> {
+        MatrixClient::set_avatar_url(self, user, mxc).await
+    }
+    async fn avatar_url(&self, user: &MatrixUserId) -> Result<Option<String>, MatrixError> {
+        MatrixClient::avatar_url(self, user).await
+    }
+    async fn download(&self, mxc: &str) -> Result<(Vec<u8>, Option<String>), MatrixError> {
+        MatrixClient::download(self, mxc).await
+    }
+    async fn create_direct_room(&self, creator: &MatrixUserId, peer: &MatrixUserId) -> Result<RoomId, MatrixError> {
+        MatrixClient::create_direct_room(self, creator, peer).await
+    }
+    async fn create_group_room(
+        &self,
+        name: &str,
+        alias: &str,
+        open: bool,
+        invite: &[MatrixUserId],
+        moderators: &[MatrixUserId],
+        marker: &str,
+    ) -> Result<RoomId, MatrixError> {
+        MatrixClient::create_group_room(self, name, alias, open, invite, moderators, marker).await
+    }
+    async fn create_linked_room(&self, name: &str, alias_localpart: &str) -> Result<RoomId, MatrixError> {
+        MatrixClient::create_linked_room(self, name, alias_localpart).await
+    }
+    async fn invite(&self, room: &RoomId, by: &MatrixUserId, user: &MatrixUserId) -> Result<(), MatrixError> {
+        MatrixClient::invite(self, room, by, user).await
+    }
+    async fn join(&self, room: &RoomId, user: &MatrixUserId) -> Result<(), MatrixError> {
+        MatrixClient::join(self, room, user).await
+    }
+    async fn leave(&self, room: &RoomId, user: &MatrixUserId) -> Result<(), MatrixError> {
+        MatrixClient::leave(self, room, user).await
+    }
+    async fn kick(&self, room: &RoomId, user: &MatrixUserId, reason: &str) -> Result<(), MatrixError> {
+        MatrixClient::kick(self, room, user, reason).await
+    }
+    async fn set_power_level(&self, room: &RoomId, user: &MatrixUserId, level: i64) -> Result<(), MatrixError> {
+        MatrixClient::set_power_level(self, room, user, level).await
+    }
+    async fn set_topic(&self, room: &RoomId, topic: &str) -> Result<(), MatrixError> {
+        MatrixClient::set_topic(self, room, topic).await
+    }
+    async fn set_name(&self, room: &RoomId, name: &str) -> Result<(), MatrixError> {
+        MatrixClient::set_name(self, room, name).await
+    }
+    async fn set_room_displayname(&self, room: &RoomId, user: &MatrixUserId, name: &str) -> Result<(), MatrixError> {
+        MatrixClient::set_room_displayname(self, room, user, name).await
+    }
+    async fn room_origin(&self, room: &RoomId) -> Result<Option<RoomOrigin>, MatrixError> {
+        MatrixClient::room_origin(self, room).await
+    }
+    async fn resolve_alias(&self, alias: &str) -> Result<Option<RoomId>, MatrixError> {
+        MatrixClient::resolve_alias(self, alias).await
+    }
+    async fn joined_members(&self, room: &RoomId) -> Result<Vec<(MatrixUserId, Option<String>)>, MatrixError> {
+        MatrixClient::joined_members(self, room).await
+    }
+    async fn room_event(&self, room: &RoomId, event_id: &str) -> Result<Option<MatrixIn>, MatrixError> {
+        MatrixClient::room_event(self, room, event_id).await
+    }
+    async fn room_event_as(
+        &self,
+        room: &RoomId,
+        event_id: &str,
+        user: Option<&MatrixUserId>,
+    ) -> Result<Option<MatrixIn>, MatrixError> {
+        MatrixClient::room_event_as(self, room, event_id, user).await
+    }
+    async fn ping_homeserver(&self, transaction_id: &str) -> Result<(), MatrixError> {
+        MatrixClient::ping_homeserver(self, transaction_id).await
+    }
+}
