@@ -19,6 +19,7 @@ mod media;
 mod presence;
 mod sms;
 mod user_commands;
+mod xmpp_in;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
