@@ -427,3 +427,103 @@ pub fn read_iq(map: &IdentityMap, iq: Iq) -> Read {
     };
     Read::Reply(reply)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::xmpp_in::{Affiliation, MucRole};
+
+    const NS: &str = "xmlns='jabber:component:accept'";
+
+    fn map() -> IdentityMap {
+        IdentityMap {
+            homeserver: "hs.example".into(),
+            component: "matrix.xmpp.example".into(),
+            ghost_prefix: "_xmpp_".into(),
+            bot_localpart: "ucbridge".into(),
+        }
+    }
+
+    fn stanza(xml: &str) -> Stanza {
+        let element: Element = xml.parse().expect("test XML parses");
+        Stanza::try_from(element).expect("a stanza")
+    }
+
+    #[test]
+    fn a_chat_message_is_read_into_the_request_with_its_receipt_request() {
+        let Stanza::Message(m) = stanza(&format!(
+            "<message {NS} type='chat' id='m1' from='juliet@x.example/phone' to='bob\\40hs.example@matrix.xmpp.example'>\
+             <body>hi</body><request xmlns='urn:xmpp:receipts'/></message>"
+        )) else {
+            panic!("a message")
+        };
+        let Read::Bridge(XmppIn::Chat(chat), Some(_)) = read_message(m) else { panic!("a chat request") };
+        assert_eq!(
+            (chat.from.to_string(), chat.to_local.as_str(), chat.body.as_str()),
+            ("juliet@x.example".into(), "bob\\40hs.example", "hi")
+        );
+        assert!(chat.wants_receipt && !chat.markable);
+        assert_eq!(chat.stanza_id.as_deref(), Some("m1"));
+    }
+
+    #[test]
+    fn a_groupchat_message_to_a_person_is_answered_here_without_the_bridge() {
+        let Stanza::Message(m) = stanza(&format!(
+            "<message {NS} type='groupchat' from='juliet@x.example/phone' to='bob\\40hs.example@matrix.xmpp.example'>\
+             <body>hi</body></message>"
+        )) else {
+            panic!("a message")
+        };
+        assert!(matches!(read_message(m), Read::Reply(Stanza::Message(_))));
+    }
+
+    #[test]
+    fn a_subscription_to_no_matrix_user_is_declined_here() {
+        let Stanza::Presence(p) =
+            stanza(&format!("<presence {NS} type='subscribe' from='juliet@x.example' to='matrix.xmpp.example'/>"))
+        else {
+            panic!("a presence")
+        };
+        assert!(matches!(read_presence(&map(), p), Read::Reply(Stanza::Presence(_))));
+    }
+
+    #[test]
+    fn muc_admin_items_carry_typed_affiliations_and_roles() {
+        let Stanza::Iq(iq) = stanza(&format!(
+            "<iq {NS} type='set' id='a1' from='juliet@x.example/phone' to='#r\\40hs.example@matrix.xmpp.example'>\
+             <query xmlns='http://jabber.org/protocol/muc#admin'><item nick='bob' affiliation='outcast'/>\
+             <item jid='ann@x.example' role='bogus'/></query></iq>"
+        )) else {
+            panic!("an iq")
+        };
+        let Read::Bridge(XmppIn::MucAdmin { room_local, items, .. }, Some(_)) = hosted_muc::read_iq(iq) else {
+            panic!("a muc#admin request")
+        };
+        assert_eq!(room_local, "#r\\40hs.example");
+        assert_eq!(items[0].affiliation, Some(Affiliation::Outcast));
+        assert_eq!(items[1].role, Some(MucRole::Other("bogus".into())));
+    }
+
+    #[test]
+    fn history_from_a_linked_muc_is_not_read() {
+        let muc = BareJid::parse("room@conference.x.example").expect("a JID");
+        let Stanza::Message(m) = stanza(&format!(
+            "<message {NS} type='groupchat' from='room@conference.x.example/ann' to='bob\\40hs.example@matrix.xmpp.example/ucbridge'>\
+             <body>old</body><delay xmlns='urn:xmpp:delay' stamp='2020-01-01T00:00:00Z'/></message>"
+        )) else {
+            panic!("a message")
+        };
+        assert_eq!(linked_muc::read_message(muc.clone(), &m), None);
+        let Stanza::Message(m) = stanza(&format!(
+            "<message {NS} type='groupchat' id='x1' from='room@conference.x.example/ann' to='bob\\40hs.example@matrix.xmpp.example/ucbridge'>\
+             <body>new</body></message>"
+        )) else {
+            panic!("a message")
+        };
+        let expected = XmppIn::LinkedMessage { muc, nick: "ann".into(), dedupe: Some("x1".into()), body: "new".into() };
+        assert_eq!(
+            linked_muc::read_message(BareJid::parse("room@conference.x.example").expect("a JID"), &m),
+            Some(expected)
+        );
+    }
+}
