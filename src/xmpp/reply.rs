@@ -1,7 +1,10 @@
 //! How to answer a stanza: its addresses and id, kept by the adapter while the bridge decides
-//! (the bridge gets an [`Envelope`] next to the `XmppIn` and asks it for the answer it chose,
-//! in neutral terms: a refusal and its text, a result, a vCard, ...). Building the stanzas
-//! (error conditions, disco, forms) stays here.
+//! (the bridge gets an [`Envelope`] next to the `XmppIn` and gives [`XmppOut`] the [`Answer`] it
+//! chose, in neutral terms: a refusal and its text, a result, a vCard, ...). Building the
+//! stanzas (error conditions, disco, forms) stays here; `XmppOut` is a trait so that the
+//! bridge's decisions can be tested with an in-memory fake.
+
+use std::future::Future;
 
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::presence::Type as PresenceType;
@@ -11,7 +14,45 @@ use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
 use crate::core::room::Role;
 use crate::store::ArchivedMessage;
+use crate::xmpp::connection::XmppSender;
 use crate::xmpp::{adhoc, hosted_muc_out, outbound};
+
+/// What the bridge answers a request with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Refused, and why (an error of the request's own kind).
+    Refused(Refusal, String),
+    /// Done (an empty iq result).
+    Done,
+    /// A presence answer (to a subscription or probe).
+    Presence(PresenceAnswer),
+    /// A Matrix user's vCard: display name and photo (bytes, type).
+    VCard { name: Option<String>, photo: Option<(Vec<u8>, String)> },
+    /// The ad-hoc commands the sender may see (`admin`: the admin ones too).
+    CommandItems { admin: bool },
+    /// What a hosted room says about itself (disco#info).
+    RoomInfo { name: String, open: bool },
+    /// A hosted room's configuration form.
+    RoomConfig { name: String, description: String },
+    /// A hosted room's participants with an affiliation: (real JID, nick, role).
+    AdminList(Vec<(String, String, Role)>),
+    /// A page of a hosted room's archive (`muc`'s address), then the end of the query.
+    Archive { muc: BareJid, messages: Vec<ArchivedMessage>, count: i64, complete: bool },
+}
+
+/// Where the bridge's answers to XMPP requests go.
+pub trait XmppOut: Send + Sync {
+    /// Answer the stanza that `envelope` addresses with `answer`.
+    fn answer(&self, envelope: &Envelope, answer: Answer) -> impl Future<Output = ()> + Send;
+}
+
+impl XmppOut for XmppSender {
+    async fn answer(&self, envelope: &Envelope, answer: Answer) {
+        for stanza in envelope.stanzas(answer) {
+            self.send_reply(stanza).await;
+        }
+    }
+}
 
 /// Which kind of stanza is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,29 +138,44 @@ impl Envelope {
         outbound::presence(kind, Jid::from(self.to.to_bare()), Jid::from(self.from.to_bare()), status)
     }
 
-    pub fn vcard(&self, name: Option<&str>, photo: Option<(Vec<u8>, String)>) -> Stanza {
+    /// The stanzas that say `answer`.
+    pub fn stanzas(&self, answer: Answer) -> Vec<Stanza> {
+        match answer {
+            Answer::Refused(refusal, text) => vec![self.error(refusal, &text)],
+            Answer::Done => vec![self.done()],
+            Answer::Presence(p) => vec![self.presence_answer(p, None)],
+            Answer::VCard { name, photo } => vec![self.vcard(name.as_deref(), photo)],
+            Answer::CommandItems { admin } => vec![self.command_items(admin)],
+            Answer::RoomInfo { name, open } => vec![self.room_info(&name, open)],
+            Answer::RoomConfig { name, description } => vec![self.room_config(&name, &description)],
+            Answer::AdminList(items) => vec![self.admin_list(&items)],
+            Answer::Archive { muc, messages, count, complete } => self.archive(&muc, &messages, count, complete),
+        }
+    }
+
+    fn vcard(&self, name: Option<&str>, photo: Option<(Vec<u8>, String)>) -> Stanza {
         outbound::vcard(self.to.clone(), self.from.clone(), self.iq_id(), name, photo)
     }
 
     /// The ad-hoc commands the sender may run.
-    pub fn command_items(&self, admin: bool) -> Stanza {
+    fn command_items(&self, admin: bool) -> Stanza {
         adhoc::items(self.to.clone(), self.from.clone(), self.iq_id(), admin)
     }
 
-    pub fn room_info(&self, name: &str, open: bool) -> Stanza {
+    fn room_info(&self, name: &str, open: bool) -> Stanza {
         hosted_muc_out::room_disco_info(self.to.clone(), self.from.clone(), self.iq_id(), name, open)
     }
 
-    pub fn room_config(&self, name: &str, description: &str) -> Stanza {
+    fn room_config(&self, name: &str, description: &str) -> Stanza {
         hosted_muc_out::config_form(self.to.clone(), self.from.clone(), self.iq_id(), name, description)
     }
 
-    pub fn admin_list(&self, items: &[(String, String, Role)]) -> Stanza {
+    fn admin_list(&self, items: &[(String, String, Role)]) -> Stanza {
         hosted_muc_out::admin_list(self.to.clone(), self.from.clone(), self.iq_id(), items)
     }
 
     /// A page of `muc`'s archive: one result per message, then the end.
-    pub fn archive(&self, muc: &BareJid, messages: &[ArchivedMessage], count: i64, complete: bool) -> Vec<Stanza> {
+    fn archive(&self, muc: &BareJid, messages: &[ArchivedMessage], count: i64, complete: bool) -> Vec<Stanza> {
         let mut out = vec![];
         for m in messages {
             match hosted_muc_out::mam_result(muc, &self.from, self.queryid.as_deref(), m) {

@@ -17,7 +17,7 @@ use crate::core::xmpp_in::{Marker, XmppIn};
 use crate::xmpp::adhoc;
 use crate::xmpp::connection::XmppSender;
 use crate::xmpp::inbound::XmppHandler;
-use crate::xmpp::reply::Envelope;
+use crate::xmpp::reply::{Answer, Envelope, XmppOut};
 
 impl XmppHandler for Bridge {
     fn identities(&self) -> &IdentityMap {
@@ -72,7 +72,7 @@ impl Bridge {
             }
             XmppIn::DirectAct { from, to_local, id, act } => {
                 if let Err((refusal, text)) = self.accept_xmpp_act(&from, &to_local, id, act).await {
-                    self.answer(reply, |r| r.error(refusal, &text)).await;
+                    self.answer(reply, Answer::Refused(refusal, text)).await;
                 }
             }
             XmppIn::DirectMarkers { from, to_local, markers } => self.direct_markers(&from, to_local, markers).await,
@@ -81,7 +81,7 @@ impl Bridge {
                     let sender = reply.map(|r| r.sender().to_string()).unwrap_or_default();
                     tracing::warn!(from = sender, error = %e, "command failed");
                     let text = "The bridge could not run your command; please try again later.";
-                    self.answer(reply, |r| r.error(Refusal::Internal, text)).await;
+                    self.answer(reply, Answer::Refused(Refusal::Internal, text.to_owned())).await;
                 }
             }
             XmppIn::Bounce { from, to_local, reason } => {
@@ -98,14 +98,14 @@ impl Bridge {
             }
             XmppIn::VCardRequest { user } => {
                 let card = self.matrix_card(&user).await;
-                self.answer(reply, |r| r.vcard(card.name.as_deref(), card.photo)).await;
+                self.answer(reply, Answer::VCard { name: card.name, photo: card.photo }).await;
             }
             XmppIn::IqAnswer { id, from, photo } => {
                 self.xmpp_vcard_result(&id, from.as_ref(), photo).await;
             }
             XmppIn::CommandList { from } => {
                 let admin = from.is_some_and(|j| self.is_admin(&Party::Xmpp(j)));
-                self.answer(reply, |r| r.command_items(admin)).await;
+                self.answer(reply, Answer::CommandItems { admin }).await;
             }
             // Hosted rooms.
             XmppIn::MucJoin { join, photo } => {
@@ -149,54 +149,55 @@ impl Bridge {
             }
             XmppIn::MucConfigure { room_local, sender, name, desc } => {
                 let result = self.muc_configure(&room_local, &sender, name, desc).await;
-                self.answer(reply, |r| match result {
-                    Ok(()) => r.done(),
-                    Err((refusal, text)) => r.error(refusal, &text),
-                })
-                .await;
+                let answer = match result {
+                    Ok(()) => Answer::Done,
+                    Err((refusal, text)) => Answer::Refused(refusal, text),
+                };
+                self.answer(reply, answer).await;
             }
             XmppIn::MucConfig { room_local, sender } => {
                 let result = self.muc_config(&room_local, &sender).await;
-                self.answer(reply, |r| match result {
-                    Ok((name, desc)) => r.room_config(&name, &desc),
-                    Err((refusal, text)) => r.error(refusal, &text),
-                })
-                .await;
+                let answer = match result {
+                    Ok((name, description)) => Answer::RoomConfig { name, description },
+                    Err((refusal, text)) => Answer::Refused(refusal, text),
+                };
+                self.answer(reply, answer).await;
             }
             XmppIn::MucAdmin { room_local, sender, items } => {
                 let result = self.muc_admin(&room_local, &sender, items).await;
-                self.answer(reply, |r| match result {
-                    Ok(()) => r.done(),
-                    Err((refusal, text)) => r.error(refusal, &text),
-                })
-                .await;
+                let answer = match result {
+                    Ok(()) => Answer::Done,
+                    Err((refusal, text)) => Answer::Refused(refusal, text),
+                };
+                self.answer(reply, answer).await;
             }
             XmppIn::MucAdminList { room_local, sender } => {
                 let result = self.muc_admin_list(&room_local, &sender).await;
-                self.answer(reply, |r| match result {
-                    Ok(items) => r.admin_list(&items),
-                    Err((refusal, text)) => r.error(refusal, &text),
-                })
-                .await;
+                let answer = match result {
+                    Ok(items) => Answer::AdminList(items),
+                    Err((refusal, text)) => Answer::Refused(refusal, text),
+                };
+                self.answer(reply, answer).await;
             }
             XmppIn::MucInfo { room_local } => {
                 let result = self.muc_info(&room_local).await;
-                self.answer(reply, |r| match result {
-                    Ok((name, open)) => r.room_info(&name, open),
-                    Err((refusal, text)) => r.error(refusal, &text),
-                })
-                .await;
+                let answer = match result {
+                    Ok((name, open)) => Answer::RoomInfo { name, open },
+                    Err((refusal, text)) => Answer::Refused(refusal, text),
+                };
+                self.answer(reply, answer).await;
             }
             XmppIn::MucArchive { room_local, sender, query } => {
-                let Some(reply) = reply else { return };
-                match self.muc_archive(&room_local, &sender, query).await {
-                    Ok(page) => {
-                        for stanza in reply.archive(&page.muc, &page.messages, page.count, page.complete) {
-                            self.xmpp.send_reply(stanza).await;
-                        }
-                    }
-                    Err((refusal, text)) => self.xmpp.send_reply(reply.error(refusal, &text)).await,
-                }
+                let answer = match self.muc_archive(&room_local, &sender, query).await {
+                    Ok(page) => Answer::Archive {
+                        muc: page.muc,
+                        messages: page.messages,
+                        count: page.count,
+                        complete: page.complete,
+                    },
+                    Err((refusal, text)) => Answer::Refused(refusal, text),
+                };
+                self.answer(reply, answer).await;
             }
             // Linked MUCs.
             XmppIn::LinkedPresence { muc, nick, user, presence } => {
@@ -210,10 +211,10 @@ impl Bridge {
         }
     }
 
-    /// Send the answer `make` builds, if the request can be answered.
-    async fn answer(&self, reply: Option<&Envelope>, make: impl FnOnce(&Envelope) -> xmpp_parsers::stanza::Stanza) {
+    /// Give the answer, if the request can be answered.
+    pub(super) async fn answer(&self, reply: Option<&Envelope>, answer: Answer) {
         if let Some(reply) = reply {
-            self.xmpp.send_reply(make(reply)).await;
+            self.xmpp.answer(reply, answer).await;
         }
     }
 
@@ -223,7 +224,7 @@ impl Bridge {
         let Some(reply) = reply else { return };
         let (from, to) = (reply.sender(), reply.addressee());
         tracing::info!(%from, %to, ?refusal, text, "{what}");
-        self.xmpp.send_reply(reply.error(refusal, &text)).await;
+        self.xmpp.answer(reply, Answer::Refused(refusal, text)).await;
     }
 
     /// Chat states, read markers and receipts sent to a Matrix user's address.

@@ -9,7 +9,7 @@ use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::presence::{Consent, OnSubscribe, XmppPresence};
 use crate::core::xmpp_in::SubscriptionKind;
 use crate::xmpp::outbound;
-use crate::xmpp::reply::{Envelope, PresenceAnswer};
+use crate::xmpp::reply::{Answer, Envelope, PresenceAnswer};
 
 impl Bridge {
     /// A subscription request, answer or probe from `sender` about the Matrix user `user`
@@ -23,7 +23,6 @@ impl Bridge {
         contact: &str,
         reply: Option<&Envelope>,
     ) {
-        let answer = |kind| reply.map(|r| r.presence_answer(kind, None));
         match kind {
             SubscriptionKind::Subscribe => {
                 // Deciding and recording go together: requests handled concurrently (other
@@ -48,7 +47,7 @@ impl Bridge {
                             self.xmpp.send_reply(stanza).await;
                         }
                     }
-                    OnSubscribe::Refuse => self.send_answer(answer(PresenceAnswer::Unsubscribed)).await,
+                    OnSubscribe::Refuse => self.answer(reply, Answer::Presence(PresenceAnswer::Unsubscribed)).await,
                     // Pending (RFC 6121 3.1.3): no answer until the Matrix user answers.
                     OnSubscribe::Wait | OnSubscribe::Drop => {}
                     OnSubscribe::Ask => {
@@ -62,8 +61,8 @@ impl Bridge {
                 if let Err(e) = self.store.remove_subscription(contact, subscriber).await {
                     tracing::warn!(error = %e, "cannot remove subscription");
                 }
-                self.send_answer(answer(PresenceAnswer::Unsubscribed)).await;
-                self.send_answer(answer(PresenceAnswer::Unavailable)).await;
+                self.answer(reply, Answer::Presence(PresenceAnswer::Unsubscribed)).await;
+                self.answer(reply, Answer::Presence(PresenceAnswer::Unavailable)).await;
             }
             // She shares her presence with the Matrix user (usually answering the bridge's request).
             SubscriptionKind::Subscribed => self.xmpp_shares_presence(&sender, &user, true).await,
@@ -75,9 +74,9 @@ impl Bridge {
                 } else if subscribed || matches!(self.store.consent(&user, &sender).await, Ok(Some(Consent::Pending))) {
                     // Not (or no longer) allowed, or still waiting for an answer: a bare
                     // "unavailable" says nothing and keeps the request standing.
-                    self.send_answer(answer(PresenceAnswer::Unavailable)).await;
+                    self.answer(reply, Answer::Presence(PresenceAnswer::Unavailable)).await;
                 } else {
-                    self.send_answer(answer(PresenceAnswer::Unsubscribed)).await;
+                    self.answer(reply, Answer::Presence(PresenceAnswer::Unsubscribed)).await;
                 }
             }
         }
@@ -102,12 +101,6 @@ impl Bridge {
             self.xmpp_photo_hash(&sender, hash).await;
         }
         self.xmpp_presence(sender, resource, Some(state)).await;
-    }
-
-    async fn send_answer(&self, stanza: Option<xmpp_parsers::stanza::Stanza>) {
-        if let Some(stanza) = stanza {
-            self.xmpp.send_reply(stanza).await;
-        }
     }
 
     /// After (re)connecting, tell subscribers the presence of their Matrix contacts.
