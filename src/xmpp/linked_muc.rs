@@ -1,6 +1,7 @@
 //! Stanzas to and from MUCs on XMPP servers that Matrix users are occupants of (through the
 //! bridge, as linked MUCs): occupant presence and room messages, received at the Matrix users'
-//! addresses; joining, leaving and speaking, sent from them.
+//! addresses and read here into `XmppIn::Linked*` (the bridge decides, in `bridge::linked`);
+//! joining, leaving and speaking, sent from them.
 
 use xmpp_parsers::delay::Delay;
 use xmpp_parsers::jid::Jid;
