@@ -190,3 +190,33 @@ impl Envelope {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jid(s: &str) -> Jid {
+        Jid::new(s).expect("a JID")
+    }
+
+    #[test]
+    fn an_answer_is_written_as_the_request_kind_asks() {
+        let (from, to) = (jid("juliet@x.example/phone"), jid("#r\\40hs.example@matrix.xmpp.example/jul"));
+        let refused = Answer::Refused(Refusal::Forbidden, "no".into());
+        let presence = Envelope::presence(from.clone(), to.clone(), None);
+        assert!(matches!(presence.stanzas(refused.clone())[..], [Stanza::Presence(_)]));
+        let message = Envelope::message(from.clone(), to.clone(), Some("m1".into()));
+        assert!(matches!(message.stanzas(refused)[..], [Stanza::Message(_)]));
+        // A subscription answer goes between the bare addresses.
+        let [Stanza::Presence(p)] = &presence.stanzas(Answer::Presence(PresenceAnswer::Unsubscribed))[..] else {
+            panic!("one presence")
+        };
+        assert_eq!(p.to, Some(jid("juliet@x.example")));
+        assert_eq!(p.type_, PresenceType::Unsubscribed);
+        // An empty archive page is only the end of the query.
+        let iq = Envelope::iq(from, to, "q1".into()).with_queryid(Some("qid".into()));
+        let muc = BareJid::parse("#r\\40hs.example@matrix.xmpp.example").expect("a JID");
+        let answer = Answer::Archive { muc, messages: vec![], count: 0, complete: true };
+        assert!(matches!(iq.stanzas(answer)[..], [Stanza::Iq(_)]));
+    }
+}
