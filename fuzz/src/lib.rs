@@ -20,7 +20,7 @@ use ucbridge::links::{self, LinkRules, MAX_LINKS};
 use ucbridge::matrix::appservice::read_transaction;
 use ucbridge::sms::{http_provider, inbound as sms_in, kannel};
 use ucbridge::xmpp::xml_text::make_xml_safe;
-use ucbridge::xmpp::{content, hosted_muc, inbound as xmpp_in, outbound};
+use ucbridge::xmpp::{content, hosted_muc, inbound as xmpp_in, linked_muc, outbound};
 use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::disco::{DiscoInfoQuery, DiscoItemsQuery};
 use xmpp_parsers::displayed_markers::{Displayed, Markable};
@@ -135,6 +135,29 @@ pub fn xmpp_stanza(data: &[u8]) {
     let user = to.as_ref().and_then(|t| t.node()).map(|n| map.matrix_for_jid(n.as_str()));
     if let Some(Ok(user)) = &user {
         assert!(user.to_string().len() <= 255);
+    }
+    // The adapter's reading of the stanza (what the bridge is asked), on each path it may take:
+    // what it answers itself, and a refusal the bridge may send back, must be sendable.
+    let muc = BareJid::parse("room@conference.xmpp.example").expect("a JID");
+    let readings = match &stanza {
+        Stanza::Message(m) => {
+            let m = m.clone();
+            let _ = linked_muc::read_message(muc, &m);
+            vec![hosted_muc::read_message(m.clone()), xmpp_in::read_message(m)]
+        }
+        Stanza::Presence(p) => {
+            let p = p.clone();
+            let _ = linked_muc::read_presence(&map, muc, &p);
+            vec![hosted_muc::read_presence(p.clone()), xmpp_in::read_presence(&map, p)]
+        }
+        Stanza::Iq(iq) => vec![hosted_muc::read_iq(iq.clone()), xmpp_in::read_iq(&map, iq.clone())],
+    };
+    for read in readings {
+        match read {
+            xmpp_in::Read::Reply(reply) => assert_sendable(reply),
+            xmpp_in::Read::Bridge(_, Some(envelope)) => assert_sendable(envelope.error(Refusal::Policy, "no")),
+            _ => {}
+        }
     }
     let error_reply = |refusal, text: &str| {
         if let (Some(from), Some(to)) = (&from, &to) {

@@ -20,6 +20,7 @@ mod media;
 mod presence;
 mod sms;
 mod user_commands;
+mod xmpp_in;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -17,3 +17,4 @@ pub mod room;
 pub mod setup;
 pub mod txn_gaps;
 pub mod watch;
+pub mod xmpp_in;

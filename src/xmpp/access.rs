@@ -1,7 +1,8 @@
 //! The usage policy at the XMPP door: someone on a domain the bridge does not serve (and without
 //! the `chat` permission) is refused, and so is a message to a Matrix user whose server it does
 //! not serve (the bridge is not a relay for the whole federation). Answers (iq results, errors)
-//! and the server's own stanzas pass.
+//! and the server's own stanzas pass. The policy is the bridge's (`XmppHandler::usage_refusal`);
+//! which stanzas it applies to and how a refusal is written are here.
 
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::Jid;
@@ -9,14 +10,13 @@ use xmpp_parsers::message::MessageType;
 use xmpp_parsers::presence::Type as PresenceType;
 use xmpp_parsers::stanza::Stanza;
 
-use crate::bridge::Bridge;
 use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
-use crate::core::watch::Party;
+use crate::xmpp::inbound::XmppHandler;
 use crate::xmpp::outbound;
 
 /// `None`: the stanza may go on. `Some(reply)`: refused, with the reply to send (if any).
-pub async fn refuse(bridge: &Bridge, stanza: &Stanza) -> Option<Option<Stanza>> {
+pub async fn refuse<H: XmppHandler>(bridge: &H, stanza: &Stanza) -> Option<Option<Stanza>> {
     let (from, to) = crate::xmpp::inbound::addresses(stanza);
     let (from, to) = (from?, to?);
     let sender = BareJid::parse(from.to_bare().as_str()).ok()?;
@@ -24,17 +24,7 @@ pub async fn refuse(bridge: &Bridge, stanza: &Stanza) -> Option<Option<Stanza>> 
     if answer_or_error(stanza) {
         return None;
     }
-    let who = Party::Xmpp(sender);
-    let why = if !bridge.may_use(&who).await {
-        bridge.not_served(&who)
-    } else {
-        let target = to.node().and_then(|n| bridge.map.matrix_for_jid(n.as_str()).ok())?;
-        let config = bridge.current_config();
-        if config.matrix_server_allowed(target.server()) || bridge.may_use(&Party::Matrix(target.clone())).await {
-            return None;
-        }
-        format!("{target} is on a server this bridge does not serve.")
-    };
+    let why = bridge.usage_refusal(&sender, to.node().map(|n| n.as_str())).await?;
     tracing::info!(%from, %to, "refused by the usage policy");
     Some(refusal(stanza, from.clone(), to.clone(), &why))
 }

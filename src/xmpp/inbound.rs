@@ -1,7 +1,10 @@
-//! Handling what arrives on the component stream, in order: 1:1 messages go to the bridge;
-//! service discovery, pings, presence probes and subscriptions are answered here; anything the
-//! bridge cannot take gets an error reply that says why.
+//! Handling what arrives on the component stream, in order: each stanza is read into the
+//! request it makes of the bridge (`core::xmpp_in::XmppIn`, with an [`Envelope`] to answer it)
+//! and handed to an [`XmppHandler`] (the bridge, `bridge::xmpp_in`), which decides; what needs
+//! no decision (service discovery, pings, malformed or unsupported requests) is answered here
+//! with a reply that says why.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -22,14 +25,46 @@ use xmpp_parsers::stanza_error::StanzaError;
 use xmpp_parsers::vcard::VCard;
 use xmpp_parsers::vcard_update::VCardUpdate;
 
-use crate::bridge::Bridge;
 use crate::core::action::Refusal;
-use crate::core::ids::{BareJid, MatrixUserId};
+use crate::core::ids::BareJid;
 use crate::core::inbound::XmppChatIn;
-use crate::core::presence::{Consent, OnSubscribe};
-use crate::xmpp::connection::Received;
+use crate::core::mapping::IdentityMap;
+use crate::core::xmpp_in::{Marker, SubscriptionKind, XmppIn};
+use crate::xmpp::connection::{Received, XmppSender};
 use crate::xmpp::dispatch::Ordered;
+use crate::xmpp::reply::{Envelope, PresenceAnswer};
 use crate::xmpp::{adhoc, hosted_muc, linked_muc, outbound};
+
+/// What decides on the XMPP side's requests (the bridge). The adapter asks it only in the
+/// core's terms; it answers through the [`Envelope`] it is given and the sender.
+pub trait XmppHandler: Send + Sync + 'static {
+    /// The identity mapping (Matrix users' addresses under the component).
+    fn identities(&self) -> &IdentityMap;
+    /// Where replies go.
+    fn sender(&self) -> &XmppSender;
+    /// Is a Matrix room linked to this MUC? (Its room messages and occupant presence then go
+    /// to the linked MUC's path.)
+    fn is_linked_muc(&self, muc: &BareJid) -> impl Future<Output = bool> + Send;
+    /// The usage policy: why `sender` may not write to the address `to_local` (under the
+    /// component; `None`: the component itself), or `None` when they may.
+    fn usage_refusal(&self, sender: &BareJid, to_local: Option<&str>) -> impl Future<Output = Option<String>> + Send;
+    /// Decide on one request; `reply` answers the stanza it came in (if it may be answered).
+    fn accept(self: Arc<Self>, input: XmppIn, reply: Option<Envelope>) -> impl Future<Output = ()> + Send;
+    /// An ad-hoc command (XEP-0050) to the component.
+    fn adhoc(self: Arc<Self>, request: adhoc::Request) -> impl Future<Output = ()> + Send;
+}
+
+/// What a stanza comes to.
+pub enum Read {
+    /// A request for the bridge.
+    Bridge(XmppIn, Option<Envelope>),
+    /// An ad-hoc command for the bridge.
+    Adhoc(adhoc::Request),
+    /// An answer given here.
+    Reply(Stanza),
+    /// Nothing to do.
+    Nothing,
+}
 
 /// Stanzas running or waiting at once; beyond it the reader waits.
 const IN_FLIGHT: usize = 4096;
@@ -38,19 +73,19 @@ const PER_CONVERSATION: usize = 256;
 
 /// Handle stanzas as they arrive: concurrently across conversations, in arrival order within
 /// one (see [`conversation`]), until the connection task stops.
-pub async fn run(bridge: Arc<Bridge>, mut received: mpsc::Receiver<Received>) {
+pub async fn run<H: XmppHandler>(bridge: Arc<H>, mut received: mpsc::Receiver<Received>) {
     let mut ordered = Ordered::new(IN_FLIGHT, PER_CONVERSATION);
     while let Some(item) = received.recv().await {
         match item {
             Received::Stanza(stanza) => {
-                let route = route(&bridge, &stanza).await;
+                let route = route(bridge.as_ref(), &stanza).await;
                 let key = conversation(&route, &stanza);
                 let refusal = busy_reply(&stanza);
                 let b = bridge.clone();
                 if ordered.run(key.clone(), async move { handle(&b, route, *stanza).await }).await.is_err() {
                     tracing::info!(key, "a conversation has too many stanzas waiting; refused");
                     if let Some(reply) = refusal {
-                        bridge.xmpp.send_reply(reply).await;
+                        bridge.sender().send_reply(reply).await;
                     }
                 }
             }
@@ -72,14 +107,11 @@ pub async fn run(bridge: Arc<Bridge>, mut received: mpsc::Receiver<Received>) {
                         None => continue,
                     },
                 };
-                bridge.xmpp.send_reply(reply).await;
+                bridge.sender().send_reply(reply).await;
             }
             Received::Connected => {
-                let b = bridge.clone();
-                let job = async move {
-                    announce_presence(&b).await;
-                    b.rejoin_linked_mucs().await;
-                };
+                // Announcing presence and rejoining linked MUCs: the bridge's.
+                let job = bridge.clone().accept(XmppIn::Connected, None);
                 if ordered.run("connected".into(), job).await.is_err() {
                     tracing::warn!("cannot announce presence after connecting: too many pending");
                 }
@@ -98,7 +130,7 @@ enum Route {
     Direct,
 }
 
-async fn route(bridge: &Bridge, stanza: &Stanza) -> Route {
+async fn route<H: XmppHandler>(bridge: &H, stanza: &Stanza) -> Route {
     let (from, to) = addresses(stanza);
     if to.is_some_and(hosted_muc::is_room) {
         return Route::HostedRoom;
@@ -134,26 +166,38 @@ fn conversation(route: &Route, stanza: &Stanza) -> String {
     }
 }
 
-async fn handle(bridge: &Arc<Bridge>, route: Route, stanza: Stanza) {
+async fn handle<H: XmppHandler>(bridge: &Arc<H>, route: Route, stanza: Stanza) {
     // A remote MUC is the authority over who is in it; everywhere else the usage policy applies.
     if !matches!(route, Route::LinkedMuc(_))
-        && let Some(reply) = crate::xmpp::access::refuse(bridge, &stanza).await
+        && let Some(reply) = crate::xmpp::access::refuse(bridge.as_ref(), &stanza).await
     {
         if let Some(reply) = reply {
-            bridge.xmpp.send_reply(reply).await;
+            bridge.sender().send_reply(reply).await;
         }
         return;
     }
-    match (route, stanza) {
-        (Route::HostedRoom, Stanza::Message(m)) => hosted_muc::on_message(bridge, m).await,
-        (Route::HostedRoom, Stanza::Presence(p)) => hosted_muc::on_presence(bridge, p).await,
-        (Route::HostedRoom, Stanza::Iq(iq)) => hosted_muc::on_iq(bridge, iq).await,
-        (Route::LinkedMuc(muc), Stanza::Message(m)) => linked_muc::on_message(bridge, muc, m).await,
-        (Route::LinkedMuc(muc), Stanza::Presence(p)) => linked_muc::on_presence(bridge, muc, p).await,
-        (_, Stanza::Message(m)) => on_message(bridge, m).await,
-        (_, Stanza::Presence(p)) => on_presence(bridge, p).await,
-        (_, Stanza::Iq(iq)) => on_iq(bridge, iq).await,
+    let map = bridge.identities();
+    let read = match (route, stanza) {
+        (Route::HostedRoom, Stanza::Message(m)) => hosted_muc::read_message(m),
+        (Route::HostedRoom, Stanza::Presence(p)) => hosted_muc::read_presence(p),
+        (Route::HostedRoom, Stanza::Iq(iq)) => hosted_muc::read_iq(iq),
+        (Route::LinkedMuc(muc), Stanza::Message(m)) => bridged(linked_muc::read_message(muc, &m)),
+        (Route::LinkedMuc(muc), Stanza::Presence(p)) => bridged(linked_muc::read_presence(map, muc, &p)),
+        (_, Stanza::Message(m)) => read_message(m),
+        (_, Stanza::Presence(p)) => read_presence(map, p),
+        (_, Stanza::Iq(iq)) => read_iq(map, iq),
+    };
+    match read {
+        Read::Bridge(input, reply) => bridge.clone().accept(input, reply).await,
+        Read::Adhoc(request) => bridge.clone().adhoc(request).await,
+        Read::Reply(stanza) => bridge.sender().send_reply(stanza).await,
+        Read::Nothing => {}
     }
+}
+
+/// A request that is not answered.
+fn bridged(input: Option<XmppIn>) -> Read {
+    input.map_or(Read::Nothing, |i| Read::Bridge(i, None))
 }
 
 /// What a sender is told when their conversation has too many stanzas waiting
@@ -176,16 +220,14 @@ pub fn busy_reply(stanza: &Stanza) -> Option<Stanza> {
 }
 
 /// The linked MUC a stanza comes from, if it comes from one.
-async fn from_linked_muc(bridge: &Bridge, from: Option<&Jid>) -> Option<BareJid> {
-    linked_muc::linked_muc_of(bridge, from?).await
+async fn from_linked_muc<H: XmppHandler>(bridge: &H, from: Option<&Jid>) -> Option<BareJid> {
+    let muc = core_jid(from?)?;
+    bridge.is_linked_muc(&muc).await.then_some(muc)
 }
 
-/// An XEP-0153 photo hash in a presence: the bridge fetches the vCard when it is new.
-pub async fn announced_photo(bridge: &Bridge, from: &BareJid, presence: &Presence) {
-    let hash = presence.payloads.iter().find_map(|p| VCardUpdate::try_from(p.clone()).ok()).and_then(|u| u.photo?.data);
-    if let Some(hash) = hash {
-        bridge.xmpp_photo_hash(from, hash).await;
-    }
+/// An XEP-0153 photo hash in a presence (the bridge fetches the vCard when it is new).
+pub fn photo_hash(presence: &Presence) -> Option<[u8; 20]> {
+    presence.payloads.iter().find_map(|p| VCardUpdate::try_from(p.clone()).ok()).and_then(|u| u.photo?.data)
 }
 
 /// A stanza's sender and addressee.
@@ -201,108 +243,84 @@ fn core_jid(jid: &Jid) -> Option<BareJid> {
     BareJid::parse(jid.to_bare().as_str()).ok()
 }
 
-/// After (re)connecting, tell subscribers the presence of their Matrix contacts.
-async fn announce_presence(bridge: &Arc<Bridge>) {
-    let subscriptions = match bridge.store.subscriptions().await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read subscriptions");
-            return;
-        }
-    };
-    for (contact, subscriber) in subscriptions {
-        let Ok(contact) = BareJid::parse(&contact) else { continue };
-        let Some(Ok(user)) = contact.local().map(|n| bridge.map.matrix_for_jid(n)) else { continue };
-        let Ok(subscriber) = BareJid::parse(&subscriber) else { continue };
-        // A subscription stays while its reason may lapse: only those allowed now hear.
-        if bridge.presence_visible_to(&user, &subscriber).await {
-            send_current_presence(bridge, &user, &subscriber).await;
-        }
-    }
-}
-
-async fn on_message(bridge: &Arc<Bridge>, message: Message) {
+/// A message to a Matrix user's address or to the component.
+pub fn read_message(message: Message) -> Read {
     let (Some(from), Some(to)) = (message.from.clone(), message.to.clone()) else {
-        return;
+        return Read::Nothing;
     };
     match message.type_ {
-        MessageType::Error => return on_bounce(bridge, &message).await,
+        MessageType::Error => return read_bounce(&message),
         MessageType::Groupchat => {
             let text = "This address is not a room; rooms are at #alias\\40server@ the bridge.";
-            let reply = outbound::message_error(Some(to), from, message.id.map(|i| i.0), Refusal::Unsupported, text);
-            return bridge.xmpp.send_reply(reply).await;
+            return Read::Reply(outbound::message_error(
+                Some(to),
+                from,
+                message.id.map(|i| i.0),
+                Refusal::Unsupported,
+                text,
+            ));
         }
         _ => {}
     }
     let Some(sender) = core_jid(&from) else {
-        return;
+        return Read::Nothing;
     };
     let read = crate::xmpp::content::read(&message);
     let id = message.id.clone().map(|i| i.0);
-    if let (Some(act), Some(to_local)) = (read.act.clone(), to.node().map(|n| n.as_str().to_owned())) {
+    let to_local = to.node().map(|n| n.as_str().to_owned());
+    let envelope = Envelope::message(from, to, id.clone());
+    if let (Some(act), Some(to_local)) = (read.act.clone(), to_local.clone()) {
         // Reactions or a retraction (its body is only a fallback for other clients).
-        if let Err((refusal, text)) = bridge.accept_xmpp_act(&sender, &to_local, id.clone(), act).await {
-            bridge.xmpp.send_reply(outbound::message_error(Some(to), from, id, refusal, &text)).await;
-        }
-        return;
+        return Read::Bridge(XmppIn::DirectAct { from: sender, to_local, id, act }, Some(envelope));
     }
     // A file announced without a body still says something: its URL.
     let body = read.body.clone().or_else(|| read.extras.file.as_ref().map(|f| f.url.clone()));
     let Some(body) = body else {
         // No body: a chat state or a marker about a message from a Matrix user.
-        return on_markers(bridge, &sender, &to, &message).await;
-    };
-    let Some(to_local) = to.node().map(|n| n.as_str().to_owned()) else {
-        // A message to the component itself: a command (`help` lists them).
-        if let Err(e) = bridge.xmpp_command(&sender, &body).await {
-            tracing::warn!(%from, error = %e, "command failed");
-            let text = "The bridge could not run your command; please try again later.";
-            bridge.xmpp.send_reply(outbound::message_error(Some(to), from, id, Refusal::Internal, text)).await;
+        let markers = markers(&message);
+        if markers.is_empty() {
+            return Read::Nothing;
         }
-        return;
+        return Read::Bridge(XmppIn::DirectMarkers { from: sender, to_local, markers }, None);
+    };
+    let Some(to_local) = to_local else {
+        // A message to the component itself: a command (`help` lists them).
+        return Read::Bridge(XmppIn::Command { from: sender, body }, Some(envelope));
     };
     let nick = message.payloads.iter().find_map(|p| Nick::try_from(p.clone()).ok()).map(|n| n.0);
     let has = |p: fn(&Element) -> bool| message.payloads.iter().any(p);
     let chat = XmppChatIn {
         from: sender,
         to_local,
-        stanza_id: id.clone(),
+        stanza_id: id,
         body,
         nick,
         wants_receipt: has(|p| Request::try_from(p.clone()).is_ok()),
         markable: has(|p| Markable::try_from(p.clone()).is_ok()),
         extras: read.extras,
     };
-    if let Err((refusal, text)) = bridge.accept_xmpp_chat(chat).await {
-        tracing::info!(%from, %to, ?refusal, text, "refused an XMPP message");
-        bridge.xmpp.send_reply(outbound::message_error(Some(to), from, id, refusal, &text)).await;
-    }
+    Read::Bridge(XmppIn::Chat(chat), Some(envelope))
 }
 
-/// Chat states (XEP-0085) and read markers (XEP-0333) sent to a Matrix user's address.
-async fn on_markers(bridge: &Arc<Bridge>, from: &BareJid, to: &Jid, message: &Message) {
-    let Some(Ok(matrix_user)) = to.node().map(|n| bridge.map.matrix_for_jid(n.as_str())) else { return };
+/// Chat states (XEP-0085), read markers (XEP-0333) and delivery receipts (XEP-0184).
+fn markers(message: &Message) -> Vec<Marker> {
+    let mut markers = vec![];
     for payload in &message.payloads {
         if let Ok(state) = ChatState::try_from(payload.clone()) {
-            let composing = matches!(state, ChatState::Composing);
-            bridge.xmpp_chat_state(from, &matrix_user, composing).await;
+            markers.push(Marker::ChatState { composing: matches!(state, ChatState::Composing) });
         } else if let Ok(displayed) = Displayed::try_from(payload.clone()) {
-            bridge.xmpp_displayed(from, &displayed.id.0).await;
+            markers.push(Marker::Displayed { id: displayed.id.0 });
         } else if let Ok(received) = ReceiptReceived::try_from(payload.clone()) {
-            // Matrix has no "delivered" receipt to show this as: it is recorded (the read
-            // marker that usually follows is shown).
-            match bridge.store.mark_delivered(from, &received.id).await {
-                Ok(known) => tracing::debug!(%from, id = received.id, known, "XMPP client confirmed delivery"),
-                Err(e) => tracing::warn!(%from, error = %e, "cannot record a delivery receipt"),
-            }
+            markers.push(Marker::Received { id: received.id });
         }
     }
+    markers
 }
 
-/// An error came back for a message we sent (e.g. no such XMPP user): tell the Matrix sender.
-async fn on_bounce(bridge: &Arc<Bridge>, message: &Message) {
+/// An error came back for a message we sent (e.g. no such XMPP user): the Matrix sender is told.
+fn read_bounce(message: &Message) -> Read {
     let (Some(from), Some(to)) = (&message.from, &message.to) else {
-        return;
+        return Read::Nothing;
     };
     let reason = message
         .payloads
@@ -315,127 +333,58 @@ async fn on_bounce(bridge: &Arc<Bridge>, message: &Message) {
         .unwrap_or_else(|| "unknown error".into());
     tracing::info!(%from, %to, reason, "XMPP delivery error");
     let (Some(xmpp_user), Some(local)) = (core_jid(from), to.node()) else {
-        return;
+        return Read::Nothing;
     };
-    let Ok(matrix_user) = bridge.map.matrix_for_jid(local.as_str()) else {
-        return;
-    };
-    if let Err(e) = bridge.report_xmpp_bounce(&xmpp_user, &matrix_user, &reason).await {
-        tracing::warn!(error = %e, "could not report an XMPP delivery error");
-    }
+    Read::Bridge(XmppIn::Bounce { from: xmpp_user, to_local: local.as_str().to_owned(), reason }, None)
 }
 
-async fn on_presence(bridge: &Arc<Bridge>, presence: Presence) {
+/// A presence to a Matrix user's address: subscriptions, probes, an XMPP user's own presence.
+pub fn read_presence(map: &IdentityMap, presence: Presence) -> Read {
     let (Some(from), Some(to)) = (presence.from.clone(), presence.to.clone()) else {
-        return;
+        return Read::Nothing;
     };
     let subscriber = from.to_bare().to_string();
     let contact = to.to_bare().to_string();
-    let user = to.node().and_then(|n| bridge.map.matrix_for_jid(n.as_str()).ok());
-    let to_bare = Jid::from(to.to_bare());
-    let from_bare = Jid::from(from.to_bare());
-    let reply = |kind: PresenceType| outbound::presence(kind, to_bare.clone(), from_bare.clone(), None);
-    let (Some(user), Some(sender)) = (user, core_jid(&from)) else {
+    let user = to.node().and_then(|n| map.matrix_for_jid(n.as_str()).ok());
+    let resource = from.resource().map(|r| r.as_str().to_owned()).unwrap_or_default();
+    let sender = core_jid(&from);
+    let envelope = Envelope::presence(from, to, presence.id.clone());
+    let (Some(user), Some(sender)) = (user, sender) else {
         if presence.type_ == PresenceType::Subscribe {
             let text = Some("No such Matrix user address.");
-            let refusal = outbound::presence(PresenceType::Unsubscribed, to_bare.clone(), from_bare.clone(), text);
-            bridge.xmpp.send_reply(refusal).await;
+            return Read::Reply(envelope.presence_answer(PresenceAnswer::Unsubscribed, text));
         }
-        return;
+        return Read::Nothing;
     };
-    match presence.type_ {
-        PresenceType::Subscribe => {
-            // Deciding and recording go together: requests handled concurrently (other
-            // conversations) must not each see room under a cap and all be asked.
-            let _one_at_a_time = bridge.consent_gate.lock().await;
-            // A conversation partner is accepted; anyone else needs the Matrix user's approval.
-            let decision = match bridge.subscription_decision(&user, &sender).await {
-                Ok(d) => d,
-                Err(e) => return tracing::warn!(error = %e, "cannot decide on a subscription"),
-            };
-            tracing::info!(%user, %sender, ?decision, "subscription request");
-            match decision {
-                OnSubscribe::Accept => {
-                    if let Err(e) = bridge.store.add_subscription(&contact, &subscriber).await {
-                        tracing::warn!(error = %e, "cannot store subscription");
-                        return;
-                    }
-                    let presence = bridge.presence_of_matrix_user(&user, &sender).await;
-                    for stanza in outbound::subscription_granted(&bridge.map.jid_for_matrix(&user), &sender, &presence)
-                    {
-                        bridge.xmpp.send_reply(stanza).await;
-                    }
-                }
-                OnSubscribe::Refuse => bridge.xmpp.send_reply(reply(PresenceType::Unsubscribed)).await,
-                // Pending (RFC 6121 3.1.3): no answer until the Matrix user answers.
-                OnSubscribe::Wait | OnSubscribe::Drop => {}
-                OnSubscribe::Ask => {
-                    if let Err(e) = bridge.ask_presence_consent(&user, &sender).await {
-                        tracing::warn!(%user, %sender, error = %e, "cannot ask for consent to presence");
-                    }
-                }
-            }
-        }
-        PresenceType::Unsubscribe => {
-            if let Err(e) = bridge.store.remove_subscription(&contact, &subscriber).await {
-                tracing::warn!(error = %e, "cannot remove subscription");
-            }
-            bridge.xmpp.send_reply(reply(PresenceType::Unsubscribed)).await;
-            bridge.xmpp.send_reply(reply(PresenceType::Unavailable)).await;
-        }
-        // She shares her presence with the Matrix user (usually answering the bridge's request).
-        PresenceType::Subscribed => bridge.xmpp_shares_presence(&sender, &user, true).await,
-        PresenceType::Unsubscribed => bridge.xmpp_shares_presence(&sender, &user, false).await,
-        PresenceType::Probe => {
-            let subscribed = bridge.store.is_subscribed(&contact, &subscriber).await.unwrap_or(false);
-            if subscribed && bridge.presence_visible_to(&user, &sender).await {
-                send_current_presence(bridge, &user, &sender).await;
-            } else if subscribed || matches!(bridge.store.consent(&user, &sender).await, Ok(Some(Consent::Pending))) {
-                // Not (or no longer) allowed, or still waiting for an answer: a bare
-                // "unavailable" says nothing and keeps the request standing.
-                bridge.xmpp.send_reply(reply(PresenceType::Unavailable)).await;
-            } else {
-                bridge.xmpp.send_reply(reply(PresenceType::Unsubscribed)).await;
-            }
-        }
+    let kind = match presence.type_ {
+        PresenceType::Subscribe => SubscriptionKind::Subscribe,
+        PresenceType::Unsubscribe => SubscriptionKind::Unsubscribe,
+        PresenceType::Subscribed => SubscriptionKind::Subscribed,
+        PresenceType::Unsubscribed => SubscriptionKind::Unsubscribed,
+        PresenceType::Probe => SubscriptionKind::Probe,
         PresenceType::None | PresenceType::Unavailable => {
-            // An XMPP user's own presence, shared with a Matrix contact: her ghost's presence.
-            // Taken only from someone related to that Matrix user (each one costs a ghost and
-            // state kept alive).
-            let going = presence.type_ == PresenceType::Unavailable && bridge.tracks_xmpp_presence(&sender);
-            if !going && !bridge.takes_presence_from(&sender, &user).await {
-                return tracing::debug!(%sender, %user, "presence from an unrelated JID ignored");
-            }
-            let resource = from.resource().map(|r| r.as_str().to_owned()).unwrap_or_default();
             // Unavailable presence is passed on too: its status is the note of "offline".
-            let state = Some(outbound::reading(&presence));
-            announced_photo(bridge, &sender, &presence).await;
-            bridge.xmpp_presence(sender, resource, state).await;
+            let state = outbound::reading(&presence);
+            let photo = photo_hash(&presence);
+            return Read::Bridge(XmppIn::Availability { sender, user, resource, state, photo }, None);
         }
-        _ => {}
-    }
+        _ => return Read::Nothing,
+    };
+    Read::Bridge(XmppIn::Subscription { kind, sender, user, subscriber, contact }, Some(envelope))
 }
 
-/// Tell `to` (an XMPP user allowed to see it) the current presence of the Matrix user `user`,
-/// from their address.
-async fn send_current_presence(bridge: &Arc<Bridge>, user: &MatrixUserId, to: &BareJid) {
-    let presence = bridge.presence_of_matrix_user(user, to).await;
-    if let Ok(stanza) = outbound::presence_between(&bridge.map.jid_for_matrix(user), to, &presence) {
-        bridge.xmpp.send_reply(stanza).await;
-    }
-}
-
-async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
+/// An iq to a Matrix user's address or to the component, or an answer to one of the bridge's.
+pub fn read_iq(map: &IdentityMap, iq: Iq) -> Read {
     let (from, to, id, payload) = match iq {
         Iq::Get { from: Some(from), to: Some(to), id, payload } => (from, to, id, payload),
         Iq::Set { from: Some(from), to: Some(to), id, payload }
             if to.node().is_none() && payload.is("command", adhoc::COMMANDS) =>
         {
-            return bridge.adhoc_command(adhoc::Request::read(from, to, id, &payload)).await;
+            return Read::Adhoc(adhoc::Request::read(from, to, id, &payload));
         }
         Iq::Set { from: Some(from), to: Some(to), id, .. } => {
-            let reply = outbound::iq_error(Some(to), from, id, Refusal::Unsupported, "This request is not supported.");
-            return bridge.xmpp.send_reply(reply).await;
+            let text = "This request is not supported.";
+            return Read::Reply(outbound::iq_error(Some(to), from, id, Refusal::Unsupported, text));
         }
         // Answers to the bridge's own requests (vCards for avatars).
         // Only the queried JID's answer counts (its server answers for the bare JID).
@@ -444,25 +393,22 @@ async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
                 .and_then(|p| VCard::try_from(p).ok())
                 .and_then(|v| v.photo)
                 .map(|p| (p.binval.data, p.type_.data));
-            bridge.xmpp_vcard_result(&id, from.as_ref().and_then(core_jid).as_ref(), photo).await;
-            return;
+            return Read::Bridge(XmppIn::IqAnswer { id, from: from.as_ref().and_then(core_jid), photo }, None);
         }
         Iq::Error { id, from, .. } => {
-            bridge.xmpp_vcard_result(&id, from.as_ref().and_then(core_jid).as_ref(), None).await;
-            return;
+            return Read::Bridge(XmppIn::IqAnswer { id, from: from.as_ref().and_then(core_jid), photo: None }, None);
         }
-        _ => return,
+        _ => return Read::Nothing,
     };
     let is_component = to.node().is_none();
-    let valid_user = to.node().map(|n| bridge.map.matrix_for_jid(n.as_str()));
+    let valid_user = to.node().map(|n| map.matrix_for_jid(n.as_str()));
     if let Some(Err(e)) = &valid_user {
-        let reply = outbound::iq_error(Some(to), from, id, Refusal::NotFound, &e.to_string());
-        return bridge.xmpp.send_reply(reply).await;
+        return Read::Reply(outbound::iq_error(Some(to), from, id, Refusal::NotFound, &e.to_string()));
     }
-    let reply = if let (Some(Ok(user)), true) = (&valid_user, payload.is("vCard", xmpp_parsers::ns::VCARD)) {
-        let card = bridge.matrix_card(user).await;
-        outbound::vcard(to, from, id, card.name.as_deref(), card.photo)
-    } else if let Ok(query) = DiscoInfoQuery::try_from(payload.clone()) {
+    if let (Some(Ok(user)), true) = (&valid_user, payload.is("vCard", xmpp_parsers::ns::VCARD)) {
+        return Read::Bridge(XmppIn::VCardRequest { user: user.clone() }, Some(Envelope::iq(from, to, id)));
+    }
+    let reply = if let Ok(query) = DiscoInfoQuery::try_from(payload.clone()) {
         let name = match &valid_user {
             Some(Ok(user)) => format!("{user} (Matrix)"),
             _ => "ucbridge Matrix gateway".into(),
@@ -470,15 +416,114 @@ async fn on_iq(bridge: &Arc<Bridge>, iq: Iq) {
         outbound::disco_info(to, from, id, query.node, is_component, &name)
     } else if let Ok(query) = DiscoItemsQuery::try_from(payload.clone()) {
         if is_component && query.node.as_deref() == Some(adhoc::COMMANDS) {
-            let admin = core_jid(&from).is_some_and(|j| bridge.is_admin(&crate::core::watch::Party::Xmpp(j)));
-            adhoc::items(to, from, id, admin)
-        } else {
-            outbound::disco_items(to, from, id, query.node)
+            let who = core_jid(&from);
+            return Read::Bridge(XmppIn::CommandList { from: who }, Some(Envelope::iq(from, to, id)));
         }
+        outbound::disco_items(to, from, id, query.node)
     } else if Ping::try_from(payload).is_ok() {
         outbound::iq_result(to, from, id)
     } else {
         outbound::iq_error(Some(to), from, id, Refusal::Unsupported, "This request is not supported.")
     };
-    bridge.xmpp.send_reply(reply).await;
+    Read::Reply(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::xmpp_in::{Affiliation, MucRole};
+
+    const NS: &str = "xmlns='jabber:component:accept'";
+
+    fn map() -> IdentityMap {
+        IdentityMap {
+            homeserver: "hs.example".into(),
+            component: "matrix.xmpp.example".into(),
+            ghost_prefix: "_xmpp_".into(),
+            bot_localpart: "ucbridge".into(),
+        }
+    }
+
+    fn stanza(xml: &str) -> Stanza {
+        let element: Element = xml.parse().expect("test XML parses");
+        Stanza::try_from(element).expect("a stanza")
+    }
+
+    #[test]
+    fn a_chat_message_is_read_into_the_request_with_its_receipt_request() {
+        let Stanza::Message(m) = stanza(&format!(
+            "<message {NS} type='chat' id='m1' from='juliet@x.example/phone' to='bob\\40hs.example@matrix.xmpp.example'>\
+             <body>hi</body><request xmlns='urn:xmpp:receipts'/></message>"
+        )) else {
+            panic!("a message")
+        };
+        let Read::Bridge(XmppIn::Chat(chat), Some(_)) = read_message(m) else { panic!("a chat request") };
+        assert_eq!(
+            (chat.from.to_string(), chat.to_local.as_str(), chat.body.as_str()),
+            ("juliet@x.example".into(), "bob\\40hs.example", "hi")
+        );
+        assert!(chat.wants_receipt && !chat.markable);
+        assert_eq!(chat.stanza_id.as_deref(), Some("m1"));
+    }
+
+    #[test]
+    fn a_groupchat_message_to_a_person_is_answered_here_without_the_bridge() {
+        let Stanza::Message(m) = stanza(&format!(
+            "<message {NS} type='groupchat' from='juliet@x.example/phone' to='bob\\40hs.example@matrix.xmpp.example'>\
+             <body>hi</body></message>"
+        )) else {
+            panic!("a message")
+        };
+        assert!(matches!(read_message(m), Read::Reply(Stanza::Message(_))));
+    }
+
+    #[test]
+    fn a_subscription_to_no_matrix_user_is_declined_here() {
+        let Stanza::Presence(p) =
+            stanza(&format!("<presence {NS} type='subscribe' from='juliet@x.example' to='matrix.xmpp.example'/>"))
+        else {
+            panic!("a presence")
+        };
+        assert!(matches!(read_presence(&map(), p), Read::Reply(Stanza::Presence(_))));
+    }
+
+    #[test]
+    fn muc_admin_items_carry_typed_affiliations_and_roles() {
+        let Stanza::Iq(iq) = stanza(&format!(
+            "<iq {NS} type='set' id='a1' from='juliet@x.example/phone' to='#r\\40hs.example@matrix.xmpp.example'>\
+             <query xmlns='http://jabber.org/protocol/muc#admin'><item nick='bob' affiliation='outcast'/>\
+             <item jid='ann@x.example' role='bogus'/></query></iq>"
+        )) else {
+            panic!("an iq")
+        };
+        let Read::Bridge(XmppIn::MucAdmin { room_local, items, .. }, Some(_)) = hosted_muc::read_iq(iq) else {
+            panic!("a muc#admin request")
+        };
+        assert_eq!(room_local, "#r\\40hs.example");
+        assert_eq!(items[0].affiliation, Some(Affiliation::Outcast));
+        assert_eq!(items[1].role, Some(MucRole::Other("bogus".into())));
+    }
+
+    #[test]
+    fn history_from_a_linked_muc_is_not_read() {
+        let muc = BareJid::parse("room@conference.x.example").expect("a JID");
+        let Stanza::Message(m) = stanza(&format!(
+            "<message {NS} type='groupchat' from='room@conference.x.example/ann' to='bob\\40hs.example@matrix.xmpp.example/ucbridge'>\
+             <body>old</body><delay xmlns='urn:xmpp:delay' stamp='2020-01-01T00:00:00Z'/></message>"
+        )) else {
+            panic!("a message")
+        };
+        assert_eq!(linked_muc::read_message(muc.clone(), &m), None);
+        let Stanza::Message(m) = stanza(&format!(
+            "<message {NS} type='groupchat' id='x1' from='room@conference.x.example/ann' to='bob\\40hs.example@matrix.xmpp.example/ucbridge'>\
+             <body>new</body></message>"
+        )) else {
+            panic!("a message")
+        };
+        let expected = XmppIn::LinkedMessage { muc, nick: "ann".into(), dedupe: Some("x1".into()), body: "new".into() };
+        assert_eq!(
+            linked_muc::read_message(BareJid::parse("room@conference.x.example").expect("a JID"), &m),
+            Some(expected)
+        );
+    }
 }

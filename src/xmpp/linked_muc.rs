@@ -1,8 +1,7 @@
 //! Stanzas to and from MUCs on XMPP servers that Matrix users are occupants of (through the
 //! bridge, as linked MUCs): occupant presence and room messages, received at the Matrix users'
-//! addresses; joining, leaving and speaking, sent from them.
-
-use std::sync::Arc;
+//! addresses and read here into `XmppIn::Linked*` (the bridge decides, in `bridge::linked`);
+//! joining, leaving and speaking, sent from them.
 
 use xmpp_parsers::delay::Delay;
 use xmpp_parsers::jid::Jid;
@@ -17,50 +16,38 @@ use xmpp_parsers::stanza_id::{OriginId, StanzaId};
 use xmpp_parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use xmpp_parsers::iq::Iq;
 
-use crate::bridge::Bridge;
-use crate::bridge::linked::RemotePresence;
 use crate::core::action::{Text, TextKind};
-use crate::core::ids::{BareJid, MatrixUserId};
+use crate::core::ids::BareJid;
+use crate::core::mapping::IdentityMap;
 use crate::core::outbox::DeliveryError;
+use crate::core::xmpp_in::{RemotePresence, XmppIn};
+use crate::xmpp::connection::XmppSender;
 use crate::xmpp::hosted_muc_out::occupant_jid;
-
-fn bare(jid: &Jid) -> Option<BareJid> {
-    BareJid::parse(jid.to_bare().as_str()).ok()
-}
-
-/// The MUC a stanza comes from, if a Matrix room is linked to it.
-pub async fn linked_muc_of(bridge: &Bridge, from: &Jid) -> Option<BareJid> {
-    let muc = bare(from)?;
-    bridge.linked_room_of(&muc).await.ok().flatten().map(|_| muc)
-}
 
 /// Ask `muc` (service discovery, XEP-0030) whether it is a multi-user chat room: only a room
 /// answers with the `conference` identity and the MUC feature. Anything else (a person's
 /// address, a silent server) is not made into a linked MUC.
-pub async fn is_muc(bridge: &Bridge, muc: &BareJid) -> Result<bool, String> {
-    let from = Jid::new(&bridge.map.component).map_err(|e| e.to_string())?;
+pub async fn is_muc(xmpp: &XmppSender, component: &str, muc: &BareJid) -> Result<bool, String> {
+    let from = Jid::new(component).map_err(|e| e.to_string())?;
     let to = Jid::new(&muc.to_string()).map_err(|e| e.to_string())?;
     let request = Iq::from_get(String::new(), DiscoInfoQuery { node: None });
-    let answer =
-        bridge.xmpp.query(request, from, to, std::time::Duration::from_secs(10)).await.map_err(|e| e.to_string())?;
+    let answer = xmpp.query(request, from, to, std::time::Duration::from_secs(10)).await.map_err(|e| e.to_string())?;
     let Iq::Result { payload: Some(payload), .. } = answer else { return Ok(false) };
     let Ok(info) = DiscoInfoResult::try_from(payload) else { return Ok(false) };
     Ok(info.identities.iter().any(|i| i.category == "conference" && i.type_ == "text")
         && info.features.contains("http://jabber.org/protocol/muc"))
 }
 
-fn matrix_user(bridge: &Bridge, to: &Jid) -> Option<MatrixUserId> {
-    to.node().and_then(|n| bridge.map.matrix_for_jid(n.as_str()).ok())
-}
-
-pub async fn on_presence(bridge: &Arc<Bridge>, muc: BareJid, presence: Presence) {
-    let (Some(from), Some(to)) = (&presence.from, &presence.to) else { return };
-    let (Some(nick), Some(user)) = (from.resource(), matrix_user(bridge, to)) else { return };
+/// A linked MUC's presence for one of its occupants, received at a Matrix user's address.
+pub fn read_presence(map: &IdentityMap, muc: BareJid, presence: &Presence) -> Option<XmppIn> {
+    let (Some(from), Some(to)) = (&presence.from, &presence.to) else { return None };
+    let nick = from.resource()?;
+    let user = to.node().and_then(|n| map.matrix_for_jid(n.as_str()).ok())?;
     let x = presence.payloads.iter().find_map(|p| MucUser::try_from(p.clone()).ok());
     let real = x.as_ref().and_then(|x| x.items.first()).and_then(|i| i.jid.as_ref()).map(|j| j.to_bare().to_string());
     let real = real.and_then(|r| BareJid::parse(&r).ok());
     let own = x.as_ref().is_some_and(|x| x.status.contains(&Status::SelfPresence))
-        || real.as_ref().is_some_and(|r| r.domain() == bridge.map.component);
+        || real.as_ref().is_some_and(|r| r.domain() == map.component);
     let reading = match presence.type_ {
         PresenceType::None => RemotePresence::Available { real, own },
         PresenceType::Unavailable => RemotePresence::Unavailable { own },
@@ -75,22 +62,24 @@ pub async fn on_presence(bridge: &Arc<Bridge>, muc: BareJid, presence: Presence)
             };
             RemotePresence::Error { condition, text }
         }
-        _ => return,
+        _ => return None,
     };
-    bridge.linked_presence(&muc, nick.as_str(), &user, reading).await;
+    Some(XmppIn::LinkedPresence { muc, nick: nick.as_str().to_owned(), user, presence: reading })
 }
 
-pub async fn on_message(bridge: &Arc<Bridge>, muc: BareJid, message: Message) {
-    let Some(from) = &message.from else { return };
-    let Some(nick) = from.resource() else { return }; // from the room itself (subject, notices)
+/// A linked MUC's room message; `None` for what is not bridged (the room's own messages,
+/// history sent on joining, no body).
+pub fn read_message(muc: BareJid, message: &Message) -> Option<XmppIn> {
+    let from = message.from.as_ref()?;
+    let nick = from.resource()?; // from the room itself (subject, notices)
     if message.type_ != MessageType::Groupchat {
-        return;
+        return None;
     }
     // History sent on joining is what was said before the Matrix user came: not bridged.
     if message.payloads.iter().any(|p| Delay::try_from(p.clone()).is_ok()) {
-        return;
+        return None;
     }
-    let Some((_, body)) = message.get_best_body_cloned(vec![]) else { return };
+    let (_, body) = message.get_best_body_cloned(vec![])?;
     let muc_jid = muc.to_string();
     let room_id = message
         .payloads
@@ -99,9 +88,7 @@ pub async fn on_message(bridge: &Arc<Bridge>, muc: BareJid, message: Message) {
         .find(|s| s.by.to_string() == muc_jid)
         .map(|s| s.id);
     let dedupe = room_id.or_else(|| message.id.as_ref().map(|i| i.0.clone()));
-    if let Err(e) = bridge.linked_message(&muc, nick.as_str(), dedupe, body).await {
-        tracing::warn!(%muc, error = %e, "cannot bridge a MUC message");
-    }
+    Some(XmppIn::LinkedMessage { muc, nick: nick.as_str().to_owned(), dedupe, body })
 }
 
 // ------------------------------------------------------------------ outgoing --

@@ -14,5 +14,6 @@ pub mod hosted_muc_out;
 pub mod inbound;
 pub mod linked_muc;
 pub mod outbound;
+pub mod reply;
 pub mod xep;
 pub mod xml_text;

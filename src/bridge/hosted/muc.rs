@@ -20,21 +20,7 @@ pub(in crate::bridge) fn internal(e: StoreError) -> Refused {
     crate::bridge::store_refusal(&e, "a MUC request")
 }
 
-/// One `<item/>` of a `muc#admin` request.
-pub struct AdminItem {
-    pub nick: Option<String>,
-    pub jid: Option<String>,
-    pub affiliation: Option<String>,
-    pub role: Option<String>,
-    pub reason: Option<String>,
-}
-
-/// A MAM query's paging (XEP-0059).
-pub struct ArchiveQuery {
-    pub max: Option<usize>,
-    pub after: Option<String>,
-    pub before: Option<String>,
-}
+pub use crate::core::xmpp_in::{AdminItem, ArchiveQuery};
 
 /// A page of a room's archive.
 pub struct ArchivePage {
@@ -416,12 +402,14 @@ impl Bridge {
                 (None, None) => return Err((Refusal::BadRequest, "An item needs a nick or a jid.".into())),
             };
             let is_member = members.iter().any(|m| m.party == target);
-            let request = match (item.affiliation.as_deref(), item.role.as_deref()) {
-                (Some("none" | "outcast"), _) | (_, Some("none")) => Request::Remove(target),
-                (Some("admin" | "owner"), _) | (_, Some("moderator")) => Request::Appoint(target),
-                (Some("member"), _) | (_, Some("participant")) if !is_member => Request::Add(target),
-                (Some("member"), _) | (_, Some("participant")) => Request::Revoke(target),
+            use crate::core::xmpp_in::{Affiliation as A, MucRole as R};
+            let request = match (&item.affiliation, &item.role) {
+                (Some(A::None | A::Outcast), _) | (_, Some(R::None)) => Request::Remove(target),
+                (Some(A::Admin | A::Owner), _) | (_, Some(R::Moderator)) => Request::Appoint(target),
+                (Some(A::Member), _) | (_, Some(R::Participant)) if !is_member => Request::Add(target),
+                (Some(A::Member), _) | (_, Some(R::Participant)) => Request::Revoke(target),
                 (a, r) => {
+                    let (a, r) = (a.as_ref().map(A::as_str), r.as_ref().map(R::as_str));
                     return Err((Refusal::Unsupported, format!("Cannot set affiliation {a:?} / role {r:?} here.")));
                 }
             };

@@ -8,23 +8,13 @@ use crate::bridge::Bridge;
 use crate::bridge::hosted::muc::{Refused, internal};
 use crate::core::action::{Action, Refusal};
 use crate::core::ids::BareJid;
-use crate::core::presence::{Presence, XmppPresence};
+use crate::core::presence::Presence;
 use crate::core::room::{Request, Role};
 use crate::core::watch::Party;
 use crate::store::{HostedRoom, Page, RoomMember};
 use crate::xmpp::hosted_muc_out::{self, OccupantPresence};
 
-/// An XMPP client entering a room.
-pub struct MucJoin {
-    pub room_local: String,
-    pub full: String,
-    pub bare: BareJid,
-    pub nick: String,
-    /// `<history maxstanzas=…/>` if the client asked.
-    pub max_history: Option<u32>,
-    /// The client's presence (show and status), shown to the other occupants.
-    pub presence: Option<XmppPresence>,
-}
+pub use crate::core::xmpp_in::MucJoin;
 
 /// Clients (full JIDs) one participant may have in a hosted room at once.
 const MAX_CLIENTS_PER_OCCUPANT: usize = 10;

@@ -50,12 +50,7 @@ impl Default for State {
     }
 }
 
-/// How a remote MUC's presence for one of its occupants reads.
-pub enum RemotePresence {
-    Available { real: Option<BareJid>, own: bool },
-    Unavailable { own: bool },
-    Error { condition: String, text: String },
-}
+pub use crate::core::xmpp_in::RemotePresence;
 
 impl Bridge {
     async fn load_linked_mucs(&self) -> crate::store::Result<()> {
@@ -114,7 +109,7 @@ impl Bridge {
         }
         // Only a real room becomes a linked MUC: a person's address made into one would swallow
         // their direct messages (everything from a linked MUC's address takes the linked path).
-        if !crate::xmpp::linked_muc::is_muc(self, &muc).await? {
+        if !crate::xmpp::linked_muc::is_muc(&self.xmpp, &self.map.component, &muc).await? {
             tracing::info!(%muc, alias, "not linked: the address is not a MUC room");
             return Ok(false);
         }

@@ -1,0 +1,222 @@
+//! How to answer a stanza: its addresses and id, kept by the adapter while the bridge decides
+//! (the bridge gets an [`Envelope`] next to the `XmppIn` and gives [`XmppOut`] the [`Answer`] it
+//! chose, in neutral terms: a refusal and its text, a result, a vCard, ...). Building the
+//! stanzas (error conditions, disco, forms) stays here; `XmppOut` is a trait so that the
+//! bridge's decisions can be tested with an in-memory fake.
+
+use std::future::Future;
+
+use xmpp_parsers::jid::Jid;
+use xmpp_parsers::presence::Type as PresenceType;
+use xmpp_parsers::stanza::Stanza;
+
+use crate::core::action::Refusal;
+use crate::core::ids::BareJid;
+use crate::core::room::Role;
+use crate::store::ArchivedMessage;
+use crate::xmpp::connection::XmppSender;
+use crate::xmpp::{adhoc, hosted_muc_out, outbound};
+
+/// What the bridge answers a request with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Refused, and why (an error of the request's own kind).
+    Refused(Refusal, String),
+    /// Done (an empty iq result).
+    Done,
+    /// A presence answer (to a subscription or probe).
+    Presence(PresenceAnswer),
+    /// A Matrix user's vCard: display name and photo (bytes, type).
+    VCard { name: Option<String>, photo: Option<(Vec<u8>, String)> },
+    /// The ad-hoc commands the sender may see (`admin`: the admin ones too).
+    CommandItems { admin: bool },
+    /// What a hosted room says about itself (disco#info).
+    RoomInfo { name: String, open: bool },
+    /// A hosted room's configuration form.
+    RoomConfig { name: String, description: String },
+    /// A hosted room's participants with an affiliation: (real JID, nick, role).
+    AdminList(Vec<(String, String, Role)>),
+    /// A page of a hosted room's archive (`muc`'s address), then the end of the query.
+    Archive { muc: BareJid, messages: Vec<ArchivedMessage>, count: i64, complete: bool },
+}
+
+/// Where the bridge's answers to XMPP requests go.
+pub trait XmppOut: Send + Sync {
+    /// Answer the stanza that `envelope` addresses with `answer`.
+    fn answer(&self, envelope: &Envelope, answer: Answer) -> impl Future<Output = ()> + Send;
+}
+
+impl XmppOut for XmppSender {
+    async fn answer(&self, envelope: &Envelope, answer: Answer) {
+        for stanza in envelope.stanzas(answer) {
+            self.send_reply(stanza).await;
+        }
+    }
+}
+
+/// Which kind of stanza is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Message,
+    Presence,
+    Iq,
+}
+
+/// The addresses and id of a stanza, to answer it.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    kind: Kind,
+    /// The sender (the answer goes to them).
+    from: Jid,
+    /// The addressee (the answer comes from it).
+    to: Jid,
+    id: Option<String>,
+    /// A MAM query's id, repeated in each result.
+    queryid: Option<String>,
+}
+
+/// An answer to a presence that is not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceAnswer {
+    Unsubscribed,
+    Unavailable,
+}
+
+impl Envelope {
+    pub fn message(from: Jid, to: Jid, id: Option<String>) -> Self {
+        Self { kind: Kind::Message, from, to, id, queryid: None }
+    }
+
+    pub fn presence(from: Jid, to: Jid, id: Option<String>) -> Self {
+        Self { kind: Kind::Presence, from, to, id, queryid: None }
+    }
+
+    pub fn iq(from: Jid, to: Jid, id: String) -> Self {
+        Self { kind: Kind::Iq, from, to, id: Some(id), queryid: None }
+    }
+
+    pub fn with_queryid(mut self, queryid: Option<String>) -> Self {
+        self.queryid = queryid;
+        self
+    }
+
+    fn iq_id(&self) -> String {
+        self.id.clone().unwrap_or_default()
+    }
+
+    /// The stanza's sender, for logs.
+    pub fn sender(&self) -> &Jid {
+        &self.from
+    }
+
+    /// The stanza's addressee, for logs.
+    pub fn addressee(&self) -> &Jid {
+        &self.to
+    }
+
+    /// An error of the stanza's own kind that says why.
+    pub fn error(&self, refusal: Refusal, text: &str) -> Stanza {
+        let (to, from) = (Some(self.to.clone()), self.from.clone());
+        match self.kind {
+            Kind::Message => outbound::message_error(to, from, self.id.clone(), refusal, text),
+            Kind::Presence => outbound::presence_error(to, from, self.id.clone(), refusal, text),
+            Kind::Iq => outbound::iq_error(to, from, self.iq_id(), refusal, text),
+        }
+    }
+
+    /// An empty iq result.
+    pub fn done(&self) -> Stanza {
+        outbound::iq_result(self.to.clone(), self.from.clone(), self.iq_id())
+    }
+
+    /// `unsubscribed` or `unavailable`, between the bare addresses, with an optional status.
+    pub fn presence_answer(&self, answer: PresenceAnswer, status: Option<&str>) -> Stanza {
+        let kind = match answer {
+            PresenceAnswer::Unsubscribed => PresenceType::Unsubscribed,
+            PresenceAnswer::Unavailable => PresenceType::Unavailable,
+        };
+        outbound::presence(kind, Jid::from(self.to.to_bare()), Jid::from(self.from.to_bare()), status)
+    }
+
+    /// The stanzas that say `answer`.
+    pub fn stanzas(&self, answer: Answer) -> Vec<Stanza> {
+        match answer {
+            Answer::Refused(refusal, text) => vec![self.error(refusal, &text)],
+            Answer::Done => vec![self.done()],
+            Answer::Presence(p) => vec![self.presence_answer(p, None)],
+            Answer::VCard { name, photo } => vec![self.vcard(name.as_deref(), photo)],
+            Answer::CommandItems { admin } => vec![self.command_items(admin)],
+            Answer::RoomInfo { name, open } => vec![self.room_info(&name, open)],
+            Answer::RoomConfig { name, description } => vec![self.room_config(&name, &description)],
+            Answer::AdminList(items) => vec![self.admin_list(&items)],
+            Answer::Archive { muc, messages, count, complete } => self.archive(&muc, &messages, count, complete),
+        }
+    }
+
+    fn vcard(&self, name: Option<&str>, photo: Option<(Vec<u8>, String)>) -> Stanza {
+        outbound::vcard(self.to.clone(), self.from.clone(), self.iq_id(), name, photo)
+    }
+
+    /// The ad-hoc commands the sender may run.
+    fn command_items(&self, admin: bool) -> Stanza {
+        adhoc::items(self.to.clone(), self.from.clone(), self.iq_id(), admin)
+    }
+
+    fn room_info(&self, name: &str, open: bool) -> Stanza {
+        hosted_muc_out::room_disco_info(self.to.clone(), self.from.clone(), self.iq_id(), name, open)
+    }
+
+    fn room_config(&self, name: &str, description: &str) -> Stanza {
+        hosted_muc_out::config_form(self.to.clone(), self.from.clone(), self.iq_id(), name, description)
+    }
+
+    fn admin_list(&self, items: &[(String, String, Role)]) -> Stanza {
+        hosted_muc_out::admin_list(self.to.clone(), self.from.clone(), self.iq_id(), items)
+    }
+
+    /// A page of `muc`'s archive: one result per message, then the end.
+    fn archive(&self, muc: &BareJid, messages: &[ArchivedMessage], count: i64, complete: bool) -> Vec<Stanza> {
+        let mut out = vec![];
+        for m in messages {
+            match hosted_muc_out::mam_result(muc, &self.from, self.queryid.as_deref(), m) {
+                Ok(s) => out.push(s),
+                Err(e) => tracing::warn!(error = %e, "cannot build a MAM result"),
+            }
+        }
+        match hosted_muc_out::mam_fin(muc, self.from.clone(), self.iq_id(), messages, count, complete) {
+            Ok(s) => out.push(s),
+            Err(e) => tracing::warn!(error = %e, "cannot build a MAM fin"),
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jid(s: &str) -> Jid {
+        Jid::new(s).expect("a JID")
+    }
+
+    #[test]
+    fn an_answer_is_written_as_the_request_kind_asks() {
+        let (from, to) = (jid("juliet@x.example/phone"), jid("#r\\40hs.example@matrix.xmpp.example/jul"));
+        let refused = Answer::Refused(Refusal::Forbidden, "no".into());
+        let presence = Envelope::presence(from.clone(), to.clone(), None);
+        assert!(matches!(presence.stanzas(refused.clone())[..], [Stanza::Presence(_)]));
+        let message = Envelope::message(from.clone(), to.clone(), Some("m1".into()));
+        assert!(matches!(message.stanzas(refused)[..], [Stanza::Message(_)]));
+        // A subscription answer goes between the bare addresses.
+        let [Stanza::Presence(p)] = &presence.stanzas(Answer::Presence(PresenceAnswer::Unsubscribed))[..] else {
+            panic!("one presence")
+        };
+        assert_eq!(p.to, Some(jid("juliet@x.example")));
+        assert_eq!(p.type_, PresenceType::Unsubscribed);
+        // An empty archive page is only the end of the query.
+        let iq = Envelope::iq(from, to, "q1".into()).with_queryid(Some("qid".into()));
+        let muc = BareJid::parse("#r\\40hs.example@matrix.xmpp.example").expect("a JID");
+        let answer = Answer::Archive { muc, messages: vec![], count: 0, complete: true };
+        assert!(matches!(iq.stanzas(answer)[..], [Stanza::Iq(_)]));
+    }
+}
