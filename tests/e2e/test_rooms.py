@@ -276,15 +276,18 @@ def test_moderators_add_remove_appoint_and_revoke_from_both_sides(bridge):
             await wait_for(lambda: [s for s in room_presences(x1, muc, mark) if 110 in occupant(s)["statuses"]
                                     and occupant(s)["role"] == "moderator"], 20, what="x1 moderator again")
 
-            # A moderator removes a Matrix participant from XMPP…
+            # A moderator removes a Matrix participant from XMPP, with a reason that both sides see…
             mark = len(x2.presences)
             kind, res = await iq(x1, muc, "set",
-                                 f"<query xmlns='{MUC_ADMIN}'><item nick='{m2.localpart}' role='none'/></query>")
+                                 f"<query xmlns='{MUC_ADMIN}'><item nick='{m2.localpart}' role='none'>"
+                                 f"<reason>off-topic</reason></item></query>")
             assert kind == "result", res
             await m2.sync_until(lambda: room in m2.left, 20, "m2 removed from the Matrix room")
-            await wait_for(lambda: [s for s in room_presences(x2, muc, mark) if s.type == "unavailable"
-                                    and occupant(s)["nick_from"] == m2.localpart and 307 in occupant(s)["statuses"]],
-                           20, what="m2 shown as kicked on XMPP")
+            kicked = await wait_for(lambda: [s for s in room_presences(x2, muc, mark) if s.type == "unavailable"
+                                             and occupant(s)["nick_from"] == m2.localpart
+                                             and 307 in occupant(s)["statuses"]],
+                                    20, what="m2 shown as kicked on XMPP")
+            assert "off-topic" in (occupant(kicked[0])["reason"] or ""), occupant(kicked[0])
             # …and an XMPP participant from Matrix.
             mark = len(x2.presences)
             r = await m1.c.room_kick(room, x2.ghost, "bye")

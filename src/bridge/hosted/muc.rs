@@ -340,13 +340,13 @@ impl Bridge {
         self: &Arc<Self>,
         r: &HostedRoom,
         actor: &Party,
-        requests: Vec<Request>,
+        requests: Vec<(Request, Option<String>)>,
     ) -> Result<(), Refused> {
         let mut tx = self.store.begin().await.map_err(internal)?;
         let mut members = tx.room_members(&r.room).await.map_err(internal)?;
         let mut model = self.room_model(&members);
         let mut actions = vec![];
-        for request in requests {
+        for (request, reason) in requests {
             let effects = model.apply(actor, request).map_err(|refused| {
                 let kind = match refused {
                     crate::core::room::Refused::Full(_) => Refusal::Full,
@@ -361,7 +361,8 @@ impl Bridge {
                 }
                 (kind, format!("{text}."))
             })?;
-            actions.extend(self.carry_out(&mut tx, r, &members, actor, effects).await.map_err(internal)?);
+            let done = self.carry_out(&mut tx, r, &members, actor, effects, reason.as_deref()).await;
+            actions.extend(done.map_err(internal)?);
             members = tx.room_members(&r.room).await.map_err(internal)?;
         }
         let rows = tx.enqueue_all(actions).await.map_err(internal)?;
@@ -375,7 +376,7 @@ impl Bridge {
         let r = self.muc_room(room_local).await?;
         let target = Party::parse_contact(to, &self.map)
             .map_err(|e| (Refusal::BadAddress, format!("Cannot invite {to}: {e}")))?;
-        self.muc_request(&r, &Party::Xmpp(bare.clone()), vec![Request::Add(target)]).await
+        self.muc_request(&r, &Party::Xmpp(bare.clone()), vec![(Request::Add(target), None)]).await
     }
 
     /// Moderation through `muc#admin` (kick, affiliation and role changes).
@@ -413,8 +414,7 @@ impl Bridge {
                     return Err((Refusal::Unsupported, format!("Cannot set affiliation {a:?} / role {r:?} here.")));
                 }
             };
-            let _ = &item.reason;
-            requests.push(request);
+            requests.push((request, item.reason.clone()));
         }
         self.muc_request(&r, &Party::Xmpp(bare.clone()), requests).await
     }

@@ -509,12 +509,13 @@ impl Bridge {
         };
         let mut model = self.room_model(members);
         match model.apply(&actor, request) {
-            Ok(effects) => self.carry_out(tx, r, members, &actor, effects).await,
+            Ok(effects) => self.carry_out(tx, r, members, &actor, effects, None).await,
             Err(refused) => Ok(vec![self.bot_notice(room, format!("{sender}: refused: {refused}."))]),
         }
     }
 
-    /// Record what a moderator's request changed, and queue it for both networks.
+    /// Record what a moderator's request changed, and queue it for both networks. `reason` is
+    /// the moderator's own (an XMPP `muc#admin` item's `<reason/>`), shown with a removal.
     pub(in crate::bridge) async fn carry_out(
         &self,
         tx: &mut StoreTx,
@@ -522,6 +523,7 @@ impl Bridge {
         members: &[RoomMember],
         actor: &Party,
         effects: Vec<Effect>,
+        reason: Option<&str>,
     ) -> crate::store::Result<Vec<Action>> {
         let room = &r.room;
         let mut actions = vec![];
@@ -544,7 +546,10 @@ impl Bridge {
                 Effect::Left(who) => {
                     let Some(m) = members.iter().find(|m| m.party == who) else { continue };
                     tx.remove_member(room, &who).await?;
-                    let reason = format!("removed by {actor}");
+                    let reason = match reason.map(str::trim).filter(|r| !r.is_empty()) {
+                        Some(why) => format!("removed by {actor}: {why}"),
+                        None => format!("removed by {actor}"),
+                    };
                     actions.push(Action::MatrixRoomAct {
                         room: room.clone(),
                         op: RoomOp::Kick { user: self.matrix_id_of(&who), reason: reason.clone() },
