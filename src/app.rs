@@ -65,7 +65,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .context("setting up the media client")?;
     let http_in = Arc::new(crate::bridge::http_in::HttpIn(bridge.clone()));
-    let mut router = crate::http::router(http_in.clone(), http_in.clone(), Arc::new(media), http_in.clone());
+    let mut router = crate::http::router(http_in.clone(), http_in.clone(), Arc::new(media))
+        .merge(crate::matrix::appservice::router(http_in.clone()));
     if let Some(sms) = crate::sms::SmsService::from_config(&config)? {
         tracing::info!(gateway = sms.provider.name(), "SMS on");
         let _ = bridge.sms.set(Arc::new(sms));

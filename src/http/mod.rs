@@ -1,6 +1,7 @@
-//! The bridge's HTTP server, one axum router: the appservice API (`matrix::appservice`),
-//! `/health`, the `/media/…` files XMPP clients fetch, the missed-call webhook and journal
-//! (`calls.rs`) and the SMS gateways' callbacks (`sms.rs`). Each part reaches the bridge
+//! The bridge's HTTP server: `/health`, the `/media/…` files XMPP clients fetch, the missed-call
+//! webhook and journal (`calls.rs`) and the SMS gateways' callbacks (`sms.rs`), with the error
+//! mapping (`error.rs`) that the appservice API (`matrix::appservice`, merged in by `app.rs`)
+//! shares. Each part reaches the bridge
 //! through a port it declares ([`Health`], [`media::MediaLinks`], `matrix::appservice::Appservice`,
 //! [`sms::SmsGateway`]), implemented in `bridge::http_in`.
 
@@ -19,8 +20,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::matrix::appservice::Appservice;
-
 /// What `/health` reports on.
 #[async_trait::async_trait]
 pub trait Health: Send + Sync {
@@ -32,17 +31,13 @@ pub trait Health: Send + Sync {
     fn xmpp_connected(&self) -> bool;
 }
 
-pub fn router(
-    health_of: Arc<dyn Health>,
-    links: Arc<dyn media::MediaLinks>,
-    media: Arc<media::MediaSource>,
-    appservice: Arc<dyn Appservice>,
-) -> Router {
+/// `/health` and `/media/…`; `app.rs` merges the appservice API (`matrix::appservice::router`)
+/// and, when configured, the SMS and missed-call routes.
+pub fn router(health_of: Arc<dyn Health>, links: Arc<dyn media::MediaLinks>, media: Arc<media::MediaSource>) -> Router {
     Router::new()
         .route("/health", get(health))
         .with_state(health_of)
         .merge(Router::new().route("/media/{token}/{name}", get(media::serve)).with_state((links, media)))
-        .merge(crate::matrix::appservice::router(appservice))
 }
 
 /// Liveness and readiness: the database answers, and whether the XMPP link is up.
