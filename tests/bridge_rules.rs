@@ -1,0 +1,412 @@
+//! The bridge's decisions against an in-memory fake of the homeserver (`matrix::out::MatrixOut`)
+//! and a real SQLite store: what a Matrix event in a hosted room makes the bridge do, without
+//! Synapse or Prosody. (The end-to-end suite checks the same rules against the real peers.)
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ucbridge::bridge::Bridge;
+use ucbridge::config::Config;
+use ucbridge::core::action::Text;
+use ucbridge::core::ids::{MatrixUserId, RoomId};
+use ucbridge::core::inbound::{MatrixIn, Membership};
+use ucbridge::core::presence::{MatrixState, Presence};
+use ucbridge::core::room::Role;
+use ucbridge::core::watch::Party;
+use ucbridge::matrix::client::{MatrixError, Relations, RoomOrigin, UploadedFile};
+use ucbridge::matrix::out::MatrixOut;
+use ucbridge::store::{HostedRoom, RoomMember, Store};
+use ucbridge::xmpp::connection::{ComponentParams, component};
+
+/// Records every call (name and arguments, as `Debug`) and answers each with success.
+#[derive(Default)]
+struct FakeHomeserver {
+    calls: Mutex<Vec<String>>,
+    ids: AtomicU64,
+}
+
+impl FakeHomeserver {
+    fn record(&self, call: String) {
+        self.calls.lock().unwrap().push(call);
+    }
+
+    fn next(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl MatrixOut for FakeHomeserver {
+    async fn send_text(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        text: &Text,
+        html: Option<&str>,
+        txn_id: &str,
+    ) -> Result<String, MatrixError> {
+        self.record(format!("send_text({:?}, {:?}, {:?}, {:?}, {:?})", room, user, text, html, txn_id));
+        Ok(format!("$event{}", self.next()))
+    }
+
+    async fn send_message(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        text: &Text,
+        html: Option<&str>,
+        relations: Relations<'_>,
+        txn_id: &str,
+    ) -> Result<String, MatrixError> {
+        self.record(format!(
+            "send_message({:?}, {:?}, {:?}, {:?}, {:?}, {:?})",
+            room, user, text, html, relations, txn_id
+        ));
+        Ok(format!("$event{}", self.next()))
+    }
+
+    async fn send_file(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        file: &UploadedFile,
+        relations: Relations<'_>,
+        txn_id: &str,
+    ) -> Result<String, MatrixError> {
+        self.record(format!("send_file({:?}, {:?}, {:?}, {:?}, {:?})", room, user, file, relations, txn_id));
+        Ok(format!("$event{}", self.next()))
+    }
+
+    async fn send_reaction(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        target: &str,
+        key: &str,
+        txn_id: &str,
+    ) -> Result<String, MatrixError> {
+        self.record(format!("send_reaction({:?}, {:?}, {:?}, {:?}, {:?})", room, user, target, key, txn_id));
+        Ok(format!("$event{}", self.next()))
+    }
+
+    async fn redact(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        event_id: &str,
+        txn_id: &str,
+    ) -> Result<(), MatrixError> {
+        self.record(format!("redact({:?}, {:?}, {:?}, {:?})", room, user, event_id, txn_id));
+        Ok(())
+    }
+
+    async fn send_notice(
+        &self,
+        room: &RoomId,
+        user: &MatrixUserId,
+        body: &str,
+        html: Option<&str>,
+        reply_to: Option<&str>,
+        txn_id: &str,
+    ) -> Result<(), MatrixError> {
+        self.record(format!(
+            "send_notice({:?}, {:?}, {:?}, {:?}, {:?}, {:?})",
+            room, user, body, html, reply_to, txn_id
+        ));
+        Ok(())
+    }
+
+    async fn register_ghost(&self, user: &MatrixUserId) -> Result<(), MatrixError> {
+        self.record(format!("register_ghost({:?})", user));
+        Ok(())
+    }
+
+    async fn set_presence(
+        &self,
+        user: &MatrixUserId,
+        state: MatrixState,
+        status_msg: Option<String>,
+    ) -> Result<(), MatrixError> {
+        self.record(format!("set_presence({:?}, {:?}, {:?})", user, state, status_msg));
+        Ok(())
+    }
+
+    async fn presence(&self, user: &MatrixUserId, viewer: &MatrixUserId) -> Result<Presence, MatrixError> {
+        self.record(format!("presence({:?}, {:?})", user, viewer));
+        Ok(Presence::from_matrix(MatrixState::Offline, None))
+    }
+
+    async fn set_typing(&self, room: &RoomId, user: &MatrixUserId, typing: bool) -> Result<(), MatrixError> {
+        self.record(format!("set_typing({:?}, {:?}, {:?})", room, user, typing));
+        Ok(())
+    }
+
+    async fn send_read_receipt(&self, room: &RoomId, user: &MatrixUserId, event_id: &str) -> Result<(), MatrixError> {
+        self.record(format!("send_read_receipt({:?}, {:?}, {:?})", room, user, event_id));
+        Ok(())
+    }
+
+    async fn displayname(&self, user: &MatrixUserId) -> Result<Option<String>, MatrixError> {
+        self.record(format!("displayname({:?})", user));
+        Ok(None)
+    }
+
+    async fn set_displayname(&self, user: &MatrixUserId, name: &str) -> Result<(), MatrixError> {
+        self.record(format!("set_displayname({:?}, {:?})", user, name));
+        Ok(())
+    }
+
+    async fn upload(&self, user: &MatrixUserId, bytes: Vec<u8>, content_type: &str) -> Result<String, MatrixError> {
+        self.record(format!("upload({:?}, {:?}, {:?})", user, bytes, content_type));
+        Ok(format!("$event{}", self.next()))
+    }
+
+    async fn set_avatar_url(&self, user: &MatrixUserId, mxc: &str) -> Result<(), MatrixError> {
+        self.record(format!("set_avatar_url({:?}, {:?})", user, mxc));
+        Ok(())
+    }
+
+    async fn avatar_url(&self, user: &MatrixUserId) -> Result<Option<String>, MatrixError> {
+        self.record(format!("avatar_url({:?})", user));
+        Ok(None)
+    }
+
+    async fn download(&self, mxc: &str) -> Result<(Vec<u8>, Option<String>), MatrixError> {
+        self.record(format!("download({:?})", mxc));
+        Ok((vec![], None))
+    }
+
+    async fn create_direct_room(&self, creator: &MatrixUserId, peer: &MatrixUserId) -> Result<RoomId, MatrixError> {
+        self.record(format!("create_direct_room({:?}, {:?})", creator, peer));
+        Ok(RoomId::parse(&format!("!new{}:hs.example", self.next())).expect("a room id"))
+    }
+
+    async fn create_group_room(
+        &self,
+        name: &str,
+        alias: &str,
+        open: bool,
+        invite: &[MatrixUserId],
+        moderators: &[MatrixUserId],
+        marker: &str,
+    ) -> Result<RoomId, MatrixError> {
+        self.record(format!(
+            "create_group_room({:?}, {:?}, {:?}, {:?}, {:?}, {:?})",
+            name, alias, open, invite, moderators, marker
+        ));
+        Ok(RoomId::parse(&format!("!new{}:hs.example", self.next())).expect("a room id"))
+    }
+
+    async fn create_linked_room(&self, name: &str, alias_localpart: &str) -> Result<RoomId, MatrixError> {
+        self.record(format!("create_linked_room({:?}, {:?})", name, alias_localpart));
+        Ok(RoomId::parse(&format!("!new{}:hs.example", self.next())).expect("a room id"))
+    }
+
+    async fn invite(&self, room: &RoomId, by: &MatrixUserId, user: &MatrixUserId) -> Result<(), MatrixError> {
+        self.record(format!("invite({:?}, {:?}, {:?})", room, by, user));
+        Ok(())
+    }
+
+    async fn join(&self, room: &RoomId, user: &MatrixUserId) -> Result<(), MatrixError> {
+        self.record(format!("join({:?}, {:?})", room, user));
+        Ok(())
+    }
+
+    async fn leave(&self, room: &RoomId, user: &MatrixUserId) -> Result<(), MatrixError> {
+        self.record(format!("leave({:?}, {:?})", room, user));
+        Ok(())
+    }
+
+    async fn kick(&self, room: &RoomId, user: &MatrixUserId, reason: &str) -> Result<(), MatrixError> {
+        self.record(format!("kick({:?}, {:?}, {:?})", room, user, reason));
+        Ok(())
+    }
+
+    async fn set_power_level(&self, room: &RoomId, user: &MatrixUserId, level: i64) -> Result<(), MatrixError> {
+        self.record(format!("set_power_level({:?}, {:?}, {:?})", room, user, level));
+        Ok(())
+    }
+
+    async fn set_topic(&self, room: &RoomId, topic: &str) -> Result<(), MatrixError> {
+        self.record(format!("set_topic({:?}, {:?})", room, topic));
+        Ok(())
+    }
+
+    async fn set_name(&self, room: &RoomId, name: &str) -> Result<(), MatrixError> {
+        self.record(format!("set_name({:?}, {:?})", room, name));
+        Ok(())
+    }
+
+    async fn set_room_displayname(&self, room: &RoomId, user: &MatrixUserId, name: &str) -> Result<(), MatrixError> {
+        self.record(format!("set_room_displayname({:?}, {:?}, {:?})", room, user, name));
+        Ok(())
+    }
+
+    async fn room_origin(&self, room: &RoomId) -> Result<Option<RoomOrigin>, MatrixError> {
+        self.record(format!("room_origin({:?})", room));
+        Ok(None)
+    }
+
+    async fn resolve_alias(&self, alias: &str) -> Result<Option<RoomId>, MatrixError> {
+        self.record(format!("resolve_alias({:?})", alias));
+        Ok(None)
+    }
+
+    async fn joined_members(&self, room: &RoomId) -> Result<Vec<(MatrixUserId, Option<String>)>, MatrixError> {
+        self.record(format!("joined_members({:?})", room));
+        Ok(vec![])
+    }
+
+    async fn room_event(&self, room: &RoomId, event_id: &str) -> Result<Option<MatrixIn>, MatrixError> {
+        self.record(format!("room_event({:?}, {:?})", room, event_id));
+        Ok(None)
+    }
+
+    async fn room_event_as(
+        &self,
+        room: &RoomId,
+        event_id: &str,
+        user: Option<&MatrixUserId>,
+    ) -> Result<Option<MatrixIn>, MatrixError> {
+        self.record(format!("room_event_as({:?}, {:?}, {:?})", room, event_id, user));
+        Ok(None)
+    }
+
+    async fn ping_homeserver(&self, transaction_id: &str) -> Result<(), MatrixError> {
+        self.record(format!("ping_homeserver({:?})", transaction_id));
+        Ok(())
+    }
+}
+
+fn user(s: &str) -> MatrixUserId {
+    MatrixUserId::parse(s).unwrap()
+}
+
+/// A bridge on a fresh SQLite file, with the fake homeserver and an XMPP link that is down
+/// (stanzas stay queued), and rooms capped at `cap` participants.
+async fn bridge(cap: usize) -> (Arc<Bridge>, Arc<FakeHomeserver>, Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.yaml")))
+        .expect("the example config loads");
+    config.rooms.max_participants = cap;
+    let config = Arc::new(config);
+    let store = Store::connect(&format!("sqlite://{}/bridge.db", dir.path().display()), 2).await.unwrap();
+    let fake = Arc::new(FakeHomeserver::default());
+    let (inbound, _) = tokio::sync::mpsc::channel(16);
+    let (_, shutdown) = tokio::sync::watch::channel(false);
+    let params = ComponentParams { jid: "bridge.example".into(), server: "127.0.0.1:1".into(), secret: "s".into() };
+    let (xmpp, _never_run) = component(params, inbound, shutdown);
+    let links = config.links.rules().unwrap();
+    let bridge = Bridge::new(config, store.clone(), fake.clone(), links, xmpp, "hs".into(), "t".into());
+    (bridge, fake, store, dir)
+}
+
+/// A hosted room of `owner` with `others` joined as participants.
+async fn hosted_room(store: &Store, owner: &MatrixUserId, others: &[MatrixUserId]) -> RoomId {
+    let room = RoomId::parse("!big:hs.example").unwrap();
+    let r = HostedRoom {
+        room: room.clone(),
+        alias: None,
+        name: None,
+        topic: None,
+        owner: Party::Matrix(owner.clone()),
+        open: true,
+    };
+    store.save_room(&r).await.unwrap();
+    let member = |u: &MatrixUserId, role| RoomMember {
+        party: Party::Matrix(u.clone()),
+        role,
+        joined: true,
+        nick: u.localpart().to_owned(),
+    };
+    store.save_member(&room, &member(owner, Role::Owner)).await.unwrap();
+    for u in others {
+        store.save_member(&room, &member(u, Role::Participant)).await.unwrap();
+    }
+    room
+}
+
+fn join(room: &RoomId, who: &MatrixUserId) -> MatrixIn {
+    MatrixIn::Membership {
+        room: room.clone(),
+        sender: who.clone(),
+        user: who.clone(),
+        membership: Membership::Join,
+        displayname: None,
+        reason: None,
+    }
+}
+
+/// Poll the fake's calls until one matches (the outbox lanes run in the background).
+async fn wait_call(fake: &FakeHomeserver, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    for _ in 0..100 {
+        if let Some(c) = fake.calls().into_iter().find(|c| pred(c)) {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {what} among {:#?}", fake.calls());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_join_past_the_cap_is_undone_with_a_reason() {
+    let (bridge, fake, store, _dir) = bridge(3).await;
+    let owner = user("@own:hs.example");
+    let room = hosted_room(&store, &owner, &[user("@a:hs.example"), user("@b:hs.example")]).await;
+    bridge.accept_matrix_transaction("t1", vec![join(&room, &user("@late:hs.example"))]).await.unwrap();
+    let kick = wait_call(&fake, "kick of the 4th", |c| c.starts_with("kick(") && c.contains("\"late\"")).await;
+    assert!(kick.contains("full"), "{kick}");
+    // Nobody else was removed, and the room still has its three.
+    assert_eq!(fake.calls().iter().filter(|c| c.starts_with("kick(")).count(), 1, "{:#?}", fake.calls());
+    assert_eq!(store.room_members(&room).await.unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_join_under_the_cap_is_kept() {
+    let (bridge, fake, store, _dir) = bridge(4).await;
+    let owner = user("@own:hs.example");
+    let room = hosted_room(&store, &owner, &[user("@a:hs.example"), user("@b:hs.example")]).await;
+    bridge.accept_matrix_transaction("t1", vec![join(&room, &user("@fourth:hs.example"))]).await.unwrap();
+    // Positive control: the join is recorded; and no kick was asked for.
+    for _ in 0..100 {
+        if store.room_members(&room).await.unwrap().len() == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(store.room_members(&room).await.unwrap().len(), 4);
+    assert!(!fake.calls().iter().any(|c| c.starts_with("kick(")), "{:#?}", fake.calls());
+}
+
+fn says(room: &RoomId, who: &MatrixUserId, id: &str, body: &str) -> MatrixIn {
+    MatrixIn::Message {
+        room: room.clone(),
+        sender: who.clone(),
+        event_id: id.into(),
+        text: Text::plain(body),
+        reply_to: None,
+        replaces: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_moderators_remove_participants() {
+    let (bridge, fake, store, _dir) = bridge(30).await;
+    let (owner, a, b) = (user("@own:hs.example"), user("@a:hs.example"), user("@b:hs.example"));
+    let room = hosted_room(&store, &owner, &[a.clone(), b.clone()]).await;
+    // A participant asks the bot to remove someone: refused, with the reason, and b stays.
+    bridge.accept_matrix_transaction("t1", vec![says(&room, &a, "$1", "!kick @b:hs.example")]).await.unwrap();
+    wait_call(&fake, "the bot's refusal", |c| c.contains("refused: only moderators can remove participants")).await;
+    assert!(!fake.calls().iter().any(|c| c.starts_with("kick(")), "{:#?}", fake.calls());
+    assert_eq!(store.room_members(&room).await.unwrap().len(), 3);
+    // The initiator (a moderator) may: b is removed on Matrix, and from the participants.
+    bridge.accept_matrix_transaction("t2", vec![says(&room, &owner, "$2", "!kick @b:hs.example")]).await.unwrap();
+    let kick = wait_call(&fake, "the kick of b", |c| c.starts_with("kick(") && c.contains("\"b\"")).await;
+    assert!(kick.contains("removed by @own:hs.example"), "{kick}");
+    assert_eq!(store.room_members(&room).await.unwrap().len(), 2);
+}
