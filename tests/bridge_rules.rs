@@ -410,3 +410,34 @@ async fn only_moderators_remove_participants() {
     assert!(kick.contains("removed by @own:hs.example"), "{kick}");
     assert_eq!(store.room_members(&room).await.unwrap().len(), 2);
 }
+
+fn chat(from: &str, to_local: &str, id: &str, body: &str) -> ucbridge::core::inbound::XmppChatIn {
+    ucbridge::core::inbound::XmppChatIn {
+        from: ucbridge::core::ids::BareJid::parse(from).unwrap(),
+        to_local: to_local.into(),
+        stanza_id: Some(id.into()),
+        body: body.into(),
+        nick: None,
+        wants_receipt: false,
+        markable: false,
+        extras: Default::default(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_xmpp_message_opens_a_direct_chat_and_later_ones_reuse_it() {
+    let (bridge, fake, _store, _dir) = bridge(30).await;
+    bridge.accept_xmpp_chat(chat("alice@localhost", "bob\\40localhost", "m1", "hello")).await.unwrap();
+    wait_call(&fake, "the first message", |c| c.contains("\"hello\"")).await;
+    bridge.accept_xmpp_chat(chat("alice@localhost", "bob\\40localhost", "m2", "again")).await.unwrap();
+    wait_call(&fake, "the second message", |c| c.contains("\"again\"")).await;
+    let calls = fake.calls();
+    let created: Vec<_> = calls.iter().filter(|c| c.starts_with("create_direct_room(")).collect();
+    assert_eq!(created.len(), 1, "one direct chat for the pair: {calls:#?}");
+    assert!(created[0].contains("\"bob\""), "{calls:#?}");
+    // The same stanza id again is a resend: bridged once.
+    bridge.accept_xmpp_chat(chat("alice@localhost", "bob\\40localhost", "m2", "again")).await.unwrap();
+    bridge.accept_xmpp_chat(chat("alice@localhost", "bob\\40localhost", "m3", "third")).await.unwrap();
+    wait_call(&fake, "the third message", |c| c.contains("\"third\"")).await;
+    assert_eq!(fake.calls().iter().filter(|c| c.contains("\"again\"")).count(), 1, "{:#?}", fake.calls());
+}
