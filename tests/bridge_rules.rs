@@ -441,3 +441,30 @@ async fn the_first_xmpp_message_opens_a_direct_chat_and_later_ones_reuse_it() {
     wait_call(&fake, "the third message", |c| c.contains("\"third\"")).await;
     assert_eq!(fake.calls().iter().filter(|c| c.contains("\"again\"")).count(), 1, "{:#?}", fake.calls());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_matrix_user_who_left_the_direct_chat_is_invited_back_by_the_next_message() {
+    let (bridge, fake, store, _dir) = bridge(30).await;
+    let (alice, bob) = (ucbridge::core::ids::BareJid::parse("alice@localhost").unwrap(), user("@bob:localhost"));
+    bridge.accept_xmpp_chat(chat("alice@localhost", "bob\\40localhost", "m1", "hello")).await.unwrap();
+    wait_call(&fake, "the first message", |c| c.contains("\"hello\"")).await;
+    let dm = store.current_dm(&alice, &bob).await.unwrap().expect("the direct chat is recorded");
+    // Bob leaves the chat.
+    let leave = MatrixIn::Membership {
+        room: dm.room.clone(),
+        sender: bob.clone(),
+        user: bob.clone(),
+        membership: Membership::Leave,
+        displayname: None,
+        reason: None,
+    };
+    bridge.accept_matrix_transaction("t1", vec![leave]).await.unwrap();
+    let invites_before = fake.calls().iter().filter(|c| c.starts_with("invite(")).count();
+    bridge.accept_xmpp_chat(chat("alice@localhost", "bob\\40localhost", "m2", "are you there?")).await.unwrap();
+    wait_call(&fake, "the message after the leave", |c| c.contains("\"are you there?\"")).await;
+    let calls = fake.calls();
+    let invites: Vec<_> = calls.iter().filter(|c| c.starts_with("invite(")).collect();
+    assert_eq!(invites.len(), invites_before + 1, "bob invited back once: {calls:#?}");
+    assert!(invites.last().unwrap().contains("\"bob\""), "{calls:#?}");
+    assert_eq!(calls.iter().filter(|c| c.starts_with("create_direct_room(")).count(), 1, "same room: {calls:#?}");
+}
