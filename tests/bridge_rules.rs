@@ -23,7 +23,9 @@ use ucbridge::xmpp::connection::{ComponentParams, component};
 #[derive(Default)]
 struct FakeHomeserver {
     calls: Mutex<Vec<String>>,
+    /// Event ids handed out (`$event0`, `$event1`, … in the order of the sends).
     ids: AtomicU64,
+    rooms: AtomicU64,
 }
 
 impl FakeHomeserver {
@@ -33,6 +35,10 @@ impl FakeHomeserver {
 
     fn next(&self) -> u64 {
         self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn next_room(&self) -> u64 {
+        self.rooms.fetch_add(1, Ordering::Relaxed)
     }
 
     fn calls(&self) -> Vec<String> {
@@ -183,7 +189,7 @@ impl MatrixOut for FakeHomeserver {
 
     async fn create_direct_room(&self, creator: &MatrixUserId, peer: &MatrixUserId) -> Result<RoomId, MatrixError> {
         self.record(format!("create_direct_room({:?}, {:?})", creator, peer));
-        Ok(RoomId::parse(&format!("!new{}:hs.example", self.next())).expect("a room id"))
+        Ok(RoomId::parse(&format!("!new{}:hs.example", self.next_room())).expect("a room id"))
     }
 
     async fn create_group_room(
@@ -199,12 +205,12 @@ impl MatrixOut for FakeHomeserver {
             "create_group_room({:?}, {:?}, {:?}, {:?}, {:?}, {:?})",
             name, alias, open, invite, moderators, marker
         ));
-        Ok(RoomId::parse(&format!("!new{}:hs.example", self.next())).expect("a room id"))
+        Ok(RoomId::parse(&format!("!new{}:hs.example", self.next_room())).expect("a room id"))
     }
 
     async fn create_linked_room(&self, name: &str, alias_localpart: &str) -> Result<RoomId, MatrixError> {
         self.record(format!("create_linked_room({:?}, {:?})", name, alias_localpart));
-        Ok(RoomId::parse(&format!("!new{}:hs.example", self.next())).expect("a room id"))
+        Ok(RoomId::parse(&format!("!new{}:hs.example", self.next_room())).expect("a room id"))
     }
 
     async fn invite(&self, room: &RoomId, by: &MatrixUserId, user: &MatrixUserId) -> Result<(), MatrixError> {
@@ -467,4 +473,25 @@ async fn a_matrix_user_who_left_the_direct_chat_is_invited_back_by_the_next_mess
     assert_eq!(invites.len(), invites_before + 1, "bob invited back once: {calls:#?}");
     assert!(invites.last().unwrap().contains("\"bob\""), "{calls:#?}");
     assert_eq!(calls.iter().filter(|c| c.starts_with("create_direct_room(")).count(), 1, "same room: {calls:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_xmpp_correction_edits_the_senders_own_message_and_nothing_else() {
+    let (bridge, fake, _store, _dir) = bridge(30).await;
+    bridge.accept_xmpp_chat(chat("alice@localhost", "bob\\40localhost", "m1", "helo")).await.unwrap();
+    let first = wait_call(&fake, "the first message", |c| c.contains("\"helo\"")).await;
+    let mut fix = chat("alice@localhost", "bob\\40localhost", "m2", "hello");
+    fix.extras.replaces = Some("m1".into());
+    bridge.accept_xmpp_chat(fix).await.unwrap();
+    let edit = wait_call(&fake, "the correction", |c| c.contains("\"hello\"")).await;
+    // The fake numbers the events it returns in the order of the sends.
+    let sent_before = fake.calls().iter().position(|c| *c == first).unwrap();
+    let event = format!("$event{}", fake.calls()[..sent_before].iter().filter(|c| c.starts_with("send_")).count());
+    assert!(edit.contains(&format!("replaces: Some(\"{event}\")")), "{edit} should replace {event}");
+    // A correction of an id the bridge never saw is a plain message, not an edit of anything.
+    let mut stray = chat("alice@localhost", "bob\\40localhost", "m3", "stray");
+    stray.extras.replaces = Some("nope".into());
+    bridge.accept_xmpp_chat(stray).await.unwrap();
+    let plain = wait_call(&fake, "the stray correction", |c| c.contains("\"stray\"")).await;
+    assert!(plain.contains("replaces: None"), "{plain}");
 }
