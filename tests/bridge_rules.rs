@@ -296,6 +296,8 @@ fn user(s: &str) -> MatrixUserId {
 /// A bridge on a fresh SQLite file, with the fake homeserver and an XMPP link that is down
 /// (stanzas stay queued), and rooms capped at `cap` participants.
 async fn bridge(cap: usize) -> (Arc<Bridge>, Arc<FakeHomeserver>, Store, tempfile::TempDir) {
+    // As main.rs does: the HTTP clients (SMS gateway, media) need rustls' crypto provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.yaml")))
         .expect("the example config loads");
@@ -494,4 +496,37 @@ async fn an_xmpp_correction_edits_the_senders_own_message_and_nothing_else() {
     bridge.accept_xmpp_chat(stray).await.unwrap();
     let plain = wait_call(&fake, "the stray correction", |c| c.contains("\"stray\"")).await;
     assert!(plain.contains("replaces: None"), "{plain}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sms_to_someones_number_reaches_them_and_one_nobody_can_take_is_not_accepted() {
+    let (bridge, fake, _store, _dir) = bridge(30).await;
+    let mut config = (*bridge.config).clone();
+    let sms = config.sms.as_mut().expect("the example config has an sms section");
+    sms.numbers.push(ucbridge::config::sms::SmsNumber {
+        number: "+49 30 5550201".into(),
+        owner: Some("@anna:localhost".into()),
+    });
+    let service = ucbridge::sms::SmsService::from_config(&config).unwrap().expect("SMS is on");
+    let _ = bridge.sms.set(Arc::new(service));
+    let phone = |s: &str| ucbridge::core::ids::PhoneNumber::parse(s).unwrap();
+    let to_anna = ucbridge::sms::inbound::IncomingSms {
+        from: phone("+4917612345678"),
+        to: Some(phone("+49305550201")),
+        text: "call me back".into(),
+        id: "k1".into(),
+    };
+    assert!(bridge.accept_incoming_sms("kannel", to_anna).await.unwrap());
+    let sent = wait_call(&fake, "the SMS on Matrix", |c| c.contains("\"call me back\"")).await;
+    assert!(sent.contains("+4917612345678") || sent.contains("4917612345678"), "from the number's ghost: {sent}");
+    assert!(fake.calls().iter().any(|c| c.contains("\"anna\"")), "anna is invited: {:#?}", fake.calls());
+    // To a number nobody owns, from someone nobody wrote to, with no control room yet: not
+    // accepted, so the gateway keeps it and retries.
+    let stray = ucbridge::sms::inbound::IncomingSms {
+        from: phone("+4917600000000"),
+        to: Some(phone("+49305559999")),
+        text: "anyone?".into(),
+        id: "k2".into(),
+    };
+    assert!(!bridge.accept_incoming_sms("kannel", stray).await.unwrap());
 }
