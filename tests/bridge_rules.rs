@@ -23,7 +23,7 @@ use ucbridge::xmpp::connection::{ComponentParams, component};
 #[derive(Default)]
 struct FakeHomeserver {
     calls: Mutex<Vec<String>>,
-    /// Event ids handed out (`$event0`, `$event1`, … in the order of the sends).
+    /// Event ids handed out (`$event0`, `$event1`, …).
     ids: AtomicU64,
     rooms: AtomicU64,
 }
@@ -35,6 +35,14 @@ impl FakeHomeserver {
 
     fn next(&self) -> u64 {
         self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Record a send and answer it with the next event id, which the record ends with
+    /// (`… -> $event3`).
+    fn sent(&self, call: String) -> Result<String, MatrixError> {
+        let id = format!("$event{}", self.next());
+        self.record(format!("{call} -> {id}"));
+        Ok(id)
     }
 
     fn next_room(&self) -> u64 {
@@ -56,8 +64,7 @@ impl MatrixOut for FakeHomeserver {
         html: Option<&str>,
         txn_id: &str,
     ) -> Result<String, MatrixError> {
-        self.record(format!("send_text({:?}, {:?}, {:?}, {:?}, {:?})", room, user, text, html, txn_id));
-        Ok(format!("$event{}", self.next()))
+        self.sent(format!("send_text({:?}, {:?}, {:?}, {:?}, {:?})", room, user, text, html, txn_id))
     }
 
     async fn send_message(
@@ -69,11 +76,10 @@ impl MatrixOut for FakeHomeserver {
         relations: Relations<'_>,
         txn_id: &str,
     ) -> Result<String, MatrixError> {
-        self.record(format!(
+        self.sent(format!(
             "send_message({:?}, {:?}, {:?}, {:?}, {:?}, {:?})",
             room, user, text, html, relations, txn_id
-        ));
-        Ok(format!("$event{}", self.next()))
+        ))
     }
 
     async fn send_file(
@@ -84,8 +90,7 @@ impl MatrixOut for FakeHomeserver {
         relations: Relations<'_>,
         txn_id: &str,
     ) -> Result<String, MatrixError> {
-        self.record(format!("send_file({:?}, {:?}, {:?}, {:?}, {:?})", room, user, file, relations, txn_id));
-        Ok(format!("$event{}", self.next()))
+        self.sent(format!("send_file({:?}, {:?}, {:?}, {:?}, {:?})", room, user, file, relations, txn_id))
     }
 
     async fn send_reaction(
@@ -96,8 +101,7 @@ impl MatrixOut for FakeHomeserver {
         key: &str,
         txn_id: &str,
     ) -> Result<String, MatrixError> {
-        self.record(format!("send_reaction({:?}, {:?}, {:?}, {:?}, {:?})", room, user, target, key, txn_id));
-        Ok(format!("$event{}", self.next()))
+        self.sent(format!("send_reaction({:?}, {:?}, {:?}, {:?}, {:?})", room, user, target, key, txn_id))
     }
 
     async fn redact(
@@ -168,8 +172,7 @@ impl MatrixOut for FakeHomeserver {
     }
 
     async fn upload(&self, user: &MatrixUserId, bytes: Vec<u8>, content_type: &str) -> Result<String, MatrixError> {
-        self.record(format!("upload({:?}, {:?}, {:?})", user, bytes, content_type));
-        Ok(format!("$event{}", self.next()))
+        self.sent(format!("upload({:?}, {:?}, {:?})", user, bytes, content_type))
     }
 
     async fn set_avatar_url(&self, user: &MatrixUserId, mxc: &str) -> Result<(), MatrixError> {
@@ -486,9 +489,7 @@ async fn an_xmpp_correction_edits_the_senders_own_message_and_nothing_else() {
     fix.extras.replaces = Some("m1".into());
     bridge.accept_xmpp_chat(fix).await.unwrap();
     let edit = wait_call(&fake, "the correction", |c| c.contains("\"hello\"")).await;
-    // The fake numbers the events it returns in the order of the sends.
-    let sent_before = fake.calls().iter().position(|c| *c == first).unwrap();
-    let event = format!("$event{}", fake.calls()[..sent_before].iter().filter(|c| c.starts_with("send_")).count());
+    let event = first.rsplit(" -> ").next().expect("a send records its event id");
     assert!(edit.contains(&format!("replaces: Some(\"{event}\")")), "{edit} should replace {event}");
     // A correction of an id the bridge never saw is a plain message, not an edit of anything.
     let mut stray = chat("alice@localhost", "bob\\40localhost", "m3", "stray");
