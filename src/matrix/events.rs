@@ -21,7 +21,15 @@ pub fn translate(raw: &Raw<AnyTimelineEvent>) -> Option<MatrixIn> {
         }
     };
     let room = RoomId::parse(event.room_id().as_str()).ok()?;
-    let sender = MatrixUserId::parse(event.sender().as_str()).ok()?;
+    let sender = match MatrixUserId::parse(event.sender().as_str()) {
+        Ok(sender) => sender,
+        Err(e) => {
+            // E.g. a historical localpart starting with `#` or `!`, whose XMPP address would be a
+            // room's: the event is not bridged, and the log says why.
+            tracing::info!(error = %e, room = %event.room_id(), "skipping an event from a sender the bridge cannot map");
+            return None;
+        }
+    };
     match event {
         AnyTimelineEvent::State(AnyStateEvent::RoomMember(StateEvent::Original(ev))) => {
             let membership = match ev.content.membership {
