@@ -44,12 +44,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let (xmpp, xmpp_task) = component(params, inbound_tx, shutdown_rx.clone());
     let instance = store.instance_id().await.context("reading the database's instance id")?;
+    let xmpp_out =
+        crate::xmpp::out::ComponentOut { sender: xmpp.clone(), component: config.xmpp.component_jid.clone() };
     let bridge = Bridge::new(
         config.clone(),
         store.clone(),
         Arc::new(matrix),
         links,
-        xmpp,
+        Arc::new(xmpp_out),
         registration.hs_token.clone(),
         instance,
     );
@@ -80,7 +82,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let http_task = tokio::spawn(crate::http::server::serve(listener, router, bounds, shutdown_rx.clone()));
 
     let xmpp_task = tokio::spawn(xmpp_task);
-    tokio::spawn(crate::xmpp::inbound::run(bridge.clone(), inbound_rx));
+    tokio::spawn(crate::xmpp::inbound::run(bridge.clone(), xmpp, inbound_rx));
     bridge.sweep().await;
     tokio::spawn(bridge.clone().sweep_forever());
     tokio::spawn(bridge.clone().keep_ghost_presence());

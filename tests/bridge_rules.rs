@@ -1,6 +1,7 @@
-//! The bridge's decisions against an in-memory fake of the homeserver (`matrix::out::MatrixOut`)
-//! and a real SQLite store: what a Matrix event in a hosted room makes the bridge do, without
-//! Synapse or Prosody. (The end-to-end suite checks the same rules against the real peers.)
+//! The bridge's decisions against in-memory fakes of the homeserver (`matrix::out::MatrixOut`)
+//! and of the XMPP component (`xmpp::out::XmppOut`), with a real SQLite store: what an event
+//! or a stanza makes the bridge do, without Synapse or Prosody. (The end-to-end suite checks
+//! the same rules against the real peers.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,13 +12,56 @@ use ucbridge::config::Config;
 use ucbridge::core::action::Text;
 use ucbridge::core::ids::{MatrixUserId, RoomId};
 use ucbridge::core::inbound::{MatrixIn, Membership};
+use ucbridge::core::outbox::DeliveryError;
 use ucbridge::core::presence::{MatrixState, Presence};
 use ucbridge::core::room::Role;
 use ucbridge::core::watch::Party;
 use ucbridge::matrix::client::{MatrixError, Relations, RoomOrigin, UploadedFile};
 use ucbridge::matrix::out::MatrixOut;
 use ucbridge::store::{HostedRoom, RoomMember, Store};
-use ucbridge::xmpp::connection::{ComponentParams, component};
+use ucbridge::xmpp::out::{Outgoing, XmppOut};
+use ucbridge::xmpp::reply::{Answer, Envelope};
+
+/// Records what the bridge sends on XMPP and the answers it gives; everything is taken.
+#[derive(Default)]
+struct FakeXmpp {
+    sent: Mutex<Vec<Outgoing>>,
+    answers: Mutex<Vec<Answer>>,
+}
+
+impl FakeXmpp {
+    fn sent(&self) -> Vec<Outgoing> {
+        self.sent.lock().unwrap().clone()
+    }
+
+    fn answers(&self) -> Vec<Answer> {
+        self.answers.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl XmppOut for FakeXmpp {
+    async fn answer(&self, _envelope: &Envelope, answer: Answer) {
+        self.answers.lock().unwrap().push(answer);
+    }
+
+    async fn deliver(&self, out: Outgoing) -> Result<(), DeliveryError> {
+        self.sent.lock().unwrap().push(out);
+        Ok(())
+    }
+
+    async fn post(&self, out: Outgoing) {
+        self.sent.lock().unwrap().push(out);
+    }
+
+    fn is_connected(&self) -> bool {
+        true
+    }
+
+    async fn is_muc(&self, _muc: &ucbridge::core::ids::BareJid) -> Result<bool, DeliveryError> {
+        Ok(false)
+    }
+}
 
 /// Records every call (name and arguments, as `Debug`) and answers each with success.
 #[derive(Default)]
@@ -296,9 +340,14 @@ fn user(s: &str) -> MatrixUserId {
     MatrixUserId::parse(s).unwrap()
 }
 
-/// A bridge on a fresh SQLite file, with the fake homeserver and an XMPP link that is down
-/// (stanzas stay queued), and rooms capped at `cap` participants.
+/// A bridge on a fresh SQLite file, with the fake homeserver and XMPP component, and rooms
+/// capped at `cap` participants.
 async fn bridge(cap: usize) -> (Arc<Bridge>, Arc<FakeHomeserver>, Store, tempfile::TempDir) {
+    let (bridge, fake, _, store, dir) = bridge_and_xmpp(cap).await;
+    (bridge, fake, store, dir)
+}
+
+async fn bridge_and_xmpp(cap: usize) -> (Arc<Bridge>, Arc<FakeHomeserver>, Arc<FakeXmpp>, Store, tempfile::TempDir) {
     // As main.rs does: the HTTP clients (SMS gateway, media) need rustls' crypto provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
@@ -308,13 +357,10 @@ async fn bridge(cap: usize) -> (Arc<Bridge>, Arc<FakeHomeserver>, Store, tempfil
     let config = Arc::new(config);
     let store = Store::connect(&format!("sqlite://{}/bridge.db", dir.path().display()), 2).await.unwrap();
     let fake = Arc::new(FakeHomeserver::default());
-    let (inbound, _) = tokio::sync::mpsc::channel(16);
-    let (_, shutdown) = tokio::sync::watch::channel(false);
-    let params = ComponentParams { jid: "bridge.example".into(), server: "127.0.0.1:1".into(), secret: "s".into() };
-    let (xmpp, _never_run) = component(params, inbound, shutdown);
+    let xmpp = Arc::new(FakeXmpp::default());
     let links = config.links.rules().unwrap();
-    let bridge = Bridge::new(config, store.clone(), fake.clone(), links, xmpp, "hs".into(), "t".into());
-    (bridge, fake, store, dir)
+    let bridge = Bridge::new(config, store.clone(), fake.clone(), links, xmpp.clone(), "hs".into(), "t".into());
+    (bridge, fake, xmpp, store, dir)
 }
 
 /// A hosted room of `owner` with `others` joined as participants.
@@ -530,4 +576,81 @@ async fn an_sms_to_someones_number_reaches_them_and_one_nobody_can_take_is_not_a
         id: "k2".into(),
     };
     assert!(!bridge.accept_incoming_sms("kannel", stray).await.unwrap());
+}
+
+/// Poll what the fake component was given until `pred` finds something.
+async fn wait_sent<T>(xmpp: &FakeXmpp, what: &str, pred: impl Fn(&Outgoing) -> Option<T>) -> T {
+    for _ in 0..100 {
+        if let Some(found) = xmpp.sent().iter().find_map(&pred) {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {what} among {:#?}", xmpp.sent());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_xmpp_user_cannot_correct_the_matrix_users_message() {
+    let (bridge, fake, xmpp, store, _dir) = bridge_and_xmpp(30).await;
+    let (alice, bob) = (ucbridge::core::ids::BareJid::parse("alice@localhost").unwrap(), user("@bob:localhost"));
+    bridge.accept_xmpp_chat(chat("alice@localhost", "bob\\40localhost", "m1", "hello")).await.unwrap();
+    wait_call(&fake, "the first message", |c| c.contains("\"hello\"")).await;
+    let dm = store.current_dm(&alice, &bob).await.unwrap().expect("the direct chat is recorded");
+    // Bob answers from Matrix: the message reaches alice on XMPP, under a stanza id.
+    bridge.accept_matrix_transaction("t1", vec![says(&dm.room, &bob, "$bob1", "hi alice")]).await.unwrap();
+    let id = wait_sent(&xmpp, "bob's message", |o| match o {
+        Outgoing::Chat { to, text, id, .. } if to == &alice && text.body == "hi alice" => Some(id.clone()),
+        _ => None,
+    })
+    .await;
+    // Alice sends a correction of bob's message: refused at once, with the reason, and no edit
+    // reaches Matrix.
+    let mut fix = chat("alice@localhost", "bob\\40localhost", "m2", "hi bob (edited by alice)");
+    fix.extras.replaces = Some(id);
+    let refused = bridge.accept_xmpp_chat(fix).await.expect_err("a correction of someone else's message");
+    assert_eq!(refused.1, "You can only correct your own messages.");
+    // Positive control: her next message does arrive, and the refused edit never did.
+    bridge.accept_xmpp_chat(chat("alice@localhost", "bob\\40localhost", "m3", "sorry")).await.unwrap();
+    wait_call(&fake, "the message after the refusal", |c| c.contains("\"sorry\"")).await;
+    assert!(!fake.calls().iter().any(|c| c.contains("edited by alice")), "{:#?}", fake.calls());
+}
+
+fn adhoc(
+    from: &str,
+    node: &str,
+    admin: Option<bool>,
+    step: ucbridge::core::xmpp_in::AdhocStep,
+) -> ucbridge::core::xmpp_in::XmppIn {
+    ucbridge::core::xmpp_in::XmppIn::AdhocCommand(ucbridge::core::xmpp_in::AdhocCommand {
+        sender: ucbridge::core::ids::BareJid::parse(from).unwrap(),
+        node: node.into(),
+        admin,
+        attempted: format!("ad-hoc {node}"),
+        step,
+    })
+}
+
+fn envelope(from: &str) -> Option<Envelope> {
+    let jid = |s: &str| xmpp_parsers::jid::Jid::new(s).unwrap();
+    Some(Envelope::iq(jid(from), jid("bridge.example"), "c1".into()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_ad_hoc_command_from_a_non_admin_is_refused_and_audited() {
+    use ucbridge::core::xmpp_in::{AdhocStep, Submission};
+    use ucbridge::xmpp::adhoc::CommandAnswer;
+    let (bridge, _fake, xmpp, store, _dir) = bridge_and_xmpp(30).await;
+    let who = "mallory@localhost";
+    let line = AdhocStep::Submitted(Ok(Submission::Line("status".into())));
+    bridge.accept_xmpp(adhoc(who, "admin", Some(true), line), envelope(who)).await;
+    let refused = "Only the bridge's admins can run admin commands.";
+    assert_eq!(xmpp.answers(), vec![Answer::Refused(ucbridge::core::action::Refusal::Forbidden, refused.into())]);
+    let audit = store.audit_log(10).await.unwrap();
+    assert!(audit.iter().any(|(_, _, command, ok)| !ok && command == "ad-hoc admin"), "{audit:#?}");
+    // Positive control: a user command's first step is its form, and an unknown node is not found.
+    bridge.accept_xmpp(adhoc(who, "whoami", Some(false), AdhocStep::Form), envelope(who)).await;
+    bridge.accept_xmpp(adhoc(who, "nope", None, AdhocStep::Form), envelope(who)).await;
+    let answers = xmpp.answers();
+    assert_eq!(answers[1], Answer::Command(CommandAnswer::Form));
+    assert!(matches!(answers[2], Answer::Refused(ucbridge::core::action::Refusal::NotFound, _)), "{answers:#?}");
 }

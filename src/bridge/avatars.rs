@@ -28,9 +28,7 @@ impl Bridge {
             Err(_) => return,
         };
         let Some(id) = id else { return };
-        if let Ok(stanza) = crate::xmpp::outbound::vcard_query(&self.map.component, jid, &id) {
-            self.xmpp.send_reply(stanza).await;
-        }
+        self.xmpp.post(crate::xmpp::out::Outgoing::VCardQuery { to: jid.clone(), id }).await;
     }
 
     /// Is this iq (`id`, from `from`) the answer to a vCard request of ours? Then the photo (if

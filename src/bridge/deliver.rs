@@ -8,7 +8,7 @@ use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
 use crate::core::outbox::DeliveryError;
 use crate::matrix::client::MatrixError;
-use crate::xmpp::outbound;
+use crate::xmpp::out::Outgoing;
 
 impl Bridge {
     /// The `formatted_body` of a text to Matrix: its links made HTML (`None`: it has none).
@@ -107,7 +107,7 @@ impl Bridge {
             Action::XmppNotice { to, text } => {
                 let from = crate::core::ids::BareJid::parse(&self.map.component)
                     .map_err(|e| DeliveryError::Permanent(e.to_string()))?;
-                self.xmpp.send(outbound::chat_between(&from, to, text, self.stanza_id(id), None)?).await
+                self.xmpp.deliver(Outgoing::chat(from, to.clone(), text.clone(), self.stanza_id(id))).await
             }
             Action::XmppBounce { from, to, reason, quote, .. } => {
                 let from = self.map.jid_for_matrix(from);
@@ -115,7 +115,7 @@ impl Bridge {
                     Some(q) => format!("{reason}\nYour message: “{q}”"),
                     None => reason.clone(),
                 };
-                self.xmpp.send(outbound::chat_between(&from, to, &Text::notice(body), self.stanza_id(id), None)?).await
+                self.xmpp.deliver(Outgoing::chat(from, to.clone(), Text::notice(body), self.stanza_id(id))).await
             }
             Action::Mail { from, to, raw, .. } => self.deliver_mail(from, to, raw).await,
             Action::SmsSend { .. }

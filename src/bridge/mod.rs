@@ -32,7 +32,7 @@ use crate::core::mapping::IdentityMap;
 use crate::core::presence::Presence;
 use crate::matrix::out::MatrixOut;
 use crate::store::Store;
-use crate::xmpp::connection::XmppSender;
+use crate::xmpp::out::XmppOut;
 
 pub use lanes::Lanes;
 
@@ -44,7 +44,7 @@ pub struct Bridge {
     /// Links in texts to Matrix become a sanitised `formatted_body` (see `crate::links`); set
     /// at start (a change of `links` needs a restart, `reload` says so).
     links: crate::links::LinkRules,
-    pub xmpp: XmppSender,
+    pub xmpp: Arc<dyn XmppOut>,
     pub hs_token: String,
     lanes: Lanes,
     /// Matrix users' display names as last seen in membership events (for XMPP nicks).
@@ -98,7 +98,7 @@ impl Bridge {
         store: Store,
         matrix: Arc<dyn MatrixOut>,
         links: crate::links::LinkRules,
-        xmpp: XmppSender,
+        xmpp: Arc<dyn XmppOut>,
         hs_token: String,
         instance: String,
     ) -> Arc<Self> {

@@ -14,8 +14,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use xmpp_parsers::stanza::Stanza;
-
 use crate::bridge::Bridge;
 use crate::commands::user::PresenceCommand;
 use crate::core::action::{Action, Text};
@@ -26,7 +24,7 @@ use crate::core::presence::{
 };
 use crate::core::watch::Party;
 use crate::store::StoreTx;
-use crate::xmpp::outbound;
+use crate::xmpp::out::Outgoing;
 
 /// Coalescing window for presence floods.
 const WINDOW: Duration = Duration::from_millis(300);
@@ -98,9 +96,7 @@ impl Bridge {
             if !self.presence_visible_to(user, &to).await {
                 continue;
             }
-            if let Ok(stanza) = outbound::presence_between(&contact, &to, presence) {
-                self.xmpp.send_reply(stanza).await;
-            }
+            self.xmpp.post(Outgoing::Presence { from: contact.clone(), to, presence: presence.clone() }).await;
         }
         self.show_presence_in_rooms(user, presence).await;
     }
@@ -280,9 +276,8 @@ impl Bridge {
             self.store.add_subscription(&contact.to_string(), &jid.to_string()).await?;
             self.store.remove_consent_request(user, jid).await?;
             let presence = self.presence_of_matrix_user(user, jid).await;
-            for stanza in outbound::subscription_granted(&contact, jid, &presence) {
-                self.xmpp.send_reply(stanza).await;
-            }
+            let (contact, subscriber) = (contact.clone(), jid.clone());
+            self.xmpp.post(Outgoing::SubscriptionGranted { contact, subscriber, current: presence }).await;
             Ok(true)
         }
         .await;
@@ -371,9 +366,7 @@ impl Bridge {
     /// Subscribe to `jid`'s presence from `user`'s address: the XMPP server asks `jid`, and
     /// their answer (`subscribed`) is what lets `user` watch them.
     pub(super) async fn ask_to_share(&self, user: &MatrixUserId, jid: &BareJid) {
-        if let Ok(stanza) = outbound::subscription_request(&self.map.jid_for_matrix(user), jid) {
-            self.xmpp.send_reply(stanza).await;
-        }
+        self.xmpp.post(Outgoing::SubscriptionRequest { from: self.map.jid_for_matrix(user), to: jid.clone() }).await;
     }
 
     /// `presence approve|deny|list`, for Matrix users. Writes go through `tx`; the stanzas an
@@ -419,8 +412,9 @@ impl Bridge {
                 }
                 tx.add_subscription(&contact.to_string(), &jid.to_string()).await?;
                 let presence = self.presence_of_matrix_user(user, &jid).await;
-                let stanzas = outbound::subscription_granted(&contact, &jid, &presence);
-                self.send_when_answered(user, &jid, Consent::Approved, stanzas);
+                let (contact, subscriber) = (contact.clone(), jid.clone());
+                let out = Outgoing::SubscriptionGranted { contact, subscriber, current: presence };
+                self.send_when_answered(user, &jid, Consent::Approved, out);
                 format!("OK: {jid} can see your presence now.")
             }
             PresenceCommand::Deny { jid } => {
@@ -436,7 +430,7 @@ impl Bridge {
                         user,
                         &jid,
                         Consent::Denied,
-                        outbound::subscription_withdrawn(&contact, &jid),
+                        Outgoing::SubscriptionWithdrawn { contact: contact.clone(), subscriber: jid.clone() },
                     );
                 }
                 if self.store.in_conversation(user, &jid).await? {
@@ -452,7 +446,7 @@ impl Bridge {
 
     /// Send `stanzas` once `user`'s answer to `jid` is committed (or give up after a while:
     /// a rolled back answer sends nothing).
-    fn send_when_answered(&self, user: &MatrixUserId, jid: &BareJid, answer: Consent, stanzas: Vec<Stanza>) {
+    fn send_when_answered(&self, user: &MatrixUserId, jid: &BareJid, answer: Consent, out: Outgoing) {
         let (store, xmpp, user, jid) = (self.store.clone(), self.xmpp.clone(), user.clone(), jid.clone());
         tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + COMMIT_WAIT;
@@ -467,9 +461,7 @@ impl Bridge {
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            for stanza in stanzas {
-                xmpp.send_reply(stanza).await;
-            }
+            xmpp.post(out).await;
         });
     }
 }

@@ -25,7 +25,7 @@ use crate::sms::provider::{DlrStatus, Outgoing};
 use crate::sms::segment::{coding_of, split};
 use crate::sms::{PERMISSION, SmsService};
 use crate::store::{SentSms, StoreError, StoreTx, now_ms};
-use crate::xmpp::outbound;
+use crate::xmpp::out::Outgoing as ToXmpp;
 
 impl Bridge {
     pub fn sms(&self) -> Option<&Arc<SmsService>> {
@@ -376,9 +376,8 @@ impl Bridge {
                 }
             }
             Some(SmsOrigin::Xmpp { jid, stanza_id: Some(id), wants_receipt: true }) => {
-                if let Ok(stanza) = outbound::receipt_between(&self.map.sms_jid(&sent.phone), jid, id) {
-                    self.xmpp.send_reply(stanza).await;
-                }
+                let (from, to, id) = (self.map.sms_jid(&sent.phone), jid.clone(), id.clone());
+                self.xmpp.post(ToXmpp::Receipt { from, to, id }).await;
             }
             _ => {}
         }
@@ -417,7 +416,7 @@ impl Bridge {
             Action::SmsToMatrix { phone, to, text } => self.post_from_phone(id, phone, to, text).await,
             Action::XmppFromPhone { phone, to, text } => {
                 let from = self.map.sms_jid(phone);
-                self.xmpp.send(outbound::chat_between(&from, to, text, self.stanza_id(id), None)?).await
+                self.xmpp.deliver(ToXmpp::chat(from, to.clone(), text.clone(), self.stanza_id(id))).await
             }
             Action::XmppPhoneBounce { phone, to, reason, .. } => {
                 // Not an error reply: the server drops a message of type error to a bare JID
@@ -425,7 +424,7 @@ impl Bridge {
                 // network reports. A chat message from the number's address reaches them.
                 let from = self.map.sms_jid(phone);
                 let text = Text::plain(reason.clone());
-                self.xmpp.send(outbound::chat_between(&from, to, &text, self.stanza_id(id), None)?).await
+                self.xmpp.deliver(ToXmpp::chat(from, to.clone(), text, self.stanza_id(id))).await
             }
             _ => Err(DeliveryError::Permanent("not an SMS action".into())),
         }

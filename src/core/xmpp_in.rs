@@ -29,6 +29,8 @@ pub enum XmppIn {
         to_local: Option<String>,
         markers: Vec<Marker>,
     },
+    /// An ad-hoc command (XEP-0050) to the component.
+    AdhocCommand(AdhocCommand),
     /// A message to the component itself: a command line.
     Command {
         from: BareJid,
@@ -304,4 +306,39 @@ pub enum RemotePresence {
     Available { real: Option<BareJid>, own: bool },
     Unavailable { own: bool },
     Error { condition: String, text: String },
+}
+
+/// An ad-hoc command (XEP-0050) sent to the component, read from its form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdhocCommand {
+    pub sender: BareJid,
+    pub node: String,
+    /// Whether the node is an admin command; `None`: there is no such command.
+    pub admin: Option<bool>,
+    /// What was tried (the command line, else the node), for the audit of a refusal.
+    pub attempted: String,
+    pub step: AdhocStep,
+}
+
+/// Where an ad-hoc command is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdhocStep {
+    /// The sender cancelled it.
+    Cancel,
+    /// It was started: the form comes next.
+    Form,
+    /// Its form was submitted: the command it stands for, or what is wrong with the form.
+    Submitted(Result<Submission, String>),
+}
+
+/// What a submitted form asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submission {
+    /// An admin command line (the `admin` node).
+    Line(String),
+    /// A command of the user tree, as its words.
+    User { words: Vec<String> },
+    /// A command of the admin tree, as its words; `line` is how it reads typed (for the audit),
+    /// `file` a file given with it (name and content).
+    Admin { words: Vec<String>, line: String, file: Option<(String, String)> },
 }

@@ -16,9 +16,11 @@ use xmpp_parsers::minidom::Element;
 use xmpp_parsers::stanza::Stanza;
 
 use crate::commands::{Adhoc, admin, user};
-use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
-use crate::xmpp::outbound;
+pub use crate::core::xmpp_in::Submission;
+use crate::core::xmpp_in::{AdhocCommand, AdhocStep, XmppIn};
+use crate::xmpp::inbound::Read;
+use crate::xmpp::reply::Envelope;
 
 pub const COMMANDS: &str = "http://jabber.org/protocol/commands";
 
@@ -183,18 +185,6 @@ fn form_values(form: Option<&DataForm>, var: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// What a submitted form asks for.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Submission {
-    /// An admin command line (the `admin` node).
-    Line(String),
-    /// A command of the user tree, as its words.
-    User { words: Vec<String> },
-    /// A command of the admin tree, as its words; `line` is how it reads typed (for the audit),
-    /// `file` a file given with it (name and content).
-    Admin { words: Vec<String>, line: String, file: Option<(String, String)> },
-}
-
 /// The command a submitted form stands for; `Err` says what is wrong with the form. Values
 /// follow the options (`--when=…`) and a `--`, so no value reads as another argument.
 fn submission(node: &str, form: Option<&DataForm>) -> Result<Submission, String> {
@@ -291,89 +281,68 @@ fn command_reply(node: &str, session: &str, status: &str, body: Vec<Element>) ->
     e
 }
 
-/// An `<iq type='set'><command/></iq>` to the component, read.
-pub struct Request {
-    from: Jid,
-    to: Jid,
-    id: String,
-    node: String,
-    session: String,
-    cancel: bool,
-    form: Option<DataForm>,
+/// An `<iq type='set'><command/></iq>` to the component, read into the bridge's terms; its
+/// answer is built by [`answer`] from the [`Envelope`] (which keeps the node and session).
+pub fn read(from: Jid, to: Jid, id: String, payload: &Element) -> Read {
+    let Ok(sender) = BareJid::parse(from.to_bare().as_str()) else { return Read::Nothing };
+    let node = payload.attr("node").unwrap_or_default().to_owned();
+    let session = payload.attr("sessionid").map(str::to_owned).unwrap_or_else(|| format!("ucb-{id}"));
+    let form = payload.get_child("x", xmpp_parsers::ns::DATA_FORMS).and_then(|x| DataForm::try_from(x.clone()).ok());
+    let step = if payload.attr("action") == Some("cancel") {
+        AdhocStep::Cancel
+    } else if form.is_none() && !form_fields(&node).is_empty() {
+        AdhocStep::Form
+    } else {
+        AdhocStep::Submitted(submission(&node, form.as_ref()))
+    };
+    let command = AdhocCommand {
+        sender,
+        admin: entry(&node).map(|e| e.admin),
+        // What was tried, for the audit of a refusal: the command line, else the node.
+        attempted: form_value(form.as_ref(), "command").unwrap_or_else(|| format!("ad-hoc {node}")),
+        node: node.clone(),
+        step,
+    };
+    Read::Bridge(XmppIn::AdhocCommand(command), Some(Envelope::iq(from, to, id).with_command(node, session)))
 }
 
-impl Request {
-    pub fn read(from: Jid, to: Jid, id: String, payload: &Element) -> Request {
-        let node = payload.attr("node").unwrap_or_default().to_owned();
-        let cancel = payload.attr("action") == Some("cancel");
-        let session = payload.attr("sessionid").map(str::to_owned).unwrap_or_else(|| format!("ucb-{id}"));
-        let form =
-            payload.get_child("x", xmpp_parsers::ns::DATA_FORMS).and_then(|x| DataForm::try_from(x.clone()).ok());
-        Request { from, to, id, node, session, cancel, form }
-    }
-
-    /// Who sent it (`None`: no address to answer as a person).
-    pub fn sender(&self) -> Option<BareJid> {
-        BareJid::parse(self.from.to_bare().as_str()).ok()
-    }
-
-    pub fn node(&self) -> &str {
-        &self.node
-    }
-
-    /// Whether the node is an admin command (`None`: there is no such node).
-    pub fn is_admin_node(&self) -> Option<bool> {
-        entry(&self.node).map(|e| e.admin)
-    }
-
-    /// What was tried, for the audit of a refusal: the command line, else the node.
-    pub fn attempted(&self) -> String {
-        form_value(self.form.as_ref(), "command").unwrap_or_else(|| format!("ad-hoc {}", self.node))
-    }
-
-    /// The answer that needs no command run: to a cancel, or the form to fill in (first step).
-    pub fn first_step(&self) -> Option<Stanza> {
-        if self.cancel {
-            return Some(self.reply(command_reply(&self.node, &self.session, "canceled", vec![])));
+/// The answer to a command (`node`, `session`) that is not an error, as an iq result from
+/// `from` to `to`.
+pub fn answer(from: Jid, to: Jid, id: String, node: &str, session: &str, answer: CommandAnswer) -> Stanza {
+    let command = match answer {
+        CommandAnswer::Canceled => command_reply(node, session, "canceled", vec![]),
+        CommandAnswer::Form => {
+            let title = entry(node).map(|e| e.name.clone());
+            let x = DataForm { type_: DataFormType::Form, title, instructions: None, fields: form_fields(node) };
+            let actions = Element::builder("actions", COMMANDS)
+                .attr(xmpp_parsers::minidom::rxml::NcName::try_from("execute").expect("literal"), "complete")
+                .append(Element::builder("complete", COMMANDS).build())
+                .build();
+            command_reply(node, session, "executing", vec![actions, x.into()])
         }
-        let fields = form_fields(&self.node);
-        if self.form.is_some() || fields.is_empty() {
-            return None;
+        CommandAnswer::Completed(text) => {
+            let note = Element::builder("note", COMMANDS)
+                .attr(xmpp_parsers::minidom::rxml::NcName::try_from("type").expect("literal"), "info")
+                .append(text)
+                .build();
+            command_reply(node, session, "completed", vec![note])
         }
-        let title = entry(&self.node).map(|e| e.name.clone());
-        let x = DataForm { type_: DataFormType::Form, title, instructions: None, fields };
-        let actions = Element::builder("actions", COMMANDS)
-            .attr(xmpp_parsers::minidom::rxml::NcName::try_from("execute").expect("literal"), "complete")
-            .append(Element::builder("complete", COMMANDS).build())
-            .build();
-        Some(self.reply(command_reply(&self.node, &self.session, "executing", vec![actions, x.into()])))
-    }
+    };
+    let mut iq = Iq::from_result(id, Some(Payload(command)));
+    *iq.from_mut() = Some(from);
+    *iq.to_mut() = Some(to);
+    Stanza::Iq(iq)
+}
 
-    /// The command the submitted form stands for; `Err` says what is wrong with the form.
-    pub fn submission(&self) -> Result<Submission, String> {
-        submission(&self.node, self.form.as_ref())
-    }
-
-    /// The command ran: its answer as the note of the completed command.
-    pub fn completed(&self, text: &str) -> Stanza {
-        let note = Element::builder("note", COMMANDS)
-            .attr(xmpp_parsers::minidom::rxml::NcName::try_from("type").expect("literal"), "info")
-            .append(text)
-            .build();
-        self.reply(command_reply(&self.node, &self.session, "completed", vec![note]))
-    }
-
-    /// An error answer.
-    pub fn error(&self, refusal: Refusal, text: &str) -> Stanza {
-        outbound::iq_error(Some(self.to.clone()), self.from.clone(), self.id.clone(), refusal, text)
-    }
-
-    fn reply(&self, command: Element) -> Stanza {
-        let mut iq = Iq::from_result(self.id.clone(), Some(Payload(command)));
-        *iq.from_mut() = Some(self.to.clone());
-        *iq.to_mut() = Some(self.from.clone());
-        Stanza::Iq(iq)
-    }
+/// How a command is answered when it is not refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandAnswer {
+    /// The command was cancelled.
+    Canceled,
+    /// The form to fill in (the first step).
+    Form,
+    /// It ran: its answer, as the completed command's note.
+    Completed(String),
 }
 
 /// An element as an iq result payload.

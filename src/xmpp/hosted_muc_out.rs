@@ -21,9 +21,10 @@ use xmpp_parsers::stanza_id::{OriginId, StanzaId};
 use crate::core::action::{Extras, Text, TextKind};
 use crate::core::ids::BareJid;
 use crate::core::outbox::DeliveryError;
-use crate::core::presence::{Presence as CorePresence, Show};
+use crate::core::presence::Show;
 use crate::core::room::Role;
 use crate::store::ArchivedMessage;
+pub use crate::xmpp::out::OccupantPresence;
 
 pub const MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
 pub const MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
@@ -65,26 +66,12 @@ pub fn affiliation_and_role(role: Option<Role>) -> (Affiliation, MucRole) {
     }
 }
 
-/// What an occupant presence says.
-pub struct OccupantPresence<'a> {
-    /// `None`: the occupant left (unavailable).
-    pub role: Option<Role>,
-    /// The participant's real address (the room is non-anonymous).
-    pub real_jid: Option<&'a str>,
-    pub statuses: &'a [u16],
-    /// For a nick change (303): the new nick.
-    pub new_nick: Option<&'a str>,
-    pub reason: Option<&'a str>,
-    /// The person's presence (show and status), for a present occupant.
-    pub presence: Option<&'a CorePresence>,
-}
-
 /// An occupant's presence from `room/nick` to one client.
 pub fn occupant_presence(room: &BareJid, nick: &str, to: &str, p: &OccupantPresence) -> Result<Stanza, DeliveryError> {
     let available = p.role.is_some() && p.new_nick.is_none();
     let kind = if available { PresenceType::None } else { PresenceType::Unavailable };
     let mut presence = Presence::new(kind).with_from(occupant_jid(room, nick)?).with_to(jid(to)?);
-    if let (Some(core), true) = (p.presence, available) {
+    if let (Some(core), true) = (&p.presence, available) {
         let x = core.to_xmpp();
         presence.show = match x.show {
             // An offline participant is still one (the suite keeps them in the conversation):
@@ -102,17 +89,17 @@ pub fn occupant_presence(room: &BareJid, nick: &str, to: &str, p: &OccupantPrese
     }
     let (affiliation, role) = affiliation_and_role(p.role);
     let mut item = Item::new(affiliation, role);
-    if let Some(real) = p.real_jid {
+    if let Some(real) = p.real_jid.as_deref() {
         item.jid = Jid::new(real).ok().and_then(|j| j.try_into_full().ok());
         if item.jid.is_none() {
             // A bare real JID: XEP-0045 allows it, but the type wants a full JID.
             item.jid = FullJid::new(&format!("{real}/bridge")).ok();
         }
     }
-    if let Some(n) = p.new_nick {
+    if let Some(n) = &p.new_nick {
         item.nick = Some(n.to_owned());
     }
-    if let Some(r) = p.reason {
+    if let Some(r) = p.reason.as_deref() {
         item = item.with_reason(r);
     }
     let mut x = MucUser::new().with_items(vec![item]);

@@ -40,8 +40,6 @@ use crate::xmpp::{adhoc, hosted_muc, linked_muc, outbound};
 pub trait XmppHandler: Send + Sync + 'static {
     /// The identity mapping (Matrix users' addresses under the component).
     fn identities(&self) -> &IdentityMap;
-    /// Where replies go.
-    fn sender(&self) -> &XmppSender;
     /// Is a Matrix room linked to this MUC? (Its room messages and occupant presence then go
     /// to the linked MUC's path.)
     fn is_linked_muc(&self, muc: &BareJid) -> impl Future<Output = bool> + Send;
@@ -50,16 +48,12 @@ pub trait XmppHandler: Send + Sync + 'static {
     fn usage_refusal(&self, sender: &BareJid, to_local: Option<&str>) -> impl Future<Output = Option<String>> + Send;
     /// Decide on one request; `reply` answers the stanza it came in (if it may be answered).
     fn accept(self: Arc<Self>, input: XmppIn, reply: Option<Envelope>) -> impl Future<Output = ()> + Send;
-    /// An ad-hoc command (XEP-0050) to the component.
-    fn adhoc(self: Arc<Self>, request: adhoc::Request) -> impl Future<Output = ()> + Send;
 }
 
 /// What a stanza comes to.
 pub enum Read {
     /// A request for the bridge.
     Bridge(XmppIn, Option<Envelope>),
-    /// An ad-hoc command for the bridge.
-    Adhoc(adhoc::Request),
     /// An answer given here.
     Reply(Stanza),
     /// Nothing to do.
@@ -73,7 +67,7 @@ const PER_CONVERSATION: usize = 256;
 
 /// Handle stanzas as they arrive: concurrently across conversations, in arrival order within
 /// one (see [`conversation`]), until the connection task stops.
-pub async fn run<H: XmppHandler>(bridge: Arc<H>, mut received: mpsc::Receiver<Received>) {
+pub async fn run<H: XmppHandler>(bridge: Arc<H>, sender: XmppSender, mut received: mpsc::Receiver<Received>) {
     let mut ordered = Ordered::new(IN_FLIGHT, PER_CONVERSATION);
     while let Some(item) = received.recv().await {
         match item {
@@ -81,11 +75,11 @@ pub async fn run<H: XmppHandler>(bridge: Arc<H>, mut received: mpsc::Receiver<Re
                 let route = route(bridge.as_ref(), &stanza).await;
                 let key = conversation(&route, &stanza);
                 let refusal = busy_reply(&stanza);
-                let b = bridge.clone();
-                if ordered.run(key.clone(), async move { handle(&b, route, *stanza).await }).await.is_err() {
+                let (b, s) = (bridge.clone(), sender.clone());
+                if ordered.run(key.clone(), async move { handle(&b, &s, route, *stanza).await }).await.is_err() {
                     tracing::info!(key, "a conversation has too many stanzas waiting; refused");
                     if let Some(reply) = refusal {
-                        bridge.sender().send_reply(reply).await;
+                        sender.send_reply(reply).await;
                     }
                 }
             }
@@ -107,7 +101,7 @@ pub async fn run<H: XmppHandler>(bridge: Arc<H>, mut received: mpsc::Receiver<Re
                         None => continue,
                     },
                 };
-                bridge.sender().send_reply(reply).await;
+                sender.send_reply(reply).await;
             }
             Received::Connected => {
                 // Announcing presence and rejoining linked MUCs: the bridge's.
@@ -166,13 +160,13 @@ fn conversation(route: &Route, stanza: &Stanza) -> String {
     }
 }
 
-async fn handle<H: XmppHandler>(bridge: &Arc<H>, route: Route, stanza: Stanza) {
+async fn handle<H: XmppHandler>(bridge: &Arc<H>, sender: &XmppSender, route: Route, stanza: Stanza) {
     // A remote MUC is the authority over who is in it; everywhere else the usage policy applies.
     if !matches!(route, Route::LinkedMuc(_))
         && let Some(reply) = crate::xmpp::access::refuse(bridge.as_ref(), &stanza).await
     {
         if let Some(reply) = reply {
-            bridge.sender().send_reply(reply).await;
+            sender.send_reply(reply).await;
         }
         return;
     }
@@ -189,8 +183,7 @@ async fn handle<H: XmppHandler>(bridge: &Arc<H>, route: Route, stanza: Stanza) {
     };
     match read {
         Read::Bridge(input, reply) => bridge.clone().accept(input, reply).await,
-        Read::Adhoc(request) => bridge.clone().adhoc(request).await,
-        Read::Reply(stanza) => bridge.sender().send_reply(stanza).await,
+        Read::Reply(stanza) => sender.send_reply(stanza).await,
         Read::Nothing => {}
     }
 }
@@ -380,7 +373,7 @@ pub fn read_iq(map: &IdentityMap, iq: Iq) -> Read {
         Iq::Set { from: Some(from), to: Some(to), id, payload }
             if to.node().is_none() && payload.is("command", adhoc::COMMANDS) =>
         {
-            return Read::Adhoc(adhoc::Request::read(from, to, id, &payload));
+            return adhoc::read(from, to, id, &payload);
         }
         Iq::Set { from: Some(from), to: Some(to), id, .. } => {
             let text = "This request is not supported.";

@@ -1,10 +1,7 @@
 //! How to answer a stanza: its addresses and id, kept by the adapter while the bridge decides
-//! (the bridge gets an [`Envelope`] next to the `XmppIn` and gives [`XmppOut`] the [`Answer`] it
-//! chose, in neutral terms: a refusal and its text, a result, a vCard, ...). Building the
-//! stanzas (error conditions, disco, forms) stays here; `XmppOut` is a trait so that the
-//! bridge's decisions can be tested with an in-memory fake.
-
-use std::future::Future;
+//! (the bridge gets an [`Envelope`] next to the `XmppIn` and gives `xmpp::out::XmppOut` the
+//! [`Answer`] it chose, in neutral terms: a refusal and its text, a result, a vCard, ...).
+//! Building the stanzas (error conditions, disco, forms) stays here.
 
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::presence::Type as PresenceType;
@@ -14,7 +11,6 @@ use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
 use crate::core::room::Role;
 use crate::store::ArchivedMessage;
-use crate::xmpp::connection::XmppSender;
 use crate::xmpp::{adhoc, hosted_muc_out, outbound};
 
 /// What the bridge answers a request with.
@@ -30,6 +26,8 @@ pub enum Answer {
     VCard { name: Option<String>, photo: Option<(Vec<u8>, String)> },
     /// The ad-hoc commands the sender may see (`admin`: the admin ones too).
     CommandItems { admin: bool },
+    /// An ad-hoc command's answer (the envelope knows its node and session).
+    Command(adhoc::CommandAnswer),
     /// What a hosted room says about itself (disco#info).
     RoomInfo { name: String, open: bool },
     /// A hosted room's configuration form.
@@ -38,20 +36,6 @@ pub enum Answer {
     AdminList(Vec<(String, String, Role)>),
     /// A page of a hosted room's archive (`muc`'s address), then the end of the query.
     Archive { muc: BareJid, messages: Vec<ArchivedMessage>, count: i64, complete: bool },
-}
-
-/// Where the bridge's answers to XMPP requests go.
-pub trait XmppOut: Send + Sync {
-    /// Answer the stanza that `envelope` addresses with `answer`.
-    fn answer(&self, envelope: &Envelope, answer: Answer) -> impl Future<Output = ()> + Send;
-}
-
-impl XmppOut for XmppSender {
-    async fn answer(&self, envelope: &Envelope, answer: Answer) {
-        for stanza in envelope.stanzas(answer) {
-            self.send_reply(stanza).await;
-        }
-    }
 }
 
 /// Which kind of stanza is answered.
@@ -73,6 +57,8 @@ pub struct Envelope {
     id: Option<String>,
     /// A MAM query's id, repeated in each result.
     queryid: Option<String>,
+    /// An ad-hoc command's node and session, repeated in its answer.
+    command: Option<(String, String)>,
 }
 
 /// An answer to a presence that is not an error.
@@ -84,19 +70,24 @@ pub enum PresenceAnswer {
 
 impl Envelope {
     pub fn message(from: Jid, to: Jid, id: Option<String>) -> Self {
-        Self { kind: Kind::Message, from, to, id, queryid: None }
+        Self { kind: Kind::Message, from, to, id, queryid: None, command: None }
     }
 
     pub fn presence(from: Jid, to: Jid, id: Option<String>) -> Self {
-        Self { kind: Kind::Presence, from, to, id, queryid: None }
+        Self { kind: Kind::Presence, from, to, id, queryid: None, command: None }
     }
 
     pub fn iq(from: Jid, to: Jid, id: String) -> Self {
-        Self { kind: Kind::Iq, from, to, id: Some(id), queryid: None }
+        Self { kind: Kind::Iq, from, to, id: Some(id), queryid: None, command: None }
     }
 
     pub fn with_queryid(mut self, queryid: Option<String>) -> Self {
         self.queryid = queryid;
+        self
+    }
+
+    pub fn with_command(mut self, node: String, session: String) -> Self {
+        self.command = Some((node, session));
         self
     }
 
@@ -146,6 +137,13 @@ impl Envelope {
             Answer::Presence(p) => vec![self.presence_answer(p, None)],
             Answer::VCard { name, photo } => vec![self.vcard(name.as_deref(), photo)],
             Answer::CommandItems { admin } => vec![self.command_items(admin)],
+            Answer::Command(answer) => match &self.command {
+                Some((node, session)) => {
+                    let (from, to) = (self.to.clone(), self.from.clone());
+                    vec![adhoc::answer(from, to, self.iq_id(), node, session, answer)]
+                }
+                None => vec![],
+            },
             Answer::RoomInfo { name, open } => vec![self.room_info(&name, open)],
             Answer::RoomConfig { name, description } => vec![self.room_config(&name, &description)],
             Answer::AdminList(items) => vec![self.admin_list(&items)],

@@ -134,6 +134,19 @@ async def set_power_level(m, room: str, user: str, level: int) -> None:
     assert status == 200, f"{m.user_id} sets {user} to PL {level}: {status} {j}"
 
 
+async def wait_power_level(m, room: str, user: str, level: int, timeout: float = 20) -> None:
+    """Poll the room's power levels until `user` has `level`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status, pl = await m.get_state(room, "m.room.power_levels")
+        assert status == 200, pl
+        now = pl.get("users", {}).get(user, pl.get("users_default", 0))
+        if now == level:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"{user} has PL {now}, not {level}"
+        await asyncio.sleep(0.2)
+
+
 async def invited_xmpp_joins(m, room: str, x, muc: str, nick: str) -> dict:
     """m invites x's ghost; x gets the MUC invitation and joins."""
     r = await m.c.room_invite(room, x.ghost)
@@ -271,6 +284,9 @@ def test_moderators_add_remove_appoint_and_revoke_from_both_sides(bridge):
                                     and occupant(s)["role"] == "participant"
                                     and occupant(s)["affiliation"] == "member"], 20,
                            what="x1 sees its own demotion")
+            # The bridge lowers x1's power level on Matrix on its own lane: wait for it before
+            # raising it again, or the bridge's later write would undo the raise.
+            await wait_power_level(m1, room, x1.ghost, 0)
             mark = len(x1.presences)
             await set_power_level(m1, room, x1.ghost, 50)   # x1 moderates again for what follows
             await wait_for(lambda: [s for s in room_presences(x1, muc, mark) if 110 in occupant(s)["statuses"]

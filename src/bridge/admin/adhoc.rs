@@ -9,47 +9,54 @@ use crate::bridge::Bridge;
 use crate::commands::{admin, user};
 use crate::core::action::Refusal;
 use crate::core::watch::Party;
-use crate::xmpp::adhoc::{Request, Submission};
+use crate::core::xmpp_in::{AdhocCommand, AdhocStep, Submission};
+use crate::xmpp::adhoc::CommandAnswer;
+use crate::xmpp::reply::{Answer, Envelope};
 
 impl Bridge {
-    /// An `<iq type='set'><command/></iq>` to the component.
-    pub async fn adhoc_command(self: &Arc<Self>, request: Request) {
-        let Some(sender) = request.sender() else { return };
+    /// An ad-hoc command to the component; `reply` answers it.
+    pub async fn adhoc_command(self: &Arc<Self>, command: AdhocCommand, reply: Option<&Envelope>) {
+        let refuse = |refusal: Refusal, text: &str| Answer::Refused(refusal, text.to_owned());
+        let answer = self.run_adhoc(command).await.unwrap_or_else(|(refusal, text)| refuse(refusal, &text));
+        self.answer(reply, answer).await;
+    }
+
+    async fn run_adhoc(self: &Arc<Self>, command: AdhocCommand) -> Result<Answer, (Refusal, String)> {
+        let sender = command.sender;
         let who = Party::Xmpp(sender.clone());
-        let Some(admin_node) = request.is_admin_node() else {
-            let text = format!("There is no command '{}'.", request.node());
-            return self.xmpp.send_reply(request.error(Refusal::NotFound, &text)).await;
+        let Some(admin_node) = command.admin else {
+            return Err((Refusal::NotFound, format!("There is no command '{}'.", command.node)));
         };
         if admin_node && !self.is_admin(&who) {
             let text = "Only the bridge's admins can run admin commands.";
             // Audited like a refused command line: what was tried (the form's line, else the node).
-            if let Err(e) = self.store.audit(&who, &request.attempted(), false, text).await {
+            if let Err(e) = self.store.audit(&who, &command.attempted, false, text).await {
                 tracing::warn!(error = %e, "cannot write the audit log");
             }
-            return self.xmpp.send_reply(request.error(Refusal::Forbidden, text)).await;
+            return Err((Refusal::Forbidden, text.to_owned()));
         }
-        if let Some(reply) = request.first_step() {
-            return self.xmpp.send_reply(reply).await;
-        }
-        let answer = match request.submission() {
-            Err(mistake) => return self.xmpp.send_reply(request.error(Refusal::BadRequest, &mistake)).await,
+        let submission = match command.step {
+            AdhocStep::Cancel => return Ok(Answer::Command(CommandAnswer::Canceled)),
+            AdhocStep::Form => return Ok(Answer::Command(CommandAnswer::Form)),
+            AdhocStep::Submitted(submission) => submission.map_err(|mistake| (Refusal::BadRequest, mistake))?,
+        };
+        let answer = match submission {
             // Admin commands answer their mistakes, audited, as in the control room.
-            Ok(Submission::Line(line)) => Ok(self.run_admin_command(&who, &line, &AdminInput::default()).await),
-            Ok(Submission::Admin { words, line, file }) => {
+            Submission::Line(line) => Ok(self.run_admin_command(&who, &line, &AdminInput::default()).await),
+            Submission::Admin { words, line, file } => {
                 let input = AdminInput { reply_to: None, file };
                 Ok(self.run_admin(&who, &line, admin::parse_words(&words), &input).await)
             }
-            Ok(Submission::User { words }) => match user::parse_words(&words) {
-                Ok(command) => self.xmpp_adhoc(&sender, command).await,
-                Err(mistake) => return self.xmpp.send_reply(request.error(Refusal::BadRequest, &mistake)).await,
-            },
+            Submission::User { words } => {
+                let command = user::parse_words(&words).map_err(|mistake| (Refusal::BadRequest, mistake))?;
+                self.xmpp_adhoc(&sender, command).await
+            }
         };
         match answer {
-            Ok(text) => self.xmpp.send_reply(request.completed(&text)).await,
+            Ok(text) => Ok(Answer::Command(CommandAnswer::Completed(text))),
             Err(e) => {
                 tracing::warn!(from = %sender, error = %e, "ad-hoc command failed");
-                let text = "The bridge could not run the command.";
-                self.xmpp.send_reply(request.error(Refusal::Internal, text)).await
+                Err((Refusal::Internal, "The bridge could not run the command.".to_owned()))
             }
         }
     }

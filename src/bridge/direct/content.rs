@@ -14,7 +14,7 @@ use crate::core::inbound::{FileRef, XmppAct};
 use crate::core::outbox::DeliveryError;
 use crate::matrix::client::MatrixError;
 use crate::store::{DirectChat, MappedMessage, Reaction, StoreError, StoreTx};
-use crate::xmpp::outbound;
+use crate::xmpp::out::Outgoing;
 
 impl Bridge {
     // ------------------------------------------------------------------ XMPP → Matrix --
@@ -333,8 +333,8 @@ impl Bridge {
             return Err(DeliveryError::Permanent("the reaction is to a message XMPP does not know".into()));
         };
         let act = XmppAct::Reactions { id: m.stanza_id, keys: keys.to_vec() };
-        let stanza = outbound::chat_act(&self.map.jid_for_matrix(from), to, self.stanza_id(id), &act)?;
-        self.xmpp.send(stanza).await
+        let (from, to, id) = (self.map.jid_for_matrix(from), to.clone(), self.stanza_id(id));
+        self.xmpp.deliver(Outgoing::ChatAct { from, to, id, act }).await
     }
 
     /// A Matrix user's redaction of a message in their direct chat, retracted on XMPP if it
@@ -358,7 +358,7 @@ impl Bridge {
         }
         let m = self.store.original(m).await?;
         let act = XmppAct::Retract { id: m.stanza_id };
-        let stanza = outbound::chat_act(&self.map.jid_for_matrix(from), to, self.stanza_id(id), &act)?;
-        self.xmpp.send(stanza).await
+        let (from, to, id) = (self.map.jid_for_matrix(from), to.clone(), self.stanza_id(id));
+        self.xmpp.deliver(Outgoing::ChatAct { from, to, id, act }).await
     }
 }

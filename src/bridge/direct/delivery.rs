@@ -8,7 +8,7 @@ use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::outbox::DeliveryError;
 use crate::matrix::client::{MatrixError, Relations};
 use crate::store::{DirectChat, MappedMessage, PeerMembership};
-use crate::xmpp::outbound;
+use crate::xmpp::out::Outgoing;
 
 /// What the XMPP sender of a message asked for.
 #[derive(Clone, Copy)]
@@ -62,7 +62,8 @@ impl Bridge {
                     self.store.map_message(&mapped).await?;
                 }
                 let from = self.map.jid_for_matrix(sender);
-                self.xmpp.send(outbound::chat_with(&from, to, text, stanza_id, nick.as_deref(), &extras)?).await
+                let (to, text, nick) = (to.clone(), text.clone(), nick.clone());
+                self.xmpp.deliver(Outgoing::Chat { from, to, text, id: stanza_id, nick, extras }).await
             }
             _ => Ok(()),
         }

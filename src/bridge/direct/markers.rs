@@ -7,7 +7,7 @@ use crate::bridge::Bridge;
 use crate::bridge::direct::delivery::Asked;
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::store::{DirectChat, MappedMessage};
-use crate::xmpp::outbound;
+use crate::xmpp::out::Outgoing;
 
 impl Bridge {
     async fn dm_of_room(&self, room: &RoomId) -> Option<DirectChat> {
@@ -32,9 +32,7 @@ impl Bridge {
             return;
         }
         let from = self.map.jid_for_matrix(&chat.matrix);
-        if let Ok(stanza) = outbound::chat_state_between(&from, &chat.xmpp, typing) {
-            self.xmpp.send_reply(stanza).await;
-        }
+        self.xmpp.post(Outgoing::ChatState { from, to: chat.xmpp, composing: typing }).await;
     }
 
     /// A Matrix user read up to `event_id`: mark the XMPP messages it covers as displayed.
@@ -50,10 +48,9 @@ impl Bridge {
             Ok(mut last) => last.insert(room, m.stanza_id.clone()).as_ref() != Some(&m.stanza_id),
             Err(_) => true,
         };
-        if first_time
-            && let Ok(stanza) = outbound::displayed_between(&self.map.jid_for_matrix(&user), &m.xmpp, &m.stanza_id)
-        {
-            self.xmpp.send_reply(stanza).await;
+        if first_time {
+            let from = self.map.jid_for_matrix(&user);
+            self.xmpp.post(Outgoing::Displayed { from, to: m.xmpp, id: m.stanza_id }).await;
         }
     }
 
@@ -77,10 +74,9 @@ impl Bridge {
         if let Err(e) = self.store.map_message(&mapped).await {
             tracing::warn!(error = %e, "cannot record a bridged message");
         }
-        if asked.receipt
-            && let Ok(stanza) = outbound::receipt_between(&self.map.jid_for_matrix(&chat.matrix), &chat.xmpp, stanza_id)
-        {
-            self.xmpp.send_reply(stanza).await;
+        if asked.receipt {
+            let (from, to) = (self.map.jid_for_matrix(&chat.matrix), chat.xmpp.clone());
+            self.xmpp.post(Outgoing::Receipt { from, to, id: stanza_id.to_owned() }).await;
         }
     }
 

@@ -9,7 +9,7 @@ use crate::core::room::Role;
 use crate::core::watch::Party;
 use crate::matrix::client::MatrixError;
 use crate::store::{HostedRoom, RoomMember};
-use crate::xmpp::hosted_muc_out::{self, OccupantPresence};
+use crate::xmpp::out::{OccupantPresence, Outgoing};
 
 fn room_gone(room: &RoomId) -> DeliveryError {
     DeliveryError::Permanent(format!("{room} is not a bridged room"))
@@ -183,15 +183,8 @@ impl Bridge {
             (Party::Xmpp(jid), _) => {
                 let from = crate::core::ids::BareJid::parse(&self.map.component)
                     .map_err(|e| DeliveryError::Permanent(e.to_string()))?;
-                self.xmpp
-                    .send(crate::xmpp::outbound::chat_between(
-                        &from,
-                        jid,
-                        &Text::notice(reply),
-                        format!("{}r", self.stanza_id(id)),
-                        None,
-                    )?)
-                    .await?;
+                let id = format!("{}r", self.stanza_id(id));
+                self.xmpp.deliver(Outgoing::chat(from, jid.clone(), Text::notice(reply), id)).await?;
             }
             _ => {}
         }
@@ -313,8 +306,10 @@ impl Bridge {
         let muc = self.muc_of(&r);
         // The same id as in the archive (MAM), so a correction can name it.
         let stanza_id = origin_id.map(str::to_owned).unwrap_or_else(|| format!("ucb-a{archive_id}"));
-        for (full, _) in self.store.occupants(room).await? {
-            self.xmpp.send(hosted_muc_out::groupchat(&muc, nick, &full, text, &stanza_id, archive_id, extras)?).await?;
+        for (to, _) in self.store.occupants(room).await? {
+            let (room, nick, text, id, extras) =
+                (muc.clone(), nick.to_owned(), text.clone(), stanza_id.clone(), extras.clone());
+            self.xmpp.deliver(Outgoing::RoomMessage { room, nick, to, text, id, archive_id, extras }).await?;
         }
         Ok(())
     }
@@ -332,8 +327,10 @@ impl Bridge {
         let r = self.room_for_delivery(room).await?;
         let muc = self.muc_of(&r);
         let stanza_id = self.stanza_id(id);
-        for (full, _) in self.store.occupants(room).await? {
-            self.xmpp.send(hosted_muc_out::group_act(&muc, nick, &full, &stanza_id, archive_id, keys)?).await?;
+        for (to, _) in self.store.occupants(room).await? {
+            let (room, nick, id, keys) =
+                (muc.clone(), nick.to_owned(), stanza_id.clone(), keys.map(<[String]>::to_vec));
+            self.xmpp.deliver(Outgoing::RoomAct { room, nick, to, id, archive_id, keys }).await?;
         }
         Ok(())
     }
@@ -359,53 +356,29 @@ impl Bridge {
                 statuses.push(110);
             }
             let p = match change {
-                OccupantChange::Present { role } => OccupantPresence {
-                    role: Some(*role),
-                    real_jid: Some(&real),
-                    statuses: &[],
-                    new_nick: None,
-                    reason: None,
-                    presence: shown.as_ref(),
-                },
+                OccupantChange::Present { role } => OccupantPresence::present(*role, real.clone(), shown.clone()),
                 OccupantChange::Gone { kicked, reason, banned } => {
                     if *banned {
                         statuses.push(301);
                     } else if *kicked {
                         statuses.push(307);
                     }
-                    OccupantPresence {
-                        role: None,
-                        real_jid: Some(&real),
-                        statuses: &[],
-                        new_nick: None,
-                        reason: reason.as_deref(),
-                        presence: None,
-                    }
+                    OccupantPresence { reason: reason.clone(), ..OccupantPresence::gone(real.clone()) }
                 }
                 OccupantChange::Renamed { role, new_nick } => {
                     statuses.push(303);
-                    OccupantPresence {
-                        role: Some(*role),
-                        real_jid: Some(&real),
-                        statuses: &[],
-                        new_nick: Some(new_nick),
-                        reason: None,
-                        presence: None,
-                    }
+                    let p = OccupantPresence::present(*role, real.clone(), None);
+                    OccupantPresence { new_nick: Some(new_nick.clone()), ..p }
                 }
             };
-            let p = OccupantPresence { statuses: &statuses, ..p };
-            self.xmpp.send(hosted_muc_out::occupant_presence(&muc, nick, &full, &p)?).await?;
+            let (room, to) = (muc.clone(), full.clone());
+            let presence = p.with_statuses(&statuses);
+            self.xmpp.deliver(Outgoing::Occupant { room, nick: nick.to_owned(), to, presence }).await?;
             if let OccupantChange::Renamed { role, new_nick } = change {
-                let p = OccupantPresence {
-                    role: Some(*role),
-                    real_jid: Some(&real),
-                    statuses: if own { &[110] } else { &[] },
-                    new_nick: None,
-                    reason: None,
-                    presence: shown.as_ref(),
-                };
-                self.xmpp.send(hosted_muc_out::occupant_presence(&muc, new_nick, &full, &p)?).await?;
+                let p = OccupantPresence::present(*role, real.clone(), shown.clone());
+                let presence = if own { p.with_statuses(&[110]) } else { p };
+                let (room, nick) = (muc.clone(), new_nick.clone());
+                self.xmpp.deliver(Outgoing::Occupant { room, nick, to: full, presence }).await?;
             }
         }
         if matches!(change, OccupantChange::Gone { .. }) {
@@ -417,8 +390,8 @@ impl Bridge {
     pub(in crate::bridge) async fn send_subject(&self, room: &RoomId, subject: &str) -> Result<(), DeliveryError> {
         let r = self.room_for_delivery(room).await?;
         let muc = self.muc_of(&r);
-        for (full, _) in self.store.occupants(room).await? {
-            self.xmpp.send(hosted_muc_out::subject(&muc, &full, subject)?).await?;
+        for (to, _) in self.store.occupants(room).await? {
+            self.xmpp.deliver(Outgoing::Subject { room: muc.clone(), to, subject: subject.to_owned() }).await?;
         }
         Ok(())
     }
@@ -432,6 +405,7 @@ impl Bridge {
     ) -> Result<(), DeliveryError> {
         let r = self.room_for_delivery(room).await?;
         let muc = self.muc_of(&r);
-        self.xmpp.send(hosted_muc_out::invite(&muc, to, &self.real_jid_of(from), reason)?).await
+        let (to, from, reason) = (to.clone(), self.real_jid_of(from), reason.map(str::to_owned));
+        self.xmpp.deliver(Outgoing::Invite { room: muc, to, from, reason }).await
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::bridge::Bridge;
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::watch::Party;
-use crate::xmpp::hosted_muc_out;
+use crate::xmpp::out::Outgoing;
 
 impl Bridge {
     /// `m.typing` in a hosted room; `false` if the room is not one.
@@ -31,9 +31,8 @@ impl Bridge {
             let who = Party::Matrix(user);
             let Some(m) = members.iter().find(|m| m.party == who) else { continue };
             for (full, _) in &occupants {
-                if let Ok(s) = hosted_muc_out::chat_state(&muc, &m.nick, full, composing) {
-                    self.xmpp.send_reply(s).await;
-                }
+                let (room, nick, to) = (muc.clone(), m.nick.clone(), full.clone());
+                self.xmpp.post(Outgoing::RoomChatState { room, nick, to, composing }).await;
             }
         }
         true
@@ -47,10 +46,9 @@ impl Bridge {
         let members = self.store.room_members(room).await.unwrap_or_default();
         let Some(m) = members.iter().find(|m| m.party == who) else { return true };
         let muc = self.muc_of(&r);
-        for (full, _) in self.store.occupants(room).await.unwrap_or_default() {
-            if let Ok(s) = hosted_muc_out::displayed_in_room(&muc, &m.nick, &full, &archive_id.to_string()) {
-                self.xmpp.send_reply(s).await;
-            }
+        for (to, _) in self.store.occupants(room).await.unwrap_or_default() {
+            let (room, nick, id) = (muc.clone(), m.nick.clone(), archive_id.to_string());
+            self.xmpp.post(Outgoing::RoomDisplayed { room, nick, to, id }).await;
         }
         true
     }
@@ -72,10 +70,9 @@ impl Bridge {
         }
         let muc = self.muc_of(&r);
         for (other, party) in &occupants {
-            if party != &me
-                && let Ok(s) = hosted_muc_out::chat_state(&muc, &m.nick, other, composing)
-            {
-                self.xmpp.send_reply(s).await;
+            if party != &me {
+                let (room, nick, to) = (muc.clone(), m.nick.clone(), other.clone());
+                self.xmpp.post(Outgoing::RoomChatState { room, nick, to, composing }).await;
             }
         }
     }

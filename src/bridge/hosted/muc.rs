@@ -13,6 +13,7 @@ use crate::core::watch::Party;
 use crate::store::Page;
 use crate::store::{ArchiveKey, ArchivedMessage, HostedRoom, NewArchived, RoomMember, StoreError, StoreTx};
 use crate::xmpp::hosted_muc_out;
+use crate::xmpp::out::Outgoing;
 
 pub(in crate::bridge) type Refused = (Refusal, String);
 
@@ -62,15 +63,10 @@ impl Bridge {
         }
     }
 
-    pub(in crate::bridge) async fn send_all(
-        &self,
-        stanzas: Vec<Result<xmpp_parsers::stanza::Stanza, crate::core::outbox::DeliveryError>>,
-    ) {
-        for s in stanzas {
-            match s {
-                Ok(s) => self.xmpp.send_reply(s).await,
-                Err(e) => tracing::warn!(error = %e, "cannot build a MUC stanza"),
-            }
+    /// Send without waiting (answers to a client's own stanza, presence fan-out).
+    pub(in crate::bridge) async fn send_all(&self, out: Vec<Outgoing>) {
+        for o in out {
+            self.xmpp.post(o).await;
         }
     }
 
@@ -272,7 +268,13 @@ impl Bridge {
                 let out = occupants
                     .iter()
                     .filter(|(_, p)| p == &target.party)
-                    .map(|(to, _)| hosted_muc_out::private(&muc, &me.nick, to, &text, id.as_deref()))
+                    .map(|(to, _)| Outgoing::Private {
+                        room: muc.clone(),
+                        nick: me.nick.clone(),
+                        to: to.clone(),
+                        text: text.clone(),
+                        id: id.clone(),
+                    })
                     .collect();
                 self.send_all(out).await;
                 Ok(())

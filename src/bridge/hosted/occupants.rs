@@ -12,7 +12,7 @@ use crate::core::presence::Presence;
 use crate::core::room::{Request, Role};
 use crate::core::watch::Party;
 use crate::store::{HostedRoom, Page, RoomMember};
-use crate::xmpp::hosted_muc_out::{self, OccupantPresence};
+use crate::xmpp::out::{OccupantPresence, Outgoing};
 
 pub use crate::core::xmpp_in::MucJoin;
 
@@ -89,58 +89,38 @@ impl Bridge {
             if !present {
                 continue;
             }
-            let real = self.real_jid_of(&m.party);
-            let shown = self.shown_presence(&m.party).await;
-            let p = OccupantPresence {
-                role: Some(m.role),
-                real_jid: Some(&real),
-                statuses: &[],
-                new_nick: None,
-                reason: None,
-                presence: shown.as_ref(),
-            };
-            out.push(hosted_muc_out::occupant_presence(&muc, &m.nick, &join.full, &p));
+            let p = OccupantPresence::present(m.role, self.real_jid_of(&m.party), self.shown_presence(&m.party).await);
+            out.push(occupant(&muc, &m.nick, &join.full, p));
         }
         // 2. The client's own presence (110), saying if the room changed the nick (210).
         let mut statuses = vec![100, 110];
         if nick != join.nick {
             statuses.push(210);
         }
-        let real = join.full.clone();
-        let own = OccupantPresence {
-            role: Some(role),
-            real_jid: Some(&real),
-            statuses: &statuses,
-            new_nick: None,
-            reason: None,
-            presence: None,
-        };
-        out.push(hosted_muc_out::occupant_presence(&muc, &nick, &join.full, &own));
+        let own = OccupantPresence::present(role, join.full.clone(), None).with_statuses(&statuses);
+        out.push(occupant(&muc, &nick, &join.full, own));
         // 3. Recent history, 4. the subject.
         let wanted = join.max_history.unwrap_or(u32::MAX).min(self.current_config().rooms.history_on_join);
         if wanted > 0 {
             let (history, _) =
                 self.store.archive_page(&room, Page::Before(i64::MAX, i64::from(wanted))).await.map_err(internal)?;
-            out.extend(history.iter().map(|m| hosted_muc_out::history(&muc, &join.full, m)));
+            out.extend(history.into_iter().map(|message| Outgoing::History {
+                room: muc.clone(),
+                to: join.full.clone(),
+                message,
+            }));
         }
-        out.push(hosted_muc_out::subject(&muc, &join.full, r.topic.as_deref().unwrap_or_default()));
+        let subject = r.topic.clone().unwrap_or_default();
+        out.push(Outgoing::Subject { room: muc.clone(), to: join.full.clone(), subject });
         self.send_all(out).await;
         // Tell the others, unless another client of the same person was already in.
         if !already_here {
-            let real = join.bare.to_string();
             let shown = join.presence.as_ref().map(Presence::from_xmpp);
-            let p = OccupantPresence {
-                role: Some(role),
-                real_jid: Some(&real),
-                statuses: &[],
-                new_nick: None,
-                reason: None,
-                presence: shown.as_ref(),
-            };
+            let p = OccupantPresence::present(role, join.bare.to_string(), shown);
             let others: Vec<_> = occupants
                 .iter()
                 .filter(|(_, party)| party != &me)
-                .map(|(full, _)| hosted_muc_out::occupant_presence(&muc, &nick, full, &p))
+                .map(|(full, _)| occupant(&muc, &nick, full, p.clone()))
                 .collect();
             self.send_all(others).await;
         }
@@ -171,21 +151,13 @@ impl Bridge {
                 .await;
         }
         let shown = join.presence.as_ref().map(Presence::from_xmpp);
-        let real = join.bare.to_string();
-        let p = OccupantPresence {
-            role: Some(m.role),
-            real_jid: Some(&real),
-            statuses: &[],
-            new_nick: None,
-            reason: None,
-            presence: shown.as_ref(),
-        };
+        let p = OccupantPresence::present(m.role, join.bare.to_string(), shown);
         let occupants = self.store.occupants(&r.room).await.map_err(internal)?;
         let out = occupants
             .iter()
             .map(|(full, party)| {
-                let own = OccupantPresence { statuses: if party == &m.party { &[110] } else { &[] }, ..p };
-                hosted_muc_out::occupant_presence(&muc, &m.nick, full, &own)
+                let own = if party == &m.party { p.clone().with_statuses(&[110]) } else { p.clone() };
+                occupant(&muc, &m.nick, full, own)
             })
             .collect();
         self.send_all(out).await;
@@ -207,17 +179,9 @@ impl Bridge {
         for (room, m) in rooms {
             let Ok(Some(r)) = self.hosted_room(&room).await else { continue };
             let muc = self.muc_of(&r);
-            let p = OccupantPresence {
-                role: Some(m.role),
-                real_jid: Some(&real),
-                statuses: &[],
-                new_nick: None,
-                reason: None,
-                presence: Some(presence),
-            };
+            let p = OccupantPresence::present(m.role, real.clone(), Some(presence.clone()));
             let occupants = self.store.occupants(&room).await.unwrap_or_default();
-            let out =
-                occupants.iter().map(|(full, _)| hosted_muc_out::occupant_presence(&muc, &m.nick, full, &p)).collect();
+            let out = occupants.iter().map(|(full, _)| occupant(&muc, &m.nick, full, p.clone())).collect();
             self.send_all(out).await;
         }
     }
@@ -236,28 +200,17 @@ impl Bridge {
         let Ok(members) = self.store.room_members(&room).await else { return };
         let Some(m) = members.iter().find(|m| m.party == me) else { return };
         let mut out = vec![];
-        let own = OccupantPresence {
-            role: None,
-            real_jid: Some(full),
-            statuses: &[110],
-            new_nick: None,
-            reason: None,
-            presence: None,
-        };
-        out.push(hosted_muc_out::occupant_presence(&muc, &m.nick, full, &own));
+        out.push(occupant(&muc, &m.nick, full, OccupantPresence::gone(full.to_owned()).with_statuses(&[110])));
         let occupants = self.store.occupants(&room).await.unwrap_or_default();
         if !occupants.iter().any(|(_, p)| p == &me) {
-            let real = bare.to_string();
-            let gone = OccupantPresence {
-                role: None,
-                real_jid: Some(&real),
-                statuses: &[],
-                new_nick: None,
-                reason: None,
-                presence: None,
-            };
-            out.extend(occupants.iter().map(|(f, _)| hosted_muc_out::occupant_presence(&muc, &m.nick, f, &gone)));
+            let gone = OccupantPresence::gone(bare.to_string());
+            out.extend(occupants.iter().map(|(f, _)| occupant(&muc, &m.nick, f, gone.clone())));
         }
         self.send_all(out).await;
     }
+}
+
+/// `nick`'s presence in `muc`, to the client `to`.
+fn occupant(muc: &BareJid, nick: &str, to: &str, presence: OccupantPresence) -> Outgoing {
+    Outgoing::Occupant { room: muc.clone(), nick: nick.to_owned(), to: to.to_owned(), presence }
 }

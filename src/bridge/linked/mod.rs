@@ -4,6 +4,7 @@
 //! address under the component, and the MUC's occupants appear as their ghosts. The MUC is the
 //! authority here: its rules apply, the bridge only carries what happens.
 
+use crate::xmpp::out::Outgoing;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -109,7 +110,7 @@ impl Bridge {
         }
         // Only a real room becomes a linked MUC: a person's address made into one would swallow
         // their direct messages (everything from a linked MUC's address takes the linked path).
-        if !crate::xmpp::linked_muc::is_muc(&self.xmpp, &self.map.component, &muc).await? {
+        if !self.xmpp.is_muc(&muc).await.map_err(|e| e.to_string())? {
             tracing::info!(%muc, alias, "not linked: the address is not a MUC room");
             return Ok(false);
         }
@@ -307,9 +308,8 @@ impl Bridge {
         for (room, muc) in rooms {
             let Ok(occupants) = self.store.xmpp_occupants(&room).await else { continue };
             for (user, nick) in occupants {
-                if let Ok(stanza) = crate::xmpp::linked_muc::join_remote(&self.map.jid_for_matrix(&user), &muc, &nick) {
-                    self.xmpp.send_reply(stanza).await;
-                }
+                let (user, muc) = (self.map.jid_for_matrix(&user), muc.clone());
+                self.xmpp.post(Outgoing::JoinRemote { user, muc, nick }).await;
             }
         }
     }
@@ -319,19 +319,20 @@ impl Bridge {
         id: i64,
         action: &Action,
     ) -> Result<(), crate::core::outbox::DeliveryError> {
-        use crate::xmpp::linked_muc;
         match action {
             Action::LinkedMucJoin { room, muc, user, nick } => {
                 self.store.save_xmpp_occupant(room, user, nick).await?;
-                self.xmpp.send(linked_muc::join_remote(&self.map.jid_for_matrix(user), muc, nick)?).await
+                let (user, muc, nick) = (self.map.jid_for_matrix(user), muc.clone(), nick.clone());
+                self.xmpp.deliver(Outgoing::JoinRemote { user, muc, nick }).await
             }
             Action::LinkedMucLeave { room, muc, user, nick } => {
                 self.store.remove_xmpp_occupant(room, user).await?;
-                self.xmpp.send(linked_muc::leave_remote(&self.map.jid_for_matrix(user), muc, nick)?).await
+                let (user, muc, nick) = (self.map.jid_for_matrix(user), muc.clone(), nick.clone());
+                self.xmpp.deliver(Outgoing::LeaveRemote { user, muc, nick }).await
             }
             Action::LinkedMucMessage { muc, from, text, .. } => {
-                let id = self.stanza_id(id);
-                self.xmpp.send(linked_muc::say_remote(&self.map.jid_for_matrix(from), muc, text, &id)?).await
+                let (user, muc, text) = (self.map.jid_for_matrix(from), muc.clone(), text.clone());
+                self.xmpp.deliver(Outgoing::SayRemote { user, muc, text, id: self.stanza_id(id) }).await
             }
             Action::MatrixLeave { room, user } => match self.matrix.leave(room, user).await {
                 Ok(()) => Ok(()),

@@ -14,18 +14,12 @@ use crate::core::ids::BareJid;
 use crate::core::mapping::IdentityMap;
 use crate::core::watch::Party;
 use crate::core::xmpp_in::{Marker, XmppIn};
-use crate::xmpp::adhoc;
-use crate::xmpp::connection::XmppSender;
 use crate::xmpp::inbound::XmppHandler;
-use crate::xmpp::reply::{Answer, Envelope, XmppOut};
+use crate::xmpp::reply::{Answer, Envelope};
 
 impl XmppHandler for Bridge {
     fn identities(&self) -> &IdentityMap {
         &self.map
-    }
-
-    fn sender(&self) -> &XmppSender {
-        &self.xmpp
     }
 
     async fn is_linked_muc(&self, muc: &BareJid) -> bool {
@@ -47,10 +41,6 @@ impl XmppHandler for Bridge {
 
     async fn accept(self: Arc<Self>, input: XmppIn, reply: Option<Envelope>) {
         self.accept_xmpp(input, reply).await;
-    }
-
-    async fn adhoc(self: Arc<Self>, request: adhoc::Request) {
-        self.adhoc_command(request).await;
     }
 }
 
@@ -76,6 +66,7 @@ impl Bridge {
                 }
             }
             XmppIn::DirectMarkers { from, to_local, markers } => self.direct_markers(&from, to_local, markers).await,
+            XmppIn::AdhocCommand(command) => self.adhoc_command(command, reply).await,
             XmppIn::Command { from, body } => {
                 if let Err(e) = self.xmpp_command(&from, &body).await {
                     let sender = reply.map(|r| r.sender().to_string()).unwrap_or_default();
@@ -212,7 +203,7 @@ impl Bridge {
     }
 
     /// Give the answer, if the request can be answered.
-    pub(super) async fn answer(&self, reply: Option<&Envelope>, answer: Answer) {
+    pub(in crate::bridge) async fn answer(&self, reply: Option<&Envelope>, answer: Answer) {
         if let Some(reply) = reply {
             self.xmpp.answer(reply, answer).await;
         }

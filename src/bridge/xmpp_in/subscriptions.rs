@@ -8,7 +8,7 @@ use crate::bridge::Bridge;
 use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::presence::{Consent, OnSubscribe, XmppPresence};
 use crate::core::xmpp_in::SubscriptionKind;
-use crate::xmpp::outbound;
+use crate::xmpp::out::Outgoing;
 use crate::xmpp::reply::{Answer, Envelope, PresenceAnswer};
 
 impl Bridge {
@@ -41,11 +41,8 @@ impl Bridge {
                             return;
                         }
                         let presence = self.presence_of_matrix_user(&user, &sender).await;
-                        for stanza in
-                            outbound::subscription_granted(&self.map.jid_for_matrix(&user), &sender, &presence)
-                        {
-                            self.xmpp.send_reply(stanza).await;
-                        }
+                        let (contact, subscriber) = (self.map.jid_for_matrix(&user), sender.clone());
+                        self.xmpp.post(Outgoing::SubscriptionGranted { contact, subscriber, current: presence }).await;
                     }
                     OnSubscribe::Refuse => self.answer(reply, Answer::Presence(PresenceAnswer::Unsubscribed)).await,
                     // Pending (RFC 6121 3.1.3): no answer until the Matrix user answers.
@@ -127,8 +124,6 @@ impl Bridge {
     /// `user`, from their address.
     async fn send_current_presence(&self, user: &MatrixUserId, to: &BareJid) {
         let presence = self.presence_of_matrix_user(user, to).await;
-        if let Ok(stanza) = outbound::presence_between(&self.map.jid_for_matrix(user), to, &presence) {
-            self.xmpp.send_reply(stanza).await;
-        }
+        self.xmpp.post(Outgoing::Presence { from: self.map.jid_for_matrix(user), to: to.clone(), presence }).await;
     }
 }
