@@ -5,12 +5,15 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
-use ucbridge::config::{Config, check_secret};
+use ucbridge::config::{Config, LogFormat, check_secret};
 use ucbridge::matrix::registration::Registration;
+
+/// The version and the git revision it was built from (`build.rs`).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("UCBRIDGE_GIT_REVISION"), ")");
 
 /// Matrix ↔ XMPP bridge with the chat rules of a unified-communications suite.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version = VERSION, about)]
 struct Cli {
     /// Configuration file (see config/example.yaml).
     #[arg(short, long, env = "UCBRIDGE_CONFIG", default_value = "config.yaml")]
@@ -92,7 +95,12 @@ fn real_main() -> anyhow::Result<()> {
             let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.logging.filter));
             // Colours only on a terminal; log files stay plain text.
             let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+            let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+            match config.logging.format {
+                LogFormat::Pretty => logs.with_ansi(ansi).init(),
+                LogFormat::Json => logs.json().with_current_span(false).init(),
+            }
+            tracing::info!(version = VERSION, "starting");
             rustls::crypto::ring::default_provider()
                 .install_default()
                 .map_err(|_| anyhow::anyhow!("could not install the TLS crypto provider"))?;

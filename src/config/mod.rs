@@ -326,18 +326,29 @@ impl Config {
     }
 }
 
-/// `logging:` — tracing filter.
+/// `logging:` — tracing filter and line format.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Logging {
     /// `tracing` env-filter syntax; the `RUST_LOG` variable wins when set.
     pub filter: String,
+    /// `pretty`: one readable line per event; `json`: one JSON object per line, for log
+    /// collectors.
+    pub format: LogFormat,
 }
 
 impl Default for Logging {
     fn default() -> Self {
-        Self { filter: "info".into() }
+        Self { filter: "info".into(), format: LogFormat::Pretty }
     }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Pretty,
+    Json,
 }
 
 fn default_as_id() -> String {
@@ -604,6 +615,15 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.yaml");
         let config = Config::load(&path).expect("config/example.yaml must stay valid");
         assert_eq!(config.appservice.ghost_prefix, "_xmpp_");
+    }
+
+    #[test]
+    fn the_log_format_is_pretty_or_json_and_nothing_else() {
+        let read = |yaml: &str| yaml_serde::from_str::<Logging>(yaml);
+        assert_eq!(read("{}").expect("defaults").format, LogFormat::Pretty);
+        assert_eq!(read("format: json").expect("json").format, LogFormat::Json);
+        let err = read("format: xml").expect_err("no xml").to_string();
+        assert!(err.contains("pretty") && err.contains("json"), "{err}");
     }
 
     #[test]
