@@ -66,6 +66,7 @@ pub fn affiliation_and_role(role: Option<Role>) -> (Affiliation, MucRole) {
 }
 
 /// What an occupant presence says.
+#[derive(Clone, Copy)]
 pub struct OccupantPresence<'a> {
     /// `None`: the occupant left (unavailable).
     pub role: Option<Role>,
@@ -77,6 +78,23 @@ pub struct OccupantPresence<'a> {
     pub reason: Option<&'a str>,
     /// The person's presence (show and status), for a present occupant.
     pub presence: Option<&'a CorePresence>,
+}
+
+impl<'a> OccupantPresence<'a> {
+    /// A present occupant with their role, real address and (if known) presence.
+    pub fn present(role: Role, real_jid: &'a str, presence: Option<&'a CorePresence>) -> Self {
+        Self { role: Some(role), real_jid: Some(real_jid), statuses: &[], new_nick: None, reason: None, presence }
+    }
+
+    /// An occupant who left.
+    pub fn gone(real_jid: &'a str) -> Self {
+        Self { role: None, real_jid: Some(real_jid), statuses: &[], new_nick: None, reason: None, presence: None }
+    }
+
+    /// The same, with these status codes (110: the addressee's own presence).
+    pub fn with_statuses(self, statuses: &'a [u16]) -> Self {
+        Self { statuses, ..self }
+    }
 }
 
 /// An occupant's presence from `room/nick` to one client.

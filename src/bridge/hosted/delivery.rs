@@ -359,52 +359,28 @@ impl Bridge {
                 statuses.push(110);
             }
             let p = match change {
-                OccupantChange::Present { role } => OccupantPresence {
-                    role: Some(*role),
-                    real_jid: Some(&real),
-                    statuses: &[],
-                    new_nick: None,
-                    reason: None,
-                    presence: shown.as_ref(),
-                },
+                OccupantChange::Present { role } => OccupantPresence::present(*role, &real, shown.as_ref()),
                 OccupantChange::Gone { kicked, reason, banned } => {
                     if *banned {
                         statuses.push(301);
                     } else if *kicked {
                         statuses.push(307);
                     }
-                    OccupantPresence {
-                        role: None,
-                        real_jid: Some(&real),
-                        statuses: &[],
-                        new_nick: None,
-                        reason: reason.as_deref(),
-                        presence: None,
-                    }
+                    OccupantPresence { reason: reason.as_deref(), ..OccupantPresence::gone(&real) }
                 }
                 OccupantChange::Renamed { role, new_nick } => {
                     statuses.push(303);
-                    OccupantPresence {
-                        role: Some(*role),
-                        real_jid: Some(&real),
-                        statuses: &[],
-                        new_nick: Some(new_nick),
-                        reason: None,
-                        presence: None,
-                    }
+                    OccupantPresence { new_nick: Some(new_nick), ..OccupantPresence::present(*role, &real, None) }
                 }
             };
-            let p = OccupantPresence { statuses: &statuses, ..p };
+            let p = p.with_statuses(&statuses);
             self.xmpp.send(hosted_muc_out::occupant_presence(&muc, nick, &full, &p)?).await?;
             if let OccupantChange::Renamed { role, new_nick } = change {
-                let p = OccupantPresence {
-                    role: Some(*role),
-                    real_jid: Some(&real),
-                    statuses: if own { &[110] } else { &[] },
-                    new_nick: None,
-                    reason: None,
-                    presence: shown.as_ref(),
-                };
+                let p = OccupantPresence::present(*role, &real, shown.as_ref()).with_statuses(if own {
+                    &[110]
+                } else {
+                    &[]
+                });
                 self.xmpp.send(hosted_muc_out::occupant_presence(&muc, new_nick, &full, &p)?).await?;
             }
         }

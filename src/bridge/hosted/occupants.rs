@@ -91,14 +91,7 @@ impl Bridge {
             }
             let real = self.real_jid_of(&m.party);
             let shown = self.shown_presence(&m.party).await;
-            let p = OccupantPresence {
-                role: Some(m.role),
-                real_jid: Some(&real),
-                statuses: &[],
-                new_nick: None,
-                reason: None,
-                presence: shown.as_ref(),
-            };
+            let p = OccupantPresence::present(m.role, &real, shown.as_ref());
             out.push(hosted_muc_out::occupant_presence(&muc, &m.nick, &join.full, &p));
         }
         // 2. The client's own presence (110), saying if the room changed the nick (210).
@@ -106,15 +99,7 @@ impl Bridge {
         if nick != join.nick {
             statuses.push(210);
         }
-        let real = join.full.clone();
-        let own = OccupantPresence {
-            role: Some(role),
-            real_jid: Some(&real),
-            statuses: &statuses,
-            new_nick: None,
-            reason: None,
-            presence: None,
-        };
+        let own = OccupantPresence::present(role, &join.full, None).with_statuses(&statuses);
         out.push(hosted_muc_out::occupant_presence(&muc, &nick, &join.full, &own));
         // 3. Recent history, 4. the subject.
         let wanted = join.max_history.unwrap_or(u32::MAX).min(self.current_config().rooms.history_on_join);
@@ -129,14 +114,7 @@ impl Bridge {
         if !already_here {
             let real = join.bare.to_string();
             let shown = join.presence.as_ref().map(Presence::from_xmpp);
-            let p = OccupantPresence {
-                role: Some(role),
-                real_jid: Some(&real),
-                statuses: &[],
-                new_nick: None,
-                reason: None,
-                presence: shown.as_ref(),
-            };
+            let p = OccupantPresence::present(role, &real, shown.as_ref());
             let others: Vec<_> = occupants
                 .iter()
                 .filter(|(_, party)| party != &me)
@@ -172,19 +150,12 @@ impl Bridge {
         }
         let shown = join.presence.as_ref().map(Presence::from_xmpp);
         let real = join.bare.to_string();
-        let p = OccupantPresence {
-            role: Some(m.role),
-            real_jid: Some(&real),
-            statuses: &[],
-            new_nick: None,
-            reason: None,
-            presence: shown.as_ref(),
-        };
+        let p = OccupantPresence::present(m.role, &real, shown.as_ref());
         let occupants = self.store.occupants(&r.room).await.map_err(internal)?;
         let out = occupants
             .iter()
             .map(|(full, party)| {
-                let own = OccupantPresence { statuses: if party == &m.party { &[110] } else { &[] }, ..p };
+                let own = p.with_statuses(if party == &m.party { &[110] } else { &[] });
                 hosted_muc_out::occupant_presence(&muc, &m.nick, full, &own)
             })
             .collect();
@@ -207,14 +178,7 @@ impl Bridge {
         for (room, m) in rooms {
             let Ok(Some(r)) = self.hosted_room(&room).await else { continue };
             let muc = self.muc_of(&r);
-            let p = OccupantPresence {
-                role: Some(m.role),
-                real_jid: Some(&real),
-                statuses: &[],
-                new_nick: None,
-                reason: None,
-                presence: Some(presence),
-            };
+            let p = OccupantPresence::present(m.role, &real, Some(presence));
             let occupants = self.store.occupants(&room).await.unwrap_or_default();
             let out =
                 occupants.iter().map(|(full, _)| hosted_muc_out::occupant_presence(&muc, &m.nick, full, &p)).collect();
@@ -236,26 +200,12 @@ impl Bridge {
         let Ok(members) = self.store.room_members(&room).await else { return };
         let Some(m) = members.iter().find(|m| m.party == me) else { return };
         let mut out = vec![];
-        let own = OccupantPresence {
-            role: None,
-            real_jid: Some(full),
-            statuses: &[110],
-            new_nick: None,
-            reason: None,
-            presence: None,
-        };
+        let own = OccupantPresence::gone(full).with_statuses(&[110]);
         out.push(hosted_muc_out::occupant_presence(&muc, &m.nick, full, &own));
         let occupants = self.store.occupants(&room).await.unwrap_or_default();
         if !occupants.iter().any(|(_, p)| p == &me) {
             let real = bare.to_string();
-            let gone = OccupantPresence {
-                role: None,
-                real_jid: Some(&real),
-                statuses: &[],
-                new_nick: None,
-                reason: None,
-                presence: None,
-            };
+            let gone = OccupantPresence::gone(&real);
             out.extend(occupants.iter().map(|(f, _)| hosted_muc_out::occupant_presence(&muc, &m.nick, f, &gone)));
         }
         self.send_all(out).await;
