@@ -9,8 +9,7 @@ use crate::core::setup::{SetupContext as _, SetupError};
 
 use super::config::{CallMail, MissedCalls};
 use super::mail::{self, LinkPrefix, MailSettings, Templates};
-use super::rules::UserEntry;
-use super::rules::{self, Directory, RuleSettings, UserId};
+use super::rules::{self, Directory, RuleSettings, UserEntry, UserId};
 use super::service::CallsService;
 use crate::contacts::{self, Contact, ContactIndex};
 use crate::core::phone::{Region, normalize};

@@ -7,9 +7,10 @@
 //! - Incoming SMS and delivery reports arrive on authenticated routes (`http::sms`), are stored,
 //!   and become messages / ticks (`bridge::sms`).
 //!
-//! Files: [`config`] (its section of the config file, handed over by the caller), [`provider`] (the gateway interface), [`kannel`], [`http_provider`], [`segment`]
-//! (GSM-7 / UCS-2 counting), [`limits`], [`inbound`] (reading gateway calls). The bridge's side
-//! (checks against the store, outbox actions, delivery) is `bridge::sms`.
+//! Files: [`config`] (its section of the config file, handed over by the caller), [`provider`]
+//! (the gateway interface), [`kannel`], [`http_provider`], [`segment`] (GSM-7 / UCS-2 counting),
+//! [`limits`], [`inbound`] (reading gateway calls). The bridge's side (checks against the store,
+//! outbox actions, delivery) is `bridge::sms`.
 
 pub mod config;
 pub mod http_provider;
