@@ -69,7 +69,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let http_in = Arc::new(crate::bridge::http_in::HttpIn(bridge.clone()));
     let mut router = crate::http::router(http_in.clone(), http_in.clone(), Arc::new(media))
         .merge(crate::matrix::appservice::router(http_in.clone()));
-    if let Some(sms) = crate::sms::SmsService::from_config(&config)? {
+    if let Some(settings) = &config.sms {
+        let sms = crate::sms::SmsService::new(settings.clone(), &config.contact_files(), &config.appservice.url)?;
         tracing::info!(gateway = sms.provider.name(), "SMS on");
         let _ = bridge.sms.set(Arc::new(sms));
         router = router.merge(crate::http::sms::router(http_in.clone()));

@@ -550,11 +550,12 @@ async fn an_sms_to_someones_number_reaches_them_and_one_nobody_can_take_is_not_a
     let (bridge, fake, _store, _dir) = bridge(30).await;
     let mut config = (*bridge.config).clone();
     let sms = config.sms.as_mut().expect("the example config has an sms section");
-    sms.numbers.push(ucbridge::config::sms::SmsNumber {
+    sms.numbers.push(ucbridge::sms::config::SmsNumber {
         number: "+49 30 5550201".into(),
         owner: Some("@anna:localhost".into()),
     });
-    let service = ucbridge::sms::SmsService::from_config(&config).unwrap().expect("SMS is on");
+    let settings = config.sms.clone().expect("SMS is on");
+    let service = ucbridge::sms::SmsService::new(settings, &config.contact_files(), &config.appservice.url).unwrap();
     let _ = bridge.sms.set(Arc::new(service));
     let phone = |s: &str| ucbridge::core::ids::PhoneNumber::parse(s).unwrap();
     let to_anna = ucbridge::sms::inbound::IncomingSms {

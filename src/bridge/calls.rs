@@ -51,8 +51,9 @@ impl Bridge {
             let mailer = crate::calls::mailer::Mailer::new(&mail.smtp)?;
             let _ = self.mailer.set(mailer);
         }
+        let Some(settings) = config.missed_calls_settings() else { return Ok(None) };
         let host: Arc<dyn CallsHost> = Arc::new(self.clone());
-        CallsService::start(config, self.store.clone(), host).await
+        CallsService::start(settings, self.store.clone(), host).await.map(Some)
     }
 }
 

@@ -7,11 +7,10 @@ use std::sync::Arc;
 
 use crate::core::setup::{SetupContext as _, SetupError};
 
+use super::config::{CallMail, MissedCalls};
 use super::mail::{self, LinkPrefix, MailSettings, Templates};
-use super::rules::{self, Directory, RuleSettings, UserId};
+use super::rules::{self, Directory, RuleSettings, UserEntry, UserId};
 use super::service::CallsService;
-use crate::config::Config;
-use crate::config::calls::{CallMail, CallUser, MissedCalls};
 use crate::contacts::{self, Contact, ContactIndex};
 use crate::core::phone::{Region, normalize};
 use crate::core::watch::Party;
@@ -20,7 +19,7 @@ use crate::store::StoreError;
 /// The module's settings from the config file.
 pub(super) struct Base {
     pub(super) rules: RuleSettings,
-    pub(super) users: Vec<CallUser>,
+    pub(super) users: Vec<UserEntry>,
     /// Contacts from `contacts.files`.
     pub(super) contacts: Vec<Contact>,
     pub(super) templates: Arc<Templates>,
@@ -31,7 +30,6 @@ pub(super) struct Base {
 pub struct Live {
     pub rules: RuleSettings,
     pub(super) directory: Directory,
-    pub(super) users: HashMap<UserId, CallUser>,
     pub(super) contacts: Arc<ContactIndex>,
     pub(super) templates: Arc<Templates>,
     /// Rendering options (also for chat notices when e-mail is off).
@@ -41,11 +39,10 @@ pub struct Live {
 }
 
 /// Read the templates: the built-in ones, or `templates_dir/<language>/*.j2`.
-fn load_templates(config: &Config, mail: Option<&CallMail>) -> Result<Templates, SetupError> {
-    let Some(dir) = mail.and_then(|m| m.templates_dir.as_ref()) else {
+fn load_templates(mail: Option<&CallMail>) -> Result<Templates, SetupError> {
+    let Some(dir) = mail.and_then(|m| m.templates_dir.clone()) else {
         return Templates::builtin().setup("the built-in mail templates");
     };
-    let dir = config.resolve(dir);
     let mut sources = Vec::new();
     let entries =
         std::fs::read_dir(&dir).with_setup(|| format!("missed_calls.mail.templates_dir {}", dir.display()))?;
@@ -73,11 +70,10 @@ fn load_templates(config: &Config, mail: Option<&CallMail>) -> Result<Templates,
     Ok(templates)
 }
 
-fn load_contacts(config: &Config, settings: &MissedCalls) -> Result<Vec<Contact>, SetupError> {
+fn load_contacts(settings: &MissedCalls) -> Result<Vec<Contact>, SetupError> {
     let mut all = Vec::new();
-    for file in &settings.contacts.files {
-        let path = config.resolve(file);
-        let text = std::fs::read_to_string(&path)
+    for path in &settings.contacts.files {
+        let text = std::fs::read_to_string(path)
             .with_setup(|| format!("config key `missed_calls.contacts.files`: cannot read {}", path.display()))?;
         let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         let parsed = if is_csv { contacts::parse_csv(&text) } else { contacts::parse_vcards(&text) };
@@ -90,8 +86,8 @@ fn load_contacts(config: &Config, settings: &MissedCalls) -> Result<Vec<Contact>
 
 impl Base {
     /// The settings in the config file; the checks that need the templates happen here.
-    pub(super) fn load(config: &Config, settings: &MissedCalls, _region: Region) -> Result<Self, SetupError> {
-        let templates = load_templates(config, settings.mail.as_ref())?;
+    pub(super) fn load(settings: &MissedCalls, _region: Region) -> Result<Self, SetupError> {
+        let templates = load_templates(settings.mail.as_ref())?;
         let render = match &settings.mail {
             Some(m) => MailSettings {
                 from_address: m.from_address.clone(),
@@ -131,7 +127,7 @@ impl Base {
                 )));
             }
         }
-        let contacts = load_contacts(config, settings)?;
+        let contacts = load_contacts(settings)?;
         Ok(Self {
             rules: settings.rules.clone(),
             users: settings.users.clone(),
@@ -202,7 +198,7 @@ impl CallsService {
             .users
             .iter()
             .map(|u| {
-                let mut entry = u.entry();
+                let mut entry = u.clone();
                 for key in u.logon_keys() {
                     match prefs.get(&(key.clone(), "missed_calls".to_owned())).map(String::as_str) {
                         Some("on") => entry.opt_in = Some(true),
@@ -221,7 +217,6 @@ impl CallsService {
         let live = Live {
             rules,
             directory: Directory::new(entries),
-            users: base.users.iter().map(|u| (UserId::new(&u.id), u.clone())).collect(),
             contacts,
             templates: base.templates.clone(),
             render,
@@ -234,16 +229,18 @@ impl CallsService {
         Ok(())
     }
 
-    /// Apply a re-read config: rules, users, templates, mail options and contact files change
-    /// at once; the answer lists what needs a restart.
-    pub async fn reload(&self, config: &Config) -> Result<Vec<String>, SetupError> {
-        let Some(new) = &config.missed_calls else {
+    /// Apply a re-read config (the section, its files resolved, `None` when it was removed):
+    /// rules, users, templates, mail options and contact files change at once; the answer lists
+    /// what needs a restart.
+    pub async fn reload(&self, new: Option<&MissedCalls>) -> Result<Vec<String>, SetupError> {
+        let Some(new) = new else {
             return Ok(vec!["missed_calls (the section was removed; the module stops at the next restart)".into()]);
         };
-        let base = Base::load(config, new, self.region)?;
+        let base = Base::load(new, self.region)?;
         let old = &self.settings;
         let mut restart = Vec::new();
-        let differs = crate::config::differs;
+        // As `config::differs`: the sections derive `Debug`, not `PartialEq`.
+        let differs = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
         if differs(&old.webhook, &new.webhook) {
             restart.push("missed_calls.webhook".to_owned());
         }
@@ -313,7 +310,7 @@ impl CallsService {
     /// The directory entry of a chat account, if they own a line.
     pub fn user_of(&self, who: &Party) -> Option<UserId> {
         let key = who.key();
-        self.base().users.iter().find(|u| u.logon_keys().contains(&key)).map(|u| UserId::new(&u.id))
+        self.base().users.iter().find(|u| u.logon_keys().contains(&key)).map(|u| u.id.clone())
     }
 
     /// Read a contact file for an import (nothing is stored here).

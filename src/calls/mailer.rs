@@ -6,7 +6,7 @@ use crate::core::setup::{SetupContext as _, SetupError};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use crate::config::calls::{Smtp, SmtpTls};
+use super::config::{Smtp, SmtpTls};
 use crate::core::outbox::DeliveryError;
 
 /// Sends the stored e-mails.

@@ -1,6 +1,7 @@
 //! Missed-call notifications (tracker issue 5): a library the bridge starts with itself as the
 //! [`service::CallsHost`] (`bridge::calls`).
 //!
+//! Its settings are its section of the config file ([`config`]), handed over by the caller.
 //! Telephony events come in through a signed JSON webhook ([`webhook`]) or an Asterisk AMI
 //! connection ([`ami`]), both normalised to [`event::CallEvent`]. A [`model::CallTracker`] folds
 //! them into one [`model::CallSummary`] per call; [`rules`] decides who is told and why;
@@ -11,6 +12,7 @@
 //! See DESIGN.md, section "Missed calls".
 
 pub mod ami;
+pub mod config;
 pub mod event;
 mod journal;
 pub mod live;

@@ -71,7 +71,7 @@ impl CallsService {
         notice: &Notice,
         contact: Option<&Contact>,
     ) -> Result<Option<Action>, StoreError> {
-        let (Some(cfg), Some(entry)) = (live.users.get(&notice.user), live.directory.get(&notice.user)) else {
+        let Some(entry) = live.directory.get(&notice.user) else {
             return Ok(None);
         };
         let text = match mail::render(&live.templates, &live.render, notice, entry, contact) {
@@ -81,7 +81,7 @@ impl CallsService {
                 return Ok(None);
             }
         };
-        if let Some(user) = cfg.matrix_user.as_deref().and_then(|u| MatrixUserId::parse(u).ok()) {
+        if let Some(user) = entry.matrix_user.as_deref().and_then(|u| MatrixUserId::parse(u).ok()) {
             if let Some(room) = self.store.bot_dm(&user).await? {
                 return Ok(Some(Action::MatrixPost {
                     room,
@@ -90,12 +90,12 @@ impl CallsService {
                     nick: None,
                 }));
             }
-            if cfg.xmpp_jid.is_none() {
+            if entry.xmpp_jid.is_none() {
                 tracing::info!(%user, "no chat with the bridge bot yet; chat notice skipped");
                 return Ok(None);
             }
         }
-        Ok(cfg
+        Ok(entry
             .xmpp_jid
             .as_deref()
             .and_then(|j| BareJid::parse(j).ok())

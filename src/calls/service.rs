@@ -20,13 +20,12 @@ use std::time::Duration;
 use crate::core::setup::{SetupContext as _, SetupError};
 use tokio::sync::mpsc;
 
+use super::config::MissedCalls;
 use super::event::CallEvent;
 use super::live::{Base, Live};
 use super::model::{CallSummary, CallTracker};
 use super::notices::channel_name;
 use super::rules::{self, Channel, Directory, Facts, JournalEntry, JournalKind, UserFacts, UserId};
-use crate::config::Config;
-use crate::config::calls::MissedCalls;
 use crate::contacts::ContactIndex;
 use crate::core::action::Action;
 use crate::core::ids::MatrixUserId;
@@ -70,23 +69,17 @@ pub trait CallsHost: Send + Sync {
 }
 
 impl CallsService {
-    /// Build the module from the config (`None` when `missed_calls` is absent) and start its
-    /// tasks: the event processor (after replaying stored events) and the AMI client.
-    pub async fn start(
-        config: &Config,
-        store: Store,
-        host: Arc<dyn CallsHost>,
-    ) -> Result<Option<Arc<Self>>, SetupError> {
-        let Some(settings) = config.missed_calls.clone() else { return Ok(None) };
+    /// Build the module from its section of the config (its files resolved by the caller) and
+    /// start its tasks: the event processor (after replaying stored events) and the AMI client.
+    pub async fn start(settings: MissedCalls, store: Store, host: Arc<dyn CallsHost>) -> Result<Arc<Self>, SetupError> {
         let region = Region::parse(&settings.contacts.region).setup("missed_calls.contacts.region")?;
-        let base = Base::load(config, &settings, region)?;
+        let base = Base::load(&settings, region)?;
         if settings.rules.channels.contains(&Channel::Sms) && !host.sms_on() {
             tracing::warn!("missed_calls.rules.channels contains sms, but there is no `sms:` section: no SMS notices");
         }
         let placeholder = Live {
             rules: base.rules.clone(),
             directory: Directory::default(),
-            users: HashMap::new(),
             contacts: Arc::new(ContactIndex::default()),
             templates: base.templates.clone(),
             render: base.render.clone(),
@@ -126,7 +119,7 @@ impl CallsService {
             tracing::info!(address = %ami.address, "AMI client started");
         }
         tracing::info!(users = service.live().directory.users().len(), "missed-call notifications on");
-        Ok(Some(service))
+        Ok(service)
     }
 
     /// Store accepted events, then hand them to the processor. When this returns `Ok`, the
@@ -262,8 +255,8 @@ impl CallsService {
         };
         let day_start = self.day_start(live, summary.started_at);
         for user in self.candidates(live, summary) {
-            let Some(cfg) = live.users.get(&user) else { continue };
-            let mut f = UserFacts { last_logon_at: store.last_logon(&cfg.logon_keys()).await?, ..Default::default() };
+            let Some(entry) = live.directory.get(&user) else { continue };
+            let mut f = UserFacts { last_logon_at: store.last_logon(&entry.logon_keys()).await?, ..Default::default() };
             if !key.is_empty() {
                 f.notices_today_same_number = store.notices_since(user.as_str(), &key, day_start).await?.0;
                 f.last_notice_same_number_at = store.last_notice(user.as_str(), &key).await?;

@@ -1,230 +1,33 @@
 //! `missed_calls:` — missed-call notifications (DESIGN.md "Missed calls", `src/calls/`). The
-//! section is optional: without it the module is off (no route, no AMI connection).
+//! section is optional: without it the module is off (no route, no AMI connection). The
+//! section's types are the module's (`calls::config`); here are its checks, which name the keys
+//! of the file, and the section as the module is started with it.
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
-
-use super::{ConfigError, invalid};
+use super::{Config, ConfigError, invalid};
+use crate::calls::config::MissedCalls;
 use crate::calls::mail::LinkPrefix;
-use crate::calls::rules::{Channel, RuleSettings, UserEntry, UserId};
-use crate::calls::{event::Extension, webhook};
+use crate::calls::rules::Channel;
 use crate::core::ids::{BareJid, MatrixUserId};
 
-/// `missed_calls:`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MissedCalls {
-    pub webhook: CallsWebhook,
-    /// Who is told and when (policy, exceptions, block list, channels); see `calls::rules`.
-    #[serde(default)]
-    pub rules: RuleSettings,
-    /// The line owners: extensions and lines per person, and how to reach them.
-    #[serde(default)]
-    pub users: Vec<CallUser>,
-    #[serde(default)]
-    pub contacts: CallContacts,
-    /// E-mail notices; required when `rules.channels` contains `email`.
-    #[serde(default)]
-    pub mail: Option<CallMail>,
-    /// Bearer token of `GET /calls/journal`; without it the endpoint answers 404.
-    #[serde(default)]
-    pub journal_token: Option<String>,
-    /// A call with no event for this long is closed as if it ended (its end was lost).
-    #[serde(default = "default_idle_expiry")]
-    pub idle_expiry_secs: u64,
-    /// An Asterisk manager interface to read call events from.
-    #[serde(default)]
-    pub ami: Option<CallsAmi>,
-    /// SMS notices go out from the caller's number (when known) instead of `sms.sender`.
-    #[serde(default)]
-    pub sms_caller_as_sender: bool,
-}
-
-/// `missed_calls.webhook:`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallsWebhook {
-    /// Shared secret of the HMAC-SHA256 signature.
-    pub secret: String,
-    /// How far the signed timestamp may be from our clock, in seconds (both ways).
-    #[serde(default = "default_window")]
-    pub replay_window_secs: u64,
-}
-
-/// One entry of `missed_calls.users:`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallUser {
-    pub id: String,
-    #[serde(default)]
-    pub extensions: Vec<String>,
-    #[serde(default)]
-    pub lines: Vec<String>,
-    #[serde(default)]
-    pub email: Option<String>,
-    #[serde(default)]
-    pub mobile: Option<String>,
-    #[serde(default)]
-    pub language: Option<String>,
-    /// `false`: this person wants no notices; absent: `rules.default_opt_in`.
-    #[serde(default)]
-    pub opt_in: Option<bool>,
-    /// Matrix account for chat notices (in their chat with the bridge bot).
-    #[serde(default)]
-    pub matrix_user: Option<String>,
-    /// XMPP account for chat notices (a message from the component).
-    #[serde(default)]
-    pub xmpp_jid: Option<String>,
-    /// This person's channels; absent: every channel in `rules.channels`.
-    #[serde(default)]
-    pub channels: Option<Vec<Channel>>,
-}
-
-impl CallUser {
-    /// The rules engine's view of this person.
-    pub fn entry(&self) -> UserEntry {
-        UserEntry {
-            id: UserId::new(&self.id),
-            extensions: self.extensions.iter().map(|e| Extension::new(e.trim())).collect(),
-            lines: self.lines.clone(),
-            email: self.email.clone(),
-            mobile: self.mobile.clone(),
-            language: self.language.clone(),
-            opt_in: self.opt_in,
-            chat: self.matrix_user.is_some() || self.xmpp_jid.is_some(),
-            channels: self.channels.clone(),
+impl Config {
+    /// `missed_calls:` with its files resolved against the config file's directory: what the
+    /// module is started (and reloaded) with.
+    pub fn missed_calls_settings(&self) -> Option<MissedCalls> {
+        let mut settings = self.missed_calls.clone()?;
+        settings.contacts.files = self.contact_files();
+        if let Some(mail) = &mut settings.mail {
+            mail.templates_dir = mail.templates_dir.as_deref().map(|dir| self.resolve(dir));
         }
+        Some(settings)
     }
 
-    /// Keys of this person's chat accounts in `user_logon` (`Party::key` form).
-    pub fn logon_keys(&self) -> Vec<String> {
-        let m = self.matrix_user.iter().map(|u| format!("matrix:{u}"));
-        m.chain(self.xmpp_jid.iter().map(|j| format!("xmpp:{j}"))).collect()
+    /// The contact files (`missed_calls.contacts.files`), resolved; the SMS module reads them
+    /// too.
+    pub fn contact_files(&self) -> Vec<PathBuf> {
+        self.missed_calls.iter().flat_map(|m| m.contacts.files.iter()).map(|f| self.resolve(f)).collect()
     }
-}
-
-/// `missed_calls.contacts:`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallContacts {
-    /// Country whose numbering plan applies to numbers without a `+` (ISO code, e.g. `DE`).
-    pub region: String,
-    /// vCard (`.vcf`) and CSV (`.csv`) files read at start.
-    pub files: Vec<PathBuf>,
-}
-
-impl Default for CallContacts {
-    fn default() -> Self {
-        Self { region: "DE".into(), files: Vec::new() }
-    }
-}
-
-/// `missed_calls.mail:`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallMail {
-    pub smtp: Smtp,
-    pub from_address: String,
-    #[serde(default)]
-    pub from_name: Option<String>,
-    /// Right-hand side of the notices' Message-IDs.
-    pub message_id_domain: String,
-    /// `tel:` (default), `phone:`, `callto:`, a custom scheme of at most 9 characters ending in
-    /// `:`, or `none`.
-    #[serde(default = "default_prefix")]
-    pub link_prefix: String,
-    #[serde(default)]
-    pub caller_as_sender: bool,
-    #[serde(default)]
-    pub attach_vcard: bool,
-    #[serde(default = "default_language")]
-    pub default_language: String,
-    #[serde(default)]
-    pub utc_offset_minutes: i32,
-    /// Directory with `<language>/{subject.txt.j2,missed_call.txt.j2,missed_call.html.j2}`;
-    /// absent: the built-in `en` and `de` templates.
-    #[serde(default)]
-    pub templates_dir: Option<PathBuf>,
-}
-
-/// `missed_calls.mail.smtp:`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Smtp {
-    pub host: String,
-    /// Default: 25 (`none`), 587 (`starttls`), 465 (`tls`).
-    #[serde(default)]
-    pub port: Option<u16>,
-    #[serde(default)]
-    pub tls: SmtpTls,
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
-    pub password: Option<String>,
-    /// The longest one message's SMTP exchange (connect to the final answer) may take; then it
-    /// is retried.
-    #[serde(default = "default_smtp_timeout")]
-    pub timeout_secs: u64,
-}
-
-/// How the SMTP connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SmtpTls {
-    /// Plain SMTP (a relay on the same host or a test sink).
-    None,
-    /// STARTTLS, required.
-    #[default]
-    Starttls,
-    /// TLS from the first byte (SMTPS).
-    Tls,
-}
-
-impl Smtp {
-    pub fn port(&self) -> u16 {
-        self.port.unwrap_or(match self.tls {
-            SmtpTls::None => 25,
-            SmtpTls::Starttls => 587,
-            SmtpTls::Tls => 465,
-        })
-    }
-}
-
-/// `missed_calls.ami:`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallsAmi {
-    /// `host:port` of the Asterisk manager interface (5038).
-    pub address: String,
-    pub username: String,
-    pub secret: String,
-    /// Extensions of the PBX; empty: any number of at most 5 digits counts as one.
-    #[serde(default)]
-    pub extensions: Vec<String>,
-    /// Seconds between AMI `Ping`s; an answer missing for as long marks the connection dead
-    /// (reconnect and log in again), so a silent drop is noticed within twice this.
-    #[serde(default = "default_ami_keepalive")]
-    pub keepalive_secs: u64,
-}
-
-fn default_window() -> u64 {
-    webhook::DEFAULT_WINDOW_SECS
-}
-fn default_idle_expiry() -> u64 {
-    3600
-}
-fn default_prefix() -> String {
-    "tel:".into()
-}
-fn default_language() -> String {
-    "en".into()
-}
-fn default_ami_keepalive() -> u64 {
-    crate::calls::ami::DEFAULT_KEEPALIVE.as_secs()
-}
-fn default_smtp_timeout() -> u64 {
-    30
 }
 
 impl MissedCalls {
@@ -247,7 +50,7 @@ impl MissedCalls {
         let mut ids = std::collections::HashSet::new();
         for (i, u) in self.users.iter().enumerate() {
             let bad = |what: &str| invalid("missed_calls.users", format!("entry {i} ({}): {what}", u.id));
-            if u.id.trim().is_empty() {
+            if u.id.as_str().trim().is_empty() {
                 return Err(bad("`id` must not be empty"));
             }
             if !ids.insert(u.id.as_str()) {
@@ -256,7 +59,12 @@ impl MissedCalls {
             if u.extensions.is_empty() && u.lines.is_empty() {
                 return Err(bad("needs `extensions` or `lines`"));
             }
-            if u.extensions.iter().chain(&u.lines).any(|e| e.trim().is_empty()) {
+            if u.extensions
+                .iter()
+                .map(|e| e.as_str())
+                .chain(u.lines.iter().map(String::as_str))
+                .any(|e| e.trim().is_empty())
+            {
                 return Err(bad("empty extension or line"));
             }
             if let Some(email) = &u.email
@@ -373,7 +181,7 @@ missed_calls:
         let mc = c.missed_calls.unwrap();
         assert_eq!(mc.rules.policy, crate::calls::rules::Policy::First);
         assert_eq!(mc.rules.exceptions.min_ring_secs, 3);
-        assert!(mc.users[0].entry().chat);
+        assert!(mc.users[0].chat());
         assert_eq!(mc.mail.unwrap().smtp.port(), 2525);
         assert!(load(&BASE.replace("missed_calls:", "unused:")).is_err(), "unknown top-level keys are refused");
     }

@@ -1,8 +1,8 @@
 //! Typed configuration, one struct per section, validated at start-up. Every error names the
 //! key it is about. `config/example.yaml` documents each key and is parsed by a test.
 
-pub mod calls;
-pub mod sms;
+mod calls;
+mod sms;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -47,10 +47,10 @@ pub struct Config {
     pub media: Media,
     /// Missed-call notifications; absent = off.
     #[serde(default)]
-    pub missed_calls: Option<calls::MissedCalls>,
+    pub missed_calls: Option<crate::calls::config::MissedCalls>,
     /// SMS through a gateway; absent = off.
     #[serde(default)]
-    pub sms: Option<sms::Sms>,
+    pub sms: Option<crate::sms::config::Sms>,
     /// Directory of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::config::sms::{HttpAuth, HttpEncoding, HttpInbound, HttpMethod, HttpProvider};
+use super::config::{HttpAuth, HttpEncoding, HttpInbound, HttpMethod, HttpProvider};
 use crate::core::outbox::DeliveryError;
 use crate::core::setup::{SetupContext as _, SetupError};
 use crate::sms::provider::{Accepted, DlrStatus, Outgoing, SendFuture, SmsProvider, short, transport_error};
@@ -158,8 +158,8 @@ pub fn secret_ok(given: Option<&str>, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::sms::HttpFields;
     use crate::core::ids::PhoneNumber;
+    use crate::sms::config::HttpFields;
     use crate::sms::segment::Coding;
 
     fn gateway(method: HttpMethod, encoding: HttpEncoding, auth: HttpAuth) -> HttpGateway {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::config::sms::Kannel as KannelConfig;
+use super::config::Kannel as KannelConfig;
 use crate::core::outbox::DeliveryError;
 use crate::core::setup::{SetupContext as _, SetupError};
 use crate::sms::provider::{Accepted, DlrStatus, Outgoing, SendFuture, SmsProvider, short, transport_error};

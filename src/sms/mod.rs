@@ -7,10 +7,12 @@
 //! - Incoming SMS and delivery reports arrive on authenticated routes (`http::sms`), are stored,
 //!   and become messages / ticks (`bridge::sms`).
 //!
-//! Files: [`provider`] (the gateway interface), [`kannel`], [`http_provider`], [`segment`]
-//! (GSM-7 / UCS-2 counting), [`limits`], [`inbound`] (reading gateway calls). The bridge's side
-//! (checks against the store, outbox actions, delivery) is `bridge::sms`.
+//! Files: [`config`] (its section of the config file, handed over by the caller), [`provider`]
+//! (the gateway interface), [`kannel`], [`http_provider`], [`segment`] (GSM-7 / UCS-2 counting),
+//! [`limits`], [`inbound`] (reading gateway calls). The bridge's side (checks against the store,
+//! outbox actions, delivery) is `bridge::sms`.
 
+pub mod config;
 pub mod http_provider;
 pub mod inbound;
 pub mod kannel;
@@ -19,16 +21,16 @@ pub mod provider;
 pub mod segment;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use crate::core::setup::{SetupContext as _, SetupError};
 
-use crate::config::Config;
-use crate::config::sms::{ProviderKind, Sms, owner_key};
 use crate::contacts::{self, Contact, ContactIndex};
 use crate::core::ids::PhoneNumber;
 use crate::core::phone::{Region, normalize};
 use crate::core::watch::Party;
+use config::{ProviderKind, Sms, owner_key};
 use provider::SmsProvider;
 
 /// The permission an admin grants (`permissions grant USER sms`).
@@ -52,9 +54,10 @@ pub struct SmsService {
 }
 
 impl SmsService {
-    /// Build from the config (`None` when there is no `sms:` section).
-    pub fn from_config(config: &Config) -> Result<Option<Self>, SetupError> {
-        let Some(settings) = config.sms.clone() else { return Ok(None) };
+    /// Build from the `sms:` section, the contact files (`missed_calls.contacts.files`,
+    /// resolved) and the URL the gateway reaches the bridge under unless `public_url` says
+    /// otherwise (`appservice.url`).
+    pub fn new(settings: Sms, contact_files: &[PathBuf], default_url: &str) -> Result<Self, SetupError> {
         let region = Region::parse(&settings.default_region).setup("sms.default_region")?;
         let provider: Box<dyn SmsProvider> = match settings.provider {
             ProviderKind::Kannel => {
@@ -85,16 +88,12 @@ impl SmsService {
             dids.insert(phone, owner);
         }
         let sender = normalize(&settings.sender, region).unwrap_or_else(|| settings.sender.clone());
-        let contacts = load_contacts(config, region)?;
-        let base_url = settings
-            .public_url
-            .clone()
-            .unwrap_or_else(|| config.appservice.url.clone())
-            .trim_end_matches('/')
-            .to_owned();
+        let contacts = load_contacts(contact_files, region)?;
+        let base_url =
+            settings.public_url.clone().unwrap_or_else(|| default_url.to_owned()).trim_end_matches('/').to_owned();
         let limiter =
             limits::RateLimiter::new(settings.rate_limits.per_user_per_minute, settings.rate_limits.global_per_minute);
-        Ok(Some(Self {
+        Ok(Self {
             settings,
             provider,
             region,
@@ -104,7 +103,7 @@ impl SmsService {
             sender,
             contacts,
             base_url,
-        }))
+        })
     }
 
     /// A number as a person or a gateway wrote it, in E.164.
@@ -217,11 +216,10 @@ fn mobile_of(c: &Contact) -> Option<PhoneNumber> {
 }
 
 /// The contact store: the files of `missed_calls.contacts`, when configured.
-fn load_contacts(config: &Config, region: Region) -> Result<ContactIndex, SetupError> {
+fn load_contacts(files: &[PathBuf], region: Region) -> Result<ContactIndex, SetupError> {
     let mut all = Vec::new();
-    for file in config.missed_calls.iter().flat_map(|m| m.contacts.files.iter()) {
-        let path = config.resolve(file);
-        let text = std::fs::read_to_string(&path)
+    for path in files {
+        let text = std::fs::read_to_string(path)
             .with_setup(|| format!("config key `missed_calls.contacts.files`: cannot read {}", path.display()))?;
         let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         let parsed = if is_csv { contacts::parse_csv(&text) } else { contacts::parse_vcards(&text) };

@@ -51,7 +51,7 @@ impl Bridge {
         match (self.calls.get(), &new.missed_calls) {
             (Some(calls), _) => {
                 let more = calls
-                    .reload(&new)
+                    .reload(new.missed_calls_settings().as_ref())
                     .await
                     .map_err(|e| format!("The config was not reloaded, nothing changed: {e:#}"))?;
                 restart.extend(more);

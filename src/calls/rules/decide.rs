@@ -202,7 +202,7 @@ fn channels_for(settings: &RuleSettings, user: &UserEntry) -> Vec<Channel> {
         .filter(|ch| match ch {
             Channel::Email => user.email.as_deref().is_some_and(|e| !e.trim().is_empty()),
             Channel::Sms => user.mobile.as_deref().is_some_and(|m| !m.trim().is_empty()),
-            Channel::Chat => user.chat,
+            Channel::Chat => user.chat(),
         })
         .collect();
     channels.sort_unstable();

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{Channel, number_key};
 use crate::calls::event::{Extension, string_id};
@@ -12,11 +12,14 @@ string_id!(
     UserId
 );
 
-/// A person who can be told, and how to reach them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A person who can be told, and how to reach them: one entry of `missed_calls.users:` in the
+/// config file, with the person's stored choices (`opt_in`, `language`) laid over it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UserEntry {
     pub id: UserId,
     /// Extensions whose phones belong to this person.
+    #[serde(default, deserialize_with = "trimmed_extensions")]
     pub extensions: Vec<Extension>,
     /// External numbers (direct lines) that ring this person.
     #[serde(default)]
@@ -31,12 +34,21 @@ pub struct UserEntry {
     /// The person's own choice; `None` = [`RuleSettings::default_opt_in`].
     #[serde(default)]
     pub opt_in: Option<bool>,
-    /// Whether a chat notice can reach them (they have a DM with the bot or a JID).
+    /// Matrix account for chat notices (in their chat with the bridge bot).
     #[serde(default)]
-    pub chat: bool,
+    pub matrix_user: Option<String>,
+    /// XMPP account for chat notices (a message from the component).
+    #[serde(default)]
+    pub xmpp_jid: Option<String>,
     /// The person's own channel choice; `None` = every channel the server uses.
     #[serde(default)]
     pub channels: Option<Vec<Channel>>,
+}
+
+/// Extensions as the config file writes them, without surrounding spaces.
+fn trimmed_extensions<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Extension>, D::Error> {
+    let written = Vec::<String>::deserialize(d)?;
+    Ok(written.iter().map(|e| Extension::new(e.trim())).collect())
 }
 
 impl UserEntry {
@@ -49,9 +61,21 @@ impl UserEntry {
             mobile: None,
             language: None,
             opt_in: None,
-            chat: false,
+            matrix_user: None,
+            xmpp_jid: None,
             channels: None,
         }
+    }
+
+    /// Whether a chat notice can reach them (a Matrix account or a JID).
+    pub fn chat(&self) -> bool {
+        self.matrix_user.is_some() || self.xmpp_jid.is_some()
+    }
+
+    /// Keys of this person's chat accounts in `user_logon` (`Party::key` form).
+    pub fn logon_keys(&self) -> Vec<String> {
+        let m = self.matrix_user.iter().map(|u| format!("matrix:{u}"));
+        m.chain(self.xmpp_jid.iter().map(|j| format!("xmpp:{j}"))).collect()
     }
 }
 

@@ -571,9 +571,17 @@ mod tests {
     #[test]
     fn channels_follow_server_settings_user_choice_and_addresses() {
         let dir = Directory::new(vec![
-            UserEntry { mobile: Some("+49171".into()), chat: true, ..user("alice", &["201"]) },
+            UserEntry {
+                mobile: Some("+49171".into()),
+                xmpp_jid: Some("alice@example.org".into()),
+                ..user("alice", &["201"])
+            },
             UserEntry { email: None, ..user("bob", &["202"]) },
-            UserEntry { chat: true, channels: Some(vec![Channel::Chat]), ..user("carol", &["203"]) },
+            UserEntry {
+                xmpp_jid: Some("carol@example.org".into()),
+                channels: Some(vec![Channel::Chat]),
+                ..user("carol", &["203"])
+            },
         ]);
         let s = RuleSettings { channels: vec![Channel::Sms, Channel::Email, Channel::Chat], ..settings(Policy::All) };
         let d = decide(&s, &dir, &ring_group_unanswered(), &facts());

@@ -1,8 +1,8 @@
 //! Outbound client-server API calls, as the bridge bot or as a ghost (identity assertion with
 //! `?user_id=`, <https://spec.matrix.org/latest/application-service-api/#identity-assertion>).
 //! Requests are built from ruma's endpoint types and sent with reqwest. Here: the client and its
-//! errors; the calls by what they act on in `messages`, `rooms` and `profile` (users, media), and
-//! the content of what is sent in `content`.
+//! errors; the calls, as the bridge's [`MatrixOut`](crate::matrix::out::MatrixOut) port, in
+//! `out`, and the content of what is sent in `content`.
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use ruma::api::{
     AppserviceUserIdentity, IncomingResponseExt, OutgoingRequest, OutgoingRequestAppserviceExt, SupportedVersions,
 };
 use ruma::presence::PresenceState;
-use ruma::{OwnedRoomId, OwnedTransactionId, OwnedUserId};
+use ruma::{OwnedRoomId, OwnedUserId};
 use serde::Deserialize;
 
 use crate::core::ids::{MatrixUserId, RoomId};
@@ -22,12 +22,10 @@ use crate::core::outbox::DeliveryError;
 use crate::core::presence::MatrixState;
 
 mod content;
-mod messages;
-mod profile;
-mod rooms;
+mod out;
 
 pub use content::{Relations, UploadedFile, file_content, with_relations};
-pub use rooms::{CREATION_MARKER, RoomOrigin};
+pub use out::{CREATION_MARKER, RoomOrigin};
 
 /// A failed client-server call.
 #[derive(Debug, thiserror::Error)]
@@ -182,12 +180,5 @@ impl MatrixClient {
             .body(bytes.as_ref())
             .map_err(|e| MatrixError::Protocol(e.to_string()))?;
         R::IncomingResponse::try_from_http_response(http_response).map_err(|e| MatrixError::Protocol(e.to_string()))
-    }
-
-    /// Ask the homeserver to ping us; it then also retries its queue of transactions at once.
-    pub async fn ping_homeserver(&self, transaction_id: &str) -> Result<(), MatrixError> {
-        let mut request = ruma::api::client::appservice::request_ping::v1::Request::new(self.appservice_id.clone());
-        request.transaction_id = Some(OwnedTransactionId::from(transaction_id));
-        self.call(request, None).await.map(|_| ())
     }
 }
