@@ -76,6 +76,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let chatbot = crate::chatbot::Chatbot::new(settings, |p| config.resolve(p)).context("starting the chatbot")?;
         tracing::info!(user = ?bridge.map.chatbot(), provider = ?chatbot.settings.provider, "chatbot on");
         let _ = bridge.chatbot.set(Arc::new(chatbot));
+        tokio::spawn(bridge.clone().chatbot_health_forever());
     }
     if let Some(calls) = bridge.start_calls(&config).await? {
         let _ = bridge.calls.set(calls.clone());

@@ -23,6 +23,8 @@ const PERMISSION: &str = "chatbot";
 
 const REFUSAL: &str = "Sorry, you may not use the AI assistant. An administrator can allow it \
                        (the chatbot permission).";
+/// The assistant's presence note while its provider does not answer.
+const AWAY_NOTE: &str = "The AI service is not reachable";
 const CLEARED: &str = "Done: I have forgotten our conversation. The next question starts afresh.";
 
 impl Bridge {
@@ -139,19 +141,47 @@ impl Bridge {
         let turns = self.store.chatbot_turns(&context).await?;
         let history: Vec<_> = turns.iter().map(|t| t.message.clone()).collect();
         let (messages, dropped) = bot.prompt(&history, question);
-        self.chatbot_typing(room, true).await;
+        self.chatbot_typing(from, room, true).await;
         let result = bot.provider.complete(&messages).await;
-        self.chatbot_typing(room, false).await;
+        self.chatbot_typing(from, room, false).await;
+        let reachable = match &result {
+            Ok(_) => Some(true),
+            Err(e) if e.means_unreachable() => Some(false),
+            Err(_) => None,
+        };
+        let keep_from = turns.get(dropped).map(|t| t.id);
+        let sent = self.chatbot_answer(id, from, room, question, result, keep_from, messages.len()).await;
+        // After the answer: Synapse makes a user who sends a message `online` again, so an away
+        // presence is set (again) once the message is out.
+        if let Some(reachable) = reachable {
+            self.chatbot_reachable(reachable, room.is_some() && !reachable).await;
+        }
+        sent
+    }
+
+    /// Store the provider's answer (forgetting the turns before `keep_from`) and send it, or
+    /// send the friendly error.
+    #[allow(clippy::too_many_arguments)]
+    async fn chatbot_answer(
+        &self,
+        id: i64,
+        from: &Party,
+        room: Option<&RoomId>,
+        question: &str,
+        result: Result<crate::chatbot::Completion, crate::chatbot::ChatError>,
+        keep_from: Option<i64>,
+        turns_sent: usize,
+    ) -> Result<(), DeliveryError> {
+        let context = from.key();
         match result {
             Ok(answer) => {
                 tracing::info!(
                     %from,
-                    turns_sent = messages.len(),
+                    turns_sent,
                     prompt_tokens = answer.usage.prompt_tokens,
                     completion_tokens = answer.usage.completion_tokens,
                     "chatbot: answered"
                 );
-                let keep_from = turns.get(dropped).map(|t| t.id);
                 self.store.chatbot_record(&context, keep_from, question, &answer.content, id).await?;
                 self.chatbot_say(id, from, room, Text::plain(answer.content)).await
             }
@@ -191,12 +221,71 @@ impl Bridge {
         Ok(me)
     }
 
-    /// Show (or stop showing) the chatbot typing in a Matrix room while it thinks; cosmetic, so
-    /// a failure is only logged.
-    async fn chatbot_typing(&self, room: Option<&RoomId>, typing: bool) {
-        let (Some(room), Some(me)) = (room, self.map.chatbot()) else { return };
-        if let Err(e) = self.matrix.set_typing(room, &me, typing).await {
-            tracing::debug!(%room, error = %e, "chatbot: cannot set typing");
+    /// Show the chatbot typing while it thinks (Matrix `m.typing`, XEP-0085 `composing`), and
+    /// stop showing it (on XMPP the answer itself ends it). Cosmetic: a failure is only logged.
+    async fn chatbot_typing(&self, to: &Party, room: Option<&RoomId>, typing: bool) {
+        match (room, to) {
+            (Some(room), _) => {
+                let Some(me) = self.map.chatbot() else { return };
+                if let Err(e) = self.matrix.set_typing(room, &me, typing).await {
+                    tracing::debug!(%room, error = %e, "chatbot: cannot set typing");
+                }
+            }
+            (None, Party::Xmpp(jid)) if typing => {
+                let Some(me) = self.map.chatbot_jid() else { return };
+                match outbound::chat_state_between(&me, jid, true) {
+                    Ok(stanza) => {
+                        if let Err(e) = self.xmpp.send(stanza).await {
+                            tracing::debug!(%jid, error = %e, "chatbot: cannot send composing");
+                        }
+                    }
+                    Err(e) => tracing::debug!(%jid, error = %e, "chatbot: cannot build composing"),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Note whether the provider answered; on a change, the assistant's presence follows:
+    /// available, or away with a note saying the AI service is not reachable.
+    async fn chatbot_reachable(&self, reachable: bool, again: bool) {
+        let Some(bot) = self.chatbot.get() else { return };
+        if bot.note_reachable(reachable).is_none() && !again {
+            return;
+        }
+        tracing::info!(reachable, "chatbot: the provider's state changed");
+        let (state, note) = if reachable {
+            (crate::core::presence::MatrixState::Online, None)
+        } else {
+            (crate::core::presence::MatrixState::Unavailable, Some(AWAY_NOTE.to_owned()))
+        };
+        let result = match self.chatbot_user().await {
+            Ok(me) => self.matrix.set_presence(&me, state, note).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "chatbot: cannot set its presence");
+            // Not shown: try again at the next check.
+            bot.forget_reachable();
+        }
+    }
+
+    /// Ask the provider's cheap health request every `chatbot.health_interval_secs`, so the
+    /// assistant's presence shows whether it can answer even while nobody asks.
+    pub async fn chatbot_health_forever(self: Arc<Self>) {
+        let Some(bot) = self.chatbot.get().cloned() else { return };
+        let every = std::time::Duration::from_secs(bot.settings.health_interval_secs);
+        loop {
+            match bot.provider.health().await {
+                Ok(()) => self.chatbot_reachable(true, false).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "chatbot: health check failed");
+                    if e.means_unreachable() {
+                        self.chatbot_reachable(false, false).await;
+                    }
+                }
+            }
+            tokio::time::sleep(every).await;
         }
     }
 }

@@ -19,6 +19,8 @@ pub use settings::Settings;
 pub struct Chatbot {
     pub settings: Settings,
     pub provider: Provider,
+    /// Whether the provider answered last time (`None`: not asked yet), for presence.
+    reachable: std::sync::Mutex<Option<bool>>,
 }
 
 impl Chatbot {
@@ -27,7 +29,19 @@ impl Chatbot {
     pub fn new(settings: Settings, resolve: impl Fn(&Path) -> std::path::PathBuf) -> Result<Self, ChatError> {
         let key = key(&settings, resolve)?;
         let provider = Provider::new(&settings, key)?;
-        Ok(Self { settings, provider })
+        Ok(Self { settings, provider, reachable: std::sync::Mutex::new(None) })
+    }
+
+    /// Note whether the provider answered (a question or a health check); `Some(now)` when that
+    /// changed, so the assistant's presence is set only on a change.
+    pub fn note_reachable(&self, now: bool) -> Option<bool> {
+        let mut last = self.reachable.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (last.replace(now) != Some(now)).then_some(now)
+    }
+
+    /// Forget the last state (showing it failed): the next note counts as a change.
+    pub fn forget_reachable(&self) {
+        *self.reachable.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// The conversation sent with `question`: the system prompt, as much of `history` (oldest
@@ -76,6 +90,16 @@ mod tests {
         .unwrap();
         s.validate().unwrap();
         s
+    }
+
+    #[test]
+    fn reachability_is_reported_on_change_only() {
+        let bot = Chatbot::new(settings(""), |p: &Path| p.to_owned()).unwrap();
+        assert_eq!(bot.note_reachable(true), Some(true), "the first check sets presence");
+        assert_eq!(bot.note_reachable(true), None);
+        assert_eq!(bot.note_reachable(false), Some(false));
+        assert_eq!(bot.note_reachable(false), None);
+        assert_eq!(bot.note_reachable(true), Some(true));
     }
 
     #[test]

@@ -60,6 +60,12 @@ impl ChatError {
         }
     }
 
+    /// The service is away or broken (not merely busy, or refusing one request): its presence
+    /// shows it.
+    pub fn means_unreachable(&self) -> bool {
+        matches!(self, ChatError::Unreachable(_) | ChatError::Timeout | ChatError::Server { .. })
+    }
+
     /// Worth asking again (after a pause): the service is busy, failing or away for a moment.
     pub fn is_retryable(&self) -> bool {
         matches!(
@@ -231,20 +237,58 @@ impl Provider {
         Ok(url)
     }
 
+    /// The list of models: the cheap request that tells whether the service is there
+    /// (`GET {base_url}/models`; Azure: `GET {endpoint}/openai/models?api-version=…`).
+    fn models_url(&self) -> Result<url::Url, ChatError> {
+        let text = match &self.endpoint {
+            Endpoint::OpenAi { base_url, .. } => format!("{base_url}/models"),
+            Endpoint::Azure { endpoint, .. } => format!("{endpoint}/openai/models"),
+        };
+        let mut url = url::Url::parse(&text).map_err(|e| ChatError::Setup(format!("the provider URL: {e}")))?;
+        if let Endpoint::Azure { api_version, .. } = &self.endpoint {
+            url.query_pairs_mut().append_pair("api-version", api_version);
+        }
+        Ok(url)
+    }
+
+    /// The health request (built, not sent).
+    pub fn health_request(&self) -> Result<reqwest::Request, ChatError> {
+        self.authorized(self.http.get(self.models_url()?))
+            .build()
+            .map_err(|e| ChatError::Setup(format!("the request: {e}")))
+    }
+
+    /// Is the service there? One attempt, no retries: presence follows the next check.
+    pub async fn health(&self) -> Result<(), ChatError> {
+        let response = self.http.execute(self.health_request()?).await.map_err(|e| transport_error(&e))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let body = response.bytes().await.map_err(|e| transport_error(&e))?;
+        match read_answer(status, &body) {
+            Err(e) => Err(e),
+            Ok(_) => Err(ChatError::BadAnswer(format!("HTTP {status}"))),
+        }
+    }
+
+    fn authorized(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match (&self.key, &self.endpoint) {
+            (None, _) => builder,
+            (Some(key), Endpoint::OpenAi { .. }) => builder.bearer_auth(key),
+            (Some(key), Endpoint::Azure { .. }) => builder.header("api-key", key),
+        }
+    }
+
     /// The request for one question (built, not sent).
     pub fn request(&self, messages: &[Message]) -> Result<reqwest::Request, ChatError> {
         let model = match &self.endpoint {
             Endpoint::OpenAi { model, .. } => Some(model.as_str()),
             Endpoint::Azure { .. } => None,
         };
-        let mut builder = self.http.post(self.url()?).json(&Request { model, messages });
-        if let Some(key) = &self.key {
-            builder = match &self.endpoint {
-                Endpoint::OpenAi { .. } => builder.bearer_auth(key),
-                Endpoint::Azure { .. } => builder.header("api-key", key),
-            };
-        }
-        builder.build().map_err(|e| ChatError::Setup(format!("the request: {e}")))
+        self.authorized(self.http.post(self.url()?).json(&Request { model, messages }))
+            .build()
+            .map_err(|e| ChatError::Setup(format!("the request: {e}")))
     }
 
     /// Ask: send `messages`, retrying what is worth retrying.
@@ -368,6 +412,9 @@ mod tests {
         assert_eq!(r.url().as_str(), "http://127.0.0.1:8080/v1/chat/completions");
         assert_eq!(r.headers()["authorization"], "Bearer sk-test-key");
         assert_eq!(r.headers()["content-type"], "application/json");
+        let h = p.health_request().unwrap();
+        assert_eq!((h.method().as_str(), h.url().as_str()), ("GET", "http://127.0.0.1:8080/v1/models"));
+        assert_eq!(h.headers()["authorization"], "Bearer sk-test-key");
         assert_eq!(
             body_json(&r),
             serde_json::json!({"model": "gpt-4o-mini", "messages": [
@@ -397,6 +444,10 @@ mod tests {
         assert!(r.headers().get("authorization").is_none());
         assert_eq!(body_json(&r), serde_json::json!({"messages": [{"role": "user", "content": "hi"}]}));
         assert!(!format!("{p:?}").contains("az-key"));
+        let h = p.health_request().unwrap();
+        assert_eq!(h.method(), reqwest::Method::GET);
+        assert_eq!(h.url().as_str(), "https://res.openai.azure.com/openai/models?api-version=2024-10-21");
+        assert_eq!(h.headers()["api-key"], "az-key");
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub struct Settings {
     /// (honouring its `Retry-After`), the first included.
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
+    /// Seconds between the cheap health requests (the list of models) that keep the assistant's
+    /// presence current: available while the provider answers, away when it does not.
+    #[serde(default = "default_health_interval")]
+    pub health_interval_secs: u64,
     /// Everyone the bridge serves may use the assistant; otherwise only people an admin granted
     /// the `chatbot` permission.
     #[serde(default)]
@@ -136,6 +140,9 @@ fn default_timeout() -> u64 {
 fn default_attempts() -> u32 {
     3
 }
+fn default_health_interval() -> u64 {
+    300
+}
 fn default_openai_url() -> String {
     "https://api.openai.com/v1".into()
 }
@@ -196,6 +203,9 @@ impl Settings {
         }
         if !(1..=600).contains(&self.timeout_secs) {
             return Err(invalid("chatbot.timeout_secs", "must be between 1 and 600"));
+        }
+        if !(10..=86_400).contains(&self.health_interval_secs) {
+            return Err(invalid("chatbot.health_interval_secs", "must be between 10 and 86400"));
         }
         if !(1..=10).contains(&self.max_attempts) {
             return Err(invalid("chatbot.max_attempts", "must be between 1 and 10"));

@@ -7,6 +7,7 @@ It speaks the documented wire format of the chat-completions API
   a JSON body with `messages` (and `model` for OpenAI);
 - answers `{"id", "object": "chat.completion", "created", "model", "choices": [{"index": 0,
   "message": {"role": "assistant", "content"}, "finish_reason": "stop"}], "usage": {…}}`;
+- `GET /v1/models` (the health check) lists the one model;
 - errors as `{"error": {"message", "type", "code"}}`: 401 for a wrong key, and whatever a test
   queues (`fail_next`), e.g. 429 with `Retry-After`.
 It records every request it was sent (path, headers, body), and runs in a thread of its own, so
@@ -114,6 +115,17 @@ class StandIn:
             self.requests.append(Recorded(request.path_qs, headers, body, status))
         return web.json_response(out, status=status, headers=extra)
 
+    async def _models(self, request: web.Request) -> web.Response:
+        """`GET /v1/models`: the bridge's health check (the key is checked the same way)."""
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        azure = request.path.startswith("/openai/")
+        given = headers.get("api-key") if azure else headers.get("authorization", "").removeprefix("Bearer ")
+        if given != self.key:
+            return web.json_response({"error": {"message": "Incorrect API key provided", "type":
+                                                "invalid_request_error", "code": "invalid_api_key"}}, status=401)
+        return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model",
+                                                              "created": 0, "owned_by": "e2e"}]})
+
     def start(self) -> "StandIn":
         ready = threading.Event()
         errors: list[BaseException] = []
@@ -125,6 +137,8 @@ class StandIn:
             app = web.Application()
             app.router.add_post("/v1/chat/completions", self._completions)
             app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._completions)
+            app.router.add_get("/v1/models", self._models)
+            app.router.add_get("/openai/models", self._models)
             self._runner = web.AppRunner(app, access_log=None)
             try:
                 loop.run_until_complete(self._runner.setup())

@@ -11,7 +11,7 @@ import pytest
 
 from openai_standin import ANSWER_PREFIX, StandIn
 from test_control import ask, control_room
-from ucb import Peers, run, settings, token, wait_for
+from ucb import CHATSTATES_NS, Peers, run, settings, token, wait_for
 
 SYSTEM = {"role": "system", "content": "You are the e2e assistant."}
 REFUSAL = "may not use the AI assistant"
@@ -171,25 +171,33 @@ def test_a_429_is_retried_after_retry_after_and_then_answered(bridge, provider):
             assert [t.status for t in tries] == [429, 200], [(t.status, t.path) for t in tries]
             assert tries[0].body == tries[1].body
             assert bridge.log_lines(offset, "provider failed; asking again", "429")
+            # It showed as composing while it waited.
+            assert x.messages_with(assistant_jid(), CHATSTATES_NS, "composing")
     run(go(), timeout=120)
 
 
-def test_a_failing_provider_gives_a_short_friendly_error(bridge, provider):
+def test_a_failing_provider_gives_a_short_friendly_error_and_the_presence_away(bridge, provider):
     async def go():
         async with Peers() as p:
             m = await p.matrix_user("cbf")
             await grant(p, m.user_id)
             room = await assistant_dm(m)
+            warm = f"Warm up {token()}"
+            await ask_matrix(m, room, warm)
+            await m.wait_presence(assistant(), "online", None)
             for _ in range(3):   # chatbot.max_attempts
                 provider.fail_next(503, "server_error", "The server is overloaded")
             q = f"Are you there {token()}"
             await m.send_text(room, q)
             await m.sync_until(lambda: said(m, room, "AI service has a problem right now"), 60, "the friendly error")
             assert [t.status for t in provider.asked(q)] == [503, 503, 503]
-            # The failed question is not part of the context: the next one starts afresh.
+            # Its presence says so, until it answers again.
+            await m.wait_presence(assistant(), "unavailable", "The AI service is not reachable")
+            # The failed question is not part of the context.
             q2 = f"Now? {token()}"
             await ask_matrix(m, room, q2)
-            assert provider.asked(q2)[0].contents() == [SYSTEM["content"], q2]
+            assert provider.asked(q2)[0].contents() == [SYSTEM["content"], warm, ANSWER_PREFIX + warm, q2]
+            await m.wait_presence(assistant(), "online", None)
     run(go(), timeout=120)
 
 
