@@ -72,6 +72,25 @@ impl Bridge {
         }
     }
 
+    /// Something other than text (a file, encryption, an unsupported event) in someone's chat
+    /// with the chatbot: a notice that it reads only text (no actions elsewhere).
+    pub(super) async fn chatbot_cannot_read(
+        &self,
+        tx: &mut StoreTx,
+        room: RoomId,
+        sender: &MatrixUserId,
+    ) -> crate::store::Result<Vec<Action>> {
+        let Some(me) = self.map.chatbot() else { return Ok(vec![]) };
+        if tx.chatbot_room_owner(&room).await? != Some(Party::Matrix(sender.clone())) {
+            return Ok(vec![]);
+        }
+        let text = Text::notice(
+            "Sorry, I can read only plain text messages, not files or encrypted messages. \
+             (In an encrypted chat, start a new one without encryption.)",
+        );
+        Ok(vec![Action::MatrixPost { room, user: me, text, nick: None }])
+    }
+
     /// An XMPP message to the chatbot's address: queued like any accepted message (a resent
     /// stanza is not asked twice).
     pub(super) async fn accept_chatbot_xmpp(self: &Arc<Self>, chat: XmppChatIn) -> Result<(), (Refusal, String)> {

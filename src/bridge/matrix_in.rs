@@ -230,13 +230,13 @@ impl Bridge {
                 }
                 vec![]
             }
+            // What the chatbot cannot read, in someone's chat with it: they are told.
+            MatrixIn::File { room, sender, .. }
+            | MatrixIn::EncryptionEnabled { room, sender }
+            | MatrixIn::Encrypted { room, sender }
+            | MatrixIn::Unsupported { room, sender, .. } => self.chatbot_cannot_read(tx, room, &sender).await?,
             // Not in a direct chat (or an echo): nothing to carry.
-            MatrixIn::File { .. }
-            | MatrixIn::Reaction { .. }
-            | MatrixIn::Redaction { .. }
-            | MatrixIn::EncryptionEnabled { .. }
-            | MatrixIn::Encrypted { .. }
-            | MatrixIn::Unsupported { .. } => vec![],
+            MatrixIn::Reaction { .. } | MatrixIn::Redaction { .. } => vec![],
         })
     }
 }

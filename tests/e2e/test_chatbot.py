@@ -105,6 +105,10 @@ def test_two_peoples_contexts_stay_apart_and_clear_forgets_one(bridge, provider)
             await ask_matrix(anna, room, a3)
             [r3] = provider.asked(a3)
             assert r3.contents() == [SYSTEM["content"], a3], r3.contents()
+            # What it cannot read is not passed over in silence.
+            await anna.send_raw(room, "m.room.message", {"msgtype": "m.file", "body": "notes.pdf",
+                                                         "url": "mxc://localhost/none"})
+            await anna.sync_until(lambda: said(anna, room, "only plain text"), 30, "the notice about the file")
             # Xena's context is untouched by Anna's /clear.
             x2 = f"Tell me more {token()}"
             await ask_xmpp(xena, x2)
