@@ -11,7 +11,7 @@ import pytest
 
 from openai_standin import ANSWER_PREFIX, StandIn
 from test_control import ask, control_room
-from ucb import CHATSTATES_NS, Peers, run, settings, token, wait_for
+from ucb import CHATSTATES_NS, Peers, config_variant, run, settings, token, wait_for
 
 SYSTEM = {"role": "system", "content": "You are the e2e assistant."}
 REFUSAL = "may not use the AI assistant"
@@ -205,6 +205,27 @@ def test_a_failing_provider_gives_a_short_friendly_error_and_the_presence_away(b
     run(go(), timeout=120)
 
 
+def test_azure_openai_is_asked_in_its_own_url_and_header_form(bridge, provider):
+    def azure(cfg: dict) -> None:
+        c = cfg["chatbot"]
+        base = c.pop("openai")["base_url"]
+        c["provider"] = "azure"
+        c["azure"] = {"endpoint": base.removesuffix("/v1"), "deployment": "e2e-deploy", "api_version": "2024-10-21"}
+
+    async def go():
+        async with Peers() as p:
+            x = await p.xmpp_user("cbz")
+            await grant(p, x.bare)
+            q = f"Via Azure {token()}"
+            await ask_xmpp(x, q)
+            [r] = provider.asked(q)
+            assert r.path == "/openai/deployments/e2e-deploy/chat/completions?api-version=2024-10-21", r.path
+            assert r.headers.get("api-key") == api_key() and "authorization" not in r.headers, r.headers
+            assert r.body == {"messages": [SYSTEM, {"role": "user", "content": q}]}, r.body
+    with config_variant(bridge, "chatbot-azure", azure):
+        run(go(), timeout=120)
+
+
 def test_the_key_goes_to_the_provider_and_never_into_the_log(bridge, provider):
     async def go():
         async with Peers() as p:
@@ -216,7 +237,7 @@ def test_the_key_goes_to_the_provider_and_never_into_the_log(bridge, provider):
     key = api_key()
     # Positive control: the key was sent, in the header the API documents.
     assert provider.requests and all(r.headers.get("authorization") == f"Bearer {key}"
-                                     for r in provider.requests if r.status == 200)
+                                     for r in provider.requests if r.status == 200 and r.path.startswith("/v1/"))
     log = bridge.log_since(0)
     assert "chatbot: answered" in log
     assert key not in log
