@@ -17,6 +17,8 @@ export UCB_SMS_SECRET
 : "${PEER_SMS_MO_URL:=http://$UCB_LISTEN/sms/kannel/mo?key=$UCB_SMS_SECRET&from=%p&to=%P&text=%b&coding=%c&charset=%C&smsc=%i&id=%I&ts=%T}"
 export PEER_SMS_MO_URL
 UCB_HEALTH_URL="http://$UCB_LISTEN/health"
+# The chatbot's provider stand-in (tests/e2e/openai_standin.py) listens beside the bridge.
+: "${UCB_CHATBOT_PORT:=$(( ${UCB_LISTEN##*:} + 7 ))}"
 
 # cargo must exist (the machine's toolchain); a C compiler is needed by crates that build C (ring).
 ucb_ensure_toolchain() {
@@ -115,7 +117,22 @@ sms:
     password: "${PEER_KANNEL_PASS:-peer-pw}"
     dlr_mask: 3
     timeout_secs: 5
+# The AI assistant against the provider stand-in the tests start (tests/e2e/test_chatbot.py);
+# its key is read from chatbot.key beside this file (a fresh one per state dir).
+chatbot:
+  localpart: assistant
+  display_name: "Assistant"
+  provider: openai
+  openai:
+    base_url: "http://127.0.0.1:${UCB_CHATBOT_PORT}/v1"
+    model: "e2e-model"
+  api_key_file: "chatbot.key"
+  system_prompt: "You are the e2e assistant."
+  context_tokens: 2000
+  timeout_secs: 10
+  max_attempts: 3
 EOF
+  printf 'sk-e2e-%s\n' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$(dirname "$file")/chatbot.key"
   cat > "$(dirname "$file")/calls-contacts.vcf" <<'EOF'
 BEGIN:VCARD
 VERSION:3.0

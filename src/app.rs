@@ -75,6 +75,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let _ = bridge.sms.set(Arc::new(sms));
         router = router.merge(crate::http::sms::router(http_in.clone()));
     }
+    if let Some(settings) = config.chatbot.clone() {
+        let chatbot = crate::chatbot::Chatbot::new(settings, |p| config.resolve(p)).context("starting the chatbot")?;
+        tracing::info!(user = ?bridge.map.chatbot(), provider = ?chatbot.settings.provider, "chatbot on");
+        let _ = bridge.chatbot.set(Arc::new(chatbot));
+        tokio::spawn(bridge.clone().chatbot_health_forever());
+    }
     if let Some(calls) = bridge.start_calls(&config).await? {
         let _ = bridge.calls.set(calls.clone());
         router = router.merge(crate::http::calls::router(calls));

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod bridge;
 pub mod calls;
+pub mod chatbot;
 pub mod commands;
 pub mod config;
 pub mod contacts;

@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["core"],
     &["store"],
     // The libraries.
-    &["contacts", "links", "commands", "calls", "sms"],
+    &["contacts", "links", "commands", "calls", "sms", "chatbot"],
     &["config"],
     // The adapters.
     &["matrix", "xmpp", "http"],

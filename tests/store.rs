@@ -856,6 +856,48 @@ async fn presence_consent_requests_answers_and_shares(db: &TestDb) {
     assert!(!store.shares_presence(&alice, &bob).await.unwrap());
 }
 
+async fn chatbot_rooms_and_contexts_survive_a_restart(db: &TestDb) {
+    use ucbridge::chatbot::{Message, Role};
+    let store = db.open().await;
+    let anna = Party::Matrix(mxid("@anna:hs"));
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.chatbot_room_owner(&room("!c:hs")).await.unwrap(), None);
+    tx.save_chatbot_room(&room("!c:hs"), &anna).await.unwrap();
+    tx.commit().await.unwrap();
+    // Two conversations; the second answer drops nothing.
+    store.chatbot_record("matrix:@anna:hs", None, "Hallo", "Hallo Anna!", 7).await.unwrap();
+    store.chatbot_record("xmpp:ben@x", None, "Hi", "Hi Ben", 8).await.unwrap();
+    let first = store.chatbot_turns("matrix:@anna:hs").await.unwrap();
+    store.chatbot_record("matrix:@anna:hs", Some(first[0].id), "Und?", "Gut ✓", 9).await.unwrap();
+    drop(store);
+    let store = db.open().await;
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.chatbot_room_owner(&room("!c:hs")).await.unwrap(), Some(anna));
+    tx.commit().await.unwrap();
+    let turns: Vec<_> = store.chatbot_turns("matrix:@anna:hs").await.unwrap().into_iter().map(|t| t.message).collect();
+    assert_eq!(
+        turns,
+        [
+            Message::new(Role::User, "Hallo"),
+            Message::new(Role::Assistant, "Hallo Anna!"),
+            Message::new(Role::User, "Und?"),
+            Message::new(Role::Assistant, "Gut ✓"),
+        ]
+    );
+    assert_eq!(store.chatbot_answer_of(9).await.unwrap().as_deref(), Some("Gut ✓"));
+    assert_eq!(store.chatbot_answer_of(10).await.unwrap(), None);
+    // Keeping from the third turn forgets the first two.
+    let ids: Vec<_> = store.chatbot_turns("matrix:@anna:hs").await.unwrap().iter().map(|t| t.id).collect();
+    store.chatbot_record("matrix:@anna:hs", Some(ids[2]), "Noch was", "Ja", 11).await.unwrap();
+    let contents: Vec<_> =
+        store.chatbot_turns("matrix:@anna:hs").await.unwrap().into_iter().map(|t| t.message.content).collect();
+    assert_eq!(contents, ["Und?", "Gut ✓", "Noch was", "Ja"]);
+    // `/clear` forgets one conversation only.
+    assert_eq!(store.chatbot_clear("matrix:@anna:hs").await.unwrap(), 4);
+    assert!(store.chatbot_turns("matrix:@anna:hs").await.unwrap().is_empty());
+    assert_eq!(store.chatbot_turns("xmpp:ben@x").await.unwrap().len(), 2);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -897,6 +939,7 @@ conformance!(
     a_portal_link_is_undone,
     edits_reactions_retractions_and_media_links,
     presence_consent_requests_answers_and_shares,
+    chatbot_rooms_and_contexts_survive_a_restart,
 );
 
 /// The errors the bridge tells apart (a full disk is refused with a clear error, a database

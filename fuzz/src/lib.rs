@@ -57,6 +57,7 @@ fn map() -> IdentityMap {
         component: "matrix.xmpp.example".into(),
         ghost_prefix: "_xmpp_".into(),
         bot_localpart: "ucbridge".into(),
+        chatbot_localpart: None,
     }
 }
 

@@ -34,6 +34,8 @@ impl Bridge {
                 } else if let Some(phone) = self.map.phone_for_ghost(user) {
                     // The contact's name only in a permitted person's SMS chat (L4).
                     self.prepare_sms_ghost(room, user, &phone).await?;
+                } else if self.map.chatbot().as_ref() == Some(user) {
+                    self.chatbot_user().await?;
                 }
                 match self.matrix.join(room, user).await {
                     // A linked MUC's room that is not public (linked with `rooms link`): the bot
@@ -122,6 +124,7 @@ impl Bridge {
             | Action::SmsToMatrix { .. }
             | Action::XmppFromPhone { .. }
             | Action::XmppPhoneBounce { .. } => self.deliver_sms(id, action).await,
+            Action::ChatbotMessage { from, room, text } => self.deliver_chatbot(id, from, room.as_ref(), text).await,
         }
     }
 }

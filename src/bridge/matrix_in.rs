@@ -184,6 +184,9 @@ impl Bridge {
                             Action::MatrixPost { room, user, text: welcome, nick: None },
                         ]);
                     }
+                    if self.map.chatbot().as_ref() == Some(&user) {
+                        return self.chatbot_invite(tx, room, sender, user).await;
+                    }
                     if let Some(phone) = self.map.phone_for_ghost(&user) {
                         return self.sms_invite(tx, room, sender, user, phone).await;
                     }
@@ -205,6 +208,9 @@ impl Bridge {
                 vec![]
             }
             MatrixIn::Message { room, sender, event_id, text, .. } => {
+                if let Some(actions) = self.chatbot_matrix_message(tx, &room, &sender, &text.body).await? {
+                    return Ok(actions);
+                }
                 if !self.map.is_bridge_user(&sender)
                     && let Some(conversation) = tx.sms_by_room(&room).await?
                 {
@@ -224,13 +230,13 @@ impl Bridge {
                 }
                 vec![]
             }
+            // What the chatbot cannot read, in someone's chat with it: they are told.
+            MatrixIn::File { room, sender, .. }
+            | MatrixIn::EncryptionEnabled { room, sender }
+            | MatrixIn::Encrypted { room, sender }
+            | MatrixIn::Unsupported { room, sender, .. } => self.chatbot_cannot_read(tx, room, &sender).await?,
             // Not in a direct chat (or an echo): nothing to carry.
-            MatrixIn::File { .. }
-            | MatrixIn::Reaction { .. }
-            | MatrixIn::Redaction { .. }
-            | MatrixIn::EncryptionEnabled { .. }
-            | MatrixIn::Encrypted { .. }
-            | MatrixIn::Unsupported { .. } => vec![],
+            MatrixIn::Reaction { .. } | MatrixIn::Redaction { .. } => vec![],
         })
     }
 }

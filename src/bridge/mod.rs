@@ -7,6 +7,7 @@
 mod admin;
 pub mod avatars;
 mod calls;
+mod chatbot;
 mod deliver;
 pub mod direct;
 mod fetch;
@@ -75,6 +76,8 @@ pub struct Bridge {
     pub sms: std::sync::OnceLock<Arc<crate::sms::SmsService>>,
     /// The missed-call module, when configured (its settings change through admin commands).
     pub calls: std::sync::OnceLock<Arc<crate::calls::service::CallsService>>,
+    /// The AI assistant, when configured (`chatbot.rs`).
+    pub chatbot: std::sync::OnceLock<Arc<crate::chatbot::Chatbot>>,
     /// The config as last (re)loaded: what `reload` can change without a restart is read here.
     live_config: std::sync::RwLock<Arc<Config>>,
     /// Files admins posted in the control room lately (for `contacts import`), newest last.
@@ -107,6 +110,7 @@ impl Bridge {
             component: config.xmpp.component_jid.clone(),
             ghost_prefix: config.appservice.ghost_prefix.clone(),
             bot_localpart: config.appservice.bot_localpart.clone(),
+            chatbot_localpart: config.chatbot.as_ref().map(|c| c.localpart.clone()),
         };
         Arc::new(Self {
             live_config: std::sync::RwLock::new(config.clone()),
@@ -133,6 +137,7 @@ impl Bridge {
             mailer: std::sync::OnceLock::new(),
             sms: std::sync::OnceLock::new(),
             calls: std::sync::OnceLock::new(),
+            chatbot: std::sync::OnceLock::new(),
             uploads: Mutex::new(std::collections::VecDeque::new()),
             calls_dirty: std::sync::atomic::AtomicBool::new(false),
         })

@@ -51,6 +51,9 @@ pub struct Config {
     /// SMS through a gateway; absent = off.
     #[serde(default)]
     pub sms: Option<crate::sms::config::Sms>,
+    /// The AI assistant (`crate::chatbot::settings`); absent = off.
+    #[serde(default)]
+    pub chatbot: Option<crate::chatbot::Settings>,
     /// Directory of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -508,6 +511,14 @@ impl Config {
         }
         if let Some(sms) = &self.sms {
             sms.validate()?;
+        }
+        if let Some(chatbot) = &self.chatbot {
+            chatbot.validate().map_err(|e| invalid(e.key, e.reason))?;
+            if chatbot.localpart == self.appservice.bot_localpart
+                || chatbot.localpart.starts_with(&self.appservice.ghost_prefix)
+            {
+                return Err(invalid("chatbot.localpart", "must differ from the bridge bot's and the ghosts' names"));
+            }
         }
         Ok(())
     }

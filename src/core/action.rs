@@ -271,6 +271,11 @@ pub enum Action {
     XmppFromPhone { phone: PhoneNumber, to: BareJid, text: Text },
     /// An SMS an XMPP user wrote could not be sent: an error reply to their stanza.
     XmppPhoneBounce { phone: PhoneNumber, to: BareJid, stanza_id: Option<String>, reason: String },
+    /// A person's message to the chatbot in their one-to-one chat with it: answered by the
+    /// provider with their context (or `/clear`, or refused), the answer sent back where it came
+    /// from (`room` on Matrix; `None`: the person's XMPP address). On the person's own lane, so
+    /// their questions are answered in order.
+    ChatbotMessage { from: Party, room: Option<RoomId>, text: String },
 }
 
 /// The message an SMS was written as, for its delivery ticks.
@@ -382,6 +387,9 @@ impl Action {
             Action::XmppFromPhone { phone, to, .. } | Action::XmppPhoneBounce { phone, to, .. } => {
                 (C::SmsChat { phone: phone.clone(), party: Some(Party::Xmpp(to.clone())) }, D::ToXmpp)
             }
+            Action::ChatbotMessage { from, room, .. } => {
+                (C::Chatbot { party: from.clone() }, if room.is_some() { D::ToMatrix } else { D::ToXmpp })
+            }
         };
         Lane::new(conversation, direction)
     }
@@ -487,6 +495,18 @@ mod tests {
                 "m2x:@b:hs>a@x",
             ),
             (Action::XmppNotice { to: jid("a@x"), text: text.clone() }, "bridge>a@x"),
+            (
+                Action::ChatbotMessage { from: Party::Xmpp(jid("a@x")), room: None, text: "hi".into() },
+                "chatbot:xmpp:a@x",
+            ),
+            (
+                Action::ChatbotMessage {
+                    from: Party::Matrix(mx("@b:hs")),
+                    room: Some(room.clone()),
+                    text: "hi".into(),
+                },
+                "chatbot:matrix:@b:hs",
+            ),
             (
                 Action::Mail {
                     message_id: "m".into(),

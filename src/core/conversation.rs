@@ -31,6 +31,8 @@ pub enum Conversation {
     BridgeNotices { to: BareJid },
     /// Mail to one list of recipients.
     Mail { to: Vec<String> },
+    /// A person's one-to-one conversation with the chatbot (questions and answers, both ways).
+    Chatbot { party: Party },
 }
 
 /// Which way a lane carries its conversation.
@@ -77,6 +79,7 @@ impl fmt::Display for Lane {
             (C::RoomCreation { alias }, _) => write!(f, "create:{alias}"),
             (C::BridgeNotices { to }, _) => write!(f, "bridge>{to}"),
             (C::Mail { to }, _) => write!(f, "mail>{}", to.join(",")),
+            (C::Chatbot { party }, _) => write!(f, "chatbot:{}", party.key()),
         }
     }
 }

@@ -150,6 +150,8 @@ pub struct IdentityMap {
     pub ghost_prefix: String,
     /// Localpart of the bridge bot.
     pub bot_localpart: String,
+    /// Localpart of the chatbot (`@assistant:hs`, `assistant@component`), when it is on.
+    pub chatbot_localpart: Option<String>,
 }
 
 impl IdentityMap {
@@ -183,7 +185,26 @@ impl IdentityMap {
         user.server() == self.homeserver
             && (user.localpart().starts_with(&self.ghost_prefix)
                 || user.localpart().starts_with(SMS_GHOST_PREFIX)
-                || user.localpart() == self.bot_localpart)
+                || user.localpart() == self.bot_localpart
+                || Some(user.localpart()) == self.chatbot_localpart.as_deref())
+    }
+
+    /// The chatbot's Matrix ID, when it is on.
+    pub fn chatbot(&self) -> Option<MatrixUserId> {
+        let local = self.chatbot_localpart.clone()?;
+        Some(MatrixUserId::new_unchecked(local, self.homeserver.clone()))
+    }
+
+    /// The chatbot's XMPP address (`assistant@component`), when it is on.
+    pub fn chatbot_jid(&self) -> Option<BareJid> {
+        let local = self.chatbot_localpart.clone()?;
+        Some(BareJid::new_unchecked(Some(local), self.component.clone()))
+    }
+
+    /// Whether a localpart under the component is the chatbot's (Matrix users' addresses
+    /// contain `\40`, so they never look like it).
+    pub fn is_chatbot_local(&self, local: &str) -> bool {
+        self.chatbot_localpart.as_deref() == Some(local)
     }
 
     /// The ghost that stands for a phone number on Matrix: `@_sms_+4917612345678:hs`.
@@ -283,6 +304,7 @@ mod tests {
             component: "bridge.xmpp.example".into(),
             ghost_prefix: "_xmpp_".into(),
             bot_localpart: "ucbridge".into(),
+            chatbot_localpart: Some("assistant".into()),
         }
     }
 
@@ -297,6 +319,23 @@ mod tests {
         // Escaping counts: 100 upper-case letters are 200 bytes of localpart.
         let upper = BareJid::parse(&format!("{}@xmpp.example", "A".repeat(112))).unwrap();
         assert!(m.ghost_for_checked(&upper).is_err());
+    }
+
+    #[test]
+    fn the_chatbot_is_a_bridge_user_with_an_address_of_its_own() {
+        let m = map();
+        let bot = m.chatbot().unwrap();
+        assert_eq!(bot.to_string(), "@assistant:hs.example");
+        assert!(m.is_bridge_user(&bot));
+        assert!(!m.is_bridge_user(&MatrixUserId::parse("@assistant:elsewhere.example").unwrap()));
+        assert_eq!(m.chatbot_jid().unwrap().to_string(), "assistant@bridge.xmpp.example");
+        assert!(m.is_chatbot_local("assistant"));
+        // A Matrix user's address never looks like the chatbot's.
+        let user = MatrixUserId::parse("@assistant:hs.example").unwrap();
+        assert!(!m.is_chatbot_local(m.jid_for_matrix(&user).local().unwrap()));
+        let off = IdentityMap { chatbot_localpart: None, ..map() };
+        assert!(off.chatbot().is_none() && !off.is_chatbot_local("assistant"));
+        assert!(!off.is_bridge_user(&bot));
     }
 
     #[test]

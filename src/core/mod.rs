@@ -4,6 +4,7 @@
 pub mod access;
 pub mod action;
 pub mod budget;
+pub mod chat_turn;
 pub mod coalesce;
 pub mod conversation;
 pub mod ids;

@@ -110,6 +110,7 @@ mod tests {
             component: "bridge.x".into(),
             ghost_prefix: "_xmpp_".into(),
             bot_localpart: "ucbridge".into(),
+            chatbot_localpart: None,
         }
     }
 

@@ -71,7 +71,12 @@ impl Registration {
             rate_limited: false,
             receive_ephemeral: true,
             namespaces: Namespaces {
-                users: vec![exclusive(format!("@{prefix}.*:{domain}")), exclusive(format!("@_sms_.*:{domain}"))],
+                users: [format!("@{prefix}.*:{domain}"), format!("@_sms_.*:{domain}")]
+                    .into_iter()
+                    // The chatbot is a user of the bridge's like a ghost (off: not claimed).
+                    .chain(config.chatbot.as_ref().map(|c| format!("@{}:{domain}", regex_escape(&c.localpart))))
+                    .map(exclusive)
+                    .collect(),
                 // Only the bridge's own aliases, exclusively: portals, hosted rooms and the
                 // control room. A wider namespace (`#.*`) would let the homeserver push every
                 // aliased room's traffic to the bridge, and let others squat the bridge's names.
@@ -145,6 +150,8 @@ mod tests {
         assert_ne!(a.as_token, a.hs_token);
         assert!(a.receive_ephemeral);
         assert_eq!(a.namespaces.users[0].regex, "@_xmpp_.*:localhost");
+        // The chatbot (on in the example) is claimed by its exact ID.
+        assert_eq!(a.namespaces.users[2].regex, "@assistant:localhost");
         // No catch-all alias namespace: only the bridge's own aliases, each exclusive.
         let aliases: Vec<_> = a.namespaces.aliases.iter().map(|n| (n.regex.as_str(), n.exclusive)).collect();
         assert_eq!(
@@ -167,6 +174,6 @@ mod tests {
         let text = std::fs::read_to_string(path).unwrap();
         let reg: Registration = yaml_serde::from_str(&text).unwrap();
         assert!(reg.receive_ephemeral);
-        assert_eq!(reg.namespaces.users.len(), 2);
+        assert_eq!(reg.namespaces.users.len(), 3);
     }
 }

@@ -43,6 +43,7 @@ const MIGRATIONS: &[(i64, &str, &str, Sql)] = &[
     (13, "presence consent", "0013_presence_consent.sql", shared!("0013_presence_consent.sql")),
     (14, "sms daily usage", "0014_sms_daily_usage.sql", shared!("0014_sms_daily_usage.sql")),
     (15, "sms dlr parts", "0015_sms_dlr_parts.sql", shared!("0015_sms_dlr_parts.sql")),
+    (16, "chatbot", "0016_chatbot.sql", dialect!("0016_chatbot.sql")),
 ];
 
 /// The migrations for one database: version, description, SQL.

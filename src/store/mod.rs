@@ -4,6 +4,7 @@
 
 mod admin;
 mod calls;
+mod chatbot;
 mod command_data;
 mod consent;
 mod content;
@@ -30,6 +31,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
 pub use calls::{JournalQuery, JournalRow, NewJournalRow};
+pub use chatbot::ChatTurn;
 pub use command_data::{BlockEntry, ContactImport};
 pub use content::{MediaLink, Reaction};
 pub use direct_chats::{DirectChat, PeerMembership};

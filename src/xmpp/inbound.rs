@@ -434,6 +434,7 @@ mod tests {
             component: "matrix.xmpp.example".into(),
             ghost_prefix: "_xmpp_".into(),
             bot_localpart: "ucbridge".into(),
+            chatbot_localpart: None,
         }
     }
 

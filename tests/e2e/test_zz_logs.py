@@ -19,19 +19,25 @@ from ucb import config_variant, run, wait_for
 SECRET_WORDS = ("secret", "password", "token", "key")
 
 
-def secrets_in(node, path: str = "") -> list[tuple[str, str]]:
-    """(dotted key, value) of every secret-looking string value in a parsed YAML document."""
+def secrets_in(node, base: str, path: str = "") -> list[tuple[str, str]]:
+    """(dotted key, value) of every secret-looking string value in a parsed YAML document; a
+    `*_file` key's secret is the file's content (relative to `base`), an `*_env` key names a
+    variable and is no secret itself."""
     found = []
     if isinstance(node, dict):
         for k, v in node.items():
             name = f"{path}.{k}" if path else str(k)
-            if isinstance(v, str) and any(w in str(k).lower() for w in SECRET_WORDS) and len(v) >= 6:
+            secret_key = any(w in str(k).lower() for w in SECRET_WORDS)
+            if isinstance(v, str) and secret_key and str(k).endswith("_file"):
+                with open(os.path.join(base, v)) as f:
+                    found.append((name, f.read().strip()))
+            elif isinstance(v, str) and secret_key and not str(k).endswith("_env") and len(v) >= 6:
                 found.append((name, v))
             else:
-                found.extend(secrets_in(v, name))
+                found.extend(secrets_in(v, base, name))
     elif isinstance(node, list):
         for i, v in enumerate(node):
-            found.extend(secrets_in(v, f"{path}[{i}]"))
+            found.extend(secrets_in(v, base, f"{path}[{i}]"))
     return found
 
 
@@ -70,11 +76,12 @@ def test_no_configured_secret_is_ever_logged(bridge):
     secrets = []
     for path in configs + [os.path.join(s.state, "registration.yaml")]:
         with open(path) as f:
-            secrets.extend((f"{os.path.basename(path)}: {k}", v) for k, v in secrets_in(yaml.safe_load(f)))
+            found = secrets_in(yaml.safe_load(f), os.path.dirname(path))
+            secrets.extend((f"{os.path.basename(path)}: {k}", v) for k, v in found)
     names = {k.split(": ", 1)[1] for k, _ in secrets}
     # Positive controls: the secrets were found (the component's, the appservice tokens, the
-    # SMS gateway's), and the log is the bridge's.
-    for expected in ("xmpp.secret", "as_token", "hs_token", "sms.inbound_secret"):
+    # SMS gateway's, the AI provider's key from its file), and the log is the bridge's.
+    for expected in ("xmpp.secret", "as_token", "hs_token", "sms.inbound_secret", "chatbot.api_key_file"):
         assert expected in names, f"{expected} not among the configured secrets: {sorted(names)}"
     with open(bridge.log_path, errors="replace") as f:
         log = f.read()

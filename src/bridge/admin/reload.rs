@@ -28,6 +28,9 @@ impl Bridge {
             // The Matrix client and the SMS gateway are set up once, at start.
             ("links", differs(&old.links, &new.links)),
             ("sms", differs(&old.sms, &new.sms)),
+            // The chatbot's client and its address (claimed by the registration) are set at
+            // start. (A changed `api_key` itself is not seen: its debug form hides it.)
+            ("chatbot", differs(&old.chatbot, &new.chatbot)),
         ] {
             if changed {
                 restart.push(key.to_owned());

@@ -12,6 +12,9 @@ impl Bridge {
         if let Some(phone) = self.map.phone_for_local(&chat.to_local) {
             return self.accept_xmpp_sms(chat, phone).await;
         }
+        if self.map.is_chatbot_local(&chat.to_local) {
+            return self.accept_chatbot_xmpp(chat).await;
+        }
         let to = self.map.matrix_for_jid(&chat.to_local).map_err(|e| {
             (
                 Refusal::BadAddress,

@@ -1,0 +1,306 @@
+//! The chatbot as a user of both networks (`crate::chatbot` is the library): a Matrix user in
+//! the appservice namespace (`@assistant:hs`) whom people invite to a one-to-one room, and an
+//! address under the component (`assistant@component`) XMPP users write to. A message to it is
+//! queued as an `Action::ChatbotMessage` on the person's own lane; delivering that action checks
+//! the `chatbot` permission, runs `/clear` or asks the provider with the person's stored context,
+//! and sends the answer (or a short friendly error) back as the chatbot.
+
+use std::sync::Arc;
+
+use crate::bridge::Bridge;
+use crate::chatbot::Input;
+use crate::core::action::{Action, Refusal, Text};
+use crate::core::ids::{MatrixUserId, RoomId};
+use crate::core::inbound::XmppChatIn;
+use crate::core::outbox::DeliveryError;
+use crate::core::watch::Party;
+use crate::matrix::client::MatrixError;
+use crate::store::StoreTx;
+use crate::xmpp::out::Outgoing;
+
+/// The permission admins grant (`permissions grant USER chatbot`).
+const PERMISSION: &str = "chatbot";
+
+const REFUSAL: &str = "Sorry, you may not use the AI assistant. An administrator can allow it \
+                       (the chatbot permission).";
+/// The assistant's presence note while its provider does not answer.
+const AWAY_NOTE: &str = "The AI service is not reachable";
+const CLEARED: &str = "Done: I have forgotten our conversation. The next question starts afresh.";
+
+impl Bridge {
+    /// A Matrix user invited the chatbot: the room becomes their chat with it.
+    pub(super) async fn chatbot_invite(
+        &self,
+        tx: &mut StoreTx,
+        room: RoomId,
+        sender: MatrixUserId,
+        chatbot: MatrixUserId,
+    ) -> crate::store::Result<Vec<Action>> {
+        let party = Party::Matrix(sender);
+        tx.save_chatbot_room(&room, &party).await?;
+        let welcome = if self.chatbot_permitted(&party).await? {
+            "Hello! I am an AI assistant. Ask me anything; /clear makes me forget our conversation."
+        } else {
+            REFUSAL
+        };
+        Ok(vec![
+            Action::MatrixJoin { room: room.clone(), user: chatbot.clone() },
+            Action::MatrixPost { room, user: chatbot, text: Text::notice(welcome), nick: None },
+        ])
+    }
+
+    /// A Matrix message: if it is someone's message in their chat with the chatbot, the action
+    /// that answers it (`None`: not a chatbot room, or not its owner's message).
+    pub(super) async fn chatbot_matrix_message(
+        &self,
+        tx: &mut StoreTx,
+        room: &RoomId,
+        sender: &MatrixUserId,
+        body: &str,
+    ) -> crate::store::Result<Option<Vec<Action>>> {
+        if self.map.chatbot().is_none() {
+            return Ok(None);
+        }
+        let from = Party::Matrix(sender.clone());
+        match tx.chatbot_room_owner(room).await? {
+            Some(owner) if owner == from => {
+                Ok(Some(vec![Action::ChatbotMessage { from, room: Some(room.clone()), text: body.to_owned() }]))
+            }
+            // Someone else in a person's chat with the chatbot: rooms are not served yet.
+            Some(_) => Ok(Some(vec![])),
+            None => Ok(None),
+        }
+    }
+
+    /// Something other than text (a file, encryption, an unsupported event) in someone's chat
+    /// with the chatbot: a notice that it reads only text (no actions elsewhere).
+    pub(super) async fn chatbot_cannot_read(
+        &self,
+        tx: &mut StoreTx,
+        room: RoomId,
+        sender: &MatrixUserId,
+    ) -> crate::store::Result<Vec<Action>> {
+        let Some(me) = self.map.chatbot() else { return Ok(vec![]) };
+        if tx.chatbot_room_owner(&room).await? != Some(Party::Matrix(sender.clone())) {
+            return Ok(vec![]);
+        }
+        let text = Text::notice(
+            "Sorry, I can read only plain text messages, not files or encrypted messages. \
+             (In an encrypted chat, start a new one without encryption.)",
+        );
+        Ok(vec![Action::MatrixPost { room, user: me, text, nick: None }])
+    }
+
+    /// An XMPP message to the chatbot's address: queued like any accepted message (a resent
+    /// stanza is not asked twice).
+    pub(super) async fn accept_chatbot_xmpp(self: &Arc<Self>, chat: XmppChatIn) -> Result<(), (Refusal, String)> {
+        let max = self.current_config().limits.max_message_bytes;
+        if chat.body.len() > max {
+            return Err((
+                Refusal::Policy,
+                format!("Message too long: {} bytes; the bridge carries at most {max} bytes.", chat.body.len()),
+            ));
+        }
+        let from = chat.from.to_string();
+        let action = Action::ChatbotMessage { from: Party::Xmpp(chat.from.clone()), room: None, text: chat.body };
+        let (from, action, stanza_id) = (&from, &action, chat.stanza_id.as_deref());
+        let stored = crate::store::retrying("accept a message to the chatbot", || async move {
+            let mut tx = self.store.begin().await?;
+            if let Some(id) = stanza_id
+                && !tx.claim_stanza(from, id).await?
+            {
+                return Ok(None);
+            }
+            let row = tx.enqueue_row(action.clone()).await?;
+            tx.commit().await?;
+            Ok(Some(row))
+        })
+        .await
+        .map_err(|e| crate::bridge::store_refusal(&e, "a message to the chatbot"))?;
+        if let Some(row) = stored {
+            self.dispatch(vec![row]);
+        }
+        Ok(())
+    }
+
+    /// May `who` use the chatbot?
+    async fn chatbot_permitted(&self, who: &Party) -> crate::store::Result<bool> {
+        let everyone = self.chatbot.get().is_some_and(|c| c.settings.everyone);
+        Ok(everyone || self.store.has_permission(who, PERMISSION).await?)
+    }
+
+    /// Deliver `Action::ChatbotMessage` `id`: refuse, clear, or ask and answer. A retry after
+    /// the answer was stored (its sending failed) sends the stored answer, without asking again.
+    pub(super) async fn deliver_chatbot(
+        &self,
+        id: i64,
+        from: &Party,
+        room: Option<&RoomId>,
+        text: &str,
+    ) -> Result<(), DeliveryError> {
+        let Some(bot) = self.chatbot.get() else {
+            return Err(DeliveryError::Permanent("the chatbot is off".into()));
+        };
+        if let Some(answer) = self.store.chatbot_answer_of(id).await? {
+            return self.chatbot_say(id, from, room, Text::plain(answer)).await;
+        }
+        if !self.chatbot_permitted(from).await? {
+            tracing::info!(%from, "chatbot: refused (no permission)");
+            return self.chatbot_say(id, from, room, Text::notice(REFUSAL)).await;
+        }
+        let context = from.key();
+        let question = match Input::parse(text) {
+            Input::Clear => {
+                let forgotten = self.store.chatbot_clear(&context).await?;
+                tracing::info!(%from, forgotten, "chatbot: context cleared");
+                return self.chatbot_say(id, from, room, Text::notice(CLEARED)).await;
+            }
+            Input::Ask(question) => question,
+        };
+        let turns = self.store.chatbot_turns(&context).await?;
+        let history: Vec<_> = turns.iter().map(|t| t.message.clone()).collect();
+        let (messages, dropped) = bot.prompt(&history, question);
+        self.chatbot_typing(from, room, true).await;
+        let result = bot.provider.complete(&messages).await;
+        self.chatbot_typing(from, room, false).await;
+        let reachable = match &result {
+            Ok(_) => Some(true),
+            Err(e) if e.means_unreachable() => Some(false),
+            Err(_) => None,
+        };
+        let keep_from = turns.get(dropped).map(|t| t.id);
+        let sent = self.chatbot_answer(id, from, room, question, result, keep_from, messages.len()).await;
+        // After the answer: Synapse makes a user who sends a message `online` again, so an away
+        // presence is set (again) once the message is out.
+        if let Some(reachable) = reachable {
+            self.chatbot_reachable(reachable, room.is_some() && !reachable).await;
+        }
+        sent
+    }
+
+    /// Store the provider's answer (forgetting the turns before `keep_from`) and send it, or
+    /// send the friendly error.
+    #[allow(clippy::too_many_arguments)]
+    async fn chatbot_answer(
+        &self,
+        id: i64,
+        from: &Party,
+        room: Option<&RoomId>,
+        question: &str,
+        result: Result<crate::chatbot::Completion, crate::chatbot::ChatError>,
+        keep_from: Option<i64>,
+        turns_sent: usize,
+    ) -> Result<(), DeliveryError> {
+        let context = from.key();
+        match result {
+            Ok(answer) => {
+                tracing::info!(
+                    %from,
+                    turns_sent,
+                    prompt_tokens = answer.usage.prompt_tokens,
+                    completion_tokens = answer.usage.completion_tokens,
+                    "chatbot: answered"
+                );
+                self.store.chatbot_record(&context, keep_from, question, &answer.content, id).await?;
+                self.chatbot_say(id, from, room, Text::plain(answer.content)).await
+            }
+            Err(e) => {
+                tracing::warn!(%from, error = %e, "chatbot: no answer from the provider");
+                self.chatbot_say(id, from, room, Text::notice(e.friendly())).await
+            }
+        }
+    }
+
+    /// Send `text` from the chatbot: into `room` on Matrix, else to the person's XMPP address.
+    /// The ids come from the action's, so a retried send is dropped as a repeat.
+    async fn chatbot_say(&self, id: i64, to: &Party, room: Option<&RoomId>, text: Text) -> Result<(), DeliveryError> {
+        match (room, to) {
+            (Some(room), _) => {
+                let me = self.chatbot_user().await?;
+                self.matrix
+                    .send_text(room, &me, &text, self.html_of(&text).as_deref(), &self.txn_id(id))
+                    .await
+                    .map(|_| ())
+                    .map_err(MatrixError::into_delivery)
+            }
+            (None, Party::Xmpp(jid)) => {
+                let me = self.map.chatbot_jid().ok_or_else(|| DeliveryError::Permanent("the chatbot is off".into()))?;
+                self.xmpp.deliver(Outgoing::chat(me, jid.clone(), text, self.stanza_id(id))).await
+            }
+            (None, Party::Matrix(user)) => Err(DeliveryError::Permanent(format!("no chatbot room of {user}"))),
+        }
+    }
+
+    /// The chatbot's Matrix user, registered with its display name.
+    pub(super) async fn chatbot_user(&self) -> Result<MatrixUserId, DeliveryError> {
+        let (Some(me), Some(bot)) = (self.map.chatbot(), self.chatbot.get()) else {
+            return Err(DeliveryError::Permanent("the chatbot is off".into()));
+        };
+        self.ensure_ghost(&me, &bot.settings.display_name).await?;
+        Ok(me)
+    }
+
+    /// Show the chatbot typing while it thinks (Matrix `m.typing`, XEP-0085 `composing`), and
+    /// stop showing it (on XMPP the answer itself ends it). Cosmetic: a failure is only logged.
+    async fn chatbot_typing(&self, to: &Party, room: Option<&RoomId>, typing: bool) {
+        match (room, to) {
+            (Some(room), _) => {
+                let Some(me) = self.map.chatbot() else { return };
+                if let Err(e) = self.matrix.set_typing(room, &me, typing).await {
+                    tracing::debug!(%room, error = %e, "chatbot: cannot set typing");
+                }
+            }
+            (None, Party::Xmpp(jid)) if typing => {
+                let Some(me) = self.map.chatbot_jid() else { return };
+                let out = Outgoing::ChatState { from: me, to: jid.clone(), composing: true };
+                if let Err(e) = self.xmpp.deliver(out).await {
+                    tracing::debug!(%jid, error = %e, "chatbot: cannot send composing");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Note whether the provider answered; on a change, the assistant's presence follows:
+    /// available, or away with a note saying the AI service is not reachable.
+    async fn chatbot_reachable(&self, reachable: bool, again: bool) {
+        let Some(bot) = self.chatbot.get() else { return };
+        if bot.note_reachable(reachable).is_none() && !again {
+            return;
+        }
+        tracing::info!(reachable, "chatbot: the provider's state changed");
+        let (state, note) = if reachable {
+            (crate::core::presence::MatrixState::Online, None)
+        } else {
+            (crate::core::presence::MatrixState::Unavailable, Some(AWAY_NOTE.to_owned()))
+        };
+        let result = match self.chatbot_user().await {
+            Ok(me) => self.matrix.set_presence(&me, state, note).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "chatbot: cannot set its presence");
+            // Not shown: try again at the next check.
+            bot.forget_reachable();
+        }
+    }
+
+    /// Ask the provider's cheap health request every `chatbot.health_interval_secs`, so the
+    /// assistant's presence shows whether it can answer even while nobody asks.
+    pub async fn chatbot_health_forever(self: Arc<Self>) {
+        let Some(bot) = self.chatbot.get().cloned() else { return };
+        let every = std::time::Duration::from_secs(bot.settings.health_interval_secs);
+        loop {
+            match bot.provider.health().await {
+                Ok(()) => self.chatbot_reachable(true, false).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "chatbot: health check failed");
+                    if e.means_unreachable() {
+                        self.chatbot_reachable(false, false).await;
+                    }
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The chatbot's tables: its one-to-one rooms on Matrix (`chatbot_room`) and the turns of each
+//! conversation (`chatbot_turn`), kept so that a context survives a restart.
+
+use sqlx::Row;
+
+use super::{Context, Result, Store, StoreError, StoreTx, now_ms};
+use crate::core::chat_turn::{Message, Role};
+use crate::core::ids::RoomId;
+use crate::core::watch::Party;
+
+/// A stored turn: its id (turns are ordered by it) and the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatTurn {
+    pub id: i64,
+    pub message: Message,
+}
+
+impl StoreTx {
+    /// `room` is `party`'s chat with the chatbot.
+    pub async fn save_chatbot_room(&mut self, room: &RoomId, party: &Party) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chatbot_room (room_id, party) VALUES ($1, $2) ON CONFLICT (room_id) DO UPDATE SET party = $2",
+        )
+        .bind(room.as_str())
+        .bind(party.key())
+        .execute(&mut *self.tx)
+        .await
+        .ctx("save chatbot room")?;
+        Ok(())
+    }
+
+    /// Whose chat with the chatbot `room` is, if it is one.
+    pub async fn chatbot_room_owner(&mut self, room: &RoomId) -> Result<Option<Party>> {
+        let row = sqlx::query("SELECT party FROM chatbot_room WHERE room_id = $1")
+            .bind(room.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .ctx("chatbot room")?;
+        let Some(row) = row else { return Ok(None) };
+        let key: String = row.try_get(0).ctx("chatbot room party")?;
+        Party::from_key(&key).map(Some).ok_or(StoreError::Corrupt { context: "chatbot_room", reason: key })
+    }
+}
+
+impl Store {
+    /// A conversation's turns, oldest first.
+    pub async fn chatbot_turns(&self, context: &str) -> Result<Vec<ChatTurn>> {
+        let rows = sqlx::query("SELECT id, role, content FROM chatbot_turn WHERE context = $1 ORDER BY id")
+            .bind(context)
+            .fetch_all(&self.pool)
+            .await
+            .ctx("chatbot turns")?;
+        rows.iter()
+            .map(|r| {
+                let role: String = r.try_get(1).ctx("chatbot turn role")?;
+                let role = Role::parse(&role).ok_or(StoreError::Corrupt { context: "chatbot_turn", reason: role })?;
+                Ok(ChatTurn {
+                    id: r.try_get(0).ctx("chatbot turn id")?,
+                    message: Message { role, content: r.try_get(2).ctx("chatbot turn content")? },
+                })
+            })
+            .collect()
+    }
+
+    /// The answer already given to the question of outbox action `action`, if there is one.
+    pub async fn chatbot_answer_of(&self, action: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT content FROM chatbot_turn WHERE action = $1 AND role = 'assistant'")
+            .bind(action)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("chatbot answer")?;
+        row.map(|r| r.try_get(0).ctx("chatbot answer content")).transpose()
+    }
+
+    /// Record a question and its answer (asked by outbox action `action`), and forget the turns
+    /// before `keep_from` (the id of the oldest turn still in the budget; `None`: forget all
+    /// earlier ones), in one transaction.
+    pub async fn chatbot_record(
+        &self,
+        context: &str,
+        keep_from: Option<i64>,
+        question: &str,
+        answer: &str,
+        action: i64,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM chatbot_turn WHERE context = $1 AND id < $2")
+            .bind(context)
+            .bind(keep_from.unwrap_or(i64::MAX))
+            .execute(&mut *tx.tx)
+            .await
+            .ctx("chatbot forget old turns")?;
+        for (role, content, action) in [(Role::User, question, None), (Role::Assistant, answer, Some(action))] {
+            sqlx::query("INSERT INTO chatbot_turn (context, role, content, action, at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(context)
+                .bind(role.as_str())
+                .bind(content)
+                .bind(action)
+                .bind(now_ms())
+                .execute(&mut *tx.tx)
+                .await
+                .ctx("chatbot save turn")?;
+        }
+        tx.commit().await
+    }
+
+    /// `/clear`: forget a conversation. Returns how many turns were forgotten.
+    pub async fn chatbot_clear(&self, context: &str) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM chatbot_turn WHERE context = $1")
+            .bind(context)
+            .execute(&self.pool)
+            .await
+            .ctx("chatbot clear")?;
+        Ok(done.rows_affected())
+    }
+}
