@@ -18,6 +18,7 @@ pub mod linked;
 mod matrix_in;
 mod media;
 mod presence;
+mod sizes;
 mod sms;
 mod user_commands;
 mod xmpp_in;
