@@ -699,6 +699,21 @@ database: {url: "sqlite://data/ucb.db"}
     }
 
     #[test]
+    fn the_body_limit_follows_the_homeservers_event_limit_unless_set() {
+        let (_dir, path) = write(GOOD);
+        let c = Config::load(&path).unwrap();
+        assert_eq!((c.limits.matrix_event_bytes, c.limits.xmpp_stanza_bytes), (65_536, 524_288));
+        assert_eq!(c.limits.max_message_bytes(), 61_440);
+        let (_dir, path) = write(&format!("{GOOD}limits: {{matrix_event_bytes: 131072}}\n"));
+        assert_eq!(Config::load(&path).unwrap().limits.max_message_bytes(), 131_072 - 4096);
+        let (_dir, path) = write(&format!("{GOOD}limits: {{max_message_bytes: 1000}}\n"));
+        assert_eq!(Config::load(&path).unwrap().limits.max_message_bytes(), 1000);
+        let (_dir, path) = write(&format!("{GOOD}limits: {{xmpp_stanza_bytes: 100}}\n"));
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("limits.xmpp_stanza_bytes"), "{err}");
+    }
+
+    #[test]
     fn errors_name_the_key() {
         for (from, to, key) in [
             ("http://127.0.0.1:8008", "ftp://x", "homeserver.url"),

@@ -95,6 +95,31 @@ def test_a_message_that_fits_only_without_its_html_arrives_plain(bridge):
     run(go())
 
 
+def test_a_room_message_too_large_for_the_homeserver_is_refused_at_intake(bridge):
+    """The same in a hosted room: the occupant gets `not-acceptable` naming the limit; nothing
+    reaches Matrix or the other occupants."""
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("rbgr")
+            x = await p.xmpp_user("rbgr")
+            alias = "big" + token(4).lower()
+            room = await create_room(m, alias)
+            muc = muc_of(alias)
+            await invited_xmpp_joins(m, room, x, muc, "xbig")
+            await m.wait_joined(room, x.ghost)
+            tag = token(3)
+            body = f"big {tag} " + '"' * 33_000
+            x.send_xml(f"<message to='{muc}' type='groupchat' id='b{tag}'><body>{xml_escape(body)}</body></message>")
+            err = await x.wait_error(f"b{tag}")
+            assert err.error_condition == "not-acceptable", err.describe()
+            assert str(SYNAPSE_EVENT_BYTES) in (err.error_text or ""), err.describe()
+            x.send_xml(f"<message to='{muc}' type='groupchat' id='a{tag}'><body>after {tag}</body></message>")
+            await m.wait_message(room, x.ghost, f"after {tag}")
+            assert not [e for e in m.messages_in(room, x.ghost) if e["content"].get("body", "").startswith("big ")]
+            assert not [g for g in x.messages if g.type == "groupchat" and (g.body or "").startswith(f"big {tag}")]
+    run(go(), timeout=200)
+
+
 def test_a_matrix_message_over_the_xmpp_servers_stanza_limit_is_refused_at_intake(bridge):
     """limits.xmpp_stanza_bytes (Prosody's component_stanza_size_limit) bounds Matrix -> XMPP:
     a message that would make a larger stanza is refused with a notice naming the limit."""
