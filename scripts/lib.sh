@@ -57,8 +57,6 @@ xmpp:
   secret: "${PEER_COMPONENT_SECRET:-peer-component-secret-0123}"
 database:
   url: "sqlite://ucbridge.db"
-limits:
-  max_message_bytes: 65536
 # Files: XMPP uploads go to Prosody's XEP-0363 service on 127.0.0.1 (a loopback address the
 # bridge refuses unless allowed here); Matrix files are served from the bridge's own port.
 media:

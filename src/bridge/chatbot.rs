@@ -94,7 +94,7 @@ impl Bridge {
     /// An XMPP message to the chatbot's address: queued like any accepted message (a resent
     /// stanza is not asked twice).
     pub(super) async fn accept_chatbot_xmpp(self: &Arc<Self>, chat: XmppChatIn) -> Result<(), (Refusal, String)> {
-        let max = self.current_config().limits.max_message_bytes;
+        let max = self.current_config().limits.max_message_bytes();
         if chat.body.len() > max {
             return Err((
                 Refusal::Policy,

@@ -11,9 +11,15 @@ use crate::matrix::client::MatrixError;
 use crate::xmpp::out::Outgoing;
 
 impl Bridge {
-    /// The `formatted_body` of a text to Matrix: its links made HTML (`None`: it has none).
-    /// Decided at delivery, so a queued text gets the rules the bridge runs with then.
+    /// The `formatted_body` of a text to Matrix: its links made HTML (`None`: it has none, or
+    /// the event would not fit the homeserver's limit with it). Decided at delivery, so a
+    /// queued text gets the rules the bridge runs with then.
     pub(super) fn html_of(&self, text: &Text) -> Option<String> {
+        self.html_fitting(text, false)
+    }
+
+    /// A text's links made HTML, whatever its size.
+    pub(super) fn links_html(&self, text: &Text) -> Option<String> {
         crate::links::to_html(&text.body, &self.links)
     }
 

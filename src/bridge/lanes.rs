@@ -252,6 +252,35 @@ impl Bridge {
                 text: crate::core::action::Text::notice(format!("This did not reach {to} on XMPP: {reason}")),
                 nick: None,
             }),
+            // What an XMPP occupant of a hosted room did that Matrix did not take: a message
+            // from the bridge, as the room's participants must not see it.
+            Action::MatrixRoomSay { room, user, text, .. } => {
+                let body = format!(
+                    "Your message in {} did not reach Matrix: {reason}\nYour message: “{}”",
+                    self.muc_address(room).await?,
+                    quote(&text.body)
+                );
+                self.map
+                    .jid_for_ghost(user)
+                    .and_then(Result::ok)
+                    .map(|to| Action::XmppNotice { to, text: crate::core::action::Text::notice(body) })
+            }
+            Action::MatrixReactions { target: XmppTarget::Room { room, .. }, user, .. }
+            | Action::MatrixRetract { target: XmppTarget::Room { room, .. }, user, .. } => {
+                let body = format!("This did not reach Matrix in {}: {reason}", self.muc_address(room).await?);
+                self.map
+                    .jid_for_ghost(user)
+                    .and_then(Result::ok)
+                    .map(|to| Action::XmppNotice { to, text: crate::core::action::Text::notice(body) })
+            }
+            // A Matrix user's message that the remote MUC's server did not take (an error the
+            // MUC answers with later is reported by `linked_bounce`).
+            Action::LinkedMucMessage { room, muc, from, .. } => Some(Action::MatrixPost {
+                room: room.clone(),
+                user: self.map.bot(),
+                text: crate::core::action::Text::notice(format!("{from}: your message did not reach {muc}: {reason}")),
+                nick: None,
+            }),
             // Joins, notices and bounces have nobody left to tell.
             _ => None,
         };
@@ -264,6 +293,16 @@ impl Bridge {
         tx.commit().await?;
         self.dispatch(row.into_iter().collect());
         Ok(())
+    }
+}
+
+impl Bridge {
+    /// How XMPP users know a hosted room: its MUC address (its room id if it is gone).
+    async fn muc_address(&self, room: &crate::core::ids::RoomId) -> crate::store::Result<String> {
+        Ok(match self.hosted_room(room).await? {
+            Some(r) => self.muc_of(&r).to_string(),
+            None => room.to_string(),
+        })
     }
 }
 

@@ -27,7 +27,7 @@ impl Bridge {
         file: Option<&Attachment>,
     ) -> Result<String, MatrixError> {
         let txn = self.txn_id(id);
-        let html = self.html_of(text);
+        let html = self.html_fitting(text, relations.replaces.is_some());
         let html = html.as_deref();
         let Some(file) = file else {
             return self.matrix.send_message(room, user, text, html, relations, &txn).await;

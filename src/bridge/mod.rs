@@ -19,6 +19,7 @@ pub mod linked;
 mod matrix_in;
 mod media;
 mod presence;
+mod sizes;
 mod sms;
 mod user_commands;
 mod xmpp_in;

@@ -145,19 +145,40 @@ pub struct Database {
     pub max_connections: u32,
 }
 
-/// `limits:` — bounds on what the bridge accepts from the networks.
+/// `limits:` — bounds on what the bridge accepts from the networks, and on what the peers take
+/// (a message they would refuse for its size is refused when it arrives, see `core::size`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Longest message body, in bytes, bridged in either direction.
-    pub max_message_bytes: usize,
+    /// Longest message body, in bytes, bridged in either direction; default
+    /// [`Limits::max_message_bytes`].
+    #[serde(rename = "max_message_bytes")]
+    pub max_message_bytes_set: Option<usize>,
     /// Largest appservice transaction body, in bytes.
     pub max_transaction_bytes: usize,
+    /// Largest event (its JSON) the homeserver takes: Synapse's fixed limit.
+    pub matrix_event_bytes: usize,
+    /// Largest stanza the XMPP server takes from the component (Prosody:
+    /// `component_stanza_size_limit`).
+    pub xmpp_stanza_bytes: usize,
+}
+
+impl Limits {
+    /// Longest message body: as configured, or what fits in the homeserver's event limit.
+    pub fn max_message_bytes(&self) -> usize {
+        self.max_message_bytes_set
+            .unwrap_or_else(|| crate::core::size::default_max_message_bytes(self.matrix_event_bytes))
+    }
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_message_bytes: 64 * 1024, max_transaction_bytes: 16 * 1024 * 1024 }
+        Self {
+            max_message_bytes_set: None,
+            max_transaction_bytes: 16 * 1024 * 1024,
+            matrix_event_bytes: crate::core::size::SYNAPSE_EVENT_BYTES,
+            xmpp_stanza_bytes: crate::core::size::PROSODY_COMPONENT_STANZA_BYTES,
+        }
     }
 }
 
@@ -497,7 +518,13 @@ impl Config {
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
         }
-        if !(16..=1024 * 1024).contains(&self.limits.max_message_bytes) {
+        if !(8 * 1024..=16 * 1024 * 1024).contains(&self.limits.matrix_event_bytes) {
+            return Err(invalid("limits.matrix_event_bytes", "must be between 8192 and 16777216"));
+        }
+        if !(16 * 1024..=64 * 1024 * 1024).contains(&self.limits.xmpp_stanza_bytes) {
+            return Err(invalid("limits.xmpp_stanza_bytes", "must be between 16384 and 67108864"));
+        }
+        if !(16..=1024 * 1024).contains(&self.limits.max_message_bytes()) {
             return Err(invalid("limits.max_message_bytes", "must be between 16 and 1048576"));
         }
         if self.limits.max_transaction_bytes < 64 * 1024 {
@@ -700,6 +727,21 @@ database: {url: "sqlite://data/ucb.db"}
         let c = Config::load(&path).unwrap();
         assert_eq!(c.database_url(), format!("sqlite://{}/data/ucb.db", dir.path().display()));
         assert_eq!(c.resolve(&c.appservice.registration), dir.path().join("reg.yaml"));
+    }
+
+    #[test]
+    fn the_body_limit_follows_the_homeservers_event_limit_unless_set() {
+        let (_dir, path) = write(GOOD);
+        let c = Config::load(&path).unwrap();
+        assert_eq!((c.limits.matrix_event_bytes, c.limits.xmpp_stanza_bytes), (65_536, 524_288));
+        assert_eq!(c.limits.max_message_bytes(), 61_440);
+        let (_dir, path) = write(&format!("{GOOD}limits: {{matrix_event_bytes: 131072}}\n"));
+        assert_eq!(Config::load(&path).unwrap().limits.max_message_bytes(), 131_072 - 4096);
+        let (_dir, path) = write(&format!("{GOOD}limits: {{max_message_bytes: 1000}}\n"));
+        assert_eq!(Config::load(&path).unwrap().limits.max_message_bytes(), 1000);
+        let (_dir, path) = write(&format!("{GOOD}limits: {{xmpp_stanza_bytes: 100}}\n"));
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("limits.xmpp_stanza_bytes"), "{err}");
     }
 
     #[test]

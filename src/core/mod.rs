@@ -16,6 +16,7 @@ pub mod presence;
 pub mod reactions;
 pub mod room;
 pub mod setup;
+pub mod size;
 pub mod txn_gaps;
 pub mod watch;
 pub mod xmpp_in;

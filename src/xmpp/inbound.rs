@@ -175,6 +175,8 @@ async fn handle<H: XmppHandler>(bridge: &Arc<H>, sender: &XmppSender, route: Rou
         (Route::HostedRoom, Stanza::Message(m)) => hosted_muc::read_message(m),
         (Route::HostedRoom, Stanza::Presence(p)) => hosted_muc::read_presence(p),
         (Route::HostedRoom, Stanza::Iq(iq)) => hosted_muc::read_iq(iq),
+        // A remote MUC refusing a Matrix user's message: reported like any bounce.
+        (Route::LinkedMuc(_), Stanza::Message(m)) if m.type_ == MessageType::Error => read_bounce(&m),
         (Route::LinkedMuc(muc), Stanza::Message(m)) => bridged(linked_muc::read_message(muc, &m)),
         (Route::LinkedMuc(muc), Stanza::Presence(p)) => bridged(linked_muc::read_presence(map, muc, &p)),
         (_, Stanza::Message(m)) => read_message(m),

@@ -257,32 +257,3 @@ async def _encryption_roundtrip(m, x, room_id: str) -> None:
     def told():
         return next((c for c in x.chats_from(m.jid)[before:] if "encrypted" in (c.body or "").lower()), None)
     await wait_for(told, 30, what=f"{x.bare}: a chat from {m.jid} saying a message was encrypted")
-
-
-def test_a_late_refusal_reaches_the_xmpp_sender_as_a_chat_message(bridge):
-    """A message the bridge accepted but the homeserver refuses later (an event over Synapse's
-    65,536 bytes, within the bridge's own limit) is reported to its XMPP sender as a chat message
-    from the address she wrote to, naming the reason and quoting its start, once. An error stanza
-    could only go to her bare JID, where the XMPP server drops it (issue 19, item 1)."""
-    async def go():
-        async with Peers() as p:
-            m = await p.matrix_user()
-            x = await p.xmpp_user()
-            room_id = await p.dm_from_xmpp(m, x)
-            tag = token(3)
-            big = f"too big {tag} " + "x" * 65_300   # within max_message_bytes (65,536), not with the event around it
-            sid = x.send_chat(m.jid, big)
-            notice = await wait_for(lambda: [c for c in x.chats_from(m.jid) if f"too big {tag}" in (c.body or "")],
-                                    60, what="the refusal at the XMPP sender")
-            body = notice[0].body
-            assert "could not be delivered" in body and "Your message" in body and "…" in body, body
-            assert len(body) < 1_000, f"the whole message quoted back: {len(body)} characters"
-            assert not x.error_for(sid), "an error stanza reached the client (it should be a chat message)"
-            # Positive control and "once": a later message arrives; still one notice.
-            after = "after the refusal " + tag
-            x.send_chat(m.jid, after)
-            await m.wait_message(room_id, x.ghost, after)
-            assert len([c for c in x.chats_from(m.jid) if f"too big {tag}" in (c.body or "")]) == 1
-            assert not [e for e in await m.room_messages(room_id, x.ghost)
-                        if e["content"].get("body", "").startswith(f"too big {tag}")], "the refused one arrived"
-    run(go())

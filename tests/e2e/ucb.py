@@ -116,7 +116,9 @@ class Settings:
 
     @property
     def max_message_bytes(self) -> int:
-        return int(self.config.get("limits", {}).get("max_message_bytes", 65536))
+        # Default: Synapse's event limit (limits.matrix_event_bytes) less 4 KiB.
+        limits = self.config.get("limits") or {}
+        return int(limits.get("max_message_bytes", int(limits.get("matrix_event_bytes", 65536)) - 4096))
 
 
 @cache

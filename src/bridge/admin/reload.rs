@@ -43,7 +43,9 @@ impl Bridge {
         for (key, changed) in [
             ("admins", differs(&(&old.admins.matrix, &old.admins.xmpp), &(&new.admins.matrix, &new.admins.xmpp))),
             ("admins.command_prefix", old.admins.command_prefix != new.admins.command_prefix),
-            ("limits.max_message_bytes", old.limits.max_message_bytes != new.limits.max_message_bytes),
+            ("limits.max_message_bytes", old.limits.max_message_bytes() != new.limits.max_message_bytes()),
+            ("limits.matrix_event_bytes", old.limits.matrix_event_bytes != new.limits.matrix_event_bytes),
+            ("limits.xmpp_stanza_bytes", old.limits.xmpp_stanza_bytes != new.limits.xmpp_stanza_bytes),
             ("rooms", differs(&old.rooms, &new.rooms)),
             ("missed_calls", differs(&old.missed_calls, &new.missed_calls)),
         ] {

@@ -67,7 +67,6 @@ impl Bridge {
         chat: DirectChat,
         event: MatrixIn,
     ) -> crate::store::Result<Vec<Action>> {
-        let max = self.current_config().limits.max_message_bytes;
         Ok(match event {
             MatrixIn::File { room, sender, file, reply_to } => {
                 return self.dm_file(tx, &chat, room, sender, file, reply_to).await;
@@ -86,12 +85,8 @@ impl Bridge {
                 return self.dm_redaction(tx, &chat, room, sender, redacts).await;
             }
             MatrixIn::Message { room, sender, event_id, text, reply_to, replaces } => {
-                if text.body.len() > max {
-                    let notice = format!(
-                        "Your message ({} bytes) is longer than the bridge's limit of {max} bytes and was not delivered to {}.",
-                        text.body.len(),
-                        chat.xmpp
-                    );
+                if let Some(why) = self.too_large_for_xmpp(&text.body, &self.map.jid_for_matrix(&sender), &chat.xmpp) {
+                    let notice = format!("Your message was not delivered to {}: {why}.", chat.xmpp);
                     return Ok(vec![self.notice_in(&chat, &room, notice)]);
                 }
                 let nick = self.displayname(&sender);

@@ -23,13 +23,10 @@ impl Bridge {
         })?;
         // Refused here, while the sender's full address is known: a later bounce to the bare
         // JID would be dropped by the sender's server (RFC 6121 8.5.2.1.1).
-        self.map.ghost_for_checked(&chat.from).map_err(|e| (Refusal::BadAddress, format!("{e}.")))?;
-        let max = self.current_config().limits.max_message_bytes;
-        if chat.body.len() > max {
-            return Err((
-                Refusal::Policy,
-                format!("Message too long: {} bytes; the bridge carries at most {max} bytes.", chat.body.len()),
-            ));
+        let ghost = self.map.ghost_for_checked(&chat.from).map_err(|e| (Refusal::BadAddress, format!("{e}.")))?;
+        let (reply, replaces) = (chat.extras.reply_to.is_some(), chat.extras.replaces.is_some());
+        if let Some(why) = self.too_large_for_matrix(&Text::plain(chat.body.as_str()), &ghost, reply, replaces) {
+            return Err((Refusal::Policy, why));
         }
         self.check_dm_correction(&chat.from, &to, &chat.extras).await?;
         let action = Action::MatrixDirect {
@@ -79,7 +76,19 @@ impl Bridge {
         matrix_user: &crate::core::ids::MatrixUserId,
         reason: &str,
     ) -> crate::store::Result<()> {
+        if let Some(room) = self.linked_room_of(xmpp_user).await? {
+            // A remote MUC refused what a Matrix user said in it: told in the room (the error
+            // names no message; the bot names the person).
+            let text = format!("{matrix_user}: your message did not reach {xmpp_user}: {reason}");
+            let action = Action::MatrixPost { room, user: self.map.bot(), text: Text::notice(text), nick: None };
+            let mut tx = self.store.begin().await?;
+            let row = tx.enqueue_row(action).await?;
+            tx.commit().await?;
+            self.dispatch(vec![row]);
+            return Ok(());
+        }
         let (_, Some(chat)) = self.current_dm(xmpp_user, matrix_user).await? else {
+            tracing::info!(%xmpp_user, %matrix_user, reason, "a delivery error with nobody to tell");
             return Ok(());
         };
         let action = Action::MatrixPost {

@@ -94,14 +94,12 @@ impl Bridge {
     ) -> Result<(), Refused> {
         let r = self.muc_room(room_local).await?;
         let m = self.occupant(&r, full, bare).await?;
-        let max = self.current_config().limits.max_message_bytes;
-        if body.len() > max {
-            return Err((
-                Refusal::Policy,
-                format!("Message too long: {} bytes; the bridge carries at most {max} bytes.", body.len()),
-            ));
-        }
         let text = Text::plain(body);
+        let ghost = self.map.ghost_for(bare);
+        let (reply, replaces) = (extras.reply_to.is_some(), extras.replaces.is_some());
+        if let Some(why) = self.too_large_for_matrix(&text, &ghost, reply, replaces) {
+            return Err((Refusal::Policy, why));
+        }
         let mut tx = self.store.begin().await.map_err(internal)?;
         if let Some(id) = &id
             && !tx.claim_stanza(&bare.to_string(), id).await.map_err(internal)?

@@ -113,12 +113,11 @@ impl Bridge {
                 {
                     return self.room_command(tx, &r, &members, &sender, command).await;
                 }
-                let max = self.current_config().limits.max_message_bytes;
-                if text.body.len() > max {
-                    let notice = format!(
-                        "{sender}: your message ({} bytes) is longer than the bridge's limit of {max} bytes and did not reach the XMPP participants.",
-                        text.body.len()
-                    );
+                // (Stanzas go from the room's address to each participant's: about as long as
+                // the sender's own address, and the envelope bound has room to spare.)
+                let address = self.map.jid_for_matrix(&sender);
+                if let Some(why) = self.too_large_for_xmpp(&text.body, &address, &address) {
+                    let notice = format!("{sender}: your message did not reach the XMPP participants: {why}.");
                     return Ok(vec![self.bot_notice(&room, notice)]);
                 }
                 let content = RoomContent { event_id, text, reply_to, replaces, file: None };
@@ -363,7 +362,7 @@ impl Bridge {
         Ok(vec![Action::XmppGroupchat { room, nick, text: content.text, archive_id, origin_id: None, extras }])
     }
 
-    fn bot_notice(&self, room: &RoomId, body: String) -> Action {
+    pub(in crate::bridge) fn bot_notice(&self, room: &RoomId, body: String) -> Action {
         Action::MatrixPost { room: room.clone(), user: self.map.bot(), text: Text::notice(body), nick: None }
     }
 

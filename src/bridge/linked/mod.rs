@@ -148,6 +148,10 @@ impl Bridge {
                 vec![Action::LinkedMucMessage { room, muc, from: sender, text }]
             }
             MatrixIn::Message { sender, text, .. } if !self.map.is_bridge_user(&sender) => {
+                if let Some(why) = self.too_large_for_xmpp(&text.body, &self.map.jid_for_matrix(&sender), &muc) {
+                    let notice = format!("{sender}: your message did not reach {muc}: {why}.");
+                    return Ok(vec![self.bot_notice(&room, notice)]);
+                }
                 vec![Action::LinkedMucMessage { room, muc, from: sender, text }]
             }
             MatrixIn::Membership { user, membership, displayname, .. } if !self.map.is_bridge_user(&user) => {
@@ -257,13 +261,15 @@ impl Bridge {
         body: String,
     ) -> crate::store::Result<()> {
         let Some(room) = self.linked_room_of(muc).await? else { return Ok(()) };
-        let max = self.current_config().limits.max_message_bytes;
-        let body = if body.len() > max {
-            // Bounded like every other body; the room learns that something was not carried.
-            tracing::info!(%muc, nick, bytes = body.len(), "a MUC message is longer than the bridge carries");
-            format!("[a message of {} bytes, longer than the bridge carries ({max})]", body.len())
-        } else {
-            body
+        // Bounded like every other body (with the nick it may be posted with); the room learns
+        // that something was not carried.
+        let poster = self.map.bot();
+        let body = match self.too_large_for_matrix(&Text::plain(format!("{nick}: {body}")), &poster, false, false) {
+            Some(why) => {
+                tracing::info!(%muc, nick, bytes = body.len(), "a MUC message is larger than the bridge carries");
+                format!("[a message of {} bytes was not carried: {why}]", body.len())
+            }
+            None => body,
         };
         let ours = self.store.xmpp_occupants(&room).await?.iter().any(|(_, n)| n == nick);
         if ours {
