@@ -498,6 +498,11 @@ impl Config {
         if let Some(sms) = &self.sms {
             check_secret("sms.inbound_secret", &sms.inbound_secret)?;
         }
+        // A key written into the file must not be the example's (a file or variable named
+        // instead is read at start; the provider judges what it holds).
+        if let Some(key) = self.chatbot.as_ref().and_then(|c| c.api_key.as_ref()) {
+            check_secret("chatbot.api_key", key.expose())?;
+        }
         Ok(())
     }
 }
@@ -548,6 +553,12 @@ mod tests {
         assert!(err.contains("sms.inbound_secret"), "{err}");
         config.sms.as_mut().expect("the example has sms").inbound_secret = "c61f0e2b9a7d4835ef10".into();
         config.check_secrets().expect("real secrets pass");
+        // A chatbot key in the file is checked too.
+        let chatbot = config.chatbot.get_or_insert_with(|| panic!("the example has chatbot"));
+        chatbot.api_key_file = None;
+        chatbot.api_key = Some(crate::chatbot::settings::Secret::new("change-me"));
+        let err = config.check_secrets().unwrap_err().to_string();
+        assert!(err.contains("chatbot.api_key"), "{err}");
     }
 
     #[test]
