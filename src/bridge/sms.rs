@@ -13,10 +13,11 @@
 use std::sync::Arc;
 
 use super::Bridge;
-use crate::core::action::{Action, Refusal, SmsOrigin, Text, TextKind};
+use crate::core::action::{Action, SmsOrigin, Text, TextKind};
 use crate::core::ids::{MatrixUserId, PhoneNumber, RoomId};
 use crate::core::inbound::XmppChatIn;
 use crate::core::outbox::DeliveryError;
+use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
 use crate::matrix::client::MatrixError;
 use crate::sms::inbound::IncomingSms;
@@ -205,18 +206,14 @@ impl Bridge {
     }
 
     /// An XMPP user's message to `+number@component`.
-    pub(crate) async fn accept_xmpp_sms(
-        self: &Arc<Self>,
-        chat: XmppChatIn,
-        phone: PhoneNumber,
-    ) -> Result<(), (Refusal, String)> {
+    pub(crate) async fn accept_xmpp_sms(self: &Arc<Self>, chat: XmppChatIn, phone: PhoneNumber) -> Result<(), Refusal> {
         let internal = |e: StoreError| crate::bridge::store_refusal(&e, "an SMS from XMPP");
         let author = Party::Xmpp(chat.from.clone());
         // The address itself is wrong: say so as such (sms_actions checks it again for every path).
         if let Some(service) = self.sms()
             && let Err(refusal) = service.check_address(&phone)
         {
-            return Err((Refusal::BadAddress, format!("Not sent: {refusal}")));
+            return Err(Refusal::bad_address(format!("Not sent: {refusal}")));
         }
         let mut tx = self.store.begin().await.map_err(internal)?;
         if let Some(id) = &chat.stanza_id
@@ -232,7 +229,7 @@ impl Bridge {
         let actions =
             match self.sms_actions(&mut tx, &author, &phone, &chat.body, origin, None).await.map_err(internal)? {
                 Ok(actions) => actions,
-                Err(refusal) => return Err((Refusal::Forbidden, refusal)),
+                Err(refusal) => return Err(Refusal::forbidden(refusal)),
             };
         let rows = tx.enqueue_all(actions).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;

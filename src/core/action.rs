@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::conversation::{Conversation, Direction, Lane};
 use crate::core::ids::{BareJid, MatrixUserId, PhoneNumber, RoomId};
+use crate::core::refusal::RefusalKind;
 use crate::core::room::Role;
 use crate::core::watch::Party;
 
@@ -233,7 +234,7 @@ pub enum Action {
         from: MatrixUserId,
         to: BareJid,
         stanza_id: Option<String>,
-        refusal: Refusal,
+        refusal: RefusalKind,
         reason: String,
         #[serde(default)]
         quote: Option<String>,
@@ -308,34 +309,6 @@ pub enum OccupantChange {
     },
     /// Known under a new nick (XEP-0045 status 303).
     Renamed { role: Role, new_nick: String },
-}
-
-/// Why a message is refused, in protocol-neutral terms (the adapters map it to their errors).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Refusal {
-    /// The request is malformed.
-    BadRequest,
-    /// An address cannot be mapped.
-    BadAddress,
-    /// The addressee does not exist or cannot be reached through the bridge.
-    NotFound,
-    /// Refused by a rule of the bridge (size limit).
-    Policy,
-    /// The person may not do this (e.g. only moderators may).
-    Forbidden,
-    /// Only invited participants may join.
-    MembersOnly,
-    /// The conversation has reached its participant cap.
-    Full,
-    /// The name asked for is taken.
-    Conflict,
-    /// The bridge does not offer this.
-    Unsupported,
-    /// The bridge failed; trying again later may work.
-    Internal,
-    /// Too much at once from this sender or conversation; trying again later works.
-    Busy,
 }
 
 impl Action {
@@ -480,7 +453,7 @@ mod tests {
                     from: mx("@b:hs"),
                     to: jid("a@x"),
                     stanza_id: None,
-                    refusal: Refusal::NotFound,
+                    refusal: RefusalKind::NotFound,
                     reason: "r".into(),
                     quote: None,
                 },
@@ -527,6 +500,17 @@ mod tests {
         for (action, key) in cases {
             assert_eq!(action.lane().to_string(), key, "{action:?}");
         }
+    }
+
+    /// A bounce row queued by an earlier version (its `refusal` is a kind only) still reads, and
+    /// is written the same way.
+    #[test]
+    fn stored_bounce_rows_still_read() {
+        let stored = r#"{"action":"xmpp_bounce","from":"@b:hs","to":"a@x","stanza_id":"s1","refusal":"not_found","reason":"Your message could not be delivered.","quote":"hi"}"#;
+        let action: Action = serde_json::from_str(stored).expect("a stored bounce still reads");
+        let Action::XmppBounce { refusal, .. } = &action else { panic!("a bounce: {action:?}") };
+        assert_eq!(*refusal, RefusalKind::NotFound);
+        assert_eq!(serde_json::to_string(&action).unwrap(), stored);
     }
 
     #[test]

@@ -16,8 +16,8 @@ use xmpp_parsers::minidom::Element;
 use xmpp_parsers::stanza::Stanza;
 
 use crate::commands::{Adhoc, admin, user};
-use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
+use crate::core::refusal::RefusalKind;
 use crate::xmpp::outbound;
 
 pub const COMMANDS: &str = "http://jabber.org/protocol/commands";
@@ -364,7 +364,7 @@ impl Request {
     }
 
     /// An error answer.
-    pub fn error(&self, refusal: Refusal, text: &str) -> Stanza {
+    pub fn error(&self, refusal: RefusalKind, text: &str) -> Stanza {
         outbound::iq_error(Some(self.to.clone()), self.from.clone(), self.id.clone(), refusal, text)
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::AdminInput;
 use crate::bridge::Bridge;
 use crate::commands::{admin, user};
-use crate::core::action::Refusal;
+use crate::core::refusal::RefusalKind;
 use crate::core::watch::Party;
 use crate::xmpp::adhoc::{Request, Submission};
 
@@ -18,7 +18,7 @@ impl Bridge {
         let who = Party::Xmpp(sender.clone());
         let Some(admin_node) = request.is_admin_node() else {
             let text = format!("There is no command '{}'.", request.node());
-            return self.xmpp.send_reply(request.error(Refusal::NotFound, &text)).await;
+            return self.xmpp.send_reply(request.error(RefusalKind::NotFound, &text)).await;
         };
         if admin_node && !self.is_admin(&who) {
             let text = "Only the bridge's admins can run admin commands.";
@@ -26,13 +26,13 @@ impl Bridge {
             if let Err(e) = self.store.audit(&who, &request.attempted(), false, text).await {
                 tracing::warn!(error = %e, "cannot write the audit log");
             }
-            return self.xmpp.send_reply(request.error(Refusal::Forbidden, text)).await;
+            return self.xmpp.send_reply(request.error(RefusalKind::Forbidden, text)).await;
         }
         if let Some(reply) = request.first_step() {
             return self.xmpp.send_reply(reply).await;
         }
         let answer = match request.submission() {
-            Err(mistake) => return self.xmpp.send_reply(request.error(Refusal::BadRequest, &mistake)).await,
+            Err(mistake) => return self.xmpp.send_reply(request.error(RefusalKind::BadRequest, &mistake)).await,
             // Admin commands answer their mistakes, audited, as in the control room.
             Ok(Submission::Line(line)) => Ok(self.run_admin_command(&who, &line, &AdminInput::default()).await),
             Ok(Submission::Admin { words, line, file }) => {
@@ -41,7 +41,7 @@ impl Bridge {
             }
             Ok(Submission::User { words }) => match user::parse_words(&words) {
                 Ok(command) => self.xmpp_adhoc(&sender, command).await,
-                Err(mistake) => return self.xmpp.send_reply(request.error(Refusal::BadRequest, &mistake)).await,
+                Err(mistake) => return self.xmpp.send_reply(request.error(RefusalKind::BadRequest, &mistake)).await,
             },
         };
         match answer {
@@ -49,7 +49,7 @@ impl Bridge {
             Err(e) => {
                 tracing::warn!(from = %sender, error = %e, "ad-hoc command failed");
                 let text = "The bridge could not run the command.";
-                self.xmpp.send_reply(request.error(Refusal::Internal, text)).await
+                self.xmpp.send_reply(request.error(RefusalKind::Internal, text)).await
             }
         }
     }

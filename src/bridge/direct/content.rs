@@ -8,10 +8,11 @@
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
-use crate::core::action::{Action, Extras, Refusal, Reply, Text, XmppTarget};
+use crate::core::action::{Action, Extras, Reply, Text, XmppTarget};
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::inbound::{FileRef, XmppAct};
 use crate::core::outbox::DeliveryError;
+use crate::core::refusal::Refusal;
 use crate::matrix::client::MatrixError;
 use crate::store::{DirectChat, MappedMessage, Reaction, StoreError, StoreTx};
 use crate::xmpp::outbound;
@@ -26,19 +27,18 @@ impl Bridge {
         to_local: &str,
         stanza_id: Option<String>,
         act: XmppAct,
-    ) -> Result<(), (Refusal, String)> {
-        let to = self.map.matrix_for_jid(to_local).map_err(|e| (Refusal::BadAddress, e.to_string()))?;
+    ) -> Result<(), Refusal> {
+        let to = self.map.matrix_for_jid(to_local).map_err(|e| Refusal::bad_address(e.to_string()))?;
         let user = self.map.ghost_for(from);
         // Checked now, to answer the client that sent it; checked again when it is carried out.
         let target = match &act {
             XmppAct::Reactions { id, .. } | XmppAct::Retract { id } => id,
         };
-        let known =
-            self.dm_message_by_stanza(from, &to, target).await.map_err(|e| (Refusal::Internal, e.to_string()))?;
+        let known = self.dm_message_by_stanza(from, &to, target).await.map_err(|e| Refusal::internal(e.to_string()))?;
         match (&act, known) {
-            (_, None) => return Err((Refusal::NotFound, format!("The bridge knows no message with the id {target}."))),
+            (_, None) => return Err(Refusal::not_found(format!("The bridge knows no message with the id {target}."))),
             (XmppAct::Retract { .. }, Some(m)) if !m.from_xmpp => {
-                return Err((Refusal::Forbidden, "You can only retract your own messages.".into()));
+                return Err(Refusal::forbidden("You can only retract your own messages."));
             }
             _ => {}
         }
@@ -171,10 +171,10 @@ impl Bridge {
         from: &BareJid,
         to: &MatrixUserId,
         extras: &Extras,
-    ) -> Result<(), (Refusal, String)> {
+    ) -> Result<(), Refusal> {
         let Some(id) = &extras.replaces else { return Ok(()) };
         match self.dm_message_by_stanza(from, to, id).await {
-            Ok(Some(m)) if !m.from_xmpp => Err((Refusal::Forbidden, "You can only correct your own messages.".into())),
+            Ok(Some(m)) if !m.from_xmpp => Err(Refusal::forbidden("You can only correct your own messages.")),
             _ => Ok(()),
         }
     }

@@ -4,29 +4,30 @@
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
-use crate::core::action::{Action, Refusal, Text};
+use crate::core::action::{Action, Text};
 use crate::core::inbound::XmppChatIn;
+use crate::core::refusal::Refusal;
 
 impl Bridge {
-    pub async fn accept_xmpp_chat(self: &Arc<Self>, chat: XmppChatIn) -> Result<(), (Refusal, String)> {
+    pub async fn accept_xmpp_chat(self: &Arc<Self>, chat: XmppChatIn) -> Result<(), Refusal> {
         if let Some(phone) = self.map.phone_for_local(&chat.to_local) {
             return self.accept_xmpp_sms(chat, phone).await;
         }
         let to = self.map.matrix_for_jid(&chat.to_local).map_err(|e| {
-            (
-                Refusal::BadAddress,
-                format!("{e}. To reach @user:server on Matrix, write to user\\40server@{}.", self.map.component),
-            )
+            Refusal::bad_address(format!(
+                "{e}. To reach @user:server on Matrix, write to user\\40server@{}.",
+                self.map.component
+            ))
         })?;
         // Refused here, while the sender's full address is known: a later bounce to the bare
         // JID would be dropped by the sender's server (RFC 6121 8.5.2.1.1).
-        self.map.ghost_for_checked(&chat.from).map_err(|e| (Refusal::BadAddress, format!("{e}.")))?;
+        self.map.ghost_for_checked(&chat.from).map_err(|e| Refusal::bad_address(format!("{e}.")))?;
         let max = self.current_config().limits.max_message_bytes;
         if chat.body.len() > max {
-            return Err((
-                Refusal::Policy,
-                format!("Message too long: {} bytes; the bridge carries at most {max} bytes.", chat.body.len()),
-            ));
+            return Err(Refusal::policy(format!(
+                "Message too long: {} bytes; the bridge carries at most {max} bytes.",
+                chat.body.len()
+            )));
         }
         self.check_dm_correction(&chat.from, &to, &chat.extras).await?;
         let action = Action::MatrixDirect {
