@@ -12,7 +12,7 @@ use ucbridge::calls::webhook;
 use ucbridge::contacts;
 use ucbridge::contacts::import::{self, Format};
 use ucbridge::core::action::{Extras, Text};
-use ucbridge::core::ids::{BareJid, MatrixUserId, PhoneNumber, RoomId};
+use ucbridge::core::ids::{BareJid, MatrixUserId, PhoneNumber, RoomId, StanzaId};
 use ucbridge::core::inbound::MatrixIn;
 use ucbridge::core::mapping::{self, IdentityMap};
 use ucbridge::core::phone::Region;
@@ -244,7 +244,7 @@ pub fn matrix_txn(data: &[u8]) {
             MatrixIn::Message { sender, text, event_id, replaces, .. } => {
                 let jid = map.jid_for_matrix(sender);
                 BareJid::parse(&jid.to_string()).expect("a Matrix user's JID is a JID");
-                let extras = Extras { replaces: replaces.clone(), ..Extras::default() };
+                let extras = Extras { replaces: replaces.clone().map(StanzaId::new), ..Extras::default() };
                 assert_sendable(outbound::chat(from.clone(), to.clone(), text, event_id.clone(), None, &extras));
             }
             MatrixIn::Topic { topic: t, .. } | MatrixIn::Name { name: t, .. } => {

@@ -138,7 +138,7 @@ impl Bridge {
             TextKind::Emote => format!("* {}", text.body),
             _ => text.body,
         };
-        let origin = SmsOrigin::Matrix { room: room.clone(), user: sender.clone(), event_id };
+        let origin = SmsOrigin::Matrix { room: room.clone(), user: sender.clone(), event_id: event_id.into() };
         Ok(match self.sms_actions(tx, &owner, &phone, &body, origin, Some(&room)).await? {
             Ok(actions) => actions,
             Err(refusal) => vec![notice(refusal)],
@@ -217,7 +217,7 @@ impl Bridge {
         }
         let mut tx = self.store.begin().await.map_err(internal)?;
         if let Some(id) = &chat.stanza_id
-            && !tx.claim_stanza(&chat.from.to_string(), id).await.map_err(internal)?
+            && !tx.claim_stanza(&chat.from.to_string(), id.as_str()).await.map_err(internal)?
         {
             return Ok(());
         }
@@ -368,12 +368,12 @@ impl Bridge {
         match &sent.origin {
             Some(SmsOrigin::Matrix { room, event_id, .. }) => {
                 let ghost = self.map.sms_ghost(&sent.phone);
-                if let Err(e) = self.matrix.send_read_receipt(room, &ghost, event_id).await {
+                if let Err(e) = self.matrix.send_read_receipt(room, &ghost, event_id.as_str()).await {
                     tracing::warn!(%ghost, error = %e, "cannot send the delivered receipt");
                 }
             }
             Some(SmsOrigin::Xmpp { jid, stanza_id: Some(id), wants_receipt: true }) => {
-                if let Ok(stanza) = outbound::receipt_between(&self.map.sms_jid(&sent.phone), jid, id) {
+                if let Ok(stanza) = outbound::receipt_between(&self.map.sms_jid(&sent.phone), jid, id.as_str()) {
                     self.xmpp.send_reply(stanza).await;
                 }
             }

@@ -25,7 +25,7 @@ use xmpp_parsers::stanza_error::StanzaError;
 use xmpp_parsers::vcard::VCard;
 use xmpp_parsers::vcard_update::VCardUpdate;
 
-use crate::core::ids::BareJid;
+use crate::core::ids::{BareJid, StanzaId};
 use crate::core::inbound::XmppChatIn;
 use crate::core::mapping::IdentityMap;
 use crate::core::refusal::RefusalKind;
@@ -292,7 +292,7 @@ pub fn read_message(message: Message) -> Read {
     let chat = XmppChatIn {
         from: sender,
         to_local,
-        stanza_id: id,
+        stanza_id: id.map(StanzaId::new),
         body,
         nick,
         wants_receipt: has(|p| Request::try_from(p.clone()).is_ok()),
@@ -463,7 +463,7 @@ mod tests {
             ("juliet@x.example".into(), "bob\\40hs.example", "hi")
         );
         assert!(chat.wants_receipt && !chat.markable);
-        assert_eq!(chat.stanza_id.as_deref(), Some("m1"));
+        assert_eq!(chat.stanza_id.as_ref().map(StanzaId::as_str), Some("m1"));
     }
 
     #[test]

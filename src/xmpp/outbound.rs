@@ -15,7 +15,7 @@ use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use xmpp_parsers::stanza_id::OriginId;
 
 use crate::core::action::{Extras, Text, TextKind};
-use crate::core::ids::BareJid;
+use crate::core::ids::{BareJid, StanzaId};
 use crate::core::outbox::DeliveryError;
 use crate::core::presence::{Presence, Show};
 use crate::core::refusal::RefusalKind;
@@ -79,7 +79,7 @@ pub fn stanza_error(refusal: RefusalKind, text: &str) -> StanzaError {
 
 /// A 1:1 chat message. `id` is stable across retries (derived from the outbox row) and is
 /// repeated as XEP-0359 origin-id so clients can recognise a repeat.
-pub fn chat(from: Jid, to: Jid, text: &Text, id: String, nick: Option<&str>, extras: &Extras) -> Stanza {
+pub fn chat(from: Jid, to: Jid, text: &Text, id: String, nick: Option<&str>, extras: &Extras<StanzaId>) -> Stanza {
     let body = match text.kind {
         TextKind::Emote => format!("/me {}", text.body),
         TextKind::Text | TextKind::Notice => text.body.clone(),
@@ -119,7 +119,7 @@ pub fn chat_with(
     text: &Text,
     id: String,
     nick: Option<&str>,
-    extras: &Extras,
+    extras: &Extras<StanzaId>,
 ) -> Result<Stanza, DeliveryError> {
     Ok(chat(to_jid(from)?, to_jid(to)?, text, id, nick, extras))
 }

@@ -35,12 +35,7 @@ impl Bridge {
         } else {
             format!("{sender}: only the bridge's admins can run commands here.")
         };
-        Some(Action::MatrixNotice {
-            room,
-            html: Some(super::as_html(&body)),
-            body,
-            reply_to: Some(event_id.to_owned()),
-        })
+        Some(Action::MatrixNotice { room, html: Some(super::as_html(&body)), body, reply_to: Some(event_id.into()) })
     }
 
     /// The file a `contacts import` means: the one it answers, else the admin's last upload.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
+use crate::core::ids::StanzaId;
 use crate::core::inbound::XmppChatIn;
 use crate::core::refusal::Refusal;
 
@@ -41,7 +42,7 @@ impl Bridge {
             extras: chat.extras,
         };
         let (from, action) = (chat.from.to_string(), &action);
-        let stanza_id = chat.stanza_id.as_deref();
+        let stanza_id = chat.stanza_id.as_ref().map(StanzaId::as_str);
         // One transaction, repeated whole while the database restarts: the claim makes a
         // repeat after a commit whose answer was lost a no-op (the sweep delivers that row).
         let stored = crate::store::retrying("accept an XMPP message", || {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Extras, Reply, RoomOp, Text, XmppTarget};
-use crate::core::ids::BareJid;
+use crate::core::ids::{ArchiveId, BareJid, StanzaId};
 use crate::core::inbound::XmppAct;
 use crate::core::refusal::{Refusal, RefusalKind};
 use crate::core::room::{Request, Role};
@@ -90,7 +90,7 @@ impl Bridge {
         bare: &BareJid,
         id: Option<String>,
         body: String,
-        extras: Extras,
+        extras: Extras<StanzaId>,
     ) -> Result<(), Refusal> {
         let r = self.muc_room(room_local).await?;
         let m = self.occupant(&r, full, bare).await?;
@@ -110,11 +110,11 @@ impl Bridge {
         }
         // References by the room's stanza ids (or the sender's ids), as archive ids.
         let reply = match &extras.reply_to {
-            Some(reply) => find_archived(&mut tx, &r.room, &reply.id).await.map_err(internal)?,
+            Some(reply) => find_archived(&mut tx, &r.room, reply.id.as_str()).await.map_err(internal)?,
             None => None,
         };
         let original = match &extras.replaces {
-            Some(replaced) => match find_archived(&mut tx, &r.room, replaced).await.map_err(internal)? {
+            Some(replaced) => match find_archived(&mut tx, &r.room, replaced.as_str()).await.map_err(internal)? {
                 Some(o) if o.sender != m.party => {
                     return Err(Refusal::forbidden("You can only correct your own messages."));
                 }
@@ -140,20 +140,20 @@ impl Bridge {
             event_id: None,
             replaces: replaces_ref.as_ref().map(|(i, x)| (*i, x.as_str())),
         };
-        let archive_id = tx.archive(&r.room, &archived).await.map_err(internal)?;
+        let archive_id = ArchiveId(tx.archive(&r.room, &archived).await.map_err(internal)?);
         let to_matrix = Extras {
-            reply_to: reply.as_ref().map(|a| Reply { id: a.id.to_string(), author: None, quote: None }),
-            replaces: original.as_ref().map(|o| o.id.to_string()),
+            reply_to: reply.as_ref().map(|a| Reply { id: ArchiveId(a.id).stanza_id(), author: None, quote: None }),
+            replaces: original.as_ref().map(|o| ArchiveId(o.id).stanza_id()),
             file: extras.file.clone(),
         };
         let muc = self.muc_of(&r);
         let to_muc = Extras {
             reply_to: reply.as_ref().map(|a| Reply {
-                id: a.id.to_string(),
+                id: ArchiveId(a.id).stanza_id(),
                 author: hosted_muc_out::occupant_jid(&muc, &a.nick).ok().map(|j| j.to_string()),
                 quote: Some(a.body.clone()),
             }),
-            replaces: original.as_ref().map(|o| o.xmpp_id()),
+            replaces: original.as_ref().map(|o| StanzaId::new(o.xmpp_id())),
             file: extras.file,
         };
         let post = Action::MatrixRoomSay {
@@ -169,7 +169,7 @@ impl Bridge {
             nick: m.nick,
             text,
             archive_id,
-            origin_id: id,
+            origin_id: id.map(StanzaId::new),
             extras: to_muc,
         };
         let rows = tx.enqueue_all(vec![post, reflect]).await.map_err(internal)?;
@@ -203,13 +203,14 @@ impl Bridge {
             return Err(Refusal::not_found(format!("This room has no message with the id {target_id}.")));
         };
         let user = self.map.ghost_for(bare);
-        let via = XmppTarget::Room { room: r.room.clone(), archive_id: target.id };
+        let (archive_id, stanza_id) = (ArchiveId(target.id), id.map(StanzaId::new));
+        let via = XmppTarget::Room { room: r.room.clone(), archive_id };
         let actions = match act {
             XmppAct::Reactions { keys, .. } => {
                 let keys = crate::core::reactions::normalise(&keys);
                 vec![
-                    Action::MatrixReactions { target: via, user, keys: keys.clone(), stanza_id: id },
-                    Action::XmppGroupReactions { room: r.room.clone(), nick: m.nick, archive_id: target.id, keys },
+                    Action::MatrixReactions { target: via, user, keys: keys.clone(), stanza_id },
+                    Action::XmppGroupReactions { room: r.room.clone(), nick: m.nick, archive_id, keys },
                 ]
             }
             XmppAct::Retract { .. } => {
@@ -218,8 +219,8 @@ impl Bridge {
                 }
                 tx.delete_archived(&r.room, target.id).await.map_err(internal)?;
                 vec![
-                    Action::MatrixRetract { target: via, user, stanza_id: id },
-                    Action::XmppGroupRetract { room: r.room.clone(), nick: m.nick, archive_id: target.id },
+                    Action::MatrixRetract { target: via, user, stanza_id },
+                    Action::XmppGroupRetract { room: r.room.clone(), nick: m.nick, archive_id },
                 ]
             }
         };
@@ -252,7 +253,7 @@ impl Bridge {
                 let chat = crate::core::inbound::XmppChatIn {
                     from: bare.clone(),
                     to_local: self.map.jid_for_matrix(user).local().unwrap_or_default().to_owned(),
-                    stanza_id: id,
+                    stanza_id: id.map(StanzaId::new),
                     body,
                     nick: Some(me.nick),
                     wants_receipt: false,
