@@ -34,7 +34,8 @@ impl Bridge {
     }
 
     /// Check a person's message to a number and make its actions, in `tx` (usage and the
-    /// conversation are recorded there). `Err` is the refusal to show them.
+    /// conversation are recorded there). `Err` is the refusal to show them (XMPP gets it as
+    /// `forbidden`, whatever the reason, as before the kinds were told apart here).
     pub(crate) async fn sms_actions(
         &self,
         tx: &mut StoreTx,
@@ -43,41 +44,41 @@ impl Bridge {
         body: &str,
         origin: SmsOrigin,
         room: Option<&RoomId>,
-    ) -> crate::store::Result<Result<Vec<Action>, String>> {
+    ) -> crate::store::Result<Result<Vec<Action>, Refusal>> {
         let Some(service) = self.sms() else {
-            return Ok(Err("SMS is not set up on this bridge.".into()));
+            return Ok(Err(Refusal::forbidden("SMS is not set up on this bridge.")));
         };
         if !self.store.has_permission(author, PERMISSION).await? {
-            return Ok(Err(format!(
+            return Ok(Err(Refusal::forbidden(format!(
                 "You may not send SMS. An admin of the bridge can allow it (permissions grant {author} sms)."
-            )));
+            ))));
         }
         if let Err(refusal) = service.check_address(to) {
-            return Ok(Err(format!("Not sent: {refusal}")));
+            return Ok(Err(Refusal::forbidden(format!("Not sent: {refusal}"))));
         }
         let body = body.trim();
         if body.is_empty() {
-            return Ok(Err("An empty message cannot be sent as SMS.".into()));
+            return Ok(Err(Refusal::forbidden("An empty message cannot be sent as SMS.")));
         }
         let concatenated = service.settings.concatenation;
         let segments = split(body, concatenated);
         let parts = u32::try_from(segments.count()).unwrap_or(u32::MAX);
         if parts > service.settings.max_parts {
-            return Ok(Err(format!(
+            return Ok(Err(Refusal::forbidden(format!(
                 "Your message would take {parts} SMS; at most {} are allowed. Please shorten it.",
                 service.settings.max_parts
-            )));
+            ))));
         }
         // The daily cap is taken atomically (one conditional upsert): a concurrent send of the
         // same person cannot slip past it (security review L11).
         let (day, cap) = (day_start(now_ms()), service.settings.rate_limits.daily_cap_per_user);
         if let Err(used) = tx.take_daily_sms(author, day, parts, cap).await? {
-            return Ok(Err(format!("Not sent: {}.", Limited::Daily { used, parts, cap })));
+            return Ok(Err(Refusal::forbidden(format!("Not sent: {}.", Limited::Daily { used, parts, cap }))));
         }
         if let Err(e) = service.take_rate(author) {
             // Refused after all: what was taken goes back (the caller may commit this transaction).
             tx.return_daily_sms(author, day, parts).await?;
-            return Ok(Err(format!("Not sent: {e}.")));
+            return Ok(Err(Refusal::forbidden(format!("Not sent: {e}."))));
         }
         tx.touch_sms_conversation(author, to, room).await?;
         let sender = service.sender_for(Some(author));
@@ -141,7 +142,7 @@ impl Bridge {
         let origin = SmsOrigin::Matrix { room: room.clone(), user: sender.clone(), event_id: event_id.into() };
         Ok(match self.sms_actions(tx, &owner, &phone, &body, origin, Some(&room)).await? {
             Ok(actions) => actions,
-            Err(refusal) => vec![notice(refusal)],
+            Err(refusal) => vec![notice(refusal.text)],
         })
     }
 
@@ -229,7 +230,7 @@ impl Bridge {
         let actions =
             match self.sms_actions(&mut tx, &author, &phone, &chat.body, origin, None).await.map_err(internal)? {
                 Ok(actions) => actions,
-                Err(refusal) => return Err(Refusal::forbidden(refusal)),
+                Err(refusal) => return Err(refusal),
             };
         let rows = tx.enqueue_all(actions).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
@@ -252,7 +253,7 @@ impl Bridge {
         }
         let phone = match service.resolve(target) {
             Ok(p) => p,
-            Err(e) => return Ok(e),
+            Err(e) => return Ok(e.to_string()),
         };
         let hello = format!("This is your SMS conversation with {phone}. What you write here goes out as SMS.");
         actions.push(self.sms_notice(caller, &phone, &hello));

@@ -395,7 +395,7 @@ impl Bridge {
                     .ok_or_else(|| Refusal::policy(format!("Nobody in this room is called {nick}.")))?,
                 (None, Some(jid)) => {
                     let bare_jid = jid.split('/').next().unwrap_or(jid);
-                    Party::parse_contact(bare_jid, &self.map).map_err(Refusal::bad_address)?
+                    Party::parse_contact(bare_jid, &self.map).map_err(|e| Refusal::bad_address(e.to_string()))?
                 }
                 (None, None) => return Err(Refusal::bad_request("An item needs a nick or a jid.")),
             };
