@@ -195,8 +195,9 @@ pub enum Submission {
     Admin { words: Vec<String>, line: String, file: Option<(String, String)> },
 }
 
-/// The command a submitted form stands for; `Err` says what is wrong with the form. Values
-/// follow the options (`--when=…`) and a `--`, so no value reads as another argument.
+/// The command a submitted form stands for; `Err` says what is wrong with the form (the
+/// commands parser's text, see `commands::parse_line`). Values follow the options
+/// (`--when=…`) and a `--`, so no value reads as another argument.
 fn submission(node: &str, form: Option<&DataForm>) -> Result<Submission, String> {
     let value = |var: &str| form_value(form, var).filter(|v| !v.is_empty());
     let required = |var: &str| value(var).ok_or_else(|| format!("The field '{var}' is required."));

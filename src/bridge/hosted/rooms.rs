@@ -7,6 +7,7 @@ use crate::bridge::Bridge;
 use crate::core::action::{Action, Extras, OccupantChange, Reply, RoomOp, Text};
 use crate::core::ids::{ArchiveId, BareJid, MatrixUserId, RoomId, StanzaId};
 use crate::core::inbound::{MatrixIn, Membership};
+use crate::core::refusal::Refusal;
 use crate::core::room::{self, Effect, Request, Role, Room};
 use crate::core::watch::Party;
 use crate::store::{ArchiveKey, HostedRoom, NewArchived, RoomMember, StoreTx};
@@ -488,8 +489,9 @@ impl Bridge {
         let verb = words.next().unwrap_or_default().to_ascii_lowercase();
         let target = words.next();
         let actor = Party::Matrix(sender.clone());
-        let request = |t: &str, make: fn(Party) -> Request| -> Result<Request, String> {
-            let user = MatrixUserId::parse(t).map_err(|e| format!("{t} is not a Matrix ID ({e})"))?;
+        let request = |t: &str, make: fn(Party) -> Request| -> Result<Request, Refusal> {
+            let user =
+                MatrixUserId::parse(t).map_err(|e| Refusal::bad_address(format!("{t} is not a Matrix ID ({e})")))?;
             Ok(make(self.party_of(&user)))
         };
         let request = match (verb.as_str(), target) {
@@ -506,11 +508,11 @@ impl Bridge {
                     .collect();
                 return Ok(vec![self.bot_notice(room, format!("Participants:\n{}", lines.join("\n")))]);
             }
-            _ => Err(ROOM_HELP.to_owned()),
+            _ => Err(Refusal::bad_request(ROOM_HELP)),
         };
         let request = match request {
             Ok(r) => r,
-            Err(text) => return Ok(vec![self.bot_notice(room, format!("{sender}: {text}"))]),
+            Err(refusal) => return Ok(vec![self.bot_notice(room, format!("{sender}: {refusal}"))]),
         };
         let mut model = self.room_model(members);
         match model.apply(&actor, request) {
