@@ -58,7 +58,10 @@ impl XmppOut for FakeXmpp {
         true
     }
 
-    async fn is_muc(&self, _muc: &ucbridge::core::ids::BareJid) -> Result<bool, DeliveryError> {
+    async fn is_muc(
+        &self,
+        _muc: &ucbridge::core::ids::BareJid,
+    ) -> Result<bool, ucbridge::xmpp::linked_muc::DiscoError> {
         Ok(false)
     }
 }
@@ -607,9 +610,9 @@ async fn an_xmpp_user_cannot_correct_the_matrix_users_message() {
     // Alice sends a correction of bob's message: refused at once, with the reason, and no edit
     // reaches Matrix.
     let mut fix = chat("alice@localhost", "bob\\40localhost", "m2", "hi bob (edited by alice)");
-    fix.extras.replaces = Some(id);
+    fix.extras.replaces = Some(ucbridge::core::ids::StanzaId::new(id));
     let refused = bridge.accept_xmpp_chat(fix).await.expect_err("a correction of someone else's message");
-    assert_eq!(refused.1, "You can only correct your own messages.");
+    assert_eq!(refused.text, "You can only correct your own messages.");
     // Positive control: her next message does arrive, and the refused edit never did.
     bridge.accept_xmpp_chat(chat("alice@localhost", "bob\\40localhost", "m3", "sorry")).await.unwrap();
     wait_call(&fake, "the message after the refusal", |c| c.contains("\"sorry\"")).await;
@@ -645,7 +648,7 @@ async fn an_admin_ad_hoc_command_from_a_non_admin_is_refused_and_audited() {
     let line = AdhocStep::Submitted(Ok(Submission::Line("status".into())));
     bridge.accept_xmpp(adhoc(who, "admin", Some(true), line), envelope(who)).await;
     let refused = "Only the bridge's admins can run admin commands.";
-    assert_eq!(xmpp.answers(), vec![Answer::Refused(ucbridge::core::action::Refusal::Forbidden, refused.into())]);
+    assert_eq!(xmpp.answers(), vec![Answer::Refused(ucbridge::core::refusal::Refusal::forbidden(refused))]);
     let audit = store.audit_log(10).await.unwrap();
     assert!(audit.iter().any(|(_, _, command, ok)| !ok && command == "ad-hoc admin"), "{audit:#?}");
     // Positive control: a user command's first step is its form, and an unknown node is not found.
@@ -653,5 +656,8 @@ async fn an_admin_ad_hoc_command_from_a_non_admin_is_refused_and_audited() {
     bridge.accept_xmpp(adhoc(who, "nope", None, AdhocStep::Form), envelope(who)).await;
     let answers = xmpp.answers();
     assert_eq!(answers[1], Answer::Command(CommandAnswer::Form));
-    assert!(matches!(answers[2], Answer::Refused(ucbridge::core::action::Refusal::NotFound, _)), "{answers:#?}");
+    assert!(
+        matches!(&answers[2], Answer::Refused(r) if r.kind == ucbridge::core::refusal::RefusalKind::NotFound),
+        "{answers:#?}"
+    );
 }

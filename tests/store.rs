@@ -71,7 +71,7 @@ fn chat(n: u32) -> Action {
         to: jid("alice@x"),
         nick: None,
         text: Text::plain(format!("m{n} ✓")),
-        event: Some((room("!r:hs"), format!("$e{n}"))),
+        event: Some((room("!r:hs"), format!("$e{n}").into())),
         extras: Default::default(),
     }
 }

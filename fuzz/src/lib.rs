@@ -11,11 +11,12 @@ use ucbridge::calls::model::CallTracker;
 use ucbridge::calls::webhook;
 use ucbridge::contacts;
 use ucbridge::contacts::import::{self, Format};
-use ucbridge::core::action::{Extras, Refusal, Text};
-use ucbridge::core::ids::{BareJid, MatrixUserId, PhoneNumber, RoomId};
+use ucbridge::core::action::{Extras, Text};
+use ucbridge::core::ids::{BareJid, MatrixUserId, PhoneNumber, RoomId, StanzaId};
 use ucbridge::core::inbound::MatrixIn;
 use ucbridge::core::mapping::{self, IdentityMap};
 use ucbridge::core::phone::Region;
+use ucbridge::core::refusal::RefusalKind;
 use ucbridge::links::{self, LinkRules, MAX_LINKS};
 use ucbridge::matrix::appservice::read_transaction;
 use ucbridge::sms::{http_provider, inbound as sms_in, kannel};
@@ -106,10 +107,10 @@ pub fn xmpp_stanza(data: &[u8]) {
             };
             let text = format!("The bridge could not parse this {kind}: {error:?}");
             let reply = match kind.as_str() {
-                "message" => outbound::message_error(Some(to), from, id_attr, Refusal::BadRequest, &text),
-                "presence" => outbound::presence_error(Some(to), from, id_attr, Refusal::BadRequest, &text),
+                "message" => outbound::message_error(Some(to), from, id_attr, RefusalKind::BadRequest, &text),
+                "presence" => outbound::presence_error(Some(to), from, id_attr, RefusalKind::BadRequest, &text),
                 _ => match id_attr {
-                    Some(id) => outbound::iq_error(Some(to), from, id, Refusal::BadRequest, &text),
+                    Some(id) => outbound::iq_error(Some(to), from, id, RefusalKind::BadRequest, &text),
                     None => return,
                 },
             };
@@ -156,7 +157,7 @@ pub fn xmpp_stanza(data: &[u8]) {
     for read in readings {
         match read {
             xmpp_in::Read::Reply(reply) => assert_sendable(reply),
-            xmpp_in::Read::Bridge(_, Some(envelope)) => assert_sendable(envelope.error(Refusal::Policy, "no")),
+            xmpp_in::Read::Bridge(_, Some(envelope)) => assert_sendable(envelope.error(RefusalKind::Policy, "no")),
             _ => {}
         }
     }
@@ -180,14 +181,14 @@ pub fn xmpp_stanza(data: &[u8]) {
                 let _ = ReceiptReceived::try_from(p.clone());
                 if let Ok(e) = StanzaError::try_from(p.clone()) {
                     let text = e.texts.values().next().cloned().unwrap_or_default();
-                    error_reply(Refusal::BadRequest, &format!("{:?} {text}", e.defined_condition));
+                    error_reply(RefusalKind::BadRequest, &format!("{:?} {text}", e.defined_condition));
                 }
             }
             if message.type_ != MessageType::Error
                 && let Some(body) = read.body
             {
                 // A reply quoting what was received (as command answers and refusals do).
-                error_reply(Refusal::Policy, &body);
+                error_reply(RefusalKind::Policy, &body);
             }
         }
         Stanza::Presence(presence) => {
@@ -217,7 +218,7 @@ pub fn xmpp_stanza(data: &[u8]) {
                 if Ping::try_from(payload).is_ok() {
                     assert_sendable(outbound::iq_result(to.clone(), from.clone(), id.clone()));
                 }
-                assert_sendable(outbound::iq_error(Some(to), from, id, Refusal::Unsupported, "no"));
+                assert_sendable(outbound::iq_error(Some(to), from, id, RefusalKind::Unsupported, "no"));
             }
             Iq::Result { payload: Some(payload), .. } => {
                 let _ = VCard::try_from(payload).ok().and_then(|v| v.photo).map(|p| (p.binval.data, p.type_.data));
@@ -244,7 +245,7 @@ pub fn matrix_txn(data: &[u8]) {
             MatrixIn::Message { sender, text, event_id, replaces, .. } => {
                 let jid = map.jid_for_matrix(sender);
                 BareJid::parse(&jid.to_string()).expect("a Matrix user's JID is a JID");
-                let extras = Extras { replaces: replaces.clone(), ..Extras::default() };
+                let extras = Extras { replaces: replaces.clone().map(StanzaId::new), ..Extras::default() };
                 assert_sendable(outbound::chat(from.clone(), to.clone(), text, event_id.clone(), None, &extras));
             }
             MatrixIn::Topic { topic: t, .. } | MatrixIn::Name { name: t, .. } => {

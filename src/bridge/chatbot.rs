@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use crate::bridge::Bridge;
 use crate::chatbot::Input;
-use crate::core::action::{Action, Refusal, Text};
+use crate::core::action::{Action, Text};
 use crate::core::ids::{MatrixUserId, RoomId};
 use crate::core::inbound::XmppChatIn;
 use crate::core::outbox::DeliveryError;
+use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
 use crate::matrix::client::MatrixError;
 use crate::store::StoreTx;
@@ -93,17 +94,18 @@ impl Bridge {
 
     /// An XMPP message to the chatbot's address: queued like any accepted message (a resent
     /// stanza is not asked twice).
-    pub(super) async fn accept_chatbot_xmpp(self: &Arc<Self>, chat: XmppChatIn) -> Result<(), (Refusal, String)> {
+    pub(super) async fn accept_chatbot_xmpp(self: &Arc<Self>, chat: XmppChatIn) -> Result<(), Refusal> {
         let max = self.current_config().limits.max_message_bytes();
         if chat.body.len() > max {
-            return Err((
-                Refusal::Policy,
-                format!("Message too long: {} bytes; the bridge carries at most {max} bytes.", chat.body.len()),
-            ));
+            return Err(Refusal::policy(format!(
+                "Message too long: {} bytes; the bridge carries at most {max} bytes.",
+                chat.body.len()
+            )));
         }
         let from = chat.from.to_string();
         let action = Action::ChatbotMessage { from: Party::Xmpp(chat.from.clone()), room: None, text: chat.body };
-        let (from, action, stanza_id) = (&from, &action, chat.stanza_id.as_deref());
+        let (from, action, stanza_id) =
+            (&from, &action, chat.stanza_id.as_ref().map(crate::core::ids::StanzaId::as_str));
         let stored = crate::store::retrying("accept a message to the chatbot", || async move {
             let mut tx = self.store.begin().await?;
             if let Some(id) = stanza_id

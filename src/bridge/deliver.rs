@@ -6,6 +6,7 @@
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
+use crate::core::ids::EventId;
 use crate::core::outbox::DeliveryError;
 use crate::matrix::client::MatrixError;
 use crate::xmpp::out::Outgoing;
@@ -73,13 +74,20 @@ impl Bridge {
             }
             Action::MatrixNotice { room, body, html, reply_to } => self
                 .matrix
-                .send_notice(room, &self.map.bot(), body, html.as_deref(), reply_to.as_deref(), &self.txn_id(id))
+                .send_notice(
+                    room,
+                    &self.map.bot(),
+                    body,
+                    html.as_deref(),
+                    reply_to.as_ref().map(EventId::as_str),
+                    &self.txn_id(id),
+                )
                 .await
                 .map_err(MatrixError::into_delivery),
             Action::MatrixRoomSay { room, user, text, nick, archive_id, extras } => {
                 self.ensure_ghost(user, nick).await?;
                 let event_id = self.room_say(id, room, user, text, extras).await?;
-                if let Err(e) = self.store.set_archive_event(room, *archive_id, &event_id).await {
+                if let Err(e) = self.store.set_archive_event(room, archive_id.get(), &event_id).await {
                     tracing::warn!(%room, error = %e, "cannot record the event of an archived message");
                 }
                 Ok(())
@@ -89,7 +97,7 @@ impl Bridge {
             }
             Action::MatrixRoomAct { room, op } => self.room_act(room, op).await,
             Action::XmppGroupchat { room, nick, text, archive_id, origin_id, extras } => {
-                self.send_groupchat(room, nick, text, *archive_id, origin_id.as_deref(), extras).await
+                self.send_groupchat(room, nick, text, *archive_id, origin_id.as_ref(), extras).await
             }
             Action::XmppGroupReactions { room, nick, archive_id, keys } => {
                 self.send_group_act(id, room, nick, *archive_id, Some(keys)).await

@@ -12,7 +12,7 @@ use crate::core::watch::Party;
 use crate::http::Health;
 use crate::http::media::MediaLinks;
 use crate::http::sms::SmsGateway;
-use crate::matrix::appservice::Appservice;
+use crate::matrix::appservice::{Appservice, QueryError};
 use crate::matrix::client::MatrixError;
 use crate::sms::SmsService;
 use crate::sms::inbound::IncomingSms;
@@ -59,12 +59,12 @@ impl Appservice for HttpIn {
         self.0.may_use(&Party::Xmpp(jid.clone())).await
     }
 
-    async fn ensure_ghost(&self, ghost: &MatrixUserId, displayname: &str) -> Result<(), String> {
-        self.0.ensure_ghost(ghost, displayname).await.map_err(|e| e.to_string())
+    async fn ensure_ghost(&self, ghost: &MatrixUserId, displayname: &str) -> Result<(), QueryError> {
+        Ok(self.0.ensure_ghost(ghost, displayname).await?)
     }
 
-    async fn open_linked_muc(&self, alias: &str) -> Result<bool, String> {
-        self.0.open_linked_muc(alias).await
+    async fn open_linked_muc(&self, alias: &str) -> Result<bool, QueryError> {
+        Ok(self.0.open_linked_muc(alias).await?)
     }
 }
 

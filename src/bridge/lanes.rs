@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::bridge::Bridge;
-use crate::core::action::{Action, Refusal, XmppTarget};
+use crate::core::action::{Action, XmppTarget};
 use crate::core::outbox::{Next, after_attempt};
+use crate::core::refusal::RefusalKind;
 use crate::store::{OutboxRow, StoreTx, now_ms};
 
 /// How much of a refused message its sender is shown, to know which one it was.
@@ -225,7 +226,7 @@ impl Bridge {
                 from: to.clone(),
                 to: from.clone(),
                 stanza_id: stanza_id.clone(),
-                refusal: Refusal::NotFound,
+                refusal: RefusalKind::NotFound,
                 reason: format!("Your message could not be delivered to {to} on Matrix: {reason}"),
                 quote: Some(quote(&text.body)),
             }),
@@ -237,7 +238,7 @@ impl Bridge {
                     from: to.clone(),
                     to: from.clone(),
                     stanza_id: stanza_id.clone(),
-                    refusal: Refusal::NotFound,
+                    refusal: RefusalKind::NotFound,
                     reason: format!("This did not reach {to} on Matrix: {reason}"),
                     quote: None,
                 })

@@ -203,20 +203,15 @@ impl Bridge {
 /// What a sender is told when their message could not be stored (transient failures were
 /// already retried by [`crate::store::retrying`]). A full disk is said as such: it is the
 /// administrator's to fix, and the sender's client may try again later.
-pub(crate) fn store_refusal(
-    e: &crate::store::StoreError,
-    what: &'static str,
-) -> (crate::core::action::Refusal, String) {
-    use crate::core::action::Refusal;
+pub(crate) fn store_refusal(e: &crate::store::StoreError, what: &'static str) -> crate::core::refusal::Refusal {
+    use crate::core::refusal::Refusal;
     tracing::error!(error = %e, what, "could not accept");
     if e.is_full() {
-        (
-            Refusal::Busy,
+        Refusal::busy(
             "The bridge's storage is full, so it takes nothing new until its administrator frees space; \
-             this was not accepted. Please send it again later."
-                .to_owned(),
+             this was not accepted. Please send it again later.",
         )
     } else {
-        (Refusal::Internal, "The bridge could not store this; please send it again later.".to_owned())
+        Refusal::internal("The bridge could not store this; please send it again later.")
     }
 }

@@ -22,6 +22,7 @@ use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::presence::{
     self as model, Consent, MatrixState, OnSubscribe, Presence, PromptLimits, State, XmppPresence,
 };
+use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
 use crate::store::StoreTx;
 use crate::xmpp::out::Outgoing;
@@ -329,13 +330,14 @@ impl Bridge {
 
     /// May `watcher` be told of `target`'s presence changes? `Err` is the refusal, saying why
     /// and how to get consent.
-    pub(super) async fn may_watch(&self, watcher: &Party, target: &Party) -> crate::store::Result<Result<(), String>> {
+    pub(super) async fn may_watch(&self, watcher: &Party, target: &Party) -> crate::store::Result<Result<(), Refusal>> {
+        let refused = |text: String| Err(Refusal::forbidden(text));
         Ok(match (watcher, target) {
             (Party::Xmpp(jid), Party::Matrix(user)) => {
                 if self.store.presence_allowed(user, jid).await? {
                     Ok(())
                 } else {
-                    Err(format!(
+                    refused(format!(
                         "You cannot watch {user}: they have not agreed to share their presence with you. \
                          Add {} to your contacts (a subscription request); they are asked, and once they \
                          approve, try again.",
@@ -347,17 +349,17 @@ impl Bridge {
                 if self.store.shares_presence(jid, user).await? {
                     Ok(())
                 } else {
-                    Err(format!(
+                    refused(format!(
                         "You cannot watch {jid} yet: they do not share their presence with you. I have asked \
                          them (as {}); once they accept, try again.",
                         self.map.jid_for_matrix(user)
                     ))
                 }
             }
-            (Party::Matrix(_), Party::Matrix(_)) => Err(format!(
+            (Party::Matrix(_), Party::Matrix(_)) => refused(format!(
                 "The bridge tells you about XMPP contacts; your Matrix client shows {target}'s presence if they share it with you."
             )),
-            (Party::Xmpp(_), Party::Xmpp(_)) => Err(format!(
+            (Party::Xmpp(_), Party::Xmpp(_)) => refused(format!(
                 "The bridge tells you about Matrix users; {target} shares their presence with you through your own XMPP server."
             )),
         })
@@ -380,11 +382,11 @@ impl Bridge {
         let Party::Matrix(user) = caller else {
             return Ok("Only Matrix users answer presence requests; on XMPP, your server asks you.".into());
         };
-        let read = |text: &str| -> Result<BareJid, String> {
+        let read = |text: &str| -> Result<BareJid, Refusal> {
             match BareJid::parse(text) {
                 Ok(jid) if jid.local().is_some() && jid.domain() != self.map.component => Ok(jid),
-                Ok(_) => Err(format!("{text} is not an XMPP user; write user@server.")),
-                Err(e) => Err(format!("{text} is not an XMPP address: {e}")),
+                Ok(_) => Err(Refusal::bad_address(format!("{text} is not an XMPP user; write user@server."))),
+                Err(e) => Err(Refusal::bad_address(format!("{text} is not an XMPP address: {e}"))),
             }
         };
         let contact = self.map.jid_for_matrix(user);
@@ -401,7 +403,7 @@ impl Bridge {
             PresenceCommand::Approve { jid } => {
                 let jid = match read(&jid) {
                     Ok(j) => j,
-                    Err(e) => return Ok(e),
+                    Err(e) => return Ok(e.text),
                 };
                 let before = tx.answer_consent(user, &jid, Consent::Approved).await?;
                 if before == Some(Consent::Approved) {
@@ -420,7 +422,7 @@ impl Bridge {
             PresenceCommand::Deny { jid } => {
                 let jid = match read(&jid) {
                     Ok(j) => j,
-                    Err(e) => return Ok(e),
+                    Err(e) => return Ok(e.text),
                 };
                 let before = tx.answer_consent(user, &jid, Consent::Denied).await?;
                 let subscribed = tx.remove_subscription(&contact.to_string(), &jid.to_string()).await?;

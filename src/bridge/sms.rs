@@ -13,10 +13,11 @@
 use std::sync::Arc;
 
 use super::Bridge;
-use crate::core::action::{Action, Refusal, SmsOrigin, Text, TextKind};
+use crate::core::action::{Action, SmsOrigin, Text, TextKind};
 use crate::core::ids::{MatrixUserId, PhoneNumber, RoomId};
 use crate::core::inbound::XmppChatIn;
 use crate::core::outbox::DeliveryError;
+use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
 use crate::matrix::client::MatrixError;
 use crate::sms::inbound::IncomingSms;
@@ -33,7 +34,8 @@ impl Bridge {
     }
 
     /// Check a person's message to a number and make its actions, in `tx` (usage and the
-    /// conversation are recorded there). `Err` is the refusal to show them.
+    /// conversation are recorded there). `Err` is the refusal to show them (XMPP gets it as
+    /// `forbidden`, whatever the reason, as before the kinds were told apart here).
     pub(crate) async fn sms_actions(
         &self,
         tx: &mut StoreTx,
@@ -42,41 +44,41 @@ impl Bridge {
         body: &str,
         origin: SmsOrigin,
         room: Option<&RoomId>,
-    ) -> crate::store::Result<Result<Vec<Action>, String>> {
+    ) -> crate::store::Result<Result<Vec<Action>, Refusal>> {
         let Some(service) = self.sms() else {
-            return Ok(Err("SMS is not set up on this bridge.".into()));
+            return Ok(Err(Refusal::forbidden("SMS is not set up on this bridge.")));
         };
         if !self.store.has_permission(author, PERMISSION).await? {
-            return Ok(Err(format!(
+            return Ok(Err(Refusal::forbidden(format!(
                 "You may not send SMS. An admin of the bridge can allow it (permissions grant {author} sms)."
-            )));
+            ))));
         }
         if let Err(refusal) = service.check_address(to) {
-            return Ok(Err(format!("Not sent: {refusal}")));
+            return Ok(Err(Refusal::forbidden(format!("Not sent: {refusal}"))));
         }
         let body = body.trim();
         if body.is_empty() {
-            return Ok(Err("An empty message cannot be sent as SMS.".into()));
+            return Ok(Err(Refusal::forbidden("An empty message cannot be sent as SMS.")));
         }
         let concatenated = service.settings.concatenation;
         let segments = split(body, concatenated);
         let parts = u32::try_from(segments.count()).unwrap_or(u32::MAX);
         if parts > service.settings.max_parts {
-            return Ok(Err(format!(
+            return Ok(Err(Refusal::forbidden(format!(
                 "Your message would take {parts} SMS; at most {} are allowed. Please shorten it.",
                 service.settings.max_parts
-            )));
+            ))));
         }
         // The daily cap is taken atomically (one conditional upsert): a concurrent send of the
         // same person cannot slip past it (security review L11).
         let (day, cap) = (day_start(now_ms()), service.settings.rate_limits.daily_cap_per_user);
         if let Err(used) = tx.take_daily_sms(author, day, parts, cap).await? {
-            return Ok(Err(format!("Not sent: {}.", Limited::Daily { used, parts, cap })));
+            return Ok(Err(Refusal::forbidden(format!("Not sent: {}.", Limited::Daily { used, parts, cap }))));
         }
         if let Err(e) = service.take_rate(author) {
             // Refused after all: what was taken goes back (the caller may commit this transaction).
             tx.return_daily_sms(author, day, parts).await?;
-            return Ok(Err(format!("Not sent: {e}.")));
+            return Ok(Err(Refusal::forbidden(format!("Not sent: {e}."))));
         }
         tx.touch_sms_conversation(author, to, room).await?;
         let sender = service.sender_for(Some(author));
@@ -137,10 +139,10 @@ impl Bridge {
             TextKind::Emote => format!("* {}", text.body),
             _ => text.body,
         };
-        let origin = SmsOrigin::Matrix { room: room.clone(), user: sender.clone(), event_id };
+        let origin = SmsOrigin::Matrix { room: room.clone(), user: sender.clone(), event_id: event_id.into() };
         Ok(match self.sms_actions(tx, &owner, &phone, &body, origin, Some(&room)).await? {
             Ok(actions) => actions,
-            Err(refusal) => vec![notice(refusal)],
+            Err(refusal) => vec![notice(refusal.text)],
         })
     }
 
@@ -205,22 +207,18 @@ impl Bridge {
     }
 
     /// An XMPP user's message to `+number@component`.
-    pub(crate) async fn accept_xmpp_sms(
-        self: &Arc<Self>,
-        chat: XmppChatIn,
-        phone: PhoneNumber,
-    ) -> Result<(), (Refusal, String)> {
+    pub(crate) async fn accept_xmpp_sms(self: &Arc<Self>, chat: XmppChatIn, phone: PhoneNumber) -> Result<(), Refusal> {
         let internal = |e: StoreError| crate::bridge::store_refusal(&e, "an SMS from XMPP");
         let author = Party::Xmpp(chat.from.clone());
         // The address itself is wrong: say so as such (sms_actions checks it again for every path).
         if let Some(service) = self.sms()
             && let Err(refusal) = service.check_address(&phone)
         {
-            return Err((Refusal::BadAddress, format!("Not sent: {refusal}")));
+            return Err(Refusal::bad_address(format!("Not sent: {refusal}")));
         }
         let mut tx = self.store.begin().await.map_err(internal)?;
         if let Some(id) = &chat.stanza_id
-            && !tx.claim_stanza(&chat.from.to_string(), id).await.map_err(internal)?
+            && !tx.claim_stanza(&chat.from.to_string(), id.as_str()).await.map_err(internal)?
         {
             return Ok(());
         }
@@ -232,7 +230,7 @@ impl Bridge {
         let actions =
             match self.sms_actions(&mut tx, &author, &phone, &chat.body, origin, None).await.map_err(internal)? {
                 Ok(actions) => actions,
-                Err(refusal) => return Err((Refusal::Forbidden, refusal)),
+                Err(refusal) => return Err(refusal),
             };
         let rows = tx.enqueue_all(actions).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
@@ -255,7 +253,7 @@ impl Bridge {
         }
         let phone = match service.resolve(target) {
             Ok(p) => p,
-            Err(e) => return Ok(e),
+            Err(e) => return Ok(e.to_string()),
         };
         let hello = format!("This is your SMS conversation with {phone}. What you write here goes out as SMS.");
         actions.push(self.sms_notice(caller, &phone, &hello));
@@ -371,12 +369,12 @@ impl Bridge {
         match &sent.origin {
             Some(SmsOrigin::Matrix { room, event_id, .. }) => {
                 let ghost = self.map.sms_ghost(&sent.phone);
-                if let Err(e) = self.matrix.send_read_receipt(room, &ghost, event_id).await {
+                if let Err(e) = self.matrix.send_read_receipt(room, &ghost, event_id.as_str()).await {
                     tracing::warn!(%ghost, error = %e, "cannot send the delivered receipt");
                 }
             }
             Some(SmsOrigin::Xmpp { jid, stanza_id: Some(id), wants_receipt: true }) => {
-                let (from, to, id) = (self.map.sms_jid(&sent.phone), jid.clone(), id.clone());
+                let (from, to, id) = (self.map.sms_jid(&sent.phone), jid.clone(), id.to_string());
                 self.xmpp.post(ToXmpp::Receipt { from, to, id }).await;
             }
             _ => {}

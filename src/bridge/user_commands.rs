@@ -137,7 +137,7 @@ impl Bridge {
                     if let (Party::Matrix(user), Party::Xmpp(jid)) = (caller, &target) {
                         self.ask_to_share(user, jid).await;
                     }
-                    return Ok(refusal);
+                    return Ok(refusal.text);
                 }
                 let w = Watch {
                     watcher: caller.clone(),

@@ -301,7 +301,7 @@ impl CallsService {
     }
 
     /// Check a value before it is stored: it must read as the config's would.
-    pub fn check_option(&self, name: &str, value: &str) -> Result<(), String> {
+    pub fn check_option(&self, name: &str, value: &str) -> Result<(), super::settings::SettingError> {
         let live = self.live();
         let (mut rules, mut render) = (live.rules.clone(), live.render.clone());
         super::settings::apply(name, value, &mut rules, &mut render)

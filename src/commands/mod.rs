@@ -45,7 +45,9 @@ pub const DEFAULT_PREFIX: &str = "!ucb";
 
 /// Parse a command line with a clap tree; `Err` carries the text to answer (the help for an
 /// empty line, else the mistake with the usage). A leading `prefix` is accepted, as in rooms
-/// where one is needed.
+/// where one is needed. (The parsers here answer with text, not a typed error: what they say
+/// is clap's rendering, shown as it is; it stays text until the command trees are declared once
+/// and the forms generated from them.)
 pub(crate) fn parse_line<P: clap::Parser>(text: &str, prefix: &str, help: fn() -> String) -> Result<P, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
     let words = match words.first() {

@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::conversation::{Conversation, Direction, Lane};
-use crate::core::ids::{BareJid, MatrixUserId, PhoneNumber, RoomId};
+use crate::core::ids::{ArchiveId, BareJid, EventId, MatrixUserId, PhoneNumber, RoomId, StanzaId};
+use crate::core::refusal::RefusalKind;
 use crate::core::room::Role;
 use crate::core::watch::Party;
 
@@ -38,18 +39,32 @@ impl Text {
 
 /// What a message carries besides its text: the message it answers (XEP-0461 / `m.in_reply_to`),
 /// the earlier message it corrects (XEP-0308 / `m.replace`), a file (XEP-0066 / Matrix media).
-/// Which network's ids the references are in is said by the action that carries them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Extras {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply_to: Option<Reply>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replaces: Option<String>,
+/// `Id` is the network the references are in: [`StanzaId`] for what XMPP sent and what goes to
+/// XMPP (in a hosted room, the room's stanza ids, i.e. archive ids as text), [`EventId`] for
+/// what Matrix sent (resolved to stanza ids when delivered). The action that carries them says
+/// whose ids they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extras<Id> {
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<Reply<Id>>,
+    #[serde(default = "none", skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Id>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<Attachment>,
 }
 
-impl Extras {
+// `#[serde(default)]` on a generic field would ask `Id: Default`.
+fn none<T>() -> Option<T> {
+    None
+}
+
+impl<Id> Default for Extras<Id> {
+    fn default() -> Self {
+        Self { reply_to: None, replaces: None, file: None }
+    }
+}
+
+impl<Id> Extras<Id> {
     pub fn is_empty(&self) -> bool {
         self.reply_to.is_none() && self.replaces.is_none() && self.file.is_none()
     }
@@ -57,8 +72,8 @@ impl Extras {
 
 /// The message a reply answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reply {
-    pub id: String,
+pub struct Reply<Id> {
+    pub id: Id,
     /// Who wrote it, as the receiving network addresses them (XEP-0461 `to`), when known.
     #[serde(default)]
     pub author: Option<String>,
@@ -85,9 +100,9 @@ pub struct Attachment {
 #[serde(tag = "in", rename_all = "snake_case")]
 pub enum XmppTarget {
     /// In the direct chat of `from` with `to`: the id the XMPP user knows the message by.
-    Dm { from: BareJid, to: MatrixUserId, stanza_id: String },
+    Dm { from: BareJid, to: MatrixUserId, stanza_id: StanzaId },
     /// In a hosted room: the archive id (the room's XEP-0359 stanza id).
-    Room { room: RoomId, archive_id: i64 },
+    Room { room: RoomId, archive_id: ArchiveId },
 }
 
 /// One unit of outbound work.
@@ -102,7 +117,7 @@ pub enum Action {
         /// Display name to give the ghost (XEP-0172 nick), if the XMPP side told us one.
         nick: Option<String>,
         /// The sender's stanza id, to address an error if delivery is refused.
-        stanza_id: Option<String>,
+        stanza_id: Option<StanzaId>,
         text: Text,
         /// The sender asked for a delivery receipt (XEP-0184).
         #[serde(default)]
@@ -113,13 +128,13 @@ pub enum Action {
         /// Reply and correction by the sender's stanza ids (resolved to events when delivered),
         /// a file by its URL.
         #[serde(default, skip_serializing_if = "Extras::is_empty")]
-        extras: Extras,
+        extras: Extras<StanzaId>,
     },
     /// An XMPP user's full set of reactions (XEP-0444) to a message: the ghost's `m.reaction`
     /// events are made to match it (adds and redactions).
-    MatrixReactions { target: XmppTarget, user: MatrixUserId, keys: Vec<String>, stanza_id: Option<String> },
+    MatrixReactions { target: XmppTarget, user: MatrixUserId, keys: Vec<String>, stanza_id: Option<StanzaId> },
     /// An XMPP user retracted a message of theirs (XEP-0424): the ghost redacts its event.
-    MatrixRetract { target: XmppTarget, user: MatrixUserId, stanza_id: Option<String> },
+    MatrixRetract { target: XmppTarget, user: MatrixUserId, stanza_id: Option<StanzaId> },
     /// A bridge user (a ghost or the bot) joins a room it was invited to.
     MatrixJoin { room: RoomId, user: MatrixUserId },
     /// A ghost's display name in one room only (a remote MUC occupant's nick): a MUC's say-so
@@ -136,7 +151,7 @@ pub enum Action {
         nick: Option<String>,
     },
     /// A notice from the bridge bot, optionally with HTML and as a reply to an event.
-    MatrixNotice { room: RoomId, body: String, html: Option<String>, reply_to: Option<String> },
+    MatrixNotice { room: RoomId, body: String, html: Option<String>, reply_to: Option<EventId> },
     /// An XMPP occupant's message in a hosted room, posted by their ghost; the event ID it gets
     /// is recorded with the archived message (for read markers).
     /// `extras` refer to archive ids of the room (resolved to events when delivered).
@@ -145,9 +160,9 @@ pub enum Action {
         user: MatrixUserId,
         text: Text,
         nick: String,
-        archive_id: i64,
+        archive_id: ArchiveId,
         #[serde(default, skip_serializing_if = "Extras::is_empty")]
-        extras: Extras,
+        extras: Extras<StanzaId>,
     },
     /// The bridge bot creates a group conversation for `initiator`, who becomes its owner.
     MatrixCreateRoom {
@@ -172,18 +187,18 @@ pub enum Action {
         nick: String,
         text: Text,
         /// Archive id: the XEP-0359 stanza id, and the MAM result id.
-        archive_id: i64,
+        archive_id: ArchiveId,
         /// The XMPP sender's own stanza id (echoed back to them, as XEP-0045 asks).
         #[serde(default)]
-        origin_id: Option<String>,
+        origin_id: Option<StanzaId>,
         /// In the MUC's terms: reply to an archive id, correction of a message id.
         #[serde(default, skip_serializing_if = "Extras::is_empty")]
-        extras: Extras,
+        extras: Extras<StanzaId>,
     },
     /// An occupant's full set of reactions to an archived message, to every client in the MUC.
-    XmppGroupReactions { room: RoomId, nick: String, archive_id: i64, keys: Vec<String> },
+    XmppGroupReactions { room: RoomId, nick: String, archive_id: ArchiveId, keys: Vec<String> },
     /// An occupant retracted an archived message of theirs, to every client in the MUC.
-    XmppGroupRetract { room: RoomId, nick: String, archive_id: i64 },
+    XmppGroupRetract { room: RoomId, nick: String, archive_id: ArchiveId },
     /// A change of someone's place in a bridged room, as occupant presence to the MUC.
     XmppOccupant { room: RoomId, who: Party, nick: String, change: OccupantChange },
     /// A room's subject, to every XMPP client joined to its MUC.
@@ -212,17 +227,17 @@ pub enum Action {
         text: Text,
         /// The Matrix event this is (for read markers coming back).
         #[serde(default)]
-        event: Option<(RoomId, String)>,
+        event: Option<(RoomId, EventId)>,
         /// Reply and correction by Matrix event ids of `event`'s room (resolved to stanza ids
         /// when delivered), a file by the bridge's URL for it.
         #[serde(default, skip_serializing_if = "Extras::is_empty")]
-        extras: Extras,
+        extras: Extras<EventId>,
     },
     /// A Matrix user's full set of reactions (XEP-0444) to the message `target` (an event of
     /// `room`, resolved to its stanza id when delivered).
-    XmppReactions { from: MatrixUserId, to: BareJid, room: RoomId, target: String, keys: Vec<String> },
+    XmppReactions { from: MatrixUserId, to: BareJid, room: RoomId, target: EventId, keys: Vec<String> },
     /// A Matrix user redacted a message of theirs: an XEP-0424 retraction.
-    XmppRetract { from: MatrixUserId, to: BareJid, room: RoomId, target: String },
+    XmppRetract { from: MatrixUserId, to: BareJid, room: RoomId, target: EventId },
     /// A message from the bridge itself (the component) to an XMPP user.
     XmppNotice { to: BareJid, text: Text },
     /// Tell an XMPP user that a message of theirs, accepted earlier, was finally refused: a chat
@@ -232,8 +247,8 @@ pub enum Action {
     XmppBounce {
         from: MatrixUserId,
         to: BareJid,
-        stanza_id: Option<String>,
-        refusal: Refusal,
+        stanza_id: Option<StanzaId>,
+        refusal: RefusalKind,
         reason: String,
         #[serde(default)]
         quote: Option<String>,
@@ -270,7 +285,7 @@ pub enum Action {
     /// address under the component.
     XmppFromPhone { phone: PhoneNumber, to: BareJid, text: Text },
     /// An SMS an XMPP user wrote could not be sent: an error reply to their stanza.
-    XmppPhoneBounce { phone: PhoneNumber, to: BareJid, stanza_id: Option<String>, reason: String },
+    XmppPhoneBounce { phone: PhoneNumber, to: BareJid, stanza_id: Option<StanzaId>, reason: String },
     /// A person's message to the chatbot in their one-to-one chat with it: answered by the
     /// provider with their context (or `/clear`, or refused), the answer sent back where it came
     /// from (`room` on Matrix; `None`: the person's XMPP address). On the person's own lane, so
@@ -282,8 +297,8 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "network", rename_all = "snake_case")]
 pub enum SmsOrigin {
-    Matrix { room: RoomId, user: MatrixUserId, event_id: String },
-    Xmpp { jid: BareJid, stanza_id: Option<String>, wants_receipt: bool },
+    Matrix { room: RoomId, user: MatrixUserId, event_id: EventId },
+    Xmpp { jid: BareJid, stanza_id: Option<StanzaId>, wants_receipt: bool },
 }
 
 /// What the bridge bot does in a bridged room.
@@ -313,34 +328,6 @@ pub enum OccupantChange {
     },
     /// Known under a new nick (XEP-0045 status 303).
     Renamed { role: Role, new_nick: String },
-}
-
-/// Why a message is refused, in protocol-neutral terms (the adapters map it to their errors).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Refusal {
-    /// The request is malformed.
-    BadRequest,
-    /// An address cannot be mapped.
-    BadAddress,
-    /// The addressee does not exist or cannot be reached through the bridge.
-    NotFound,
-    /// Refused by a rule of the bridge (size limit).
-    Policy,
-    /// The person may not do this (e.g. only moderators may).
-    Forbidden,
-    /// Only invited participants may join.
-    MembersOnly,
-    /// The conversation has reached its participant cap.
-    Full,
-    /// The name asked for is taken.
-    Conflict,
-    /// The bridge does not offer this.
-    Unsupported,
-    /// The bridge failed; trying again later may work.
-    Internal,
-    /// Too much at once from this sender or conversation; trying again later works.
-    Busy,
 }
 
 impl Action {
@@ -448,7 +435,7 @@ mod tests {
             ),
             (
                 Action::MatrixRetract {
-                    target: XmppTarget::Room { room: room.clone(), archive_id: 1 },
+                    target: XmppTarget::Room { room: room.clone(), archive_id: ArchiveId(1) },
                     user: mx("@b:hs"),
                     stanza_id: None,
                 },
@@ -488,7 +475,7 @@ mod tests {
                     from: mx("@b:hs"),
                     to: jid("a@x"),
                     stanza_id: None,
-                    refusal: Refusal::NotFound,
+                    refusal: RefusalKind::NotFound,
                     reason: "r".into(),
                     quote: None,
                 },
@@ -546,6 +533,131 @@ mod tests {
         ];
         for (action, key) in cases {
             assert_eq!(action.lane().to_string(), key, "{action:?}");
+        }
+    }
+
+    /// A bounce row queued by an earlier version (its `refusal` is a kind only) still reads, and
+    /// is written the same way.
+    #[test]
+    fn stored_bounce_rows_still_read() {
+        let stored = r#"{"action":"xmpp_bounce","from":"@b:hs","to":"a@x","stanza_id":"s1","refusal":"not_found","reason":"Your message could not be delivered.","quote":"hi"}"#;
+        let action: Action = serde_json::from_str(stored).expect("a stored bounce still reads");
+        let Action::XmppBounce { refusal, .. } = &action else { panic!("a bounce: {action:?}") };
+        assert_eq!(*refusal, RefusalKind::NotFound);
+        assert_eq!(serde_json::to_string(&action).unwrap(), stored);
+    }
+
+    /// Event, stanza and archive ids are newtypes in the code but plain strings and numbers in
+    /// stored rows: rows written before the newtypes read, and are written byte for byte alike.
+    #[test]
+    fn stored_ids_keep_their_json_form() {
+        let jid = |s: &str| BareJid::parse(s).unwrap();
+        let mx = |s: &str| MatrixUserId::parse(s).unwrap();
+        let room = RoomId::parse("!r:hs").unwrap();
+        let phone = PhoneNumber::parse("+4930123456").unwrap();
+        fn reply<Id: From<&'static str>>(id: &'static str) -> Reply<Id> {
+            Reply { id: id.into(), author: None, quote: None }
+        }
+        let cases: Vec<(Action, &str)> = vec![
+            (
+                Action::MatrixDirect {
+                    from: jid("a@x"),
+                    to: mx("@b:hs"),
+                    nick: None,
+                    stanza_id: Some("s1".into()),
+                    text: Text::plain("hi"),
+                    wants_receipt: false,
+                    markable: false,
+                    extras: Extras { reply_to: Some(reply("s0")), replaces: Some("s0".into()), file: None },
+                },
+                r#"{"action":"matrix_direct","from":"a@x","to":"@b:hs","nick":null,"stanza_id":"s1","text":{"body":"hi","kind":"text"},"wants_receipt":false,"markable":false,"extras":{"reply_to":{"id":"s0","author":null,"quote":null},"replaces":"s0"}}"#,
+            ),
+            (
+                Action::MatrixReactions {
+                    target: XmppTarget::Dm { from: jid("a@x"), to: mx("@b:hs"), stanza_id: "s0".into() },
+                    user: mx("@g:hs"),
+                    keys: vec!["👍".into()],
+                    stanza_id: Some("s2".into()),
+                },
+                r#"{"action":"matrix_reactions","target":{"in":"dm","from":"a@x","to":"@b:hs","stanza_id":"s0"},"user":"@g:hs","keys":["👍"],"stanza_id":"s2"}"#,
+            ),
+            (
+                Action::MatrixRetract {
+                    target: XmppTarget::Room { room: room.clone(), archive_id: ArchiveId(7) },
+                    user: mx("@g:hs"),
+                    stanza_id: None,
+                },
+                r#"{"action":"matrix_retract","target":{"in":"room","room":"!r:hs","archive_id":7},"user":"@g:hs","stanza_id":null}"#,
+            ),
+            (
+                Action::MatrixNotice { room: room.clone(), body: "b".into(), html: None, reply_to: Some("$e1".into()) },
+                r#"{"action":"matrix_notice","room":"!r:hs","body":"b","html":null,"reply_to":"$e1"}"#,
+            ),
+            (
+                Action::MatrixRoomSay {
+                    room: room.clone(),
+                    user: mx("@g:hs"),
+                    text: Text::plain("hi"),
+                    nick: "ann".into(),
+                    archive_id: ArchiveId(8),
+                    extras: Extras { reply_to: Some(reply("7")), replaces: None, file: None },
+                },
+                r#"{"action":"matrix_room_say","room":"!r:hs","user":"@g:hs","text":{"body":"hi","kind":"text"},"nick":"ann","archive_id":8,"extras":{"reply_to":{"id":"7","author":null,"quote":null}}}"#,
+            ),
+            (
+                Action::XmppGroupchat {
+                    room: room.clone(),
+                    nick: "ann".into(),
+                    text: Text::plain("hi"),
+                    archive_id: ArchiveId(8),
+                    origin_id: Some("o1".into()),
+                    extras: Extras { reply_to: None, replaces: Some("ucb-a7".into()), file: None },
+                },
+                r#"{"action":"xmpp_groupchat","room":"!r:hs","nick":"ann","text":{"body":"hi","kind":"text"},"archive_id":8,"origin_id":"o1","extras":{"replaces":"ucb-a7"}}"#,
+            ),
+            (
+                Action::XmppGroupReactions {
+                    room: room.clone(),
+                    nick: "ann".into(),
+                    archive_id: ArchiveId(8),
+                    keys: vec![],
+                },
+                r#"{"action":"xmpp_group_reactions","room":"!r:hs","nick":"ann","archive_id":8,"keys":[]}"#,
+            ),
+            (
+                Action::XmppChat {
+                    from: mx("@b:hs"),
+                    to: jid("a@x"),
+                    nick: None,
+                    text: Text::plain("hi"),
+                    event: Some((room.clone(), "$e2".into())),
+                    extras: Extras { reply_to: Some(reply("$e1")), replaces: None, file: None },
+                },
+                r#"{"action":"xmpp_chat","from":"@b:hs","to":"a@x","nick":null,"text":{"body":"hi","kind":"text"},"event":["!r:hs","$e2"],"extras":{"reply_to":{"id":"$e1","author":null,"quote":null}}}"#,
+            ),
+            (
+                Action::XmppRetract { from: mx("@b:hs"), to: jid("a@x"), room: room.clone(), target: "$e1".into() },
+                r#"{"action":"xmpp_retract","from":"@b:hs","to":"a@x","room":"!r:hs","target":"$e1"}"#,
+            ),
+            (
+                Action::SmsSend {
+                    author: None,
+                    sender: "UCB".into(),
+                    to: phone.clone(),
+                    text: "t".into(),
+                    parts: 1,
+                    origin: Some(SmsOrigin::Matrix { room: room.clone(), user: mx("@b:hs"), event_id: "$e3".into() }),
+                },
+                r#"{"action":"sms_send","author":null,"sender":"UCB","to":"+4930123456","text":"t","parts":1,"origin":{"network":"matrix","room":"!r:hs","user":"@b:hs","event_id":"$e3"}}"#,
+            ),
+            (
+                Action::XmppPhoneBounce { phone, to: jid("a@x"), stanza_id: Some("s3".into()), reason: "r".into() },
+                r#"{"action":"xmpp_phone_bounce","phone":"+4930123456","to":"a@x","stanza_id":"s3","reason":"r"}"#,
+            ),
+        ];
+        for (action, stored) in cases {
+            assert_eq!(serde_json::to_string(&action).unwrap(), stored);
+            assert_eq!(serde_json::from_str::<Action>(stored).unwrap(), action, "{stored}");
         }
     }
 

@@ -181,6 +181,85 @@ impl fmt::Display for PhoneNumber {
     }
 }
 
+/// A Matrix event ID (`$opaque`), as the homeserver gave it. Kept opaque and not checked: it
+/// only ever comes from the homeserver (or an outbox row written from one), and is only given
+/// back to it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(String);
+
+/// An XMPP message id as the XMPP side knows it: a stanza's `id`, its XEP-0359 origin id, or in
+/// a hosted room the room's stanza id (an [`ArchiveId`] written as text). Kept opaque: clients
+/// choose them freely.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StanzaId(String);
+
+macro_rules! opaque_ids {
+    ($($t:ident),*) => {$(
+        impl $t {
+            pub fn new(id: impl Into<String>) -> Self {
+                Self(id.into())
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<String> for $t {
+            fn from(id: String) -> Self {
+                Self(id)
+            }
+        }
+
+        impl From<&str> for $t {
+            fn from(id: &str) -> Self {
+                Self(id.to_owned())
+            }
+        }
+    )*};
+}
+opaque_ids!(EventId, StanzaId);
+
+/// A message's number in a hosted room's archive: its XEP-0359 stanza id (written as text, see
+/// [`ArchiveId::stanza_id`]) and its XEP-0313 (MAM) result id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ArchiveId(pub i64);
+
+impl ArchiveId {
+    pub fn get(self) -> i64 {
+        self.0
+    }
+
+    /// The id XMPP clients know the message by (the room's stanza id).
+    pub fn stanza_id(self) -> StanzaId {
+        StanzaId(self.0.to_string())
+    }
+
+    /// Read back from the id a client names a message by, if it is one of ours.
+    pub fn from_stanza_id(id: &str) -> Option<Self> {
+        id.parse().ok().map(Self)
+    }
+}
+
+impl fmt::Display for ArchiveId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 macro_rules! string_conversions {
     ($($t:ty),*) => {$(
         impl TryFrom<String> for $t {

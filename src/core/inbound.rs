@@ -1,7 +1,7 @@
 //! What the adapters report from the networks, in the core's terms.
 
 use crate::core::action::{Extras, Text};
-use crate::core::ids::{BareJid, MatrixUserId, RoomId};
+use crate::core::ids::{BareJid, MatrixUserId, RoomId, StanzaId};
 use crate::core::presence::MatrixState;
 
 /// A membership state of a Matrix user in a room.
@@ -121,7 +121,7 @@ pub struct XmppChatIn {
     pub from: BareJid,
     /// The localpart of the address written to (escaped Matrix ID).
     pub to_local: String,
-    pub stanza_id: Option<String>,
+    pub stanza_id: Option<StanzaId>,
     pub body: String,
     pub nick: Option<String>,
     /// The sender asked for a delivery receipt (XEP-0184).
@@ -129,7 +129,7 @@ pub struct XmppChatIn {
     /// The sender asked for chat markers (XEP-0333).
     pub markable: bool,
     /// Reply (XEP-0461) and correction (XEP-0308) by the sender's ids, a file (XEP-0066).
-    pub extras: Extras,
+    pub extras: Extras<StanzaId>,
 }
 
 /// What an XMPP message does to an earlier message instead of saying something.

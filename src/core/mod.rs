@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod phone;
 pub mod presence;
 pub mod reactions;
+pub mod refusal;
 pub mod room;
 pub mod setup;
 pub mod size;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::core::ids::{BareJid, MatrixUserId};
+use crate::core::ids::{BareJid, MappingError, MatrixUserId};
 use crate::core::mapping::IdentityMap;
 use crate::core::presence::{Presence, State};
 
@@ -32,27 +32,41 @@ impl Party {
 
     /// Read what a person typed as a contact: a Matrix ID or a JID, on either network; the
     /// bridge's own addresses (ghosts, escaped JIDs) mean the person behind them.
-    pub fn parse_contact(text: &str, map: &IdentityMap) -> Result<Self, String> {
+    pub fn parse_contact(text: &str, map: &IdentityMap) -> Result<Self, ContactError> {
         if text.starts_with('@') {
-            let user = MatrixUserId::parse(text).map_err(|e| e.to_string())?;
+            let user = MatrixUserId::parse(text)?;
             return Ok(match map.jid_for_ghost(&user) {
                 Some(Ok(jid)) => Party::Xmpp(jid),
                 _ => Party::Matrix(user),
             });
         }
-        let jid = BareJid::parse(text).map_err(|e| e.to_string())?;
+        let jid = BareJid::parse(text)?;
         match (jid.local(), jid.domain() == map.component) {
-            (Some(local), true) => map.matrix_for_jid(local).map(Party::Matrix).map_err(|e| e.to_string()),
+            (Some(local), true) => Ok(map.matrix_for_jid(local).map(Party::Matrix)?),
             (Some(_), false) => Ok(Party::Xmpp(jid)),
-            (None, _) => Err(format!("{text} is a server, not a person; write user@server or @user:server")),
+            (None, _) => Err(ContactError::Server(text.to_owned())),
         }
     }
 }
 
+/// Why what a person typed is not a contact (said to them as it is).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContactError {
+    #[error(transparent)]
+    Address(#[from] MappingError),
+    #[error("{0} is a server, not a person; write user@server or @user:server")]
+    Server(String),
+}
+
+/// A stored party key (`matrix:@a:hs`, `xmpp:a@x`) that does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a party key: {0}")]
+pub struct BadPartyKey(String);
+
 impl TryFrom<String> for Party {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Party::from_key(&s).ok_or_else(|| format!("not a party key: {s}"))
+    type Error = BadPartyKey;
+    fn try_from(s: String) -> Result<Self, BadPartyKey> {
+        Party::from_key(&s).ok_or(BadPartyKey(s))
     }
 }
 

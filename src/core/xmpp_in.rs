@@ -3,7 +3,7 @@
 //! xmpp-parsers types: addresses are the core's ids, affiliations and roles are enums.
 
 use crate::core::action::Extras;
-use crate::core::ids::{BareJid, MatrixUserId};
+use crate::core::ids::{BareJid, MatrixUserId, StanzaId};
 use crate::core::inbound::{XmppAct, XmppChatIn};
 use crate::core::presence::XmppPresence;
 
@@ -92,7 +92,7 @@ pub enum XmppIn {
         sender: BareJid,
         id: Option<String>,
         body: String,
-        extras: Extras,
+        extras: Extras<StanzaId>,
     },
     MucAct {
         room_local: String,

@@ -48,10 +48,14 @@ pub trait Appservice: Send + Sync {
     /// Whether the bridge serves this XMPP address's domain.
     async fn may_use_jid(&self, jid: &BareJid) -> bool;
     /// Register the ghost (with `displayname`) if it is not yet.
-    async fn ensure_ghost(&self, ghost: &MatrixUserId, displayname: &str) -> Result<(), String>;
+    async fn ensure_ghost(&self, ghost: &MatrixUserId, displayname: &str) -> Result<(), QueryError>;
     /// Open the room of the linked MUC `alias` names: `Ok(false)` if it names none.
-    async fn open_linked_muc(&self, alias: &str) -> Result<bool, String>;
+    async fn open_linked_muc(&self, alias: &str) -> Result<bool, QueryError>;
 }
+
+/// Why the bridge could not answer a homeserver's query: the bridge's own error (this module
+/// cannot name it), logged and given to the homeserver as text.
+pub type QueryError = Box<dyn std::error::Error + Send + Sync>;
 
 pub fn router(bridge: Arc<dyn Appservice>) -> Router {
     let limit = bridge.max_transaction_bytes();

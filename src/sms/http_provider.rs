@@ -114,17 +114,23 @@ impl SmsProvider for HttpGateway {
 }
 
 /// Fields of an inbound request, from a JSON object or a form body (bounded by the router).
-pub fn inbound_fields(content_type: Option<&str>, body: &[u8]) -> Result<BTreeMap<String, String>, String> {
+pub fn inbound_fields(content_type: Option<&str>, body: &[u8]) -> Result<BTreeMap<String, String>, FieldsError> {
     // NUL can be neither stored (PostgreSQL text) nor carried (XML).
     let mut fields = read_fields(content_type, body)?;
     fields.values_mut().for_each(|v| v.retain(|c| c != '\0'));
     Ok(fields)
 }
 
-fn read_fields(content_type: Option<&str>, body: &[u8]) -> Result<BTreeMap<String, String>, String> {
+/// Why an inbound request's body cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FieldsError {
+    #[error("not a JSON object: {0}")]
+    NotAJsonObject(#[from] serde_json::Error),
+}
+
+fn read_fields(content_type: Option<&str>, body: &[u8]) -> Result<BTreeMap<String, String>, FieldsError> {
     if content_type.is_some_and(|t| t.starts_with("application/json")) {
-        let json: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(body).map_err(|e| format!("not a JSON object: {e}"))?;
+        let json: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)?;
         return Ok(json
             .into_iter()
             .filter_map(|(k, v)| match v {

@@ -116,12 +116,12 @@ impl SmsService {
     /// and the outbox before the gateway is called): the numbering plan must know it as a valid
     /// number (`phonenumber`), not merely `+` and 3 to 15 digits. `Ok` is the number in E.164;
     /// `Err` says why not, in words for the sender.
-    pub fn destination(&self, written: &str) -> Result<PhoneNumber, String> {
+    pub fn destination(&self, written: &str) -> Result<PhoneNumber, NumberError> {
         destination(written, self.region)
     }
 
     /// [`Self::destination`] for a number taken from an address (XMPP local part, Matrix ghost).
-    pub fn check_address(&self, phone: &PhoneNumber) -> Result<(), String> {
+    pub fn check_address(&self, phone: &PhoneNumber) -> Result<(), NumberError> {
         check_address(phone, self.region)
     }
 
@@ -164,10 +164,10 @@ impl SmsService {
 
     /// What a person typed as the other end: a number, or the name of a contact with a mobile
     /// number. `Err` says what went wrong.
-    pub fn resolve(&self, target: &str) -> Result<PhoneNumber, String> {
+    pub fn resolve(&self, target: &str) -> Result<PhoneNumber, NumberError> {
         let target = target.trim();
         if target.is_empty() {
-            return Err("Give a phone number or a contact name, e.g. `sms +49 176 1234 5678`.".into());
+            return Err(NumberError::Empty);
         }
         if target.starts_with('+') || target.chars().all(|c| c.is_ascii_digit() || " -/()".contains(c)) {
             return self.destination(target);
@@ -180,30 +180,45 @@ impl SmsService {
             .filter(|c| c.display_name().is_some_and(|n| n.to_lowercase().contains(&wanted)))
             .collect();
         match matches.as_slice() {
-            [] => Err(format!("No contact named '{target}' and not a phone number.")),
-            [c] => mobile_of(c).ok_or_else(|| format!("{} has no mobile number.", c.display_name().unwrap_or(target))),
+            [] => Err(NumberError::NoContact(target.to_owned())),
+            [c] => mobile_of(c).ok_or_else(|| NumberError::NoMobile(c.display_name().unwrap_or(target).to_owned())),
             many => {
                 let names: Vec<&str> = many.iter().filter_map(|c| c.display_name()).take(10).collect();
-                Err(format!("'{target}' matches several contacts: {}. Be more precise.", names.join(", ")))
+                Err(NumberError::Ambiguous { target: target.to_owned(), names: names.join(", ") })
             }
         }
     }
 }
 
+/// Why an SMS cannot go to a number someone gave; said to them as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NumberError {
+    #[error("{0} is not a valid phone number; SMS go only to valid numbers, such as +49 176 1234 5678.")]
+    Invalid(String),
+    #[error("{given} is not how this number is written; use {canonical}.")]
+    NotCanonical { given: PhoneNumber, canonical: PhoneNumber },
+    #[error("Give a phone number or a contact name, e.g. `sms +49 176 1234 5678`.")]
+    Empty,
+    #[error("No contact named '{0}' and not a phone number.")]
+    NoContact(String),
+    #[error("{0} has no mobile number.")]
+    NoMobile(String),
+    #[error("'{target}' matches several contacts: {names}. Be more precise.")]
+    Ambiguous { target: String, names: String },
+}
+
 /// See [`SmsService::destination`].
-pub fn destination(written: &str, region: Region) -> Result<PhoneNumber, String> {
+pub fn destination(written: &str, region: Region) -> Result<PhoneNumber, NumberError> {
     let written = written.trim();
-    inbound::phone(written, region).ok_or_else(|| {
-        format!("{written} is not a valid phone number; SMS go only to valid numbers, such as +49 176 1234 5678.")
-    })
+    inbound::phone(written, region).ok_or_else(|| NumberError::Invalid(written.to_owned()))
 }
 
 /// [`destination`] for a number taken from an address: it must also already be the number's
 /// E.164 form, so that one number has one address (and one conversation).
-pub fn check_address(phone: &PhoneNumber, region: Region) -> Result<(), String> {
+pub fn check_address(phone: &PhoneNumber, region: Region) -> Result<(), NumberError> {
     let canonical = destination(phone.as_str(), region)?;
     if &canonical != phone {
-        return Err(format!("{phone} is not how this number is written; use {canonical}."));
+        return Err(NumberError::NotCanonical { given: phone.clone(), canonical });
     }
     Ok(())
 }
@@ -247,7 +262,7 @@ mod tests {
         for bad in ["+4917684", "+4917644", "+49123", "+999123456", "+1555"] {
             let phone = PhoneNumber::parse(bad).expect("syntax");
             let err = check_address(&phone, de()).expect_err(bad);
-            assert!(err.contains("not a valid phone number"), "{bad}: {err}");
+            assert!(err.to_string().contains("not a valid phone number"), "{bad}: {err}");
         }
         // Written by a person: spaces and national form are fine, the result is E.164.
         assert_eq!(destination("+49 176 1234 5678", de()).map(|p| p.to_string()), Ok("+4917612345678".into()));

@@ -10,8 +10,8 @@ use xmpp_parsers::message::MessageType;
 use xmpp_parsers::presence::Type as PresenceType;
 use xmpp_parsers::stanza::Stanza;
 
-use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
+use crate::core::refusal::RefusalKind;
 use crate::xmpp::inbound::XmppHandler;
 use crate::xmpp::outbound;
 
@@ -39,13 +39,17 @@ fn answer_or_error(stanza: &Stanza) -> bool {
 
 fn refusal(stanza: &Stanza, from: Jid, to: Jid, why: &str) -> Option<Stanza> {
     match stanza {
-        Stanza::Message(m) => {
-            Some(outbound::message_error(Some(to), from, m.id.as_ref().map(|i| i.0.clone()), Refusal::Forbidden, why))
-        }
-        Stanza::Iq(iq) => Some(outbound::iq_error(Some(to), from, iq.id().to_owned(), Refusal::Forbidden, why)),
+        Stanza::Message(m) => Some(outbound::message_error(
+            Some(to),
+            from,
+            m.id.as_ref().map(|i| i.0.clone()),
+            RefusalKind::Forbidden,
+            why,
+        )),
+        Stanza::Iq(iq) => Some(outbound::iq_error(Some(to), from, iq.id().to_owned(), RefusalKind::Forbidden, why)),
         // A subscription request is declined; other presence is ignored.
         Stanza::Presence(p) if p.type_ == PresenceType::Subscribe => {
-            Some(outbound::presence_error(Some(to), from, p.id.clone(), Refusal::Forbidden, why))
+            Some(outbound::presence_error(Some(to), from, p.id.clone(), RefusalKind::Forbidden, why))
         }
         Stanza::Presence(_) => None,
     }

@@ -185,8 +185,9 @@ fn form_values(form: Option<&DataForm>, var: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The command a submitted form stands for; `Err` says what is wrong with the form. Values
-/// follow the options (`--when=…`) and a `--`, so no value reads as another argument.
+/// The command a submitted form stands for; `Err` says what is wrong with the form (the
+/// commands parser's text, see `commands::parse_line`). Values follow the options
+/// (`--when=…`) and a `--`, so no value reads as another argument.
 fn submission(node: &str, form: Option<&DataForm>) -> Result<Submission, String> {
     let value = |var: &str| form_value(form, var).filter(|v| !v.is_empty());
     let required = |var: &str| value(var).ok_or_else(|| format!("The field '{var}' is required."));

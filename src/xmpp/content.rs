@@ -13,6 +13,7 @@ use super::xep::hints::Store;
 use super::xep::reply::Reply as ReplyTo;
 use super::xep::retract::{Retract, retracted_id};
 use crate::core::action::{Attachment, Extras, Reply};
+use crate::core::ids::StanzaId;
 use crate::core::inbound::XmppAct;
 
 pub use super::xep::fallback::NS as FALLBACK;
@@ -24,7 +25,7 @@ pub use super::xep::retract::NS as RETRACT;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Read {
     pub body: Option<String>,
-    pub extras: Extras,
+    pub extras: Extras<StanzaId>,
     pub act: Option<XmppAct>,
 }
 
@@ -38,9 +39,9 @@ pub fn read(message: &Message) -> Read {
         } else if let Some(id) = retracted_id(p) {
             out.act = Some(XmppAct::Retract { id });
         } else if let Ok(r) = Replace::try_from(p.clone()) {
-            out.extras.replaces = Some(r.id.0);
+            out.extras.replaces = Some(StanzaId::new(r.id.0));
         } else if let Ok(r) = ReplyTo::try_from(p.clone()) {
-            out.extras.reply_to = Some(Reply { id: r.id, author: r.to, quote: None });
+            out.extras.reply_to = Some(Reply { id: StanzaId::new(r.id), author: r.to, quote: None });
         } else if let Ok(f) = Fallback::try_from(p.clone()) {
             if f.for_ == REPLY {
                 reply_fallback.extend(f.bodies.iter().map(Range::offsets));
@@ -75,11 +76,11 @@ fn strip_ranges(body: &str, ranges: &[(Option<usize>, Option<usize>)]) -> String
 
 /// Add what `extras` says to a message whose text is `body` (the reply's quote is put before
 /// it, marked as fallback).
-pub fn apply(mut message: Message, body: &str, extras: &Extras) -> Message {
+pub fn apply(mut message: Message, body: &str, extras: &Extras<StanzaId>) -> Message {
     let mut text = body.to_owned();
     if let Some(reply) = &extras.reply_to {
         let to = reply.author.as_deref().and_then(|a| Jid::new(a).ok()).map(|to| to.to_string());
-        message = message.with_payload(ReplyTo { id: reply.id.clone(), to });
+        message = message.with_payload(ReplyTo { id: reply.id.to_string(), to });
         if let Some(quote) = reply.quote.as_deref().filter(|q| !q.is_empty()) {
             let quoted: String = quote.lines().map(|l| format!("> {l}\n")).collect();
             let end = quoted.chars().count();
@@ -88,7 +89,7 @@ pub fn apply(mut message: Message, body: &str, extras: &Extras) -> Message {
         }
     }
     if let Some(id) = &extras.replaces {
-        message = message.with_payload(Replace { id: Id(id.clone()) });
+        message = message.with_payload(Replace { id: Id(id.to_string()) });
     }
     if let Some(file) = &extras.file {
         message = message.with_payload(Oob { url: file.url.clone(), desc: None });
@@ -152,7 +153,7 @@ mod tests {
         let m = parse(&format!(
             "<message {NS} type='chat'><body>fixed</body><replace xmlns='urn:xmpp:message-correct:0' id='m1'/></message>"
         ));
-        assert_eq!(read(&m).extras.replaces.as_deref(), Some("m1"));
+        assert_eq!(read(&m).extras.replaces.as_ref().map(StanzaId::as_str), Some("m1"));
         let m = parse(&format!(
             "<message {NS} type='chat'><reactions xmlns='urn:xmpp:reactions:0' id='m2'><reaction>👍</reaction><reaction>🎉</reaction></reactions></message>"
         ));
@@ -203,7 +204,7 @@ mod tests {
         // What the bridge sends, it reads back the same.
         let back = read(&Message::try_from(out.parse::<Element>().unwrap()).unwrap());
         assert_eq!(back.body.as_deref(), Some("yes 👍"));
-        assert_eq!(back.extras.replaces.as_deref(), Some("m0"));
+        assert_eq!(back.extras.replaces.as_ref().map(StanzaId::as_str), Some("m0"));
     }
 
     #[test]

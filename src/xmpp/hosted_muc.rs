@@ -15,8 +15,8 @@ use xmpp_parsers::muc::user::MucUser;
 use xmpp_parsers::ping::Ping;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
-use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
+use crate::core::refusal::RefusalKind;
 use crate::core::xmpp_in::{AdminItem, Affiliation, ArchiveQuery, Marker, MucJoin, MucRole, XmppIn};
 use crate::xmpp::hosted_muc_out::{MUC_ADMIN, MUC_OWNER};
 use crate::xmpp::inbound::{Read, photo_hash};
@@ -45,7 +45,13 @@ pub fn read_presence(presence: Presence) -> Read {
         PresenceType::None => {
             let Some(nick) = to.resource().map(|r| r.as_str().to_owned()) else {
                 let text = "Join a room at room-address/nick: a nick is needed.";
-                return Read::Reply(outbound::presence_error(Some(to), from, presence.id, Refusal::BadAddress, text));
+                return Read::Reply(outbound::presence_error(
+                    Some(to),
+                    from,
+                    presence.id,
+                    RefusalKind::BadAddress,
+                    text,
+                ));
             };
             let max_history = presence
                 .payloads
@@ -117,7 +123,7 @@ pub fn read_message(message: Message) -> Read {
                 Some(invitee) => XmppIn::MucInvite { room_local, sender, invitee: invitee.to_bare().to_string() },
                 None => {
                     let text = "Send messages to a room as type groupchat.";
-                    return Read::Reply(envelope.error(Refusal::BadRequest, text));
+                    return Read::Reply(envelope.error(RefusalKind::BadRequest, text));
                 }
             }
         }
@@ -163,7 +169,7 @@ pub fn read_iq(iq: Iq) -> Read {
             }
             Err(e) => {
                 return Read::Reply(
-                    envelope.error(Refusal::BadRequest, &format!("Cannot read this archive query: {e}")),
+                    envelope.error(RefusalKind::BadRequest, &format!("Cannot read this archive query: {e}")),
                 );
             }
         }
@@ -187,7 +193,7 @@ pub fn read_iq(iq: Iq) -> Read {
             XmppIn::MucAdminList { room_local, sender }
         }
     } else if is_set {
-        return Read::Reply(envelope.error(Refusal::Unsupported, "This request is not supported by the room."));
+        return Read::Reply(envelope.error(RefusalKind::Unsupported, "This request is not supported by the room."));
     } else if DiscoInfoQuery::try_from(payload.clone()).is_ok() {
         XmppIn::MucInfo { room_local }
     } else if let Ok(query) = DiscoItemsQuery::try_from(payload.clone()) {
@@ -195,7 +201,7 @@ pub fn read_iq(iq: Iq) -> Read {
     } else if Ping::try_from(payload).is_ok() {
         return Read::Reply(envelope.done());
     } else {
-        return Read::Reply(envelope.error(Refusal::Unsupported, "This request is not supported by the room."));
+        return Read::Reply(envelope.error(RefusalKind::Unsupported, "This request is not supported by the room."));
     };
     Read::Bridge(input, Some(envelope))
 }

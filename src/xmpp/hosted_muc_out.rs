@@ -19,7 +19,7 @@ use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_id::{OriginId, StanzaId};
 
 use crate::core::action::{Extras, Text, TextKind};
-use crate::core::ids::BareJid;
+use crate::core::ids::{self, ArchiveId, BareJid};
 use crate::core::outbox::DeliveryError;
 use crate::core::presence::Show;
 use crate::core::room::Role;
@@ -116,8 +116,8 @@ pub fn groupchat(
     to: &str,
     text: &Text,
     id: &str,
-    archive_id: i64,
-    extras: &Extras,
+    archive_id: ArchiveId,
+    extras: &Extras<ids::StanzaId>,
 ) -> Result<Stanza, DeliveryError> {
     let body = match text.kind {
         TextKind::Emote => format!("/me {}", text.body),
@@ -139,7 +139,7 @@ pub fn group_act(
     nick: &str,
     to: &str,
     id: &str,
-    archive_id: i64,
+    archive_id: ArchiveId,
     keys: Option<&[String]>,
 ) -> Result<Stanza, DeliveryError> {
     let target = archive_id.to_string();

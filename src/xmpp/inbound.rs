@@ -25,10 +25,10 @@ use xmpp_parsers::stanza_error::StanzaError;
 use xmpp_parsers::vcard::VCard;
 use xmpp_parsers::vcard_update::VCardUpdate;
 
-use crate::core::action::Refusal;
-use crate::core::ids::BareJid;
+use crate::core::ids::{BareJid, StanzaId};
 use crate::core::inbound::XmppChatIn;
 use crate::core::mapping::IdentityMap;
+use crate::core::refusal::RefusalKind;
 use crate::core::xmpp_in::{Marker, SubscriptionKind, XmppIn};
 use crate::xmpp::connection::{Received, XmppSender};
 use crate::xmpp::dispatch::Ordered;
@@ -94,10 +94,10 @@ pub async fn run<H: XmppHandler>(bridge: Arc<H>, sender: XmppSender, mut receive
                 };
                 let text = format!("The bridge could not parse this {kind}: {error}");
                 let reply = match kind {
-                    "message" => outbound::message_error(Some(to), from, header.id, Refusal::BadRequest, &text),
-                    "presence" => outbound::presence_error(Some(to), from, header.id, Refusal::BadRequest, &text),
+                    "message" => outbound::message_error(Some(to), from, header.id, RefusalKind::BadRequest, &text),
+                    "presence" => outbound::presence_error(Some(to), from, header.id, RefusalKind::BadRequest, &text),
                     _ => match header.id {
-                        Some(id) => outbound::iq_error(Some(to), from, id, Refusal::BadRequest, &text),
+                        Some(id) => outbound::iq_error(Some(to), from, id, RefusalKind::BadRequest, &text),
                         None => continue,
                     },
                 };
@@ -204,11 +204,11 @@ pub fn busy_reply(stanza: &Stanza) -> Option<Stanza> {
             m.to.clone(),
             m.from.clone()?,
             m.id.as_ref().map(|i| i.0.clone()),
-            Refusal::Busy,
+            RefusalKind::Busy,
             text,
         )),
         Stanza::Iq(Iq::Get { from, to, id, .. } | Iq::Set { from, to, id, .. }) => {
-            Some(outbound::iq_error(to.clone(), from.clone()?, id.clone(), Refusal::Busy, text))
+            Some(outbound::iq_error(to.clone(), from.clone()?, id.clone(), RefusalKind::Busy, text))
         }
         _ => None,
     }
@@ -251,7 +251,7 @@ pub fn read_message(message: Message) -> Read {
                 Some(to),
                 from,
                 message.id.map(|i| i.0),
-                Refusal::Unsupported,
+                RefusalKind::Unsupported,
                 text,
             ));
         }
@@ -287,7 +287,7 @@ pub fn read_message(message: Message) -> Read {
     let chat = XmppChatIn {
         from: sender,
         to_local,
-        stanza_id: id,
+        stanza_id: id.map(StanzaId::new),
         body,
         nick,
         wants_receipt: has(|p| Request::try_from(p.clone()).is_ok()),
@@ -379,7 +379,7 @@ pub fn read_iq(map: &IdentityMap, iq: Iq) -> Read {
         }
         Iq::Set { from: Some(from), to: Some(to), id, .. } => {
             let text = "This request is not supported.";
-            return Read::Reply(outbound::iq_error(Some(to), from, id, Refusal::Unsupported, text));
+            return Read::Reply(outbound::iq_error(Some(to), from, id, RefusalKind::Unsupported, text));
         }
         // Answers to the bridge's own requests (vCards for avatars).
         // Only the queried JID's answer counts (its server answers for the bare JID).
@@ -398,7 +398,7 @@ pub fn read_iq(map: &IdentityMap, iq: Iq) -> Read {
     let is_component = to.node().is_none();
     let valid_user = to.node().map(|n| map.matrix_for_jid(n.as_str()));
     if let Some(Err(e)) = &valid_user {
-        return Read::Reply(outbound::iq_error(Some(to), from, id, Refusal::NotFound, &e.to_string()));
+        return Read::Reply(outbound::iq_error(Some(to), from, id, RefusalKind::NotFound, &e.to_string()));
     }
     if let (Some(Ok(user)), true) = (&valid_user, payload.is("vCard", xmpp_parsers::ns::VCARD)) {
         return Read::Bridge(XmppIn::VCardRequest { user: user.clone() }, Some(Envelope::iq(from, to, id)));
@@ -418,7 +418,7 @@ pub fn read_iq(map: &IdentityMap, iq: Iq) -> Read {
     } else if Ping::try_from(payload).is_ok() {
         outbound::iq_result(to, from, id)
     } else {
-        outbound::iq_error(Some(to), from, id, Refusal::Unsupported, "This request is not supported.")
+        outbound::iq_error(Some(to), from, id, RefusalKind::Unsupported, "This request is not supported.")
     };
     Read::Reply(reply)
 }
@@ -459,7 +459,7 @@ mod tests {
             ("juliet@x.example".into(), "bob\\40hs.example", "hi")
         );
         assert!(chat.wants_receipt && !chat.markable);
-        assert_eq!(chat.stanza_id.as_deref(), Some("m1"));
+        assert_eq!(chat.stanza_id.as_ref().map(StanzaId::as_str), Some("m1"));
     }
 
     #[test]

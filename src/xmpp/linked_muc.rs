@@ -27,16 +27,24 @@ use crate::xmpp::hosted_muc_out::occupant_jid;
 /// Ask `muc` (service discovery, XEP-0030) whether it is a multi-user chat room: only a room
 /// answers with the `conference` identity and the MUC feature. Anything else (a person's
 /// address, a silent server) is not made into a linked MUC.
-pub async fn is_muc(xmpp: &XmppSender, component: &str, muc: &BareJid) -> Result<bool, DeliveryError> {
-    let invalid = |e: xmpp_parsers::jid::Error| DeliveryError::Permanent(format!("invalid JID: {e}"));
-    let from = Jid::new(component).map_err(invalid)?;
-    let to = Jid::new(&muc.to_string()).map_err(invalid)?;
+pub async fn is_muc(xmpp: &XmppSender, component: &str, muc: &BareJid) -> Result<bool, DiscoError> {
+    let from = Jid::new(component)?;
+    let to = Jid::new(&muc.to_string())?;
     let request = Iq::from_get(String::new(), DiscoInfoQuery { node: None });
     let answer = xmpp.query(request, from, to, std::time::Duration::from_secs(10)).await?;
     let Iq::Result { payload: Some(payload), .. } = answer else { return Ok(false) };
     let Ok(info) = DiscoInfoResult::try_from(payload) else { return Ok(false) };
     Ok(info.identities.iter().any(|i| i.category == "conference" && i.type_ == "text")
         && info.features.contains("http://jabber.org/protocol/muc"))
+}
+
+/// Why an address could not be asked what it is.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoError {
+    #[error(transparent)]
+    Address(#[from] xmpp_parsers::jid::Error),
+    #[error(transparent)]
+    Query(#[from] DeliveryError),
 }
 
 /// A linked MUC's presence for one of its occupants, received at a Matrix user's address.

@@ -7,13 +7,14 @@
 use xmpp_parsers::stanza::Stanza;
 
 use crate::core::action::{Extras, Text};
-use crate::core::ids::BareJid;
+use crate::core::ids::{ArchiveId, BareJid, StanzaId};
 use crate::core::inbound::XmppAct;
 use crate::core::outbox::DeliveryError;
 use crate::core::presence::Presence;
 use crate::core::room::Role;
 use crate::store::ArchivedMessage;
 use crate::xmpp::connection::XmppSender;
+use crate::xmpp::linked_muc::DiscoError;
 use crate::xmpp::reply::{Answer, Envelope};
 use crate::xmpp::{hosted_muc_out, linked_muc, outbound};
 
@@ -56,7 +57,7 @@ impl OccupantPresence {
 pub enum Outgoing {
     // ------------------------------------------------------------------------------ 1:1 --
     /// A message (with reply, correction or file) from a Matrix user's or number's address.
-    Chat { from: BareJid, to: BareJid, text: Text, id: String, nick: Option<String>, extras: Extras },
+    Chat { from: BareJid, to: BareJid, text: Text, id: String, nick: Option<String>, extras: Extras<StanzaId> },
     /// Reactions or a retraction in a 1:1 chat.
     ChatAct { from: BareJid, to: BareJid, id: String, act: XmppAct },
     /// Composing (or paused).
@@ -78,9 +79,17 @@ pub enum Outgoing {
 
     // ---------------------------------------------------------------------- hosted rooms --
     /// A message said in the room by `nick`; `archive_id` is the room's stanza id.
-    RoomMessage { room: BareJid, nick: String, to: String, text: Text, id: String, archive_id: i64, extras: Extras },
+    RoomMessage {
+        room: BareJid,
+        nick: String,
+        to: String,
+        text: Text,
+        id: String,
+        archive_id: ArchiveId,
+        extras: Extras<StanzaId>,
+    },
     /// An occupant's reactions to (`keys`), or retraction of (`None`), archived message `archive_id`.
-    RoomAct { room: BareJid, nick: String, to: String, id: String, archive_id: i64, keys: Option<Vec<String>> },
+    RoomAct { room: BareJid, nick: String, to: String, id: String, archive_id: ArchiveId, keys: Option<Vec<String>> },
     /// An occupant's presence.
     Occupant { room: BareJid, nick: String, to: String, presence: OccupantPresence },
     /// A message from the archive, as history on join.
@@ -163,7 +172,7 @@ pub trait XmppOut: Send + Sync {
     /// Is the component connected to its server?
     fn is_connected(&self) -> bool;
     /// Is `muc` a multi-user chat (disco#info says so)?
-    async fn is_muc(&self, muc: &BareJid) -> Result<bool, DeliveryError>;
+    async fn is_muc(&self, muc: &BareJid) -> Result<bool, DiscoError>;
 }
 
 /// The real port: the component connection, and the component's address to send from.
@@ -203,7 +212,7 @@ impl XmppOut for ComponentOut {
         self.sender.is_connected()
     }
 
-    async fn is_muc(&self, muc: &BareJid) -> Result<bool, DeliveryError> {
+    async fn is_muc(&self, muc: &BareJid) -> Result<bool, DiscoError> {
         linked_muc::is_muc(&self.sender, &self.component, muc).await
     }
 }

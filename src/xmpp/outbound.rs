@@ -14,10 +14,11 @@ use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use xmpp_parsers::stanza_id::OriginId;
 
-use crate::core::action::{Extras, Refusal, Text, TextKind};
-use crate::core::ids::BareJid;
+use crate::core::action::{Extras, Text, TextKind};
+use crate::core::ids::{BareJid, StanzaId};
 use crate::core::outbox::DeliveryError;
 use crate::core::presence::{Presence, Show};
+use crate::core::refusal::RefusalKind;
 
 /// What an XMPP presence stanza says, in the core's terms (an unavailable presence's status is
 /// the note of "offline").
@@ -58,27 +59,27 @@ pub fn vcard(from: Jid, to: Jid, id: String, name: Option<&str>, photo: Option<(
 }
 
 /// The RFC 6120 error condition for a refusal.
-pub fn stanza_error(refusal: Refusal, text: &str) -> StanzaError {
+pub fn stanza_error(refusal: RefusalKind, text: &str) -> StanzaError {
     let (kind, condition) = match refusal {
-        Refusal::BadRequest => (ErrorType::Modify, DefinedCondition::BadRequest),
-        Refusal::BadAddress => (ErrorType::Modify, DefinedCondition::JidMalformed),
-        Refusal::NotFound => (ErrorType::Cancel, DefinedCondition::ItemNotFound),
+        RefusalKind::BadRequest => (ErrorType::Modify, DefinedCondition::BadRequest),
+        RefusalKind::BadAddress => (ErrorType::Modify, DefinedCondition::JidMalformed),
+        RefusalKind::NotFound => (ErrorType::Cancel, DefinedCondition::ItemNotFound),
         // not-acceptable (not policy-violation): known to RFC 3920-era clients too.
-        Refusal::Policy => (ErrorType::Modify, DefinedCondition::NotAcceptable),
-        Refusal::Unsupported => (ErrorType::Cancel, DefinedCondition::FeatureNotImplemented),
-        Refusal::Forbidden => (ErrorType::Auth, DefinedCondition::Forbidden),
-        Refusal::MembersOnly => (ErrorType::Auth, DefinedCondition::RegistrationRequired),
-        Refusal::Full => (ErrorType::Wait, DefinedCondition::ServiceUnavailable),
-        Refusal::Conflict => (ErrorType::Cancel, DefinedCondition::Conflict),
-        Refusal::Internal => (ErrorType::Wait, DefinedCondition::InternalServerError),
-        Refusal::Busy => (ErrorType::Wait, DefinedCondition::ResourceConstraint),
+        RefusalKind::Policy => (ErrorType::Modify, DefinedCondition::NotAcceptable),
+        RefusalKind::Unsupported => (ErrorType::Cancel, DefinedCondition::FeatureNotImplemented),
+        RefusalKind::Forbidden => (ErrorType::Auth, DefinedCondition::Forbidden),
+        RefusalKind::MembersOnly => (ErrorType::Auth, DefinedCondition::RegistrationRequired),
+        RefusalKind::Full => (ErrorType::Wait, DefinedCondition::ServiceUnavailable),
+        RefusalKind::Conflict => (ErrorType::Cancel, DefinedCondition::Conflict),
+        RefusalKind::Internal => (ErrorType::Wait, DefinedCondition::InternalServerError),
+        RefusalKind::Busy => (ErrorType::Wait, DefinedCondition::ResourceConstraint),
     };
     StanzaError::new(kind, condition, "en", text)
 }
 
 /// A 1:1 chat message. `id` is stable across retries (derived from the outbox row) and is
 /// repeated as XEP-0359 origin-id so clients can recognise a repeat.
-pub fn chat(from: Jid, to: Jid, text: &Text, id: String, nick: Option<&str>, extras: &Extras) -> Stanza {
+pub fn chat(from: Jid, to: Jid, text: &Text, id: String, nick: Option<&str>, extras: &Extras<StanzaId>) -> Stanza {
     let body = match text.kind {
         TextKind::Emote => format!("/me {}", text.body),
         TextKind::Text | TextKind::Notice => text.body.clone(),
@@ -118,7 +119,7 @@ pub fn chat_with(
     text: &Text,
     id: String,
     nick: Option<&str>,
-    extras: &Extras,
+    extras: &Extras<StanzaId>,
 ) -> Result<Stanza, DeliveryError> {
     Ok(chat(to_jid(from)?, to_jid(to)?, text, id, nick, extras))
 }
@@ -183,7 +184,7 @@ pub fn displayed_between(from: &BareJid, to: &BareJid, id: &str) -> Result<Stanz
 }
 
 /// Error reply to a message.
-pub fn message_error(from: Option<Jid>, to: Jid, id: Option<String>, refusal: Refusal, text: &str) -> Stanza {
+pub fn message_error(from: Option<Jid>, to: Jid, id: Option<String>, refusal: RefusalKind, text: &str) -> Stanza {
     let mut message = Message::new_with_type(MessageType::Error, Some(to)).with_payload(stanza_error(refusal, text));
     message.from = from;
     message.id = id.map(Id);
@@ -191,7 +192,7 @@ pub fn message_error(from: Option<Jid>, to: Jid, id: Option<String>, refusal: Re
 }
 
 /// Error reply to a presence.
-pub fn presence_error(from: Option<Jid>, to: Jid, id: Option<String>, refusal: Refusal, text: &str) -> Stanza {
+pub fn presence_error(from: Option<Jid>, to: Jid, id: Option<String>, refusal: RefusalKind, text: &str) -> Stanza {
     let mut presence = Presence_::new(PresenceType::Error).with_to(to);
     presence.from = from;
     presence.id = id;
@@ -200,7 +201,7 @@ pub fn presence_error(from: Option<Jid>, to: Jid, id: Option<String>, refusal: R
 }
 
 /// Error reply to an iq request.
-pub fn iq_error(from: Option<Jid>, to: Jid, id: String, refusal: Refusal, text: &str) -> Stanza {
+pub fn iq_error(from: Option<Jid>, to: Jid, id: String, refusal: RefusalKind, text: &str) -> Stanza {
     let mut iq = Iq::from_error(id, stanza_error(refusal, text));
     *iq.from_mut() = from;
     *iq.to_mut() = Some(to);
@@ -339,12 +340,12 @@ mod tests {
     #[test]
     fn refusals_map_to_rfc6120_conditions() {
         let cases = [
-            (Refusal::BadRequest, "bad-request"),
-            (Refusal::BadAddress, "jid-malformed"),
-            (Refusal::NotFound, "item-not-found"),
-            (Refusal::Policy, "not-acceptable"),
-            (Refusal::Unsupported, "feature-not-implemented"),
-            (Refusal::Internal, "internal-server-error"),
+            (RefusalKind::BadRequest, "bad-request"),
+            (RefusalKind::BadAddress, "jid-malformed"),
+            (RefusalKind::NotFound, "item-not-found"),
+            (RefusalKind::Policy, "not-acceptable"),
+            (RefusalKind::Unsupported, "feature-not-implemented"),
+            (RefusalKind::Internal, "internal-server-error"),
         ];
         for (refusal, condition) in cases {
             let out = xml(message_error(Some(jid("a@b")), jid("c@d"), Some("x1".into()), refusal, "why"));

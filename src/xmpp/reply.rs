@@ -7,8 +7,8 @@ use xmpp_parsers::jid::Jid;
 use xmpp_parsers::presence::Type as PresenceType;
 use xmpp_parsers::stanza::Stanza;
 
-use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
+use crate::core::refusal::{Refusal, RefusalKind};
 use crate::core::room::Role;
 use crate::store::ArchivedMessage;
 use crate::xmpp::{adhoc, hosted_muc_out, outbound};
@@ -17,7 +17,7 @@ use crate::xmpp::{adhoc, hosted_muc_out, outbound};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
     /// Refused, and why (an error of the request's own kind).
-    Refused(Refusal, String),
+    Refused(Refusal),
     /// Done (an empty iq result).
     Done,
     /// A presence answer (to a subscription or probe).
@@ -106,7 +106,7 @@ impl Envelope {
     }
 
     /// An error of the stanza's own kind that says why.
-    pub fn error(&self, refusal: Refusal, text: &str) -> Stanza {
+    pub fn error(&self, refusal: RefusalKind, text: &str) -> Stanza {
         let (to, from) = (Some(self.to.clone()), self.from.clone());
         match self.kind {
             Kind::Message => outbound::message_error(to, from, self.id.clone(), refusal, text),
@@ -132,7 +132,7 @@ impl Envelope {
     /// The stanzas that say `answer`.
     pub fn stanzas(&self, answer: Answer) -> Vec<Stanza> {
         match answer {
-            Answer::Refused(refusal, text) => vec![self.error(refusal, &text)],
+            Answer::Refused(refusal) => vec![self.error(refusal.kind, &refusal.text)],
             Answer::Done => vec![self.done()],
             Answer::Presence(p) => vec![self.presence_answer(p, None)],
             Answer::VCard { name, photo } => vec![self.vcard(name.as_deref(), photo)],
@@ -200,7 +200,7 @@ mod tests {
     #[test]
     fn an_answer_is_written_as_the_request_kind_asks() {
         let (from, to) = (jid("juliet@x.example/phone"), jid("#r\\40hs.example@matrix.xmpp.example/jul"));
-        let refused = Answer::Refused(Refusal::Forbidden, "no".into());
+        let refused = Answer::Refused(Refusal::forbidden("no"));
         let presence = Envelope::presence(from.clone(), to.clone(), None);
         assert!(matches!(presence.stanzas(refused.clone())[..], [Stanza::Presence(_)]));
         let message = Envelope::message(from.clone(), to.clone(), Some("m1".into()));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::AdminInput;
 use crate::bridge::Bridge;
 use crate::commands::{admin, user};
-use crate::core::action::Refusal;
+use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
 use crate::core::xmpp_in::{AdhocCommand, AdhocStep, Submission};
 use crate::xmpp::adhoc::CommandAnswer;
@@ -16,16 +16,15 @@ use crate::xmpp::reply::{Answer, Envelope};
 impl Bridge {
     /// An ad-hoc command to the component; `reply` answers it.
     pub async fn adhoc_command(self: &Arc<Self>, command: AdhocCommand, reply: Option<&Envelope>) {
-        let refuse = |refusal: Refusal, text: &str| Answer::Refused(refusal, text.to_owned());
-        let answer = self.run_adhoc(command).await.unwrap_or_else(|(refusal, text)| refuse(refusal, &text));
+        let answer = self.run_adhoc(command).await.unwrap_or_else(Answer::Refused);
         self.answer(reply, answer).await;
     }
 
-    async fn run_adhoc(self: &Arc<Self>, command: AdhocCommand) -> Result<Answer, (Refusal, String)> {
+    async fn run_adhoc(self: &Arc<Self>, command: AdhocCommand) -> Result<Answer, Refusal> {
         let sender = command.sender;
         let who = Party::Xmpp(sender.clone());
         let Some(admin_node) = command.admin else {
-            return Err((Refusal::NotFound, format!("There is no command '{}'.", command.node)));
+            return Err(Refusal::not_found(format!("There is no command '{}'.", command.node)));
         };
         if admin_node && !self.is_admin(&who) {
             let text = "Only the bridge's admins can run admin commands.";
@@ -33,12 +32,12 @@ impl Bridge {
             if let Err(e) = self.store.audit(&who, &command.attempted, false, text).await {
                 tracing::warn!(error = %e, "cannot write the audit log");
             }
-            return Err((Refusal::Forbidden, text.to_owned()));
+            return Err(Refusal::forbidden(text));
         }
         let submission = match command.step {
             AdhocStep::Cancel => return Ok(Answer::Command(CommandAnswer::Canceled)),
             AdhocStep::Form => return Ok(Answer::Command(CommandAnswer::Form)),
-            AdhocStep::Submitted(submission) => submission.map_err(|mistake| (Refusal::BadRequest, mistake))?,
+            AdhocStep::Submitted(submission) => submission.map_err(Refusal::bad_request)?,
         };
         let answer = match submission {
             // Admin commands answer their mistakes, audited, as in the control room.
@@ -48,7 +47,7 @@ impl Bridge {
                 Ok(self.run_admin(&who, &line, admin::parse_words(&words), &input).await)
             }
             Submission::User { words } => {
-                let command = user::parse_words(&words).map_err(|mistake| (Refusal::BadRequest, mistake))?;
+                let command = user::parse_words(&words).map_err(Refusal::bad_request)?;
                 self.xmpp_adhoc(&sender, command).await
             }
         };
@@ -56,7 +55,7 @@ impl Bridge {
             Ok(text) => Ok(Answer::Command(CommandAnswer::Completed(text))),
             Err(e) => {
                 tracing::warn!(from = %sender, error = %e, "ad-hoc command failed");
-                Err((Refusal::Internal, "The bridge could not run the command.".to_owned()))
+                Err(Refusal::internal("The bridge could not run the command."))
             }
         }
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::Answer;
 use crate::bridge::Bridge;
 use crate::commands::admin::BlockCommand;
+use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
 
 impl Bridge {
@@ -13,18 +14,18 @@ impl Bridge {
             Ok(c) => c,
             Err(e) => return Ok(Err(e)),
         };
-        let entry = |words: &[String], extension: bool| -> Result<(&'static str, String), String> {
+        let entry = |words: &[String], extension: bool| -> Result<(&'static str, String), Refusal> {
             let text = words.join(" ");
             if extension {
                 let e = text.trim();
                 if e.is_empty() || e.contains(char::is_whitespace) || e.len() > 32 {
-                    return Err(format!("'{text}' is not an extension."));
+                    return Err(Refusal::bad_request(format!("'{text}' is not an extension.")));
                 }
                 return Ok(("extension", e.to_owned()));
             }
             let key = calls.block_key(&text);
             if key.trim_start_matches('+').is_empty() || key.len() > 32 {
-                return Err(format!("'{text}' is not a phone number."));
+                return Err(Refusal::bad_request(format!("'{text}' is not a phone number.")));
             }
             Ok(("number", key))
         };
@@ -35,7 +36,7 @@ impl Bridge {
                     Err(e) => return Ok(Err(e)),
                 };
                 if !self.store.block(kind, &key, who).await? {
-                    return Ok(Err(format!("{key} is on the block list already.")));
+                    return Ok(Err(Refusal::bad_request(format!("{key} is on the block list already."))));
                 }
                 calls.refresh(false).await?;
                 match kind {
@@ -52,11 +53,11 @@ impl Bridge {
                     let in_config = calls.config_block_list();
                     let from_config = in_config.numbers.iter().any(|n| calls.block_key(n) == key)
                         || in_config.extensions.iter().any(|e| e.as_str() == key);
-                    return Ok(Err(if from_config {
+                    return Ok(Err(Refusal::bad_request(if from_config {
                         format!("{key} is on the config's block list (missed_calls.rules.block_list); change it there.")
                     } else {
                         format!("{key} is not on the block list.")
-                    }));
+                    })));
                 }
                 calls.refresh(false).await?;
                 format!("OK: {key} is off the block list.")

@@ -6,6 +6,7 @@ use super::Answer;
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
+use crate::core::refusal::Refusal;
 
 impl Bridge {
     /// `broadcast TEXT`: queued to every Matrix user's bot chat and every known XMPP user.
@@ -13,7 +14,7 @@ impl Bridge {
         Ok(Ok({
             let text = text.join(" ");
             if text.trim().is_empty() {
-                return Ok(Err("Nothing to broadcast: broadcast TEXT".into()));
+                return Ok(Err(Refusal::bad_request("Nothing to broadcast: broadcast TEXT")));
             }
             let notice = Text::notice(format!("Notice from the bridge admins: {text}"));
             let mut actions = vec![];

@@ -10,6 +10,7 @@ use crate::contacts::import::{Format, MAX_IMPORT_BYTES};
 use crate::core::action::Action;
 use crate::core::ids::MatrixUserId;
 use crate::core::inbound::{FileRef, MatrixIn};
+use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
 use crate::store::ContactImport;
 
@@ -35,18 +36,13 @@ impl Bridge {
         } else {
             format!("{sender}: only the bridge's admins can run commands here.")
         };
-        Some(Action::MatrixNotice {
-            room,
-            html: Some(super::as_html(&body)),
-            body,
-            reply_to: Some(event_id.to_owned()),
-        })
+        Some(Action::MatrixNotice { room, html: Some(super::as_html(&body)), body, reply_to: Some(event_id.into()) })
     }
 
     /// The file a `contacts import` means: the one it answers, else the admin's last upload.
-    async fn file_to_import(&self, who: &Party, input: &AdminInput) -> Result<FileRef, String> {
+    async fn file_to_import(&self, who: &Party, input: &AdminInput) -> Result<FileRef, Refusal> {
         let Party::Matrix(user) = who else {
-            return Err("Give the file's content in the form (field 'content').".into());
+            return Err(Refusal::bad_request("Give the file's content in the form (field 'content')."));
         };
         let uploads: Vec<(MatrixUserId, FileRef)> =
             self.uploads.lock().map(|u| u.iter().cloned().collect()).unwrap_or_default();
@@ -54,33 +50,42 @@ impl Bridge {
             if let Some((_, f)) = uploads.iter().find(|(_, f)| &f.event_id == answered) {
                 return Ok(f.clone());
             }
-            let room = self.control_room().ok_or("The control room is not ready yet.")?;
+            let room = self.control_room().ok_or_else(|| Refusal::busy("The control room is not ready yet."))?;
             return match self.matrix.room_event(&room, answered).await {
                 Ok(Some(MatrixIn::File { file: f, .. })) => Ok(f),
-                Ok(_) => Err("The message you answered is not a file.".into()),
-                Err(e) => Err(format!("Cannot read the message you answered: {e}")),
+                Ok(_) => Err(Refusal::bad_request("The message you answered is not a file.")),
+                Err(e) => Err(Refusal::internal(format!("Cannot read the message you answered: {e}"))),
             };
         }
         uploads.iter().rev().find(|(u, _)| u == user).map(|(_, f)| f.clone()).ok_or_else(|| {
-            "Upload a vCard (.vcf) or CSV file to this room first, then send `contacts import` (or answer the file with it)."
-                .into()
+            Refusal::bad_request(
+                "Upload a vCard (.vcf) or CSV file to this room first, then send `contacts import` (or answer the file with it).",
+            )
         })
     }
 
-    async fn fetch_file(&self, file: &FileRef) -> Result<String, String> {
-        let too_big =
-            |n: u64| format!("{} is {n} bytes; the limit for contact files is {MAX_IMPORT_BYTES} bytes.", file.name);
+    async fn fetch_file(&self, file: &FileRef) -> Result<String, Refusal> {
+        let too_big = |n: u64| {
+            Refusal::policy(format!(
+                "{} is {n} bytes; the limit for contact files is {MAX_IMPORT_BYTES} bytes.",
+                file.name
+            ))
+        };
         if let Some(size) = file.size
             && size > MAX_IMPORT_BYTES as u64
         {
             return Err(too_big(size));
         }
-        let (bytes, _) =
-            self.matrix.download(&file.mxc).await.map_err(|e| format!("Cannot download {}: {e}", file.name))?;
+        let (bytes, _) = self
+            .matrix
+            .download(&file.mxc)
+            .await
+            .map_err(|e| Refusal::internal(format!("Cannot download {}: {e}", file.name)))?;
         if bytes.len() > MAX_IMPORT_BYTES {
             return Err(too_big(bytes.len() as u64));
         }
-        String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text (a vCard or CSV file).", file.name))
+        String::from_utf8(bytes)
+            .map_err(|_| Refusal::bad_request(format!("{} is not UTF-8 text (a vCard or CSV file).", file.name)))
     }
 
     pub(super) async fn contacts_command(
@@ -122,19 +127,21 @@ impl Bridge {
                     }
                 };
                 if content.len() > MAX_IMPORT_BYTES {
-                    return Ok(Err(format!("The file is larger than the limit of {MAX_IMPORT_BYTES} bytes.")));
+                    return Ok(Err(Refusal::bad_request(format!(
+                        "The file is larger than the limit of {MAX_IMPORT_BYTES} bytes."
+                    ))));
                 }
                 let format = Format::detect(&name, mimetype.as_deref(), &content);
                 let report = match calls.read_contacts(&content, format) {
                     Ok(r) => r,
-                    Err(e) => return Ok(Err(format!("{name} cannot be read: {e}"))),
+                    Err(e) => return Ok(Err(Refusal::bad_request(format!("{name} cannot be read: {e}")))),
                 };
                 if report.contacts.is_empty() {
                     let mut text = format!("{name} has no contact with a phone number; nothing was imported.");
                     for p in report.problems.iter().take(20) {
                         text.push_str(&format!("\n- {p}"));
                     }
-                    return Ok(Err(text));
+                    return Ok(Err(Refusal::bad_request(text)));
                 }
                 let n = report.contacts.len();
                 let import = ContactImport {

@@ -91,7 +91,7 @@ impl Bridge {
             refusal
         };
         let html = Some(as_html(&answer));
-        Some(Action::MatrixNotice { room, body: answer, html, reply_to: Some(event_id.to_owned()) })
+        Some(Action::MatrixNotice { room, body: answer, html, reply_to: Some(event_id.into()) })
     }
 }
 

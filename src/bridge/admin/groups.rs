@@ -5,11 +5,12 @@ use std::sync::Arc;
 use super::Answer;
 use crate::bridge::Bridge;
 use crate::commands::admin::{self, GroupsCommand};
+use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
 
 impl Bridge {
     /// Read people typed in a command; `Err` names every one that does not read.
-    fn parse_people(&self, people: &[String]) -> Result<Vec<Party>, String> {
+    fn parse_people(&self, people: &[String]) -> Result<Vec<Party>, Refusal> {
         let mut out = Vec::new();
         let mut bad = Vec::new();
         for p in people {
@@ -18,7 +19,11 @@ impl Bridge {
                 Err(e) => bad.push(format!("{p}: {e}")),
             }
         }
-        if bad.is_empty() { Ok(out) } else { Err(format!("Not a Matrix ID or JID: {}", bad.join("; "))) }
+        if bad.is_empty() {
+            Ok(out)
+        } else {
+            Err(Refusal::bad_address(format!("Not a Matrix ID or JID: {}", bad.join("; "))))
+        }
     }
 
     pub(super) async fn groups_command(self: &Arc<Self>, who: &Party, action: GroupsCommand) -> Answer {
@@ -26,22 +31,22 @@ impl Bridge {
         Ok(match action {
             GroupsCommand::Create { name } => {
                 if let Err(e) = admin::check_group_name(&name) {
-                    return Ok(Err(e));
+                    return Ok(Err(Refusal::bad_request(e)));
                 }
                 if !store.create_group(&name, who).await? {
-                    return Ok(Err(format!("The group {name} exists already.")));
+                    return Ok(Err(Refusal::bad_request(format!("The group {name} exists already."))));
                 }
                 Ok(format!("OK: the group {name} is created; add people with `groups add {name} USER...`."))
             }
             GroupsCommand::Delete { name } => match store.delete_group(&name).await? {
                 true => Ok(format!("OK: the group {name} is deleted.")),
-                false => Err(format!("There is no group {name}.")),
+                false => Err(Refusal::bad_request(format!("There is no group {name}."))),
             },
             GroupsCommand::Add { name, members } | GroupsCommand::Remove { name, members }
                 if !store.group_exists(&name).await? =>
             {
                 let _ = members;
-                Err(format!("There is no group {name}; create it with `groups create {name}`."))
+                Err(Refusal::bad_request(format!("There is no group {name}; create it with `groups create {name}`.")))
             }
             GroupsCommand::Add { name, members } => {
                 let people = match self.parse_people(&members) {
@@ -72,7 +77,7 @@ impl Bridge {
                     }
                 }
                 if removed.is_empty() {
-                    Err(format!("None of them is in {name}."))
+                    Err(Refusal::bad_request(format!("None of them is in {name}.")))
                 } else {
                     Ok(format!("OK: {} removed from {name}.", removed.join(", ")))
                 }
@@ -86,7 +91,7 @@ impl Bridge {
                     .collect();
                 if groups.is_empty() {
                     return Ok(match name {
-                        Some(n) => Err(format!("There is no group {n}.")),
+                        Some(n) => Err(Refusal::bad_request(format!("There is no group {n}."))),
                         None => Ok("No contact groups yet: `groups create NAME`.".into()),
                     });
                 }

@@ -7,19 +7,22 @@ use super::Answer;
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
 use crate::core::ids::{BareJid, RoomId};
+use crate::core::refusal::Refusal;
 use crate::core::room;
 
 impl Bridge {
     /// A Matrix room given as `!id:server` or `#alias:server`.
-    async fn resolve_room(&self, text: &str) -> Result<RoomId, String> {
+    async fn resolve_room(&self, text: &str) -> Result<RoomId, Refusal> {
         if text.starts_with('#') {
             return match self.matrix.resolve_alias(text).await {
                 Ok(Some(room)) => Ok(room),
-                Ok(None) => Err(format!("No room has the address {text}.")),
-                Err(e) => Err(format!("Cannot look up {text}: {e}")),
+                Ok(None) => Err(Refusal::not_found(format!("No room has the address {text}."))),
+                Err(e) => Err(Refusal::internal(format!("Cannot look up {text}: {e}"))),
             };
         }
-        RoomId::parse(text).map_err(|e| format!("'{text}' is not a room ID (!id:server) or alias (#name:server): {e}"))
+        RoomId::parse(text).map_err(|e| {
+            Refusal::bad_address(format!("'{text}' is not a room ID (!id:server) or alias (#name:server): {e}"))
+        })
     }
 
     /// `rooms link`: an existing Matrix room becomes the room of a MUC on an XMPP server.
@@ -27,35 +30,44 @@ impl Bridge {
         let muc = match BareJid::parse(xmpp_muc) {
             Ok(m) if m.local().is_some() && m.domain() != self.map.component => m,
             Ok(_) => {
-                return Ok(Err(format!(
+                return Ok(Err(Refusal::bad_request(format!(
                     "'{xmpp_muc}' is not a MUC on an XMPP server: write room@conference.server (rooms the bridge hosts are linked already)."
-                )));
+                ))));
             }
-            Err(e) => return Ok(Err(format!("'{xmpp_muc}' is not a MUC address: {e}"))),
+            Err(e) => return Ok(Err(Refusal::bad_request(format!("'{xmpp_muc}' is not a MUC address: {e}")))),
         };
         let room = match self.resolve_room(matrix_room).await {
             Ok(r) => r,
             Err(e) => return Ok(Err(e)),
         };
         if Some(&room) == self.control_room().as_ref() {
-            return Ok(Err("The control room cannot be linked.".into()));
+            return Ok(Err(Refusal::bad_request("The control room cannot be linked.")));
         }
         if let Some(r) = self.hosted_room(&room).await? {
-            return Ok(Err(format!("{room} is a room the bridge hosts; XMPP users reach it at {}.", self.muc_of(&r))));
+            return Ok(Err(Refusal::bad_request(format!(
+                "{room} is a room the bridge hosts; XMPP users reach it at {}.",
+                self.muc_of(&r)
+            ))));
         }
         if let Some(other) = self.linked_muc_of(&room).await? {
-            return Ok(Err(format!("{room} is linked with {other} already; `rooms unlink {room}` first.")));
+            return Ok(Err(Refusal::bad_request(format!(
+                "{room} is linked with {other} already; `rooms unlink {room}` first."
+            ))));
         }
         if let Some(other) = self.linked_room_of(&muc).await? {
-            return Ok(Err(format!("{muc} is linked with the room {other} already; `rooms unlink {muc}` first.")));
+            return Ok(Err(Refusal::bad_request(format!(
+                "{muc} is linked with the room {other} already; `rooms unlink {muc}` first."
+            ))));
         }
         let bot = self.map.bot();
         if let Err(e) = self.matrix.join(&room, &bot).await {
-            return Ok(Err(format!("The bridge bot cannot join {room} ({e}): invite {bot} to it first.")));
+            return Ok(Err(Refusal::bad_request(format!(
+                "The bridge bot cannot join {room} ({e}): invite {bot} to it first."
+            ))));
         }
         let members = match self.matrix.joined_members(&room).await {
             Ok(m) => m,
-            Err(e) => return Ok(Err(format!("Cannot read the members of {room}: {e}"))),
+            Err(e) => return Ok(Err(Refusal::bad_request(format!("Cannot read the members of {room}: {e}")))),
         };
         self.store.save_linked_muc(&room, &muc).await?;
         self.index_link(&room, &muc);
@@ -92,13 +104,17 @@ impl Bridge {
             match BareJid::parse(which) {
                 Ok(muc) => match self.linked_room_of(&muc).await? {
                     Some(r) => r,
-                    None => return Ok(Err(format!("{muc} is linked to no room."))),
+                    None => return Ok(Err(Refusal::bad_request(format!("{muc} is linked to no room.")))),
                 },
-                Err(e) => return Ok(Err(format!("'{which}' is not a room ID, alias or MUC address: {e}"))),
+                Err(e) => {
+                    return Ok(Err(Refusal::bad_request(format!(
+                        "'{which}' is not a room ID, alias or MUC address: {e}"
+                    ))));
+                }
             }
         };
         let Some(muc) = self.linked_muc_of(&room).await? else {
-            return Ok(Err(format!("{room} is not linked with a MUC.")));
+            return Ok(Err(Refusal::bad_request(format!("{room} is not linked with a MUC."))));
         };
         let mut actions = vec![];
         for (user, nick) in self.store.xmpp_occupants(&room).await? {

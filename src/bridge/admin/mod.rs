@@ -22,6 +22,7 @@ use std::time::Instant;
 use crate::bridge::Bridge;
 use crate::calls::service::CallsService;
 use crate::commands::admin::{self, AdminCommand, RoomsCommand, UsersCommand};
+use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
 
 pub use control_room::as_html;
@@ -31,7 +32,7 @@ pub const CHAT_PERMISSION: &str = "chat";
 
 /// What a command answers: the text, or why it could not be done (bad arguments, unknown
 /// room); the text says why.
-type Answer = crate::store::Result<Result<String, String>>;
+type Answer = crate::store::Result<Result<String, Refusal>>;
 
 impl Bridge {
     /// Is this person an admin (listed in `admins:`, with `*` patterns)?
@@ -87,9 +88,11 @@ impl Bridge {
         }
     }
 
-    fn calls_module(&self) -> Result<&Arc<CallsService>, String> {
+    fn calls_module(&self) -> Result<&Arc<CallsService>, Refusal> {
         self.calls.get().ok_or_else(|| {
-            "Missed-call notifications are off on this bridge (no missed_calls section in the config).".into()
+            Refusal::unsupported(
+                "Missed-call notifications are off on this bridge (no missed_calls section in the config).",
+            )
         })
     }
 
@@ -120,7 +123,7 @@ impl Bridge {
                 Err(refusal) => (false, refusal),
                 Ok(()) => match self.admin_command(who, command, input).await {
                     Ok(Ok(answer)) => (true, answer),
-                    Ok(Err(mistake)) => (false, with_usage(mistake, text)),
+                    Ok(Err(mistake)) => (false, with_usage(mistake.text, text)),
                     Err(e) => (false, format!("The command failed: {e}")),
                 },
             },
@@ -141,7 +144,7 @@ impl Bridge {
     async fn admin_command(self: &Arc<Self>, who: &Party, command: AdminCommand, input: &AdminInput) -> Answer {
         match command {
             AdminCommand::Help { command } if command.is_empty() => Ok(Ok(admin::help())),
-            AdminCommand::Help { command } => Ok(admin::help_for(&command)),
+            AdminCommand::Help { command } => Ok(admin::help_for(&command).map_err(Refusal::bad_request)),
             AdminCommand::Status => self.status().await,
             AdminCommand::Rooms { action: RoomsCommand::List } => self.rooms_list().await,
             AdminCommand::Rooms { action: RoomsCommand::Info { room } } => self.room_info(room).await,

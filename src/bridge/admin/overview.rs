@@ -3,6 +3,7 @@
 use super::Answer;
 use crate::bridge::Bridge;
 use crate::core::ids::{MatrixUserId, RoomId};
+use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
 
 impl Bridge {
@@ -68,7 +69,7 @@ impl Bridge {
                     Err(_) => None,
                 }
             };
-            let Some(r) = found else { return Ok(Err(format!("{room} is not a hosted room."))) };
+            let Some(r) = found else { return Ok(Err(Refusal::bad_request(format!("{room} is not a hosted room.")))) };
             let mut lines = vec![format!(
                 "{} — {} — owner {} — {}",
                 r.alias.as_deref().unwrap_or(r.room.as_str()),
@@ -110,7 +111,7 @@ impl Bridge {
         Ok(Ok({
             let who = match Party::parse_contact(&user, &self.map) {
                 Ok(p) => p,
-                Err(e) => return Ok(Err(format!("Cannot read {user}: {e}"))),
+                Err(e) => return Ok(Err(Refusal::bad_request(format!("Cannot read {user}: {e}")))),
             };
             let perms = self.store.permissions_of(&who).await?;
             let rooms = self.store.rooms_of(&who).await?;

@@ -4,6 +4,7 @@
 use super::Answer;
 use crate::bridge::Bridge;
 use crate::commands::admin::PermissionsCommand;
+use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
 
 impl Bridge {
@@ -20,7 +21,7 @@ impl Bridge {
         Ok(Ok({
             let target = match Party::parse_contact(&user, &self.map) {
                 Ok(t) => t,
-                Err(e) => return Ok(Err(format!("Cannot grant to {user}: {e}"))),
+                Err(e) => return Ok(Err(Refusal::bad_request(format!("Cannot grant to {user}: {e}")))),
             };
             self.store.grant(&target, permission.as_str(), who).await?;
             format!("OK: {target} may use {}.", permission.as_str())
@@ -32,7 +33,7 @@ impl Bridge {
         Ok(Ok({
             let target = match Party::parse_contact(&user, &self.map) {
                 Ok(t) => t,
-                Err(e) => return Ok(Err(format!("Cannot revoke from {user}: {e}"))),
+                Err(e) => return Ok(Err(Refusal::bad_request(format!("Cannot revoke from {user}: {e}")))),
             };
             if self.store.revoke(&target, permission.as_str()).await? {
                 format!("OK: {target} may no longer use {}.", permission.as_str())

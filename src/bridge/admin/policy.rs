@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::Answer;
 use crate::bridge::Bridge;
 use crate::commands::admin::{MissedCallsCommand, OptionsCommand};
+use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
 
 impl Bridge {
@@ -57,7 +58,7 @@ impl Bridge {
             }
             MissedCallsCommand::Options { action: Some(OptionsCommand::Set { name, value }) } => {
                 if let Err(e) = calls.check_option(&name, &value) {
-                    return Ok(Err(e));
+                    return Ok(Err(Refusal::bad_request(e.to_string())));
                 }
                 set(&name, Some(value.trim())).await?;
                 let now = crate::calls::settings::value(&name, &calls.live().rules, &calls.live().render);
@@ -67,7 +68,9 @@ impl Bridge {
                 let known = name == "policy" || crate::calls::settings::OPTIONS.iter().any(|(n, _)| *n == name);
                 if !known {
                     // The same message as for `set`: it lists the options.
-                    return Ok(Err(calls.check_option(&name, "").err().unwrap_or_default()));
+                    return Ok(Err(Refusal::bad_request(
+                        calls.check_option(&name, "").err().map(|e| e.to_string()).unwrap_or_default(),
+                    )));
                 }
                 set(&name, None).await?;
                 let now = crate::calls::settings::value(&name, &calls.live().rules, &calls.live().render);

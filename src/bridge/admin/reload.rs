@@ -3,16 +3,19 @@
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
+use crate::core::refusal::Refusal;
 
 impl Bridge {
     /// `reload`: read the config file again; apply what can change while running and say what
     /// needs a restart. Connections stay up.
-    pub(super) async fn reload(self: &Arc<Self>) -> Result<String, String> {
+    pub(super) async fn reload(self: &Arc<Self>) -> Result<String, Refusal> {
+        let not_reloaded = |e: &dyn std::fmt::Display| {
+            Refusal::bad_request(format!("The config was not reloaded, nothing changed: {e}"))
+        };
         let old = self.current_config();
-        let mut new = crate::config::Config::load(&old.source)
-            .map_err(|e| format!("The config was not reloaded, nothing changed: {e}"))?;
+        let mut new = crate::config::Config::load(&old.source).map_err(|e| not_reloaded(&e))?;
         // The same bar as at start-up: a weak or placeholder secret is not taken in.
-        new.check_secrets().map_err(|e| format!("The config was not reloaded, nothing changed: {e}"))?;
+        new.check_secrets().map_err(|e| not_reloaded(&e))?;
         let differs = crate::config::differs;
         let mut restart = vec![];
         for (key, changed) in [
@@ -55,10 +58,9 @@ impl Bridge {
         }
         match (self.calls.get(), &new.missed_calls) {
             (Some(calls), _) => {
-                let more = calls
-                    .reload(new.missed_calls_settings().as_ref())
-                    .await
-                    .map_err(|e| format!("The config was not reloaded, nothing changed: {e:#}"))?;
+                let more = calls.reload(new.missed_calls_settings().as_ref()).await.map_err(|e| {
+                    Refusal::bad_request(format!("The config was not reloaded, nothing changed: {e:#}"))
+                })?;
                 restart.extend(more);
             }
             (None, Some(_)) => restart.push("missed_calls (the module starts at the next restart)".into()),

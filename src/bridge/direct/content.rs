@@ -8,10 +8,11 @@
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
-use crate::core::action::{Action, Extras, Refusal, Reply, Text, XmppTarget};
-use crate::core::ids::{BareJid, MatrixUserId, RoomId};
+use crate::core::action::{Action, Extras, Reply, Text, XmppTarget};
+use crate::core::ids::{BareJid, EventId, MatrixUserId, RoomId, StanzaId};
 use crate::core::inbound::{FileRef, XmppAct};
 use crate::core::outbox::DeliveryError;
+use crate::core::refusal::Refusal;
 use crate::matrix::client::MatrixError;
 use crate::store::{DirectChat, MappedMessage, Reaction, StoreError, StoreTx};
 use crate::xmpp::out::Outgoing;
@@ -26,33 +27,33 @@ impl Bridge {
         to_local: &str,
         stanza_id: Option<String>,
         act: XmppAct,
-    ) -> Result<(), (Refusal, String)> {
-        let to = self.map.matrix_for_jid(to_local).map_err(|e| (Refusal::BadAddress, e.to_string()))?;
+    ) -> Result<(), Refusal> {
+        let to = self.map.matrix_for_jid(to_local).map_err(|e| Refusal::bad_address(e.to_string()))?;
         let user = self.map.ghost_for(from);
         // Checked now, to answer the client that sent it; checked again when it is carried out.
         let target = match &act {
             XmppAct::Reactions { id, .. } | XmppAct::Retract { id } => id,
         };
-        let known =
-            self.dm_message_by_stanza(from, &to, target).await.map_err(|e| (Refusal::Internal, e.to_string()))?;
+        let known = self.dm_message_by_stanza(from, &to, target).await.map_err(|e| Refusal::internal(e.to_string()))?;
         match (&act, known) {
-            (_, None) => return Err((Refusal::NotFound, format!("The bridge knows no message with the id {target}."))),
+            (_, None) => return Err(Refusal::not_found(format!("The bridge knows no message with the id {target}."))),
             (XmppAct::Retract { .. }, Some(m)) if !m.from_xmpp => {
-                return Err((Refusal::Forbidden, "You can only retract your own messages.".into()));
+                return Err(Refusal::forbidden("You can only retract your own messages."));
             }
             _ => {}
         }
+        let own_id = stanza_id.clone().map(StanzaId::new);
         let action = match act {
             XmppAct::Reactions { id, keys } => Action::MatrixReactions {
-                target: XmppTarget::Dm { from: from.clone(), to, stanza_id: id },
+                target: XmppTarget::Dm { from: from.clone(), to, stanza_id: StanzaId::new(id) },
                 user,
                 keys,
-                stanza_id: stanza_id.clone(),
+                stanza_id: own_id,
             },
             XmppAct::Retract { id } => Action::MatrixRetract {
-                target: XmppTarget::Dm { from: from.clone(), to, stanza_id: id },
+                target: XmppTarget::Dm { from: from.clone(), to, stanza_id: StanzaId::new(id) },
                 user,
-                stanza_id: stanza_id.clone(),
+                stanza_id: own_id,
             },
         };
         let internal = |e: StoreError| crate::bridge::store_refusal(&e, "an XMPP message");
@@ -72,16 +73,15 @@ impl Bridge {
     async fn resolve_xmpp_target(&self, target: &XmppTarget) -> Result<(RoomId, String, bool), DeliveryError> {
         match target {
             XmppTarget::Dm { from, to, stanza_id } => {
-                let m = self.dm_message_by_stanza(from, to, stanza_id).await?.ok_or_else(|| {
+                let m = self.dm_message_by_stanza(from, to, stanza_id.as_str()).await?.ok_or_else(|| {
                     DeliveryError::Permanent(format!("the bridge knows no message with the id {stanza_id}"))
                 })?;
                 Ok((m.room, m.event_id, m.from_xmpp))
             }
             XmppTarget::Room { room, archive_id } => {
-                let m =
-                    self.store.archived(room, crate::store::ArchiveKey::Id(*archive_id)).await?.ok_or_else(|| {
-                        DeliveryError::Permanent(format!("message {archive_id} is no longer in the room"))
-                    })?;
+                let m = self.store.archived(room, crate::store::ArchiveKey::Id(archive_id.get())).await?.ok_or_else(
+                    || DeliveryError::Permanent(format!("message {archive_id} is no longer in the room")),
+                )?;
                 let event = m
                     .event_id
                     .ok_or_else(|| DeliveryError::Permanent(format!("message {archive_id} never reached Matrix")))?;
@@ -170,11 +170,11 @@ impl Bridge {
         &self,
         from: &BareJid,
         to: &MatrixUserId,
-        extras: &Extras,
-    ) -> Result<(), (Refusal, String)> {
+        extras: &Extras<StanzaId>,
+    ) -> Result<(), Refusal> {
         let Some(id) = &extras.replaces else { return Ok(()) };
-        match self.dm_message_by_stanza(from, to, id).await {
-            Ok(Some(m)) if !m.from_xmpp => Err((Refusal::Forbidden, "You can only correct your own messages.".into())),
+        match self.dm_message_by_stanza(from, to, id.as_str()).await {
+            Ok(Some(m)) if !m.from_xmpp => Err(Refusal::forbidden("You can only correct your own messages.")),
             _ => Ok(()),
         }
     }
@@ -186,14 +186,14 @@ impl Bridge {
         &self,
         from: &BareJid,
         to: &MatrixUserId,
-        extras: &Extras,
+        extras: &Extras<StanzaId>,
     ) -> Result<(Option<String>, Option<String>), DeliveryError> {
         let reply = match &extras.reply_to {
-            Some(r) => self.dm_message_by_stanza(from, to, &r.id).await?.map(|m| m.event_id),
+            Some(r) => self.dm_message_by_stanza(from, to, r.id.as_str()).await?.map(|m| m.event_id),
             None => None,
         };
         let replaces = match &extras.replaces {
-            Some(id) => match self.dm_message_by_stanza(from, to, id).await? {
+            Some(id) => match self.dm_message_by_stanza(from, to, id.as_str()).await? {
                 Some(m) if m.from_xmpp => Some(m.event_id),
                 Some(_) => return Err(DeliveryError::Permanent("only your own messages can be corrected".into())),
                 None => None,
@@ -229,12 +229,12 @@ impl Bridge {
             return Ok(vec![self.notice_in(chat, &room, in_room), self.notice_to_xmpp(chat, &sender, to_xmpp)]);
         };
         let extras = Extras {
-            reply_to: reply_to.map(|id| Reply { id, author: None, quote: None }),
+            reply_to: reply_to.map(|id| Reply { id: EventId::new(id), author: None, quote: None }),
             replaces: None,
             file: Some(link.clone()),
         };
         let nick = self.displayname(&sender);
-        let event = Some((room, file.event_id));
+        let event = Some((room, EventId::new(file.event_id)));
         Ok(vec![Action::XmppChat {
             from: sender,
             to: chat.xmpp.clone(),
@@ -255,7 +255,8 @@ impl Bridge {
         tx.save_reaction(&r).await?;
         let keys = tx.reactions_of(&r.room, &r.target_event, &r.reactor).await?.into_iter().map(|r| r.key).collect();
         let Ok(from) = MatrixUserId::parse(&r.reactor) else { return Ok(vec![]) };
-        Ok(vec![Action::XmppReactions { from, to: chat.xmpp.clone(), room: r.room, target: r.target_event, keys }])
+        let target = EventId::new(r.target_event);
+        Ok(vec![Action::XmppReactions { from, to: chat.xmpp.clone(), room: r.room, target, keys }])
     }
 
     /// A Matrix user redacted an event in their direct chat: a reaction taken back (the new
@@ -273,13 +274,15 @@ impl Bridge {
             let keys = tx.reactions_of(&room, &r.target_event, &r.reactor).await?.into_iter().map(|r| r.key).collect();
             return Ok(match MatrixUserId::parse(&r.reactor) {
                 Ok(from) if from == sender => {
-                    vec![Action::XmppReactions { from, to: chat.xmpp.clone(), room, target: r.target_event, keys }]
+                    let target = EventId::new(r.target_event);
+                    vec![Action::XmppReactions { from, to: chat.xmpp.clone(), room, target, keys }]
                 }
                 _ => vec![],
             });
         }
         tx.forget_media(&room, &redacts).await?;
-        Ok(vec![Action::XmppRetract { from: sender, to: chat.xmpp.clone(), room, target: redacts }])
+        let target = EventId::new(redacts);
+        Ok(vec![Action::XmppRetract { from: sender, to: chat.xmpp.clone(), room, target }])
     }
 
     /// Resolve a Matrix message's reply and correction (events of `room`) to what the XMPP
@@ -289,11 +292,11 @@ impl Bridge {
         room: &RoomId,
         sender: &MatrixUserId,
         to: &BareJid,
-        extras: &Extras,
-    ) -> Result<(Extras, Option<String>), DeliveryError> {
+        extras: &Extras<EventId>,
+    ) -> Result<(Extras<StanzaId>, Option<String>), DeliveryError> {
         let mut out = Extras { file: extras.file.clone(), ..Extras::default() };
         if let Some(r) = &extras.reply_to
-            && let Some(m) = self.store.original_by_event(room, &r.id).await?
+            && let Some(m) = self.store.original_by_event(room, r.id.as_str()).await?
         {
             let author = if m.from_xmpp { m.xmpp.to_string() } else { self.map.jid_for_matrix(&m.matrix).to_string() };
             let ghost = self.map.ghost_for(to);
@@ -302,18 +305,18 @@ impl Bridge {
                 Ok(Some(crate::core::inbound::MatrixIn::File { file, .. })) => Some(file.name),
                 _ => None,
             };
-            out.reply_to = Some(Reply { id: m.stanza_id, author: Some(author), quote });
+            out.reply_to = Some(Reply { id: StanzaId::new(m.stanza_id), author: Some(author), quote });
         }
         let mut edit_of = None;
         if let Some(original) = &extras.replaces
-            && let Some(m) = self.store.original_by_event(room, original).await?
+            && let Some(m) = self.store.original_by_event(room, original.as_str()).await?
         {
             if m.from_xmpp || &m.matrix != sender {
                 return Err(DeliveryError::Permanent(
                     "only your own messages can be edited; the edit did not reach XMPP".into(),
                 ));
             }
-            out.replaces = Some(m.stanza_id);
+            out.replaces = Some(StanzaId::new(m.stanza_id));
             edit_of = Some(m.event_id);
         }
         Ok((out, edit_of))
@@ -326,10 +329,10 @@ impl Bridge {
         from: &MatrixUserId,
         to: &BareJid,
         room: &RoomId,
-        target: &str,
+        target: &EventId,
         keys: &[String],
     ) -> Result<(), DeliveryError> {
-        let Some(m) = self.store.original_by_event(room, target).await? else {
+        let Some(m) = self.store.original_by_event(room, target.as_str()).await? else {
             return Err(DeliveryError::Permanent("the reaction is to a message XMPP does not know".into()));
         };
         let act = XmppAct::Reactions { id: m.stanza_id, keys: keys.to_vec() };
@@ -345,9 +348,9 @@ impl Bridge {
         from: &MatrixUserId,
         to: &BareJid,
         room: &RoomId,
-        target: &str,
+        target: &EventId,
     ) -> Result<(), DeliveryError> {
-        let Some(m) = self.store.message_by_event(room, target).await? else {
+        let Some(m) = self.store.message_by_event(room, target.as_str()).await? else {
             // Not a bridged message (a notice, say): nothing to retract.
             return Ok(());
         };

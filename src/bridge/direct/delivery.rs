@@ -3,8 +3,8 @@
 //! as a stanza (recorded in `message_map` first, for markers and corrections).
 
 use crate::bridge::Bridge;
-use crate::core::action::{Action, Text};
-use crate::core::ids::{BareJid, MatrixUserId};
+use crate::core::action::{Action, Extras, Text};
+use crate::core::ids::{BareJid, MatrixUserId, StanzaId};
 use crate::core::outbox::DeliveryError;
 use crate::matrix::client::{MatrixError, Relations};
 use crate::store::{DirectChat, MappedMessage, PeerMembership};
@@ -27,7 +27,7 @@ impl Bridge {
             Action::MatrixDirect { from, to, nick, text, stanza_id, wants_receipt, markable, extras } => {
                 let (reply_to, replaces) = self.resolve_dm_extras(from, to, extras).await?;
                 let asked = Asked {
-                    stanza_id: stanza_id.as_deref(),
+                    stanza_id: stanza_id.as_ref().map(StanzaId::as_str),
                     receipt: *wants_receipt,
                     markable: *markable,
                     edit_of: replaces.as_deref(),
@@ -40,7 +40,8 @@ impl Bridge {
                     Some((room, _)) if !extras.is_empty() => {
                         self.resolve_matrix_extras(room, sender, to, extras).await?
                     }
-                    _ => (extras.clone(), None),
+                    // Nothing to resolve (a file alone, or no event to resolve in).
+                    _ => (Extras { file: extras.file.clone(), ..Extras::default() }, None),
                 };
                 let nick = match nick {
                     Some(n) => Some(n.clone()),
@@ -51,7 +52,7 @@ impl Bridge {
                     // Recorded before sending, so a read marker that comes back at once finds it.
                     let mapped = MappedMessage {
                         room: room.clone(),
-                        event_id: event_id.clone(),
+                        event_id: event_id.to_string(),
                         xmpp: to.clone(),
                         matrix: sender.clone(),
                         stanza_id: stanza_id.clone(),

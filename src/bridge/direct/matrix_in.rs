@@ -4,7 +4,7 @@
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
-use crate::core::ids::{MatrixUserId, RoomId};
+use crate::core::ids::{EventId, MatrixUserId, RoomId};
 use crate::core::inbound::MatrixIn;
 use crate::store::{DirectChat, PeerMembership, StoreTx};
 
@@ -90,10 +90,14 @@ impl Bridge {
                     return Ok(vec![self.notice_in(&chat, &room, notice)]);
                 }
                 let nick = self.displayname(&sender);
-                let event = Some((room, event_id));
+                let event = Some((room, EventId::new(event_id)));
                 let extras = crate::core::action::Extras {
-                    reply_to: reply_to.map(|id| crate::core::action::Reply { id, author: None, quote: None }),
-                    replaces,
+                    reply_to: reply_to.map(|id| crate::core::action::Reply {
+                        id: id.into(),
+                        author: None,
+                        quote: None,
+                    }),
+                    replaces: replaces.map(EventId::new),
                     file: None,
                 };
                 vec![Action::XmppChat { from: sender, to: chat.xmpp, nick, text, event, extras }]

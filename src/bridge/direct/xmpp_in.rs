@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
-use crate::core::action::{Action, Refusal, Text};
+use crate::core::action::{Action, Text};
+use crate::core::ids::StanzaId;
 use crate::core::inbound::XmppChatIn;
+use crate::core::refusal::Refusal;
 
 impl Bridge {
-    pub async fn accept_xmpp_chat(self: &Arc<Self>, chat: XmppChatIn) -> Result<(), (Refusal, String)> {
+    pub async fn accept_xmpp_chat(self: &Arc<Self>, chat: XmppChatIn) -> Result<(), Refusal> {
         if let Some(phone) = self.map.phone_for_local(&chat.to_local) {
             return self.accept_xmpp_sms(chat, phone).await;
         }
@@ -16,17 +18,17 @@ impl Bridge {
             return self.accept_chatbot_xmpp(chat).await;
         }
         let to = self.map.matrix_for_jid(&chat.to_local).map_err(|e| {
-            (
-                Refusal::BadAddress,
-                format!("{e}. To reach @user:server on Matrix, write to user\\40server@{}.", self.map.component),
-            )
+            Refusal::bad_address(format!(
+                "{e}. To reach @user:server on Matrix, write to user\\40server@{}.",
+                self.map.component
+            ))
         })?;
         // Refused here, while the sender's full address is known: a later bounce to the bare
         // JID would be dropped by the sender's server (RFC 6121 8.5.2.1.1).
-        let ghost = self.map.ghost_for_checked(&chat.from).map_err(|e| (Refusal::BadAddress, format!("{e}.")))?;
+        let ghost = self.map.ghost_for_checked(&chat.from).map_err(|e| Refusal::bad_address(format!("{e}.")))?;
         let (reply, replaces) = (chat.extras.reply_to.is_some(), chat.extras.replaces.is_some());
         if let Some(why) = self.too_large_for_matrix(&Text::plain(chat.body.as_str()), &ghost, reply, replaces) {
-            return Err((Refusal::Policy, why));
+            return Err(Refusal::policy(why));
         }
         self.check_dm_correction(&chat.from, &to, &chat.extras).await?;
         let action = Action::MatrixDirect {
@@ -40,7 +42,7 @@ impl Bridge {
             extras: chat.extras,
         };
         let (from, action) = (chat.from.to_string(), &action);
-        let stanza_id = chat.stanza_id.as_deref();
+        let stanza_id = chat.stanza_id.as_ref().map(StanzaId::as_str);
         // One transaction, repeated whole while the database restarts: the claim makes a
         // repeat after a commit whose answer was lost a no-op (the sweep delivers that row).
         let stored = crate::store::retrying("accept an XMPP message", || {

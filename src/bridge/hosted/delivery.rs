@@ -3,7 +3,7 @@
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, OccupantChange, RoomOp, Text};
-use crate::core::ids::{MatrixUserId, RoomId};
+use crate::core::ids::{ArchiveId, MatrixUserId, RoomId, StanzaId};
 use crate::core::outbox::DeliveryError;
 use crate::core::room::Role;
 use crate::core::watch::Party;
@@ -54,18 +54,18 @@ impl Bridge {
         room: &RoomId,
         ghost: &MatrixUserId,
         text: &Text,
-        extras: &crate::core::action::Extras,
+        extras: &crate::core::action::Extras<StanzaId>,
     ) -> Result<String, DeliveryError> {
         if extras.is_empty() {
             return self.post_as_ghost(id, room, ghost, text).await;
         }
-        let event_of = |r: Option<&str>| {
-            let key = r.and_then(|r| r.parse::<i64>().ok());
+        let event_of = |r: Option<&StanzaId>| {
+            let key = r.and_then(|r| ArchiveId::from_stanza_id(r.as_str()));
             async move {
                 match key {
                     Some(k) => self
                         .store
-                        .archived(room, crate::store::ArchiveKey::Id(k))
+                        .archived(room, crate::store::ArchiveKey::Id(k.get()))
                         .await
                         .map(|m| m.and_then(|m| m.event_id))
                         .map_err(DeliveryError::from),
@@ -73,8 +73,8 @@ impl Bridge {
                 }
             }
         };
-        let reply_to = event_of(extras.reply_to.as_ref().map(|r| r.id.as_str())).await?;
-        let replaces = event_of(extras.replaces.as_deref()).await?;
+        let reply_to = event_of(extras.reply_to.as_ref().map(|r| &r.id)).await?;
+        let replaces = event_of(extras.replaces.as_ref()).await?;
         let relations =
             crate::matrix::client::Relations { reply_to: reply_to.as_deref(), replaces: replaces.as_deref() };
         let file = extras.file.as_ref();
@@ -298,14 +298,14 @@ impl Bridge {
         room: &RoomId,
         nick: &str,
         text: &Text,
-        archive_id: i64,
-        origin_id: Option<&str>,
-        extras: &crate::core::action::Extras,
+        archive_id: ArchiveId,
+        origin_id: Option<&StanzaId>,
+        extras: &crate::core::action::Extras<StanzaId>,
     ) -> Result<(), DeliveryError> {
         let r = self.room_for_delivery(room).await?;
         let muc = self.muc_of(&r);
         // The same id as in the archive (MAM), so a correction can name it.
-        let stanza_id = origin_id.map(str::to_owned).unwrap_or_else(|| format!("ucb-a{archive_id}"));
+        let stanza_id = origin_id.map(StanzaId::to_string).unwrap_or_else(|| format!("ucb-a{archive_id}"));
         for (to, _) in self.store.occupants(room).await? {
             let (room, nick, text, id, extras) =
                 (muc.clone(), nick.to_owned(), text.clone(), stanza_id.clone(), extras.clone());
@@ -321,7 +321,7 @@ impl Bridge {
         id: i64,
         room: &RoomId,
         nick: &str,
-        archive_id: i64,
+        archive_id: ArchiveId,
         keys: Option<&[String]>,
     ) -> Result<(), DeliveryError> {
         let r = self.room_for_delivery(room).await?;

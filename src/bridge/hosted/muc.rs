@@ -5,9 +5,10 @@
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
-use crate::core::action::{Action, Extras, Refusal, Reply, RoomOp, Text, XmppTarget};
-use crate::core::ids::BareJid;
+use crate::core::action::{Action, Extras, Reply, RoomOp, Text, XmppTarget};
+use crate::core::ids::{ArchiveId, BareJid, StanzaId};
 use crate::core::inbound::XmppAct;
+use crate::core::refusal::{Refusal, RefusalKind};
 use crate::core::room::{Request, Role};
 use crate::core::watch::Party;
 use crate::store::Page;
@@ -15,9 +16,7 @@ use crate::store::{ArchiveKey, ArchivedMessage, HostedRoom, NewArchived, RoomMem
 use crate::xmpp::hosted_muc_out;
 use crate::xmpp::out::Outgoing;
 
-pub(in crate::bridge) type Refused = (Refusal, String);
-
-pub(in crate::bridge) fn internal(e: StoreError) -> Refused {
+pub(in crate::bridge) fn internal(e: StoreError) -> Refusal {
     crate::bridge::store_refusal(&e, "a MUC request")
 }
 
@@ -49,17 +48,14 @@ pub(in crate::bridge) async fn find_archived(
 }
 
 impl Bridge {
-    pub(in crate::bridge) async fn muc_room(&self, local: &str) -> Result<HostedRoom, Refused> {
+    pub(in crate::bridge) async fn muc_room(&self, local: &str) -> Result<HostedRoom, Refusal> {
         match self.room_by_muc(local).await.map_err(internal)? {
             Some(r) => Ok(r),
-            None => Err((
-                Refusal::NotFound,
-                format!(
-                    "There is no bridged room at this address. Rooms are started with the command `room create NAME` \
+            None => Err(Refusal::not_found(format!(
+                "There is no bridged room at this address. Rooms are started with the command `room create NAME` \
                      (to {} or to the bridge bot on Matrix).",
-                    self.map.component
-                ),
-            )),
+                self.map.component
+            ))),
         }
     }
 
@@ -71,13 +67,13 @@ impl Bridge {
     }
 
     /// The participant behind a client, if that client is in the room.
-    async fn occupant(&self, r: &HostedRoom, full: &str, bare: &BareJid) -> Result<RoomMember, Refused> {
+    async fn occupant(&self, r: &HostedRoom, full: &str, bare: &BareJid) -> Result<RoomMember, Refusal> {
         let me = Party::Xmpp(bare.clone());
         let occupants = self.store.occupants(&r.room).await.map_err(internal)?;
         let members = self.store.room_members(&r.room).await.map_err(internal)?;
         match members.into_iter().find(|m| m.party == me) {
             Some(m) if occupants.iter().any(|(f, _)| f == full) => Ok(m),
-            _ => Err((Refusal::Policy, "You are not in this room; join it first.".into())),
+            _ => Err(Refusal::policy("You are not in this room; join it first.")),
         }
     }
 
@@ -90,15 +86,15 @@ impl Bridge {
         bare: &BareJid,
         id: Option<String>,
         body: String,
-        extras: Extras,
-    ) -> Result<(), Refused> {
+        extras: Extras<StanzaId>,
+    ) -> Result<(), Refusal> {
         let r = self.muc_room(room_local).await?;
         let m = self.occupant(&r, full, bare).await?;
         let text = Text::plain(body);
         let ghost = self.map.ghost_for(bare);
         let (reply, replaces) = (extras.reply_to.is_some(), extras.replaces.is_some());
         if let Some(why) = self.too_large_for_matrix(&text, &ghost, reply, replaces) {
-            return Err((Refusal::Policy, why));
+            return Err(Refusal::policy(why));
         }
         let mut tx = self.store.begin().await.map_err(internal)?;
         if let Some(id) = &id
@@ -108,13 +104,13 @@ impl Bridge {
         }
         // References by the room's stanza ids (or the sender's ids), as archive ids.
         let reply = match &extras.reply_to {
-            Some(reply) => find_archived(&mut tx, &r.room, &reply.id).await.map_err(internal)?,
+            Some(reply) => find_archived(&mut tx, &r.room, reply.id.as_str()).await.map_err(internal)?,
             None => None,
         };
         let original = match &extras.replaces {
-            Some(replaced) => match find_archived(&mut tx, &r.room, replaced).await.map_err(internal)? {
+            Some(replaced) => match find_archived(&mut tx, &r.room, replaced.as_str()).await.map_err(internal)? {
                 Some(o) if o.sender != m.party => {
-                    return Err((Refusal::Forbidden, "You can only correct your own messages.".into()));
+                    return Err(Refusal::forbidden("You can only correct your own messages."));
                 }
                 other => other,
             },
@@ -138,20 +134,20 @@ impl Bridge {
             event_id: None,
             replaces: replaces_ref.as_ref().map(|(i, x)| (*i, x.as_str())),
         };
-        let archive_id = tx.archive(&r.room, &archived).await.map_err(internal)?;
+        let archive_id = ArchiveId(tx.archive(&r.room, &archived).await.map_err(internal)?);
         let to_matrix = Extras {
-            reply_to: reply.as_ref().map(|a| Reply { id: a.id.to_string(), author: None, quote: None }),
-            replaces: original.as_ref().map(|o| o.id.to_string()),
+            reply_to: reply.as_ref().map(|a| Reply { id: ArchiveId(a.id).stanza_id(), author: None, quote: None }),
+            replaces: original.as_ref().map(|o| ArchiveId(o.id).stanza_id()),
             file: extras.file.clone(),
         };
         let muc = self.muc_of(&r);
         let to_muc = Extras {
             reply_to: reply.as_ref().map(|a| Reply {
-                id: a.id.to_string(),
+                id: ArchiveId(a.id).stanza_id(),
                 author: hosted_muc_out::occupant_jid(&muc, &a.nick).ok().map(|j| j.to_string()),
                 quote: Some(a.body.clone()),
             }),
-            replaces: original.as_ref().map(|o| o.xmpp_id()),
+            replaces: original.as_ref().map(|o| StanzaId::new(o.xmpp_id())),
             file: extras.file,
         };
         let post = Action::MatrixRoomSay {
@@ -167,7 +163,7 @@ impl Bridge {
             nick: m.nick,
             text,
             archive_id,
-            origin_id: id,
+            origin_id: id.map(StanzaId::new),
             extras: to_muc,
         };
         let rows = tx.enqueue_all(vec![post, reflect]).await.map_err(internal)?;
@@ -185,7 +181,7 @@ impl Bridge {
         bare: &BareJid,
         id: Option<String>,
         act: XmppAct,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), Refusal> {
         let r = self.muc_room(room_local).await?;
         let m = self.occupant(&r, full, bare).await?;
         let mut tx = self.store.begin().await.map_err(internal)?;
@@ -198,26 +194,27 @@ impl Bridge {
             XmppAct::Reactions { id, .. } | XmppAct::Retract { id } => id.clone(),
         };
         let Some(target) = find_archived(&mut tx, &r.room, &target_id).await.map_err(internal)? else {
-            return Err((Refusal::NotFound, format!("This room has no message with the id {target_id}.")));
+            return Err(Refusal::not_found(format!("This room has no message with the id {target_id}.")));
         };
         let user = self.map.ghost_for(bare);
-        let via = XmppTarget::Room { room: r.room.clone(), archive_id: target.id };
+        let (archive_id, stanza_id) = (ArchiveId(target.id), id.map(StanzaId::new));
+        let via = XmppTarget::Room { room: r.room.clone(), archive_id };
         let actions = match act {
             XmppAct::Reactions { keys, .. } => {
                 let keys = crate::core::reactions::normalise(&keys);
                 vec![
-                    Action::MatrixReactions { target: via, user, keys: keys.clone(), stanza_id: id },
-                    Action::XmppGroupReactions { room: r.room.clone(), nick: m.nick, archive_id: target.id, keys },
+                    Action::MatrixReactions { target: via, user, keys: keys.clone(), stanza_id },
+                    Action::XmppGroupReactions { room: r.room.clone(), nick: m.nick, archive_id, keys },
                 ]
             }
             XmppAct::Retract { .. } => {
                 if target.sender != m.party {
-                    return Err((Refusal::Forbidden, "You can only retract your own messages.".into()));
+                    return Err(Refusal::forbidden("You can only retract your own messages."));
                 }
                 tx.delete_archived(&r.room, target.id).await.map_err(internal)?;
                 vec![
-                    Action::MatrixRetract { target: via, user, stanza_id: id },
-                    Action::XmppGroupRetract { room: r.room.clone(), nick: m.nick, archive_id: target.id },
+                    Action::MatrixRetract { target: via, user, stanza_id },
+                    Action::XmppGroupRetract { room: r.room.clone(), nick: m.nick, archive_id },
                 ]
             }
         };
@@ -238,19 +235,19 @@ impl Bridge {
         nick: &str,
         id: Option<String>,
         body: String,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), Refusal> {
         let r = self.muc_room(room_local).await?;
         let me = self.occupant(&r, full, bare).await?;
         let members = self.store.room_members(&r.room).await.map_err(internal)?;
         let Some(target) = members.iter().find(|m| m.nick == nick && m.joined) else {
-            return Err((Refusal::NotFound, format!("Nobody in this room is called {nick}.")));
+            return Err(Refusal::not_found(format!("Nobody in this room is called {nick}.")));
         };
         match &target.party {
             Party::Matrix(user) => {
                 let chat = crate::core::inbound::XmppChatIn {
                     from: bare.clone(),
                     to_local: self.map.jid_for_matrix(user).local().unwrap_or_default().to_owned(),
-                    stanza_id: id,
+                    stanza_id: id.map(StanzaId::new),
                     body,
                     nick: Some(me.nick),
                     wants_receipt: false,
@@ -281,11 +278,11 @@ impl Bridge {
     }
 
     /// The room's configuration as the owner form shows it: (name, description).
-    pub async fn muc_config(&self, room_local: &str, bare: &BareJid) -> Result<(String, String), Refused> {
+    pub async fn muc_config(&self, room_local: &str, bare: &BareJid) -> Result<(String, String), Refusal> {
         let r = self.muc_room(room_local).await?;
         let members = self.store.room_members(&r.room).await.map_err(internal)?;
         if !members.iter().any(|m| m.party == Party::Xmpp(bare.clone()) && m.role.is_moderator()) {
-            return Err((Refusal::Forbidden, "Only moderators can configure the room.".into()));
+            return Err(Refusal::forbidden("Only moderators can configure the room."));
         }
         Ok((r.name.clone().unwrap_or_default(), r.topic.clone().unwrap_or_default()))
     }
@@ -298,7 +295,7 @@ impl Bridge {
         bare: &BareJid,
         name: Option<String>,
         description: Option<String>,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), Refusal> {
         let r = self.muc_room(room_local).await?;
         let (old_name, old_topic) = self.muc_config(room_local, bare).await?;
         let mut actions = vec![];
@@ -318,11 +315,11 @@ impl Bridge {
         full: &str,
         bare: &BareJid,
         subject: String,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), Refusal> {
         let r = self.muc_room(room_local).await?;
         let m = self.occupant(&r, full, bare).await?;
         if !m.role.is_moderator() {
-            return Err((Refusal::Forbidden, "Only moderators can change the subject.".into()));
+            return Err(Refusal::forbidden("Only moderators can change the subject."));
         }
         self.queue(vec![Action::MatrixRoomAct {
             room: r.room.clone(),
@@ -331,7 +328,7 @@ impl Bridge {
         .await
     }
 
-    pub(in crate::bridge) async fn queue(self: &Arc<Self>, actions: Vec<Action>) -> Result<(), Refused> {
+    pub(in crate::bridge) async fn queue(self: &Arc<Self>, actions: Vec<Action>) -> Result<(), Refusal> {
         self.queue_all(actions).await.map_err(internal)
     }
 
@@ -341,7 +338,7 @@ impl Bridge {
         r: &HostedRoom,
         actor: &Party,
         requests: Vec<(Request, Option<String>)>,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), Refusal> {
         let mut tx = self.store.begin().await.map_err(internal)?;
         let mut members = tx.room_members(&r.room).await.map_err(internal)?;
         let mut model = self.room_model(&members);
@@ -349,17 +346,17 @@ impl Bridge {
         for (request, reason) in requests {
             let effects = model.apply(actor, request).map_err(|refused| {
                 let kind = match refused {
-                    crate::core::room::Refused::Full(_) => Refusal::Full,
+                    crate::core::room::Refused::Full(_) => RefusalKind::Full,
                     crate::core::room::Refused::NotModerator(_) | crate::core::room::Refused::Owner(_) => {
-                        Refusal::Forbidden
+                        RefusalKind::Forbidden
                     }
-                    _ => Refusal::Policy,
+                    _ => RefusalKind::Policy,
                 };
                 let mut text = refused.to_string();
                 if let Some(first) = text.get_mut(0..1) {
                     first.make_ascii_uppercase();
                 }
-                (kind, format!("{text}."))
+                Refusal::new(kind, format!("{text}."))
             })?;
             let done = self.carry_out(&mut tx, r, &members, actor, effects, reason.as_deref()).await;
             actions.extend(done.map_err(internal)?);
@@ -372,10 +369,10 @@ impl Bridge {
     }
 
     /// A mediated invitation (XEP-0045 §7.8.2) sent to the room by an occupant.
-    pub async fn muc_invite(self: &Arc<Self>, room_local: &str, bare: &BareJid, to: &str) -> Result<(), Refused> {
+    pub async fn muc_invite(self: &Arc<Self>, room_local: &str, bare: &BareJid, to: &str) -> Result<(), Refusal> {
         let r = self.muc_room(room_local).await?;
         let target = Party::parse_contact(to, &self.map)
-            .map_err(|e| (Refusal::BadAddress, format!("Cannot invite {to}: {e}")))?;
+            .map_err(|e| Refusal::bad_address(format!("Cannot invite {to}: {e}")))?;
         self.muc_request(&r, &Party::Xmpp(bare.clone()), vec![(Request::Add(target), None)]).await
     }
 
@@ -385,7 +382,7 @@ impl Bridge {
         room_local: &str,
         bare: &BareJid,
         items: Vec<AdminItem>,
-    ) -> Result<(), Refused> {
+    ) -> Result<(), Refusal> {
         let r = self.muc_room(room_local).await?;
         let members = self.store.room_members(&r.room).await.map_err(internal)?;
         let mut requests = vec![];
@@ -395,12 +392,12 @@ impl Bridge {
                     .iter()
                     .find(|m| &m.nick == nick)
                     .map(|m| m.party.clone())
-                    .ok_or_else(|| (Refusal::Policy, format!("Nobody in this room is called {nick}.")))?,
+                    .ok_or_else(|| Refusal::policy(format!("Nobody in this room is called {nick}.")))?,
                 (None, Some(jid)) => {
                     let bare_jid = jid.split('/').next().unwrap_or(jid);
-                    Party::parse_contact(bare_jid, &self.map).map_err(|e| (Refusal::BadAddress, e))?
+                    Party::parse_contact(bare_jid, &self.map).map_err(|e| Refusal::bad_address(e.to_string()))?
                 }
-                (None, None) => return Err((Refusal::BadRequest, "An item needs a nick or a jid.".into())),
+                (None, None) => return Err(Refusal::bad_request("An item needs a nick or a jid.")),
             };
             let is_member = members.iter().any(|m| m.party == target);
             use crate::core::xmpp_in::{Affiliation as A, MucRole as R};
@@ -411,7 +408,7 @@ impl Bridge {
                 (Some(A::Member), _) | (_, Some(R::Participant)) => Request::Revoke(target),
                 (a, r) => {
                     let (a, r) = (a.as_ref().map(A::as_str), r.as_ref().map(R::as_str));
-                    return Err((Refusal::Unsupported, format!("Cannot set affiliation {a:?} / role {r:?} here.")));
+                    return Err(Refusal::unsupported(format!("Cannot set affiliation {a:?} / role {r:?} here.")));
                 }
             };
             requests.push((request, item.reason.clone()));
@@ -424,25 +421,25 @@ impl Bridge {
         &self,
         room_local: &str,
         bare: &BareJid,
-    ) -> Result<Vec<(String, String, Role)>, Refused> {
+    ) -> Result<Vec<(String, String, Role)>, Refusal> {
         let r = self.muc_room(room_local).await?;
         let members = self.store.room_members(&r.room).await.map_err(internal)?;
         if !members.iter().any(|m| m.party == Party::Xmpp(bare.clone())) {
-            return Err((Refusal::Forbidden, "Only participants can see who is in this room.".into()));
+            return Err(Refusal::forbidden("Only participants can see who is in this room."));
         }
         Ok(members.iter().map(|m| (self.real_jid_of(&m.party), m.nick.clone(), m.role)).collect())
     }
 
     /// A page of the room's archive, for a participant only.
-    pub async fn muc_archive(&self, room_local: &str, bare: &BareJid, q: ArchiveQuery) -> Result<ArchivePage, Refused> {
+    pub async fn muc_archive(&self, room_local: &str, bare: &BareJid, q: ArchiveQuery) -> Result<ArchivePage, Refusal> {
         let r = self.muc_room(room_local).await?;
         let members = self.store.room_members(&r.room).await.map_err(internal)?;
         if !members.iter().any(|m| m.party == Party::Xmpp(bare.clone())) {
-            return Err((Refusal::Forbidden, "Only participants of this room can read its archive.".into()));
+            return Err(Refusal::forbidden("Only participants of this room can read its archive."));
         }
         let max = i64::try_from(q.max.unwrap_or(MAX_PAGE).min(MAX_PAGE)).unwrap_or(50);
         let id =
-            |s: &str| s.parse::<i64>().map_err(|_| (Refusal::NotFound, format!("No archived message has the id {s}.")));
+            |s: &str| s.parse::<i64>().map_err(|_| Refusal::not_found(format!("No archived message has the id {s}.")));
         let page = match (q.after.as_deref(), q.before.as_deref()) {
             (Some(after), _) => Page::After(id(after)?, max),
             (None, Some("")) => Page::Before(i64::MAX, max),
@@ -455,7 +452,7 @@ impl Bridge {
     }
 
     /// A room's name and whether anyone may join (for disco#info).
-    pub async fn muc_info(&self, room_local: &str) -> Result<(String, bool), Refused> {
+    pub async fn muc_info(&self, room_local: &str) -> Result<(String, bool), Refusal> {
         let r = self.muc_room(room_local).await?;
         let name = r.name.clone().or(r.alias.clone()).unwrap_or_else(|| r.room.to_string());
         Ok((name, r.open))

@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
-use crate::bridge::hosted::muc::{Refused, internal};
-use crate::core::action::{Action, Refusal};
+use crate::bridge::hosted::muc::internal;
+use crate::core::action::Action;
 use crate::core::ids::BareJid;
 use crate::core::presence::Presence;
+use crate::core::refusal::Refusal;
 use crate::core::room::{Request, Role};
 use crate::core::watch::Party;
 use crate::store::{HostedRoom, Page, RoomMember};
@@ -29,7 +30,7 @@ impl Bridge {
     }
 
     /// An XMPP client joins (or re-announces itself in) a room.
-    pub async fn muc_join(self: &Arc<Self>, join: MucJoin) -> Result<(), Refused> {
+    pub async fn muc_join(self: &Arc<Self>, join: MucJoin) -> Result<(), Refusal> {
         let r = self.muc_room(&join.room_local).await?;
         let room = r.room.clone();
         let muc = self.muc_of(&r);
@@ -39,14 +40,13 @@ impl Bridge {
         let mut actions = vec![];
         if existing.is_none() {
             if !r.open {
-                return Err((
-                    Refusal::MembersOnly,
-                    "This room is for invited participants; ask one of its moderators to invite you.".into(),
+                return Err(Refusal::members_only(
+                    "This room is for invited participants; ask one of its moderators to invite you.",
                 ));
             }
             let mut model = self.room_model(&members);
             if let Err(refused) = model.apply(&me, Request::Join) {
-                return Err((Refusal::Full, format!("The room is full: {refused}.")));
+                return Err(Refusal::full(format!("The room is full: {refused}.")));
             }
             actions.push(Action::MatrixJoin { room: room.clone(), user: self.map.ghost_for(&join.bare) });
         } else if existing.as_ref().is_some_and(|m| !m.joined) {
@@ -61,10 +61,9 @@ impl Bridge {
         }
         // Every message fans out to each client: one person's clients are bounded.
         if occupants.iter().filter(|(_, p)| p == &me).count() >= MAX_CLIENTS_PER_OCCUPANT {
-            return Err((
-                Refusal::Policy,
-                format!("At most {MAX_CLIENTS_PER_OCCUPANT} of your clients can be in this room at once."),
-            ));
+            return Err(Refusal::policy(format!(
+                "At most {MAX_CLIENTS_PER_OCCUPANT} of your clients can be in this room at once."
+            )));
         }
         // All of a person's clients share one nick; a first client may ask for a new one.
         let nick = match (&existing, already_here) {
@@ -133,12 +132,12 @@ impl Bridge {
         m: &RoomMember,
         join: &MucJoin,
         members: &[RoomMember],
-    ) -> Result<(), Refused> {
+    ) -> Result<(), Refusal> {
         let muc = self.muc_of(r);
         if join.nick != m.nick {
             let nick = self.new_nick(members, &m.party, Some(&join.nick));
             if nick != join.nick {
-                return Err((Refusal::Conflict, format!("The nick {} is taken in this room.", join.nick)));
+                return Err(Refusal::conflict(format!("The nick {} is taken in this room.", join.nick)));
             }
             self.store.save_member(&r.room, &RoomMember { nick: nick.clone(), ..m.clone() }).await.map_err(internal)?;
             return self

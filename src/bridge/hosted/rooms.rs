@@ -5,8 +5,9 @@
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Extras, OccupantChange, Reply, RoomOp, Text};
-use crate::core::ids::{BareJid, MatrixUserId, RoomId};
+use crate::core::ids::{ArchiveId, BareJid, MatrixUserId, RoomId, StanzaId};
 use crate::core::inbound::{MatrixIn, Membership};
+use crate::core::refusal::Refusal;
 use crate::core::room::{self, Effect, Request, Role, Room};
 use crate::core::watch::Party;
 use crate::store::{ArchiveKey, HostedRoom, NewArchived, RoomMember, StoreTx};
@@ -158,7 +159,7 @@ impl Bridge {
                 tx.save_reaction(&reaction).await?;
                 let keys =
                     tx.reactions_of(&room, &target, &reaction.reactor).await?.into_iter().map(|r| r.key).collect();
-                vec![Action::XmppGroupReactions { room, nick: m.nick.clone(), archive_id: a.id, keys }]
+                vec![Action::XmppGroupReactions { room, nick: m.nick.clone(), archive_id: ArchiveId(a.id), keys }]
             }
             MatrixIn::Redaction { sender, redacts, .. } => {
                 let me = Party::Matrix(sender.clone());
@@ -177,7 +178,12 @@ impl Bridge {
                         .into_iter()
                         .map(|r| r.key)
                         .collect();
-                    return Ok(vec![Action::XmppGroupReactions { room, nick: m.nick.clone(), archive_id: a.id, keys }]);
+                    return Ok(vec![Action::XmppGroupReactions {
+                        room,
+                        nick: m.nick.clone(),
+                        archive_id: ArchiveId(a.id),
+                        keys,
+                    }]);
                 }
                 tx.forget_media(&room, &redacts).await?;
                 let Some(a) = tx.archived(&room, ArchiveKey::Event(&redacts)).await? else { return Ok(vec![]) };
@@ -189,7 +195,7 @@ impl Bridge {
                     return Ok(vec![self.bot_notice(&room, notice)]);
                 }
                 tx.delete_archived(&room, a.id).await?;
-                vec![Action::XmppGroupRetract { room, nick: a.nick, archive_id: a.id }]
+                vec![Action::XmppGroupRetract { room, nick: a.nick, archive_id: ArchiveId(a.id) }]
             }
             MatrixIn::Unsupported { sender, what, .. } => {
                 let me = Party::Matrix(sender.clone());
@@ -204,7 +210,7 @@ impl Bridge {
                     event_id: None,
                     replaces: None,
                 };
-                let archive_id = tx.archive(&room, &archived).await?;
+                let archive_id = ArchiveId(tx.archive(&room, &archived).await?);
                 vec![Action::XmppGroupchat {
                     room,
                     nick: m.nick.clone(),
@@ -349,14 +355,14 @@ impl Bridge {
             event_id: Some(&content.event_id),
             replaces: replaces_ref.as_ref().map(|(i, x)| (*i, x.as_str())),
         };
-        let archive_id = tx.archive(&room, &archived).await?;
+        let archive_id = ArchiveId(tx.archive(&room, &archived).await?);
         let extras = Extras {
             reply_to: reply.map(|a| Reply {
-                id: a.id.to_string(),
+                id: ArchiveId(a.id).stanza_id(),
                 author: crate::xmpp::hosted_muc_out::occupant_jid(&muc, &a.nick).ok().map(|j| j.to_string()),
                 quote: Some(a.body),
             }),
-            replaces: replaces_ref.map(|(_, x)| x),
+            replaces: replaces_ref.map(|(_, x)| StanzaId::new(x)),
             file: content.file,
         };
         Ok(vec![Action::XmppGroupchat { room, nick, text: content.text, archive_id, origin_id: None, extras }])
@@ -482,8 +488,9 @@ impl Bridge {
         let verb = words.next().unwrap_or_default().to_ascii_lowercase();
         let target = words.next();
         let actor = Party::Matrix(sender.clone());
-        let request = |t: &str, make: fn(Party) -> Request| -> Result<Request, String> {
-            let user = MatrixUserId::parse(t).map_err(|e| format!("{t} is not a Matrix ID ({e})"))?;
+        let request = |t: &str, make: fn(Party) -> Request| -> Result<Request, Refusal> {
+            let user =
+                MatrixUserId::parse(t).map_err(|e| Refusal::bad_address(format!("{t} is not a Matrix ID ({e})")))?;
             Ok(make(self.party_of(&user)))
         };
         let request = match (verb.as_str(), target) {
@@ -500,11 +507,11 @@ impl Bridge {
                     .collect();
                 return Ok(vec![self.bot_notice(room, format!("Participants:\n{}", lines.join("\n")))]);
             }
-            _ => Err(ROOM_HELP.to_owned()),
+            _ => Err(Refusal::bad_request(ROOM_HELP)),
         };
         let request = match request {
             Ok(r) => r,
-            Err(text) => return Ok(vec![self.bot_notice(room, format!("{sender}: {text}"))]),
+            Err(refusal) => return Ok(vec![self.bot_notice(room, format!("{sender}: {refusal}"))]),
         };
         let mut model = self.room_model(members);
         match model.apply(&actor, request) {

@@ -11,11 +11,12 @@ use std::sync::Mutex;
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
 use crate::core::budget::Budget;
-use crate::core::ids::{BareJid, MatrixUserId, RoomId};
+use crate::core::ids::{BareJid, MappingError, MatrixUserId, RoomId};
 use crate::core::inbound::{MatrixIn, Membership};
 use crate::core::room;
 use crate::matrix::client::MatrixError;
-use crate::store::StoreTx;
+use crate::store::{StoreError, StoreTx};
+use crate::xmpp::linked_muc::DiscoError;
 
 /// Occupants of one remote MUC the bridge keeps track of (each may be a ghost in the room).
 const MAX_REMOTE_OCCUPANTS: usize = 1000;
@@ -52,6 +53,21 @@ impl Default for State {
 }
 
 pub use crate::core::xmpp_in::RemotePresence;
+
+/// Why the room of a linked MUC could not be opened (reported to the homeserver as text).
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error(transparent)]
+    Alias(#[from] MappingError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Disco(#[from] DiscoError),
+    #[error("too many new linked rooms; {0} can be joined later")]
+    Busy(BareJid),
+    #[error(transparent)]
+    Matrix(#[from] MatrixError),
+}
 
 impl Bridge {
     async fn load_linked_mucs(&self) -> crate::store::Result<()> {
@@ -99,27 +115,27 @@ impl Bridge {
 
     /// The homeserver asks whether an alias exists: for `#_xmpp_<MUC>` create the MUC's room.
     /// `Ok(false)`: not an alias the bridge provides.
-    pub async fn open_linked_muc(&self, alias: &str) -> Result<bool, String> {
+    pub async fn open_linked_muc(&self, alias: &str) -> Result<bool, LinkError> {
         let muc = match self.map.muc_for_linked_alias(alias) {
             None => return Ok(false),
-            Some(Err(e)) => return Err(e.to_string()),
+            Some(Err(e)) => return Err(e.into()),
             Some(Ok(muc)) => muc,
         };
-        if self.linked_room_of(&muc).await.map_err(|e| e.to_string())?.is_some() {
+        if self.linked_room_of(&muc).await?.is_some() {
             return Ok(true);
         }
         // Only a real room becomes a linked MUC: a person's address made into one would swallow
         // their direct messages (everything from a linked MUC's address takes the linked path).
-        if !self.xmpp.is_muc(&muc).await.map_err(|e| e.to_string())? {
+        if !self.xmpp.is_muc(&muc).await? {
             tracing::info!(%muc, alias, "not linked: the address is not a MUC room");
             return Ok(false);
         }
         if !self.linked.budget.lock().map(|mut b| b.take(std::time::Instant::now())).unwrap_or(false) {
-            return Err(format!("too many new linked rooms; {muc} can be joined later"));
+            return Err(LinkError::Busy(muc));
         }
         let localpart = alias.trim_start_matches('#').split(':').next().unwrap_or_default();
-        let room = self.matrix.create_linked_room(&muc.to_string(), localpart).await.map_err(|e| e.to_string())?;
-        self.store.save_linked_muc(&room, &muc).await.map_err(|e| e.to_string())?;
+        let room = self.matrix.create_linked_room(&muc.to_string(), localpart).await?;
+        self.store.save_linked_muc(&room, &muc).await?;
         if let Ok(mut p) = self.linked.index.lock() {
             p.by_muc.insert(muc.clone(), room.clone());
             p.by_room.insert(room.clone(), muc.clone());

@@ -9,9 +9,9 @@ mod subscriptions;
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
-use crate::core::action::Refusal;
 use crate::core::ids::BareJid;
 use crate::core::mapping::IdentityMap;
+use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
 use crate::core::xmpp_in::{Marker, XmppIn};
 use crate::xmpp::inbound::XmppHandler;
@@ -44,8 +44,6 @@ impl XmppHandler for Bridge {
     }
 }
 
-type Refused = (Refusal, String);
-
 impl Bridge {
     /// Decide on one request from the XMPP side; `reply` answers the stanza it came in.
     pub async fn accept_xmpp(self: &Arc<Self>, input: XmppIn, reply: Option<Envelope>) {
@@ -61,8 +59,8 @@ impl Bridge {
                 self.refused(reply, result, "refused an XMPP message").await;
             }
             XmppIn::DirectAct { from, to_local, id, act } => {
-                if let Err((refusal, text)) = self.accept_xmpp_act(&from, &to_local, id, act).await {
-                    self.answer(reply, Answer::Refused(refusal, text)).await;
+                if let Err(refusal) = self.accept_xmpp_act(&from, &to_local, id, act).await {
+                    self.answer(reply, Answer::Refused(refusal)).await;
                 }
             }
             XmppIn::DirectMarkers { from, to_local, markers } => self.direct_markers(&from, to_local, markers).await,
@@ -72,7 +70,7 @@ impl Bridge {
                     let sender = reply.map(|r| r.sender().to_string()).unwrap_or_default();
                     tracing::warn!(from = sender, error = %e, "command failed");
                     let text = "The bridge could not run your command; please try again later.";
-                    self.answer(reply, Answer::Refused(Refusal::Internal, text.to_owned())).await;
+                    self.answer(reply, Answer::Refused(Refusal::internal(text))).await;
                 }
             }
             XmppIn::Bounce { from, to_local, reason } => {
@@ -142,7 +140,7 @@ impl Bridge {
                 let result = self.muc_configure(&room_local, &sender, name, desc).await;
                 let answer = match result {
                     Ok(()) => Answer::Done,
-                    Err((refusal, text)) => Answer::Refused(refusal, text),
+                    Err(refusal) => Answer::Refused(refusal),
                 };
                 self.answer(reply, answer).await;
             }
@@ -150,7 +148,7 @@ impl Bridge {
                 let result = self.muc_config(&room_local, &sender).await;
                 let answer = match result {
                     Ok((name, description)) => Answer::RoomConfig { name, description },
-                    Err((refusal, text)) => Answer::Refused(refusal, text),
+                    Err(refusal) => Answer::Refused(refusal),
                 };
                 self.answer(reply, answer).await;
             }
@@ -158,7 +156,7 @@ impl Bridge {
                 let result = self.muc_admin(&room_local, &sender, items).await;
                 let answer = match result {
                     Ok(()) => Answer::Done,
-                    Err((refusal, text)) => Answer::Refused(refusal, text),
+                    Err(refusal) => Answer::Refused(refusal),
                 };
                 self.answer(reply, answer).await;
             }
@@ -166,7 +164,7 @@ impl Bridge {
                 let result = self.muc_admin_list(&room_local, &sender).await;
                 let answer = match result {
                     Ok(items) => Answer::AdminList(items),
-                    Err((refusal, text)) => Answer::Refused(refusal, text),
+                    Err(refusal) => Answer::Refused(refusal),
                 };
                 self.answer(reply, answer).await;
             }
@@ -174,7 +172,7 @@ impl Bridge {
                 let result = self.muc_info(&room_local).await;
                 let answer = match result {
                     Ok((name, open)) => Answer::RoomInfo { name, open },
-                    Err((refusal, text)) => Answer::Refused(refusal, text),
+                    Err(refusal) => Answer::Refused(refusal),
                 };
                 self.answer(reply, answer).await;
             }
@@ -186,7 +184,7 @@ impl Bridge {
                         count: page.count,
                         complete: page.complete,
                     },
-                    Err((refusal, text)) => Answer::Refused(refusal, text),
+                    Err(refusal) => Answer::Refused(refusal),
                 };
                 self.answer(reply, answer).await;
             }
@@ -210,12 +208,12 @@ impl Bridge {
     }
 
     /// A refused request is logged and answered with an error that says why.
-    async fn refused(&self, reply: Option<&Envelope>, result: Result<(), Refused>, what: &'static str) {
-        let Err((refusal, text)) = result else { return };
+    async fn refused(&self, reply: Option<&Envelope>, result: Result<(), Refusal>, what: &'static str) {
+        let Err(refusal) = result else { return };
         let Some(reply) = reply else { return };
         let (from, to) = (reply.sender(), reply.addressee());
-        tracing::info!(%from, %to, ?refusal, text, "{what}");
-        self.xmpp.answer(reply, Answer::Refused(refusal, text)).await;
+        tracing::info!(%from, %to, kind = ?refusal.kind, text = refusal.text, "{what}");
+        self.xmpp.answer(reply, Answer::Refused(refusal)).await;
     }
 
     /// Chat states, read markers and receipts sent to a Matrix user's address.
