@@ -1,11 +1,12 @@
 //! Hosted rooms (`Conversation::HostedRoom`): a Matrix room the bridge hosts as a MUC on its
 //! component, where the bridge is the authority (`core::room` decides). Both directions live
-//! here: the Matrix side (`rooms`: messages, invitations, joins, kicks, power levels, topic), the
+//! here: the Matrix side (`rooms`: messages, invitations, joins, kicks, power levels, topic; `commands`: `!kick` and the other room commands), the
 //! XMPP side (`occupants`: joining and leaving; `muc`: messages, subject, invitations,
 //! `muc#admin`, the archive), carrying out their actions (`delivery`), and typing and read
 //! markers (`markers`). An XMPP message in a hosted room becomes a Matrix event in
 //! `muc::muc_message` (accepted, archived and queued) and `delivery::room_say` (posted).
 
+mod commands;
 mod delivery;
 mod markers;
 pub mod muc;
