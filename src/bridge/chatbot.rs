@@ -95,33 +95,13 @@ impl Bridge {
     /// An XMPP message to the chatbot's address: queued like any accepted message (a resent
     /// stanza is not asked twice).
     pub(super) async fn accept_chatbot_xmpp(self: &Arc<Self>, chat: XmppChatIn) -> Result<(), Refusal> {
-        let max = self.current_config().limits.max_message_bytes();
-        if chat.body.len() > max {
-            return Err(Refusal::policy(format!(
-                "Message too long: {} bytes; the bridge carries at most {max} bytes.",
-                chat.body.len()
-            )));
+        if let Some(why) = self.body_too_long(&chat.body) {
+            return Err(Refusal::policy(why));
         }
         let from = chat.from.to_string();
+        let stanza_id = chat.stanza_id.as_ref().map(crate::core::ids::StanzaId::as_str);
         let action = Action::ChatbotMessage { from: Party::Xmpp(chat.from.clone()), room: None, text: chat.body };
-        let (from, action, stanza_id) =
-            (&from, &action, chat.stanza_id.as_ref().map(crate::core::ids::StanzaId::as_str));
-        let stored = crate::store::retrying("accept a message to the chatbot", || async move {
-            let mut tx = self.store.begin().await?;
-            if let Some(id) = stanza_id
-                && !tx.claim_stanza(from, id).await?
-            {
-                return Ok(None);
-            }
-            let row = tx.enqueue_row(action.clone()).await?;
-            tx.commit().await?;
-            Ok(Some(row))
-        })
-        .await
-        .map_err(|e| crate::bridge::store_refusal(&e, "a message to the chatbot"))?;
-        if let Some(row) = stored {
-            self.dispatch(vec![row]);
-        }
+        self.queue_claimed(&from, stanza_id, action, "a message to the chatbot").await?;
         Ok(())
     }
 

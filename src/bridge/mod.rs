@@ -198,6 +198,38 @@ impl Bridge {
             g.insert(ghost.clone(), displayname);
         }
     }
+
+    /// Queue `action` for a stanza `from` sent with `stanza_id`, claiming the id in the same
+    /// transaction, and start its lane. Repeated whole while the database restarts: the claim
+    /// makes a repeat after a commit whose answer was lost a no-op (the sweep delivers that row).
+    /// `false`: the id was claimed before (a resent stanza), nothing queued.
+    pub(in crate::bridge) async fn queue_claimed(
+        self: &Arc<Self>,
+        from: &str,
+        stanza_id: Option<&str>,
+        action: crate::core::action::Action,
+        what: &'static str,
+    ) -> Result<bool, crate::core::refusal::Refusal> {
+        let action = &action;
+        let stored = crate::store::retrying(what, || async move {
+            let mut tx = self.store.begin().await?;
+            if let Some(id) = stanza_id
+                && !tx.claim_stanza(from, id).await?
+            {
+                return Ok(None);
+            }
+            let row = tx.enqueue_row(action.clone()).await?;
+            tx.commit().await?;
+            Ok(Some(row))
+        })
+        .await
+        .map_err(|e| store_refusal(&e, what))?;
+        let queued = stored.is_some();
+        if let Some(row) = stored {
+            self.dispatch(vec![row]);
+        }
+        Ok(queued)
+    }
 }
 
 /// What a sender is told when their message could not be stored (transient failures were

@@ -10,6 +10,13 @@ use crate::core::size::{Fit, MatrixText, fit_matrix, xmpp_stanza_bytes};
 const LONGEST_SENDER: &str = "@_______________________________________________________________________________________________________________________________________________________________________________________________________________________________________________________________:x";
 
 impl Bridge {
+    /// Why `body` is refused as longer than the bridge's body limit (`limits.max_message_bytes`).
+    pub(in crate::bridge) fn body_too_long(&self, body: &str) -> Option<String> {
+        let max = self.current_config().limits.max_message_bytes();
+        (body.len() > max)
+            .then(|| format!("Message too long: {} bytes; the bridge carries at most {max} bytes.", body.len()))
+    }
+
     /// Why `text`, to be sent by `sender` to Matrix, is refused for its size: longer than the
     /// bridge's body limit, or too large for the homeserver even without its HTML (which
     /// delivery drops when only the plain body fits). `None`: it is carried.
@@ -20,14 +27,10 @@ impl Bridge {
         reply: bool,
         replaces: bool,
     ) -> Option<String> {
-        let limits = self.current_config().limits.clone();
-        let max = limits.max_message_bytes();
-        if text.body.len() > max {
-            return Some(format!(
-                "Message too long: {} bytes; the bridge carries at most {max} bytes.",
-                text.body.len()
-            ));
+        if let Some(why) = self.body_too_long(&text.body) {
+            return Some(why);
         }
+        let limits = self.current_config().limits.clone();
         let html = self.links_html(text);
         let t = MatrixText { body: &text.body, kind: text.kind, html: html.as_deref(), reply, replaces };
         match fit_matrix(&t, &sender.to_string(), limits.matrix_event_bytes) {

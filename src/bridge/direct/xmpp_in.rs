@@ -41,29 +41,9 @@ impl Bridge {
             markable: chat.markable,
             extras: chat.extras,
         };
-        let (from, action) = (chat.from.to_string(), &action);
         let stanza_id = chat.stanza_id.as_ref().map(StanzaId::as_str);
-        // One transaction, repeated whole while the database restarts: the claim makes a
-        // repeat after a commit whose answer was lost a no-op (the sweep delivers that row).
-        let stored = crate::store::retrying("accept an XMPP message", || {
-            let from = &from;
-            async move {
-                let mut tx = self.store.begin().await?;
-                if let Some(id) = stanza_id
-                    && !tx.claim_stanza(from, id).await?
-                {
-                    return Ok(None);
-                }
-                let row = tx.enqueue_row(action.clone()).await?;
-                tx.commit().await?;
-                Ok(Some(row))
-            }
-        })
-        .await
-        .map_err(|e| crate::bridge::store_refusal(&e, "an XMPP message"))?;
-        match stored {
-            Some(row) => self.dispatch(vec![row]),
-            None => tracing::debug!(from = %chat.from, id = stanza_id, "duplicate stanza ignored"),
+        if !self.queue_claimed(&chat.from.to_string(), stanza_id, action, "an XMPP message").await? {
+            tracing::debug!(from = %chat.from, id = stanza_id, "duplicate stanza ignored");
         }
         Ok(())
     }
