@@ -727,7 +727,8 @@ def machine_info(root: str) -> list[str]:
     prosody_v = sh("dpkg-query -W -f='${Version}' prosody")
     return [
         f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
-        f"- commit: `{commit}`{' (with uncommitted changes in src/)' if dirty else ''}, release build",
+        f"- commit: `{commit}`{' (with uncommitted changes in src/)' if dirty else ''}, "
+        f"{os.environ.get('UCB_BENCH_BUILD', 'release build')}",
         f"- machine: {os.cpu_count()} CPUs (`nproc` {sh('nproc') or '?'}), {model or '?'}, "
         f"{mem_kb / 1048576:.1f} GiB RAM, {platform.system()} {platform.release()}",
         f"- peers: Synapse {synapse_v or '?'} (SQLite), Prosody {prosody_v or '?'}; clients matrix-nio + slixmpp, "
@@ -871,7 +872,7 @@ def targets_table(m: dict) -> list[str]:
         if " paced " in key:
             ok = None if p["dp50"] is None else p["dp50"] <= 5 and p["dp99"] <= 20
             L.append(row(f"{key}: added p50 / p99 (ms, vs M→M)", "≤ 5 / ≤ 20",
-                         f"{fmt(p['dp50'])} / {fmt(p['dp99'])}", ok))
+                         f"{delta(p['dp50'], 0)} / {delta(p['dp99'], 0)}", ok))
         else:
             ok = None if p["ratio"] is None else p["ratio"] >= 0.9
             L.append(row(f"{key}: msg/s ÷ M→M", "≥ 0.9", fmt(p["ratio"], 2), ok))

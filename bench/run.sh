@@ -39,15 +39,20 @@ S="$ROOT/.state/bench"
 CFG="$S/ucbridge.yaml"
 REG="$S/registration.yaml"
 LOG="$S/ucbridge.log"
-BIN="$ROOT/target/release/ucbridge"
+# UCB_BENCH_BIN: a binary to measure instead of building the release one (to try the scripts).
+BIN="${UCB_BENCH_BIN:-$ROOT/target/release/ucbridge}"
 PORTS=(8008 5222 5280 5347 9090)
 T0=$(date +%s)
 
 # ------------------------------------------------------------------ install ---
 "$ROOT/scripts/peers/install.sh" "$S"
 ucb_ensure_toolchain
-ucb_log "building the bridge (cargo build --release --locked)"
-cargo build --release --locked
+if [[ -n "${UCB_BENCH_BIN:-}" ]]; then
+  export UCB_BENCH_BUILD="binary $UCB_BENCH_BIN (not rebuilt)"
+else
+  ucb_log "building the bridge (cargo build --release --locked)"
+  cargo build --release --locked
+fi
 [[ -x "$BIN" ]] || ucb_die "no $BIN after the build"
 VENV_PY="${PEER_VENV:-$ROOT/.state/venv}/bin/python"
 

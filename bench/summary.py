@@ -12,7 +12,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from bench import fmt, machine_info  # noqa: E402
+from bench import delta, fmt, machine_info  # noqa: E402
 
 
 def label(m: dict) -> str:
@@ -51,7 +51,7 @@ def main(paths: list[str]) -> int:
                 cells.append("–")
             elif " paced " in k:
                 ok = None if p["dp50"] is None or p["dp99"] is None else p["dp50"] <= 5 and p["dp99"] <= 20
-                cells.append(f"+{fmt(p['dp50'])} / +{fmt(p['dp99'])}{verdict(ok)}")
+                cells.append(f"{delta(p['dp50'], 0)} / {delta(p['dp99'], 0)}{verdict(ok)}")
             else:
                 ok = None if p["ratio"] is None else p["ratio"] >= 0.9
                 cells.append(f"{fmt(p['ratio'], 2)}{verdict(ok)}")
