@@ -727,11 +727,12 @@ def machine_info(root: str) -> list[str]:
     prosody_v = sh("dpkg-query -W -f='${Version}' prosody")
     return [
         f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
-        f"- commit: `{commit}`{' (with uncommitted changes in src/)' if dirty else ''}, release build",
+        f"- commit: `{commit}`{' (with uncommitted changes in src/)' if dirty else ''}, "
+        f"{os.environ.get('UCB_BENCH_BUILD', 'release build')}",
         f"- machine: {os.cpu_count()} CPUs (`nproc` {sh('nproc') or '?'}), {model or '?'}, "
         f"{mem_kb / 1048576:.1f} GiB RAM, {platform.system()} {platform.release()}",
         f"- peers: Synapse {synapse_v or '?'} (SQLite), Prosody {prosody_v or '?'}; clients matrix-nio + slixmpp, "
-        f"Python {platform.python_version()}; bridge database SQLite",
+        f"Python {platform.python_version()}",
         "- everything (peers, bridge, clients) on the same machine, over 127.0.0.1",
     ]
 
@@ -746,8 +747,12 @@ def report(b: Bench) -> str:
              f"conversations); burst = {a.burst} messages back to back in 1 conversation, "
              f"{a.burst_multi} per conversation in {a.convs} conversations at once. A Matrix sender waits for "
              f"each send to return before the next (order within a conversation); an XMPP sender just writes.")
+    L.append(f"- bridge database: {a.db_label}{' seeded by bench/seed_scale.py (10,000 ghosts, 1,000 hosted rooms, 5,000 direct chats)' if a.scale else ''}; "
+             f"log filter `{a.log_filter}`; start-up (spawn to healthy): {fmt(a.startup_ms, 0)} ms")
     L.append(f"- setup (register {4 * a.convs} users, open {a.convs} bridged DMs and {a.convs} Matrix rooms, warm-ups): "
              f"{b.setup_s:.1f} s")
+    L.append("")
+    L.extend(targets_table(measures(b)))
     L.append("")
     L.append("## All phases")
     L.append("")
@@ -816,7 +821,7 @@ def report(b: Bench) -> str:
              f"{sum(r.lost for r in bridged)}; duplicates: {sum(r.dup for r in bridged)}")
     if b.args.bridge_log:
         warns, first = scan_log(b.args.bridge_log)
-        L.append(f"- bridge log ({os.path.relpath(b.args.bridge_log, a.root)}, filter `warn`): {warns} WARN/ERROR lines"
+        L.append(f"- bridge log ({os.path.relpath(b.args.bridge_log, a.root)}, filter `{a.log_filter}`): {warns} WARN/ERROR lines"
                  + (":" if first else ""))
         for ln in first:
             L.append(f"  - `{ln[:300]}`")
@@ -828,6 +833,64 @@ def report(b: Bench) -> str:
             L.append(f"- {n}")
         L.append("")
     return "\n".join(L)
+
+
+def measures(b: Bench) -> dict:
+    """The numbers the targets (issue 14) are stated in, for the table and the JSON file."""
+    idx = {(r.path, r.mode, r.convs): r for r in b.results}
+    out: dict = {"db": b.args.db_label, "scale": b.args.scale, "log": b.args.log_filter,
+                 "startup_ms": b.args.startup_ms, "phases": {}}
+    for r in b.results:
+        if r.path not in BRIDGED:
+            continue
+        mm = idx.get(("m2m", r.mode, r.convs))
+        key = f"{'X→M' if r.path == 'x2m' else 'M→X'} {r.mode} {r.convs}"
+        out["phases"][key] = {
+            "dp50": r.p50 - mm.p50 if r.p50 is not None and mm and mm.p50 is not None else None,
+            "dp99": r.p99 - mm.p99 if r.p99 is not None and mm and mm.p99 is not None else None,
+            "ratio": r.msgs_per_s / mm.msgs_per_s if r.msgs_per_s and mm and mm.msgs_per_s else None,
+            "cpu_us": r.cpu.get("bridge") / r.unique * 1e6 if r.cpu.get("bridge") is not None and r.unique else None,
+            "ooo": r.ooo, "lost": r.lost, "dup": r.dup,
+        }
+    bridged = [r for r in b.results if r.path in BRIDGED]
+    msgs = sum(r.unique for r in bridged)
+    out["cpu_us_per_msg"] = sum(r.cpu.get("bridge", 0) for r in bridged) / msgs * 1e6 if msgs else None
+    out["rss_mib"] = {k: (v / 1024 if v else None) for k, v in b.mem.items()}
+    out["ooo"] = sum(r.ooo for r in bridged)
+    out["lost"] = sum(r.lost for r in bridged)
+    out["dup"] = sum(r.dup for r in bridged)
+    return out
+
+
+def targets_table(m: dict) -> list[str]:
+    """Each target of issue 14 next to this run's number."""
+    def row(measure, target, value, ok):
+        return f"| {measure} | {target} | {value} | {'met' if ok else '**not met**' if ok is not None else '–'} |"
+
+    L = ["## Against the targets", "", "| measure | target | this run | |", "|---|---|---|---|"]
+    for key, p in m["phases"].items():
+        if " paced " in key:
+            ok = None if p["dp50"] is None else p["dp50"] <= 5 and p["dp99"] <= 20
+            L.append(row(f"{key}: added p50 / p99 (ms, vs M→M)", "≤ 5 / ≤ 20",
+                         f"{delta(p['dp50'], 0)} / {delta(p['dp99'], 0)}", ok))
+        else:
+            ok = None if p["ratio"] is None else p["ratio"] >= 0.9
+            L.append(row(f"{key}: msg/s ÷ M→M", "≥ 0.9", fmt(p["ratio"], 2), ok))
+    cpu = m["cpu_us_per_msg"]
+    L.append(row(f"CPU per bridged message (log `{m['log']}`)", "≤ 300 µs", f"{fmt(cpu, 0)} µs",
+                 None if cpu is None else cpu <= 300))
+    rss = m["rss_mib"]
+    for k, label, lim in (("rss_idle_kb", "RSS idle after start", 15), ("hwm_kb", "RSS peak", 30),
+                          ("rss_end_kb", "RSS after the bench", 20)):
+        v = rss.get(k)
+        L.append(row(label, f"≤ {lim} MiB", f"{fmt(v)} MiB", None if v is None else v <= lim))
+    L.append(row("out of order / lost / duplicates", "0 / 0 / 0", f"{m['ooo']} / {m['lost']} / {m['dup']}",
+                 m["ooo"] == 0 and m["lost"] == 0 and m["dup"] == 0))
+    if m["scale"]:
+        s = m["startup_ms"]
+        L.append(row("start-up with the seeded database", "≤ 5 s", f"{fmt(s / 1000 if s else None, 2)} s",
+                     None if s is None else s <= 5000))
+    return L
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -860,6 +923,8 @@ async def amain(args) -> int:
     text = report(b)
     with open(args.out, "w") as f:
         f.write(text + "\n")
+    with open(args.json or os.path.splitext(args.out)[0] + ".json", "w") as f:
+        json.dump(measures(b), f, indent=1)
     print(text)
     return rc
 
@@ -882,6 +947,11 @@ def main() -> int:
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between phases")
     ap.add_argument("--idle-seconds", type=float, default=5.0, help="idle CPU measurement after the setup")
     ap.add_argument("--total-timeout", type=float, default=1500.0)
+    ap.add_argument("--db-label", default="sqlite", help="the bridge's database, for the report")
+    ap.add_argument("--log-filter", default="info", help="the bridge's log filter, for the report")
+    ap.add_argument("--startup-ms", type=int, default=None, help="spawn to healthy, measured by run.sh")
+    ap.add_argument("--scale", action="store_true", help="the database was seeded by seed_scale.py")
+    ap.add_argument("--json", default=None, help="also write the target measures as JSON (default: --out with .json)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     args.root = root
