@@ -160,9 +160,10 @@ if ((e2e)); then
     step "e2e: pytest tests/e2e (UCB_DB=$db)"
     rc=0
     # UCB_E2E selects tests while developing (e.g. tests/e2e/test_notify.py); CI runs them all.
+    # --durations: the slowest tests, to keep the suite inside its time budget.
     # shellcheck disable=SC2086
     UCB_DB=$db UCB_BIN="$BIN" PEERS_ENV="$S/peers.env" UCB_CONFIG="$S/ucbridge.yaml" \
-      "$VENV_PY" -m pytest -q -p no:cacheprovider ${UCB_E2E:-tests/e2e} 2>&1 | tee "$COUNTS/pytest-$db.log" || rc=$?
+      "$VENV_PY" -m pytest -q -p no:cacheprovider --durations=12 ${UCB_E2E:-tests/e2e} 2>&1 | tee "$COUNTS/pytest-$db.log" || rc=$?
     if ((rc == 5)); then
       ucb_log "FAILED: pytest collected no tests (UCB_DB=$db)"
     fi
