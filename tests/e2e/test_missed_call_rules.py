@@ -212,9 +212,11 @@ def test_called_line_and_its_name_in_mail_and_chat_notice(bridge, sink):
     assert post_events(missed_call(to_contact, "202", rnd_number(), called=ERIKA))[0] == 200
     assert post_events(missed_call(plain, "202", rnd_number(), called="+49 30 5550 777"))[0] == 200
     [mail] = wait_mails(sink, message_id(to_contact, "ben"))
-    assert f"Called:   {ERIKA} (Erika Mustermann)\n" in parts(mail)["text/plain"], parts(mail)["text/plain"]
+    text = parts(mail)["text/plain"].replace("\r\n", "\n")
+    assert f"Called:   {ERIKA} (Erika Mustermann)\n" in text, text
     [mail] = wait_mails(sink, message_id(plain, "ben"))
-    assert "Called:   +49 30 5550 777\n" in parts(mail)["text/plain"], parts(mail)["text/plain"]
+    text = parts(mail)["text/plain"].replace("\r\n", "\n")
+    assert "Called:   +49 30 5550 777\n" in text, text
 
 
 # ------------------------------------------------------ caller as envelope --
