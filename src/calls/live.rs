@@ -122,7 +122,9 @@ impl Base {
                 caller_as_envelope_sender: m.caller_as_envelope_sender,
                 attach_vcard: m.attach_vcard,
                 default_language: m.default_language.clone(),
-                zone: m.zone().map_err(|e| SetupError::msg(format!("config key `missed_calls.mail.time_zone`: {e}")))?,
+                zone: m
+                    .zone()
+                    .map_err(|e| SetupError::msg(format!("config key `missed_calls.mail.time_zone`: {e}")))?,
             },
             None => MailSettings {
                 from_address: "ucbridge@localhost".into(),

@@ -658,7 +658,11 @@ mod tests {
         let t = Templates::builtin().expect("compiles");
         let s = settings(LinkPrefix::Tel);
         let r = render(&t, &s, &notice(), &alice(None), None, Some("Sales hotline")).expect("renders");
-        assert!(r.text.contains("Number:   +49 30 1234567\nCalled:   +4930555100 (Sales hotline)\nWhen:"), "{}", r.text);
+        assert!(
+            r.text.contains("Number:   +49 30 1234567\nCalled:   +4930555100 (Sales hotline)\nWhen:"),
+            "{}",
+            r.text
+        );
         assert!(r.html.contains("<th align=\"left\">Called</th><td>+4930555100 (Sales hotline)</td>"), "{}", r.html);
         let r = render(&t, &s, &notice(), &alice(Some("de")), None, Some("Vertrieb")).expect("renders");
         assert!(r.text.contains("Gewählt:  +4930555100 (Vertrieb)\n"), "{}", r.text);
@@ -680,7 +684,10 @@ mod tests {
             let m = build_message(&t, s, &notice(), &alice(None), c, None).expect("builds");
             let raw = m.formatted();
             let parsed = mailparse::parse_mail(&raw).expect("valid MIME");
-            assert_eq!(parsed.headers.get_first_value("Sender").as_deref(), Some("\"Phone system\" <bridge@example.org>").filter(|_| c.is_some()));
+            assert_eq!(
+                parsed.headers.get_first_value("Sender").as_deref(),
+                Some("\"Phone system\" <bridge@example.org>").filter(|_| c.is_some())
+            );
             assert!(parsed.headers.get_first_value("Return-Path").is_none(), "the receiving server writes it");
             m.envelope().from().map(ToString::to_string)
         };

@@ -26,13 +26,14 @@ impl CallsService {
             tracing::info!(user = %notice.user, "no e-mail address; e-mail notice skipped");
             return None;
         }
-        let message = match mail::build_message(&live.templates, &live.render, notice, entry, known.caller, known.called_name) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(user = %notice.user, error = %e, "cannot build the notice e-mail; skipped");
-                return None;
-            }
-        };
+        let message =
+            match mail::build_message(&live.templates, &live.render, notice, entry, known.caller, known.called_name) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(user = %notice.user, error = %e, "cannot build the notice e-mail; skipped");
+                    return None;
+                }
+            };
         let envelope = message.envelope().clone();
         let raw = match String::from_utf8(message.formatted()) {
             Ok(raw) => raw,

@@ -36,7 +36,11 @@ impl CallZone {
     }
 
     pub fn fixed(minutes: i32) -> Result<Self, ZoneError> {
-        if (-14 * 60..=14 * 60).contains(&minutes) { Ok(CallZone::Fixed(minutes)) } else { Err(ZoneError::Offset(minutes)) }
+        if (-14 * 60..=14 * 60).contains(&minutes) {
+            Ok(CallZone::Fixed(minutes))
+        } else {
+            Err(ZoneError::Offset(minutes))
+        }
     }
 
     /// The offset from UTC in effect at `at`, in minutes.

@@ -220,7 +220,11 @@ missed_calls:
             ("link_prefix: \"callto:\"", "time_zone: Mars/Olympus", "missed_calls.mail.time_zone"),
             ("link_prefix: \"callto:\"", "utc_offset_minutes: 900", "missed_calls.mail.utc_offset_minutes"),
             ("link_prefix: \"callto:\"", "time_zone: Europe/Berlin\n    utc_offset_minutes: 60", "not both"),
-            ("  journal_token:", "  lines: [{number: \"+49 30 1\", name: \"\"}]\n  journal_token:", "missed_calls.lines"),
+            (
+                "  journal_token:",
+                "  lines: [{number: \"+49 30 1\", name: \"\"}]\n  journal_token:",
+                "missed_calls.lines",
+            ),
         ] {
             let err = load(&BASE.replace(from, to)).unwrap_err();
             assert!(err.contains(key), "{to}: {err}");
