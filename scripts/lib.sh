@@ -87,6 +87,9 @@ missed_calls:
     # tests/e2e/test_commands.py: users who switch their notices off and on, and change language.
     - {id: fritz, extensions: ["206"], language: en, matrix_user: "@calls-fritz:${PEER_MATRIX_DOMAIN:-localhost}", channels: [chat]}
     - {id: gina, extensions: ["207"], language: en, xmpp_jid: "calls-gina@${PEER_XMPP_DOMAIN:-localhost}", channels: [chat]}
+  # The called line's name in the notices (tests/e2e/test_missed_call_rules.py).
+  lines:
+    - {number: "+49 30 5550 999", name: "Hotline Beispiel"}
   contacts:
     region: DE
     files: ["calls-contacts.vcf"]
@@ -99,6 +102,7 @@ missed_calls:
     caller_as_sender: true
     attach_vcard: true
     default_language: en
+    time_zone: Europe/Berlin
   journal_token: "e2e-journal-token-0123456789"
   sms_caller_as_sender: true
 # SMS through the peers' Kannel (tests/e2e/test_sms.py); its MO URL is PEER_SMS_MO_URL.

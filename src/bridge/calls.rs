@@ -39,8 +39,9 @@ impl Bridge {
         if presence.state == State::Offline || self.config.missed_calls.is_none() {
             return;
         }
-        if let Err(e) = self.store.record_logon(&who.key(), now_ms()).await {
-            tracing::warn!(%who, error = %e, "cannot record last logon");
+        match self.store.record_logon(&who.key(), now_ms()).await {
+            Ok(()) => tracing::debug!(%who, "last logon recorded"),
+            Err(e) => tracing::warn!(%who, error = %e, "cannot record last logon"),
         }
     }
 

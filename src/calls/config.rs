@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::rules::{RuleSettings, UserEntry};
 use super::webhook;
+use super::zone::CallZone;
 
 /// `missed_calls:`
 #[derive(Debug, Clone, Deserialize)]
@@ -20,6 +21,10 @@ pub struct MissedCalls {
     /// The line owners: extensions and lines per person, and how to reach them.
     #[serde(default)]
     pub users: Vec<UserEntry>,
+    /// Names of the numbers callers dial (hotlines, company lines), shown in the notices as
+    /// the called line.
+    #[serde(default)]
+    pub lines: Vec<LineName>,
     #[serde(default)]
     pub contacts: CallContacts,
     /// E-mail notices; required when `rules.channels` contains `email`.
@@ -76,22 +81,51 @@ pub struct CallMail {
     pub from_name: Option<String>,
     /// Right-hand side of the notices' Message-IDs.
     pub message_id_domain: String,
-    /// `tel:` (default), `phone:`, `callto:`, a custom scheme of at most 9 characters ending in
-    /// `:`, or `none`.
+    /// `tel:` (default), `phone:`, `callto:`, a custom scheme of at most 9 characters followed
+    /// by `:`, or `none`.
     #[serde(default = "default_prefix")]
     pub link_prefix: String,
     #[serde(default)]
     pub caller_as_sender: bool,
+    /// With `caller_as_sender`, the caller is also the envelope sender (SMTP `MAIL FROM`, the
+    /// Return-Path), so auto-replies and bounces go to them; see README on SPF and DMARC.
+    #[serde(default)]
+    pub caller_as_envelope_sender: bool,
     #[serde(default)]
     pub attach_vcard: bool,
     #[serde(default = "default_language")]
     pub default_language: String,
+    /// IANA time zone of the times shown and of "the same day" (`Europe/Berlin`); default UTC.
     #[serde(default)]
-    pub utc_offset_minutes: i32,
+    pub time_zone: Option<String>,
+    /// The older fixed offset from UTC in minutes, without daylight saving; still read when
+    /// `time_zone` is absent (setting both is an error).
+    #[serde(default)]
+    pub utc_offset_minutes: Option<i32>,
     /// Directory with `<language>/{subject.txt.j2,missed_call.txt.j2,missed_call.html.j2}`;
     /// absent: the built-in `en` and `de` templates.
     #[serde(default)]
     pub templates_dir: Option<PathBuf>,
+}
+
+impl CallMail {
+    /// The zone from `time_zone` or the older `utc_offset_minutes`.
+    pub fn zone(&self) -> Result<CallZone, String> {
+        match (&self.time_zone, self.utc_offset_minutes) {
+            (Some(_), Some(_)) => Err("set time_zone or the older utc_offset_minutes, not both".into()),
+            (Some(name), None) => CallZone::named(name).map_err(|e| e.to_string()),
+            (None, Some(m)) => CallZone::fixed(m).map_err(|e| e.to_string()),
+            (None, None) => Ok(CallZone::default()),
+        }
+    }
+}
+
+/// `missed_calls.lines[]`: a number of ours that callers dial, with the name to show.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineName {
+    pub number: String,
+    pub name: String,
 }
 
 /// `missed_calls.mail.smtp:`

@@ -24,6 +24,8 @@ pub(super) struct Base {
     pub(super) contacts: Vec<Contact>,
     pub(super) templates: Arc<Templates>,
     pub(super) render: MailSettings,
+    /// `lines`: the names of our numbers, by [`line_key`].
+    pub(super) lines: Arc<HashMap<String, String>>,
 }
 
 /// The settings one call is handled with.
@@ -36,6 +38,28 @@ pub struct Live {
     pub render: MailSettings,
     /// Stored overrides that no longer read: (name, why).
     pub bad_overrides: Vec<(String, String)>,
+    /// The names of our numbers (`lines`), by [`line_key`].
+    pub(super) lines: Arc<HashMap<String, String>>,
+}
+
+/// How a dialled number is looked up in `lines`: E.164 when it is a valid number, else its
+/// digits (an extension stays itself).
+pub(super) fn line_key(number: &str, region: Region) -> String {
+    rules::number_key(&normalize(number, region).unwrap_or_else(|| number.to_owned()))
+}
+
+impl Live {
+    /// The name to show for the number the caller dialled: a configured line name, else the
+    /// contact it belongs to.
+    pub(super) fn called_name(&self, called: &str, region: Region) -> Option<String> {
+        if called.trim().is_empty() {
+            return None;
+        }
+        self.lines
+            .get(&line_key(called, region))
+            .cloned()
+            .or_else(|| self.contacts.lookup(called).and_then(Contact::display_name).map(str::to_owned))
+    }
 }
 
 /// Read the templates: the built-in ones, or `templates_dir/<language>/*.j2`.
@@ -86,7 +110,7 @@ fn load_contacts(settings: &MissedCalls) -> Result<Vec<Contact>, SetupError> {
 
 impl Base {
     /// The settings in the config file; the checks that need the templates happen here.
-    pub(super) fn load(settings: &MissedCalls, _region: Region) -> Result<Self, SetupError> {
+    pub(super) fn load(settings: &MissedCalls, region: Region) -> Result<Self, SetupError> {
         let templates = load_templates(settings.mail.as_ref())?;
         let render = match &settings.mail {
             Some(m) => MailSettings {
@@ -95,9 +119,12 @@ impl Base {
                 message_id_domain: m.message_id_domain.clone(),
                 link_prefix: LinkPrefix::parse(&m.link_prefix).setup("missed_calls.mail.link_prefix")?,
                 caller_as_sender: m.caller_as_sender,
+                caller_as_envelope_sender: m.caller_as_envelope_sender,
                 attach_vcard: m.attach_vcard,
                 default_language: m.default_language.clone(),
-                utc_offset_minutes: m.utc_offset_minutes,
+                zone: m
+                    .zone()
+                    .map_err(|e| SetupError::msg(format!("config key `missed_calls.mail.time_zone`: {e}")))?,
             },
             None => MailSettings {
                 from_address: "ucbridge@localhost".into(),
@@ -105,9 +132,10 @@ impl Base {
                 message_id_domain: "ucbridge.invalid".into(),
                 link_prefix: LinkPrefix::Tel,
                 caller_as_sender: false,
+                caller_as_envelope_sender: false,
                 attach_vcard: false,
                 default_language: "en".into(),
-                utc_offset_minutes: 0,
+                zone: Default::default(),
             },
         };
         let languages = templates.languages();
@@ -128,7 +156,9 @@ impl Base {
             }
         }
         let contacts = load_contacts(settings)?;
+        let lines = settings.lines.iter().map(|l| (line_key(&l.number, region), l.name.clone())).collect();
         Ok(Self {
+            lines: Arc::new(lines),
             rules: settings.rules.clone(),
             users: settings.users.clone(),
             contacts,
@@ -221,6 +251,7 @@ impl CallsService {
             templates: base.templates.clone(),
             render,
             bad_overrides,
+            lines: base.lines.clone(),
         };
         match self.live.write() {
             Ok(mut l) => *l = Arc::new(live),

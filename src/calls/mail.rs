@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use lettre::Message;
+use lettre::address::Envelope;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart};
 use minijinja::{AutoEscape, Environment};
@@ -23,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::event::UnixMillis;
 use super::rules::{Notice, NoticeReason, UserEntry, UserId, number_key};
+use super::zone::CallZone;
 use crate::contacts::Contact;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,12 +57,12 @@ pub enum LinkPrefix {
     None,
 }
 
-/// Longest custom prefix, colon included.
-pub const MAX_CUSTOM_PREFIX: usize = 9;
+/// Longest custom scheme, without its colon (the suite allows 9 characters plus the colon).
+pub const MAX_CUSTOM_SCHEME: usize = 9;
 
 impl LinkPrefix {
     /// Parse a configured value: `tel:`, `phone:`, `callto:`, `none` (or empty), or a custom
-    /// prefix of at most 9 characters ending in `:` with a letter first and only letters, digits,
+    /// scheme of at most 9 characters followed by `:`, with a letter first and only letters, digits,
     /// `+`, `-`, `.` before the colon (a URI scheme). Schemes that run code or read files are
     /// refused even when they fit.
     pub fn parse(value: &str) -> Result<Self, MailError> {
@@ -74,10 +76,10 @@ impl LinkPrefix {
             _ => {}
         }
         let bad = |why| Err(MailError::BadPrefix(value.to_owned(), why));
-        if v.chars().count() > MAX_CUSTOM_PREFIX {
-            return bad("longer than 9 characters");
-        }
         let Some(scheme) = v.strip_suffix(':') else { return bad("must end with ':'") };
+        if scheme.chars().count() > MAX_CUSTOM_SCHEME {
+            return bad("more than 9 characters before the ':'");
+        }
         if !scheme.starts_with(|c: char| c.is_ascii_alphabetic()) {
             return bad("must start with a letter");
         }
@@ -121,11 +123,14 @@ pub struct MailSettings {
     /// Put the caller (when their e-mail is known) in From and Reply-To; our address then goes
     /// in Sender, so the message stays attributable to the bridge.
     pub caller_as_sender: bool,
+    /// With `caller_as_sender`, the caller is the envelope sender too (`MAIL FROM`, which the
+    /// receiving server records as Return-Path), so auto-replies (RFC 3834) reach them.
+    pub caller_as_envelope_sender: bool,
     /// Attach the caller's vCard when a contact was found.
     pub attach_vcard: bool,
     pub default_language: String,
-    /// Offset from UTC for the times in the message, in minutes.
-    pub utc_offset_minutes: i32,
+    /// The zone of the times in the message and of "the same day".
+    pub zone: CallZone,
 }
 
 /// The three templates of one language.
@@ -211,6 +216,10 @@ struct MailContext {
     answered_by: Option<String>,
     pickup: bool,
     called: String,
+    /// The number the caller dialled (a hotline, a direct line), when the PBX said.
+    called_number: Option<String>,
+    /// Its name: a configured line name or the contact it belongs to.
+    called_name: Option<String>,
 }
 
 /// A rendered notice, before it becomes MIME.
@@ -223,13 +232,15 @@ pub struct RenderedMail {
     pub message_id: String,
 }
 
-/// Render the notice's texts for a recipient. `contact` is the caller's contact, if found.
+/// Render the notice's texts for a recipient. `contact` is the caller's contact, if found;
+/// `called_name` the name of the number they dialled, if known.
 pub fn render(
     templates: &Templates,
     settings: &MailSettings,
     notice: &Notice,
     recipient: &UserEntry,
     contact: Option<&Contact>,
+    called_name: Option<&str>,
 ) -> Result<RenderedMail, MailError> {
     let language = templates.pick(recipient.language.as_deref(), &settings.default_language)?.to_owned();
     let s = &notice.summary;
@@ -256,12 +267,14 @@ pub fn render(
         caller_number,
         caller_email: contact.and_then(|c| c.emails.first().cloned()),
         company: contact.and_then(|c| c.company.clone()),
-        call_time: format_time(s.started_at, settings.utc_offset_minutes, &language),
+        call_time: format_time(s.started_at, settings.zone.offset_minutes(s.started_at), &language),
         ring_seconds: notice.ring_ms / 1000,
         extension: notice.extension.to_string(),
         answered_by: s.answered.as_ref().map(|a| a.by.to_string()),
         pickup: s.answered.as_ref().is_some_and(|a| a.pickup),
         called: s.called.clone(),
+        called_number: Some(one_line(&s.called)).filter(|c| !c.is_empty()),
+        called_name: called_name.map(one_line).filter(|n| !n.is_empty()),
     };
     ctx.subject = one_line(&templates.render(&language, "subject.txt.j2", &ctx)?);
     let text = templates.render(&language, "missed_call.txt.j2", &ctx)?;
@@ -282,14 +295,15 @@ pub fn build_message(
     notice: &Notice,
     recipient: &UserEntry,
     contact: Option<&Contact>,
+    called_name: Option<&str>,
 ) -> Result<Message, MailError> {
-    let rendered = render(templates, settings, notice, recipient, contact)?;
+    let rendered = render(templates, settings, notice, recipient, contact, called_name)?;
     let to_address = recipient.email.as_deref().ok_or_else(|| MailError::NoRecipient(recipient.id.clone()))?;
     let ours = mailbox(settings.from_name.as_deref(), &settings.from_address)?;
     let to = mailbox(None, to_address)?;
 
     let mut builder = Message::builder()
-        .to(to)
+        .to(to.clone())
         .subject(rendered.subject.clone())
         .message_id(Some(rendered.message_id.clone()))
         .date(SystemTime::UNIX_EPOCH + Duration::from_millis(notice.summary.ended_at.max(0).unsigned_abs()));
@@ -299,6 +313,13 @@ pub fn build_message(
             let name = contact.and_then(Contact::display_name).or(notice.summary.caller.name.as_deref());
             // A malformed address in the contact store must not stop the notice.
             match mailbox(name, email) {
+                Ok(caller) if settings.caller_as_envelope_sender => {
+                    // lettre would take the envelope from Sender (us); auto-replies and bounces
+                    // follow the envelope, so it names the caller.
+                    let envelope = Envelope::new(Some(caller.email.clone()), vec![to.email.clone()])
+                        .map_err(|e| MailError::Build(e.to_string()))?;
+                    builder.from(caller.clone()).reply_to(caller).sender(ours).envelope(envelope)
+                }
                 Ok(caller) => builder.from(caller.clone()).reply_to(caller).sender(ours),
                 Err(_) => builder.from(ours),
             }
@@ -403,9 +424,10 @@ mod tests {
             message_id_domain: "example.org".into(),
             link_prefix: prefix,
             caller_as_sender: false,
+            caller_as_envelope_sender: false,
             attach_vcard: false,
             default_language: "en".into(),
-            utc_offset_minutes: 60,
+            zone: CallZone::Fixed(60),
         }
     }
 
@@ -440,7 +462,7 @@ mod tests {
 
     fn build(s: &MailSettings, n: &Notice, u: &UserEntry, c: Option<&Contact>) -> Vec<u8> {
         let t = Templates::builtin().expect("templates compile");
-        build_message(&t, s, n, u, c).expect("builds").formatted()
+        build_message(&t, s, n, u, c, None).expect("builds").formatted()
     }
 
     fn bodies(mail: &ParsedMail) -> (String, String) {
@@ -495,12 +517,12 @@ mod tests {
         assert_eq!(t.languages(), ["de", "en"]);
         let mut s = settings(LinkPrefix::Tel);
         s.default_language = "de".into();
-        let r = render(&t, &s, &notice(), &alice(Some("fr")), None).expect("renders");
+        let r = render(&t, &s, &notice(), &alice(Some("fr")), None, None).expect("renders");
         assert_eq!(r.language, "de");
         let only_subject = Templates::from_sources([("xx".into(), "subject.txt.j2".into(), "hi".into())]);
         assert!(only_subject.expect("compiles").languages().is_empty(), "incomplete sets are not offered");
         let t = Templates::from_sources(Vec::new()).expect("empty is fine");
-        assert!(matches!(render(&t, &s, &notice(), &alice(None), None), Err(MailError::NoLanguage(_))));
+        assert!(matches!(render(&t, &s, &notice(), &alice(None), None, None), Err(MailError::NoLanguage(_))));
     }
 
     #[test]
@@ -510,10 +532,10 @@ mod tests {
         n.summary.answered =
             Some(crate::calls::model::Answer { by: Extension::new("205"), at: T0 + 5000, pickup: true });
         let t = Templates::builtin().expect("compiles");
-        let r = render(&t, &settings(LinkPrefix::Tel), &n, &alice(None), None).expect("renders");
+        let r = render(&t, &settings(LinkPrefix::Tel), &n, &alice(None), None, None).expect("renders");
         assert_eq!(r.subject, "Call from Ada taken by 205");
         assert!(r.text.contains("was taken by 205 (call pickup)."), "{}", r.text);
-        let r = render(&t, &settings(LinkPrefix::Tel), &n, &alice(Some("de")), None).expect("renders");
+        let r = render(&t, &settings(LinkPrefix::Tel), &n, &alice(Some("de")), None, None).expect("renders");
         assert_eq!(r.subject, "Anruf von Ada von 205 angenommen");
     }
 
@@ -529,7 +551,7 @@ mod tests {
             (LinkPrefix::None, None),
         ];
         for (prefix, expected) in cases {
-            let r = render(&t, &settings(prefix.clone()), &notice(), &alice(None), None).expect("renders");
+            let r = render(&t, &settings(prefix.clone()), &notice(), &alice(None), None, None).expect("renders");
             match expected {
                 Some(link) => {
                     assert!(
@@ -559,7 +581,9 @@ mod tests {
         assert_eq!(LinkPrefix::parse("").ok(), Some(LinkPrefix::None));
         assert_eq!(LinkPrefix::parse("none").ok(), Some(LinkPrefix::None));
         assert_eq!(LinkPrefix::parse("abcdefgh:").ok(), Some(LinkPrefix::Custom("abcdefgh:".into())));
-        for bad in ["abcdefghi:", "sip", "1sip:", "si p:", "s\"ip:", "<a>:", "vbscript:", "data:", "file:", ":"] {
+        // 9 characters plus the colon is the longest.
+        assert_eq!(LinkPrefix::parse("abcdefghi:").ok(), Some(LinkPrefix::Custom("abcdefghi:".into())));
+        for bad in ["abcdefghij:", "sip", "1sip:", "si p:", "s\"ip:", "<a>:", "vbscript:", "data:", "file:", ":"] {
             assert!(matches!(LinkPrefix::parse(bad), Err(MailError::BadPrefix(..))), "{bad:?} must be refused");
         }
         assert_eq!(LinkPrefix::Tel.link("withheld"), None);
@@ -630,6 +654,51 @@ mod tests {
     }
 
     #[test]
+    fn called_line_with_its_name() {
+        let t = Templates::builtin().expect("compiles");
+        let s = settings(LinkPrefix::Tel);
+        let r = render(&t, &s, &notice(), &alice(None), None, Some("Sales hotline")).expect("renders");
+        assert!(
+            r.text.contains("Number:   +49 30 1234567\nCalled:   +4930555100 (Sales hotline)\nWhen:"),
+            "{}",
+            r.text
+        );
+        assert!(r.html.contains("<th align=\"left\">Called</th><td>+4930555100 (Sales hotline)</td>"), "{}", r.html);
+        let r = render(&t, &s, &notice(), &alice(Some("de")), None, Some("Vertrieb")).expect("renders");
+        assert!(r.text.contains("Gewählt:  +4930555100 (Vertrieb)\n"), "{}", r.text);
+        // Without a name only the number; without a called number no line at all.
+        let r = render(&t, &s, &notice(), &alice(None), None, None).expect("renders");
+        assert!(r.text.contains("Called:   +4930555100\n"), "{}", r.text);
+        let mut n = notice();
+        n.summary.called = String::new();
+        let r = render(&t, &s, &n, &alice(None), None, Some("ignored")).expect("renders");
+        assert!(!r.text.contains("Called") && !r.html.contains("Called"), "{}", r.text);
+    }
+
+    #[test]
+    fn caller_as_envelope_sender_only_when_allowed() {
+        let t = Templates::builtin().expect("compiles");
+        let mut s = settings(LinkPrefix::Tel);
+        s.caller_as_sender = true;
+        let envelope_from = |s: &MailSettings, c: Option<&Contact>| {
+            let m = build_message(&t, s, &notice(), &alice(None), c, None).expect("builds");
+            let raw = m.formatted();
+            let parsed = mailparse::parse_mail(&raw).expect("valid MIME");
+            assert_eq!(
+                parsed.headers.get_first_value("Sender").as_deref(),
+                Some("\"Phone system\" <bridge@example.org>").filter(|_| c.is_some())
+            );
+            assert!(parsed.headers.get_first_value("Return-Path").is_none(), "the receiving server writes it");
+            m.envelope().from().map(ToString::to_string)
+        };
+        assert_eq!(envelope_from(&s, Some(&contact())).as_deref(), Some("bridge@example.org"));
+        s.caller_as_envelope_sender = true;
+        assert_eq!(envelope_from(&s, Some(&contact())).as_deref(), Some("ada@analytical.example"));
+        // No caller address known: we stay the envelope sender.
+        assert_eq!(envelope_from(&s, None).as_deref(), Some("bridge@example.org"));
+    }
+
+    #[test]
     fn vcard_attachment() {
         let mut s = settings(LinkPrefix::Tel);
         s.attach_vcard = true;
@@ -668,8 +737,8 @@ mod tests {
         assert_ne!(a1, message_id("call-43", &alice, "example.org"));
         assert!(message_id("c", &alice, "bad>\r\ndomain").ends_with("@baddomain>"));
         let t = Templates::builtin().expect("compiles");
-        let first = build_message(&t, &settings(LinkPrefix::Tel), &notice(), &alice_entry(), None);
-        let second = build_message(&t, &settings(LinkPrefix::Tel), &notice(), &alice_entry(), None);
+        let first = build_message(&t, &settings(LinkPrefix::Tel), &notice(), &alice_entry(), None, None);
+        let second = build_message(&t, &settings(LinkPrefix::Tel), &notice(), &alice_entry(), None, None);
         let id = |m: Result<Message, MailError>| {
             let raw = m.expect("builds").formatted();
             mailparse::parse_mail(&raw).expect("valid").headers.get_first_value("Message-ID")
@@ -687,12 +756,12 @@ mod tests {
         let mut u = alice(None);
         u.email = None;
         assert!(matches!(
-            build_message(&t, &settings(LinkPrefix::Tel), &notice(), &u, None),
+            build_message(&t, &settings(LinkPrefix::Tel), &notice(), &u, None, None),
             Err(MailError::NoRecipient(_))
         ));
         u.email = Some("alice@example.org\r\nBcc: x@y".into());
         assert!(matches!(
-            build_message(&t, &settings(LinkPrefix::Tel), &notice(), &u, None),
+            build_message(&t, &settings(LinkPrefix::Tel), &notice(), &u, None, None),
             Err(MailError::BadAddress(_))
         ));
     }

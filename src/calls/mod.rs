@@ -8,7 +8,8 @@
 //! [`mail`] renders the notices and [`mailer`] sends the e-mails; the caller's name and card come
 //! from the contact store (`crate::contacts`). [`service`] runs the module: it stores the events,
 //! and for each finished call writes the journal ([`journal`]) and the notices' outbox rows
-//! ([`notices`]) in one transaction, with the settings in effect ([`live`], [`settings`]).
+//! ([`notices`]) in one transaction, with the settings in effect ([`live`], [`settings`]); local
+//! times and midnights come from [`zone`].
 //! See DESIGN.md, section "Missed calls".
 
 pub mod ami;
@@ -24,3 +25,4 @@ pub mod rules;
 pub mod service;
 pub mod settings;
 pub mod webhook;
+pub mod zone;

@@ -11,20 +11,29 @@ use crate::core::action::{Action, Text};
 use crate::core::ids::{BareJid, MatrixUserId};
 use crate::store::StoreError;
 
+/// What is known about the two ends of a call: the caller's contact and the name of the number
+/// they dialled.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Known<'a> {
+    pub caller: Option<&'a Contact>,
+    pub called_name: Option<&'a str>,
+}
+
 impl CallsService {
-    pub(super) fn mail_action(&self, live: &Live, notice: &Notice, contact: Option<&Contact>) -> Option<Action> {
+    pub(super) fn mail_action(&self, live: &Live, notice: &Notice, known: Known<'_>) -> Option<Action> {
         let entry = live.directory.get(&notice.user)?;
         if entry.email.is_none() {
             tracing::info!(user = %notice.user, "no e-mail address; e-mail notice skipped");
             return None;
         }
-        let message = match mail::build_message(&live.templates, &live.render, notice, entry, contact) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(user = %notice.user, error = %e, "cannot build the notice e-mail; skipped");
-                return None;
-            }
-        };
+        let message =
+            match mail::build_message(&live.templates, &live.render, notice, entry, known.caller, known.called_name) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(user = %notice.user, error = %e, "cannot build the notice e-mail; skipped");
+                    return None;
+                }
+            };
         let envelope = message.envelope().clone();
         let raw = match String::from_utf8(message.formatted()) {
             Ok(raw) => raw,
@@ -45,10 +54,10 @@ impl CallsService {
 
     /// The SMS notice to the person's mobile, from the caller's number when
     /// `sms_caller_as_sender` is on and the caller's number is known.
-    pub(super) fn sms_action(&self, live: &Live, notice: &Notice, contact: Option<&Contact>) -> Option<Action> {
+    pub(super) fn sms_action(&self, live: &Live, notice: &Notice, known: Known<'_>) -> Option<Action> {
         let entry = live.directory.get(&notice.user)?;
         let mobile = entry.mobile.as_deref()?;
-        let text = match mail::render(&live.templates, &live.render, notice, entry, contact) {
+        let text = match mail::render(&live.templates, &live.render, notice, entry, known.caller, known.called_name) {
             Ok(r) => sms_text(&chat_text(&r.text)),
             Err(e) => {
                 tracing::warn!(user = %notice.user, error = %e, "cannot render the SMS notice; skipped");
@@ -69,12 +78,12 @@ impl CallsService {
         &self,
         live: &Live,
         notice: &Notice,
-        contact: Option<&Contact>,
+        known: Known<'_>,
     ) -> Result<Option<Action>, StoreError> {
         let Some(entry) = live.directory.get(&notice.user) else {
             return Ok(None);
         };
-        let text = match mail::render(&live.templates, &live.render, notice, entry, contact) {
+        let text = match mail::render(&live.templates, &live.render, notice, entry, known.caller, known.called_name) {
             Ok(r) => chat_text(&r.text),
             Err(e) => {
                 tracing::warn!(user = %notice.user, error = %e, "cannot render the chat notice; skipped");

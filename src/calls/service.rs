@@ -24,7 +24,7 @@ use super::config::MissedCalls;
 use super::event::CallEvent;
 use super::live::{Base, Live};
 use super::model::{CallSummary, CallTracker};
-use super::notices::channel_name;
+use super::notices::{Known, channel_name};
 use super::rules::{self, Channel, Directory, Facts, JournalEntry, JournalKind, UserFacts, UserId};
 use crate::contacts::ContactIndex;
 use crate::core::action::Action;
@@ -84,6 +84,7 @@ impl CallsService {
             templates: base.templates.clone(),
             render: base.render.clone(),
             bad_overrides: vec![],
+            lines: base.lines.clone(),
         };
         let (events, rx) = mpsc::channel(1024);
         let service = Arc::new(Self {
@@ -235,11 +236,6 @@ impl CallsService {
         rules::number_key(&normalize(number, self.region).unwrap_or_else(|| number.to_owned()))
     }
 
-    fn day_start(&self, live: &Live, at: i64) -> i64 {
-        let offset = i64::from(live.render.utc_offset_minutes) * 60_000;
-        (at + offset).div_euclid(DAY_MS) * DAY_MS - offset
-    }
-
     /// Journal, notices and outbox rows for a finished call, in one transaction.
     async fn handle(&self, summary: &CallSummary) -> Result<Vec<OutboxRow>, StoreError> {
         let store = &self.store;
@@ -253,7 +249,7 @@ impl CallsService {
             caller_e164: number.and_then(|n| normalize(n, self.region)),
             users: HashMap::new(),
         };
-        let day_start = self.day_start(live, summary.started_at);
+        let day_start = live.render.zone.day_start(summary.started_at);
         for user in self.candidates(live, summary) {
             let Some(entry) = live.directory.get(&user) else { continue };
             let mut f = UserFacts { last_logon_at: store.last_logon(&entry.logon_keys()).await?, ..Default::default() };
@@ -265,14 +261,16 @@ impl CallsService {
         }
         let decision = rules::decide(&live.rules, &live.directory, summary, &facts);
 
+        let called_name = live.called_name(&summary.called, self.region);
         let mut actions = Vec::new();
         let mut queued: HashMap<UserId, Vec<&'static str>> = HashMap::new();
         for notice in &decision.notices {
             for channel in &notice.channels {
+                let known = Known { caller: contact, called_name: called_name.as_deref() };
                 let action = match channel {
-                    Channel::Email => self.mail_action(live, notice, contact),
-                    Channel::Chat => self.chat_action(live, notice, contact).await?,
-                    Channel::Sms => self.sms_action(live, notice, contact),
+                    Channel::Email => self.mail_action(live, notice, known),
+                    Channel::Chat => self.chat_action(live, notice, known).await?,
+                    Channel::Sms => self.sms_action(live, notice, known),
                 };
                 if let Some(action) = action {
                     actions.push(action);

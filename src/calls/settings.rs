@@ -18,10 +18,7 @@ pub const OPTIONS: &[(&str, &str)] = &[
     ("short_ring", "exception: no notice if the phone rang for less than min_ring_secs"),
     ("min_ring_secs", "seconds a phone must ring (0 to 600)"),
     ("block_list", "exception: no notice for numbers and extensions on the block list"),
-    (
-        "link_prefix",
-        "telephony links: tel:, phone:, callto:, a custom prefix (at most 9 characters, ending in ':'), or none",
-    ),
+    ("link_prefix", "telephony links: tel:, phone:, callto:, a custom prefix (at most 9 characters and ':'), or none"),
     ("caller_as_sender", "e-mail: the caller's address as sender"),
     ("attach_vcard", "e-mail: attach the caller's vCard"),
 ];
@@ -175,9 +172,10 @@ mod tests {
             message_id_domain: "b.c".into(),
             link_prefix: LinkPrefix::Tel,
             caller_as_sender: false,
+            caller_as_envelope_sender: false,
             attach_vcard: false,
             default_language: "en".into(),
-            utc_offset_minutes: 0,
+            zone: Default::default(),
         }
     }
 

@@ -86,6 +86,15 @@ impl MissedCalls {
                 return Err(bad("`language` must not be empty"));
             }
         }
+        for (i, l) in self.lines.iter().enumerate() {
+            let bad = |what: &str| invalid("missed_calls.lines", format!("entry {i} ({}): {what}", l.number));
+            if l.number.trim().is_empty() || l.name.trim().is_empty() {
+                return Err(bad("needs `number` and `name`"));
+            }
+            if l.name.chars().any(char::is_control) || l.name.chars().count() > 128 {
+                return Err(bad("`name` must be one line of at most 128 characters"));
+            }
+        }
         if crate::core::phone::Region::parse(&self.contacts.region).is_err() {
             return Err(invalid("missed_calls.contacts.region", "must be a country code like DE or US"));
         }
@@ -124,8 +133,13 @@ impl MissedCalls {
                 if mail.default_language.trim().is_empty() {
                     return Err(invalid("missed_calls.mail.default_language", "must not be empty"));
                 }
-                if !(-14 * 60..=14 * 60).contains(&mail.utc_offset_minutes) {
-                    return Err(invalid("missed_calls.mail.utc_offset_minutes", "must be between -840 and 840"));
+                if let Err(e) = mail.zone() {
+                    let key = if mail.time_zone.is_some() {
+                        "missed_calls.mail.time_zone"
+                    } else {
+                        "missed_calls.mail.utc_offset_minutes"
+                    };
+                    return Err(invalid(key, e));
                 }
             }
         }
@@ -183,6 +197,11 @@ missed_calls:
         assert_eq!(mc.rules.exceptions.min_ring_secs, 3);
         assert!(mc.users[0].chat());
         assert_eq!(mc.mail.unwrap().smtp.port(), 2525);
+        let zoned = load(&BASE.replace("link_prefix: \"callto:\"", "time_zone: Europe/Berlin")).unwrap();
+        let zone = zoned.missed_calls.unwrap().mail.unwrap().zone().unwrap();
+        assert_eq!(zone, crate::calls::zone::CallZone::named("Europe/Berlin").unwrap());
+        let old = load(&BASE.replace("link_prefix: \"callto:\"", "utc_offset_minutes: -300")).unwrap();
+        assert_eq!(old.missed_calls.unwrap().mail.unwrap().zone().unwrap(), crate::calls::zone::CallZone::Fixed(-300));
         assert!(load(&BASE.replace("missed_calls:", "unused:")).is_err(), "unknown top-level keys are refused");
     }
 
@@ -198,6 +217,14 @@ missed_calls:
             ("journal_token: \"journal-token-0123456789\"", "journal_token: short", "missed_calls.journal_token"),
             ("min_ring_secs: 3", "min_ring_secs: 3, colour: red", "colour"),
             ("tls: none", "tls: maybe", "maybe"),
+            ("link_prefix: \"callto:\"", "time_zone: Mars/Olympus", "missed_calls.mail.time_zone"),
+            ("link_prefix: \"callto:\"", "utc_offset_minutes: 900", "missed_calls.mail.utc_offset_minutes"),
+            ("link_prefix: \"callto:\"", "time_zone: Europe/Berlin\n    utc_offset_minutes: 60", "not both"),
+            (
+                "  journal_token:",
+                "  lines: [{number: \"+49 30 1\", name: \"\"}]\n  journal_token:",
+                "missed_calls.lines",
+            ),
         ] {
             let err = load(&BASE.replace(from, to)).unwrap_err();
             assert!(err.contains(key), "{to}: {err}");

@@ -121,11 +121,14 @@ def journal(params: str, tok: str | None = None) -> tuple[int, str]:
 
 
 def missed_call(call_id: str, ext: str, number: str | None, name: str | None = None, ring_s: int = 10,
-                answered_by: str | None = None, pickup: bool = False, direction: str = "inbound") -> list[dict]:
-    t0 = int(time.time() * 1000) - (ring_s + 2) * 1000
+                answered_by: str | None = None, pickup: bool = False, direction: str = "inbound",
+                t0: int | None = None, called: str | None = None) -> list[dict]:
+    """The events of one call ringing at ext; t0 (Unix ms) is its start, by default just long enough
+    ago for it to have ended now; called is the number dialled (default: ext's direct line)."""
+    t0 = int(time.time() * 1000) - (ring_s + 2) * 1000 if t0 is None else t0
     caller = {"number": number, "name": name} if number else {"hidden": True}
     ev = [
-        {"type": "call_created", "call_id": call_id, "caller": caller, "called": "+49305550" + ext,
+        {"type": "call_created", "call_id": call_id, "caller": caller, "called": called or "+49305550" + ext,
          "direction": direction, "at": t0},
         {"type": "leg_ringing", "call_id": call_id, "leg_id": call_id + "-l1", "extension": ext, "at": t0 + 100},
     ]
@@ -321,24 +324,35 @@ def test_kill9_right_after_the_webhook_was_acknowledged(bridge, sink):
     assert len(sink.by_id(message_id(call, "emil"))) == 1
 
 
+async def calls_anna() -> tuple[ucb.MatrixUser, str, str]:
+    """anna's Matrix account (@calls-anna, in missed_calls.users) logged in, with a new direct chat
+    with the bridge bot: (the user, the room, the bot's ID). The caller closes the user."""
+    s = settings()
+    from nio import AsyncClient
+    localpart, password = "calls-anna", "calls-anna-pw"
+    c = AsyncClient(s.hs_url, "")
+    r = await c.register(localpart, password)
+    if not getattr(r, "access_token", None):   # registered by an earlier session
+        await c.close()
+        c = AsyncClient(s.hs_url, f"@{localpart}:{s.matrix_domain}")
+        r = await c.login(password)
+        assert getattr(r, "access_token", None), f"login {localpart}: {r}"
+    m = ucb.MatrixUser(c, localpart, password)
+    try:
+        await m.sync_once(0)
+        bot = f"@{s.config['appservice']['bot_localpart']}:{s.matrix_domain}"
+        room = await m.create_dm(bot)
+        await m.wait_joined(room, bot)
+    except BaseException:
+        await m.close()
+        raise
+    return m, room, bot
+
+
 def test_matrix_user_gets_the_notice_in_the_bot_chat(bridge, sink):
     async def go():
-        s = settings()
-        from nio import AsyncClient
-        localpart, password = "calls-anna", "calls-anna-pw"
-        c = AsyncClient(s.hs_url, "")
-        r = await c.register(localpart, password)
-        if not getattr(r, "access_token", None):   # registered by an earlier session
-            await c.close()
-            c = AsyncClient(s.hs_url, f"@{localpart}:{s.matrix_domain}")
-            r = await c.login(password)
-            assert getattr(r, "access_token", None), f"login {localpart}: {r}"
-        m = ucb.MatrixUser(c, localpart, password)
+        m, room, bot = await calls_anna()
         try:
-            await m.sync_once(0)
-            bot = f"@{s.config['appservice']['bot_localpart']}:{s.matrix_domain}"
-            room = await m.create_dm(bot)
-            await m.wait_joined(room, bot)
             call = "chat-" + token(6)
             assert post_events(missed_call(call, "201", ERIKA))[0] == 200
 
