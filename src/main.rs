@@ -62,6 +62,12 @@ fn real_main() -> anyhow::Result<()> {
     let mut config = Config::load(&cli.config)?;
     config.override_database_url(cli.database_url)?;
     let command = cli.command.unwrap_or(Command::Run);
+    // Before the checks below: where a refused value came from is what one wants to know then.
+    if let Command::CheckConfig { explain: true } = command {
+        for line in config.explain() {
+            println!("{line}");
+        }
+    }
     if !matches!(command, Command::GenerateRegistration { .. }) {
         // Refuse to run (or to pass check-config) with a weak or example secret.
         config.check_secrets()?;
@@ -90,14 +96,9 @@ fn real_main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::CheckConfig { explain } => {
+        Command::CheckConfig { .. } => {
             // The registration was loaded and its tokens checked above.
             let reg = config.resolve(&config.appservice.registration);
-            if explain {
-                for line in config.explain() {
-                    println!("{line}");
-                }
-            }
             println!("configuration OK ({}; registration {})", cli.config.display(), reg.display());
             Ok(())
         }
