@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, watch};
 use crate::bridge::Bridge;
 use crate::config::Config;
 use crate::matrix::client::{MatrixClient, MatrixError};
-use crate::matrix::registration::Registration;
+use crate::matrix::registration;
 use crate::store::Store;
 use crate::xmpp::connection::{ComponentParams, component};
 
@@ -21,7 +21,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut stop = stop_requested()?;
     let config = Arc::new(config);
     let reg_path = config.resolve(&config.appservice.registration);
-    let registration = Registration::load(&reg_path, &config)?;
+    let registration = registration::load(&reg_path, &config)?;
 
     let store = Store::connect(&config.database_url(), config.database.max_connections)
         .await
@@ -102,6 +102,19 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // The admins' control room (found by alias, or created with the admins invited).
     let control = bridge.clone();
     tokio::spawn(async move {
+        let mut delay = Duration::from_secs(1);
+        // The bot's name and avatar first: the control room's invitations show them.
+        loop {
+            match control.set_bot_profile().await {
+                Ok(()) => break,
+                Err(e @ crate::bridge::avatars::BotProfileError::Avatar(_)) => {
+                    break tracing::error!(error = %e, "cannot set the bot's avatar");
+                }
+                Err(e) => tracing::warn!(error = %e, retry_in = ?delay, "cannot set the bot's profile"),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(60));
+        }
         let mut delay = Duration::from_secs(1);
         loop {
             match control.ensure_control_room().await {

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use ucbridge::config::{Config, LogFormat, check_secret};
-use ucbridge::matrix::registration::Registration;
+use ucbridge::matrix::registration;
 
 /// The version and the git revision it was built from (`build.rs`).
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("UCBRIDGE_GIT_REVISION"), ")");
@@ -39,7 +39,12 @@ enum Command {
         force: bool,
     },
     /// Check the configuration and the registration file, then exit.
-    CheckConfig,
+    CheckConfig {
+        /// List every key with where its value came from (file, environment, secret file,
+        /// default); secrets are never shown.
+        #[arg(long)]
+        explain: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,17 +62,23 @@ fn real_main() -> anyhow::Result<()> {
     let mut config = Config::load(&cli.config)?;
     config.override_database_url(cli.database_url)?;
     let command = cli.command.unwrap_or(Command::Run);
+    // Before the checks below: where a refused value came from is what one wants to know then.
+    if let Command::CheckConfig { explain: true } = command {
+        for line in config.explain() {
+            println!("{line}");
+        }
+    }
     if !matches!(command, Command::GenerateRegistration { .. }) {
         // Refuse to run (or to pass check-config) with a weak or example secret.
         config.check_secrets()?;
         let reg = config.resolve(&config.appservice.registration);
-        let registration = Registration::load(&reg, &config)?;
+        let registration = registration::load(&reg, &config)?;
         check_secret("as_token (registration)", &registration.as_token)?;
         check_secret("hs_token (registration)", &registration.hs_token)?;
     }
     match command {
         Command::GenerateRegistration { output, force } => {
-            let yaml = Registration::generate(&config).to_yaml();
+            let yaml = registration::to_yaml(&registration::generate(&config));
             if output.as_os_str() == "-" {
                 print!("{yaml}");
                 return Ok(());
@@ -85,7 +96,7 @@ fn real_main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::CheckConfig => {
+        Command::CheckConfig { .. } => {
             // The registration was loaded and its tokens checked above.
             let reg = config.resolve(&config.appservice.registration);
             println!("configuration OK ({}; registration {})", cli.config.display(), reg.display());

@@ -7,11 +7,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::bridge::Bridge;
+use crate::config::BotAvatar;
 use crate::core::ids::{BareJid, MatrixUserId};
 use crate::matrix::client::MatrixError;
 
 /// Largest avatar carried either way (bytes).
 const MAX_AVATAR: usize = 1024 * 1024;
+
+/// Why the bot's profile could not be set.
+#[derive(Debug, thiserror::Error)]
+pub enum BotProfileError {
+    #[error("appservice.bot_avatar: {0}")]
+    Avatar(String),
+    #[error(transparent)]
+    Matrix(#[from] MatrixError),
+}
 
 /// A Matrix user's vCard: display name and photo (bytes, type).
 pub struct MatrixCard {
@@ -65,6 +75,48 @@ impl Bridge {
         if let Ok(mut a) = self.avatars.lock() {
             a.sweep(Instant::now());
         }
+    }
+
+    /// The bridge bot's Matrix profile from the config (`appservice.bot_display_name`,
+    /// `bot_avatar`); the component's vCard is this profile. Only what differs is changed, so a
+    /// restart does not upload the same avatar again.
+    pub async fn set_bot_profile(&self) -> Result<(), BotProfileError> {
+        let bot = self.map.bot();
+        if self.config.appservice.bot_display_name.is_none() && self.config.appservice.bot_avatar.is_none() {
+            return Ok(());
+        }
+        // The homeserver may know the bot's account without a profile (404) until it is set.
+        self.matrix.register_ghost(&bot).await?;
+        let absent = |e: MatrixError| if e.errcode() == Some("M_NOT_FOUND") { Ok(None) } else { Err(e) };
+        if let Some(name) = &self.config.appservice.bot_display_name
+            && self.matrix.displayname(&bot).await.or_else(absent)?.as_deref() != Some(name.as_str())
+        {
+            self.matrix.set_displayname(&bot, name).await?;
+            tracing::info!(%bot, name, "bot display name set");
+        }
+        let avatar = self.config.bot_avatar().map_err(BotProfileError::Avatar)?;
+        let current = self.matrix.avatar_url(&bot).await.or_else(absent)?;
+        let mxc = match avatar {
+            None => return Ok(()),
+            Some(BotAvatar::Mxc(mxc)) => mxc,
+            Some(BotAvatar::File { path, content_type }) => {
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| BotProfileError::Avatar(format!("cannot read {}: {e}", path.display())))?;
+                let same = match &current {
+                    Some(mxc) => self.matrix.download(mxc).await.is_ok_and(|(have, _)| have == bytes),
+                    None => false,
+                };
+                if same {
+                    return Ok(());
+                }
+                self.matrix.upload(&bot, bytes, content_type).await?
+            }
+        };
+        if current.as_deref() != Some(mxc.as_str()) {
+            self.matrix.set_avatar_url(&bot, &mxc).await?;
+            tracing::info!(%bot, %mxc, "bot avatar set");
+        }
+        Ok(())
     }
 
     /// What the component answers for a Matrix user's vCard.

@@ -3,7 +3,11 @@
 
 mod calls;
 mod sms;
+mod sources;
 mod validate;
+
+pub use sources::{ENV_PREFIX, Origin, SECRET_FILE_KEYS};
+pub use validate::{BotAvatar, MAX_BOT_AVATAR};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +23,10 @@ pub enum ConfigError {
     Syntax { path: PathBuf, message: String },
     #[error("config key `{key}`: {reason}")]
     Invalid { key: &'static str, reason: String },
+    #[error("config key `{key}`: {reason}")]
+    SecretFile { key: String, reason: String },
+    #[error("environment variable {var}: {reason}")]
+    Env { var: String, reason: String },
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -64,6 +72,9 @@ pub struct Config {
     /// `database.url` came from the command line or the environment, not the file.
     #[serde(skip)]
     pub database_overridden: bool,
+    /// Where each key's value came from (`check-config --explain`).
+    #[serde(skip)]
+    pub sources: sources::Sources,
 }
 
 /// `homeserver:` — the Matrix homeserver the bridge is registered with.
@@ -92,6 +103,14 @@ pub struct Appservice {
     /// Localpart of the bridge bot.
     #[serde(default = "default_bot")]
     pub bot_localpart: String,
+    /// The bot's Matrix display name, set at start; also the component's vCard name. None:
+    /// left as it is.
+    #[serde(default)]
+    pub bot_display_name: Option<String>,
+    /// The bot's avatar: an image file (uploaded at start) or an `mxc://` URL; also the
+    /// component's vCard photo. None: left as it is.
+    #[serde(default)]
+    pub bot_avatar: Option<String>,
     /// Localpart prefix of ghosts for XMPP users.
     #[serde(default = "default_ghost_prefix")]
     pub ghost_prefix: String,
@@ -390,18 +409,34 @@ fn default_pool() -> u32 {
 }
 
 impl Config {
-    /// Read, parse and validate a config file.
+    /// Read, parse and validate a config file, with the `UCBRIDGE__SECTION__KEY` variables of the
+    /// environment over it and the `*_file` secrets read.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// [`Config::load`] with the given variables for the environment.
+    pub fn load_with_env(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        let mut config: Config = yaml_serde::from_str(&text)
-            .map_err(|e| ConfigError::Syntax { path: path.to_owned(), message: e.to_string() })?;
-        config.base_dir = path
+        let base_dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
+        let sources = sources::Sources::build(&text, path, &base_dir, env)?;
+        // The file alone is read as written, so its errors point at its own lines.
+        let (merged, layered) = if sources.layered() { (sources.text(), true) } else { (text, false) };
+        let mut config: Config = serde_path_to_error::deserialize(yaml_serde::Deserializer::from_str(&merged))
+            .map_err(|e| {
+                let at = e.path().to_string();
+                let note = if layered { " (in the file with the environment and secret files applied)" } else { "" };
+                let message = if at == "." { e.inner().to_string() } else { format!("{at}: {}", e.inner()) };
+                ConfigError::Syntax { path: path.to_owned(), message: format!("{message}{note}") }
+            })?;
+        config.base_dir = base_dir;
         config.source = path.to_owned();
+        config.sources = sources;
         config.validate()?;
         Ok(config)
     }
@@ -409,6 +444,7 @@ impl Config {
     /// Apply an override of `database.url` (command line / environment).
     pub fn override_database_url(&mut self, url: Option<String>) -> Result<(), ConfigError> {
         if let Some(url) = url {
+            self.sources.set("database.url", &url, Origin::Env("UCBRIDGE_DATABASE_URL or --database-url".into()));
             self.database.url = url;
             self.database_overridden = true;
             self.validate()?;

@@ -37,6 +37,17 @@ impl Config {
         if !localpart_ok(&self.appservice.bot_localpart) {
             return Err(invalid("appservice.bot_localpart", "must be a lower-case Matrix localpart"));
         }
+        if self.appservice.bot_display_name.as_deref().is_some_and(|n| n.trim().is_empty() || n.len() > 256) {
+            return Err(invalid("appservice.bot_display_name", "must be 1 to 256 bytes"));
+        }
+        if let Some(avatar) = &self.appservice.bot_avatar {
+            self.bot_avatar().map_err(|reason| invalid("appservice.bot_avatar", reason))?;
+            if avatar.starts_with("mxc://")
+                && avatar[6..].split_once('/').is_none_or(|(s, m)| s.is_empty() || m.is_empty())
+            {
+                return Err(invalid("appservice.bot_avatar", "an mxc:// URL is mxc://SERVER/MEDIA_ID"));
+            }
+        }
         if !localpart_ok(&self.appservice.ghost_prefix) || !self.appservice.ghost_prefix.starts_with('_') {
             return Err(invalid("appservice.ghost_prefix", "must be a lower-case Matrix localpart starting with `_`"));
         }
@@ -136,5 +147,91 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+/// Largest bot avatar file (bytes): what the component's vCard carries at most.
+pub const MAX_BOT_AVATAR: u64 = 1024 * 1024;
+
+/// The bridge bot's avatar as configured (`appservice.bot_avatar`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BotAvatar {
+    /// Already in the media repository.
+    Mxc(String),
+    /// A file to upload: its path (resolved) and content type.
+    File { path: PathBuf, content_type: &'static str },
+}
+
+impl Config {
+    /// `appservice.bot_avatar`, checked: an mxc URL, or an image file that exists and is small
+    /// enough (read again at start, so a replaced file takes effect on restart).
+    pub fn bot_avatar(&self) -> Result<Option<BotAvatar>, String> {
+        let Some(avatar) = &self.appservice.bot_avatar else { return Ok(None) };
+        if avatar.starts_with("mxc://") {
+            return Ok(Some(BotAvatar::Mxc(avatar.clone())));
+        }
+        let path = self.resolve(Path::new(avatar));
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        let content_type = match ext.as_deref() {
+            Some("png") => "image/png",
+            Some("jpg" | "jpeg") => "image/jpeg",
+            Some("gif") => "image/gif",
+            Some("webp") => "image/webp",
+            _ => return Err("must be an mxc:// URL or a .png, .jpg, .gif or .webp file".into()),
+        };
+        let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if meta.len() == 0 || meta.len() > MAX_BOT_AVATAR {
+            return Err(format!("{} must hold 1 to {MAX_BOT_AVATAR} bytes", path.display()));
+        }
+        Ok(Some(BotAvatar::File { path, content_type }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+homeserver: {url: "http://127.0.0.1:8008", domain: localhost}
+appservice: {listen: "127.0.0.1:9090", url: "http://127.0.0.1:9090", registration: reg.yaml}
+xmpp: {component_jid: bridge.localhost, server: "127.0.0.1:5347", secret: s}
+database: {url: "sqlite://data/ucb.db"}
+"#;
+
+    fn load(appservice_extra: &str) -> (tempfile::TempDir, Result<Config, ConfigError>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bot.png"), b"\x89PNG not really").unwrap();
+        std::fs::write(dir.path().join("empty.png"), b"").unwrap();
+        let yaml = GOOD.replace("registration: reg.yaml", &format!("registration: reg.yaml, {appservice_extra}"));
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let config = Config::load_with_env(&path, []);
+        (dir, config)
+    }
+
+    #[test]
+    fn the_bot_avatar_is_an_image_file_or_an_mxc_url() {
+        let (dir, c) = load("bot_display_name: UC Bridge, bot_avatar: bot.png");
+        let c = c.unwrap();
+        assert_eq!(c.appservice.bot_display_name.as_deref(), Some("UC Bridge"));
+        assert_eq!(
+            c.bot_avatar().unwrap(),
+            Some(BotAvatar::File { path: dir.path().join("bot.png"), content_type: "image/png" })
+        );
+        let (_d, c) = load("bot_avatar: 'mxc://localhost/abc'");
+        assert_eq!(c.unwrap().bot_avatar().unwrap(), Some(BotAvatar::Mxc("mxc://localhost/abc".into())));
+        let (_d, c) = load("");
+        assert_eq!(c.unwrap().bot_avatar().unwrap(), None);
+        for bad in [
+            "bot_avatar: missing.png",
+            "bot_avatar: empty.png",
+            "bot_avatar: c.yaml",
+            "bot_avatar: 'mxc://localhost'",
+            "bot_display_name: '  '",
+        ] {
+            let (_d, c) = load(bad);
+            let err = c.unwrap_err().to_string();
+            assert!(err.contains("appservice.bot_"), "{bad}: {err}");
+        }
     }
 }

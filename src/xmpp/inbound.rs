@@ -403,6 +403,10 @@ pub fn read_iq(map: &IdentityMap, iq: Iq) -> Read {
     if let (Some(Ok(user)), true) = (&valid_user, payload.is("vCard", xmpp_parsers::ns::VCARD)) {
         return Read::Bridge(XmppIn::VCardRequest { user: user.clone() }, Some(Envelope::iq(from, to, id)));
     }
+    // The component's own vCard is the bridge bot's Matrix profile (`appservice.bot_*`).
+    if is_component && payload.is("vCard", xmpp_parsers::ns::VCARD) {
+        return Read::Bridge(XmppIn::VCardRequest { user: map.bot() }, Some(Envelope::iq(from, to, id)));
+    }
     let reply = if let Ok(query) = DiscoInfoQuery::try_from(payload.clone()) {
         let name = match &valid_user {
             Some(Ok(user)) => format!("{user} (Matrix)"),

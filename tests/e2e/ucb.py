@@ -290,6 +290,7 @@ class Bridge:
         self.log_path = os.path.join(s.state, f"ucbridge-e2e-{s.db}.log")
         self.pid_path = os.path.join(s.state, "run", "ucbridge.pid")
         self.proc: subprocess.Popen | None = None
+        self.env: dict[str, str] = {}   # more environment for the process (config keys, secret files)
         self.starts = 0
         self.kills = 0
 
@@ -305,7 +306,7 @@ class Bridge:
                 raise RuntimeError(f"127.0.0.1:{self.s.listen_port} is taken by another process "
                                    "(a demo bridge? scripts/demo.sh stop)")
             time.sleep(0.1)
-        env = dict(os.environ, UCBRIDGE_DATABASE_URL=self.database_url)
+        env = dict(os.environ, UCBRIDGE_DATABASE_URL=self.database_url, **self.env)
         self.starts += 1
         with open(self.log_path, "ab") as logf:
             logf.write(f"\n===== e2e: start #{self.starts} at {time.strftime('%H:%M:%S')} "
@@ -441,7 +442,8 @@ class Bridge:
         return "\n".join(data[-lines:])
 
 
-def start_variant(bridge: Bridge, name: str, change: Callable[[dict], None]) -> Bridge:
+def start_variant(bridge: Bridge, name: str, change: Callable[[dict], None],
+                  env: dict[str, str] | None = None) -> Bridge:
     """Stop the session bridge and start one on a variant of its config: `change` edits the parsed
     config, written to ucbridge-NAME.yaml beside the original (relative paths resolve the same).
     Same database, same log. The caller stops it; the next test's `bridge` fixture then starts the
@@ -456,14 +458,16 @@ def start_variant(bridge: Bridge, name: str, change: Callable[[dict], None]) -> 
     bridge.stop()
     b = Bridge(dataclasses.replace(s, config_path=path), bridge.database_url)
     b.log_path = bridge.log_path
+    b.env = dict(env or {})
     b.start()
     return b
 
 
 @contextlib.contextmanager
-def config_variant(bridge: Bridge, name: str, change: Callable[[dict], None]):
-    """`with config_variant(bridge, "sms-limits", change) as b:` start_variant, stopped at the end."""
-    b = start_variant(bridge, name, change)
+def config_variant(bridge: Bridge, name: str, change: Callable[[dict], None], env: dict[str, str] | None = None):
+    """`with config_variant(bridge, "sms-limits", change) as b:` start_variant, stopped at the end;
+    `env`: more environment for the variant (UCBRIDGE__SECTION__KEY variables)."""
+    b = start_variant(bridge, name, change, env)
     try:
         yield b
     except BaseException:
