@@ -640,6 +640,35 @@ async fn contact_groups_keep_their_members(db: &TestDb) {
     assert_eq!(store.group_members("sales").await.unwrap(), Some(vec![]), "a deleted group's members are gone");
 }
 
+async fn own_groups_belong_to_their_owner(db: &TestDb) {
+    let store = db.open().await;
+    let (bob, ann) = (Party::Matrix(MatrixUserId::parse("@bob:hs").unwrap()), Party::Xmpp(jid("ann@x")));
+    let carl = Party::Xmpp(jid("carl@x"));
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.create_own_group(&bob, "team").await.unwrap());
+    assert!(!tx.create_own_group(&bob, "team").await.unwrap(), "a name is taken once per owner");
+    assert!(tx.create_own_group(&ann, "team").await.unwrap(), "another owner may use the same name");
+    // Added in the order of their keys: members added within one millisecond sort by key.
+    assert!(tx.add_own_group_member(&bob, "team", &ann).await.unwrap());
+    assert!(tx.add_own_group_member(&bob, "team", &carl).await.unwrap());
+    assert!(!tx.add_own_group_member(&bob, "team", &ann).await.unwrap());
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.own_group_members(&bob, "team").await.unwrap(), Some(vec![ann.clone(), carl.clone()]));
+    assert_eq!(tx.own_group_members(&ann, "team").await.unwrap(), Some(vec![]), "owners do not share members");
+    assert_eq!(tx.own_group_members(&carl, "team").await.unwrap(), None);
+    assert_eq!(tx.own_groups(&bob).await.unwrap(), vec![("team".to_owned(), vec![ann.clone(), carl.clone()])]);
+    assert!(tx.remove_own_group_member(&bob, "team", &carl).await.unwrap());
+    assert!(!tx.remove_own_group_member(&bob, "team", &carl).await.unwrap());
+    assert!(tx.delete_own_group(&bob, "team").await.unwrap());
+    assert!(!tx.delete_own_group(&bob, "team").await.unwrap());
+    assert!(tx.create_own_group(&bob, "team").await.unwrap());
+    assert_eq!(tx.own_group_members(&bob, "team").await.unwrap(), Some(vec![]), "a deleted group's members are gone");
+    assert_eq!(tx.own_groups(&ann).await.unwrap(), vec![("team".to_owned(), vec![])]);
+    tx.commit().await.unwrap();
+    assert_eq!(store.group_members("team").await.unwrap(), None, "own groups are not the admins' groups");
+}
+
 async fn block_list_settings_and_imports(db: &TestDb) {
     let store = db.open().await;
     let admin = Party::Xmpp(jid("admin@x"));
@@ -935,6 +964,7 @@ conformance!(
     the_daily_sms_cap_is_taken_atomically,
     sms_delivery_reports_count_each_part_once,
     contact_groups_keep_their_members,
+    own_groups_belong_to_their_owner,
     block_list_settings_and_imports,
     a_portal_link_is_undone,
     edits_reactions_retractions_and_media_links,

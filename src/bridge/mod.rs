@@ -12,6 +12,7 @@ mod deliver;
 pub mod direct;
 mod fetch;
 mod ghosts;
+mod group_chats;
 pub mod hosted;
 pub mod http_in;
 mod lanes;
@@ -85,6 +86,8 @@ pub struct Bridge {
     uploads: Mutex<std::collections::VecDeque<(MatrixUserId, crate::core::inbound::FileRef)>>,
     /// A user command changed a missed-call choice: refresh the module's settings after commit.
     calls_dirty: std::sync::atomic::AtomicBool,
+    /// Choices offered in command answers (`sms NAME`'s numbers, `start-chat`'s list).
+    menus: Mutex<crate::core::menus::Menus>,
 }
 
 /// Presence bookkeeping: coalescing per person, each XMPP user's resources, and the rate at
@@ -141,6 +144,7 @@ impl Bridge {
             chatbot: std::sync::OnceLock::new(),
             uploads: Mutex::new(std::collections::VecDeque::new()),
             calls_dirty: std::sync::atomic::AtomicBool::new(false),
+            menus: Mutex::new(crate::core::menus::Menus::default()),
         })
     }
 

@@ -13,9 +13,11 @@
 use std::sync::Arc;
 
 use super::Bridge;
+use crate::contacts::ContactIndex;
 use crate::core::action::{Action, SmsOrigin, Text, TextKind};
 use crate::core::ids::{MatrixUserId, PhoneNumber, RoomId};
 use crate::core::inbound::XmppChatIn;
+use crate::core::menus::Menu;
 use crate::core::outbox::DeliveryError;
 use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
@@ -24,7 +26,7 @@ use crate::sms::inbound::IncomingSms;
 use crate::sms::limits::{Limited, day_start};
 use crate::sms::provider::{DlrStatus, Outgoing};
 use crate::sms::segment::{coding_of, split};
-use crate::sms::{PERMISSION, SmsService};
+use crate::sms::{PERMISSION, Resolved, SmsService};
 use crate::store::{SentSms, StoreError, StoreTx, now_ms};
 use crate::xmpp::out::Outgoing as ToXmpp;
 
@@ -198,7 +200,8 @@ impl Bridge {
             _ => false,
         };
         if owner_may && let Some(service) = self.sms() {
-            return self.ensure_ghost(ghost, &service.display_name(phone)).await;
+            let name = self.with_sms_contacts(service, |c| service.display_name(phone, c));
+            return self.ensure_ghost(ghost, &name).await;
         }
         if self.store.ghost(ghost).await?.is_none() {
             return self.ensure_ghost(ghost, phone.as_str()).await;
@@ -251,8 +254,17 @@ impl Bridge {
                 "You may not send SMS. An admin of the bridge can allow it (permissions grant {caller} sms)."
             ));
         }
-        let phone = match service.resolve(target) {
-            Ok(p) => p,
+        let phone = match self.with_sms_contacts(service, |c| service.resolve(target, c)) {
+            Ok(Resolved::Number(p)) => p,
+            Ok(Resolved::Choice { target, name, numbers }) => {
+                let list: Vec<String> = numbers.iter().enumerate().map(|(i, n)| format!("{}. {n}", i + 1)).collect();
+                self.offer_menu(caller, Menu::SmsNumber { target: target.clone(), count: numbers.len() });
+                return Ok(format!(
+                    "{name} has {} mobile numbers:\n{}\nChoose one: answer with its number here (e.g. `2`), or send `sms {target} 2`.",
+                    numbers.len(),
+                    list.join("\n")
+                ));
+            }
             Err(e) => return Ok(e.to_string()),
         };
         let hello = format!("This is your SMS conversation with {phone}. What you write here goes out as SMS.");
@@ -263,6 +275,35 @@ impl Bridge {
             }
             Party::Xmpp(_) => format!("OK: write to {} to send SMS to {phone}.", self.map.sms_jid(&phone)),
         })
+    }
+
+    /// A bare number sent as a command: the answer to the choice offered last.
+    pub(crate) async fn menu_answer(
+        &self,
+        caller: &Party,
+        n: usize,
+        actions: &mut Vec<Action>,
+    ) -> crate::store::Result<String> {
+        match self.open_menu(caller) {
+            Some(Menu::SmsNumber { target, .. }) => self.sms_command(caller, &format!("{target} {n}"), actions).await,
+            Some(Menu::StartChat { group, .. }) => Ok(format!(
+                "Send `confirm` to create the room for {group}, or `start-chat {group} --without {n}` to leave {n} out."
+            )),
+            None => Ok(
+                "There is nothing to choose from: a number answers a choice the bridge offered (e.g. `sms NAME` with several mobile numbers), for 10 minutes."
+                    .into(),
+            ),
+        }
+    }
+
+    /// Look something up in the contacts `sms NAME` and the numbers' ghosts use: the missed-call
+    /// module's when it runs (the config's files and the admins' imports), else the SMS module's
+    /// own (the config's files).
+    fn with_sms_contacts<R>(&self, service: &SmsService, f: impl FnOnce(&ContactIndex) -> R) -> R {
+        match self.calls.get() {
+            Some(calls) => f(&calls.contacts()),
+            None => f(service.contacts()),
+        }
     }
 
     /// An incoming SMS, from a gateway: to the owner of the number it was sent to, else to whoever
@@ -488,7 +529,8 @@ impl Bridge {
         text: &Text,
     ) -> Result<(), DeliveryError> {
         let ghost = self.map.sms_ghost(phone);
-        let name = self.sms().map_or_else(|| phone.to_string(), |s| s.display_name(phone));
+        let name =
+            self.sms().map_or_else(|| phone.to_string(), |s| self.with_sms_contacts(s, |c| s.display_name(phone, c)));
         self.ensure_ghost(&ghost, &name).await?;
         let party = Party::Matrix(to.clone());
         let room = match self.store.sms_room(&party, phone).await? {

@@ -21,6 +21,10 @@ impl Bridge {
         actions: &mut Vec<Action>,
     ) -> crate::store::Result<String> {
         let prefix = self.current_config().admins.command_prefix.clone();
+        // A bare number answers a choice the bridge offered (`sms NAME` with several numbers).
+        if let Some(n) = crate::core::menus::bare_choice(text) {
+            return self.menu_answer(caller, n, actions).await;
+        }
         match user::parse_with(text, &prefix) {
             Ok(command) => self.run_parsed_command(tx, caller, command, reply_room, actions).await,
             // An admin command sent here: say where it runs, or refuse it.
@@ -85,37 +89,12 @@ impl Bridge {
                 self.calls_dirty.store(true, std::sync::atomic::Ordering::Release);
                 format!("OK: your notices are in '{lang}' from now on.")
             }
-            UserCommand::StartChat { group } => {
-                let Some(members) = tx.group_members(&group).await? else {
-                    return Ok(format!(
-                        "There is no contact group '{group}'. An admin creates groups (`groups create`)."
-                    ));
-                };
-                if !members.contains(caller) && !self.is_admin(caller) {
-                    return Ok(format!("Only the members of the group {group} (and admins) can start a chat with it."));
-                }
-                let others: Vec<Party> = members.into_iter().filter(|m| m != caller).collect();
-                if others.is_empty() {
-                    return Ok(format!("The group {group} has nobody else in it."));
-                }
-                let cap = self.room_cap();
-                if others.len() + 1 > cap {
-                    return Ok(format!(
-                        "The group {group} has {} members with you; a room holds at most {cap}.",
-                        others.len() + 1
-                    ));
-                }
-                let alias = self.current_config().rooms.alias(&format!("{group}-{:04x}", rand::random::<u16>()));
-                let names: Vec<String> = others.iter().map(ToString::to_string).collect();
-                actions.push(Action::MatrixCreateRoom {
-                    initiator: caller.clone(),
-                    name: group.clone(),
-                    alias: alias.clone(),
-                    open: false,
-                    reply_room: reply_room.cloned(),
-                    members: others,
-                });
-                format!("Creating the room #{alias}:{} with {} …", self.map.homeserver, names.join(", "))
+            UserCommand::StartChat { group, without, shared } => {
+                self.start_chat_preview(tx, caller, &group, &without, shared).await?
+            }
+            UserCommand::Confirm => self.confirm_start_chat(caller, reply_room, actions),
+            UserCommand::Groups { scope: user::GroupsScope::Mine { action } } => {
+                self.own_groups_command(tx, caller, action).await?
             }
             UserCommand::Help => match caller {
                 Party::Xmpp(_) => format!(

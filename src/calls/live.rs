@@ -357,4 +357,9 @@ impl CallsService {
     pub fn contact_count(&self) -> usize {
         self.live().contacts.len()
     }
+
+    /// The contacts in use: the config's files and the admins' imports.
+    pub fn contacts(&self) -> Arc<ContactIndex> {
+        self.live().contacts.clone()
+    }
 }

@@ -48,9 +48,11 @@ pub enum UserCommand {
     /// Who the bridge takes you for, and your addresses on the other network (`whoami`).
     Whoami,
     /// Chat with a phone number by SMS (if an admin allowed you): `sms +49 176 1234 5678` or
-    /// `sms Erika Mustermann` (a contact's mobile number).
+    /// `sms Erika Mustermann` (a contact's mobile number; with several, the answer lists them
+    /// and `sms Erika Mustermann 2`, or just `2`, picks one).
     Sms {
-        /// The number (spaces allowed) or a contact's name.
+        /// The number (spaces allowed), or a contact's name and optionally which of their mobile
+        /// numbers (1, 2, …).
         #[arg(required = true, num_args = 1..)]
         target: Vec<String>,
     },
@@ -65,10 +67,71 @@ pub enum UserCommand {
         language: String,
     },
     /// A group conversation with everyone in a contact group, you as its moderator:
-    /// `start-chat sales` (members of the group and admins may).
+    /// `start-chat sales` lists whom the room will invite, `start-chat sales --without 2
+    /// bob@example.org` leaves people out, `confirm` creates it. Your own group of that name
+    /// comes first (`--shared`: the admins' group; of those, its members and admins may).
     StartChat {
-        /// The contact group.
+        /// The contact group (yours, or the admins').
         group: String,
+        /// People to leave out: their numbers in the list, or their addresses.
+        #[arg(long, num_args = 1..)]
+        without: Vec<String>,
+        /// Use the admins' contact group even if you have a group of that name.
+        #[arg(long)]
+        shared: bool,
+    },
+    /// Create the room `start-chat` showed you (within 10 minutes): `confirm`.
+    Confirm,
+    /// Your own contact groups, seen only by you, for `start-chat`: `groups mine create team`,
+    /// `groups mine add team @bob:example.org alice@example.org`, `groups mine list`.
+    Groups {
+        #[command(subcommand)]
+        scope: GroupsScope,
+    },
+}
+
+#[derive(Subcommand, Debug, PartialEq, Eq)]
+pub enum GroupsScope {
+    /// Your own contact groups (only you see and use them).
+    Mine {
+        #[command(subcommand)]
+        action: MyGroupsCommand,
+    },
+}
+
+#[derive(Subcommand, Debug, PartialEq, Eq)]
+pub enum MyGroupsCommand {
+    /// Create a group of your own: NAME of lower-case letters, digits, `.`, `_`, `-` (not the
+    /// name of an admins' contact group).
+    Create {
+        /// The group's name.
+        name: String,
+    },
+    /// Add people (Matrix IDs or JIDs) to your group.
+    Add {
+        /// The group's name.
+        name: String,
+        /// Matrix IDs or JIDs.
+        #[arg(required = true, num_args = 1..)]
+        members: Vec<String>,
+    },
+    /// Take people out of your group.
+    Remove {
+        /// The group's name.
+        name: String,
+        /// Matrix IDs or JIDs.
+        #[arg(required = true, num_args = 1..)]
+        members: Vec<String>,
+    },
+    /// Your groups and their members (or one group's).
+    List {
+        /// The group's name.
+        name: Option<String>,
+    },
+    /// Delete your group.
+    Delete {
+        /// The group's name.
+        name: String,
     },
 }
 
@@ -87,8 +150,12 @@ impl UserCommand {
             | UserCommand::Language { .. }
             // The SMS permission (granted by admins) is checked when it runs.
             | UserCommand::Sms { .. }
-            // Checked again when it runs: the caller must be in the group (or an admin).
-            | UserCommand::StartChat { .. } => Access::Anyone,
+            // Checked again when it runs: the caller must be in the group (or an admin), or
+            // own it.
+            | UserCommand::StartChat { .. }
+            | UserCommand::Confirm
+            // Only the owner's groups are read or changed.
+            | UserCommand::Groups { .. } => Access::Anyone,
         }
     }
 }
@@ -209,6 +276,8 @@ pub const ADHOC: &[Adhoc] = &[
     Adhoc::new(&["missed-calls"]),
     Adhoc::new(&["language"]),
     Adhoc::new(&["start-chat"]),
+    Adhoc::new(&["confirm"]),
+    Adhoc::new(&["groups", "mine"]),
     Adhoc::new(&["whoami"]),
 ];
 
@@ -260,7 +329,30 @@ mod tests {
         assert_eq!(parse("missed-calls off").unwrap(), UserCommand::MissedCalls { switch: Switch::Off });
         assert!(parse("missed-calls maybe").unwrap_err().contains("on"));
         assert_eq!(parse("language de").unwrap(), UserCommand::Language { language: "de".into() });
-        assert_eq!(parse("start-chat sales").unwrap(), UserCommand::StartChat { group: "sales".into() });
+        assert_eq!(
+            parse("start-chat sales").unwrap(),
+            UserCommand::StartChat { group: "sales".into(), without: vec![], shared: false }
+        );
+        assert_eq!(
+            parse("start-chat sales --without 2 bob@x --shared").unwrap(),
+            UserCommand::StartChat { group: "sales".into(), without: vec!["2".into(), "bob@x".into()], shared: true }
+        );
+        assert!(parse("start-chat sales --without").unwrap_err().contains("--without"));
+        assert_eq!(parse("confirm").unwrap(), UserCommand::Confirm);
+        assert_eq!(
+            parse("groups mine add team @a:hs b@x").unwrap(),
+            UserCommand::Groups {
+                scope: GroupsScope::Mine {
+                    action: MyGroupsCommand::Add { name: "team".into(), members: vec!["@a:hs".into(), "b@x".into()] }
+                }
+            }
+        );
+        assert_eq!(
+            parse("groups mine list").unwrap(),
+            UserCommand::Groups { scope: GroupsScope::Mine { action: MyGroupsCommand::List { name: None } } }
+        );
+        assert!(parse("groups mine add team").unwrap_err().contains("<MEMBERS>"));
+        assert!(parse("groups create sales").is_err(), "the admins' groups command is not a user command");
         assert!(parse("start-chat").unwrap_err().contains("<GROUP>"));
         assert_eq!(
             parse("presence approve alice@example.org").unwrap(),
@@ -287,6 +379,8 @@ mod tests {
             ("missed-calls on", Access::Anyone),
             ("language en", Access::Anyone),
             ("start-chat sales", Access::Anyone),
+            ("confirm", Access::Anyone),
+            ("groups mine list", Access::Anyone),
             ("presence approve a@b", Access::Anyone),
             ("presence list", Access::Anyone),
             ("control-room", Access::Admin),

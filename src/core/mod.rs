@@ -10,6 +10,7 @@ pub mod conversation;
 pub mod ids;
 pub mod inbound;
 pub mod mapping;
+pub mod menus;
 pub mod outbox;
 pub mod phone;
 pub mod presence;

@@ -154,39 +154,96 @@ impl SmsService {
         }
     }
 
-    /// The name a number's ghost shows: the contact's name, else the number.
-    pub fn display_name(&self, phone: &PhoneNumber) -> String {
-        match self.contacts.lookup(phone.as_str()).and_then(Contact::display_name) {
+    /// The contacts of the config's files (`missed_calls.contacts.files`); the bridge adds
+    /// the admins' imports when the missed-call module holds them.
+    pub fn contacts(&self) -> &ContactIndex {
+        &self.contacts
+    }
+
+    /// The name a number's ghost shows: the contact's name in `contacts`, else the number.
+    pub fn display_name(&self, phone: &PhoneNumber, contacts: &ContactIndex) -> String {
+        match contacts.lookup(phone.as_str()).and_then(Contact::display_name) {
             Some(name) => format!("{name} (SMS)"),
             None => phone.to_string(),
         }
     }
 
-    /// What a person typed as the other end: a number, or the name of a contact with a mobile
-    /// number. `Err` says what went wrong.
-    pub fn resolve(&self, target: &str) -> Result<PhoneNumber, NumberError> {
-        let target = target.trim();
-        if target.is_empty() {
-            return Err(NumberError::Empty);
-        }
-        if target.starts_with('+') || target.chars().all(|c| c.is_ascii_digit() || " -/()".contains(c)) {
-            return self.destination(target);
-        }
-        let wanted = target.to_lowercase();
-        let matches: Vec<&Contact> = self
-            .contacts
-            .contacts()
-            .iter()
-            .filter(|c| c.display_name().is_some_and(|n| n.to_lowercase().contains(&wanted)))
-            .collect();
-        match matches.as_slice() {
-            [] => Err(NumberError::NoContact(target.to_owned())),
-            [c] => mobile_of(c).ok_or_else(|| NumberError::NoMobile(c.display_name().unwrap_or(target).to_owned())),
-            many => {
-                let names: Vec<&str> = many.iter().filter_map(|c| c.display_name()).take(10).collect();
-                Err(NumberError::Ambiguous { target: target.to_owned(), names: names.join(", ") })
+    /// What a person typed as the other end: a number, or the name of a contact in `contacts`
+    /// (with a mobile number), optionally followed by which of their mobile numbers (`Erika 2`).
+    /// `Err` says what went wrong.
+    pub fn resolve(&self, target: &str, contacts: &ContactIndex) -> Result<Resolved, NumberError> {
+        resolve(target, contacts, self.region)
+    }
+}
+
+/// See [`SmsService::resolve`].
+pub fn resolve(target: &str, contacts: &ContactIndex, region: Region) -> Result<Resolved, NumberError> {
+    let target = target.trim();
+    if target.is_empty() {
+        return Err(NumberError::Empty);
+    }
+    if target.starts_with('+') || target.chars().all(|c| c.is_ascii_digit() || " -/()".contains(c)) {
+        return destination(target, region).map(Resolved::Number);
+    }
+    // A last word of one or two digits after a name picks one of the contact's numbers.
+    let (name, pick) = match target.rsplit_once(char::is_whitespace) {
+        Some((name, n)) if n.len() <= 2 && n.bytes().all(|b| b.is_ascii_digit()) => (name.trim(), n.parse().ok()),
+        _ => (target, None),
+    };
+    let wanted = name.to_lowercase();
+    let matches: Vec<&Contact> = contacts
+        .contacts()
+        .iter()
+        .filter(|c| c.display_name().is_some_and(|n| n.to_lowercase().contains(&wanted)))
+        .collect();
+    let contact = match matches.as_slice() {
+        [] => return Err(NumberError::NoContact(name.to_owned())),
+        [c] => *c,
+        many => {
+            let mut names: Vec<&str> = many.iter().filter_map(|c| c.display_name()).collect();
+            names.dedup();
+            if let [only] = names.as_slice()
+                && only.to_lowercase() == wanted
+            {
+                // One name on several cards (two imports): their numbers together.
+                return pick_of(name, &many.iter().flat_map(|c| mobiles_of(c, region)).collect::<Vec<_>>(), pick, only);
             }
+            let names: Vec<&str> = names.into_iter().take(10).collect();
+            return Err(NumberError::Ambiguous { target: name.to_owned(), names: names.join(", ") });
         }
+    };
+    let full = contact.display_name().unwrap_or(name);
+    pick_of(name, &mobiles_of(contact, region), pick, full)
+}
+
+/// What `sms TARGET` names: one number, or a contact's mobile numbers to choose from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    Number(PhoneNumber),
+    /// `name` (the contact's) has several mobile numbers; `target` is what was typed for them.
+    Choice {
+        target: String,
+        name: String,
+        numbers: Vec<PhoneNumber>,
+    },
+}
+
+/// One of a contact's mobile numbers, or the choice of them.
+fn pick_of(target: &str, numbers: &[PhoneNumber], pick: Option<usize>, name: &str) -> Result<Resolved, NumberError> {
+    let mut unique: Vec<PhoneNumber> = Vec::new();
+    for n in numbers {
+        if !unique.contains(n) {
+            unique.push(n.clone());
+        }
+    }
+    match (unique.as_slice(), pick) {
+        ([], _) => Err(NumberError::NoMobile(name.to_owned())),
+        (all, Some(n)) => match n.checked_sub(1).and_then(|i| all.get(i)) {
+            Some(p) => Ok(Resolved::Number(p.clone())),
+            None => Err(NumberError::NoSuchChoice { name: name.to_owned(), pick: n, count: all.len() }),
+        },
+        ([one], None) => Ok(Resolved::Number(one.clone())),
+        (all, None) => Ok(Resolved::Choice { target: target.to_owned(), name: name.to_owned(), numbers: all.to_vec() }),
     }
 }
 
@@ -201,8 +258,10 @@ pub enum NumberError {
     Empty,
     #[error("No contact named '{0}' and not a phone number.")]
     NoContact(String),
-    #[error("{0} has no mobile number.")]
+    #[error("{0} has no mobile number; SMS go only to the numbers in a contact's mobile fields.")]
     NoMobile(String),
+    #[error("{name} has {count} mobile numbers; there is no number {pick}.")]
+    NoSuchChoice { name: String, pick: usize, count: usize },
     #[error("'{target}' matches several contacts: {names}. Be more precise.")]
     Ambiguous { target: String, names: String },
 }
@@ -223,11 +282,14 @@ pub fn check_address(phone: &PhoneNumber, region: Region) -> Result<(), NumberEr
     Ok(())
 }
 
-/// A contact's mobile number (a phone of kind `cell`), else any valid number of theirs.
-fn mobile_of(c: &Contact) -> Option<PhoneNumber> {
-    let valid = |p: &&contacts::Phone| p.e164.as_deref().and_then(|e| PhoneNumber::parse(e).ok());
-    let mobile = c.phones.iter().find(|p| p.kinds.iter().any(|k| k == "cell" || k == "mobile"));
-    mobile.and_then(|p| valid(&p)).or_else(|| c.phones.iter().find_map(|p| valid(&p)))
+/// Every valid number in a contact's mobile fields (phones of kind `cell` or `mobile`), in
+/// their order; never a landline.
+fn mobiles_of(c: &Contact, region: Region) -> Vec<PhoneNumber> {
+    c.phones
+        .iter()
+        .filter(|p| p.kinds.iter().any(|k| k == "cell" || k == "mobile"))
+        .filter_map(|p| destination(&p.number, region).ok())
+        .collect()
 }
 
 /// The contact store: the files of `missed_calls.contacts`, when configured.
@@ -268,5 +330,52 @@ mod tests {
         assert_eq!(destination("+49 176 1234 5678", de()).map(|p| p.to_string()), Ok("+4917612345678".into()));
         assert_eq!(destination("0176 12345678", de()).map(|p| p.to_string()), Ok("+4917612345678".into()));
         assert!(destination("0176 84", de()).is_err());
+    }
+
+    fn phone(number: &str, kind: &str) -> contacts::Phone {
+        contacts::Phone { number: number.into(), kinds: vec![kind.into()], e164: None }
+    }
+
+    #[test]
+    fn every_mobile_number_of_a_contact_is_offered_and_never_a_landline() {
+        let card = |name: &str, phones: Vec<contacts::Phone>| Contact {
+            name: Some(name.into()),
+            phones,
+            ..Contact::default()
+        };
+        let index = ContactIndex::new(
+            vec![
+                card(
+                    "Erika Mustermann",
+                    vec![
+                        phone("030 1234567", "work"),
+                        phone("0176 12345678", "cell"),
+                        phone("+49 151 23456789", "mobile"),
+                    ],
+                ),
+                card("Otto Landline", vec![phone("030 7654321", "work"), phone("089 123456", "home")]),
+                card("Mia Mobil", vec![phone("0176 5550100", "cell")]),
+            ],
+            de(),
+        );
+        let service_resolve = |t: &str| resolve(t, &index, de());
+        let n = |s: &str| PhoneNumber::parse(s).unwrap();
+        assert_eq!(
+            service_resolve("erika"),
+            Ok(Resolved::Choice {
+                target: "erika".into(),
+                name: "Erika Mustermann".into(),
+                numbers: vec![n("+4917612345678"), n("+4915123456789")]
+            })
+        );
+        assert_eq!(service_resolve("erika 2"), Ok(Resolved::Number(n("+4915123456789"))));
+        let err = service_resolve("erika 3").unwrap_err();
+        assert_eq!(err.to_string(), "Erika Mustermann has 2 mobile numbers; there is no number 3.");
+        assert_eq!(service_resolve("Mia"), Ok(Resolved::Number(n("+491765550100"))));
+        let err = service_resolve("Otto").unwrap_err();
+        assert!(err.to_string().starts_with("Otto Landline has no mobile number"), "{err}");
+        assert_eq!(service_resolve("0176 5550100"), Ok(Resolved::Number(n("+491765550100"))));
+        assert_eq!(service_resolve("Nobody"), Err(NumberError::NoContact("Nobody".into())));
+        assert!(matches!(service_resolve("m"), Err(NumberError::Ambiguous { .. })), "m is in several names");
     }
 }

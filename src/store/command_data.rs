@@ -25,7 +25,7 @@ pub struct ContactImport {
     pub contacts: i64,
 }
 
-fn party(s: String) -> Result<Party> {
+pub(super) fn party(s: String) -> Result<Party> {
     Party::from_key(&s).ok_or(StoreError::Corrupt { context: "party", reason: s })
 }
 

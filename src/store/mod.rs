@@ -16,6 +16,7 @@ mod linked_mucs;
 mod messages;
 mod migrations;
 mod outbox;
+mod own_groups;
 mod presence;
 mod sms;
 mod subscriptions;

@@ -223,6 +223,12 @@ fn submission(node: &str, form: Option<&DataForm>) -> Result<Submission, String>
             }
             positionals.extend(given);
         } else if let Some(long) = arg.get_long() {
+            if takes_words(arg) {
+                // An option of several words (`--without 2 bob@x`): one `--long=word` each.
+                let words = form_values(form, var);
+                options.extend(words.iter().flat_map(|v| v.split_whitespace()).map(|w| format!("--{long}={w}")));
+                continue;
+            }
             match (arg.get_action(), value(var)) {
                 (ArgAction::SetTrue, Some(v)) if v == "1" || v == "true" => options.push(format!("--{long}")),
                 (ArgAction::SetTrue, _) | (_, None) => {}
@@ -402,6 +408,8 @@ mod tests {
                 "missed-calls",
                 "language",
                 "start-chat",
+                "confirm",
+                "groups-mine",
                 "whoami"
             ]
         );
@@ -475,7 +483,35 @@ mod tests {
         );
         assert_eq!(
             command("start-chat", Some(&submitted(&[("group", "sales")]))),
-            Ok(UserCommand::StartChat { group: "sales".into() })
+            Ok(UserCommand::StartChat { group: "sales".into(), without: vec![], shared: false })
+        );
+        let mut without = submitted(&[("group", "sales"), ("shared", "1")]);
+        without.fields.push(Field {
+            values: vec!["2 @a:hs".into(), "b@x".into()],
+            ..Field::new("without", FieldType::TextMulti)
+        });
+        assert_eq!(
+            command("start-chat", Some(&without)),
+            Ok(UserCommand::StartChat {
+                group: "sales".into(),
+                without: vec!["2".into(), "@a:hs".into(), "b@x".into()],
+                shared: true
+            })
+        );
+        assert_eq!(
+            form_fields("start-chat").iter().find(|f| f.var.as_deref() == Some("without")).unwrap().type_,
+            FieldType::TextMulti
+        );
+        assert_eq!(command("confirm", None), Ok(UserCommand::Confirm));
+        let mut mine = submitted(&[("action", "add"), ("name", "team")]);
+        mine.fields.push(Field { values: vec!["@a:hs".into()], ..Field::new("members", FieldType::TextMulti) });
+        assert_eq!(
+            command("groups-mine", Some(&mine)),
+            Ok(UserCommand::Groups {
+                scope: user::GroupsScope::Mine {
+                    action: user::MyGroupsCommand::Add { name: "team".into(), members: vec!["@a:hs".into()] }
+                }
+            })
         );
         assert!(command("start-chat", Some(&submitted(&[]))).unwrap_err().contains("group"));
         assert_eq!(command("help", None), Ok(UserCommand::Help));

@@ -151,6 +151,8 @@ def test_an_admin_manages_contact_groups_and_a_member_starts_a_chat(bridge):
             await outsider.sync_until(lambda: bot_says(outsider, dm_out, "Only the members"), 30, "the refusal")
             dm = await bot_dm(caller)
             await caller.send_text(dm, f"start-chat {g}")
+            await caller.sync_until(lambda: bot_says(caller, dm, "will invite 2"), 30, "the list to confirm")
+            await caller.send_text(dm, "confirm")
             await caller.sync_until(lambda: bot_says(caller, dm, "is ready"), 40, "the room is ready")
             room, _ = await caller.wait_invite(_bot())
             await caller.join(room)
@@ -166,6 +168,109 @@ def test_an_admin_manages_contact_groups_and_a_member_starts_a_chat(bridge):
             await ask(admin, ctl, f"groups delete {g}", "deleted")
             await ask(admin, ctl, f"groups list {g}", "no group")
     run(go(), timeout=240)
+
+
+async def says(m, dm: str, text: str, expect: str, timeout: float = 30) -> str:
+    """m sends a command to the bot; returns the bot's answer containing `expect` (sent after it)."""
+    mark = len(m.messages_in(dm, _bot()))
+    await m.send_text(dm, text)
+    found = await m.sync_until(lambda: [e for e in m.messages_in(dm, _bot())[mark:]
+                                        if expect in e["content"].get("body", "")], timeout, f"{expect!r} for {text!r}")
+    return found[0]["content"]["body"]
+
+
+def test_own_groups_are_the_owners_and_start_chat_leaves_people_out_before_confirm(bridge):
+    """Issue 20 item 6 on Matrix: a user's own group (`groups mine …`), invisible to others; a
+    name of the admins' groups is refused; `start-chat` lists whom it will invite, `--without`
+    leaves one out, `confirm` creates the room without them."""
+    async def go():
+        async with Peers() as p:
+            admin = await p.matrix_user("admin")
+            ctl = await control_room(admin)
+            owner = await p.matrix_user("og")
+            a, b = await p.matrix_user("oa"), await p.matrix_user("ob")
+            x = await p.xmpp_user("ox")
+            nosy = await p.matrix_user("on")
+            g, shared = "mine" + token(3).lower(), "shared" + token(3).lower()
+            await ask(admin, ctl, f"groups create {shared}", "OK")
+            dm = await bot_dm(owner)
+            await says(owner, dm, f"groups mine create {shared}", "admins' contact group")
+            await says(owner, dm, f"groups mine create {g}", "only you see it")
+            await says(owner, dm, f"groups mine add {g} {a.user_id} {b.user_id} {x.bare}", "3 members")
+            await says(owner, dm, f"groups mine add {g} nonsense", "Not a Matrix ID or JID")
+            listing = await says(owner, dm, "groups mine list", "Your groups")
+            assert g in listing and b.user_id in listing and x.bare in listing, listing
+
+            # Nobody else sees or uses it.
+            dm_n = await bot_dm(nosy)
+            await says(nosy, dm_n, "groups mine list", "no groups of your own")
+            await says(nosy, dm_n, f"start-chat {g}", "no contact group")
+            await says(nosy, dm_n, f"groups mine delete {g}", "no group")
+
+            # The list first; one left out by number; a word that is not in it is named.
+            first = await says(owner, dm, f"start-chat {g}", "will invite 3")
+            assert f"1. {a.user_id}" in first and f"2. {b.user_id}" in first and f"3. {x.bare}" in first, first
+            await says(owner, dm, f"start-chat {g} --without 7", "Not in the list")
+            second = await says(owner, dm, f"start-chat {g} --without 2", "will invite 2")
+            assert f"Left out: 2. {b.user_id}" in second and f"1. {a.user_id}" in second, second
+            await says(owner, dm, "confirm", "Creating the room", 30)
+            await owner.sync_until(lambda: bot_says(owner, dm, "is ready"), 40, "the room is ready")
+            room, _ = await owner.wait_invite(_bot())
+            await owner.join(room)
+            assert await power_level(owner, room, owner.user_id) >= 50
+            room_a, _ = await a.wait_invite(_bot())
+            assert room_a == room
+            await a.join(room)
+            await wait_for(lambda: [s for s in x.messages if "invite" in (s.xml or "")
+                                    and s.frm.endswith("@" + settings().component)], 30,
+                           what="the MUC invitation of the XMPP member")
+            await owner.wait_joined(room, x.ghost)
+            # The one left out is not in the room (the others, invited in the same step, are).
+            members = await owner.joined_members(room)
+            assert a.user_id in members and b.user_id not in members, members
+            await b.sync_once(0)
+            assert not [r for r, _ in b.invites_from(_bot()) if r == room], "the one left out was invited"
+            await says(owner, dm, "confirm", "nothing to confirm")
+            await says(owner, dm, f"groups mine delete {g}", "deleted")
+            await says(owner, dm, f"start-chat {g}", "no contact group")
+            await ask(admin, ctl, f"groups delete {shared}", "deleted")
+    run(go(), timeout=240)
+
+
+def test_an_xmpp_user_keeps_own_groups_and_confirms_a_chat_by_message_and_forms(bridge):
+    """Issue 20 item 6 on XMPP: own groups by message to the component and by the `groups-mine`
+    form; `start-chat` by form with people left out, `confirm` by its ad-hoc command."""
+    async def go():
+        async with Peers() as p:
+            x = await p.xmpp_user("oxo")
+            m1, m2 = await p.matrix_user("oxa"), await p.matrix_user("oxb")
+            comp = settings().component
+            g = "xg" + token(3).lower()
+
+            async def chat(text: str, expect: str) -> str:
+                mark = len(x.chats_from(comp))
+                x.send_chat(comp, text)
+                found = await wait_for(lambda: [c for c in x.chats_from(comp)[mark:] if expect in c.body], 30,
+                                       what=f"{expect!r} for {text!r}")
+                return found[0].body
+
+            await chat(f"groups mine create {g}", "only you see it")
+            await chat("confirm", "nothing to confirm")
+            kind, res = await adhoc(x, "groups-mine", {"action": "add", "name": g,
+                                                      "members": [m1.user_id, m2.user_id]})
+            assert kind == "result" and "2 members" in note(res), note(res)
+            kind, res = await adhoc(x, "groups-mine", {"action": "list"})
+            assert kind == "result" and g in note(res) and m2.user_id in note(res), note(res)
+            kind, res = await adhoc(x, "start-chat", {"group": g, "without": [m2.user_id]})
+            assert kind == "result" and "will invite 1" in note(res) and f"Left out: 2. {m2.user_id}" in note(res), \
+                note(res)
+            kind, res = await adhoc(x, "confirm", {})
+            assert kind == "result" and "Creating the room" in note(res), note(res)
+            room, _ = await m1.wait_invite(_bot(), 40)
+            await m1.join(room)
+            await m2.sync_once(0)
+            assert not [r for r, _ in m2.invites_from(_bot()) if r == room], "the one left out was invited"
+    run(go(), timeout=180)
 
 
 def test_block_list_policy_and_options_change_the_missed_call_notices(bridge, sink):

@@ -570,3 +570,62 @@ def test_incoming_sms_to_an_owned_number_reaches_its_owner(bridge):
                 inject(phone_x, did_x, text_x)
                 await x.wait_chat(address(phone_x), text_x)
     run(go(), timeout=180)
+
+
+def test_sms_offers_every_mobile_number_of_an_imported_contact_and_never_a_landline(bridge):
+    """Issue 20 item 5: `sms NAME` finds a contact an admin imported (`contacts import`) and offers
+    every number in its mobile fields, numbered; the choice is a bare number (Matrix), `sms NAME N`
+    (XMPP chat) or the same in the XEP-0050 form. A contact with only a landline is refused."""
+    from test_commands import adhoc, note
+
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("smn")
+            x = await p.xmpp_user("sxn")
+            admin_x = await p.xmpp_user("admin")
+            await grant(p, m.user_id)
+            await grant(p, x.bare)
+            comp = settings().component
+            one, two = rnd_mobile(), rnd_mobile()
+            office = "+4930" + str(int.from_bytes(os.urandom(3), "big") % 9000000 + 1000000)
+            name, landline_only = "Multi " + token(4), "Desk " + token(4)
+            card = ["BEGIN:VCARD", "VERSION:3.0", f"FN:{name}", f"TEL;TYPE=WORK:{office}",
+                    f"TEL;TYPE=CELL:{one}", f"TEL;TYPE=CELL:{two}", "END:VCARD",
+                    "BEGIN:VCARD", "VERSION:3.0", f"FN:{landline_only}", f"TEL;TYPE=WORK:{office}", "END:VCARD"]
+            kind, res = await adhoc(admin_x, "contacts-import", {"name": f"multi-{token(3)}.vcf", "content": card})
+            assert kind == "result" and "imported 2 contacts" in note(res), (kind, res)
+
+            # Matrix: the numbered list, answered with a bare number.
+            dm = await bot_dm(m)
+            await m.send_text(dm, f"sms {name}")
+            [choice] = await m.sync_until(lambda: bot_says(m, dm, "2 mobile numbers"), 30, "the choice")
+            listing = choice["content"]["body"]
+            assert f"1. {one}" in listing and f"2. {two}" in listing, listing
+            assert office not in listing, f"a landline is offered: {listing}"
+            await m.send_text(dm, "2")
+            room, _ = await m.wait_invite(ghost(two))
+            await m.join(room)
+            await m.sync_until(lambda: notices(m, room, ghost(two), "SMS conversation"), 30, "the greeting")
+            text = f"to the second mobile {token(3)}"
+            await m.send_text(room, text)
+            await wait_sms(two, text)
+
+            # XMPP chat: `sms NAME 1`.
+            x.send_chat(comp, f"sms {name} 1")
+            await wait_for(lambda: [c for c in x.chats_from(address(one)) if "SMS conversation" in c.body], 30,
+                           what="the greeting from the first mobile's address")
+            x.send_chat(comp, f"sms {name} 3")
+            await wait_for(lambda: [c for c in x.chats_from(comp) if "there is no number 3" in c.body], 30,
+                           what="a choice that is not in the list")
+
+            # XEP-0050: the form answers with the list, then takes the choice.
+            kind, res = await adhoc(x, "sms", {"target": name})
+            assert kind == "result" and f"2. {two}" in note(res) and office not in note(res), note(res)
+            kind, res = await adhoc(x, "sms", {"target": f"{name} 2"})
+            assert kind == "result" and address(two) in note(res), note(res)
+
+            # Never a landline: a contact without a mobile number is refused with the reason.
+            await m.send_text(dm, f"sms {landline_only}")
+            await m.sync_until(lambda: bot_says(m, dm, "has no mobile number"), 30, "the refusal")
+            assert not sms_to(office) and not m.invites_from(ghost(office)), "something went to the landline"
+    run(go(), timeout=180)

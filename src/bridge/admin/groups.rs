@@ -10,7 +10,7 @@ use crate::core::watch::Party;
 
 impl Bridge {
     /// Read people typed in a command; `Err` names every one that does not read.
-    fn parse_people(&self, people: &[String]) -> Result<Vec<Party>, Refusal> {
+    pub(in crate::bridge) fn parse_people(&self, people: &[String]) -> Result<Vec<Party>, Refusal> {
         let mut out = Vec::new();
         let mut bad = Vec::new();
         for p in people {
