@@ -21,6 +21,7 @@ mod media;
 mod presence;
 mod sizes;
 mod sms;
+mod status;
 mod user_commands;
 mod xmpp_in;
 
@@ -85,6 +86,8 @@ pub struct Bridge {
     uploads: Mutex<std::collections::VecDeque<(MatrixUserId, crate::core::inbound::FileRef)>>,
     /// A user command changed a missed-call choice: refresh the module's settings after commit.
     calls_dirty: std::sync::atomic::AtomicBool,
+    /// What the bridge last learnt about the peers it depends on (`status.rs`).
+    status: status::Status,
 }
 
 /// Presence bookkeeping: coalescing per person, each XMPP user's resources, and the rate at
@@ -141,6 +144,7 @@ impl Bridge {
             chatbot: std::sync::OnceLock::new(),
             uploads: Mutex::new(std::collections::VecDeque::new()),
             calls_dirty: std::sync::atomic::AtomicBool::new(false),
+            status: status::Status::default(),
         })
     }
 
