@@ -18,6 +18,7 @@ from nio import JoinResponse
 from ucb import Peers, config_variant, hosted_alias, matrix_escape_localpart, run, settings, token, wait_for
 from test_control import control_room
 from test_portal import join_remote_muc, muc_domain
+from test_faults import _service
 from test_reconnect import _prosody
 from test_rooms import create_room
 
@@ -204,6 +205,36 @@ def test_the_control_room_hears_when_the_xmpp_server_goes_and_comes_back(bridge)
             assert value(after, "ucbridge_reconnects_total", peer="xmpp") > reconnects, after
             assert value(after, "ucbridge_connected", peer="xmpp") == 1
     run(go(), timeout=240)
+
+
+@pytest.mark.timeout(420)
+def test_the_control_room_hears_when_the_homeserver_goes_and_comes_back(bridge):
+    async def go():
+        async with Peers() as p:
+            admin = await p.matrix_user("admin")
+            room = await control_room(admin)
+            reconnects = value(scrape(), "ucbridge_reconnects_total", peer="homeserver")
+            await admin.sync_once()
+            seen = len(admin.timeline.get(room, []))
+
+            def notices():
+                return [e["content"]["body"] for e in admin.timeline.get(room, [])[seen:]
+                        if "Bridge state: the homeserver" in e.get("content", {}).get("body", "")]
+            assert not notices(), "a bridge-state notice with the homeserver up"
+            _service("synapse", "down")
+            try:
+                await wait_for(lambda: (bridge.health() or {}).get("dependencies", {}).get("homeserver", {})
+                               .get("state") == "down", 30, what="/health to say the homeserver is down")
+                assert value(scrape(), "ucbridge_connected", peer="homeserver") == 0
+            finally:
+                _service("synapse", "up")
+            # The notice of the outage waited in the outbox; both arrive, in order, once it is back.
+            told = await admin.sync_until(lambda: len(notices()) >= 2 and notices(), 120, "both notices")
+            assert "is unreachable since" in told[0] and "is back after" in told[1] and len(told) == 2, told
+            await wait_for(lambda: value(scrape(), "ucbridge_reconnects_total", peer="homeserver") > reconnects,
+                           10, what="the homeserver reconnect counted")
+            assert (bridge.health() or {})["dependencies"]["homeserver"]["state"] == "up"
+    run(go(), timeout=400)
 
 
 @pytest.mark.skipif(settings().db != "postgres", reason="stops a PostgreSQL server of its own: the PostgreSQL run only")
