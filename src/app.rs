@@ -69,6 +69,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let http_in = Arc::new(crate::bridge::http_in::HttpIn(bridge.clone()));
     let mut router = crate::http::router(http_in.clone(), http_in.clone(), Arc::new(media))
         .merge(crate::matrix::appservice::router(http_in.clone()));
+    if config.metrics.enabled {
+        let token = config.metrics.bearer_token(|p| config.resolve(p))?;
+        let handle = install_metrics()?;
+        tracing::info!(token = token.is_some(), "metrics at /metrics");
+        router = router.merge(crate::http::metrics::router(Arc::new(crate::http::metrics::Scrape { handle, token })));
+    }
     if let Some(settings) = &config.sms {
         let sms = crate::sms::SmsService::new(settings.clone(), &config.contact_files(), &config.appservice.url)?;
         tracing::info!(gateway = sms.provider.name(), "SMS on");
@@ -93,6 +99,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     bridge.sweep().await;
     tokio::spawn(bridge.clone().sweep_forever());
     tokio::spawn(bridge.clone().keep_ghost_presence());
+    tokio::spawn(bridge.clone().watch_xmpp_forever());
+    tokio::spawn(bridge.clone().watch_homeserver_forever());
 
     // Now that we listen, have the homeserver ping us: a successful ping makes Synapse flush
     // the transactions it queued while we were down, instead of waiting out its backoff (up to
@@ -158,6 +166,27 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!("database connections still in use after 2 s; stopping anyway");
     }
     Ok(())
+}
+
+/// Install the Prometheus recorder the `core::metrics` facade records into, and keep its
+/// histograms trimmed (the exporter leaves upkeep to its user).
+fn install_metrics() -> anyhow::Result<metrics_exporter_prometheus::PrometheusHandle> {
+    use crate::core::metrics::{DELIVERY_BUCKETS, DELIVERY_SECONDS};
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(DELIVERY_SECONDS.into()), DELIVERY_BUCKETS)
+        .context("setting the delivery histogram's buckets")?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
 }
 
 /// The homeserver may start after us: wait for it rather than fail. A rejected `as_token`

@@ -10,6 +10,7 @@ use std::time::Duration;
 use ucbridge::bridge::Bridge;
 use ucbridge::config::Config;
 use ucbridge::core::action::Text;
+use ucbridge::core::bridge_info::BridgeInfo;
 use ucbridge::core::ids::{MatrixUserId, RoomId};
 use ucbridge::core::inbound::{MatrixIn, Membership};
 use ucbridge::core::outbox::DeliveryError;
@@ -335,6 +336,15 @@ impl MatrixOut for FakeHomeserver {
 
     async fn ping_homeserver(&self, transaction_id: &str) -> Result<(), MatrixError> {
         self.record(format!("ping_homeserver({:?})", transaction_id));
+        Ok(())
+    }
+
+    async fn set_bridge_info(&self, room: &RoomId, bridge_id: &str, info: &BridgeInfo) -> Result<(), MatrixError> {
+        self.record(format!("set_bridge_info({room}, {})", info.state_key(bridge_id)));
+        Ok(())
+    }
+
+    async fn reachable(&self) -> Result<(), MatrixError> {
         Ok(())
     }
 }

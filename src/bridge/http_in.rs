@@ -81,6 +81,10 @@ impl Health for HttpIn {
     fn xmpp_connected(&self) -> bool {
         self.0.xmpp.is_connected()
     }
+
+    fn dependencies(&self) -> Vec<(&'static str, crate::http::DependencyState)> {
+        self.0.dependencies()
+    }
 }
 
 #[async_trait::async_trait]

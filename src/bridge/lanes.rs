@@ -10,8 +10,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::status::Carrier;
 use crate::bridge::Bridge;
 use crate::core::action::{Action, XmppTarget};
+use crate::core::metrics;
+use crate::core::outbox::DeliveryError;
 use crate::core::outbox::{Next, after_attempt};
 use crate::core::refusal::RefusalKind;
 use crate::store::{OutboxRow, StoreTx, now_ms};
@@ -41,7 +44,7 @@ impl StoreTx {
     /// after the commit.
     pub async fn enqueue_row(&mut self, action: Action) -> crate::store::Result<OutboxRow> {
         let id = self.enqueue(&action).await?;
-        Ok(OutboxRow { id, action, attempts: 0, next_attempt_at: 0 })
+        Ok(OutboxRow { id, action, attempts: 0, next_attempt_at: 0, created_at: now_ms() })
     }
 
     /// Queue several actions, in order.
@@ -101,9 +104,11 @@ impl Bridge {
         const KEEP_DEDUPE_MS: i64 = 7 * 24 * 3600 * 1000;
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         let mut ticks: u64 = 0;
+        let mut outbox_kinds = std::collections::BTreeSet::new();
         loop {
             tick.tick().await;
             self.sweep().await;
+            self.record_outbox(&mut outbox_kinds).await;
             if ticks.is_multiple_of(720) {
                 match self.store.prune_dedupe(now_ms() - KEEP_DEDUPE_MS).await {
                     Ok(n) if n > 0 => tracing::info!(removed = n, "pruned old de-duplication records"),
@@ -188,23 +193,36 @@ impl Bridge {
             }
             let attempts = row.attempts.saturating_add(1);
             let result = self.deliver(row.id, &row.action).await;
+            self.note_carrier_outcome(&row.action, &result);
             let outcome = match after_attempt(attempts, result.clone()) {
                 Next::Done => {
                     // Delivered: recording it must not fail into a second delivery, so it is
                     // retried on its own until the database takes it.
                     until_stored(&lane, row.id, || self.store.complete(row.id)).await;
                     self.pop_head(&lane, row.id);
+                    let waited = now_ms().saturating_sub(row.created_at).max(0);
+                    metrics::delivered(&row.action.lane(), Duration::from_millis(waited.unsigned_abs()));
                     Ok(())
                 }
                 Next::RetryAfter(delay) => {
                     let error = result.err().map(|e| e.to_string()).unwrap_or_default();
                     tracing::info!(lane, id = row.id, attempts, ?delay, error, "delivery failed; will retry");
+                    metrics::delivery_retry(&row.action.lane());
+                    match &row.action {
+                        Action::Mail { .. } => metrics::mail_retry(),
+                        Action::SmsSend { .. } => metrics::sms_failed(),
+                        _ => {}
+                    }
                     let at = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
                     self.set_head_attempts(&lane, row.id, attempts, at);
                     self.store.retry_later(row.id, attempts, at, &error).await
                 }
                 Next::GiveUp(reason) => {
                     tracing::warn!(lane, id = row.id, reason, "delivery refused; telling the sender");
+                    metrics::given_up(&row.action.lane());
+                    if matches!(row.action, Action::SmsSend { .. }) {
+                        metrics::sms_failed();
+                    }
                     until_stored(&lane, row.id, || self.give_up(row.id, &row.action, &reason)).await;
                     self.pop_head(&lane, row.id);
                     Ok(())
@@ -217,6 +235,21 @@ impl Bridge {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
+    }
+
+    /// A mail or SMS attempt tells how its server or gateway is (a refusal of the message itself
+    /// means the carrier answered).
+    fn note_carrier_outcome(&self, action: &Action, result: &Result<(), DeliveryError>) {
+        let carrier = match action {
+            Action::Mail { .. } => Carrier::Smtp,
+            Action::SmsSend { .. } => Carrier::Sms,
+            _ => return,
+        };
+        let outcome = match result {
+            Err(DeliveryError::Transient(e)) => Err(e.clone()),
+            _ => Ok(()),
+        };
+        self.note_carrier(carrier, outcome);
     }
 
     /// Replace a refused action by a notice to its sender, atomically.

@@ -30,6 +30,7 @@ impl Bridge {
         let mut tx = self.store.begin().await?;
         if !tx.claim_transaction(txn_id).await? {
             tracing::debug!(txn_id, "transaction already processed");
+            crate::core::metrics::transaction_duplicate();
             return Ok(());
         }
         let mut rows = Vec::new();

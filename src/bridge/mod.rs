@@ -22,6 +22,7 @@ mod media;
 mod presence;
 mod sizes;
 mod sms;
+mod status;
 mod user_commands;
 mod xmpp_in;
 
@@ -88,6 +89,8 @@ pub struct Bridge {
     calls_dirty: std::sync::atomic::AtomicBool,
     /// Choices offered in command answers (`sms NAME`'s numbers, `start-chat`'s list).
     menus: Mutex<crate::core::menus::Menus>,
+    /// What the bridge last learnt about the peers it depends on (`status.rs`).
+    status: status::Status,
 }
 
 /// Presence bookkeeping: coalescing per person, each XMPP user's resources, and the rate at
@@ -145,6 +148,7 @@ impl Bridge {
             uploads: Mutex::new(std::collections::VecDeque::new()),
             calls_dirty: std::sync::atomic::AtomicBool::new(false),
             menus: Mutex::new(crate::core::menus::Menus::default()),
+            status: status::Status::default(),
         })
     }
 

@@ -517,6 +517,7 @@ impl Bridge {
         };
         let accepted = service.provider.send(&sms).await?;
         tracing::info!(reference, %to, parts, queued = accepted.queued, gateway = service.provider.name(), "SMS accepted");
+        crate::core::metrics::sms_sent(usize::try_from(parts).unwrap_or(usize::MAX));
         self.store.mark_sms_accepted(&reference, accepted.provider_id.as_deref()).await.map_err(DeliveryError::from)
     }
 

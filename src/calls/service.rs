@@ -309,6 +309,9 @@ impl CallsService {
             rows.push(tx.enqueue_row(action).await?);
         }
         tx.commit().await?;
+        for channel in queued.values().flatten() {
+            crate::core::metrics::missed_call_notice(channel);
+        }
         Ok(rows)
     }
 

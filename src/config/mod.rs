@@ -2,6 +2,7 @@
 //! key it is about. `config/example.yaml` documents each key and is parsed by a test.
 
 mod calls;
+pub mod metrics;
 mod sms;
 mod sources;
 mod validate;
@@ -54,6 +55,9 @@ pub struct Config {
     pub links: Links,
     #[serde(default)]
     pub media: Media,
+    /// `GET /metrics` (`config/metrics.rs`).
+    #[serde(default)]
+    pub metrics: metrics::Metrics,
     /// Missed-call notifications; absent = off.
     #[serde(default)]
     pub missed_calls: Option<crate::calls::config::MissedCalls>,

@@ -77,6 +77,7 @@ impl Config {
             return Err(invalid("admins.xmpp", format!("'{bad}' is not a bare JID pattern like admin@example.org")));
         }
         self.links.rules()?;
+        self.metrics.validate()?;
         // Matrix server names may carry a port; XMPP domains never do.
         for (key, patterns, bad_chars) in [
             ("access.matrix_servers", &self.access.matrix_servers, &['@', '/', ' '][..]),

@@ -3,14 +3,17 @@
 
 pub mod access;
 pub mod action;
+pub mod bridge_info;
 pub mod budget;
 pub mod chat_turn;
 pub mod coalesce;
 pub mod conversation;
 pub mod ids;
 pub mod inbound;
+pub mod link_watch;
 pub mod mapping;
 pub mod menus;
+pub mod metrics;
 pub mod outbox;
 pub mod phone;
 pub mod presence;

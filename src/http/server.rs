@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -113,7 +113,10 @@ async fn bound_request(State(guard): State<Arc<Guard>>, request: Request, next: 
             Err(_) => return plain(StatusCode::SERVICE_UNAVAILABLE, "busy, try again later"),
         }
     };
-    match tokio::time::timeout(guard.timeout, next.run(request)).await {
+    // The route's pattern, not the path: a series per media token or transaction id would grow
+    // without bound.
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let response = match tokio::time::timeout(guard.timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
             // The body may be half read: the connection cannot carry another request.
@@ -121,7 +124,9 @@ async fn bound_request(State(guard): State<Arc<Guard>>, request: Request, next: 
             response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             response
         }
-    }
+    };
+    crate::core::metrics::http_request(&route, response.status().as_u16());
+    response
 }
 
 fn plain(status: StatusCode, message: &'static str) -> Response {

@@ -193,6 +193,7 @@ async fn push_transaction(
     let ids: Vec<&str> = event_ids.iter().map(String::as_str).collect();
     // Event ids at debug level: enough to tell later whether an event ever reached the bridge.
     tracing::debug!(txn_id, received, relevant = events.len(), ?ids, "transaction");
+    crate::core::metrics::transaction_received();
     let verdict = bridge.on_transaction(&txn_id, Instant::now());
     if let Some(Verdict::Refuse { missing_from, missing_to }) = verdict {
         tracing::info!(

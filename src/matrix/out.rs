@@ -3,6 +3,7 @@
 //! as `Arc<dyn MatrixOut>`, so that its code can run against an in-memory fake.
 
 use crate::core::action::Text;
+use crate::core::bridge_info::BridgeInfo;
 use crate::core::ids::{MatrixUserId, RoomId};
 use crate::core::inbound::MatrixIn;
 use crate::core::presence::{MatrixState, Presence};
@@ -108,6 +109,12 @@ pub trait MatrixOut: Send + Sync {
         user: Option<&MatrixUserId>,
     ) -> Result<Option<MatrixIn>, MatrixError>;
 
+    /// Describe a bridged room for clients (MSC2346 `m.bridge` and `uk.half-shot.bridge`
+    /// state events under `info`'s state key for `bridge_id`), as the bot.
+    async fn set_bridge_info(&self, room: &RoomId, bridge_id: &str, info: &BridgeInfo) -> Result<(), MatrixError>;
+
     // The appservice itself.
     async fn ping_homeserver(&self, transaction_id: &str) -> Result<(), MatrixError>;
+    /// Whether the homeserver answers a cheap request now (the link watch and `/health`).
+    async fn reachable(&self) -> Result<(), MatrixError>;
 }

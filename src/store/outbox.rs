@@ -13,6 +13,8 @@ pub struct OutboxRow {
     pub action: Action,
     pub attempts: u32,
     pub next_attempt_at: i64,
+    /// When it was queued (ms since the epoch): its delivery latency is measured from here.
+    pub created_at: i64,
 }
 
 impl StoreTx {
@@ -52,7 +54,7 @@ impl Store {
     /// Up to `limit` actions of a lane, oldest first.
     pub async fn lane_rows(&self, lane: &str, limit: i64) -> Result<Vec<OutboxRow>> {
         let rows = sqlx::query(
-            "SELECT id, action, attempts, next_attempt_at FROM outbox WHERE lane = $1 ORDER BY id LIMIT $2",
+            "SELECT id, action, attempts, next_attempt_at, created_at FROM outbox WHERE lane = $1 ORDER BY id LIMIT $2",
         )
         .bind(lane)
         .bind(limit)
@@ -69,6 +71,7 @@ impl Store {
                     action,
                     attempts: u32::try_from(row.try_get::<i64, _>(2).ctx("attempts")?).unwrap_or(u32::MAX),
                     next_attempt_at: row.try_get(3).ctx("next attempt")?,
+                    created_at: row.try_get(4).ctx("created at")?,
                 })
             })
             .collect()
@@ -97,5 +100,16 @@ impl Store {
     pub async fn outbox_len(&self) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) FROM outbox").fetch_one(&self.pool).await.ctx("count")?;
         row.try_get::<i64, _>(0).ctx("count")
+    }
+
+    /// Per lane: the actions waiting and when the oldest was queued (ms), for the metrics.
+    pub async fn outbox_lanes(&self) -> Result<Vec<(String, i64, i64)>> {
+        let rows = sqlx::query("SELECT lane, COUNT(*), MIN(created_at) FROM outbox GROUP BY lane")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("outbox lanes")?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0).ctx("lane")?, r.try_get(1).ctx("count")?, r.try_get(2).ctx("oldest")?)))
+            .collect()
     }
 }

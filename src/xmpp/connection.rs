@@ -28,6 +28,7 @@ use xmpp_parsers::ns;
 use xmpp_parsers::ping::Ping;
 use xmpp_parsers::stanza::Stanza;
 
+use crate::core::metrics::{self, Link};
 use crate::core::outbox::DeliveryError;
 use crate::xmpp::depth::DepthLimited;
 use crate::xmpp::error::Error;
@@ -181,6 +182,8 @@ async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = MIN_BACKOFF;
+    metrics::link_up(Link::Xmpp, false);
+    let mut connected_before = false;
     loop {
         if *shutdown.borrow() {
             return;
@@ -204,11 +207,17 @@ async fn run(
         tracing::info!(jid = %params.jid, server = %params.server, "XMPP component connected");
         backoff = MIN_BACKOFF;
         connected.store(true, Ordering::Relaxed);
+        metrics::link_up(Link::Xmpp, true);
+        if connected_before {
+            metrics::reconnected(Link::Xmpp);
+        }
+        connected_before = true;
         if inbound.send(Received::Connected).await.is_err() {
             return;
         }
         let reason = serve(&params, &mut stream, &mut outgoing, &inbound, &pending, &mut shutdown).await;
         connected.store(false, Ordering::Relaxed);
+        metrics::link_up(Link::Xmpp, false);
         // Fail what was queued for this connection: the outbox retries it on the next one.
         while let Ok(out) = outgoing.try_recv() {
             if let Some(done) = out.done {

@@ -58,8 +58,10 @@ pub fn vcard(from: Jid, to: Jid, id: String, name: Option<&str>, photo: Option<(
     Stanza::Iq(iq)
 }
 
-/// The RFC 6120 error condition for a refusal.
+/// The RFC 6120 error condition for a refusal. Every refusal said to an XMPP sender is built
+/// here, so it is counted here.
 pub fn stanza_error(refusal: RefusalKind, text: &str) -> StanzaError {
+    crate::core::metrics::refused(refusal);
     let (kind, condition) = match refusal {
         RefusalKind::BadRequest => (ErrorType::Modify, DefinedCondition::BadRequest),
         RefusalKind::BadAddress => (ErrorType::Modify, DefinedCondition::JidMalformed),

@@ -148,6 +148,8 @@ impl Bridge {
                         .map_err(MatrixError::into_delivery)?;
                     tracing::info!(%room, alias = full_alias, %initiator, "created a hosted room");
                     self.save_new_room(room.clone(), initiator, name, &full_alias, open).await?;
+                    let muc = self.map.muc_for_room(&full_alias);
+                    self.announce_bridge(&room, muc, initiator_id.clone(), Some(full_alias.clone())).await;
                     Ok(Some(room))
                 }
             }

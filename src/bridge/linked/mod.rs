@@ -141,6 +141,7 @@ impl Bridge {
             p.by_room.insert(room.clone(), muc.clone());
         }
         tracing::info!(%room, %muc, "created the room of a linked MUC");
+        self.announce_bridge(&room, muc, self.map.bot(), Some(alias.to_owned())).await;
         Ok(true)
     }
 

@@ -21,6 +21,7 @@ use crate::core::ids::{MatrixUserId, RoomId};
 use crate::core::outbox::DeliveryError;
 use crate::core::presence::MatrixState;
 
+mod bridge_info;
 mod content;
 mod out;
 

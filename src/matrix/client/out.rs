@@ -27,6 +27,7 @@ use super::{
     to_ruma_room, to_ruma_user, with_relations,
 };
 use crate::core::action::{Text, TextKind};
+use crate::core::bridge_info::BridgeInfo;
 use crate::core::ids::{MatrixUserId, RoomId};
 use crate::core::presence::{MatrixState, Presence};
 use crate::core::room::MODERATOR_LEVEL;
@@ -446,6 +447,26 @@ impl MatrixOut for MatrixClient {
         let mut request = ruma::api::client::appservice::request_ping::v1::Request::new(self.appservice_id.clone());
         request.transaction_id = Some(OwnedTransactionId::from(transaction_id));
         self.call(request, None).await.map(|_| ())
+    }
+
+    async fn reachable(&self) -> Result<(), MatrixError> {
+        let request = ruma::api::client::discovery::get_supported_versions::Request::new();
+        self.call(request, None).await.map(|_| ())
+    }
+
+    async fn set_bridge_info(&self, room: &RoomId, bridge_id: &str, info: &BridgeInfo) -> Result<(), MatrixError> {
+        let content = super::bridge_info::content(info);
+        for kind in super::bridge_info::EVENT_TYPES {
+            let body = serde_json::value::to_raw_value(&content).map_err(|e| MatrixError::Protocol(e.to_string()))?;
+            let request = send_state_event::v3::Request::new_raw(
+                to_ruma_room(room)?,
+                ruma::events::StateEventType::from(kind),
+                info.state_key(bridge_id),
+                ruma::serde::Raw::from_json(body),
+            );
+            self.call(request, None).await?;
+        }
+        Ok(())
     }
 }
 

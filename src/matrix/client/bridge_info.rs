@@ -1,0 +1,47 @@
+//! The content of the bridge-info state events (MSC2346,
+//! <https://github.com/matrix-org/matrix-spec-proposals/pull/2346>): `m.bridge`, and the same
+//! content as `uk.half-shot.bridge`, the name clients read before the MSC settled.
+
+use serde_json::{Value, json};
+
+use crate::core::bridge_info::{BridgeInfo, PROTOCOL_ID, PROTOCOL_NAME};
+
+/// Both event types, written with the same content and state key.
+pub const EVENT_TYPES: [&str; 2] = ["m.bridge", "uk.half-shot.bridge"];
+
+/// The event content for `info`.
+pub fn content(info: &BridgeInfo) -> Value {
+    let mut channel = json!({"id": info.channel.to_string()});
+    if let Some(name) = &info.channel_name {
+        channel["displayname"] = json!(name);
+    }
+    json!({
+        "bridgebot": info.bridgebot.to_string(),
+        "creator": info.creator.to_string(),
+        "protocol": {"id": PROTOCOL_ID, "displayname": PROTOCOL_NAME},
+        "network": {"id": info.network(), "displayname": info.network()},
+        "channel": channel,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ids::{BareJid, MatrixUserId};
+
+    #[test]
+    fn the_content_names_the_bot_the_creator_and_the_muc() {
+        let info = BridgeInfo {
+            bridgebot: MatrixUserId::parse("@ucbridge:hs").unwrap(),
+            creator: MatrixUserId::parse("@alice:hs").unwrap(),
+            channel: BareJid::parse("team@conference.example").unwrap(),
+            channel_name: Some("#team:hs".into()),
+        };
+        let c = content(&info);
+        assert_eq!(c["bridgebot"], "@ucbridge:hs");
+        assert_eq!(c["creator"], "@alice:hs");
+        assert_eq!(c["protocol"], json!({"id": "xmpp", "displayname": "XMPP"}));
+        assert_eq!(c["network"]["id"], "conference.example");
+        assert_eq!(c["channel"], json!({"id": "team@conference.example", "displayname": "#team:hs"}));
+    }
+}
