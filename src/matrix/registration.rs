@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use rand::Rng;
+use rand::RngExt;
 use rand::distr::Alphanumeric;
 use serde::{Deserialize, Serialize};
 
