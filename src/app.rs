@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::bridge::Bridge;
 use crate::config::Config;
+use crate::core::backoff::Backoff;
 use crate::matrix::client::{MatrixClient, MatrixError};
 use crate::matrix::registration::Registration;
 use crate::store::Store;
@@ -102,14 +103,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // The admins' control room (found by alias, or created with the admins invited).
     let control = bridge.clone();
     tokio::spawn(async move {
-        let mut delay = Duration::from_secs(1);
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
         loop {
+            let delay = backoff.next_delay();
             match control.ensure_control_room().await {
                 Ok(room) => return tracing::info!(%room, "control room ready"),
                 Err(e) => tracing::warn!(error = %e, retry_in = ?delay, "cannot set up the control room"),
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(60));
         }
     });
 
@@ -150,7 +151,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// The homeserver may start after us: wait for it rather than fail. A rejected `as_token`
 /// is a configuration error, though, and waiting would not fix it.
 async fn wait_for_homeserver(matrix: &mut MatrixClient, url: &str) -> anyhow::Result<()> {
-    let mut delay = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(15));
     loop {
         match matrix.discover_versions().await {
             Ok(()) => return Ok(()),
@@ -161,9 +162,9 @@ async fn wait_for_homeserver(matrix: &mut MatrixClient, url: &str) -> anyhow::Re
                 );
             }
             Err(e) => {
+                let delay = backoff.next_delay();
                 tracing::warn!(homeserver = url, error = %e, retry_in = ?delay, "homeserver not reachable yet");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(15));
             }
         }
     }

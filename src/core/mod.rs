@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod action;
+pub mod backoff;
 pub mod budget;
 pub mod chat_turn;
 pub mod coalesce;

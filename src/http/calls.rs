@@ -122,7 +122,9 @@ async fn journal(
     }
     let rows = service.journal(&q).await.map_err(|e| ApiError::Internal(format!("reading the journal: {e}")))?;
     match query.get("format").map(String::as_str).unwrap_or("json") {
-        "json" => Ok(axum::Json(json!({"calls": rows.iter().map(JournalOut::json).collect::<Vec<_>>()})).into_response()),
+        "json" => {
+            Ok(axum::Json(json!({"calls": rows.iter().map(JournalOut::json).collect::<Vec<_>>()})).into_response())
+        }
         "csv" => {
             let csv = to_csv(&rows).map_err(|e| ApiError::Internal(format!("writing CSV: {e}")))?;
             Ok((StatusCode::OK, [(CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())

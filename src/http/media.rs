@@ -247,8 +247,10 @@ fn rfc8187(name: &str) -> String {
 /// `Content-Disposition` (RFC 6266): the name as RFC 8187 `filename*`, after a plain `filename`
 /// for clients that do not read it (ASCII only; a quote, backslash or control becomes `_`).
 fn content_disposition(inline: bool, name: &str) -> String {
-    let plain: String =
-        name.chars().map(|c| if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' { c } else { '_' }).collect();
+    let plain: String = name
+        .chars()
+        .map(|c| if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' { c } else { '_' })
+        .collect();
     let kind = if inline { "inline" } else { "attachment" };
     format!("{kind}; filename=\"{plain}\"; filename*=UTF-8''{}", rfc8187(name))
 }

@@ -205,7 +205,10 @@ mod tests {
         // Another table Kannel may name (ISO-8859-5, Cyrillic).
         assert_eq!(decode_text(b"\xbf\xe0\xd8", None, Some("iso-8859-5")).unwrap(), "При");
         assert_eq!(decode_text(&[0xd8, 0x3d, 0xde, 0x00], Some("2"), Some("UCS-2")).unwrap(), "😀");
-        assert_eq!(decode_text(&[0xd8, 0x3d], Some("2"), Some("UTF-16BE")), Err(InboundError::BadText("UTF-16BE".into())));
+        assert_eq!(
+            decode_text(&[0xd8, 0x3d], Some("2"), Some("UTF-16BE")),
+            Err(InboundError::BadText("UTF-16BE".into()))
+        );
     }
 
     #[test]
