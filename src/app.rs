@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::bridge::Bridge;
 use crate::config::Config;
+use crate::core::backoff::Backoff;
 use crate::matrix::client::{MatrixClient, MatrixError};
 use crate::matrix::registration;
 use crate::store::Store;
@@ -110,9 +111,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // The admins' control room (found by alias, or created with the admins invited).
     let control = bridge.clone();
     tokio::spawn(async move {
-        let mut delay = Duration::from_secs(1);
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
         // The bot's name and avatar first: the control room's invitations show them.
         loop {
+            let delay = backoff.next_delay();
             match control.set_bot_profile().await {
                 Ok(()) => break,
                 Err(e @ crate::bridge::avatars::BotProfileError::Avatar(_)) => {
@@ -121,16 +123,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 Err(e) => tracing::warn!(error = %e, retry_in = ?delay, "cannot set the bot's profile"),
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(60));
         }
-        let mut delay = Duration::from_secs(1);
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
         loop {
+            let delay = backoff.next_delay();
             match control.ensure_control_room().await {
                 Ok(room) => return tracing::info!(%room, "control room ready"),
                 Err(e) => tracing::warn!(error = %e, retry_in = ?delay, "cannot set up the control room"),
             }
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(60));
         }
     });
 
@@ -192,7 +193,7 @@ fn install_metrics() -> anyhow::Result<metrics_exporter_prometheus::PrometheusHa
 /// The homeserver may start after us: wait for it rather than fail. A rejected `as_token`
 /// is a configuration error, though, and waiting would not fix it.
 async fn wait_for_homeserver(matrix: &mut MatrixClient, url: &str) -> anyhow::Result<()> {
-    let mut delay = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(15));
     loop {
         match matrix.discover_versions().await {
             Ok(()) => return Ok(()),
@@ -203,9 +204,9 @@ async fn wait_for_homeserver(matrix: &mut MatrixClient, url: &str) -> anyhow::Re
                 );
             }
             Err(e) => {
+                let delay = backoff.next_delay();
                 tracing::warn!(homeserver = url, error = %e, retry_in = ?delay, "homeserver not reachable yet");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(15));
             }
         }
     }

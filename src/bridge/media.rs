@@ -71,10 +71,19 @@ impl Bridge {
             event_id: file.event_id.clone(),
         };
         tx.save_media(&link).await?;
-        let name: String = url::form_urlencoded::byte_serialize(file.name.as_bytes()).collect();
-        let url = format!("{}/media/{token}/{name}", self.current_config().media_base_url());
+        let url = media_url(&self.current_config().media_base_url(), &token, &file.name);
         Ok(Some(Attachment { url, name: Some(file.name.clone()), mimetype: file.mimetype.clone(), size: file.size }))
     }
+}
+
+/// The link XMPP clients fetch; the file name is its last path segment, so clients save the file
+/// under its own name.
+fn media_url(base: &str, token: &str, name: &str) -> String {
+    // Form encoding (`+` for a space) is for query strings; a path segment keeps only RFC 3986's
+    // unreserved characters as they are.
+    const SEGMENT: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    format!("{base}/media/{token}/{}", percent_encoding::utf8_percent_encode(name, SEGMENT))
 }
 
 #[cfg(test)]
@@ -86,5 +95,14 @@ mod tests {
         let (a, b) = (new_token(), new_token());
         assert_eq!(a.len(), 32);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn file_names_are_path_segments() {
+        // In a path `+` is a plus: a space written as `+` would rename the file.
+        assert_eq!(
+            media_url("https://b.example", "t0", "my notes+1 ü/x?.txt"),
+            "https://b.example/media/t0/my%20notes%2B1%20%C3%BC%2Fx%3F.txt"
+        );
     }
 }

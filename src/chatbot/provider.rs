@@ -122,7 +122,7 @@ impl RetryPolicy {
         if !error.is_retryable() || attempt >= self.max_attempts {
             return None;
         }
-        let backoff = self.first_backoff.saturating_mul(1 << (attempt - 1).min(16));
+        let backoff = crate::core::backoff::delay(self.first_backoff, Duration::MAX, attempt);
         let wait = retry_after.unwrap_or(backoff);
         (wait <= self.max_wait).then_some(wait)
     }

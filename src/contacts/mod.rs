@@ -62,22 +62,22 @@ impl Contact {
         if let Some(card) = &self.vcard {
             return card.clone();
         }
-        let mut out = String::from("BEGIN:VCARD\r\nVERSION:3.0\r\n");
         let name = self.display_name().unwrap_or("");
-        out.push_str(&format!("FN:{}\r\n", escape_text(name)));
-        out.push_str(&format!("N:{};;;;\r\n", escape_text(name)));
+        let mut lines = vec!["BEGIN:VCARD".to_owned(), "VERSION:3.0".to_owned()];
+        lines.push(format!("FN:{}", escape_text(name)));
+        lines.push(format!("N:{};;;;", escape_text(name)));
         if let Some(org) = &self.company {
-            out.push_str(&format!("ORG:{}\r\n", escape_text(org)));
+            lines.push(format!("ORG:{}", escape_text(org)));
         }
         for e in &self.emails {
-            out.push_str(&format!("EMAIL;TYPE=INTERNET:{}\r\n", escape_text(e)));
+            lines.push(format!("EMAIL;TYPE=INTERNET:{}", escape_text(e)));
         }
         for p in &self.phones {
             let kinds = if p.kinds.is_empty() { "VOICE".to_owned() } else { p.kinds.join(",").to_uppercase() };
-            out.push_str(&format!("TEL;TYPE={kinds}:{}\r\n", escape_text(p.e164.as_deref().unwrap_or(&p.number))));
+            lines.push(format!("TEL;TYPE={kinds}:{}", escape_text(p.e164.as_deref().unwrap_or(&p.number))));
         }
-        out.push_str("END:VCARD\r\n");
-        out
+        lines.push("END:VCARD".to_owned());
+        lines.iter().map(|l| vcard::fold(l) + "\r\n").collect()
     }
 
     fn normalize_phones(&mut self, region: Region) {
@@ -300,5 +300,17 @@ mod tests {
         // An imported card is attached as it was.
         let ada = parse_vcards(VCARD3).expect("parses").remove(0);
         assert_eq!(Some(ada.to_vcard()), ada.vcard);
+    }
+
+    #[test]
+    fn generated_cards_are_folded() {
+        let name = format!("Dr. {} Ünïcödé-Lovelace", "Augusta Ada King, Countess of ".repeat(3));
+        let contact = Contact { name: Some(name.clone()), ..Contact::default() };
+        let card = contact.to_vcard();
+        for line in card.split("\r\n") {
+            assert!(line.len() <= 75, "longer than 75 octets: {line:?}");
+        }
+        assert!(card.contains("\r\n "), "a folded line");
+        assert_eq!(crate::contacts::parse_vcards(&card).expect("parses")[0].name.as_deref(), Some(name.as_str()));
     }
 }

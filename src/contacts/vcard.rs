@@ -1,7 +1,9 @@
 //! vCard files: RFC 2426 (3.0) and RFC 6350 (4.0). Lines are unfolded, `TYPE` parameters are
 //! read in every spelling seen in exports (`TYPE=WORK,VOICE`, `type=WORK;type=VOICE`, bare
 //! `WORK;VOICE`, quoted `TYPE="voice,work"`), `tel:` URIs lose their scheme and `;ext=`. The
-//! card's own text is kept, so it can be attached to a notice unchanged.
+//! card's own text is kept, so it can be attached to a notice unchanged. vCard 2.1 values in
+//! `QUOTED-PRINTABLE` (with soft line breaks) are decoded by their `CHARSET`; cards the bridge
+//! writes are folded at 75 octets.
 
 use super::{Contact, ContactError, Phone, non_empty};
 
@@ -82,17 +84,55 @@ fn parse_card(raw_lines: &[&str]) -> Contact {
     contact
 }
 
-/// Join continuation lines (starting with a space or tab) to the line before.
+/// Join continuation lines (starting with a space or tab) to the line before, and a vCard 2.1
+/// quoted-printable line ending in a soft break (`=`) to the line after.
 fn unfold(lines: &[&str]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
+    let mut soft_break = false;
     for line in lines {
         let line = line.trim_end_matches('\r');
-        match (line.strip_prefix([' ', '\t']), out.last_mut()) {
-            (Some(rest), Some(last)) => last.push_str(rest),
+        match (soft_break, line.strip_prefix([' ', '\t']), out.last_mut()) {
+            (true, _, Some(last)) => last.push_str(line),
+            (false, Some(rest), Some(last)) => last.push_str(rest),
             _ => out.push(line.to_owned()),
         }
+        soft_break = out.last_mut().is_some_and(|last| {
+            let soft = is_quoted_printable(last) && last.ends_with('=');
+            if soft {
+                last.pop();
+            }
+            soft
+        });
     }
     out
+}
+
+/// A property line whose parameters name the quoted-printable encoding (2.1 writes it bare).
+fn is_quoted_printable(line: &str) -> bool {
+    line.split(':').next().is_some_and(|head| head.to_ascii_uppercase().contains("QUOTED-PRINTABLE"))
+}
+
+/// Fold a content line (RFC 6350 §3.2): at most 75 octets a line, continuations start with a
+/// space; never inside a character.
+pub(super) fn fold(line: &str) -> String {
+    let mut out = String::with_capacity(line.len() + line.len() / 70 * 3);
+    let mut width = 0;
+    for c in line.chars() {
+        if width + c.len_utf8() > 75 {
+            out.push_str("\r\n ");
+            width = 1;
+        }
+        out.push(c);
+        width += c.len_utf8();
+    }
+    out
+}
+
+/// A quoted-printable value as text in its charset (vCard 2.1's default is ASCII, read as UTF-8).
+fn decode_quoted_printable(value: &str, charset: Option<&str>) -> String {
+    let bytes = quoted_printable::decode(value, quoted_printable::ParseMode::Robust).unwrap_or_else(|_| value.into());
+    let encoding = charset.and_then(|c| encoding_rs::Encoding::for_label(c.as_bytes())).unwrap_or(encoding_rs::UTF_8);
+    encoding.decode_without_bom_handling(&bytes).0.into_owned()
 }
 
 fn parse_property(line: &str) -> Option<Property> {
@@ -111,14 +151,25 @@ fn parse_property(line: &str) -> Option<Property> {
     let name = parts.next()?;
     // Drop a group prefix such as `item1.` (Apple exports).
     let name = name.rsplit('.').next().unwrap_or(&name).to_ascii_uppercase();
-    let params = parts
+    let params: Vec<(String, String)> = parts
         .map(|p| match p.split_once('=') {
             Some((k, v)) => (k.trim().to_ascii_uppercase(), v.trim().trim_matches('"').to_owned()),
-            // vCard 2.1 style bare type: `TEL;WORK;VOICE:`.
+            // vCard 2.1 style bare encoding and type: `ORG;QUOTED-PRINTABLE:`, `TEL;WORK;VOICE:`.
+            None if ["QUOTED-PRINTABLE", "BASE64", "8BIT", "7BIT"]
+                .contains(&p.trim().to_ascii_uppercase().as_str()) =>
+            {
+                ("ENCODING".to_owned(), p.trim().to_owned())
+            }
             None => ("TYPE".to_owned(), p.trim().to_owned()),
         })
         .collect();
-    Some(Property { name, params, value: value.to_owned() })
+    let param = |key: &str| params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let value = if param("ENCODING").is_some_and(|e| e.eq_ignore_ascii_case("QUOTED-PRINTABLE")) {
+        decode_quoted_printable(value, param("CHARSET"))
+    } else {
+        value.to_owned()
+    };
+    Some(Property { name, params, value })
 }
 
 fn split_params(head: &str) -> Vec<String> {
@@ -223,5 +274,19 @@ mod tests {
         assert!(parse_property("no colon here").is_none());
         assert_eq!(unescape_text(r"a\,b\;c\nd\\"), "a,b;c\nd\\");
         assert_eq!(split_unescaped(r"a\;b;c", ';'), [r"a\;b", "c"]);
+    }
+
+    #[test]
+    fn vcard21_quoted_printable() {
+        // Outlook and old phones: QUOTED-PRINTABLE with a charset, soft line breaks ending in `=`
+        // (no leading space), and bare parameters.
+        let card = "BEGIN:VCARD\r\nVERSION:2.1\r\nN;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:M=C3=BCller;J=C3=BCrgen\r\n\
+                    FN;CHARSET=UTF-8;ENCODING=QUOTED-PRINTABLE:J=C3=BCrgen M=C3=BCller-L=C3=BC=\r\ndenscheidt\r\n\
+                    ORG;CHARSET=ISO-8859-1;QUOTED-PRINTABLE:B=E4ckerei\r\nTEL;WORK;VOICE:+49 30 1234567\r\nEND:VCARD\r\n";
+        let c = &parse_vcards(card).expect("parses")[0];
+        assert_eq!(c.name.as_deref(), Some("Jürgen Müller-Lüdenscheidt"));
+        assert_eq!(c.company.as_deref(), Some("Bäckerei"));
+        assert_eq!(c.phones[0].number, "+49 30 1234567");
+        assert_eq!(c.phones[0].kinds, ["work", "voice"]);
     }
 }

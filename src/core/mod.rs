@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod action;
+pub mod backoff;
 pub mod bridge_info;
 pub mod budget;
 pub mod chat_turn;

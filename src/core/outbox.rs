@@ -46,8 +46,7 @@ pub fn after_attempt(attempts: u32, result: Result<(), DeliveryError>) -> Next {
 /// Exponential backoff: 250 ms, 500 ms, 1 s, … capped at 30 s. Transient failures are
 /// retried for as long as it takes: an accepted message is never dropped for an outage.
 pub fn backoff(attempts: u32) -> Duration {
-    let shift = attempts.saturating_sub(1).min(16);
-    BASE_DELAY.saturating_mul(1 << shift).min(MAX_DELAY)
+    super::backoff::delay(BASE_DELAY, MAX_DELAY, attempts)
 }
 
 #[cfg(test)]

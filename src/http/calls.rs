@@ -4,6 +4,7 @@
 //! - `GET /calls/journal?user=&from=&to=&type=&format=json|csv`: the call journal, with
 //!   `Authorization: Bearer <missed_calls.journal_token>`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -14,13 +15,14 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::Serialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
 use crate::calls::service::CallsService;
 use crate::calls::webhook;
 use crate::http::error::ApiError;
-use crate::store::{JournalQuery, JournalRow};
+use crate::store::{JournalQuery, JournalRow, NewJournalRow};
 
 /// Most journal rows one request returns.
 const MAX_ROWS: i64 = 10_000;
@@ -120,7 +122,9 @@ async fn journal(
     }
     let rows = service.journal(&q).await.map_err(|e| ApiError::Internal(format!("reading the journal: {e}")))?;
     match query.get("format").map(String::as_str).unwrap_or("json") {
-        "json" => Ok(axum::Json(json!({"calls": rows.iter().map(row_json).collect::<Vec<_>>()})).into_response()),
+        "json" => {
+            Ok(axum::Json(json!({"calls": rows.iter().map(JournalOut::json).collect::<Vec<_>>()})).into_response())
+        }
         "csv" => {
             let csv = to_csv(&rows).map_err(|e| ApiError::Internal(format!("writing CSV: {e}")))?;
             Ok((StatusCode::OK, [(CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
@@ -129,102 +133,114 @@ async fn journal(
     }
 }
 
-fn row_json(r: &JournalRow) -> serde_json::Value {
-    let e = &r.entry;
-    json!({
-        "id": r.id,
-        "user": e.user,
-        "type": e.kind,
-        "call_id": e.call_id,
-        "direction": e.direction,
-        "number": e.number,
-        "name": e.name,
-        "contact_id": e.contact_id,
-        "extension": e.extension,
-        "started_at": e.started_at,
-        "ended_at": e.ended_at,
-        "ring_seconds": e.ring_ms / 1000,
-        "answered_by": e.answered_by,
-        "notified": e.notified,
-        "channels": e.channels.split(',').filter(|c| !c.is_empty()).collect::<Vec<_>>(),
-        "skip_reason": e.skip_reason,
-        "processed": r.processed,
-        "processed_by": r.processed_by,
-        "processed_at": r.processed_at,
-    })
+/// One journal row as both formats write it: JSON and CSV share the columns by construction.
+/// `C` is how the channel list is written (a JSON array; one comma-separated CSV cell).
+#[derive(Serialize)]
+struct JournalOut<'a, C> {
+    id: i64,
+    user: Cow<'a, str>,
+    #[serde(rename = "type")]
+    kind: Cow<'a, str>,
+    call_id: Cow<'a, str>,
+    direction: Cow<'a, str>,
+    number: Option<Cow<'a, str>>,
+    name: Option<Cow<'a, str>>,
+    contact_id: Option<Cow<'a, str>>,
+    extension: Option<Cow<'a, str>>,
+    started_at: i64,
+    ended_at: i64,
+    ring_seconds: i64,
+    answered_by: Option<Cow<'a, str>>,
+    notified: bool,
+    channels: C,
+    skip_reason: Option<Cow<'a, str>>,
+    processed: bool,
+    processed_by: Option<Cow<'a, str>>,
+    processed_at: Option<i64>,
 }
 
-const CSV_HEADER: [&str; 18] = [
-    "id",
-    "user",
-    "type",
-    "call_id",
-    "direction",
-    "number",
-    "name",
-    "extension",
-    "started_at",
-    "ended_at",
-    "ring_seconds",
-    "answered_by",
-    "notified",
-    "channels",
-    "skip_reason",
-    "processed",
-    "processed_by",
-    "processed_at",
-];
+impl<'a, C> JournalOut<'a, C> {
+    /// The row with every text cell passed through `text`.
+    fn new(r: &'a JournalRow, text: fn(&'a str) -> Cow<'a, str>, channels: C) -> Self {
+        let e = &r.entry;
+        let opt = |v: &'a Option<String>| v.as_deref().map(text);
+        JournalOut {
+            id: r.id,
+            user: text(&e.user),
+            kind: text(&e.kind),
+            call_id: text(&e.call_id),
+            direction: text(&e.direction),
+            number: opt(&e.number),
+            name: opt(&e.name),
+            contact_id: opt(&e.contact_id),
+            extension: opt(&e.extension),
+            started_at: e.started_at,
+            ended_at: e.ended_at,
+            ring_seconds: e.ring_ms / 1000,
+            answered_by: opt(&e.answered_by),
+            notified: e.notified,
+            channels,
+            skip_reason: opt(&e.skip_reason),
+            processed: r.processed,
+            processed_by: opt(&r.processed_by),
+            processed_at: r.processed_at,
+        }
+    }
+}
+
+impl<'a> JournalOut<'a, Vec<&'a str>> {
+    fn json(r: &'a JournalRow) -> Self {
+        Self::new(r, Cow::Borrowed, r.entry.channels.split(',').filter(|c| !c.is_empty()).collect())
+    }
+}
+
+impl<'a> JournalOut<'a, Cow<'a, str>> {
+    /// Every text cell goes through `csv_safe`: all of them can carry what a caller, the PBX or
+    /// the webhook sender chose (names, numbers, extensions, ids, channel lists, reasons).
+    fn csv(r: &'a JournalRow) -> Self {
+        Self::new(r, csv_safe, csv_safe(&r.entry.channels))
+    }
+}
 
 fn to_csv(rows: &[JournalRow]) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(CSV_HEADER)?;
-    // Every text column goes through `csv_safe`: all of them can carry what a caller, the PBX
-    // or the webhook sender chose (names, numbers, extensions, ids, channel lists, reasons).
-    let text = |v: &str| csv_safe(v);
-    let opt = |v: &Option<String>| csv_safe(v.as_deref().unwrap_or_default());
     for r in rows {
-        let e = &r.entry;
-        w.write_record([
-            r.id.to_string(),
-            text(&e.user),
-            text(&e.kind),
-            text(&e.call_id),
-            text(&e.direction),
-            opt(&e.number),
-            opt(&e.name),
-            opt(&e.extension),
-            e.started_at.to_string(),
-            e.ended_at.to_string(),
-            (e.ring_ms / 1000).to_string(),
-            opt(&e.answered_by),
-            e.notified.to_string(),
-            text(&e.channels),
-            opt(&e.skip_reason),
-            r.processed.to_string(),
-            opt(&r.processed_by),
-            r.processed_at.map(|t| t.to_string()).unwrap_or_default(),
-        ])?;
+        w.serialize(JournalOut::csv(r))?;
+    }
+    if rows.is_empty() {
+        // The header comes with the first row; without rows, take it from a blank one.
+        let blank = JournalRow {
+            id: 0,
+            entry: NewJournalRow::default(),
+            processed: false,
+            processed_by: None,
+            processed_at: None,
+        };
+        let mut probe = csv::Writer::from_writer(Vec::new());
+        probe.serialize(JournalOut::csv(&blank))?;
+        let probe = probe.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
+        let header_end = probe.iter().position(|&b| b == b'\n').map_or(probe.len(), |i| i + 1);
+        return Ok(probe[..header_end].to_vec());
     }
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
 }
 
 /// Defuse spreadsheet formulas (CSV injection) in caller-controlled fields. A `+` that starts a
 /// phone number is kept: `+49…` is a number, not a formula, in every spreadsheet we know.
-fn csv_safe(value: &str) -> String {
+fn csv_safe(value: &str) -> Cow<'_, str> {
     let starts_number = value
         .strip_prefix('+')
         .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == ' '));
     if value.starts_with(['=', '-', '@', '+', '\t', '\r']) && !starts_number {
-        format!("'{value}")
+        Cow::Owned(format!("'{value}"))
     } else {
-        value.to_owned()
+        Cow::Borrowed(value)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::NewJournalRow;
 
     #[test]
     fn every_text_column_of_the_csv_is_defused() {
@@ -256,7 +272,8 @@ mod tests {
         let csv = String::from_utf8(to_csv(&[row]).expect("writes")).expect("UTF-8");
         let mut reader = csv::Reader::from_reader(csv.as_bytes());
         let record = reader.records().next().expect("one row").expect("parses");
-        for (name, cell) in CSV_HEADER.iter().zip(record.iter()) {
+        let header = reader.headers().expect("a header").clone();
+        for (name, cell) in header.iter().zip(record.iter()) {
             assert!(!cell.starts_with(['=', '-', '@', '\t', '\r']), "{name}: {cell:?}");
             assert!(!cell.starts_with('+') || cell == "+4930123456", "{name}: {cell:?}");
         }
@@ -264,5 +281,49 @@ mod tests {
         assert_eq!(csv_safe("+49 30 123456"), "+49 30 123456");
         assert_eq!(csv_safe("+1+1"), "'+1+1");
         assert_eq!(csv_safe("+"), "'+");
+    }
+
+    #[test]
+    fn csv_has_the_json_columns() {
+        let row = JournalRow {
+            id: 7,
+            entry: NewJournalRow {
+                user: "ben".into(),
+                kind: "missed".into(),
+                call_id: "c1".into(),
+                direction: "inbound".into(),
+                number: Some("+4930123456".into()),
+                number_key: String::new(),
+                name: Some("Ada".into()),
+                contact_id: Some("uid-1".into()),
+                extension: Some("202".into()),
+                started_at: 1,
+                ended_at: 2,
+                ring_ms: 3000,
+                answered_by: None,
+                notified: true,
+                channels: "email,chat".into(),
+                skip_reason: None,
+            },
+            processed: false,
+            processed_by: None,
+            processed_at: None,
+        };
+        let json = serde_json::to_value(JournalOut::json(&row)).expect("serialises");
+        let json = json.as_object().expect("an object");
+        let csv = String::from_utf8(to_csv(std::slice::from_ref(&row)).expect("writes")).expect("UTF-8");
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let header: Vec<String> = reader.headers().expect("a header").iter().map(str::to_owned).collect();
+        let mut sorted = header.clone();
+        sorted.sort();
+        assert_eq!(sorted, json.keys().cloned().collect::<Vec<_>>(), "the same columns");
+        let record = reader.records().next().expect("one row").expect("parses");
+        let cell = |name: &str| record.get(header.iter().position(|h| h == name).expect(name)).expect(name);
+        assert_eq!((cell("contact_id"), cell("channels"), cell("ring_seconds")), ("uid-1", "email,chat", "3"));
+        assert_eq!(json["channels"], serde_json::json!(["email", "chat"]));
+        assert_eq!(json["type"], "missed");
+        // No rows: still the header.
+        let empty = String::from_utf8(to_csv(&[]).expect("writes")).expect("UTF-8");
+        assert_eq!(empty.trim_end(), header.join(","));
     }
 }

@@ -163,8 +163,7 @@ pub async fn serve(
     let stored = upstream.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let declared = link.mimetype.as_deref().or(stored.as_deref());
     let (content_type, inline) = presentation(declared);
-    let disposition =
-        format!("{}; filename*=UTF-8''{}", if inline { "inline" } else { "attachment" }, rfc5987(&link.name));
+    let disposition = content_disposition(inline, &link.name);
     let mut response = Response::new(Body::from_stream(capped(upstream, max, slot)));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -225,7 +224,7 @@ fn presentation(declared: Option<&str>) -> (&'static str, bool) {
     ("application/octet-stream", false)
 }
 
-/// Bytes an RFC 5987 `ext-value` may carry as they are (`attr-char`).
+/// Bytes an RFC 8187 `value-chars` may carry as they are (`attr-char`).
 const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'!')
     .remove(b'#')
@@ -240,9 +239,20 @@ const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMER
     .remove(b'|')
     .remove(b'~');
 
-/// A file name as an RFC 5987 `ext-value` (after `UTF-8''`).
-fn rfc5987(name: &str) -> String {
+/// A file name as an RFC 8187 `ext-value` (after `UTF-8''`).
+fn rfc8187(name: &str) -> String {
     percent_encoding::utf8_percent_encode(name, ATTR_CHAR).to_string()
+}
+
+/// `Content-Disposition` (RFC 6266): the name as RFC 8187 `filename*`, after a plain `filename`
+/// for clients that do not read it (ASCII only; a quote, backslash or control becomes `_`).
+fn content_disposition(inline: bool, name: &str) -> String {
+    let plain: String = name
+        .chars()
+        .map(|c| if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' { c } else { '_' })
+        .collect();
+    let kind = if inline { "inline" } else { "attachment" };
+    format!("{kind}; filename=\"{plain}\"; filename*=UTF-8''{}", rfc8187(name))
 }
 
 #[cfg(test)]
@@ -272,8 +282,13 @@ mod tests {
 
     #[test]
     fn file_names_are_encoded() {
-        assert_eq!(rfc5987("a b\"ü;.html"), "a%20b%22%C3%BC%3B.html");
-        assert_eq!(rfc5987("x\r\ny"), "x%0D%0Ay");
+        assert_eq!(rfc8187("a b\"ü;.html"), "a%20b%22%C3%BC%3B.html");
+        assert_eq!(rfc8187("x\r\ny"), "x%0D%0Ay");
+        assert_eq!(
+            content_disposition(false, "my notes ü\"\\.txt"),
+            "attachment; filename=\"my notes ___.txt\"; filename*=UTF-8''my%20notes%20%C3%BC%22%5C.txt"
+        );
+        assert!(content_disposition(true, "a\r\nb").starts_with("inline; filename=\"a__b\";"));
     }
 
     #[test]

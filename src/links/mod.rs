@@ -3,6 +3,10 @@
 //! are valid under the dialling rules of the configured region (and, if configured, internal
 //! extensions), and anything between `<` and `>` as one link even with spaces in it.
 //!
+//! Web links with an authority (`scheme://…`) and e-mail addresses are found by the `linkify`
+//! crate (international names, quotes, balanced brackets), then held to the suite's schemes;
+//! `www.` hosts, `news:`, `file:`, UNC paths, `<…>` and phone numbers are the suite's own rules.
+//!
 //! The result is the HTML a Matrix client shows (`formatted_body`); the plain body is left as it
 //! was. The HTML is built from escaped text and then passed through ammonia with an allowlist
 //! of `<a href>` (only the schemes produced here) and `<br>`, so nothing a sender wrote can
@@ -54,16 +58,27 @@ impl Default for LinkRules {
 /// The schemes the suite recognises (`www:`/`www2:` in its documents mean hosts).
 const SCHEMES: &str = r"https?://|ftp://|gopher://|telnet://|wais://|prospero://|ntp://|file:/{1,3}|news:";
 
+/// A scheme the suite links, at the start of a `linkify` URL.
+static SUITE_SCHEME: LazyLock<Regex> = LazyLock::new(|| Regex::new(&format!("(?i)^(?:{SCHEMES})")).expect("regex"));
+
+fn is_mailto(prefix: &str) -> bool {
+    prefix.eq_ignore_ascii_case("mailto:")
+}
+
 /// Longest text between `<` and `>` that is taken as one link (in characters).
 const MAX_BRACKETED: usize = 2048;
+/// A link of the suite's shapes that has no authority for `linkify` to find (`news:`, `file:/x`,
+/// `www.` hosts); a `scheme://` link it missed is caught here too, as before.
 static URL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(&format!(r#"(?i)\b(?:(?:{SCHEMES})|www2?\.)[^\s<>"\p{{Cc}}]+"#)).expect("regex"));
+/// Web links with a scheme and e-mail addresses.
+static FINDER: LazyLock<linkify::LinkFinder> = LazyLock::new(|| {
+    let mut finder = linkify::LinkFinder::new();
+    finder.kinds(&[linkify::LinkKind::Url, linkify::LinkKind::Email]).email_domain_must_have_dot(true);
+    finder
+});
 static UNC: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"\\\\[A-Za-z0-9._$-]+(?:\\[^\s\\<>"|\p{Cc}]+)+"#).expect("regex"));
-static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:mailto:)?[a-z0-9._%+-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,63}\b")
-        .expect("regex")
-});
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(?:(?:phone|tel|callto):)?\+?[0-9](?:[0-9]|[ ./()-]{1,3}[0-9]){1,24}").expect("regex")
 });
@@ -116,6 +131,38 @@ pub fn find(text: &str, rules: &LinkRules) -> Vec<Link> {
             found.take(Link { start, end: start + content.len(), href, kind });
         }
     }
+    for l in FINDER.links(text) {
+        if found.full() {
+            break;
+        }
+        match l.kind() {
+            linkify::LinkKind::Email => {
+                // `mailto:` before the address is part of the link.
+                let start = l
+                    .start()
+                    .checked_sub(7)
+                    .filter(|&s| text.get(s..l.start()).is_some_and(is_mailto))
+                    .unwrap_or(l.start());
+                let href = format!("mailto:{}", l.as_str());
+                found.take(Link { start, end: l.end(), href, kind: LinkKind::Email });
+            }
+            _ => {
+                // A URL that `linkify` ends inside a word (`https://e[x].com`) is left to the
+                // pattern below, which refuses it whole rather than link a piece.
+                let ends_clean = text[l.end()..].chars().next().is_none_or(|c| {
+                    c.is_whitespace()
+                        || matches!(c, '.' | ',' | ';' | ':' | '!' | '?' | '\'' | '"' | ')' | ']' | '<' | '>')
+                });
+                let shown = trim_trailing(l.as_str());
+                if ends_clean
+                    && SUITE_SCHEME.is_match(shown)
+                    && let Some((href, kind)) = web_target(shown)
+                {
+                    found.take(Link { start: l.start(), end: l.start() + shown.len(), href, kind });
+                }
+            }
+        }
+    }
     for m in URL.find_iter(text) {
         if found.full() {
             break;
@@ -133,14 +180,6 @@ pub fn find(text: &str, rules: &LinkRules) -> Vec<Link> {
         if let Some(href) = unc_target(shown) {
             found.take(Link { start: m.start(), end: m.start() + shown.len(), href, kind: LinkKind::File });
         }
-    }
-    for m in EMAIL.find_iter(text) {
-        if found.full() {
-            break;
-        }
-        let address =
-            m.as_str().strip_prefix("mailto:").or_else(|| m.as_str().strip_prefix("MAILTO:")).unwrap_or(m.as_str());
-        found.take(Link { start: m.start(), end: m.end(), href: format!("mailto:{address}"), kind: LinkKind::Email });
     }
     let mut checks = 0;
     for m in PHONE.find_iter(text) {
@@ -255,8 +294,12 @@ fn bracketed_target(content: &str, rules: &LinkRules) -> Option<(String, LinkKin
     if URL.find(content).is_some_and(|m| m.start() == 0) {
         return web_target(content).map(|(href, kind)| (href.replace(' ', "%20"), kind));
     }
-    if EMAIL.find(content).is_some_and(|m| m.start() == 0 && m.end() == content.len()) {
-        let address = content.strip_prefix("mailto:").unwrap_or(content);
+    let address = content.get(..7).filter(|p| is_mailto(p)).map_or(content, |_| &content[7..]);
+    let mut emails = FINDER.links(address).filter(|l| *l.kind() == linkify::LinkKind::Email);
+    if let (Some(l), None) = (emails.next(), emails.next())
+        && l.start() == 0
+        && l.end() == address.len()
+    {
         return Some((format!("mailto:{address}"), LinkKind::Email));
     }
     phone_target(content, rules).map(|href| (href, LinkKind::Phone))
@@ -453,6 +496,20 @@ mod tests {
         assert_eq!(hrefs("write to info@info.de!"), [pair("info@info.de", "mailto:info@info.de")]);
         assert_eq!(hrefs("mailto:info@info.de"), [pair("mailto:info@info.de", "mailto:info@info.de")]);
         assert!(hrefs("alice@localhost is a JID without a domain name").is_empty());
+    }
+
+    #[test]
+    fn international_addresses_and_links() {
+        // The whole address, not the ASCII tail of it (`rgen@example.de`).
+        assert_eq!(hrefs("an jürgen@example.de."), [pair("jürgen@example.de", "mailto:jürgen@example.de")]);
+        assert_eq!(hrefs("info@bücher.de"), [pair("info@bücher.de", "mailto:info@bücher.de")]);
+        assert_eq!(hrefs("MAILTO:a@b.de"), [pair("MAILTO:a@b.de", "mailto:a@b.de")]);
+        assert_eq!(hrefs("<info@bücher.de>"), [pair("info@bücher.de", "mailto:info@bücher.de")]);
+        assert_eq!(
+            hrefs("(siehe https://bücher.de/straße_(alt)), danke"),
+            [pair("https://bücher.de/straße_(alt)", "https://bücher.de/straße_(alt)")]
+        );
+        assert!(hrefs("me@a@b.de").iter().all(|(shown, _)| shown != "a@b.de"));
     }
 
     #[test]

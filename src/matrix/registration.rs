@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use rand::Rng;
+use rand::RngExt;
 use rand::distr::Alphanumeric;
 pub use ruma::api::appservice::Registration;
 use ruma::api::appservice::{Namespace, Namespaces, RegistrationInit};

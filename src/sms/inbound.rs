@@ -96,17 +96,17 @@ fn decode_any(bytes: &[u8], coding: Option<&str>, charset: Option<&str>) -> Resu
     if coding == Some("1") && charset != "UTF-8" {
         return Ok(format!("[binary SMS, {} bytes]", bytes.len()));
     }
-    match charset.as_str() {
-        "UTF-16BE" | "UCS-2" | "UCS-2BE" | "UTF-16" => {
-            if !bytes.len().is_multiple_of(2) {
-                return Err(InboundError::BadText(charset));
-            }
-            let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
-            String::from_utf16(&units).map_err(|_| InboundError::BadText(charset))
-        }
-        "ISO-8859-1" | "LATIN1" | "WINDOWS-1252" => Ok(bytes.iter().map(|&b| b as char).collect()),
-        _ => String::from_utf8(bytes.to_vec()).map_err(|_| InboundError::BadText(charset)),
-    }
+    // Kannel's UCS-2 is big-endian whatever the label says (the WHATWG label `UTF-16` would mean
+    // little-endian); any other label is looked up in the WHATWG table, which maps ISO-8859-1 to
+    // its superset Windows-1252. An unknown label is read as UTF-8, as Kannel's default.
+    let encoding = match charset.as_str() {
+        "UTF-16BE" | "UCS-2" | "UCS-2BE" | "UTF-16" => encoding_rs::UTF_16BE,
+        label => encoding_rs::Encoding::for_label(label.as_bytes()).unwrap_or(encoding_rs::UTF_8),
+    };
+    encoding
+        .decode_without_bom_handling_and_without_replacement(bytes)
+        .map(|text| text.into_owned())
+        .ok_or(InboundError::BadText(charset))
 }
 
 /// A number as a gateway writes it, in E.164: with the region's rules, or, for bare digits
@@ -195,6 +195,20 @@ mod tests {
         assert_eq!(mo.from.as_str(), "+4917612345678", "bare international digits get their +");
         assert_eq!(mo.to, None);
         assert_eq!(mo.id.len(), 32, "no id: one derived from the message");
+    }
+
+    #[test]
+    fn single_byte_charsets_by_their_tables() {
+        // 0x80 and 0x93/0x94 are the euro sign and curly quotes in Windows-1252, not C1 controls.
+        assert_eq!(decode_text(b"\x80 \x93ok\x94", Some("0"), Some("WINDOWS-1252")).unwrap(), "€ “ok”");
+        assert_eq!(decode_text(b"Hall\xf6", None, Some("ISO-8859-1")).unwrap(), "Hallö");
+        // Another table Kannel may name (ISO-8859-5, Cyrillic).
+        assert_eq!(decode_text(b"\xbf\xe0\xd8", None, Some("iso-8859-5")).unwrap(), "При");
+        assert_eq!(decode_text(&[0xd8, 0x3d, 0xde, 0x00], Some("2"), Some("UCS-2")).unwrap(), "😀");
+        assert_eq!(
+            decode_text(&[0xd8, 0x3d], Some("2"), Some("UTF-16BE")),
+            Err(InboundError::BadText("UTF-16BE".into()))
+        );
     }
 
     #[test]

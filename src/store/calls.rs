@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 use super::{Context, Result, Store, StoreTx, now_ms};
 
 /// A journal row to write.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewJournalRow {
     pub user: String,
     /// `missed`, `answered` or `outgoing`.

@@ -28,6 +28,7 @@ use xmpp_parsers::ns;
 use xmpp_parsers::ping::Ping;
 use xmpp_parsers::stanza::Stanza;
 
+use crate::core::backoff::Backoff;
 use crate::core::metrics::{self, Link};
 use crate::core::outbox::DeliveryError;
 use crate::xmpp::depth::DepthLimited;
@@ -181,7 +182,7 @@ async fn run(
     pending: PendingIqs,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut backoff = MIN_BACKOFF;
+    let mut backoff = Backoff::new(MIN_BACKOFF, MAX_BACKOFF);
     metrics::link_up(Link::Xmpp, false);
     let mut connected_before = false;
     loop {
@@ -195,17 +196,17 @@ async fn run(
         let mut stream = match stream {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(server = %params.server, error = %e, retry_in = ?backoff, "XMPP component connection failed");
+                let wait = backoff.next_delay();
+                tracing::warn!(server = %params.server, error = %e, retry_in = ?wait, "XMPP component connection failed");
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {},
+                    _ = tokio::time::sleep(wait) => {},
                     _ = shutdown.changed() => return,
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
         };
         tracing::info!(jid = %params.jid, server = %params.server, "XMPP component connected");
-        backoff = MIN_BACKOFF;
+        backoff.reset();
         connected.store(true, Ordering::Relaxed);
         metrics::link_up(Link::Xmpp, true);
         if connected_before {

@@ -49,9 +49,10 @@ def stanza_id(st) -> str | None:
     return s.get("id") if s is not None else None
 
 
-def fetch(url: str) -> tuple[bytes, str]:
+def fetch(url: str) -> tuple[bytes, str, str]:
+    """The body, Content-Type and Content-Disposition of a file the bridge serves."""
     with urllib.request.urlopen(url, timeout=10) as r:
-        return r.read(), r.headers.get("Content-Type", "")
+        return r.read(), r.headers.get("Content-Type", ""), r.headers.get("Content-Disposition", "")
 
 
 def reply_xml(to: str, kind: str, sid: str, body: str, reply_id: str, reply_to: str, quote: str) -> str:
@@ -279,19 +280,24 @@ def test_dm_files_both_ways(bridge):
     async def go():
         async with Peers() as p:
             m, x, room = await dm(p)
-            # Matrix -> XMPP: an image and a text file arrive as fetchable URLs (XEP-0066).
+            # Matrix -> XMPP: an image and a text file arrive as fetchable URLs (XEP-0066). The
+            # URL's last segment is the file's name (a space is %20: `+` would be a plus sign).
             text = ("notes " + token(4) + " ünïcode\n").encode()
             for data, name, mimetype, msgtype in ((PNG, "dot.png", "image/png", "m.image"),
-                                                  (text, "notes.txt", "text/plain", "m.file")):
+                                                  (text, "my notes+1.txt", "text/plain", "m.file")):
                 mxc = await upload_matrix(m, data, name, mimetype)
                 await send(m, room, {"msgtype": msgtype, "body": name, "url": mxc,
                                      "info": {"mimetype": mimetype, "size": len(data)}})
-                got = await wait_for(lambda n=name: next((s for s in x.chats_from(m.jid) if s.body and n in s.body
+                got = await wait_for(lambda n=name: next((s for s in x.chats_from(m.jid) if s.body
+                                                          and urllib.parse.quote(n) in s.body
                                                           and oob_url(s)), None), 30, what=f"{name} on XMPP")
                 assert got.body == oob_url(got), got.xml
-                fetched, ctype = fetch(oob_url(got))
+                assert urllib.parse.unquote(urllib.parse.urlsplit(oob_url(got)).path.rsplit("/", 1)[1]) == name
+                fetched, ctype, disposition = fetch(oob_url(got))
                 assert fetched == data, f"{name}: the served bytes differ"
                 assert ctype.startswith(mimetype), ctype
+                star = disposition.split("filename*=UTF-8''", 1)[-1].split(";")[0]
+                assert urllib.parse.unquote(star) == name, disposition
             try:
                 fetch(oob_url(got).rsplit("/", 2)[0] + "/" + "0" * 32 + "/x")
                 raise AssertionError("a guessed media token was served")

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::{AmiError, Frame, FrameParser, Translator, vetted};
 use crate::calls::event::{CallEvent, UnixMillis};
+use crate::core::backoff::Backoff;
 
 /// Connection settings for [`run`].
 #[derive(Debug, Clone)]
@@ -55,28 +56,32 @@ pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(10);
 /// (with growing backoff, reset after a successful login) and connect again. Returns when the
 /// receiver of `events` is gone.
 pub async fn run(config: ClientConfig, mut translator: Translator, events: mpsc::Sender<CallEvent>) {
-    let mut backoff = config.min_backoff;
+    let mut backoff = Backoff::new(config.min_backoff, config.max_backoff);
     let mut session = 0u64;
     loop {
         session += 1;
-        match session_once(&config, &mut translator, &events, session).await {
+        let error = match session_once(&config, &mut translator, &events, session).await {
             Ok(Outcome::ReceiverGone) => return,
             Ok(Outcome::Disconnected) => {
-                tracing::warn!(address = %config.address, "AMI connection closed; reconnecting");
-                backoff = config.min_backoff;
+                backoff.reset();
+                None
             }
             Err(LoggedIn { logged_in, error }) => {
                 if logged_in {
-                    backoff = config.min_backoff;
+                    backoff.reset();
                 }
-                tracing::warn!(address = %config.address, %error, retry_in = ?backoff, "AMI connection failed");
+                Some(error)
             }
-        }
+        };
         if events.is_closed() {
             return;
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(config.max_backoff);
+        let wait = backoff.next_delay();
+        match error {
+            None => tracing::warn!(address = %config.address, retry_in = ?wait, "AMI connection closed; reconnecting"),
+            Some(error) => tracing::warn!(address = %config.address, %error, retry_in = ?wait, "AMI connection failed"),
+        }
+        tokio::time::sleep(wait).await;
     }
 }
 

@@ -14,8 +14,9 @@
 //! ends the call). Everything else is ignored. Times come from the `Timestamp` header, which
 //! needs `timestampevents = yes` in `manager.conf`; without it the time of reading is used.
 //!
-//! Set-up on the Asterisk side (`manager.conf`): a user with `read = call,agent,dialplan` (the
-//! bridge only reads) and `write = system` (for `Login`), `timestampevents = yes`.
+//! Set-up on the Asterisk side (`manager.conf`), as the README says: `timestampevents = yes` in
+//! `[general]` and a user with `read = call,agent` (the classes the client asks for at `Login`;
+//! `Login` and `Ping` need no write class).
 //!
 //! Files: [`frames`] (reading `Key: Value` frames), [`translate`] (events to `CallEvent`s),
 //! [`client`] (the TCP session: login, pings, reconnects).
