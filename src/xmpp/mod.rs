@@ -13,6 +13,7 @@ pub mod hosted_muc;
 pub mod hosted_muc_out;
 pub mod inbound;
 pub mod linked_muc;
+pub mod mam;
 pub mod out;
 pub mod outbound;
 pub mod reply;

@@ -208,6 +208,14 @@ pub fn iq_error(from: Option<Jid>, to: Jid, id: String, refusal: RefusalKind, te
     Stanza::Iq(iq)
 }
 
+/// A result carrying `payload`.
+pub fn iq_payload<P: xmpp_parsers::iq::IqResultPayload>(from: Jid, to: Jid, id: String, payload: P) -> Stanza {
+    let mut iq = Iq::from_result(id, Some(payload));
+    *iq.from_mut() = Some(from);
+    *iq.to_mut() = Some(to);
+    Stanza::Iq(iq)
+}
+
 pub fn iq_result(from: Jid, to: Jid, id: String) -> Stanza {
     let mut iq = Iq::empty_result(to, id);
     *iq.from_mut() = Some(from);
