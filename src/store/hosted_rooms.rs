@@ -114,7 +114,8 @@ pub(super) fn message_from_row(row: &AnyRow) -> Result<ArchivedMessage> {
 }
 
 const ROOM_COLUMNS: &str = "room_id, alias, name, topic, owner, is_open";
-pub(super) const ARCHIVE_COLUMNS: &str = "id, sender, nick, body, kind, origin_id, ts, event_id, replaces, replaces_ref";
+pub(super) const ARCHIVE_COLUMNS: &str =
+    "id, sender, nick, body, kind, origin_id, ts, event_id, replaces, replaces_ref";
 
 /// A message to archive.
 pub struct NewArchived<'a> {

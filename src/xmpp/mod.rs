@@ -9,6 +9,7 @@ pub mod content;
 pub mod depth;
 pub mod dispatch;
 pub mod error;
+pub mod gateway;
 pub mod hosted_muc;
 pub mod hosted_muc_out;
 pub mod inbound;
