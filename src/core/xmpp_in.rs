@@ -59,6 +59,12 @@ pub enum XmppIn {
         state: XmppPresence,
         photo: Option<[u8; 20]>,
     },
+    /// An XMPP user searches the Matrix user directory (XEP-0055) for `term` (checked: not
+    /// empty, bounded).
+    UserSearch {
+        sender: BareJid,
+        term: String,
+    },
     /// A vCard request for a Matrix user.
     VCardRequest {
         user: MatrixUserId,

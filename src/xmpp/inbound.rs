@@ -385,6 +385,11 @@ pub fn read_iq(map: &IdentityMap, iq: Iq) -> Read {
         {
             return Read::Reply(crate::xmpp::gateway::answer(map, from, to, id, payload, true));
         }
+        Iq::Set { from: Some(from), to: Some(to), id, payload }
+            if to.node().is_none() && payload.is("query", crate::xmpp::search::NS) =>
+        {
+            return crate::xmpp::search::read(from, to, id, &payload, true);
+        }
         Iq::Set { from: Some(from), to: Some(to), id, .. } => {
             let text = "This request is not supported.";
             return Read::Reply(outbound::iq_error(Some(to), from, id, RefusalKind::Unsupported, text));
@@ -413,6 +418,9 @@ pub fn read_iq(map: &IdentityMap, iq: Iq) -> Read {
     }
     if is_component && payload.is("query", crate::xmpp::xep::gateway::NS) {
         return Read::Reply(crate::xmpp::gateway::answer(map, from, to, id, payload, false));
+    }
+    if is_component && payload.is("query", crate::xmpp::search::NS) {
+        return crate::xmpp::search::read(from, to, id, &payload, false);
     }
     let reply = if let Ok(query) = DiscoInfoQuery::try_from(payload.clone()) {
         let name = match to.node() {

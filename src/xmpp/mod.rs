@@ -18,5 +18,6 @@ pub mod mam;
 pub mod out;
 pub mod outbound;
 pub mod reply;
+pub mod search;
 pub mod xep;
 pub mod xml_text;

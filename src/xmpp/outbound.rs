@@ -292,8 +292,15 @@ const ACCOUNT_FEATURES: [&str; 13] = [
 ];
 
 /// What the component itself answers.
-const COMPONENT_FEATURES: [&str; 6] =
-    [ns::DISCO_INFO, ns::DISCO_ITEMS, ns::PING, ns::CAPS, crate::xmpp::adhoc::COMMANDS, crate::xmpp::xep::gateway::NS];
+const COMPONENT_FEATURES: [&str; 7] = [
+    ns::DISCO_INFO,
+    ns::DISCO_ITEMS,
+    ns::PING,
+    ns::CAPS,
+    crate::xmpp::adhoc::COMMANDS,
+    crate::xmpp::xep::gateway::NS,
+    crate::xmpp::search::NS,
+];
 
 /// The name a Matrix user's address shows (`@bob:hs (Matrix)`), `None` for an address that is
 /// no Matrix user's.

@@ -2,8 +2,11 @@
 disco#info features with XEP-0115 capabilities in presence, and MAM filters on hosted rooms."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import time
+import urllib.parse
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
@@ -153,3 +156,57 @@ def test_mam_filters_on_a_hosted_room(bridge):
             offered = {f.get("var") for f in res.iter(f"{{{FORMS_NS}}}field")}
             assert {"with", "start", "end", "before-id", "after-id"} <= offered, offered
     run(go(), timeout=240)
+
+
+SEARCH_NS = "jabber:iq:search"
+
+
+def test_an_xmpp_user_finds_a_matrix_colleague_by_name(bridge):
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("dir")
+            other = await p.matrix_user("dirx")
+            x = await p.xmpp_user()
+            comp = settings().component
+            name = "Zelda" + token(4)
+            status, j = await m.request("PUT", f"/profile/{urllib.parse.quote(m.user_id)}/displayname",
+                                        {"displayname": name})
+            assert status == 200, j
+            # With the homeserver's defaults the directory shows everyone the users in public rooms.
+            for u in (m, other):
+                status, j = await u.request("POST", "/createRoom", {"preset": "public_chat"})
+                assert status == 200, j
+            kind, res = await iq(x, comp, "get", f"<query xmlns='{SEARCH_NS}'/>")
+            assert kind == "result", res
+            assert "search" in {f.get("var") for f in res.iter(f"{{{FORMS_NS}}}field")}, ET.tostring(res)
+
+            async def search(term: str):
+                form = (f"<x xmlns='{FORMS_NS}' type='submit'><field var='FORM_TYPE' type='hidden'>"
+                        f"<value>{SEARCH_NS}</value></field><field var='search'><value>{xml_escape(term)}</value>"
+                        "</field></x>")
+                kind, res = await iq(x, comp, "set", f"<query xmlns='{SEARCH_NS}'>{form}</query>")
+                if kind != "result":
+                    return kind, res
+                rows = []
+                for item in res.iter(f"{{{FORMS_NS}}}item"):
+                    row = {f.get("var"): f.findtext(f"{{{FORMS_NS}}}value") for f in item.findall(f"{{{FORMS_NS}}}field")}
+                    rows.append(row)
+                return kind, rows
+
+            # The homeserver indexes its directory in the background: poll.
+            deadline = time.monotonic() + 30
+            while True:
+                kind, rows = await search(name)
+                assert kind == "result", rows
+                if rows or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+            assert rows == [{"jid": jid_for(m.user_id), "name": name, "matrix": m.user_id}], rows
+            # Found by Matrix ID too; the other user (a positive control for "only the match") by theirs.
+            kind, rows = await search(other.user_id.partition(":")[0][1:])
+            assert kind == "result" and [r["jid"] for r in rows] == [jid_for(other.user_id)], rows
+            kind, err = await search("   ")
+            assert kind == "error" and err[0] == "bad-request", err
+            kind, err = await search("x" * 101)
+            assert kind == "error" and err[0] == "bad-request", err
+    run(go())

@@ -7,3 +7,4 @@ pub mod gateway;
 pub mod hints;
 pub mod reply;
 pub mod retract;
+pub mod search;
