@@ -210,3 +210,25 @@ def test_an_xmpp_user_finds_a_matrix_colleague_by_name(bridge):
             kind, err = await search("x" * 101)
             assert kind == "error" and err[0] == "bad-request", err
     run(go())
+
+
+def test_one_to_one_history_is_the_xmpp_servers_archive(bridge):
+    """The documented choice: the component keeps no 1:1 archive; the XMPP user's own server does."""
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user()
+            x = await p.xmpp_user()
+            room = await p.dm_from_matrix(m, x)
+            body = "for the archive " + token(4)
+            await m.send_text(room, body)
+            await x.wait_chat(m.jid, body)
+            qid = "q" + token(4)
+            mark = len(x.messages)
+            kind, res = await iq(x, x.bare, "set",
+                                 f"<query xmlns='{MAM_NS}' queryid='{qid}'>{_form({'with': m.jid})}</query>")
+            assert kind == "result", res
+            results = [ET.fromstring(s.xml).find(f"{{{MAM_NS}}}result") for s in x.messages[mark:]]
+            archived = [r.findtext(".//{jabber:client}body") for r in results
+                        if r is not None and r.get("queryid") == qid]
+            assert body in archived, archived
+    run(go())
