@@ -209,6 +209,11 @@ impl MatrixOut for FakeHomeserver {
         Ok(())
     }
 
+    async fn search_users(&self, term: &str, limit: u32) -> Result<Vec<(MatrixUserId, Option<String>)>, MatrixError> {
+        self.record(format!("search_users({term:?}, {limit})"));
+        Ok(vec![])
+    }
+
     async fn displayname(&self, user: &MatrixUserId) -> Result<Option<String>, MatrixError> {
         self.record(format!("displayname({:?})", user));
         Ok(None)

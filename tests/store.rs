@@ -9,8 +9,8 @@ use ucbridge::core::presence::{Consent, Presence, State};
 use ucbridge::core::room::Role;
 use ucbridge::core::watch::Party;
 use ucbridge::store::{
-    DirectChat, HostedRoom, JournalQuery, MappedMessage, NewArchived, NewJournalRow, Page, PeerMembership, RoomMember,
-    Store, Watch,
+    ArchiveFilter, DirectChat, HostedRoom, JournalQuery, MappedMessage, NewArchived, NewJournalRow, Page,
+    PeerMembership, RoomMember, Store, Watch,
 };
 
 /// A database for one test, removed afterwards.
@@ -320,6 +320,27 @@ async fn rooms_members_and_archive_pages(db: &TestDb) {
     let (last, _) = store.archive_page(&r, Page::Before(i64::MAX, 2)).await.unwrap();
     assert_eq!(bodies(&last), vec!["m5 ✓".to_owned(), "m6 ✓".to_owned()]);
     assert_eq!(store.archive_count(&r).await.unwrap(), 7);
+    // MAM filters: an id range, paged within; one sender or nick; a time range.
+    let between = ArchiveFilter { after_id: Some(ids[1]), before_id: Some(ids[5]), ..ArchiveFilter::default() };
+    let (mid, complete) = store.archive_search(&r, Page::After(0, 2), &between).await.unwrap();
+    assert_eq!((bodies(&mid), complete), (vec!["m2 ✓".to_owned(), "m3 ✓".to_owned()], false));
+    let (newest, _) = store.archive_search(&r, Page::Before(i64::MAX, 1), &between).await.unwrap();
+    assert_eq!(bodies(&newest), vec!["m4 ✓".to_owned()]);
+    assert_eq!(store.archive_count_matching(&r, &between).await.unwrap(), 3);
+    let by = |sender: Option<String>, nick: Option<&str>| ArchiveFilter {
+        sender,
+        nick: nick.map(str::to_owned),
+        ..ArchiveFilter::default()
+    };
+    assert_eq!(store.archive_count_matching(&r, &by(Some(ann.key()), None)).await.unwrap(), 7);
+    assert_eq!(store.archive_count_matching(&r, &by(Some(bea.key()), None)).await.unwrap(), 0);
+    assert_eq!(store.archive_count_matching(&r, &by(None, Some("Ann"))).await.unwrap(), 7);
+    assert_eq!(store.archive_count_matching(&r, &by(None, Some("Bea"))).await.unwrap(), 0);
+    let ts = first[0].ts;
+    let since = |start_ms, end_ms| ArchiveFilter { start_ms, end_ms, ..ArchiveFilter::default() };
+    assert_eq!(store.archive_count_matching(&r, &since(Some(ts), None)).await.unwrap(), 7);
+    assert_eq!(store.archive_count_matching(&r, &since(Some(ts + 3_600_000), None)).await.unwrap(), 0);
+    assert_eq!(store.archive_count_matching(&r, &since(None, Some(ts - 1))).await.unwrap(), 0);
     store.set_archive_event(&r, ids[3], "$three").await.unwrap();
     assert_eq!(store.archive_id_of_event(&r, "$three").await.unwrap(), Some(ids[3]));
     assert_eq!(store.event_of_archived(&r, ids[3]).await.unwrap(), Some(("$three".to_owned(), ann.clone())));

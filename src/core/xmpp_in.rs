@@ -59,6 +59,12 @@ pub enum XmppIn {
         state: XmppPresence,
         photo: Option<[u8; 20]>,
     },
+    /// An XMPP user searches the Matrix user directory (XEP-0055) for `term` (checked: not
+    /// empty, bounded).
+    UserSearch {
+        sender: BareJid,
+        term: String,
+    },
     /// A vCard request for a Matrix user.
     VCardRequest {
         user: MatrixUserId,
@@ -292,12 +298,22 @@ pub struct AdminItem {
     pub reason: Option<String>,
 }
 
-/// A MAM query's paging (XEP-0059).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A MAM query: its filters (XEP-0313) and paging (XEP-0059).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ArchiveQuery {
     pub max: Option<usize>,
     pub after: Option<String>,
     pub before: Option<String>,
+    /// Sent at or after / at or before (ms since the epoch).
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    /// Sent by this address: an occupant (`room/nick`) or a participant's bare JID.
+    pub with: Option<String>,
+    /// Only messages after / before these archive ids (exclusive).
+    pub after_id: Option<String>,
+    pub before_id: Option<String>,
+    /// The page's messages newest first (`flip-page`).
+    pub flip: bool,
 }
 
 /// How a remote MUC's presence for one of its occupants reads.

@@ -72,6 +72,9 @@ pub trait MatrixOut: Send + Sync {
     async fn set_typing(&self, room: &RoomId, user: &MatrixUserId, typing: bool) -> Result<(), MatrixError>;
     async fn send_read_receipt(&self, room: &RoomId, user: &MatrixUserId, event_id: &str) -> Result<(), MatrixError>;
     async fn displayname(&self, user: &MatrixUserId) -> Result<Option<String>, MatrixError>;
+    /// The homeserver's user directory as the bot sees it: at most `limit` users matching
+    /// `term`, with their display names.
+    async fn search_users(&self, term: &str, limit: u32) -> Result<Vec<(MatrixUserId, Option<String>)>, MatrixError>;
     async fn set_displayname(&self, user: &MatrixUserId, name: &str) -> Result<(), MatrixError>;
     async fn upload(&self, user: &MatrixUserId, bytes: Vec<u8>, content_type: &str) -> Result<String, MatrixError>;
     async fn set_avatar_url(&self, user: &MatrixUserId, mxc: &str) -> Result<(), MatrixError>;

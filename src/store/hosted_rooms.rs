@@ -87,7 +87,7 @@ fn room_from_row(row: &AnyRow) -> Result<HostedRoom> {
     })
 }
 
-fn message_from_row(row: &AnyRow) -> Result<ArchivedMessage> {
+pub(super) fn message_from_row(row: &AnyRow) -> Result<ArchivedMessage> {
     let sender: String = row.try_get(1).ctx("sender")?;
     let kind: String = row.try_get(4).ctx("kind")?;
     Ok(ArchivedMessage {
@@ -114,7 +114,8 @@ fn message_from_row(row: &AnyRow) -> Result<ArchivedMessage> {
 }
 
 const ROOM_COLUMNS: &str = "room_id, alias, name, topic, owner, is_open";
-const ARCHIVE_COLUMNS: &str = "id, sender, nick, body, kind, origin_id, ts, event_id, replaces, replaces_ref";
+pub(super) const ARCHIVE_COLUMNS: &str =
+    "id, sender, nick, body, kind, origin_id, ts, event_id, replaces, replaces_ref";
 
 /// A message to archive.
 pub struct NewArchived<'a> {
@@ -351,37 +352,7 @@ impl Store {
     /// A page of a room's archive in chronological order, and whether it reaches the end of
     /// what was asked (XEP-0313 `complete`).
     pub async fn archive_page(&self, room: &RoomId, page: Page) -> Result<(Vec<ArchivedMessage>, bool)> {
-        let (sql, bound, max) = match page {
-            Page::After(after, max) => (
-                format!(
-                    "SELECT {ARCHIVE_COLUMNS} FROM room_archive WHERE room_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3"
-                ),
-                after,
-                max,
-            ),
-            Page::Before(before, max) => (
-                format!(
-                    "SELECT {ARCHIVE_COLUMNS} FROM room_archive WHERE room_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
-                ),
-                before,
-                max,
-            ),
-        };
-        // One more than asked tells whether more remain.
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(room.as_str())
-            .bind(bound)
-            .bind(max + 1)
-            .fetch_all(&self.pool)
-            .await
-            .ctx("archive")?;
-        let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>>>()?;
-        let complete = messages.len() as i64 <= max;
-        messages.truncate(usize::try_from(max).unwrap_or(0));
-        if matches!(page, Page::Before(..)) {
-            messages.reverse();
-        }
-        Ok((messages, complete))
+        self.archive_search(room, page, &super::ArchiveFilter::default()).await
     }
 
     /// Record the Matrix event an archived message became.
@@ -422,12 +393,7 @@ impl Store {
     }
 
     pub async fn archive_count(&self, room: &RoomId) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) FROM room_archive WHERE room_id = $1")
-            .bind(room.as_str())
-            .fetch_one(&self.pool)
-            .await
-            .ctx("archive count")?;
-        row.try_get::<i64, _>(0).ctx("count")
+        self.archive_count_matching(room, &super::ArchiveFilter::default()).await
     }
 }
 

@@ -3,6 +3,7 @@
 //! start. Times are stored as BIGINT milliseconds (the `Any` driver has no date type).
 
 mod admin;
+mod archive_query;
 mod calls;
 mod chatbot;
 mod command_data;
@@ -31,6 +32,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
+pub use archive_query::ArchiveFilter;
 pub use calls::{JournalQuery, JournalRow, NewJournalRow};
 pub use chatbot::ChatTurn;
 pub use command_data::{BlockEntry, ContactImport};

@@ -17,7 +17,7 @@ use xmpp_parsers::presence::{Presence, Type as PresenceType};
 
 use crate::core::ids::BareJid;
 use crate::core::refusal::RefusalKind;
-use crate::core::xmpp_in::{AdminItem, Affiliation, ArchiveQuery, Marker, MucJoin, MucRole, XmppIn};
+use crate::core::xmpp_in::{AdminItem, Affiliation, Marker, MucJoin, MucRole, XmppIn};
 use crate::xmpp::hosted_muc_out::{MUC_ADMIN, MUC_OWNER};
 use crate::xmpp::inbound::{Read, photo_hash};
 use crate::xmpp::outbound;
@@ -156,22 +156,23 @@ pub fn read_iq(iq: Iq) -> Read {
     let room_local = room_local(&to);
     let envelope = Envelope::iq(from.clone(), to.clone(), id.clone());
     let input = if payload.is("query", xmpp_parsers::ns::MAM) {
-        match mam::Query::try_from(payload) {
-            Ok(query) => {
-                let set = query.set.as_ref();
-                let q = ArchiveQuery {
-                    max: set.and_then(|s| s.max),
-                    after: set.and_then(|s| s.after.clone()),
-                    before: set.and_then(|s| s.before.clone()),
-                };
+        let query = match mam::Query::try_from(payload) {
+            Ok(query) => query,
+            Err(e) => {
+                let text = format!("Cannot read this archive query: {e}");
+                return Read::Reply(envelope.error(RefusalKind::BadRequest, &text));
+            }
+        };
+        // A get asks which filters the archive applies (XEP-0313 §5.1).
+        if !is_set {
+            return Read::Reply(outbound::iq_payload(to, from, id, crate::xmpp::mam::form()));
+        }
+        match crate::xmpp::mam::read(&query) {
+            Ok(q) => {
                 let envelope = envelope.with_queryid(query.queryid.as_ref().map(|q| q.0.clone()));
                 return Read::Bridge(XmppIn::MucArchive { room_local, sender, query: q }, Some(envelope));
             }
-            Err(e) => {
-                return Read::Reply(
-                    envelope.error(RefusalKind::BadRequest, &format!("Cannot read this archive query: {e}")),
-                );
-            }
+            Err((kind, text)) => return Read::Reply(envelope.error(kind, &text)),
         }
     } else if payload.is("query", MUC_OWNER) {
         if is_set {

@@ -274,6 +274,8 @@ pub fn room_disco_info(room: Jid, to: Jid, id: String, name: &str, open: bool) -
         ns::DISCO_INFO,
         ns::MUC,
         ns::MAM,
+        // before-id / after-id filters and flip-page (XEP-0313 §7.1).
+        "urn:xmpp:mam:2#extended",
         ns::SID,
         ns::PING,
         "muc_nonanonymous",
@@ -283,7 +285,8 @@ pub fn room_disco_info(room: Jid, to: Jid, id: String, name: &str, open: bool) -
     ]
     .map(String::from)
     .into();
-    features.insert("muc_public".to_owned());
+    // Not listed anywhere (the component's disco#items is empty): found by address only.
+    features.insert("muc_hidden".to_owned());
     let result = DiscoInfoResult {
         node: None,
         identities: vec![Identity::new("conference", "text", "en", name)],

@@ -368,6 +368,9 @@ pub fn read_presence(map: &IdentityMap, presence: Presence) -> Read {
     Read::Bridge(XmppIn::Subscription { kind, sender, user, subscriber, contact }, Some(envelope))
 }
 
+/// The component's name in disco#info.
+pub const COMPONENT_NAME: &str = "ucbridge Matrix gateway";
+
 /// An iq to a Matrix user's address or to the component, or an answer to one of the bridge's.
 pub fn read_iq(map: &IdentityMap, iq: Iq) -> Read {
     let (from, to, id, payload) = match iq {
@@ -376,6 +379,16 @@ pub fn read_iq(map: &IdentityMap, iq: Iq) -> Read {
             if to.node().is_none() && payload.is("command", adhoc::COMMANDS) =>
         {
             return adhoc::read(from, to, id, &payload);
+        }
+        Iq::Set { from: Some(from), to: Some(to), id, payload }
+            if to.node().is_none() && payload.is("query", crate::xmpp::xep::gateway::NS) =>
+        {
+            return Read::Reply(crate::xmpp::gateway::answer(map, from, to, id, payload, true));
+        }
+        Iq::Set { from: Some(from), to: Some(to), id, payload }
+            if to.node().is_none() && payload.is("query", crate::xmpp::search::NS) =>
+        {
+            return crate::xmpp::search::read(from, to, id, &payload, true);
         }
         Iq::Set { from: Some(from), to: Some(to), id, .. } => {
             let text = "This request is not supported.";
@@ -407,10 +420,16 @@ pub fn read_iq(map: &IdentityMap, iq: Iq) -> Read {
     if is_component && payload.is("vCard", xmpp_parsers::ns::VCARD) {
         return Read::Bridge(XmppIn::VCardRequest { user: map.bot() }, Some(Envelope::iq(from, to, id)));
     }
+    if is_component && payload.is("query", crate::xmpp::xep::gateway::NS) {
+        return Read::Reply(crate::xmpp::gateway::answer(map, from, to, id, payload, false));
+    }
+    if is_component && payload.is("query", crate::xmpp::search::NS) {
+        return crate::xmpp::search::read(from, to, id, &payload, false);
+    }
     let reply = if let Ok(query) = DiscoInfoQuery::try_from(payload.clone()) {
-        let name = match &valid_user {
-            Some(Ok(user)) => format!("{user} (Matrix)"),
-            _ => "ucbridge Matrix gateway".into(),
+        let name = match to.node() {
+            Some(local) => outbound::account_name(local.as_str()).unwrap_or_default(),
+            None => COMPONENT_NAME.into(),
         };
         outbound::disco_info(to, from, id, query.node, is_component, &name)
     } else if let Ok(query) = DiscoItemsQuery::try_from(payload.clone()) {

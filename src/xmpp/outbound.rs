@@ -160,6 +160,11 @@ pub fn presence_between(from: &BareJid, to: &BareJid, p: &Presence) -> Result<St
     if let Some(status) = x.status {
         presence.statuses.insert(Lang::default(), status);
     }
+    if x.available
+        && let Some(caps) = from.local().and_then(account_name).and_then(|name| caps(false, &name))
+    {
+        presence.payloads.push(caps.into());
+    }
     Ok(Stanza::Presence(presence))
 }
 
@@ -206,6 +211,14 @@ pub fn presence_error(from: Option<Jid>, to: Jid, id: Option<String>, refusal: R
 pub fn iq_error(from: Option<Jid>, to: Jid, id: String, refusal: RefusalKind, text: &str) -> Stanza {
     let mut iq = Iq::from_error(id, stanza_error(refusal, text));
     *iq.from_mut() = from;
+    *iq.to_mut() = Some(to);
+    Stanza::Iq(iq)
+}
+
+/// A result carrying `payload`.
+pub fn iq_payload<P: xmpp_parsers::iq::IqResultPayload>(from: Jid, to: Jid, id: String, payload: P) -> Stanza {
+    let mut iq = Iq::from_result(id, Some(payload));
+    *iq.from_mut() = Some(from);
     *iq.to_mut() = Some(to);
     Stanza::Iq(iq)
 }
@@ -259,19 +272,67 @@ pub fn subscription_request(from: &BareJid, to: &BareJid) -> Result<Stanza, Deli
     presence_kind_between(PresenceType::Subscribe, from, to)
 }
 
-/// What the component and the addresses under it say about themselves (XEP-0030).
-pub fn disco_info(from: Jid, to: Jid, id: String, node: Option<String>, is_component: bool, name: &str) -> Stanza {
-    let identity = if is_component {
-        Identity::new("gateway", "matrix", "en", name)
+/// XEP-0115: the node naming the bridge in its capabilities.
+/// (The project has no public address: `.invalid` says so.)
+pub const CAPS_NODE: &str = "https://ucbridge.invalid";
+
+/// What a Matrix user's address handles in a 1:1 chat: what the bridge carries both ways.
+const ACCOUNT_FEATURES: [&str; 13] = [
+    ns::DISCO_INFO,
+    ns::PING,
+    ns::SID,
+    ns::CAPS,
+    ns::VCARD,
+    ns::RECEIPTS,
+    ns::CHATSTATES,
+    "urn:xmpp:chat-markers:0",
+    "urn:xmpp:message-correct:0",
+    "urn:xmpp:reactions:0",
+    crate::xmpp::xep::retract::NS,
+    crate::xmpp::xep::reply::NS,
+    "jabber:x:oob",
+];
+
+/// What the component itself answers.
+const COMPONENT_FEATURES: [&str; 7] = [
+    ns::DISCO_INFO,
+    ns::DISCO_ITEMS,
+    ns::PING,
+    ns::CAPS,
+    crate::xmpp::adhoc::COMMANDS,
+    crate::xmpp::xep::gateway::NS,
+    crate::xmpp::search::NS,
+];
+
+/// The name a Matrix user's address shows (`@bob:hs (Matrix)`), `None` for an address that is
+/// no Matrix user's.
+pub fn account_name(local: &str) -> Option<String> {
+    let raw = crate::core::mapping::xep0106_unescape(local).ok()?;
+    let (localpart, server) = raw.rsplit_once('@')?;
+    Some(format!("@{localpart}:{server} (Matrix)"))
+}
+
+/// What the component (`is_component`) or a Matrix user's address says about itself (XEP-0030).
+pub fn disco(is_component: bool, name: &str) -> DiscoInfoResult {
+    let (identity, features) = if is_component {
+        (Identity::new("gateway", "matrix", "en", name), &COMPONENT_FEATURES[..])
     } else {
-        Identity::new("account", "registered", "en", name)
+        (Identity::new("account", "registered", "en", name), &ACCOUNT_FEATURES[..])
     };
-    let mut features: std::collections::BTreeSet<String> = [ns::DISCO_INFO, ns::PING].map(String::from).into();
-    features.insert(if is_component { ns::DISCO_ITEMS } else { ns::SID }.to_owned());
-    if is_component {
-        features.insert(crate::xmpp::adhoc::COMMANDS.to_owned());
-    }
-    let result = DiscoInfoResult { node, identities: vec![identity], features, extensions: vec![] };
+    let features = features.iter().map(|f| (*f).to_owned()).collect();
+    DiscoInfoResult { node: None, identities: vec![identity], features, extensions: vec![] }
+}
+
+/// XEP-0115 capabilities of what [`disco`] says: clients that have seen the hash need not ask.
+pub fn caps(is_component: bool, name: &str) -> Option<xmpp_parsers::caps::Caps> {
+    use xmpp_parsers::caps::{Caps, compute_disco, hash_caps};
+    let hash = hash_caps(&compute_disco(&disco(is_component, name)), xmpp_parsers::hashes::Algo::Sha_1).ok()?;
+    Some(Caps::new(CAPS_NODE, hash))
+}
+
+/// The disco#info answer of the component or of a Matrix user's address.
+pub fn disco_info(from: Jid, to: Jid, id: String, node: Option<String>, is_component: bool, name: &str) -> Stanza {
+    let result = DiscoInfoResult { node, ..disco(is_component, name) };
     let mut iq = Iq::from_result(id, Some(result));
     *iq.from_mut() = Some(from);
     *iq.to_mut() = Some(to);

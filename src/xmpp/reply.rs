@@ -34,6 +34,8 @@ pub enum Answer {
     RoomConfig { name: String, description: String },
     /// A hosted room's participants with an affiliation: (real JID, nick, role).
     AdminList(Vec<(String, String, Role)>),
+    /// Matrix users found in the user directory (XEP-0055 results).
+    Users(Vec<crate::xmpp::search::Found>),
     /// A page of a hosted room's archive (`muc`'s address), then the end of the query.
     Archive { muc: BareJid, messages: Vec<ArchivedMessage>, count: i64, complete: bool },
 }
@@ -148,6 +150,9 @@ impl Envelope {
             Answer::RoomConfig { name, description } => vec![self.room_config(&name, &description)],
             Answer::AdminList(items) => vec![self.admin_list(&items)],
             Answer::Archive { muc, messages, count, complete } => self.archive(&muc, &messages, count, complete),
+            Answer::Users(found) => {
+                vec![crate::xmpp::search::results(self.to.clone(), self.from.clone(), self.iq_id(), &found)]
+            }
         }
     }
 

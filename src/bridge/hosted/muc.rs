@@ -11,7 +11,7 @@ use crate::core::inbound::XmppAct;
 use crate::core::refusal::{Refusal, RefusalKind};
 use crate::core::room::{Request, Role};
 use crate::core::watch::Party;
-use crate::store::Page;
+use crate::store::{ArchiveFilter, Page};
 use crate::store::{ArchiveKey, ArchivedMessage, HostedRoom, NewArchived, RoomMember, StoreError, StoreTx};
 use crate::xmpp::hosted_muc_out;
 use crate::xmpp::out::Outgoing;
@@ -31,6 +31,11 @@ pub struct ArchivePage {
 }
 
 const MAX_PAGE: usize = 100;
+
+/// An archive id as XMPP clients know it (the stanza id).
+fn archive_id(s: &str) -> Result<i64, Refusal> {
+    s.parse::<i64>().map_err(|_| Refusal::not_found(format!("No archived message has the id {s}.")))
+}
 
 /// The archived message an XMPP client refers to: by the room's stanza id (the archive id), or
 /// by the message's own id.
@@ -438,17 +443,46 @@ impl Bridge {
             return Err(Refusal::forbidden("Only participants of this room can read its archive."));
         }
         let max = i64::try_from(q.max.unwrap_or(MAX_PAGE).min(MAX_PAGE)).unwrap_or(50);
-        let id =
-            |s: &str| s.parse::<i64>().map_err(|_| Refusal::not_found(format!("No archived message has the id {s}.")));
         let page = match (q.after.as_deref(), q.before.as_deref()) {
-            (Some(after), _) => Page::After(id(after)?, max),
+            (Some(after), _) => Page::After(archive_id(after)?, max),
             (None, Some("")) => Page::Before(i64::MAX, max),
-            (None, Some(before)) => Page::Before(id(before)?, max),
+            (None, Some(before)) => Page::Before(archive_id(before)?, max),
             (None, None) => Page::After(0, max),
         };
-        let (messages, complete) = self.store.archive_page(&r.room, page).await.map_err(internal)?;
-        let count = self.store.archive_count(&r.room).await.map_err(internal)?;
-        Ok(ArchivePage { muc: self.muc_of(&r), messages, complete, count })
+        let muc = self.muc_of(&r);
+        let filter = self.archive_filter(&muc, &q)?;
+        let (mut messages, complete) = self.store.archive_search(&r.room, page, &filter).await.map_err(internal)?;
+        let count = self.store.archive_count_matching(&r.room, &filter).await.map_err(internal)?;
+        if q.flip {
+            messages.reverse();
+        }
+        Ok(ArchivePage { muc, messages, complete, count })
+    }
+
+    /// What a MAM query's filters keep: a time range, an archive id range, and `with` as an
+    /// occupant (`room/nick`) or a participant's bare JID (a Matrix user's address counts as
+    /// that Matrix user).
+    fn archive_filter(&self, muc: &BareJid, q: &ArchiveQuery) -> Result<ArchiveFilter, Refusal> {
+        let mut filter = ArchiveFilter { start_ms: q.start_ms, end_ms: q.end_ms, ..ArchiveFilter::default() };
+        filter.after_id = q.after_id.as_deref().map(archive_id).transpose()?;
+        filter.before_id = q.before_id.as_deref().map(archive_id).transpose()?;
+        let Some(with) = q.with.as_deref() else { return Ok(filter) };
+        let bad = || Refusal::bad_request(format!("The filter with={with} is not an address."));
+        let jid = BareJid::parse(with).map_err(|_| bad())?;
+        match with.split_once('/') {
+            Some((_, nick)) if jid == *muc && !nick.is_empty() => filter.nick = Some(nick.to_owned()),
+            Some(_) => return Err(bad()),
+            None => {
+                let matrix = (jid.domain() == self.map.component).then(|| jid.local()).flatten();
+                let party = match matrix.map(|local| self.map.matrix_for_jid(local)) {
+                    Some(Ok(user)) => Party::Matrix(user),
+                    Some(Err(e)) => return Err(Refusal::bad_request(e.to_string())),
+                    None => Party::Xmpp(jid),
+                };
+                filter.sender = Some(party.key());
+            }
+        }
+        Ok(filter)
     }
 
     /// A room's name and whether anyone may join (for disco#info).

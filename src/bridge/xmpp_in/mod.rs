@@ -4,6 +4,7 @@
 //! through the request's `Envelope`, which the adapter writes as a stanza. The bridge is the
 //! adapter's `XmppHandler`; the adapter keeps the order per conversation.
 
+mod search;
 mod subscriptions;
 
 use std::sync::Arc;
@@ -84,6 +85,10 @@ impl Bridge {
             }
             XmppIn::Availability { sender, user, resource, state, photo } => {
                 self.xmpp_availability(sender, user, resource, state, photo).await;
+            }
+            XmppIn::UserSearch { sender, term } => {
+                let answer = self.search_matrix_users(&sender, &term).await;
+                self.answer(reply, answer).await;
             }
             XmppIn::VCardRequest { user } => {
                 let card = self.matrix_card(&user).await;

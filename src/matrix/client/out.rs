@@ -203,6 +203,18 @@ impl MatrixOut for MatrixClient {
         Ok(self.call(request, None).await?.displayname)
     }
 
+    async fn search_users(&self, term: &str, limit: u32) -> Result<Vec<(MatrixUserId, Option<String>)>, MatrixError> {
+        let mut request = ruma::api::client::user_directory::search_users::v3::Request::new(term.to_owned());
+        request.limit = limit.into();
+        let response = self.call(request, None).await?;
+        // A user ID the bridge's own rules refuse (a historical one) is left out, not an error.
+        Ok(response
+            .results
+            .into_iter()
+            .filter_map(|u| Some((MatrixUserId::parse(u.user_id.as_str()).ok()?, u.display_name)))
+            .collect())
+    }
+
     async fn set_displayname(&self, user: &MatrixUserId, name: &str) -> Result<(), MatrixError> {
         #[allow(deprecated)] // the generic profile-field endpoint is newer than many homeservers
         let request = set_display_name::v3::Request::new(to_ruma_user(user)?, Some(name.to_owned()));

@@ -3,6 +3,8 @@
 //! attributes and children are ignored), as with any client's extensions.
 
 pub mod fallback;
+pub mod gateway;
 pub mod hints;
 pub mod reply;
 pub mod retract;
+pub mod search;
