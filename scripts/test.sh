@@ -123,6 +123,7 @@ if ((build)); then
 fi
 if ((unit)); then
   run_step "cargo test" bash -c 'set -o pipefail; cargo test --locked 2>&1 | tee "$0"' "$COUNTS/cargo-test.log"
+  run_step "packaging (contrib/check.sh)" bash contrib/check.sh
 fi
 
 if ((e2e)); then
