@@ -6,7 +6,7 @@
 #    Synapse, matrix-nio, slixmpp, pytest) and PostgreSQL on 127.0.0.1:5432 (database "test", trust
 #    auth from 127.0.0.1) if nothing answers there;
 # 2. unit stage: cargo fmt --check, cargo clippy (-D warnings), cargo build, cargo test
-#    (UCB_TEST_PG_URL points the store tests at PostgreSQL);
+#    (UCB_TEST_PG_URL points the store tests at PostgreSQL), contrib/check.sh (systemd unit, Containerfile);
 # 3. e2e stage: a fresh state dir .state/test with a config and a generated registration, Synapse and
 #    Prosody and Kannel (bearerbox, smsbox, fake SMSC) started with it, then pytest tests/e2e twice (UCB_DB=sqlite, UCB_DB=postgres); the
 #    fixtures start and stop the bridge (target/debug/ucbridge). Peers and bridge are stopped on exit.
