@@ -862,7 +862,11 @@ async fn chatbot_rooms_and_contexts_survive_a_restart(db: &TestDb) {
     let anna = Party::Matrix(mxid("@anna:hs"));
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.chatbot_room_owner(&room("!c:hs")).await.unwrap(), None);
-    tx.save_chatbot_room(&room("!c:hs"), &anna).await.unwrap();
+    tx.save_chatbot_room(&room("!c:hs"), &anna, false).await.unwrap();
+    // A room of several people: no one's one-to-one chat, and forgotten when it is removed.
+    tx.save_chatbot_room(&room("!g:hs"), &anna, true).await.unwrap();
+    tx.save_chatbot_room(&room("!gone:hs"), &anna, true).await.unwrap();
+    tx.forget_chatbot_room(&room("!gone:hs")).await.unwrap();
     tx.commit().await.unwrap();
     // Two conversations; the second answer drops nothing.
     store.chatbot_record("matrix:@anna:hs", None, "Hallo", "Hallo Anna!", 7).await.unwrap();
@@ -872,7 +876,13 @@ async fn chatbot_rooms_and_contexts_survive_a_restart(db: &TestDb) {
     drop(store);
     let store = db.open().await;
     let mut tx = store.begin().await.unwrap();
-    assert_eq!(tx.chatbot_room_owner(&room("!c:hs")).await.unwrap(), Some(anna));
+    assert_eq!(tx.chatbot_room_owner(&room("!c:hs")).await.unwrap(), Some(anna.clone()));
+    assert_eq!(tx.chatbot_room_owner(&room("!g:hs")).await.unwrap(), None);
+    assert_eq!(
+        tx.chatbot_room(&room("!g:hs")).await.unwrap(),
+        Some(ucbridge::store::ChatbotRoom { party: anna, shared: true })
+    );
+    assert_eq!(tx.chatbot_room(&room("!gone:hs")).await.unwrap(), None);
     tx.commit().await.unwrap();
     let turns: Vec<_> = store.chatbot_turns("matrix:@anna:hs").await.unwrap().into_iter().map(|t| t.message).collect();
     assert_eq!(

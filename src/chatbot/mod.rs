@@ -5,8 +5,10 @@
 //! stored context) is `bridge/chatbot.rs`.
 
 pub mod context;
+pub mod markdown;
 pub mod provider;
 pub mod settings;
+pub mod trigger;
 
 use std::path::Path;
 

@@ -67,6 +67,10 @@ pub struct Settings {
     /// the `chatbot` permission.
     #[serde(default)]
     pub everyone: bool,
+    /// In a room, the assistant answers only a message that starts with or mentions one of
+    /// these words (case does not matter). Empty: its display name.
+    #[serde(default)]
+    pub keywords: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -207,10 +211,21 @@ impl Settings {
         if !(10..=86_400).contains(&self.health_interval_secs) {
             return Err(invalid("chatbot.health_interval_secs", "must be between 10 and 86400"));
         }
+        if self.keywords.iter().any(|k| k.trim().is_empty() || k.trim() != k) {
+            return Err(invalid(
+                "chatbot.keywords",
+                "each keyword must be a non-empty word without surrounding spaces",
+            ));
+        }
         if !(1..=10).contains(&self.max_attempts) {
             return Err(invalid("chatbot.max_attempts", "must be between 1 and 10"));
         }
         Ok(())
+    }
+
+    /// The words that address the assistant in a room.
+    pub fn room_keywords(&self) -> Vec<String> {
+        if self.keywords.is_empty() { vec![self.display_name.clone()] } else { self.keywords.clone() }
     }
 
     fn key_sources(&self) -> usize {
@@ -275,6 +290,7 @@ mod tests {
             (&format!("{OPENAI}api_key_env: KEY\n"), "chatbot.api_key"),
             (&format!("{OPENAI}context_tokens: 10\n"), "chatbot.context_tokens"),
             (&format!("{OPENAI}max_attempts: 0\n"), "chatbot.max_attempts"),
+            (&format!("{OPENAI}keywords: ['AI', '']\n"), "chatbot.keywords"),
         ] {
             let err = parse(yaml).validate().unwrap_err();
             assert_eq!(err.key, key, "{yaml}: {err}");

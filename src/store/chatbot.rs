@@ -15,30 +15,58 @@ pub struct ChatTurn {
     pub message: Message,
 }
 
+/// A Matrix room the chatbot was invited into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatbotRoom {
+    /// Who invited it: in a one-to-one chat, the person it talks with.
+    pub party: Party,
+    /// A room of several people (not a direct chat): the context is the room's.
+    pub shared: bool,
+}
+
 impl StoreTx {
-    /// `room` is `party`'s chat with the chatbot.
-    pub async fn save_chatbot_room(&mut self, room: &RoomId, party: &Party) -> Result<()> {
+    /// The chatbot was invited into `room` by `party` (`shared`: not as a direct chat).
+    pub async fn save_chatbot_room(&mut self, room: &RoomId, party: &Party, shared: bool) -> Result<()> {
         sqlx::query(
-            "INSERT INTO chatbot_room (room_id, party) VALUES ($1, $2) ON CONFLICT (room_id) DO UPDATE SET party = $2",
+            "INSERT INTO chatbot_room (room_id, party, shared) VALUES ($1, $2, $3) \
+             ON CONFLICT (room_id) DO UPDATE SET party = $2, shared = $3",
         )
         .bind(room.as_str())
         .bind(party.key())
+        .bind(i64::from(shared))
         .execute(&mut *self.tx)
         .await
         .ctx("save chatbot room")?;
         Ok(())
     }
 
-    /// Whose chat with the chatbot `room` is, if it is one.
-    pub async fn chatbot_room_owner(&mut self, room: &RoomId) -> Result<Option<Party>> {
-        let row = sqlx::query("SELECT party FROM chatbot_room WHERE room_id = $1")
+    /// The chatbot left or was removed from `room`.
+    pub async fn forget_chatbot_room(&mut self, room: &RoomId) -> Result<()> {
+        sqlx::query("DELETE FROM chatbot_room WHERE room_id = $1")
+            .bind(room.as_str())
+            .execute(&mut *self.tx)
+            .await
+            .ctx("forget chatbot room")?;
+        Ok(())
+    }
+
+    /// `room` as a room of the chatbot, if it is one.
+    pub async fn chatbot_room(&mut self, room: &RoomId) -> Result<Option<ChatbotRoom>> {
+        let row = sqlx::query("SELECT party, shared FROM chatbot_room WHERE room_id = $1")
             .bind(room.as_str())
             .fetch_optional(&mut *self.tx)
             .await
             .ctx("chatbot room")?;
         let Some(row) = row else { return Ok(None) };
         let key: String = row.try_get(0).ctx("chatbot room party")?;
-        Party::from_key(&key).map(Some).ok_or(StoreError::Corrupt { context: "chatbot_room", reason: key })
+        let shared: i64 = row.try_get(1).ctx("chatbot room shared")?;
+        let party = Party::from_key(&key).ok_or(StoreError::Corrupt { context: "chatbot_room", reason: key })?;
+        Ok(Some(ChatbotRoom { party, shared: shared != 0 }))
+    }
+
+    /// Whose one-to-one chat with the chatbot `room` is, if it is one.
+    pub async fn chatbot_room_owner(&mut self, room: &RoomId) -> Result<Option<Party>> {
+        Ok(self.chatbot_room(room).await?.filter(|r| !r.shared).map(|r| r.party))
     }
 }
 

@@ -241,3 +241,71 @@ def test_the_key_goes_to_the_provider_and_never_into_the_log(bridge, provider):
     log = bridge.log_since(0)
     assert "chatbot: answered" in log
     assert key not in log
+
+
+async def shared_room(owner, *others) -> str:
+    """owner makes a room (not a direct chat) with `others` and the assistant in it."""
+    r = await owner.c.room_create(invite=[o.user_id for o in others] + [assistant()])
+    room = r.room_id
+    for o in others:
+        await o.join(room)
+    await owner.wait_joined(room, assistant())
+    return room
+
+
+def replies_to(m, room: str, event_id: str) -> list[dict]:
+    return [e for e in m.messages_in(room, assistant())
+            if e["content"].get("m.relates_to", {}).get("m.in_reply_to", {}).get("event_id") == event_id]
+
+
+def test_in_a_room_it_answers_only_when_addressed_with_one_context_for_the_room(bridge, provider):
+    async def go():
+        async with Peers() as p:
+            anna = await p.matrix_user("cbra")
+            carl = await p.matrix_user("cbrc")
+            nick = await p.matrix_user("cbrn")   # without the permission
+            await grant(p, anna.user_id, carl.user_id)
+            room = await shared_room(anna, carl, nick)
+            await anna.sync_until(lambda: said(anna, room, "start with or mention"), 30, "the room welcome")
+            # Talk not addressed to it stays in the room; the addressed question after it, from
+            # the same person (their questions are handled in order), is the positive control.
+            chat = f"Lunch at noon {token()}"
+            await anna.send_text(room, chat)
+            q1 = f"what is XMPP {token()}"
+            e1 = await anna.send_text(room, f"Assistant: {q1}")
+            await anna.wait_message(room, assistant(), ANSWER_PREFIX + q1)
+            assert replies_to(anna, room, e1), "the answer is a reply to the question"
+            assert not any(chat in c for r in provider.all_requests() for c in r.contents())
+            [r1] = provider.asked(q1)
+            assert r1.messages == [SYSTEM, {"role": "user", "content": q1}], r1.messages
+            # Carl's question carries the room's conversation: the context is the room's.
+            q2 = f"and how does the assistant compare it to Matrix {token()}"
+            await carl.send_text(room, q2)
+            await carl.wait_message(room, assistant(), ANSWER_PREFIX + q2)
+            [r2] = provider.asked(q2)
+            assert r2.contents() == [SYSTEM["content"], q1, ANSWER_PREFIX + q1, q2], r2.contents()
+            # A mention (a pill: m.mentions) counts, whatever the text.
+            q3 = f"Summarise please {token()}"
+            await carl.send_raw(room, "m.room.message", {"msgtype": "m.text", "body": q3,
+                                                         "m.mentions": {"user_ids": [assistant()]}})
+            await carl.wait_message(room, assistant(), ANSWER_PREFIX + q3)
+            # Someone without the permission is refused, in a reply, and nothing is asked.
+            qn = f"Secret {token()}"
+            en = await nick.send_text(room, f"assistant, {qn}")
+            await nick.sync_until(lambda: [e for e in replies_to(nick, room, en)
+                                           if REFUSAL in e["content"].get("body", "")], 30, "the refusal")
+            assert not provider.asked(qn)
+            # /clear clears the room's context, for everyone in it.
+            await anna.send_text(room, "/clear")
+            await anna.sync_until(lambda: said(anna, room, "forgotten this room's conversation"), 30, "the clear")
+            q4 = f"fresh start {token()}"
+            await carl.send_text(room, f"Assistant {q4}")
+            await carl.wait_message(room, assistant(), ANSWER_PREFIX + q4)
+            assert provider.asked(q4)[0].contents() == [SYSTEM["content"], q4]
+            # A moderator removes it: it is gone, and the room is forgotten.
+            status, j = await anna.request("POST", f"/rooms/{urllib.parse.quote(room)}/kick",
+                                           {"user_id": assistant(), "reason": "enough"})
+            assert status == 200, j
+            await wait_for(lambda: bridge.log_lines(0, "chatbot: removed from a room", room), 30,
+                           what="the removal noted")
+    run(go(), timeout=240)
