@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use crate::bridge::Bridge;
 use crate::chatbot::Input;
+use crate::chatbot::limits::LimitRefusal;
 use crate::core::action::{Action, Text, TextKind};
 use crate::core::ids::{EventId, MatrixUserId, RoomId};
 use crate::core::inbound::{MatrixIn, Membership, XmppChatIn};
 use crate::core::outbox::DeliveryError;
 use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
-use crate::matrix::client::{MatrixError, Relations};
+use crate::matrix::client::{MatrixError, Relations, UploadedFile};
 use crate::store::StoreTx;
 use crate::xmpp::out::Outgoing;
 
@@ -27,6 +28,7 @@ const REFUSAL: &str = "Sorry, you may not use the AI assistant. An administrator
 /// The assistant's presence note while its provider does not answer.
 const AWAY_NOTE: &str = "The AI service is not reachable";
 const CLEARED: &str = "Done: I have forgotten our conversation. The next question starts afresh.";
+const NO_XMPP_IMAGES: &str = "Sorry, I can send images only in Matrix chats for now.";
 const CLEARED_ROOM: &str = "Done: I have forgotten this room's conversation. The next question starts afresh.";
 
 /// Where the chatbot's answer goes: into `room` on Matrix (as a reply to `reply_to`, in a
@@ -190,10 +192,40 @@ impl Bridge {
         Ok(())
     }
 
-    /// May `who` use the chatbot?
+    /// May `who` use the chatbot? Everyone (`chatbot.everyone`), by a grant to them, or as a
+    /// member of a group named in `chatbot.groups`.
     async fn chatbot_permitted(&self, who: &Party) -> crate::store::Result<bool> {
-        let everyone = self.chatbot.get().is_some_and(|c| c.settings.everyone);
-        Ok(everyone || self.store.has_permission(who, PERMISSION).await?)
+        let Some(bot) = self.chatbot.get() else { return Ok(false) };
+        if bot.settings.everyone || self.store.has_permission(who, PERMISSION).await? {
+            return Ok(true);
+        }
+        for group in &bot.settings.groups {
+            if self.store.group_members(group).await?.is_some_and(|members| members.contains(who)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Why `who` may not ask now, if a limit says so (`chatbot.limits`).
+    async fn chatbot_over_limit(
+        &self,
+        bot: &crate::chatbot::Chatbot,
+        who: &Party,
+    ) -> crate::store::Result<Option<LimitRefusal>> {
+        let limits = &bot.settings.limits;
+        if limits.daily_tokens_per_user.is_some() || limits.daily_tokens_total.is_some() {
+            let (mine, all) = self.store.chatbot_tokens_today(who).await?;
+            if let Err(refusal) = limits.check_budget(mine, all) {
+                return Ok(Some(refusal));
+            }
+        }
+        if let Some(per_minute) = limits.messages_per_minute
+            && !bot.rate.allow(&who.key(), per_minute, std::time::Instant::now())
+        {
+            return Ok(Some(LimitRefusal::Rate(per_minute)));
+        }
+        Ok(None)
     }
 
     /// Deliver `Action::ChatbotMessage` `id`: refuse, clear, or ask and answer. A retry after
@@ -223,7 +255,15 @@ impl Bridge {
             (Some(room), Some(_)) => room_context(room),
             _ => from.key(),
         };
-        let question = match Input::parse(text) {
+        let input = Input::parse(text, &bot.settings.image_keywords);
+        if input != Input::Clear
+            && let Some(refusal) = self.chatbot_over_limit(bot, from).await?
+        {
+            tracing::info!(%from, reason = %refusal, "chatbot: refused (limit)");
+            return self.chatbot_say(id, &to, Text::notice(refusal.to_string())).await;
+        }
+        let question = match input {
+            Input::Image(prompt) => return self.chatbot_image(id, bot, &to, prompt).await,
             Input::Clear => {
                 let forgotten = self.store.chatbot_clear(&context).await?;
                 tracing::info!(%from, %context, forgotten, "chatbot: context cleared");
@@ -253,6 +293,46 @@ impl Bridge {
         sent
     }
 
+    /// Make an image of `prompt` (no context is sent) and post it with the prompt as its
+    /// caption. A retried delivery asks again: images are not stored.
+    async fn chatbot_image(
+        &self,
+        id: i64,
+        bot: &crate::chatbot::Chatbot,
+        to: &To<'_>,
+        prompt: &str,
+    ) -> Result<(), DeliveryError> {
+        let Some(room) = to.room else {
+            return self.chatbot_say(id, to, Text::notice(NO_XMPP_IMAGES)).await;
+        };
+        self.chatbot_typing(to.party, to.room, true).await;
+        let result = bot.provider.image(prompt).await;
+        self.chatbot_typing(to.party, to.room, false).await;
+        let image = match result {
+            Ok(image) => image,
+            Err(e) => {
+                tracing::warn!(from = %to.party, error = %e, "chatbot: no image from the provider");
+                return self.chatbot_say(id, to, Text::notice(e.friendly())).await;
+            }
+        };
+        tracing::info!(from = %to.party, bytes = image.bytes.len(), "chatbot: image made");
+        self.store.chatbot_add_usage(to.party, 0, 1).await?;
+        let me = self.chatbot_user().await?;
+        let size = u64::try_from(image.bytes.len()).unwrap_or(u64::MAX);
+        let extension = image.mimetype.rsplit('/').next().unwrap_or("png").to_owned();
+        let mxc = self.matrix.upload(&me, image.bytes, &image.mimetype).await.map_err(MatrixError::into_delivery)?;
+        let file = UploadedFile { mxc, name: format!("image.{extension}"), mimetype: image.mimetype, size };
+        let relations = Relations { reply_to: to.reply_to.map(EventId::as_str), replaces: None };
+        let txn = self.txn_id(id);
+        self.matrix.send_file(room, &me, &file, relations, &txn).await.map_err(MatrixError::into_delivery)?;
+        let caption = Text::plain(prompt);
+        self.matrix
+            .send_message(room, &me, &caption, None, Relations::default(), &format!("{txn}-c"))
+            .await
+            .map(|_| ())
+            .map_err(MatrixError::into_delivery)
+    }
+
     /// Store the provider's answer (forgetting the turns before `keep_from`) and send it, or
     /// send the friendly error.
     #[allow(clippy::too_many_arguments)]
@@ -277,6 +357,15 @@ impl Bridge {
                     "chatbot: answered"
                 );
                 self.store.chatbot_record(context, keep_from, question, &answer.content, id).await?;
+                // A server that reports no usage is counted by the estimate.
+                let tokens = match answer.usage.total_tokens {
+                    0 => {
+                        u64::from(crate::chatbot::context::estimate_tokens(question))
+                            + u64::from(crate::chatbot::context::estimate_tokens(&answer.content))
+                    }
+                    n => n,
+                };
+                self.store.chatbot_add_usage(from, tokens, 0).await?;
                 self.chatbot_say(id, to, Text::plain(answer.content)).await
             }
             Err(e) => {

@@ -31,7 +31,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
 pub use calls::{JournalQuery, JournalRow, NewJournalRow};
-pub use chatbot::{ChatTurn, ChatbotRoom};
+pub use chatbot::{ChatTurn, ChatbotRoom, ChatbotUsage};
 pub use command_data::{BlockEntry, ContactImport};
 pub use content::{MediaLink, Reaction};
 pub use direct_chats::{DirectChat, PeerMembership};

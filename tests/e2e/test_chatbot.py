@@ -9,7 +9,7 @@ import urllib.parse
 
 import pytest
 
-from openai_standin import ANSWER_PREFIX, StandIn
+from openai_standin import ANSWER_PREFIX, PNG, StandIn
 from test_control import ask, control_room
 from ucb import CHATSTATES_NS, Peers, config_variant, run, settings, token, wait_for
 
@@ -309,3 +309,45 @@ def test_in_a_room_it_answers_only_when_addressed_with_one_context_for_the_room(
             await wait_for(lambda: bridge.log_lines(0, "chatbot: removed from a room", room), 30,
                            what="the removal noted")
     run(go(), timeout=240)
+
+
+def test_an_image_keyword_posts_an_image_made_without_the_context(bridge, provider):
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("cbi")
+            await grant(p, m.user_id)
+            room = await assistant_dm(m)
+            q1 = f"Remember my cat is called Tom {token()}"
+            await ask_matrix(m, room, q1)
+            prompt = f"a red fox in the snow {token()}"
+            await m.send_text(room, f"Paint {prompt}")
+            image = await m.sync_until(lambda: [e for e in m.messages_in(room, assistant())
+                                                if e["content"].get("msgtype") == "m.image"], 60, "the image")
+            await m.wait_message(room, assistant(), prompt)   # the caption
+            [r] = provider.images(prompt)
+            # Only the prompt went: nothing of the conversation, not the keyword.
+            assert r.path == "/v1/images/generations", r.path
+            assert r.body["prompt"] == prompt and "messages" not in r.body, r.body
+            assert r.body["model"] == "dall-e-3" and r.body["response_format"] == "b64_json", r.body
+            assert not provider.asked(prompt), "an image request is not a question"
+            info = image[0]["content"]
+            assert info["info"]["mimetype"] == "image/png" and info["url"].startswith("mxc://"), info
+            # The image is the stand-in's PNG, as uploaded to the homeserver.
+            server, media = info["url"].removeprefix("mxc://").split("/", 1)
+            async with m.http.get(settings().hs_url + f"/_matrix/client/v1/media/download/{server}/{media}",
+                                  headers=m.auth) as resp:
+                assert resp.status == 200 and (await resp.read()) == PNG
+            # A server answering with a URL instead: the bridge fetches the image.
+            provider.images_as_url = True
+            try:
+                prompt2 = f"a blue whale {token()}"
+                await m.send_text(room, f"draw {prompt2}")
+                await m.sync_until(lambda: len([e for e in m.messages_in(room, assistant())
+                                                if e["content"].get("msgtype") == "m.image"]) >= 2, 60, "image 2")
+            finally:
+                provider.images_as_url = False
+            # The conversation is unchanged by the images: the next question carries only q1.
+            q2 = f"What is my cat called {token()}"
+            await ask_matrix(m, room, q2)
+            assert provider.asked(q2)[0].contents() == [SYSTEM["content"], q1, ANSWER_PREFIX + q1, q2]
+    run(go(), timeout=180)
