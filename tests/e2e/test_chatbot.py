@@ -5,6 +5,7 @@ what it was sent (openai_standin.py)."""
 from __future__ import annotations
 
 import os
+import re
 import urllib.parse
 
 import pytest
@@ -351,3 +352,86 @@ def test_an_image_keyword_posts_an_image_made_without_the_context(bridge, provid
             await ask_matrix(m, room, q2)
             assert provider.asked(q2)[0].contents() == [SYSTEM["content"], q1, ANSWER_PREFIX + q1, q2]
     run(go(), timeout=180)
+
+
+def test_group_permission_rate_limit_and_budgets_refuse_with_a_reason(bridge, provider):
+    group = f"ai-{token()}"
+
+    async def before() -> int:
+        """Today's tokens so far (earlier tests used some), from the admins' usage command."""
+        async with Peers() as p:
+            admin = await p.matrix_user("admin")
+            room = await control_room(admin)
+            body = await ask(admin, room, "chatbot usage", "")
+            m = re.search(r"Together: (\d+) tokens", body)
+            return int(m.group(1)) if m else 0
+
+    used = run(before(), timeout=60)
+    total = used + 1500
+
+    def limits(cfg: dict) -> None:
+        cfg["chatbot"]["groups"] = [group]
+        cfg["chatbot"]["limits"] = {"messages_per_minute": 2, "daily_tokens_per_user": 300,
+                                    "daily_tokens_total": total}
+
+    async def go(b):
+        async with Peers() as p:
+            admin = await p.matrix_user("admin")
+            ctl = await control_room(admin)
+            big = await p.xmpp_user("cbub")       # uses up their own budget
+            fast = await p.xmpp_user("cbuf")      # writes too fast
+            member = await p.xmpp_user("cbug")    # allowed as a member of the group
+            late = await p.xmpp_user("cbul")      # comes after everyone's budget is gone
+            await grant(p, big.bare, fast.bare, late.bare)
+            # The group's member, before being added: refused (the control); then answered.
+            q0 = f"Before the group {token()}"
+            member.send_chat(assistant_jid(), q0)
+            await wait_for(lambda: xmpp_said(member, REFUSAL), 30, what="the refusal before the group")
+            await ask(admin, ctl, f"groups create {group}", "OK")
+            await ask(admin, ctl, f"groups add {group} {member.bare}", "OK")
+            # One long question takes more than the 300 tokens a person has a day.
+            qb = f"Long question {token()} " + "lorem ipsum " * 110
+            await ask_xmpp(big, qb.strip())
+            qb2 = f"And another {token()}"
+            big.send_chat(assistant_jid(), qb2)
+            await wait_for(lambda: xmpp_said(big, "your daily budget of 300 tokens"), 30, what="the user budget")
+            assert not provider.asked(qb2)
+            # Two a minute: the third is refused, saying so.
+            await ask_xmpp(fast, f"One {token()}")
+            await ask_xmpp(fast, f"Two {token()}")
+            q3 = f"Three {token()}"
+            fast.send_chat(assistant_jid(), q3)
+            await wait_for(lambda: xmpp_said(fast, "at most 2 a minute"), 30, what="the rate limit")
+            assert not provider.asked(q3)
+            # The group's member asks a long question that uses up what is left for everyone.
+            qm = f"Group question {token()} " + "dolor sit amet " * 100
+            await ask_xmpp(member, qm.strip())
+            ql = f"Anything left {token()}"
+            late.send_chat(assistant_jid(), ql)
+            await wait_for(lambda: xmpp_said(late, f"daily budget of {total} tokens for everyone"), 30,
+                           what="the budget for everyone")
+            assert not provider.asked(ql)
+            # The admins see the use per person: messages, tokens, images.
+            text = await ask(admin, ctl, "chatbot usage", "AI assistant use today")
+            for who, messages in ((big.bare, 1), (fast.bare, 2), (member.bare, 1)):
+                line = next((ln for ln in text.splitlines() if who in ln), "")
+                assert f"{messages} messages" in line and "0 images" in line, (who, text)
+            assert late.bare not in text, text
+    with config_variant(bridge, "chatbot-limits", limits) as b:
+        run(go(b), timeout=240)
+
+
+def test_an_admin_clears_every_context(bridge, provider):
+    async def go():
+        async with Peers() as p:
+            x = await p.xmpp_user("cbca")
+            await grant(p, x.bare)
+            q1 = f"Remember this {token()}"
+            await ask_xmpp(x, q1)
+            admin = await p.matrix_user("admin")
+            ctl = await control_room(admin)
+            await ask(admin, ctl, "chatbot clear-all", "every conversation with the AI assistant is forgotten")
+            q2 = f"What did I say {token()}"
+            await ask_xmpp(x, q2)
+            assert provider.asked(q2)[0].contents() == [SYSTEM["content"], q2]
+    run(go(), timeout=120)
