@@ -212,6 +212,7 @@ def test_azure_openai_is_asked_in_its_own_url_and_header_form(bridge, provider):
         base = c.pop("openai")["base_url"]
         c["provider"] = "azure"
         c["azure"] = {"endpoint": base.removesuffix("/v1"), "deployment": "e2e-deploy", "api_version": "2024-10-21"}
+        c["image_deployment"] = "e2e-dalle"   # images need their own deployment on Azure
 
     async def go():
         async with Peers() as p:
@@ -223,6 +224,17 @@ def test_azure_openai_is_asked_in_its_own_url_and_header_form(bridge, provider):
             assert r.path == "/openai/deployments/e2e-deploy/chat/completions?api-version=2024-10-21", r.path
             assert r.headers.get("api-key") == api_key() and "authorization" not in r.headers, r.headers
             assert r.body == {"messages": [SYSTEM, {"role": "user", "content": q}]}, r.body
+            # An image goes to the image deployment, in the same form.
+            m = await p.matrix_user("cbzi")
+            await grant(p, m.user_id)
+            room = await assistant_dm(m)
+            prompt = f"a lighthouse {token()}"
+            await m.send_text(room, f"draw {prompt}")
+            await m.sync_until(lambda: [e for e in m.messages_in(room, assistant())
+                                        if e["content"].get("msgtype") == "m.image"], 60, "the Azure image")
+            [ri] = provider.images(prompt)
+            assert ri.path == "/openai/deployments/e2e-dalle/images/generations?api-version=2024-10-21", ri.path
+            assert ri.headers.get("api-key") == api_key() and "model" not in ri.body, (ri.headers, ri.body)
     with config_variant(bridge, "chatbot-azure", azure):
         run(go(), timeout=120)
 
