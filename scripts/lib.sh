@@ -133,6 +133,7 @@ chatbot:
   context_tokens: 2000
   timeout_secs: 10
   max_attempts: 3
+  image_keywords: [paint, draw]
 EOF
   printf 'sk-e2e-%s\n' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$(dirname "$file")/chatbot.key"
   cat > "$(dirname "$file")/calls-contacts.vcf" <<'EOF'

@@ -414,6 +414,7 @@ fn join(room: &RoomId, who: &MatrixUserId) -> MatrixIn {
         membership: Membership::Join,
         displayname: None,
         reason: None,
+        is_direct: false,
     }
 }
 
@@ -466,6 +467,7 @@ fn says(room: &RoomId, who: &MatrixUserId, id: &str, body: &str) -> MatrixIn {
         text: Text::plain(body),
         reply_to: None,
         replaces: None,
+        mentions: vec![],
     }
 }
 
@@ -532,6 +534,7 @@ async fn a_matrix_user_who_left_the_direct_chat_is_invited_back_by_the_next_mess
         membership: Membership::Leave,
         displayname: None,
         reason: None,
+        is_direct: false,
     };
     bridge.accept_matrix_transaction("t1", vec![leave]).await.unwrap();
     let invites_before = fake.calls().iter().filter(|c| c.starts_with("invite(")).count();

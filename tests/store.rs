@@ -912,7 +912,11 @@ async fn chatbot_rooms_and_contexts_survive_a_restart(db: &TestDb) {
     let anna = Party::Matrix(mxid("@anna:hs"));
     let mut tx = store.begin().await.unwrap();
     assert_eq!(tx.chatbot_room_owner(&room("!c:hs")).await.unwrap(), None);
-    tx.save_chatbot_room(&room("!c:hs"), &anna).await.unwrap();
+    tx.save_chatbot_room(&room("!c:hs"), &anna, false).await.unwrap();
+    // A room of several people: no one's one-to-one chat, and forgotten when it is removed.
+    tx.save_chatbot_room(&room("!g:hs"), &anna, true).await.unwrap();
+    tx.save_chatbot_room(&room("!gone:hs"), &anna, true).await.unwrap();
+    tx.forget_chatbot_room(&room("!gone:hs")).await.unwrap();
     tx.commit().await.unwrap();
     // Two conversations; the second answer drops nothing.
     store.chatbot_record("matrix:@anna:hs", None, "Hallo", "Hallo Anna!", 7).await.unwrap();
@@ -922,7 +926,13 @@ async fn chatbot_rooms_and_contexts_survive_a_restart(db: &TestDb) {
     drop(store);
     let store = db.open().await;
     let mut tx = store.begin().await.unwrap();
-    assert_eq!(tx.chatbot_room_owner(&room("!c:hs")).await.unwrap(), Some(anna));
+    assert_eq!(tx.chatbot_room_owner(&room("!c:hs")).await.unwrap(), Some(anna.clone()));
+    assert_eq!(tx.chatbot_room_owner(&room("!g:hs")).await.unwrap(), None);
+    assert_eq!(
+        tx.chatbot_room(&room("!g:hs")).await.unwrap(),
+        Some(ucbridge::store::ChatbotRoom { party: anna.clone(), shared: true })
+    );
+    assert_eq!(tx.chatbot_room(&room("!gone:hs")).await.unwrap(), None);
     tx.commit().await.unwrap();
     let turns: Vec<_> = store.chatbot_turns("matrix:@anna:hs").await.unwrap().into_iter().map(|t| t.message).collect();
     assert_eq!(
@@ -946,6 +956,24 @@ async fn chatbot_rooms_and_contexts_survive_a_restart(db: &TestDb) {
     assert_eq!(store.chatbot_clear("matrix:@anna:hs").await.unwrap(), 4);
     assert!(store.chatbot_turns("matrix:@anna:hs").await.unwrap().is_empty());
     assert_eq!(store.chatbot_turns("xmpp:ben@x").await.unwrap().len(), 2);
+    // Usage per person and day: tokens add up, images count apart.
+    let ben = Party::Xmpp(jid("ben@x"));
+    store.chatbot_add_usage(&anna, 120, 0).await.unwrap();
+    store.chatbot_add_usage(&anna, 30, 0).await.unwrap();
+    store.chatbot_add_usage(&ben, 0, 1).await.unwrap();
+    assert_eq!(store.chatbot_tokens_today(&anna).await.unwrap(), (150, 150));
+    assert_eq!(store.chatbot_tokens_today(&ben).await.unwrap(), (0, 150));
+    let usage = store.chatbot_usage(1).await.unwrap();
+    assert_eq!(
+        usage,
+        [
+            ucbridge::store::ChatbotUsage { party: anna.clone(), messages: 2, tokens: 150, images: 0 },
+            ucbridge::store::ChatbotUsage { party: ben, messages: 1, tokens: 0, images: 1 },
+        ]
+    );
+    // An admin's clear-all forgets every conversation.
+    assert_eq!(store.chatbot_clear_all().await.unwrap(), 2);
+    assert!(store.chatbot_turns("xmpp:ben@x").await.unwrap().is_empty());
 }
 
 macro_rules! conformance {

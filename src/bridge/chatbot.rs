@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use crate::bridge::Bridge;
 use crate::chatbot::Input;
-use crate::core::action::{Action, Text};
-use crate::core::ids::{MatrixUserId, RoomId};
-use crate::core::inbound::XmppChatIn;
+use crate::chatbot::limits::LimitRefusal;
+use crate::core::action::{Action, Text, TextKind};
+use crate::core::ids::{EventId, MatrixUserId, RoomId};
+use crate::core::inbound::{MatrixIn, Membership, XmppChatIn};
 use crate::core::outbox::DeliveryError;
 use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
-use crate::matrix::client::MatrixError;
+use crate::matrix::client::{MatrixError, Relations, UploadedFile};
 use crate::store::StoreTx;
 use crate::xmpp::out::Outgoing;
 
@@ -27,22 +28,77 @@ const REFUSAL: &str = "Sorry, you may not use the AI assistant. An administrator
 /// The assistant's presence note while its provider does not answer.
 const AWAY_NOTE: &str = "The AI service is not reachable";
 const CLEARED: &str = "Done: I have forgotten our conversation. The next question starts afresh.";
+const NO_XMPP_IMAGES: &str = "Sorry, I can send images only in Matrix chats for now.";
+const CLEARED_ROOM: &str = "Done: I have forgotten this room's conversation. The next question starts afresh.";
+
+/// Where the chatbot's answer goes: into `room` on Matrix (as a reply to `reply_to`, in a
+/// shared room), else to `party`'s XMPP address.
+struct To<'a> {
+    party: &'a Party,
+    room: Option<&'a RoomId>,
+    reply_to: Option<&'a EventId>,
+}
+
+/// The context of a room of several people, shared by all in it.
+fn room_context(room: &RoomId) -> String {
+    format!("room:{room}")
+}
 
 impl Bridge {
-    /// A Matrix user invited the chatbot: the room becomes their chat with it.
-    pub(super) async fn chatbot_invite(
+    /// Someone changed the chatbot's membership of a room, whatever the room (a direct chat, a
+    /// hosted room, a linked MUC's room, any other): an invitation, which it accepts, or its
+    /// removal (by a moderator), after which the room is forgotten. `None`: not about it.
+    pub(super) async fn chatbot_membership(
+        &self,
+        tx: &mut StoreTx,
+        event: &MatrixIn,
+    ) -> crate::store::Result<Option<Vec<Action>>> {
+        let MatrixIn::Membership { room, sender, user, membership, is_direct, .. } = event else { return Ok(None) };
+        let Some(me) = self.map.chatbot() else { return Ok(None) };
+        if *user != me || self.map.is_bridge_user(sender) {
+            return Ok(None);
+        }
+        match membership {
+            Membership::Invite => {
+                // The usage policy: someone the bridge does not serve does not get the assistant.
+                if !self.may_use(&Party::Matrix(sender.clone())).await {
+                    tracing::info!(%sender, %room, "chatbot: invitation declined by the usage policy");
+                    return Ok(Some(vec![Action::MatrixLeave { room: room.clone(), user: me }]));
+                }
+                self.chatbot_invite(tx, room.clone(), sender.clone(), me, !is_direct).await.map(Some)
+            }
+            Membership::Leave | Membership::Ban => {
+                tracing::info!(%room, %sender, "chatbot: removed from a room");
+                tx.forget_chatbot_room(room).await?;
+                Ok(Some(vec![]))
+            }
+            Membership::Join | Membership::Knock => Ok(Some(vec![])),
+        }
+    }
+
+    /// A Matrix user invited the chatbot: a direct chat becomes their chat with it; any other
+    /// room is shared by the people in it (`shared`).
+    async fn chatbot_invite(
         &self,
         tx: &mut StoreTx,
         room: RoomId,
         sender: MatrixUserId,
         chatbot: MatrixUserId,
+        shared: bool,
     ) -> crate::store::Result<Vec<Action>> {
         let party = Party::Matrix(sender);
-        tx.save_chatbot_room(&room, &party).await?;
-        let welcome = if self.chatbot_permitted(&party).await? {
-            "Hello! I am an AI assistant. Ask me anything; /clear makes me forget our conversation."
+        tx.save_chatbot_room(&room, &party, shared).await?;
+        let keywords = self.chatbot.get().map(|c| c.settings.room_keywords()).unwrap_or_default();
+        let welcome = if shared {
+            format!(
+                "Hello! I am an AI assistant. I answer messages that start with or mention {} (or mention \
+                 me); /clear makes me forget this room's conversation.",
+                keywords.join(" or ")
+            )
+        } else if self.chatbot_permitted(&party).await? {
+            "Hello! I am an AI assistant. Ask me anything; /clear makes me forget our conversation.".to_owned()
         } else {
-            REFUSAL
+            REFUSAL.to_owned()
         };
         Ok(vec![
             Action::MatrixJoin { room: room.clone(), user: chatbot.clone() },
@@ -64,13 +120,43 @@ impl Bridge {
         }
         let from = Party::Matrix(sender.clone());
         match tx.chatbot_room_owner(room).await? {
-            Some(owner) if owner == from => {
-                Ok(Some(vec![Action::ChatbotMessage { from, room: Some(room.clone()), text: body.to_owned() }]))
-            }
-            // Someone else in a person's chat with the chatbot: rooms are not served yet.
+            Some(owner) if owner == from => Ok(Some(vec![Action::ChatbotMessage {
+                from,
+                room: Some(room.clone()),
+                text: body.to_owned(),
+                in_room: None,
+            }])),
+            // Someone else in a person's chat with the chatbot: it talks with its owner only.
             Some(_) => Ok(Some(vec![])),
             None => Ok(None),
         }
+    }
+
+    /// A message in a room the chatbot shares with several people: asked if it is addressed
+    /// to the chatbot (a keyword or a mention), otherwise none of its business.
+    pub(super) async fn chatbot_addressed(
+        &self,
+        tx: &mut StoreTx,
+        event: &MatrixIn,
+    ) -> crate::store::Result<Vec<Action>> {
+        // A correction is not asked again.
+        let MatrixIn::Message { room, sender, event_id, text, mentions, replaces: None, .. } = event else {
+            return Ok(vec![]);
+        };
+        let (Some(me), Some(bot)) = (self.map.chatbot(), self.chatbot.get()) else { return Ok(vec![]) };
+        if !tx.chatbot_room(room).await?.is_some_and(|r| r.shared) {
+            return Ok(vec![]);
+        }
+        let keywords = bot.settings.room_keywords();
+        let Some(question) = crate::chatbot::trigger::addressed(&text.body, &keywords, mentions.contains(&me)) else {
+            return Ok(vec![]);
+        };
+        Ok(vec![Action::ChatbotMessage {
+            from: Party::Matrix(sender.clone()),
+            room: Some(room.clone()),
+            text: question.to_owned(),
+            in_room: Some(EventId::new(event_id.clone())),
+        }])
     }
 
     /// Something other than text (a file, encryption, an unsupported event) in someone's chat
@@ -100,42 +186,89 @@ impl Bridge {
         }
         let from = chat.from.to_string();
         let stanza_id = chat.stanza_id.as_ref().map(crate::core::ids::StanzaId::as_str);
-        let action = Action::ChatbotMessage { from: Party::Xmpp(chat.from.clone()), room: None, text: chat.body };
+        let action =
+            Action::ChatbotMessage { from: Party::Xmpp(chat.from.clone()), room: None, text: chat.body, in_room: None };
         self.queue_claimed(&from, stanza_id, action, "a message to the chatbot").await?;
         Ok(())
     }
 
-    /// May `who` use the chatbot?
+    /// May `who` use the chatbot? Everyone (`chatbot.everyone`), by a grant to them, or as a
+    /// member of a group named in `chatbot.groups`.
     async fn chatbot_permitted(&self, who: &Party) -> crate::store::Result<bool> {
-        let everyone = self.chatbot.get().is_some_and(|c| c.settings.everyone);
-        Ok(everyone || self.store.has_permission(who, PERMISSION).await?)
+        let Some(bot) = self.chatbot.get() else { return Ok(false) };
+        if bot.settings.everyone || self.store.has_permission(who, PERMISSION).await? {
+            return Ok(true);
+        }
+        for group in &bot.settings.groups {
+            if self.store.group_members(group).await?.is_some_and(|members| members.contains(who)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Why `who` may not ask now, if a limit says so (`chatbot.limits`).
+    async fn chatbot_over_limit(
+        &self,
+        bot: &crate::chatbot::Chatbot,
+        who: &Party,
+    ) -> crate::store::Result<Option<LimitRefusal>> {
+        let limits = &bot.settings.limits;
+        if limits.daily_tokens_per_user.is_some() || limits.daily_tokens_total.is_some() {
+            let (mine, all) = self.store.chatbot_tokens_today(who).await?;
+            if let Err(refusal) = limits.check_budget(mine, all) {
+                return Ok(Some(refusal));
+            }
+        }
+        if let Some(per_minute) = limits.messages_per_minute
+            && !bot.rate.allow(&who.key(), per_minute, std::time::Instant::now())
+        {
+            return Ok(Some(LimitRefusal::Rate(per_minute)));
+        }
+        Ok(None)
     }
 
     /// Deliver `Action::ChatbotMessage` `id`: refuse, clear, or ask and answer. A retry after
     /// the answer was stored (its sending failed) sends the stored answer, without asking again.
+    /// `in_room`: the message in a shared room, which the answer replies to; the context is
+    /// the room's.
     pub(super) async fn deliver_chatbot(
         &self,
         id: i64,
         from: &Party,
         room: Option<&RoomId>,
         text: &str,
+        in_room: Option<&EventId>,
     ) -> Result<(), DeliveryError> {
         let Some(bot) = self.chatbot.get() else {
             return Err(DeliveryError::Permanent("the chatbot is off".into()));
         };
+        let to = To { party: from, room, reply_to: in_room };
         if let Some(answer) = self.store.chatbot_answer_of(id).await? {
-            return self.chatbot_say(id, from, room, Text::plain(answer)).await;
+            return self.chatbot_say(id, &to, Text::plain(answer)).await;
         }
         if !self.chatbot_permitted(from).await? {
             tracing::info!(%from, "chatbot: refused (no permission)");
-            return self.chatbot_say(id, from, room, Text::notice(REFUSAL)).await;
+            return self.chatbot_say(id, &to, Text::notice(REFUSAL)).await;
         }
-        let context = from.key();
-        let question = match Input::parse(text) {
+        let context = match (room, in_room) {
+            (Some(room), Some(_)) => room_context(room),
+            _ => from.key(),
+        };
+        let input = Input::parse(text, &bot.settings.image_keywords);
+        if input != Input::Clear
+            && let Some(refusal) = self.chatbot_over_limit(bot, from).await?
+        {
+            tracing::info!(%from, reason = %refusal, "chatbot: refused (limit)");
+            return self.chatbot_say(id, &to, Text::notice(refusal.to_string())).await;
+        }
+        let question = match input {
+            Input::Image(prompt) => return self.chatbot_image(id, bot, &to, prompt).await,
             Input::Clear => {
                 let forgotten = self.store.chatbot_clear(&context).await?;
-                tracing::info!(%from, forgotten, "chatbot: context cleared");
-                return self.chatbot_say(id, from, room, Text::notice(CLEARED)).await;
+                tracing::info!(%from, %context, forgotten, "chatbot: context cleared");
+                let done = if in_room.is_some() { CLEARED_ROOM } else { CLEARED };
+                return self.chatbot_say(id, &to, Text::notice(done)).await;
             }
             Input::Ask(question) => question,
         };
@@ -151,7 +284,7 @@ impl Bridge {
             Err(_) => None,
         };
         let keep_from = turns.get(dropped).map(|t| t.id);
-        let sent = self.chatbot_answer(id, from, room, question, result, keep_from, messages.len()).await;
+        let sent = self.chatbot_answer(id, &to, &context, question, result, keep_from, messages.len()).await;
         // After the answer: Synapse makes a user who sends a message `online` again, so an away
         // presence is set (again) once the message is out.
         if let Some(reachable) = reachable {
@@ -160,20 +293,60 @@ impl Bridge {
         sent
     }
 
+    /// Make an image of `prompt` (no context is sent) and post it with the prompt as its
+    /// caption. A retried delivery asks again: images are not stored.
+    async fn chatbot_image(
+        &self,
+        id: i64,
+        bot: &crate::chatbot::Chatbot,
+        to: &To<'_>,
+        prompt: &str,
+    ) -> Result<(), DeliveryError> {
+        let Some(room) = to.room else {
+            return self.chatbot_say(id, to, Text::notice(NO_XMPP_IMAGES)).await;
+        };
+        self.chatbot_typing(to.party, to.room, true).await;
+        let result = bot.provider.image(prompt).await;
+        self.chatbot_typing(to.party, to.room, false).await;
+        let image = match result {
+            Ok(image) => image,
+            Err(e) => {
+                tracing::warn!(from = %to.party, error = %e, "chatbot: no image from the provider");
+                return self.chatbot_say(id, to, Text::notice(e.friendly())).await;
+            }
+        };
+        tracing::info!(from = %to.party, bytes = image.bytes.len(), "chatbot: image made");
+        self.store.chatbot_add_usage(to.party, 0, 1).await?;
+        let me = self.chatbot_user().await?;
+        let size = u64::try_from(image.bytes.len()).unwrap_or(u64::MAX);
+        let extension = image.mimetype.rsplit('/').next().unwrap_or("png").to_owned();
+        let mxc = self.matrix.upload(&me, image.bytes, &image.mimetype).await.map_err(MatrixError::into_delivery)?;
+        let file = UploadedFile { mxc, name: format!("image.{extension}"), mimetype: image.mimetype, size };
+        let relations = Relations { reply_to: to.reply_to.map(EventId::as_str), replaces: None };
+        let txn = self.txn_id(id);
+        self.matrix.send_file(room, &me, &file, relations, &txn).await.map_err(MatrixError::into_delivery)?;
+        let caption = Text::plain(prompt);
+        self.matrix
+            .send_message(room, &me, &caption, None, Relations::default(), &format!("{txn}-c"))
+            .await
+            .map(|_| ())
+            .map_err(MatrixError::into_delivery)
+    }
+
     /// Store the provider's answer (forgetting the turns before `keep_from`) and send it, or
     /// send the friendly error.
     #[allow(clippy::too_many_arguments)]
     async fn chatbot_answer(
         &self,
         id: i64,
-        from: &Party,
-        room: Option<&RoomId>,
+        to: &To<'_>,
+        context: &str,
         question: &str,
         result: Result<crate::chatbot::Completion, crate::chatbot::ChatError>,
         keep_from: Option<i64>,
         turns_sent: usize,
     ) -> Result<(), DeliveryError> {
-        let context = from.key();
+        let from = to.party;
         match result {
             Ok(answer) => {
                 tracing::info!(
@@ -183,24 +356,39 @@ impl Bridge {
                     completion_tokens = answer.usage.completion_tokens,
                     "chatbot: answered"
                 );
-                self.store.chatbot_record(&context, keep_from, question, &answer.content, id).await?;
-                self.chatbot_say(id, from, room, Text::plain(answer.content)).await
+                self.store.chatbot_record(context, keep_from, question, &answer.content, id).await?;
+                // A server that reports no usage is counted by the estimate.
+                let tokens = match answer.usage.total_tokens {
+                    0 => {
+                        u64::from(crate::chatbot::context::estimate_tokens(question))
+                            + u64::from(crate::chatbot::context::estimate_tokens(&answer.content))
+                    }
+                    n => n,
+                };
+                self.store.chatbot_add_usage(from, tokens, 0).await?;
+                self.chatbot_say(id, to, Text::plain(answer.content)).await
             }
             Err(e) => {
                 tracing::warn!(%from, error = %e, "chatbot: no answer from the provider");
-                self.chatbot_say(id, from, room, Text::notice(e.friendly())).await
+                self.chatbot_say(id, to, Text::notice(e.friendly())).await
             }
         }
     }
 
     /// Send `text` from the chatbot: into `room` on Matrix, else to the person's XMPP address.
     /// The ids come from the action's, so a retried send is dropped as a repeat.
-    async fn chatbot_say(&self, id: i64, to: &Party, room: Option<&RoomId>, text: Text) -> Result<(), DeliveryError> {
-        match (room, to) {
+    async fn chatbot_say(&self, id: i64, to: &To<'_>, text: Text) -> Result<(), DeliveryError> {
+        match (to.room, to.party) {
             (Some(room), _) => {
                 let me = self.chatbot_user().await?;
+                let relations = Relations { reply_to: to.reply_to.map(EventId::as_str), replaces: None };
+                // An answer is the model's Markdown; the bridge's own notices are plain text.
+                let html = match text.kind {
+                    TextKind::Text => crate::chatbot::markdown::to_html(&text.body),
+                    _ => self.html_of(&text),
+                };
                 self.matrix
-                    .send_text(room, &me, &text, self.html_of(&text).as_deref(), &self.txn_id(id))
+                    .send_message(room, &me, &text, html.as_deref(), relations, &self.txn_id(id))
                     .await
                     .map(|_| ())
                     .map_err(MatrixError::into_delivery)

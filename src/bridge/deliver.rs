@@ -138,7 +138,9 @@ impl Bridge {
             | Action::SmsToMatrix { .. }
             | Action::XmppFromPhone { .. }
             | Action::XmppPhoneBounce { .. } => self.deliver_sms(id, action).await,
-            Action::ChatbotMessage { from, room, text } => self.deliver_chatbot(id, from, room.as_ref(), text).await,
+            Action::ChatbotMessage { from, room, text, in_room } => {
+                self.deliver_chatbot(id, from, room.as_ref(), text, in_room.as_ref()).await
+            }
         }
     }
 }

@@ -122,9 +122,21 @@ impl Bridge {
         }
     }
 
+    /// What an event means: the chatbot's invitation or removal is its own business, in any
+    /// room; a message addressed to it in a room is answered besides being carried as usual.
+    async fn actions_for(&self, tx: &mut StoreTx, event: MatrixIn) -> crate::store::Result<Vec<Action>> {
+        if let Some(actions) = self.chatbot_membership(tx, &event).await? {
+            return Ok(actions);
+        }
+        let asked = self.chatbot_addressed(tx, &event).await?;
+        let mut actions = self.route_event(tx, event).await?;
+        actions.extend(asked);
+        Ok(actions)
+    }
+
     /// Route an event to its conversation's kind: a hosted room, a linked MUC, a direct chat;
     /// what remains is memberships (invitations make direct chats), SMS chats and the bot's chat.
-    async fn actions_for(&self, tx: &mut StoreTx, event: MatrixIn) -> crate::store::Result<Vec<Action>> {
+    async fn route_event(&self, tx: &mut StoreTx, event: MatrixIn) -> crate::store::Result<Vec<Action>> {
         if let Some(room) = event.room()
             && let Some(hosted) = self.hosted_room(room).await?
         {
@@ -184,9 +196,6 @@ impl Bridge {
                             Action::MatrixJoin { room: room.clone(), user: user.clone() },
                             Action::MatrixPost { room, user, text: welcome, nick: None },
                         ]);
-                    }
-                    if self.map.chatbot().as_ref() == Some(&user) {
-                        return self.chatbot_invite(tx, room, sender, user).await;
                     }
                     if let Some(phone) = self.map.phone_for_ghost(&user) {
                         return self.sms_invite(tx, room, sender, user, phone).await;

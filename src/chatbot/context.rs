@@ -11,12 +11,23 @@ pub enum Input<'a> {
     Clear,
     /// A question (or any text) to answer.
     Ask(&'a str),
+    /// An image keyword and the prompt after it: an image to make, without the context.
+    Image(&'a str),
 }
 
 impl<'a> Input<'a> {
-    pub fn parse(text: &'a str) -> Self {
+    /// What `text` asks; `image_keywords` start a request for an image (case ignored).
+    pub fn parse(text: &'a str, image_keywords: &[String]) -> Self {
         let trimmed = text.trim();
-        if trimmed.eq_ignore_ascii_case("/clear") { Input::Clear } else { Input::Ask(trimmed) }
+        if trimmed.eq_ignore_ascii_case("/clear") {
+            return Input::Clear;
+        }
+        let (first, rest) = trimmed.split_once(char::is_whitespace).unwrap_or((trimmed, ""));
+        let first = first.trim_end_matches([':', ',']);
+        if image_keywords.iter().any(|k| k.to_lowercase() == first.to_lowercase()) && !rest.trim().is_empty() {
+            return Input::Image(rest.trim());
+        }
+        Input::Ask(trimmed)
     }
 }
 
@@ -75,10 +86,22 @@ mod tests {
 
     #[test]
     fn clear_is_a_command_only_alone() {
-        assert_eq!(Input::parse(" /clear \n"), Input::Clear);
-        assert_eq!(Input::parse("/CLEAR"), Input::Clear);
-        assert_eq!(Input::parse("/clear the table please"), Input::Ask("/clear the table please"));
-        assert_eq!(Input::parse("  hi  "), Input::Ask("hi"));
+        assert_eq!(Input::parse(" /clear \n", &[]), Input::Clear);
+        assert_eq!(Input::parse("/CLEAR", &[]), Input::Clear);
+        assert_eq!(Input::parse("/clear the table please", &[]), Input::Ask("/clear the table please"));
+        assert_eq!(Input::parse("  hi  ", &[]), Input::Ask("hi"));
+    }
+
+    #[test]
+    fn an_image_keyword_first_asks_for_an_image_of_the_rest() {
+        let kw = ["paint".to_owned(), "Zeichne".to_owned()];
+        assert_eq!(Input::parse("Paint a red fox in snow", &kw), Input::Image("a red fox in snow"));
+        assert_eq!(Input::parse("zeichne: einen Hund", &kw), Input::Image("einen Hund"));
+        // Not first, or nothing to paint: a question.
+        assert_eq!(Input::parse("how do I paint a wall", &kw), Input::Ask("how do I paint a wall"));
+        assert_eq!(Input::parse("paint", &kw), Input::Ask("paint"));
+        assert_eq!(Input::parse("painting tips", &kw), Input::Ask("painting tips"));
+        assert_eq!(Input::parse("paint a fox", &[]), Input::Ask("paint a fox"));
     }
 
     #[test]

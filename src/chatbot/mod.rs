@@ -5,8 +5,12 @@
 //! stored context) is `bridge/chatbot.rs`.
 
 pub mod context;
+pub mod images;
+pub mod limits;
+pub mod markdown;
 pub mod provider;
 pub mod settings;
+pub mod trigger;
 
 use std::path::Path;
 
@@ -21,6 +25,8 @@ pub struct Chatbot {
     pub provider: Provider,
     /// Whether the provider answered last time (`None`: not asked yet), for presence.
     reachable: std::sync::Mutex<Option<bool>>,
+    /// Messages per person in the last minute (`chatbot.limits.messages_per_minute`).
+    pub rate: limits::RateLimiter,
 }
 
 impl Chatbot {
@@ -29,7 +35,7 @@ impl Chatbot {
     pub fn new(settings: Settings, resolve: impl Fn(&Path) -> std::path::PathBuf) -> Result<Self, ChatError> {
         let key = key(&settings, resolve)?;
         let provider = Provider::new(&settings, key)?;
-        Ok(Self { settings, provider, reachable: std::sync::Mutex::new(None) })
+        Ok(Self { settings, provider, reachable: std::sync::Mutex::new(None), rate: limits::RateLimiter::default() })
     }
 
     /// Note whether the provider answered (a question or a health check); `Some(now)` when that

@@ -95,7 +95,7 @@ pub struct Usage {
 
 /// Where requests go and how the key is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Endpoint {
+pub(super) enum Endpoint {
     /// `POST {base_url}/chat/completions`, `Authorization: Bearer <key>`, the model in the body.
     OpenAi { base_url: String, model: String },
     /// `POST {endpoint}/openai/deployments/{deployment}/chat/completions?api-version=…`,
@@ -130,10 +130,12 @@ impl RetryPolicy {
 
 /// A client for one configured provider.
 pub struct Provider {
-    http: reqwest::Client,
-    endpoint: Endpoint,
+    pub(super) http: reqwest::Client,
+    pub(super) endpoint: Endpoint,
     key: Option<String>,
-    policy: RetryPolicy,
+    pub(super) policy: RetryPolicy,
+    /// For images (`images.rs`): the model (OpenAI) or deployment (Azure), and the size.
+    pub(super) image: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -213,7 +215,8 @@ impl Provider {
             first_backoff: Duration::from_secs(1),
             max_wait: Duration::from_secs(30),
         };
-        Ok(Self { http, endpoint, key: key.filter(|k| !k.is_empty()), policy })
+        let image = settings.images_target().map(|target| (target, settings.image_size.clone()));
+        Ok(Self { http, endpoint, key: key.filter(|k| !k.is_empty()), policy, image })
     }
 
     /// The same client with another retry policy (tests wait less).
@@ -272,7 +275,7 @@ impl Provider {
         }
     }
 
-    fn authorized(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub(super) fn authorized(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match (&self.key, &self.endpoint) {
             (None, _) => builder,
             (Some(key), Endpoint::OpenAi { .. }) => builder.bearer_auth(key),
@@ -331,7 +334,7 @@ impl Provider {
     }
 }
 
-fn transport_error(e: &reqwest::Error) -> ChatError {
+pub(super) fn transport_error(e: &reqwest::Error) -> ChatError {
     if e.is_timeout() {
         ChatError::Timeout
     } else {

@@ -67,6 +67,30 @@ pub struct Settings {
     /// the `chatbot` permission.
     #[serde(default)]
     pub everyone: bool,
+    /// Members of these contact groups (the admins' `groups` command) may use the assistant too.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Rate limit and daily token budgets.
+    #[serde(default)]
+    pub limits: super::limits::Limits,
+    /// In a room, the assistant answers only a message that starts with or mentions one of
+    /// these words (case does not matter). Empty: its display name.
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    /// A message to the assistant that starts with one of these words (e.g. `paint`, `draw`)
+    /// asks for an image: the rest is the prompt, sent without the conversation. Empty: no
+    /// images.
+    #[serde(default)]
+    pub image_keywords: Vec<String>,
+    /// The image model (OpenAI), e.g. `dall-e-3`.
+    #[serde(default = "default_image_model")]
+    pub image_model: String,
+    /// The image model's deployment (Azure; needed there for images).
+    #[serde(default)]
+    pub image_deployment: Option<String>,
+    /// The size asked for, e.g. `1024x1024`.
+    #[serde(default = "default_image_size")]
+    pub image_size: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -143,6 +167,12 @@ fn default_attempts() -> u32 {
 fn default_health_interval() -> u64 {
     300
 }
+fn default_image_model() -> String {
+    "dall-e-3".into()
+}
+fn default_image_size() -> String {
+    "1024x1024".into()
+}
 fn default_openai_url() -> String {
     "https://api.openai.com/v1".into()
 }
@@ -207,10 +237,45 @@ impl Settings {
         if !(10..=86_400).contains(&self.health_interval_secs) {
             return Err(invalid("chatbot.health_interval_secs", "must be between 10 and 86400"));
         }
+        if self.keywords.iter().any(|k| k.trim().is_empty() || k.trim() != k) {
+            return Err(invalid(
+                "chatbot.keywords",
+                "each keyword must be a non-empty word without surrounding spaces",
+            ));
+        }
+        self.limits.validate().map_err(|e| invalid("chatbot.limits", e))?;
+        if self.image_keywords.iter().any(|k| k.trim().is_empty() || k.contains(char::is_whitespace)) {
+            return Err(invalid("chatbot.image_keywords", "each keyword must be one word"));
+        }
+        if !self.image_keywords.is_empty() && self.provider == ProviderKind::Azure && self.image_deployment.is_none() {
+            return Err(invalid("chatbot.image_deployment", "Azure needs the image model's deployment for images"));
+        }
+        let size_ok = self.image_size.split_once('x').is_some_and(|(w, h)| {
+            !w.is_empty() && !h.is_empty() && w.bytes().chain(h.bytes()).all(|b| b.is_ascii_digit())
+        });
+        if !size_ok {
+            return Err(invalid("chatbot.image_size", "must be WIDTHxHEIGHT, e.g. 1024x1024"));
+        }
         if !(1..=10).contains(&self.max_attempts) {
             return Err(invalid("chatbot.max_attempts", "must be between 1 and 10"));
         }
         Ok(())
+    }
+
+    /// Where images are made (the model, or Azure's deployment), if images are on.
+    pub fn images_target(&self) -> Option<String> {
+        if self.image_keywords.is_empty() {
+            return None;
+        }
+        match self.provider {
+            ProviderKind::OpenAi => Some(self.image_model.clone()),
+            ProviderKind::Azure => self.image_deployment.clone(),
+        }
+    }
+
+    /// The words that address the assistant in a room.
+    pub fn room_keywords(&self) -> Vec<String> {
+        if self.keywords.is_empty() { vec![self.display_name.clone()] } else { self.keywords.clone() }
     }
 
     fn key_sources(&self) -> usize {
@@ -275,6 +340,7 @@ mod tests {
             (&format!("{OPENAI}api_key_env: KEY\n"), "chatbot.api_key"),
             (&format!("{OPENAI}context_tokens: 10\n"), "chatbot.context_tokens"),
             (&format!("{OPENAI}max_attempts: 0\n"), "chatbot.max_attempts"),
+            (&format!("{OPENAI}keywords: ['AI', '']\n"), "chatbot.keywords"),
         ] {
             let err = parse(yaml).validate().unwrap_err();
             assert_eq!(err.key, key, "{yaml}: {err}");

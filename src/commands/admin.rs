@@ -70,6 +70,12 @@ pub enum AdminCommand {
         #[command(subcommand)]
         action: ContactsCommand,
     },
+    /// The AI assistant: `chatbot usage` (today's use per person: messages, tokens, images),
+    /// `chatbot usage 30` (the last 30 days), `chatbot clear-all` (forget every conversation).
+    Chatbot {
+        #[command(subcommand)]
+        action: ChatbotCommand,
+    },
     /// A notice to everyone with a chat with the bridge: `broadcast Maintenance at 18:00`.
     Broadcast {
         /// The notice.
@@ -100,11 +106,24 @@ impl AdminCommand {
             | AdminCommand::Block { .. }
             | AdminCommand::MissedCalls { .. }
             | AdminCommand::Contacts { .. }
+            | AdminCommand::Chatbot { .. }
             | AdminCommand::Broadcast { .. }
             | AdminCommand::Reload
             | AdminCommand::Audit { .. } => Access::Admin,
         }
     }
+}
+
+#[derive(Subcommand, Debug, PartialEq, Eq)]
+pub enum ChatbotCommand {
+    /// Use per person (messages, tokens, images), today or over the last DAYS days (UTC).
+    Usage {
+        /// How many days, today included (1 to 366).
+        #[arg(default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=366))]
+        days: u16,
+    },
+    /// Forget every conversation with the assistant, people's and rooms'.
+    ClearAll,
 }
 
 #[derive(Subcommand, Debug, PartialEq, Eq)]
@@ -435,6 +454,10 @@ mod tests {
         );
         assert!(parse("groups add sales").unwrap_err().contains("MEMBERS"));
         assert_eq!(parse("groups list"), Ok(AdminCommand::Groups { action: GroupsCommand::List { name: None } }));
+        assert_eq!(parse("chatbot usage"), Ok(AdminCommand::Chatbot { action: ChatbotCommand::Usage { days: 1 } }));
+        assert_eq!(parse("chatbot usage 30"), Ok(AdminCommand::Chatbot { action: ChatbotCommand::Usage { days: 30 } }));
+        assert_eq!(parse("chatbot clear-all"), Ok(AdminCommand::Chatbot { action: ChatbotCommand::ClearAll }));
+        assert!(parse("chatbot usage 0").is_err());
         assert_eq!(
             parse("block add +49 30 1234567"),
             Ok(AdminCommand::Block {

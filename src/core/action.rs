@@ -289,8 +289,15 @@ pub enum Action {
     /// A person's message to the chatbot in their one-to-one chat with it: answered by the
     /// provider with their context (or `/clear`, or refused), the answer sent back where it came
     /// from (`room` on Matrix; `None`: the person's XMPP address). On the person's own lane, so
-    /// their questions are answered in order.
-    ChatbotMessage { from: Party, room: Option<RoomId>, text: String },
+    /// their questions are answered in order. In a room of several people (`in_room`: the
+    /// message's event) the context is the room's, and the answer replies to the message.
+    ChatbotMessage {
+        from: Party,
+        room: Option<RoomId>,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_room: Option<EventId>,
+    },
 }
 
 /// The message an SMS was written as, for its delivery ticks.
@@ -483,7 +490,7 @@ mod tests {
             ),
             (Action::XmppNotice { to: jid("a@x"), text: text.clone() }, "bridge>a@x"),
             (
-                Action::ChatbotMessage { from: Party::Xmpp(jid("a@x")), room: None, text: "hi".into() },
+                Action::ChatbotMessage { from: Party::Xmpp(jid("a@x")), room: None, text: "hi".into(), in_room: None },
                 "chatbot:xmpp:a@x",
             ),
             (
@@ -491,6 +498,7 @@ mod tests {
                     from: Party::Matrix(mx("@b:hs")),
                     room: Some(room.clone()),
                     text: "hi".into(),
+                    in_room: None,
                 },
                 "chatbot:matrix:@b:hs",
             ),

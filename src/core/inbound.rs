@@ -25,6 +25,8 @@ pub enum MatrixIn {
         membership: Membership,
         displayname: Option<String>,
         reason: Option<String>,
+        /// An invitation to a direct chat (`is_direct`), not into a room of several people.
+        is_direct: bool,
     },
     /// The power levels of a room (`m.room.power_levels`).
     PowerLevels {
@@ -48,6 +50,8 @@ pub enum MatrixIn {
         reply_to: Option<String>,
         /// The event this one corrects (`m.replace`; `text` is the new content), if any.
         replaces: Option<String>,
+        /// The users it mentions (`m.mentions`), e.g. with a mention pill.
+        mentions: Vec<MatrixUserId>,
     },
     /// A file (`m.file`, `m.image`, `m.video`, `m.audio`) someone posted.
     File { room: RoomId, sender: MatrixUserId, file: FileRef, reply_to: Option<String> },

@@ -47,6 +47,7 @@ pub fn translate(raw: &Raw<AnyTimelineEvent>) -> Option<MatrixIn> {
                 membership,
                 displayname: ev.content.displayname,
                 reason: ev.content.reason,
+                is_direct: ev.content.is_direct.unwrap_or(false),
             })
         }
         AnyTimelineEvent::State(AnyStateEvent::RoomPowerLevels(StateEvent::Original(ev))) => {
@@ -82,6 +83,13 @@ pub fn translate(raw: &Raw<AnyTimelineEvent>) -> Option<MatrixIn> {
                 Some(Relation::Replacement(r)) => (None, Some(r.event_id.to_string()), &r.new_content.msgtype),
                 _ => (None, None, &ev.content.msgtype),
             };
+            let mentions: Vec<MatrixUserId> = ev
+                .content
+                .mentions
+                .iter()
+                .flat_map(|m| m.user_ids.iter())
+                .filter_map(|u| MatrixUserId::parse(u.as_str()).ok())
+                .collect();
             let text = |body: &str, kind| {
                 let body = if reply_to.is_some() { strip_reply_fallback(body) } else { body };
                 Some(MatrixIn::Message {
@@ -91,6 +99,7 @@ pub fn translate(raw: &Raw<AnyTimelineEvent>) -> Option<MatrixIn> {
                     text: Text { body: body.to_owned(), kind },
                     reply_to: reply_to.clone(),
                     replaces: replaces.clone(),
+                    mentions: mentions.clone(),
                 })
             };
             let file = |source: &ruma::events::room::MediaSource,
@@ -250,8 +259,14 @@ mod tests {
                 text: Text::plain("héllo 👋\nline 2"),
                 reply_to: None,
                 replaces: None,
+                mentions: vec![],
             }
         );
+        let pill = json!({"msgtype": "m.text", "body": "Assistant: hi", "m.mentions": {"user_ids": ["@assistant:hs"]}});
+        match translate(&raw(base("m.room.message", pill))).unwrap() {
+            MatrixIn::Message { mentions, .. } => assert_eq!(mentions, [MatrixUserId::parse("@assistant:hs").unwrap()]),
+            other => panic!("{other:?}"),
+        }
         let reply = json!({"msgtype": "m.text", "body": "contacts import",
             "m.relates_to": {"m.in_reply_to": {"event_id": "$file"}}});
         match translate(&raw(base("m.room.message", reply))).unwrap() {
@@ -267,8 +282,9 @@ mod tests {
         let mut v = base("m.room.member", json!({"membership": "invite", "is_direct": true}));
         v["state_key"] = json!("@_xmpp_a=40b:hs");
         match translate(&raw(v)).unwrap() {
-            MatrixIn::Membership { user, membership: Membership::Invite, .. } => {
-                assert_eq!(user.localpart(), "_xmpp_a=40b")
+            MatrixIn::Membership { user, membership: Membership::Invite, is_direct, .. } => {
+                assert_eq!(user.localpart(), "_xmpp_a=40b");
+                assert!(is_direct);
             }
             other => panic!("{other:?}"),
         }

@@ -15,30 +15,58 @@ pub struct ChatTurn {
     pub message: Message,
 }
 
+/// A Matrix room the chatbot was invited into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatbotRoom {
+    /// Who invited it: in a one-to-one chat, the person it talks with.
+    pub party: Party,
+    /// A room of several people (not a direct chat): the context is the room's.
+    pub shared: bool,
+}
+
 impl StoreTx {
-    /// `room` is `party`'s chat with the chatbot.
-    pub async fn save_chatbot_room(&mut self, room: &RoomId, party: &Party) -> Result<()> {
+    /// The chatbot was invited into `room` by `party` (`shared`: not as a direct chat).
+    pub async fn save_chatbot_room(&mut self, room: &RoomId, party: &Party, shared: bool) -> Result<()> {
         sqlx::query(
-            "INSERT INTO chatbot_room (room_id, party) VALUES ($1, $2) ON CONFLICT (room_id) DO UPDATE SET party = $2",
+            "INSERT INTO chatbot_room (room_id, party, shared) VALUES ($1, $2, $3) \
+             ON CONFLICT (room_id) DO UPDATE SET party = $2, shared = $3",
         )
         .bind(room.as_str())
         .bind(party.key())
+        .bind(i64::from(shared))
         .execute(&mut *self.tx)
         .await
         .ctx("save chatbot room")?;
         Ok(())
     }
 
-    /// Whose chat with the chatbot `room` is, if it is one.
-    pub async fn chatbot_room_owner(&mut self, room: &RoomId) -> Result<Option<Party>> {
-        let row = sqlx::query("SELECT party FROM chatbot_room WHERE room_id = $1")
+    /// The chatbot left or was removed from `room`.
+    pub async fn forget_chatbot_room(&mut self, room: &RoomId) -> Result<()> {
+        sqlx::query("DELETE FROM chatbot_room WHERE room_id = $1")
+            .bind(room.as_str())
+            .execute(&mut *self.tx)
+            .await
+            .ctx("forget chatbot room")?;
+        Ok(())
+    }
+
+    /// `room` as a room of the chatbot, if it is one.
+    pub async fn chatbot_room(&mut self, room: &RoomId) -> Result<Option<ChatbotRoom>> {
+        let row = sqlx::query("SELECT party, shared FROM chatbot_room WHERE room_id = $1")
             .bind(room.as_str())
             .fetch_optional(&mut *self.tx)
             .await
             .ctx("chatbot room")?;
         let Some(row) = row else { return Ok(None) };
         let key: String = row.try_get(0).ctx("chatbot room party")?;
-        Party::from_key(&key).map(Some).ok_or(StoreError::Corrupt { context: "chatbot_room", reason: key })
+        let shared: i64 = row.try_get(1).ctx("chatbot room shared")?;
+        let party = Party::from_key(&key).ok_or(StoreError::Corrupt { context: "chatbot_room", reason: key })?;
+        Ok(Some(ChatbotRoom { party, shared: shared != 0 }))
+    }
+
+    /// Whose one-to-one chat with the chatbot `room` is, if it is one.
+    pub async fn chatbot_room_owner(&mut self, room: &RoomId) -> Result<Option<Party>> {
+        Ok(self.chatbot_room(room).await?.filter(|r| !r.shared).map(|r| r.party))
     }
 }
 
@@ -111,6 +139,89 @@ impl Store {
             .execute(&self.pool)
             .await
             .ctx("chatbot clear")?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// One person's use of the chatbot over some days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatbotUsage {
+    pub party: Party,
+    pub messages: i64,
+    pub tokens: i64,
+    pub images: i64,
+}
+
+/// The first millisecond of the UTC day of `ms`.
+pub fn day_of(ms: i64) -> i64 {
+    ms - ms.rem_euclid(86_400_000)
+}
+
+impl Store {
+    /// Count a question (`tokens` as the provider counted them) or an image of `party` today.
+    pub async fn chatbot_add_usage(&self, party: &Party, tokens: u64, images: u64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chatbot_usage (party, day, messages, tokens, images) VALUES ($1, $2, 1, $3, $4) \
+             ON CONFLICT (party, day) DO UPDATE SET messages = chatbot_usage.messages + 1, \
+             tokens = chatbot_usage.tokens + excluded.tokens, images = chatbot_usage.images + excluded.images",
+        )
+        .bind(party.key())
+        .bind(day_of(now_ms()))
+        .bind(i64::try_from(tokens).unwrap_or(i64::MAX))
+        .bind(i64::try_from(images).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .ctx("chatbot add usage")?;
+        Ok(())
+    }
+
+    /// Today's tokens: `party`'s, and everyone's together.
+    pub async fn chatbot_tokens_today(&self, party: &Party) -> Result<(u64, u64)> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN party = $1 THEN tokens ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(tokens), 0) AS BIGINT) \
+             FROM chatbot_usage WHERE day = $2",
+        )
+        .bind(party.key())
+        .bind(day_of(now_ms()))
+        .fetch_one(&self.pool)
+        .await
+        .ctx("chatbot tokens today")?;
+        let mine: i64 = row.try_get(0).ctx("chatbot tokens mine")?;
+        let all: i64 = row.try_get(1).ctx("chatbot tokens all")?;
+        Ok((u64::try_from(mine).unwrap_or(0), u64::try_from(all).unwrap_or(0)))
+    }
+
+    /// Use per person over the last `days` UTC days (today included), most tokens first.
+    pub async fn chatbot_usage(&self, days: u32) -> Result<Vec<ChatbotUsage>> {
+        let since = day_of(now_ms()) - i64::from(days.saturating_sub(1)) * 86_400_000;
+        let rows = sqlx::query(
+            "SELECT party, CAST(SUM(messages) AS BIGINT), CAST(SUM(tokens) AS BIGINT), CAST(SUM(images) AS BIGINT) \
+             FROM chatbot_usage WHERE day >= $1 \
+             GROUP BY party ORDER BY SUM(tokens) DESC, party",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .ctx("chatbot usage")?;
+        rows.iter()
+            .map(|r| {
+                let key: String = r.try_get(0).ctx("chatbot usage party")?;
+                let party =
+                    Party::from_key(&key).ok_or(StoreError::Corrupt { context: "chatbot_usage", reason: key })?;
+                Ok(ChatbotUsage {
+                    party,
+                    messages: r.try_get(1).ctx("chatbot usage messages")?,
+                    tokens: r.try_get(2).ctx("chatbot usage tokens")?,
+                    images: r.try_get(3).ctx("chatbot usage images")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Forget every conversation (the admins' `chatbot clear-all`). Returns how many turns.
+    pub async fn chatbot_clear_all(&self) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM chatbot_turn").execute(&self.pool).await.ctx("chatbot clear all")?;
         Ok(done.rows_affected())
     }
 }

@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i64, &str, &str, Sql)] = &[
     (15, "sms dlr parts", "0015_sms_dlr_parts.sql", shared!("0015_sms_dlr_parts.sql")),
     (16, "chatbot", "0016_chatbot.sql", dialect!("0016_chatbot.sql")),
     (17, "own groups", "0017_own_groups.sql", shared!("0017_own_groups.sql")),
+    (18, "chatbot rooms and limits", "0018_chatbot_rooms_limits.sql", shared!("0018_chatbot_rooms_limits.sql")),
 ];
 
 /// The migrations for one database: version, description, SQL.

@@ -34,7 +34,7 @@ use sqlx::{Any, AnyPool, Connection, Executor, Transaction};
 
 pub use archive_query::ArchiveFilter;
 pub use calls::{JournalQuery, JournalRow, NewJournalRow};
-pub use chatbot::ChatTurn;
+pub use chatbot::{ChatTurn, ChatbotRoom, ChatbotUsage};
 pub use command_data::{BlockEntry, ContactImport};
 pub use content::{MediaLink, Reaction};
 pub use direct_chats::{DirectChat, PeerMembership};

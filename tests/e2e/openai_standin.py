@@ -8,6 +8,10 @@ It speaks the documented wire format of the chat-completions API
 - answers `{"id", "object": "chat.completion", "created", "model", "choices": [{"index": 0,
   "message": {"role": "assistant", "content"}, "finish_reason": "stop"}], "usage": {…}}`;
 - `GET /v1/models` (the health check) lists the one model;
+- `POST /v1/images/generations` (Azure: `/openai/deployments/<d>/images/generations?…`), a JSON
+  body with `prompt` (and `model` for OpenAI), answers `{"created", "data": [{"b64_json"}]}` with
+  a small PNG, or `[{"url"}]` pointing at the stand-in itself when `images_as_url` is set
+  (https://platform.openai.com/docs/api-reference/images/create);
 - errors as `{"error": {"message", "type", "code"}}`: 401 for a wrong key, and whatever a test
   queues (`fail_next`), e.g. 429 with `Retry-After`.
 It records every request it was sent (path, headers, body), and runs in a thread of its own, so
@@ -16,7 +20,10 @@ tests on any event loop can use it. The answer to a question is `ANSWER_PREFIX +
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import struct
+import zlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +32,18 @@ from typing import Any
 from aiohttp import web
 
 ANSWER_PREFIX = "Stand-in answer to: "
+
+
+def _png(width: int = 2, height: int = 2) -> bytes:
+    """A valid RGB PNG, red."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+PNG = _png()
 
 
 @dataclass
@@ -37,6 +56,10 @@ class Recorded:
     @property
     def messages(self) -> list[dict]:
         return (self.body or {}).get("messages", []) if isinstance(self.body, dict) else []
+
+    @property
+    def prompt(self) -> str:
+        return (self.body or {}).get("prompt", "") if isinstance(self.body, dict) else ""
 
     def contents(self) -> list[str]:
         return [m.get("content", "") for m in self.messages]
@@ -51,6 +74,7 @@ class StandIn:
     port: int
     key: str
     model: str = "e2e-model"
+    images_as_url: bool = False
     requests: list[Recorded] = field(default_factory=list)
     _failures: list[tuple[int, dict, dict]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -115,6 +139,37 @@ class StandIn:
             self.requests.append(Recorded(request.path_qs, headers, body, status))
         return web.json_response(out, status=status, headers=extra)
 
+    async def _images(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        azure = request.path.startswith("/openai/")
+        given = headers.get("api-key") if azure else headers.get("authorization", "").removeprefix("Bearer ")
+        if given != self.key:
+            status, out = 401, {"error": {"message": "Incorrect API key provided", "type":
+                                          "invalid_request_error", "code": "invalid_api_key"}}
+        elif not isinstance(body, dict) or not body.get("prompt") or (not azure and not body.get("model")):
+            status, out = 400, {"error": {"message": "prompt and model are required", "type":
+                                          "invalid_request_error", "code": None}}
+        else:
+            status = 200
+            datum = ({"url": f"http://127.0.0.1:{self.port}/files/image.png"} if self.images_as_url
+                     else {"b64_json": base64.b64encode(PNG).decode()})
+            out = {"created": int(time.time()), "data": [dict(datum, revised_prompt=body["prompt"])]}
+        with self._lock:
+            self.requests.append(Recorded(request.path_qs, headers, body, status))
+        return web.json_response(out, status=status)
+
+    async def _file(self, request: web.Request) -> web.Response:
+        return web.Response(body=PNG, content_type="image/png")
+
+    def images(self, needle: str) -> list[Recorded]:
+        """Image requests whose prompt contains `needle`."""
+        with self._lock:
+            return [r for r in self.requests if needle in r.prompt]
+
     async def _models(self, request: web.Request) -> web.Response:
         """`GET /v1/models`: the bridge's health check (the key is checked the same way)."""
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -137,6 +192,9 @@ class StandIn:
             app = web.Application()
             app.router.add_post("/v1/chat/completions", self._completions)
             app.router.add_post("/openai/deployments/{deployment}/chat/completions", self._completions)
+            app.router.add_post("/v1/images/generations", self._images)
+            app.router.add_post("/openai/deployments/{deployment}/images/generations", self._images)
+            app.router.add_get("/files/image.png", self._file)
             app.router.add_get("/v1/models", self._models)
             app.router.add_get("/openai/models", self._models)
             self._runner = web.AppRunner(app, access_log=None)

@@ -7,6 +7,7 @@ mod adhoc;
 mod audit;
 mod blocklist;
 mod broadcast;
+mod chatbot;
 mod contacts_import;
 mod control_room;
 mod groups;
@@ -159,6 +160,7 @@ impl Bridge {
             AdminCommand::Block { action } => self.block_command(who, action).await,
             AdminCommand::MissedCalls { action } => self.missed_calls_command(who, action).await,
             AdminCommand::Contacts { action } => self.contacts_command(who, action, input).await,
+            AdminCommand::Chatbot { action } => self.chatbot_command(action).await,
             AdminCommand::Broadcast { text } => self.broadcast(text).await,
             AdminCommand::Reload => Ok(self.reload().await),
             AdminCommand::Audit { count } => self.audit_command(count).await,

@@ -84,7 +84,7 @@ impl Bridge {
             MatrixIn::Redaction { room, sender, redacts } => {
                 return self.dm_redaction(tx, &chat, room, sender, redacts).await;
             }
-            MatrixIn::Message { room, sender, event_id, text, reply_to, replaces } => {
+            MatrixIn::Message { room, sender, event_id, text, reply_to, replaces, .. } => {
                 if let Some(why) = self.too_large_for_xmpp(&text.body, &self.map.jid_for_matrix(&sender), &chat.xmpp) {
                     let notice = format!("Your message was not delivered to {}: {why}.", chat.xmpp);
                     return Ok(vec![self.notice_in(&chat, &room, notice)]);
