@@ -7,7 +7,7 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::provider::{ChatError, Endpoint, Provider, read_answer, retry_after, transport_error};
+use super::provider::{ChatError, Endpoint, Provider, read_answer, transport_error};
 
 /// A generated image.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,39 +79,8 @@ impl Provider {
 
     /// Make an image of `prompt`, retrying what is worth retrying.
     pub async fn image(&self, prompt: &str) -> Result<Image, ChatError> {
-        let mut attempt = 1;
-        loop {
-            let (result, wait) = self.image_attempt(prompt).await;
-            let error = match result {
-                Ok(data) => return self.image_of(data).await,
-                Err(e) => e,
-            };
-            match self.policy.next_wait(attempt, &error, wait) {
-                Some(wait) => {
-                    tracing::info!(attempt, ?wait, error = %error, "chatbot: image request failed; asking again");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                None => return Err(error),
-            }
-        }
-    }
-
-    async fn image_attempt(&self, prompt: &str) -> (Result<ImageData, ChatError>, Option<std::time::Duration>) {
-        let request = match self.image_request(prompt) {
-            Ok(r) => r,
-            Err(e) => return (Err(e), None),
-        };
-        let response = match self.http.execute(request).await {
-            Ok(r) => r,
-            Err(e) => return (Err(transport_error(&e)), None),
-        };
-        let status = response.status().as_u16();
-        let wait = retry_after(response.headers());
-        match response.bytes().await {
-            Ok(body) => (read_image(status, &body), wait),
-            Err(e) => (Err(transport_error(&e)), wait),
-        }
+        let data = self.send_with_retries("image", || self.image_request(prompt), read_image).await?;
+        self.image_of(data).await
     }
 
     /// The image's bytes: as given, or fetched from its URL (without the key: it is a

@@ -296,16 +296,28 @@ impl Provider {
 
     /// Ask: send `messages`, retrying what is worth retrying.
     pub async fn complete(&self, messages: &[Message]) -> Result<Completion, ChatError> {
+        self.send_with_retries("answer", || self.request(messages), read_answer).await
+    }
+
+    /// Send the request `build` makes, again while the failure is worth retrying (after the
+    /// policy's pause, or the `Retry-After` the server asked for); `read` makes the answer of the
+    /// status and body.
+    pub(super) async fn send_with_retries<T>(
+        &self,
+        what: &str,
+        build: impl Fn() -> Result<reqwest::Request, ChatError>,
+        read: impl Fn(u16, &[u8]) -> Result<T, ChatError>,
+    ) -> Result<T, ChatError> {
         let mut attempt = 1;
         loop {
-            let (result, retry_after) = self.attempt(messages).await;
+            let (result, retry_after) = self.attempt(&build, &read).await;
             let error = match result {
                 Ok(answer) => return Ok(answer),
                 Err(e) => e,
             };
             match self.policy.next_wait(attempt, &error, retry_after) {
                 Some(wait) => {
-                    tracing::info!(attempt, ?wait, error = %error, "chatbot: provider failed; asking again");
+                    tracing::info!(attempt, ?wait, what, error = %error, "chatbot: provider failed; asking again");
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
@@ -315,8 +327,12 @@ impl Provider {
     }
 
     /// One attempt: the answer or the error, and the `Retry-After` the server asked for.
-    async fn attempt(&self, messages: &[Message]) -> (Result<Completion, ChatError>, Option<Duration>) {
-        let request = match self.request(messages) {
+    async fn attempt<T>(
+        &self,
+        build: &impl Fn() -> Result<reqwest::Request, ChatError>,
+        read: &impl Fn(u16, &[u8]) -> Result<T, ChatError>,
+    ) -> (Result<T, ChatError>, Option<Duration>) {
+        let request = match build() {
             Ok(r) => r,
             Err(e) => return (Err(e), None),
         };
@@ -326,11 +342,10 @@ impl Provider {
         };
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
-        let body = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) => return (Err(transport_error(&e)), retry_after),
-        };
-        (read_answer(status, &body), retry_after)
+        match response.bytes().await {
+            Ok(body) => (read(status, &body), retry_after),
+            Err(e) => (Err(transport_error(&e)), retry_after),
+        }
     }
 }
 

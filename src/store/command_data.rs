@@ -25,6 +25,23 @@ pub struct ContactImport {
     pub contacts: i64,
 }
 
+/// Rows of (group name, member or NULL), ordered by name, as groups with their members in order
+/// (a group without members has a NULL member row from the LEFT JOIN).
+pub(super) fn groups_of_rows(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<(String, Vec<Party>)>> {
+    let mut out: Vec<(String, Vec<Party>)> = Vec::new();
+    for r in rows {
+        let name: String = r.try_get(0).ctx("name")?;
+        let member: Option<String> = r.try_get(1).ctx("party")?;
+        if out.last().is_none_or(|(n, _)| *n != name) {
+            out.push((name, Vec::new()));
+        }
+        if let (Some(m), Some((_, members))) = (member, out.last_mut()) {
+            members.push(party(m)?);
+        }
+    }
+    Ok(out)
+}
+
 pub(super) fn party(s: String) -> Result<Party> {
     Party::from_key(&s).ok_or(StoreError::Corrupt { context: "party", reason: s })
 }
@@ -105,18 +122,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .ctx("groups")?;
-        let mut out: Vec<(String, Vec<Party>)> = Vec::new();
-        for r in rows {
-            let name: String = r.try_get(0).ctx("name")?;
-            let member: Option<String> = r.try_get(1).ctx("party")?;
-            if out.last().is_none_or(|(n, _)| *n != name) {
-                out.push((name, Vec::new()));
-            }
-            if let (Some(m), Some((_, members))) = (member, out.last_mut()) {
-                members.push(party(m)?);
-            }
-        }
-        Ok(out)
+        groups_of_rows(rows)
     }
 
     /// The members of one group; `None` if there is no such group.

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::command_data::party;
+use super::command_data::{groups_of_rows, party};
 use super::{Context, Result, StoreTx, now_ms};
 use crate::core::watch::Party;
 
@@ -77,18 +77,7 @@ impl StoreTx {
         .fetch_all(&mut *self.tx)
         .await
         .ctx("own groups")?;
-        let mut out: Vec<(String, Vec<Party>)> = Vec::new();
-        for r in rows {
-            let name: String = r.try_get(0).ctx("name")?;
-            let member: Option<String> = r.try_get(1).ctx("party")?;
-            if out.last().is_none_or(|(n, _)| *n != name) {
-                out.push((name, Vec::new()));
-            }
-            if let (Some(m), Some((_, members))) = (member, out.last_mut()) {
-                members.push(party(m)?);
-            }
-        }
-        Ok(out)
+        groups_of_rows(rows)
     }
 
     /// The members of `owner`'s group; `None` if they have no such group.
