@@ -42,6 +42,22 @@ pub(super) fn groups_of_rows(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<(String
     Ok(out)
 }
 
+/// Rows of one group's members (a NULL member row for a group without members); `None` when
+/// there are no rows, i.e. no such group.
+pub(super) fn members_of_rows(rows: Vec<sqlx::any::AnyRow>) -> Result<Option<Vec<Party>>> {
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut members = Vec::with_capacity(rows.len());
+    for r in rows {
+        let member: Option<String> = r.try_get(0).ctx("party")?;
+        if let Some(m) = member {
+            members.push(party(m)?);
+        }
+    }
+    Ok(Some(members))
+}
+
 pub(super) fn party(s: String) -> Result<Party> {
     Party::from_key(&s).ok_or(StoreError::Corrupt { context: "party", reason: s })
 }
@@ -322,15 +338,5 @@ async fn group_members<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     .fetch_all(exec)
     .await
     .ctx("group members")?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let mut members = Vec::with_capacity(rows.len());
-    for r in rows {
-        let member: Option<String> = r.try_get(0).ctx("party")?;
-        if let Some(m) = member {
-            members.push(party(m)?);
-        }
-    }
-    Ok(Some(members))
+    members_of_rows(rows)
 }

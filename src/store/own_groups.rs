@@ -1,9 +1,7 @@
 //! People's own contact groups (migration 0017, `groups mine`): each belongs to its owner, who
 //! alone sees and uses it. Changed only by user commands, which run inside a transaction.
 
-use sqlx::Row;
-
-use super::command_data::{groups_of_rows, party};
+use super::command_data::{groups_of_rows, members_of_rows};
 use super::{Context, Result, StoreTx, now_ms};
 use crate::core::watch::Party;
 
@@ -91,16 +89,6 @@ impl StoreTx {
         .fetch_all(&mut *self.tx)
         .await
         .ctx("own group members")?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let mut members = Vec::with_capacity(rows.len());
-        for r in rows {
-            let member: Option<String> = r.try_get(0).ctx("party")?;
-            if let Some(m) = member {
-                members.push(party(m)?);
-            }
-        }
-        Ok(Some(members))
+        members_of_rows(rows)
     }
 }
