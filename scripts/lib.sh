@@ -87,6 +87,9 @@ missed_calls:
     # tests/e2e/test_commands.py: users who switch their notices off and on, and change language.
     - {id: fritz, extensions: ["206"], language: en, matrix_user: "@calls-fritz:${PEER_MATRIX_DOMAIN:-localhost}", channels: [chat]}
     - {id: gina, extensions: ["207"], language: en, xmpp_jid: "calls-gina@${PEER_XMPP_DOMAIN:-localhost}", channels: [chat]}
+    # tests/e2e/test_notification_choices.py: no address in the config (chat notices), until ivo
+    # chooses e-mail with his own address.
+    - {id: ivo, extensions: ["231"], language: en, matrix_user: "@calls-ivo:${PEER_MATRIX_DOMAIN:-localhost}"}
   # The called line's name in the notices (tests/e2e/test_missed_call_rules.py).
   lines:
     - {number: "+49 30 5550 999", name: "Hotline Beispiel"}

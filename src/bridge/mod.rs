@@ -19,6 +19,7 @@ mod lanes;
 pub mod linked;
 mod matrix_in;
 mod media;
+mod notification_choices;
 mod presence;
 mod sizes;
 mod sms;

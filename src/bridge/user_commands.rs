@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::bridge::Bridge;
 use crate::commands::user::{self, NotifyCommand, RoomCommand, Switch, UserCommand};
 use crate::core::action::{Action, Text};
+use crate::core::notify_choice::Kind;
 use crate::core::presence::Presence;
 use crate::core::watch::{self, Change, Party};
 use crate::store::{StoreTx, Watch};
@@ -63,18 +64,9 @@ impl Bridge {
             return Ok(refusal);
         }
         Ok(match command {
-            UserCommand::MissedCalls { switch } => {
-                let on = switch == Switch::On;
-                tx.set_user_setting(caller, "missed_calls", Some(if on { "on" } else { "off" })).await?;
-                self.calls_dirty.store(true, std::sync::atomic::Ordering::Release);
-                match self.calls.get() {
-                    None => "OK, noted; missed-call notifications are not in use on this bridge, though.".into(),
-                    Some(c) if c.user_of(caller).is_none() => format!(
-                        "OK, noted. The bridge's phone directory has no line of {caller}, so there are no missed calls to tell you about yet."
-                    ),
-                    Some(_) if on => "OK: you get missed-call notices.".into(),
-                    Some(_) => "OK: you get no more missed-call notices; `missed-calls on` brings them back.".into(),
-                }
+            UserCommand::MissedCalls { switch } => self.missed_calls_switch(tx, caller, switch == Switch::On).await?,
+            UserCommand::Notifications { kind, switch, via, to } => {
+                self.notifications_command(tx, caller, kind, switch, via, to).await?
             }
             UserCommand::Language { language } => {
                 let lang = language.trim().to_ascii_lowercase();
@@ -212,6 +204,18 @@ impl Bridge {
             if !wanted {
                 continue;
             }
+            // The watcher's own choice (`notifications status-changes off`) silences every watch.
+            match self.choice(&w.watcher, Kind::StatusChanges).await {
+                Ok(choice) if choice.enabled => {}
+                Ok(_) => {
+                    tracing::info!(watcher = %w.watcher, %target, "watch not fired: status-change notices are off");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(watcher = %w.watcher, %target, error = %e, "cannot read notification choice");
+                    continue;
+                }
+            }
             // Consent is checked again when a watch fires: it may have lapsed since (a DM left,
             // an approval taken back), and watches stored before the rule existed had none.
             match self.may_watch(&w.watcher, &target).await {
@@ -277,8 +281,9 @@ impl Bridge {
         actions.insert(0, Action::XmppNotice { to: from.clone(), text: Text::notice(answer) });
         let rows = tx.enqueue_all(actions).await?;
         tx.commit().await?;
-        self.dispatch(rows);
+        // The answer goes out once a changed choice is in effect, as on Matrix.
         self.after_commands().await;
+        self.dispatch(rows);
         Ok(())
     }
 

@@ -12,6 +12,7 @@ use super::mail::{self, LinkPrefix, MailSettings, Templates};
 use super::rules::{self, Directory, RuleSettings, UserEntry, UserId};
 use super::service::CallsService;
 use crate::contacts::{self, Contact, ContactIndex};
+use crate::core::notify_choice::{Channel as Chosen, Kind, Stored};
 use crate::core::phone::{Region, normalize};
 use crate::core::watch::Party;
 use crate::store::StoreError;
@@ -59,6 +60,20 @@ impl Live {
             .get(&line_key(called, region))
             .cloned()
             .or_else(|| self.contacts.lookup(called).and_then(Contact::display_name).map(str::to_owned))
+    }
+}
+
+/// Lay a person's stored choice (`notifications missed-calls …`, `missed-calls on|off`) over their
+/// line-owner entry: on/off, and a chosen channel with its address in place of the config's.
+fn choose(entry: &mut UserEntry, choice: &Stored) {
+    entry.opt_in = Some(choice.enabled);
+    if let Some(channel) = choice.channel {
+        entry.channels = Some(vec![channel.into()]);
+        match (channel, &choice.address) {
+            (Chosen::Email, Some(a)) => entry.email = Some(a.clone()),
+            (Chosen::Sms, Some(a)) => entry.mobile = Some(a.clone()),
+            _ => {}
+        }
     }
 }
 
@@ -202,6 +217,8 @@ impl CallsService {
         let blocks = store.block_list().await?;
         let prefs: HashMap<(String, String), String> =
             store.user_settings().await?.into_iter().map(|(p, n, v)| ((p, n), v)).collect();
+        let choices: HashMap<String, Stored> =
+            store.notification_choices(Kind::MissedCalls).await?.into_iter().collect();
         let contacts = if contacts {
             let mut all = base.contacts.clone();
             for import in store.contact_imports().await? {
@@ -230,10 +247,8 @@ impl CallsService {
             .map(|u| {
                 let mut entry = u.clone();
                 for key in u.logon_keys() {
-                    match prefs.get(&(key.clone(), "missed_calls".to_owned())).map(String::as_str) {
-                        Some("on") => entry.opt_in = Some(true),
-                        Some("off") => entry.opt_in = Some(false),
-                        _ => {}
+                    if let Some(choice) = choices.get(&key) {
+                        choose(&mut entry, choice);
                     }
                     if let Some(l) = prefs.get(&(key, "language".to_owned()))
                         && languages.contains(l)
@@ -340,8 +355,30 @@ impl CallsService {
 
     /// The directory entry of a chat account, if they own a line.
     pub fn user_of(&self, who: &Party) -> Option<UserId> {
+        self.entry_of(who).map(|u| u.id)
+    }
+
+    /// The config's line-owner entry of a chat account.
+    fn entry_of(&self, who: &Party) -> Option<UserEntry> {
         let key = who.key();
-        self.base().users.iter().find(|u| u.logon_keys().contains(&key)).map(|u| u.id.clone())
+        self.base().users.iter().find(|u| u.logon_keys().contains(&key)).cloned()
+    }
+
+    /// Whether a line owner who never chose gets missed-call notices: the config's `opt_in`
+    /// for them, else the rules' `default_opt_in` (as the admins set it).
+    pub fn default_opt_in(&self, who: &Party) -> bool {
+        self.entry_of(who).and_then(|u| u.opt_in).unwrap_or(self.live().rules.default_opt_in)
+    }
+
+    /// The config's e-mail address and mobile number of a line owner (the default addresses
+    /// of their notices).
+    pub fn addresses_of(&self, who: &Party) -> (Option<String>, Option<String>) {
+        self.entry_of(who).map(|u| (u.email, u.mobile)).unwrap_or_default()
+    }
+
+    /// The channels the rules send missed-call notices on (`rules.channels`, as the admins set it).
+    pub fn rule_channels(&self) -> Vec<rules::Channel> {
+        self.live().rules.channels.clone()
     }
 
     /// Read a contact file for an import (nothing is stored here).

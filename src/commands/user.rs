@@ -56,7 +56,26 @@ pub enum UserCommand {
         #[arg(required = true, num_args = 1..)]
         target: Vec<String>,
     },
-    /// Missed-call notices for you: `missed-calls off`, `missed-calls on`.
+    /// Which notices you get, how and where: `notifications` shows your choices;
+    /// `notifications missed-calls on --via email --to me@example.org`, `notifications
+    /// status-changes off` (kinds: missed-calls, missed-chats, pickup, status-changes).
+    Notifications {
+        /// What the notices are about (leave out to see your choices).
+        #[arg(value_enum, requires = "switch")]
+        kind: Option<NoticeKind>,
+        /// On or off.
+        #[arg(value_enum)]
+        switch: Option<Switch>,
+        /// How they reach you: chat, email or sms (as far as the admins allow).
+        #[arg(long, value_enum, requires = "kind")]
+        via: Option<Via>,
+        /// Your e-mail address or mobile number (with --via email or sms; default: the one
+        /// the bridge knows).
+        #[arg(long, requires = "via")]
+        to: Option<String>,
+    },
+    /// Missed-call notices for you: `missed-calls off`, `missed-calls on` (the same switch as
+    /// `notifications missed-calls on|off`).
     MissedCalls {
         /// Missed-call notices on or off.
         switch: Switch,
@@ -147,6 +166,8 @@ impl UserCommand {
             | UserCommand::Room { .. }
             | UserCommand::Whoami
             | UserCommand::MissedCalls { .. }
+            // Only the caller's own choices are read or changed.
+            | UserCommand::Notifications { .. }
             | UserCommand::Language { .. }
             // The SMS permission (granted by admins) is checked when it runs.
             | UserCommand::Sms { .. }
@@ -165,6 +186,53 @@ impl UserCommand {
 pub enum Switch {
     On,
     Off,
+}
+
+/// A kind of notice (`notifications KIND …`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// Calls that rang at your phone and were not answered.
+    MissedCalls,
+    /// Messages that stayed unread while you were away.
+    MissedChats,
+    /// A call waits to be picked up at a contact's phone.
+    Pickup,
+    /// A watched contact became available again or logged off (`notify add`).
+    StatusChanges,
+}
+
+impl NoticeKind {
+    pub fn core(self) -> crate::core::notify_choice::Kind {
+        use crate::core::notify_choice::Kind;
+        match self {
+            NoticeKind::MissedCalls => Kind::MissedCalls,
+            NoticeKind::MissedChats => Kind::MissedChats,
+            NoticeKind::Pickup => Kind::Pickup,
+            NoticeKind::StatusChanges => Kind::StatusChanges,
+        }
+    }
+}
+
+/// A channel for notices (`--via`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// Your chat with the bridge (bot on Matrix, component on XMPP).
+    Chat,
+    /// E-mail.
+    Email,
+    /// SMS to your mobile.
+    Sms,
+}
+
+impl Via {
+    pub fn core(self) -> crate::core::notify_choice::Channel {
+        use crate::core::notify_choice::Channel;
+        match self {
+            Via::Chat => Channel::Chat,
+            Via::Email => Channel::Email,
+            Via::Sms => Channel::Sms,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug, PartialEq, Eq)]
@@ -273,6 +341,7 @@ pub const ADHOC: &[Adhoc] = &[
     Adhoc::new(&["notify", "cancel"]),
     Adhoc::new(&["room", "create"]),
     Adhoc::new(&["sms"]),
+    Adhoc::new(&["notifications"]),
     Adhoc::new(&["missed-calls"]),
     Adhoc::new(&["language"]),
     Adhoc::new(&["start-chat"]),
@@ -330,6 +399,34 @@ mod tests {
         assert!(parse("missed-calls maybe").unwrap_err().contains("on"));
         assert_eq!(parse("language de").unwrap(), UserCommand::Language { language: "de".into() });
         assert_eq!(
+            parse("notifications").unwrap(),
+            UserCommand::Notifications { kind: None, switch: None, via: None, to: None }
+        );
+        assert_eq!(
+            parse("notifications missed-calls on --via email --to me@example.org").unwrap(),
+            UserCommand::Notifications {
+                kind: Some(NoticeKind::MissedCalls),
+                switch: Some(Switch::On),
+                via: Some(Via::Email),
+                to: Some("me@example.org".into())
+            }
+        );
+        assert_eq!(
+            parse("notifications status-changes off").unwrap(),
+            UserCommand::Notifications {
+                kind: Some(NoticeKind::StatusChanges),
+                switch: Some(Switch::Off),
+                via: None,
+                to: None
+            }
+        );
+        // A kind needs its switch, --to needs --via, and only known kinds and channels read.
+        assert!(parse("notifications pickup").unwrap_err().contains("<SWITCH>"));
+        assert!(parse("notifications pickup on --to x@y.org").unwrap_err().contains("--via"));
+        let err = parse("notifications missed-calls on --via fax").unwrap_err();
+        assert!(err.contains("'fax'") && err.contains("chat, email, sms"), "{err}");
+        assert!(parse("notifications weather on").unwrap_err().contains("missed-calls"));
+        assert_eq!(
             parse("start-chat sales").unwrap(),
             UserCommand::StartChat { group: "sales".into(), without: vec![], shared: false }
         );
@@ -377,6 +474,8 @@ mod tests {
             ("room create x", Access::Anyone),
             ("whoami", Access::Anyone),
             ("missed-calls on", Access::Anyone),
+            ("notifications", Access::Anyone),
+            ("notifications pickup off", Access::Anyone),
             ("language en", Access::Anyone),
             ("start-chat sales", Access::Anyone),
             ("confirm", Access::Anyone),

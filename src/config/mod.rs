@@ -3,6 +3,7 @@
 
 mod calls;
 pub mod metrics;
+pub mod notifications;
 mod sms;
 mod sources;
 mod validate;
@@ -58,6 +59,9 @@ pub struct Config {
     /// `GET /metrics` (`config/metrics.rs`).
     #[serde(default)]
     pub metrics: metrics::Metrics,
+    /// What people may choose for their notices (`config/notifications.rs`).
+    #[serde(default)]
+    pub notifications: notifications::Notifications,
     /// Missed-call notifications; absent = off.
     #[serde(default)]
     pub missed_calls: Option<crate::calls::config::MissedCalls>,

@@ -15,6 +15,7 @@ pub mod link_watch;
 pub mod mapping;
 pub mod menus;
 pub mod metrics;
+pub mod notify_choice;
 pub mod outbox;
 pub mod phone;
 pub mod presence;

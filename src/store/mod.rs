@@ -16,6 +16,7 @@ mod hosted_rooms;
 mod linked_mucs;
 mod messages;
 mod migrations;
+mod notification_choices;
 mod outbox;
 mod own_groups;
 mod presence;

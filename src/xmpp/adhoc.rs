@@ -405,6 +405,7 @@ mod tests {
                 "notify-cancel",
                 "room-create",
                 "sms",
+                "notifications",
                 "missed-calls",
                 "language",
                 "start-chat",
@@ -481,6 +482,28 @@ mod tests {
             command("missed-calls", Some(&submitted(&[("switch", "off")]))),
             Ok(UserCommand::MissedCalls { switch: Switch::Off })
         );
+        // `notifications`: the form's kind, switch, channel and address; nothing chosen shows them.
+        assert_eq!(
+            command(
+                "notifications",
+                Some(&submitted(&[("kind", "missed-calls"), ("switch", "on"), ("via", "email"), ("to", "a@b.org")]))
+            ),
+            Ok(UserCommand::Notifications {
+                kind: Some(user::NoticeKind::MissedCalls),
+                switch: Some(Switch::On),
+                via: Some(user::Via::Email),
+                to: Some("a@b.org".into())
+            })
+        );
+        assert_eq!(
+            command("notifications", Some(&submitted(&[]))),
+            Ok(UserCommand::Notifications { kind: None, switch: None, via: None, to: None })
+        );
+        let fields = form_fields("notifications");
+        assert_eq!(field_of("notifications", "kind", &fields).options.len(), 4);
+        assert!(field_of("notifications", "kind", &fields).values.is_empty(), "no kind chosen at first");
+        assert_eq!(field_of("notifications", "to", &fields).type_, FieldType::TextSingle);
+        assert!(command("notifications", Some(&submitted(&[("kind", "pickup")]))).unwrap_err().contains("SWITCH"));
         assert_eq!(
             command("start-chat", Some(&submitted(&[("group", "sales")]))),
             Ok(UserCommand::StartChat { group: "sales".into(), without: vec![], shared: false })

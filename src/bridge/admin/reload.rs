@@ -51,6 +51,8 @@ impl Bridge {
             ("limits.xmpp_stanza_bytes", old.limits.xmpp_stanza_bytes != new.limits.xmpp_stanza_bytes),
             ("rooms", differs(&old.rooms, &new.rooms)),
             ("missed_calls", differs(&old.missed_calls, &new.missed_calls)),
+            // Read when people choose, so a new list applies to the next choice.
+            ("notifications", differs(&old.notifications, &new.notifications)),
         ] {
             if changed {
                 applied.push(key.to_owned());

@@ -56,6 +56,18 @@ pub enum Channel {
     Chat,
 }
 
+impl From<crate::core::notify_choice::Channel> for Channel {
+    /// A person's channel choice (`notifications missed-calls on --via …`) as the rules' channel.
+    fn from(c: crate::core::notify_choice::Channel) -> Self {
+        use crate::core::notify_choice::Channel as Chosen;
+        match c {
+            Chosen::Chat => Channel::Chat,
+            Chosen::Email => Channel::Email,
+            Chosen::Sms => Channel::Sms,
+        }
+    }
+}
+
 /// Cases in which no notice is sent. Each can be switched off on its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
