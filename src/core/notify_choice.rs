@@ -218,7 +218,7 @@ mod tests {
             ".ivo@calls.test",
             "ivo..x@calls.test",
             "Ivo <ivo@calls.test>",
-            "ivo@calls.test\n",
+            "ivo@calls.test\nBcc: x@y.org",
         ] {
             assert!(matches!(check_email(bad), Err(AddressError::NotEmail(_))), "{bad:?}");
         }
