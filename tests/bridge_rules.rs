@@ -349,6 +349,11 @@ impl MatrixOut for FakeHomeserver {
         Ok(())
     }
 
+    async fn has_bridge_info(&self, room: &RoomId, bridge_id: &str, info: &BridgeInfo) -> Result<bool, MatrixError> {
+        self.record(format!("has_bridge_info({room}, {})", info.state_key(bridge_id)));
+        Ok(false)
+    }
+
     async fn reachable(&self) -> Result<(), MatrixError> {
         Ok(())
     }

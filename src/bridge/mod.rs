@@ -6,6 +6,7 @@
 
 mod admin;
 pub mod avatars;
+mod bridge_info;
 mod calls;
 mod chatbot;
 mod deliver;
