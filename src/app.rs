@@ -102,6 +102,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(bridge.clone().keep_ghost_presence());
     tokio::spawn(bridge.clone().watch_xmpp_forever());
     tokio::spawn(bridge.clone().watch_homeserver_forever());
+    // Rooms bridged before the bridge wrote MSC2346 bridge info get it; start-up does not wait.
+    tokio::spawn(bridge.clone().backfill_bridge_info());
 
     // Now that we listen, have the homeserver ping us: a successful ping makes Synapse flush
     // the transactions it queued while we were down, instead of waiting out its backoff (up to

@@ -349,6 +349,11 @@ impl MatrixOut for FakeHomeserver {
         Ok(())
     }
 
+    async fn has_bridge_info(&self, room: &RoomId, bridge_id: &str, info: &BridgeInfo) -> Result<bool, MatrixError> {
+        self.record(format!("has_bridge_info({room}, {})", info.state_key(bridge_id)));
+        Ok(false)
+    }
+
     async fn reachable(&self) -> Result<(), MatrixError> {
         Ok(())
     }
@@ -413,6 +418,7 @@ fn join(room: &RoomId, who: &MatrixUserId) -> MatrixIn {
         user: who.clone(),
         membership: Membership::Join,
         displayname: None,
+        avatar_url: None,
         reason: None,
         is_direct: false,
     }
@@ -533,6 +539,7 @@ async fn a_matrix_user_who_left_the_direct_chat_is_invited_back_by_the_next_mess
         user: bob.clone(),
         membership: Membership::Leave,
         displayname: None,
+        avatar_url: None,
         reason: None,
         is_direct: false,
     };

@@ -123,19 +123,23 @@ impl Bridge {
     pub async fn matrix_card(&self, user: &MatrixUserId) -> MatrixCard {
         let name = self.matrix.displayname(user).await.ok().flatten();
         let photo = match self.matrix.avatar_url(user).await {
-            Ok(Some(mxc)) => match self.matrix.download(&mxc).await {
-                Ok((bytes, ty)) if bytes.len() <= MAX_AVATAR => {
-                    Some((bytes, ty.unwrap_or_else(|| "image/png".to_owned())))
-                }
-                Ok(_) => None,
-                Err(e) => {
-                    tracing::debug!(%user, error = %e, "cannot download the avatar");
-                    None
-                }
-            },
+            Ok(Some(mxc)) => self.matrix_photo(user, &mxc).await.ok().flatten(),
             _ => None,
         };
         MatrixCard { name, photo }
+    }
+
+    /// `user`'s avatar `mxc` as their vCard's photo (bytes, type): `None` when it is too large
+    /// to carry. (Their presence's photo hash is computed from the same bytes.)
+    pub(super) async fn matrix_photo(
+        &self,
+        user: &MatrixUserId,
+        mxc: &str,
+    ) -> Result<Option<(Vec<u8>, String)>, MatrixError> {
+        let (bytes, ty) = self.matrix.download(mxc).await.inspect_err(|e| {
+            tracing::debug!(%user, error = %e, "cannot download the avatar");
+        })?;
+        Ok((bytes.len() <= MAX_AVATAR).then(|| (bytes, ty.unwrap_or_else(|| "image/png".to_owned()))))
     }
 }
 

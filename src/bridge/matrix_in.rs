@@ -38,12 +38,15 @@ impl Bridge {
         let control = self.control_room();
         let mut commands = vec![];
         let mut joined = vec![];
+        let mut avatars = vec![];
         for event in events {
             membership_changed |= matches!(event, MatrixIn::Membership { .. });
-            if let MatrixIn::Membership { room, user, membership: Membership::Join, .. } = &event
+            if let MatrixIn::Membership { room, user, membership: Membership::Join, avatar_url, .. } = &event
                 && !self.map.is_bridge_user(user)
             {
                 joined.push((room.clone(), user.clone()));
+                // A profile change is a join over a join: perhaps a new avatar.
+                avatars.push((user.clone(), avatar_url.clone()));
             }
             if let MatrixIn::Message { room, sender, text, event_id, reply_to, .. } = &event
                 && Some(room) == control.as_ref()
@@ -79,6 +82,9 @@ impl Bridge {
             self.forget_cached_dms();
         }
         self.direct_joins(joined).await?;
+        for (user, avatar_url) in avatars {
+            self.matrix_avatar_seen(user, avatar_url);
+        }
         self.dispatch(rows);
         Ok(())
     }

@@ -6,6 +6,7 @@
 
 mod admin;
 pub mod avatars;
+mod bridge_info;
 mod calls;
 mod chatbot;
 mod deliver;
@@ -20,6 +21,7 @@ pub mod linked;
 mod matrix_in;
 mod media;
 mod notification_choices;
+mod photo_hashes;
 mod presence;
 mod sizes;
 mod sms;
@@ -67,6 +69,8 @@ pub struct Bridge {
     /// database, and stanzas of different conversations are handled concurrently).
     pub consent_gate: tokio::sync::Mutex<()>,
     avatars: Mutex<avatars::AvatarState>,
+    /// Matrix users' photo hashes for their XMPP presence, per avatar URL.
+    photos: Mutex<photo_hashes::PhotoHashes>,
     /// The admins' control room, once found or created.
     control: Mutex<Option<RoomId>>,
     started: std::time::Instant,
@@ -139,6 +143,7 @@ impl Bridge {
             consent_gate: tokio::sync::Mutex::new(()),
             control: Mutex::new(None),
             avatars: Mutex::new(avatars::AvatarState::default()),
+            photos: Mutex::new(photo_hashes::PhotoHashes::default()),
             started: admin::started(),
             strands: Mutex::new(crate::core::txn_gaps::StrandGuard::armed(std::time::Instant::now())),
             instance,

@@ -90,6 +90,8 @@ impl Bridge {
             Ok(s) => s,
             Err(e) => return tracing::warn!(%user, error = %e, "cannot read subscribers"),
         };
+        // Read once, and only if someone is told.
+        let mut photo = None;
         for subscriber in subscribers {
             let Ok(to) = BareJid::parse(&subscriber) else { continue };
             // A subscription stays while its reason may lapse (the DM left, an approval taken
@@ -97,7 +99,16 @@ impl Bridge {
             if !self.presence_visible_to(user, &to).await {
                 continue;
             }
-            self.xmpp.post(Outgoing::Presence { from: contact.clone(), to, presence: presence.clone() }).await;
+            let hash = match photo {
+                Some(hash) => hash,
+                None => {
+                    let hash = self.matrix_photo_hash(user).await;
+                    photo = Some(hash);
+                    hash
+                }
+            };
+            let out = Outgoing::Presence { from: contact.clone(), to, presence: presence.clone(), photo: hash };
+            self.xmpp.post(out).await;
         }
         self.show_presence_in_rooms(user, presence).await;
     }
@@ -278,7 +289,8 @@ impl Bridge {
             self.store.remove_consent_request(user, jid).await?;
             let presence = self.presence_of_matrix_user(user, jid).await;
             let (contact, subscriber) = (contact.clone(), jid.clone());
-            self.xmpp.post(Outgoing::SubscriptionGranted { contact, subscriber, current: presence }).await;
+            let photo = self.matrix_photo_hash(user).await;
+            self.xmpp.post(Outgoing::SubscriptionGranted { contact, subscriber, current: presence, photo }).await;
             Ok(true)
         }
         .await;
@@ -415,7 +427,8 @@ impl Bridge {
                 tx.add_subscription(&contact.to_string(), &jid.to_string()).await?;
                 let presence = self.presence_of_matrix_user(user, &jid).await;
                 let (contact, subscriber) = (contact.clone(), jid.clone());
-                let out = Outgoing::SubscriptionGranted { contact, subscriber, current: presence };
+                let photo = self.matrix_photo_hash(user).await;
+                let out = Outgoing::SubscriptionGranted { contact, subscriber, current: presence, photo };
                 self.send_when_answered(user, &jid, Consent::Approved, out);
                 format!("OK: {jid} can see your presence now.")
             }

@@ -24,6 +24,8 @@ pub enum MatrixIn {
         user: MatrixUserId,
         membership: Membership,
         displayname: Option<String>,
+        /// The avatar (`mxc://` URL) the member event shows, if any.
+        avatar_url: Option<String>,
         reason: Option<String>,
         /// An invitation to a direct chat (`is_direct`), not into a room of several people.
         is_direct: bool,

@@ -33,6 +33,19 @@ pub struct Presence {
     pub note: Option<String>,
 }
 
+/// What a Matrix user's XMPP presence says of their avatar (XEP-0153): clients fetch the
+/// address's vCard when the hash is new to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PhotoHash {
+    /// Not known now (the homeserver did not answer): the presence promises nothing.
+    #[default]
+    Unknown,
+    /// No avatar.
+    None,
+    /// SHA-1 of the photo the vCard carries.
+    Sha1([u8; 20]),
+}
+
 /// Matrix's presence values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatrixState {

@@ -46,6 +46,7 @@ pub fn translate(raw: &Raw<AnyTimelineEvent>) -> Option<MatrixIn> {
                 user: MatrixUserId::parse(ev.state_key.as_str()).ok()?,
                 membership,
                 displayname: ev.content.displayname,
+                avatar_url: ev.content.avatar_url.map(|u| u.to_string()),
                 reason: ev.content.reason,
                 is_direct: ev.content.is_direct.unwrap_or(false),
             })

@@ -115,6 +115,8 @@ pub trait MatrixOut: Send + Sync {
     /// Describe a bridged room for clients (MSC2346 `m.bridge` and `uk.half-shot.bridge`
     /// state events under `info`'s state key for `bridge_id`), as the bot.
     async fn set_bridge_info(&self, room: &RoomId, bridge_id: &str, info: &BridgeInfo) -> Result<(), MatrixError>;
+    /// Does the room hold exactly these bridge-info events (both types)?
+    async fn has_bridge_info(&self, room: &RoomId, bridge_id: &str, info: &BridgeInfo) -> Result<bool, MatrixError>;
 
     // The appservice itself.
     async fn ping_homeserver(&self, transaction_id: &str) -> Result<(), MatrixError>;

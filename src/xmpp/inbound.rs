@@ -56,6 +56,8 @@ pub enum Read {
     Bridge(XmppIn, Option<Envelope>),
     /// An answer given here.
     Reply(Stanza),
+    /// An answer of several stanzas, given here.
+    Replies(Vec<Stanza>),
     /// Nothing to do.
     Nothing,
 }
@@ -186,6 +188,11 @@ async fn handle<H: XmppHandler>(bridge: &Arc<H>, sender: &XmppSender, route: Rou
     match read {
         Read::Bridge(input, reply) => bridge.clone().accept(input, reply).await,
         Read::Reply(stanza) => sender.send_reply(stanza).await,
+        Read::Replies(stanzas) => {
+            for stanza in stanzas {
+                sender.send_reply(stanza).await;
+            }
+        }
         Read::Nothing => {}
     }
 }
@@ -338,6 +345,9 @@ pub fn read_presence(map: &IdentityMap, presence: Presence) -> Read {
     let (Some(from), Some(to)) = (presence.from.clone(), presence.to.clone()) else {
         return Read::Nothing;
     };
+    if to.node().is_none() {
+        return Read::Replies(crate::xmpp::gateway::presence_answer(from, to, presence.type_));
+    }
     let subscriber = from.to_bare().to_string();
     let contact = to.to_bare().to_string();
     let user = to.node().and_then(|n| map.matrix_for_jid(n.as_str()).ok());
@@ -498,9 +508,9 @@ mod tests {
 
     #[test]
     fn a_subscription_to_no_matrix_user_is_declined_here() {
-        let Stanza::Presence(p) =
-            stanza(&format!("<presence {NS} type='subscribe' from='juliet@x.example' to='matrix.xmpp.example'/>"))
-        else {
+        let Stanza::Presence(p) = stanza(&format!(
+            "<presence {NS} type='subscribe' from='juliet@x.example' to='no-matrix-id@matrix.xmpp.example'/>"
+        )) else {
             panic!("a presence")
         };
         assert!(matches!(read_presence(&map(), p), Read::Reply(Stanza::Presence(_))));

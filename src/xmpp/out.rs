@@ -10,7 +10,7 @@ use crate::core::action::{Extras, Text};
 use crate::core::ids::{ArchiveId, BareJid, StanzaId};
 use crate::core::inbound::XmppAct;
 use crate::core::outbox::DeliveryError;
-use crate::core::presence::Presence;
+use crate::core::presence::{PhotoHash, Presence};
 use crate::core::room::Role;
 use crate::store::ArchivedMessage;
 use crate::xmpp::connection::XmppSender;
@@ -66,10 +66,10 @@ pub enum Outgoing {
     Receipt { from: BareJid, to: BareJid, id: String },
     /// A displayed marker (XEP-0333) for message `id`.
     Displayed { from: BareJid, to: BareJid, id: String },
-    /// `from`'s presence, written as the presence table says.
-    Presence { from: BareJid, to: BareJid, presence: Presence },
+    /// `from`'s presence, written as the presence table says, with their avatar's hash.
+    Presence { from: BareJid, to: BareJid, presence: Presence, photo: PhotoHash },
     /// `contact` grants `subscriber`'s subscription (and asks for theirs), with its presence.
-    SubscriptionGranted { contact: BareJid, subscriber: BareJid, current: Presence },
+    SubscriptionGranted { contact: BareJid, subscriber: BareJid, current: Presence, photo: PhotoHash },
     /// `contact` ends `subscriber`'s subscription.
     SubscriptionWithdrawn { contact: BareJid, subscriber: BareJid },
     /// `from` asks to see `to`'s presence.
@@ -132,9 +132,9 @@ impl Outgoing {
             ChatState { from, to, composing } => one(outbound::chat_state_between(from, to, *composing)),
             Receipt { from, to, id } => one(outbound::receipt_between(from, to, id)),
             Displayed { from, to, id } => one(outbound::displayed_between(from, to, id)),
-            Presence { from, to, presence } => one(outbound::presence_between(from, to, presence)),
-            SubscriptionGranted { contact, subscriber, current } => {
-                Ok(outbound::subscription_granted(contact, subscriber, current))
+            Presence { from, to, presence, photo } => one(outbound::presence_between(from, to, presence, *photo)),
+            SubscriptionGranted { contact, subscriber, current, photo } => {
+                Ok(outbound::subscription_granted(contact, subscriber, current, *photo))
             }
             SubscriptionWithdrawn { contact, subscriber } => Ok(outbound::subscription_withdrawn(contact, subscriber)),
             SubscriptionRequest { from, to } => one(outbound::subscription_request(from, to)),

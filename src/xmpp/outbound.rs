@@ -13,11 +13,12 @@ use xmpp_parsers::receipts::{Received, Request};
 use xmpp_parsers::stanza::Stanza;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use xmpp_parsers::stanza_id::OriginId;
+use xmpp_parsers::vcard_update::{Photo, VCardUpdate};
 
 use crate::core::action::{Extras, Text, TextKind};
 use crate::core::ids::{BareJid, StanzaId};
 use crate::core::outbox::DeliveryError;
-use crate::core::presence::{Presence, Show};
+use crate::core::presence::{PhotoHash, Presence, Show};
 use crate::core::refusal::RefusalKind;
 
 /// What an XMPP presence stanza says, in the core's terms (an unavailable presence's status is
@@ -144,8 +145,8 @@ pub fn chat_act(
     Ok(Stanza::Message(message.with_payload(OriginId { id })))
 }
 
-/// A presence of `from` for `to`, written as the presence table says.
-pub fn presence_between(from: &BareJid, to: &BareJid, p: &Presence) -> Result<Stanza, DeliveryError> {
+/// A presence of `from` for `to`, written as the presence table says, with the avatar's hash.
+pub fn presence_between(from: &BareJid, to: &BareJid, p: &Presence, photo: PhotoHash) -> Result<Stanza, DeliveryError> {
     let x = p.to_xmpp();
     let mut presence = Presence_::new(if x.available { PresenceType::None } else { PresenceType::Unavailable })
         .with_from(to_jid(from)?);
@@ -165,7 +166,28 @@ pub fn presence_between(from: &BareJid, to: &BareJid, p: &Presence) -> Result<St
     {
         presence.payloads.push(caps.into());
     }
+    presence.payloads.push(photo_update(photo).into());
     Ok(Stanza::Presence(presence))
+}
+
+/// XEP-0153's `<x xmlns='vcard-temp:x:update'/>`: the hash, an empty `<photo/>` for no avatar,
+/// or no `<photo/>` at all while it is not known.
+fn photo_update(photo: PhotoHash) -> VCardUpdate {
+    let photo = match photo {
+        PhotoHash::Unknown => None,
+        PhotoHash::None => Some(Photo { data: None }),
+        PhotoHash::Sha1(hash) => Some(Photo { data: Some(hash) }),
+    };
+    VCardUpdate { photo }
+}
+
+/// The XEP-0153 hash of a photo: SHA-1 of its bytes.
+pub fn hash_photo(bytes: &[u8]) -> PhotoHash {
+    let hash = xmpp_parsers::caps::hash_caps(bytes, xmpp_parsers::hashes::Algo::Sha_1).ok();
+    match hash.and_then(|h| <[u8; 20]>::try_from(h.hash).ok()) {
+        Some(hash) => PhotoHash::Sha1(hash),
+        None => PhotoHash::Unknown,
+    }
 }
 
 /// A chat state notification (XEP-0085): composing, or paused.
@@ -245,11 +267,16 @@ fn presence_kind_between(kind: PresenceType, from: &BareJid, to: &BareJid) -> Re
 /// Granting `subscriber` a subscription to `contact` (RFC 6121 §3.1.5): `subscribed`, a
 /// `subscribe` in return (so their presence can be shown on Matrix), and `contact`'s current
 /// presence.
-pub fn subscription_granted(contact: &BareJid, subscriber: &BareJid, current: &Presence) -> Vec<Stanza> {
+pub fn subscription_granted(
+    contact: &BareJid,
+    subscriber: &BareJid,
+    current: &Presence,
+    photo: PhotoHash,
+) -> Vec<Stanza> {
     [
         presence_kind_between(PresenceType::Subscribed, contact, subscriber),
         presence_kind_between(PresenceType::Subscribe, contact, subscriber),
-        presence_between(contact, subscriber, current),
+        presence_between(contact, subscriber, current, photo),
     ]
     .into_iter()
     .filter_map(Result::ok)
@@ -421,6 +448,25 @@ mod tests {
                 assert!(out.contains(&part), "{part} not in {out}");
             }
         }
+    }
+
+    #[test]
+    fn presence_carries_the_photo_hash_empty_photo_or_no_photo_while_unknown() {
+        let (from, to) = (BareJid::parse("bob\\40hs@bridge.x").unwrap(), BareJid::parse("alice@x").unwrap());
+        let online = Presence::new(crate::core::presence::State::Available, None);
+        let with = |photo| xml(presence_between(&from, &to, &online, photo).unwrap());
+        let PhotoHash::Sha1(abc) = hash_photo(b"abc") else { panic!("a hash") };
+        // SHA-1("abc"), FIPS 180-2 appendix A.1.
+        assert_eq!(hex::encode(abc), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        let hashed = with(PhotoHash::Sha1(abc));
+        assert!(
+            hashed
+                .contains("<x xmlns='vcard-temp:x:update'><photo>a9993e364706816aba3e25717850c26c9cd0d89d</photo></x>"),
+            "{hashed}"
+        );
+        assert!(with(PhotoHash::None).contains("<x xmlns='vcard-temp:x:update'><photo/></x>"));
+        let unknown = with(PhotoHash::Unknown);
+        assert!(unknown.contains("<x xmlns='vcard-temp:x:update'/>") && !unknown.contains("photo"), "{unknown}");
     }
 
     #[test]

@@ -4,6 +4,7 @@ the MSC2346 bridge-info state events in hosted and linked rooms, and the bridge-
 control room when the XMPP server goes away and comes back."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -202,6 +203,68 @@ def test_hosted_and_linked_rooms_carry_bridge_info(bridge):
             linked = await info_in(r.room_id, muc_domain())
             assert linked["channel"]["id"] == remote and linked["creator"] == bot, linked
     run(go(), timeout=120)
+
+
+def test_rooms_that_lost_their_bridge_info_get_it_back_at_start(bridge):
+    """Rooms bridged before the bridge wrote m.bridge (here: their events emptied by the bot, as
+    a state event cannot be deleted) get it at the next start; a room that has it is left alone."""
+    BRIDGE_TYPES = ("m.bridge", "uk.half-shot.bridge")
+
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("mbf")
+            emptied = await create_room(m, "bf" + token(4).lower())
+            # create_room waits for the bot's first "is ready": one room per user.
+            m2 = await p.matrix_user("mbk")
+            kept = await create_room(m2, "bk" + token(4).lower())
+            x = await p.xmpp_user("xbf")
+            remote = f"bf{token(4).lower()}@{muc_domain()}"
+            await join_remote_muc(x, remote, "xavier")
+            r = await m.c.join(f"#_xmpp_{matrix_escape_localpart(remote)}:{settings().matrix_domain}")
+            assert isinstance(r, JoinResponse), r
+            linked = r.room_id
+
+            async def bridge_events(room: str) -> dict[str, dict]:
+                member = m2 if room == kept else m
+                status, body = await member.request("GET", f"/rooms/{urllib.parse.quote(room)}/state")
+                assert status == 200, body
+                return {e["type"]: e for e in body if e["type"] in BRIDGE_TYPES}
+
+            async def as_bot(room: str, kind: str, key: str, content: dict) -> None:
+                q = urllib.parse.quote
+                url = f"{settings().hs_url}/_matrix/client/v3/rooms/{q(room)}/state/{q(kind)}/{q(key, safe='')}"
+                async with m.http.put(url, json=content,
+                                      headers={"Authorization": f"Bearer {settings().as_token}"}) as resp:
+                    assert resp.status == 200, await resp.text()
+
+            before = {room: await bridge_events(room) for room in (emptied, kept, linked)}
+            for room, events in before.items():
+                assert set(events) == set(BRIDGE_TYPES) and events["m.bridge"]["content"], (room, events)
+            # Both events emptied in one room; in the linked room only the older name's.
+            for kind in BRIDGE_TYPES:
+                await as_bot(emptied, kind, before[emptied][kind]["state_key"], {})
+            await as_bot(linked, "uk.half-shot.bridge", before[linked]["uk.half-shot.bridge"]["state_key"], {})
+            gone = await bridge_events(emptied)
+            assert all(e["content"] == {} for e in gone.values()), gone
+            assert (await bridge_events(linked))["uk.half-shot.bridge"]["content"] == {}
+
+            offset = bridge.log_size()
+            bridge.restart()
+
+            async def restored(room: str) -> bool:
+                now = await bridge_events(room)
+                return all(now.get(k, {}).get("content") == before[room][k]["content"] for k in BRIDGE_TYPES)
+            for room in (emptied, linked):
+                deadline = time.monotonic() + 30
+                while not await restored(room):
+                    assert time.monotonic() < deadline, (room, await bridge_events(room), bridge.log_tail(30))
+                    await asyncio.sleep(0.3)
+            # Checked, not rewritten: the room that had it keeps the very same events.
+            bridge.wait_log(offset, "bridge info of the bridged rooms checked")
+            after = await bridge_events(kept)
+            assert {k: e["event_id"] for k, e in after.items()} == \
+                {k: e["event_id"] for k, e in before[kept].items()}, (before[kept], after)
+    run(go(), timeout=180)
 
 
 @pytest.mark.timeout(300)

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
 from test_rooms import MAM_NS, RSM_NS, create_room, groupchat, invited_xmpp_joins, iq, muc_of
-from ucb import Peers, jid_for, run, settings, token, wait_for, xml_escape
+from ucb import Peers, bare, jid_for, run, settings, token, wait_for, xml_escape
 
 GATEWAY_NS = "jabber:iq:gateway"
 DISCO_INFO = "http://jabber.org/protocol/disco#info"
@@ -79,6 +79,39 @@ def test_a_matrix_contact_says_what_it_handles_and_its_presence_carries_the_caps
             assert kind == "result", info
             q = info.find(f"{{{DISCO_INFO}}}query")
             assert q.get("node") == node and _verstring(q) == caps["ver"], ET.tostring(info)
+    run(go())
+
+
+def test_the_gateway_is_a_contact_whose_presence_carries_its_caps(bridge):
+    async def go():
+        async with Peers() as p:
+            x = await p.xmpp_user()
+            comp = settings().component
+
+            async def gateway_presence(mark: int):
+                return await wait_for(lambda: next((pr for pr in x.presences_from(comp, mark)
+                                                    if pr.type == "available"), None),
+                                      20, what=f"{x.bare}: an available presence of the gateway {comp}")
+
+            # Added to the roster: granted, and its presence follows.
+            mark = len(x.presences)
+            x.send_presence(pto=comp, ptype="subscribe")
+            await wait_for(lambda: any(bare(pr.frm) == comp and pr.type == "subscribed" for pr in x.presences[mark:]),
+                           20, what="'subscribed' from the gateway")
+            pr = await gateway_presence(mark)
+            caps = pr.child(CAPS_NS, "c")
+            assert caps is not None and caps.get("hash") == "sha-1", pr.describe()
+            # The ver is the hash of what the gateway's disco#info says for node#ver.
+            node = f"{caps['node']}#{caps['ver']}"
+            kind, info = await iq(x, comp, "get", f"<query xmlns='{DISCO_INFO}' node='{xml_escape(node)}'/>")
+            assert kind == "result", info
+            q = info.find(f"{{{DISCO_INFO}}}query")
+            assert q.get("node") == node and _verstring(q) == caps["ver"], ET.tostring(info)
+            assert q.find(f"{{{DISCO_INFO}}}identity").get("category") == "gateway", ET.tostring(info)
+            # The next login probes the contact: the gateway answers with its presence again.
+            x = await p.relogin(x)
+            again = await gateway_presence(0)
+            assert again.child(CAPS_NS, "c") == caps, again.describe()
     run(go())
 
 

@@ -42,7 +42,9 @@ impl Bridge {
                         }
                         let presence = self.presence_of_matrix_user(&user, &sender).await;
                         let (contact, subscriber) = (self.map.jid_for_matrix(&user), sender.clone());
-                        self.xmpp.post(Outgoing::SubscriptionGranted { contact, subscriber, current: presence }).await;
+                        let photo = self.matrix_photo_hash(&user).await;
+                        let granted = Outgoing::SubscriptionGranted { contact, subscriber, current: presence, photo };
+                        self.xmpp.post(granted).await;
                     }
                     OnSubscribe::Refuse => self.answer(reply, Answer::Presence(PresenceAnswer::Unsubscribed)).await,
                     // Pending (RFC 6121 3.1.3): no answer until the Matrix user answers.
@@ -121,9 +123,11 @@ impl Bridge {
     }
 
     /// Tell `to` (an XMPP user allowed to see it) the current presence of the Matrix user
-    /// `user`, from their address.
-    async fn send_current_presence(&self, user: &MatrixUserId, to: &BareJid) {
+    /// `user`, from their address, with their photo hash.
+    pub(in crate::bridge) async fn send_current_presence(&self, user: &MatrixUserId, to: &BareJid) {
         let presence = self.presence_of_matrix_user(user, to).await;
-        self.xmpp.post(Outgoing::Presence { from: self.map.jid_for_matrix(user), to: to.clone(), presence }).await;
+        let photo = self.matrix_photo_hash(user).await;
+        let from = self.map.jid_for_matrix(user);
+        self.xmpp.post(Outgoing::Presence { from, to: to.clone(), presence, photo }).await;
     }
 }

@@ -1,10 +1,13 @@
 //! The content of the bridge-info state events (MSC2346,
 //! <https://github.com/matrix-org/matrix-spec-proposals/pull/2346>): `m.bridge`, and the same
-//! content as `uk.half-shot.bridge`, the name clients read before the MSC settled.
+//! content as `uk.half-shot.bridge`, the name clients read before the MSC settled; and whether
+//! a room has them.
 
 use serde_json::{Value, json};
 
 use crate::core::bridge_info::{BridgeInfo, PROTOCOL_ID, PROTOCOL_NAME};
+use crate::core::ids::RoomId;
+use crate::matrix::client::MatrixError;
 
 /// Both event types, written with the same content and state key.
 pub const EVENT_TYPES: [&str; 2] = ["m.bridge", "uk.half-shot.bridge"];
@@ -22,6 +25,27 @@ pub fn content(info: &BridgeInfo) -> Value {
         "network": {"id": info.network(), "displayname": info.network()},
         "channel": channel,
     })
+}
+
+impl super::MatrixClient {
+    /// Do both events hold `info` now? Read as the bot: two cheap state reads, so a room whose
+    /// events are missing, emptied or stale can be given them again.
+    pub(super) async fn bridge_info_matches(
+        &self,
+        room: &RoomId,
+        bridge_id: &str,
+        info: &BridgeInfo,
+    ) -> Result<bool, MatrixError> {
+        use ruma::api::client::state::get_state_event_for_key::v3::StateEventFormat;
+        let want = content(info);
+        let key = info.state_key(bridge_id);
+        for kind in EVENT_TYPES {
+            if self.state(room, kind, &key, StateEventFormat::Content).await?.as_ref() != Some(&want) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
 }
 
 #[cfg(test)]

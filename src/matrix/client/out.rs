@@ -391,21 +391,21 @@ impl MatrixOut for MatrixClient {
     /// the bot cannot read the room's state, so it is not one the bridge made).
     async fn room_origin(&self, room: &RoomId) -> Result<Option<RoomOrigin>, MatrixError> {
         use get_state_event_for_key::v3::StateEventFormat::{Content, Event};
-        let creator = match self.state(room, "m.room.create", Content).await? {
+        let creator = match self.state(room, "m.room.create", "", Content).await? {
             None => return Ok(None),
             // Room versions before 11 name the creator in the content; later ones only as the
             // event's sender, which the content does not hold: ask for the whole event then.
             Some(content) => match content["creator"].as_str() {
                 Some(c) => c.to_owned(),
                 None => self
-                    .state(room, "m.room.create", Event)
+                    .state(room, "m.room.create", "", Event)
                     .await?
                     .and_then(|event| event["sender"].as_str().map(str::to_owned))
                     .unwrap_or_default(),
             },
         };
         let marker =
-            self.state(room, CREATION_MARKER, Content).await?.and_then(|c| c["by"].as_str().map(str::to_owned));
+            self.state(room, CREATION_MARKER, "", Content).await?.and_then(|c| c["by"].as_str().map(str::to_owned));
         Ok(Some(RoomOrigin { creator, marker }))
     }
 
@@ -480,6 +480,10 @@ impl MatrixOut for MatrixClient {
         }
         Ok(())
     }
+
+    async fn has_bridge_info(&self, room: &RoomId, bridge_id: &str, info: &BridgeInfo) -> Result<bool, MatrixError> {
+        self.bridge_info_matches(room, bridge_id, info).await
+    }
 }
 
 /// What several calls share.
@@ -504,13 +508,15 @@ impl MatrixClient {
 
     /// A state event of the room (its content, or the whole event), read as the bot; `None`
     /// when there is none or the bot cannot read the room.
-    async fn state(
+    pub(super) async fn state(
         &self,
         room: &RoomId,
         kind: &str,
+        state_key: &str,
         format: get_state_event_for_key::v3::StateEventFormat,
     ) -> Result<Option<serde_json::Value>, MatrixError> {
-        let mut request = get_state_event_for_key::v3::Request::new(to_ruma_room(room)?, kind.into(), String::new());
+        let mut request =
+            get_state_event_for_key::v3::Request::new(to_ruma_room(room)?, kind.into(), state_key.to_owned());
         request.format = format;
         match self.call(request, None).await {
             Ok(r) => serde_json::from_str(r.event_or_content.get())
