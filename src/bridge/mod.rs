@@ -15,10 +15,13 @@ mod ghosts;
 mod group_chats;
 pub mod hosted;
 pub mod http_in;
+mod journal;
+mod journal_export;
 mod lanes;
 pub mod linked;
 mod matrix_in;
 mod media;
+mod missed_chats;
 mod presence;
 mod sizes;
 mod sms;
@@ -226,6 +229,7 @@ impl Bridge {
             {
                 return Ok(None);
             }
+            self.count_chats(&mut tx, std::slice::from_ref(action)).await?;
             let row = tx.enqueue_row(action.clone()).await?;
             tx.commit().await?;
             Ok(Some(row))

@@ -76,6 +76,18 @@ impl Bridge {
                     Some(_) => "OK: you get no more missed-call notices; `missed-calls on` brings them back.".into(),
                 }
             }
+            UserCommand::Journal { action, filter } => {
+                self.journal_command(tx, caller, action, filter, reply_room, actions).await?
+            }
+            UserCommand::MissedChats { switch } => {
+                let on = switch == Switch::On;
+                tx.set_user_setting(caller, "missed_chats", Some(if on { "on" } else { "off" })).await?;
+                match (self.current_config().missed_chats.enabled, on) {
+                    (false, _) => "OK, noted; missed-chat summaries are not in use on this bridge, though.".into(),
+                    (true, true) => "OK: you get a summary of chats left unread while you are away.".into(),
+                    (true, false) => "OK: no more missed-chat summaries; `missed-chats on` brings them back.".into(),
+                }
+            }
             UserCommand::Language { language } => {
                 let lang = language.trim().to_ascii_lowercase();
                 let known = self.calls.get().map(|c| c.languages()).unwrap_or_else(|| vec!["de".into(), "en".into()]);

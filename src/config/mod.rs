@@ -3,6 +3,7 @@
 
 mod calls;
 pub mod metrics;
+pub mod missed_chats;
 mod sms;
 mod sources;
 mod validate;
@@ -58,6 +59,9 @@ pub struct Config {
     /// `GET /metrics` (`config/metrics.rs`).
     #[serde(default)]
     pub metrics: metrics::Metrics,
+    /// Missed-chat summaries (`config/missed_chats.rs`).
+    #[serde(default)]
+    pub missed_chats: missed_chats::MissedChats,
     /// Missed-call notifications; absent = off.
     #[serde(default)]
     pub missed_calls: Option<crate::calls::config::MissedCalls>,

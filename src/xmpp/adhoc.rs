@@ -406,6 +406,7 @@ mod tests {
                 "room-create",
                 "sms",
                 "missed-calls",
+                "missed-chats",
                 "language",
                 "start-chat",
                 "confirm",
