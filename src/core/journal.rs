@@ -2,6 +2,94 @@
 //! written as a table (text with `|` rows, which the Matrix side turns into an HTML table) —
 //! plus when a missed-chat summary is due. Plain code: the bridge reads the rows and the clock.
 
+use super::action::Action;
+use super::watch::Party;
+
+/// A day in milliseconds: chat entries are one per person, conversation and UTC day.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// One message counted in a person's journal: `incoming` when it was written to them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatTouch {
+    /// Whose journal (`Party::key`).
+    pub party: String,
+    /// The other side (`Party::key`, or `sms:+E164`).
+    pub conversation: String,
+    /// `direct` or `sms`.
+    pub kind: &'static str,
+    pub incoming: bool,
+    pub at: i64,
+}
+
+/// The touches of one entry (person, conversation, day) added up, as one row writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatSum {
+    pub party: String,
+    pub conversation: String,
+    pub kind: &'static str,
+    pub day: i64,
+    pub first_at: i64,
+    pub last_at: i64,
+    pub messages: i64,
+    /// The first message to them after their last own one (`None`: they had the last word).
+    pub unread_since: Option<i64>,
+}
+
+/// Add up touches per entry, in order: one database row is written once per statement.
+pub fn sums(touches: &[ChatTouch]) -> Vec<ChatSum> {
+    let mut out: Vec<ChatSum> = Vec::new();
+    for t in touches {
+        let day = t.at - t.at.rem_euclid(DAY_MS);
+        let unread = t.incoming.then_some(t.at);
+        match out.iter_mut().find(|s| s.party == t.party && s.conversation == t.conversation && s.day == day) {
+            Some(s) => {
+                s.first_at = s.first_at.min(t.at);
+                s.last_at = s.last_at.max(t.at);
+                s.messages += 1;
+                s.unread_since = if t.incoming { s.unread_since.or(unread) } else { None };
+            }
+            None => out.push(ChatSum {
+                party: t.party.clone(),
+                conversation: t.conversation.clone(),
+                kind: t.kind,
+                day,
+                first_at: t.at,
+                last_at: t.at,
+                messages: 1,
+                unread_since: unread,
+            }),
+        }
+    }
+    out
+}
+
+/// What a queued message means for the journals of the people on both ends: the sender's
+/// entry (outgoing: they have read the conversation) and the reader's (incoming, unread).
+/// Corrections are not new messages; notices, rooms and everything else count nothing.
+pub fn touches(action: &Action, at: i64) -> Vec<ChatTouch> {
+    let pair = |from: Party, to: Party, kind| {
+        vec![
+            ChatTouch { party: from.key(), conversation: to.key(), kind, incoming: false, at },
+            ChatTouch { party: to.key(), conversation: from.key(), kind, incoming: true, at },
+        ]
+    };
+    let one = |party: Party, phone: &super::ids::PhoneNumber, incoming| {
+        vec![ChatTouch { party: party.key(), conversation: format!("sms:{phone}"), kind: "sms", incoming, at }]
+    };
+    match action {
+        Action::MatrixDirect { from, to, extras, .. } if extras.replaces.is_none() => {
+            pair(Party::Xmpp(from.clone()), Party::Matrix(to.clone()), "direct")
+        }
+        Action::XmppChat { from, to, extras, event: Some(_), .. } if extras.replaces.is_none() => {
+            pair(Party::Matrix(from.clone()), Party::Xmpp(to.clone()), "direct")
+        }
+        Action::SmsToMatrix { phone, to, .. } => one(Party::Matrix(to.clone()), phone, true),
+        Action::XmppFromPhone { phone, to, .. } => one(Party::Xmpp(to.clone()), phone, true),
+        Action::SmsSend { author: Some(author), to, .. } => one(author.clone(), to, false),
+        _ => vec![],
+    }
+}
+
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
