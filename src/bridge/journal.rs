@@ -46,10 +46,16 @@ impl Bridge {
             Ok(s) => s.unwrap_or_else(|| crate::store::now_ms() - DEFAULT_DAYS * 86_400_000),
             Err(e) => return Ok(e),
         };
+        let what = match scope {
+            JournalScope::All => "calls and chats",
+            JournalScope::Missed => "missed calls and chats",
+            JournalScope::Calls => "calls",
+            JournalScope::Chats => "chats",
+        };
         let (owners, title) = match &filter.group {
-            None => (vec![caller.clone()], "Your journal".to_owned()),
+            None => (vec![caller.clone()], format!("Your journal ({what})")),
             Some(group) => match self.group_journal_owners(caller, group).await? {
-                Ok(owners) => (owners, format!("The journal of group {group}")),
+                Ok(owners) => (owners, format!("The journal of group {group} ({what})")),
                 Err(refusal) => return Ok(refusal),
             },
         };

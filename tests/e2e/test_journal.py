@@ -28,18 +28,18 @@ async def ask(m, dm: str, text: str, expect: str) -> dict:
     """m sends a command to the bot; the content of the first answer containing `expect`."""
     mark = len(m.messages_in(dm, _bot()))
     await m.send_text(dm, text)
-    [found, *_] = await m.sync_until(lambda: bot_after(m, dm, mark, lambda c: expect in c.get("body", "")),
-                                     30, f"{expect!r} for {text!r}")
-    return found["content"]
+    found = await m.sync_until(lambda: bot_after(m, dm, mark, lambda c: expect in c.get("body", "")),
+                               30, f"{expect!r} for {text!r}")
+    return found[-1]["content"]
 
 
 async def ask_xmpp(x, text: str, expect: str) -> str:
     comp = ucb.settings().component
     mark = len(x.chats_from(comp))
     x.send_message(mto=comp, mbody=text, mtype="chat")
-    [found, *_] = await wait_for(lambda: [s for s in x.chats_from(comp)[mark:] if expect in s.body], 30,
-                                 what=f"{expect!r} for {text!r}")
-    return found.body
+    found = await wait_for(lambda: [s for s in x.chats_from(comp)[mark:] if expect in s.body], 30,
+                           what=f"{expect!r} for {text!r}")
+    return found[-1].body
 
 
 def tail(number: str) -> str:
@@ -80,7 +80,7 @@ def test_journal_lists_notes_exports_and_reads_by_token_only_ones_own(bridge, si
             x.send_chat(m.jid, "journal hello " + token(3))
 
             async def chats_listed() -> dict:
-                listing = await ask(m, dm, "journal chats", "Your journal")
+                listing = await ask(m, dm, "journal chats", "Your journal (chats)")
                 return listing if x.bare in listing["body"] else {}
             chats = {}
             for _ in range(20):
@@ -91,13 +91,13 @@ def test_journal_lists_notes_exports_and_reads_by_token_only_ones_own(bridge, si
             assert tail(fritz_no) not in chats["body"], f"a call in `journal chats`:\n{chats['body']}"
 
             # fritz: an HTML table with his call, not gina's call.
-            listing = await ask(m, dm, "journal", "Your journal")
+            listing = await ask(m, dm, "journal", "Your journal (calls and chats)")
             body = listing["body"]
             assert tail(fritz_no) in body and "missed call" in body and x.bare in body, body
             assert tail(gina_no) not in body, f"gina's call in fritz's journal:\n{body}"
             assert "<table>" in listing.get("formatted_body", ""), listing
             # gina (positive control for the absence above): her listing has her call, not his.
-            hers = await ask_xmpp(x, "journal", "Your journal")
+            hers = await ask_xmpp(x, "journal", "Your journal (calls and chats)")
             assert tail(gina_no) in hers and "@calls-fritz" in hers, hers
             assert tail(fritz_no) not in hers, f"fritz's call in gina's journal:\n{hers}"
 
@@ -106,7 +106,7 @@ def test_journal_lists_notes_exports_and_reads_by_token_only_ones_own(bridge, si
             await ask(m, dm, f"journal note {cid} call back on Monday", f"noted on {cid}")
             refused = await ask_xmpp(x, f"journal note {cid} hijacked", "has no entry")
             assert cid in refused, refused
-            noted = await ask(m, dm, "journal calls", "Your journal")
+            noted = await ask(m, dm, "journal calls", "call back on Monday")
             assert "call back on Monday" in noted["body"] and "hijacked" not in noted["body"], noted["body"]
 
             # The export: a CSV file from the bot with the call and the note, not gina's call.
@@ -173,7 +173,7 @@ def test_a_missed_chat_summary_comes_once_after_the_threshold_and_not_when_read(
                 assert len(summaries(unread_x.bare)) == 1, summaries(unread_x.bare)
                 assert not summaries(read_x.bare), "a summary for a chat that was read"
                 # The journal shows the unread chats as missed, the read one not.
-                listing = await ask(m, reader_dm, "journal missed", "Your journal")
+                listing = await ask(m, reader_dm, "journal missed", "Your journal (missed calls and chats)")
                 assert unread_x.bare in listing["body"] and late_x.bare in listing["body"], listing["body"]
                 assert read_x.bare not in listing["body"], listing["body"]
         run(go(), timeout=240)
