@@ -1005,7 +1005,10 @@ async fn chat_journal_unread_notes_and_tokens(db: &TestDb) {
     let a = store.chat_journal(&q("matrix:@a:hs")).await.unwrap();
     assert_eq!(a.len(), 2);
     assert_eq!((a[0].conversation.as_str(), a[0].messages), ("xmpp:c@x", 1), "newest first");
-    assert_eq!((a[1].messages, a[1].first_at, a[1].last_at, a[1].unread_since), (2, day + 10, day + 20, Some(day + 10)));
+    assert_eq!(
+        (a[1].messages, a[1].first_at, a[1].last_at, a[1].unread_since),
+        (2, day + 10, day + 20, Some(day + 10))
+    );
     let b = store.chat_journal(&q("xmpp:b@x")).await.unwrap();
     assert_eq!((b.len(), b[0].unread_since), (1, None), "the sender's entry is not unread");
     let filtered = ChatQuery { contact: Some("C@".into()), ..q("matrix:@a:hs") };

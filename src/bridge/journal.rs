@@ -33,7 +33,9 @@ impl Bridge {
         actions: &mut Vec<Action>,
     ) -> crate::store::Result<String> {
         let action = match action {
-            Some(JournalCommand::Note { id, text }) => return self.journal_note(tx, caller, &id, &text.join(" ")).await,
+            Some(JournalCommand::Note { id, text }) => {
+                return self.journal_note(tx, caller, &id, &text.join(" ")).await;
+            }
             Some(JournalCommand::Token { action }) => return self.journal_token(tx, caller, action).await,
             Some(JournalCommand::Export { since }) => return self.journal_export(tx, caller, since, reply_room).await,
             listing => listing,
@@ -76,7 +78,11 @@ impl Bridge {
     }
 
     /// The members whose journal `caller` may read as group `group`, or the refusal.
-    async fn group_journal_owners(&self, caller: &Party, group: &str) -> crate::store::Result<Result<Vec<Party>, String>> {
+    async fn group_journal_owners(
+        &self,
+        caller: &Party,
+        group: &str,
+    ) -> crate::store::Result<Result<Vec<Party>, String>> {
         let Some(members) = self.store.group_members(group).await? else {
             return Ok(Err(format!("There is no contact group '{group}'.")));
         };
@@ -154,14 +160,21 @@ impl Bridge {
             };
         }
         let bare = conversation.split_once(':').map_or(conversation, |(_, rest)| rest);
-        match self.calls.get().and_then(|c| c.contacts().lookup(bare).and_then(|k| k.display_name().map(str::to_owned))) {
+        match self.calls.get().and_then(|c| c.contacts().lookup(bare).and_then(|k| k.display_name().map(str::to_owned)))
+        {
             Some(name) => format!("{name} ({bare})"),
             None => bare.to_owned(),
         }
     }
 
     /// `journal note ID TEXT`: only on one's own entries; `-` removes the note.
-    async fn journal_note(&self, tx: &mut StoreTx, caller: &Party, id: &str, text: &str) -> crate::store::Result<String> {
+    async fn journal_note(
+        &self,
+        tx: &mut StoreTx,
+        caller: &Party,
+        id: &str,
+        text: &str,
+    ) -> crate::store::Result<String> {
         let Some((call, n)) = journal::parse_entry_id(id) else {
             return Ok(format!("'{id}' is not an entry of the journal: use the id the listing shows (c12, m7)."));
         };
@@ -187,7 +200,12 @@ impl Bridge {
     }
 
     /// `journal token new|revoke`.
-    async fn journal_token(&self, tx: &mut StoreTx, caller: &Party, action: TokenAction) -> crate::store::Result<String> {
+    async fn journal_token(
+        &self,
+        tx: &mut StoreTx,
+        caller: &Party,
+        action: TokenAction,
+    ) -> crate::store::Result<String> {
         if self.calls.get().is_none() {
             return Ok("The HTTP journal is not in use on this bridge (no missed_calls section).".into());
         }
@@ -220,7 +238,7 @@ impl Bridge {
             Err(e) => return Ok(e),
         };
         let mut entries = self.entries_of(caller, JournalScope::All, since, None, false).await?;
-        entries.sort_by(|a, b| b.at.cmp(&a.at));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.at));
         let csv = match super::journal_export::to_csv(&entries) {
             Ok(csv) => csv,
             Err(e) => return Ok(format!("Cannot write the export: {e}")),
@@ -250,7 +268,8 @@ pub(super) fn parse_since(value: &str) -> Result<i64, String> {
 
 /// A time as the journal shows it (UTC).
 pub(super) fn show_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
 }
 
 fn call_entry(row: &JournalRow) -> Entry {
@@ -297,7 +316,16 @@ fn chat_entry(row: &ChatEntry, with: String) -> Entry {
         show_time(row.first_at),
         show_time(row.last_at).get(11..).unwrap_or_default()
     );
-    Entry { id: format!("m{}", row.id), at: row.last_at, when: show_time(row.last_at), what: what.into(), with, detail, owner: None, note: None }
+    Entry {
+        id: format!("m{}", row.id),
+        at: row.last_at,
+        when: show_time(row.last_at),
+        what: what.into(),
+        with,
+        detail,
+        owner: None,
+        note: None,
+    }
 }
 
 #[cfg(test)]

@@ -51,7 +51,10 @@ pub(super) fn to_csv(entries: &[Entry]) -> Result<Vec<u8>, csv::Error> {
 pub(super) async fn send(
     bridge: &Bridge,
     tx: &mut StoreTx,
-    caller: &Party, room: Option<&RoomId>, csv: Vec<u8>) -> Result<(), String> {
+    caller: &Party,
+    room: Option<&RoomId>,
+    csv: Vec<u8>,
+) -> Result<(), String> {
     let bot = bridge.map.bot();
     let size = csv.len() as u64;
     let mxc = bridge.matrix.upload(&bot, csv, "text/csv").await.map_err(|e| format!("upload: {e}"))?;
@@ -72,7 +75,8 @@ pub(super) async fn send(
                 name: FILE_NAME.into(),
                 mimetype: Some("text/csv".into()),
                 size: Some(size),
-                room: RoomId::parse(&format!("!journal-export:{}", bridge.map.homeserver)).map_err(|e| e.to_string())?,
+                room: RoomId::parse(&format!("!journal-export:{}", bridge.map.homeserver))
+                    .map_err(|e| e.to_string())?,
                 event_id: txn.clone(),
             };
             // In the command's transaction: a link is served only once the answer is committed.
@@ -113,7 +117,10 @@ mod tests {
         };
         let csv = String::from_utf8(to_csv(&[e]).expect("writes")).expect("UTF-8");
         let mut r = csv::Reader::from_reader(csv.as_bytes());
-        assert_eq!(r.headers().expect("a header").iter().collect::<Vec<_>>(), ["id", "when", "what", "with", "details", "note"]);
+        assert_eq!(
+            r.headers().expect("a header").iter().collect::<Vec<_>>(),
+            ["id", "when", "what", "with", "details", "note"]
+        );
         let row = r.records().next().expect("a row").expect("parses");
         assert_eq!(&row[0], "c3");
         assert!(row[3].starts_with('\''), "{:?}", &row[3]);

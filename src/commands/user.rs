@@ -473,7 +473,8 @@ mod tests {
             parse("journal missed --since 2026-12-01").unwrap(),
             journal(Some(JournalCommand::Missed(since)), JournalFilter::default())
         );
-        let contact = JournalFilter { contact: Some("erika".into()), group: Some("sales".into()), ..Default::default() };
+        let contact =
+            JournalFilter { contact: Some("erika".into()), group: Some("sales".into()), ..Default::default() };
         assert_eq!(
             parse("journal chats --contact erika --group sales").unwrap(),
             journal(Some(JournalCommand::Chats(contact)), JournalFilter::default())
@@ -481,7 +482,10 @@ mod tests {
         assert_eq!(
             parse("journal note c12 called back - fine").unwrap(),
             journal(
-                Some(JournalCommand::Note { id: "c12".into(), text: vec!["called".into(), "back".into(), "-".into(), "fine".into()] }),
+                Some(JournalCommand::Note {
+                    id: "c12".into(),
+                    text: vec!["called".into(), "back".into(), "-".into(), "fine".into()]
+                }),
                 JournalFilter::default()
             )
         );

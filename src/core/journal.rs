@@ -122,7 +122,17 @@ pub fn newest_first(mut entries: Vec<Entry>) -> Vec<Entry> {
 
 /// A cell of a `|` table: one line, no column separator (names and notes are anyone's text).
 fn cell(s: &str) -> String {
-    s.chars().map(|c| if c == '|' { '/' } else if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| {
+            if c == '|' {
+                '/'
+            } else if c.is_control() {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// The entries as a table: a header row and one `| … |` row each; `title` above it.
@@ -132,7 +142,11 @@ pub fn table(title: &str, entries: &[Entry]) -> String {
     }
     let group = entries.iter().any(|e| e.owner.is_some());
     let mut out = format!("{title}:\n");
-    out.push_str(if group { "| id | when | whose | what | with | details | note |" } else { "| id | when | what | with | details | note |" });
+    out.push_str(if group {
+        "| id | when | whose | what | with | details | note |"
+    } else {
+        "| id | when | what | with | details | note |"
+    });
     for e in entries {
         let owner = if group { format!(" {} |", cell(e.owner.as_deref().unwrap_or(""))) } else { String::new() };
         out.push_str(&format!(
@@ -221,8 +235,14 @@ mod tests {
         };
         let t = touches(&action, 5);
         assert_eq!(t.len(), 2);
-        assert_eq!((t[0].party.as_str(), t[0].conversation.as_str(), t[0].incoming), ("xmpp:a@x.test", "matrix:@b:hs.test", false));
-        assert_eq!((t[1].party.as_str(), t[1].conversation.as_str(), t[1].incoming), ("matrix:@b:hs.test", "xmpp:a@x.test", true));
+        assert_eq!(
+            (t[0].party.as_str(), t[0].conversation.as_str(), t[0].incoming),
+            ("xmpp:a@x.test", "matrix:@b:hs.test", false)
+        );
+        assert_eq!(
+            (t[1].party.as_str(), t[1].conversation.as_str(), t[1].incoming),
+            ("matrix:@b:hs.test", "xmpp:a@x.test", true)
+        );
         if let Action::MatrixDirect { extras, .. } = &mut action {
             extras.replaces = Some(crate::core::ids::StanzaId::new("s1"));
         }
