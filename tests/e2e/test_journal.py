@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import re
+import urllib.request
 
 import ucb
 from ucb import Peers, run, token, wait_for
@@ -100,6 +101,16 @@ def test_journal_lists_notes_exports_and_reads_by_token_only_ones_own(bridge, si
             hers = await ask_xmpp(x, "journal", "Your journal (calls and chats)")
             assert tail(gina_no) in hers and "@calls-fritz" in hers, hers
             assert tail(fritz_no) not in hers, f"fritz's call in gina's journal:\n{hers}"
+
+            # gina's export comes as a link the bridge serves (XMPP): her call, not his. The link is
+            # fetched after the answer, which is sent once the command's transaction committed.
+            comp = ucb.settings().component
+            await ask_xmpp(x, "journal export", "Your journal export")
+            [link, *_] = [s.body for s in x.chats_from(comp) if "/media/" in s.body]
+            with urllib.request.urlopen(link.strip(), timeout=10) as r:
+                exported = r.read().decode()
+            assert exported.startswith("id,when,what,with,details,note"), exported
+            assert tail(gina_no) in exported and tail(fritz_no) not in exported, exported
 
             # A note on fritz's call shows in his listing; gina cannot note his entries.
             cid = call_id_of(body, fritz_no)
