@@ -190,3 +190,34 @@ def test_a_missed_chat_summary_comes_once_after_the_threshold_and_not_when_read(
                 assert unread_x.bare in listing["body"] and late_x.bare in listing["body"], listing["body"]
                 assert read_x.bare not in listing["body"], listing["body"]
         run(go(), timeout=240)
+
+
+def test_a_group_journal_needs_membership_and_the_permission(bridge):
+    from test_control import ask as admin_ask, control_room
+
+    async def go():
+        async with Peers() as p:
+            admin = await p.matrix_user("admin")
+            lead, member = await p.matrix_user("gl"), await p.matrix_user("gm")
+            x = await p.xmpp_user("gx")
+            ctl = await control_room(admin)
+            g = "jg" + token(3).lower()
+            await admin_ask(admin, ctl, f"groups create {g}", "OK")
+            await admin_ask(admin, ctl, f"groups add {g} {lead.user_id} {member.user_id}", "2 members")
+            # The member's chat with x: an entry of the group's journal.
+            await p.dm_from_xmpp(member, x)
+            dm = await bot_dm(lead)
+            refused = await ask(lead, dm, f"journal --group {g}", "may not read")
+            assert "group-journal" in refused["body"], refused
+            await admin_ask(admin, ctl, f"permissions grant {lead.user_id} group-journal", "may use group-journal")
+            listing = await ask(lead, dm, f"journal chats --group {g}", f"The journal of group {g} (chats)")
+            assert x.bare in listing["body"] and member.user_id in listing["body"], listing["body"]
+            assert "| whose |" in listing["body"], listing["body"]
+            # Someone with the permission but outside the group is refused too.
+            await admin_ask(admin, ctl, f"permissions grant {x.bare} group-journal", "may use group-journal")
+            comp = ucb.settings().component
+            x.send_message(mto=comp, mbody=f"journal --group {g}", mtype="chat")
+            await wait_for(lambda: [s for s in x.chats_from(comp) if "may not read" in s.body], 30,
+                           what="the outsider's refusal")
+            await admin_ask(admin, ctl, f"groups delete {g}", "deleted")
+    run(go(), timeout=240)
