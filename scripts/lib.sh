@@ -108,6 +108,10 @@ missed_calls:
     time_zone: Europe/Berlin
   journal_token: "e2e-journal-token-0123456789"
   sms_caller_as_sender: true
+# Missed-chat summaries: long enough that no other test's unread message gets one during a run;
+# tests/e2e/test_journal.py runs a variant with a threshold of seconds.
+missed_chats:
+  after_secs: 3600
 # SMS through the peers' Kannel (tests/e2e/test_sms.py); its MO URL is PEER_SMS_MO_URL.
 sms:
   provider: kannel

@@ -100,6 +100,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     bridge.sweep().await;
     tokio::spawn(bridge.clone().sweep_forever());
     tokio::spawn(bridge.clone().keep_ghost_presence());
+    tokio::spawn(bridge.clone().missed_chats_forever());
     tokio::spawn(bridge.clone().watch_xmpp_forever());
     tokio::spawn(bridge.clone().watch_homeserver_forever());
     // Rooms bridged before the bridge wrote MSC2346 bridge info get it; start-up does not wait.

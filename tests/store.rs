@@ -1047,6 +1047,87 @@ async fn notification_choices_per_person_and_kind(db: &TestDb) {
         vec![("xmpp:on@x".to_owned(), "language".to_owned(), "de".to_owned())],
         "the old switch is moved, not copied; other settings stay"
     );
+/// Chats in the journal: counted per person, conversation and day in one statement (repeats
+/// of one entry in a batch added up), unread until read or answered, settled once by the sweep;
+/// notes and tokens belong to one person.
+async fn chat_journal_unread_notes_and_tokens(db: &TestDb) {
+    use ucbridge::core::journal::ChatTouch;
+    use ucbridge::store::ChatQuery;
+    let store = db.open().await;
+    let touch = |party: &str, other: &str, incoming, at| ChatTouch {
+        party: party.into(),
+        conversation: other.into(),
+        kind: "direct",
+        incoming,
+        at,
+    };
+    let day = 20_000 * 86_400_000_i64;
+    let mut tx = store.begin().await.unwrap();
+    tx.touch_chats(&[
+        touch("matrix:@a:hs", "xmpp:b@x", true, day + 10),
+        touch("xmpp:b@x", "matrix:@a:hs", false, day + 10),
+        touch("matrix:@a:hs", "xmpp:b@x", true, day + 20),
+        touch("matrix:@a:hs", "xmpp:c@x", true, day + 30),
+    ])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let q = |party: &str| ChatQuery { party: party.into(), since: 0, limit: 10, ..Default::default() };
+    let a = store.chat_journal(&q("matrix:@a:hs")).await.unwrap();
+    assert_eq!(a.len(), 2);
+    assert_eq!((a[0].conversation.as_str(), a[0].messages), ("xmpp:c@x", 1), "newest first");
+    assert_eq!(
+        (a[1].messages, a[1].first_at, a[1].last_at, a[1].unread_since),
+        (2, day + 10, day + 20, Some(day + 10))
+    );
+    let b = store.chat_journal(&q("xmpp:b@x")).await.unwrap();
+    assert_eq!((b.len(), b[0].unread_since), (1, None), "the sender's entry is not unread");
+    let filtered = ChatQuery { contact: Some("C@".into()), ..q("matrix:@a:hs") };
+    assert_eq!(store.chat_journal(&filtered).await.unwrap().len(), 1);
+
+    // Due after the threshold; settled once (a summary sent: shown as missed).
+    let due = store.due_missed_chats(day + 15, 10).await.unwrap();
+    assert_eq!(due.iter().map(|e| e.conversation.as_str()).collect::<Vec<_>>(), ["xmpp:b@x"]);
+    let mut tx = store.begin().await.unwrap();
+    tx.mark_chats_notified(&[due[0].id], true).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.due_missed_chats(day + 100, 10).await.unwrap().len(), 1, "only c is left");
+    let missed = ChatQuery { missed_only: true, ..q("matrix:@a:hs") };
+    assert_eq!(store.chat_journal(&missed).await.unwrap().len(), 1);
+    // Another message in the same chat: no second summary.
+    let mut tx = store.begin().await.unwrap();
+    tx.touch_chats(&[touch("matrix:@a:hs", "xmpp:b@x", true, day + 40)]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.due_missed_chats(day + 100, 10).await.unwrap().iter().all(|e| e.conversation != "xmpp:b@x"));
+    // Read: nothing waits and it is no longer missed.
+    assert_eq!(store.mark_chat_read("matrix:@a:hs", "xmpp:b@x").await.unwrap(), 1);
+    assert!(store.chat_journal(&missed).await.unwrap().is_empty());
+    // An answer clears the unread state of c's chat too.
+    let mut tx = store.begin().await.unwrap();
+    tx.touch_chats(&[touch("matrix:@a:hs", "xmpp:c@x", false, day + 50)]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.due_missed_chats(day + 100, 10).await.unwrap().is_empty());
+
+    // Notes and owners.
+    let id = a[1].id;
+    assert_eq!(store.chat_entry_owner(id).await.unwrap().as_deref(), Some("matrix:@a:hs"));
+    assert_eq!(store.chat_entry_owner(id + 1000).await.unwrap(), None);
+    let mut tx = store.begin().await.unwrap();
+    tx.set_journal_note("matrix:@a:hs", &format!("m{id}"), Some("first")).await.unwrap();
+    tx.set_journal_note("matrix:@a:hs", &format!("m{id}"), Some("second")).await.unwrap();
+    tx.add_journal_token("hash-1", "matrix:@a:hs").await.unwrap();
+    tx.add_journal_token("hash-2", "matrix:@a:hs").await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.journal_notes("matrix:@a:hs").await.unwrap(), [(format!("m{id}"), "second".to_owned())]);
+    assert!(store.journal_notes("xmpp:b@x").await.unwrap().is_empty());
+    assert_eq!(store.journal_token_party("hash-2").await.unwrap().as_deref(), Some("matrix:@a:hs"));
+    assert_eq!(store.journal_token_party("hash-3").await.unwrap(), None);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.revoke_journal_tokens("matrix:@a:hs").await.unwrap(), 2);
+    tx.set_journal_note("matrix:@a:hs", &format!("m{id}"), None).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.journal_token_party("hash-1").await.unwrap(), None);
+    assert!(store.journal_notes("matrix:@a:hs").await.unwrap().is_empty());
 }
 
 macro_rules! conformance {
@@ -1093,6 +1174,7 @@ conformance!(
     presence_consent_requests_answers_and_shares,
     chatbot_rooms_and_contexts_survive_a_restart,
     notification_choices_per_person_and_kind,
+    chat_journal_unread_notes_and_tokens,
 );
 
 /// The errors the bridge tells apart (a full disk is refused with a clear error, a database

@@ -39,6 +39,7 @@ impl Bridge {
         let mut commands = vec![];
         let mut joined = vec![];
         let mut avatars = vec![];
+        let (mut counted, now) = (vec![], crate::store::now_ms());
         for event in events {
             membership_changed |= matches!(event, MatrixIn::Membership { .. });
             if let MatrixIn::Membership { room, user, membership: Membership::Join, avatar_url, .. } = &event
@@ -62,10 +63,14 @@ impl Bridge {
                 self.remember_upload(sender, file.clone());
                 continue;
             }
-            for action in self.actions_for(&mut tx, event).await? {
+            let actions = self.actions_for(&mut tx, event).await?;
+            counted.extend(actions.iter().flat_map(|a| crate::core::journal::touches(a, now)));
+            for action in actions {
                 rows.push(tx.enqueue_row(action).await?);
             }
         }
+        // The journals' message counts: one statement for the whole transaction.
+        tx.touch_chats(&counted).await?;
         tx.commit().await?;
         let mut replies = vec![];
         for (sender, body, event_id, reply_to) in commands {
@@ -238,10 +243,13 @@ impl Bridge {
                     let answer = self
                         .run_user_command(tx, &Party::Matrix(sender), &text.body, Some(&room), &mut actions)
                         .await?;
-                    actions.insert(
-                        0,
-                        Action::MatrixPost { room, user: self.map.bot(), text: Text::notice(answer), nick: None },
-                    );
+                    // An answer sent as its own notice (a journal table in HTML) leaves this empty.
+                    if !answer.is_empty() {
+                        actions.insert(
+                            0,
+                            Action::MatrixPost { room, user: self.map.bot(), text: Text::notice(answer), nick: None },
+                        );
+                    }
                     return Ok(actions);
                 }
                 vec![]

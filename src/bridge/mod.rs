@@ -16,10 +16,13 @@ mod ghosts;
 mod group_chats;
 pub mod hosted;
 pub mod http_in;
+mod journal;
+mod journal_export;
 mod lanes;
 pub mod linked;
 mod matrix_in;
 mod media;
+mod missed_chats;
 mod notification_choices;
 mod photo_hashes;
 mod presence;
@@ -232,6 +235,7 @@ impl Bridge {
             {
                 return Ok(None);
             }
+            self.count_chats(&mut tx, std::slice::from_ref(action)).await?;
             let row = tx.enqueue_row(action.clone()).await?;
             tx.commit().await?;
             Ok(Some(row))

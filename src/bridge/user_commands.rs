@@ -68,6 +68,18 @@ impl Bridge {
             UserCommand::Notifications { kind, switch, via, to } => {
                 self.notifications_command(tx, caller, kind, switch, via, to).await?
             }
+            UserCommand::Journal { action, filter } => {
+                self.journal_command(tx, caller, action, filter, reply_room, actions).await?
+            }
+            UserCommand::MissedChats { switch } => {
+                let on = switch == Switch::On;
+                tx.set_notification_enabled(caller, crate::core::notify_choice::Kind::MissedChats, on).await?;
+                match (self.current_config().missed_chats.enabled, on) {
+                    (false, _) => "OK, noted; missed-chat summaries are not in use on this bridge, though.".into(),
+                    (true, true) => "OK: you get a summary of chats left unread while you are away.".into(),
+                    (true, false) => "OK: no more missed-chat summaries; `missed-chats on` brings them back.".into(),
+                }
+            }
             UserCommand::Language { language } => {
                 let lang = language.trim().to_ascii_lowercase();
                 let known = self.calls.get().map(|c| c.languages()).unwrap_or_else(|| vec!["de".into(), "en".into()]);

@@ -147,6 +147,13 @@ impl CallsService {
         self.store.journal(q).await
     }
 
+    /// The line a per-user journal token reads (by the token's hash): `Ok(None)` for an unknown
+    /// token; `Ok(Some(None))` for a known one whose owner has no line (now).
+    pub async fn journal_token_line(&self, token_hash: &str) -> Result<Option<Option<UserId>>, StoreError> {
+        let Some(party) = self.store.journal_token_party(token_hash).await? else { return Ok(None) };
+        Ok(Some(crate::core::watch::Party::from_key(&party).and_then(|p| self.user_of(&p))))
+    }
+
     /// The one task that owns the call tracker.
     async fn process(self: Arc<Self>, mut rx: mpsc::Receiver<Batch>) {
         let mut tracker = CallTracker::new();

@@ -319,6 +319,8 @@ pub enum Permission {
     Chatbot,
     /// Chat through the bridge.
     Chat,
+    /// See the journal of the contact groups one is a member of (`journal --group G`).
+    GroupJournal,
 }
 
 impl Permission {
@@ -327,6 +329,7 @@ impl Permission {
             Permission::Sms => "sms",
             Permission::Chatbot => "chatbot",
             Permission::Chat => "chat",
+            Permission::GroupJournal => "group-journal",
         }
     }
 }

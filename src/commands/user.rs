@@ -101,12 +101,105 @@ pub enum UserCommand {
     },
     /// Create the room `start-chat` showed you (within 10 minutes): `confirm`.
     Confirm,
+    /// Your journal of calls and chats, newest first: `journal`, `journal missed`, `journal calls
+    /// --since 2026-12-01`, `journal chats --contact alice`; `journal note c12 called back`
+    /// notes an entry; `journal export` sends it as a CSV file; `journal token new` gives you a
+    /// token for the HTTP journal (`journal token revoke` takes yours back).
+    #[command(args_conflicts_with_subcommands = true)]
+    Journal {
+        #[command(subcommand)]
+        action: Option<JournalCommand>,
+        #[command(flatten)]
+        filter: JournalFilter,
+    },
+    /// Missed-chat summaries for you (a message left unread while you are away): `missed-chats
+    /// off`, `missed-chats on`.
+    MissedChats {
+        /// Missed-chat summaries on or off.
+        switch: Switch,
+    },
     /// Your own contact groups, seen only by you, for `start-chat`: `groups mine create team`,
     /// `groups mine add team @bob:example.org alice@example.org`, `groups mine list`.
     Groups {
         #[command(subcommand)]
         scope: GroupsScope,
     },
+}
+
+/// Which entries of the journal to list, from when, with whom.
+#[derive(clap::Args, Debug, Default, Clone, PartialEq, Eq)]
+pub struct JournalFilter {
+    /// From this day on (YYYY-MM-DD, UTC) or this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only entries with this contact (part of a name, number or address).
+    #[arg(long)]
+    pub contact: Option<String>,
+    /// The journal of a contact group's members (admins, and members of the group with the
+    /// group-journal permission).
+    #[arg(long)]
+    pub group: Option<String>,
+}
+
+#[derive(Subcommand, Debug, PartialEq, Eq)]
+pub enum JournalCommand {
+    /// Missed calls and missed chats.
+    Missed(JournalFilter),
+    /// Calls only.
+    Calls(JournalFilter),
+    /// Chats only.
+    Chats(JournalFilter),
+    /// Calls and chats (the default).
+    All(JournalFilter),
+    /// Note TEXT on entry ID (as the listing shows it: c12, m7); `-` removes the note.
+    Note {
+        /// The entry (c12, m7).
+        id: String,
+        /// The note.
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        text: Vec<String>,
+    },
+    /// Your journal as a CSV file.
+    Export {
+        /// From this day on (YYYY-MM-DD, UTC) or this time (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// A token for the HTTP journal (`GET /calls/journal`) that reads only your entries:
+    /// `journal token new` (the old ones stay valid), `journal token revoke` (all of yours).
+    Token {
+        /// new or revoke.
+        action: TokenAction,
+    },
+}
+
+/// What `journal token` does.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenAction {
+    New,
+    Revoke,
+}
+
+/// Which entries a listing shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JournalScope {
+    Missed,
+    Calls,
+    Chats,
+    All,
+}
+
+impl JournalCommand {
+    /// A listing's scope and filter; `None` for the other journal commands.
+    pub fn listing(&self) -> Option<(JournalScope, &JournalFilter)> {
+        match self {
+            JournalCommand::Missed(f) => Some((JournalScope::Missed, f)),
+            JournalCommand::Calls(f) => Some((JournalScope::Calls, f)),
+            JournalCommand::Chats(f) => Some((JournalScope::Chats, f)),
+            JournalCommand::All(f) => Some((JournalScope::All, f)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug, PartialEq, Eq)]
@@ -168,6 +261,9 @@ impl UserCommand {
             | UserCommand::MissedCalls { .. }
             // Only the caller's own choices are read or changed.
             | UserCommand::Notifications { .. }
+            | UserCommand::MissedChats { .. }
+            // Only the caller's own entries; `--group` is checked when it runs.
+            | UserCommand::Journal { .. }
             | UserCommand::Language { .. }
             // The SMS permission (granted by admins) is checked when it runs.
             | UserCommand::Sms { .. }
@@ -343,6 +439,7 @@ pub const ADHOC: &[Adhoc] = &[
     Adhoc::new(&["sms"]),
     Adhoc::new(&["notifications"]),
     Adhoc::new(&["missed-calls"]),
+    Adhoc::new(&["missed-chats"]),
     Adhoc::new(&["language"]),
     Adhoc::new(&["start-chat"]),
     Adhoc::new(&["confirm"]),
@@ -461,6 +558,42 @@ mod tests {
         );
         assert_eq!(parse("presence list").unwrap(), UserCommand::Presence { action: PresenceCommand::List });
         assert!(parse("presence approve").unwrap_err().contains("<JID>"));
+    }
+
+    #[test]
+    fn parses_journal_commands() {
+        let journal = |action, filter| UserCommand::Journal { action, filter };
+        assert_eq!(parse("journal").unwrap(), journal(None, JournalFilter::default()));
+        let since = JournalFilter { since: Some("2026-12-01".into()), ..Default::default() };
+        assert_eq!(parse("journal --since 2026-12-01").unwrap(), journal(None, since.clone()));
+        assert_eq!(
+            parse("journal missed --since 2026-12-01").unwrap(),
+            journal(Some(JournalCommand::Missed(since)), JournalFilter::default())
+        );
+        let contact =
+            JournalFilter { contact: Some("erika".into()), group: Some("sales".into()), ..Default::default() };
+        assert_eq!(
+            parse("journal chats --contact erika --group sales").unwrap(),
+            journal(Some(JournalCommand::Chats(contact)), JournalFilter::default())
+        );
+        assert_eq!(
+            parse("journal note c12 called back - fine").unwrap(),
+            journal(
+                Some(JournalCommand::Note {
+                    id: "c12".into(),
+                    text: vec!["called".into(), "back".into(), "-".into(), "fine".into()]
+                }),
+                JournalFilter::default()
+            )
+        );
+        assert_eq!(
+            parse("journal token new").unwrap(),
+            journal(Some(JournalCommand::Token { action: TokenAction::New }), JournalFilter::default())
+        );
+        assert!(parse("journal token maybe").unwrap_err().contains("revoke"));
+        assert!(parse("journal note c12").unwrap_err().contains("<TEXT>"));
+        assert_eq!(parse("missed-chats off").unwrap(), UserCommand::MissedChats { switch: Switch::Off });
+        assert_eq!(parse("journal export").unwrap().access(), Access::Anyone);
     }
 
     /// The permission of every user command: only `control-room` needs an admin.

@@ -4,6 +4,7 @@
 mod calls;
 pub mod metrics;
 pub mod notifications;
+pub mod missed_chats;
 mod sms;
 mod sources;
 mod validate;
@@ -62,6 +63,9 @@ pub struct Config {
     /// What people may choose for their notices (`config/notifications.rs`).
     #[serde(default)]
     pub notifications: notifications::Notifications,
+    /// Missed-chat summaries (`config/missed_chats.rs`).
+    #[serde(default)]
+    pub missed_chats: missed_chats::MissedChats,
     /// Missed-call notifications; absent = off.
     #[serde(default)]
     pub missed_calls: Option<crate::calls::config::MissedCalls>,

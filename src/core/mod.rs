@@ -11,6 +11,7 @@ pub mod coalesce;
 pub mod conversation;
 pub mod ids;
 pub mod inbound;
+pub mod journal;
 pub mod link_watch;
 pub mod mapping;
 pub mod menus;

@@ -2,7 +2,8 @@
 //! - `POST /calls/events`: the telephony webhook (schema: `docs/calls-webhook.md`), signed with
 //!   HMAC-SHA256; answered 200 only after the events are stored;
 //! - `GET /calls/journal?user=&from=&to=&type=&format=json|csv`: the call journal, with
-//!   `Authorization: Bearer <missed_calls.journal_token>`.
+//!   `Authorization: Bearer <missed_calls.journal_token>` (everyone's), or a person's own token
+//!   (`journal token new`, stored hashed), which reads only their rows.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -64,19 +65,43 @@ async fn events(
     Ok(axum::Json(json!({"accepted": count})).into_response())
 }
 
-fn authorize(service: &CallsService, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = service.settings.journal_token.as_deref() else {
-        return Err(ApiError::NotFound("the call journal endpoint is off (missed_calls.journal_token)".into()));
-    };
+/// Whose rows a request may read.
+enum Reader {
+    /// The admins' token: anyone's.
+    Everyone,
+    /// A person's own token: their line's rows only.
+    Line(String),
+}
+
+/// A token as stored: its SHA-256, hex (a leaked database does not leak working tokens).
+pub fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Longest bearer token looked up (ours are 69 characters).
+const MAX_TOKEN: usize = 256;
+
+async fn authorize(service: &CallsService, headers: &HeaderMap) -> Result<Reader, ApiError> {
     let given = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| ApiError::Unauthorized("missing bearer token".into()))?;
-    if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized("invalid bearer token".into()))
+    if let Some(expected) = service.settings.journal_token.as_deref()
+        && bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+    {
+        return Ok(Reader::Everyone);
+    }
+    if given.len() > MAX_TOKEN {
+        return Err(ApiError::Unauthorized("invalid bearer token".into()));
+    }
+    // The lookup is by hash: the database compares digests, never the secret itself.
+    match service.journal_token_line(&token_hash(given)).await {
+        Ok(Some(Some(line))) => Ok(Reader::Line(line.to_string())),
+        Ok(Some(None)) => Err(ApiError::Forbidden("this token's owner has no phone line in the journal".into())),
+        Ok(None) => Err(ApiError::Unauthorized("invalid bearer token".into())),
+        Err(e) => Err(ApiError::store("could not check the token", &e)),
     }
 }
 
@@ -98,7 +123,7 @@ async fn journal(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize(&service, &headers)?;
+    let reader = authorize(&service, &headers).await?;
     let mut q = JournalQuery { limit: MAX_ROWS, ..Default::default() };
     for (key, value) in &query {
         match key.as_str() {
@@ -118,6 +143,14 @@ async fn journal(
             }
             "format" => {}
             other => return Err(ApiError::BadRequest(format!("unknown parameter {other}"))),
+        }
+    }
+    if let Reader::Line(line) = reader {
+        match &q.user {
+            Some(asked) if *asked != line => {
+                return Err(ApiError::Forbidden("a personal journal token reads only its owner's rows".into()));
+            }
+            _ => q.user = Some(line),
         }
     }
     let rows = service.journal(&q).await.map_err(|e| ApiError::Internal(format!("reading the journal: {e}")))?;
@@ -227,7 +260,7 @@ fn to_csv(rows: &[JournalRow]) -> Result<Vec<u8>, csv::Error> {
 
 /// Defuse spreadsheet formulas (CSV injection) in caller-controlled fields. A `+` that starts a
 /// phone number is kept: `+49…` is a number, not a formula, in every spreadsheet we know.
-fn csv_safe(value: &str) -> Cow<'_, str> {
+pub(crate) fn csv_safe(value: &str) -> Cow<'_, str> {
     let starts_number = value
         .strip_prefix('+')
         .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == ' '));

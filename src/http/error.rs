@@ -16,6 +16,10 @@ pub enum ApiError {
     /// Missing or wrong credentials of a non-Matrix endpoint (webhook signature, bearer token).
     #[error("{0}")]
     Unauthorized(String),
+    /// Credentials that are valid but do not reach what was asked (a personal journal token
+    /// asking for someone else's rows).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -51,6 +55,7 @@ impl IntoResponse for ApiError {
             ApiError::MissingToken => (StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED"),
             ApiError::BadToken => (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "M_NOT_FOUND"),
             ApiError::NotJson(_) => (StatusCode::BAD_REQUEST, "M_NOT_JSON"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "M_BAD_JSON"),

@@ -246,6 +246,17 @@ impl Store {
     }
 
     /// Everyone's settings: (party key, name, value).
+    /// One of a person's settings, if they set it.
+    pub async fn user_setting(&self, who: &Party, name: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM user_setting WHERE party = $1 AND name = $2")
+            .bind(who.key())
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("user setting")?;
+        row.map(|r| r.try_get(0).ctx("user setting value")).transpose()
+    }
+
     pub async fn user_settings(&self) -> Result<Vec<(String, String, String)>> {
         let rows = sqlx::query("SELECT party, name, value FROM user_setting ORDER BY party, name")
             .fetch_all(&self.pool)

@@ -407,6 +407,7 @@ mod tests {
                 "sms",
                 "notifications",
                 "missed-calls",
+                "missed-chats",
                 "language",
                 "start-chat",
                 "confirm",

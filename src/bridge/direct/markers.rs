@@ -6,6 +6,7 @@
 use crate::bridge::Bridge;
 use crate::bridge::direct::delivery::Asked;
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
+use crate::core::watch::Party;
 use crate::store::{DirectChat, MappedMessage};
 use crate::xmpp::out::Outgoing;
 
@@ -43,6 +44,9 @@ impl Bridge {
             Ok(_) => self.store.latest_from_xmpp(&room).await.ok().flatten(),
             Err(e) => return tracing::warn!(%room, error = %e, "cannot look up a read event"),
         };
+        if let Some(m) = target.as_ref().filter(|m| m.matrix == user) {
+            self.chat_read(Party::Matrix(user.clone()), Party::Xmpp(m.xmpp.clone())).await;
+        }
         let Some(m) = target.filter(|m| m.markable && m.matrix == user) else { return };
         let first_time = match self.direct.displayed.lock() {
             Ok(mut last) => last.insert(room, m.stanza_id.clone()).as_ref() != Some(&m.stanza_id),
@@ -114,6 +118,7 @@ impl Bridge {
             Ok(_) => return tracing::debug!(%from, stanza_id, "displayed marker for an unknown message"),
             Err(e) => return tracing::warn!(error = %e, "cannot look up a displayed message"),
         };
+        self.chat_read(Party::Xmpp(from.clone()), Party::Matrix(m.matrix.clone())).await;
         let ghost = self.map.ghost_for(from);
         if let Err(e) = self.matrix.send_read_receipt(&m.room, &ghost, &m.event_id).await {
             tracing::warn!(%ghost, error = %e, "cannot send read receipt");

@@ -1,0 +1,130 @@
+//! Chats in the journal, and missed chats. Every accepted direct or SMS message is counted for
+//! the people on both ends in the transaction that accepts it (`core::journal::touches`, one
+//! statement); a message to someone stays "unread" in `chat_journal` until their read receipt
+//! (Matrix) or displayed marker (XMPP), or their own answer. A periodic sweep over that stored
+//! state (not a timer per message, so it survives restarts) sends one summary per conversation
+//! to people who left a message unread for `missed_chats.after_secs` while away or offline,
+//! through the outbox; the entry then shows as missed until read.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::bridge::Bridge;
+use crate::core::action::{Action, Text};
+use crate::core::journal::{self, ChatTouch};
+use crate::core::presence::State;
+use crate::core::watch::Party;
+use crate::store::{ChatEntry, StoreTx};
+
+/// Entries one sweep looks at.
+const SWEEP_BATCH: i64 = 200;
+
+/// How a person wants to hear of missed chats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MissedChatChannel {
+    /// A notice from the bot in their chat with it (Matrix).
+    BotChat(crate::core::ids::RoomId),
+    /// A message from the component (XMPP).
+    Component(crate::core::ids::BareJid),
+}
+
+impl Bridge {
+    /// Count the messages among `actions` in their people's journals, inside `tx`.
+    pub(super) async fn count_chats(&self, tx: &mut StoreTx, actions: &[Action]) -> crate::store::Result<()> {
+        let now = crate::store::now_ms();
+        let touches: Vec<ChatTouch> = actions.iter().flat_map(|a| journal::touches(a, now)).collect();
+        tx.touch_chats(&touches).await
+    }
+
+    /// `party` read the conversation with `other` (a receipt, a marker): nothing waits there.
+    pub(super) async fn chat_read(&self, party: Party, other: Party) {
+        if let Err(e) = self.store.mark_chat_read(&party.key(), &other.key()).await {
+            tracing::warn!(%party, error = %e, "cannot mark a chat read");
+        }
+    }
+
+    /// Does `party` want missed-chat summaries, and where do they go? The one place that
+    /// decides (the bridge's switch, the person's `missed-chats on|off`, a way to reach them).
+    pub async fn missed_chat_channel(&self, party: &Party) -> crate::store::Result<Option<MissedChatChannel>> {
+        if !self.current_config().missed_chats.enabled {
+            return Ok(None);
+        }
+        // The person's choice (`missed-chats on|off`, `notifications missed-chats …`).
+        if !self.choice(party, crate::core::notify_choice::Kind::MissedChats).await?.enabled {
+            return Ok(None);
+        }
+        Ok(match party {
+            Party::Matrix(user) => self.store.bot_dm(user).await?.map(MissedChatChannel::BotChat),
+            Party::Xmpp(jid) => Some(MissedChatChannel::Component(jid.clone())),
+        })
+    }
+
+    /// Is `party` there to see a message (available, busy or not to be disturbed)? Away,
+    /// idle, offline and unknown are not.
+    async fn is_there(&self, party: &Party) -> bool {
+        let state = match party {
+            Party::Matrix(user) => match self.presence.matrix.last(user) {
+                Some(p) => Some(p.state),
+                None => self.store.matrix_presence(user).await.ok().flatten().map(|p| p.state),
+            },
+            Party::Xmpp(jid) => self.presence.xmpp.last(jid).map(|p| p.state),
+        };
+        matches!(state, Some(State::Available | State::Busy | State::DoNotDisturb))
+    }
+
+    /// Check the stored unread state every `missed_chats.sweep_secs`, for ever.
+    pub async fn missed_chats_forever(self: Arc<Self>) {
+        loop {
+            let secs = self.current_config().missed_chats.sweep_secs.max(1);
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            if let Err(e) = self.sweep_missed_chats().await {
+                tracing::warn!(error = %e, "missed-chat sweep failed; trying again at the next one");
+            }
+        }
+    }
+
+    /// One sweep: a summary for each conversation whose unread message is old enough and whose
+    /// reader is away; none (and no more) for people who switched them off.
+    pub(super) async fn sweep_missed_chats(self: &Arc<Self>) -> crate::store::Result<()> {
+        let config = self.current_config().missed_chats.clone();
+        if !config.enabled {
+            return Ok(());
+        }
+        let now = crate::store::now_ms();
+        let after_ms = i64::try_from(config.after_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        for entry in self.store.due_missed_chats(now.saturating_sub(after_ms), SWEEP_BATCH).await? {
+            let Some(reader) = Party::from_key(&entry.party) else { continue };
+            let Some(unread_since) = entry.unread_since else { continue };
+            let there = self.is_there(&reader).await;
+            if !journal::summary_due(unread_since, now, after_ms, there) {
+                continue;
+            }
+            let channel = self.missed_chat_channel(&reader).await?;
+            let action = channel.map(|c| self.missed_chat_notice(c, &entry));
+            let mut tx = self.store.begin().await?;
+            // Switched off (or unreachable): settled without a notice, so it is not asked again.
+            tx.mark_chats_notified(&[entry.id], action.is_some()).await?;
+            let rows = match action {
+                Some(a) => vec![tx.enqueue_row(a).await?],
+                None => vec![],
+            };
+            tx.commit().await?;
+            tracing::info!(reader = %reader, entry = entry.id, sent = !rows.is_empty(), "missed-chat summary");
+            self.dispatch(rows);
+        }
+        Ok(())
+    }
+
+    fn missed_chat_notice(&self, channel: MissedChatChannel, entry: &ChatEntry) -> Action {
+        let text = Text::notice(format!(
+            "Missed chat: {} wrote to you at {} and it is still unread ({} message(s) in that chat today; `journal missed` lists your missed calls and chats).",
+            self.counterpart_name(&entry.conversation),
+            super::journal::show_time(entry.unread_since.unwrap_or(entry.last_at)),
+            entry.messages
+        ));
+        match channel {
+            MissedChatChannel::BotChat(room) => Action::MatrixPost { room, user: self.map.bot(), text, nick: None },
+            MissedChatChannel::Component(to) => Action::XmppNotice { to, text },
+        }
+    }
+}
