@@ -976,77 +976,6 @@ async fn chatbot_rooms_and_contexts_survive_a_restart(db: &TestDb) {
     assert!(store.chatbot_turns("xmpp:ben@x").await.unwrap().is_empty());
 }
 
-/// People's notification choices (migration 0022): set whole or only switched, read per person,
-/// per kind and for one kind; a missed-call on/off stored before the table existed moves into it.
-async fn notification_choices_per_person_and_kind(db: &TestDb) {
-    use ucbridge::core::notify_choice::{Channel, Kind, Stored};
-    let store = db.open().await;
-    let bob = Party::Matrix(MatrixUserId::parse("@bob:hs").unwrap());
-    let ann = Party::Xmpp(jid("ann@x"));
-    assert_eq!(store.notification_choice(&bob, Kind::MissedCalls).await.unwrap(), None);
-
-    let email = Stored { enabled: true, channel: Some(Channel::Email), address: Some("bob@calls.test".into()) };
-    let mut tx = store.begin().await.unwrap();
-    tx.set_notification_choice(&bob, Kind::MissedCalls, &email).await.unwrap();
-    tx.set_notification_enabled(&bob, Kind::StatusChanges, false).await.unwrap();
-    tx.set_notification_enabled(&ann, Kind::MissedCalls, false).await.unwrap();
-    tx.commit().await.unwrap();
-    // Uncommitted work is not kept.
-    let mut tx = store.begin().await.unwrap();
-    tx.set_notification_enabled(&ann, Kind::Pickup, false).await.unwrap();
-    drop(tx);
-
-    assert_eq!(store.notification_choice(&bob, Kind::MissedCalls).await.unwrap(), Some(email.clone()));
-    let off = Stored { enabled: false, channel: None, address: None };
-    assert_eq!(
-        store.notification_choices_of(&bob).await.unwrap(),
-        vec![(Kind::MissedCalls, email.clone()), (Kind::StatusChanges, off.clone())]
-    );
-    assert_eq!(store.notification_choices_of(&ann).await.unwrap(), vec![(Kind::MissedCalls, off.clone())]);
-    assert_eq!(
-        store.notification_choices(Kind::MissedCalls).await.unwrap(),
-        vec![("matrix:@bob:hs".to_owned(), email.clone()), ("xmpp:ann@x".to_owned(), off.clone())]
-    );
-
-    // Switching off keeps the channel and address; a whole choice replaces them.
-    let mut tx = store.begin().await.unwrap();
-    tx.set_notification_enabled(&bob, Kind::MissedCalls, false).await.unwrap();
-    tx.commit().await.unwrap();
-    let kept = Stored { enabled: false, ..email.clone() };
-    assert_eq!(store.notification_choice(&bob, Kind::MissedCalls).await.unwrap(), Some(kept));
-    let chat = Stored { enabled: true, channel: Some(Channel::Chat), address: None };
-    let mut tx = store.begin().await.unwrap();
-    tx.set_notification_choice(&bob, Kind::MissedCalls, &chat).await.unwrap();
-    tx.commit().await.unwrap();
-    assert_eq!(store.notification_choice(&bob, Kind::MissedCalls).await.unwrap(), Some(chat));
-    store.close().await;
-
-    // An older database: the on/off of `missed-calls` lived in user_setting. Undo migration 0022,
-    // store such rows, and open the store again: they are the new table's rows, and gone there.
-    {
-        let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
-        for sql in [
-            "DROP TABLE notification_choice",
-            "DELETE FROM _sqlx_migrations WHERE version = 22",
-            "INSERT INTO user_setting (party, name, value, set_at) VALUES ('matrix:@old:hs', 'missed_calls', 'off', 5)",
-            "INSERT INTO user_setting (party, name, value, set_at) VALUES ('xmpp:on@x', 'missed_calls', 'on', 6)",
-            "INSERT INTO user_setting (party, name, value, set_at) VALUES ('xmpp:on@x', 'language', 'de', 6)",
-        ] {
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
-        }
-        conn.close().await.unwrap();
-    }
-    let store = db.open().await;
-    let on = Stored { enabled: true, channel: None, address: None };
-    assert_eq!(
-        store.notification_choices(Kind::MissedCalls).await.unwrap(),
-        vec![("matrix:@old:hs".to_owned(), off), ("xmpp:on@x".to_owned(), on)]
-    );
-    assert_eq!(
-        store.user_settings().await.unwrap(),
-        vec![("xmpp:on@x".to_owned(), "language".to_owned(), "de".to_owned())],
-        "the old switch is moved, not copied; other settings stay"
-    );
 /// Chats in the journal: counted per person, conversation and day in one statement (repeats
 /// of one entry in a batch added up), unread until read or answered, settled once by the sweep;
 /// notes and tokens belong to one person.
@@ -1128,6 +1057,79 @@ async fn chat_journal_unread_notes_and_tokens(db: &TestDb) {
     tx.commit().await.unwrap();
     assert_eq!(store.journal_token_party("hash-1").await.unwrap(), None);
     assert!(store.journal_notes("matrix:@a:hs").await.unwrap().is_empty());
+}
+
+/// People's notification choices (migration 0022): set whole or only switched, read per person,
+/// per kind and for one kind; a missed-call on/off stored before the table existed moves into it.
+async fn notification_choices_per_person_and_kind(db: &TestDb) {
+    use ucbridge::core::notify_choice::{Channel, Kind, Stored};
+    let store = db.open().await;
+    let bob = Party::Matrix(MatrixUserId::parse("@bob:hs").unwrap());
+    let ann = Party::Xmpp(jid("ann@x"));
+    assert_eq!(store.notification_choice(&bob, Kind::MissedCalls).await.unwrap(), None);
+
+    let email = Stored { enabled: true, channel: Some(Channel::Email), address: Some("bob@calls.test".into()) };
+    let mut tx = store.begin().await.unwrap();
+    tx.set_notification_choice(&bob, Kind::MissedCalls, &email).await.unwrap();
+    tx.set_notification_enabled(&bob, Kind::StatusChanges, false).await.unwrap();
+    tx.set_notification_enabled(&ann, Kind::MissedCalls, false).await.unwrap();
+    tx.commit().await.unwrap();
+    // Uncommitted work is not kept.
+    let mut tx = store.begin().await.unwrap();
+    tx.set_notification_enabled(&ann, Kind::Pickup, false).await.unwrap();
+    drop(tx);
+
+    assert_eq!(store.notification_choice(&bob, Kind::MissedCalls).await.unwrap(), Some(email.clone()));
+    let off = Stored { enabled: false, channel: None, address: None };
+    assert_eq!(
+        store.notification_choices_of(&bob).await.unwrap(),
+        vec![(Kind::MissedCalls, email.clone()), (Kind::StatusChanges, off.clone())]
+    );
+    assert_eq!(store.notification_choices_of(&ann).await.unwrap(), vec![(Kind::MissedCalls, off.clone())]);
+    assert_eq!(
+        store.notification_choices(Kind::MissedCalls).await.unwrap(),
+        vec![("matrix:@bob:hs".to_owned(), email.clone()), ("xmpp:ann@x".to_owned(), off.clone())]
+    );
+
+    // Switching off keeps the channel and address; a whole choice replaces them.
+    let mut tx = store.begin().await.unwrap();
+    tx.set_notification_enabled(&bob, Kind::MissedCalls, false).await.unwrap();
+    tx.commit().await.unwrap();
+    let kept = Stored { enabled: false, ..email.clone() };
+    assert_eq!(store.notification_choice(&bob, Kind::MissedCalls).await.unwrap(), Some(kept));
+    let chat = Stored { enabled: true, channel: Some(Channel::Chat), address: None };
+    let mut tx = store.begin().await.unwrap();
+    tx.set_notification_choice(&bob, Kind::MissedCalls, &chat).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.notification_choice(&bob, Kind::MissedCalls).await.unwrap(), Some(chat));
+    store.close().await;
+
+    // An older database: the on/off of `missed-calls` lived in user_setting. Undo migration 0022,
+    // store such rows, and open the store again: they are the new table's rows, and gone there.
+    {
+        let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        for sql in [
+            "DROP TABLE notification_choice",
+            "DELETE FROM _sqlx_migrations WHERE version = 22",
+            "INSERT INTO user_setting (party, name, value, set_at) VALUES ('matrix:@old:hs', 'missed_calls', 'off', 5)",
+            "INSERT INTO user_setting (party, name, value, set_at) VALUES ('xmpp:on@x', 'missed_calls', 'on', 6)",
+            "INSERT INTO user_setting (party, name, value, set_at) VALUES ('xmpp:on@x', 'language', 'de', 6)",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        conn.close().await.unwrap();
+    }
+    let store = db.open().await;
+    let on = Stored { enabled: true, channel: None, address: None };
+    assert_eq!(
+        store.notification_choices(Kind::MissedCalls).await.unwrap(),
+        vec![("matrix:@old:hs".to_owned(), off), ("xmpp:on@x".to_owned(), on)]
+    );
+    assert_eq!(
+        store.user_settings().await.unwrap(),
+        vec![("xmpp:on@x".to_owned(), "language".to_owned(), "de".to_owned())],
+        "the old switch is moved, not copied; other settings stay"
+    );
 }
 
 macro_rules! conformance {
