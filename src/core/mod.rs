@@ -17,6 +17,7 @@ pub mod menus;
 pub mod metrics;
 pub mod outbox;
 pub mod phone;
+pub mod phone_presence;
 pub mod presence;
 pub mod reactions;
 pub mod refusal;

@@ -18,6 +18,7 @@ mod messages;
 mod migrations;
 mod outbox;
 mod own_groups;
+mod phone_busy;
 mod presence;
 mod sms;
 mod subscriptions;
@@ -41,6 +42,7 @@ pub use direct_chats::{DirectChat, PeerMembership};
 pub use hosted_rooms::{ArchiveKey, ArchivedMessage, HostedRoom, NewArchived, Page, RoomMember};
 pub use messages::MappedMessage;
 pub use outbox::OutboxRow;
+pub use phone_busy::PhoneBusy;
 pub use sms::SentSms;
 pub use watches::Watch;
 
