@@ -47,11 +47,23 @@ def post(events: list[dict]) -> None:
     assert status == 200, (status, body)
 
 
+async def pia_matrix(p):
+    """Pia's Matrix account on a new device (each login is one). Synapse shows a user the most
+    available of their devices, so `pia_done` sets this device offline at the end: an earlier
+    test's device still "online" would hide her going away in the next one."""
+    pia_m = await fixed_matrix_user("calls-pia")
+    p.matrix.append(pia_m)
+    return pia_m
+
+
+async def pia_done(pia_m) -> None:
+    await pia_m.set_presence("offline")
+
+
 async def pia_watched(p):
     """Pia on both networks, each watched from the other one: an XMPP contact subscribed to her
     Matrix account, a Matrix contact who sees the ghost of her XMPP account."""
-    pia_m = await fixed_matrix_user("calls-pia")
-    p.matrix.append(pia_m)
+    pia_m = await pia_matrix(p)
     pia_x = await fixed_xmpp_user("calls-pia")
     p.xmpp.append(pia_x)
     x = await p.xmpp_user("pw")
@@ -67,123 +79,143 @@ def test_a_connected_call_shows_busy_on_both_networks_until_it_ends(bridge):
     async def go():
         async with Peers() as p:
             pia_m, pia_x, x, m = await pia_watched(p)
-            desk = "at my desk " + token(3)
-            before = len(x.presences)
-            await pia_m.set_presence("online", desk)
-            await _wait_xmpp_presence(x, pia_m.jid, None, None, desk, before)
-            xdesk = "xmpp desk " + token(3)
-            pia_x.send_presence_state(None, xdesk)
-            await m.wait_presence(pia_x.ghost, "online", xdesk)
-
-            call = "pp-" + token(6)
-            before = len(x.presences)
-            post(ringing(call, "211", rnd_number()))   # ringing is not a state
-            post(answered(call, "211"))
-            busy = await _wait_xmpp_presence(x, pia_m.jid, None, "dnd", NOTE, before)
-            first = x.presences_from(pia_m.jid, before)[0]
-            assert first is busy, f"something came before the busy state (ringing?):{_fmt(x.presences_from(pia_m.jid, before))}"
-            await m.wait_presence(pia_x.ghost, "online", NOTE)
-
-            before = len(x.presences)
-            post(ended(call))
-            await _wait_xmpp_presence(x, pia_m.jid, None, None, desk, before)
-            await m.wait_presence(pia_x.ghost, "online", xdesk)
+            try:
+                await busy_story(pia_m, pia_x, x, m)
+            finally:
+                await pia_done(pia_m)
     run(go(), timeout=200)
+
+
+async def busy_story(pia_m, pia_x, x, m):
+    desk = "at my desk " + token(3)
+    before = len(x.presences)
+    await pia_m.set_presence("online", desk)
+    await _wait_xmpp_presence(x, pia_m.jid, None, None, desk, before)
+    xdesk = "xmpp desk " + token(3)
+    pia_x.send_presence_state(None, xdesk)
+    await m.wait_presence(pia_x.ghost, "online", xdesk)
+
+    call = "pp-" + token(6)
+    before = len(x.presences)
+    post(ringing(call, "211", rnd_number()))   # ringing is not a state
+    post(answered(call, "211"))
+    busy = await _wait_xmpp_presence(x, pia_m.jid, None, "dnd", NOTE, before)
+    first = x.presences_from(pia_m.jid, before)[0]
+    assert first is busy, f"something came before the busy state (ringing?):{_fmt(x.presences_from(pia_m.jid, before))}"
+    await m.wait_presence(pia_x.ghost, "online", NOTE)
+
+    before = len(x.presences)
+    post(ended(call))
+    await _wait_xmpp_presence(x, pia_m.jid, None, None, desk, before)
+    await m.wait_presence(pia_x.ghost, "online", xdesk)
 
 
 def test_her_own_change_during_the_call_wins(bridge):
     async def go():
         async with Peers() as p:
             pia_m, pia_x, x, m = await pia_watched(p)
-            desk = "before the call " + token(3)
-            before = len(x.presences)
-            await pia_m.set_presence("online", desk)
-            await _wait_xmpp_presence(x, pia_m.jid, None, None, desk, before)
-            pia_x.send_presence_state(None, desk)
-            await m.wait_presence(pia_x.ghost, "online", desk)
-
-            call = "pw-" + token(6)
-            before = len(x.presences)
-            post(ringing(call, "211", rnd_number()) + answered(call, "211"))
-            busy = await _wait_xmpp_presence(x, pia_m.jid, None, "dnd", NOTE, before)
-            await m.wait_presence(pia_x.ghost, "online", NOTE)
-
-            # During the call she changes her presence on both networks; the call still shows: the
-            # bridge answers her Matrix change with the busy state again, which tells us it has it.
-            lunch = "lunch " + token(3)
-            meeting = "meeting " + token(3)
-            pia_x.send_presence_state("dnd", meeting)
-            after_busy = len(x.presences)
-            await pia_m.set_presence("unavailable", lunch)
-            again = await _wait_xmpp_presence(x, pia_m.jid, None, "dnd", NOTE, after_busy)
-            assert again is not busy
-            assert not [pr for pr in x.presences_from(pia_m.jid, after_busy) if pr.status == lunch], (
-                f"her own change showed during the call:{_fmt(x.presences_from(pia_m.jid, after_busy))}")
-            await m.wait_presence(pia_x.ghost, "online", NOTE)
-            before = len(x.presences)
-            post(ended(call))
-            got = await _wait_xmpp_presence(x, pia_m.jid, None, "away", lunch, before)
-            since = x.presences_from(pia_m.jid, before)
-            earlier = since[:since.index(got)]
-            assert not [pr for pr in earlier if pr.status == desk], (
-                f"the presence from before the call came back although she changed it:{_fmt(since)}")
-            await m.wait_presence(pia_x.ghost, "unavailable", "⛔ " + meeting)
+            try:
+                await own_change_story(pia_m, pia_x, x, m)
+            finally:
+                await pia_done(pia_m)
     run(go(), timeout=200)
+
+
+async def own_change_story(pia_m, pia_x, x, m):
+    desk = "before the call " + token(3)
+    before = len(x.presences)
+    await pia_m.set_presence("online", desk)
+    await _wait_xmpp_presence(x, pia_m.jid, None, None, desk, before)
+    pia_x.send_presence_state(None, desk)
+    await m.wait_presence(pia_x.ghost, "online", desk)
+
+    call = "pw-" + token(6)
+    before = len(x.presences)
+    post(ringing(call, "211", rnd_number()) + answered(call, "211"))
+    busy = await _wait_xmpp_presence(x, pia_m.jid, None, "dnd", NOTE, before)
+    await m.wait_presence(pia_x.ghost, "online", NOTE)
+
+    # During the call she changes her presence on both networks; the call still shows: the
+    # bridge answers her Matrix change with the busy state again, which tells us it has it.
+    lunch = "lunch " + token(3)
+    meeting = "meeting " + token(3)
+    pia_x.send_presence_state("dnd", meeting)
+    after_busy = len(x.presences)
+    await pia_m.set_presence("unavailable", lunch)
+    again = await _wait_xmpp_presence(x, pia_m.jid, None, "dnd", NOTE, after_busy)
+    assert again is not busy
+    assert not [pr for pr in x.presences_from(pia_m.jid, after_busy) if pr.status == lunch], (
+        f"her own change showed during the call:{_fmt(x.presences_from(pia_m.jid, after_busy))}")
+    await m.wait_presence(pia_x.ghost, "online", NOTE)
+    before = len(x.presences)
+    post(ended(call))
+    got = await _wait_xmpp_presence(x, pia_m.jid, None, "away", lunch, before)
+    since = x.presences_from(pia_m.jid, before)
+    earlier = since[:since.index(got)]
+    assert not [pr for pr in earlier if pr.status == desk], (
+        f"the presence from before the call came back although she changed it:{_fmt(since)}")
+    await m.wait_presence(pia_x.ghost, "unavailable", "⛔ " + meeting)
 
 
 def test_pickup_alerts_go_to_a_colleague_in_the_pickup_group_while_she_is_away(bridge):
     async def go():
         async with Peers() as p:
             s = settings()
-            pia_m = await fixed_matrix_user("calls-pia")
-            p.matrix.append(pia_m)
-            await bot_dm(pia_m)
-            quinn = await fixed_matrix_user("calls-quinn")
-            p.matrix.append(quinn)
-            dm = await bot_dm(quinn)
-            rosa = await fixed_xmpp_user("calls-rosa")
-            p.xmpp.append(rosa)
-            x = await p.xmpp_user("pw")          # sees pia's presence: tells us the bridge has it
-            await p.dm_from_matrix(pia_m, x)
-            await x.subscribe(pia_m.jid, mutual=False)
-
-            await quinn.send_text(dm, f"notify add {pia_m.user_id} --when pickup")
-            await quinn.sync_until(lambda: bot_says(quinn, dm, "so you can pick it up"), 30, "the pickup watch")
-            await quinn.send_text(dm, "notify list")
-            await quinn.sync_until(lambda: bot_says(quinn, dm, "have a call to pick up"), 30, "the list")
-            comp = s.component
-            rosa.send_message(mto=comp, mbody=f"notify add {pia_m.user_id} --when pickup", mtype="chat")
-            await wait_for(lambda: [c for c in rosa.chats_from(comp) if "You may not pick up" in c.body], 30,
-                           what="rosa (outside the pickup group) refused")
-
-            # Present: a call ringing at her phone is hers to take; no alert.
-            here = "here " + token(3)
-            before = len(x.presences)
-            await pia_m.set_presence("online", here)
-            await _wait_xmpp_presence(x, pia_m.jid, None, None, here, before)
-            present_caller = rnd_number()
-            first = "pk-" + token(6)
-            post(ringing(first, "211", present_caller))
-
-            # Away: the next call's alert reaches quinn at once, naming caller and contact.
-            away = "away " + token(3)
-            before = len(x.presences)
-            await pia_m.set_presence("unavailable", away)
-            await _wait_xmpp_presence(x, pia_m.jid, None, "away", away, before)
-            second = "pk-" + token(6)
-            sent = time.monotonic()
-            post(ringing(second, "211", ERIKA))
-
-            def alert():
-                return [e for e in quinn.messages_in(dm) if "Call to pick up" in e["content"].get("body", "")
-                        and ERIKA in e["content"]["body"]]
-            [ev] = await quinn.sync_until(alert, 30, "the pickup alert")
-            took = time.monotonic() - sent
-            body = ev["content"]["body"]
-            assert "Erika Mustermann" in body and pia_m.user_id in body and "211" in body and "away" in body, body
-            assert took < 5, f"the alert took {took:.1f} s"
-            early = [e for e in quinn.messages_in(dm) if present_caller in e["content"].get("body", "")]
-            assert not early, f"an alert came while she was present: {early}"
-            assert not [c for c in rosa.chats_from(comp) if "Call to pick up" in c.body], "rosa got an alert"
-            post(ended(first) + ended(second))
+            pia_m = await pia_matrix(p)
+            try:
+                await pickup_story(p, s, pia_m)
+            finally:
+                await pia_done(pia_m)
     run(go(), timeout=200)
+
+
+async def pickup_story(p, s, pia_m):
+    await bot_dm(pia_m)
+    quinn = await fixed_matrix_user("calls-quinn")
+    p.matrix.append(quinn)
+    dm = await bot_dm(quinn)
+    rosa = await fixed_xmpp_user("calls-rosa")
+    p.xmpp.append(rosa)
+    x = await p.xmpp_user("pw")          # sees pia's presence: tells us the bridge has it
+    await p.dm_from_matrix(pia_m, x)
+    await x.subscribe(pia_m.jid, mutual=False)
+
+    await quinn.send_text(dm, f"notify add {pia_m.user_id} --when pickup")
+    await quinn.sync_until(lambda: bot_says(quinn, dm, "so you can pick it up"), 30, "the pickup watch")
+    await quinn.send_text(dm, "notify list")
+    await quinn.sync_until(lambda: bot_says(quinn, dm, "have a call to pick up"), 30, "the list")
+    comp = s.component
+    rosa.send_message(mto=comp, mbody=f"notify add {pia_m.user_id} --when pickup", mtype="chat")
+    await wait_for(lambda: [c for c in rosa.chats_from(comp) if "You may not pick up" in c.body], 30,
+                   what="rosa (outside the pickup group) refused")
+
+    # Present: a call ringing at her phone is hers to take; no alert.
+    here = "here " + token(3)
+    before = len(x.presences)
+    await pia_m.set_presence("online", here)
+    await _wait_xmpp_presence(x, pia_m.jid, None, None, here, before)
+    present_caller = rnd_number()
+    first = "pk-" + token(6)
+    post(ringing(first, "211", present_caller))
+
+    # Away: the next call's alert reaches quinn at once, naming caller and contact.
+    away = "away " + token(3)
+    before = len(x.presences)
+    await pia_m.set_presence("unavailable", away)
+    await _wait_xmpp_presence(x, pia_m.jid, None, "away", away, before)
+    second = "pk-" + token(6)
+    sent = time.monotonic()
+    post(ringing(second, "211", ERIKA))
+
+    def alert():
+        return [e for e in quinn.messages_in(dm) if "Call to pick up" in e["content"].get("body", "")
+                and ERIKA in e["content"]["body"]]
+    [ev] = await quinn.sync_until(alert, 30, "the pickup alert")
+    took = time.monotonic() - sent
+    body = ev["content"]["body"]
+    assert "Erika Mustermann" in body and pia_m.user_id in body and "211" in body and "away" in body, body
+    assert took < 5, f"the alert took {took:.1f} s"
+    early = [e for e in quinn.messages_in(dm) if present_caller in e["content"].get("body", "")]
+    assert not early, f"an alert came while she was present: {early}"
+    assert not [c for c in rosa.chats_from(comp) if "Call to pick up" in c.body], "rosa got an alert"
+    post(ended(first) + ended(second))
