@@ -17,13 +17,13 @@ from test_commands import fixed_matrix_user, fixed_xmpp_user
 from test_missed_calls import ERIKA, post_events, rnd_number
 from test_presence import _fmt, _wait_xmpp_presence, dm_from_xmpp_known
 from test_rooms import bot_dm, bot_says
-from ucb import Peers, run, settings, token, wait_for
+from ucb import Peers, config_variant, run, settings, token, wait_for
 
 NOTE = "📞 On the phone"
 
 
-def ringing(call_id: str, ext: str, number: str) -> list[dict]:
-    t0 = int(time.time() * 1000)
+def ringing(call_id: str, ext: str, number: str, ago_s: int = 0) -> list[dict]:
+    t0 = int(time.time() * 1000) - ago_s * 1000
     return [
         {"type": "call_created", "call_id": call_id, "caller": {"number": number}, "called": "+49305550" + ext,
          "direction": "inbound", "at": t0},
@@ -31,8 +31,8 @@ def ringing(call_id: str, ext: str, number: str) -> list[dict]:
     ]
 
 
-def answered(call_id: str, ext: str) -> list[dict]:
-    t = int(time.time() * 1000)
+def answered(call_id: str, ext: str, ago_s: int = 0) -> list[dict]:
+    t = int(time.time() * 1000) - ago_s * 1000
     return [{"type": "call_answered", "call_id": call_id, "by": ext, "at": t},
             {"type": "leg_ended", "call_id": call_id, "leg_id": call_id + "-l1", "outcome": {"kind": "answered"},
              "at": t}]
@@ -155,6 +155,40 @@ async def own_change_story(pia_m, pia_x, x, m):
     assert not [pr for pr in earlier if pr.status == desk], (
         f"the presence from before the call came back although she changed it:{_fmt(since)}")
     await m.wait_presence(pia_x.ghost, "unavailable", "⛔ " + meeting)
+
+
+def test_a_restart_mid_call_leaves_nobody_busy_once_the_call_expired(bridge):
+    """The call's end is lost while the bridge is down: after the restart the expiry closes the call
+    (here at once: its last event is older than idle_expiry_secs), and with it the busy state, on
+    both networks. Her XMPP presence is not re-sent after the restart: what the bridge stored with
+    the call is shown."""
+    async def go():
+        async with Peers() as p:
+            pia_m, pia_x, x, m = await pia_watched(p)
+            try:
+                desk = "desk " + token(3)
+                before = len(x.presences)
+                await pia_m.set_presence("online", desk)
+                await _wait_xmpp_presence(x, pia_m.jid, None, None, desk, before)
+                xdesk = "xmpp desk " + token(3)
+                pia_x.send_presence_state(None, xdesk)
+                await m.wait_presence(pia_x.ghost, "online", xdesk)
+                call = "pr-" + token(6)
+                before = len(x.presences)
+                post(ringing(call, "211", rnd_number(), ago_s=150) + answered(call, "211", ago_s=140))
+                await _wait_xmpp_presence(x, pia_m.jid, None, "dnd", NOTE, before)
+                await m.wait_presence(pia_x.ghost, "online", NOTE)
+                await pia_m.sync_once(0)   # Synapse keeps her device online through the restart
+
+                def expiring(cfg):
+                    cfg["missed_calls"]["idle_expiry_secs"] = 60
+                before = len(x.presences)
+                with config_variant(bridge, "phone-expiry", expiring):
+                    await _wait_xmpp_presence(x, pia_m.jid, None, None, desk, before, timeout=30)
+                    await m.wait_presence(pia_x.ghost, "online", xdesk, timeout=30)
+            finally:
+                await pia_done(pia_m)
+    run(go(), timeout=200)
 
 
 def test_pickup_alerts_go_to_a_colleague_in_the_pickup_group_while_she_is_away(bridge):
