@@ -90,6 +90,12 @@ pub fn occupants(directory: &Directory, call: &Call) -> BTreeSet<UserId> {
     out
 }
 
+/// The line owner one of whose chat accounts `who` is.
+fn line_of<'a>(directory: &'a Directory, who: &Party) -> Option<&'a UserEntry> {
+    let key = who.key();
+    directory.users().iter().find(|u| u.logon_keys().contains(&key))
+}
+
 /// A line owner's chat accounts.
 pub fn accounts(entry: &UserEntry) -> Vec<Party> {
     entry.logon_keys().iter().filter_map(|k| Party::from_key(k)).collect()
@@ -179,25 +185,14 @@ impl CallsService {
     /// config's), else the default.
     pub fn language_of(&self, who: &Party) -> String {
         let live = self.live();
-        let key = who.key();
-        live.directory
-            .users()
-            .iter()
-            .find(|u| u.logon_keys().contains(&key))
+        line_of(&live.directory, who)
             .and_then(|u| u.language.clone())
             .unwrap_or_else(|| live.render.default_language.clone())
     }
 
     /// The extensions of a chat account's line owner (none: not in the directory).
     pub fn extensions_of(&self, who: &Party) -> Vec<Extension> {
-        let key = who.key();
-        let live = self.live();
-        live.directory
-            .users()
-            .iter()
-            .find(|u| u.logon_keys().contains(&key))
-            .map(|u| u.extensions.clone())
-            .unwrap_or_default()
+        line_of(&self.live().directory, who).map(|u| u.extensions.clone()).unwrap_or_default()
     }
 
     /// May `watcher` pick up a call ringing at `extension` (`missed_calls.pickup_groups`)?

@@ -75,18 +75,24 @@ async def pia_watched(p):
     return pia_m, pia_x, x, m
 
 
-def test_a_connected_call_shows_busy_on_both_networks_until_it_ends(bridge):
+def with_pia_watched(story) -> None:
+    """Run story(pia_m, pia_x, x, m) with Pia watched from both networks (pia_watched)."""
     async def go():
         async with Peers() as p:
             pia_m, pia_x, x, m = await pia_watched(p)
             try:
-                await busy_story(pia_m, pia_x, x, m)
+                await story(pia_m, pia_x, x, m)
             finally:
                 await pia_done(pia_m)
     run(go(), timeout=200)
 
 
-async def busy_story(pia_m, pia_x, x, m):
+def test_a_connected_call_shows_busy_on_both_networks_until_it_ends(bridge):
+    with_pia_watched(busy_story)
+
+
+async def at_desk(pia_m, pia_x, x, m) -> tuple[str, str]:
+    """Pia available on both networks, each with its own note, seen by both watchers."""
     desk = "at my desk " + token(3)
     before = len(x.presences)
     await pia_m.set_presence("online", desk)
@@ -94,6 +100,11 @@ async def busy_story(pia_m, pia_x, x, m):
     xdesk = "xmpp desk " + token(3)
     pia_x.send_presence_state(None, xdesk)
     await m.wait_presence(pia_x.ghost, "online", xdesk)
+    return desk, xdesk
+
+
+async def busy_story(pia_m, pia_x, x, m):
+    desk, xdesk = await at_desk(pia_m, pia_x, x, m)
 
     call = "pp-" + token(6)
     before = len(x.presences)
@@ -111,23 +122,11 @@ async def busy_story(pia_m, pia_x, x, m):
 
 
 def test_her_own_change_during_the_call_wins(bridge):
-    async def go():
-        async with Peers() as p:
-            pia_m, pia_x, x, m = await pia_watched(p)
-            try:
-                await own_change_story(pia_m, pia_x, x, m)
-            finally:
-                await pia_done(pia_m)
-    run(go(), timeout=200)
+    with_pia_watched(own_change_story)
 
 
 async def own_change_story(pia_m, pia_x, x, m):
-    desk = "before the call " + token(3)
-    before = len(x.presences)
-    await pia_m.set_presence("online", desk)
-    await _wait_xmpp_presence(x, pia_m.jid, None, None, desk, before)
-    pia_x.send_presence_state(None, desk)
-    await m.wait_presence(pia_x.ghost, "online", desk)
+    desk, _ = await at_desk(pia_m, pia_x, x, m)
 
     call = "pw-" + token(6)
     before = len(x.presences)
@@ -162,33 +161,24 @@ def test_a_restart_mid_call_leaves_nobody_busy_once_the_call_expired(bridge):
     (here at once: its last event is older than idle_expiry_secs), and with it the busy state, on
     both networks. Her XMPP presence is not re-sent after the restart: what the bridge stored with
     the call is shown."""
-    async def go():
-        async with Peers() as p:
-            pia_m, pia_x, x, m = await pia_watched(p)
-            try:
-                desk = "desk " + token(3)
-                before = len(x.presences)
-                await pia_m.set_presence("online", desk)
-                await _wait_xmpp_presence(x, pia_m.jid, None, None, desk, before)
-                xdesk = "xmpp desk " + token(3)
-                pia_x.send_presence_state(None, xdesk)
-                await m.wait_presence(pia_x.ghost, "online", xdesk)
-                call = "pr-" + token(6)
-                before = len(x.presences)
-                post(ringing(call, "211", rnd_number(), ago_s=150) + answered(call, "211", ago_s=140))
-                await _wait_xmpp_presence(x, pia_m.jid, None, "dnd", NOTE, before)
-                await m.wait_presence(pia_x.ghost, "online", NOTE)
-                await pia_m.sync_once(0)   # Synapse keeps her device online through the restart
+    with_pia_watched(lambda *pia: restart_story(*pia, bridge))
 
-                def expiring(cfg):
-                    cfg["missed_calls"]["idle_expiry_secs"] = 60
-                before = len(x.presences)
-                with config_variant(bridge, "phone-expiry", expiring):
-                    await _wait_xmpp_presence(x, pia_m.jid, None, None, desk, before, timeout=30)
-                    await m.wait_presence(pia_x.ghost, "online", xdesk, timeout=30)
-            finally:
-                await pia_done(pia_m)
-    run(go(), timeout=200)
+
+async def restart_story(pia_m, pia_x, x, m, bridge):
+    desk, xdesk = await at_desk(pia_m, pia_x, x, m)
+    call = "pr-" + token(6)
+    before = len(x.presences)
+    post(ringing(call, "211", rnd_number(), ago_s=150) + answered(call, "211", ago_s=140))
+    await _wait_xmpp_presence(x, pia_m.jid, None, "dnd", NOTE, before)
+    await m.wait_presence(pia_x.ghost, "online", NOTE)
+    await pia_m.sync_once(0)   # Synapse keeps her device online through the restart
+
+    def expiring(cfg):
+        cfg["missed_calls"]["idle_expiry_secs"] = 60
+    before = len(x.presences)
+    with config_variant(bridge, "phone-expiry", expiring):
+        await _wait_xmpp_presence(x, pia_m.jid, None, None, desk, before, timeout=30)
+        await m.wait_presence(pia_x.ghost, "online", xdesk, timeout=30)
 
 
 def test_pickup_alerts_go_to_a_colleague_in_the_pickup_group_while_she_is_away(bridge):
