@@ -215,6 +215,17 @@ missed_calls:
         let old = load(&BASE.replace("link_prefix: \"callto:\"", "utc_offset_minutes: -300")).unwrap();
         assert_eq!(old.missed_calls.unwrap().mail.unwrap().zone().unwrap(), crate::calls::zone::CallZone::Fixed(-300));
         assert!(load(&BASE.replace("missed_calls:", "unused:")).is_err(), "unknown top-level keys are refused");
+        // Presence from the phone is off and nobody may pick up unless configured.
+        let mc = load(BASE).unwrap().missed_calls.unwrap();
+        assert!(!mc.presence_from_calls.enabled);
+        assert_eq!(mc.presence_from_calls.note_in("de"), "Am Telefon");
+        assert_eq!(mc.pickup_groups, crate::calls::pickup::PickupGroups::Nobody);
+        let phone = "  presence_from_calls: {enabled: true, note: {fr: \"Au téléphone\"}}\n  pickup_groups: everyone\n  journal_token:";
+        let mc = load(&BASE.replace("  journal_token:", phone)).unwrap().missed_calls.unwrap();
+        assert!(mc.presence_from_calls.enabled);
+        assert_eq!(mc.presence_from_calls.note_in("fr"), "Au téléphone");
+        assert_eq!(mc.presence_from_calls.note_in("de"), "Au téléphone", "any note rather than none");
+        assert_eq!(mc.pickup_groups, crate::calls::pickup::PickupGroups::Everyone);
     }
 
     #[test]
