@@ -90,6 +90,15 @@ missed_calls:
     # tests/e2e/test_notification_choices.py: no address in the config (chat notices), until ivo
     # chooses e-mail with his own address.
     - {id: ivo, extensions: ["231"], language: en, matrix_user: "@calls-ivo:${PEER_MATRIX_DOMAIN:-localhost}"}
+    # tests/e2e/test_phone_presence.py: pia (both networks) is shown busy while on the phone; quinn may
+    # pick up her calls (one pickup group), rosa may not.
+    - {id: pia, extensions: ["211"], language: en, matrix_user: "@calls-pia:${PEER_MATRIX_DOMAIN:-localhost}", xmpp_jid: "calls-pia@${PEER_XMPP_DOMAIN:-localhost}", channels: [chat]}
+    - {id: quinn, extensions: ["212"], language: en, matrix_user: "@calls-quinn:${PEER_MATRIX_DOMAIN:-localhost}", channels: [chat]}
+    - {id: rosa, extensions: ["213"], language: en, xmpp_jid: "calls-rosa@${PEER_XMPP_DOMAIN:-localhost}", channels: [chat]}
+  presence_from_calls:
+    enabled: true
+    note: {en: "On the phone", de: "Am Telefon"}
+  pickup_groups: [["211", "212"]]
   # The called line's name in the notices (tests/e2e/test_missed_call_rules.py).
   lines:
     - {number: "+49 30 5550 999", name: "Hotline Beispiel"}

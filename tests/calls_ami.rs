@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use ucbridge::calls::ami::{self, ClientConfig, Translator, TranslatorConfig};
 use ucbridge::calls::event::CallEvent;
 use ucbridge::calls::model::{CallSummary, CallTracker};
+use ucbridge::calls::phone::{self, Phones};
 use ucbridge::calls::rules::{self, Directory, Facts, Notice, NoticeReason, RuleSettings, UserEntry};
 use ucbridge::calls::webhook;
 
@@ -371,4 +372,40 @@ fn an_ami_event_with_a_field_the_webhook_refuses_is_dropped() {
     assert!(ami::vetted(ringing("201")).is_some());
     assert!(ami::vetted(ringing(&"2".repeat(200))).is_none(), "too long");
     assert!(ami::vetted(ringing("20\u{1}1")).is_none(), "control character");
+}
+
+/// What the phone tells the chat, event by event (`calls::phone`): a new ring at an extension
+/// (pickup alerts) and who a connected call shows busy or frees (presence from the phone).
+fn phone_story(events: Vec<CallEvent>) -> Vec<String> {
+    let d = directory();
+    let mut tracker = CallTracker::new();
+    let mut phones = Phones::default();
+    let mut out = Vec::new();
+    for e in events {
+        let call = e.call_id().clone();
+        if let Some(ext) = tracker.new_ring(&e)
+            && phones.rang(&call, &ext)
+        {
+            out.push(format!("{call} ring {ext}"));
+        }
+        tracker.apply(e).expect("consistent events");
+        let now = tracker.get(&call).map(|c| phone::occupants(&d, c)).unwrap_or_default();
+        for (user, busy) in phones.occupy(&call, now) {
+            out.push(format!("{call} {} {user}", if busy { "busy" } else { "free" }));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_phone_tells_the_chat_the_same_from_ami_as_from_the_webhook() {
+    let (address, _) = fake_manager(vec![Session::SendAndStay(fixture("pickup.ami"))]).await;
+    let from_ami = phone_story(collect(address, 2).await);
+    let events = webhook::parse_events(fixture("pickup.webhook.json").as_bytes()).expect("valid webhook body");
+    let from_webhook = phone_story(events);
+    let call = "1700004000.51";
+    // Alice's phone rings (a pickup alert is due), Erin picks up and is busy until the call ends.
+    assert_eq!(from_webhook, [format!("{call} ring 201"), format!("{call} busy erin"), format!("{call} free erin")]);
+    let same_call: Vec<&String> = from_ami.iter().filter(|s| s.starts_with(&format!("{call} "))).collect();
+    assert_eq!(same_call, from_webhook.iter().collect::<Vec<_>>(), "AMI: {from_ami:?}");
 }

@@ -242,6 +242,7 @@ async fn watches_and_bot_chats(db: &TestDb) {
         target: target.clone(),
         on_available: a,
         on_offline: o,
+        on_pickup: false,
     };
     let mut tx = store.begin().await.unwrap();
     tx.add_watch(&w(&bob, &alice, true, true)).await.unwrap();
@@ -261,8 +262,43 @@ async fn watches_and_bot_chats(db: &TestDb) {
         vec![w(&bob, &alice, true, false), w(&carol, &alice, false, true)]
     );
     assert!(store.watchers_of(&bob).await.unwrap().is_empty());
+    // A pickup watch is one more kind of the same watch.
+    let mut tx = store.begin().await.unwrap();
+    let pickup = Watch { on_pickup: true, ..w(&carol, &alice, false, true) };
+    tx.add_watch(&pickup).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.watchers_of(&alice).await.unwrap()[1], pickup);
     assert_eq!(store.bot_dm(&mxid("@bob:hs")).await.unwrap(), Some(room("!bot2:hs")));
     assert_eq!(store.bot_dm(&mxid("@carol:hs")).await.unwrap(), None);
+}
+
+async fn phone_calls_shown_busy_are_kept_with_the_own_presence(db: &TestDb) {
+    use ucbridge::core::presence::{Presence, State};
+    use ucbridge::store::PhoneBusy;
+    let store = db.open().await;
+    let pia = Party::Matrix(mxid("@pia:hs"));
+    let xia = Party::Xmpp(jid("pia@x"));
+    let row = |party: &Party, call: &str, own: Option<Presence>| PhoneBusy {
+        party: party.clone(),
+        call_id: call.into(),
+        note: "On the phone".into(),
+        own,
+    };
+    let away = Presence::new(State::Away, Some("lunch"));
+    store.add_phone_busy(&row(&pia, "c1", Some(away.clone()))).await.unwrap();
+    store.add_phone_busy(&row(&pia, "c1", None)).await.unwrap(); // a repeat keeps the first own presence
+    store.add_phone_busy(&row(&xia, "c2", None)).await.unwrap();
+    let all = store.phone_busy().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.contains(&row(&pia, "c1", Some(away))));
+    assert!(all.contains(&row(&xia, "c2", None)));
+    // She changes her presence during the call: that is what shows after it.
+    let dnd = Presence::new(State::DoNotDisturb, None);
+    store.set_phone_busy_own(&xia, &dnd).await.unwrap();
+    assert!(store.phone_busy().await.unwrap().contains(&row(&xia, "c2", Some(dnd))));
+    assert!(store.remove_phone_busy(&pia, "c1").await.unwrap());
+    assert!(!store.remove_phone_busy(&pia, "c1").await.unwrap());
+    assert_eq!(store.phone_busy().await.unwrap().len(), 1);
 }
 
 async fn rooms_members_and_archive_pages(db: &TestDb) {
@@ -1161,6 +1197,7 @@ conformance!(
     ghosts_and_subscriptions,
     presence_and_message_map,
     watches_and_bot_chats,
+    phone_calls_shown_busy_are_kept_with_the_own_presence,
     rooms_members_and_archive_pages,
     the_instance_id_is_made_once_and_kept,
     call_events_replay_until_the_call_is_finished,

@@ -74,4 +74,16 @@ impl CallsHost for Arc<Bridge> {
     fn bot(&self) -> MatrixUserId {
         self.map.bot()
     }
+
+    fn phone_presence(&self, changes: Vec<crate::calls::phone::PhoneChange>) {
+        self.on_phone_presence(changes);
+    }
+
+    fn phone_presence_now(&self, busy: Vec<crate::calls::phone::PhoneChange>) {
+        self.on_phone_presence_now(busy);
+    }
+
+    fn call_ringing(&self, ring: crate::calls::phone::PickupRing) {
+        self.on_call_ringing(ring);
+    }
 }

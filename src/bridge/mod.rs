@@ -24,6 +24,7 @@ mod matrix_in;
 mod media;
 mod missed_chats;
 mod notification_choices;
+mod phone;
 mod photo_hashes;
 mod presence;
 mod sizes;
@@ -68,6 +69,8 @@ pub struct Bridge {
     /// Linked MUCs: their rooms, who is in them, and the budget for new ones.
     linked: linked::State,
     presence: PresenceState,
+    /// Who is on the phone (presence from the phone, `phone.rs`).
+    phone: phone::PhoneState,
     /// Held while a presence subscription is decided and recorded (its caps are counted in the
     /// database, and stanzas of different conversations are handled concurrently).
     pub consent_gate: tokio::sync::Mutex<()>,
@@ -143,6 +146,7 @@ impl Bridge {
             hosted: hosted::State::default(),
             linked: linked::State::default(),
             presence: PresenceState::default(),
+            phone: phone::PhoneState::default(),
             consent_gate: tokio::sync::Mutex::new(()),
             control: Mutex::new(None),
             avatars: Mutex::new(avatars::AvatarState::default()),

@@ -74,17 +74,34 @@ impl Bridge {
                 tokio::time::sleep(WINDOW).await;
                 if let Some((before, presence)) = bridge.presence.matrix.take(&user) {
                     bridge.announce_matrix_presence(&user, &presence).await;
-                    bridge.fire_watches(Party::Matrix(user), before.as_ref(), &presence).await;
+                    bridge.after_own_presence(Party::Matrix(user), before, presence).await;
                 }
             });
         }
     }
 
+    /// A person's own presence changed (after coalescing): the logon, the presence to show
+    /// after a call, and the watches, which hear of what is shown (no change while on the phone).
+    async fn after_own_presence(self: &Arc<Self>, who: Party, before: Option<Presence>, own: Presence) {
+        self.note_logon(&who, &own).await;
+        self.note_own_presence(&who, &own).await;
+        let before = before.map(|b| self.phone_shown(&who, b));
+        let after = self.phone_shown(&who, own);
+        self.fire_watches(who, before.as_ref(), &after).await;
+    }
+
     async fn announce_matrix_presence(&self, user: &MatrixUserId, presence: &Presence) {
-        tracing::debug!(%user, ?presence, "Matrix presence to XMPP subscribers");
         if let Err(e) = self.store.save_matrix_presence(user, presence).await {
             tracing::warn!(%user, error = %e, "cannot store presence");
         }
+        let shown = self.phone_shown(&Party::Matrix(user.clone()), presence.clone());
+        self.push_matrix_presence(user, &shown).await;
+    }
+
+    /// Send what is shown of a Matrix user's presence to their XMPP subscribers allowed to see
+    /// it and to their hosted rooms.
+    pub(super) async fn push_matrix_presence(&self, user: &MatrixUserId, presence: &Presence) {
+        tracing::debug!(%user, ?presence, "Matrix presence to XMPP subscribers");
         let contact = self.map.jid_for_matrix(user);
         let subscribers = match self.store.subscribers(&contact.to_string()).await {
             Ok(s) => s,
@@ -116,7 +133,13 @@ impl Bridge {
     /// What to tell an XMPP subscriber about a Matrix user: the last known presence, else what
     /// the homeserver says (asked as the subscriber's ghost, which shares a room with them),
     /// else offline.
+    /// A call of theirs shows them busy.
     pub async fn presence_of_matrix_user(&self, user: &MatrixUserId, asking: &BareJid) -> Presence {
+        let own = self.own_presence_of_matrix_user(user, asking).await;
+        self.phone_shown(&Party::Matrix(user.clone()), own)
+    }
+
+    async fn own_presence_of_matrix_user(&self, user: &MatrixUserId, asking: &BareJid) -> Presence {
         if let Some(p) = self.presence.matrix.last(user) {
             return p;
         }
@@ -152,7 +175,7 @@ impl Bridge {
                 tokio::time::sleep(WINDOW).await;
                 if let Some((before, presence)) = bridge.presence.xmpp.take(&from) {
                     bridge.set_ghost_presence(&from, &presence).await;
-                    bridge.fire_watches(Party::Xmpp(from), before.as_ref(), &presence).await;
+                    bridge.after_own_presence(Party::Xmpp(from), before, presence).await;
                 }
             });
         }
@@ -173,9 +196,18 @@ impl Bridge {
                 tracing::debug!(dropped, "forgot idle offline presence");
             }
             self.sweep_avatars();
+            let mut kept = std::collections::HashSet::new();
             for (jid, presence) in self.presence.xmpp.all_sent() {
                 if presence.state != State::Offline {
                     self.set_ghost_presence(&jid, &presence).await;
+                    kept.insert(jid);
+                }
+            }
+            // Someone on the phone is shown busy even while logged off from XMPP.
+            for jid in self.xmpp_people_on_the_phone() {
+                if !kept.contains(&jid) {
+                    let own = self.presence.xmpp.last(&jid).unwrap_or(Presence { state: State::Offline, note: None });
+                    self.set_ghost_presence(&jid, &own).await;
                 }
             }
         }
@@ -185,6 +217,7 @@ impl Bridge {
     /// acts for someone who may be away, so their presence is set again after it acted.
     pub(super) async fn reassert_ghost_presence(&self, jid: &BareJid) {
         let Some(presence) = self.presence.xmpp.last(jid) else { return };
+        let presence = self.phone_shown(&Party::Xmpp(jid.clone()), presence);
         let (state, status_msg) = presence.to_matrix();
         if state != MatrixState::Online {
             let ghost = self.map.ghost_for(jid);
@@ -194,7 +227,9 @@ impl Bridge {
         }
     }
 
-    async fn set_ghost_presence(&self, jid: &BareJid, presence: &Presence) {
+    /// Show an XMPP user's presence (their own: a call of theirs shows busy) on their ghost.
+    pub(super) async fn set_ghost_presence(&self, jid: &BareJid, own: &Presence) {
+        let presence = &self.phone_shown(&Party::Xmpp(jid.clone()), own.clone());
         let ghost = self.map.ghost_for(jid);
         tracing::debug!(%ghost, ?presence, "setting ghost presence");
         if !self.may_create_ghost(&ghost, jid).await {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::bridge::Bridge;
-use crate::commands::user::{self, NotifyCommand, RoomCommand, Switch, UserCommand};
+use crate::commands::user::{self, NotifyCommand, RoomCommand, Switch, UserCommand, When};
 use crate::core::action::{Action, Text};
 use crate::core::notify_choice::Kind;
 use crate::core::presence::Presence;
@@ -116,6 +116,28 @@ impl Bridge {
                 if &target == caller {
                     return Ok("You cannot watch yourself.".into());
                 }
+                let existing = tx.watches_by(caller).await?.into_iter().find(|w| w.target == target);
+                if when == When::Pickup {
+                    // Pickup rights (the pickup groups) stand for consent here: a colleague who
+                    // may take someone's calls may know that one is waiting.
+                    if let Err(refusal) = self.may_watch_pickup(caller, &target) {
+                        return Ok(refusal);
+                    }
+                    let w = Watch {
+                        on_pickup: true,
+                        ..existing.unwrap_or(Watch {
+                            watcher: caller.clone(),
+                            target: target.clone(),
+                            on_available: false,
+                            on_offline: false,
+                            on_pickup: true,
+                        })
+                    };
+                    tx.add_watch(&w).await?;
+                    return Ok(format!(
+                        "OK: I will tell you when a call rings at {target} while they are not available, so you can pick it up."
+                    ));
+                }
                 if let Err(refusal) = self.may_watch(caller, &target).await? {
                     if let (Party::Matrix(user), Party::Xmpp(jid)) = (caller, &target) {
                         self.ask_to_share(user, jid).await;
@@ -127,6 +149,7 @@ impl Bridge {
                     target: target.clone(),
                     on_available: when.on_available(),
                     on_offline: when.on_offline(),
+                    on_pickup: existing.is_some_and(|w| w.on_pickup),
                 };
                 tx.add_watch(&w).await?;
                 format!("OK: I will tell you when {target} {}.", describe(&w))
@@ -200,7 +223,6 @@ impl Bridge {
 
     /// Someone's presence changed: queue the notices their watchers asked for.
     pub(super) async fn fire_watches(self: &Arc<Self>, target: Party, before: Option<&Presence>, after: &Presence) {
-        self.note_logon(&target, after).await;
         let Some(change) = watch::change(before, after) else { return };
         let watches = match self.store.watchers_of(&target).await {
             Ok(w) => w,
@@ -241,25 +263,35 @@ impl Bridge {
                     continue;
                 }
             }
-            match &w.watcher {
-                Party::Xmpp(jid) => {
-                    actions.push(Action::XmppNotice { to: jid.clone(), text: Text::notice(text.clone()) })
-                }
-                Party::Matrix(user) => match self.store.bot_dm(user).await {
-                    Ok(Some(room)) => actions.push(Action::MatrixPost {
-                        room,
-                        user: self.map.bot(),
-                        text: Text::notice(text.clone()),
-                        nick: None,
-                    }),
-                    Ok(None) => tracing::info!(%user, "watch fired but the user has no chat with the bot"),
-                    Err(e) => tracing::warn!(%user, error = %e, "cannot find the bot chat"),
-                },
+            if let Some(action) = self.notice_to(&w.watcher, text.clone()).await {
+                actions.push(action);
             }
         }
         if let Err(e) = self.queue_all(actions).await {
             tracing::warn!(%target, error = %e, "cannot queue watch notices");
         }
+    }
+
+    /// May `watcher` have pickup alerts about `target`: both in the phone directory, and the
+    /// watcher in a pickup group with one of the target's phones. `Err` says why not.
+    fn may_watch_pickup(&self, watcher: &Party, target: &Party) -> Result<(), String> {
+        let Some(calls) = self.calls.get() else {
+            return Err(
+                "Pickup alerts need the bridge's phone directory (missed calls), which is not in use here.".into()
+            );
+        };
+        let theirs = calls.extensions_of(target);
+        if theirs.is_empty() {
+            return Err(format!(
+                "{target} has no phone in the bridge's directory: there are no calls of theirs to pick up."
+            ));
+        }
+        if !theirs.iter().any(|e| calls.may_pick_up(watcher, e.as_str())) {
+            return Err(format!(
+                "You may not pick up {target}'s calls (they are not in a pickup group with your phone)."
+            ));
+        }
+        Ok(())
     }
 
     /// An XMPP user ran a command through XEP-0050: the answer comes back in the iq result.
@@ -311,10 +343,12 @@ impl Bridge {
     }
 }
 
-fn describe(w: &Watch) -> &'static str {
-    match (w.on_available, w.on_offline) {
-        (true, true) => "become available again or log off",
-        (true, false) => "become available again",
-        _ => "log off",
-    }
+fn describe(w: &Watch) -> String {
+    let kinds = [
+        (w.on_available, "become available again"),
+        (w.on_offline, "log off"),
+        (w.on_pickup, "have a call to pick up"),
+    ];
+    let named: Vec<&str> = kinds.iter().filter(|(on, _)| *on).map(|(_, name)| *name).collect();
+    named.join(" or ")
 }

@@ -2,10 +2,12 @@
 //! with their defaults (a line owner of `users:` is a [`UserEntry`]). The config
 //! (`crate::config`) composes them into the file and checks them.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::pickup::PickupGroups;
 use super::rules::{RuleSettings, UserEntry};
 use super::webhook;
 use super::zone::CallZone;
@@ -42,6 +44,46 @@ pub struct MissedCalls {
     /// SMS notices go out from the caller's number (when known) instead of `sms.sender`.
     #[serde(default)]
     pub sms_caller_as_sender: bool,
+    /// Line owners are shown busy in the chat while a call of theirs is connected.
+    #[serde(default)]
+    pub presence_from_calls: PresenceFromCalls,
+    /// Who may pick up whose calls (pickup alerts): `everyone`, or groups of extensions.
+    #[serde(default)]
+    pub pickup_groups: PickupGroups,
+}
+
+/// `missed_calls.presence_from_calls:`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceFromCalls {
+    #[serde(default)]
+    pub enabled: bool,
+    /// The note shown with the busy state, per language (the line owner's, else
+    /// `mail.default_language`, else `en`).
+    #[serde(default = "default_call_notes")]
+    pub note: BTreeMap<String, String>,
+}
+
+impl Default for PresenceFromCalls {
+    fn default() -> Self {
+        Self { enabled: false, note: default_call_notes() }
+    }
+}
+
+impl PresenceFromCalls {
+    /// The note in `language`, else in English, else any.
+    pub fn note_in(&self, language: &str) -> String {
+        self.note
+            .get(language)
+            .or_else(|| self.note.get("en"))
+            .or_else(|| self.note.values().next())
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn default_call_notes() -> BTreeMap<String, String> {
+    BTreeMap::from([("en".to_owned(), "On the phone".to_owned()), ("de".to_owned(), "Am Telefon".to_owned())])
 }
 
 /// `missed_calls.webhook:`

@@ -27,6 +27,10 @@ pub(super) struct Base {
     pub(super) render: MailSettings,
     /// `lines`: the names of our numbers, by [`line_key`].
     pub(super) lines: Arc<HashMap<String, String>>,
+    /// Busy while on the phone, and its notes.
+    pub(super) presence_from_calls: super::config::PresenceFromCalls,
+    /// Who may pick up whose calls.
+    pub(super) pickup_groups: super::pickup::PickupGroups,
 }
 
 /// The settings one call is handled with.
@@ -173,6 +177,8 @@ impl Base {
         let contacts = load_contacts(settings)?;
         let lines = settings.lines.iter().map(|l| (line_key(&l.number, region), l.name.clone())).collect();
         Ok(Self {
+            presence_from_calls: settings.presence_from_calls.clone(),
+            pickup_groups: settings.pickup_groups.clone(),
             lines: Arc::new(lines),
             rules: settings.rules.clone(),
             users: settings.users.clone(),
@@ -201,7 +207,7 @@ impl CallsService {
         }
     }
 
-    fn base(&self) -> Arc<Base> {
+    pub(super) fn base(&self) -> Arc<Base> {
         match self.base.lock() {
             Ok(b) => b.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),

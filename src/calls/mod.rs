@@ -9,7 +9,8 @@
 //! from the contact store (`crate::contacts`). [`service`] runs the module: it stores the events,
 //! and for each finished call writes the journal ([`journal`]) and the notices' outbox rows
 //! ([`notices`]) in one transaction, with the settings in effect ([`live`], [`settings`]); local
-//! times and midnights come from [`zone`].
+//! times and midnights come from [`zone`]. [`phone`] tells the bridge who is on the phone
+//! (presence from the phone) and which calls ring at whom (pickup alerts, [`pickup`]).
 //! See DESIGN.md, section "Missed calls".
 
 pub mod ami;
@@ -21,6 +22,8 @@ pub mod mail;
 pub mod mailer;
 pub mod model;
 mod notices;
+pub mod phone;
+pub mod pickup;
 pub mod rules;
 pub mod service;
 pub mod settings;

@@ -157,6 +157,24 @@ impl Call {
         self.ended.is_some()
     }
 
+    /// Who took the call, once someone did.
+    pub fn answer(&self) -> Option<&Answer> {
+        self.answer.as_ref()
+    }
+
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    pub fn direction(&self) -> Direction {
+        self.direction
+    }
+
+    /// Has this leg rung before (a repeated event)?
+    pub fn has_leg(&self, leg: &LegId) -> bool {
+        self.legs.iter().any(|l| &l.id == leg)
+    }
+
     /// Apply one event. Repeated events (same leg ringing again, the same answer twice) are
     /// ignored, so a replayed webhook request changes nothing. Returns the summary when the
     /// event ended the call.
@@ -372,6 +390,19 @@ impl CallTracker {
             self.recent.pop_front();
         }
         self.recent.push_back((summary.call_id.clone(), summary.caller.clone(), summary.direction));
+    }
+
+    /// A call in progress.
+    pub fn get(&self, call_id: &CallId) -> Option<&Call> {
+        self.calls.get(call_id)
+    }
+
+    /// The extension `event` makes ring anew: a leg not seen before, of a call in progress that
+    /// nobody has answered yet (repeats and replays of a known leg are not new rings).
+    pub fn new_ring(&self, event: &CallEvent) -> Option<Extension> {
+        let CallEvent::LegRinging { call_id, leg_id, extension, .. } = event else { return None };
+        let call = self.calls.get(call_id)?;
+        (call.answer.is_none() && !call.has_leg(leg_id)).then(|| extension.clone())
     }
 
     /// Number of calls still in progress.

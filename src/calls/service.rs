@@ -25,6 +25,7 @@ use super::event::CallEvent;
 use super::live::{Base, Live};
 use super::model::{CallSummary, CallTracker};
 use super::notices::{Known, channel_name};
+use super::phone::{PhoneChange, Phones, PickupRing};
 use super::rules::{self, Channel, Directory, Facts, JournalEntry, JournalKind, UserFacts, UserId};
 use crate::contacts::ContactIndex;
 use crate::core::action::Action;
@@ -66,6 +67,13 @@ pub trait CallsHost: Send + Sync {
     fn sms_notice(&self, mobile: &str, caller: Option<&str>, text: String) -> Option<Action>;
     /// The bridge bot, who writes the chat notices on Matrix.
     fn bot(&self) -> MatrixUserId;
+    /// Calls started or stopped showing people busy (presence from the phone), in order.
+    fn phone_presence(&self, changes: Vec<PhoneChange>);
+    /// After the replay at start: every call that shows someone busy now; anything stored
+    /// before for other calls is over (they ended while the bridge was down, or expired).
+    fn phone_presence_now(&self, busy: Vec<PhoneChange>);
+    /// A call rang anew at a line owner's phone (pickup alerts).
+    fn call_ringing(&self, ring: PickupRing);
 }
 
 impl CallsService {
@@ -157,6 +165,7 @@ impl CallsService {
     /// The one task that owns the call tracker.
     async fn process(self: Arc<Self>, mut rx: mpsc::Receiver<Batch>) {
         let mut tracker = CallTracker::new();
+        let mut phones = Phones::default();
         let stored = loop {
             match self.store.pending_call_events().await {
                 Ok(rows) => break rows,
@@ -173,13 +182,15 @@ impl CallsService {
         for (id, json) in stored {
             replayed.insert(id);
             match serde_json::from_str::<CallEvent>(&json) {
-                Ok(event) => self.apply(&mut tracker, id, event).await,
+                Ok(event) => self.apply(&mut tracker, &mut phones, id, event, false).await,
                 Err(e) => {
                     tracing::warn!(id, error = %e, "dropping an unreadable stored call event");
                     let _ = self.store.drop_call_event(id).await;
                 }
             }
         }
+        // Presence from the phone after a restart: who the replayed calls show busy now.
+        self.phone_after_replay(&phones);
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         let mut ticks: u64 = 0;
         loop {
@@ -190,13 +201,14 @@ impl CallsService {
                         if replayed.remove(&id) {
                             continue;
                         }
-                        self.apply(&mut tracker, id, event).await;
+                        self.apply(&mut tracker, &mut phones, id, event, true).await;
                     }
                 }
                 _ = tick.tick() => {
                     let idle_ms = i64::try_from(self.settings.idle_expiry_secs).unwrap_or(i64::MAX).saturating_mul(1000);
                     for summary in tracker.expire_idle(now_ms().saturating_sub(idle_ms)) {
                         tracing::info!(call = %summary.call_id, "call had no event for a long time; closing it");
+                        self.phone_after_event(&tracker, &mut phones, &summary.call_id, None, true);
                         self.finish(&summary).await;
                     }
                     if ticks.is_multiple_of(60) {
@@ -208,12 +220,17 @@ impl CallsService {
         }
     }
 
-    async fn apply(&self, tracker: &mut CallTracker, id: i64, event: CallEvent) {
+    /// Apply one event (`live`: as it comes, not replayed at start).
+    async fn apply(&self, tracker: &mut CallTracker, phones: &mut Phones, id: i64, event: CallEvent, live: bool) {
         let kind = event.kind();
         let call = event.call_id().clone();
+        let ring = tracker.new_ring(&event);
         match tracker.apply(event) {
-            Ok(None) => {}
-            Ok(Some(summary)) => self.finish(&summary).await,
+            Ok(None) => self.phone_after_event(tracker, phones, &call, ring, live),
+            Ok(Some(summary)) => {
+                self.phone_after_event(tracker, phones, &call, None, live);
+                self.finish(&summary).await
+            }
             Err(e) => {
                 tracing::warn!(%call, kind, error = %e, "call event does not fit the call; dropped");
                 if let Err(e) = self.store.drop_call_event(id).await {

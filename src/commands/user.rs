@@ -25,7 +25,8 @@ pub enum UserCommand {
     /// Show these commands.
     Help,
     /// Status-change notifications: `notify add alice@example.org`, `notify list`,
-    /// `notify cancel alice@example.org`.
+    /// `notify cancel alice@example.org`; calls to pick up: `notify add @pia:example.org --when
+    /// pickup`.
     Notify {
         #[command(subcommand)]
         action: NotifyCommand,
@@ -360,7 +361,8 @@ pub fn check_alias(alias: &str) -> Result<(), String> {
 
 #[derive(Subcommand, Debug, PartialEq, Eq)]
 pub enum NotifyCommand {
-    /// Tell me when CONTACT (a JID or a Matrix ID) becomes available again and/or logs off.
+    /// Tell me when CONTACT (a JID or a Matrix ID) becomes available again and/or logs off, or
+    /// (`--when pickup`) when a call rings at them while they are away and I may pick it up.
     Add {
         /// The contact: a JID or a Matrix ID.
         contact: String,
@@ -402,6 +404,9 @@ pub enum When {
     Offline,
     /// Both.
     Both,
+    /// When a call rings at the contact while they are not available and you may pick it up
+    /// (the phone directory's pickup groups); kept beside the other choices.
+    Pickup,
 }
 
 impl When {
@@ -468,6 +473,11 @@ mod tests {
             parse("!ucb notify add @bob:hs --when offline").unwrap(),
             UserCommand::Notify { action: NotifyCommand::Add { contact: "@bob:hs".into(), when: When::Offline } }
         );
+        assert_eq!(
+            parse("notify add @pia:hs --when pickup").unwrap(),
+            UserCommand::Notify { action: NotifyCommand::Add { contact: "@pia:hs".into(), when: When::Pickup } }
+        );
+        assert!(!When::Pickup.on_available() && !When::Pickup.on_offline());
         assert_eq!(parse("  notify   list ").unwrap(), UserCommand::Notify { action: NotifyCommand::List });
         assert_eq!(
             parse("notify cancel bob").unwrap(),

@@ -143,6 +143,18 @@ impl MissedCalls {
                 }
             }
         }
+        let notes = &self.presence_from_calls.note;
+        if notes.is_empty() {
+            return Err(invalid("missed_calls.presence_from_calls.note", "needs a note for at least one language"));
+        }
+        if notes.iter().any(|(l, n)| {
+            l.trim().is_empty() || n.trim().is_empty() || n.chars().any(char::is_control) || n.chars().count() > 128
+        }) {
+            return Err(invalid(
+                "missed_calls.presence_from_calls.note",
+                "each note is one line of 1 to 128 characters, under a language code",
+            ));
+        }
         if let Some(ami) = &self.ami {
             if ami.address.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
                 return Err(invalid("missed_calls.ami.address", "must be host:port, e.g. 127.0.0.1:5038"));
@@ -203,6 +215,17 @@ missed_calls:
         let old = load(&BASE.replace("link_prefix: \"callto:\"", "utc_offset_minutes: -300")).unwrap();
         assert_eq!(old.missed_calls.unwrap().mail.unwrap().zone().unwrap(), crate::calls::zone::CallZone::Fixed(-300));
         assert!(load(&BASE.replace("missed_calls:", "unused:")).is_err(), "unknown top-level keys are refused");
+        // Presence from the phone is off and nobody may pick up unless configured.
+        let mc = load(BASE).unwrap().missed_calls.unwrap();
+        assert!(!mc.presence_from_calls.enabled);
+        assert_eq!(mc.presence_from_calls.note_in("de"), "Am Telefon");
+        assert_eq!(mc.pickup_groups, crate::calls::pickup::PickupGroups::Nobody);
+        let phone = "  presence_from_calls: {enabled: true, note: {fr: \"Au téléphone\"}}\n  pickup_groups: everyone\n  journal_token:";
+        let mc = load(&BASE.replace("  journal_token:", phone)).unwrap().missed_calls.unwrap();
+        assert!(mc.presence_from_calls.enabled);
+        assert_eq!(mc.presence_from_calls.note_in("fr"), "Au téléphone");
+        assert_eq!(mc.presence_from_calls.note_in("de"), "Au téléphone", "any note rather than none");
+        assert_eq!(mc.pickup_groups, crate::calls::pickup::PickupGroups::Everyone);
     }
 
     #[test]
@@ -225,6 +248,12 @@ missed_calls:
                 "  lines: [{number: \"+49 30 1\", name: \"\"}]\n  journal_token:",
                 "missed_calls.lines",
             ),
+            (
+                "  journal_token:",
+                "  presence_from_calls: {enabled: true, note: {en: \"\"}}\n  journal_token:",
+                "missed_calls.presence_from_calls.note",
+            ),
+            ("  journal_token:", "  pickup_groups: anyone\n  journal_token:", "everyone"),
         ] {
             let err = load(&BASE.replace(from, to)).unwrap_err();
             assert!(err.contains(key), "{to}: {err}");

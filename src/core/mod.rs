@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod notify_choice;
 pub mod outbox;
 pub mod phone;
+pub mod phone_presence;
 pub mod presence;
 pub mod reactions;
 pub mod refusal;

@@ -1,4 +1,5 @@
-//! Status-change notifications: who watches whom, and which presence changes they hear of.
+//! Status-change notifications: who watches whom, and which presence changes they hear of;
+//! pickup alerts ("a call rings at X, who is not there: you may pick it up").
 
 use std::fmt;
 
@@ -114,9 +115,95 @@ pub fn notice(target: &Party, change: Change, after: &Presence) -> String {
     }
 }
 
+/// Is a call ringing at someone in this presence one for colleagues to pick up? Only when they
+/// are not available (away, inactive, busy, do not disturb, offline).
+pub fn calls_for_pickup(contact: &Presence) -> bool {
+    contact.state != State::Available
+}
+
+/// Does a watcher get pickup alerts about a contact: their watch asks for them, and they may pick
+/// up the contact's calls (the pickup groups). The one place this is decided; a person's own
+/// notification choices belong here too.
+pub fn wants_pickup_alert(watch_asks: bool, may_pick_up: bool) -> bool {
+    watch_asks && may_pick_up
+}
+
+/// A call ringing at a watched contact, as the pickup alert names it.
+#[derive(Debug, Clone, Copy)]
+pub struct PickupCall<'a> {
+    /// The caller's name from the contacts (else as the PBX gave it).
+    pub caller_name: Option<&'a str>,
+    /// The caller's number; `None`: withheld.
+    pub caller_number: Option<&'a str>,
+    pub contact: &'a Party,
+    pub extension: &'a str,
+    /// The contact's presence (not available).
+    pub contact_presence: &'a Presence,
+}
+
+/// The pickup alert in the watcher's language (`de`; anything else is English).
+pub fn pickup_notice(language: &str, call: &PickupCall<'_>) -> String {
+    let german = language.eq_ignore_ascii_case("de");
+    let caller = match (call.caller_name, call.caller_number) {
+        (Some(name), Some(number)) => format!("{name} ({number})"),
+        (None, Some(number)) => number.to_owned(),
+        (Some(name), None) if german => format!("{name} (Nummer unterdrückt)"),
+        (Some(name), None) => format!("{name} (number withheld)"),
+        (None, None) if german => "Eine unterdrückte Nummer".to_owned(),
+        (None, None) => "A withheld number".to_owned(),
+    };
+    let (contact, ext) = (call.contact, call.extension);
+    if german {
+        let state = match call.contact_presence.state {
+            State::Away => "abwesend",
+            State::Inactive => "inaktiv",
+            State::Busy => "beschäftigt",
+            State::DoNotDisturb => "auf „Nicht stören“",
+            State::Offline | State::Available => "nicht angemeldet",
+        };
+        format!("📞 Anruf zum Heranholen: {caller} ruft {contact} an (Nebenstelle {ext}), {contact} ist {state}.")
+    } else {
+        let state = match call.contact_presence.state {
+            State::Away => "away",
+            State::Inactive => "inactive",
+            State::Busy => "busy",
+            State::DoNotDisturb => "on do not disturb",
+            State::Offline | State::Available => "offline",
+        };
+        format!("📞 Call to pick up: {caller} is calling {contact} (extension {ext}), who is {state}.")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pickup_alerts_only_for_absent_contacts_and_entitled_watchers() {
+        assert!(!calls_for_pickup(&Presence::new(State::Available, Some("here"))));
+        for s in [State::Away, State::Inactive, State::Busy, State::DoNotDisturb, State::Offline] {
+            assert!(calls_for_pickup(&Presence::new(s, None)), "{s:?}");
+        }
+        assert!(wants_pickup_alert(true, true));
+        assert!(!wants_pickup_alert(true, false), "outside the contact's pickup group");
+        assert!(!wants_pickup_alert(false, true), "the watch did not ask for pickup alerts");
+        let pia = Party::Matrix(MatrixUserId::parse("@pia:hs").unwrap());
+        let away = Presence::new(State::Away, None);
+        let call = PickupCall {
+            caller_name: Some("Erika Mustermann"),
+            caller_number: Some("+49 30 1234567"),
+            contact: &pia,
+            extension: "211",
+            contact_presence: &away,
+        };
+        assert_eq!(
+            pickup_notice("en", &call),
+            "📞 Call to pick up: Erika Mustermann (+49 30 1234567) is calling @pia:hs (extension 211), who is away."
+        );
+        assert!(pickup_notice("de", &call).contains("ruft @pia:hs an (Nebenstelle 211), @pia:hs ist abwesend"));
+        let hidden = PickupCall { caller_name: None, caller_number: None, ..call };
+        assert!(pickup_notice("en", &hidden).starts_with("📞 Call to pick up: A withheld number is calling"));
+    }
 
     fn map() -> IdentityMap {
         IdentityMap {

@@ -20,6 +20,7 @@ mod migrations;
 mod notification_choices;
 mod outbox;
 mod own_groups;
+mod phone_busy;
 mod presence;
 mod sms;
 mod subscriptions;
@@ -44,6 +45,7 @@ pub use hosted_rooms::{ArchiveKey, ArchivedMessage, HostedRoom, NewArchived, Pag
 pub use journal::{ChatEntry, ChatQuery};
 pub use messages::MappedMessage;
 pub use outbox::OutboxRow;
+pub use phone_busy::PhoneBusy;
 pub use sms::SentSms;
 pub use watches::Watch;
 

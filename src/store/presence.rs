@@ -6,7 +6,7 @@ use super::{Context, Result, Store, StoreError, now_ms};
 use crate::core::ids::MatrixUserId;
 use crate::core::presence::{Presence, State};
 
-fn state_name(state: State) -> &'static str {
+pub(super) fn state_name(state: State) -> &'static str {
     match state {
         State::Available => "available",
         State::Away => "away",
@@ -17,7 +17,7 @@ fn state_name(state: State) -> &'static str {
     }
 }
 
-fn parse_state(s: &str) -> Option<State> {
+pub(super) fn parse_state(s: &str) -> Option<State> {
     Some(match s {
         "available" => State::Available,
         "away" => State::Away,

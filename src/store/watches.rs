@@ -12,6 +12,8 @@ pub struct Watch {
     pub target: Party,
     pub on_available: bool,
     pub on_offline: bool,
+    /// "A call to pick up": a call rings at the target while they are not available.
+    pub on_pickup: bool,
 }
 
 fn watches_from(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<Watch>> {
@@ -26,6 +28,7 @@ fn watches_from(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<Watch>> {
                 target,
                 on_available: row.try_get::<i64, _>(2).ctx("on_available")? != 0,
                 on_offline: row.try_get::<i64, _>(3).ctx("on_offline")? != 0,
+                on_pickup: row.try_get::<i64, _>(4).ctx("on_pickup")? != 0,
             });
         }
     }
@@ -35,13 +38,15 @@ fn watches_from(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<Watch>> {
 impl StoreTx {
     pub async fn add_watch(&mut self, w: &Watch) -> Result<()> {
         sqlx::query(
-            "INSERT INTO presence_watch (watcher, target, on_available, on_offline, created_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (watcher, target) DO UPDATE SET on_available = $3, on_offline = $4",
+            "INSERT INTO presence_watch (watcher, target, on_available, on_offline, on_pickup, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (watcher, target) DO UPDATE SET on_available = $3, on_offline = $4, on_pickup = $5",
         )
         .bind(w.watcher.key())
         .bind(w.target.key())
         .bind(i64::from(w.on_available))
         .bind(i64::from(w.on_offline))
+        .bind(i64::from(w.on_pickup))
         .bind(now_ms())
         .execute(&mut *self.tx)
         .await
@@ -62,7 +67,7 @@ impl StoreTx {
 
     pub async fn watches_by(&mut self, watcher: &Party) -> Result<Vec<Watch>> {
         let rows = sqlx::query(
-            "SELECT watcher, target, on_available, on_offline FROM presence_watch WHERE watcher = $1 ORDER BY target",
+            "SELECT watcher, target, on_available, on_offline, on_pickup FROM presence_watch WHERE watcher = $1 ORDER BY target",
         )
         .bind(watcher.key())
         .fetch_all(&mut *self.tx)
@@ -102,7 +107,7 @@ impl Store {
     /// Who watches `target`.
     pub async fn watchers_of(&self, target: &Party) -> Result<Vec<Watch>> {
         let rows = sqlx::query(
-            "SELECT watcher, target, on_available, on_offline FROM presence_watch WHERE target = $1 ORDER BY watcher",
+            "SELECT watcher, target, on_available, on_offline, on_pickup FROM presence_watch WHERE target = $1 ORDER BY watcher",
         )
         .bind(target.key())
         .fetch_all(&self.pool)

@@ -426,7 +426,7 @@ mod tests {
         let when = field_of("notify-add", "when", &fields);
         assert_eq!(when.type_, FieldType::ListSingle);
         assert_eq!(when.values, ["both"]);
-        assert_eq!(when.options.len(), 3);
+        assert_eq!(when.options.len(), 4, "available, offline, both, pickup");
         let fields = form_fields("room-create");
         assert_eq!(field_of("room-create", "public", &fields).type_, FieldType::Boolean);
         assert!(field_of("room-create", "alias", &fields).label.as_deref().unwrap().contains("address"));

@@ -21,10 +21,14 @@ pub use crate::core::xmpp_in::MucJoin;
 const MAX_CLIENTS_PER_OCCUPANT: usize = 10;
 
 impl Bridge {
-    /// The presence to show for a Matrix participant (their last known Matrix presence).
+    /// The presence to show for a Matrix participant (their last known Matrix presence; busy
+    /// while on the phone).
     pub(in crate::bridge) async fn shown_presence(&self, p: &Party) -> Option<Presence> {
         match p {
-            Party::Matrix(u) => self.store.matrix_presence(u).await.ok().flatten(),
+            Party::Matrix(u) => match self.store.matrix_presence(u).await.ok().flatten() {
+                Some(own) => Some(self.phone_shown(p, own)),
+                None => self.phone_busy_presence(p),
+            },
             Party::Xmpp(_) => None,
         }
     }
