@@ -125,7 +125,16 @@ impl Bridge {
     /// What an event means: the chatbot's invitation or removal is its own business, in any
     /// room; a message addressed to it in a room is answered besides being carried as usual.
     async fn actions_for(&self, tx: &mut StoreTx, event: MatrixIn) -> crate::store::Result<Vec<Action>> {
-        if let Some(actions) = self.chatbot_membership(tx, &event).await? {
+        if let Some(mut actions) = self.chatbot_membership(tx, &event).await? {
+            // In a hosted room the assistant is also a participant, whom the XMPP occupants
+            // see join, speak and leave (unless the usage policy turned the invitation down).
+            let declined = actions.iter().any(|a| matches!(a, Action::MatrixLeave { .. }));
+            if !declined
+                && let Some(room) = event.room()
+                && let Some(hosted) = self.hosted_room(room).await?
+            {
+                actions.extend(self.hosted_actions(tx, hosted, event).await?);
+            }
             return Ok(actions);
         }
         let asked = self.chatbot_addressed(tx, &event).await?;

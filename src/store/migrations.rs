@@ -46,6 +46,7 @@ const MIGRATIONS: &[(i64, &str, &str, Sql)] = &[
     (16, "chatbot", "0016_chatbot.sql", dialect!("0016_chatbot.sql")),
     (17, "own groups", "0017_own_groups.sql", shared!("0017_own_groups.sql")),
     (18, "chatbot rooms and limits", "0018_chatbot_rooms_limits.sql", shared!("0018_chatbot_rooms_limits.sql")),
+    (19, "chatbot images and mucs", "0019_chatbot_images_mucs.sql", shared!("0019_chatbot_images_mucs.sql")),
 ];
 
 /// The migrations for one database: version, description, SQL.
