@@ -66,10 +66,11 @@ def test_the_assistant_is_an_xmpp_contact_with_a_card_and_a_presence_that_follow
             # Its card: the name and the picture from the config.
             kind, res = await iq(x, assistant_jid(), "get", f"<vCard xmlns='{VCARD_NS}'/>")
             assert kind == "result", res
-            assert res.findtext(f"{{{VCARD_NS}}}FN") == name, ET.tostring(res)
-            binval = res.findtext(f"{{{VCARD_NS}}}PHOTO/{{{VCARD_NS}}}BINVAL") or ""
+            card = res.find(f"{{{VCARD_NS}}}vCard")
+            assert card is not None and card.findtext(f"{{{VCARD_NS}}}FN") == name, ET.tostring(res)
+            binval = card.findtext(f"{{{VCARD_NS}}}PHOTO/{{{VCARD_NS}}}BINVAL") or ""
             assert base64.b64decode("".join(binval.split())) == avatar()
-            assert res.findtext(f"{{{VCARD_NS}}}PHOTO/{{{VCARD_NS}}}TYPE") == "image/png"
+            assert card.findtext(f"{{{VCARD_NS}}}PHOTO/{{{VCARD_NS}}}TYPE") == "image/png"
             # Found by the component's search under its own address, and named by `help`.
             rows = await found_by_search(x, name.lower())
             assert rows and rows[0]["jid"] == assistant_jid() and rows[0]["matrix"] == assistant(), rows
@@ -103,14 +104,17 @@ def test_in_a_hosted_room_the_xmpp_occupants_see_the_assistants_answers_and_imag
             await invited_xmpp_joins(m, room, x, muc, "xena")
             await m.c.room_invite(room, assistant())
             await m.wait_joined(room, assistant())
+            nick = settings().config["chatbot"]["display_name"]
 
             def heard(text: str) -> list[tuple[str, str]]:
-                return [(n, b) for n, b in groupchat(x, muc) if b == text]
+                """What the assistant said in the MUC: `text`, alone or after the quote of a reply."""
+                return [(n, b) for n, b in groupchat(x, muc) if n == nick and (b == text or b.endswith("\n" + text))]
 
             # A Matrix participant asks: the answer reaches the XMPP occupant too.
             q1 = f"what is XMPP {token()}"
             await m.send_text(room, f"Assistant: {q1}")
-            await wait_for(lambda: heard(ANSWER_PREFIX + q1), 30, what="the answer in the MUC")
+            [(_, a1)] = await wait_for(lambda: heard(ANSWER_PREFIX + q1), 30, what="the answer in the MUC")
+            assert a1.startswith(f"> Assistant: {q1}\n"), a1   # a reply, quoting the question
             # The XMPP occupant asks in the room: answered there, with the room's one context.
             q2 = f"and Matrix {token()}"
             x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat'><body>Assistant, {xml_escape(q2)}"
@@ -124,7 +128,8 @@ def test_in_a_hosted_room_the_xmpp_occupants_see_the_assistants_answers_and_imag
             image = await wait_for(lambda: next((s for s in x.messages if s.type == "groupchat"
                                                  and s.frm.partition("/")[0] == muc and oob_url(s)), None),
                                    60, what="the image in the MUC")
-            assert image.body == oob_url(image), image.xml
+            # (a reply to the question: the link after the quote, as XEP-0428 marks it)
+            assert image.body.rsplit("\n", 1)[-1] == oob_url(image), image.xml
             assert fetch(oob_url(image))[0] == PNG
             await wait_for(lambda: heard(prompt), 30, what="the caption in the MUC")
             assert len(provider.images(prompt)) == 1
