@@ -179,13 +179,7 @@ pub fn info(from: Jid, to: Jid, id: String, name: &str, node: Option<String>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const NS: &str = "xmlns='jabber:component:accept'";
-
-    fn stanza(xml: &str) -> Stanza {
-        let element: Element = xml.parse().expect("test XML parses");
-        Stanza::try_from(element).expect("a stanza")
-    }
+    use crate::xmpp::inbound::tests::{NS, stanza};
 
     #[test]
     fn disco_and_vcard_go_to_the_bridge_and_pings_are_answered_here() {

@@ -454,11 +454,12 @@ pub fn read_iq(map: &IdentityMap, iq: Iq) -> Read {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::core::xmpp_in::{Affiliation, MucRole};
 
-    const NS: &str = "xmlns='jabber:component:accept'";
+    /// The component stream's namespace, for stanzas written in tests.
+    pub(crate) const NS: &str = "xmlns='jabber:component:accept'";
 
     fn map() -> IdentityMap {
         IdentityMap {
@@ -470,7 +471,8 @@ mod tests {
         }
     }
 
-    fn stanza(xml: &str) -> Stanza {
+    /// A stanza from its XML (tests only).
+    pub(crate) fn stanza(xml: &str) -> Stanza {
         let element: Element = xml.parse().expect("test XML parses");
         Stanza::try_from(element).expect("a stanza")
     }

@@ -14,17 +14,15 @@ import pytest
 
 from openai_standin import ANSWER_PREFIX, PNG
 from test_chatbot import SYSTEM, assistant, assistant_jid, ask_xmpp, grant, provider, xmpp_said  # noqa: F401
+from test_avatars import VCARD as VCARD_NS
 from test_content import fetch, oob_url
 from test_faults import _service
 from test_notify import _ask_component
 from test_portal import join_remote_muc, muc_domain, said as said_in_muc
 from test_rooms import MUC_ADMIN, MUC_USER, create_room, groupchat, invited_xmpp_joins, iq, muc_of
+from test_xmpp_discovery import DISCO_INFO, FORMS_NS, SEARCH_NS
 from ucb import Peers, run, settings, token, wait_for, xml_escape
 
-DISCO_INFO = "http://jabber.org/protocol/disco#info"
-VCARD_NS = "vcard-temp"
-SEARCH_NS = "jabber:iq:search"
-FORMS_NS = "jabber:x:data"
 AWAY = "The AI service is not reachable"
 
 
