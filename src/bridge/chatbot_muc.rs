@@ -18,11 +18,17 @@ use crate::xmpp::out::Outgoing;
 impl Bridge {
     /// `inviter` invited the assistant into `muc`: it joins if they may use it, else they are
     /// told why not.
-    pub(super) async fn chatbot_muc_invite(&self, muc: BareJid, inviter: BareJid) {
+    pub(super) async fn chatbot_muc_invite(&self, muc: BareJid, inviter: BareJid, mediated: bool) {
         let (Some(me), Some(bot)) = (self.map.chatbot_jid(), self.chatbot.get()) else { return };
         // Hosted rooms are Matrix rooms: the assistant is invited there on Matrix.
         if muc.local().is_none() || muc.domain() == self.map.component {
             return tracing::info!(%muc, %inviter, "chatbot: invitation into no MUC on an XMPP server ignored");
+        }
+        // A mediated invitation names its inviter on the MUC's word: believed only from a MUC
+        // of the inviter's own server (any other MUC could name anyone allowed to use it).
+        let vouched = muc.domain() == inviter.domain() || muc.domain().ends_with(&format!(".{}", inviter.domain()));
+        if mediated && !vouched {
+            return tracing::info!(%muc, %inviter, "chatbot: mediated invitation from a MUC not of the inviter's server ignored");
         }
         let who = Party::Xmpp(inviter.clone());
         let permitted = match self.chatbot_permitted(&who).await {

@@ -92,11 +92,12 @@ pub enum XmppIn {
         kind: SubscriptionKind,
         sender: BareJid,
     },
-    /// An invitation of the assistant into the MUC `muc` on an XMPP server (XEP-0249 direct or
-    /// XEP-0045 mediated), from `inviter`.
+    /// An invitation of the assistant into the MUC `muc` on an XMPP server (XEP-0249 direct or,
+    /// `mediated`, XEP-0045's through the MUC, which names the inviter), from `inviter`.
     AssistantInvite {
         muc: BareJid,
         inviter: BareJid,
+        mediated: bool,
     },
     /// A live message (not history) in a MUC the assistant is in, from the occupant `nick`.
     AssistantMucMessage {

@@ -64,12 +64,12 @@ pub fn read_message(message: Message) -> Read {
         let (Some(muc), Some(inviter)) = (bare(&from), invite.from.as_ref().and_then(bare)) else {
             return Read::Nothing;
         };
-        return Read::Bridge(XmppIn::AssistantInvite { muc, inviter }, None);
+        return Read::Bridge(XmppIn::AssistantInvite { muc, inviter, mediated: true }, None);
     }
     let direct = message.payloads.iter().find(|p| p.is("x", CONFERENCE)).and_then(|x| x.attr("jid"));
     if let Some(muc) = direct {
         let (Ok(muc), Some(inviter)) = (BareJid::parse(muc), bare(&from)) else { return Read::Nothing };
-        return Read::Bridge(XmppIn::AssistantInvite { muc, inviter }, None);
+        return Read::Bridge(XmppIn::AssistantInvite { muc, inviter, mediated: false }, None);
     }
     if message.type_ == MessageType::Groupchat {
         return read_groupchat(&message).map_or(Read::Nothing, |m| Read::Bridge(m, None));
@@ -238,7 +238,9 @@ mod tests {
              <x xmlns='http://jabber.org/protocol/muc#user'><invite from='juliet@x.example/phone'/></x></message>"
         ));
         for s in [direct, mediated] {
-            let Read::Bridge(XmppIn::AssistantInvite { muc, inviter }, None) = read(s) else { panic!("an invitation") };
+            let Read::Bridge(XmppIn::AssistantInvite { muc, inviter, .. }, None) = read(s) else {
+                panic!("an invitation")
+            };
             assert_eq!(
                 (muc.to_string(), inviter.to_string()),
                 ("team@conference.x.example".into(), "juliet@x.example".into())

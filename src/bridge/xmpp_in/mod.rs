@@ -101,7 +101,7 @@ impl Bridge {
             XmppIn::AssistantInfo { node } => self.answer(reply, self.chatbot_info(node)).await,
             XmppIn::AssistantCard => self.answer(reply, self.chatbot_card()).await,
             XmppIn::AssistantPresence { kind, sender } => self.chatbot_subscription(kind, &sender, reply).await,
-            XmppIn::AssistantInvite { muc, inviter } => self.chatbot_muc_invite(muc, inviter).await,
+            XmppIn::AssistantInvite { muc, inviter, mediated } => self.chatbot_muc_invite(muc, inviter, mediated).await,
             XmppIn::AssistantMucMessage { muc, nick, id, body } => self.chatbot_muc_message(muc, &nick, id, body).await,
             XmppIn::AssistantMucGone { muc, why } => self.chatbot_muc_gone(&muc, &why).await,
             XmppIn::CommandList { from } => {
