@@ -145,6 +145,7 @@ chatbot:
     base_url: "http://127.0.0.1:${UCB_CHATBOT_PORT}/v1"
     model: "e2e-model"
   api_key_file: "chatbot.key"
+  avatar_file: "chatbot-avatar.png"
   system_prompt: "You are the e2e assistant."
   context_tokens: 2000
   timeout_secs: 10
@@ -152,6 +153,9 @@ chatbot:
   image_keywords: [paint, draw]
 EOF
   printf 'sk-e2e-%s\n' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$(dirname "$file")/chatbot.key"
+  # The assistant's picture (its XMPP vCard): a 2x2 blue PNG.
+  printf '%s' 'iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAD0lEQVR4nGNgYPgPRmAKABf2A/1+6zfzAAAAAElFTkSuQmCC' \
+    | base64 -d > "$(dirname "$file")/chatbot-avatar.png"
   cat > "$(dirname "$file")/calls-contacts.vcf" <<'EOF'
 BEGIN:VCARD
 VERSION:3.0

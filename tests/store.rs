@@ -982,6 +982,20 @@ async fn chatbot_rooms_and_contexts_survive_a_restart(db: &TestDb) {
     );
     assert_eq!(store.chatbot_answer_of(9).await.unwrap().as_deref(), Some("Gut ✓"));
     assert_eq!(store.chatbot_answer_of(10).await.unwrap(), None);
+    // An image is kept with its action, byte for byte, for a retried delivery.
+    let png = vec![0x89, b'P', b'N', b'G', 0, 255, 13, 10];
+    assert_eq!(store.chatbot_image_of(12).await.unwrap(), None);
+    store.chatbot_save_image(12, &png, "image/png").await.unwrap();
+    assert_eq!(store.chatbot_image_of(12).await.unwrap(), Some((png, "image/png".to_owned())));
+    assert_eq!(store.chatbot_image_of(13).await.unwrap(), None);
+    // The MUCs it is in: who invited it, its nick; forgotten once.
+    let team = jid("team@conference.x");
+    store.save_chatbot_muc(&team, &anna, "Assistant").await.unwrap();
+    assert_eq!(store.chatbot_muc(&team).await.unwrap(), Some((anna.clone(), "Assistant".to_owned())));
+    assert_eq!(store.chatbot_mucs().await.unwrap(), [(team.clone(), "Assistant".to_owned())]);
+    assert!(store.forget_chatbot_muc(&team).await.unwrap());
+    assert!(!store.forget_chatbot_muc(&team).await.unwrap());
+    assert_eq!(store.chatbot_muc(&team).await.unwrap(), None);
     // Keeping from the third turn forgets the first two.
     let ids: Vec<_> = store.chatbot_turns("matrix:@anna:hs").await.unwrap().iter().map(|t| t.id).collect();
     store.chatbot_record("matrix:@anna:hs", Some(ids[2]), "Noch was", "Ja", 11).await.unwrap();

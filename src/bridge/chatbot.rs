@@ -11,37 +11,60 @@ use crate::bridge::Bridge;
 use crate::chatbot::Input;
 use crate::chatbot::limits::LimitRefusal;
 use crate::core::action::{Action, Text, TextKind};
-use crate::core::ids::{EventId, MatrixUserId, RoomId};
+use crate::core::ids::{BareJid, EventId, MatrixUserId, RoomId};
 use crate::core::inbound::{MatrixIn, Membership, XmppChatIn};
 use crate::core::outbox::DeliveryError;
 use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
-use crate::matrix::client::{MatrixError, Relations, UploadedFile};
+use crate::matrix::client::{MatrixError, Relations};
 use crate::store::StoreTx;
 use crate::xmpp::out::Outgoing;
 
 /// The permission admins grant (`permissions grant USER chatbot`).
 const PERMISSION: &str = "chatbot";
 
-const REFUSAL: &str = "Sorry, you may not use the AI assistant. An administrator can allow it \
+pub(super) const REFUSAL: &str = "Sorry, you may not use the AI assistant. An administrator can allow it \
                        (the chatbot permission).";
 /// The assistant's presence note while its provider does not answer.
-const AWAY_NOTE: &str = "The AI service is not reachable";
+pub(super) const AWAY_NOTE: &str = "The AI service is not reachable";
 const CLEARED: &str = "Done: I have forgotten our conversation. The next question starts afresh.";
-const NO_XMPP_IMAGES: &str = "Sorry, I can send images only in Matrix chats for now.";
 const CLEARED_ROOM: &str = "Done: I have forgotten this room's conversation. The next question starts afresh.";
 
 /// Where the chatbot's answer goes: into `room` on Matrix (as a reply to `reply_to`, in a
-/// shared room), else to `party`'s XMPP address.
-struct To<'a> {
-    party: &'a Party,
-    room: Option<&'a RoomId>,
-    reply_to: Option<&'a EventId>,
+/// shared room), into the MUC `muc` on an XMPP server, else to `party`'s XMPP address.
+/// `party` is who asked (in a MUC: who invited the assistant).
+pub(super) struct To<'a> {
+    pub party: &'a Party,
+    pub room: Option<&'a RoomId>,
+    pub reply_to: Option<&'a EventId>,
+    pub muc: Option<&'a BareJid>,
+}
+
+impl To<'_> {
+    /// Whose context a question is asked in: the room's or MUC's (shared by everyone in it),
+    /// else the person's.
+    fn context(&self) -> String {
+        match (self.room, self.reply_to, self.muc) {
+            (_, _, Some(muc)) => muc_context(muc),
+            (Some(room), Some(_), None) => room_context(room),
+            _ => self.party.key(),
+        }
+    }
+
+    /// Asked in a room or MUC of several people.
+    fn shared(&self) -> bool {
+        self.reply_to.is_some() || self.muc.is_some()
+    }
 }
 
 /// The context of a room of several people, shared by all in it.
 fn room_context(room: &RoomId) -> String {
     format!("room:{room}")
+}
+
+/// The context of a MUC on an XMPP server, shared by all in it.
+pub(super) fn muc_context(muc: &BareJid) -> String {
+    format!("muc:{muc}")
 }
 
 impl Bridge {
@@ -76,6 +99,16 @@ impl Bridge {
         }
     }
 
+    /// What the assistant says on joining a room or MUC of several people.
+    pub(super) fn chatbot_room_welcome(&self) -> String {
+        let keywords = self.chatbot.get().map(|c| c.settings.room_keywords()).unwrap_or_default();
+        format!(
+            "Hello! I am an AI assistant. I answer messages that start with or mention {} (or mention \
+             me); /clear makes me forget this room's conversation.",
+            keywords.join(" or ")
+        )
+    }
+
     /// A Matrix user invited the chatbot: a direct chat becomes their chat with it; any other
     /// room is shared by the people in it (`shared`).
     async fn chatbot_invite(
@@ -88,13 +121,8 @@ impl Bridge {
     ) -> crate::store::Result<Vec<Action>> {
         let party = Party::Matrix(sender);
         tx.save_chatbot_room(&room, &party, shared).await?;
-        let keywords = self.chatbot.get().map(|c| c.settings.room_keywords()).unwrap_or_default();
         let welcome = if shared {
-            format!(
-                "Hello! I am an AI assistant. I answer messages that start with or mention {} (or mention \
-                 me); /clear makes me forget this room's conversation.",
-                keywords.join(" or ")
-            )
+            self.chatbot_room_welcome()
         } else if self.chatbot_permitted(&party).await? {
             "Hello! I am an AI assistant. Ask me anything; /clear makes me forget our conversation.".to_owned()
         } else {
@@ -125,6 +153,7 @@ impl Bridge {
                 room: Some(room.clone()),
                 text: body.to_owned(),
                 in_room: None,
+                muc: None,
             }])),
             // Someone else in a person's chat with the chatbot: it talks with its owner only.
             Some(_) => Ok(Some(vec![])),
@@ -144,6 +173,13 @@ impl Bridge {
             return Ok(vec![]);
         };
         let (Some(me), Some(bot)) = (self.map.chatbot(), self.chatbot.get()) else { return Ok(vec![]) };
+        // An XMPP occupant speaks through their ghost and asks as themselves; the assistant's
+        // own answers and the bridge's notices are never questions (its welcome names its
+        // keywords).
+        let from = self.party_of(sender);
+        if self.map.is_bridge_user(sender) && !matches!(from, Party::Xmpp(_)) {
+            return Ok(vec![]);
+        }
         if !tx.chatbot_room(room).await?.is_some_and(|r| r.shared) {
             return Ok(vec![]);
         }
@@ -152,10 +188,11 @@ impl Bridge {
             return Ok(vec![]);
         };
         Ok(vec![Action::ChatbotMessage {
-            from: Party::Matrix(sender.clone()),
+            from,
             room: Some(room.clone()),
             text: question.to_owned(),
             in_room: Some(EventId::new(event_id.clone())),
+            muc: None,
         }])
     }
 
@@ -186,15 +223,20 @@ impl Bridge {
         }
         let from = chat.from.to_string();
         let stanza_id = chat.stanza_id.as_ref().map(crate::core::ids::StanzaId::as_str);
-        let action =
-            Action::ChatbotMessage { from: Party::Xmpp(chat.from.clone()), room: None, text: chat.body, in_room: None };
+        let action = Action::ChatbotMessage {
+            from: Party::Xmpp(chat.from.clone()),
+            room: None,
+            text: chat.body,
+            in_room: None,
+            muc: None,
+        };
         self.queue_claimed(&from, stanza_id, action, "a message to the chatbot").await?;
         Ok(())
     }
 
     /// May `who` use the chatbot? Everyone (`chatbot.everyone`), by a grant to them, or as a
     /// member of a group named in `chatbot.groups`.
-    async fn chatbot_permitted(&self, who: &Party) -> crate::store::Result<bool> {
+    pub(super) async fn chatbot_permitted(&self, who: &Party) -> crate::store::Result<bool> {
         let Some(bot) = self.chatbot.get() else { return Ok(false) };
         if bot.settings.everyone || self.store.has_permission(who, PERMISSION).await? {
             return Ok(true);
@@ -230,107 +272,56 @@ impl Bridge {
 
     /// Deliver `Action::ChatbotMessage` `id`: refuse, clear, or ask and answer. A retry after
     /// the answer was stored (its sending failed) sends the stored answer, without asking again.
-    /// `in_room`: the message in a shared room, which the answer replies to; the context is
-    /// the room's.
-    pub(super) async fn deliver_chatbot(
-        &self,
-        id: i64,
-        from: &Party,
-        room: Option<&RoomId>,
-        text: &str,
-        in_room: Option<&EventId>,
-    ) -> Result<(), DeliveryError> {
+    /// `to` says where the answer goes and so whose context it is (`To::context`).
+    pub(super) async fn deliver_chatbot(&self, id: i64, to: &To<'_>, text: &str) -> Result<(), DeliveryError> {
         let Some(bot) = self.chatbot.get() else {
             return Err(DeliveryError::Permanent("the chatbot is off".into()));
         };
-        let to = To { party: from, room, reply_to: in_room };
+        let (from, room) = (to.party, to.room);
         if let Some(answer) = self.store.chatbot_answer_of(id).await? {
-            return self.chatbot_say(id, &to, Text::plain(answer)).await;
+            return self.chatbot_say(id, to, Text::plain(answer)).await;
         }
         if !self.chatbot_permitted(from).await? {
             tracing::info!(%from, "chatbot: refused (no permission)");
-            return self.chatbot_say(id, &to, Text::notice(REFUSAL)).await;
+            return self.chatbot_say(id, to, Text::notice(REFUSAL)).await;
         }
-        let context = match (room, in_room) {
-            (Some(room), Some(_)) => room_context(room),
-            _ => from.key(),
-        };
+        let context = to.context();
         let input = Input::parse(text, &bot.settings.image_keywords);
         if input != Input::Clear
             && let Some(refusal) = self.chatbot_over_limit(bot, from).await?
         {
             tracing::info!(%from, reason = %refusal, "chatbot: refused (limit)");
-            return self.chatbot_say(id, &to, Text::notice(refusal.to_string())).await;
+            return self.chatbot_say(id, to, Text::notice(refusal.to_string())).await;
         }
         let question = match input {
-            Input::Image(prompt) => return self.chatbot_image(id, bot, &to, prompt).await,
+            Input::Image(prompt) => return self.chatbot_image(id, bot, to, prompt).await,
             Input::Clear => {
                 let forgotten = self.store.chatbot_clear(&context).await?;
                 tracing::info!(%from, %context, forgotten, "chatbot: context cleared");
-                let done = if in_room.is_some() { CLEARED_ROOM } else { CLEARED };
-                return self.chatbot_say(id, &to, Text::notice(done)).await;
+                let done = if to.shared() { CLEARED_ROOM } else { CLEARED };
+                return self.chatbot_say(id, to, Text::notice(done)).await;
             }
             Input::Ask(question) => question,
         };
         let turns = self.store.chatbot_turns(&context).await?;
         let history: Vec<_> = turns.iter().map(|t| t.message.clone()).collect();
         let (messages, dropped) = bot.prompt(&history, question);
-        self.chatbot_typing(from, room, true).await;
+        self.chatbot_typing(to, true).await;
         let result = bot.provider.complete(&messages).await;
-        self.chatbot_typing(from, room, false).await;
+        self.chatbot_typing(to, false).await;
         let reachable = match &result {
             Ok(_) => Some(true),
             Err(e) if e.means_unreachable() => Some(false),
             Err(_) => None,
         };
         let keep_from = turns.get(dropped).map(|t| t.id);
-        let sent = self.chatbot_answer(id, &to, &context, question, result, keep_from, messages.len()).await;
+        let sent = self.chatbot_answer(id, to, &context, question, result, keep_from, messages.len()).await;
         // After the answer: Synapse makes a user who sends a message `online` again, so an away
         // presence is set (again) once the message is out.
         if let Some(reachable) = reachable {
             self.chatbot_reachable(reachable, room.is_some() && !reachable).await;
         }
         sent
-    }
-
-    /// Make an image of `prompt` (no context is sent) and post it with the prompt as its
-    /// caption. A retried delivery asks again: images are not stored.
-    async fn chatbot_image(
-        &self,
-        id: i64,
-        bot: &crate::chatbot::Chatbot,
-        to: &To<'_>,
-        prompt: &str,
-    ) -> Result<(), DeliveryError> {
-        let Some(room) = to.room else {
-            return self.chatbot_say(id, to, Text::notice(NO_XMPP_IMAGES)).await;
-        };
-        self.chatbot_typing(to.party, to.room, true).await;
-        let result = bot.provider.image(prompt).await;
-        self.chatbot_typing(to.party, to.room, false).await;
-        let image = match result {
-            Ok(image) => image,
-            Err(e) => {
-                tracing::warn!(from = %to.party, error = %e, "chatbot: no image from the provider");
-                return self.chatbot_say(id, to, Text::notice(e.friendly())).await;
-            }
-        };
-        tracing::info!(from = %to.party, bytes = image.bytes.len(), "chatbot: image made");
-        self.store.chatbot_add_usage(to.party, 0, 1).await?;
-        let me = self.chatbot_user().await?;
-        let size = u64::try_from(image.bytes.len()).unwrap_or(u64::MAX);
-        let extension = image.mimetype.rsplit('/').next().unwrap_or("png").to_owned();
-        let mxc = self.matrix.upload(&me, image.bytes, &image.mimetype).await.map_err(MatrixError::into_delivery)?;
-        let file = UploadedFile { mxc, name: format!("image.{extension}"), mimetype: image.mimetype, size };
-        let relations = Relations { reply_to: to.reply_to.map(EventId::as_str), replaces: None };
-        let txn = self.txn_id(id);
-        self.matrix.send_file(room, &me, &file, relations, &txn).await.map_err(MatrixError::into_delivery)?;
-        let caption = Text::plain(prompt);
-        self.matrix
-            .send_message(room, &me, &caption, None, Relations::default(), &format!("{txn}-c"))
-            .await
-            .map(|_| ())
-            .map_err(MatrixError::into_delivery)
     }
 
     /// Store the provider's answer (forgetting the turns before `keep_from`) and send it, or
@@ -377,7 +368,14 @@ impl Bridge {
 
     /// Send `text` from the chatbot: into `room` on Matrix, else to the person's XMPP address.
     /// The ids come from the action's, so a retried send is dropped as a repeat.
-    async fn chatbot_say(&self, id: i64, to: &To<'_>, text: Text) -> Result<(), DeliveryError> {
+    pub(super) async fn chatbot_say(&self, id: i64, to: &To<'_>, text: Text) -> Result<(), DeliveryError> {
+        if let Some(muc) = to.muc {
+            let me = self.map.chatbot_jid().ok_or_else(|| DeliveryError::Permanent("the chatbot is off".into()))?;
+            return self
+                .xmpp
+                .deliver(Outgoing::SayRemote { user: me, muc: muc.clone(), text, id: self.stanza_id(id) })
+                .await;
+        }
         match (to.room, to.party) {
             (Some(room), _) => {
                 let me = self.chatbot_user().await?;
@@ -412,8 +410,11 @@ impl Bridge {
 
     /// Show the chatbot typing while it thinks (Matrix `m.typing`, XEP-0085 `composing`), and
     /// stop showing it (on XMPP the answer itself ends it). Cosmetic: a failure is only logged.
-    async fn chatbot_typing(&self, to: &Party, room: Option<&RoomId>, typing: bool) {
-        match (room, to) {
+    pub(super) async fn chatbot_typing(&self, to: &To<'_>, typing: bool) {
+        if to.muc.is_some() {
+            return; // a MUC occupant's typing is not worth a stanza to everyone
+        }
+        match (to.room, to.party) {
             (Some(room), _) => {
                 let Some(me) = self.map.chatbot() else { return };
                 if let Err(e) = self.matrix.set_typing(room, &me, typing).await {
@@ -439,6 +440,7 @@ impl Bridge {
             return;
         }
         tracing::info!(reachable, "chatbot: the provider's state changed");
+        self.announce_chatbot_presence(Some(reachable)).await;
         let (state, note) = if reachable {
             (crate::core::presence::MatrixState::Online, None)
         } else {

@@ -138,8 +138,14 @@ impl Bridge {
             | Action::SmsToMatrix { .. }
             | Action::XmppFromPhone { .. }
             | Action::XmppPhoneBounce { .. } => self.deliver_sms(id, action).await,
-            Action::ChatbotMessage { from, room, text, in_room } => {
-                self.deliver_chatbot(id, from, room.as_ref(), text, in_room.as_ref()).await
+            Action::ChatbotMessage { from, room, text, in_room, muc } => {
+                let to = super::chatbot::To {
+                    party: from,
+                    room: room.as_ref(),
+                    reply_to: in_room.as_ref(),
+                    muc: muc.as_ref(),
+                };
+                self.deliver_chatbot(id, &to, text).await
             }
         }
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
+use crate::core::ids::MatrixUserId;
 use crate::core::inbound::{MatrixIn, Membership};
 use crate::core::watch::Party;
 use crate::store::{PeerMembership, StoreTx};
@@ -113,12 +114,19 @@ impl Bridge {
     /// themselves (their messages, a ghost joining) cannot: those are echoes.
     fn matters(&self, event: &MatrixIn) -> bool {
         match event {
+            // The assistant's own joins and leaves make it a hosted room's participant.
             MatrixIn::Membership { sender, user, .. } => {
-                !self.map.is_bridge_user(user) || !self.map.is_bridge_user(sender)
+                !self.map.is_bridge_user(user) || !self.map.is_bridge_user(sender) || self.is_chatbot(user)
             }
-            MatrixIn::Message { sender, .. }
-            | MatrixIn::File { sender, .. }
-            | MatrixIn::Reaction { sender, .. }
+            // What the assistant says is content (for a hosted room's XMPP occupants), and an
+            // XMPP user may address it through their ghost.
+            MatrixIn::Message { sender, text, mentions, .. } => {
+                !self.map.is_bridge_user(sender)
+                    || self.is_chatbot(sender)
+                    || self.may_address_chatbot(sender, &text.body, mentions)
+            }
+            MatrixIn::File { sender, .. } => !self.map.is_bridge_user(sender) || self.is_chatbot(sender),
+            MatrixIn::Reaction { sender, .. }
             | MatrixIn::Redaction { sender, .. }
             | MatrixIn::EncryptionEnabled { sender, .. }
             | MatrixIn::Encrypted { sender, .. }
@@ -136,13 +144,57 @@ impl Bridge {
     /// What an event means: the chatbot's invitation or removal is its own business, in any
     /// room; a message addressed to it in a room is answered besides being carried as usual.
     async fn actions_for(&self, tx: &mut StoreTx, event: MatrixIn) -> crate::store::Result<Vec<Action>> {
-        if let Some(actions) = self.chatbot_membership(tx, &event).await? {
+        if let Some(mut actions) = self.chatbot_membership(tx, &event).await? {
+            // In a hosted room the assistant is also a participant, whom the XMPP occupants
+            // see join, speak and leave (unless the usage policy turned the invitation down).
+            let declined = actions.iter().any(|a| matches!(a, Action::MatrixLeave { .. }));
+            if !declined
+                && let Some(room) = event.room()
+                && let Some(hosted) = self.hosted_room(room).await?
+            {
+                actions.extend(self.hosted_actions(tx, hosted, event).await?);
+            }
             return Ok(actions);
         }
         let asked = self.chatbot_addressed(tx, &event).await?;
-        let mut actions = self.route_event(tx, event).await?;
+        let mut actions = match self.chatbot_echo(&event) {
+            // The assistant's own: a participant's doings in a hosted room, nothing elsewhere.
+            Some(true) => match event.room() {
+                Some(room) => match self.hosted_room(room).await? {
+                    Some(hosted) => self.hosted_actions(tx, hosted, event).await?,
+                    None => vec![],
+                },
+                None => vec![],
+            },
+            // An XMPP user's question to it through their ghost: only asked.
+            Some(false) => vec![],
+            None => self.route_event(tx, event).await?,
+        };
         actions.extend(asked);
         Ok(actions)
+    }
+
+    /// Of the bridge's own users' events, `matters` lets through only what concerns the
+    /// assistant: `Some(true)` for its own (its membership, its messages and files),
+    /// `Some(false)` for a ghost's message that may address it; `None`: no such echo.
+    fn chatbot_echo(&self, event: &MatrixIn) -> Option<bool> {
+        match event {
+            MatrixIn::Membership { sender, user, .. } if self.is_chatbot(user) => {
+                self.map.is_bridge_user(sender).then_some(true)
+            }
+            MatrixIn::Message { sender, .. } | MatrixIn::File { sender, .. } => {
+                self.map.is_bridge_user(sender).then(|| self.is_chatbot(sender))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether a ghost's message (an XMPP user's, in a room) may be a question to the
+    /// assistant: only those are worth a transaction (most echoes are not).
+    fn may_address_chatbot(&self, sender: &MatrixUserId, body: &str, mentions: &[MatrixUserId]) -> bool {
+        let (Some(me), Some(bot)) = (self.map.chatbot(), self.chatbot.get()) else { return false };
+        matches!(self.map.jid_for_ghost(sender), Some(Ok(_)))
+            && crate::chatbot::trigger::addressed(body, &bot.settings.room_keywords(), mentions.contains(&me)).is_some()
     }
 
     /// Route an event to its conversation's kind: a hosted room, a linked MUC, a direct chat;

@@ -102,11 +102,18 @@ impl Bridge {
             }
             UserCommand::Help => match caller {
                 Party::Xmpp(_) => format!(
-                    "This is the ucbridge gateway. To write to the Matrix user @user:server, write to user\\40server@{}.\n{}",
+                    "This is the ucbridge gateway. To write to the Matrix user @user:server, write to user\\40server@{}.\n{}{}",
                     self.map.component,
+                    self.chatbot_help_line().map(|l| format!("{l}\n")).unwrap_or_default(),
                     user::help()
                 ),
-                Party::Matrix(_) => user::help(),
+                Party::Matrix(_) => {
+                    format!(
+                        "{}{}",
+                        self.chatbot_help_line().map(|l| format!("{l}\n")).unwrap_or_default(),
+                        user::help()
+                    )
+                }
             },
             UserCommand::Notify { action: NotifyCommand::Add { contact, when } } => {
                 let target = match Party::parse_contact(&contact, &self.map) {

@@ -27,15 +27,32 @@ pub struct Chatbot {
     reachable: std::sync::Mutex<Option<bool>>,
     /// Messages per person in the last minute (`chatbot.limits.messages_per_minute`).
     pub rate: limits::RateLimiter,
+    /// Its picture (bytes, media type), from `chatbot.avatar_file`.
+    pub avatar: Option<(Vec<u8>, String)>,
 }
+
+/// The largest picture the assistant shows: a vCard travels in one stanza.
+const MAX_AVATAR: u64 = 256 * 1024;
 
 impl Chatbot {
     /// Start the assistant for `settings`; `resolve` turns the key file's path (relative to the
     /// config file) into one to read.
     pub fn new(settings: Settings, resolve: impl Fn(&Path) -> std::path::PathBuf) -> Result<Self, ChatError> {
-        let key = key(&settings, resolve)?;
+        let key = key(&settings, &resolve)?;
+        let avatar = avatar(&settings, &resolve)?;
         let provider = Provider::new(&settings, key)?;
-        Ok(Self { settings, provider, reachable: std::sync::Mutex::new(None), rate: limits::RateLimiter::default() })
+        Ok(Self {
+            settings,
+            provider,
+            reachable: std::sync::Mutex::new(None),
+            rate: limits::RateLimiter::default(),
+            avatar,
+        })
+    }
+
+    /// Whether the provider answered last time (`None`: not asked yet).
+    pub fn reachable(&self) -> Option<bool> {
+        *self.reachable.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Note whether the provider answered (a question or a health check); `Some(now)` when that
@@ -58,6 +75,29 @@ impl Chatbot {
         let dropped = context::fit(&s.system_prompt, history, question, s.context_tokens);
         (context::messages(&s.system_prompt, &history[dropped..], question), dropped)
     }
+}
+
+/// The picture from `chatbot.avatar_file`, checked for size and kind.
+fn avatar(
+    settings: &Settings,
+    resolve: impl Fn(&Path) -> std::path::PathBuf,
+) -> Result<Option<(Vec<u8>, String)>, ChatError> {
+    let Some(file) = &settings.avatar_file else { return Ok(None) };
+    let path = resolve(file);
+    let bad = |why: String| ChatError::Setup(format!("config key `chatbot.avatar_file`: {}: {why}", path.display()));
+    let size = std::fs::metadata(&path).map_err(|e| bad(e.to_string()))?.len();
+    if size > MAX_AVATAR {
+        return Err(bad(format!("{size} bytes; at most {MAX_AVATAR}")));
+    }
+    let bytes = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
+    let kind = match bytes.as_slice() {
+        [0x89, b'P', b'N', b'G', ..] => "image/png",
+        [0xff, 0xd8, 0xff, ..] => "image/jpeg",
+        [b'G', b'I', b'F', b'8', ..] => "image/gif",
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "image/webp",
+        _ => return Err(bad("not a PNG, JPEG, GIF or WebP image".into())),
+    };
+    Ok(Some((bytes, kind.to_owned())))
 }
 
 /// The API key from where the settings say (none: a local server may need none).
@@ -115,6 +155,13 @@ mod tests {
         let s = settings("api_key_file: openai.key\n");
         let resolve = |p: &Path| dir.path().join(p);
         assert_eq!(key(&s, resolve).unwrap().as_deref(), Some("sk-from-file"));
+        // The picture beside it: its kind read from its bytes; anything else is refused.
+        std::fs::write(dir.path().join("bot.png"), b"\x89PNG\r\n\x1a\nrest").unwrap();
+        std::fs::write(dir.path().join("bot.txt"), b"hello").unwrap();
+        let (_, kind) = avatar(&settings("avatar_file: bot.png\n"), resolve).unwrap().unwrap();
+        assert_eq!(kind, "image/png");
+        let err = avatar(&settings("avatar_file: bot.txt\n"), resolve).unwrap_err().to_string();
+        assert!(err.contains("chatbot.avatar_file") && err.contains("not a PNG"), "{err}");
         let s = settings("api_key_file: missing.key\n");
         let err = key(&s, |p: &Path| dir.path().join(p)).unwrap_err().to_string();
         assert!(err.contains("chatbot.api_key_file") && err.contains("missing.key"), "{err}");

@@ -29,6 +29,10 @@ pub struct Settings {
     /// The name people see (Matrix display name).
     #[serde(default = "default_display_name")]
     pub display_name: String,
+    /// Its picture (PNG, JPEG, GIF or WebP, at most 256 KiB; relative to the config file),
+    /// shown in its XMPP vCard. None: no picture.
+    #[serde(default)]
+    pub avatar_file: Option<PathBuf>,
     /// Which API: `openai` (OpenAI or any server speaking its chat-completions API, e.g.
     /// llama.cpp's or vLLM's) or `azure` (Azure OpenAI).
     pub provider: ProviderKind,

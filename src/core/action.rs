@@ -291,12 +291,16 @@ pub enum Action {
     /// from (`room` on Matrix; `None`: the person's XMPP address). On the person's own lane, so
     /// their questions are answered in order. In a room of several people (`in_room`: the
     /// message's event) the context is the room's, and the answer replies to the message.
+    /// In a MUC on an XMPP server it was invited into (`muc`), the context is the MUC's and the
+    /// answer is said there; `from` is who invited it.
     ChatbotMessage {
         from: Party,
         room: Option<RoomId>,
         text: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         in_room: Option<EventId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        muc: Option<BareJid>,
     },
 }
 
@@ -490,7 +494,13 @@ mod tests {
             ),
             (Action::XmppNotice { to: jid("a@x"), text: text.clone() }, "bridge>a@x"),
             (
-                Action::ChatbotMessage { from: Party::Xmpp(jid("a@x")), room: None, text: "hi".into(), in_room: None },
+                Action::ChatbotMessage {
+                    from: Party::Xmpp(jid("a@x")),
+                    room: None,
+                    text: "hi".into(),
+                    in_room: None,
+                    muc: None,
+                },
                 "chatbot:xmpp:a@x",
             ),
             (
@@ -499,6 +509,7 @@ mod tests {
                     room: Some(room.clone()),
                     text: "hi".into(),
                     in_room: None,
+                    muc: None,
                 },
                 "chatbot:matrix:@b:hs",
             ),

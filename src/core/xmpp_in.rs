@@ -80,6 +80,38 @@ pub enum XmppIn {
         from: Option<BareJid>,
     },
 
+    // ------------------------------------------------ the AI assistant (assistant@component) --
+    /// What the assistant says about itself (disco#info; `node` as asked).
+    AssistantInfo {
+        node: Option<String>,
+    },
+    /// The assistant's vCard.
+    AssistantCard,
+    /// A subscription request, answer or probe from `sender` to the assistant's address.
+    AssistantPresence {
+        kind: SubscriptionKind,
+        sender: BareJid,
+    },
+    /// An invitation of the assistant into the MUC `muc` on an XMPP server (XEP-0249 direct or,
+    /// `mediated`, XEP-0045's through the MUC, which names the inviter), from `inviter`.
+    AssistantInvite {
+        muc: BareJid,
+        inviter: BareJid,
+        mediated: bool,
+    },
+    /// A live message (not history) in a MUC the assistant is in, from the occupant `nick`.
+    AssistantMucMessage {
+        muc: BareJid,
+        nick: String,
+        id: Option<String>,
+        body: String,
+    },
+    /// The assistant is out of the MUC `muc`: kicked, banned, or its joining refused (`why`).
+    AssistantMucGone {
+        muc: BareJid,
+        why: String,
+    },
+
     // ---------------------------------------------------------------- hosted rooms --
     /// An XMPP client joins a hosted room.
     MucJoin {

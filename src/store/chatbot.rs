@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::{Context, Result, Store, StoreError, StoreTx, now_ms};
 use crate::core::chat_turn::{Message, Role};
-use crate::core::ids::RoomId;
+use crate::core::ids::{BareJid, RoomId};
 use crate::core::watch::Party;
 
 /// A stored turn: its id (turns are ordered by it) and the message.
@@ -130,6 +130,105 @@ impl Store {
                 .ctx("chatbot save turn")?;
         }
         tx.commit().await
+    }
+
+    /// The image made for outbox action `action` (bytes, media type), if one was: a retried
+    /// delivery sends it again.
+    pub async fn chatbot_image_of(&self, action: i64) -> Result<Option<(Vec<u8>, String)>> {
+        use base64::Engine;
+        let row = sqlx::query("SELECT mimetype, data FROM chatbot_image WHERE action = $1")
+            .bind(action)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("chatbot image")?;
+        let Some(row) = row else { return Ok(None) };
+        let mimetype: String = row.try_get(0).ctx("chatbot image mimetype")?;
+        let data: String = row.try_get(1).ctx("chatbot image data")?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|e| StoreError::Corrupt { context: "chatbot_image", reason: e.to_string() })?;
+        Ok(Some((bytes, mimetype)))
+    }
+
+    /// Keep the image made for outbox action `action`; images kept longer than a day are
+    /// forgotten (their deliveries are long done).
+    pub async fn chatbot_save_image(&self, action: i64, bytes: &[u8], mimetype: &str) -> Result<()> {
+        use base64::Engine;
+        const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM chatbot_image WHERE at < $1")
+            .bind(now - DAY_MS)
+            .execute(&mut *tx.tx)
+            .await
+            .ctx("chatbot forget old images")?;
+        sqlx::query(
+            "INSERT INTO chatbot_image (action, mimetype, data, at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (action) DO UPDATE SET mimetype = $2, data = $3, at = $4",
+        )
+        .bind(action)
+        .bind(mimetype)
+        .bind(base64::engine::general_purpose::STANDARD.encode(bytes))
+        .bind(now)
+        .execute(&mut *tx.tx)
+        .await
+        .ctx("chatbot save image")?;
+        tx.commit().await
+    }
+
+    /// The assistant was invited into the MUC `muc` by `party` and joins it as `nick`.
+    pub async fn save_chatbot_muc(&self, muc: &BareJid, party: &Party, nick: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chatbot_muc (muc, party, nick, at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (muc) DO UPDATE SET party = $2, nick = $3, at = $4",
+        )
+        .bind(muc.to_string())
+        .bind(party.key())
+        .bind(nick)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .ctx("save chatbot muc")?;
+        Ok(())
+    }
+
+    /// Who invited the assistant into `muc`, and its nick there, if it is in it.
+    pub async fn chatbot_muc(&self, muc: &BareJid) -> Result<Option<(Party, String)>> {
+        let row = sqlx::query("SELECT party, nick FROM chatbot_muc WHERE muc = $1")
+            .bind(muc.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("chatbot muc")?;
+        let Some(row) = row else { return Ok(None) };
+        let key: String = row.try_get(0).ctx("chatbot muc party")?;
+        let party = Party::from_key(&key).ok_or(StoreError::Corrupt { context: "chatbot_muc", reason: key })?;
+        Ok(Some((party, row.try_get(1).ctx("chatbot muc nick")?)))
+    }
+
+    /// The assistant is out of `muc`; `true` if it was in it.
+    pub async fn forget_chatbot_muc(&self, muc: &BareJid) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM chatbot_muc WHERE muc = $1")
+            .bind(muc.to_string())
+            .execute(&self.pool)
+            .await
+            .ctx("forget chatbot muc")?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every MUC the assistant is in, with its nick there (to rejoin after a reconnect).
+    pub async fn chatbot_mucs(&self) -> Result<Vec<(BareJid, String)>> {
+        let rows = sqlx::query("SELECT muc, nick FROM chatbot_muc ORDER BY muc")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("chatbot mucs")?;
+        rows.iter()
+            .map(|r| {
+                let muc: String = r.try_get(0).ctx("chatbot muc")?;
+                let muc = BareJid::parse(&muc)
+                    .map_err(|e| StoreError::Corrupt { context: "chatbot_muc", reason: e.to_string() })?;
+                Ok((muc, r.try_get(1).ctx("chatbot muc nick")?))
+            })
+            .collect()
     }
 
     /// `/clear`: forget a conversation. Returns how many turns were forgotten.

@@ -33,7 +33,7 @@ use crate::core::xmpp_in::{Marker, SubscriptionKind, XmppIn};
 use crate::xmpp::connection::{Received, XmppSender};
 use crate::xmpp::dispatch::Ordered;
 use crate::xmpp::reply::{Envelope, PresenceAnswer};
-use crate::xmpp::{adhoc, hosted_muc, linked_muc, outbound};
+use crate::xmpp::{adhoc, assistant, hosted_muc, linked_muc, outbound};
 
 /// What decides on the XMPP side's requests (the bridge). The adapter asks it only in the
 /// core's terms; it answers through the [`Envelope`] it is given and the sender.
@@ -122,6 +122,8 @@ enum Route {
     HostedRoom,
     /// From a MUC on an XMPP server that a Matrix room is linked to.
     LinkedMuc(BareJid),
+    /// To the AI assistant's address (from people, or from a MUC it is invited into or in).
+    Assistant,
     /// Anything else: to a Matrix user's address or to the component.
     Direct,
 }
@@ -130,6 +132,9 @@ async fn route<H: XmppHandler>(bridge: &H, stanza: &Stanza) -> Route {
     let (from, to) = addresses(stanza);
     if to.is_some_and(hosted_muc::is_room) {
         return Route::HostedRoom;
+    }
+    if assistant::is_addressed(bridge.identities(), to) {
+        return Route::Assistant;
     }
     if from_room_occupant(stanza)
         && let Some(muc) = from_linked_muc(bridge, from).await
@@ -158,15 +163,16 @@ fn conversation(route: &Route, stanza: &Stanza) -> String {
     match route {
         Route::HostedRoom => format!("muc:{}", bare(to)),
         Route::LinkedMuc(muc) => format!("portal:{muc}"),
-        Route::Direct => format!("pair:{}>{}", bare(from), bare(to)),
+        Route::Direct | Route::Assistant => format!("pair:{}>{}", bare(from), bare(to)),
     }
 }
 
 async fn handle<H: XmppHandler>(bridge: &Arc<H>, sender: &XmppSender, route: Route, stanza: Stanza) {
-    // A remote MUC is the authority over who is in it; everywhere else the usage policy applies.
-    if !matches!(route, Route::LinkedMuc(_))
-        && let Some(reply) = crate::xmpp::access::refuse(bridge.as_ref(), &stanza).await
-    {
+    // A remote MUC is the authority over who is in it (the assistant's too: who invited it into
+    // one is checked by the bridge); everywhere else the usage policy applies.
+    let from_muc =
+        matches!(route, Route::LinkedMuc(_)) || (matches!(route, Route::Assistant) && from_room_occupant(&stanza));
+    if !from_muc && let Some(reply) = crate::xmpp::access::refuse(bridge.as_ref(), &stanza).await {
         if let Some(reply) = reply {
             sender.send_reply(reply).await;
         }
@@ -181,6 +187,7 @@ async fn handle<H: XmppHandler>(bridge: &Arc<H>, sender: &XmppSender, route: Rou
         (Route::LinkedMuc(_), Stanza::Message(m)) if m.type_ == MessageType::Error => read_bounce(&m),
         (Route::LinkedMuc(muc), Stanza::Message(m)) => bridged(linked_muc::read_message(muc, &m)),
         (Route::LinkedMuc(muc), Stanza::Presence(p)) => bridged(linked_muc::read_presence(map, muc, &p)),
+        (Route::Assistant, stanza) => assistant::read(stanza),
         (_, Stanza::Message(m)) => read_message(m),
         (_, Stanza::Presence(p)) => read_presence(map, p),
         (_, Stanza::Iq(iq)) => read_iq(map, iq),
@@ -457,11 +464,12 @@ pub fn read_iq(map: &IdentityMap, iq: Iq) -> Read {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::core::xmpp_in::{Affiliation, MucRole};
 
-    const NS: &str = "xmlns='jabber:component:accept'";
+    /// The component stream's namespace, for stanzas written in tests.
+    pub(crate) const NS: &str = "xmlns='jabber:component:accept'";
 
     fn map() -> IdentityMap {
         IdentityMap {
@@ -473,7 +481,8 @@ mod tests {
         }
     }
 
-    fn stanza(xml: &str) -> Stanza {
+    /// A stanza from its XML (tests only).
+    pub(crate) fn stanza(xml: &str) -> Stanza {
         let element: Element = xml.parse().expect("test XML parses");
         Stanza::try_from(element).expect("a stanza")
     }

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod adhoc;
+pub mod assistant;
 pub mod connection;
 pub mod content;
 pub mod depth;

@@ -36,6 +36,8 @@ pub enum Answer {
     AdminList(Vec<(String, String, Role)>),
     /// Matrix users found in the user directory (XEP-0055 results).
     Users(Vec<crate::xmpp::search::Found>),
+    /// What the AI assistant says about itself (disco#info), named `name`.
+    AssistantInfo { name: String, node: Option<String> },
     /// A page of a hosted room's archive (`muc`'s address), then the end of the query.
     Archive { muc: BareJid, messages: Vec<ArchivedMessage>, count: i64, complete: bool },
 }
@@ -150,6 +152,9 @@ impl Envelope {
             Answer::RoomConfig { name, description } => vec![self.room_config(&name, &description)],
             Answer::AdminList(items) => vec![self.admin_list(&items)],
             Answer::Archive { muc, messages, count, complete } => self.archive(&muc, &messages, count, complete),
+            Answer::AssistantInfo { name, node } => {
+                vec![crate::xmpp::assistant::info(self.to.clone(), self.from.clone(), self.iq_id(), &name, node)]
+            }
             Answer::Users(found) => {
                 vec![crate::xmpp::search::results(self.to.clone(), self.from.clone(), self.iq_id(), &found)]
             }

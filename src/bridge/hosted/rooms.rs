@@ -85,6 +85,17 @@ impl Bridge {
         }
     }
 
+    /// Whether a message in a hosted room is the bridge's own echo (a ghost's or the bot's,
+    /// which came from XMPP or is the bridge's notice). The assistant is a bridge user too, but
+    /// what it says is new content for the XMPP occupants.
+    fn is_echo(&self, sender: &MatrixUserId) -> bool {
+        self.map.is_bridge_user(sender) && !self.is_chatbot(sender)
+    }
+
+    pub(in crate::bridge) fn is_chatbot(&self, user: &MatrixUserId) -> bool {
+        self.map.chatbot().as_ref() == Some(user)
+    }
+
     pub(in crate::bridge) fn room_model(&self, members: &[RoomMember]) -> Room {
         Room::from_members(members.iter().map(|m| (m.party.clone(), m.role)), self.room_cap())
     }
@@ -100,10 +111,11 @@ impl Bridge {
         let mut members = tx.room_members(&room).await?;
         Ok(match event {
             MatrixIn::Message { sender, text, event_id, reply_to, replaces, .. } => {
-                if self.map.is_bridge_user(&sender) {
+                if self.is_echo(&sender) {
                     return Ok(vec![]);
                 }
                 if replaces.is_none()
+                    && !self.is_chatbot(&sender)
                     && let Some(command) = text.body.strip_prefix('!')
                 {
                     return self.room_command(tx, &r, &members, &sender, command).await;
@@ -119,7 +131,7 @@ impl Bridge {
                 return self.room_say_from_matrix(tx, &r, &members, &sender, content).await;
             }
             MatrixIn::File { sender, file, reply_to, .. } => {
-                if self.map.is_bridge_user(&sender) {
+                if self.is_echo(&sender) {
                     return Ok(vec![]);
                 }
                 let Some(link) = self.media_link(tx, &room, &file).await? else {

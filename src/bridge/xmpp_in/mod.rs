@@ -53,6 +53,7 @@ impl Bridge {
             XmppIn::Connected => {
                 self.announce_presence().await;
                 self.rejoin_linked_mucs().await;
+                self.chatbot_rejoin_mucs().await;
             }
             // 1:1 and the component.
             XmppIn::Chat(chat) => {
@@ -97,6 +98,12 @@ impl Bridge {
             XmppIn::IqAnswer { id, from, photo } => {
                 self.xmpp_vcard_result(&id, from.as_ref(), photo).await;
             }
+            XmppIn::AssistantInfo { node } => self.answer(reply, self.chatbot_info(node)).await,
+            XmppIn::AssistantCard => self.answer(reply, self.chatbot_card()).await,
+            XmppIn::AssistantPresence { kind, sender } => self.chatbot_subscription(kind, &sender, reply).await,
+            XmppIn::AssistantInvite { muc, inviter, mediated } => self.chatbot_muc_invite(muc, inviter, mediated).await,
+            XmppIn::AssistantMucMessage { muc, nick, id, body } => self.chatbot_muc_message(muc, &nick, id, body).await,
+            XmppIn::AssistantMucGone { muc, why } => self.chatbot_muc_gone(&muc, &why).await,
             XmppIn::CommandList { from } => {
                 let admin = from.is_some_and(|j| self.is_admin(&Party::Xmpp(j)));
                 self.answer(reply, Answer::CommandItems { admin }).await;

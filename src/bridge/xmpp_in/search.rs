@@ -22,14 +22,21 @@ impl Bridge {
             }
         };
         let bot = self.map.bot();
-        let found = users
+        // The assistant is found at its own address, first.
+        let assistant = self.chatbot_found(term);
+        let me = self.map.chatbot();
+        let found = assistant
             .into_iter()
-            .filter(|(user, _)| *user != bot)
-            // An XMPP user's ghost is found as that user; an unreachable ID is left out.
-            .filter_map(|(user, name)| {
-                let jid = crate::xmpp::gateway::address(&self.map, &user.to_string()).ok()?;
-                Some(Found { jid, matrix_id: user.to_string(), name })
-            })
+            .chain(
+                users
+                    .into_iter()
+                    .filter(|(user, _)| *user != bot && Some(user) != me.as_ref())
+                    // An XMPP user's ghost is found as that user; an unreachable ID is left out.
+                    .filter_map(|(user, name)| {
+                        let jid = crate::xmpp::gateway::address(&self.map, &user.to_string()).ok()?;
+                        Some(Found { jid, matrix_id: user.to_string(), name })
+                    }),
+            )
             .take(SEARCH_LIMIT as usize)
             .collect();
         Answer::Users(found)

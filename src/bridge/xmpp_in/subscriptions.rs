@@ -120,6 +120,9 @@ impl Bridge {
                 self.send_current_presence(&user, &subscriber).await;
             }
         }
+        if let Some(bot) = self.chatbot.get() {
+            self.announce_chatbot_presence(bot.reachable()).await;
+        }
     }
 
     /// Tell `to` (an XMPP user allowed to see it) the current presence of the Matrix user
