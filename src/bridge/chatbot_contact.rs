@@ -6,7 +6,7 @@
 
 use crate::bridge::Bridge;
 use crate::core::ids::BareJid;
-use crate::core::presence::{Presence, State};
+use crate::core::presence::{PhotoHash, Presence, State};
 use crate::core::refusal::Refusal;
 use crate::core::xmpp_in::SubscriptionKind;
 use crate::xmpp::out::Outgoing;
@@ -27,6 +27,14 @@ impl Bridge {
         match self.chatbot.get() {
             Some(bot) => Answer::VCard { name: Some(bot.settings.display_name.clone()), photo: bot.avatar.clone() },
             None => Answer::Refused(Refusal::not_found("The AI assistant is off.")),
+        }
+    }
+
+    /// The XEP-0153 hash of the assistant's vCard photo, for its presence.
+    fn chatbot_photo(&self) -> PhotoHash {
+        match self.chatbot.get().and_then(|bot| bot.avatar.as_ref()) {
+            Some((bytes, _)) => crate::xmpp::outbound::hash_photo(bytes),
+            None => PhotoHash::None,
         }
     }
 
@@ -57,7 +65,12 @@ impl Bridge {
                 }
                 tracing::info!(%sender, "chatbot: subscribed to its presence");
                 self.xmpp
-                    .post(Outgoing::SubscriptionGranted { contact: me, subscriber: sender.clone(), current })
+                    .post(Outgoing::SubscriptionGranted {
+                        contact: me,
+                        subscriber: sender.clone(),
+                        current,
+                        photo: self.chatbot_photo(),
+                    })
                     .await;
             }
             SubscriptionKind::Unsubscribe => {
@@ -69,7 +82,14 @@ impl Bridge {
             }
             SubscriptionKind::Probe => match self.store.is_subscribed(&contact, &subscriber).await {
                 Ok(true) => {
-                    self.xmpp.post(Outgoing::Presence { from: me, to: sender.clone(), presence: current }).await
+                    self.xmpp
+                        .post(Outgoing::Presence {
+                            from: me,
+                            to: sender.clone(),
+                            presence: current,
+                            photo: self.chatbot_photo(),
+                        })
+                        .await
                 }
                 Ok(false) => self.answer(reply, Answer::Presence(PresenceAnswer::Unsubscribed)).await,
                 Err(e) => tracing::warn!(%sender, error = %e, "chatbot: cannot read a subscription"),
@@ -86,10 +106,10 @@ impl Bridge {
             Ok(s) => s,
             Err(e) => return tracing::warn!(error = %e, "chatbot: cannot read its subscribers"),
         };
-        let presence = self.chatbot_presence(reachable);
+        let (presence, photo) = (self.chatbot_presence(reachable), self.chatbot_photo());
         for subscriber in subscribers {
             let Ok(to) = BareJid::parse(&subscriber) else { continue };
-            self.xmpp.post(Outgoing::Presence { from: me.clone(), to, presence: presence.clone() }).await;
+            self.xmpp.post(Outgoing::Presence { from: me.clone(), to, presence: presence.clone(), photo }).await;
         }
     }
 

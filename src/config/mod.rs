@@ -3,8 +3,8 @@
 
 mod calls;
 pub mod metrics;
-pub mod notifications;
 pub mod missed_chats;
+pub mod notifications;
 mod sms;
 mod sources;
 mod validate;

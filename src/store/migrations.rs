@@ -84,8 +84,7 @@ mod tests {
             .collect()
     }
 
-    /// Versions go up (branches developed side by side take numbers handed out beforehand, so a
-    /// number may be missing until its branch is merged).
+    /// Versions count up by one, each naming its file.
     #[test]
     fn versions_count_up_and_name_their_files() {
         for (i, (version, _, file, _)) in MIGRATIONS.iter().enumerate() {
