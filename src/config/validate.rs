@@ -78,6 +78,7 @@ impl Config {
         }
         self.links.rules()?;
         self.metrics.validate()?;
+        self.presence.validate()?;
         // Matrix server names may carry a port; XMPP domains never do.
         for (key, patterns, bad_chars) in [
             ("access.matrix_servers", &self.access.matrix_servers, &['@', '/', ' '][..]),
