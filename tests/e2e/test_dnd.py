@@ -4,8 +4,8 @@
 ends (`later`; a bridge of its own, a config variant) — never lost. A held message keeps its
 original time on Matrix.
 
-The bridge knows the Matrix user is in DND once his subscribed XMPP contact sees his `dnd`
-presence: the bridge stores it before it announces it.
+The bridge knows the Matrix user is in DND once it announced his `dnd` presence to his subscribed
+XMPP contact (its debug log names the state it took from the homeserver's presence event).
 """
 from __future__ import annotations
 
@@ -17,16 +17,23 @@ from test_presence import _wait_xmpp_presence
 from ucb import Peers, run, token
 
 
-async def into_dnd(m, x, note: str) -> None:
-    before = len(x.presences)
-    await m.set_presence("unavailable", "⛔ " + note)
-    await _wait_xmpp_presence(x, m.jid, None, "dnd", note, before)
+async def into_dnd(b, m, x, note: str) -> None:
+    await presence(b, m, x, "unavailable", "⛔ " + note, "DoNotDisturb", "dnd", note)
 
 
-async def out_of_dnd(m, x) -> None:
-    before = len(x.presences)
-    await m.set_presence("online", None)
-    await _wait_xmpp_presence(x, m.jid, None, None, None, before)
+async def out_of_dnd(b, m, x) -> None:
+    await presence(b, m, x, "online", None, "Available", None, None)
+
+
+async def presence(b, m, x, mx: str, status: str | None, state: str, show: str | None, note: str | None) -> None:
+    """He sets his presence; done when the bridge took it from the homeserver's presence event (its
+    log says so) and his subscribed contact saw it. An answer to a probe can reach her earlier (the
+    bridge asks the homeserver for it and keeps nothing), so her view alone is not enough."""
+    offset, before = b.log_size(), len(x.presences)
+    await m.set_presence(mx, status)
+    await asyncio.to_thread(b.wait_log, offset, "Matrix presence to XMPP subscribers", f"user={m.user_id}",
+                            f"state: {state}", timeout=15)
+    await _wait_xmpp_presence(x, m.jid, None, show, note, before)
 
 
 async def pair(p):
@@ -41,13 +48,13 @@ def test_in_dnd_messages_from_xmpp_arrive_as_notices(bridge):
     async def go():
         async with Peers() as p:
             m, x, room = await pair(p)
-            await into_dnd(m, x, "focus " + token(3))
+            await into_dnd(bridge, m, x, "focus " + token(3))
             quiet = "while you focus " + token(3)
             x.send_chat(m.jid, quiet)
             ev = await m.wait_message(room, x.ghost, quiet)
             assert ev["content"]["msgtype"] == "m.notice", ev
             # Out of DND: an ordinary message again.
-            await out_of_dnd(m, x)
+            await out_of_dnd(bridge, m, x)
             loud = "back again " + token(3)
             x.send_chat(m.jid, loud)
             ev = await m.wait_message(room, x.ghost, loud)
@@ -59,7 +66,7 @@ def test_with_later_messages_wait_until_dnd_ends_and_keep_their_time(bridge):
     async def go(b):
         async with Peers() as p:
             m, x, room = await pair(p)
-            await into_dnd(m, x, "meeting " + token(3))
+            await into_dnd(b, m, x, "meeting " + token(3))
             offset = b.log_size()
             held = "for after the meeting " + token(3)
             sent = time.time() * 1000
@@ -69,7 +76,7 @@ def test_with_later_messages_wait_until_dnd_ends_and_keep_their_time(bridge):
             assert (b.health() or {}).get("outbox", 0) >= 1, b.health()
             await m.sync_once()
             assert not [e for e in m.messages_in(room, x.ghost) if e["content"].get("body") == held]
-            await out_of_dnd(m, x)
+            await out_of_dnd(b, m, x)
             ev = await m.wait_message(room, x.ghost, held, timeout=60)
             assert ev["content"]["msgtype"] == "m.text", ev
             # Shown at the time it was written, not when it was released.
