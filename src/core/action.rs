@@ -585,7 +585,12 @@ mod tests {
                     text: Text::plain("hi"),
                     wants_receipt: false,
                     markable: false,
-                    extras: Extras { reply_to: Some(reply("s0")), replaces: Some("s0".into()), file: None, sent_at: None },
+                    extras: Extras {
+                        reply_to: Some(reply("s0")),
+                        replaces: Some("s0".into()),
+                        file: None,
+                        sent_at: None,
+                    },
                 },
                 r#"{"action":"matrix_direct","from":"a@x","to":"@b:hs","nick":null,"stanza_id":"s1","text":{"body":"hi","kind":"text"},"wants_receipt":false,"markable":false,"extras":{"reply_to":{"id":"s0","author":null,"quote":null},"replaces":"s0"}}"#,
             ),

@@ -172,12 +172,13 @@ impl Store {
     }
 
     pub async fn media_by_token(&self, token: &str) -> Result<Option<MediaLink>> {
-        let row =
-            sqlx::query("SELECT token, mxc, name, mimetype, size, room_id, event_id, created_at FROM media_link WHERE token = $1")
-                .bind(token)
-                .fetch_optional(&self.pool)
-                .await
-                .ctx("media by token")?;
+        let row = sqlx::query(
+            "SELECT token, mxc, name, mimetype, size, room_id, event_id, created_at FROM media_link WHERE token = $1",
+        )
+        .bind(token)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx("media by token")?;
         let Some(row) = row else { return Ok(None) };
         let room: String = row.try_get(5).ctx("room_id")?;
         Ok(Some(MediaLink {

@@ -36,7 +36,8 @@ impl Bridge {
                 let (reply_to, replaces) = (reply_to.as_deref(), replaces.as_deref());
                 let relations = Relations { reply_to, replaces, sent_at: extras.sent_at };
                 let text = self.dnd_text(to, text, extras.sent_at).await?;
-                self.direct_to_matrix(id, from, to, nick.as_deref(), &text, asked, relations, extras.file.as_ref()).await
+                self.direct_to_matrix(id, from, to, nick.as_deref(), &text, asked, relations, extras.file.as_ref())
+                    .await
             }
             Action::XmppChat { from: sender, to, nick, text, event, extras } => {
                 let (mut extras, edit_of) = match event {

@@ -120,5 +120,4 @@ impl Bridge {
             Err(e) => Err(e.into_delivery()),
         }
     }
-
 }

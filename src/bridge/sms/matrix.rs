@@ -104,7 +104,6 @@ impl Bridge {
         }
         Ok(())
     }
-
 }
 
 impl Bridge {
@@ -135,7 +134,8 @@ impl Bridge {
                 Some(link) => {
                     let text = Text::plain(file_link_text("", &link.url));
                     let (event_id, sender) = (file.event_id.clone(), sender.clone());
-                    let actions = self.sms_from_matrix(tx, room.clone(), sender, event_id, text, (owner, phone)).await?;
+                    let actions =
+                        self.sms_from_matrix(tx, room.clone(), sender, event_id, text, (owner, phone)).await?;
                     return Ok(Some(actions));
                 }
                 None => Unsendable::FileTooLarge,

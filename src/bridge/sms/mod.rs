@@ -127,7 +127,6 @@ impl Bridge {
         }
     }
 
-
     /// A missed-call notice by SMS to `mobile`, from the caller's number when `caller` is given.
     pub(crate) fn sms_notice_action(&self, mobile: &str, caller: Option<&str>, text: String) -> Option<Action> {
         let service = self.sms()?;

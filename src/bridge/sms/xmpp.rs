@@ -6,9 +6,9 @@ use std::sync::Arc;
 use crate::bridge::Bridge;
 use crate::core::action::SmsOrigin;
 use crate::core::ids::PhoneNumber;
+use crate::core::inbound::{XmppAct, XmppChatIn};
 use crate::core::refusal::Refusal;
 use crate::core::watch::Party;
-use crate::core::inbound::{XmppAct, XmppChatIn};
 use crate::sms::unsendable::{Unsendable, file_link_text};
 use crate::store::StoreError;
 
@@ -46,11 +46,10 @@ impl Bridge {
             stanza_id: chat.stanza_id.clone(),
             wants_receipt: chat.wants_receipt,
         };
-        let actions =
-            match self.sms_actions(&mut tx, &author, &phone, &body, origin, None).await.map_err(internal)? {
-                Ok(actions) => actions,
-                Err(refusal) => return Err(refusal),
-            };
+        let actions = match self.sms_actions(&mut tx, &author, &phone, &body, origin, None).await.map_err(internal)? {
+            Ok(actions) => actions,
+            Err(refusal) => return Err(refusal),
+        };
         let rows = tx.enqueue_all(actions).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         self.dispatch(rows);
