@@ -13,12 +13,13 @@ import urllib.parse
 import ucb
 from test_content import (OOB_NS, PNG, correction_xml, fetch, reactions_xml, redact, retract_xml, send,
                           upload_matrix)
-from test_sms import address, ghost, grant, notices, rnd_mobile, sms_room, sms_to, wait_sms
+import test_sms
+from test_sms import address, grant, rnd_mobile, sms_room, sms_to, wait_sms
 from ucb import Peers, run, token, xml_escape
 
 
 async def wait_notice(m, room: str, number: str, text: str, what: str) -> dict:
-    [ev] = await m.sync_until(lambda: notices(m, room, ghost(number), text), 30, what)
+    ev = await test_sms.wait_notice(m, room, number, text, what)
     assert ev["content"]["body"].startswith(f"Not sent to {number}: "), ev
     return ev
 
