@@ -474,6 +474,7 @@ fn says(room: &RoomId, who: &MatrixUserId, id: &str, body: &str) -> MatrixIn {
         reply_to: None,
         replaces: None,
         mentions: vec![],
+        sent_at: None,
     }
 }
 

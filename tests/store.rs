@@ -885,6 +885,7 @@ async fn edits_reactions_retractions_and_media_links(db: &TestDb) {
         size: Some(12345),
         room: dm.clone(),
         event_id: "$file".into(),
+        created_at: 1_800_000_000_000,
     };
     tx.save_media(&link).await.unwrap();
     tx.commit().await.unwrap();

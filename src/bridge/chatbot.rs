@@ -379,7 +379,7 @@ impl Bridge {
         match (to.room, to.party) {
             (Some(room), _) => {
                 let me = self.chatbot_user().await?;
-                let relations = Relations { reply_to: to.reply_to.map(EventId::as_str), replaces: None };
+                let relations = Relations { reply_to: to.reply_to.map(EventId::as_str), ..Relations::default() };
                 // An answer is the model's Markdown; the bridge's own notices are plain text.
                 let html = match text.kind {
                     TextKind::Text => crate::chatbot::markdown::to_html(&text.body),

@@ -74,7 +74,7 @@ impl Bridge {
         reply_to: Option<&EventId>,
         prompt: &str,
     ) -> Result<(), DeliveryError> {
-        let relations = Relations { reply_to: reply_to.map(EventId::as_str), replaces: None };
+        let relations = Relations { reply_to: reply_to.map(EventId::as_str), ..Relations::default() };
         let txn = self.txn_id(id);
         self.matrix.send_file(room, me, file, relations, &txn).await.map_err(MatrixError::into_delivery)?;
         let caption = Text::plain(prompt);

@@ -96,6 +96,10 @@ impl MediaLinks for HttpIn {
     fn max_bytes(&self) -> u64 {
         self.0.current_config().media.max_bytes
     }
+
+    fn link_lifetime_ms(&self) -> Option<i64> {
+        self.0.current_config().media.link_lifetime_ms()
+    }
 }
 
 #[async_trait::async_trait]

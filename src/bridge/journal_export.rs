@@ -78,6 +78,7 @@ pub(super) async fn send(
                 room: RoomId::parse(&format!("!journal-export:{}", bridge.map.homeserver))
                     .map_err(|e| e.to_string())?,
                 event_id: txn.clone(),
+                created_at: crate::store::now_ms(),
             };
             // In the command's transaction: a link is served only once the answer is committed.
             tx.save_media(&link).await.map_err(|e| e.to_string())?;

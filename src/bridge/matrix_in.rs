@@ -223,6 +223,9 @@ impl Bridge {
         if let Some(chat) = direct {
             return self.direct_actions(tx, chat, event).await;
         }
+        if let Some(actions) = self.sms_chat_content(tx, &event).await? {
+            return Ok(actions);
+        }
         Ok(match event {
             // Handled before the transaction (`on_ephemeral`).
             MatrixIn::Presence { .. } | MatrixIn::Typing { .. } | MatrixIn::Read { .. } => vec![],

@@ -69,6 +69,7 @@ impl Bridge {
             size: file.size,
             room: room.clone(),
             event_id: file.event_id.clone(),
+            created_at: crate::store::now_ms(),
         };
         tx.save_media(&link).await?;
         let url = media_url(&self.current_config().media_base_url(), &token, &file.name);

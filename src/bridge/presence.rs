@@ -130,6 +130,14 @@ impl Bridge {
         self.show_presence_in_rooms(user, presence).await;
     }
 
+    /// The state the bridge last heard a Matrix user is in (their homeserver's word), if any.
+    pub(in crate::bridge) async fn known_matrix_state(&self, user: &MatrixUserId) -> Option<State> {
+        if let Some(p) = self.presence.matrix.last(user) {
+            return Some(p.state);
+        }
+        self.store.matrix_presence(user).await.ok().flatten().map(|p| p.state)
+    }
+
     /// What to tell an XMPP subscriber about a Matrix user: the last known presence, else what
     /// the homeserver says (asked as the subscriber's ghost, which shares a room with them),
     /// else offline.

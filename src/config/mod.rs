@@ -5,6 +5,7 @@ mod calls;
 pub mod metrics;
 pub mod missed_chats;
 pub mod notifications;
+pub mod presence;
 mod sms;
 mod sources;
 mod validate;
@@ -57,6 +58,9 @@ pub struct Config {
     pub links: Links,
     #[serde(default)]
     pub media: Media,
+    /// Presence rules (`config/presence.rs`).
+    #[serde(default)]
+    pub presence: presence::Presence,
     /// `GET /metrics` (`config/metrics.rs`).
     #[serde(default)]
     pub metrics: metrics::Metrics,
@@ -261,11 +265,27 @@ pub struct Media {
     /// Hosts files may be fetched from even though they are loopback or private addresses (the
     /// bridge otherwise refuses those, so a URL cannot make it reach internal services).
     pub allow_private_hosts: Vec<String>,
+    /// Days a `/media` link works after the file was posted; later it answers 410 Gone. 0: links
+    /// never expire.
+    pub link_lifetime_days: u32,
 }
 
 impl Default for Media {
     fn default() -> Self {
-        Self { public_url: None, max_bytes: 20 * 1024 * 1024, fetch_timeout_secs: 30, allow_private_hosts: vec![] }
+        Self {
+            public_url: None,
+            max_bytes: 20 * 1024 * 1024,
+            fetch_timeout_secs: 30,
+            allow_private_hosts: vec![],
+            link_lifetime_days: 30,
+        }
+    }
+}
+
+impl Media {
+    /// How long a `/media` link works, in ms; `None`: for ever.
+    pub fn link_lifetime_ms(&self) -> Option<i64> {
+        (self.link_lifetime_days > 0).then(|| i64::from(self.link_lifetime_days) * 24 * 3600 * 1000)
     }
 }
 

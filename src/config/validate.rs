@@ -80,6 +80,7 @@ impl Config {
         self.metrics.validate()?;
         self.notifications.validate()?;
         self.missed_chats.validate()?;
+        self.presence.validate()?;
         // Matrix server names may carry a port; XMPP domains never do.
         for (key, patterns, bad_chars) in [
             ("access.matrix_servers", &self.access.matrix_servers, &['@', '/', ' '][..]),

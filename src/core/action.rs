@@ -51,6 +51,10 @@ pub struct Extras<Id> {
     pub replaces: Option<Id>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<Attachment>,
+    /// When the message was written (ms since the Unix epoch; `core::delay`), so that one that
+    /// waited shows its original time on the other side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<i64>,
 }
 
 // `#[serde(default)]` on a generic field would ask `Id: Default`.
@@ -60,13 +64,18 @@ fn none<T>() -> Option<T> {
 
 impl<Id> Default for Extras<Id> {
     fn default() -> Self {
-        Self { reply_to: None, replaces: None, file: None }
+        Self { reply_to: None, replaces: None, file: None, sent_at: None }
     }
 }
 
 impl<Id> Extras<Id> {
     pub fn is_empty(&self) -> bool {
         self.reply_to.is_none() && self.replaces.is_none() && self.file.is_none()
+    }
+
+    /// Nothing to store: no references, no file, no time (the outbox row leaves it out).
+    pub fn is_unset(&self) -> bool {
+        self.is_empty() && self.sent_at.is_none()
     }
 }
 
@@ -127,7 +136,7 @@ pub enum Action {
         markable: bool,
         /// Reply and correction by the sender's stanza ids (resolved to events when delivered),
         /// a file by its URL.
-        #[serde(default, skip_serializing_if = "Extras::is_empty")]
+        #[serde(default, skip_serializing_if = "Extras::is_unset")]
         extras: Extras<StanzaId>,
     },
     /// An XMPP user's full set of reactions (XEP-0444) to a message: the ghost's `m.reaction`
@@ -161,7 +170,7 @@ pub enum Action {
         text: Text,
         nick: String,
         archive_id: ArchiveId,
-        #[serde(default, skip_serializing_if = "Extras::is_empty")]
+        #[serde(default, skip_serializing_if = "Extras::is_unset")]
         extras: Extras<StanzaId>,
     },
     /// The bridge bot creates a group conversation for `initiator`, who becomes its owner.
@@ -192,7 +201,7 @@ pub enum Action {
         #[serde(default)]
         origin_id: Option<StanzaId>,
         /// In the MUC's terms: reply to an archive id, correction of a message id.
-        #[serde(default, skip_serializing_if = "Extras::is_empty")]
+        #[serde(default, skip_serializing_if = "Extras::is_unset")]
         extras: Extras<StanzaId>,
     },
     /// An occupant's full set of reactions to an archived message, to every client in the MUC.
@@ -230,7 +239,7 @@ pub enum Action {
         event: Option<(RoomId, EventId)>,
         /// Reply and correction by Matrix event ids of `event`'s room (resolved to stanza ids
         /// when delivered), a file by the bridge's URL for it.
-        #[serde(default, skip_serializing_if = "Extras::is_empty")]
+        #[serde(default, skip_serializing_if = "Extras::is_unset")]
         extras: Extras<EventId>,
     },
     /// A Matrix user's full set of reactions (XEP-0444) to the message `target` (an event of
@@ -587,7 +596,12 @@ mod tests {
                     text: Text::plain("hi"),
                     wants_receipt: false,
                     markable: false,
-                    extras: Extras { reply_to: Some(reply("s0")), replaces: Some("s0".into()), file: None },
+                    extras: Extras {
+                        reply_to: Some(reply("s0")),
+                        replaces: Some("s0".into()),
+                        file: None,
+                        sent_at: None,
+                    },
                 },
                 r#"{"action":"matrix_direct","from":"a@x","to":"@b:hs","nick":null,"stanza_id":"s1","text":{"body":"hi","kind":"text"},"wants_receipt":false,"markable":false,"extras":{"reply_to":{"id":"s0","author":null,"quote":null},"replaces":"s0"}}"#,
             ),
@@ -619,7 +633,7 @@ mod tests {
                     text: Text::plain("hi"),
                     nick: "ann".into(),
                     archive_id: ArchiveId(8),
-                    extras: Extras { reply_to: Some(reply("7")), replaces: None, file: None },
+                    extras: Extras { reply_to: Some(reply("7")), replaces: None, file: None, sent_at: None },
                 },
                 r#"{"action":"matrix_room_say","room":"!r:hs","user":"@g:hs","text":{"body":"hi","kind":"text"},"nick":"ann","archive_id":8,"extras":{"reply_to":{"id":"7","author":null,"quote":null}}}"#,
             ),
@@ -630,7 +644,7 @@ mod tests {
                     text: Text::plain("hi"),
                     archive_id: ArchiveId(8),
                     origin_id: Some("o1".into()),
-                    extras: Extras { reply_to: None, replaces: Some("ucb-a7".into()), file: None },
+                    extras: Extras { reply_to: None, replaces: Some("ucb-a7".into()), file: None, sent_at: None },
                 },
                 r#"{"action":"xmpp_groupchat","room":"!r:hs","nick":"ann","text":{"body":"hi","kind":"text"},"archive_id":8,"origin_id":"o1","extras":{"replaces":"ucb-a7"}}"#,
             ),
@@ -650,7 +664,7 @@ mod tests {
                     nick: None,
                     text: Text::plain("hi"),
                     event: Some((room.clone(), "$e2".into())),
-                    extras: Extras { reply_to: Some(reply("$e1")), replaces: None, file: None },
+                    extras: Extras { reply_to: Some(reply("$e1")), replaces: None, file: None, sent_at: None },
                 },
                 r#"{"action":"xmpp_chat","from":"@b:hs","to":"a@x","nick":null,"text":{"body":"hi","kind":"text"},"event":["!r:hs","$e2"],"extras":{"reply_to":{"id":"$e1","author":null,"quote":null}}}"#,
             ),

@@ -54,6 +54,8 @@ pub enum MatrixIn {
         replaces: Option<String>,
         /// The users it mentions (`m.mentions`), e.g. with a mention pill.
         mentions: Vec<MatrixUserId>,
+        /// When it was sent (`origin_server_ts`, ms since the Unix epoch; `core::delay`).
+        sent_at: Option<i64>,
     },
     /// A file (`m.file`, `m.image`, `m.video`, `m.audio`) someone posted.
     File { room: RoomId, sender: MatrixUserId, file: FileRef, reply_to: Option<String> },

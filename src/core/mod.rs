@@ -9,6 +9,7 @@ pub mod budget;
 pub mod chat_turn;
 pub mod coalesce;
 pub mod conversation;
+pub mod delay;
 pub mod ids;
 pub mod inbound;
 pub mod journal;

@@ -32,6 +32,34 @@ pub fn normalize(number: &str, region: Region) -> Option<String> {
     parsed.is_valid().then(|| parsed.format().mode(phonenumber::Mode::E164).to_string())
 }
 
+/// The digits of an E.164 number (country code included): at most 15; fewer than 7 is no
+/// dialable number anywhere.
+pub const E164_DIGITS: std::ops::RangeInclusive<usize> = 7..=15;
+
+/// A number in E.164 form recognised by its shape, not by the numbering plan (the suite links
+/// `+49 123 456 - 12` though the area code is not assigned): an international `+CC…` number, or
+/// a national one (read in `region`), written with digits and the usual separators (space,
+/// `-`, `/`, parentheses; a German-style `(0)` trunk prefix after the country code is dropped),
+/// whose E.164 form has [`E164_DIGITS`] digits.
+pub fn by_shape(number: &str, region: Region) -> Option<String> {
+    let n = number.trim();
+    let usual = |c: char| c.is_ascii_digit() || matches!(c, ' ' | '-' | '/' | '(' | ')');
+    if let Some(rest) = n.strip_prefix('+') {
+        if !rest.chars().all(usual) {
+            return None;
+        }
+        let digits: String = rest.replacen("(0)", "", 1).chars().filter(char::is_ascii_digit).collect();
+        let ok = E164_DIGITS.contains(&digits.len()) && !digits.starts_with('0');
+        return ok.then(|| format!("+{digits}"));
+    }
+    if n.is_empty() || !n.chars().all(usual) {
+        return None;
+    }
+    let parsed = phonenumber::parse(Some(region.0), n).ok()?;
+    let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
+    E164_DIGITS.contains(&e164.len().saturating_sub(1)).then_some(e164)
+}
+
 /// A number reduced to its digits, keeping a leading `+`, so `+49 30 1234-5` matches
 /// `+493012345`. Not a normalisation to E.164 (that needs a region: see [`normalize`]).
 pub fn number_key(number: &str) -> String {
@@ -49,6 +77,20 @@ mod tests {
 
     fn de() -> Region {
         Region::parse("de").expect("DE is a region")
+    }
+
+    #[test]
+    fn numbers_by_shape() {
+        // The suite's own examples: the area code 123 is not assigned, the shape is enough.
+        assert_eq!(by_shape("+4912345612", de()).as_deref(), Some("+4912345612"));
+        assert_eq!(by_shape("+49 123 456 - 12", de()).as_deref(), Some("+4912345612"));
+        assert_eq!(by_shape("+49 (0)30 123/456-7", de()).as_deref(), Some("+49301234567"));
+        assert_eq!(by_shape("+1 (212) 555-0100", de()).as_deref(), Some("+12125550100"));
+        assert_eq!(by_shape("030 1234567", de()).as_deref(), Some("+49301234567"));
+        // Too short, too long (E.164: at most 15 digits), no country code, other characters.
+        for n in ["+49 123", "+49 1234 5678 9012 34", "+0 30 1234567", "+49.30.1234567", "+49 30 12a4567", "", "+"] {
+            assert_eq!(by_shape(n, de()), None, "{n}");
+        }
     }
 
     #[test]

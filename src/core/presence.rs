@@ -15,6 +15,44 @@
 //!
 //! A note that itself begins with a marker is read as that marker's state.
 
+/// How a message reaches someone in "do not disturb" (the suite: "may deliver later").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DndDelivery {
+    /// As to anyone else.
+    Now,
+    /// As a notice, which clients do not push.
+    Quiet,
+    /// Held until DND ends (or for a longest time, then quietly).
+    Later,
+}
+
+/// What to do now with a message for someone whose presence is `state`, written at `written`
+/// (ms), under `rule` with a longest hold of `max_hold` ms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DndAction {
+    /// Deliver it as it is.
+    Deliver,
+    /// Deliver it as a notice.
+    Quietly,
+    /// Keep it and try again later.
+    Hold,
+}
+
+/// The delivery rule for a recipient in do-not-disturb, as plain code: nothing is lost, a held
+/// message goes quietly once it was held for `max_hold`.
+pub fn dnd_action(state: Option<State>, rule: DndDelivery, written: i64, now: i64, max_hold: i64) -> DndAction {
+    if state != Some(State::DoNotDisturb) {
+        return DndAction::Deliver;
+    }
+    match rule {
+        DndDelivery::Now => DndAction::Deliver,
+        DndDelivery::Quiet => DndAction::Quietly,
+        DndDelivery::Later if now.saturating_sub(written) < max_hold => DndAction::Hold,
+        DndDelivery::Later => DndAction::Quietly,
+    }
+}
+
 /// The suite's presence states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
@@ -328,6 +366,20 @@ mod tests {
                 assert_eq!(Presence::from_matrix(m, msg.as_deref()).to_xmpp(), p.to_xmpp());
             }
         }
+    }
+
+    #[test]
+    fn messages_to_someone_in_dnd_go_quietly_or_wait_but_are_never_lost() {
+        let (dnd, hour) = (Some(State::DoNotDisturb), 3_600_000);
+        for state in [None, Some(State::Available), Some(State::Busy), Some(State::Away)] {
+            for rule in [DndDelivery::Now, DndDelivery::Quiet, DndDelivery::Later] {
+                assert_eq!(dnd_action(state, rule, 0, 0, hour), DndAction::Deliver, "{state:?} {rule:?}");
+            }
+        }
+        assert_eq!(dnd_action(dnd, DndDelivery::Now, 0, 0, hour), DndAction::Deliver);
+        assert_eq!(dnd_action(dnd, DndDelivery::Quiet, 0, 0, hour), DndAction::Quietly);
+        assert_eq!(dnd_action(dnd, DndDelivery::Later, 0, hour - 1, hour), DndAction::Hold);
+        assert_eq!(dnd_action(dnd, DndDelivery::Later, 0, hour, hour), DndAction::Quietly, "held long enough");
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! attachment of a type no browser runs, and every answer carries `nosniff` and a CSP that
 //! forbids everything and sandboxes the document. The bytes are streamed, never held whole,
 //! and cut at `media.max_bytes` whatever the sender declared (M4); what goes wrong inside is
-//! logged, and the client only learns that the file is not there (L8). The links come from the
-//! bridge through the [`MediaLinks`] port.
+//! logged, and the client only learns that the file is not there (L8). A link works for
+//! `media.link_lifetime_days` after the file was posted, then answers 410 Gone. The links come
+//! from the bridge through the [`MediaLinks`] port.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,8 @@ pub trait MediaLinks: Send + Sync {
     async fn media_by_token(&self, token: &str) -> crate::store::Result<Option<MediaLink>>;
     /// The largest file served (`media.max_bytes`, as last reloaded).
     fn max_bytes(&self) -> u64;
+    /// How long a link works after it was made (`media.link_lifetime_days`); `None`: for ever.
+    fn link_lifetime_ms(&self) -> Option<i64>;
 }
 
 /// Types a browser shows without running anything; all others are served as attachments.
@@ -106,6 +109,8 @@ impl MediaSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     NotFound,
+    /// The link expired (`media.link_lifetime_days`).
+    Gone,
     TooLarge,
     Busy,
     Upstream,
@@ -115,6 +120,7 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let (status, errcode, message) = match self {
             Refusal::NotFound => (StatusCode::NOT_FOUND, "M_NOT_FOUND", "no such file"),
+            Refusal::Gone => (StatusCode::GONE, "M_NOT_FOUND", "this link has expired"),
             Refusal::TooLarge => (StatusCode::NOT_FOUND, "M_TOO_LARGE", "the file is larger than the bridge serves"),
             Refusal::Busy => (StatusCode::SERVICE_UNAVAILABLE, "M_LIMIT_EXCEEDED", "busy, try again later"),
             Refusal::Upstream => (StatusCode::BAD_GATEWAY, "M_UNKNOWN", "the file cannot be fetched now"),
@@ -135,6 +141,9 @@ pub async fn serve(
             Refusal::Upstream
         })?
         .ok_or(Refusal::NotFound)?;
+    if expired(link.created_at, links.link_lifetime_ms(), crate::store::now_ms()) {
+        return Err(Refusal::Gone);
+    }
     let max = links.max_bytes();
     if link.size.is_some_and(|s| s > max) {
         return Err(Refusal::TooLarge);
@@ -177,6 +186,11 @@ pub async fn serve(
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
     }
     Ok(response)
+}
+
+/// Whether a link made at `created_at` has outlived `lifetime` by `now` (all in ms).
+fn expired(created_at: i64, lifetime: Option<i64>, now: i64) -> bool {
+    lifetime.is_some_and(|l| now.saturating_sub(created_at) > l)
 }
 
 /// Headers every file is sent with.
@@ -278,6 +292,47 @@ mod tests {
         ] {
             assert_eq!(presentation(declared), (sent, inline), "{declared:?}");
         }
+    }
+
+    /// One link, made `age_days` ago, under a lifetime of 30 days.
+    struct OneLink(i64);
+
+    #[async_trait::async_trait]
+    impl MediaLinks for OneLink {
+        async fn media_by_token(&self, token: &str) -> crate::store::Result<Option<MediaLink>> {
+            Ok((token == "t").then(|| MediaLink {
+                token: "t".into(),
+                mxc: "mxc://hs/abc".into(),
+                name: "a.txt".into(),
+                mimetype: Some("text/plain".into()),
+                size: Some(3),
+                room: crate::core::ids::RoomId::parse("!r:hs").expect("a room id"),
+                event_id: "$e".into(),
+                created_at: crate::store::now_ms() - self.0 * 24 * 3600 * 1000,
+            }))
+        }
+        fn max_bytes(&self) -> u64 {
+            1024
+        }
+        fn link_lifetime_ms(&self) -> Option<i64> {
+            Some(30 * 24 * 3600 * 1000)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_expired_link_is_gone_and_an_unknown_one_not_found() {
+        // The homeserver address is never reached: both answers come before any download.
+        let source = Arc::new(MediaSource::new("http://127.0.0.1:9", "as", 1).expect("a client"));
+        let ask = |age: i64, token: &str| {
+            let links: Arc<dyn MediaLinks> = Arc::new(OneLink(age));
+            serve(State((links, source.clone())), Path((token.to_owned(), "a.txt".to_owned())))
+        };
+        assert_eq!(ask(31, "t").await.err(), Some(Refusal::Gone));
+        assert_eq!(ask(31, "t").await.err().map(|r| r.into_response().status()), Some(StatusCode::GONE));
+        assert_eq!(ask(1, "other").await.err(), Some(Refusal::NotFound));
+        assert!(!expired(0, None, i64::MAX), "lifetime 0: for ever");
+        assert!(!expired(1_000, Some(500), 1_500));
+        assert!(expired(1_000, Some(500), 1_501));
     }
 
     #[test]

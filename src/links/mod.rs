@@ -18,7 +18,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::core::phone::{Region, normalize};
+use crate::core::phone::{Region, by_shape, normalize};
 
 pub mod worst_case;
 
@@ -411,14 +411,20 @@ fn stands_alone(text: &str, start: usize, end: usize) -> bool {
     !glued_before && !glued_after
 }
 
-/// `tel:` target of a written number: valid in the region's numbering plan when dialled as
-/// written (international `+`/`00`, or the national trunk prefix), or an internal extension.
+/// `tel:` target of a written number: with an explicit `phone:`/`tel:`/`callto:` prefix or as an
+/// international `+CC…` number, one of the right shape and length (the suite links its examples
+/// `phone:+4912345612` and `+49 123 456 - 12`, whatever the numbering plan says about them);
+/// otherwise valid in the region's numbering plan when dialled as written (`00`, or the national
+/// trunk prefix), or an internal extension.
 fn phone_target(shown: &str, rules: &LinkRules) -> Option<String> {
     let lower = shown.to_ascii_lowercase();
-    let number = ["phone:", "tel:", "callto:"]
-        .iter()
-        .find_map(|p| lower.strip_prefix(p).map(|_| &shown[p.len()..]))
-        .unwrap_or(shown);
+    let prefixed = ["phone:", "tel:", "callto:"].iter().find_map(|p| lower.strip_prefix(p).map(|_| &shown[p.len()..]));
+    let number = prefixed.unwrap_or(shown);
+    if (prefixed.is_some() || number.starts_with('+'))
+        && let Some(e164) = by_shape(number, rules.region)
+    {
+        return Some(format!("tel:{e164}"));
+    }
     let digits: String = number.chars().filter(char::is_ascii_digit).collect();
     let international = number.starts_with('+') || digits.starts_with("00");
     if let Some(range) = &rules.extension_digits
@@ -547,6 +553,15 @@ mod tests {
         assert_eq!(hrefs("mobile 0176 12345678."), [pair("0176 12345678", "tel:+4917612345678")]);
         assert_eq!(hrefs("phone:+4917612345678"), [pair("phone:+4917612345678", "tel:+4917612345678")]);
         assert_eq!(hrefs("or 0049 (30) 123-4567"), [pair("0049 (30) 123-4567", "tel:+49301234567")]);
+        // The suite's examples: recognised by shape and length, not by the numbering plan.
+        assert_eq!(hrefs("phone:+4912345612"), [pair("phone:+4912345612", "tel:+4912345612")]);
+        assert_eq!(hrefs("ruf +49 123 456 - 12 an"), [pair("+49 123 456 - 12", "tel:+4912345612")]);
+        assert_eq!(hrefs("tel:+1 (212) 555-0100"), [pair("tel:+1 (212) 555-0100", "tel:+12125550100")]);
+        assert_eq!(hrefs("callto:030 1234"), [pair("callto:030 1234", "tel:+49301234")]);
+        // Longer than E.164 allows: no link, prefix or not.
+        assert!(hrefs("phone:+49 1234 5678 9012 34").is_empty());
+        // A national number without prefix keeps the stricter rule (valid in the plan).
+        assert!(hrefs("call 0123 45612").is_empty(), "{:?}", hrefs("call 0123 45612"));
         // Not numbers to dial: no prefix, dates, times, versions, invalid numbers.
         for text in
             ["I have 1234567 apples", "on 12.05.2026", "at 12:30", "v1.2.3", "+49 123", "0000000000", "id ab0301234567"]

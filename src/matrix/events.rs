@@ -101,6 +101,7 @@ pub fn translate(raw: &Raw<AnyTimelineEvent>) -> Option<MatrixIn> {
                     reply_to: reply_to.clone(),
                     replaces: replaces.clone(),
                     mentions: mentions.clone(),
+                    sent_at: i64::try_from(u64::from(ev.origin_server_ts.0)).ok(),
                 })
             };
             let file = |source: &ruma::events::room::MediaSource,
@@ -261,6 +262,7 @@ mod tests {
                 reply_to: None,
                 replaces: None,
                 mentions: vec![],
+                sent_at: Some(1),
             }
         );
         let pill = json!({"msgtype": "m.text", "body": "Assistant: hi", "m.mentions": {"user_ids": ["@assistant:hs"]}});

@@ -23,6 +23,10 @@ pub struct Sms {
     /// splits them and sends each part as an SMS of its own.
     #[serde(default = "yes")]
     pub concatenation: bool,
+    /// A file sent into an SMS chat goes out as a link the bridge serves (`/media/…`, valid for
+    /// `media.link_lifetime_days`); `false`: it is not sent and the sender is told so.
+    #[serde(default)]
+    pub files_as_links: bool,
     /// Secret the gateway's calls to the bridge (incoming SMS, delivery reports) must carry.
     pub inbound_secret: String,
     /// Base URL under which the gateway reaches the bridge (delivery report URLs); default

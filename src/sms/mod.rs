@@ -19,6 +19,7 @@ pub mod kannel;
 pub mod limits;
 pub mod provider;
 pub mod segment;
+pub mod unsendable;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -29,6 +29,9 @@ pub struct MediaLink {
     pub size: Option<u64>,
     pub room: RoomId,
     pub event_id: String,
+    /// When the link was made (ms since the Unix epoch): it expires `media.link_lifetime_days`
+    /// later.
+    pub created_at: i64,
 }
 
 async fn save_reaction<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(exec: E, r: &Reaction) -> Result<()> {
@@ -136,7 +139,7 @@ impl StoreTx {
         .bind(m.size.and_then(|s| i64::try_from(s).ok()))
         .bind(m.room.as_str())
         .bind(&m.event_id)
-        .bind(now_ms())
+        .bind(m.created_at)
         .execute(&mut *self.tx)
         .await
         .ctx("save media link")?;
@@ -169,12 +172,13 @@ impl Store {
     }
 
     pub async fn media_by_token(&self, token: &str) -> Result<Option<MediaLink>> {
-        let row =
-            sqlx::query("SELECT token, mxc, name, mimetype, size, room_id, event_id FROM media_link WHERE token = $1")
-                .bind(token)
-                .fetch_optional(&self.pool)
-                .await
-                .ctx("media by token")?;
+        let row = sqlx::query(
+            "SELECT token, mxc, name, mimetype, size, room_id, event_id, created_at FROM media_link WHERE token = $1",
+        )
+        .bind(token)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx("media by token")?;
         let Some(row) = row else { return Ok(None) };
         let room: String = row.try_get(5).ctx("room_id")?;
         Ok(Some(MediaLink {
@@ -186,6 +190,7 @@ impl Store {
             room: RoomId::parse(&room)
                 .map_err(|e| super::StoreError::Corrupt { context: "media_link", reason: e.to_string() })?,
             event_id: row.try_get(6).ctx("event_id")?,
+            created_at: row.try_get(7).ctx("created_at")?,
         }))
     }
 }

@@ -1,7 +1,10 @@
 //! Message content beyond text, on XMPP: replies (XEP-0461) with their fallback (XEP-0428),
 //! corrections (XEP-0308), reactions (XEP-0444), retractions (XEP-0424) and files by URL
-//! (XEP-0066). Read from received messages into the core's terms, and added to sent ones.
+//! (XEP-0066), and when a message was written (XEP-0203 `<delay>`). Read from received messages
+//! into the core's terms, and added to sent ones.
 
+use xmpp_parsers::date::DateTime;
+use xmpp_parsers::delay::Delay;
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::message::{Id, Lang, Message, MessageType};
 use xmpp_parsers::message_correct::Replace;
@@ -46,6 +49,9 @@ pub fn read(message: &Message) -> Read {
             if f.for_ == REPLY {
                 reply_fallback.extend(f.bodies.iter().map(Range::offsets));
             }
+        } else if let Ok(d) = Delay::try_from(p.clone()) {
+            // The sender's (or its server's offline storage's) claim; bounded where it is used.
+            out.extras.sent_at = Some(d.stamp.0.timestamp_millis());
         } else if let Ok(oob) = Oob::try_from(p.clone()) {
             let url = oob.url.trim().to_owned();
             if url.starts_with("https://") || url.starts_with("http://") {
@@ -96,6 +102,16 @@ pub fn apply(mut message: Message, body: &str, extras: &Extras<StanzaId>) -> Mes
     }
     message.bodies.insert(Lang::default(), text);
     message
+}
+
+/// A time stamp (XEP-0082) of `ms` since the Unix epoch; `None` for a time chrono cannot show.
+pub fn stamp(ms: i64) -> Option<DateTime> {
+    chrono::DateTime::from_timestamp_millis(ms).map(|t| DateTime(t.fixed_offset()))
+}
+
+/// A `<delay>` (XEP-0203) saying that `by` held the message since `ms`.
+pub fn delay(by: &Jid, ms: i64) -> Option<Delay> {
+    Some(Delay { from: Some(by.clone()), stamp: stamp(ms)?, data: None })
 }
 
 /// The full set of `keys` as someone's reactions to the message `id`.
@@ -189,6 +205,7 @@ mod tests {
             }),
             replaces: Some("m0".into()),
             file: Some(Attachment { url: "http://b/media/t/a.txt".into(), name: None, mimetype: None, size: None }),
+            sent_at: None,
         };
         let out = xml(apply(Message::chat(Some(Jid::new("a@x").unwrap())), "yes 👍", &extras));
         for part in [

@@ -2,7 +2,6 @@
 //! xmpp-parsers types.
 
 use xmpp_parsers::data_forms::DataForm;
-use xmpp_parsers::date::DateTime;
 use xmpp_parsers::delay::Delay;
 use xmpp_parsers::disco::{DiscoInfoResult, Identity};
 use xmpp_parsers::forwarding::Forwarded;
@@ -24,6 +23,7 @@ use crate::core::outbox::DeliveryError;
 use crate::core::presence::Show;
 use crate::core::room::Role;
 use crate::store::ArchivedMessage;
+use crate::xmpp::content::stamp;
 pub use crate::xmpp::out::OccupantPresence;
 
 pub const MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
@@ -150,10 +150,6 @@ pub fn group_act(
     message.from = Some(occupant_jid(room, nick)?);
     message.id = Some(Id(id.to_owned()));
     Ok(Stanza::Message(message.with_payload(OriginId { id: id.to_owned() })))
-}
-
-fn stamp(ms: i64) -> Option<DateTime> {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| DateTime(t.fixed_offset()))
 }
 
 fn archived_message(room: &BareJid, m: &ArchivedMessage) -> Result<Message, DeliveryError> {

@@ -88,6 +88,13 @@ pub fn chat(from: Jid, to: Jid, text: &Text, id: String, nick: Option<&str>, ext
         TextKind::Text | TextKind::Notice => text.body.clone(),
     };
     let mut message = crate::xmpp::content::apply(Message::chat(Some(to)), &body, extras);
+    // Set only when the message leaves late (the delivery decides): held by the component.
+    if let Some(ms) = extras.sent_at
+        && let Ok(by) = Jid::new(from.domain().as_str())
+        && let Some(delay) = crate::xmpp::content::delay(&by, ms)
+    {
+        message = message.with_payload(delay);
+    }
     message.from = Some(from);
     message.id = Some(Id(id.clone()));
     message = message.with_payload(OriginId { id });

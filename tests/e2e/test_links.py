@@ -58,3 +58,21 @@ def test_links_from_xmpp_are_links_on_matrix(bridge):
             ev = await m.wait_message(room_id, x.ghost, plain)
             assert "formatted_body" not in ev["content"], ev["content"]
     run(go())
+
+
+def test_the_suites_phone_examples_become_tel_links(bridge):
+    """The seed's own examples link by their shape (an international number of E.164 length, or an
+    explicit prefix), although the area code 123 is not assigned; a national number without prefix
+    keeps the stricter rule and stays text."""
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user()
+            x = await p.xmpp_user()
+            room_id = await p.dm_from_xmpp(m, x)
+            body = f"{token(2)} ruf phone:+4912345612 oder +49 123 456 - 12 an, nicht 0123 45612"
+            x.send_chat(m.jid, body)
+            ev = await m.wait_message(room_id, x.ghost, body)
+            links = HREF.findall(ev["content"]["formatted_body"])
+            assert links == [("tel:+4912345612", "phone:+4912345612"), ("tel:+4912345612", "+49 123 456 - 12")], \
+                ev["content"]["formatted_body"]
+    run(go())

@@ -232,6 +232,7 @@ impl Bridge {
             reply_to: reply_to.map(|id| Reply { id: EventId::new(id), author: None, quote: None }),
             replaces: None,
             file: Some(link.clone()),
+            sent_at: None,
         };
         let nick = self.displayname(&sender);
         let event = Some((room, EventId::new(file.event_id)));
@@ -294,7 +295,7 @@ impl Bridge {
         to: &BareJid,
         extras: &Extras<EventId>,
     ) -> Result<(Extras<StanzaId>, Option<String>), DeliveryError> {
-        let mut out = Extras { file: extras.file.clone(), ..Extras::default() };
+        let mut out = Extras { file: extras.file.clone(), sent_at: extras.sent_at, ..Extras::default() };
         if let Some(r) = &extras.reply_to
             && let Some(m) = self.store.original_by_event(room, r.id.as_str()).await?
         {

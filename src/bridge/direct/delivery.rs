@@ -3,9 +3,10 @@
 //! as a stanza (recorded in `message_map` first, for markers and corrections).
 
 use crate::bridge::Bridge;
-use crate::core::action::{Action, Extras, Text};
+use crate::core::action::{Action, Extras, Text, TextKind};
 use crate::core::ids::{BareJid, MatrixUserId, StanzaId};
 use crate::core::outbox::DeliveryError;
+use crate::core::presence::{DndAction, DndDelivery, dnd_action};
 use crate::matrix::client::{MatrixError, Relations};
 use crate::store::{DirectChat, MappedMessage, PeerMembership};
 use crate::xmpp::out::Outgoing;
@@ -32,17 +33,23 @@ impl Bridge {
                     markable: *markable,
                     edit_of: replaces.as_deref(),
                 };
-                let relations = Relations { reply_to: reply_to.as_deref(), replaces: replaces.as_deref() };
-                self.direct_to_matrix(id, from, to, nick.as_deref(), text, asked, relations, extras.file.as_ref()).await
+                let (reply_to, replaces) = (reply_to.as_deref(), replaces.as_deref());
+                let relations = Relations { reply_to, replaces, sent_at: extras.sent_at };
+                let text = self.dnd_text(to, text, extras.sent_at).await?;
+                self.direct_to_matrix(id, from, to, nick.as_deref(), &text, asked, relations, extras.file.as_ref())
+                    .await
             }
             Action::XmppChat { from: sender, to, nick, text, event, extras } => {
-                let (extras, edit_of) = match event {
+                let (mut extras, edit_of) = match event {
                     Some((room, _)) if !extras.is_empty() => {
                         self.resolve_matrix_extras(room, sender, to, extras).await?
                     }
                     // Nothing to resolve (a file alone, or no event to resolve in).
-                    _ => (Extras { file: extras.file.clone(), ..Extras::default() }, None),
+                    _ => (Extras { file: extras.file.clone(), sent_at: extras.sent_at, ..Extras::default() }, None),
                 };
+                // A message that waited (outbox retries, the homeserver's backlog) carries its
+                // original time; one on time carries none.
+                extras.sent_at = crate::core::delay::late_stamp(extras.sent_at, crate::store::now_ms());
                 let nick = match nick {
                     Some(n) => Some(n.clone()),
                     None => self.matrix_displayname(sender).await,
@@ -99,6 +106,26 @@ impl Bridge {
                 Err(DeliveryError::Transient(format!("ghost cannot post in {}: {e}", chat.room)))
             }
             Err(e) => Err(e.into_delivery()),
+        }
+    }
+
+    /// The text as it reaches `to` now, by `presence.dnd_delivery` when they are in
+    /// do-not-disturb: as it is, as a notice (no push), or not yet (held in the outbox: the
+    /// retry finds them out of DND, or the longest hold over).
+    async fn dnd_text(&self, to: &MatrixUserId, text: &Text, written: Option<i64>) -> Result<Text, DeliveryError> {
+        let config = self.current_config();
+        let rules = &config.presence;
+        if rules.dnd_delivery == DndDelivery::Now {
+            return Ok(text.clone());
+        }
+        let state = self.known_matrix_state(to).await;
+        let now = crate::store::now_ms();
+        let max_hold = rules.max_hold_ms();
+        match dnd_action(state, rules.dnd_delivery, written.unwrap_or(now), now, max_hold) {
+            DndAction::Deliver => Ok(text.clone()),
+            DndAction::Quietly if text.kind == TextKind::Text => Ok(Text::notice(text.body.clone())),
+            DndAction::Quietly => Ok(text.clone()),
+            DndAction::Hold => Err(DeliveryError::Transient(format!("held while {to} is in do-not-disturb"))),
         }
     }
 

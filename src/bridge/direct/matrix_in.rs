@@ -84,7 +84,7 @@ impl Bridge {
             MatrixIn::Redaction { room, sender, redacts } => {
                 return self.dm_redaction(tx, &chat, room, sender, redacts).await;
             }
-            MatrixIn::Message { room, sender, event_id, text, reply_to, replaces, .. } => {
+            MatrixIn::Message { room, sender, event_id, text, reply_to, replaces, sent_at, .. } => {
                 if let Some(why) = self.too_large_for_xmpp(&text.body, &self.map.jid_for_matrix(&sender), &chat.xmpp) {
                     let notice = format!("Your message was not delivered to {}: {why}.", chat.xmpp);
                     return Ok(vec![self.notice_in(&chat, &room, notice)]);
@@ -99,6 +99,7 @@ impl Bridge {
                     }),
                     replaces: replaces.map(EventId::new),
                     file: None,
+                    sent_at,
                 };
                 vec![Action::XmppChat { from: sender, to: chat.xmpp, nick, text, event, extras }]
             }

@@ -31,6 +31,10 @@ impl Bridge {
             return Err(Refusal::policy(why));
         }
         self.check_dm_correction(&chat.from, &to, &chat.extras).await?;
+        // Its time on Matrix: when it was written (a believable `<delay>`), else now, so that
+        // waiting in the outbox does not make it newer.
+        let mut extras = chat.extras;
+        extras.sent_at = Some(crate::core::delay::written_at(extras.sent_at, crate::store::now_ms()));
         let action = Action::MatrixDirect {
             from: chat.from.clone(),
             to,
@@ -39,7 +43,7 @@ impl Bridge {
             text: Text::plain(chat.body),
             wants_receipt: chat.wants_receipt,
             markable: chat.markable,
-            extras: chat.extras,
+            extras,
         };
         let stanza_id = chat.stanza_id.as_ref().map(StanzaId::as_str);
         if !self.queue_claimed(&chat.from.to_string(), stanza_id, action, "an XMPP message").await? {

@@ -56,7 +56,7 @@ impl Bridge {
         text: &Text,
         extras: &crate::core::action::Extras<StanzaId>,
     ) -> Result<String, DeliveryError> {
-        if extras.is_empty() {
+        if extras.is_unset() {
             return self.post_as_ghost(id, room, ghost, text).await;
         }
         let event_of = |r: Option<&StanzaId>| {
@@ -75,8 +75,11 @@ impl Bridge {
         };
         let reply_to = event_of(extras.reply_to.as_ref().map(|r| &r.id)).await?;
         let replaces = event_of(extras.replaces.as_ref()).await?;
-        let relations =
-            crate::matrix::client::Relations { reply_to: reply_to.as_deref(), replaces: replaces.as_deref() };
+        let relations = crate::matrix::client::Relations {
+            reply_to: reply_to.as_deref(),
+            replaces: replaces.as_deref(),
+            sent_at: extras.sent_at,
+        };
         let file = extras.file.as_ref();
         match self.post_content(id, room, ghost, text, relations, file).await {
             Ok(event_id) => Ok(event_id),

@@ -144,6 +144,7 @@ impl Bridge {
             reply_to: reply.as_ref().map(|a| Reply { id: ArchiveId(a.id).stanza_id(), author: None, quote: None }),
             replaces: original.as_ref().map(|o| ArchiveId(o.id).stanza_id()),
             file: extras.file.clone(),
+            sent_at: Some(crate::core::delay::written_at(extras.sent_at, crate::store::now_ms())),
         };
         let muc = self.muc_of(&r);
         let to_muc = Extras {
@@ -154,6 +155,7 @@ impl Bridge {
             }),
             replaces: original.as_ref().map(|o| StanzaId::new(o.xmpp_id())),
             file: extras.file,
+            sent_at: None,
         };
         let post = Action::MatrixRoomSay {
             room: r.room.clone(),

@@ -370,6 +370,7 @@ impl Bridge {
             }),
             replaces: replaces_ref.map(|(_, x)| StanzaId::new(x)),
             file: content.file,
+            sent_at: None,
         };
         Ok(vec![Action::XmppGroupchat { room, nick, text: content.text, archive_id, origin_id: None, extras }])
     }

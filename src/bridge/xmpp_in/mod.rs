@@ -61,7 +61,11 @@ impl Bridge {
                 self.refused(reply, result, "refused an XMPP message").await;
             }
             XmppIn::DirectAct { from, to_local, id, act } => {
-                if let Err(refusal) = self.accept_xmpp_act(&from, &to_local, id, act).await {
+                let result = match self.map.phone_for_local(&to_local) {
+                    Some(phone) => Err(self.sms_act_refusal(&phone, &act)),
+                    None => self.accept_xmpp_act(&from, &to_local, id, act).await,
+                };
+                if let Err(refusal) = result {
                     self.answer(reply, Answer::Refused(refusal)).await;
                 }
             }

@@ -11,13 +11,17 @@ use ruma::{OwnedEventId, OwnedMxcUri, UInt};
 
 use super::MatrixError;
 
-/// What a message refers to on Matrix.
+/// What a message refers to on Matrix, and when it was written.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Relations<'a> {
     /// The event it answers (`m.in_reply_to`; no fallback quote, as the spec now says).
     pub reply_to: Option<&'a str>,
     /// The event it corrects (`m.replace`).
     pub replaces: Option<&'a str>,
+    /// When it was written (ms since the Unix epoch): the event's `origin_server_ts`, set with
+    /// the appservice `ts` parameter (timestamp massaging), so a message that waited shows its
+    /// own time. Not part of the content; it travels here to the one call that sends it.
+    pub sent_at: Option<i64>,
 }
 
 /// A file in the media repository, to post.
@@ -100,11 +104,11 @@ mod tests {
     fn edits_keep_the_new_content_and_replies_name_the_event() {
         let text = || RoomMessageEventContent::text_plain("fixed");
         let content = json!({"msgtype": "m.text", "body": "fixed"});
-        let edit = json(with_relations(text(), Relations { reply_to: None, replaces: Some("$o") }).unwrap());
+        let edit = json(with_relations(text(), Relations { replaces: Some("$o"), ..Relations::default() }).unwrap());
         assert_eq!(edit["body"], "* fixed");
         assert_eq!(edit["m.new_content"], content);
         assert_eq!(edit["m.relates_to"], json!({"rel_type": "m.replace", "event_id": "$o"}));
-        let reply = json(with_relations(text(), Relations { reply_to: Some("$r"), replaces: None }).unwrap());
+        let reply = json(with_relations(text(), Relations { reply_to: Some("$r"), ..Relations::default() }).unwrap());
         assert_eq!(reply["body"], "fixed");
         assert_eq!(reply["m.relates_to"], json!({"m.in_reply_to": {"event_id": "$r"}}));
     }

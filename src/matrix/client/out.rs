@@ -79,8 +79,9 @@ impl MatrixOut for MatrixClient {
             (TextKind::Notice, Some(html)) => RoomMessageEventContent::notice_html(&text.body, html),
             (TextKind::Emote, Some(html)) => RoomMessageEventContent::emote_html(&text.body, html),
         };
+        let sent_at = relations.sent_at;
         let content = with_relations(content, relations)?;
-        self.send_event(room, user, ruma::events::MessageLikeEventType::RoomMessage, &content, txn_id).await
+        self.send_event(room, user, ruma::events::MessageLikeEventType::RoomMessage, &content, sent_at, txn_id).await
     }
 
     /// Post an uploaded file as `m.image`, `m.video`, `m.audio` or `m.file` (by its type).
@@ -93,7 +94,8 @@ impl MatrixOut for MatrixClient {
         txn_id: &str,
     ) -> Result<String, MatrixError> {
         let content = with_relations(file_content(file), relations)?;
-        self.send_event(room, user, ruma::events::MessageLikeEventType::RoomMessage, &content, txn_id).await
+        let kind = ruma::events::MessageLikeEventType::RoomMessage;
+        self.send_event(room, user, kind, &content, relations.sent_at, txn_id).await
     }
 
     /// React to `target` with `key` (an `m.annotation`), as `user`.
@@ -107,7 +109,7 @@ impl MatrixOut for MatrixClient {
     ) -> Result<String, MatrixError> {
         let target = OwnedEventId::try_from(target).map_err(|e| MatrixError::Protocol(format!("{target}: {e}")))?;
         let content = ReactionEventContent::new(Annotation::new(target, key.to_owned()));
-        self.send_event(room, user, ruma::events::MessageLikeEventType::Reaction, &content, txn_id).await
+        self.send_event(room, user, ruma::events::MessageLikeEventType::Reaction, &content, None, txn_id).await
     }
 
     /// Redact an event, as `user` (their own, or any with the power to).
@@ -141,8 +143,10 @@ impl MatrixOut for MatrixClient {
             Some(html) => RoomMessageEventContent::notice_html(body, html),
             None => RoomMessageEventContent::notice_plain(body),
         };
-        let content = with_relations(content, Relations { reply_to, replaces: None })?;
-        self.send_event(room, user, ruma::events::MessageLikeEventType::RoomMessage, &content, txn_id).await.map(|_| ())
+        let content = with_relations(content, Relations { reply_to, ..Relations::default() })?;
+        self.send_event(room, user, ruma::events::MessageLikeEventType::RoomMessage, &content, None, txn_id)
+            .await
+            .map(|_| ())
     }
 
     // Users, presence, media.
@@ -494,15 +498,21 @@ impl MatrixClient {
         user: &MatrixUserId,
         kind: ruma::events::MessageLikeEventType,
         content: &impl serde::Serialize,
+        sent_at: Option<i64>,
         txn_id: &str,
     ) -> Result<String, MatrixError> {
         let raw = serde_json::value::to_raw_value(content).map_err(|e| MatrixError::Protocol(e.to_string()))?;
-        let request = send_message_event::v3::Request::new_raw(
+        let mut request = send_message_event::v3::Request::new_raw(
             to_ruma_room(room)?,
             OwnedTransactionId::from(txn_id),
             kind,
             ruma::serde::Raw::from_json(raw),
         );
+        // Timestamp massaging: only appservice users may set it; a negative time is never asked.
+        request.timestamp = sent_at
+            .and_then(|ms| u64::try_from(ms).ok())
+            .and_then(ruma::UInt::new)
+            .map(ruma::MilliSecondsSinceUnixEpoch);
         Ok(self.call(request, Some(user)).await?.event_id.to_string())
     }
 
