@@ -19,6 +19,12 @@ const FRESH: Duration = Duration::from_secs(600);
 const MAX_USERS: usize = 10_000;
 
 impl Bridge {
+    /// What is known of `user`'s photo hash without asking the homeserver (`Unknown` if
+    /// nothing): for presence sent while a database transaction is open.
+    pub(super) fn matrix_photo_hash_known(&self, user: &MatrixUserId) -> PhotoHash {
+        self.photos.lock().ok().and_then(|p| p.known(user)).unwrap_or_default()
+    }
+
     /// The photo hash of `user`'s avatar as their vCard shows it. Downloads the avatar only
     /// when its URL is new; a homeserver that does not answer gives the last known hash (or
     /// `Unknown`).
@@ -27,7 +33,7 @@ impl Bridge {
         if let Some(hash) = self.photos.lock().ok().and_then(|p| p.fresh(user, now)) {
             return hash;
         }
-        let known = || self.photos.lock().ok().and_then(|p| p.known(user)).unwrap_or_default();
+        let known = || self.matrix_photo_hash_known(user);
         let mxc = match self.matrix.avatar_url(user).await {
             // An empty URL is how an avatar is removed.
             Ok(mxc) => mxc.filter(|m| !m.is_empty()),

@@ -470,7 +470,9 @@ impl Bridge {
                 tx.add_subscription(&contact.to_string(), &jid.to_string()).await?;
                 let presence = self.presence_of_matrix_user(user, &jid).await;
                 let (contact, subscriber) = (contact.clone(), jid.clone());
-                let photo = self.matrix_photo_hash(user).await;
+                // The command's transaction is open: no avatar download here; a later presence
+                // carries the hash if it is not known yet.
+                let photo = self.matrix_photo_hash_known(user);
                 let out = Outgoing::SubscriptionGranted { contact, subscriber, current: presence, photo };
                 self.send_when_answered(user, &jid, Consent::Approved, out);
                 format!("OK: {jid} can see your presence now.")
