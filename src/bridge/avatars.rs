@@ -94,28 +94,42 @@ impl Bridge {
             self.matrix.set_displayname(&bot, name).await?;
             tracing::info!(%bot, name, "bot display name set");
         }
-        let avatar = self.config.bot_avatar().map_err(BotProfileError::Avatar)?;
-        let current = self.matrix.avatar_url(&bot).await.or_else(absent)?;
-        let mxc = match avatar {
-            None => return Ok(()),
-            Some(BotAvatar::Mxc(mxc)) => mxc,
+        match self.config.bot_avatar().map_err(BotProfileError::Avatar)? {
+            None => {}
+            Some(BotAvatar::Mxc(mxc)) => {
+                let current = self.matrix.avatar_url(&bot).await.or_else(absent)?;
+                if current.as_deref() != Some(mxc.as_str()) {
+                    self.matrix.set_avatar_url(&bot, &mxc).await?;
+                    tracing::info!(%bot, %mxc, "bot avatar set");
+                }
+            }
             Some(BotAvatar::File { path, content_type }) => {
                 let bytes = std::fs::read(&path)
                     .map_err(|e| BotProfileError::Avatar(format!("cannot read {}: {e}", path.display())))?;
-                let same = match &current {
-                    Some(mxc) => self.matrix.download(mxc).await.is_ok_and(|(have, _)| have == bytes),
-                    None => false,
-                };
-                if same {
-                    return Ok(());
-                }
-                self.matrix.upload(&bot, bytes, content_type).await?
+                self.set_avatar_picture(&bot, bytes, content_type).await?;
             }
-        };
-        if current.as_deref() != Some(mxc.as_str()) {
-            self.matrix.set_avatar_url(&bot, &mxc).await?;
-            tracing::info!(%bot, %mxc, "bot avatar set");
         }
+        Ok(())
+    }
+
+    /// Give `user` (the bot, the assistant) the picture `bytes` as their avatar, unless the one
+    /// they have is the same picture: a restart does not upload it again.
+    pub(super) async fn set_avatar_picture(
+        &self,
+        user: &MatrixUserId,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), MatrixError> {
+        let absent = |e: MatrixError| if e.errcode() == Some("M_NOT_FOUND") { Ok(None) } else { Err(e) };
+        let current = self.matrix.avatar_url(user).await.or_else(absent)?;
+        if let Some(mxc) = &current
+            && self.matrix.download(mxc).await.is_ok_and(|(have, _)| have == bytes)
+        {
+            return Ok(());
+        }
+        let mxc = self.matrix.upload(user, bytes, content_type).await?;
+        self.matrix.set_avatar_url(user, &mxc).await?;
+        tracing::info!(%user, %mxc, "avatar set");
         Ok(())
     }
 

@@ -457,12 +457,28 @@ impl Bridge {
         }
     }
 
+    /// Set the assistant's Matrix avatar from `chatbot.avatar_file`; `false` if it failed.
+    async fn set_chatbot_avatar(&self, bot: &crate::chatbot::Chatbot) -> bool {
+        let Some((bytes, kind)) = bot.avatar.clone() else { return true };
+        let result = match self.chatbot_user().await {
+            Ok(me) => self.set_avatar_picture(&me, bytes, &kind).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        result.map_err(|e| tracing::warn!(error = %e, "chatbot: cannot set its Matrix avatar")).is_ok()
+    }
+
     /// Ask the provider's cheap health request every `chatbot.health_interval_secs`, so the
     /// assistant's presence shows whether it can answer even while nobody asks.
     pub async fn chatbot_health_forever(self: Arc<Self>) {
         let Some(bot) = self.chatbot.get().cloned() else { return };
         let every = std::time::Duration::from_secs(bot.settings.health_interval_secs);
+        let mut avatar_set = bot.avatar.is_none();
         loop {
+            // The Matrix account's picture (`chatbot.avatar_file`), tried again at each check
+            // until the homeserver took it.
+            if !avatar_set {
+                avatar_set = self.set_chatbot_avatar(&bot).await;
+            }
             match bot.provider.health().await {
                 Ok(()) => self.chatbot_reachable(true, false).await,
                 Err(e) => {

@@ -7,14 +7,16 @@ retried image delivery that sends the stored image instead of asking the provide
 from __future__ import annotations
 
 import base64
+import asyncio
 import os
+import urllib.parse
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from openai_standin import ANSWER_PREFIX, PNG
 from test_chatbot import SYSTEM, assistant, assistant_jid, ask_xmpp, grant, provider, xmpp_said  # noqa: F401
-from test_avatars import VCARD as VCARD_NS
+from test_avatars import VCARD as VCARD_NS, download
 from test_content import fetch, oob_url
 from test_faults import _service
 from test_notify import _ask_component
@@ -46,6 +48,25 @@ async def found_by_search(x, term: str) -> list[dict]:
     assert kind == "result", res
     return [{f.get("var"): f.findtext(f"{{{FORMS_NS}}}value") for f in item.findall(f"{{{FORMS_NS}}}field")}
             for item in res.iter(f"{{{FORMS_NS}}}item")]
+
+
+def test_the_assistants_matrix_account_shows_the_configured_picture(bridge):
+    """`chatbot.avatar_file` is the assistant's Matrix avatar too (set at start, not uploaded
+    again when it is the same picture)."""
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("cbav")
+            quoted = urllib.parse.quote(assistant())
+            mxc = None
+            for _ in range(300):
+                status, profile = await m.request("GET", f"/profile/{quoted}/avatar_url")
+                mxc = (profile or {}).get("avatar_url") if status == 200 else None
+                if mxc:
+                    break
+                await asyncio.sleep(0.2)
+            assert mxc, "the assistant has no Matrix avatar"
+            assert await download(m, mxc) == avatar()
+    run(go(), timeout=120)
 
 
 def test_the_assistant_is_an_xmpp_contact_with_a_card_and_a_presence_that_follows_the_provider(bridge, provider):
