@@ -322,7 +322,7 @@ impl Bridge {
         let extension = image.mimetype.rsplit('/').next().unwrap_or("png").to_owned();
         let mxc = self.matrix.upload(&me, image.bytes, &image.mimetype).await.map_err(MatrixError::into_delivery)?;
         let file = UploadedFile { mxc, name: format!("image.{extension}"), mimetype: image.mimetype, size };
-        let relations = Relations { reply_to: to.reply_to.map(EventId::as_str), replaces: None };
+        let relations = Relations { reply_to: to.reply_to.map(EventId::as_str), ..Relations::default() };
         let txn = self.txn_id(id);
         self.matrix.send_file(room, &me, &file, relations, &txn).await.map_err(MatrixError::into_delivery)?;
         let caption = Text::plain(prompt);
@@ -381,7 +381,7 @@ impl Bridge {
         match (to.room, to.party) {
             (Some(room), _) => {
                 let me = self.chatbot_user().await?;
-                let relations = Relations { reply_to: to.reply_to.map(EventId::as_str), replaces: None };
+                let relations = Relations { reply_to: to.reply_to.map(EventId::as_str), ..Relations::default() };
                 // An answer is the model's Markdown; the bridge's own notices are plain text.
                 let html = match text.kind {
                     TextKind::Text => crate::chatbot::markdown::to_html(&text.body),

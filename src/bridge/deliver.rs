@@ -92,6 +92,20 @@ impl Bridge {
                 }
                 Ok(())
             }
+            Action::MatrixLinkedSay { room, user, muc, nick, text, stanza_id, message_id, extras, mentions } => {
+                let say = crate::bridge::linked::LinkedSay {
+                    room,
+                    user,
+                    muc,
+                    nick,
+                    text,
+                    stanza_id: stanza_id.as_ref(),
+                    message_id: message_id.as_ref(),
+                    extras,
+                    mentions,
+                };
+                self.deliver_linked_say(id, say).await
+            }
             Action::MatrixCreateRoom { initiator, name, alias, open, reply_room, members } => {
                 self.create_room(initiator, name, alias, *open, reply_room.as_ref(), members, id).await
             }
@@ -116,6 +130,8 @@ impl Bridge {
             Action::LinkedMucJoin { .. }
             | Action::LinkedMucLeave { .. }
             | Action::LinkedMucMessage { .. }
+            | Action::LinkedMucReactions { .. }
+            | Action::LinkedMucRetract { .. }
             | Action::MatrixLeave { .. } => self.deliver_linked(id, action).await,
             Action::XmppMucInvite { room, to, from, reason } => {
                 self.send_muc_invite(room, to, from, reason.as_deref()).await

@@ -16,26 +16,35 @@ use xmpp_parsers::stanza_id::{OriginId, StanzaId};
 use xmpp_parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use xmpp_parsers::iq::Iq;
 
-use crate::core::action::{Text, TextKind};
-use crate::core::ids::BareJid;
+use crate::core::action::{Extras, Text, TextKind};
+use crate::core::ids::{BareJid, StanzaId as StanzaIdRef};
+use crate::core::inbound::XmppAct;
+use crate::core::mentions::{self, RawReference, Span};
+use crate::core::muc_features::MucFeatures;
 use crate::core::mapping::IdentityMap;
 use crate::core::outbox::DeliveryError;
-use crate::core::xmpp_in::{RemotePresence, XmppIn};
+use crate::core::xmpp_in::{LinkedSaid, RemotePresence, XmppIn};
+use crate::xmpp::xep::reference::Reference;
 use crate::xmpp::connection::XmppSender;
 use crate::xmpp::hosted_muc_out::occupant_jid;
 
-/// Ask `muc` (service discovery, XEP-0030) whether it is a multi-user chat room: only a room
-/// answers with the `conference` identity and the MUC feature. Anything else (a person's
-/// address, a silent server) is not made into a linked MUC.
-pub async fn is_muc(xmpp: &XmppSender, component: &str, muc: &BareJid) -> Result<bool, DiscoError> {
+/// Ask `muc` (service discovery, XEP-0030) whether it is a multi-user chat room, and what it
+/// supports: only a room answers with the `conference` identity and the MUC feature (`None`
+/// otherwise). Anything else (a person's address, a silent server) is not made into a linked MUC.
+pub async fn muc_features(
+    xmpp: &XmppSender,
+    component: &str,
+    muc: &BareJid,
+) -> Result<Option<MucFeatures>, DiscoError> {
     let from = Jid::new(component)?;
     let to = Jid::new(&muc.to_string())?;
     let request = Iq::from_get(String::new(), DiscoInfoQuery { node: None });
     let answer = xmpp.query(request, from, to, std::time::Duration::from_secs(10)).await?;
-    let Iq::Result { payload: Some(payload), .. } = answer else { return Ok(false) };
-    let Ok(info) = DiscoInfoResult::try_from(payload) else { return Ok(false) };
-    Ok(info.identities.iter().any(|i| i.category == "conference" && i.type_ == "text")
-        && info.features.contains("http://jabber.org/protocol/muc"))
+    let Iq::Result { payload: Some(payload), .. } = answer else { return Ok(None) };
+    let Ok(info) = DiscoInfoResult::try_from(payload) else { return Ok(None) };
+    let is_muc = info.identities.iter().any(|i| i.category == "conference" && i.type_ == "text")
+        && info.features.contains("http://jabber.org/protocol/muc");
+    Ok(is_muc.then(|| MucFeatures::from_disco(info.features.iter().map(|f| f.as_str()))))
 }
 
 /// Why an address could not be asked what it is.
@@ -77,7 +86,7 @@ pub fn read_presence(map: &IdentityMap, muc: BareJid, presence: &Presence) -> Op
 }
 
 /// A linked MUC's room message; `None` for what is not bridged (the room's own messages,
-/// history sent on joining, no body).
+/// history sent on joining, nothing to carry).
 pub fn read_message(muc: BareJid, message: &Message) -> Option<XmppIn> {
     let from = message.from.as_ref()?;
     let nick = from.resource()?; // from the room itself (subject, notices)
@@ -88,16 +97,42 @@ pub fn read_message(muc: BareJid, message: &Message) -> Option<XmppIn> {
     if message.payloads.iter().any(|p| Delay::try_from(p.clone()).is_ok()) {
         return None;
     }
-    let (_, body) = message.get_best_body_cloned(vec![])?;
+    let read = crate::xmpp::content::read(message);
+    let body = read.body.unwrap_or_default();
+    if body.is_empty() && read.act.is_none() && read.extras.file.is_none() {
+        return None;
+    }
+    // Only the room's own stanza id names a message: one `by` someone else is anyone's say-so.
     let muc_jid = muc.to_string();
-    let room_id = message
+    let stanza_id = message
         .payloads
         .iter()
         .filter_map(|p| StanzaId::try_from(p.clone()).ok())
         .find(|s| s.by.to_string() == muc_jid)
         .map(|s| s.id);
-    let dedupe = room_id.or_else(|| message.id.as_ref().map(|i| i.0.clone()));
-    Some(XmppIn::LinkedMessage { muc, nick: nick.as_str().to_owned(), dedupe, body })
+    let origin = message.payloads.iter().find_map(|p| OriginId::try_from(p.clone()).ok()).map(|o| o.id);
+    let message_id = origin.or_else(|| message.id.as_ref().map(|i| i.0.clone()));
+    let references: Vec<RawReference> = message
+        .payloads
+        .iter()
+        .filter_map(|p| Reference::try_from(p.clone()).ok())
+        .take(4 * mentions::MAX_MENTIONS)
+        .map(|r| {
+            let (begin, end) = r.offsets();
+            RawReference { kind: r.kind, uri: r.uri, begin, end }
+        })
+        .collect();
+    let mentions = mentions::mentioned_uris(&body, &references);
+    Some(XmppIn::LinkedMessage(Box::new(LinkedSaid {
+        muc,
+        nick: nick.as_str().to_owned(),
+        stanza_id,
+        message_id,
+        body,
+        extras: read.extras,
+        act: read.act,
+        mentions,
+    })))
 }
 
 // ------------------------------------------------------------------ outgoing --
@@ -126,16 +161,50 @@ pub fn leave_remote(user: &BareJid, muc: &BareJid, nick: &str) -> Result<Stanza,
     Ok(Stanza::Presence(presence))
 }
 
-/// A Matrix user's message in a remote MUC.
-pub fn say_remote(user: &BareJid, muc: &BareJid, text: &Text, id: &str) -> Result<Stanza, DeliveryError> {
+/// A Matrix user's message in a remote MUC, with its reply, correction or file (references in
+/// the room's terms) and a XEP-0372 reference for each mention.
+pub fn say_remote(
+    user: &BareJid,
+    muc: &BareJid,
+    text: &Text,
+    id: &str,
+    extras: &Extras<StanzaIdRef>,
+    spans: &[Span],
+) -> Result<Stanza, DeliveryError> {
     let body = match text.kind {
         TextKind::Emote => format!("/me {}", text.body),
         _ => text.body.clone(),
     };
-    let to = Jid::new(&muc.to_string()).map_err(|e| DeliveryError::Permanent(format!("invalid JID {muc}: {e}")))?;
-    let mut message = Message::groupchat(Some(to)).with_body(Lang::default(), body);
+    let mut message = crate::xmpp::content::apply(Message::groupchat(Some(muc_jid(muc)?)), &body, extras);
+    // A reply's quote goes before the text: the mentions move by its length (code points).
+    let sent = message.bodies.get(&Lang::default()).map(|b| b.chars().count()).unwrap_or_default();
+    let shift = sent.saturating_sub(body.chars().count());
+    // An emote's "/me " comes before the text the spans were placed in.
+    let shift = shift + if text.kind == TextKind::Emote { 4 } else { 0 };
+    for s in spans {
+        message = message.with_payload(Reference::mention(&s.uri, s.begin + shift, s.end + shift));
+    }
     message.from = Some(linked_from(user)?);
     message.id = Some(Id(id.to_owned()));
     message = message.with_payload(OriginId { id: id.to_owned() });
     Ok(Stanza::Message(message))
+}
+
+/// A Matrix user's reactions (the full set) or retraction in a remote MUC; `target` is the
+/// room's stanza id of the message.
+pub fn act_remote(user: &BareJid, muc: &BareJid, id: &str, act: &XmppAct) -> Result<Stanza, DeliveryError> {
+    let to = muc_jid(muc)?;
+    let mut message = match act {
+        XmppAct::Reactions { id: target, keys } => {
+            crate::xmpp::content::reactions(MessageType::Groupchat, to, target, keys)
+        }
+        XmppAct::Retract { id: target } => crate::xmpp::content::retraction(MessageType::Groupchat, to, target),
+    };
+    message.from = Some(linked_from(user)?);
+    message.id = Some(Id(id.to_owned()));
+    Ok(Stanza::Message(message.with_payload(OriginId { id: id.to_owned() })))
+}
+
+fn muc_jid(muc: &BareJid) -> Result<Jid, DeliveryError> {
+    Jid::new(&muc.to_string()).map_err(|e| DeliveryError::Permanent(format!("invalid JID {muc}: {e}")))
 }

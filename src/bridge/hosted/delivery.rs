@@ -76,7 +76,7 @@ impl Bridge {
         let reply_to = event_of(extras.reply_to.as_ref().map(|r| &r.id)).await?;
         let replaces = event_of(extras.replaces.as_ref()).await?;
         let relations =
-            crate::matrix::client::Relations { reply_to: reply_to.as_deref(), replaces: replaces.as_deref() };
+            crate::matrix::client::Relations { reply_to: reply_to.as_deref(), replaces: replaces.as_deref(), mentions: &[] };
         let file = extras.file.as_ref();
         match self.post_content(id, room, ghost, text, relations, file).await {
             Ok(event_id) => Ok(event_id),

@@ -197,8 +197,9 @@ impl Bridge {
             XmppIn::LinkedPresence { muc, nick, user, presence } => {
                 self.linked_presence(&muc, &nick, &user, presence).await;
             }
-            XmppIn::LinkedMessage { muc, nick, dedupe, body } => {
-                if let Err(e) = self.linked_message(&muc, &nick, dedupe, body).await {
+            XmppIn::LinkedMessage(said) => {
+                let muc = said.muc.clone();
+                if let Err(e) = self.linked_message(*said).await {
                     tracing::warn!(%muc, error = %e, "cannot bridge a MUC message");
                 }
             }

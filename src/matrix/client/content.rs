@@ -7,7 +7,10 @@ use ruma::events::room::message::{
     AudioInfo, AudioMessageEventContent, FileInfo, FileMessageEventContent, ImageMessageEventContent, MessageType,
     Relation, ReplacementMetadata, RoomMessageEventContent, VideoInfo, VideoMessageEventContent,
 };
+use ruma::events::Mentions;
 use ruma::{OwnedEventId, OwnedMxcUri, UInt};
+
+use crate::core::ids::MatrixUserId;
 
 use super::MatrixError;
 
@@ -18,6 +21,8 @@ pub struct Relations<'a> {
     pub reply_to: Option<&'a str>,
     /// The event it corrects (`m.replace`).
     pub replaces: Option<&'a str>,
+    /// The users it mentions (`m.mentions.user_ids`: their clients notify them).
+    pub mentions: &'a [MatrixUserId],
 }
 
 /// A file in the media repository, to post.
@@ -37,13 +42,20 @@ pub fn with_relations(
     relations: Relations<'_>,
 ) -> Result<RoomMessageEventContent, MatrixError> {
     let event = |id: &str| OwnedEventId::try_from(id).map_err(|e| MatrixError::Protocol(format!("{id}: {e}")));
-    Ok(if let Some(original) = relations.replaces {
-        content.make_replacement(ReplacementMetadata::new(event(original)?, None))
-    } else if let Some(reply_to) = relations.reply_to {
-        let mut content = content;
-        content.relates_to = Some(Relation::Reply(Reply::with_event_id(event(reply_to)?)));
-        content
+    let mentions = if relations.mentions.is_empty() {
+        None
     } else {
+        let users = relations.mentions.iter().map(super::to_ruma_user).collect::<Result<Vec<_>, _>>()?;
+        Some(Mentions::with_user_ids(users))
+    };
+    Ok(if let Some(original) = relations.replaces {
+        content.make_replacement(ReplacementMetadata::new(event(original)?, mentions))
+    } else {
+        let mut content = content;
+        if let Some(reply_to) = relations.reply_to {
+            content.relates_to = Some(Relation::Reply(Reply::with_event_id(event(reply_to)?)));
+        }
+        content.mentions = mentions;
         content
     })
 }
@@ -100,13 +112,16 @@ mod tests {
     fn edits_keep_the_new_content_and_replies_name_the_event() {
         let text = || RoomMessageEventContent::text_plain("fixed");
         let content = json!({"msgtype": "m.text", "body": "fixed"});
-        let edit = json(with_relations(text(), Relations { reply_to: None, replaces: Some("$o") }).unwrap());
+        let edit = json(with_relations(text(), Relations { replaces: Some("$o"), ..Relations::default() }).unwrap());
         assert_eq!(edit["body"], "* fixed");
         assert_eq!(edit["m.new_content"], content);
         assert_eq!(edit["m.relates_to"], json!({"rel_type": "m.replace", "event_id": "$o"}));
-        let reply = json(with_relations(text(), Relations { reply_to: Some("$r"), replaces: None }).unwrap());
+        let reply = json(with_relations(text(), Relations { reply_to: Some("$r"), ..Relations::default() }).unwrap());
         assert_eq!(reply["body"], "fixed");
         assert_eq!(reply["m.relates_to"], json!({"m.in_reply_to": {"event_id": "$r"}}));
+        let bob = [MatrixUserId::parse("@bob:hs").unwrap()];
+        let mention = json(with_relations(text(), Relations { mentions: &bob, ..Relations::default() }).unwrap());
+        assert_eq!(mention["m.mentions"], json!({"user_ids": ["@bob:hs"]}));
     }
 
     #[test]

@@ -141,7 +141,7 @@ impl MatrixOut for MatrixClient {
             Some(html) => RoomMessageEventContent::notice_html(body, html),
             None => RoomMessageEventContent::notice_plain(body),
         };
-        let content = with_relations(content, Relations { reply_to, replaces: None })?;
+        let content = with_relations(content, Relations { reply_to, ..Relations::default() })?;
         self.send_event(room, user, ruma::events::MessageLikeEventType::RoomMessage, &content, txn_id).await.map(|_| ())
     }
 
