@@ -84,9 +84,9 @@ impl Bridge {
                 )
                 .await
                 .map_err(MatrixError::into_delivery),
-            Action::MatrixRoomSay { room, user, text, nick, archive_id, extras } => {
+            Action::MatrixRoomSay { room, user, text, nick, archive_id, extras, mentions } => {
                 self.ensure_ghost(user, nick).await?;
-                let event_id = self.room_say(id, room, user, text, extras).await?;
+                let event_id = self.room_say(id, room, user, text, extras, mentions).await?;
                 if let Err(e) = self.store.set_archive_event(room, archive_id.get(), &event_id).await {
                     tracing::warn!(%room, error = %e, "cannot record the event of an archived message");
                 }
@@ -110,8 +110,8 @@ impl Bridge {
                 self.create_room(initiator, name, alias, *open, reply_room.as_ref(), members, id).await
             }
             Action::MatrixRoomAct { room, op } => self.room_act(room, op).await,
-            Action::XmppGroupchat { room, nick, text, archive_id, origin_id, extras } => {
-                self.send_groupchat(room, nick, text, *archive_id, origin_id.as_ref(), extras).await
+            Action::XmppGroupchat { room, nick, text, archive_id, origin_id, extras, mentions } => {
+                self.send_groupchat(room, nick, text, *archive_id, origin_id.as_ref(), extras, mentions).await
             }
             Action::XmppGroupReactions { room, nick, archive_id, keys } => {
                 self.send_group_act(id, room, nick, *archive_id, Some(keys)).await

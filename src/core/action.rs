@@ -165,6 +165,9 @@ pub enum Action {
         archive_id: ArchiveId,
         #[serde(default, skip_serializing_if = "Extras::is_empty")]
         extras: Extras<StanzaId>,
+        /// Whom it mentions (the nick it starts with), with the name the text calls them by.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<(MatrixUserId, String)>,
     },
     /// The bridge bot creates a group conversation for `initiator`, who becomes its owner.
     MatrixCreateRoom {
@@ -196,6 +199,9 @@ pub enum Action {
         /// In the MUC's terms: reply to an archive id, correction of a message id.
         #[serde(default, skip_serializing_if = "Extras::is_empty")]
         extras: Extras<StanzaId>,
+        /// The occupants it mentions, where `text` names them (XEP-0372 references).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<crate::core::mentions::Span>,
     },
     /// An occupant's full set of reactions to an archived message, to every client in the MUC.
     XmppGroupReactions { room: RoomId, nick: String, archive_id: ArchiveId, keys: Vec<String> },
@@ -655,6 +661,7 @@ mod tests {
                     nick: "ann".into(),
                     archive_id: ArchiveId(8),
                     extras: Extras { reply_to: Some(reply("7")), replaces: None, file: None },
+                    mentions: vec![],
                 },
                 r#"{"action":"matrix_room_say","room":"!r:hs","user":"@g:hs","text":{"body":"hi","kind":"text"},"nick":"ann","archive_id":8,"extras":{"reply_to":{"id":"7","author":null,"quote":null}}}"#,
             ),
@@ -666,6 +673,7 @@ mod tests {
                     archive_id: ArchiveId(8),
                     origin_id: Some("o1".into()),
                     extras: Extras { reply_to: None, replaces: Some("ucb-a7".into()), file: None },
+                    mentions: vec![],
                 },
                 r#"{"action":"xmpp_groupchat","room":"!r:hs","nick":"ann","text":{"body":"hi","kind":"text"},"archive_id":8,"origin_id":"o1","extras":{"replaces":"ucb-a7"}}"#,
             ),

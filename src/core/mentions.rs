@@ -18,7 +18,7 @@ pub struct Addressee {
 }
 
 /// A mention placed in a body: code points `[begin, end)` name `uri`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Span {
     pub begin: usize,
     pub end: usize,

@@ -12,7 +12,9 @@ use super::xep::fallback::{Fallback, Range};
 use super::xep::hints::Store;
 use super::xep::reply::Reply as ReplyTo;
 use super::xep::retract::{Retract, retracted_id};
-use crate::core::action::{Attachment, Extras, Reply};
+use super::xep::reference::Reference;
+use crate::core::action::{Attachment, Extras, Reply, Text};
+use crate::core::mentions::Span;
 use crate::core::ids::StanzaId;
 use crate::core::inbound::XmppAct;
 
@@ -95,6 +97,17 @@ pub fn apply(mut message: Message, body: &str, extras: &Extras<StanzaId>) -> Mes
         message = message.with_payload(Oob { url: file.url.clone(), desc: None });
     }
     message.bodies.insert(Lang::default(), text);
+    message
+}
+
+/// A XEP-0372 reference for each mention. The spans count in `text`; the body sent may have a
+/// reply's quote and an emote's "/me " before it, which move them by as many code points.
+pub fn add_mentions(mut message: Message, text: &Text, spans: &[Span]) -> Message {
+    let sent = message.bodies.get(&Lang::default()).map(|b| b.chars().count()).unwrap_or_default();
+    let shift = sent.saturating_sub(text.body.chars().count());
+    for s in spans {
+        message = message.with_payload(Reference::mention(&s.uri, s.begin + shift, s.end + shift));
+    }
     message
 }
 

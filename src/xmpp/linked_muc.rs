@@ -5,7 +5,7 @@
 
 use xmpp_parsers::delay::Delay;
 use xmpp_parsers::jid::Jid;
-use xmpp_parsers::message::{Id, Lang, Message, MessageType};
+use xmpp_parsers::message::{Id, Message, MessageType};
 use xmpp_parsers::muc::MucUser;
 use xmpp_parsers::muc::user::Status;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
@@ -175,15 +175,8 @@ pub fn say_remote(
         TextKind::Emote => format!("/me {}", text.body),
         _ => text.body.clone(),
     };
-    let mut message = crate::xmpp::content::apply(Message::groupchat(Some(muc_jid(muc)?)), &body, extras);
-    // A reply's quote goes before the text: the mentions move by its length (code points).
-    let sent = message.bodies.get(&Lang::default()).map(|b| b.chars().count()).unwrap_or_default();
-    let shift = sent.saturating_sub(body.chars().count());
-    // An emote's "/me " comes before the text the spans were placed in.
-    let shift = shift + if text.kind == TextKind::Emote { 4 } else { 0 };
-    for s in spans {
-        message = message.with_payload(Reference::mention(&s.uri, s.begin + shift, s.end + shift));
-    }
+    let message = crate::xmpp::content::apply(Message::groupchat(Some(muc_jid(muc)?)), &body, extras);
+    let mut message = crate::xmpp::content::add_mentions(message, text, spans);
     message.from = Some(linked_from(user)?);
     message.id = Some(Id(id.to_owned()));
     message = message.with_payload(OriginId { id: id.to_owned() });

@@ -88,6 +88,8 @@ pub enum Outgoing {
         id: String,
         archive_id: ArchiveId,
         extras: Extras<StanzaId>,
+        /// Whom it mentions (XEP-0372 references), where `text` names them.
+        mentions: Vec<crate::core::mentions::Span>,
     },
     /// An occupant's reactions to (`keys`), or retraction of (`None`), archived message `archive_id`.
     RoomAct { room: BareJid, nick: String, to: String, id: String, archive_id: ArchiveId, keys: Option<Vec<String>> },
@@ -149,8 +151,8 @@ impl Outgoing {
             SubscriptionWithdrawn { contact, subscriber } => Ok(outbound::subscription_withdrawn(contact, subscriber)),
             SubscriptionRequest { from, to } => one(outbound::subscription_request(from, to)),
             VCardQuery { to, id } => one(outbound::vcard_query(component, to, id)),
-            RoomMessage { room, nick, to, text, id, archive_id, extras } => {
-                one(hosted_muc_out::groupchat(room, nick, to, text, id, *archive_id, extras))
+            RoomMessage { room, nick, to, text, id, archive_id, extras, mentions } => {
+                one(hosted_muc_out::groupchat(room, nick, to, text, id, *archive_id, extras, mentions))
             }
             RoomAct { room, nick, to, id, archive_id, keys } => {
                 one(hosted_muc_out::group_act(room, nick, to, id, *archive_id, keys.as_deref()))

@@ -55,8 +55,9 @@ impl Bridge {
         ghost: &MatrixUserId,
         text: &Text,
         extras: &crate::core::action::Extras<StanzaId>,
+        mentions: &[(MatrixUserId, String)],
     ) -> Result<String, DeliveryError> {
-        if extras.is_empty() {
+        if extras.is_empty() && mentions.is_empty() {
             return self.post_as_ghost(id, room, ghost, text).await;
         }
         let event_of = |r: Option<&StanzaId>| {
@@ -75,8 +76,12 @@ impl Bridge {
         };
         let reply_to = event_of(extras.reply_to.as_ref().map(|r| &r.id)).await?;
         let replaces = event_of(extras.replaces.as_ref()).await?;
-        let relations =
-            crate::matrix::client::Relations { reply_to: reply_to.as_deref(), replaces: replaces.as_deref(), mentions: &[] };
+        let users: Vec<MatrixUserId> = mentions.iter().map(|(u, _)| u.clone()).collect();
+        let relations = crate::matrix::client::Relations {
+            reply_to: reply_to.as_deref(),
+            replaces: replaces.as_deref(),
+            mentions: &users,
+        };
         let file = extras.file.as_ref();
         match self.post_content(id, room, ghost, text, relations, file).await {
             Ok(event_id) => Ok(event_id),
@@ -295,6 +300,7 @@ impl Bridge {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(in crate::bridge) async fn send_groupchat(
         &self,
         room: &RoomId,
@@ -303,6 +309,7 @@ impl Bridge {
         archive_id: ArchiveId,
         origin_id: Option<&StanzaId>,
         extras: &crate::core::action::Extras<StanzaId>,
+        mentions: &[crate::core::mentions::Span],
     ) -> Result<(), DeliveryError> {
         let r = self.room_for_delivery(room).await?;
         let muc = self.muc_of(&r);
@@ -311,7 +318,8 @@ impl Bridge {
         for (to, _) in self.store.occupants(room).await? {
             let (room, nick, text, id, extras) =
                 (muc.clone(), nick.to_owned(), text.clone(), stanza_id.clone(), extras.clone());
-            self.xmpp.deliver(Outgoing::RoomMessage { room, nick, to, text, id, archive_id, extras }).await?;
+            let mentions = mentions.to_vec();
+            self.xmpp.deliver(Outgoing::RoomMessage { room, nick, to, text, id, archive_id, extras, mentions }).await?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Extras, Reply, RoomOp, Text, XmppTarget};
-use crate::core::ids::{ArchiveId, BareJid, StanzaId};
+use crate::core::ids::{ArchiveId, BareJid, MatrixUserId, StanzaId};
 use crate::core::inbound::XmppAct;
 use crate::core::refusal::{Refusal, RefusalKind};
 use crate::core::room::{Request, Role};
@@ -72,6 +72,26 @@ impl Bridge {
     }
 
     /// The participant behind a client, if that client is in the room.
+    /// The member an occupant's message starts by addressing ("ann: hi"), as a Matrix user
+    /// (an XMPP participant's ghost), with the nick: their client notifies them.
+    async fn room_nick_mention(
+        &self,
+        room: &crate::core::ids::RoomId,
+        body: &str,
+    ) -> crate::store::Result<Vec<(MatrixUserId, String)>> {
+        let Some(nick) = crate::core::mentions::nick_at_start(body) else { return Ok(vec![]) };
+        let members = self.store.room_members(room).await?;
+        Ok(members
+            .into_iter()
+            .find(|m| m.nick == nick)
+            .map(|m| match m.party {
+                Party::Matrix(user) => (user, m.nick),
+                Party::Xmpp(jid) => (self.map.ghost_for(&jid), m.nick),
+            })
+            .into_iter()
+            .collect())
+    }
+
     async fn occupant(&self, r: &HostedRoom, full: &str, bare: &BareJid) -> Result<RoomMember, Refusal> {
         let me = Party::Xmpp(bare.clone());
         let occupants = self.store.occupants(&r.room).await.map_err(internal)?;
@@ -162,6 +182,7 @@ impl Bridge {
             nick: m.nick.clone(),
             archive_id,
             extras: to_matrix,
+            mentions: self.room_nick_mention(&r.room, &text.body).await.map_err(internal)?,
         };
         let reflect = Action::XmppGroupchat {
             room: r.room.clone(),
@@ -170,6 +191,7 @@ impl Bridge {
             archive_id,
             origin_id: id.map(StanzaId::new),
             extras: to_muc,
+            mentions: vec![],
         };
         let rows = tx.enqueue_all(vec![post, reflect]).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;

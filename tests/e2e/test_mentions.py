@@ -1,0 +1,43 @@
+"""Mentions in a room the bridge hosts, both ways: a Matrix mention (m.mentions) names the
+participant's nick in the text with a XEP-0372 reference; an XMPP message that starts with a
+member's nick ("ann: hi") mentions them on Matrix (m.mentions). Linked rooms: test_linked_content.py."""
+from __future__ import annotations
+
+from test_content import send
+from test_rooms import create_room, invited_xmpp_joins, muc_of
+from ucb import Peers, run, token, wait_for, xml_escape
+
+REFERENCE_NS = "urn:xmpp:reference:0"
+
+
+def test_hosted_room_mentions_both_ways(bridge):
+    async def go():
+        async with Peers() as p:
+            m = await p.matrix_user("men")
+            x = await p.xmpp_user("mex")
+            alias = "mention" + token(3).lower()
+            room = await create_room(m, alias)
+            muc = muc_of(alias)
+            await invited_xmpp_joins(m, room, x, muc, "cid")
+            await m.wait_joined(room, x.ghost)
+
+            await send(m, room, {"msgtype": "m.text", "body": "look here", "m.mentions": {"user_ids": [x.ghost]}})
+            got = await wait_for(lambda: next((s for s in x.messages if s.type == "groupchat"
+                                               and s.frm.split("/")[0] == muc
+                                               and (s.body or "").endswith("look here")), None),
+                                 30, what="the mention on XMPP")
+            assert got.body == "cid: look here", got.body
+            ref = got.child(REFERENCE_NS, "reference")
+            assert ref and ref["type"] == "mention" and ref["uri"] == f"xmpp:{muc}/cid", got.xml
+            assert (ref["begin"], ref["end"]) == ("0", "3"), got.xml
+
+            # XMPP -> Matrix: the Matrix member's nick at the start mentions them.
+            nick = got.frm.split("/", 1)[1]
+            x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='mh1'>"
+                       f"<body>{xml_escape(nick)}: seen it</body></message>")
+            ev = await m.wait_message(room, x.ghost, f"{nick}: seen it")
+            assert ev["content"].get("m.mentions", {}).get("user_ids") == [m.user_id], ev
+            x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='mh2'><body>nobody: here</body></message>")
+            ev = await m.wait_message(room, x.ghost, "nobody: here")
+            assert not ev["content"].get("m.mentions", {}).get("user_ids"), ev
+    run(go(), timeout=200)
