@@ -37,8 +37,7 @@ pub struct RawReference {
 /// The body to send to XMPP with every addressee named in it: nicks the text does not contain
 /// go before it ("bob, ann: hi"), as XMPP users address each other; a span for each.
 pub fn address(body: &str, addressees: &[Addressee]) -> (String, Vec<Span>) {
-    let addressees: Vec<&Addressee> =
-        addressees.iter().filter(|a| !a.nick.is_empty()).take(MAX_MENTIONS).collect();
+    let addressees: Vec<&Addressee> = addressees.iter().filter(|a| !a.nick.is_empty()).take(MAX_MENTIONS).collect();
     let missing: Vec<&str> =
         addressees.iter().filter(|a| !body.contains(a.nick.as_str())).map(|a| a.nick.as_str()).collect();
     let text = if missing.is_empty() { body.to_owned() } else { format!("{}: {body}", missing.join(", ")) };

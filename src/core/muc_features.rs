@@ -76,12 +76,8 @@ mod tests {
 
     #[test]
     fn features_from_disco() {
-        let prosody = MucFeatures::from_disco([
-            "http://jabber.org/protocol/muc",
-            STABLE_IDS,
-            OCCUPANT_ID,
-            "urn:xmpp:mam:2",
-        ]);
+        let prosody =
+            MucFeatures::from_disco(["http://jabber.org/protocol/muc", STABLE_IDS, OCCUPANT_ID, "urn:xmpp:mam:2"]);
         assert_eq!(prosody, MucFeatures { reactions: true, retraction: true, correction: true });
         // A plain MUC without stable ids or occupant ids: every act goes as text.
         assert_eq!(MucFeatures::from_disco(["http://jabber.org/protocol/muc"]), MucFeatures::default());

@@ -76,12 +76,13 @@ impl Store {
 
     /// The message an event of a linked MUC's room is.
     pub async fn linked_message_by_event(&self, room: &RoomId, event_id: &str) -> Result<Option<LinkedMessage>> {
-        let row = sqlx::query(concat!("SELECT ", columns!(), " FROM linked_message WHERE room_id = $1 AND event_id = $2"))
-            .bind(room.as_str())
-            .bind(event_id)
-            .fetch_optional(&self.pool)
-            .await
-            .ctx("linked message by event")?;
+        let row =
+            sqlx::query(concat!("SELECT ", columns!(), " FROM linked_message WHERE room_id = $1 AND event_id = $2"))
+                .bind(room.as_str())
+                .bind(event_id)
+                .fetch_optional(&self.pool)
+                .await
+                .ctx("linked message by event")?;
         row.as_ref().map(from_row).transpose()
     }
 

@@ -10,13 +10,13 @@ use xmpp_parsers::reactions::{Reaction, Reactions};
 
 use super::xep::fallback::{Fallback, Range};
 use super::xep::hints::Store;
+use super::xep::reference::Reference;
 use super::xep::reply::Reply as ReplyTo;
 use super::xep::retract::{Retract, retracted_id};
-use super::xep::reference::Reference;
 use crate::core::action::{Attachment, Extras, Reply, Text};
-use crate::core::mentions::Span;
 use crate::core::ids::StanzaId;
 use crate::core::inbound::XmppAct;
+use crate::core::mentions::Span;
 
 pub use super::xep::fallback::NS as FALLBACK;
 pub use super::xep::reply::NS as REPLY;

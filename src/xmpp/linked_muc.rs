@@ -19,14 +19,14 @@ use xmpp_parsers::iq::Iq;
 use crate::core::action::{Extras, Text, TextKind};
 use crate::core::ids::{BareJid, StanzaId as StanzaIdRef};
 use crate::core::inbound::XmppAct;
+use crate::core::mapping::IdentityMap;
 use crate::core::mentions::{self, RawReference, Span};
 use crate::core::muc_features::MucFeatures;
-use crate::core::mapping::IdentityMap;
 use crate::core::outbox::DeliveryError;
 use crate::core::xmpp_in::{LinkedSaid, RemotePresence, XmppIn};
-use crate::xmpp::xep::reference::Reference;
 use crate::xmpp::connection::XmppSender;
 use crate::xmpp::hosted_muc_out::occupant_jid;
+use crate::xmpp::xep::reference::Reference;
 
 /// Ask `muc` (service discovery, XEP-0030) whether it is a multi-user chat room, and what it
 /// supports: only a room answers with the `conference` identity and the MUC feature (`None`
@@ -200,4 +200,71 @@ pub fn act_remote(user: &BareJid, muc: &BareJid, id: &str, act: &XmppAct) -> Res
 
 fn muc_jid(muc: &BareJid) -> Result<Jid, DeliveryError> {
     Jid::new(&muc.to_string()).map_err(|e| DeliveryError::Permanent(format!("invalid JID {muc}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::action::Reply;
+    use xmpp_parsers::minidom::Element;
+
+    fn message(xml: &str) -> Message {
+        Message::try_from(xml.parse::<Element>().unwrap()).unwrap()
+    }
+
+    fn said(xml: &str) -> LinkedSaid {
+        let muc = BareJid::parse("room@conf.x").unwrap();
+        match read_message(muc, &message(xml)) {
+            Some(XmppIn::LinkedMessage(s)) => *s,
+            other => panic!("not a linked message: {other:?}"),
+        }
+    }
+
+    const HEAD: &str = "<message xmlns='jabber:component:accept' type='groupchat' from='room@conf.x/ann' id='m1'";
+
+    #[test]
+    fn only_the_rooms_own_stanza_id_names_a_message() {
+        let s = said(&format!(
+            "{HEAD}><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='evil@x' id='forged'/>\
+             <stanza-id xmlns='urn:xmpp:sid:0' by='room@conf.x' id='s1'/><origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>"
+        ));
+        assert_eq!((s.stanza_id.as_deref(), s.message_id.as_deref()), (Some("s1"), Some("o1")));
+        let s =
+            said(&format!("{HEAD}><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='evil@x' id='f'/></message>"));
+        assert_eq!((s.stanza_id, s.message_id.as_deref()), (None, Some("m1")));
+    }
+
+    #[test]
+    fn reactions_and_mentions_are_read() {
+        let s = said(&format!(
+            "{HEAD}><reactions xmlns='urn:xmpp:reactions:0' id='s1'><reaction>👍</reaction></reactions></message>"
+        ));
+        assert_eq!(s.act, Some(XmppAct::Reactions { id: "s1".into(), keys: vec!["👍".into()] }));
+        let s = said(&format!(
+            "{HEAD}><body>👋 bob</body><reference xmlns='urn:xmpp:reference:0' type='mention' uri='xmpp:room@conf.x/bob' begin='2' end='5'/>\
+             <reference xmlns='urn:xmpp:reference:0' type='mention' uri='xmpp:c@x' begin='2' end='9'/></message>"
+        ));
+        assert_eq!(s.mentions, ["xmpp:room@conf.x/bob"], "the second reference ends past the body");
+        // Nothing to carry: no body, act or file.
+        let muc = BareJid::parse("room@conf.x").unwrap();
+        assert_eq!(read_message(muc, &message(&format!("{HEAD}/>"))), None);
+    }
+
+    #[test]
+    fn references_move_with_a_replys_quote() {
+        let (user, muc) = (BareJid::parse("a@bridge.x").unwrap(), BareJid::parse("room@conf.x").unwrap());
+        let extras = Extras {
+            reply_to: Some(Reply { id: StanzaIdRef::new("s1"), author: None, quote: Some("q".into()) }),
+            ..Extras::default()
+        };
+        let span = Span { begin: 0, end: 3, uri: "xmpp:room@conf.x/bob".into() };
+        let Stanza::Message(m) = say_remote(&user, &muc, &Text::plain("bob: hi"), "i1", &extras, &[span]).unwrap()
+        else {
+            panic!("a message")
+        };
+        let xml = String::from(&Element::from(m));
+        // "> q\n" (4 code points) goes before the text.
+        assert!(xml.contains("begin='4'") && xml.contains("end='7'"), "{xml}");
+        assert!(xml.contains("&gt; q\nbob: hi"), "{xml}");
+    }
 }

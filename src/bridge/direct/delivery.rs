@@ -32,7 +32,8 @@ impl Bridge {
                     markable: *markable,
                     edit_of: replaces.as_deref(),
                 };
-                let relations = Relations { reply_to: reply_to.as_deref(), replaces: replaces.as_deref(), ..Relations::default() };
+                let relations =
+                    Relations { reply_to: reply_to.as_deref(), replaces: replaces.as_deref(), ..Relations::default() };
                 self.direct_to_matrix(id, from, to, nick.as_deref(), text, asked, relations, extras.file.as_ref()).await
             }
             Action::XmppChat { from: sender, to, nick, text, event, extras } => {

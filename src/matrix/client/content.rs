@@ -1,13 +1,13 @@
 //! What a message refers to (replies, corrections) and files to post, as Matrix event content
 //! (ruma's types: the wire format is theirs).
 
+use ruma::events::Mentions;
 use ruma::events::relation::Reply;
 use ruma::events::room::ImageInfo;
 use ruma::events::room::message::{
     AudioInfo, AudioMessageEventContent, FileInfo, FileMessageEventContent, ImageMessageEventContent, MessageType,
     Relation, ReplacementMetadata, RoomMessageEventContent, VideoInfo, VideoMessageEventContent,
 };
-use ruma::events::Mentions;
 use ruma::{OwnedEventId, OwnedMxcUri, UInt};
 
 use crate::core::ids::MatrixUserId;

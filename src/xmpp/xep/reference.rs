@@ -26,12 +26,7 @@ impl MessagePayload for Reference {}
 impl Reference {
     /// A mention of `uri` at code points `[begin, end)`.
     pub fn mention(uri: &str, begin: usize, end: usize) -> Self {
-        Self {
-            kind: "mention".into(),
-            uri: uri.to_owned(),
-            begin: Some(begin.to_string()),
-            end: Some(end.to_string()),
-        }
+        Self { kind: "mention".into(), uri: uri.to_owned(), begin: Some(begin.to_string()), end: Some(end.to_string()) }
     }
 
     /// The offsets, each `None` when absent or not a number.
@@ -48,8 +43,9 @@ mod tests {
 
     #[test]
     fn reads_and_writes() {
-        let el: Element =
-            "<reference xmlns='urn:xmpp:reference:0' type='mention' uri='xmpp:a@b' begin='0' end='x'/>".parse().unwrap();
+        let el: Element = "<reference xmlns='urn:xmpp:reference:0' type='mention' uri='xmpp:a@b' begin='0' end='x'/>"
+            .parse()
+            .unwrap();
         let r = Reference::try_from(el).unwrap();
         assert_eq!((r.kind.as_str(), r.uri.as_str(), r.offsets()), ("mention", "xmpp:a@b", (Some(0), None)));
         let back = Element::from(Reference::mention("xmpp:r@m/bob", 0, 3));
