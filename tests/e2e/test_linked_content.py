@@ -9,9 +9,9 @@ import urllib.parse
 
 from nio import JoinResponse
 
-from test_content import (CORRECT_NS, OOB_NS, PNG, REPLY_NS, RETRACT_NS, FALLBACK_NS, correction_xml, edit_of,
-                          events, fetch, oob_url, reactions_in, reactions_xml, redact, reply_of, reply_xml, send,
-                          stanza_id, upload_matrix, upload_xmpp, download_matrix)
+from test_content import (OOB_NS, PNG, REPLY_NS, RETRACT_NS, FALLBACK_NS, events, fetch, oob_url, reactions_in,
+                          reactions_xml, redact, reply_from_xmpp_and_edits_both_ways, send, stanza_id, upload_matrix,
+                          upload_xmpp, download_matrix)
 from test_portal import join_remote_muc, muc_domain
 from ucb import Peers, matrix_escape_localpart, run, settings, token, wait_for, xml_escape
 
@@ -58,25 +58,9 @@ def test_linked_room_replies_and_edits_both_ways(bridge):
             assert (r.child(REPLY_NS, "reply") or {}).get("id") == plan_sid, r.xml
             assert r.body.startswith("> the plan"), r.body
 
-            # Matrix says something; XMPP replies to it by the stanza id the MUC gave it.
-            cat = await m.send_text(room, "teh cat")
-            got = await wait_for(lambda: from_muc(x, muc, m.localpart, lambda s: s.body == "teh cat"), 30,
-                                 what="Matrix text on XMPP")
-            assert stanza_id(got), got.xml
-            x.send_xml(reply_xml(muc, "groupchat", "ox2", "cute", stanza_id(got), f"{muc}/{m.localpart}", "teh cat"))
-            ev = await m.wait_message(room, x.ghost, "cute")
-            assert reply_of(ev) == cat, ev
-
-            # Edits both ways: XMPP corrects by its own id, Matrix's edit names the id it was sent with.
-            x.send_xml(correction_xml(muc, "groupchat", "ox3", "the new plan", "ox1"))
-            edit = (await m.sync_until(lambda: [e for e in events(m, room, x.ghost) if edit_of(e)], 30, "the edit"))[0]
-            assert edit_of(edit) == plan["event_id"] and edit["content"]["m.new_content"]["body"] == "the new plan"
-            await send(m, room, {"msgtype": "m.text", "body": "* the cat",
-                                 "m.new_content": {"msgtype": "m.text", "body": "the cat"},
-                                 "m.relates_to": {"rel_type": "m.replace", "event_id": cat}})
-            fixed = await wait_for(lambda: from_muc(x, muc, m.localpart, lambda s: s.body == "the cat"), 30,
-                                   what="the edit on XMPP")
-            assert (fixed.child(CORRECT_NS, "replace") or {}).get("id") == got.id, fixed.xml
+            # Matrix says something, XMPP replies by the stanza id the MUC gave it; edits both ways.
+            await reply_from_xmpp_and_edits_both_ways(m, x, room, muc, lambda pred: from_muc(x, muc, m.localpart, pred),
+                                                      plan, "ox1")
     run(go(), timeout=240)
 
 
