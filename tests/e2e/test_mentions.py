@@ -37,6 +37,7 @@ def test_hosted_room_mentions_both_ways(bridge):
                        f"<body>{xml_escape(nick)}: seen it</body></message>")
             ev = await m.wait_message(room, x.ghost, f"{nick}: seen it")
             assert ev["content"].get("m.mentions", {}).get("user_ids") == [m.user_id], ev
+            assert f"https://matrix.to/#/{m.user_id}" in ev["content"].get("formatted_body", ""), ev
             x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='mh2'><body>nobody: here</body></message>")
             ev = await m.wait_message(room, x.ghost, "nobody: here")
             assert not ev["content"].get("m.mentions", {}).get("user_ids"), ev

@@ -83,14 +83,16 @@ impl Bridge {
             mentions: &users,
         };
         let file = extras.file.as_ref();
-        match self.post_content(id, room, ghost, text, relations, file).await {
+        match self.post_mentioning(id, room, ghost, text, relations, file, mentions).await {
             Ok(event_id) => Ok(event_id),
             Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
                 if let Err(e) = self.matrix.invite(room, &self.map.bot(), ghost).await {
                     tracing::debug!(%room, %ghost, error = %e, "invite before posting");
                 }
                 self.matrix.join(room, ghost).await.map_err(MatrixError::into_delivery)?;
-                self.post_content(id, room, ghost, text, relations, file).await.map_err(MatrixError::into_delivery)
+                self.post_mentioning(id, room, ghost, text, relations, file, mentions)
+                    .await
+                    .map_err(MatrixError::into_delivery)
             }
             Err(e) => Err(e.into_delivery()),
         }

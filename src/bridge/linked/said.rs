@@ -16,9 +16,6 @@ use crate::core::xmpp_in::LinkedSaid;
 use crate::matrix::client::{MatrixError, Relations};
 use crate::store::LinkedMessage;
 
-/// A body longer than this gets no pills (its HTML is the links' only).
-const MAX_PILL_BODY: usize = 8 * 1024;
-
 /// An occupant's message as the linked room's action carries it.
 pub(in crate::bridge) struct LinkedSay<'a> {
     pub room: &'a RoomId,
@@ -198,19 +195,11 @@ impl Bridge {
         };
         let users: Vec<MatrixUserId> = say.mentions.iter().map(|(u, _)| u.clone()).collect();
         let relations = Relations { reply_to: reply_to.as_deref(), replaces: replaces.as_deref(), mentions: &users };
-        let event_id = match (&say.extras.file, say.mentions.is_empty() || say.text.body.len() > MAX_PILL_BODY) {
-            (None, false) => {
-                let names: Vec<(String, String)> =
-                    say.mentions.iter().map(|(u, n)| (n.clone(), u.to_string())).collect();
-                let html = mentions::pills_html(&say.text.body, &names)
-                    .or_else(|| self.html_fitting(say.text, replaces.is_some()));
-                self.matrix
-                    .send_message(say.room, say.user, say.text, html.as_deref(), relations, &self.txn_id(id))
-                    .await
-            }
-            (file, _) => self.post_content(id, say.room, say.user, say.text, relations, file.as_ref()).await,
-        }
-        .map_err(MatrixError::into_delivery)?;
+        let file = say.extras.file.as_ref();
+        let event_id = self
+            .post_mentioning(id, say.room, say.user, say.text, relations, file, say.mentions)
+            .await
+            .map_err(MatrixError::into_delivery)?;
         if replaces.is_none() {
             let m = LinkedMessage {
                 room: say.room.clone(),
