@@ -83,9 +83,11 @@ pub fn nick_at_start(body: &str) -> Option<&str> {
 }
 
 /// The address an `xmpp:` URI names (RFC 5122: query dropped, `%XX` decoded), as text to parse.
+/// A `#` is taken as part of the address (hosted rooms' addresses start with one, and clients
+/// do not always encode it).
 pub fn xmpp_uri_address(uri: &str) -> Option<String> {
     let rest = uri.strip_prefix("xmpp:")?;
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let rest = rest.split('?').next().unwrap_or_default();
     if rest.is_empty() || rest.starts_with('/') {
         return None;
     }
@@ -108,10 +110,15 @@ pub fn xmpp_uri_address(uri: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The `xmpp:` URI of an occupant (`room@service/nick`), the nick percent-encoded (RFC 5122).
+/// The `xmpp:` URI of an occupant (`room@service/nick`), percent-encoded as RFC 5122 asks (a
+/// hosted room's `#` and `\40`, a nick's spaces).
 pub fn occupant_uri(muc: &str, nick: &str) -> String {
+    format!("xmpp:{}/{}", uri_encode(muc), uri_encode(nick))
+}
+
+fn uri_encode(s: &str) -> String {
     let mut encoded = String::new();
-    for c in nick.chars() {
+    for c in s.chars() {
         if c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@".contains(c) {
             encoded.push(c);
         } else {
@@ -121,7 +128,7 @@ pub fn occupant_uri(muc: &str, nick: &str) -> String {
             }
         }
     }
-    format!("xmpp:{muc}/{encoded}")
+    encoded
 }
 
 /// Plain text made HTML with a pill (`https://matrix.to` link) for the first occurrence of each
@@ -215,6 +222,10 @@ mod tests {
         assert_eq!(uri, "xmpp:r@muc/Zo%C3%AB%20K");
         assert_eq!(xmpp_uri_address(&uri).as_deref(), Some("r@muc/Zoë K"));
         assert_eq!(xmpp_uri_address("xmpp:a@x/%ZZ%").as_deref(), Some("a@x/%ZZ%"));
+        let hosted = occupant_uri("#sales\\40hs@bridge.x", "cid");
+        assert_eq!(hosted, "xmpp:%23sales%5C40hs@bridge.x/cid");
+        assert_eq!(xmpp_uri_address(&hosted).as_deref(), Some("#sales\\40hs@bridge.x/cid"));
+        assert_eq!(xmpp_uri_address("xmpp:#sales\\40hs@bridge.x/cid").as_deref(), Some("#sales\\40hs@bridge.x/cid"));
     }
 
     #[test]

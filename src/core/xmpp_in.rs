@@ -99,6 +99,8 @@ pub enum XmppIn {
         id: Option<String>,
         body: String,
         extras: Extras<StanzaId>,
+        /// The URIs its XEP-0372 mention references name.
+        mentions: Vec<String>,
     },
     MucAct {
         room_local: String,

@@ -16,7 +16,7 @@ use super::xep::retract::{Retract, retracted_id};
 use crate::core::action::{Attachment, Extras, Reply, Text};
 use crate::core::ids::StanzaId;
 use crate::core::inbound::XmppAct;
-use crate::core::mentions::Span;
+use crate::core::mentions::{self, RawReference, Span};
 
 pub use super::xep::fallback::NS as FALLBACK;
 pub use super::xep::reply::NS as REPLY;
@@ -29,12 +29,15 @@ pub struct Read {
     pub body: Option<String>,
     pub extras: Extras<StanzaId>,
     pub act: Option<XmppAct>,
+    /// The URIs its XEP-0372 mention references name (validated against the body, bounded).
+    pub mentions: Vec<String>,
 }
 
 /// Read a message's content.
 pub fn read(message: &Message) -> Read {
     let mut out = Read { body: message.get_best_body_cloned(vec![]).map(|(_, b)| b), ..Read::default() };
     let mut reply_fallback: Vec<(Option<usize>, Option<usize>)> = vec![];
+    let mut references: Vec<RawReference> = vec![];
     for p in &message.payloads {
         if let Ok(r) = Reactions::try_from(p.clone()) {
             out.act = Some(XmppAct::Reactions { id: r.id, keys: r.reactions.into_iter().map(|r| r.emoji).collect() });
@@ -48,6 +51,12 @@ pub fn read(message: &Message) -> Read {
             if f.for_ == REPLY {
                 reply_fallback.extend(f.bodies.iter().map(Range::offsets));
             }
+        } else if let Ok(r) = Reference::try_from(p.clone()) {
+            // Bounded before checking: a message may carry any number of them.
+            if references.len() < 4 * mentions::MAX_MENTIONS {
+                let (begin, end) = r.offsets();
+                references.push(RawReference { kind: r.kind, uri: r.uri, begin, end });
+            }
         } else if let Ok(oob) = Oob::try_from(p.clone()) {
             let url = oob.url.trim().to_owned();
             if url.starts_with("https://") || url.starts_with("http://") {
@@ -60,6 +69,7 @@ pub fn read(message: &Message) -> Read {
     {
         out.body = Some(strip_ranges(body, &reply_fallback));
     }
+    out.mentions = mentions::mentioned_uris(out.body.as_deref().unwrap_or_default(), &references);
     out
 }
 

@@ -20,13 +20,12 @@ use crate::core::action::{Extras, Text, TextKind};
 use crate::core::ids::{BareJid, StanzaId as StanzaIdRef};
 use crate::core::inbound::XmppAct;
 use crate::core::mapping::IdentityMap;
-use crate::core::mentions::{self, RawReference, Span};
+use crate::core::mentions::Span;
 use crate::core::muc_features::MucFeatures;
 use crate::core::outbox::DeliveryError;
 use crate::core::xmpp_in::{LinkedSaid, RemotePresence, XmppIn};
 use crate::xmpp::connection::XmppSender;
 use crate::xmpp::hosted_muc_out::occupant_jid;
-use crate::xmpp::xep::reference::Reference;
 
 /// Ask `muc` (service discovery, XEP-0030) whether it is a multi-user chat room, and what it
 /// supports: only a room answers with the `conference` identity and the MUC feature (`None`
@@ -112,17 +111,6 @@ pub fn read_message(muc: BareJid, message: &Message) -> Option<XmppIn> {
         .map(|s| s.id);
     let origin = message.payloads.iter().find_map(|p| OriginId::try_from(p.clone()).ok()).map(|o| o.id);
     let message_id = origin.or_else(|| message.id.as_ref().map(|i| i.0.clone()));
-    let references: Vec<RawReference> = message
-        .payloads
-        .iter()
-        .filter_map(|p| Reference::try_from(p.clone()).ok())
-        .take(4 * mentions::MAX_MENTIONS)
-        .map(|r| {
-            let (begin, end) = r.offsets();
-            RawReference { kind: r.kind, uri: r.uri, begin, end }
-        })
-        .collect();
-    let mentions = mentions::mentioned_uris(&body, &references);
     Some(XmppIn::LinkedMessage(Box::new(LinkedSaid {
         muc,
         nick: nick.as_str().to_owned(),
@@ -131,7 +119,7 @@ pub fn read_message(muc: BareJid, message: &Message) -> Option<XmppIn> {
         body,
         extras: read.extras,
         act: read.act,
-        mentions,
+        mentions: read.mentions,
     })))
 }
 

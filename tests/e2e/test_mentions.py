@@ -1,7 +1,10 @@
 """Mentions in a room the bridge hosts, both ways: a Matrix mention (m.mentions) names the
 participant's nick in the text with a XEP-0372 reference; an XMPP message that starts with a
-member's nick ("ann: hi") mentions them on Matrix (m.mentions). Linked rooms: test_linked_content.py."""
+member's nick ("ann: hi"), or a XEP-0372 reference to them, mentions them on Matrix (m.mentions
+and a pill). Linked rooms: test_linked_content.py."""
 from __future__ import annotations
+
+import urllib.parse
 
 from test_content import send
 from test_rooms import create_room, invited_xmpp_joins, muc_of
@@ -28,7 +31,8 @@ def test_hosted_room_mentions_both_ways(bridge):
                                  30, what="the mention on XMPP")
             assert got.body == "cid: look here", got.body
             ref = got.child(REFERENCE_NS, "reference")
-            assert ref and ref["type"] == "mention" and ref["uri"] == f"xmpp:{muc}/cid", got.xml
+            uri_muc = urllib.parse.quote(muc, safe="@!$&'()*+,;=:")
+            assert ref and ref["type"] == "mention" and ref["uri"] == f"xmpp:{uri_muc}/cid", got.xml
             assert (ref["begin"], ref["end"]) == ("0", "3"), got.xml
 
             # XMPP -> Matrix: the Matrix member's nick at the start mentions them.
@@ -38,6 +42,13 @@ def test_hosted_room_mentions_both_ways(bridge):
             ev = await m.wait_message(room, x.ghost, f"{nick}: seen it")
             assert ev["content"].get("m.mentions", {}).get("user_ids") == [m.user_id], ev
             assert f"https://matrix.to/#/{m.user_id}" in ev["content"].get("formatted_body", ""), ev
+            # A XEP-0372 reference to the Matrix member's occupant address, mid-text.
+            body = f"thanks {nick}!"
+            x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='mh3'><body>{xml_escape(body)}</body>"
+                       f"<reference xmlns='{REFERENCE_NS}' type='mention' uri='xmpp:{xml_escape(muc)}/"
+                       f"{urllib.parse.quote(nick)}' begin='7' end='{7 + len(nick)}'/></message>")
+            ev = await m.wait_message(room, x.ghost, body)
+            assert ev["content"].get("m.mentions", {}).get("user_ids") == [m.user_id], ev
             x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='mh2'><body>nobody: here</body></message>")
             ev = await m.wait_message(room, x.ghost, "nobody: here")
             assert not ev["content"].get("m.mentions", {}).get("user_ids"), ev

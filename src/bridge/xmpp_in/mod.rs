@@ -110,8 +110,8 @@ impl Bridge {
                 self.refused(reply, result, "refused a MUC join").await;
             }
             XmppIn::MucLeave { room_local, full, sender } => self.muc_leave(&room_local, &full, &sender).await,
-            XmppIn::MucMessage { room_local, full, sender, id, body, extras } => {
-                let result = self.muc_message(&room_local, &full, &sender, id, body, extras).await;
+            XmppIn::MucMessage { room_local, full, sender, id, body, extras, mentions } => {
+                let result = self.muc_message(&room_local, &full, &sender, id, body, extras, mentions).await;
                 self.refused(reply, result, "refused a MUC message").await;
             }
             XmppIn::MucAct { room_local, full, sender, id, act } => {
