@@ -12,11 +12,9 @@ from nio import JoinResponse
 from test_content import (OOB_NS, PNG, REPLY_NS, RETRACT_NS, FALLBACK_NS, events, fetch, oob_url, reactions_in,
                           reactions_xml, redact, reply_from_xmpp_and_edits_both_ways, send, stanza_id, upload_matrix,
                           upload_xmpp, download_matrix)
+from test_mentions import REFERENCE_NS, xmpp_mentions_reach_matrix
 from test_portal import join_remote_muc, muc_domain
 from ucb import Peers, matrix_escape_localpart, run, settings, token, wait_for, xml_escape
-
-REFERENCE_NS = "urn:xmpp:reference:0"
-
 
 async def linked(p, name: str):
     """An XMPP user in a new MUC (its owner) and a Matrix user in the MUC's linked room."""
@@ -149,20 +147,5 @@ def test_linked_room_mentions_both_ways(bridge):
             assert (ref["begin"], ref["end"]) == ("0", "4"), got.xml
 
             # XMPP -> Matrix: the nick at the start, and a reference, each set m.mentions and a pill.
-            nick = m.localpart
-            x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='om1'>"
-                       f"<body>{xml_escape(nick)}: lunch?</body></message>")
-            ev = await m.wait_message(room, x.ghost, f"{nick}: lunch?")
-            assert ev["content"].get("m.mentions", {}).get("user_ids") == [m.user_id], ev
-            assert f"https://matrix.to/#/{m.user_id}" in ev["content"].get("formatted_body", ""), ev
-            body = f"ask 👋 {nick} later"
-            x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='om2'><body>{xml_escape(body)}</body>"
-                       f"<reference xmlns='{REFERENCE_NS}' type='mention' uri='xmpp:{xml_escape(muc)}/"
-                       f"{urllib.parse.quote(nick)}' begin='6' end='{6 + len(nick)}'/></message>")
-            ev = await m.wait_message(room, x.ghost, body)
-            assert ev["content"].get("m.mentions", {}).get("user_ids") == [m.user_id], ev
-            # A message that names nobody mentions nobody.
-            x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='om3'><body>no one here</body></message>")
-            ev = await m.wait_message(room, x.ghost, "no one here")
-            assert not ev["content"].get("m.mentions", {}).get("user_ids"), ev
+            await xmpp_mentions_reach_matrix(m, x, room, muc, m.localpart)
     run(go(), timeout=240)

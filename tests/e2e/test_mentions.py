@@ -13,6 +13,29 @@ from ucb import Peers, run, token, wait_for, xml_escape
 REFERENCE_NS = "urn:xmpp:reference:0"
 
 
+async def xmpp_mentions_reach_matrix(m, x, room: str, muc: str, nick: str) -> None:
+    """In a room (hosted or linked) where `m` has the nick `nick`: the nick at the start of an XMPP
+    message, and a XEP-0372 reference to m's occupant address after an emoji (offsets in code
+    points), each set m.mentions (and a pill); a message that names nobody mentions nobody."""
+    def mentioned(ev):
+        return ev["content"].get("m.mentions", {}).get("user_ids")
+
+    x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='mh1'>"
+               f"<body>{xml_escape(nick)}: seen it</body></message>")
+    ev = await m.wait_message(room, x.ghost, f"{nick}: seen it")
+    assert mentioned(ev) == [m.user_id], ev
+    assert f"https://matrix.to/#/{m.user_id}" in ev["content"].get("formatted_body", ""), ev
+    body = f"thanks 👋 {nick}!"
+    x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='mh2'><body>{xml_escape(body)}</body>"
+               f"<reference xmlns='{REFERENCE_NS}' type='mention' uri='xmpp:{xml_escape(muc)}/"
+               f"{urllib.parse.quote(nick)}' begin='9' end='{9 + len(nick)}'/></message>")
+    ev = await m.wait_message(room, x.ghost, body)
+    assert mentioned(ev) == [m.user_id], ev
+    x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='mh3'><body>nobody: here</body></message>")
+    ev = await m.wait_message(room, x.ghost, "nobody: here")
+    assert not mentioned(ev), ev
+
+
 def test_hosted_room_mentions_both_ways(bridge):
     async def go():
         async with Peers() as p:
@@ -35,21 +58,5 @@ def test_hosted_room_mentions_both_ways(bridge):
             assert ref and ref["type"] == "mention" and ref["uri"] == f"xmpp:{uri_muc}/cid", got.xml
             assert (ref["begin"], ref["end"]) == ("0", "3"), got.xml
 
-            # XMPP -> Matrix: the Matrix member's nick at the start mentions them.
-            nick = got.frm.split("/", 1)[1]
-            x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='mh1'>"
-                       f"<body>{xml_escape(nick)}: seen it</body></message>")
-            ev = await m.wait_message(room, x.ghost, f"{nick}: seen it")
-            assert ev["content"].get("m.mentions", {}).get("user_ids") == [m.user_id], ev
-            assert f"https://matrix.to/#/{m.user_id}" in ev["content"].get("formatted_body", ""), ev
-            # A XEP-0372 reference to the Matrix member's occupant address, mid-text.
-            body = f"thanks {nick}!"
-            x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='mh3'><body>{xml_escape(body)}</body>"
-                       f"<reference xmlns='{REFERENCE_NS}' type='mention' uri='xmpp:{xml_escape(muc)}/"
-                       f"{urllib.parse.quote(nick)}' begin='7' end='{7 + len(nick)}'/></message>")
-            ev = await m.wait_message(room, x.ghost, body)
-            assert ev["content"].get("m.mentions", {}).get("user_ids") == [m.user_id], ev
-            x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='mh2'><body>nobody: here</body></message>")
-            ev = await m.wait_message(room, x.ghost, "nobody: here")
-            assert not ev["content"].get("m.mentions", {}).get("user_ids"), ev
+            await xmpp_mentions_reach_matrix(m, x, room, muc, got.frm.split("/", 1)[1])
     run(go(), timeout=200)
