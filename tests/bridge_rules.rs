@@ -59,11 +59,11 @@ impl XmppOut for FakeXmpp {
         true
     }
 
-    async fn is_muc(
+    async fn muc_features(
         &self,
         _muc: &ucbridge::core::ids::BareJid,
-    ) -> Result<bool, ucbridge::xmpp::linked_muc::DiscoError> {
-        Ok(false)
+    ) -> Result<Option<ucbridge::core::muc_features::MucFeatures>, ucbridge::xmpp::linked_muc::DiscoError> {
+        Ok(None)
     }
 }
 

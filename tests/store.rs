@@ -795,6 +795,36 @@ async fn a_portal_link_is_undone(db: &TestDb) {
     assert_eq!(store.linked_mucs().await.unwrap().len(), 1, "the MUC can be linked again");
 }
 
+async fn linked_messages_are_found_by_the_rooms_id_and_the_senders(db: &TestDb) {
+    use ucbridge::store::LinkedMessage;
+    let store = db.open().await;
+    let (r, muc) = (room("!linked:hs"), jid("team@conference.x"));
+    let m = |event: &str, nick: &str, own: &str, sid: Option<&str>, from_xmpp: bool| LinkedMessage {
+        room: r.clone(),
+        event_id: event.into(),
+        muc: muc.clone(),
+        nick: nick.into(),
+        matrix_user: mxid("@bob:hs"),
+        message_id: Some(own.into()),
+        stanza_id: sid.map(Into::into),
+        from_xmpp,
+    };
+    store.save_linked_message(&m("$1", "ann", "a1", Some("s1"), true)).await.unwrap();
+    store.save_linked_message(&m("$1", "ann", "a1", Some("s1"), true)).await.unwrap(); // a retry: once
+    store.save_linked_message(&m("$2", "bob", "ucb-1", None, false)).await.unwrap();
+    let by_sid = store.linked_message_by_stanza(&muc, "s1").await.unwrap().unwrap();
+    assert_eq!(by_sid, m("$1", "ann", "a1", Some("s1"), true));
+    assert_eq!(store.linked_message_by_own_id(&muc, "ann", "a1").await.unwrap().unwrap().event_id, "$1");
+    assert_eq!(store.linked_message_by_own_id(&muc, "bob", "a1").await.unwrap(), None, "another's id");
+    // The MUC reflects the message from Matrix: it gets the room's id, once.
+    assert!(store.set_linked_stanza_id(&muc, "ucb-1", "s2").await.unwrap());
+    assert!(!store.set_linked_stanza_id(&muc, "ucb-1", "s3").await.unwrap());
+    assert!(!store.set_linked_stanza_id(&muc, "a1", "s4").await.unwrap(), "not for XMPP's own messages");
+    let mine = store.linked_message_by_event(&r, "$2").await.unwrap().unwrap();
+    assert_eq!(mine.stanza_id.as_deref(), Some("s2"));
+    assert_eq!(store.linked_message_by_stanza(&jid("other@conference.x"), "s2").await.unwrap(), None);
+}
+
 async fn edits_reactions_retractions_and_media_links(db: &TestDb) {
     use ucbridge::store::{ArchiveKey, MediaLink, Reaction};
     let store = db.open().await;
@@ -1224,6 +1254,7 @@ conformance!(
     own_groups_belong_to_their_owner,
     block_list_settings_and_imports,
     a_portal_link_is_undone,
+    linked_messages_are_found_by_the_rooms_id_and_the_senders,
     edits_reactions_retractions_and_media_links,
     presence_consent_requests_answers_and_shares,
     chatbot_rooms_and_contexts_survive_a_restart,

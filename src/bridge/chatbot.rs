@@ -373,7 +373,14 @@ impl Bridge {
             let me = self.map.chatbot_jid().ok_or_else(|| DeliveryError::Permanent("the chatbot is off".into()))?;
             return self
                 .xmpp
-                .deliver(Outgoing::SayRemote { user: me, muc: muc.clone(), text, id: self.stanza_id(id) })
+                .deliver(Outgoing::SayRemote {
+                    user: me,
+                    muc: muc.clone(),
+                    text,
+                    id: self.stanza_id(id),
+                    extras: Default::default(),
+                    mentions: vec![],
+                })
                 .await;
         }
         match (to.room, to.party) {

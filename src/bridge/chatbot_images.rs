@@ -115,8 +115,22 @@ impl Bridge {
         let (image_id, caption_id) = (self.stanza_id(id), format!("{}-c", self.stanza_id(id)));
         let (image, caption) = match (to.muc, to.party) {
             (Some(muc), _) => (
-                Outgoing::SayRemote { user: me.clone(), muc: muc.clone(), text: Text::plain(link.url), id: image_id },
-                Outgoing::SayRemote { user: me, muc: muc.clone(), text: Text::plain(prompt), id: caption_id },
+                Outgoing::SayRemote {
+                    user: me.clone(),
+                    muc: muc.clone(),
+                    text: Text::plain(link.url),
+                    id: image_id,
+                    extras: Default::default(),
+                    mentions: vec![],
+                },
+                Outgoing::SayRemote {
+                    user: me,
+                    muc: muc.clone(),
+                    text: Text::plain(prompt),
+                    id: caption_id,
+                    extras: Default::default(),
+                    mentions: vec![],
+                },
             ),
             (None, Party::Xmpp(jid)) => {
                 let text = Text::plain(link.url.clone());

@@ -48,7 +48,14 @@ impl Bridge {
         self.xmpp.post(Outgoing::JoinRemote { user: me.clone(), muc: muc.clone(), nick }).await;
         let welcome = Text::notice(self.chatbot_room_welcome());
         self.xmpp
-            .post(Outgoing::SayRemote { user: me, muc, text: welcome, id: format!("ucb-chatbot-{}", new_token()) })
+            .post(Outgoing::SayRemote {
+                user: me,
+                muc,
+                text: welcome,
+                id: format!("ucb-chatbot-{}", new_token()),
+                extras: Default::default(),
+                mentions: vec![],
+            })
             .await;
     }
 

@@ -84,20 +84,34 @@ impl Bridge {
                 )
                 .await
                 .map_err(MatrixError::into_delivery),
-            Action::MatrixRoomSay { room, user, text, nick, archive_id, extras } => {
+            Action::MatrixRoomSay { room, user, text, nick, archive_id, extras, mentions } => {
                 self.ensure_ghost(user, nick).await?;
-                let event_id = self.room_say(id, room, user, text, extras).await?;
+                let event_id = self.room_say(id, room, user, text, extras, mentions).await?;
                 if let Err(e) = self.store.set_archive_event(room, archive_id.get(), &event_id).await {
                     tracing::warn!(%room, error = %e, "cannot record the event of an archived message");
                 }
                 Ok(())
             }
+            Action::MatrixLinkedSay { room, user, muc, nick, text, stanza_id, message_id, extras, mentions } => {
+                let say = crate::bridge::linked::LinkedSay {
+                    room,
+                    user,
+                    muc,
+                    nick,
+                    text,
+                    stanza_id: stanza_id.as_ref(),
+                    message_id: message_id.as_ref(),
+                    extras,
+                    mentions,
+                };
+                self.deliver_linked_say(id, say).await
+            }
             Action::MatrixCreateRoom { initiator, name, alias, open, reply_room, members } => {
                 self.create_room(initiator, name, alias, *open, reply_room.as_ref(), members, id).await
             }
             Action::MatrixRoomAct { room, op } => self.room_act(room, op).await,
-            Action::XmppGroupchat { room, nick, text, archive_id, origin_id, extras } => {
-                self.send_groupchat(room, nick, text, *archive_id, origin_id.as_ref(), extras).await
+            Action::XmppGroupchat { room, nick, text, archive_id, origin_id, extras, mentions } => {
+                self.send_groupchat(room, nick, text, *archive_id, origin_id.as_ref(), extras, mentions).await
             }
             Action::XmppGroupReactions { room, nick, archive_id, keys } => {
                 self.send_group_act(id, room, nick, *archive_id, Some(keys)).await
@@ -116,6 +130,8 @@ impl Bridge {
             Action::LinkedMucJoin { .. }
             | Action::LinkedMucLeave { .. }
             | Action::LinkedMucMessage { .. }
+            | Action::LinkedMucReactions { .. }
+            | Action::LinkedMucRetract { .. }
             | Action::MatrixLeave { .. } => self.deliver_linked(id, action).await,
             Action::XmppMucInvite { room, to, from, reason } => {
                 self.send_muc_invite(room, to, from, reason.as_deref()).await

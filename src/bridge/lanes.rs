@@ -309,7 +309,9 @@ impl Bridge {
             }
             // A Matrix user's message that the remote MUC's server did not take (an error the
             // MUC answers with later is reported by `linked_bounce`).
-            Action::LinkedMucMessage { room, muc, from, .. } => Some(Action::MatrixPost {
+            Action::LinkedMucMessage { room, muc, from, .. }
+            | Action::LinkedMucReactions { room, muc, from, .. }
+            | Action::LinkedMucRetract { room, muc, from, .. } => Some(Action::MatrixPost {
                 room: room.clone(),
                 user: self.map.bot(),
                 text: crate::core::action::Text::notice(format!("{from}: your message did not reach {muc}: {reason}")),

@@ -9,6 +9,9 @@ use crate::core::inbound::FileRef;
 use crate::matrix::client::{MatrixError, Relations};
 use crate::store::{MediaLink, StoreTx};
 
+/// A body longer than this gets no pills (its HTML is the links' only).
+const MAX_PILL_BODY: usize = 8 * 1024;
+
 /// A random, unguessable token (128 bits, hex).
 pub(in crate::bridge) fn new_token() -> String {
     format!("{:032x}", rand::random::<u128>())
@@ -46,6 +49,28 @@ impl Bridge {
             self.matrix.send_message(room, user, text, html, Relations::default(), &format!("{txn}-c")).await?;
         }
         Ok(event)
+    }
+
+    /// Like `post_content`, for a message that mentions people (`names`: each one's Matrix id and
+    /// the name the text calls them by): a text gets their names as pills in its HTML.
+    #[allow(clippy::too_many_arguments)]
+    pub(in crate::bridge) async fn post_mentioning(
+        &self,
+        id: i64,
+        room: &RoomId,
+        user: &MatrixUserId,
+        text: &Text,
+        relations: Relations<'_>,
+        file: Option<&Attachment>,
+        names: &[(MatrixUserId, String)],
+    ) -> Result<String, MatrixError> {
+        if names.is_empty() || file.is_some() || text.body.len() > MAX_PILL_BODY {
+            return self.post_content(id, room, user, text, relations, file).await;
+        }
+        let names: Vec<(String, String)> = names.iter().map(|(u, n)| (n.clone(), u.to_string())).collect();
+        let html = crate::core::mentions::pills_html(&text.body, &names)
+            .or_else(|| self.html_fitting(text, relations.replaces.is_some()));
+        self.matrix.send_message(room, user, text, html.as_deref(), relations, &self.txn_id(id)).await
     }
 
     /// A Matrix file in a chat: a link the bridge serves, saved in the transaction. `None`

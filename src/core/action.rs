@@ -112,6 +112,8 @@ pub enum XmppTarget {
     Dm { from: BareJid, to: MatrixUserId, stanza_id: StanzaId },
     /// In a hosted room: the archive id (the room's XEP-0359 stanza id).
     Room { room: RoomId, archive_id: ArchiveId },
+    /// In a linked MUC's room: the MUC's stanza id, acted on by its occupant `nick`.
+    Linked { room: RoomId, muc: BareJid, stanza_id: StanzaId, nick: String },
 }
 
 /// One unit of outbound work.
@@ -172,6 +174,9 @@ pub enum Action {
         archive_id: ArchiveId,
         #[serde(default, skip_serializing_if = "Extras::is_unset")]
         extras: Extras<StanzaId>,
+        /// Whom it mentions (the nick it starts with), with the name the text calls them by.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<(MatrixUserId, String)>,
     },
     /// The bridge bot creates a group conversation for `initiator`, who becomes its owner.
     MatrixCreateRoom {
@@ -203,6 +208,9 @@ pub enum Action {
         /// In the MUC's terms: reply to an archive id, correction of a message id.
         #[serde(default, skip_serializing_if = "Extras::is_unset")]
         extras: Extras<StanzaId>,
+        /// The occupants it mentions, where `text` names them (XEP-0372 references).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<crate::core::mentions::Span>,
     },
     /// An occupant's full set of reactions to an archived message, to every client in the MUC.
     XmppGroupReactions { room: RoomId, nick: String, archive_id: ArchiveId, keys: Vec<String> },
@@ -221,7 +229,43 @@ pub enum Action {
     LinkedMucLeave { room: RoomId, muc: BareJid, user: MatrixUserId, nick: String },
     /// A Matrix user's message in a linked MUC's room, said in the MUC.
     #[serde(rename = "xmpp_portal_message")]
-    LinkedMucMessage { room: RoomId, muc: BareJid, from: MatrixUserId, text: Text },
+    LinkedMucMessage {
+        room: RoomId,
+        muc: BareJid,
+        from: MatrixUserId,
+        text: Text,
+        /// The event it is (recorded with the id it gets in the MUC).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event: Option<EventId>,
+        /// Reply and correction by events of `room` (resolved to the MUC's ids when delivered).
+        #[serde(default, skip_serializing_if = "Extras::is_empty")]
+        extras: Extras<EventId>,
+        /// Whom it mentions (`m.mentions`): named by their nick in the MUC.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<MatrixUserId>,
+    },
+    /// A Matrix user's full set of reactions to a message of a linked MUC (`target`: its event).
+    LinkedMucReactions { room: RoomId, muc: BareJid, from: MatrixUserId, target: EventId, keys: Vec<String> },
+    /// A Matrix user redacted their message in a linked MUC's room: retracted in the MUC.
+    LinkedMucRetract { room: RoomId, muc: BareJid, from: MatrixUserId, target: EventId },
+    /// An occupant's message in a linked MUC, posted by their ghost (or, where the MUC hides who
+    /// they are, by the bot with their nick); the event is recorded with the MUC's ids.
+    MatrixLinkedSay {
+        room: RoomId,
+        user: MatrixUserId,
+        muc: BareJid,
+        nick: String,
+        text: Text,
+        /// The room's stanza id and the sender's own id of the message.
+        stanza_id: Option<StanzaId>,
+        message_id: Option<StanzaId>,
+        /// Reply by the room's stanza id, correction by the sender's id.
+        #[serde(default, skip_serializing_if = "Extras::is_empty")]
+        extras: Extras<StanzaId>,
+        /// Whom it mentions, with the name the text calls them by (made a pill).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<(MatrixUserId, String)>,
+    },
     /// A ghost leaves a room (its XMPP user left the MUC the room stands for).
     MatrixLeave { room: RoomId, user: MatrixUserId },
     /// A MUC invitation (XEP-0045 mediated invite) for an XMPP user.
@@ -362,19 +406,24 @@ impl Action {
             Action::MatrixDirect { from, to, .. } => (direct(from, to), D::ToMatrix),
             Action::MatrixReactions { target, .. } | Action::MatrixRetract { target, .. } => match target {
                 XmppTarget::Dm { from, to, .. } => (direct(from, to), D::ToMatrix),
-                XmppTarget::Room { room, .. } => (C::MatrixRoom(room.clone()), D::ToMatrix),
+                XmppTarget::Room { room, .. } | XmppTarget::Linked { room, .. } => {
+                    (C::MatrixRoom(room.clone()), D::ToMatrix)
+                }
             },
             Action::MatrixJoin { room, .. }
             | Action::MatrixRoomName { room, .. }
             | Action::MatrixLeave { room, .. }
             | Action::MatrixPost { room, .. }
             | Action::MatrixRoomSay { room, .. }
+            | Action::MatrixLinkedSay { room, .. }
             | Action::MatrixNotice { room, .. }
             | Action::MatrixRoomAct { room, .. } => (C::MatrixRoom(room.clone()), D::ToMatrix),
             Action::MatrixCreateRoom { alias, .. } => (C::RoomCreation { alias: alias.clone() }, D::ToMatrix),
             Action::LinkedMucJoin { room, .. }
             | Action::LinkedMucLeave { room, .. }
-            | Action::LinkedMucMessage { room, .. } => (C::LinkedMuc(room.clone()), D::ToXmpp),
+            | Action::LinkedMucMessage { room, .. }
+            | Action::LinkedMucReactions { room, .. }
+            | Action::LinkedMucRetract { room, .. } => (C::LinkedMuc(room.clone()), D::ToXmpp),
             Action::XmppGroupchat { room, .. }
             | Action::XmppOccupant { room, .. }
             | Action::XmppSubject { room, .. }
@@ -482,6 +531,9 @@ mod tests {
                     muc: jid("m@conf.x"),
                     from: mx("@b:hs"),
                     text: text.clone(),
+                    event: None,
+                    extras: Extras::default(),
+                    mentions: vec![],
                 },
                 "portal:!r:hs",
             ),
@@ -634,6 +686,7 @@ mod tests {
                     nick: "ann".into(),
                     archive_id: ArchiveId(8),
                     extras: Extras { reply_to: Some(reply("7")), replaces: None, file: None, sent_at: None },
+                    mentions: vec![],
                 },
                 r#"{"action":"matrix_room_say","room":"!r:hs","user":"@g:hs","text":{"body":"hi","kind":"text"},"nick":"ann","archive_id":8,"extras":{"reply_to":{"id":"7","author":null,"quote":null}}}"#,
             ),
@@ -645,6 +698,7 @@ mod tests {
                     archive_id: ArchiveId(8),
                     origin_id: Some("o1".into()),
                     extras: Extras { reply_to: None, replaces: Some("ucb-a7".into()), file: None, sent_at: None },
+                    mentions: vec![],
                 },
                 r#"{"action":"xmpp_groupchat","room":"!r:hs","nick":"ann","text":{"body":"hi","kind":"text"},"archive_id":8,"origin_id":"o1","extras":{"replaces":"ucb-a7"}}"#,
             ),

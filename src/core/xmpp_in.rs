@@ -131,6 +131,8 @@ pub enum XmppIn {
         id: Option<String>,
         body: String,
         extras: Extras<StanzaId>,
+        /// The URIs its XEP-0372 mention references name.
+        mentions: Vec<String>,
     },
     MucAct {
         room_local: String,
@@ -209,13 +211,28 @@ pub enum XmppIn {
         user: MatrixUserId,
         presence: RemotePresence,
     },
-    /// A linked MUC's room message from `nick` (`dedupe`: the MUC's stanza id, else the id).
-    LinkedMessage {
-        muc: BareJid,
-        nick: String,
-        dedupe: Option<String>,
-        body: String,
-    },
+    /// A linked MUC's room message: said, or reactions or a retraction.
+    LinkedMessage(Box<LinkedSaid>),
+}
+
+/// A message from occupant `nick` of the linked MUC `muc`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedSaid {
+    pub muc: BareJid,
+    pub nick: String,
+    /// The room's XEP-0359 stanza id (only one whose `by` is the room itself): replies,
+    /// reactions and retractions in the room name messages by it.
+    pub stanza_id: Option<String>,
+    /// The sender's own id (`origin-id`, else the stanza's `id`): corrections name it.
+    pub message_id: Option<String>,
+    /// The text (without a reply's fallback quote); empty for reactions.
+    pub body: String,
+    /// Reply (room stanza id), correction (sender's message id), file.
+    pub extras: Extras<StanzaId>,
+    /// Reactions or a retraction instead of a text.
+    pub act: Option<XmppAct>,
+    /// The URIs its XEP-0372 mention references name (validated, bounded).
+    pub mentions: Vec<String>,
 }
 
 /// A chat state, read marker or delivery receipt.

@@ -13,11 +13,13 @@ use xmpp_parsers::reactions::{Reaction, Reactions};
 
 use super::xep::fallback::{Fallback, Range};
 use super::xep::hints::Store;
+use super::xep::reference::Reference;
 use super::xep::reply::Reply as ReplyTo;
 use super::xep::retract::{Retract, retracted_id};
-use crate::core::action::{Attachment, Extras, Reply};
+use crate::core::action::{Attachment, Extras, Reply, Text};
 use crate::core::ids::StanzaId;
 use crate::core::inbound::XmppAct;
+use crate::core::mentions::{self, RawReference, Span};
 
 pub use super::xep::fallback::NS as FALLBACK;
 pub use super::xep::reply::NS as REPLY;
@@ -30,12 +32,15 @@ pub struct Read {
     pub body: Option<String>,
     pub extras: Extras<StanzaId>,
     pub act: Option<XmppAct>,
+    /// The URIs its XEP-0372 mention references name (validated against the body, bounded).
+    pub mentions: Vec<String>,
 }
 
 /// Read a message's content.
 pub fn read(message: &Message) -> Read {
     let mut out = Read { body: message.get_best_body_cloned(vec![]).map(|(_, b)| b), ..Read::default() };
     let mut reply_fallback: Vec<(Option<usize>, Option<usize>)> = vec![];
+    let mut references: Vec<RawReference> = vec![];
     for p in &message.payloads {
         if let Ok(r) = Reactions::try_from(p.clone()) {
             out.act = Some(XmppAct::Reactions { id: r.id, keys: r.reactions.into_iter().map(|r| r.emoji).collect() });
@@ -52,6 +57,12 @@ pub fn read(message: &Message) -> Read {
         } else if let Ok(d) = Delay::try_from(p.clone()) {
             // The sender's (or its server's offline storage's) claim; bounded where it is used.
             out.extras.sent_at = Some(d.stamp.0.timestamp_millis());
+        } else if let Ok(r) = Reference::try_from(p.clone()) {
+            // Bounded before checking: a message may carry any number of them.
+            if references.len() < 4 * mentions::MAX_MENTIONS {
+                let (begin, end) = r.offsets();
+                references.push(RawReference { kind: r.kind, uri: r.uri, begin, end });
+            }
         } else if let Ok(oob) = Oob::try_from(p.clone()) {
             let url = oob.url.trim().to_owned();
             if url.starts_with("https://") || url.starts_with("http://") {
@@ -64,6 +75,7 @@ pub fn read(message: &Message) -> Read {
     {
         out.body = Some(strip_ranges(body, &reply_fallback));
     }
+    out.mentions = mentions::mentioned_uris(out.body.as_deref().unwrap_or_default(), &references);
     out
 }
 
@@ -112,6 +124,17 @@ pub fn stamp(ms: i64) -> Option<DateTime> {
 /// A `<delay>` (XEP-0203) saying that `by` held the message since `ms`.
 pub fn delay(by: &Jid, ms: i64) -> Option<Delay> {
     Some(Delay { from: Some(by.clone()), stamp: stamp(ms)?, data: None })
+}
+
+/// A XEP-0372 reference for each mention. The spans count in `text`; the body sent may have a
+/// reply's quote and an emote's "/me " before it, which move them by as many code points.
+pub fn add_mentions(mut message: Message, text: &Text, spans: &[Span]) -> Message {
+    let sent = message.bodies.get(&Lang::default()).map(|b| b.chars().count()).unwrap_or_default();
+    let shift = sent.saturating_sub(text.body.chars().count());
+    for s in spans {
+        message = message.with_payload(Reference::mention(&s.uri, s.begin + shift, s.end + shift));
+    }
+    message
 }
 
 /// The full set of `keys` as someone's reactions to the message `id`.

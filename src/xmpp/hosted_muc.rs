@@ -89,7 +89,9 @@ pub fn read_message(message: Message) -> Read {
             None => return Read::Nothing,
         },
         MessageType::Groupchat => match (body, message.get_best_subject(vec![])) {
-            (Some(body), _) => XmppIn::MucMessage { room_local, full, sender, id, body, extras: read.extras },
+            (Some(body), _) => {
+                XmppIn::MucMessage { room_local, full, sender, id, body, extras: read.extras, mentions: read.mentions }
+            }
             (None, Some((_, subject))) => XmppIn::MucSubject { room_local, full, sender, subject: subject.clone() },
             // Chat states and read markers.
             (None, None) => {

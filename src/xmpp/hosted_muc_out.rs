@@ -1,6 +1,7 @@
 //! Stanzas of the bridge's MUC service (XEP-0045) and its archive (XEP-0313), built with
 //! xmpp-parsers types.
 
+use crate::core::mentions::Span;
 use xmpp_parsers::data_forms::DataForm;
 use xmpp_parsers::delay::Delay;
 use xmpp_parsers::disco::{DiscoInfoResult, Identity};
@@ -110,6 +111,7 @@ pub fn occupant_presence(room: &BareJid, nick: &str, to: &str, p: &OccupantPrese
 
 /// A message said in the room, to one client. `origin_id` is the sender's id (so their client
 /// recognises its own message); `archive_id` is the room's stanza id (XEP-0359) and MAM id.
+#[allow(clippy::too_many_arguments)]
 pub fn groupchat(
     room: &BareJid,
     nick: &str,
@@ -118,12 +120,14 @@ pub fn groupchat(
     id: &str,
     archive_id: ArchiveId,
     extras: &Extras<ids::StanzaId>,
+    mentions: &[Span],
 ) -> Result<Stanza, DeliveryError> {
     let body = match text.kind {
         TextKind::Emote => format!("/me {}", text.body),
         _ => text.body.clone(),
     };
-    let mut message = crate::xmpp::content::apply(Message::groupchat(Some(jid(to)?)), &body, extras);
+    let message = crate::xmpp::content::apply(Message::groupchat(Some(jid(to)?)), &body, extras);
+    let mut message = crate::xmpp::content::add_mentions(message, text, mentions);
     message.from = Some(occupant_jid(room, nick)?);
     message.id = Some(Id(id.to_owned()));
     message = message

@@ -558,7 +558,16 @@ pub(crate) mod tests {
         )) else {
             panic!("a message")
         };
-        let expected = XmppIn::LinkedMessage { muc, nick: "ann".into(), dedupe: Some("x1".into()), body: "new".into() };
+        let expected = XmppIn::LinkedMessage(Box::new(crate::core::xmpp_in::LinkedSaid {
+            muc,
+            nick: "ann".into(),
+            stanza_id: None,
+            message_id: Some("x1".into()),
+            body: "new".into(),
+            extras: Default::default(),
+            act: None,
+            mentions: vec![],
+        }));
         assert_eq!(
             linked_muc::read_message(BareJid::parse("room@conference.x.example").expect("a JID"), &m),
             Some(expected)

@@ -5,7 +5,7 @@
 
 use xmpp_parsers::delay::Delay;
 use xmpp_parsers::jid::Jid;
-use xmpp_parsers::message::{Id, Lang, Message, MessageType};
+use xmpp_parsers::message::{Id, Message, MessageType};
 use xmpp_parsers::muc::MucUser;
 use xmpp_parsers::muc::user::Status;
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
@@ -16,26 +16,34 @@ use xmpp_parsers::stanza_id::{OriginId, StanzaId};
 use xmpp_parsers::disco::{DiscoInfoQuery, DiscoInfoResult};
 use xmpp_parsers::iq::Iq;
 
-use crate::core::action::{Text, TextKind};
-use crate::core::ids::BareJid;
+use crate::core::action::{Extras, Text, TextKind};
+use crate::core::ids::{BareJid, StanzaId as StanzaIdRef};
+use crate::core::inbound::XmppAct;
 use crate::core::mapping::IdentityMap;
+use crate::core::mentions::Span;
+use crate::core::muc_features::MucFeatures;
 use crate::core::outbox::DeliveryError;
-use crate::core::xmpp_in::{RemotePresence, XmppIn};
+use crate::core::xmpp_in::{LinkedSaid, RemotePresence, XmppIn};
 use crate::xmpp::connection::XmppSender;
 use crate::xmpp::hosted_muc_out::occupant_jid;
 
-/// Ask `muc` (service discovery, XEP-0030) whether it is a multi-user chat room: only a room
-/// answers with the `conference` identity and the MUC feature. Anything else (a person's
-/// address, a silent server) is not made into a linked MUC.
-pub async fn is_muc(xmpp: &XmppSender, component: &str, muc: &BareJid) -> Result<bool, DiscoError> {
+/// Ask `muc` (service discovery, XEP-0030) whether it is a multi-user chat room, and what it
+/// supports: only a room answers with the `conference` identity and the MUC feature (`None`
+/// otherwise). Anything else (a person's address, a silent server) is not made into a linked MUC.
+pub async fn muc_features(
+    xmpp: &XmppSender,
+    component: &str,
+    muc: &BareJid,
+) -> Result<Option<MucFeatures>, DiscoError> {
     let from = Jid::new(component)?;
     let to = Jid::new(&muc.to_string())?;
     let request = Iq::from_get(String::new(), DiscoInfoQuery { node: None });
     let answer = xmpp.query(request, from, to, std::time::Duration::from_secs(10)).await?;
-    let Iq::Result { payload: Some(payload), .. } = answer else { return Ok(false) };
-    let Ok(info) = DiscoInfoResult::try_from(payload) else { return Ok(false) };
-    Ok(info.identities.iter().any(|i| i.category == "conference" && i.type_ == "text")
-        && info.features.contains("http://jabber.org/protocol/muc"))
+    let Iq::Result { payload: Some(payload), .. } = answer else { return Ok(None) };
+    let Ok(info) = DiscoInfoResult::try_from(payload) else { return Ok(None) };
+    let is_muc = info.identities.iter().any(|i| i.category == "conference" && i.type_ == "text")
+        && info.features.contains("http://jabber.org/protocol/muc");
+    Ok(is_muc.then(|| MucFeatures::from_disco(info.features.iter().map(|f| f.as_str()))))
 }
 
 /// Why an address could not be asked what it is.
@@ -77,7 +85,7 @@ pub fn read_presence(map: &IdentityMap, muc: BareJid, presence: &Presence) -> Op
 }
 
 /// A linked MUC's room message; `None` for what is not bridged (the room's own messages,
-/// history sent on joining, no body).
+/// history sent on joining, nothing to carry).
 pub fn read_message(muc: BareJid, message: &Message) -> Option<XmppIn> {
     let from = message.from.as_ref()?;
     let nick = from.resource()?; // from the room itself (subject, notices)
@@ -88,16 +96,31 @@ pub fn read_message(muc: BareJid, message: &Message) -> Option<XmppIn> {
     if message.payloads.iter().any(|p| Delay::try_from(p.clone()).is_ok()) {
         return None;
     }
-    let (_, body) = message.get_best_body_cloned(vec![])?;
+    let read = crate::xmpp::content::read(message);
+    let body = read.body.unwrap_or_default();
+    if body.is_empty() && read.act.is_none() && read.extras.file.is_none() {
+        return None;
+    }
+    // Only the room's own stanza id names a message: one `by` someone else is anyone's say-so.
     let muc_jid = muc.to_string();
-    let room_id = message
+    let stanza_id = message
         .payloads
         .iter()
         .filter_map(|p| StanzaId::try_from(p.clone()).ok())
         .find(|s| s.by.to_string() == muc_jid)
         .map(|s| s.id);
-    let dedupe = room_id.or_else(|| message.id.as_ref().map(|i| i.0.clone()));
-    Some(XmppIn::LinkedMessage { muc, nick: nick.as_str().to_owned(), dedupe, body })
+    let origin = message.payloads.iter().find_map(|p| OriginId::try_from(p.clone()).ok()).map(|o| o.id);
+    let message_id = origin.or_else(|| message.id.as_ref().map(|i| i.0.clone()));
+    Some(XmppIn::LinkedMessage(Box::new(LinkedSaid {
+        muc,
+        nick: nick.as_str().to_owned(),
+        stanza_id,
+        message_id,
+        body,
+        extras: read.extras,
+        act: read.act,
+        mentions: read.mentions,
+    })))
 }
 
 // ------------------------------------------------------------------ outgoing --
@@ -126,16 +149,110 @@ pub fn leave_remote(user: &BareJid, muc: &BareJid, nick: &str) -> Result<Stanza,
     Ok(Stanza::Presence(presence))
 }
 
-/// A Matrix user's message in a remote MUC.
-pub fn say_remote(user: &BareJid, muc: &BareJid, text: &Text, id: &str) -> Result<Stanza, DeliveryError> {
+/// A Matrix user's message in a remote MUC, with its reply, correction or file (references in
+/// the room's terms) and a XEP-0372 reference for each mention.
+pub fn say_remote(
+    user: &BareJid,
+    muc: &BareJid,
+    text: &Text,
+    id: &str,
+    extras: &Extras<StanzaIdRef>,
+    spans: &[Span],
+) -> Result<Stanza, DeliveryError> {
     let body = match text.kind {
         TextKind::Emote => format!("/me {}", text.body),
         _ => text.body.clone(),
     };
-    let to = Jid::new(&muc.to_string()).map_err(|e| DeliveryError::Permanent(format!("invalid JID {muc}: {e}")))?;
-    let mut message = Message::groupchat(Some(to)).with_body(Lang::default(), body);
+    let message = crate::xmpp::content::apply(Message::groupchat(Some(muc_jid(muc)?)), &body, extras);
+    let mut message = crate::xmpp::content::add_mentions(message, text, spans);
     message.from = Some(linked_from(user)?);
     message.id = Some(Id(id.to_owned()));
     message = message.with_payload(OriginId { id: id.to_owned() });
     Ok(Stanza::Message(message))
+}
+
+/// A Matrix user's reactions (the full set) or retraction in a remote MUC; `target` is the
+/// room's stanza id of the message.
+pub fn act_remote(user: &BareJid, muc: &BareJid, id: &str, act: &XmppAct) -> Result<Stanza, DeliveryError> {
+    let to = muc_jid(muc)?;
+    let mut message = match act {
+        XmppAct::Reactions { id: target, keys } => {
+            crate::xmpp::content::reactions(MessageType::Groupchat, to, target, keys)
+        }
+        XmppAct::Retract { id: target } => crate::xmpp::content::retraction(MessageType::Groupchat, to, target),
+    };
+    message.from = Some(linked_from(user)?);
+    message.id = Some(Id(id.to_owned()));
+    Ok(Stanza::Message(message.with_payload(OriginId { id: id.to_owned() })))
+}
+
+fn muc_jid(muc: &BareJid) -> Result<Jid, DeliveryError> {
+    Jid::new(&muc.to_string()).map_err(|e| DeliveryError::Permanent(format!("invalid JID {muc}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::action::Reply;
+    use xmpp_parsers::minidom::Element;
+
+    fn message(xml: &str) -> Message {
+        Message::try_from(xml.parse::<Element>().unwrap()).unwrap()
+    }
+
+    fn said(xml: &str) -> LinkedSaid {
+        let muc = BareJid::parse("room@conf.x").unwrap();
+        match read_message(muc, &message(xml)) {
+            Some(XmppIn::LinkedMessage(s)) => *s,
+            other => panic!("not a linked message: {other:?}"),
+        }
+    }
+
+    const HEAD: &str = "<message xmlns='jabber:component:accept' type='groupchat' from='room@conf.x/ann' id='m1'";
+
+    #[test]
+    fn only_the_rooms_own_stanza_id_names_a_message() {
+        let s = said(&format!(
+            "{HEAD}><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='evil@x' id='forged'/>\
+             <stanza-id xmlns='urn:xmpp:sid:0' by='room@conf.x' id='s1'/><origin-id xmlns='urn:xmpp:sid:0' id='o1'/></message>"
+        ));
+        assert_eq!((s.stanza_id.as_deref(), s.message_id.as_deref()), (Some("s1"), Some("o1")));
+        let s =
+            said(&format!("{HEAD}><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='evil@x' id='f'/></message>"));
+        assert_eq!((s.stanza_id, s.message_id.as_deref()), (None, Some("m1")));
+    }
+
+    #[test]
+    fn reactions_and_mentions_are_read() {
+        let s = said(&format!(
+            "{HEAD}><reactions xmlns='urn:xmpp:reactions:0' id='s1'><reaction>👍</reaction></reactions></message>"
+        ));
+        assert_eq!(s.act, Some(XmppAct::Reactions { id: "s1".into(), keys: vec!["👍".into()] }));
+        let s = said(&format!(
+            "{HEAD}><body>👋 bob</body><reference xmlns='urn:xmpp:reference:0' type='mention' uri='xmpp:room@conf.x/bob' begin='2' end='5'/>\
+             <reference xmlns='urn:xmpp:reference:0' type='mention' uri='xmpp:c@x' begin='2' end='9'/></message>"
+        ));
+        assert_eq!(s.mentions, ["xmpp:room@conf.x/bob"], "the second reference ends past the body");
+        // Nothing to carry: no body, act or file.
+        let muc = BareJid::parse("room@conf.x").unwrap();
+        assert_eq!(read_message(muc, &message(&format!("{HEAD}/>"))), None);
+    }
+
+    #[test]
+    fn references_move_with_a_replys_quote() {
+        let (user, muc) = (BareJid::parse("a@bridge.x").unwrap(), BareJid::parse("room@conf.x").unwrap());
+        let extras = Extras {
+            reply_to: Some(Reply { id: StanzaIdRef::new("s1"), author: None, quote: Some("q".into()) }),
+            ..Extras::default()
+        };
+        let span = Span { begin: 0, end: 3, uri: "xmpp:room@conf.x/bob".into() };
+        let Stanza::Message(m) = say_remote(&user, &muc, &Text::plain("bob: hi"), "i1", &extras, &[span]).unwrap()
+        else {
+            panic!("a message")
+        };
+        let xml = String::from(&Element::from(m));
+        // "> q\n" (4 code points) goes before the text.
+        assert!(xml.contains("begin='4'") && xml.contains("end='7'"), "{xml}");
+        assert!(xml.contains("&gt; q\nbob: hi"), "{xml}");
+    }
 }

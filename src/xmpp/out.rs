@@ -9,6 +9,7 @@ use xmpp_parsers::stanza::Stanza;
 use crate::core::action::{Extras, Text};
 use crate::core::ids::{ArchiveId, BareJid, StanzaId};
 use crate::core::inbound::XmppAct;
+use crate::core::muc_features::MucFeatures;
 use crate::core::outbox::DeliveryError;
 use crate::core::presence::{PhotoHash, Presence};
 use crate::core::room::Role;
@@ -87,6 +88,8 @@ pub enum Outgoing {
         id: String,
         archive_id: ArchiveId,
         extras: Extras<StanzaId>,
+        /// Whom it mentions (XEP-0372 references), where `text` names them.
+        mentions: Vec<crate::core::mentions::Span>,
     },
     /// An occupant's reactions to (`keys`), or retraction of (`None`), archived message `archive_id`.
     RoomAct { room: BareJid, nick: String, to: String, id: String, archive_id: ArchiveId, keys: Option<Vec<String>> },
@@ -110,8 +113,17 @@ pub enum Outgoing {
     JoinRemote { user: BareJid, muc: BareJid, nick: String },
     /// A Matrix user leaves it.
     LeaveRemote { user: BareJid, muc: BareJid, nick: String },
-    /// A Matrix user's message in it.
-    SayRemote { user: BareJid, muc: BareJid, text: Text, id: String },
+    /// A Matrix user's message in it (references in the room's terms), naming whom it mentions.
+    SayRemote {
+        user: BareJid,
+        muc: BareJid,
+        text: Text,
+        id: String,
+        extras: Extras<StanzaId>,
+        mentions: Vec<crate::core::mentions::Span>,
+    },
+    /// A Matrix user's reactions or retraction in it (by the room's stanza id).
+    ActRemote { user: BareJid, muc: BareJid, id: String, act: XmppAct },
 }
 
 impl Outgoing {
@@ -139,8 +151,8 @@ impl Outgoing {
             SubscriptionWithdrawn { contact, subscriber } => Ok(outbound::subscription_withdrawn(contact, subscriber)),
             SubscriptionRequest { from, to } => one(outbound::subscription_request(from, to)),
             VCardQuery { to, id } => one(outbound::vcard_query(component, to, id)),
-            RoomMessage { room, nick, to, text, id, archive_id, extras } => {
-                one(hosted_muc_out::groupchat(room, nick, to, text, id, *archive_id, extras))
+            RoomMessage { room, nick, to, text, id, archive_id, extras, mentions } => {
+                one(hosted_muc_out::groupchat(room, nick, to, text, id, *archive_id, extras, mentions))
             }
             RoomAct { room, nick, to, id, archive_id, keys } => {
                 one(hosted_muc_out::group_act(room, nick, to, id, *archive_id, keys.as_deref()))
@@ -154,7 +166,10 @@ impl Outgoing {
             Private { room, nick, to, text, id } => one(hosted_muc_out::private(room, nick, to, text, id.as_deref())),
             JoinRemote { user, muc, nick } => one(linked_muc::join_remote(user, muc, nick)),
             LeaveRemote { user, muc, nick } => one(linked_muc::leave_remote(user, muc, nick)),
-            SayRemote { user, muc, text, id } => one(linked_muc::say_remote(user, muc, text, id)),
+            SayRemote { user, muc, text, id, extras, mentions } => {
+                one(linked_muc::say_remote(user, muc, text, id, extras, mentions))
+            }
+            ActRemote { user, muc, id, act } => one(linked_muc::act_remote(user, muc, id, act)),
         }
     }
 }
@@ -171,8 +186,8 @@ pub trait XmppOut: Send + Sync {
     async fn post(&self, out: Outgoing);
     /// Is the component connected to its server?
     fn is_connected(&self) -> bool;
-    /// Is `muc` a multi-user chat (disco#info says so)?
-    async fn is_muc(&self, muc: &BareJid) -> Result<bool, DiscoError>;
+    /// Is `muc` a multi-user chat (disco#info says so), and what does it support? `None`: not one.
+    async fn muc_features(&self, muc: &BareJid) -> Result<Option<MucFeatures>, DiscoError>;
 }
 
 /// The real port: the component connection, and the component's address to send from.
@@ -212,7 +227,7 @@ impl XmppOut for ComponentOut {
         self.sender.is_connected()
     }
 
-    async fn is_muc(&self, muc: &BareJid) -> Result<bool, DiscoError> {
-        linked_muc::is_muc(&self.sender, &self.component, muc).await
+    async fn muc_features(&self, muc: &BareJid) -> Result<Option<MucFeatures>, DiscoError> {
+        linked_muc::muc_features(&self.sender, &self.component, muc).await
     }
 }

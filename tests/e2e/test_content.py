@@ -147,6 +147,30 @@ async def dm(p):
     return m, x, room
 
 
+async def reply_from_xmpp_and_edits_both_ways(m, x, room: str, muc: str, on_xmpp, plan: dict, plan_id: str):
+    """In a room (hosted or linked): Matrix says "teh cat" and XMPP replies to it by the room's stanza
+    id; XMPP corrects its message `plan_id` (Matrix's `plan`) and Matrix edits "teh cat", each an edit
+    of the right message. `on_xmpp(pred)` finds a groupchat message from the room. Returns the
+    cat's event id and its stanza on XMPP."""
+    cat = await m.send_text(room, "teh cat")
+    got = await wait_for(lambda: on_xmpp(lambda s: s.body == "teh cat"), 30, what="Matrix text on XMPP")
+    assert stanza_id(got), got.xml
+    x.send_xml(reply_xml(muc, "groupchat", "ox2", "cute", stanza_id(got), f"{muc}/{m.localpart}", "teh cat"))
+    ev = await m.wait_message(room, x.ghost, "cute")
+    assert reply_of(ev) == cat, ev
+
+    # Edits both ways: XMPP corrects by its own id, Matrix's edit names the id its message was sent with.
+    x.send_xml(correction_xml(muc, "groupchat", "ox3", "the new plan", plan_id))
+    edit = (await m.sync_until(lambda: [e for e in events(m, room, x.ghost) if edit_of(e)], 30, "the edit"))[0]
+    assert edit_of(edit) == plan["event_id"] and edit["content"]["m.new_content"]["body"] == "the new plan"
+    await send(m, room, {"msgtype": "m.text", "body": "* the cat",
+                         "m.new_content": {"msgtype": "m.text", "body": "the cat"},
+                         "m.relates_to": {"rel_type": "m.replace", "event_id": cat}})
+    fixed = await wait_for(lambda: on_xmpp(lambda s: s.body == "the cat"), 30, what="the edit on XMPP")
+    assert (fixed.child(CORRECT_NS, "replace") or {}).get("id") == got.id, fixed.xml
+    return cat, got
+
+
 # ---------------------------------------------------------------------------------------- 1:1 --
 def test_dm_replies_both_ways(bridge):
     async def go():
@@ -352,22 +376,7 @@ def test_room_replies_edits_and_reactions_both_ways(bridge):
             r = await wait_for(lambda: from_room(lambda s: (s.body or "").endswith("sounds good")), 30, what="reply")
             assert (r.child(REPLY_NS, "reply") or {}).get("id") == plan_sid, r.xml
 
-            # Matrix says something; XMPP replies to it by its stanza id.
-            cat = await m.send_text(room, "teh cat")
-            got = await wait_for(lambda: from_room(lambda s: s.body == "teh cat"), 30, what="Matrix text on XMPP")
-            x.send_xml(reply_xml(muc, "groupchat", "ox2", "cute", stanza_id(got), f"{muc}/{m.localpart}", "teh cat"))
-            ev = await m.wait_message(room, x.ghost, "cute")
-            assert reply_of(ev) == cat, ev
-
-            # Edits both ways.
-            x.send_xml(correction_xml(muc, "groupchat", "ox3", "the new plan", "ox1"))
-            edit = (await m.sync_until(lambda: [e for e in events(m, room, x.ghost) if edit_of(e)], 30, "the edit"))[0]
-            assert edit_of(edit) == plan["event_id"] and edit["content"]["m.new_content"]["body"] == "the new plan"
-            await send(m, room, {"msgtype": "m.text", "body": "* the cat",
-                                 "m.new_content": {"msgtype": "m.text", "body": "the cat"},
-                                 "m.relates_to": {"rel_type": "m.replace", "event_id": cat}})
-            fixed = await wait_for(lambda: from_room(lambda s: s.body == "the cat"), 30, what="the edit on XMPP")
-            assert (fixed.child(CORRECT_NS, "replace") or {}).get("id") == got.id, fixed.xml
+            cat, got = await reply_from_xmpp_and_edits_both_ways(m, x, room, muc, from_room, plan, "ox1")
 
             # Reactions both ways.
             await send(m, room, {"m.relates_to": {"rel_type": "m.annotation", "event_id": plan["event_id"],

@@ -87,6 +87,12 @@ impl Bridge {
                     .ok_or_else(|| DeliveryError::Permanent(format!("message {archive_id} never reached Matrix")))?;
                 Ok((room.clone(), event, true))
             }
+            XmppTarget::Linked { room, muc, stanza_id, nick } => {
+                let m = self.store.linked_message_by_stanza(muc, stanza_id.as_str()).await?.ok_or_else(|| {
+                    DeliveryError::Permanent(format!("{muc} has no message {stanza_id} the bridge knows"))
+                })?;
+                Ok((room.clone(), m.event_id, m.from_xmpp && &m.nick == nick))
+            }
         }
     }
 

@@ -34,7 +34,7 @@ impl Bridge {
                     edit_of: replaces.as_deref(),
                 };
                 let (reply_to, replaces) = (reply_to.as_deref(), replaces.as_deref());
-                let relations = Relations { reply_to, replaces, sent_at: extras.sent_at };
+                let relations = Relations { reply_to, replaces, sent_at: extras.sent_at, ..Relations::default() };
                 let text = self.dnd_text(to, text, extras.sent_at).await?;
                 self.direct_to_matrix(id, from, to, nick.as_deref(), &text, asked, relations, extras.file.as_ref())
                     .await

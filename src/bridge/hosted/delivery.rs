@@ -55,8 +55,9 @@ impl Bridge {
         ghost: &MatrixUserId,
         text: &Text,
         extras: &crate::core::action::Extras<StanzaId>,
+        mentions: &[(MatrixUserId, String)],
     ) -> Result<String, DeliveryError> {
-        if extras.is_unset() {
+        if extras.is_unset() && mentions.is_empty() {
             return self.post_as_ghost(id, room, ghost, text).await;
         }
         let event_of = |r: Option<&StanzaId>| {
@@ -75,20 +76,24 @@ impl Bridge {
         };
         let reply_to = event_of(extras.reply_to.as_ref().map(|r| &r.id)).await?;
         let replaces = event_of(extras.replaces.as_ref()).await?;
+        let users: Vec<MatrixUserId> = mentions.iter().map(|(u, _)| u.clone()).collect();
         let relations = crate::matrix::client::Relations {
             reply_to: reply_to.as_deref(),
             replaces: replaces.as_deref(),
             sent_at: extras.sent_at,
+            mentions: &users,
         };
         let file = extras.file.as_ref();
-        match self.post_content(id, room, ghost, text, relations, file).await {
+        match self.post_mentioning(id, room, ghost, text, relations, file, mentions).await {
             Ok(event_id) => Ok(event_id),
             Err(e) if e.errcode() == Some("M_FORBIDDEN") => {
                 if let Err(e) = self.matrix.invite(room, &self.map.bot(), ghost).await {
                     tracing::debug!(%room, %ghost, error = %e, "invite before posting");
                 }
                 self.matrix.join(room, ghost).await.map_err(MatrixError::into_delivery)?;
-                self.post_content(id, room, ghost, text, relations, file).await.map_err(MatrixError::into_delivery)
+                self.post_mentioning(id, room, ghost, text, relations, file, mentions)
+                    .await
+                    .map_err(MatrixError::into_delivery)
             }
             Err(e) => Err(e.into_delivery()),
         }
@@ -298,6 +303,7 @@ impl Bridge {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(in crate::bridge) async fn send_groupchat(
         &self,
         room: &RoomId,
@@ -306,6 +312,7 @@ impl Bridge {
         archive_id: ArchiveId,
         origin_id: Option<&StanzaId>,
         extras: &crate::core::action::Extras<StanzaId>,
+        mentions: &[crate::core::mentions::Span],
     ) -> Result<(), DeliveryError> {
         let r = self.room_for_delivery(room).await?;
         let muc = self.muc_of(&r);
@@ -314,7 +321,8 @@ impl Bridge {
         for (to, _) in self.store.occupants(room).await? {
             let (room, nick, text, id, extras) =
                 (muc.clone(), nick.to_owned(), text.clone(), stanza_id.clone(), extras.clone());
-            self.xmpp.deliver(Outgoing::RoomMessage { room, nick, to, text, id, archive_id, extras }).await?;
+            let mentions = mentions.to_vec();
+            self.xmpp.deliver(Outgoing::RoomMessage { room, nick, to, text, id, archive_id, extras, mentions }).await?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Extras, Reply, RoomOp, Text, XmppTarget};
-use crate::core::ids::{ArchiveId, BareJid, StanzaId};
+use crate::core::ids::{ArchiveId, BareJid, MatrixUserId, StanzaId};
 use crate::core::inbound::XmppAct;
 use crate::core::refusal::{Refusal, RefusalKind};
 use crate::core::room::{Request, Role};
@@ -72,6 +72,56 @@ impl Bridge {
     }
 
     /// The participant behind a client, if that client is in the room.
+    /// Whom an occupant's message mentions, as Matrix users (an XMPP participant as their
+    /// ghost) with the name the text calls them by: its XEP-0372 references to a participant
+    /// (`room/nick`, or their address) and the nick it starts by addressing ("ann: hi").
+    async fn room_mentions(
+        &self,
+        r: &HostedRoom,
+        body: &str,
+        uris: &[String],
+    ) -> crate::store::Result<Vec<(MatrixUserId, String)>> {
+        use crate::core::mentions;
+        let members = self.store.room_members(&r.room).await?;
+        let muc = self.muc_of(r);
+        let as_matrix = |m: &RoomMember| match &m.party {
+            Party::Matrix(user) => (user.clone(), m.nick.clone()),
+            Party::Xmpp(jid) => (self.map.ghost_for(jid), m.nick.clone()),
+        };
+        let mut found: Vec<(MatrixUserId, String)> = vec![];
+        let mut add = |hit: Option<(MatrixUserId, String)>| {
+            if let Some(hit) = hit
+                && found.len() < mentions::MAX_MENTIONS
+                && !found.iter().any(|(u, _)| u == &hit.0)
+            {
+                found.push(hit);
+            }
+        };
+        for uri in uris {
+            let Some(address) = mentions::xmpp_uri_address(uri) else { continue };
+            let (bare, nick) = address.split_once('/').map_or((address.as_str(), None), |(b, n)| (b, Some(n)));
+            let Ok(jid) = BareJid::parse(bare) else { continue };
+            let party = match nick {
+                Some(nick) if jid == muc => {
+                    add(members.iter().find(|m| m.nick == nick).map(as_matrix));
+                    continue;
+                }
+                _ if jid.domain() == self.map.component => {
+                    match jid.local().and_then(|l| self.map.matrix_for_jid(l).ok()) {
+                        Some(user) => Party::Matrix(user),
+                        None => continue,
+                    }
+                }
+                _ => Party::Xmpp(jid),
+            };
+            add(members.iter().find(|m| m.party == party).map(as_matrix));
+        }
+        if let Some(nick) = mentions::nick_at_start(body) {
+            add(members.iter().find(|m| m.nick == nick).map(as_matrix));
+        }
+        Ok(found)
+    }
+
     async fn occupant(&self, r: &HostedRoom, full: &str, bare: &BareJid) -> Result<RoomMember, Refusal> {
         let me = Party::Xmpp(bare.clone());
         let occupants = self.store.occupants(&r.room).await.map_err(internal)?;
@@ -84,6 +134,7 @@ impl Bridge {
 
     /// A message an XMPP occupant says in the room: archived, posted by their ghost on Matrix
     /// and reflected to every client in the MUC (the sender's own included, as XEP-0045 asks).
+    #[allow(clippy::too_many_arguments)]
     pub async fn muc_message(
         self: &Arc<Self>,
         room_local: &str,
@@ -92,6 +143,7 @@ impl Bridge {
         id: Option<String>,
         body: String,
         extras: Extras<StanzaId>,
+        mentions: Vec<String>,
     ) -> Result<(), Refusal> {
         let r = self.muc_room(room_local).await?;
         let m = self.occupant(&r, full, bare).await?;
@@ -164,6 +216,7 @@ impl Bridge {
             nick: m.nick.clone(),
             archive_id,
             extras: to_matrix,
+            mentions: self.room_mentions(&r, &text.body, &mentions).await.map_err(internal)?,
         };
         let reflect = Action::XmppGroupchat {
             room: r.room.clone(),
@@ -172,6 +225,7 @@ impl Bridge {
             archive_id,
             origin_id: id.map(StanzaId::new),
             extras: to_muc,
+            mentions: vec![],
         };
         let rows = tx.enqueue_all(vec![post, reflect]).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;

@@ -7,6 +7,7 @@ use crate::bridge::Bridge;
 use crate::core::action::{Action, Extras, OccupantChange, Reply, RoomOp, Text};
 use crate::core::ids::{ArchiveId, BareJid, MatrixUserId, RoomId, StanzaId};
 use crate::core::inbound::{MatrixIn, Membership};
+use crate::core::mentions::{self, Addressee};
 use crate::core::room::{self, Effect, Request, Role, Room};
 use crate::core::watch::Party;
 use crate::store::{ArchiveKey, HostedRoom, NewArchived, RoomMember, StoreTx};
@@ -18,6 +19,8 @@ struct RoomContent {
     reply_to: Option<String>,
     replaces: Option<String>,
     file: Option<crate::core::action::Attachment>,
+    /// Whom it mentions (`m.mentions`).
+    mentions: Vec<MatrixUserId>,
 }
 
 impl Bridge {
@@ -110,7 +113,7 @@ impl Bridge {
         let room = r.room.clone();
         let mut members = tx.room_members(&room).await?;
         Ok(match event {
-            MatrixIn::Message { sender, text, event_id, reply_to, replaces, .. } => {
+            MatrixIn::Message { sender, text, event_id, reply_to, replaces, mentions, .. } => {
                 if self.is_echo(&sender) {
                     return Ok(vec![]);
                 }
@@ -127,7 +130,7 @@ impl Bridge {
                     let notice = format!("{sender}: your message did not reach the XMPP participants: {why}.");
                     return Ok(vec![self.bot_notice(&room, notice)]);
                 }
-                let content = RoomContent { event_id, text, reply_to, replaces, file: None };
+                let content = RoomContent { event_id, text, reply_to, replaces, file: None, mentions };
                 return self.room_say_from_matrix(tx, &r, &members, &sender, content).await;
             }
             MatrixIn::File { sender, file, reply_to, .. } => {
@@ -148,6 +151,7 @@ impl Bridge {
                     reply_to,
                     replaces: None,
                     file: Some(link),
+                    mentions: vec![],
                 };
                 return self.room_say_from_matrix(tx, &r, &members, &sender, content).await;
             }
@@ -224,6 +228,7 @@ impl Bridge {
                     archive_id,
                     origin_id: None,
                     extras: Extras::default(),
+                    mentions: vec![],
                 }]
             }
             MatrixIn::EncryptionEnabled { .. } | MatrixIn::Encrypted { .. } => {
@@ -323,7 +328,7 @@ impl Bridge {
         r: &HostedRoom,
         members: &[RoomMember],
         sender: &MatrixUserId,
-        content: RoomContent,
+        mut content: RoomContent,
     ) -> crate::store::Result<Vec<Action>> {
         let room = r.room.clone();
         let me = Party::Matrix(sender.clone());
@@ -351,6 +356,22 @@ impl Bridge {
             },
             None => None,
         };
+        // Whom it mentions, by their nick in the room: put in the text where it does not say it.
+        let addressees: Vec<Addressee> = content
+            .mentions
+            .iter()
+            .take(mentions::MAX_MENTIONS)
+            .filter_map(|user| {
+                let party = match self.map.jid_for_ghost(user) {
+                    Some(Ok(jid)) => Party::Xmpp(jid),
+                    _ => Party::Matrix(user.clone()),
+                };
+                let m = members.iter().find(|m| m.party == party)?;
+                Some(Addressee { uri: mentions::occupant_uri(&muc.to_string(), &m.nick), nick: m.nick.clone() })
+            })
+            .collect();
+        let (body, spans) = mentions::address(&content.text.body, &addressees);
+        content.text.body = body;
         let replaces_ref = original.as_ref().map(|o| (o.id, o.xmpp_id()));
         let archived = NewArchived {
             sender: &me,
@@ -372,7 +393,15 @@ impl Bridge {
             file: content.file,
             sent_at: None,
         };
-        Ok(vec![Action::XmppGroupchat { room, nick, text: content.text, archive_id, origin_id: None, extras }])
+        Ok(vec![Action::XmppGroupchat {
+            room,
+            nick,
+            text: content.text,
+            archive_id,
+            origin_id: None,
+            extras,
+            mentions: spans,
+        }])
     }
 
     pub(in crate::bridge) fn bot_notice(&self, room: &RoomId, body: String) -> Action {

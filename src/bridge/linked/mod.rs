@@ -4,6 +4,11 @@
 //! address under the component, and the MUC's occupants appear as their ghosts. The MUC is the
 //! authority here: its rules apply, the bridge only carries what happens.
 
+mod content;
+mod said;
+
+pub(in crate::bridge) use said::LinkedSay;
+
 use crate::xmpp::out::Outgoing;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,6 +18,7 @@ use crate::core::action::{Action, Text};
 use crate::core::budget::Budget;
 use crate::core::ids::{BareJid, MappingError, MatrixUserId, RoomId};
 use crate::core::inbound::{MatrixIn, Membership};
+use crate::core::muc_features::MucFeatures;
 use crate::core::room;
 use crate::matrix::client::MatrixError;
 use crate::store::{StoreError, StoreTx};
@@ -36,6 +42,8 @@ struct LinkedIndex {
     by_muc: HashMap<BareJid, RoomId>,
     /// Who is in each MUC (other than our own occupants), by nick.
     occupants: HashMap<BareJid, HashMap<String, RemoteOccupant>>,
+    /// What each MUC supports (disco#info), asked once per run.
+    features: HashMap<BareJid, MucFeatures>,
 }
 
 /// What the bridge keeps in memory about linked MUCs.
@@ -97,6 +105,39 @@ impl Bridge {
         Ok(self.linked.index.lock().ok().and_then(|p| p.by_muc.get(muc).cloned()))
     }
 
+    /// What a linked MUC supports: asked once (disco#info), then remembered for this run. A
+    /// MUC that does not answer is taken to support nothing beyond text (fallbacks are sent).
+    pub(in crate::bridge) async fn linked_features(&self, muc: &BareJid) -> MucFeatures {
+        if let Some(known) = self.linked.index.lock().ok().and_then(|p| p.features.get(muc).copied()) {
+            return known;
+        }
+        match self.xmpp.muc_features(muc).await {
+            Ok(Some(features)) => {
+                if let Ok(mut p) = self.linked.index.lock() {
+                    p.features.insert(muc.clone(), features);
+                }
+                features
+            }
+            Ok(None) => MucFeatures::default(),
+            Err(e) => {
+                tracing::info!(%muc, error = %e, "cannot ask a linked MUC what it supports");
+                MucFeatures::default()
+            }
+        }
+    }
+
+    /// The real address behind a remote occupant's nick, where the MUC shows it.
+    pub(in crate::bridge) fn remote_real_jid(&self, muc: &BareJid, nick: &str) -> Option<BareJid> {
+        let p = self.linked.index.lock().ok()?;
+        p.occupants.get(muc)?.get(nick)?.jid.clone()
+    }
+
+    /// The nick of the remote occupant with the real address `jid`.
+    pub(in crate::bridge) fn remote_nick_of(&self, muc: &BareJid, jid: &BareJid) -> Option<String> {
+        let p = self.linked.index.lock().ok()?;
+        p.occupants.get(muc)?.iter().find(|(_, o)| o.jid.as_ref() == Some(jid)).map(|(n, _)| n.clone())
+    }
+
     /// Record a link made by `rooms link`.
     pub(in crate::bridge) fn index_link(&self, room: &RoomId, muc: &BareJid) {
         if let Ok(mut p) = self.linked.index.lock() {
@@ -126,9 +167,12 @@ impl Bridge {
         }
         // Only a real room becomes a linked MUC: a person's address made into one would swallow
         // their direct messages (everything from a linked MUC's address takes the linked path).
-        if !self.xmpp.is_muc(&muc).await? {
+        let Some(features) = self.xmpp.muc_features(&muc).await? else {
             tracing::info!(%muc, alias, "not linked: the address is not a MUC room");
             return Ok(false);
+        };
+        if let Ok(mut p) = self.linked.index.lock() {
+            p.features.insert(muc.clone(), features);
         }
         if !self.linked.budget.lock().map(|mut b| b.take(std::time::Instant::now())).unwrap_or(false) {
             return Err(LinkError::Busy(muc));
@@ -154,22 +198,34 @@ impl Bridge {
         event: MatrixIn,
     ) -> crate::store::Result<Vec<Action>> {
         Ok(match event {
-            // A file: its link (served by the bridge) as text; the MUC's clients see the URL.
-            MatrixIn::File { sender, file, .. } if !self.map.is_bridge_user(&sender) => {
-                let text = match self.media_link(tx, &room, &file).await? {
-                    Some(link) => crate::core::action::Text::plain(link.url),
-                    None => {
-                        crate::core::action::Text::plain(format!("[a file too large for the bridge: {}]", file.name))
-                    }
-                };
-                vec![Action::LinkedMucMessage { room, muc, from: sender, text }]
+            MatrixIn::File { sender, file, reply_to, .. } if !self.map.is_bridge_user(&sender) => {
+                self.linked_file(tx, room, muc, sender, file, reply_to).await?
             }
-            MatrixIn::Message { sender, text, .. } if !self.map.is_bridge_user(&sender) => {
+            MatrixIn::Message { sender, text, event_id, reply_to, replaces, mentions, .. }
+                if !self.map.is_bridge_user(&sender) =>
+            {
                 if let Some(why) = self.too_large_for_xmpp(&text.body, &self.map.jid_for_matrix(&sender), &muc) {
                     let notice = format!("{sender}: your message did not reach {muc}: {why}.");
                     return Ok(vec![self.bot_notice(&room, notice)]);
                 }
-                vec![Action::LinkedMucMessage { room, muc, from: sender, text }]
+                let extras = crate::core::action::Extras {
+                    reply_to: reply_to.map(|id| crate::core::action::Reply {
+                        id: crate::core::ids::EventId::new(id),
+                        author: None,
+                        quote: None,
+                    }),
+                    replaces: replaces.map(crate::core::ids::EventId::new),
+                    file: None,
+                    sent_at: None,
+                };
+                let event = Some(crate::core::ids::EventId::new(event_id));
+                vec![Action::LinkedMucMessage { room, muc, from: sender, text, event, extras, mentions }]
+            }
+            MatrixIn::Reaction { sender, event_id, target, key, .. } if !self.map.is_bridge_user(&sender) => {
+                self.linked_reaction(tx, room, muc, sender, event_id, target, key).await?
+            }
+            MatrixIn::Redaction { sender, redacts, .. } if !self.map.is_bridge_user(&sender) => {
+                self.linked_redaction(tx, room, muc, sender, redacts).await?
             }
             MatrixIn::Membership { user, membership, displayname, .. } if !self.map.is_bridge_user(&user) => {
                 self.remember_displayname(&user, displayname.as_deref());
@@ -267,64 +323,6 @@ impl Bridge {
         }
     }
 
-    /// A message said in a remote MUC, received at a Matrix user's address. Every Matrix
-    /// occupant receives a copy; the first one accepted wins (`dedupe` is the room's stanza id
-    /// or the sender's message id).
-    pub async fn linked_message(
-        self: &std::sync::Arc<Self>,
-        muc: &BareJid,
-        nick: &str,
-        dedupe: Option<String>,
-        body: String,
-    ) -> crate::store::Result<()> {
-        let Some(room) = self.linked_room_of(muc).await? else { return Ok(()) };
-        // Bounded like every other body (with the nick it may be posted with); the room learns
-        // that something was not carried.
-        let poster = self.map.bot();
-        let body = match self.too_large_for_matrix(&Text::plain(format!("{nick}: {body}")), &poster, false, false) {
-            Some(why) => {
-                tracing::info!(%muc, nick, bytes = body.len(), "a MUC message is larger than the bridge carries");
-                format!("[a message of {} bytes was not carried: {why}]", body.len())
-            }
-            None => body,
-        };
-        let ours = self.store.xmpp_occupants(&room).await?.iter().any(|(_, n)| n == nick);
-        if ours {
-            return Ok(()); // the MUC reflecting a Matrix user's own message
-        }
-        let real = self
-            .linked
-            .index
-            .lock()
-            .ok()
-            .and_then(|p| p.occupants.get(muc).and_then(|o| o.get(nick)).and_then(|o| o.jid.clone()));
-        let action = match real {
-            Some(jid) => Action::MatrixPost {
-                room: room.clone(),
-                user: self.map.ghost_for(&jid),
-                text: Text::plain(body),
-                nick: None,
-            },
-            // A semi-anonymous room hides who is behind a nick: the bot says who spoke.
-            None => Action::MatrixPost {
-                room: room.clone(),
-                user: self.map.bot(),
-                text: Text::plain(format!("{nick}: {body}")),
-                nick: None,
-            },
-        };
-        let mut tx = self.store.begin().await?;
-        if let Some(key) = &dedupe
-            && !tx.claim_stanza(&format!("{muc}/{nick}"), key).await?
-        {
-            return Ok(());
-        }
-        let row = tx.enqueue_row(action).await?;
-        tx.commit().await?;
-        self.dispatch(vec![row]);
-        Ok(())
-    }
-
     /// After (re)connecting: every Matrix occupant of a linked MUC joins it again.
     pub async fn rejoin_linked_mucs(&self) {
         let Ok(rooms) = self.store.linked_mucs().await else { return };
@@ -353,9 +351,14 @@ impl Bridge {
                 let (user, muc, nick) = (self.map.jid_for_matrix(user), muc.clone(), nick.clone());
                 self.xmpp.deliver(Outgoing::LeaveRemote { user, muc, nick }).await
             }
-            Action::LinkedMucMessage { muc, from, text, .. } => {
-                let (user, muc, text) = (self.map.jid_for_matrix(from), muc.clone(), text.clone());
-                self.xmpp.deliver(Outgoing::SayRemote { user, muc, text, id: self.stanza_id(id) }).await
+            Action::LinkedMucMessage { room, muc, from, text, event, extras, mentions } => {
+                self.say_in_linked(id, room, muc, from, text, event.as_ref(), extras, mentions).await
+            }
+            Action::LinkedMucReactions { room, muc, from, target, keys } => {
+                self.react_in_linked(id, room, muc, from, target, keys).await
+            }
+            Action::LinkedMucRetract { room, muc, from, target } => {
+                self.retract_in_linked(id, room, muc, from, target).await
             }
             Action::MatrixLeave { room, user } => match self.matrix.leave(room, user).await {
                 Ok(()) => Ok(()),

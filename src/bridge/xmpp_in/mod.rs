@@ -121,8 +121,8 @@ impl Bridge {
                 self.refused(reply, result, "refused a MUC join").await;
             }
             XmppIn::MucLeave { room_local, full, sender } => self.muc_leave(&room_local, &full, &sender).await,
-            XmppIn::MucMessage { room_local, full, sender, id, body, extras } => {
-                let result = self.muc_message(&room_local, &full, &sender, id, body, extras).await;
+            XmppIn::MucMessage { room_local, full, sender, id, body, extras, mentions } => {
+                let result = self.muc_message(&room_local, &full, &sender, id, body, extras, mentions).await;
                 self.refused(reply, result, "refused a MUC message").await;
             }
             XmppIn::MucAct { room_local, full, sender, id, act } => {
@@ -208,8 +208,9 @@ impl Bridge {
             XmppIn::LinkedPresence { muc, nick, user, presence } => {
                 self.linked_presence(&muc, &nick, &user, presence).await;
             }
-            XmppIn::LinkedMessage { muc, nick, dedupe, body } => {
-                if let Err(e) = self.linked_message(&muc, &nick, dedupe, body).await {
+            XmppIn::LinkedMessage(said) => {
+                let muc = said.muc.clone();
+                if let Err(e) = self.linked_message(*said).await {
                     tracing::warn!(%muc, error = %e, "cannot bridge a MUC message");
                 }
             }

@@ -1,6 +1,7 @@
 //! What a message refers to (replies, corrections) and files to post, as Matrix event content
 //! (ruma's types: the wire format is theirs).
 
+use ruma::events::Mentions;
 use ruma::events::relation::Reply;
 use ruma::events::room::ImageInfo;
 use ruma::events::room::message::{
@@ -8,6 +9,8 @@ use ruma::events::room::message::{
     Relation, ReplacementMetadata, RoomMessageEventContent, VideoInfo, VideoMessageEventContent,
 };
 use ruma::{OwnedEventId, OwnedMxcUri, UInt};
+
+use crate::core::ids::MatrixUserId;
 
 use super::MatrixError;
 
@@ -22,6 +25,8 @@ pub struct Relations<'a> {
     /// the appservice `ts` parameter (timestamp massaging), so a message that waited shows its
     /// own time. Not part of the content; it travels here to the one call that sends it.
     pub sent_at: Option<i64>,
+    /// The users it mentions (`m.mentions.user_ids`: their clients notify them).
+    pub mentions: &'a [MatrixUserId],
 }
 
 /// A file in the media repository, to post.
@@ -41,13 +46,20 @@ pub fn with_relations(
     relations: Relations<'_>,
 ) -> Result<RoomMessageEventContent, MatrixError> {
     let event = |id: &str| OwnedEventId::try_from(id).map_err(|e| MatrixError::Protocol(format!("{id}: {e}")));
-    Ok(if let Some(original) = relations.replaces {
-        content.make_replacement(ReplacementMetadata::new(event(original)?, None))
-    } else if let Some(reply_to) = relations.reply_to {
-        let mut content = content;
-        content.relates_to = Some(Relation::Reply(Reply::with_event_id(event(reply_to)?)));
-        content
+    let mentions = if relations.mentions.is_empty() {
+        None
     } else {
+        let users = relations.mentions.iter().map(super::to_ruma_user).collect::<Result<Vec<_>, _>>()?;
+        Some(Mentions::with_user_ids(users))
+    };
+    Ok(if let Some(original) = relations.replaces {
+        content.make_replacement(ReplacementMetadata::new(event(original)?, mentions))
+    } else {
+        let mut content = content;
+        if let Some(reply_to) = relations.reply_to {
+            content.relates_to = Some(Relation::Reply(Reply::with_event_id(event(reply_to)?)));
+        }
+        content.mentions = mentions;
         content
     })
 }
@@ -111,6 +123,9 @@ mod tests {
         let reply = json(with_relations(text(), Relations { reply_to: Some("$r"), ..Relations::default() }).unwrap());
         assert_eq!(reply["body"], "fixed");
         assert_eq!(reply["m.relates_to"], json!({"m.in_reply_to": {"event_id": "$r"}}));
+        let bob = [MatrixUserId::parse("@bob:hs").unwrap()];
+        let mention = json(with_relations(text(), Relations { mentions: &bob, ..Relations::default() }).unwrap());
+        assert_eq!(mention["m.mentions"], json!({"user_ids": ["@bob:hs"]}));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod fallback;
 pub mod gateway;
 pub mod hints;
+pub mod reference;
 pub mod reply;
 pub mod retract;
 pub mod search;
