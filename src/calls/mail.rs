@@ -354,7 +354,7 @@ pub fn message_id(call_id: &str, user: &UserId, domain: &str) -> String {
     format!("<missed-call.{digest}@{domain}>")
 }
 
-fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, MailError> {
+pub(super) fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, MailError> {
     let address = address.trim().parse().map_err(|_| MailError::BadAddress(one_line(address)))?;
     let name = name.map(one_line).filter(|n| !n.is_empty());
     Ok(Mailbox::new(name, address))
