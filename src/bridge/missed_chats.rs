@@ -153,7 +153,9 @@ impl Bridge {
             entry.messages
         ));
         match channel {
-            MissedChatChannel::BotChat(room) => Some(Action::MatrixPost { room, user: self.map.bot(), text, nick: None }),
+            MissedChatChannel::BotChat(room) => {
+                Some(Action::MatrixPost { room, user: self.map.bot(), text, nick: None })
+            }
             MissedChatChannel::Component(to) => Some(Action::XmppNotice { to, text }),
             MissedChatChannel::Email { .. } => None,
         }

@@ -95,7 +95,11 @@ impl CallsService {
 
 /// The person's language when there are templates in it, else the default's, else English.
 fn pick_language<'a>(wanted: Option<&'a str>, default: &'a str) -> &'a str {
-    [wanted, Some(default)].into_iter().flatten().find(|l| TEMPLATES.iter().any(|(have, _, _)| have == l)).unwrap_or("en")
+    [wanted, Some(default)]
+        .into_iter()
+        .flatten()
+        .find(|l| TEMPLATES.iter().any(|(have, _, _)| have == l))
+        .unwrap_or("en")
 }
 
 fn render_template(language: &str, part: &str, ctx: &Context<'_>) -> Result<String, MailError> {
@@ -117,9 +121,7 @@ fn message_id(summary: &ChatSummary, domain: &str) -> String {
     h.update(summary.entry_id.to_be_bytes());
     h.update(summary.unread_since.to_be_bytes());
     let digest = hex::encode(&h.finalize()[..16]);
-    let domain: String = domain.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')).collect();
-    let domain = if domain.is_empty() { "ucbridge.invalid".to_owned() } else { domain };
-    format!("<missed-chat.{digest}@{domain}>")
+    format!("<missed-chat.{digest}@{}>", mail::id_domain(domain))
 }
 
 #[cfg(test)]

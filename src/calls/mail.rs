@@ -348,10 +348,13 @@ pub fn message_id(call_id: &str, user: &UserId, domain: &str) -> String {
     h.update([0]);
     h.update(user.as_str().as_bytes());
     let digest = hex::encode(&h.finalize()[..16]);
-    let domain: String =
-        domain.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')).collect::<String>();
-    let domain = if domain.is_empty() { "ucbridge.invalid".to_owned() } else { domain };
-    format!("<missed-call.{digest}@{domain}>")
+    format!("<missed-call.{digest}@{}>", id_domain(domain))
+}
+
+/// The right-hand side of a Message-ID: the configured domain's safe characters.
+pub(super) fn id_domain(domain: &str) -> String {
+    let domain: String = domain.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')).collect();
+    if domain.is_empty() { "ucbridge.invalid".to_owned() } else { domain }
 }
 
 pub(super) fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, MailError> {
