@@ -26,6 +26,10 @@ pub enum MissedChatChannel {
     BotChat(crate::core::ids::RoomId),
     /// A message from the component (XMPP).
     Component(crate::core::ids::BareJid),
+    /// An e-mail (`notifications missed-chats on --via email`) to the chosen address, `None`:
+    /// their `missed_calls.users` e-mail. `chat` is where it goes instead when no mail can be
+    /// built (no address, e-mail not set up), so the summary is not lost.
+    Email { address: Option<String>, chat: Option<Box<MissedChatChannel>> },
 }
 
 impl Bridge {
@@ -50,12 +54,19 @@ impl Bridge {
             return Ok(None);
         }
         // The person's choice (`missed-chats on|off`, `notifications missed-chats …`).
-        if !self.choice(party, crate::core::notify_choice::Kind::MissedChats).await?.enabled {
+        let choice = self.choice(party, crate::core::notify_choice::Kind::MissedChats).await?;
+        if !choice.enabled {
             return Ok(None);
         }
-        Ok(match party {
+        let chat = match party {
             Party::Matrix(user) => self.store.bot_dm(user).await?.map(MissedChatChannel::BotChat),
             Party::Xmpp(jid) => Some(MissedChatChannel::Component(jid.clone())),
+        };
+        Ok(match choice.channel {
+            Some(crate::core::notify_choice::Channel::Email) => {
+                Some(MissedChatChannel::Email { address: choice.address, chat: chat.map(Box::new) })
+            }
+            _ => chat,
         })
     }
 
@@ -100,7 +111,7 @@ impl Bridge {
                 continue;
             }
             let channel = self.missed_chat_channel(&reader).await?;
-            let action = channel.map(|c| self.missed_chat_notice(c, &entry));
+            let action = channel.and_then(|c| self.missed_chat_notice(&reader, c, &entry));
             let mut tx = self.store.begin().await?;
             // Switched off (or unreachable): settled without a notice, so it is not asked again.
             tx.mark_chats_notified(&[entry.id], action.is_some()).await?;
@@ -115,16 +126,38 @@ impl Bridge {
         Ok(())
     }
 
-    fn missed_chat_notice(&self, channel: MissedChatChannel, entry: &ChatEntry) -> Action {
+    fn missed_chat_notice(&self, reader: &Party, channel: MissedChatChannel, entry: &ChatEntry) -> Option<Action> {
+        let unread_since = entry.unread_since.unwrap_or(entry.last_at);
+        if let MissedChatChannel::Email { address, chat } = channel {
+            let summary = crate::calls::chat_mail::ChatSummary {
+                entry_id: entry.id,
+                from: self.counterpart_name(&entry.conversation),
+                unread_since,
+                messages: entry.messages,
+            };
+            let mail = self
+                .mailer
+                .get()
+                .and(self.calls.get())
+                .and_then(|calls| calls.missed_chat_mail(reader, address.as_deref(), &summary));
+            if mail.is_some() {
+                return mail;
+            }
+            tracing::warn!(%reader, "missed-chat e-mail cannot be sent; the summary goes to the chat instead");
+            return chat.and_then(|c| self.missed_chat_notice(reader, *c, entry));
+        }
         let text = Text::notice(format!(
             "Missed chat: {} wrote to you at {} and it is still unread ({} message(s) in that chat today; `journal missed` lists your missed calls and chats).",
             self.counterpart_name(&entry.conversation),
-            super::journal::show_time(entry.unread_since.unwrap_or(entry.last_at)),
+            super::journal::show_time(unread_since),
             entry.messages
         ));
         match channel {
-            MissedChatChannel::BotChat(room) => Action::MatrixPost { room, user: self.map.bot(), text, nick: None },
-            MissedChatChannel::Component(to) => Action::XmppNotice { to, text },
+            MissedChatChannel::BotChat(room) => {
+                Some(Action::MatrixPost { room, user: self.map.bot(), text, nick: None })
+            }
+            MissedChatChannel::Component(to) => Some(Action::XmppNotice { to, text }),
+            MissedChatChannel::Email { .. } => None,
         }
     }
 }

@@ -382,6 +382,11 @@ impl CallsService {
         self.entry_of(who).map(|u| (u.email, u.mobile)).unwrap_or_default()
     }
 
+    /// The language of a line owner's notices (`missed_calls.users[].language`).
+    pub fn user_language(&self, who: &Party) -> Option<String> {
+        self.entry_of(who).and_then(|u| u.language)
+    }
+
     /// The channels the rules send missed-call notices on (`rules.channels`, as the admins set it).
     pub fn rule_channels(&self) -> Vec<rules::Channel> {
         self.live().rules.channels.clone()

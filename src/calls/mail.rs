@@ -348,13 +348,16 @@ pub fn message_id(call_id: &str, user: &UserId, domain: &str) -> String {
     h.update([0]);
     h.update(user.as_str().as_bytes());
     let digest = hex::encode(&h.finalize()[..16]);
-    let domain: String =
-        domain.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')).collect::<String>();
-    let domain = if domain.is_empty() { "ucbridge.invalid".to_owned() } else { domain };
-    format!("<missed-call.{digest}@{domain}>")
+    format!("<missed-call.{digest}@{}>", id_domain(domain))
 }
 
-fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, MailError> {
+/// The right-hand side of a Message-ID: the configured domain's safe characters.
+pub(super) fn id_domain(domain: &str) -> String {
+    let domain: String = domain.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')).collect();
+    if domain.is_empty() { "ucbridge.invalid".to_owned() } else { domain }
+}
+
+pub(super) fn mailbox(name: Option<&str>, address: &str) -> Result<Mailbox, MailError> {
     let address = address.trim().parse().map_err(|_| MailError::BadAddress(one_line(address)))?;
     let name = name.map(one_line).filter(|n| !n.is_empty());
     Ok(Mailbox::new(name, address))

@@ -14,6 +14,7 @@
 //! See DESIGN.md, section "Missed calls".
 
 pub mod ami;
+pub mod chat_mail;
 pub mod config;
 pub mod event;
 mod journal;

@@ -28,7 +28,7 @@ impl Default for AllowedChannels {
     fn default() -> Self {
         Self {
             missed_calls: vec![Channel::Chat, Channel::Email, Channel::Sms],
-            missed_chats: vec![Channel::Chat],
+            missed_chats: vec![Channel::Chat, Channel::Email],
             pickup: vec![Channel::Chat],
             status_changes: vec![Channel::Chat],
         }

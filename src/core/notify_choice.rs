@@ -49,8 +49,8 @@ impl Kind {
     pub fn deliverable(self) -> &'static [Channel] {
         match self {
             Kind::MissedCalls => &[Channel::Chat, Channel::Email, Channel::Sms],
-            // Missed-chat summaries come as chat notices only, so far (no e-mail template yet).
-            Kind::MissedChats | Kind::Pickup | Kind::StatusChanges => &[Channel::Chat],
+            Kind::MissedChats => &[Channel::Chat, Channel::Email],
+            Kind::Pickup | Kind::StatusChanges => &[Channel::Chat],
         }
     }
 }
@@ -187,6 +187,8 @@ mod tests {
         }
         assert_eq!(Kind::parse("missed_calls"), None);
         assert!(!Kind::StatusChanges.deliverable().contains(&Channel::Email));
+        assert!(Kind::MissedChats.deliverable().contains(&Channel::Email));
+        assert!(!Kind::MissedChats.deliverable().contains(&Channel::Sms));
     }
 
     #[test]
