@@ -150,9 +150,13 @@ impl Bridge {
     }
 
     fn missed_chat_notice(&self, channel: MissedChatChannel, entry: &ChatEntry) -> Action {
+        // In a room nobody in particular wrote "to you".
+        let who = match entry.conversation.strip_prefix("room:") {
+            Some(room) => format!("someone in room {room}"),
+            None => self.counterpart_name(&entry.conversation),
+        };
         let text = Text::notice(format!(
-            "Missed chat: {} wrote to you at {} and it is still unread ({} message(s) in that chat today; `journal missed` lists your missed calls and chats).",
-            self.counterpart_name(&entry.conversation),
+            "Missed chat: {who} wrote to you at {} and it is still unread ({} message(s) in that chat today; `journal missed` lists your missed calls and chats).",
             super::journal::show_time(entry.unread_since.unwrap_or(entry.last_at)),
             entry.messages
         ));

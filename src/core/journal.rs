@@ -309,7 +309,7 @@ mod tests {
         assert!(t.iter().all(|t| t.incoming && t.kind == "room" && t.conversation == "room:#sales:hs" && t.at == 5));
         let crowd: Vec<Party> = (0..100).map(|i| m(&format!("@u{i}:hs"))).collect();
         assert_eq!(room_touches(&conv, &alice, &crowd, 5).len(), MAX_ROOM_READERS);
-        assert!(room_touches(&conv, &alice, &[alice.clone()], 5).is_empty(), "alone in the room");
+        assert!(room_touches(&conv, &alice, std::slice::from_ref(&alice), 5).is_empty(), "alone in the room");
     }
 
     #[test]
