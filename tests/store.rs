@@ -1117,6 +1117,20 @@ async fn chat_journal_unread_notes_and_tokens(db: &TestDb) {
     tx.touch_chats(&[touch("matrix:@a:hs", "xmpp:c@x", false, day + 50)]).await.unwrap();
     tx.commit().await.unwrap();
     assert!(store.due_missed_chats(day + 100, 10).await.unwrap().is_empty());
+    // A hosted room: writing there clears what waited, though it counts nothing for the writer.
+    let room = ChatTouch { kind: "room", ..touch("matrix:@a:hs", "room:#r:hs", true, day + 60) };
+    let mut tx = store.begin().await.unwrap();
+    tx.touch_chats(&[room]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.due_missed_chats(day + 100, 10).await.unwrap().len(), 1);
+    let mut tx = store.begin().await.unwrap();
+    tx.chat_answered("matrix:@a:hs", "room:#r:hs").await.unwrap();
+    tx.chat_answered("matrix:@z:hs", "room:#r:hs").await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(store.due_missed_chats(day + 100, 10).await.unwrap().is_empty());
+    let rooms = ChatQuery { contact: Some("room:".into()), ..q("matrix:@a:hs") };
+    assert_eq!(store.chat_journal(&rooms).await.unwrap()[0].messages, 1, "answering adds no message");
+    assert!(store.chat_journal(&q("matrix:@z:hs")).await.unwrap().is_empty(), "no entry for a mere writer");
 
     // Notes and owners.
     let id = a[1].id;

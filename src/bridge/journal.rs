@@ -159,6 +159,9 @@ impl Bridge {
                 None => user.to_string(),
             };
         }
+        if let Some(room) = conversation.strip_prefix("room:") {
+            return format!("room {room}");
+        }
         let bare = conversation.split_once(':').map_or(conversation, |(_, rest)| rest);
         match self.calls.get().and_then(|c| c.contacts().lookup(bare).and_then(|k| k.display_name().map(str::to_owned)))
         {
@@ -305,8 +308,10 @@ fn call_entry(row: &JournalRow) -> Entry {
 fn chat_entry(row: &ChatEntry, with: String) -> Entry {
     let what = match (row.missed, row.kind.as_str()) {
         (true, "sms") => "missed SMS chat",
+        (true, "room") => "missed room chat",
         (true, _) => "missed chat",
         (false, "sms") => "SMS chat",
+        (false, "room") => "room chat",
         (false, _) => "chat",
     };
     let unread = if row.unread_since.is_some() { ", unread" } else { "" };

@@ -1,7 +1,8 @@
 //! Chats in the journal, and missed chats. Every accepted direct or SMS message is counted for
 //! the people on both ends in the transaction that accepts it (`core::journal::touches`, one
-//! statement); a message to someone stays "unread" in `chat_journal` until their read receipt
-//! (Matrix) or displayed marker (XMPP), or their own answer. A periodic sweep over that stored
+//! statement), a hosted-room message for the room's other participants (`room_touches`); a
+//! message to someone stays "unread" in `chat_journal` until their read receipt (Matrix) or
+//! displayed marker (XMPP), or their own answer. A periodic sweep over that stored
 //! state (not a timer per message, so it survives restarts) sends one summary per conversation
 //! to people who left a message unread for `missed_chats.after_secs` while away or offline,
 //! through the outbox; the entry then shows as missed until read.
@@ -38,6 +39,39 @@ impl Bridge {
         let now = crate::store::now_ms();
         let touches: Vec<ChatTouch> = actions.iter().flat_map(|a| journal::touches(a, now)).collect();
         tx.touch_chats(&touches).await
+    }
+
+    /// Count a message `sender` wrote in a hosted room, inside `tx`: once for each other
+    /// participant (one statement for all), and their own unread mark there is cleared.
+    pub(super) async fn count_room_message(
+        &self,
+        tx: &mut StoreTx,
+        r: &crate::store::HostedRoom,
+        members: &[crate::store::RoomMember],
+        sender: &Party,
+    ) -> crate::store::Result<()> {
+        let conversation = self.room_conversation(r);
+        // The bridge's own users (the bot, the assistant) keep no journal.
+        let readers: Vec<Party> = members
+            .iter()
+            .map(|m| m.party.clone())
+            .filter(|p| !matches!(p, Party::Matrix(u) if self.map.is_bridge_user(u)))
+            .collect();
+        let touches = journal::room_touches(&conversation, sender, &readers, crate::store::now_ms());
+        tx.touch_chats(&touches).await?;
+        tx.chat_answered(&sender.key(), &conversation).await
+    }
+
+    /// A hosted room as the journal names it.
+    pub(super) fn room_conversation(&self, r: &crate::store::HostedRoom) -> String {
+        journal::room_conversation(r.alias.as_deref().unwrap_or(r.room.as_str()))
+    }
+
+    /// `party` read the hosted room `r` (a read receipt there, a displayed marker in the MUC).
+    pub(super) async fn room_read_by(&self, party: &Party, r: &crate::store::HostedRoom) {
+        if let Err(e) = self.store.mark_chat_read(&party.key(), &self.room_conversation(r)).await {
+            tracing::warn!(%party, error = %e, "cannot mark a room read");
+        }
     }
 
     /// `party` read the conversation with `other` (a receipt, a marker): nothing waits there.
@@ -128,10 +162,15 @@ impl Bridge {
 
     fn missed_chat_notice(&self, reader: &Party, channel: MissedChatChannel, entry: &ChatEntry) -> Option<Action> {
         let unread_since = entry.unread_since.unwrap_or(entry.last_at);
+        // In a room nobody in particular wrote "to you".
+        let who = match entry.conversation.strip_prefix("room:") {
+            Some(room) => format!("someone in room {room}"),
+            None => self.counterpart_name(&entry.conversation),
+        };
         if let MissedChatChannel::Email { address, chat } = channel {
             let summary = crate::calls::chat_mail::ChatSummary {
                 entry_id: entry.id,
-                from: self.counterpart_name(&entry.conversation),
+                from: who.clone(),
                 unread_since,
                 messages: entry.messages,
             };
@@ -147,8 +186,7 @@ impl Bridge {
             return chat.and_then(|c| self.missed_chat_notice(reader, *c, entry));
         }
         let text = Text::notice(format!(
-            "Missed chat: {} wrote to you at {} and it is still unread ({} message(s) in that chat today; `journal missed` lists your missed calls and chats).",
-            self.counterpart_name(&entry.conversation),
+            "Missed chat: {who} wrote to you at {} and it is still unread ({} message(s) in that chat today; `journal missed` lists your missed calls and chats).",
             super::journal::show_time(unread_since),
             entry.messages
         ));

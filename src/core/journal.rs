@@ -15,7 +15,7 @@ pub struct ChatTouch {
     pub party: String,
     /// The other side (`Party::key`, or `sms:+E164`).
     pub conversation: String,
-    /// `direct` or `sms`.
+    /// `direct`, `sms` or `room`.
     pub kind: &'static str,
     pub incoming: bool,
     pub at: i64,
@@ -88,6 +88,33 @@ pub fn touches(action: &Action, at: i64) -> Vec<ChatTouch> {
         Action::SmsSend { author: Some(author), to, .. } => one(author.clone(), to, false),
         _ => vec![],
     }
+}
+
+/// Most people one hosted-room message is counted for (rooms are capped lower than this by
+/// `rooms.max_participants`; the bound keeps one statement small whatever the config says).
+pub const MAX_ROOM_READERS: usize = 30;
+
+/// The journal's name for a hosted room: its alias, else its ID (the name can change).
+pub fn room_conversation(alias_or_id: &str) -> String {
+    format!("room:{alias_or_id}")
+}
+
+/// What a message in a hosted room means for its participants' journals: one incoming,
+/// unread message for each other participant (at most `MAX_ROOM_READERS`). The sender's own
+/// message counts nothing for them; that they wrote clears their unread mark elsewhere.
+pub fn room_touches(conversation: &str, sender: &Party, participants: &[Party], at: i64) -> Vec<ChatTouch> {
+    let mut readers: Vec<String> = Vec::new();
+    for p in participants.iter().filter(|p| *p != sender) {
+        let key = p.key();
+        if !readers.contains(&key) {
+            readers.push(key);
+        }
+    }
+    readers.truncate(MAX_ROOM_READERS);
+    readers
+        .into_iter()
+        .map(|party| ChatTouch { party, conversation: conversation.to_owned(), kind: "room", incoming: true, at })
+        .collect()
 }
 
 /// One line of the journal.
@@ -183,6 +210,7 @@ pub fn summary_due(unread_since: i64, now: i64, after_ms: i64, reader_available:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::ids::{BareJid, MatrixUserId};
 
     fn entry(id: &str, at: i64, note: Option<&str>) -> Entry {
         Entry {
@@ -266,6 +294,22 @@ mod tests {
         assert_eq!((s.len(), s[0].messages, s[0].unread_since), (1, 3, Some(30)));
         let s = sums(&[t("a", true, 10), t("a", true, DAY_MS + 1)]);
         assert_eq!(s.len(), 2, "one entry per day");
+    }
+
+    #[test]
+    fn a_room_message_counts_once_for_every_other_participant() {
+        let m = |s: &str| Party::Matrix(MatrixUserId::parse(s).expect("a user"));
+        let x = |s: &str| Party::Xmpp(BareJid::parse(s).expect("a JID"));
+        let (alice, bob, carol) = (m("@alice:hs"), x("bob@xmpp"), m("@carol:hs"));
+        let conv = room_conversation("#sales:hs");
+        let all = [alice.clone(), bob.clone(), carol.clone(), bob.clone()];
+        let t = room_touches(&conv, &alice, &all, 5);
+        let parties: Vec<&str> = t.iter().map(|t| t.party.as_str()).collect();
+        assert_eq!(parties, ["xmpp:bob@xmpp", "matrix:@carol:hs"], "not the sender, each reader once");
+        assert!(t.iter().all(|t| t.incoming && t.kind == "room" && t.conversation == "room:#sales:hs" && t.at == 5));
+        let crowd: Vec<Party> = (0..100).map(|i| m(&format!("@u{i}:hs"))).collect();
+        assert_eq!(room_touches(&conv, &alice, &crowd, 5).len(), MAX_ROOM_READERS);
+        assert!(room_touches(&conv, &alice, std::slice::from_ref(&alice), 5).is_empty(), "alone in the room");
     }
 
     #[test]

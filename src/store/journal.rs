@@ -39,6 +39,10 @@ pub struct ChatQuery {
     pub limit: i64,
 }
 
+/// Nothing in a person's conversation waits any more (they read it, or wrote in it).
+const MARK_READ: &str = "UPDATE chat_journal SET unread_since = NULL, missed = 0, notified = 0 \
+     WHERE party = $1 AND conversation = $2 AND (unread_since IS NOT NULL OR missed = 1)";
+
 const CHAT_COLUMNS: &str = "id, party, conversation, kind, first_at, last_at, messages, unread_since, missed";
 
 fn chat_entry(row: &AnyRow) -> Result<ChatEntry> {
@@ -101,6 +105,13 @@ impl StoreTx {
                 .bind(s.unread_since);
         }
         q.execute(&mut *self.tx).await.ctx("touch chats")?;
+        Ok(())
+    }
+
+    /// `party` wrote in `conversation` (a hosted room, where their own message is not counted
+    /// for them): what was waiting there for them is read.
+    pub async fn chat_answered(&mut self, party: &str, conversation: &str) -> Result<()> {
+        sqlx::query(MARK_READ).bind(party).bind(conversation).execute(&mut *self.tx).await.ctx("mark chat answered")?;
         Ok(())
     }
 
@@ -187,15 +198,8 @@ impl Store {
     /// The person has read the conversation (a read receipt, a displayed marker): nothing in it
     /// is waiting any more, and it no longer shows as missed.
     pub async fn mark_chat_read(&self, party: &str, conversation: &str) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE chat_journal SET unread_since = NULL, missed = 0, notified = 0 \
-             WHERE party = $1 AND conversation = $2 AND (unread_since IS NOT NULL OR missed = 1)",
-        )
-        .bind(party)
-        .bind(conversation)
-        .execute(&self.pool)
-        .await
-        .ctx("mark chat read")?;
+        let done =
+            sqlx::query(MARK_READ).bind(party).bind(conversation).execute(&self.pool).await.ctx("mark chat read")?;
         Ok(done.rows_affected())
     }
 

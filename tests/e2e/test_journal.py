@@ -13,11 +13,11 @@ import re
 import urllib.request
 
 import ucb
-from ucb import Peers, run, token, wait_for
+from ucb import Peers, hosted_alias, run, token, wait_for, xml_escape
 from test_avatars import download
 from test_commands import fixed_matrix_user, fixed_xmpp_user
 from test_missed_calls import journal, missed_call, post_events, rnd_number, sink  # noqa: F401 (fixture)
-from test_rooms import _bot, bot_dm
+from test_rooms import _bot, bot_dm, create_room, groupchat, invited_xmpp_joins, muc_of
 
 
 def bot_after(m, dm: str, mark: int, pred) -> list[dict]:
@@ -220,4 +220,52 @@ def test_a_group_journal_needs_membership_and_the_permission(bridge):
             await wait_for(lambda: [s for s in x.chats_from(comp) if "may not read" in s.body], 30,
                            what="the outsider's refusal")
             await admin_ask(admin, ctl, f"groups delete {g}", "deleted")
+    run(go(), timeout=240)
+
+
+def room_row(listing: str, alias: str) -> str:
+    """The `journal chats` row of the hosted room `alias`, or "" when there is none."""
+    return next((line for line in listing.splitlines() if hosted_alias(alias) in line), "")
+
+
+def test_hosted_room_messages_count_for_the_other_participants_only(bridge):
+    async def go():
+        async with Peers() as p:
+            m, outsider = await p.matrix_user("rjm"), await p.matrix_user("rjo")
+            x = await p.xmpp_user("rjx")
+            alias = "jr" + token(4).lower()
+            room = await create_room(m, alias)
+            muc = muc_of(alias)
+            await invited_xmpp_joins(m, room, x, muc, "rjx")
+            await m.wait_joined(room, x.ghost)
+            # m writes twice, then x three times: m has three unread, x two (and answered them).
+            for i in range(2):
+                await m.send_text(room, f"from m {i}")
+            await wait_for(lambda: len([b for n, b in groupchat(x, muc) if b.startswith("from m")]) == 2, 30,
+                           what="m's messages in the MUC")
+            for i in range(3):
+                x.send_xml(f"<message type='groupchat' to='{xml_escape(muc)}'><body>from x {i}</body></message>")
+            for i in range(3):
+                last = await m.wait_message(room, x.ghost, f"from x {i}")
+            dm = await bot_dm(m)
+            mine = room_row((await ask(m, dm, "journal chats", "Your journal (chats)"))["body"], alias)
+            assert "room chat" in mine and "3 message(s)" in mine and "unread" in mine, mine
+            hers = room_row(await ask_xmpp(x, "journal chats", "Your journal (chats)"), alias)
+            assert "room chat" in hers and "2 message(s)" in hers and "unread" not in hers, hers
+            # m's read receipt in the room: nothing waits there for m any more.
+            await m.send_read_receipt(room, last["event_id"])
+
+            async def read_row() -> str:
+                row = room_row((await ask(m, dm, "journal chats", "Your journal (chats)"))["body"], alias)
+                return row if "unread" not in row else ""
+            row = ""
+            for _ in range(20):
+                row = await read_row()
+                if row:
+                    break
+            assert "3 message(s)" in row, row
+            # Someone outside the room: their listing answers (positive control), without the room.
+            odm = await bot_dm(outsider)
+            theirs = (await ask(outsider, odm, "journal chats", "Your journal (chats)"))["body"]
+            assert not room_row(theirs, alias), theirs
     run(go(), timeout=240)

@@ -41,8 +41,11 @@ impl Bridge {
     /// `m.read` in a hosted room; `false` if the room is not one.
     pub(in crate::bridge) async fn room_read(&self, room: &RoomId, user: &MatrixUserId, event_id: &str) -> bool {
         let Ok(Some(r)) = self.hosted_room(room).await else { return false };
-        let Ok(Some(archive_id)) = self.store.archive_id_of_event(room, event_id).await else { return true };
         let who = Party::Matrix(user.clone());
+        if !self.map.is_bridge_user(user) {
+            self.room_read_by(&who, &r).await;
+        }
+        let Ok(Some(archive_id)) = self.store.archive_id_of_event(room, event_id).await else { return true };
         let members = self.store.room_members(room).await.unwrap_or_default();
         let Some(m) = members.iter().find(|m| m.party == who) else { return true };
         let muc = self.muc_of(&r);
@@ -86,6 +89,7 @@ impl Bridge {
         if !self.store.room_members(&r.room).await.unwrap_or_default().iter().any(|m| m.party == me) {
             return;
         }
+        self.room_read_by(&me, &r).await;
         let Ok(Some((event_id, sender))) = self.store.event_of_archived(&r.room, archive_id).await else { return };
         if sender == me {
             return;

@@ -192,6 +192,11 @@ impl Bridge {
             replaces: replaces_ref.as_ref().map(|(i, x)| (*i, x.as_str())),
         };
         let archive_id = ArchiveId(tx.archive(&r.room, &archived).await.map_err(internal)?);
+        if original.is_none() {
+            // A correction is not a new message for the journals.
+            let members = tx.room_members(&r.room).await.map_err(internal)?;
+            self.count_room_message(&mut tx, &r, &members, &m.party).await.map_err(internal)?;
+        }
         let to_matrix = Extras {
             reply_to: reply.as_ref().map(|a| Reply { id: ArchiveId(a.id).stanza_id(), author: None, quote: None }),
             replaces: original.as_ref().map(|o| ArchiveId(o.id).stanza_id()),

@@ -383,6 +383,10 @@ impl Bridge {
             replaces: replaces_ref.as_ref().map(|(i, x)| (*i, x.as_str())),
         };
         let archive_id = ArchiveId(tx.archive(&room, &archived).await?);
+        if original.is_none() {
+            // A correction is not a new message for the journals.
+            self.count_room_message(tx, r, members, &me).await?;
+        }
         let extras = Extras {
             reply_to: reply.map(|a| Reply {
                 id: ArchiveId(a.id).stanza_id(),
