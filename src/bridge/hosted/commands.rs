@@ -86,11 +86,12 @@ impl Bridge {
     /// or the short name given to `room create` (`sales`).
     async fn room_named(&self, name: &str) -> crate::store::Result<Option<HostedRoom>> {
         let name = name.trim();
+        // A MUC address first: its localpart starts with `#` too.
+        if let Some((local, domain)) = name.rsplit_once('@') {
+            return if domain == self.map.component { self.room_by_muc(local).await } else { Ok(None) };
+        }
         if name.starts_with('#') {
             return self.store.room_by_alias(name).await;
-        }
-        if let Some((local, domain)) = name.split_once('@') {
-            return if domain == self.map.component { self.room_by_muc(local).await } else { Ok(None) };
         }
         if crate::commands::user::check_alias(name).is_ok() {
             let alias = format!("#{}:{}", self.current_config().rooms.alias(name), self.map.homeserver);
