@@ -147,6 +147,14 @@ async def wait_power_level(m, room: str, user: str, level: int, timeout: float =
         await asyncio.sleep(0.2)
 
 
+async def wait_gone(m, room: str, user: str, timeout: float = 20) -> None:
+    """Poll the room's joined members until `user` is no longer one."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while user in await m.joined_members(room):
+        assert asyncio.get_running_loop().time() < deadline, f"{user} is still in {room}"
+        await asyncio.sleep(0.2)
+
+
 async def invited_xmpp_joins(m, room: str, x, muc: str, nick: str) -> dict:
     """m invites x's ghost; x gets the MUC invitation and joins."""
     r = await m.c.room_invite(room, x.ghost)
@@ -704,11 +712,7 @@ def test_an_xmpp_participant_leaves_for_good_but_going_offline_removes_nobody(br
             answer = await wait_for(lambda: [s.body for s in x1.chats_from(comp) if s.body], 30,
                                     what="the bridge's answer")
             assert answer == [f"OK: you left {muc}."], answer
-            for _ in range(100):
-                if x1.ghost not in await m1.joined_members(room):
-                    break
-                await asyncio.sleep(0.2)
-            assert x1.ghost not in await m1.joined_members(room)
+            await wait_gone(m1, room, x1.ghost)
             # x2 goes offline (leaves the MUC): still a participant, and the ghost stays.
             mark = len(x1.presences)
             x2.send_xml(f"<presence type='unavailable' to='{xml_escape(muc)}/dan'/>")
@@ -752,9 +756,5 @@ def test_the_owner_leaves_and_a_moderator_owns_the_room(bridge):
             notice = bot_says(m2, room, "dan left;")[-1]["content"]["body"]
             # m2 joined before x1 did.
             assert notice == f"dan left; {m2.localpart} is the room's owner now.", notice
-            for _ in range(100):
-                if x2.ghost not in await m2.joined_members(room):
-                    break
-                await asyncio.sleep(0.2)
-            assert x2.ghost not in await m2.joined_members(room)
+            await wait_gone(m2, room, x2.ghost)
     run(go(), timeout=240)
