@@ -178,6 +178,9 @@ impl Bridge {
                 });
                 format!("Creating the room #{alias}:{} …", self.map.homeserver)
             }
+            UserCommand::Room { action: RoomCommand::Leave { room } } => {
+                self.leave_room_command(tx, caller, &room, actions).await?
+            }
             UserCommand::Presence { action } => self.presence_command(tx, caller, action).await?,
             UserCommand::Sms { target } => self.sms_command(caller, &target.join(" "), actions).await?,
             UserCommand::Whoami => {

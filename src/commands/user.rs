@@ -345,6 +345,12 @@ pub enum RoomCommand {
         #[arg(long)]
         public: bool,
     },
+    /// Leave a room for good (going offline does not): ROOM is its XMPP address, or its Matrix
+    /// alias (`#sales:server`, or just `sales`).
+    Leave {
+        /// The room's address.
+        room: String,
+    },
 }
 
 /// Check a room alias localpart; the error says what is wrong.
@@ -615,6 +621,7 @@ mod tests {
             ("notify add a@b", Access::Anyone),
             ("notify cancel a@b", Access::Anyone),
             ("room create x", Access::Anyone),
+            ("room leave x", Access::Anyone),
             ("whoami", Access::Anyone),
             ("missed-calls on", Access::Anyone),
             ("notifications", Access::Anyone),

@@ -5,7 +5,8 @@
 //!
 //! - The initiator is the owner and a moderator; the owner cannot be removed or demoted.
 //! - Moderators add and remove participants and appoint or revoke moderators.
-//! - Participants may leave; they cannot change anyone else.
+//! - Participants may leave; they cannot change anyone else. When the owner leaves, another
+//!   moderator becomes the owner, else the longest-standing participant.
 //! - At most `cap` people are in a room (default 30); adding past the cap is refused.
 
 use std::collections::BTreeMap;
@@ -116,21 +117,44 @@ pub enum Effect {
 #[derive(Debug, Clone)]
 pub struct Room {
     members: BTreeMap<String, (Party, Role)>,
+    /// Member keys, longest-standing first (who inherits the room from a leaving owner).
+    order: Vec<String>,
     cap: usize,
 }
 
 impl Room {
     /// A new conversation started by `initiator`.
     pub fn new(initiator: Party, cap: usize) -> Self {
-        let mut members = BTreeMap::new();
-        members.insert(initiator.key(), (initiator, Role::Owner));
-        Self { members, cap: cap.max(2) }
+        Self::from_members([(initiator, Role::Owner)], cap)
     }
 
-    /// A room as stored: its members with their roles.
+    /// A room as stored: its members with their roles, longest-standing first.
     pub fn from_members(members: impl IntoIterator<Item = (Party, Role)>, cap: usize) -> Self {
-        let members = members.into_iter().map(|(p, r)| (p.key(), (p, r))).collect();
-        Self { members, cap: cap.max(2) }
+        let mut room = Self { members: BTreeMap::new(), order: vec![], cap: cap.max(2) };
+        for (p, r) in members {
+            room.insert(p, r);
+        }
+        room
+    }
+
+    fn insert(&mut self, who: Party, role: Role) {
+        let key = who.key();
+        if self.members.insert(key.clone(), (who, role)).is_none() {
+            self.order.push(key);
+        }
+    }
+
+    fn remove(&mut self, who: &Party) {
+        let key = who.key();
+        self.members.remove(&key);
+        self.order.retain(|k| *k != key);
+    }
+
+    /// Who takes over from a leaving owner: the longest-standing moderator, else the
+    /// longest-standing participant.
+    fn successor(&self) -> Option<Party> {
+        let in_order = || self.order.iter().filter_map(|k| self.members.get(k));
+        in_order().find(|(_, r)| r.is_moderator()).or_else(|| in_order().next()).map(|(p, _)| p.clone())
     }
 
     pub fn role(&self, who: &Party) -> Option<Role> {
@@ -154,18 +178,21 @@ impl Room {
             if self.members.len() >= self.cap {
                 return Err(Refused::Full(self.cap));
             }
-            self.members.insert(actor.key(), (actor.clone(), Role::Participant));
+            self.insert(actor.clone(), Role::Participant);
             return Ok(vec![Effect::Joined(actor.clone(), Role::Participant)]);
         }
         let actor_role = self.role(actor).ok_or(Refused::NotInRoom)?;
         let need_moderator = |what| if actor_role.is_moderator() { Ok(()) } else { Err(Refused::NotModerator(what)) };
         match request {
             Request::Leave => {
-                if actor_role == Role::Owner && self.members.len() > 1 {
-                    return Err(Refused::Owner(actor.clone()));
+                self.remove(actor);
+                let mut effects = vec![Effect::Left(actor.clone())];
+                if actor_role == Role::Owner
+                    && let Some(next) = self.successor()
+                {
+                    effects.extend(self.set_role(next, Role::Owner));
                 }
-                self.members.remove(&actor.key());
-                Ok(vec![Effect::Left(actor.clone())])
+                Ok(effects)
             }
             Request::Join => Ok(vec![]),
             Request::Add(who) => {
@@ -176,7 +203,7 @@ impl Room {
                 if self.members.len() >= self.cap {
                     return Err(Refused::Full(self.cap));
                 }
-                self.members.insert(who.key(), (who.clone(), Role::Participant));
+                self.insert(who.clone(), Role::Participant);
                 Ok(vec![Effect::Joined(who, Role::Participant)])
             }
             Request::Remove(who) => {
@@ -185,7 +212,7 @@ impl Room {
                     None => Err(Refused::NotMember(who)),
                     Some(Role::Owner) => Err(Refused::Owner(who)),
                     Some(_) => {
-                        self.members.remove(&who.key());
+                        self.remove(&who);
                         Ok(vec![Effect::Left(who)])
                     }
                 }
@@ -211,7 +238,7 @@ impl Room {
     }
 
     fn set_role(&mut self, who: Party, role: Role) -> Vec<Effect> {
-        self.members.insert(who.key(), (who.clone(), role));
+        self.insert(who.clone(), role);
         vec![Effect::RoleChanged(who, role)]
     }
 }
@@ -296,7 +323,28 @@ mod tests {
         room.apply(&m("ann"), Request::Appoint(x("bea"))).unwrap();
         assert_eq!(room.apply(&x("bea"), Request::Remove(m("ann"))), Err(Refused::Owner(m("ann"))));
         assert_eq!(room.apply(&x("bea"), Request::Revoke(m("ann"))), Err(Refused::Owner(m("ann"))));
-        assert_eq!(room.apply(&m("ann"), Request::Leave), Err(Refused::Owner(m("ann"))));
+    }
+
+    #[test]
+    fn a_leaving_owner_hands_the_room_to_a_moderator_else_the_longest_standing() {
+        let mut room = Room::new(m("ann"), DEFAULT_CAP);
+        for p in [x("zoe"), m("bob"), x("cat")] {
+            room.apply(&m("ann"), Request::Add(p)).unwrap();
+        }
+        room.apply(&m("ann"), Request::Appoint(x("cat"))).unwrap();
+        assert_eq!(
+            room.apply(&m("ann"), Request::Leave),
+            Ok(vec![Effect::Left(m("ann")), Effect::RoleChanged(x("cat"), Role::Owner)])
+        );
+        // No moderator left: the one who came first (not the first by name).
+        assert_eq!(
+            room.apply(&x("cat"), Request::Leave),
+            Ok(vec![Effect::Left(x("cat")), Effect::RoleChanged(x("zoe"), Role::Owner)])
+        );
+        assert_eq!(room.apply(&x("zoe"), Request::Leave).map(|e| e.len()), Ok(2));
+        // The last one leaves an empty room.
+        assert_eq!(room.apply(&m("bob"), Request::Leave), Ok(vec![Effect::Left(m("bob"))]));
+        assert!(room.is_empty());
     }
 
     #[test]

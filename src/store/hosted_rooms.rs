@@ -165,11 +165,13 @@ impl StoreTx {
 
     /// A room's participants, read inside the transaction that changes them.
     pub async fn room_members(&mut self, room: &RoomId) -> Result<Vec<RoomMember>> {
-        let rows = sqlx::query("SELECT party, role, state, nick FROM room_member WHERE room_id = $1 ORDER BY party")
-            .bind(room.as_str())
-            .fetch_all(&mut *self.tx)
-            .await
-            .ctx("room members")?;
+        let rows = sqlx::query(
+            "SELECT party, role, state, nick FROM room_member WHERE room_id = $1 ORDER BY updated_at, party",
+        )
+        .bind(room.as_str())
+        .fetch_all(&mut *self.tx)
+        .await
+        .ctx("room members")?;
         rows.iter().map(member_from_row).collect()
     }
 
@@ -267,11 +269,13 @@ impl Store {
     }
 
     pub async fn room_members(&self, room: &RoomId) -> Result<Vec<RoomMember>> {
-        let rows = sqlx::query("SELECT party, role, state, nick FROM room_member WHERE room_id = $1 ORDER BY party")
-            .bind(room.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .ctx("room members")?;
+        let rows = sqlx::query(
+            "SELECT party, role, state, nick FROM room_member WHERE room_id = $1 ORDER BY updated_at, party",
+        )
+        .bind(room.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .ctx("room members")?;
         rows.iter().map(member_from_row).collect()
     }
 

@@ -147,6 +147,14 @@ async def wait_power_level(m, room: str, user: str, level: int, timeout: float =
         await asyncio.sleep(0.2)
 
 
+async def wait_gone(m, room: str, user: str, timeout: float = 20) -> None:
+    """Poll the room's joined members until `user` is no longer one."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while user in await m.joined_members(room):
+        assert asyncio.get_running_loop().time() < deadline, f"{user} is still in {room}"
+        await asyncio.sleep(0.2)
+
+
 async def invited_xmpp_joins(m, room: str, x, muc: str, nick: str) -> dict:
     """m invites x's ghost; x gets the MUC invitation and joins."""
     r = await m.c.room_invite(room, x.ghost)
@@ -692,3 +700,61 @@ def test_a_ban_on_matrix_shows_as_301(bridge):
                                           and occupant(s)["nick_from"] == "dan"], 20, what="dan banned")
             assert 301 in occupant(got[0])["statuses"] and occupant(got[0])["reason"] == "spam", occupant(got[0])
     run(go(), timeout=120)
+
+
+def test_an_xmpp_participant_leaves_for_good_but_going_offline_removes_nobody(bridge):
+    async def go():
+        async with Peers() as p:
+            m1, m2, x1, x2, room, muc = await four_party_room(p)
+            comp = settings().component
+            # x1 leaves by command: the ghost leaves the Matrix room.
+            x1.send_chat(comp, f"room leave {muc}")
+            answer = await wait_for(lambda: [s.body for s in x1.chats_from(comp) if s.body], 30,
+                                    what="the bridge's answer")
+            assert answer == [f"OK: you left {muc}."], answer
+            await wait_gone(m1, room, x1.ghost)
+            # x2 goes offline (leaves the MUC): still a participant, and the ghost stays.
+            mark = len(x1.presences)
+            x2.send_xml(f"<presence type='unavailable' to='{xml_escape(muc)}/dan'/>")
+            await wait_for(lambda: [s for s in room_presences(x2, muc) if s.type == "unavailable"
+                                    and 110 in occupant(s)["statuses"]], 20, what="x2's own unavailable presence")
+            await m1.send_text(room, "!who")
+            await m1.sync_until(lambda: bot_says(m1, room, "Participants:"), 20, "the bot's list")
+            who = bot_says(m1, room, "Participants:")[-1]["content"]["body"]
+            assert "dan" in who and x2.bare in who, who
+            assert x1.bare not in who, who
+            assert x2.ghost in await m1.joined_members(room)
+            # x1 is out: a room message no longer reaches it; x2 comes back and reads it in history.
+            await m1.send_text(room, "after-leave")
+            await join_muc(x2, muc, "dan", history=5)
+            await wait_for(lambda: [m for m in x2.messages if m.body == "after-leave"], 20, what="x2 reads history")
+            assert not [m for m in x1.messages if m.body == "after-leave"]
+            assert not [s for s in x1.presences[mark:] if s.frm.partition("/")[0] == muc and s.type != "unavailable"]
+    run(go(), timeout=240)
+
+
+def test_the_owner_leaves_and_a_moderator_owns_the_room(bridge):
+    async def go():
+        async with Peers() as p:
+            m1, m2, x1, x2, room, muc = await four_party_room(p)
+            # x2 is a moderator: it inherits the room when m1 leaves.
+            await set_power_level(m1, room, x2.ghost, 50)
+            await wait_for(lambda: [s for s in room_presences(x1, muc) if occupant(s)["nick_from"] == "dan"
+                                    and occupant(s)["affiliation"] == "admin"], 20, what="x2 shown as moderator")
+            mark = len(x1.presences)
+            await m1.leave(room)
+            await m2.sync_until(lambda: bot_says(m2, room, "is the room's owner now"), 30, "the owner notice")
+            notice = bot_says(m2, room, "is the room's owner now")[-1]["content"]["body"]
+            assert notice == f"{m1.localpart} left; dan is the room's owner now.", notice
+            await wait_for(lambda: [s for s in room_presences(x1, muc, mark) if occupant(s)["nick_from"] == "dan"
+                                    and occupant(s)["affiliation"] == "owner"], 20, what="x2 shown as owner")
+            # Then the new owner leaves by giving up its affiliation: the longest-standing remains.
+            kind, res = await iq(x2, muc, "set",
+                                 f"<query xmlns='{MUC_ADMIN}'><item jid='{x2.bare}' affiliation='none'/></query>")
+            assert kind == "result", res
+            await m2.sync_until(lambda: bot_says(m2, room, "dan left;"), 30, "the second owner notice")
+            notice = bot_says(m2, room, "dan left;")[-1]["content"]["body"]
+            # m2 joined before x1 did.
+            assert notice == f"dan left; {m2.localpart} is the room's owner now.", notice
+            await wait_gone(m2, room, x2.ghost)
+    run(go(), timeout=240)

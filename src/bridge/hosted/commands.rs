@@ -1,6 +1,6 @@
-//! Room commands typed in a bridged Matrix room (`!kick`, `!promote`, `!demote`, `!who`): parsed,
-//! judged by the room model (`core::room`) like the same request from XMPP, and carried out by
-//! `rooms::carry_out`.
+//! Room commands typed in a bridged Matrix room (`!kick`, `!promote`, `!demote`, `!who`), and the
+//! user command `room leave`: parsed, judged by the room model (`core::room`) like the same
+//! request from XMPP, and carried out by `effects::carry_out`.
 
 use crate::bridge::Bridge;
 use crate::core::action::Action;
@@ -60,5 +60,43 @@ impl Bridge {
             Ok(effects) => self.carry_out(tx, r, members, &actor, effects, None).await,
             Err(refused) => Ok(vec![self.bot_notice(room, format!("{sender}: refused: {refused}."))]),
         }
+    }
+
+    /// The user command `room leave ROOM`: the caller leaves a hosted room for good.
+    pub(in crate::bridge) async fn leave_room_command(
+        &self,
+        tx: &mut StoreTx,
+        caller: &Party,
+        room: &str,
+        actions: &mut Vec<Action>,
+    ) -> crate::store::Result<String> {
+        let Some(r) = self.room_named(room).await? else {
+            return Ok(format!("There is no bridged room {room}."));
+        };
+        let members = tx.room_members(&r.room).await?;
+        let mut model = self.room_model(&members);
+        let Ok(effects) = model.apply(caller, Request::Leave) else {
+            return Ok(format!("You are not in {room}."));
+        };
+        actions.extend(self.carry_out(tx, &r, &members, caller, effects, None).await?);
+        Ok(format!("OK: you left {room}."))
+    }
+
+    /// A hosted room by its MUC address (`sales\40hs@bridge`), Matrix alias (`#ucb-sales:hs`)
+    /// or the short name given to `room create` (`sales`).
+    async fn room_named(&self, name: &str) -> crate::store::Result<Option<HostedRoom>> {
+        let name = name.trim();
+        // A MUC address first: its localpart starts with `#` too.
+        if let Some((local, domain)) = name.rsplit_once('@') {
+            return if domain == self.map.component { self.room_by_muc(local).await } else { Ok(None) };
+        }
+        if name.starts_with('#') {
+            return self.store.room_by_alias(name).await;
+        }
+        if crate::commands::user::check_alias(name).is_ok() {
+            let alias = format!("#{}:{}", self.current_config().rooms.alias(name), self.map.homeserver);
+            return self.store.room_by_alias(&alias).await;
+        }
+        Ok(None)
     }
 }

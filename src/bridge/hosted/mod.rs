@@ -1,6 +1,8 @@
 //! Hosted rooms (`Conversation::HostedRoom`): a Matrix room the bridge hosts as a MUC on its
 //! component, where the bridge is the authority (`core::room` decides). Both directions live
-//! here: the Matrix side (`rooms`: messages, invitations, joins, kicks, power levels, topic; `commands`: `!kick` and the other room commands), the
+//! here: the Matrix side (`rooms`: messages, invitations, joins, kicks, power levels, topic;
+//! `commands`: `!kick` and the other room commands, and `room leave`; `effects`: carrying out
+//! what the room's rules decided), the
 //! XMPP side (`occupants`: joining and leaving; `muc`: messages, subject, invitations,
 //! `muc#admin`, the archive), carrying out their actions (`delivery`), and typing and read
 //! markers (`markers`). An XMPP message in a hosted room becomes a Matrix event in
@@ -8,6 +10,7 @@
 
 mod commands;
 mod delivery;
+mod effects;
 mod markers;
 pub mod muc;
 pub mod occupants;

@@ -467,7 +467,10 @@ impl Bridge {
             };
             let is_member = members.iter().any(|m| m.party == target);
             use crate::core::xmpp_in::{Affiliation as A, MucRole as R};
+            let me = Party::Xmpp(bare.clone());
             let request = match (&item.affiliation, &item.role) {
+                // Giving up one's own affiliation is leaving the room for good.
+                (Some(A::None), _) if target == me => Request::Leave,
                 (Some(A::None | A::Outcast), _) | (_, Some(R::None)) => Request::Remove(target),
                 (Some(A::Admin | A::Owner), _) | (_, Some(R::Moderator)) => Request::Appoint(target),
                 (Some(A::Member), _) | (_, Some(R::Participant)) if !is_member => Request::Add(target),

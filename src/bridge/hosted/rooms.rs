@@ -8,7 +8,7 @@ use crate::core::action::{Action, Extras, OccupantChange, Reply, RoomOp, Text};
 use crate::core::ids::{ArchiveId, BareJid, MatrixUserId, RoomId, StanzaId};
 use crate::core::inbound::{MatrixIn, Membership};
 use crate::core::mentions::{self, Addressee};
-use crate::core::room::{self, Effect, Request, Role, Room};
+use crate::core::room::{self, Request, Role, Room};
 use crate::core::watch::Party;
 use crate::store::{ArchiveKey, HostedRoom, NewArchived, RoomMember, StoreTx};
 
@@ -253,6 +253,12 @@ impl Bridge {
                             return Ok(vec![]);
                         }
                         self.matrix_join(tx, &room, &members, &user, displayname.as_deref()).await?
+                    }
+                    Membership::Leave if sender == user => {
+                        // Leaving on one's own: the room's rules decide who owns it next.
+                        let mut model = self.room_model(&members);
+                        let Ok(effects) = model.apply(&who, Request::Leave) else { return Ok(vec![]) };
+                        self.carry_out(tx, &r, &members, &who, effects, None).await?
                     }
                     Membership::Leave | Membership::Ban => {
                         let Some(m) = members.iter().find(|m| m.party == who).cloned() else { return Ok(vec![]) };
@@ -512,89 +518,5 @@ impl Bridge {
         };
         let others: Vec<&str> = members.iter().filter(|m| &m.party != who).map(|m| m.nick.as_str()).collect();
         room::unique_nick(others.iter().copied(), &base)
-    }
-
-    /// Record what a moderator's request changed, and queue it for both networks. `reason` is
-    /// the moderator's own (an XMPP `muc#admin` item's `<reason/>`), shown with a removal.
-    pub(in crate::bridge) async fn carry_out(
-        &self,
-        tx: &mut StoreTx,
-        r: &HostedRoom,
-        members: &[RoomMember],
-        actor: &Party,
-        effects: Vec<Effect>,
-        reason: Option<&str>,
-    ) -> crate::store::Result<Vec<Action>> {
-        let room = &r.room;
-        let mut actions = vec![];
-        for effect in effects {
-            match effect {
-                Effect::RoleChanged(who, role) => {
-                    let Some(m) = members.iter().find(|m| m.party == who) else { continue };
-                    tx.save_member(room, &RoomMember { role, ..m.clone() }).await?;
-                    actions.push(Action::MatrixRoomAct {
-                        room: room.clone(),
-                        op: RoomOp::SetPower { user: self.matrix_id_of(&who), level: role.power_level() },
-                    });
-                    actions.push(Action::XmppOccupant {
-                        room: room.clone(),
-                        who,
-                        nick: m.nick.clone(),
-                        change: OccupantChange::Present { role },
-                    });
-                }
-                Effect::Left(who) => {
-                    let Some(m) = members.iter().find(|m| m.party == who) else { continue };
-                    tx.remove_member(room, &who).await?;
-                    let reason = match reason.map(str::trim).filter(|r| !r.is_empty()) {
-                        Some(why) => format!("removed by {actor}: {why}"),
-                        None => format!("removed by {actor}"),
-                    };
-                    actions.push(Action::MatrixRoomAct {
-                        room: room.clone(),
-                        op: RoomOp::Kick { user: self.matrix_id_of(&who), reason: reason.clone() },
-                    });
-                    actions.push(Action::XmppOccupant {
-                        room: room.clone(),
-                        who: who.clone(),
-                        nick: m.nick.clone(),
-                        change: OccupantChange::Gone { kicked: true, reason: Some(reason), banned: false },
-                    });
-                    if let Party::Xmpp(jid) = &who {
-                        actions.push(Action::XmppNotice {
-                            to: jid.clone(),
-                            text: Text::notice(format!("{actor} removed you from {}.", self.muc_of(r))),
-                        });
-                    }
-                }
-                Effect::Joined(who, role) => {
-                    let nick = self.new_nick(members, &who, None);
-                    tx.save_member(room, &RoomMember { party: who.clone(), role, joined: false, nick }).await?;
-                    match &who {
-                        Party::Matrix(user) => actions.push(Action::MatrixRoomAct {
-                            room: room.clone(),
-                            op: RoomOp::Invite { user: user.clone() },
-                        }),
-                        Party::Xmpp(jid) => {
-                            let ghost = self.map.ghost_for(jid);
-                            if !r.open {
-                                actions.push(Action::MatrixRoomAct {
-                                    room: room.clone(),
-                                    op: RoomOp::Invite { user: ghost.clone() },
-                                });
-                            }
-                            actions.push(Action::MatrixJoin { room: room.clone(), user: ghost });
-                            actions.push(Action::XmppMucInvite {
-                                room: room.clone(),
-                                to: jid.clone(),
-                                from: actor.clone(),
-                                reason: None,
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        Ok(actions)
     }
 }
