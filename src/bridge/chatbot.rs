@@ -418,8 +418,17 @@ impl Bridge {
     /// Show the chatbot typing while it thinks (Matrix `m.typing`, XEP-0085 `composing`), and
     /// stop showing it (on XMPP the answer itself ends it). Cosmetic: a failure is only logged.
     pub(super) async fn chatbot_typing(&self, to: &To<'_>, typing: bool) {
-        if to.muc.is_some() {
-            return; // a MUC occupant's typing is not worth a stanza to everyone
+        if let Some(muc) = to.muc {
+            // In a MUC on an XMPP server: a bodiless groupchat message from its occupant; the
+            // answer itself ends it.
+            let Some(me) = self.map.chatbot_jid() else { return };
+            if typing
+                && let Err(e) =
+                    self.xmpp.deliver(Outgoing::ChatStateRemote { user: me, muc: muc.clone(), composing: true }).await
+            {
+                tracing::debug!(%muc, error = %e, "chatbot: cannot send composing");
+            }
+            return;
         }
         match (to.room, to.party) {
             (Some(room), _) => {

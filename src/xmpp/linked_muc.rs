@@ -3,6 +3,7 @@
 //! addresses and read here into `XmppIn::Linked*` (the bridge decides, in `bridge::linked`);
 //! joining, leaving and speaking, sent from them.
 
+use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::delay::Delay;
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::message::{Id, Message, MessageType};
@@ -168,6 +169,14 @@ pub fn say_remote(
     message.from = Some(linked_from(user)?);
     message.id = Some(Id(id.to_owned()));
     message = message.with_payload(OriginId { id: id.to_owned() });
+    Ok(Stanza::Message(message))
+}
+
+/// An XEP-0085 chat state of a Matrix user in a remote MUC: a bodiless groupchat message.
+pub fn chat_state_remote(user: &BareJid, muc: &BareJid, composing: bool) -> Result<Stanza, DeliveryError> {
+    let state = if composing { ChatState::Composing } else { ChatState::Paused };
+    let mut message = Message::groupchat(Some(muc_jid(muc)?)).with_payload(state);
+    message.from = Some(linked_from(user)?);
     Ok(Stanza::Message(message))
 }
 

@@ -122,6 +122,8 @@ pub enum Outgoing {
         extras: Extras<StanzaId>,
         mentions: Vec<crate::core::mentions::Span>,
     },
+    /// A Matrix user (the assistant, while it thinks) is composing in it, or stopped.
+    ChatStateRemote { user: BareJid, muc: BareJid, composing: bool },
     /// A Matrix user's reactions or retraction in it (by the room's stanza id).
     ActRemote { user: BareJid, muc: BareJid, id: String, act: XmppAct },
 }
@@ -170,6 +172,7 @@ impl Outgoing {
                 one(linked_muc::say_remote(user, muc, text, id, extras, mentions))
             }
             ActRemote { user, muc, id, act } => one(linked_muc::act_remote(user, muc, id, act)),
+            ChatStateRemote { user, muc, composing } => one(linked_muc::chat_state_remote(user, muc, *composing)),
         }
     }
 }

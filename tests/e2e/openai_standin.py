@@ -77,6 +77,7 @@ class StandIn:
     images_as_url: bool = False
     requests: list[Recorded] = field(default_factory=list)
     _failures: list[tuple[int, dict, dict]] = field(default_factory=list)
+    _think: list[float] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _loop: asyncio.AbstractEventLoop | None = None
     _runner: web.AppRunner | None = None
@@ -88,6 +89,11 @@ class StandIn:
         body = {"error": {"message": message, "type": "requests" if status == 429 else "server_error", "code": code}}
         with self._lock:
             self._failures.append((status, body, headers or {}))
+
+    def think_next(self, seconds: float) -> None:
+        """The next answer comes only after `seconds` (a model that takes its time)."""
+        with self._lock:
+            self._think.append(seconds)
 
     def asked(self, needle: str) -> list[Recorded]:
         """Requests whose last user message contains `needle`."""
@@ -119,6 +125,10 @@ class StandIn:
         elif failure is not None:
             status, out, extra = failure
         else:
+            with self._lock:
+                think = self._think.pop(0) if self._think else 0.0
+            if think:
+                await asyncio.sleep(think)
             users = [m for m in body["messages"] if m.get("role") == "user"]
             question = users[-1]["content"] if users else ""
             content = ANSWER_PREFIX + question

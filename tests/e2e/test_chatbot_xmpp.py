@@ -23,9 +23,15 @@ from test_notify import _ask_component
 from test_portal import join_remote_muc, muc_domain, said as said_in_muc
 from test_rooms import MUC_ADMIN, MUC_USER, create_room, groupchat, invited_xmpp_joins, iq, muc_of
 from test_xmpp_discovery import DISCO_INFO, FORMS_NS, SEARCH_NS
-from ucb import Peers, run, settings, token, wait_for, xml_escape
+from ucb import CHATSTATES_NS, Peers, run, settings, token, wait_for, xml_escape
 
 AWAY = "The AI service is not reachable"
+
+
+def composing_from(x, occupant: str, after: int) -> list:
+    """Bodiless XEP-0085 `composing` messages from the MUC occupant `occupant` after index `after`."""
+    return [s for s in x.messages[after:]
+            if s.frm == occupant and s.child(CHATSTATES_NS, "composing") is not None and s.body is None]
 
 
 def avatar() -> bytes:
@@ -129,9 +135,13 @@ def test_in_a_hosted_room_the_xmpp_occupants_see_the_assistants_answers_and_imag
                 """What the assistant said in the MUC: `text`, alone or after the quote of a reply."""
                 return [(n, b) for n, b in groupchat(x, muc) if n == nick and (b == text or b.endswith("\n" + text))]
 
-            # A Matrix participant asks: the answer reaches the XMPP occupant too.
+            # A Matrix participant asks: the XMPP occupant sees it compose (the model takes a
+            # moment), then the answer.
             q1 = f"what is XMPP {token()}"
+            provider.think_next(3)
+            before = len(x.messages)
             await m.send_text(room, f"Assistant: {q1}")
+            await wait_for(lambda: composing_from(x, f"{muc}/{nick}", before), 30, what="the assistant composing")
             [(_, a1)] = await wait_for(lambda: heard(ANSWER_PREFIX + q1), 30, what="the answer in the MUC")
             assert a1.startswith(f"> Assistant: {q1}\n"), a1   # a reply, quoting the question
             # The XMPP occupant asks in the room: answered there, with the room's one context.
@@ -207,7 +217,11 @@ def test_invited_into_an_xmpp_muc_it_answers_when_addressed_and_forgets_the_muc_
             chat = f"Lunch at noon {token()}"
             yann.send_xml(f"<message type='groupchat' to='{muc}'><body>{chat}</body></message>")
             q1 = f"what is XMPP {token()}"
+            provider.think_next(3)
+            before = len(owner.messages)
             owner.send_xml(f"<message type='groupchat' to='{muc}'><body>{nick}: {q1}</body></message>")
+            # It composes while the model thinks, then answers.
+            await wait_for(lambda: composing_from(owner, f"{muc}/{nick}", before), 30, what="the assistant composing")
             await wait_for(lambda: said_in_muc(owner, muc, nick, ANSWER_PREFIX + q1), 30, what="the answer")
             assert not any(chat in c for r in provider.all_requests() for c in r.contents())
             # Someone else in the MUC asks: one context for the MUC.

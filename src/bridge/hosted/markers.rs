@@ -14,7 +14,8 @@ impl Bridge {
     /// `m.typing` in a hosted room; `false` if the room is not one.
     pub(in crate::bridge) async fn room_typing(&self, room: &RoomId, users: &[MatrixUserId]) -> bool {
         let Ok(Some(r)) = self.hosted_room(room).await else { return false };
-        let now: HashSet<MatrixUserId> = users.iter().filter(|u| !self.map.is_bridge_user(u)).cloned().collect();
+        // The assistant is a participant: its typing while it thinks is shown too.
+        let now: HashSet<MatrixUserId> = users.iter().filter(|u| !self.is_echo(u)).cloned().collect();
         let before = match self.hosted.typing.lock() {
             Ok(mut t) => t.insert(room.clone(), now.clone()).unwrap_or_default(),
             Err(_) => return true,

@@ -91,7 +91,7 @@ impl Bridge {
     /// Whether a message in a hosted room is the bridge's own echo (a ghost's or the bot's,
     /// which came from XMPP or is the bridge's notice). The assistant is a bridge user too, but
     /// what it says is new content for the XMPP occupants.
-    fn is_echo(&self, sender: &MatrixUserId) -> bool {
+    pub(super) fn is_echo(&self, sender: &MatrixUserId) -> bool {
         self.map.is_bridge_user(sender) && !self.is_chatbot(sender)
     }
 

@@ -180,7 +180,9 @@ impl Bridge {
     /// Post an occupant's message, its references resolved to events now, and record it.
     pub(in crate::bridge) async fn deliver_linked_say(&self, id: i64, say: LinkedSay<'_>) -> Result<(), DeliveryError> {
         if self.map.jid_for_ghost(say.user).is_some() {
-            self.ensure_ghost(say.user, say.nick).await?;
+            // Under its own name: a MUC nick names the ghost in this room only (its member
+            // event), never in its profile, which every room shows.
+            self.ensure_xmpp_ghost(say.user).await?;
         }
         let reply_to = match &say.extras.reply_to {
             Some(r) => self.store.linked_message_by_stanza(say.muc, r.id.as_str()).await?.map(|m| m.event_id),
