@@ -122,12 +122,19 @@ impl Bridge {
         Ok(found)
     }
 
-    async fn occupant(&self, r: &HostedRoom, full: &str, bare: &BareJid) -> Result<RoomMember, Refusal> {
+    /// The sender as a member of the room (refused unless they are in it), with the room's
+    /// members as read for that, so callers that need them too do not read them again.
+    async fn occupant(
+        &self,
+        r: &HostedRoom,
+        full: &str,
+        bare: &BareJid,
+    ) -> Result<(RoomMember, Vec<RoomMember>), Refusal> {
         let me = Party::Xmpp(bare.clone());
         let occupants = self.store.occupants(&r.room).await.map_err(internal)?;
         let members = self.store.room_members(&r.room).await.map_err(internal)?;
-        match members.into_iter().find(|m| m.party == me) {
-            Some(m) if occupants.iter().any(|(f, _)| f == full) => Ok(m),
+        match members.iter().find(|m| m.party == me) {
+            Some(m) if occupants.iter().any(|(f, _)| f == full) => Ok((m.clone(), members)),
             _ => Err(Refusal::policy("You are not in this room; join it first.")),
         }
     }
@@ -146,7 +153,7 @@ impl Bridge {
         mentions: Vec<String>,
     ) -> Result<(), Refusal> {
         let r = self.muc_room(room_local).await?;
-        let m = self.occupant(&r, full, bare).await?;
+        let (m, members) = self.occupant(&r, full, bare).await?;
         let text = Text::plain(body);
         let ghost = self.map.ghost_for(bare);
         let (reply, replaces) = (extras.reply_to.is_some(), extras.replaces.is_some());
@@ -194,7 +201,6 @@ impl Bridge {
         let archive_id = ArchiveId(tx.archive(&r.room, &archived).await.map_err(internal)?);
         if original.is_none() {
             // A correction is not a new message for the journals.
-            let members = tx.room_members(&r.room).await.map_err(internal)?;
             self.count_room_message(&mut tx, &r, &members, &m.party).await.map_err(internal)?;
         }
         let to_matrix = Extras {
@@ -249,7 +255,7 @@ impl Bridge {
         act: XmppAct,
     ) -> Result<(), Refusal> {
         let r = self.muc_room(room_local).await?;
-        let m = self.occupant(&r, full, bare).await?;
+        let (m, _) = self.occupant(&r, full, bare).await?;
         let mut tx = self.store.begin().await.map_err(internal)?;
         if let Some(id) = &id
             && !tx.claim_stanza(&bare.to_string(), id).await.map_err(internal)?
@@ -303,8 +309,7 @@ impl Bridge {
         body: String,
     ) -> Result<(), Refusal> {
         let r = self.muc_room(room_local).await?;
-        let me = self.occupant(&r, full, bare).await?;
-        let members = self.store.room_members(&r.room).await.map_err(internal)?;
+        let (me, members) = self.occupant(&r, full, bare).await?;
         let Some(target) = members.iter().find(|m| m.nick == nick && m.joined) else {
             return Err(Refusal::not_found(format!("Nobody in this room is called {nick}.")));
         };
@@ -383,7 +388,7 @@ impl Bridge {
         subject: String,
     ) -> Result<(), Refusal> {
         let r = self.muc_room(room_local).await?;
-        let m = self.occupant(&r, full, bare).await?;
+        let (m, _) = self.occupant(&r, full, bare).await?;
         if !m.role.is_moderator() {
             return Err(Refusal::forbidden("Only moderators can change the subject."));
         }
