@@ -24,6 +24,13 @@ def muc_invites(x, muc: str) -> list:
     return [s for s in x.messages if s.frm == muc and "invite" in (s.xml or "")]
 
 
+async def component_says(x, text: str) -> list:
+    """The component's answers to x that contain text (waits for one)."""
+    comp = settings().component
+    return await wait_for(lambda: [s for s in x.chats_from(comp) if text in (s.body or "")], 30,
+                          what=f"the component says {text!r}")
+
+
 async def grown_room_alias(m, dm: str, ghost: str) -> str:
     """The ghost's notice in the 1:1 naming the new room; returns its alias localpart."""
     def found():
@@ -120,12 +127,10 @@ def test_room_create_with_invites_the_listed_people(bridge):
             x = await p.xmpp_user("own")
             y = await p.xmpp_user("gst")
             m = await p.matrix_user("mat")
-            comp = settings().component
             # From XMPP: an XMPP user and a Matrix user (by their address).
             alias = "with" + token(4).lower()
-            x.send_chat(comp, f"room create {alias} Planning --with {y.bare} {m.jid}")
-            await wait_for(lambda: [s for s in x.chats_from(comp) if "is ready" in (s.body or "")], 30,
-                           what="the room is ready")
+            x.send_chat(settings().component, f"room create {alias} Planning --with {y.bare} {m.jid}")
+            await component_says(x, "is ready")
             muc = muc_of(alias)
             await wait_for(lambda: muc_invites(y, muc), 20, what=f"{y.bare}: a MUC invitation")
             room, _ = await m.wait_invite(_bot())
@@ -158,18 +163,15 @@ def test_room_create_with_past_the_cap_is_refused_whole(bridge):
             alias = "cap" + token(4).lower()
             people = " ".join(f"p{i}{token(3).lower()}@{settings().xmpp_domain}" for i in range(cap))
             x.send_chat(comp, f"room create {alias} --with {people}")
-            refusal = await wait_for(lambda: [s for s in x.chats_from(comp) if "at most" in (s.body or "")], 30,
-                                     what="the refusal")
-            body = refusal[0].body
+            body = (await component_says(x, "at most"))[0].body
             assert f"at most {cap}" in body and f"would be {cap + 1}" in body and "Nothing was created" in body, body
             # A name that does not read refuses the whole command too.
             x.send_chat(comp, f"room create {alias} --with {y.bare} not-an-address")
-            await wait_for(lambda: [s for s in x.chats_from(comp) if "not-an-address" in (s.body or "")
-                                    and "Nothing was created" in (s.body or "")], 30, what="the bad address")
+            bad = (await component_says(x, "not-an-address"))[0].body
+            assert "Nothing was created" in bad, bad
             # Nothing was created: the same alias is still free, and y hears only of this room.
             x.send_chat(comp, f"room create {alias} --with {y.bare}")
-            await wait_for(lambda: [s for s in x.chats_from(comp) if "is ready" in (s.body or "")], 30,
-                           what="the room is ready")
+            await component_says(x, "is ready")
             await wait_for(lambda: muc_invites(y, muc_of(alias)), 20, what="y's MUC invitation")
             assert len([s for s in y.messages if "invite" in (s.xml or "")]) == 1
     run(go(), timeout=120)
@@ -182,11 +184,9 @@ def test_a_direct_invitation_from_xmpp_invites_the_matrix_user(bridge):
             y = await p.xmpp_user("out")
             m = await p.matrix_user("inv")
             m2 = await p.matrix_user("not")
-            comp = settings().component
             alias = "xep" + token(4).lower()
-            x.send_chat(comp, f"room create {alias} Direct")
-            await wait_for(lambda: [s for s in x.chats_from(comp) if "is ready" in (s.body or "")], 30,
-                           what="the room is ready")
+            x.send_chat(settings().component, f"room create {alias} Direct")
+            await component_says(x, "is ready")
             muc = muc_of(alias)
             await join_muc(x, muc, "owner")
 
