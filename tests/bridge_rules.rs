@@ -284,8 +284,15 @@ impl MatrixOut for FakeHomeserver {
         Ok(())
     }
 
-    async fn kick(&self, room: &RoomId, user: &MatrixUserId, reason: &str) -> Result<(), MatrixError> {
-        self.record(format!("kick({:?}, {:?}, {:?})", room, user, reason));
+    async fn kick(
+        &self,
+        room: &RoomId,
+        by: Option<&MatrixUserId>,
+        user: &MatrixUserId,
+        reason: &str,
+    ) -> Result<(), MatrixError> {
+        let by = by.map_or_else(String::new, |b| format!("{b:?}, "));
+        self.record(format!("kick({:?}, {by}{:?}, {:?})", room, user, reason));
         Ok(())
     }
 

@@ -270,6 +270,15 @@ impl Bridge {
                     return self.direct_invite(tx, room, sender, user).await;
                 }
                 self.remember_displayname(&user, displayname.as_deref());
+                if membership == Membership::Invite
+                    && !self.map.is_bridge_user(&sender)
+                    && let Some(chat) = tx.dm_by_room(&room).await?
+                    && chat.matrix == sender
+                    && user != sender
+                {
+                    // A Matrix user invited into a direct chat by its Matrix side.
+                    return Ok(self.grow_direct_chat(&chat, &user).await);
+                }
                 let peer = match membership {
                     Membership::Join => PeerMembership::Joined,
                     Membership::Invite => PeerMembership::Invited,

@@ -17,6 +17,7 @@ pub mod direct;
 mod fetch;
 mod ghosts;
 mod group_chats;
+mod grow;
 pub mod hosted;
 pub mod http_in;
 mod journal;

@@ -369,11 +369,30 @@ pub enum SmsOrigin {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum RoomOp {
-    Invite { user: MatrixUserId },
-    Kick { user: MatrixUserId, reason: String },
-    SetPower { user: MatrixUserId, level: i64 },
-    SetTopic { topic: String },
-    SetName { name: String },
+    Invite {
+        user: MatrixUserId,
+    },
+    Kick {
+        user: MatrixUserId,
+        reason: String,
+    },
+    /// Withdraw `user`'s invitation as `by`, a member of the room (a ghost in its direct chat,
+    /// where the bot is not).
+    Withdraw {
+        user: MatrixUserId,
+        by: MatrixUserId,
+        reason: String,
+    },
+    SetPower {
+        user: MatrixUserId,
+        level: i64,
+    },
+    SetTopic {
+        topic: String,
+    },
+    SetName {
+        name: String,
+    },
 }
 
 /// How an occupant's presence in a MUC changes.

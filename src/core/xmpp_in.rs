@@ -23,6 +23,12 @@ pub enum XmppIn {
         id: Option<String>,
         act: XmppAct,
     },
+    /// A direct invitation (XEP-0249) of the Matrix user behind `to_local` into `room`.
+    DirectInvite {
+        from: BareJid,
+        to_local: String,
+        room: BareJid,
+    },
     /// Chat states, read markers and receipts sent to an address (no body).
     DirectMarkers {
         from: BareJid,

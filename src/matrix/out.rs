@@ -96,7 +96,14 @@ pub trait MatrixOut: Send + Sync {
     async fn invite(&self, room: &RoomId, by: &MatrixUserId, user: &MatrixUserId) -> Result<(), MatrixError>;
     async fn join(&self, room: &RoomId, user: &MatrixUserId) -> Result<(), MatrixError>;
     async fn leave(&self, room: &RoomId, user: &MatrixUserId) -> Result<(), MatrixError>;
-    async fn kick(&self, room: &RoomId, user: &MatrixUserId, reason: &str) -> Result<(), MatrixError>;
+    /// Remove `user` (or withdraw their invitation) as `by` (`None`: the bot).
+    async fn kick(
+        &self,
+        room: &RoomId,
+        by: Option<&MatrixUserId>,
+        user: &MatrixUserId,
+        reason: &str,
+    ) -> Result<(), MatrixError>;
     async fn set_power_level(&self, room: &RoomId, user: &MatrixUserId, level: i64) -> Result<(), MatrixError>;
     async fn set_topic(&self, room: &RoomId, topic: &str) -> Result<(), MatrixError>;
     async fn set_name(&self, room: &RoomId, name: &str) -> Result<(), MatrixError>;

@@ -277,6 +277,15 @@ pub fn read_message(message: Message) -> Read {
     let read = crate::xmpp::content::read(&message);
     let id = message.id.clone().map(|i| i.0);
     let to_local = to.node().map(|n| n.as_str().to_owned());
+    if let (Some(room), Some(to_local)) = (assistant::direct_invitation(&message), to_local.clone()) {
+        // An invitation of a Matrix user into a room (it may carry a body for other clients).
+        let Ok(room) = BareJid::parse(room) else {
+            let text = format!("'{room}' is not a room address.");
+            return Read::Reply(outbound::message_error(Some(to), from, id, RefusalKind::BadRequest, &text));
+        };
+        let envelope = Envelope::message(from, to, id);
+        return Read::Bridge(XmppIn::DirectInvite { from: sender, to_local, room }, Some(envelope));
+    }
     let envelope = Envelope::message(from, to, id.clone());
     if let (Some(act), Some(to_local)) = (read.act.clone(), to_local.clone()) {
         // Reactions or a retraction (its body is only a fallback for other clients).
@@ -513,6 +522,31 @@ pub(crate) mod tests {
             panic!("a message")
         };
         assert!(matches!(read_message(m), Read::Reply(Stanza::Message(_))));
+    }
+
+    #[test]
+    fn a_direct_invitation_of_a_matrix_user_is_read_with_its_room() {
+        let invite = |room: &str| {
+            let Stanza::Message(m) = stanza(&format!(
+                "<message {NS} id='i1' from='juliet@x.example/phone' to='bob\\40hs.example@matrix.xmpp.example'>\
+                 <body>join us</body><x xmlns='jabber:x:conference' jid='{room}'/></message>"
+            )) else {
+                panic!("a message")
+            };
+            read_message(m)
+        };
+        let Read::Bridge(XmppIn::DirectInvite { from, to_local, room }, Some(_)) =
+            invite("#r\\40hs.example@matrix.xmpp.example")
+        else {
+            panic!("a direct invitation")
+        };
+        assert_eq!(from.to_string(), "juliet@x.example");
+        assert_eq!(
+            (to_local.as_str(), room.to_string().as_str()),
+            ("bob\\40hs.example", "#r\\40hs.example@matrix.xmpp.example")
+        );
+        // A room address that does not read is answered here.
+        assert!(matches!(invite("@"), Read::Reply(Stanza::Message(_))));
     }
 
     #[test]

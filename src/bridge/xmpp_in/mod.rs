@@ -69,6 +69,11 @@ impl Bridge {
                     self.answer(reply, Answer::Refused(refusal)).await;
                 }
             }
+            XmppIn::DirectInvite { from, to_local, room } => {
+                if let Err(refusal) = self.direct_room_invite(&from, &to_local, &room).await {
+                    self.answer(reply, Answer::Refused(refusal)).await;
+                }
+            }
             XmppIn::DirectMarkers { from, to_local, markers } => self.direct_markers(&from, to_local, markers).await,
             XmppIn::AdhocCommand(command) => self.adhoc_command(command, reply).await,
             XmppIn::Command { from, body } => {

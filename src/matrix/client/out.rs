@@ -341,11 +341,17 @@ impl MatrixOut for MatrixClient {
         self.call(leave_room::v3::Request::new(to_ruma_room(room)?), Some(user)).await.map(|_| ())
     }
 
-    /// Remove a user from a room (or withdraw their invitation), as the bot.
-    async fn kick(&self, room: &RoomId, user: &MatrixUserId, reason: &str) -> Result<(), MatrixError> {
+    /// Remove a user from a room (or withdraw their invitation), as `by` or the bot.
+    async fn kick(
+        &self,
+        room: &RoomId,
+        by: Option<&MatrixUserId>,
+        user: &MatrixUserId,
+        reason: &str,
+    ) -> Result<(), MatrixError> {
         let mut request = kick_user::v3::Request::new(to_ruma_room(room)?, to_ruma_user(user)?);
         request.reason = Some(reason.to_owned());
-        self.call(request, None).await.map(|_| ())
+        self.call(request, by).await.map(|_| ())
     }
 
     /// Set a user's power level in a room, as the bot.
