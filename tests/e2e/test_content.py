@@ -393,25 +393,55 @@ def test_a_media_link_expires_after_its_lifetime(bridge):
 
 
 # ------------------------------------------------------------------------------ hosted rooms --
+async def hosted(p, name: str):
+    """ann (Matrix) starts a room and cid (XMPP) joins it. Returns m, x, room, muc and a finder of
+    the room's groupchat messages on XMPP."""
+    m = await p.matrix_user("ann")
+    x = await p.xmpp_user("cid")
+    alias = name + token(3).lower()
+    room = await create_room(m, alias)
+    muc = muc_of(alias)
+    await invited_xmpp_joins(m, room, x, muc, "cid")
+    await m.wait_joined(room, x.ghost)
+
+    def from_room(pred):
+        return next((s for s in x.messages if s.type == "groupchat" and s.frm.split("/")[0] == muc
+                     and pred(s)), None)
+    return m, x, room, muc, from_room
+
+
+async def said_by_cid(x, m, room: str, muc: str, from_room, sid: str, body: str):
+    """cid says `body` in the room; returns the room's stanza id (from his echo) and its Matrix event."""
+    x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='{sid}'><body>{xml_escape(body)}</body></message>")
+    echo = await wait_for(lambda: from_room(lambda s: s.id == sid), 30, what=f"the echo of {body}")
+    return stanza_id(echo), await m.wait_message(room, x.ghost, body)
+
+
+def ann(m, muc: str) -> str:
+    """m's occupant address in the room (their nick is their localpart)."""
+    return f"{muc}/{m.localpart}"
+
+
+async def mam_all(x, muc: str) -> list[ET.Element]:
+    """Every message of the room's archive (one MAM query), as the forwarded <message> elements."""
+    qid = "q" + token(4)
+    mark = len(x.messages)
+    kind, res = await iq(x, muc, "set", f"<query xmlns='{MAM_NS}' queryid='{qid}'/>")
+    assert kind == "result", res
+    out = []
+    for s in x.messages[mark:]:
+        r = ET.fromstring(s.xml).find(f"{{{MAM_NS}}}result")
+        if r is not None and r.get("queryid") == qid:
+            out.append(r.find(".//{jabber:client}message"))
+    return out
+
+
 def test_room_replies_edits_and_reactions_both_ways(bridge):
     async def go():
         async with Peers() as p:
-            m = await p.matrix_user("ann")
-            x = await p.xmpp_user("cid")
-            alias = "content" + token(3).lower()
-            room = await create_room(m, alias)
-            muc = muc_of(alias)
-            await invited_xmpp_joins(m, room, x, muc, "cid")
-            await m.wait_joined(room, x.ghost)
-
-            def from_room(pred):
-                return next((s for s in x.messages if s.type == "groupchat" and s.frm.split("/")[0] == muc
-                             and pred(s)), None)
-
+            m, x, room, muc, from_room = await hosted(p, "content")
             # XMPP says something; its echo carries the room's stanza id.
-            x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='ox1'><body>the plan</body></message>")
-            plan_sid = stanza_id(await wait_for(lambda: from_room(lambda s: s.id == "ox1"), 30, what="the echo"))
-            plan = await m.wait_message(room, x.ghost, "the plan")
+            plan_sid, plan = await said_by_cid(x, m, room, muc, from_room, "ox1", "the plan")
 
             # Matrix replies to it: on XMPP a reply to the room's stanza id.
             await send(m, room, {"msgtype": "m.text", "body": "sounds good",
@@ -436,50 +466,12 @@ def test_room_replies_edits_and_reactions_both_ways(bridge):
     run(go(), timeout=240)
 
 
-async def hosted(p, name: str):
-    """ann (Matrix) starts a room and cid (XMPP) joins it. Returns m, x, room, muc and a finder of
-    the room's groupchat messages on XMPP."""
-    m = await p.matrix_user("ann")
-    x = await p.xmpp_user("cid")
-    alias = name + token(3).lower()
-    room = await create_room(m, alias)
-    muc = muc_of(alias)
-    await invited_xmpp_joins(m, room, x, muc, "cid")
-    await m.wait_joined(room, x.ghost)
-
-    def from_room(pred):
-        return next((s for s in x.messages if s.type == "groupchat" and s.frm.split("/")[0] == muc
-                     and pred(s)), None)
-    return m, x, room, muc, from_room
-
-
-def ann(m, muc: str) -> str:
-    """m's occupant address in the room (their nick is their localpart)."""
-    return f"{muc}/{m.localpart}"
-
-
-async def mam_all(x, muc: str) -> list[ET.Element]:
-    """Every message of the room's archive (one MAM query), as the forwarded <message> elements."""
-    qid = "q" + token(4)
-    mark = len(x.messages)
-    kind, res = await iq(x, muc, "set", f"<query xmlns='{MAM_NS}' queryid='{qid}'/>")
-    assert kind == "result", res
-    out = []
-    for s in x.messages[mark:]:
-        r = ET.fromstring(s.xml).find(f"{{{MAM_NS}}}result")
-        if r is not None and r.get("queryid") == qid:
-            out.append(r.find(".//{jabber:client}message"))
-    return out
-
-
 def test_room_retractions_both_ways_and_the_archive_keeps_them(bridge):
     async def go():
         async with Peers() as p:
             m, x, room, muc, from_room = await hosted(p, "retract")
             # XMPP -> Matrix: cid retracts by the room's stanza id; his ghost redacts the event.
-            x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='ox1'><body>oops</body></message>")
-            oops_sid = stanza_id(await wait_for(lambda: from_room(lambda s: s.id == "ox1"), 30, what="the echo"))
-            oops = await m.wait_message(room, x.ghost, "oops")
+            oops_sid, oops = await said_by_cid(x, m, room, muc, from_room, "ox1", "oops")
             x.send_xml(retract_xml(muc, "ox2", oops_sid, "groupchat"))
             await m.sync_until(lambda: [r for r in events(m, room, x.ghost, "m.room.redaction")
                                         if oops["event_id"] in (r.get("redacts"), r["content"].get("redacts"))],
@@ -492,9 +484,7 @@ def test_room_retractions_both_ways_and_the_archive_keeps_them(bridge):
                                30, what="ann's retraction")
             assert r.child(RETRACT_NS, "retract")["id"] == stanza_id(got), r.xml
             # Reactions both ways (the positive control: these are still messages of the room).
-            x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='ox3'><body>keep</body></message>")
-            keep_sid = stanza_id(await wait_for(lambda: from_room(lambda s: s.id == "ox3"), 30, what="the echo"))
-            keep = await m.wait_message(room, x.ghost, "keep")
+            keep_sid, keep = await said_by_cid(x, m, room, muc, from_room, "ox3", "keep")
             await send(m, room, {"m.relates_to": {"rel_type": "m.annotation", "event_id": keep["event_id"],
                                                   "key": "👍"}}, "m.reaction")
             await wait_for(lambda: from_room(lambda s: reactions_in(s) == (keep_sid, ["👍"])), 30, what="👍 on XMPP")

@@ -15,8 +15,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
+from test_content import hosted
 from test_linked_content import linked
-from test_rooms import create_room, invited_xmpp_joins, muc_of
 from ucb import Peers, run, settings, token, wait_for, xml_escape
 
 DELAY_NS = "urn:xmpp:delay"
@@ -100,28 +100,26 @@ def assert_held_since(got, sent: int) -> None:
     assert abs(ms(shown) - sent) < 1000, (delay["stamp"], sent)
 
 
+async def on_time_then_late(bridge, m, room: str, x, muc: str) -> None:
+    """In a room: m's message on time reaches x's client in the MUC without a <delay>, one held
+    while the bridge was down with one (x's client stays in the MUC meanwhile)."""
+    def from_m(body):
+        return next((s for s in x.messages if s.type == "groupchat" and s.frm == f"{muc}/{m.localpart}"
+                     and s.body == body), None)
+    on_time = "on time " + token(3)
+    await m.send_text(room, on_time)
+    got = await wait_for(lambda: from_m(on_time), 30, what="the message on time")
+    assert got.child(DELAY_NS, "delay") is None, got.xml
+    late = "said while the bridge was down " + token(3)
+    sent = await sent_while_the_bridge_is_down(bridge, m, room, late)
+    assert_held_since(await wait_for(lambda: from_m(late), 60, what="the late message"), sent)
+
+
 def test_a_late_matrix_message_in_a_hosted_room_carries_a_delay(bridge):
     async def go():
         async with Peers() as p:
-            m = await p.matrix_user("ann")
-            x = await p.xmpp_user("cid")
-            alias = "late" + token(3).lower()
-            room = await create_room(m, alias)
-            muc = muc_of(alias)
-            await invited_xmpp_joins(m, room, x, muc, "cid")
-            await m.wait_joined(room, x.ghost)
-
-            def from_ann(body):
-                return next((s for s in x.messages if s.type == "groupchat" and s.frm == f"{muc}/{m.localpart}"
-                             and s.body == body), None)
-            on_time = "on time " + token(3)
-            await m.send_text(room, on_time)
-            got = await wait_for(lambda: from_ann(on_time), 30, what="the message on time")
-            assert got.child(DELAY_NS, "delay") is None, got.xml
-            # The occupant's client stays in the MUC while the bridge is down; its copy waited.
-            late = "said while the bridge was down " + token(3)
-            sent = await sent_while_the_bridge_is_down(bridge, m, room, late)
-            assert_held_since(await wait_for(lambda: from_ann(late), 60, what="the late message"), sent)
+            m, x, room, muc, _ = await hosted(p, "late")
+            await on_time_then_late(bridge, m, room, x, muc)
     run(go(), timeout=180)
 
 
@@ -150,14 +148,5 @@ def test_linked_muc_time_stamps_both_ways(bridge):
             assert before_link - 1000 <= ev["origin_server_ts"] <= sent_at - 2000, (before_link, ev, sent_at)
 
             # Matrix -> XMPP: on time without a <delay>, late with one (the MUC passes it on).
-            def from_m(body):
-                return next((s for s in x.messages if s.type == "groupchat" and s.frm == f"{muc}/{m.localpart}"
-                             and s.body == body), None)
-            on_time = "on time " + token(3)
-            await m.send_text(room, on_time)
-            got = await wait_for(lambda: from_m(on_time), 30, what="the message on time")
-            assert got.child(DELAY_NS, "delay") is None, got.xml
-            late = "late in the MUC " + token(3)
-            sent = await sent_while_the_bridge_is_down(bridge, m, room, late)
-            assert_held_since(await wait_for(lambda: from_m(late), 60, what="the late message"), sent)
+            await on_time_then_late(bridge, m, room, x, muc)
     run(go(), timeout=240)
