@@ -9,7 +9,7 @@ use ucbridge::core::presence::{Consent, Presence, State};
 use ucbridge::core::room::Role;
 use ucbridge::core::watch::Party;
 use ucbridge::store::{
-    ArchiveFilter, DirectChat, HostedRoom, JournalQuery, MappedMessage, NewArchived, NewJournalRow, Page,
+    ArchiveFilter, ArchivedAct, DirectChat, HostedRoom, JournalQuery, MappedMessage, NewArchived, NewJournalRow, Page,
     PeerMembership, RoomMember, Store, Watch,
 };
 
@@ -902,9 +902,25 @@ async fn edits_reactions_retractions_and_media_links(db: &TestDb) {
     store.set_archive_event(&hosted, a2, "$a2").await.unwrap();
     let own = store.archived(&hosted, ArchiveKey::XmppId(&format!("ucb-a{a2}"))).await.unwrap().unwrap();
     assert_eq!(own.event_id.as_deref(), Some("$a2"));
+    // Reactions and a retraction are archived after the message (MAM serves them); the retracted
+    // message and its correction stay as tombstones without content, no longer found by reference.
     let mut tx = store.begin().await.unwrap();
-    tx.delete_archived(&hosted, a1).await.unwrap();
+    let liked = ArchivedAct::Reactions { target: a1, keys: vec!["👍".to_owned(), "a\nb".to_owned()] };
+    let r1 = tx.archive_act(&hosted, &ann, "Ann", Some("x-3"), &liked).await.unwrap();
+    let gone = tx.retract_archived(&hosted, a1, &ann, "Ann", Some("x-4")).await.unwrap();
     assert!(tx.archived(&hosted, ArchiveKey::Id(a1)).await.unwrap().is_none());
+    assert!(tx.archived(&hosted, ArchiveKey::XmppId("x-2")).await.unwrap().is_none(), "the correction too");
+    assert!(tx.archived(&hosted, ArchiveKey::XmppId("x-3")).await.unwrap().is_none(), "an act is no message");
+    tx.commit().await.unwrap();
+    let (all, _) = store.archive_search(&hosted, Page::After(0, 10), &ArchiveFilter::default()).await.unwrap();
+    assert_eq!(all.iter().map(|m| m.id).collect::<Vec<_>>(), vec![a1, a2, r1, gone]);
+    for tomb in &all[..2] {
+        assert_eq!(tomb.body, "");
+        assert_eq!(tomb.retracted.map(|r| r.by), Some(gone));
+    }
+    assert_eq!(all[2].act, Some(liked));
+    assert_eq!(all[3].act, Some(ArchivedAct::Retract { target: a1 }));
+    assert!(store.archive_page(&hosted, Page::After(0, 10)).await.unwrap().0.is_empty(), "history has none");
 
     // Media links: found by token, forgotten with their event.
     let link = MediaLink {
@@ -917,6 +933,7 @@ async fn edits_reactions_retractions_and_media_links(db: &TestDb) {
         event_id: "$file".into(),
         created_at: 1_800_000_000_000,
     };
+    let mut tx = store.begin().await.unwrap();
     tx.save_media(&link).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(store.media_by_token("t0k3n").await.unwrap(), Some(link));

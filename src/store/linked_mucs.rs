@@ -27,6 +27,16 @@ impl Store {
     }
 
     /// Every linked MUC: (room, MUC).
+    /// When a room was linked to its MUC (ms): no message in it is older on Matrix.
+    pub async fn linked_since(&self, room: &RoomId) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT created_at FROM xmpp_room WHERE room_id = $1")
+            .bind(room.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("linked since")?;
+        row.map(|r| r.try_get::<i64, _>(0).ctx("created_at")).transpose()
+    }
+
     pub async fn linked_mucs(&self) -> Result<Vec<(RoomId, BareJid)>> {
         let rows =
             sqlx::query("SELECT room_id, muc_jid FROM xmpp_room").fetch_all(&self.pool).await.ctx("xmpp rooms")?;

@@ -42,7 +42,9 @@ pub use chatbot::{ChatTurn, ChatbotRoom, ChatbotUsage};
 pub use command_data::{BlockEntry, ContactImport};
 pub use content::{MediaLink, Reaction};
 pub use direct_chats::{DirectChat, PeerMembership};
-pub use hosted_rooms::{ArchiveKey, ArchivedMessage, HostedRoom, NewArchived, Page, RoomMember};
+pub use hosted_rooms::{
+    ArchiveKey, ArchivedAct, ArchivedMessage, HostedRoom, NewArchived, Page, Retracted, RoomMember,
+};
 pub use journal::{ChatEntry, ChatQuery};
 pub use linked_messages::LinkedMessage;
 pub use messages::MappedMessage;

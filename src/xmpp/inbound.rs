@@ -586,6 +586,19 @@ pub(crate) mod tests {
             panic!("a message")
         };
         assert_eq!(linked_muc::read_message(muc.clone(), &m), None);
+        // The room's own <delay> marks history; the sender's (their server held it) does not.
+        let delayed = |from: &str| {
+            let Stanza::Message(m) = stanza(&format!(
+                "<message {NS} type='groupchat' from='room@conference.x.example/ann' to='bob\\40hs.example@matrix.xmpp.example/ucbridge'>\
+                 <body>held</body><delay xmlns='urn:xmpp:delay' from='{from}' stamp='2020-01-01T00:00:00Z'/></message>"
+            )) else {
+                panic!("a message")
+            };
+            linked_muc::read_message(muc.clone(), &m)
+        };
+        assert_eq!(delayed("room@conference.x.example"), None);
+        let Some(XmppIn::LinkedMessage(held)) = delayed("x.example") else { panic!("a live message") };
+        assert_eq!(held.extras.sent_at, Some(1_577_836_800_000));
         let Stanza::Message(m) = stanza(&format!(
             "<message {NS} type='groupchat' id='x1' from='room@conference.x.example/ann' to='bob\\40hs.example@matrix.xmpp.example/ucbridge'>\
              <body>new</body></message>"

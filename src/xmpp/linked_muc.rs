@@ -93,8 +93,15 @@ pub fn read_message(muc: BareJid, message: &Message) -> Option<XmppIn> {
     if message.type_ != MessageType::Groupchat {
         return None;
     }
-    // History sent on joining is what was said before the Matrix user came: not bridged.
-    if message.payloads.iter().any(|p| Delay::try_from(p.clone()).is_ok()) {
+    // History sent on joining is what was said before the Matrix user came: not bridged. The
+    // room marks it with its own `<delay>`; one from elsewhere (the sender's client or server
+    // held the message) is a live message that waited, and carries its original time.
+    let muc_address = muc.to_string();
+    let history = message.payloads.iter().filter_map(|p| Delay::try_from(p.clone()).ok()).any(|d| match &d.from {
+        Some(from) => from.to_bare().to_string() == muc_address,
+        None => true,
+    });
+    if history {
         return None;
     }
     let read = crate::xmpp::content::read(message);
@@ -166,6 +173,12 @@ pub fn say_remote(
     };
     let message = crate::xmpp::content::apply(Message::groupchat(Some(muc_jid(muc)?)), &body, extras);
     let mut message = crate::xmpp::content::add_mentions(message, text, spans);
+    // Set only when the message leaves late (the delivery decides): held by the component.
+    if let Some(ms) = extras.sent_at
+        && let Some(delay) = crate::xmpp::content::delay(&component_jid(user)?, ms)
+    {
+        message = message.with_payload(delay);
+    }
     message.from = Some(linked_from(user)?);
     message.id = Some(Id(id.to_owned()));
     message = message.with_payload(OriginId { id: id.to_owned() });
@@ -193,6 +206,11 @@ pub fn act_remote(user: &BareJid, muc: &BareJid, id: &str, act: &XmppAct) -> Res
     message.from = Some(linked_from(user)?);
     message.id = Some(Id(id.to_owned()));
     Ok(Stanza::Message(message.with_payload(OriginId { id: id.to_owned() })))
+}
+
+/// The component's address (the domain of a Matrix user's address under it).
+fn component_jid(user: &BareJid) -> Result<Jid, DeliveryError> {
+    Jid::new(user.domain()).map_err(|e| DeliveryError::Permanent(format!("invalid domain {}: {e}", user.domain())))
 }
 
 fn muc_jid(muc: &BareJid) -> Result<Jid, DeliveryError> {

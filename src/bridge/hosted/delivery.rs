@@ -320,6 +320,10 @@ impl Bridge {
         let muc = self.muc_of(&r);
         // The same id as in the archive (MAM), so a correction can name it.
         let stanza_id = origin_id.map(StanzaId::to_string).unwrap_or_else(|| format!("ucb-a{archive_id}"));
+        // A message that waited (outbox retries, the homeserver's backlog) carries its original
+        // time; one on time carries none.
+        let mut extras = extras.clone();
+        extras.sent_at = crate::core::delay::late_stamp(extras.sent_at, crate::store::now_ms());
         for (to, _) in self.store.occupants(room).await? {
             let (room, nick, text, id, extras) =
                 (muc.clone(), nick.to_owned(), text.clone(), stanza_id.clone(), extras.clone());

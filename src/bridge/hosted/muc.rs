@@ -12,7 +12,9 @@ use crate::core::refusal::{Refusal, RefusalKind};
 use crate::core::room::{Request, Role};
 use crate::core::watch::Party;
 use crate::store::{ArchiveFilter, Page};
-use crate::store::{ArchiveKey, ArchivedMessage, HostedRoom, NewArchived, RoomMember, StoreError, StoreTx};
+use crate::store::{
+    ArchiveKey, ArchivedAct, ArchivedMessage, HostedRoom, NewArchived, RoomMember, StoreError, StoreTx,
+};
 use crate::xmpp::hosted_muc_out;
 use crate::xmpp::out::Outgoing;
 
@@ -269,11 +271,14 @@ impl Bridge {
             return Err(Refusal::not_found(format!("This room has no message with the id {target_id}.")));
         };
         let user = self.map.ghost_for(bare);
+        let origin_id = id.clone();
         let (archive_id, stanza_id) = (ArchiveId(target.id), id.map(StanzaId::new));
         let via = XmppTarget::Room { room: r.room.clone(), archive_id };
         let actions = match act {
             XmppAct::Reactions { keys, .. } => {
                 let keys = crate::core::reactions::normalise(&keys);
+                let act = ArchivedAct::Reactions { target: target.id, keys: keys.clone() };
+                tx.archive_act(&r.room, &m.party, &m.nick, origin_id.as_deref(), &act).await.map_err(internal)?;
                 vec![
                     Action::MatrixReactions { target: via, user, keys: keys.clone(), stanza_id },
                     Action::XmppGroupReactions { room: r.room.clone(), nick: m.nick, archive_id, keys },
@@ -283,7 +288,8 @@ impl Bridge {
                 if target.sender != m.party {
                     return Err(Refusal::forbidden("You can only retract your own messages."));
                 }
-                tx.delete_archived(&r.room, target.id).await.map_err(internal)?;
+                let retract = tx.retract_archived(&r.room, target.id, &m.party, &m.nick, origin_id.as_deref());
+                retract.await.map_err(internal)?;
                 vec![
                     Action::MatrixRetract { target: via, user, stanza_id },
                     Action::XmppGroupRetract { room: r.room.clone(), nick: m.nick, archive_id },

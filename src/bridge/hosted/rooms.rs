@@ -10,7 +10,7 @@ use crate::core::inbound::{MatrixIn, Membership};
 use crate::core::mentions::{self, Addressee};
 use crate::core::room::{self, Request, Role, Room};
 use crate::core::watch::Party;
-use crate::store::{ArchiveKey, HostedRoom, NewArchived, RoomMember, StoreTx};
+use crate::store::{ArchiveKey, ArchivedAct, HostedRoom, NewArchived, RoomMember, StoreTx};
 
 /// A Matrix participant's message, as the room archive and the MUC need it.
 struct RoomContent {
@@ -21,6 +21,8 @@ struct RoomContent {
     file: Option<crate::core::action::Attachment>,
     /// Whom it mentions (`m.mentions`).
     mentions: Vec<MatrixUserId>,
+    /// When it was sent on Matrix (a late delivery to XMPP says so).
+    sent_at: Option<i64>,
 }
 
 impl Bridge {
@@ -113,7 +115,7 @@ impl Bridge {
         let room = r.room.clone();
         let mut members = tx.room_members(&room).await?;
         Ok(match event {
-            MatrixIn::Message { sender, text, event_id, reply_to, replaces, mentions, .. } => {
+            MatrixIn::Message { sender, text, event_id, reply_to, replaces, mentions, sent_at, .. } => {
                 if self.is_echo(&sender) {
                     return Ok(vec![]);
                 }
@@ -130,7 +132,7 @@ impl Bridge {
                     let notice = format!("{sender}: your message did not reach the XMPP participants: {why}.");
                     return Ok(vec![self.bot_notice(&room, notice)]);
                 }
-                let content = RoomContent { event_id, text, reply_to, replaces, file: None, mentions };
+                let content = RoomContent { event_id, text, reply_to, replaces, file: None, mentions, sent_at };
                 return self.room_say_from_matrix(tx, &r, &members, &sender, content).await;
             }
             MatrixIn::File { sender, file, reply_to, .. } => {
@@ -152,6 +154,7 @@ impl Bridge {
                     replaces: None,
                     file: Some(link),
                     mentions: vec![],
+                    sent_at: None,
                 };
                 return self.room_say_from_matrix(tx, &r, &members, &sender, content).await;
             }
@@ -167,8 +170,10 @@ impl Bridge {
                     event_id: Some(event_id),
                 };
                 tx.save_reaction(&reaction).await?;
-                let keys =
+                let keys: Vec<String> =
                     tx.reactions_of(&room, &target, &reaction.reactor).await?.into_iter().map(|r| r.key).collect();
+                let act = ArchivedAct::Reactions { target: a.id, keys: keys.clone() };
+                tx.archive_act(&room, &me, &m.nick, None, &act).await?;
                 vec![Action::XmppGroupReactions { room, nick: m.nick.clone(), archive_id: ArchiveId(a.id), keys }]
             }
             MatrixIn::Redaction { sender, redacts, .. } => {
@@ -182,12 +187,14 @@ impl Bridge {
                     let Some(a) = tx.archived(&room, ArchiveKey::Event(&reaction.target_event)).await? else {
                         return Ok(vec![]);
                     };
-                    let keys = tx
+                    let keys: Vec<String> = tx
                         .reactions_of(&room, &reaction.target_event, &reaction.reactor)
                         .await?
                         .into_iter()
                         .map(|r| r.key)
                         .collect();
+                    let act = ArchivedAct::Reactions { target: a.id, keys: keys.clone() };
+                    tx.archive_act(&room, &me, &m.nick, None, &act).await?;
                     return Ok(vec![Action::XmppGroupReactions {
                         room,
                         nick: m.nick.clone(),
@@ -204,7 +211,7 @@ impl Bridge {
                     );
                     return Ok(vec![self.bot_notice(&room, notice)]);
                 }
-                tx.delete_archived(&room, a.id).await?;
+                tx.retract_archived(&room, a.id, &me, &a.nick, None).await?;
                 vec![Action::XmppGroupRetract { room, nick: a.nick, archive_id: ArchiveId(a.id) }]
             }
             MatrixIn::Unsupported { sender, what, .. } => {
@@ -401,7 +408,7 @@ impl Bridge {
             }),
             replaces: replaces_ref.map(|(_, x)| StanzaId::new(x)),
             file: content.file,
-            sent_at: None,
+            sent_at: content.sent_at,
         };
         Ok(vec![Action::XmppGroupchat {
             room,

@@ -201,7 +201,7 @@ impl Bridge {
             MatrixIn::File { sender, file, reply_to, .. } if !self.map.is_bridge_user(&sender) => {
                 self.linked_file(tx, room, muc, sender, file, reply_to).await?
             }
-            MatrixIn::Message { sender, text, event_id, reply_to, replaces, mentions, .. }
+            MatrixIn::Message { sender, text, event_id, reply_to, replaces, mentions, sent_at, .. }
                 if !self.map.is_bridge_user(&sender) =>
             {
                 if let Some(why) = self.too_large_for_xmpp(&text.body, &self.map.jid_for_matrix(&sender), &muc) {
@@ -216,7 +216,7 @@ impl Bridge {
                     }),
                     replaces: replaces.map(crate::core::ids::EventId::new),
                     file: None,
-                    sent_at: None,
+                    sent_at,
                 };
                 let event = Some(crate::core::ids::EventId::new(event_id));
                 vec![Action::LinkedMucMessage { room, muc, from: sender, text, event, extras, mentions }]
