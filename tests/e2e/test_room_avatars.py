@@ -15,8 +15,7 @@ from nio import JoinResponse
 from test_avatars import download, png
 from test_content import upload_matrix
 from test_portal import join_remote_muc, muc_domain
-from test_rooms import (MUC_USER, create_room, four_party_room, invited_xmpp_joins, iq, muc_of, occupant,
-                        room_presences, set_power_level)
+from test_rooms import MUC_USER, create_room, invited_xmpp_joins, iq, muc_of, room_with_xmpp_moderator
 from ucb import Peers, matrix_escape_localpart, run, settings, token, wait_for, xml_escape
 
 VCARD = "vcard-temp"
@@ -110,10 +109,7 @@ def test_a_hosted_rooms_matrix_avatar_is_its_mucs_vcard_photo_and_disco_hash(bri
 def test_a_moderators_vcard_photo_becomes_the_rooms_avatar_and_others_are_refused(bridge):
     async def go():
         async with Peers() as p:
-            m1, m2, x1, x2, room, muc = await four_party_room(p)
-            await set_power_level(m1, room, x1.ghost, 50)
-            await wait_for(lambda: [s for s in room_presences(x1, muc) if 110 in occupant(s)["statuses"]
-                                    and occupant(s)["role"] == "moderator"], 20, what="x1 moderator")
+            m1, m2, x1, x2, room, muc = await room_with_xmpp_moderator(p)
             # A participant may not set the room's avatar.
             theirs = png(1, 2, 3)
             kind, err = await iq(x2, muc, "set", vcard_set(theirs))
