@@ -65,6 +65,20 @@ impl XmppOut for FakeXmpp {
     ) -> Result<Option<ucbridge::core::muc_features::MucFeatures>, ucbridge::xmpp::linked_muc::DiscoError> {
         Ok(None)
     }
+
+    async fn muc_avatar_hash(
+        &self,
+        _muc: &ucbridge::core::ids::BareJid,
+    ) -> Result<Option<[u8; 20]>, ucbridge::xmpp::linked_muc::DiscoError> {
+        Ok(None)
+    }
+
+    async fn muc_photo(
+        &self,
+        _muc: &ucbridge::core::ids::BareJid,
+    ) -> Result<Option<Vec<u8>>, ucbridge::xmpp::linked_muc::DiscoError> {
+        Ok(None)
+    }
 }
 
 /// Records every call (name and arguments, as `Debug`) and answers each with success.
@@ -309,6 +323,15 @@ impl MatrixOut for FakeHomeserver {
     async fn set_name(&self, room: &RoomId, name: &str) -> Result<(), MatrixError> {
         self.record(format!("set_name({:?}, {:?})", room, name));
         Ok(())
+    }
+
+    async fn set_room_avatar(&self, room: &RoomId, mxc: Option<&str>) -> Result<(), MatrixError> {
+        self.record(format!("set_room_avatar({:?}, {:?})", room, mxc));
+        Ok(())
+    }
+
+    async fn room_avatar(&self, _room: &RoomId) -> Result<Option<String>, MatrixError> {
+        Ok(None)
     }
 
     async fn set_room_displayname(&self, room: &RoomId, user: &MatrixUserId, name: &str) -> Result<(), MatrixError> {

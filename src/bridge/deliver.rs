@@ -127,6 +127,7 @@ impl Bridge {
                 self.send_occupant_change(room, who, nick, change).await
             }
             Action::XmppSubject { room, subject } => self.send_subject(room, subject).await,
+            Action::XmppRoomChanged { room } => self.send_room_changed(room).await,
             Action::LinkedMucJoin { .. }
             | Action::LinkedMucLeave { .. }
             | Action::LinkedMucMessage { .. }

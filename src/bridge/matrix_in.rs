@@ -137,7 +137,8 @@ impl Bridge {
             MatrixIn::PowerLevels { .. }
             | MatrixIn::Topic { .. }
             | MatrixIn::Name { .. }
-            | MatrixIn::JoinRule { .. } => true,
+            | MatrixIn::JoinRule { .. }
+            | MatrixIn::Avatar { .. } => true,
         }
     }
 
@@ -233,7 +234,8 @@ impl Bridge {
             MatrixIn::PowerLevels { .. }
             | MatrixIn::Topic { .. }
             | MatrixIn::Name { .. }
-            | MatrixIn::JoinRule { .. } => {
+            | MatrixIn::JoinRule { .. }
+            | MatrixIn::Avatar { .. } => {
                 vec![]
             }
             MatrixIn::Membership { room, sender, user, membership, displayname, .. } => {

@@ -81,6 +81,8 @@ pub struct Bridge {
     avatars: Mutex<avatars::AvatarState>,
     /// Matrix users' photo hashes for their XMPP presence, per avatar URL.
     photos: Mutex<photo_hashes::PhotoHashes>,
+    /// Hosted rooms' avatar hashes (XEP-0486: disco#info shows it).
+    room_photos: Mutex<photo_hashes::PhotoHashes<crate::core::ids::RoomId>>,
     /// The admins' control room, once found or created.
     control: Mutex<Option<RoomId>>,
     started: std::time::Instant,
@@ -155,6 +157,7 @@ impl Bridge {
             control: Mutex::new(None),
             avatars: Mutex::new(avatars::AvatarState::default()),
             photos: Mutex::new(photo_hashes::PhotoHashes::default()),
+            room_photos: Mutex::new(photo_hashes::PhotoHashes::default()),
             started: admin::started(),
             strands: Mutex::new(crate::core::txn_gaps::StrandGuard::armed(std::time::Instant::now())),
             instance,

@@ -220,6 +220,9 @@ pub enum Action {
     XmppOccupant { room: RoomId, who: Party, nick: String, change: OccupantChange },
     /// A room's subject, to every XMPP client joined to its MUC.
     XmppSubject { room: RoomId, subject: String },
+    /// A room's configuration changed (its avatar): every XMPP client joined to its MUC is told
+    /// (status 104), so it asks for the room's avatar again (XEP-0486).
+    XmppRoomChanged { room: RoomId },
     /// A Matrix user in a linked MUC's room becomes an occupant of the MUC it stands for. (The
     /// serde names of the linked-MUC actions are their first ones: they are stored in the outbox.)
     #[serde(rename = "xmpp_portal_join")]
@@ -393,6 +396,10 @@ pub enum RoomOp {
     SetName {
         name: String,
     },
+    /// The room's avatar (`m.room.avatar`): an `mxc://` URL, `None` to remove it.
+    SetAvatar {
+        url: Option<String>,
+    },
 }
 
 /// How an occupant's presence in a MUC changes.
@@ -446,6 +453,7 @@ impl Action {
             Action::XmppGroupchat { room, .. }
             | Action::XmppOccupant { room, .. }
             | Action::XmppSubject { room, .. }
+            | Action::XmppRoomChanged { room }
             | Action::XmppMucInvite { room, .. }
             | Action::XmppGroupReactions { room, .. }
             | Action::XmppGroupRetract { room, .. } => (C::HostedRoom(room.clone()), D::ToXmpp),
@@ -557,6 +565,7 @@ mod tests {
                 "portal:!r:hs",
             ),
             (Action::XmppSubject { room: room.clone(), subject: "s".into() }, "muc:!r:hs"),
+            (Action::XmppRoomChanged { room: room.clone() }, "muc:!r:hs"),
             (
                 Action::XmppRetract { from: mx("@b:hs"), to: jid("a@x"), room: room.clone(), target: "$e".into() },
                 "m2x:@b:hs>a@x",

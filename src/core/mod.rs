@@ -23,6 +23,7 @@ pub mod notify_choice;
 pub mod outbox;
 pub mod phone;
 pub mod phone_presence;
+pub mod picture;
 pub mod presence;
 pub mod reactions;
 pub mod refusal;

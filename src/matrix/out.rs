@@ -107,6 +107,10 @@ pub trait MatrixOut: Send + Sync {
     async fn set_power_level(&self, room: &RoomId, user: &MatrixUserId, level: i64) -> Result<(), MatrixError>;
     async fn set_topic(&self, room: &RoomId, topic: &str) -> Result<(), MatrixError>;
     async fn set_name(&self, room: &RoomId, name: &str) -> Result<(), MatrixError>;
+    /// Set (`Some` mxc URL) or remove the room's avatar, as the bot.
+    async fn set_room_avatar(&self, room: &RoomId, mxc: Option<&str>) -> Result<(), MatrixError>;
+    /// The room's avatar (`mxc://` URL), read as the bot; `None` when it has none.
+    async fn room_avatar(&self, room: &RoomId) -> Result<Option<String>, MatrixError>;
     async fn set_room_displayname(&self, room: &RoomId, user: &MatrixUserId, name: &str) -> Result<(), MatrixError>;
     async fn room_origin(&self, room: &RoomId) -> Result<Option<RoomOrigin>, MatrixError>;
     async fn resolve_alias(&self, alias: &str) -> Result<Option<RoomId>, MatrixError>;

@@ -297,7 +297,7 @@ pub fn mam_fin(
 }
 
 /// What a room says about itself (XEP-0045 §6.4).
-pub fn room_disco_info(room: Jid, to: Jid, id: String, name: &str, open: bool) -> Stanza {
+pub fn room_disco_info(room: Jid, to: Jid, id: String, name: &str, open: bool, avatar: Option<[u8; 20]>) -> Stanza {
     let mut features: std::collections::BTreeSet<String> = [
         ns::DISCO_INFO,
         ns::MUC,
@@ -306,6 +306,8 @@ pub fn room_disco_info(room: Jid, to: Jid, id: String, name: &str, open: bool) -
         "urn:xmpp:mam:2#extended",
         ns::SID,
         ns::PING,
+        // The room's avatar is its vCard's photo (XEP-0486).
+        ns::VCARD,
         "muc_nonanonymous",
         "muc_persistent",
         "muc_unsecured",
@@ -319,12 +321,32 @@ pub fn room_disco_info(room: Jid, to: Jid, id: String, name: &str, open: bool) -
         node: None,
         identities: vec![Identity::new("conference", "text", "en", name)],
         features,
-        extensions: Vec::<DataForm>::new(),
+        extensions: room_info_form(avatar),
     };
     let mut iq = Iq::from_result(id, Some(result));
     *iq.from_mut() = Some(room);
     *iq.to_mut() = Some(to);
     Stanza::Iq(iq)
+}
+
+/// The `muc#roominfo` form: the avatar's hash (XEP-0486; no field without an avatar).
+fn room_info_form(avatar: Option<[u8; 20]>) -> Vec<DataForm> {
+    use xmpp_parsers::data_forms::{DataFormType, Field, FieldType};
+    let Some(hash) = avatar else { return vec![] };
+    let mut field = Field::new("muc#roominfo_avatarhash", FieldType::TextMulti).with_value(&hex::encode(hash));
+    field.label = Some("Avatar hash".to_owned());
+    vec![DataForm::new(DataFormType::Result_, "http://jabber.org/protocol/muc#roominfo", vec![field])]
+}
+
+/// A configuration change (status 104) from the room itself to one client: its avatar
+/// changed, and clients that show it ask for the room's vCard again (XEP-0486).
+pub fn config_changed(room: &BareJid, to: &str) -> Result<Stanza, DeliveryError> {
+    let x = MucUser { status: vec![Status::ConfigNonPrivacyRelated], ..MucUser::new() };
+    let mut message = Message::new(Some(jid(to)?));
+    message.type_ = MessageType::Groupchat;
+    message.from = Some(jid(&room.to_string())?);
+    message.payloads.push(x.into());
+    Ok(Stanza::Message(message))
 }
 
 /// An affiliation list (answer to a muc#admin query): (real JID, nick, role).

@@ -560,6 +560,34 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_rooms_vcard_is_asked_or_set_and_a_broken_one_refused_here() {
+        let iq = |kind: &str, payload: &str| {
+            let Stanza::Iq(iq) = stanza(&format!(
+                "<iq {NS} type='{kind}' id='v1' from='juliet@x.example/phone' to='#r\\40hs.example@matrix.xmpp.example'>\
+                 {payload}</iq>"
+            )) else {
+                panic!("an iq")
+            };
+            hosted_muc::read_iq(iq)
+        };
+        let get = iq("get", "<vCard xmlns='vcard-temp'/>");
+        assert!(
+            matches!(get, Read::Bridge(XmppIn::MucAvatar { room_local }, Some(_)) if room_local == "#r\\40hs.example")
+        );
+        let set =
+            iq("set", "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>aGk=</BINVAL></PHOTO></vCard>");
+        let Read::Bridge(XmppIn::MucSetAvatar { sender, photo, .. }, Some(_)) = set else { panic!("a set") };
+        assert_eq!((sender.to_string(), photo), ("juliet@x.example".into(), Some(b"hi".to_vec())));
+        // An empty vCard removes the avatar.
+        let remove = iq("set", "<vCard xmlns='vcard-temp'/>");
+        assert!(matches!(remove, Read::Bridge(XmppIn::MucSetAvatar { photo: None, .. }, _)));
+        // A BINVAL that is not base64 is refused before the bridge sees it.
+        let bad =
+            iq("set", "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>%%%</BINVAL></PHOTO></vCard>");
+        assert!(matches!(bad, Read::Reply(Stanza::Iq(Iq::Error { .. }))));
+    }
+
+    #[test]
     fn muc_admin_items_carry_typed_affiliations_and_roles() {
         let Stanza::Iq(iq) = stanza(&format!(
             "<iq {NS} type='set' id='a1' from='juliet@x.example/phone' to='#r\\40hs.example@matrix.xmpp.example'>\

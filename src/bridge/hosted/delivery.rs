@@ -16,7 +16,7 @@ fn room_gone(room: &RoomId) -> DeliveryError {
 }
 
 impl Bridge {
-    async fn room_for_delivery(&self, room: &RoomId) -> Result<HostedRoom, DeliveryError> {
+    pub(super) async fn room_for_delivery(&self, room: &RoomId) -> Result<HostedRoom, DeliveryError> {
         self.hosted_room(room).await?.ok_or_else(|| room_gone(room))
     }
 
@@ -293,6 +293,7 @@ impl Bridge {
             RoomOp::SetPower { user, level } => self.matrix.set_power_level(room, user, *level).await,
             RoomOp::SetTopic { topic } => self.matrix.set_topic(room, topic).await,
             RoomOp::SetName { name } => self.matrix.set_name(room, name).await,
+            RoomOp::SetAvatar { url } => self.matrix.set_room_avatar(room, url.as_deref()).await,
         };
         match result {
             Ok(()) => Ok(()),

@@ -5,9 +5,10 @@
 //! what the room's rules decided), the
 //! XMPP side (`occupants`: joining and leaving; `muc`: messages, subject, invitations,
 //! `muc#admin`, the archive), carrying out their actions (`delivery`), and typing and read
-//! markers (`markers`). An XMPP message in a hosted room becomes a Matrix event in
+//! markers (`markers`), and the room's avatar both ways (`avatar`, XEP-0486). An XMPP message in a hosted room becomes a Matrix event in
 //! `muc::muc_message` (accepted, archived and queued) and `delivery::room_say` (posted).
 
+mod avatar;
 mod commands;
 mod delivery;
 mod effects;

@@ -357,11 +357,19 @@ impl Bridge {
     /// The room's configuration as the owner form shows it: (name, description).
     pub async fn muc_config(&self, room_local: &str, bare: &BareJid) -> Result<(String, String), Refusal> {
         let r = self.muc_room(room_local).await?;
-        let members = self.store.room_members(&r.room).await.map_err(internal)?;
-        if !members.iter().any(|m| m.party == Party::Xmpp(bare.clone()) && m.role.is_moderator()) {
-            return Err(Refusal::forbidden("Only moderators can configure the room."));
-        }
+        self.require_moderator(&r, bare, "Only moderators can configure the room.").await?;
         Ok((r.name.clone().unwrap_or_default(), r.topic.clone().unwrap_or_default()))
+    }
+
+    /// Refused (`forbidden`, saying `text`) unless `bare` is one of the room's moderators.
+    pub(super) async fn require_moderator(&self, r: &HostedRoom, bare: &BareJid, text: &str) -> Result<(), Refusal> {
+        let members = self.store.room_members(&r.room).await.map_err(internal)?;
+        let me = Party::Xmpp(bare.clone());
+        if members.iter().any(|m| m.party == me && m.role.is_moderator()) {
+            Ok(())
+        } else {
+            Err(Refusal::forbidden(text))
+        }
     }
 
     /// A moderator submitted the room's configuration (XEP-0045 §10.2): its name and
@@ -560,10 +568,10 @@ impl Bridge {
         Ok(filter)
     }
 
-    /// A room's name and whether anyone may join (for disco#info).
-    pub async fn muc_info(&self, room_local: &str) -> Result<(String, bool), Refusal> {
+    /// A room's name, whether anyone may join, and its avatar's hash (for disco#info).
+    pub async fn muc_info(&self, room_local: &str) -> Result<(String, bool, Option<[u8; 20]>), Refusal> {
         let r = self.muc_room(room_local).await?;
         let name = r.name.clone().or(r.alias.clone()).unwrap_or_else(|| r.room.to_string());
-        Ok((name, r.open))
+        Ok((name, r.open, self.room_avatar_hash(&r.room).await))
     }
 }

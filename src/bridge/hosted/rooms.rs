@@ -323,6 +323,13 @@ impl Bridge {
                 self.cache_room(&updated);
                 vec![]
             }
+            MatrixIn::Avatar { url, .. } => {
+                if self.room_avatar_seen(&room, url) {
+                    vec![Action::XmppRoomChanged { room }]
+                } else {
+                    vec![]
+                }
+            }
             MatrixIn::JoinRule { open, .. } => {
                 let updated = HostedRoom { open, ..r };
                 tx.save_room(&updated).await?;

@@ -4,6 +4,7 @@
 //! address under the component, and the MUC's occupants appear as their ghosts. The MUC is the
 //! authority here: its rules apply, the bridge only carries what happens.
 
+mod avatar;
 mod content;
 mod said;
 
@@ -52,11 +53,13 @@ pub(in crate::bridge) struct State {
     index: Mutex<LinkedIndex>,
     /// New linked rooms (created on alias lookups anyone can make): a burst, then a few an hour.
     budget: Mutex<Budget>,
+    /// The MUCs' avatars, checked one at a time.
+    avatars: Mutex<avatar::AvatarChecks>,
 }
 
 impl Default for State {
     fn default() -> Self {
-        Self { index: Mutex::default(), budget: Mutex::new(Budget::per_hour(20, 60)) }
+        Self { index: Mutex::default(), budget: Mutex::new(Budget::per_hour(20, 60)), avatars: Mutex::default() }
     }
 }
 
@@ -259,7 +262,9 @@ impl Bridge {
         let Ok(Some(room)) = self.linked_room_of(muc).await else { return };
         let mut actions = vec![];
         match presence {
-            RemotePresence::Available { own: true, .. } | RemotePresence::Unavailable { own: true } => {}
+            // A Matrix user is in: the MUC's avatar is checked (once for all who join).
+            RemotePresence::Available { own: true, .. } => self.linked_avatar_check(muc.clone()),
+            RemotePresence::Unavailable { own: true } => {}
             RemotePresence::Available { real, own: false } => {
                 // A real address the MUC cannot vouch for is dropped: the occupant is shown as
                 // a nick (the bot says who spoke), never as that person's own ghost.

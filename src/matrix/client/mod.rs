@@ -24,6 +24,7 @@ use crate::core::presence::MatrixState;
 mod bridge_info;
 mod content;
 mod out;
+mod room_avatar;
 
 pub use content::{Relations, UploadedFile, file_content, with_relations};
 pub use out::{CREATION_MARKER, RoomOrigin};

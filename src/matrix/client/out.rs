@@ -384,6 +384,14 @@ impl MatrixOut for MatrixClient {
         self.call(request, None).await.map(|_| ())
     }
 
+    async fn set_room_avatar(&self, room: &RoomId, mxc: Option<&str>) -> Result<(), MatrixError> {
+        self.put_room_avatar(room, mxc).await
+    }
+
+    async fn room_avatar(&self, room: &RoomId) -> Result<Option<String>, MatrixError> {
+        self.get_room_avatar(room).await
+    }
+
     /// A member's display name in one room only (their `m.room.member` event), as that member.
     async fn set_room_displayname(&self, room: &RoomId, user: &MatrixUserId, name: &str) -> Result<(), MatrixError> {
         let content = serde_json::json!({"membership": "join", "displayname": name});
