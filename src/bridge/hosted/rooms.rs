@@ -55,12 +55,18 @@ impl Bridge {
     /// The room behind a MUC localpart (`#sales\40hs` or `!id\40hs`).
     pub(in crate::bridge) async fn room_by_muc(&self, local: &str) -> crate::store::Result<Option<HostedRoom>> {
         let Some(Ok(name)) = self.map.room_for_muc(local) else { return Ok(None) };
-        if name.starts_with('#') {
-            return self.store.room_by_alias(&name).await;
-        }
-        match RoomId::parse(&name) {
-            Ok(id) => self.hosted_room(&id).await,
-            Err(_) => Ok(None),
+        let exact = if name.starts_with('#') {
+            self.store.room_by_alias(&name).await?
+        } else {
+            match RoomId::parse(&name) {
+                Ok(id) => self.hosted_room(&id).await?,
+                Err(_) => None,
+            }
+        };
+        match exact {
+            Some(r) => Ok(Some(r)),
+            // Room IDs (and aliases) have capitals; the address may reach us lowercased.
+            None => self.store.room_by_name_any_case(&name).await,
         }
     }
 

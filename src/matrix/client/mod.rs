@@ -22,6 +22,7 @@ use crate::core::outbox::DeliveryError;
 use crate::core::presence::MatrixState;
 
 mod bridge_info;
+mod room_setup;
 mod content;
 mod out;
 
