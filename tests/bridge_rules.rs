@@ -713,7 +713,8 @@ fn invite(room: &RoomId, by: &MatrixUserId, who: &MatrixUserId, is_direct: bool)
 async fn an_admins_room_is_offered_and_adopted_on_confirmation_with_roles_from_its_power_levels() {
     use ucbridge::core::adopt::{PowerLevels, RoomSetup};
     let (bridge, fake, store, _dir) = bridge(30).await;
-    let (ann, ben, eve, bot) = (user("@ann:localhost"), user("@ben:localhost"), user("@eve:localhost"), user("@ucbridge:localhost"));
+    let (ann, ben, eve, bot) =
+        (user("@ann:localhost"), user("@ben:localhost"), user("@eve:localhost"), user("@ucbridge:localhost"));
     let room = RoomId::parse("!Made:localhost").unwrap();
     let power = PowerLevels {
         users: [(ann.clone(), 100), (ben.clone(), 50), (bot.clone(), 100)].into_iter().collect(),
@@ -721,7 +722,8 @@ async fn an_admins_room_is_offered_and_adopted_on_confirmation_with_roles_from_i
         kick: 50,
         ..PowerLevels::default()
     };
-    *fake.setup.lock().unwrap() = Some(RoomSetup { power, alias: None, name: Some("Made".into()), topic: None, open: false });
+    *fake.setup.lock().unwrap() =
+        Some(RoomSetup { power, alias: None, name: Some("Made".into()), topic: None, open: false });
     *fake.members.lock().unwrap() =
         vec![(ann.clone(), Some("Ann".into())), (ben.clone(), None), (eve.clone(), None), (bot.clone(), None)];
     // A moderator's invitation: refused, and the bot leaves.
@@ -738,7 +740,8 @@ async fn an_admins_room_is_offered_and_adopted_on_confirmation_with_roles_from_i
     wait_call(&fake, "the adoption", |c| c.contains("bridged to XMPP now")).await;
     let hosted = store.room(&room).await.unwrap().expect("the room is hosted");
     assert_eq!(hosted.owner, Party::Matrix(ann.clone()));
-    let roles: Vec<(Party, Role)> = store.room_members(&room).await.unwrap().into_iter().map(|m| (m.party, m.role)).collect();
+    let roles: Vec<(Party, Role)> =
+        store.room_members(&room).await.unwrap().into_iter().map(|m| (m.party, m.role)).collect();
     assert_eq!(roles.len(), 3, "the bot is no participant: {roles:?}");
     for (who, role) in [(&ann, Role::Owner), (&ben, Role::Moderator), (&eve, Role::Participant)] {
         assert!(roles.contains(&(Party::Matrix(who.clone()), role)), "{who}: {roles:?}");

@@ -249,9 +249,8 @@ impl Bridge {
                     }
                     // Not a direct chat: a room of several people (a known direct chat or SMS
                     // chat keeps its meaning, whatever the invitation says).
-                    let room_of_many = !is_direct
-                        && tx.dm_by_room(&room).await?.is_none()
-                        && tx.sms_by_room(&room).await?.is_none();
+                    let room_of_many =
+                        !is_direct && tx.dm_by_room(&room).await?.is_none() && tx.sms_by_room(&room).await?.is_none();
                     if user == self.map.bot() && room_of_many {
                         // An offer to bridge the room (`hosted::adopt`).
                         return Ok(self.bot_invited_to_room(room, sender));

@@ -27,10 +27,16 @@ pub struct PowerLevels {
     pub state_default: i64,
     /// Levels of single event types (`events`).
     pub events: BTreeMap<String, i64>,
+    /// The room's creators where the room version ranks them above every level (version 12
+    /// on); they are not in `users` then.
+    pub creators: Vec<MatrixUserId>,
 }
 
 impl PowerLevels {
     pub fn level(&self, user: &MatrixUserId) -> i64 {
+        if self.creators.contains(user) {
+            return i64::MAX;
+        }
         self.users.get(user).copied().unwrap_or(self.users_default)
     }
 
@@ -69,9 +75,7 @@ pub struct RoomSetup {
 /// Why a room is not adopted; the text is shown in the room.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
-    #[error(
-        "only the room's admins (power level {ADMIN_LEVEL}) can have it bridged to XMPP; {0} has power level {1}"
-    )]
+    #[error("only the room's admins (power level {ADMIN_LEVEL}) can have it bridged to XMPP; {0} has power level {1}")]
     NotAdmin(MatrixUserId, i64),
     #[error(
         "I need power level {needed} in this room to host it (to invite, remove people and set its state); I have {has}. Raise my power level, then confirm again"
@@ -92,7 +96,13 @@ pub fn may_ask(power: &PowerLevels, asker: &MatrixUserId) -> Result<(), Refused>
 
 /// Everything checked at confirmation: the asker is an admin, the bot can run the room, and
 /// its `members` (people, the bridge's own users not counted) fit under the cap.
-pub fn check(power: &PowerLevels, asker: &MatrixUserId, bot: &MatrixUserId, members: usize, cap: usize) -> Result<(), Refused> {
+pub fn check(
+    power: &PowerLevels,
+    asker: &MatrixUserId,
+    bot: &MatrixUserId,
+    members: usize,
+    cap: usize,
+) -> Result<(), Refused> {
     may_ask(power, asker)?;
     let (needed, has) = (power.needed_by_bridge(), power.level(bot));
     if has < needed {
@@ -143,6 +153,7 @@ mod tests {
             kick: 50,
             state_default: 50,
             events: BTreeMap::from([("m.room.power_levels".into(), 100)]),
+            creators: vec![],
         }
     }
 
@@ -160,8 +171,11 @@ mod tests {
 
     #[test]
     fn roles_follow_the_power_levels() {
-        let pl = element_room(None);
+        let mut pl = element_room(None);
         assert_eq!(pl.role_of(&user("@ann:hs")), Role::Owner);
+        pl.creators.push(user("@creator:hs"));
+        assert_eq!(pl.role_of(&user("@creator:hs")), Role::Owner);
+        assert_eq!(may_ask(&pl, &user("@creator:hs")), Ok(()));
         assert_eq!(pl.role_of(&user("@mod:hs")), Role::Moderator);
         assert_eq!(pl.role_of(&user("@someone:hs")), Role::Participant);
     }

@@ -2,8 +2,8 @@
 //! and the outbox's retry rules. Nothing in here knows ruma, xmpp-parsers, sqlx or axum.
 
 pub mod access;
-pub mod adopt;
 pub mod action;
+pub mod adopt;
 pub mod backoff;
 pub mod bridge_info;
 pub mod budget;

@@ -265,7 +265,8 @@ impl Store {
     /// The room whose ID or alias is `name` but for letter case (XMPP servers lowercase the
     /// MUC address a client writes to), if only one is.
     pub async fn room_by_name_any_case(&self, name: &str) -> Result<Option<HostedRoom>> {
-        let sql = format!("SELECT {ROOM_COLUMNS} FROM bridged_room WHERE lower(room_id) = $1 OR lower(alias) = $1 LIMIT 2");
+        let sql =
+            format!("SELECT {ROOM_COLUMNS} FROM bridged_room WHERE lower(room_id) = $1 OR lower(alias) = $1 LIMIT 2");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(name.to_ascii_lowercase())
             .fetch_all(&self.pool)

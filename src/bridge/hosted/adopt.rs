@@ -38,10 +38,21 @@ impl Bridge {
 
     /// A message in a room the bot is in but does not bridge: a confirmation of the offer, or
     /// `!bridge` to be asked again (`None`: neither).
-    pub(in crate::bridge) fn adoption_reply(&self, room: &RoomId, sender: &MatrixUserId, body: &str) -> Option<Vec<Action>> {
+    pub(in crate::bridge) fn adoption_reply(
+        &self,
+        room: &RoomId,
+        sender: &MatrixUserId,
+        body: &str,
+    ) -> Option<Vec<Action>> {
         let config = self.current_config();
-        if adopt::is_request(body) && adopt::inviter_allowed(sender, &self.map.homeserver, &config.rooms.adopt_from_servers) {
-            return Some(vec![Action::MatrixAdoptOffer { room: room.clone(), inviter: sender.clone(), invited: false }]);
+        if adopt::is_request(body)
+            && adopt::inviter_allowed(sender, &self.map.homeserver, &config.rooms.adopt_from_servers)
+        {
+            return Some(vec![Action::MatrixAdoptOffer {
+                room: room.clone(),
+                inviter: sender.clone(),
+                invited: false,
+            }]);
         }
         if !adopt::is_confirmation(body) {
             return None;
@@ -49,12 +60,14 @@ impl Bridge {
         let mut offers = self.hosted.offers.lock().ok()?;
         let (inviter, at) = offers.get(room)?.clone();
         if &inviter != sender {
-            let notice = format!("{sender}: only {inviter}, who asked for it, can confirm; or type !bridge to ask yourself.");
+            let notice =
+                format!("{sender}: only {inviter}, who asked for it, can confirm; or type !bridge to ask yourself.");
             return Some(vec![self.bot_notice(room, notice)]);
         }
         offers.remove(room);
         if lapsed(at) {
-            let notice = format!("{sender}: the offer lapsed after {OFFER_MINUTES} minutes; type !bridge to be asked again.");
+            let notice =
+                format!("{sender}: the offer lapsed after {OFFER_MINUTES} minutes; type !bridge to be asked again.");
             return Some(vec![self.bot_notice(room, notice)]);
         }
         Some(vec![Action::MatrixAdopt { room: room.clone(), by: sender.clone() }])
@@ -126,10 +139,8 @@ impl Bridge {
         } else {
             String::new()
         };
-        let example = self.map.ghost_for(&crate::core::ids::BareJid::new_unchecked(
-            Some("alice".into()),
-            "example.org".into(),
-        ));
+        let example =
+            self.map.ghost_for(&crate::core::ids::BareJid::new_unchecked(Some("alice".into()), "example.org".into()));
         let offer = format!(
             "{inviter}: I can bridge this room to XMPP: it becomes a room XMPP users can be invited to \
              (alice@example.org is {example} here), its admins own it and its moderators moderate it, \
@@ -141,13 +152,20 @@ impl Bridge {
 
     /// `by` confirmed: check again on the room as it is now, then make it a hosted room whose
     /// members are the people in it, with the roles their power levels give them.
-    pub(in crate::bridge) async fn adopt_room(&self, id: i64, room: &RoomId, by: &MatrixUserId) -> Result<(), DeliveryError> {
+    pub(in crate::bridge) async fn adopt_room(
+        &self,
+        id: i64,
+        room: &RoomId,
+        by: &MatrixUserId,
+    ) -> Result<(), DeliveryError> {
         if self.bridged_already(room).await? {
             return Ok(());
         }
         let bot = self.map.bot();
         let Some(setup) = self.matrix.room_setup(room).await.map_err(MatrixError::into_delivery)? else {
-            return self.say_as_bot(id, room, format!("{by}: I cannot read this room's power levels; it is not bridged.")).await;
+            return self
+                .say_as_bot(id, room, format!("{by}: I cannot read this room's power levels; it is not bridged."))
+                .await;
         };
         let mut people: Vec<(MatrixUserId, Option<String>)> = self
             .matrix
@@ -214,7 +232,12 @@ impl Bridge {
 
     /// A Matrix user invited a ghost into a room that is neither a direct chat nor bridged:
     /// the ghost comes in only to say how the room can be bridged, and leaves.
-    pub(in crate::bridge) fn ghost_invited_to_room(&self, room: RoomId, sender: &MatrixUserId, ghost: MatrixUserId) -> Vec<Action> {
+    pub(in crate::bridge) fn ghost_invited_to_room(
+        &self,
+        room: RoomId,
+        sender: &MatrixUserId,
+        ghost: MatrixUserId,
+    ) -> Vec<Action> {
         let Some(Ok(jid)) = self.map.jid_for_ghost(&ghost) else { return vec![] };
         tracing::info!(%room, %sender, %ghost, "a ghost invited into a room that is not bridged explains and leaves");
         let text = Text::notice(format!(

@@ -22,9 +22,9 @@ use crate::core::outbox::DeliveryError;
 use crate::core::presence::MatrixState;
 
 mod bridge_info;
-mod room_setup;
 mod content;
 mod out;
+mod room_setup;
 
 pub use content::{Relations, UploadedFile, file_content, with_relations};
 pub use out::{CREATION_MARKER, RoomOrigin};

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ruma::api::client::state::get_state_event_for_key::v3::StateEventFormat::Content;
+use ruma::api::client::state::get_state_event_for_key::v3::StateEventFormat::{Content, Event};
 use serde_json::Value;
 
 use crate::core::adopt::{PowerLevels, RoomSetup};
@@ -28,7 +28,23 @@ pub fn power_levels(content: &Value) -> PowerLevels {
         kick: field("kick", 50),
         state_default: field("state_default", 50),
         events: map("events").filter_map(|(k, l)| Some((k.clone(), level(l)?))).collect::<BTreeMap<_, _>>(),
+        creators: vec![],
     }
+}
+
+/// The creators of a room from its `m.room.create` event, where its version ranks them above
+/// every power level (12 and later, and the `hydra` test versions): the sender and the
+/// `additional_creators`. Older versions: none (their creators hold a level like anyone).
+pub fn privileged_creators(create: &Value) -> Vec<MatrixUserId> {
+    let content = &create["content"];
+    let version = content["room_version"].as_str().unwrap_or("1");
+    let privileged =
+        version.parse::<u32>().map(|v| v >= 12).unwrap_or(false) || version.starts_with("org.matrix.hydra");
+    if !privileged {
+        return vec![];
+    }
+    let extra = content["additional_creators"].as_array().into_iter().flatten().take(100);
+    std::iter::once(&create["sender"]).chain(extra).filter_map(|u| MatrixUserId::parse(u.as_str()?).ok()).collect()
 }
 
 /// A short text of a state event, if it is one.
@@ -44,8 +60,13 @@ impl super::MatrixClient {
         let alias = text(self.state(room, "m.room.canonical_alias", "", Content).await?, "alias");
         let name = text(self.state(room, "m.room.name", "", Content).await?, "name");
         let topic = text(self.state(room, "m.room.topic", "", Content).await?, "topic");
-        let open = text(self.state(room, "m.room.join_rules", "", Content).await?, "join_rule").as_deref() == Some("public");
-        Ok(Some(RoomSetup { power: power_levels(&pl), alias, name, topic, open }))
+        let open =
+            text(self.state(room, "m.room.join_rules", "", Content).await?, "join_rule").as_deref() == Some("public");
+        let mut power = power_levels(&pl);
+        if let Some(create) = self.state(room, "m.room.create", "", Event).await? {
+            power.creators = privileged_creators(&create);
+        }
+        Ok(Some(RoomSetup { power, alias, name, topic, open }))
     }
 }
 
@@ -66,5 +87,14 @@ mod tests {
         assert_eq!(pl.events.len(), 1);
         assert_eq!(pl.needed_by_bridge(), 100);
         assert_eq!(power_levels(&serde_json::json!("nonsense")), power_levels(&serde_json::json!({})));
+    }
+
+    #[test]
+    fn creators_rank_above_every_level_from_room_version_12() {
+        let create = |v: &str| serde_json::json!({"sender": "@ann:hs", "content": {"room_version": v, "additional_creators": ["@bob:hs", 7]}});
+        let names = |v: &str| privileged_creators(&create(v)).iter().map(|u| u.to_string()).collect::<Vec<_>>();
+        assert_eq!(names("12"), ["@ann:hs", "@bob:hs"]);
+        assert!(names("11").is_empty() && names("10").is_empty());
+        assert!(privileged_creators(&serde_json::json!({"sender": "@ann:hs", "content": {}})).is_empty());
     }
 }
