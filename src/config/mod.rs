@@ -230,11 +230,19 @@ pub struct Rooms {
     /// `#ucb-sales`). The registration claims these aliases exclusively, so nobody can squat
     /// one, and the homeserver sends the bridge only the traffic of its own rooms.
     pub alias_prefix: String,
+    /// Other Matrix servers whose users, as admins of a room, may have the bridge adopt it
+    /// (the homeserver's own users always may; `core::adopt`).
+    pub adopt_from_servers: Vec<String>,
 }
 
 impl Default for Rooms {
     fn default() -> Self {
-        Self { max_participants: crate::core::room::DEFAULT_CAP, history_on_join: 20, alias_prefix: "ucb-".into() }
+        Self {
+            max_participants: crate::core::room::DEFAULT_CAP,
+            history_on_join: 20,
+            alias_prefix: "ucb-".into(),
+            adopt_from_servers: vec![],
+        }
     }
 }
 

@@ -195,6 +195,12 @@ pub enum Action {
     },
     /// The bridge bot changes something in a bridged room on someone's behalf.
     MatrixRoomAct { room: RoomId, op: RoomOp },
+    /// The bot was invited into a room made elsewhere (`core::adopt`): it joins and, if
+    /// `inviter` is one of the room's admins, offers to bridge it; otherwise it says why not
+    /// and leaves (`invited`; asked with `!bridge` by someone in the room, it only answers).
+    MatrixAdoptOffer { room: RoomId, inviter: MatrixUserId, invited: bool },
+    /// `by` confirmed the offer: the room becomes a hosted room (the checks run again).
+    MatrixAdopt { room: RoomId, by: MatrixUserId },
     /// A message said in a bridged room, sent to every XMPP client joined to its MUC.
     XmppGroupchat {
         room: RoomId,
@@ -443,7 +449,9 @@ impl Action {
             | Action::MatrixRoomSay { room, .. }
             | Action::MatrixLinkedSay { room, .. }
             | Action::MatrixNotice { room, .. }
-            | Action::MatrixRoomAct { room, .. } => (C::MatrixRoom(room.clone()), D::ToMatrix),
+            | Action::MatrixRoomAct { room, .. }
+            | Action::MatrixAdoptOffer { room, .. }
+            | Action::MatrixAdopt { room, .. } => (C::MatrixRoom(room.clone()), D::ToMatrix),
             Action::MatrixCreateRoom { alias, .. } => (C::RoomCreation { alias: alias.clone() }, D::ToMatrix),
             Action::LinkedMucJoin { room, .. }
             | Action::LinkedMucLeave { room, .. }

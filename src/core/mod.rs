@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod action;
+pub mod adopt;
 pub mod backoff;
 pub mod bridge_info;
 pub mod budget;

@@ -3,6 +3,7 @@
 //! as `Arc<dyn MatrixOut>`, so that its code can run against an in-memory fake.
 
 use crate::core::action::Text;
+use crate::core::adopt::RoomSetup;
 use crate::core::bridge_info::BridgeInfo;
 use crate::core::ids::{MatrixUserId, RoomId};
 use crate::core::inbound::MatrixIn;
@@ -115,6 +116,9 @@ pub trait MatrixOut: Send + Sync {
     async fn room_origin(&self, room: &RoomId) -> Result<Option<RoomOrigin>, MatrixError>;
     async fn resolve_alias(&self, alias: &str) -> Result<Option<RoomId>, MatrixError>;
     async fn joined_members(&self, room: &RoomId) -> Result<Vec<(MatrixUserId, Option<String>)>, MatrixError>;
+    /// A room's power levels, alias, name, topic and join rule, read as the bot (`None`: it
+    /// cannot read them).
+    async fn room_setup(&self, room: &RoomId) -> Result<Option<RoomSetup>, MatrixError>;
     async fn room_event(&self, room: &RoomId, event_id: &str) -> Result<Option<MatrixIn>, MatrixError>;
     async fn room_event_as(
         &self,

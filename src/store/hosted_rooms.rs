@@ -309,6 +309,22 @@ impl Store {
         row.as_ref().map(room_from_row).transpose()
     }
 
+    /// The room whose ID or alias is `name` but for letter case (XMPP servers lowercase the
+    /// MUC address a client writes to), if only one is.
+    pub async fn room_by_name_any_case(&self, name: &str) -> Result<Option<HostedRoom>> {
+        let sql =
+            format!("SELECT {ROOM_COLUMNS} FROM bridged_room WHERE lower(room_id) = $1 OR lower(alias) = $1 LIMIT 2");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(name.to_ascii_lowercase())
+            .fetch_all(&self.pool)
+            .await
+            .ctx("room by name, any case")?;
+        match rows.as_slice() {
+            [one] => room_from_row(one).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     pub async fn rooms(&self) -> Result<Vec<HostedRoom>> {
         let sql = format!("SELECT {ROOM_COLUMNS} FROM bridged_room ORDER BY room_id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await.ctx("rooms")?;

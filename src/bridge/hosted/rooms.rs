@@ -57,13 +57,32 @@ impl Bridge {
     /// The room behind a MUC localpart (`#sales\40hs` or `!id\40hs`).
     pub(in crate::bridge) async fn room_by_muc(&self, local: &str) -> crate::store::Result<Option<HostedRoom>> {
         let Some(Ok(name)) = self.map.room_for_muc(local) else { return Ok(None) };
-        if name.starts_with('#') {
-            return self.store.room_by_alias(&name).await;
+        // A room ID without a server (room version 12 on) is addressed with the homeserver's.
+        let mut names = vec![name.clone()];
+        if name.starts_with('!')
+            && let Some(id) = name.strip_suffix(&format!(":{}", self.map.homeserver))
+        {
+            names.push(id.to_owned());
         }
-        match RoomId::parse(&name) {
-            Ok(id) => self.hosted_room(&id).await,
-            Err(_) => Ok(None),
+        for name in names {
+            let exact = if name.starts_with('#') {
+                self.store.room_by_alias(&name).await?
+            } else {
+                match RoomId::parse(&name) {
+                    Ok(id) => self.hosted_room(&id).await?,
+                    Err(_) => None,
+                }
+            };
+            // Room IDs (and aliases) have capitals; the address may reach us lowercased.
+            let found = match exact {
+                Some(r) => Some(r),
+                None => self.store.room_by_name_any_case(&name).await?,
+            };
+            if found.is_some() {
+                return Ok(found);
+            }
         }
+        Ok(None)
     }
 
     /// The Matrix ID that acts for a participant (a ghost for an XMPP user).

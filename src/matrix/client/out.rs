@@ -449,6 +449,10 @@ impl MatrixOut for MatrixClient {
             .collect())
     }
 
+    async fn room_setup(&self, room: &RoomId) -> Result<Option<crate::core::adopt::RoomSetup>, MatrixError> {
+        self.read_room_setup(room).await
+    }
+
     /// One event of a room, read as the bot, in the core's terms (`None`: not one the bridge reads).
     async fn room_event(
         &self,
