@@ -1244,6 +1244,35 @@ async fn notification_choices_per_person_and_kind(db: &TestDb) {
     );
 }
 
+/// Writers that overlap (transactions held a moment, single writes beside them) all land, in
+/// any order, none refused: SQLite's writers queue for their turn instead of failing busy.
+async fn overlapping_writers_all_land(db: &TestDb) {
+    let store = db.open().await;
+    let before = store.outbox_len().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let done: Vec<i64> = vec![tx.enqueue(&chat(100)).await.unwrap(), tx.enqueue(&chat(101)).await.unwrap()];
+    tx.commit().await.unwrap();
+    let mut tasks: Vec<tokio::task::JoinHandle<()>> = (0..12u32)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tx = store.begin().await.unwrap();
+                tx.enqueue(&chat(n)).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                tx.commit().await.unwrap();
+            })
+        })
+        .collect();
+    for id in done {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.complete(id).await.unwrap() }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(store.outbox_len().await.unwrap(), before + 12);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1291,6 +1320,7 @@ conformance!(
     chatbot_rooms_and_contexts_survive_a_restart,
     notification_choices_per_person_and_kind,
     chat_journal_unread_notes_and_tokens,
+    overlapping_writers_all_land,
 );
 
 /// The errors the bridge tells apart (a full disk is refused with a clear error, a database

@@ -117,6 +117,9 @@ struct PresenceState {
     xmpp: Coalescer<BareJid, Presence>,
     xmpp_resources: Mutex<HashMap<BareJid, HashMap<String, Presence>>>,
     ghost_budgets: Mutex<crate::core::budget::Budgets>,
+    /// Matrix users with no presence on record (neither here nor in the database), so that
+    /// every message to them does not ask the database again (see `known_matrix_state`).
+    matrix_unknown: Mutex<std::collections::HashSet<MatrixUserId>>,
 }
 
 impl Bridge {

@@ -388,7 +388,7 @@ impl Store {
         .bind(full_jid)
         .bind(who.key())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("add occupant")?;
         Ok(())
@@ -401,14 +401,14 @@ impl Store {
                 sqlx::query("DELETE FROM muc_occupant WHERE room_id = $1 AND full_jid = $2")
                     .bind(room.as_str())
                     .bind(full)
-                    .execute(&self.pool)
+                    .execute(&mut *self.writer().await?)
                     .await
             }
             None => {
                 sqlx::query("DELETE FROM muc_occupant WHERE room_id = $1 AND party = $2")
                     .bind(room.as_str())
                     .bind(who.key())
-                    .execute(&self.pool)
+                    .execute(&mut *self.writer().await?)
                     .await
             }
         }
@@ -429,7 +429,7 @@ impl Store {
             .bind(event_id)
             .bind(room.as_str())
             .bind(archive_id)
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("set archive event")?;
         Ok(())

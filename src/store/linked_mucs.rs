@@ -20,7 +20,7 @@ impl Store {
         .bind(room.as_str())
         .bind(muc.to_string())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("save xmpp room")?;
         Ok(())
@@ -75,7 +75,7 @@ impl Store {
         .bind(user.to_string())
         .bind(nick)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("save xmpp occupant")?;
         Ok(())
@@ -85,7 +85,7 @@ impl Store {
         let row = sqlx::query("DELETE FROM xmpp_room_occupant WHERE room_id = $1 AND matrix_user = $2 RETURNING nick")
             .bind(room.as_str())
             .bind(user.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.writer().await?)
             .await
             .ctx("remove xmpp occupant")?;
         row.map(|r| r.try_get::<String, _>(0).ctx("nick")).transpose()
