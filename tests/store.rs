@@ -406,11 +406,10 @@ async fn members_are_in_the_order_they_joined_whatever_changed_since(db: &TestDb
     later().await;
     let mut tx = store.begin().await.unwrap();
     tx.save_member(&r, &member(&bea, Role::Participant, true, "Bea")).await.unwrap();
-    assert_eq!(tx.room_members(&r).await.unwrap().into_iter().map(|m| m.party).collect::<Vec<_>>(), [
-        cid.clone(),
-        bea.clone(),
-        ann.clone()
-    ]);
+    assert_eq!(
+        tx.room_members(&r).await.unwrap().into_iter().map(|m| m.party).collect::<Vec<_>>(),
+        [cid.clone(), bea.clone(), ann.clone()]
+    );
     tx.commit().await.unwrap();
     assert_eq!(order().await, [cid.clone(), bea.clone(), ann.clone()]);
     // Someone who leaves and comes back is the newest again.

@@ -231,7 +231,11 @@ impl Templates {
 
 /// The built-in `(language, file, source)` for which `wanted(language, file)` holds.
 pub fn builtin_sources(wanted: impl Fn(&str, &str) -> bool) -> Vec<(String, String, String)> {
-    BUILTIN.iter().filter(|(l, f, _)| wanted(l, f)).map(|(l, f, s)| (l.to_string(), f.to_string(), s.to_string())).collect()
+    BUILTIN
+        .iter()
+        .filter(|(l, f, _)| wanted(l, f))
+        .map(|(l, f, s)| (l.to_string(), f.to_string(), s.to_string()))
+        .collect()
 }
 
 /// What the templates see.
