@@ -46,14 +46,16 @@ def test_a_missed_chat_summary_comes_by_email_when_chosen_and_not_in_the_chat(br
 
 def test_the_template_directory_replaces_the_missed_chat_mail_too(bridge, sink, tmp_path):
     """`missed_calls.mail.templates_dir` with an `en/` that has the missed-chat files as well: the
-    summary mail is written from them (the missed-call files are the shipped ones, copied)."""
+    summary mail is written from them (the missed-call files are the shipped ones, copied; `de/`
+    has no missed-chat files and keeps the built-in ones)."""
     import os
     import shutil
     marker = "custom-" + token(6).lower()
+    for lang in ("en", "de"):
+        (tmp_path / lang).mkdir()
+        for name in ("subject.txt.j2", "missed_call.txt.j2", "missed_call.html.j2"):
+            shutil.copy(os.path.join(ucb.ROOT, "templates", lang, name), tmp_path / lang / name)
     en = tmp_path / "en"
-    en.mkdir()
-    for name in ("subject.txt.j2", "missed_call.txt.j2", "missed_call.html.j2"):
-        shutil.copy(os.path.join(ucb.ROOT, "templates", "en", name), en / name)
     (en / "missed_chat_subject.txt.j2").write_text(f"[{marker}] {{{{ from }}}} is waiting\n")
     (en / "missed_chat.txt.j2").write_text(f"{marker}: {{{{ messages }}}} from {{{{ from }}}} since {{{{ unread_time }}}}\n")
 
