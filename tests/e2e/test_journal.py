@@ -223,6 +223,16 @@ def test_a_group_journal_needs_membership_and_the_permission(bridge):
     run(go(), timeout=240)
 
 
+async def read_row(m, dm: str, row_of) -> str:
+    """m's `journal chats` row that `row_of(listing)` picks, asked for again until it is there
+    and no longer unread (the receipt is handled apart from the answer); "" if it never is."""
+    for _ in range(20):
+        row = row_of((await ask(m, dm, "journal chats", "Your journal (chats)"))["body"])
+        if row and "unread" not in row:
+            return row
+    return ""
+
+
 def room_row(listing: str, alias: str) -> str:
     """The `journal chats` row of the hosted room `alias`, or "" when there is none."""
     return next((line for line in listing.splitlines() if hosted_alias(alias) in line), "")
@@ -255,14 +265,7 @@ def test_hosted_room_messages_count_for_the_other_participants_only(bridge):
             # m's read receipt in the room: nothing waits there for m any more.
             await m.send_read_receipt(room, last["event_id"])
 
-            async def read_row() -> str:
-                row = room_row((await ask(m, dm, "journal chats", "Your journal (chats)"))["body"], alias)
-                return row if "unread" not in row else ""
-            row = ""
-            for _ in range(20):
-                row = await read_row()
-                if row:
-                    break
+            row = await read_row(m, dm, lambda listing: room_row(listing, alias))
             assert "3 message(s)" in row, row
             # Someone outside the room: their listing answers (positive control), without the room.
             odm = await bot_dm(outsider)
@@ -293,14 +296,7 @@ def test_a_linked_muc_counts_for_its_matrix_users_until_read(bridge):
             # m's read receipt in the linked room: nothing waits there any more.
             await m.send_read_receipt(room, last["event_id"])
 
-            async def read_row() -> str:
-                r = muc_row((await ask(m, dm, "journal chats", "Your journal (chats)"))["body"], muc)
-                return r if r and "unread" not in r else ""
-            row = ""
-            for _ in range(20):
-                row = await read_row()
-                if row:
-                    break
+            row = await read_row(m, dm, lambda listing: muc_row(listing, muc))
             assert "2 message(s)" in row, row
     run(go(), timeout=240)
 
