@@ -90,6 +90,8 @@ missed_calls:
     # tests/e2e/test_notification_choices.py: no address in the config (chat notices), until ivo
     # chooses e-mail with his own address.
     - {id: ivo, extensions: ["231"], language: en, matrix_user: "@calls-ivo:${PEER_MATRIX_DOMAIN:-localhost}"}
+    # tests/e2e/test_notification_choices.py: vera chooses SMS, then loses the sms permission.
+    - {id: vera, extensions: ["241"], language: en, matrix_user: "@calls-vera:${PEER_MATRIX_DOMAIN:-localhost}"}
     # tests/e2e/test_phone_presence.py: pia (both networks) is shown busy while on the phone; quinn may
     # pick up her calls (one pickup group), rosa may not.
     - {id: pia, extensions: ["211"], language: en, matrix_user: "@calls-pia:${PEER_MATRIX_DOMAIN:-localhost}", xmpp_jid: "calls-pia@${PEER_XMPP_DOMAIN:-localhost}", channels: [chat]}

@@ -383,6 +383,44 @@ async fn rooms_members_and_archive_pages(db: &TestDb) {
     assert_eq!(store.room_members(&r).await.unwrap().len(), 1);
 }
 
+async fn members_are_in_the_order_they_joined_whatever_changed_since(db: &TestDb) {
+    let store = db.open().await;
+    let r = room("!order:hs");
+    let (ann, bea, cid) = (Party::Matrix(mxid("@ann:hs")), Party::Matrix(mxid("@bea:hs")), Party::Xmpp(jid("cid@x")));
+    let member = |p: &Party, role, joined, nick: &str| RoomMember { party: p.clone(), role, joined, nick: nick.into() };
+    let order = || async { store.room_members(&r).await.unwrap().into_iter().map(|m| m.party).collect::<Vec<_>>() };
+    // The times are milliseconds: a pause makes each step later than the one before.
+    let later = || tokio::time::sleep(std::time::Duration::from_millis(5));
+    // Cid's key sorts last, Ann's first: only the times order them.
+    store.save_member(&r, &member(&cid, Role::Owner, true, "Cid")).await.unwrap();
+    later().await;
+    store.save_member(&r, &member(&bea, Role::Participant, true, "Bea")).await.unwrap();
+    later().await;
+    store.save_member(&r, &member(&ann, Role::Participant, false, "Ann")).await.unwrap(); // invited
+    later().await;
+    assert_eq!(order().await, [cid.clone(), bea.clone(), ann.clone()]);
+    // Bea's role and nick change: she still came before Ann. Ann accepts: she joins now.
+    store.save_member(&r, &member(&bea, Role::Moderator, true, "Bea M")).await.unwrap();
+    later().await;
+    store.save_member(&r, &member(&ann, Role::Participant, true, "Ann")).await.unwrap();
+    later().await;
+    let mut tx = store.begin().await.unwrap();
+    tx.save_member(&r, &member(&bea, Role::Participant, true, "Bea")).await.unwrap();
+    assert_eq!(
+        tx.room_members(&r).await.unwrap().into_iter().map(|m| m.party).collect::<Vec<_>>(),
+        [cid.clone(), bea.clone(), ann.clone()]
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(order().await, [cid.clone(), bea.clone(), ann.clone()]);
+    // Someone who leaves and comes back is the newest again.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.remove_member(&r, &cid).await.unwrap());
+    tx.commit().await.unwrap();
+    later().await;
+    store.save_member(&r, &member(&cid, Role::Participant, true, "Cid")).await.unwrap();
+    assert_eq!(order().await, [bea, ann, cid]);
+}
+
 fn journal_row(user: &str, kind: &str, call: &str, key: &str, at: i64, notified: bool) -> NewJournalRow {
     NewJournalRow {
         user: user.into(),
@@ -1304,6 +1342,7 @@ conformance!(
     watches_and_bot_chats,
     phone_calls_shown_busy_are_kept_with_the_own_presence,
     rooms_members_and_archive_pages,
+    members_are_in_the_order_they_joined_whatever_changed_since,
     the_instance_id_is_made_once_and_kept,
     call_events_replay_until_the_call_is_finished,
     call_journal_facts_and_settling,

@@ -103,7 +103,10 @@ impl Bridge {
             MatrixIn::Typing { room, users } if !self.room_typing(&room, &users).await => {
                 self.matrix_typing(room, users).await
             }
-            MatrixIn::Read { room, user, event_id } if !self.room_read(&room, &user, &event_id).await => {
+            // Hosted rooms, linked MUCs' rooms and SMS chats first; otherwise perhaps a direct chat.
+            MatrixIn::Read { room, user, event_id }
+                if !self.room_read(&room, &user, &event_id).await && !self.journal_room_read(&room, &user).await =>
+            {
                 self.matrix_read(room, user, event_id).await
             }
             _ => {}

@@ -1,6 +1,7 @@
 //! Chats in the journal, and missed chats. Every accepted direct or SMS message is counted for
 //! the people on both ends in the transaction that accepts it (`core::journal::touches`, one
-//! statement), a hosted-room message for the room's other participants (`room_touches`); a
+//! statement), a hosted-room message for the room's other participants (`room_touches`), a
+//! linked MUC's message for the Matrix users in its room; a
 //! message to someone stays "unread" in `chat_journal` until their read receipt (Matrix) or
 //! displayed marker (XMPP), or their own answer. A periodic sweep over that stored
 //! state (not a timer per message, so it survives restarts) sends one summary per conversation
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
+use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::core::journal::{self, ChatTouch};
 use crate::core::presence::State;
 use crate::core::watch::Party;
@@ -57,9 +59,63 @@ impl Bridge {
             .map(|m| m.party.clone())
             .filter(|p| !matches!(p, Party::Matrix(u) if self.map.is_bridge_user(u)))
             .collect();
-        let touches = journal::room_touches(&conversation, sender, &readers, crate::store::now_ms());
+        let touches = journal::room_touches(&conversation, Some(sender), &readers, crate::store::now_ms());
         tx.touch_chats(&touches).await?;
         tx.chat_answered(&sender.key(), &conversation).await
+    }
+
+    /// Count a message in a linked MUC's room, inside `tx`, for the Matrix users in it: they
+    /// are the bridge's users there (the MUC's other occupants keep their journals elsewhere).
+    /// `sender`, when one of them wrote it, has read what waited for them there.
+    pub(super) async fn count_linked_message(
+        &self,
+        tx: &mut StoreTx,
+        muc: &BareJid,
+        occupants: &[(MatrixUserId, String)],
+        sender: Option<&MatrixUserId>,
+    ) -> crate::store::Result<()> {
+        let conversation = journal::room_conversation(&muc.to_string());
+        let readers: Vec<Party> = occupants
+            .iter()
+            .filter(|(u, _)| !self.map.is_bridge_user(u))
+            .map(|(u, _)| Party::Matrix(u.clone()))
+            .collect();
+        let sender = sender.map(|s| Party::Matrix(s.clone()));
+        let touches = journal::room_touches(&conversation, sender.as_ref(), &readers, crate::store::now_ms());
+        tx.touch_chats(&touches).await?;
+        match sender {
+            Some(s) => tx.chat_answered(&s.key(), &conversation).await,
+            None => Ok(()),
+        }
+    }
+
+    /// `m.read` by `user` in a linked MUC's room or in their SMS chat: what waited for them
+    /// there is read (a client sends it for the newest event it showed, which covers the
+    /// messages before it). `false`: the room is neither.
+    pub(super) async fn journal_room_read(&self, room: &RoomId, user: &MatrixUserId) -> bool {
+        let conversation = match self.linked_muc_of(room).await {
+            Ok(Some(muc)) => journal::room_conversation(&muc.to_string()),
+            Ok(None) => match self.store.sms_of_room(room).await {
+                // Only the chat's owner reads it; anyone else's receipt there changes nothing.
+                Ok(Some((owner, phone))) if owner == Party::Matrix(user.clone()) => journal::sms_conversation(&phone),
+                Ok(Some(_)) => return true,
+                Ok(None) => return false,
+                Err(e) => {
+                    tracing::warn!(%room, error = %e, "cannot look up an SMS chat");
+                    return false;
+                }
+            },
+            Err(e) => {
+                tracing::warn!(%room, error = %e, "cannot look up a linked room");
+                return false;
+            }
+        };
+        if !self.map.is_bridge_user(user)
+            && let Err(e) = self.store.mark_chat_read(&Party::Matrix(user.clone()).key(), &conversation).await
+        {
+            tracing::warn!(%user, error = %e, "cannot mark a chat read");
+        }
+        true
     }
 
     /// A hosted room as the journal names it.

@@ -1,11 +1,11 @@
-//! The missed-chat summary by e-mail: a small template of its own (en, de, in `templates/`)
-//! rendered with the missed-call mail settings (sender, time zone, language) and queued whole as
+//! The missed-chat summary by e-mail: two small templates of its own (en, de, in `templates/`;
+//! `missed_calls.mail.templates_dir` replaces them as it does the missed-call mail's), rendered
+//! with the missed-call mail settings (sender, time zone, language) and queued whole as
 //! an outbox `Mail` action, so a retry sends the same message as missed-call mails do.
 
 use std::time::{Duration, SystemTime};
 
 use lettre::Message;
-use minijinja::Environment;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -14,12 +14,9 @@ use super::service::CallsService;
 use crate::core::action::Action;
 use crate::core::watch::Party;
 
-const TEMPLATES: [(&str, &str, &str); 4] = [
-    ("en", "subject", include_str!("../../templates/en/missed_chat_subject.txt.j2")),
-    ("en", "body", include_str!("../../templates/en/missed_chat.txt.j2")),
-    ("de", "subject", include_str!("../../templates/de/missed_chat_subject.txt.j2")),
-    ("de", "body", include_str!("../../templates/de/missed_chat.txt.j2")),
-];
+/// The two templates (`mail::CHAT_TEMPLATE_FILES`).
+const SUBJECT: &str = "missed_chat_subject.txt.j2";
+const BODY: &str = "missed_chat.txt.j2";
 
 /// One conversation's missed chat, as the summary tells it.
 #[derive(Debug, Clone)]
@@ -60,8 +57,9 @@ impl CallsService {
     }
 
     fn build_chat_mail(&self, to: &str, language: Option<&str>, summary: &ChatSummary) -> Result<Action, MailError> {
-        let render = self.live().render.clone();
-        let language = pick_language(language, &render.default_language);
+        let live = self.live();
+        let (render, templates) = (live.render.clone(), &live.templates);
+        let language = templates.chat_language(language, &render.default_language);
         let ctx = Context {
             from: &mail::one_line(&summary.from),
             unread_time: mail::format_time(
@@ -71,8 +69,8 @@ impl CallsService {
             ),
             messages: summary.messages,
         };
-        let subject = mail::one_line(&render_template(language, "subject", &ctx)?);
-        let body = render_template(language, "body", &ctx)?;
+        let subject = mail::one_line(&templates.render_chat(language, SUBJECT, &ctx)?);
+        let body = templates.render_chat(language, BODY, &ctx)?;
         let message_id = message_id(summary, &render.message_id_domain);
         let message = Message::builder()
             .from(mail::mailbox(render.from_name.as_deref(), &render.from_address)?)
@@ -91,27 +89,6 @@ impl CallsService {
             raw,
         })
     }
-}
-
-/// The person's language when there are templates in it, else the default's, else English.
-fn pick_language<'a>(wanted: Option<&'a str>, default: &'a str) -> &'a str {
-    [wanted, Some(default)]
-        .into_iter()
-        .flatten()
-        .find(|l| TEMPLATES.iter().any(|(have, _, _)| have == l))
-        .unwrap_or("en")
-}
-
-fn render_template(language: &str, part: &str, ctx: &Context<'_>) -> Result<String, MailError> {
-    let name = format!("{language}/missed_chat_{part}");
-    let source = TEMPLATES
-        .iter()
-        .find(|(l, p, _)| *l == language && *p == part)
-        .map(|(_, _, s)| *s)
-        .ok_or_else(|| MailError::NoLanguage(language.to_owned()))?;
-    Environment::new()
-        .render_str(source, minijinja::value::Serde(ctx))
-        .map_err(|e| MailError::Template { name, message: e.to_string() })
 }
 
 /// `<missed-chat.HASH@domain>`: the same for the same entry and unread message, so a summary
@@ -134,16 +111,27 @@ mod tests {
 
     #[test]
     fn both_languages_render_and_headers_stay_one_line() {
+        let t = mail::Templates::builtin().unwrap();
         for lang in ["en", "de"] {
             let s = summary();
             let from = mail::one_line(&s.from);
             let ctx = Context { from: &from, unread_time: "t".into(), messages: s.messages };
-            let subject = render_template(lang, "subject", &ctx).unwrap();
+            let subject = t.render_chat(lang, SUBJECT, &ctx).unwrap();
             assert!(mail::one_line(&subject).contains("Ada Bcc: x@y.org"), "{lang}: {subject}");
-            assert!(render_template(lang, "body", &ctx).unwrap().contains("3"), "{lang}");
+            assert!(t.render_chat(lang, BODY, &ctx).unwrap().contains("3"), "{lang}");
         }
-        assert_eq!(pick_language(Some("fr"), "de"), "de");
-        assert_eq!(pick_language(None, "fr"), "en");
+        assert_eq!(t.chat_language(Some("fr"), "de"), "de");
+        assert_eq!(t.chat_language(None, "fr"), "en");
+    }
+
+    #[test]
+    fn a_template_directory_replaces_the_chat_mail_where_it_has_one() {
+        let mut sources = vec![("xx".to_owned(), BODY.to_owned(), "custom {{ from }}".to_owned())];
+        sources.push(("xx".to_owned(), SUBJECT.to_owned(), "subject".to_owned()));
+        let t = mail::Templates::from_sources(sources).unwrap();
+        assert_eq!(t.chat_language(Some("xx"), "en"), "xx");
+        let ctx = Context { from: "Ada", unread_time: "t".into(), messages: 1 };
+        assert_eq!(t.render_chat("xx", BODY, &ctx).unwrap(), "custom Ada");
     }
 
     #[test]

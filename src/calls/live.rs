@@ -45,6 +45,9 @@ pub struct Live {
     pub bad_overrides: Vec<(String, String)>,
     /// The names of our numbers (`lines`), by [`line_key`].
     pub(super) lines: Arc<HashMap<String, String>>,
+    /// Line owners whose SMS notices are their own stored choice, with whose choice it is
+    /// (`Party::key`): whether they may still have SMS is checked when a notice is made.
+    pub(super) sms_chosen_by: HashMap<UserId, String>,
 }
 
 /// How a dialled number is looked up in `lines`: E.164 when it is a valid number, else its
@@ -81,7 +84,9 @@ fn choose(entry: &mut UserEntry, choice: &Stored) {
     }
 }
 
-/// Read the templates: the built-in ones, or `templates_dir/<language>/*.j2`.
+/// Read the templates: the built-in ones, or `templates_dir/<language>/*.j2` (the missed-call
+/// mail's three files, and the missed-chat mail's two, which fall back to the built-in ones
+/// where the directory has none of its own).
 fn load_templates(mail: Option<&CallMail>) -> Result<Templates, SetupError> {
     let Some(dir) = mail.and_then(|m| m.templates_dir.clone()) else {
         return Templates::builtin().setup("the built-in mail templates");
@@ -95,13 +100,17 @@ fn load_templates(mail: Option<&CallMail>) -> Result<Templates, SetupError> {
             continue;
         }
         let lang = entry.file_name().to_string_lossy().into_owned();
-        for file in mail::TEMPLATE_FILES {
+        for file in mail::TEMPLATE_FILES.iter().chain(&mail::CHAT_TEMPLATE_FILES) {
             let path = entry.path().join(file);
             if let Ok(source) = std::fs::read_to_string(&path) {
-                sources.push((lang.clone(), file.to_owned(), source));
+                sources.push((lang.clone(), (*file).to_owned(), source));
             }
         }
     }
+    let own: Vec<(String, String)> = sources.iter().map(|(l, f, _)| (l.clone(), f.clone())).collect();
+    sources.extend(mail::builtin_sources(|l, f| {
+        mail::CHAT_TEMPLATE_FILES.contains(&f) && !own.iter().any(|(ol, of)| ol == l && of == f)
+    }));
     let templates = Templates::from_sources(sources).setup("missed_calls.mail.templates_dir")?;
     if templates.languages().is_empty() {
         return Err(SetupError::msg(format!(
@@ -247,6 +256,21 @@ impl CallsService {
         }
         super::settings::add_blocks(&mut rules, blocks.into_iter().map(|b| (b.kind, b.entry)));
         let languages = base.templates.languages();
+        let mut sms_chosen_by = HashMap::new();
+        for u in &base.users {
+            for key in u.logon_keys() {
+                // As `choose`: the last of the person's accounts with a choice decides.
+                match choices.get(&key).map(|c| c.channel) {
+                    Some(Some(Chosen::Sms)) => {
+                        sms_chosen_by.insert(u.id.clone(), key);
+                    }
+                    Some(Some(_)) => {
+                        sms_chosen_by.remove(&u.id);
+                    }
+                    _ => {}
+                }
+            }
+        }
         let entries = base
             .users
             .iter()
@@ -273,6 +297,7 @@ impl CallsService {
             render,
             bad_overrides,
             lines: base.lines.clone(),
+            sms_chosen_by,
         };
         match self.live.write() {
             Ok(mut l) => *l = Arc::new(live),

@@ -136,25 +136,34 @@ pub struct MailSettings {
 /// The three templates of one language.
 pub const TEMPLATE_FILES: [&str; 3] = ["subject.txt.j2", "missed_call.txt.j2", "missed_call.html.j2"];
 
-const BUILTIN: [(&str, &str, &str); 6] = [
+/// The two templates of the missed-chat summary mail (`chat_mail`) in one language.
+pub const CHAT_TEMPLATE_FILES: [&str; 2] = ["missed_chat_subject.txt.j2", "missed_chat.txt.j2"];
+
+const BUILTIN: [(&str, &str, &str); 10] = [
     ("en", "subject.txt.j2", include_str!("../../templates/en/subject.txt.j2")),
     ("en", "missed_call.txt.j2", include_str!("../../templates/en/missed_call.txt.j2")),
     ("en", "missed_call.html.j2", include_str!("../../templates/en/missed_call.html.j2")),
+    ("en", "missed_chat_subject.txt.j2", include_str!("../../templates/en/missed_chat_subject.txt.j2")),
+    ("en", "missed_chat.txt.j2", include_str!("../../templates/en/missed_chat.txt.j2")),
     ("de", "subject.txt.j2", include_str!("../../templates/de/subject.txt.j2")),
     ("de", "missed_call.txt.j2", include_str!("../../templates/de/missed_call.txt.j2")),
     ("de", "missed_call.html.j2", include_str!("../../templates/de/missed_call.html.j2")),
+    ("de", "missed_chat_subject.txt.j2", include_str!("../../templates/de/missed_chat_subject.txt.j2")),
+    ("de", "missed_chat.txt.j2", include_str!("../../templates/de/missed_chat.txt.j2")),
 ];
 
 /// Compiled templates per language.
 pub struct Templates {
     env: Environment<'static>,
     languages: Vec<String>,
+    /// The languages with both [`CHAT_TEMPLATE_FILES`].
+    chat_languages: Vec<String>,
 }
 
 impl Templates {
     /// The `en` and `de` templates shipped in `templates/`.
     pub fn builtin() -> Result<Self, MailError> {
-        Self::from_sources(BUILTIN.iter().map(|(l, f, s)| (l.to_string(), f.to_string(), s.to_string())))
+        Self::from_sources(builtin_sources(|_, _| true))
     }
 
     /// Templates from `(language, file name, source)`; a language counts once it has all three
@@ -173,13 +182,34 @@ impl Templates {
                 .map_err(|e| MailError::Template { name, message: e.to_string() })?;
             files.entry(lang).or_default().push(file);
         }
-        let languages =
-            files.into_iter().filter(|(_, f)| TEMPLATE_FILES.iter().all(|t| f.iter().any(|x| x == t))).map(|(l, _)| l);
-        Ok(Self { env, languages: languages.collect() })
+        let complete = |set: &[&str]| -> Vec<String> {
+            files.iter().filter(|(_, f)| set.iter().all(|t| f.iter().any(|x| x == t))).map(|(l, _)| l.clone()).collect()
+        };
+        let (languages, chat_languages) = (complete(&TEMPLATE_FILES), complete(&CHAT_TEMPLATE_FILES));
+        Ok(Self { env, languages, chat_languages })
     }
 
     pub fn languages(&self) -> &[String] {
         &self.languages
+    }
+
+    /// The missed-chat mail's language for someone who reads `wanted`: theirs when there are
+    /// templates in it, else the default's, else English (built in, so always there).
+    pub fn chat_language<'a>(&'a self, wanted: Option<&'a str>, default: &'a str) -> &'a str {
+        [wanted, Some(default)]
+            .into_iter()
+            .flatten()
+            .find(|l| self.chat_languages.iter().any(|have| have == l))
+            .unwrap_or("en")
+    }
+
+    /// Render one of the [`CHAT_TEMPLATE_FILES`] in `lang`.
+    pub fn render_chat(&self, lang: &str, file: &str, ctx: impl Serialize) -> Result<String, MailError> {
+        let name = format!("{lang}/{file}");
+        self.env
+            .get_template(&name)
+            .and_then(|t| t.render(minijinja::value::Serde(ctx)))
+            .map_err(|e| MailError::Template { name, message: e.to_string() })
     }
 
     fn pick<'a>(&'a self, wanted: Option<&'a str>, default: &'a str) -> Result<&'a str, MailError> {
@@ -197,6 +227,15 @@ impl Templates {
             .and_then(|t| t.render(minijinja::value::Serde(ctx)))
             .map_err(|e| MailError::Template { name, message: e.to_string() })
     }
+}
+
+/// The built-in `(language, file, source)` for which `wanted(language, file)` holds.
+pub fn builtin_sources(wanted: impl Fn(&str, &str) -> bool) -> Vec<(String, String, String)> {
+    BUILTIN
+        .iter()
+        .filter(|(l, f, _)| wanted(l, f))
+        .map(|(l, f, s)| (l.to_string(), f.to_string(), s.to_string()))
+        .collect()
 }
 
 /// What the templates see.

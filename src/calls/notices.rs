@@ -9,6 +9,7 @@ use super::service::CallsService;
 use crate::contacts::Contact;
 use crate::core::action::{Action, Text};
 use crate::core::ids::{BareJid, MatrixUserId};
+use crate::core::watch::Party;
 use crate::store::StoreError;
 
 /// What is known about the two ends of a call: the caller's contact and the name of the number
@@ -72,19 +73,33 @@ impl CallsService {
         action
     }
 
+    /// Whether `notice` was to go by SMS as the person's own choice, and they may not have SMS
+    /// any more (an admin revoked the permission after they chose it). Checked as each notice
+    /// is made: the choice was checked only when it was made.
+    pub(super) async fn sms_withdrawn(&self, live: &Live, notice: &Notice) -> Result<bool, StoreError> {
+        let Some(party) = live.sms_chosen_by.get(&notice.user).and_then(|k| Party::from_key(k)) else {
+            return Ok(false);
+        };
+        Ok(!self.store.has_permission(&party, crate::sms::PERMISSION).await?)
+    }
+
     /// The notice in the person's chat with the bridge: the bot's DM on Matrix (if they have
-    /// one), else a message from the component on XMPP.
+    /// one), else a message from the component on XMPP; `note` is added below it.
     pub(super) async fn chat_action(
         &self,
         live: &Live,
         notice: &Notice,
         known: Known<'_>,
+        note: Option<&str>,
     ) -> Result<Option<Action>, StoreError> {
         let Some(entry) = live.directory.get(&notice.user) else {
             return Ok(None);
         };
         let text = match mail::render(&live.templates, &live.render, notice, entry, known.caller, known.called_name) {
-            Ok(r) => chat_text(&r.text),
+            Ok(r) => match note {
+                Some(note) => format!("{}\n\n{note}", chat_text(&r.text)),
+                None => chat_text(&r.text),
+            },
             Err(e) => {
                 tracing::warn!(user = %notice.user, error = %e, "cannot render the chat notice; skipped");
                 return Ok(None);
@@ -111,6 +126,10 @@ impl CallsService {
             .map(|to| Action::XmppNotice { to, text: Text::notice(text) }))
     }
 }
+
+/// Below a chat notice that was to come by SMS.
+pub(super) const SMS_WITHDRAWN: &str = "(You chose SMS for these notices, but SMS is not allowed for you now: the sms \
+permission was withdrawn. So this notice comes here; `notifications` shows your choices.)";
 
 /// The plain-text notice without the e-mail signature.
 fn chat_text(text: &str) -> String {

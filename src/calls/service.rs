@@ -24,7 +24,7 @@ use super::config::MissedCalls;
 use super::event::CallEvent;
 use super::live::{Base, Live};
 use super::model::{CallSummary, CallTracker};
-use super::notices::{Known, channel_name};
+use super::notices::{Known, SMS_WITHDRAWN, channel_name};
 use super::phone::{PhoneChange, Phones, PickupRing};
 use super::rules::{self, Channel, Directory, Facts, JournalEntry, JournalKind, UserFacts, UserId};
 use crate::contacts::ContactIndex;
@@ -93,6 +93,7 @@ impl CallsService {
             render: base.render.clone(),
             bad_overrides: vec![],
             lines: base.lines.clone(),
+            sms_chosen_by: HashMap::new(),
         };
         let (events, rx) = mpsc::channel(1024);
         let service = Arc::new(Self {
@@ -291,14 +292,23 @@ impl CallsService {
         for notice in &decision.notices {
             for channel in &notice.channels {
                 let known = Known { caller: contact, called_name: called_name.as_deref() };
-                let action = match channel {
-                    Channel::Email => self.mail_action(live, notice, known),
-                    Channel::Chat => self.chat_action(live, notice, known).await?,
-                    Channel::Sms => self.sms_action(live, notice, known),
+                let (action, used) = match channel {
+                    Channel::Email => (self.mail_action(live, notice, known), *channel),
+                    Channel::Chat => (self.chat_action(live, notice, known, None).await?, *channel),
+                    Channel::Sms if self.sms_withdrawn(live, notice).await? => {
+                        tracing::info!(user = %notice.user, "SMS chosen but no longer permitted; the chat instead");
+                        if notice.channels.contains(&Channel::Chat) {
+                            // The chat notice goes anyway.
+                            (None, Channel::Chat)
+                        } else {
+                            (self.chat_action(live, notice, known, Some(SMS_WITHDRAWN)).await?, Channel::Chat)
+                        }
+                    }
+                    Channel::Sms => (self.sms_action(live, notice, known), *channel),
                 };
                 if let Some(action) = action {
                     actions.push(action);
-                    queued.entry(notice.user.clone()).or_default().push(channel_name(*channel));
+                    queued.entry(notice.user.clone()).or_default().push(channel_name(used));
                 }
             }
         }

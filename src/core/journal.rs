@@ -74,7 +74,7 @@ pub fn touches(action: &Action, at: i64) -> Vec<ChatTouch> {
         ]
     };
     let one = |party: Party, phone: &super::ids::PhoneNumber, incoming| {
-        vec![ChatTouch { party: party.key(), conversation: format!("sms:{phone}"), kind: "sms", incoming, at }]
+        vec![ChatTouch { party: party.key(), conversation: sms_conversation(phone), kind: "sms", incoming, at }]
     };
     match action {
         Action::MatrixDirect { from, to, extras, .. } if extras.replaces.is_none() => {
@@ -94,17 +94,24 @@ pub fn touches(action: &Action, at: i64) -> Vec<ChatTouch> {
 /// `rooms.max_participants`; the bound keeps one statement small whatever the config says).
 pub const MAX_ROOM_READERS: usize = 30;
 
-/// The journal's name for a hosted room: its alias, else its ID (the name can change).
+/// The journal's name for a hosted room (its alias, else its ID: the name can change) or a
+/// linked MUC (its address).
 pub fn room_conversation(alias_or_id: &str) -> String {
     format!("room:{alias_or_id}")
 }
 
-/// What a message in a hosted room means for its participants' journals: one incoming,
-/// unread message for each other participant (at most `MAX_ROOM_READERS`). The sender's own
-/// message counts nothing for them; that they wrote clears their unread mark elsewhere.
-pub fn room_touches(conversation: &str, sender: &Party, participants: &[Party], at: i64) -> Vec<ChatTouch> {
+/// The journal's name for an SMS chat with `phone`.
+pub fn sms_conversation(phone: &super::ids::PhoneNumber) -> String {
+    format!("sms:{phone}")
+}
+
+/// What a message in a room means for its participants' journals: one incoming, unread
+/// message for each other participant (at most `MAX_ROOM_READERS`). The sender's own message
+/// counts nothing for them; that they wrote clears their unread mark elsewhere. `sender` is
+/// `None` when they keep no journal here (an occupant of a MUC on an XMPP server).
+pub fn room_touches(conversation: &str, sender: Option<&Party>, participants: &[Party], at: i64) -> Vec<ChatTouch> {
     let mut readers: Vec<String> = Vec::new();
-    for p in participants.iter().filter(|p| *p != sender) {
+    for p in participants.iter().filter(|p| Some(*p) != sender) {
         let key = p.key();
         if !readers.contains(&key) {
             readers.push(key);
@@ -303,13 +310,15 @@ mod tests {
         let (alice, bob, carol) = (m("@alice:hs"), x("bob@xmpp"), m("@carol:hs"));
         let conv = room_conversation("#sales:hs");
         let all = [alice.clone(), bob.clone(), carol.clone(), bob.clone()];
-        let t = room_touches(&conv, &alice, &all, 5);
+        let t = room_touches(&conv, Some(&alice), &all, 5);
         let parties: Vec<&str> = t.iter().map(|t| t.party.as_str()).collect();
         assert_eq!(parties, ["xmpp:bob@xmpp", "matrix:@carol:hs"], "not the sender, each reader once");
         assert!(t.iter().all(|t| t.incoming && t.kind == "room" && t.conversation == "room:#sales:hs" && t.at == 5));
         let crowd: Vec<Party> = (0..100).map(|i| m(&format!("@u{i}:hs"))).collect();
-        assert_eq!(room_touches(&conv, &alice, &crowd, 5).len(), MAX_ROOM_READERS);
-        assert!(room_touches(&conv, &alice, std::slice::from_ref(&alice), 5).is_empty(), "alone in the room");
+        assert_eq!(room_touches(&conv, Some(&alice), &crowd, 5).len(), MAX_ROOM_READERS);
+        assert!(room_touches(&conv, Some(&alice), std::slice::from_ref(&alice), 5).is_empty(), "alone in the room");
+        // A MUC occupant who is not the bridge's user: everyone of ours in the room reads it.
+        assert_eq!(room_touches(&conv, None, &[alice.clone(), carol.clone()], 5).len(), 2);
     }
 
     #[test]

@@ -213,7 +213,7 @@ impl StoreTx {
     /// A room's participants, read inside the transaction that changes them.
     pub async fn room_members(&mut self, room: &RoomId) -> Result<Vec<RoomMember>> {
         let rows = sqlx::query(
-            "SELECT party, role, state, nick FROM room_member WHERE room_id = $1 ORDER BY updated_at, party",
+            "SELECT party, role, state, nick FROM room_member WHERE room_id = $1 ORDER BY joined_at, party",
         )
         .bind(room.as_str())
         .fetch_all(&mut *self.tx)
@@ -255,9 +255,13 @@ async fn save_member<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     room: &RoomId,
     m: &RoomMember,
 ) -> Result<()> {
+    // `joined_at` is set once, when they first join (an invitation accepted counts from then);
+    // role and nick changes keep it: the order is who has been there longest.
     sqlx::query(
-        "INSERT INTO room_member (room_id, party, role, state, nick, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (room_id, party) DO UPDATE SET role = $3, state = $4, nick = $5, updated_at = $6",
+        "INSERT INTO room_member (room_id, party, role, state, nick, updated_at, joined_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) \
+         ON CONFLICT (room_id, party) DO UPDATE SET role = $3, state = $4, nick = $5, updated_at = $6, \
+         joined_at = CASE WHEN room_member.state <> 'join' AND $4 = 'join' THEN $6 ELSE room_member.joined_at END",
     )
     .bind(room.as_str())
     .bind(m.party.key())
@@ -333,7 +337,7 @@ impl Store {
 
     pub async fn room_members(&self, room: &RoomId) -> Result<Vec<RoomMember>> {
         let rows = sqlx::query(
-            "SELECT party, role, state, nick FROM room_member WHERE room_id = $1 ORDER BY updated_at, party",
+            "SELECT party, role, state, nick FROM room_member WHERE room_id = $1 ORDER BY joined_at, party",
         )
         .bind(room.as_str())
         .fetch_all(&self.pool)

@@ -51,7 +51,8 @@ const MIGRATIONS: &[(i64, &str, &str, Sql)] = &[
     (21, "journal", "0021_journal.sql", dialect!("0021_journal.sql")),
     (22, "notification choices", "0022_notification_choices.sql", shared!("0022_notification_choices.sql")),
     (23, "linked messages", "0023_linked_messages.sql", shared!("0023_linked_messages.sql")),
-    (29, "archive acts", "0029_archive_acts.sql", shared!("0029_archive_acts.sql")),
+    (24, "room member joined", "0024_room_member_joined.sql", shared!("0024_room_member_joined.sql")),
+    (25, "archive acts", "0025_archive_acts.sql", shared!("0025_archive_acts.sql")),
 ];
 
 /// The migrations for one database: version, description, SQL.

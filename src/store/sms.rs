@@ -89,20 +89,7 @@ impl StoreTx {
 
     /// The person and number a room is the SMS conversation of.
     pub async fn sms_by_room(&mut self, room: &RoomId) -> Result<Option<(Party, PhoneNumber)>> {
-        let row = sqlx::query("SELECT party, phone FROM sms_conversation WHERE room_id = $1")
-            .bind(room.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await
-            .ctx("sms by room")?;
-        row.map(|r| {
-            let party: String = r.try_get(0).ctx("party")?;
-            let phone: String = r.try_get(1).ctx("phone")?;
-            Ok((
-                Party::from_key(&party).ok_or_else(|| corrupt("sms party", &party))?,
-                PhoneNumber::parse(&phone).map_err(|e| corrupt("sms phone", e))?,
-            ))
-        })
-        .transpose()
+        sms_by_room(&mut *self.tx, room).await
     }
 
     /// The person who last wrote to `phone`.
@@ -290,7 +277,32 @@ impl StoreTx {
     }
 }
 
+async fn sms_by_room<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    exec: E,
+    room: &RoomId,
+) -> Result<Option<(Party, PhoneNumber)>> {
+    let row = sqlx::query("SELECT party, phone FROM sms_conversation WHERE room_id = $1")
+        .bind(room.as_str())
+        .fetch_optional(exec)
+        .await
+        .ctx("sms by room")?;
+    row.map(|r| {
+        let party: String = r.try_get(0).ctx("party")?;
+        let phone: String = r.try_get(1).ctx("phone")?;
+        Ok((
+            Party::from_key(&party).ok_or_else(|| corrupt("sms party", &party))?,
+            PhoneNumber::parse(&phone).map_err(|e| corrupt("sms phone", e))?,
+        ))
+    })
+    .transpose()
+}
+
 impl Store {
+    /// The person and number a room is the SMS conversation of (outside a transaction).
+    pub async fn sms_of_room(&self, room: &RoomId) -> Result<Option<(Party, PhoneNumber)>> {
+        sms_by_room(&self.pool, room).await
+    }
+
     /// The Matrix room of a conversation, if there is one.
     pub async fn sms_room(&self, party: &Party, phone: &PhoneNumber) -> Result<Option<RoomId>> {
         let row = sqlx::query("SELECT room_id FROM sms_conversation WHERE party = $1 AND phone = $2")

@@ -223,6 +223,16 @@ def test_a_group_journal_needs_membership_and_the_permission(bridge):
     run(go(), timeout=240)
 
 
+async def read_row(m, dm: str, row_of) -> str:
+    """m's `journal chats` row that `row_of(listing)` picks, asked for again until it is there
+    and no longer unread (the receipt is handled apart from the answer); "" if it never is."""
+    for _ in range(20):
+        row = row_of((await ask(m, dm, "journal chats", "Your journal (chats)"))["body"])
+        if row and "unread" not in row:
+            return row
+    return ""
+
+
 def room_row(listing: str, alias: str) -> str:
     """The `journal chats` row of the hosted room `alias`, or "" when there is none."""
     return next((line for line in listing.splitlines() if hosted_alias(alias) in line), "")
@@ -255,17 +265,79 @@ def test_hosted_room_messages_count_for_the_other_participants_only(bridge):
             # m's read receipt in the room: nothing waits there for m any more.
             await m.send_read_receipt(room, last["event_id"])
 
-            async def read_row() -> str:
-                row = room_row((await ask(m, dm, "journal chats", "Your journal (chats)"))["body"], alias)
-                return row if "unread" not in row else ""
-            row = ""
-            for _ in range(20):
-                row = await read_row()
-                if row:
-                    break
+            row = await read_row(m, dm, lambda listing: room_row(listing, alias))
             assert "3 message(s)" in row, row
             # Someone outside the room: their listing answers (positive control), without the room.
             odm = await bot_dm(outsider)
             theirs = (await ask(outsider, odm, "journal chats", "Your journal (chats)"))["body"]
             assert not room_row(theirs, alias), theirs
     run(go(), timeout=240)
+
+
+def muc_row(listing: str, muc: str) -> str:
+    """The `journal chats` row of the linked MUC `muc`, or "" when there is none."""
+    return next((line for line in listing.splitlines() if f"room {muc}" in line), "")
+
+
+def test_a_linked_muc_counts_for_its_matrix_users_until_read(bridge):
+    from test_linked_content import linked, said_by_xena
+
+    async def go():
+        async with Peers() as p:
+            x, m, muc, room = await linked(p, "ljr")
+            await said_by_xena(x, m, muc, room, "lj1", "first " + token(3))
+            _, last = await said_by_xena(x, m, muc, room, "lj2", "second " + token(3))
+            dm = await bot_dm(m)
+            row = muc_row((await ask(m, dm, "journal chats", "Your journal (chats)"))["body"], muc)
+            assert "room chat" in row and "2 message(s)" in row and "unread" in row, row
+            # The MUC's own occupant keeps no journal of it here (the answer is the positive control).
+            theirs = await ask_xmpp(x, "journal chats", "Your journal (chats)")
+            assert not muc_row(theirs, muc), theirs
+            # m's read receipt in the linked room: nothing waits there any more.
+            await m.send_read_receipt(room, last["event_id"])
+
+            row = await read_row(m, dm, lambda listing: muc_row(listing, muc))
+            assert "2 message(s)" in row, row
+    run(go(), timeout=240)
+
+
+def test_a_read_receipt_in_an_sms_chat_clears_it_and_no_summary_follows(bridge):
+    from test_sms import SENDER, ghost as sms_ghost, grant, inject, rnd_mobile, sms_room, wait_sms
+
+    def fast(cfg):
+        cfg["missed_chats"] = {"enabled": True, "after_secs": 6, "sweep_secs": 1}
+
+    with ucb.config_variant(bridge, "sms-read", fast):
+        async def go():
+            async with Peers() as p:
+                m = await p.matrix_user("srr")
+                await grant(p, m.user_id)
+                dm = await bot_dm(m)
+                await m.set_presence("unavailable")
+                read_no, unread_no = rnd_mobile(), rnd_mobile()
+                rooms = {}
+                # m writes to both numbers (so their answers reach m), and both answer.
+                for number in (read_no, unread_no):
+                    rooms[number] = await sms_room(m, number)
+                    text = "hi " + token(3)
+                    await m.send_text(rooms[number], text)
+                    await wait_sms(number, text)
+                answers = {}
+                for number in (read_no, unread_no):
+                    reply = "answer " + token(3)
+                    inject(number, SENDER, reply)
+                    answers[number] = await m.wait_message(rooms[number], sms_ghost(number), reply)
+                # Read at once: a receipt on the answer in the SMS chat.
+                await m.send_read_receipt(rooms[read_no], answers[read_no]["event_id"])
+
+                def summaries(number: str) -> list[dict]:
+                    return bot_after(m, dm, 0, lambda c: "Missed chat" in c.get("body", "")
+                                     and tail(number) in c.get("body", ""))
+                # The unread chat's summary comes (positive control: after the threshold of both).
+                await m.sync_until(lambda: summaries(unread_no), 40, "the unread SMS chat's summary")
+                listing = (await ask(m, dm, "journal chats", "Your journal (chats)"))["body"]
+                rows = {n: next((line for line in listing.splitlines() if tail(n) in line), "") for n in rooms}
+                assert "missed SMS chat" in rows[unread_no], listing
+                assert rows[read_no] and "missed" not in rows[read_no] and "unread" not in rows[read_no], listing
+                assert not summaries(read_no), "a summary for an SMS chat that was read"
+        run(go(), timeout=240)

@@ -110,3 +110,53 @@ def test_status_changes_off_silences_watch_notices(bridge):
             await _ask_component(quiet, "notifications", "Your notifications")
             assert not _from_bridge(quiet, "is available again"), "a watch notice although status changes are off"
     run(go(), timeout=240)
+
+
+def test_sms_notices_stop_when_the_sms_permission_is_revoked(bridge):
+    """vera (scripts/lib.sh: extension 241, @calls-vera, no address in the config) chooses SMS for
+    missed calls; once an admin revokes her sms permission, the notice comes in her chat and says so."""
+    from test_control import ask as admin_ask, control_room
+    from test_sms import rnd_mobile, sms_to
+
+    async def go():
+        m = await fixed_matrix_user("calls-vera")
+        try:
+            async with Peers() as p:
+                admin = await p.matrix_user("admin")
+                ctl = await control_room(admin)
+                await admin_ask(admin, ctl, f"permissions grant {m.user_id} sms", "OK")
+                dm = await bot_dm(m)
+                mobile = rnd_mobile()
+                ok = await _ask_bot(m, dm, f"notifications missed-calls on --via sms --to {mobile}", "OK")
+                assert f"by sms to {mobile}" in ok, ok
+
+                def sms_about(number: str) -> list:
+                    digits = number.replace(" ", "")[-7:]
+                    return [s for s in sms_to(mobile) if digits in s[0] + s[2]]
+
+                def chat_notice(number: str) -> list[dict]:
+                    return [e for e in m.messages_in(dm, _bot()) if number in e["content"].get("body", "")]
+
+                # Permitted: the notice comes by SMS.
+                first = rnd_number()
+                assert post_events(missed_call("vs1-" + token(6), "241", first))[0] == 200
+                await wait_for(lambda: sms_about(first), 30, what="the SMS notice while permitted")
+
+                # Revoked: the notice comes in the chat, saying why, and no SMS goes out.
+                await admin_ask(admin, ctl, f"permissions revoke {m.user_id} sms", "OK")
+                second = rnd_number()
+                assert post_events(missed_call("vs2-" + token(6), "241", second))[0] == 200
+                [ev] = await m.sync_until(lambda: chat_notice(second), 30, "the chat notice instead of the SMS")
+                assert "SMS is not allowed for you now" in ev["content"]["body"], ev["content"]
+
+                # Granted again: SMS again. Notices go to the SMSC in order, so the second call's
+                # SMS, had it been sent, would have arrived before this one.
+                await admin_ask(admin, ctl, f"permissions grant {m.user_id} sms", "OK")
+                third = rnd_number()
+                assert post_events(missed_call("vs3-" + token(6), "241", third))[0] == 200
+                await wait_for(lambda: sms_about(third), 30, what="the SMS notice once permitted again")
+                assert not sms_about(second), "an SMS notice although the sms permission was revoked"
+                assert not chat_notice(third) and not chat_notice(first), "a chat notice besides the SMS"
+        finally:
+            await m.close()
+    run(go(), timeout=240)

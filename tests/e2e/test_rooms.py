@@ -764,3 +764,44 @@ def test_the_owner_leaves_and_a_moderator_owns_the_room(bridge):
             assert notice == f"dan left; {m2.localpart} is the room's owner now.", notice
             await wait_gone(m2, room, x2.ghost)
     run(go(), timeout=240)
+
+
+def test_a_role_change_keeps_the_join_order_for_who_and_the_hand_over(bridge):
+    """m2 joins before x1; m2 is appointed and revoked again (a role change, later than x1's join).
+    `!who` still lists m2 first, and when the owner leaves, m2 (longest-standing) owns the room."""
+    async def go():
+        async with Peers() as p:
+            m1, m2, x1 = await p.matrix_user("jo1"), await p.matrix_user("jo2"), await p.xmpp_user("jox")
+            alias = "jo" + token(4).lower()
+            room = await create_room(m1, alias)
+            muc = muc_of(alias)
+            await m1.c.room_invite(room, m2.user_id)
+            await m2.wait_invite(m1.user_id)
+            await m2.join(room)
+            await m1.wait_joined(room, m2.user_id)
+            await invited_xmpp_joins(m1, room, x1, muc, "jox")
+            await m1.wait_joined(room, x1.ghost)
+            # m2's role changes twice after x1 joined (each time shown in the MUC once stored).
+            mark = len(x1.presences)
+            await set_power_level(m1, room, m2.user_id, 50)
+            await wait_for(lambda: [s for s in room_presences(x1, muc, mark) if occupant(s)["nick_from"] == m2.localpart
+                                    and occupant(s)["role"] == "moderator"], 20, what="m2 shown as moderator")
+            mark = len(x1.presences)
+            await m1.send_text(room, f"!demote {m2.user_id}")
+            await wait_power_level(m1, room, m2.user_id, 0)
+            await wait_for(lambda: [s for s in room_presences(x1, muc, mark) if occupant(s)["nick_from"] == m2.localpart
+                                    and occupant(s)["role"] == "participant"], 20, what="m2 shown as participant")
+            mark = len(bot_says(m1, room, "Participants:"))
+            await m1.send_text(room, "!who")
+            [who] = (await m1.sync_until(lambda: [e for e in bot_says(m1, room, "Participants:")[mark:]
+                                                  if f"({m2.user_id}): participant" in e["content"]["body"]], 30,
+                                         "!who after the demotion"))[-1:]
+            lines = who["content"]["body"].splitlines()[1:]
+            order = [next(i for i, line in enumerate(lines) if who_ in line) for who_ in (m1.user_id, m2.user_id, x1.bare)]
+            assert order == sorted(order), lines
+            # The owner leaves: the longest-standing participant (no moderator is left) owns it.
+            await m1.leave(room)
+            await m2.sync_until(lambda: bot_says(m2, room, "is the room's owner now"), 30, "the owner notice")
+            notice = bot_says(m2, room, "is the room's owner now")[-1]["content"]["body"]
+            assert notice == f"{m1.localpart} left; {m2.localpart} is the room's owner now.", notice
+    run(go(), timeout=240)

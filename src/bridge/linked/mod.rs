@@ -202,6 +202,7 @@ impl Bridge {
     ) -> crate::store::Result<Vec<Action>> {
         Ok(match event {
             MatrixIn::File { sender, file, reply_to, .. } if !self.map.is_bridge_user(&sender) => {
+                self.count_linked_matrix(tx, &room, &muc, &sender).await?;
                 self.linked_file(tx, room, muc, sender, file, reply_to).await?
             }
             MatrixIn::Message { sender, text, event_id, reply_to, replaces, mentions, sent_at, .. }
@@ -221,6 +222,9 @@ impl Bridge {
                     file: None,
                     sent_at,
                 };
+                if extras.replaces.is_none() {
+                    self.count_linked_matrix(tx, &room, &muc, &sender).await?;
+                }
                 let event = Some(crate::core::ids::EventId::new(event_id));
                 vec![Action::LinkedMucMessage { room, muc, from: sender, text, event, extras, mentions }]
             }
@@ -249,6 +253,18 @@ impl Bridge {
             }
             _ => vec![],
         })
+    }
+
+    /// A Matrix user's message in a linked MUC's room, in the other Matrix users' journals.
+    async fn count_linked_matrix(
+        &self,
+        tx: &mut StoreTx,
+        room: &RoomId,
+        muc: &BareJid,
+        sender: &MatrixUserId,
+    ) -> crate::store::Result<()> {
+        let occupants = self.store.xmpp_occupants(room).await?;
+        self.count_linked_message(tx, muc, &occupants, Some(sender)).await
     }
 
     /// A presence from `muc/nick`, received at a Matrix user's address.

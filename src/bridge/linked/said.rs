@@ -50,6 +50,8 @@ impl Bridge {
         said.extras.sent_at = Some(crate::core::delay::written_at(said.extras.sent_at, received).max(since));
         let real = self.remote_real_jid(&muc, &nick);
         let dedupe = said.stanza_id.clone().or_else(|| said.message_id.clone());
+        // A new message (not reactions, a retraction or a correction) counts in the journals.
+        let counted = said.act.is_none() && said.extras.replaces.is_none();
         let action = match (said.act.clone(), &real) {
             (Some(act), Some(jid)) => {
                 let user = self.map.ghost_for(jid);
@@ -83,6 +85,9 @@ impl Bridge {
             && !tx.claim_stanza(&format!("{muc}/{nick}"), key).await?
         {
             return Ok(());
+        }
+        if counted {
+            self.count_linked_message(&mut tx, &muc, &occupants, None).await?;
         }
         let row = tx.enqueue_row(action).await?;
         tx.commit().await?;

@@ -42,6 +42,8 @@ impl Bridge {
             }
         };
         tracing::info!(from = %sms.from, lane = %action.lane(), "incoming SMS");
+        // In the reader's journal: unread until their answer or read receipt.
+        self.count_chats(&mut tx, std::slice::from_ref(&action)).await?;
         let row = tx.enqueue_row(action).await?;
         tx.commit().await?;
         self.dispatch(vec![row]);
