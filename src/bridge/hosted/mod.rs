@@ -8,8 +8,8 @@
 //! markers (`markers`), and the room's avatar both ways (`avatar`, XEP-0486). An XMPP message in a hosted room becomes a Matrix event in
 //! `muc::muc_message` (accepted, archived and queued) and `delivery::room_say` (posted).
 
-mod avatar;
 mod adopt;
+mod avatar;
 mod commands;
 mod delivery;
 mod effects;
