@@ -51,6 +51,7 @@ const MIGRATIONS: &[(i64, &str, &str, Sql)] = &[
     (21, "journal", "0021_journal.sql", dialect!("0021_journal.sql")),
     (22, "notification choices", "0022_notification_choices.sql", shared!("0022_notification_choices.sql")),
     (23, "linked messages", "0023_linked_messages.sql", shared!("0023_linked_messages.sql")),
+    (27, "room phones", "0027_room_phones.sql", shared!("0027_room_phones.sql")),
 ];
 
 /// The migrations for one database: version, description, SQL.

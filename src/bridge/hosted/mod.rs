@@ -5,7 +5,7 @@
 //! what the room's rules decided), the
 //! XMPP side (`occupants`: joining and leaving; `muc`: messages, subject, invitations,
 //! `muc#admin`, the archive), carrying out their actions (`delivery`), and typing and read
-//! markers (`markers`). An XMPP message in a hosted room becomes a Matrix event in
+//! markers (`markers`), and phone numbers as members (`phones`: SMS out, answers in). An XMPP message in a hosted room becomes a Matrix event in
 //! `muc::muc_message` (accepted, archived and queued) and `delivery::room_say` (posted).
 
 mod commands;
@@ -14,6 +14,7 @@ mod effects;
 mod markers;
 pub mod muc;
 pub mod occupants;
+mod phones;
 mod rooms;
 
 use std::collections::{HashMap, HashSet};
