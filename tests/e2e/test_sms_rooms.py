@@ -54,9 +54,16 @@ def test_a_moderator_adds_a_number_and_the_room_talks_with_it_by_sms(bridge):
             assert seen[0]["jid"] and seen[0]["jid"].startswith(address(number)), seen
 
             text = f"Treffen um 3 {token(3)}"
-            await m.send_text(room, text)
+            eid = await m.send_text(room, text)
             frm, _, _ = await wait_sms(number, f"{m.localpart}: {text}")
             assert frm == SENDER
+            # An edit cannot go by SMS: the number's ghost says so in the room, nothing is sent.
+            status, _ = await m.send_raw(room, "m.room.message", {
+                "msgtype": "m.text", "body": "* Treffen um 4",
+                "m.new_content": {"msgtype": "m.text", "body": "Treffen um 4"},
+                "m.relates_to": {"rel_type": "m.replace", "event_id": eid}})
+            assert status == 200, status
+            await m.sync_until(lambda: notices(m, room, ghost(number), "cannot be changed"), 30, "the edit's notice")
             xtext = f"bin dabei {token(3)}"
             x.send_xml(f"<message type='groupchat' to='{xml_escape(muc)}' id='s{token(3)}'><body>{xtext}</body></message>")
             await wait_sms(number, f"xen: {xtext}")
@@ -67,8 +74,9 @@ def test_a_moderator_adds_a_number_and_the_room_talks_with_it_by_sms(bridge):
             ev = await m.wait_message(room, ghost(number), reply)
             assert ev["content"]["msgtype"] == "m.text"
             await wait_for(lambda: (number, reply) in groupchat(x, muc), 20, what="the answer in the MUC")
-            # Its own answer does not come back to it as SMS.
-            assert not [s for s in sms_to(number) if reply in s[2]], sms_to(number)
+            # Its own answer does not come back to it as SMS, nor did the edit go (both checked
+            # after later SMS arrived).
+            assert not [s for s in sms_to(number) if reply in s[2] or "Treffen um 4" in s[2]], sms_to(number)
 
             # The adder loses the permission: the next message is not sent, with a notice why.
             await revoke(p, m.user_id)
