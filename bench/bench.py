@@ -626,6 +626,10 @@ class Bench:
 
     async def run(self) -> None:
         self.mem["rss_idle_kb"] = proc_status_kb(self.pids["bridge"], "VmRSS")
+        # RSS is the program's own code pages (file-backed, clean: the kernel can drop them)
+        # plus its heap and stacks (anonymous: what it really holds); reported apart.
+        self.mem["anon_idle_kb"] = proc_status_kb(self.pids["bridge"], "RssAnon")
+        self.mem["file_idle_kb"] = proc_status_kb(self.pids["bridge"], "RssFile")
         await self.setup()
         self.mem["rss_after_setup_kb"] = proc_status_kb(self.pids["bridge"], "VmRSS")
         await self.quiesce()
@@ -646,6 +650,8 @@ class Bench:
         self.finish()
         self.mem["rss_end_kb"] = proc_status_kb(self.pids["bridge"], "VmRSS")
         self.mem["hwm_kb"] = proc_status_kb(self.pids["bridge"], "VmHWM")
+        self.mem["anon_end_kb"] = proc_status_kb(self.pids["bridge"], "RssAnon")
+        self.mem["file_end_kb"] = proc_status_kb(self.pids["bridge"], "RssFile")
         for c in self.convs:
             for who, u in (("Matrix", c.m), ("Matrix", c.mb)):
                 if u.sync_errors or u.limited:
@@ -808,6 +814,9 @@ def report(b: Bench) -> str:
     L.append(f"- RSS idle (started, connected, before any traffic): {kb(b.mem.get('rss_idle_kb'))}; "
              f"after setup: {kb(b.mem.get('rss_after_setup_kb'))}; at the end: {kb(b.mem.get('rss_end_kb'))}; "
              f"peak (VmHWM): {kb(b.mem.get('hwm_kb'))}")
+    L.append(f"- of that, anonymous memory (heap, stacks): {kb(b.mem.get('anon_idle_kb'))} idle, "
+             f"{kb(b.mem.get('anon_end_kb'))} at the end; the program's own mapped code and data (file pages, "
+             f"clean): {kb(b.mem.get('file_idle_kb'))} idle, {kb(b.mem.get('file_end_kb'))} at the end")
     L.append(f"- CPU while idle (connected, {a.idle_seconds:g} s without traffic after the setup): "
              f"{fmt(b.idle_cpu_ms_per_s, 1)} ms per second")
     if tot_msgs:

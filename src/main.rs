@@ -115,9 +115,12 @@ fn real_main() -> anyhow::Result<()> {
             rustls::crypto::ring::default_provider()
                 .install_default()
                 .map_err(|_| anyhow::anyhow!("could not install the TLS crypto provider"))?;
-            // Several threads: one expensive piece of input (a huge message to scan, a slow
-            // remote answer being parsed) must not stop everything else.
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            // `runtime.worker_threads` (see there); TOKIO_WORKER_THREADS still wins when set.
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            if config.runtime.worker_threads > 0 && std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+                runtime.worker_threads(config.runtime.worker_threads);
+            }
+            let runtime = runtime.enable_all().build()?;
             runtime.block_on(ucbridge::app::run(config))
         }
     }

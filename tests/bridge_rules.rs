@@ -65,6 +65,20 @@ impl XmppOut for FakeXmpp {
     ) -> Result<Option<ucbridge::core::muc_features::MucFeatures>, ucbridge::xmpp::linked_muc::DiscoError> {
         Ok(None)
     }
+
+    async fn muc_avatar_hash(
+        &self,
+        _muc: &ucbridge::core::ids::BareJid,
+    ) -> Result<Option<[u8; 20]>, ucbridge::xmpp::linked_muc::DiscoError> {
+        Ok(None)
+    }
+
+    async fn muc_photo(
+        &self,
+        _muc: &ucbridge::core::ids::BareJid,
+    ) -> Result<Option<Vec<u8>>, ucbridge::xmpp::linked_muc::DiscoError> {
+        Ok(None)
+    }
 }
 
 /// Records every call (name and arguments, as `Debug`) and answers each with success.
@@ -74,6 +88,9 @@ struct FakeHomeserver {
     /// Event ids handed out (`$event0`, `$event1`, …).
     ids: AtomicU64,
     rooms: AtomicU64,
+    /// What `room_setup` and `joined_members` answer (none and nobody unless a test says).
+    setup: Mutex<Option<ucbridge::core::adopt::RoomSetup>>,
+    members: Mutex<Vec<(MatrixUserId, Option<String>)>>,
 }
 
 impl FakeHomeserver {
@@ -284,8 +301,15 @@ impl MatrixOut for FakeHomeserver {
         Ok(())
     }
 
-    async fn kick(&self, room: &RoomId, user: &MatrixUserId, reason: &str) -> Result<(), MatrixError> {
-        self.record(format!("kick({:?}, {:?}, {:?})", room, user, reason));
+    async fn kick(
+        &self,
+        room: &RoomId,
+        by: Option<&MatrixUserId>,
+        user: &MatrixUserId,
+        reason: &str,
+    ) -> Result<(), MatrixError> {
+        let by = by.map_or_else(String::new, |b| format!("{b:?}, "));
+        self.record(format!("kick({:?}, {by}{:?}, {:?})", room, user, reason));
         Ok(())
     }
 
@@ -302,6 +326,15 @@ impl MatrixOut for FakeHomeserver {
     async fn set_name(&self, room: &RoomId, name: &str) -> Result<(), MatrixError> {
         self.record(format!("set_name({:?}, {:?})", room, name));
         Ok(())
+    }
+
+    async fn set_room_avatar(&self, room: &RoomId, mxc: Option<&str>) -> Result<(), MatrixError> {
+        self.record(format!("set_room_avatar({:?}, {:?})", room, mxc));
+        Ok(())
+    }
+
+    async fn room_avatar(&self, _room: &RoomId) -> Result<Option<String>, MatrixError> {
+        Ok(None)
     }
 
     async fn set_room_displayname(&self, room: &RoomId, user: &MatrixUserId, name: &str) -> Result<(), MatrixError> {
@@ -321,7 +354,12 @@ impl MatrixOut for FakeHomeserver {
 
     async fn joined_members(&self, room: &RoomId) -> Result<Vec<(MatrixUserId, Option<String>)>, MatrixError> {
         self.record(format!("joined_members({:?})", room));
-        Ok(vec![])
+        Ok(self.members.lock().unwrap().clone())
+    }
+
+    async fn room_setup(&self, room: &RoomId) -> Result<Option<ucbridge::core::adopt::RoomSetup>, MatrixError> {
+        self.record(format!("room_setup({:?})", room));
+        Ok(self.setup.lock().unwrap().clone())
     }
 
     async fn room_event(&self, room: &RoomId, event_id: &str) -> Result<Option<MatrixIn>, MatrixError> {
@@ -686,4 +724,72 @@ async fn an_admin_ad_hoc_command_from_a_non_admin_is_refused_and_audited() {
         matches!(&answers[2], Answer::Refused(r) if r.kind == ucbridge::core::refusal::RefusalKind::NotFound),
         "{answers:#?}"
     );
+}
+
+fn invite(room: &RoomId, by: &MatrixUserId, who: &MatrixUserId, is_direct: bool) -> MatrixIn {
+    MatrixIn::Membership {
+        room: room.clone(),
+        sender: by.clone(),
+        user: who.clone(),
+        membership: Membership::Invite,
+        displayname: None,
+        avatar_url: None,
+        reason: None,
+        is_direct,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admins_room_is_offered_and_adopted_on_confirmation_with_roles_from_its_power_levels() {
+    use ucbridge::core::adopt::{PowerLevels, RoomSetup};
+    let (bridge, fake, store, _dir) = bridge(30).await;
+    let (ann, ben, eve, bot) =
+        (user("@ann:localhost"), user("@ben:localhost"), user("@eve:localhost"), user("@ucbridge:localhost"));
+    let room = RoomId::parse("!Made:localhost").unwrap();
+    let power = PowerLevels {
+        users: [(ann.clone(), 100), (ben.clone(), 50), (bot.clone(), 100)].into_iter().collect(),
+        state_default: 50,
+        kick: 50,
+        ..PowerLevels::default()
+    };
+    *fake.setup.lock().unwrap() =
+        Some(RoomSetup { power, alias: None, name: Some("Made".into()), topic: None, open: false });
+    *fake.members.lock().unwrap() =
+        vec![(ann.clone(), Some("Ann".into())), (ben.clone(), None), (eve.clone(), None), (bot.clone(), None)];
+    // A moderator's invitation: refused, and the bot leaves.
+    bridge.accept_matrix_transaction("t0", vec![invite(&room, &ben, &bot, false)]).await.unwrap();
+    wait_call(&fake, "the refusal", |c| c.contains("only the room's admins")).await;
+    wait_call(&fake, "the bot leaves", |c| c.starts_with("leave(")).await;
+    // The admin's: an offer, which nobody else can take up.
+    bridge.accept_matrix_transaction("t1", vec![invite(&room, &ann, &bot, false)]).await.unwrap();
+    wait_call(&fake, "the offer", |c| c.contains("types confirm here")).await;
+    bridge.accept_matrix_transaction("t2", vec![says(&room, &ben, "$1", "confirm")]).await.unwrap();
+    wait_call(&fake, "ben cannot confirm", |c| c.contains("only @ann:localhost")).await;
+    assert!(store.room(&room).await.unwrap().is_none());
+    bridge.accept_matrix_transaction("t3", vec![says(&room, &ann, "$2", "confirm")]).await.unwrap();
+    wait_call(&fake, "the adoption", |c| c.contains("bridged to XMPP now")).await;
+    let hosted = store.room(&room).await.unwrap().expect("the room is hosted");
+    assert_eq!(hosted.owner, Party::Matrix(ann.clone()));
+    let roles: Vec<(Party, Role)> =
+        store.room_members(&room).await.unwrap().into_iter().map(|m| (m.party, m.role)).collect();
+    assert_eq!(roles.len(), 3, "the bot is no participant: {roles:?}");
+    for (who, role) in [(&ann, Role::Owner), (&ben, Role::Moderator), (&eve, Role::Participant)] {
+        assert!(roles.contains(&(Party::Matrix(who.clone()), role)), "{who}: {roles:?}");
+    }
+    assert!(fake.calls().iter().any(|c| c.starts_with("set_bridge_info(")), "{:#?}", fake.calls());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ghost_invited_into_a_room_that_is_not_bridged_explains_and_leaves() {
+    let (bridge, fake, store, _dir) = bridge(30).await;
+    let (ann, ghost) = (user("@ann:localhost"), user("@_xmpp_alice=40localhost:localhost"));
+    let room = RoomId::parse("!group:localhost").unwrap();
+    bridge.accept_matrix_transaction("t1", vec![invite(&room, &ann, &ghost, false)]).await.unwrap();
+    wait_call(&fake, "the explanation", |c| c.contains("only once it is bridged")).await;
+    wait_call(&fake, "the ghost leaves", |c| c.starts_with("leave(")).await;
+    assert!(store.dm_by_room(&room).await.unwrap().is_none(), "the room became a direct chat");
+    // Positive control: invited as a direct chat, the room becomes one.
+    let dm = RoomId::parse("!dm:localhost").unwrap();
+    bridge.accept_matrix_transaction("t2", vec![invite(&dm, &ann, &ghost, true)]).await.unwrap();
+    assert!(store.dm_by_room(&dm).await.unwrap().is_some());
 }

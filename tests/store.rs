@@ -9,7 +9,7 @@ use ucbridge::core::presence::{Consent, Presence, State};
 use ucbridge::core::room::Role;
 use ucbridge::core::watch::Party;
 use ucbridge::store::{
-    ArchiveFilter, DirectChat, HostedRoom, JournalQuery, MappedMessage, NewArchived, NewJournalRow, Page,
+    ArchiveFilter, ArchivedAct, DirectChat, HostedRoom, JournalQuery, MappedMessage, NewArchived, NewJournalRow, Page,
     PeerMembership, RoomMember, Store, Watch,
 };
 
@@ -934,9 +934,25 @@ async fn edits_reactions_retractions_and_media_links(db: &TestDb) {
     store.set_archive_event(&hosted, a2, "$a2").await.unwrap();
     let own = store.archived(&hosted, ArchiveKey::XmppId(&format!("ucb-a{a2}"))).await.unwrap().unwrap();
     assert_eq!(own.event_id.as_deref(), Some("$a2"));
+    // Reactions and a retraction are archived after the message (MAM serves them); the retracted
+    // message and its correction stay as tombstones without content, no longer found by reference.
     let mut tx = store.begin().await.unwrap();
-    tx.delete_archived(&hosted, a1).await.unwrap();
+    let liked = ArchivedAct::Reactions { target: a1, keys: vec!["👍".to_owned(), "a\nb".to_owned()] };
+    let r1 = tx.archive_act(&hosted, &ann, "Ann", Some("x-3"), &liked).await.unwrap();
+    let gone = tx.retract_archived(&hosted, a1, &ann, "Ann", Some("x-4")).await.unwrap();
     assert!(tx.archived(&hosted, ArchiveKey::Id(a1)).await.unwrap().is_none());
+    assert!(tx.archived(&hosted, ArchiveKey::XmppId("x-2")).await.unwrap().is_none(), "the correction too");
+    assert!(tx.archived(&hosted, ArchiveKey::XmppId("x-3")).await.unwrap().is_none(), "an act is no message");
+    tx.commit().await.unwrap();
+    let (all, _) = store.archive_search(&hosted, Page::After(0, 10), &ArchiveFilter::default()).await.unwrap();
+    assert_eq!(all.iter().map(|m| m.id).collect::<Vec<_>>(), vec![a1, a2, r1, gone]);
+    for tomb in &all[..2] {
+        assert_eq!(tomb.body, "");
+        assert_eq!(tomb.retracted.map(|r| r.by), Some(gone));
+    }
+    assert_eq!(all[2].act, Some(liked));
+    assert_eq!(all[3].act, Some(ArchivedAct::Retract { target: a1 }));
+    assert!(store.archive_page(&hosted, Page::After(0, 10)).await.unwrap().0.is_empty(), "history has none");
 
     // Media links: found by token, forgotten with their event.
     let link = MediaLink {
@@ -949,6 +965,7 @@ async fn edits_reactions_retractions_and_media_links(db: &TestDb) {
         event_id: "$file".into(),
         created_at: 1_800_000_000_000,
     };
+    let mut tx = store.begin().await.unwrap();
     tx.save_media(&link).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(store.media_by_token("t0k3n").await.unwrap(), Some(link));
@@ -1259,6 +1276,35 @@ async fn notification_choices_per_person_and_kind(db: &TestDb) {
     );
 }
 
+/// Writers that overlap (transactions held a moment, single writes beside them) all land, in
+/// any order, none refused: SQLite's writers queue for their turn instead of failing busy.
+async fn overlapping_writers_all_land(db: &TestDb) {
+    let store = db.open().await;
+    let before = store.outbox_len().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let done: Vec<i64> = vec![tx.enqueue(&chat(100)).await.unwrap(), tx.enqueue(&chat(101)).await.unwrap()];
+    tx.commit().await.unwrap();
+    let mut tasks: Vec<tokio::task::JoinHandle<()>> = (0..12u32)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tx = store.begin().await.unwrap();
+                tx.enqueue(&chat(n)).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                tx.commit().await.unwrap();
+            })
+        })
+        .collect();
+    for id in done {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.complete(id).await.unwrap() }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(store.outbox_len().await.unwrap(), before + 12);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1307,6 +1353,7 @@ conformance!(
     chatbot_rooms_and_contexts_survive_a_restart,
     notification_choices_per_person_and_kind,
     chat_journal_unread_notes_and_tokens,
+    overlapping_writers_all_land,
 );
 
 /// The errors the bridge tells apart (a full disk is refused with a clear error, a database

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent install of the real peers the bridge is tested against.
 #   usage: scripts/peers/install.sh [STATE_DIR]      (default: <repo>/.state, or $PEER_STATE)
-# - Debian packages: prosody (XMPP server), kannel + kannel-extras (SMS gateway;
+# - Debian packages: prosody (XMPP server) and prosody-modules (mod_vcard_muc), kannel + kannel-extras (SMS gateway;
 #   the fake SMSC binary `fakesmsc` lives in kannel-extras).
 # - Python venv in $PEER_VENV (default <repo>/.state/venv, shared by every state dir):
 #   matrix-synapse, matrix-nio, slixmpp, aiosmtpd, pytest, pytest-timeout, pyyaml, aiohttp, every one
@@ -27,7 +27,8 @@ PY_PKGS=(
 # Every transitive dependency too (pip freeze); a PEER_*_VERSION override that disagrees with it
 # needs PEER_PY_CONSTRAINTS=/dev/null.
 CONSTRAINTS="${PEER_PY_CONSTRAINTS:-$ROOT/scripts/peers/python-constraints.txt}"
-APT_PKGS=(prosody kannel kannel-extras curl openssl gettext-base)   # gettext-base: envsubst
+# prosody-modules: mod_vcard_muc, the room avatars of the MUC service (linked-room avatars).
+APT_PKGS=(prosody prosody-modules kannel kannel-extras curl openssl gettext-base)   # gettext-base: envsubst
 
 # ---- apt ------------------------------------------------------------------
 missing=()

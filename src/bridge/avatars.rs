@@ -11,8 +11,7 @@ use crate::config::BotAvatar;
 use crate::core::ids::{BareJid, MatrixUserId};
 use crate::matrix::client::MatrixError;
 
-/// Largest avatar carried either way (bytes).
-const MAX_AVATAR: usize = 1024 * 1024;
+use crate::core::picture::MAX_AVATAR;
 
 /// Why the bot's profile could not be set.
 #[derive(Debug, thiserror::Error)]
@@ -143,11 +142,11 @@ impl Bridge {
         MatrixCard { name, photo }
     }
 
-    /// `user`'s avatar `mxc` as their vCard's photo (bytes, type): `None` when it is too large
-    /// to carry. (Their presence's photo hash is computed from the same bytes.)
+    /// `user`'s (or a room's) avatar `mxc` as their vCard's photo (bytes, type): `None` when it
+    /// is too large to carry. (Their presence's photo hash is computed from the same bytes.)
     pub(super) async fn matrix_photo(
         &self,
-        user: &MatrixUserId,
+        user: &(dyn std::fmt::Display + Sync),
         mxc: &str,
     ) -> Result<Option<(Vec<u8>, String)>, MatrixError> {
         let (bytes, ty) = self.matrix.download(mxc).await.inspect_err(|e| {

@@ -110,6 +110,10 @@ impl Bridge {
                 self.create_room(initiator, name, alias, *open, reply_room.as_ref(), members, id).await
             }
             Action::MatrixRoomAct { room, op } => self.room_act(room, op).await,
+            Action::MatrixAdoptOffer { room, inviter, invited } => {
+                self.adoption_offer(id, room, inviter, *invited).await
+            }
+            Action::MatrixAdopt { room, by } => self.adopt_room(id, room, by).await,
             Action::XmppGroupchat { room, nick, text, archive_id, origin_id, extras, mentions } => {
                 self.send_groupchat(room, nick, text, *archive_id, origin_id.as_ref(), extras, mentions).await
             }
@@ -127,6 +131,7 @@ impl Bridge {
                 self.send_occupant_change(room, who, nick, change).await
             }
             Action::XmppSubject { room, subject } => self.send_subject(room, subject).await,
+            Action::XmppRoomChanged { room } => self.send_room_changed(room).await,
             Action::LinkedMucJoin { .. }
             | Action::LinkedMucLeave { .. }
             | Action::LinkedMucMessage { .. }

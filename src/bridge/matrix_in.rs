@@ -137,7 +137,8 @@ impl Bridge {
             MatrixIn::PowerLevels { .. }
             | MatrixIn::Topic { .. }
             | MatrixIn::Name { .. }
-            | MatrixIn::JoinRule { .. } => true,
+            | MatrixIn::JoinRule { .. }
+            | MatrixIn::Avatar { .. } => true,
         }
     }
 
@@ -233,10 +234,11 @@ impl Bridge {
             MatrixIn::PowerLevels { .. }
             | MatrixIn::Topic { .. }
             | MatrixIn::Name { .. }
-            | MatrixIn::JoinRule { .. } => {
+            | MatrixIn::JoinRule { .. }
+            | MatrixIn::Avatar { .. } => {
                 vec![]
             }
-            MatrixIn::Membership { room, sender, user, membership, displayname, .. } => {
+            MatrixIn::Membership { room, sender, user, membership, displayname, is_direct, .. } => {
                 if self.map.is_bridge_user(&user) {
                     if membership != Membership::Invite || self.map.is_bridge_user(&sender) {
                         return Ok(vec![]);
@@ -246,6 +248,14 @@ impl Bridge {
                     if !self.may_use(&crate::core::watch::Party::Matrix(sender.clone())).await {
                         tracing::info!(%sender, %user, %room, "invitation declined by the usage policy");
                         return Ok(vec![Action::MatrixLeave { room, user }]);
+                    }
+                    // Not a direct chat: a room of several people (a known direct chat or SMS
+                    // chat keeps its meaning, whatever the invitation says).
+                    let room_of_many =
+                        !is_direct && tx.dm_by_room(&room).await?.is_none() && tx.sms_by_room(&room).await?.is_none();
+                    if user == self.map.bot() && room_of_many {
+                        // An offer to bridge the room (`hosted::adopt`).
+                        return Ok(self.bot_invited_to_room(room, sender));
                     }
                     if user == self.map.bot() {
                         // A Matrix user invited the bot: their chat with it, for commands.
@@ -266,10 +276,22 @@ impl Bridge {
                     if let Some(phone) = self.map.phone_for_ghost(&user) {
                         return self.sms_invite(tx, room, sender, user, phone).await;
                     }
+                    if room_of_many {
+                        return Ok(self.ghost_invited_to_room(room, &sender, user));
+                    }
                     // A Matrix user invited a ghost: that room becomes their direct chat.
                     return self.direct_invite(tx, room, sender, user).await;
                 }
                 self.remember_displayname(&user, displayname.as_deref());
+                if membership == Membership::Invite
+                    && !self.map.is_bridge_user(&sender)
+                    && let Some(chat) = tx.dm_by_room(&room).await?
+                    && chat.matrix == sender
+                    && user != sender
+                {
+                    // A Matrix user invited into a direct chat by its Matrix side.
+                    return Ok(self.grow_direct_chat(&chat, &user).await);
+                }
                 let peer = match membership {
                     Membership::Join => PeerMembership::Joined,
                     Membership::Invite => PeerMembership::Invited,
@@ -307,7 +329,8 @@ impl Bridge {
                     }
                     return Ok(actions);
                 }
-                vec![]
+                // In a room the bot was invited to: perhaps the answer to its offer.
+                self.adoption_reply(&room, &sender, &text.body).unwrap_or_default()
             }
             // What the chatbot cannot read, in someone's chat with it: they are told.
             MatrixIn::File { room, sender, .. }

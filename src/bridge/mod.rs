@@ -17,6 +17,7 @@ pub mod direct;
 mod fetch;
 mod ghosts;
 mod group_chats;
+mod grow;
 pub mod hosted;
 pub mod http_in;
 mod journal;
@@ -80,6 +81,8 @@ pub struct Bridge {
     avatars: Mutex<avatars::AvatarState>,
     /// Matrix users' photo hashes for their XMPP presence, per avatar URL.
     photos: Mutex<photo_hashes::PhotoHashes>,
+    /// Hosted rooms' avatar hashes (XEP-0486: disco#info shows it).
+    room_photos: Mutex<photo_hashes::PhotoHashes<crate::core::ids::RoomId>>,
     /// The admins' control room, once found or created.
     control: Mutex<Option<RoomId>>,
     started: std::time::Instant,
@@ -114,6 +117,9 @@ struct PresenceState {
     xmpp: Coalescer<BareJid, Presence>,
     xmpp_resources: Mutex<HashMap<BareJid, HashMap<String, Presence>>>,
     ghost_budgets: Mutex<crate::core::budget::Budgets>,
+    /// Matrix users with no presence on record (neither here nor in the database), so that
+    /// every message to them does not ask the database again (see `known_matrix_state`).
+    matrix_unknown: Mutex<std::collections::HashSet<MatrixUserId>>,
 }
 
 impl Bridge {
@@ -154,6 +160,7 @@ impl Bridge {
             control: Mutex::new(None),
             avatars: Mutex::new(avatars::AvatarState::default()),
             photos: Mutex::new(photo_hashes::PhotoHashes::default()),
+            room_photos: Mutex::new(photo_hashes::PhotoHashes::default()),
             started: admin::started(),
             strands: Mutex::new(crate::core::txn_gaps::StrandGuard::armed(std::time::Instant::now())),
             instance,

@@ -5,12 +5,13 @@
 //! subscribers a presence with the new hash.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::bridge::Bridge;
 use crate::core::ids::{BareJid, MatrixUserId};
 use crate::core::presence::PhotoHash;
+use crate::matrix::client::MatrixError;
 
 /// A hash is taken as current this long without asking the homeserver for the avatar URL
 /// again (avatar changes seen in membership events refresh it at once).
@@ -29,33 +30,44 @@ impl Bridge {
     /// when its URL is new; a homeserver that does not answer gives the last known hash (or
     /// `Unknown`).
     pub(super) async fn matrix_photo_hash(&self, user: &MatrixUserId) -> PhotoHash {
+        self.cached_photo_hash(&self.photos, user, self.matrix.avatar_url(user)).await
+    }
+
+    /// The photo hash kept in `cache` for `key` (a user, a room), whose avatar URL `url` reads
+    /// (awaited only when the hash is not fresh).
+    pub(super) async fn cached_photo_hash<K: std::hash::Hash + Eq + Clone + std::fmt::Display + Sync>(
+        &self,
+        cache: &Mutex<PhotoHashes<K>>,
+        key: &K,
+        url: impl Future<Output = Result<Option<String>, MatrixError>>,
+    ) -> PhotoHash {
         let now = Instant::now();
-        if let Some(hash) = self.photos.lock().ok().and_then(|p| p.fresh(user, now)) {
+        if let Some(hash) = cache.lock().ok().and_then(|p| p.fresh(key, now)) {
             return hash;
         }
-        let known = || self.matrix_photo_hash_known(user);
-        let mxc = match self.matrix.avatar_url(user).await {
+        let known = || cache.lock().ok().and_then(|p| p.known(key)).unwrap_or_default();
+        let mxc = match url.await {
             // An empty URL is how an avatar is removed.
             Ok(mxc) => mxc.filter(|m| !m.is_empty()),
             Err(e) => {
-                tracing::debug!(%user, error = %e, "cannot read the avatar URL");
+                tracing::debug!(%key, error = %e, "cannot read the avatar URL");
                 return known();
             }
         };
-        if let Some(hash) = self.photos.lock().ok().and_then(|mut p| p.same_url(user, mxc.as_deref(), now)) {
+        if let Some(hash) = cache.lock().ok().and_then(|mut p| p.same_url(key, mxc.as_deref(), now)) {
             return hash;
         }
         let hash = match &mxc {
             None => PhotoHash::None,
-            Some(mxc) => match self.matrix_photo(user, mxc).await {
+            Some(mxc) => match self.matrix_photo(key, mxc).await {
                 Ok(Some((bytes, _))) => crate::xmpp::outbound::hash_photo(&bytes),
                 Ok(None) => PhotoHash::None,
                 // Not remembered: the next presence tries again.
                 Err(_) => return known(),
             },
         };
-        if let Ok(mut p) = self.photos.lock() {
-            p.insert(user.clone(), mxc, hash, now);
+        if let Ok(mut p) = cache.lock() {
+            p.insert(key.clone(), mxc, hash, now);
         }
         hash
     }
@@ -97,10 +109,16 @@ impl Bridge {
     }
 }
 
-/// The hash per user, with the avatar URL it was computed from and when that URL was read.
-#[derive(Default)]
-pub(super) struct PhotoHashes {
-    users: HashMap<MatrixUserId, Entry>,
+/// The hash per user (or per room: a hosted room's avatar, `hosted/avatar.rs`), with the avatar
+/// URL it was computed from and when that URL was read.
+pub(super) struct PhotoHashes<K = MatrixUserId> {
+    users: HashMap<K, Entry>,
+}
+
+impl<K> Default for PhotoHashes<K> {
+    fn default() -> Self {
+        Self { users: HashMap::new() }
+    }
 }
 
 struct Entry {
@@ -110,20 +128,20 @@ struct Entry {
     checked: Option<Instant>,
 }
 
-impl PhotoHashes {
+impl<K: std::hash::Hash + Eq + Clone> PhotoHashes<K> {
     /// The hash, if its URL was read lately.
-    fn fresh(&self, user: &MatrixUserId, now: Instant) -> Option<PhotoHash> {
+    pub(super) fn fresh(&self, user: &K, now: Instant) -> Option<PhotoHash> {
         let entry = self.users.get(user)?;
         entry.checked.filter(|at| now.saturating_duration_since(*at) < FRESH).map(|_| entry.hash)
     }
 
     /// The last hash known, however old.
-    fn known(&self, user: &MatrixUserId) -> Option<PhotoHash> {
+    pub(super) fn known(&self, user: &K) -> Option<PhotoHash> {
         self.users.get(user).map(|e| e.hash)
     }
 
     /// The avatar URL read now is `mxc`: the hash, if it was computed from that URL.
-    fn same_url(&mut self, user: &MatrixUserId, mxc: Option<&str>, now: Instant) -> Option<PhotoHash> {
+    pub(super) fn same_url(&mut self, user: &K, mxc: Option<&str>, now: Instant) -> Option<PhotoHash> {
         let entry = self.users.get_mut(user).filter(|e| e.mxc.as_deref() == mxc)?;
         entry.checked = Some(now);
         Some(entry.hash)
@@ -131,7 +149,7 @@ impl PhotoHashes {
 
     /// Was the hash kept for `user` computed from another URL than `mxc`? Then it is marked
     /// for a new reading. A user without a hash has told nobody one: nothing is stale.
-    fn stale(&mut self, user: &MatrixUserId, mxc: Option<&str>) -> bool {
+    pub(super) fn stale(&mut self, user: &K, mxc: Option<&str>) -> bool {
         let Some(entry) = self.users.get_mut(user) else { return false };
         if entry.mxc.as_deref() == mxc {
             return false;
@@ -140,7 +158,7 @@ impl PhotoHashes {
         true
     }
 
-    fn insert(&mut self, user: MatrixUserId, mxc: Option<String>, hash: PhotoHash, now: Instant) {
+    pub(super) fn insert(&mut self, user: K, mxc: Option<String>, hash: PhotoHash, now: Instant) {
         if !self.users.contains_key(&user)
             && self.users.len() >= MAX_USERS
             && let Some(oldest) = self.users.iter().min_by_key(|(_, e)| e.checked).map(|(u, _)| u.clone())

@@ -48,6 +48,9 @@ const IDLE_OFFLINE: Duration = Duration::from_secs(600);
 /// How long an answer's stanzas wait for the command's transaction to commit.
 const COMMIT_WAIT: Duration = Duration::from_secs(30);
 
+/// Matrix users remembered as having no presence on record, at most.
+const MATRIX_UNKNOWN_CAP: usize = 10_000;
+
 impl Default for super::PresenceState {
     fn default() -> Self {
         Self {
@@ -55,6 +58,7 @@ impl Default for super::PresenceState {
             xmpp: Default::default(),
             xmpp_resources: Default::default(),
             ghost_budgets: Mutex::new(Budgets::per_second(GHOST_BURST, GHOST_RATE, GHOST_DOMAINS)),
+            matrix_unknown: Mutex::new(std::collections::HashSet::new()),
         }
     }
 }
@@ -135,7 +139,25 @@ impl Bridge {
         if let Some(p) = self.presence.matrix.last(user) {
             return Some(p.state);
         }
-        self.store.matrix_presence(user).await.ok().flatten().map(|p| p.state)
+        // A presence that arrives later is found above first (it passes the coalescer), so a
+        // user remembered as unknown stays right until then.
+        if self.presence.matrix_unknown.lock().is_ok_and(|u| u.contains(user)) {
+            return None;
+        }
+        match self.store.matrix_presence(user).await {
+            Ok(Some(p)) => Some(p.state),
+            Ok(None) => {
+                if let Ok(mut unknown) = self.presence.matrix_unknown.lock() {
+                    // Bounded: names come from the network.
+                    if unknown.len() >= MATRIX_UNKNOWN_CAP {
+                        unknown.clear();
+                    }
+                    unknown.insert(user.clone());
+                }
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     /// What to tell an XMPP subscriber about a Matrix user: the last known presence, else what

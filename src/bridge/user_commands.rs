@@ -161,22 +161,8 @@ impl Bridge {
                 tx.add_watch(&w).await?;
                 format!("OK: I will tell you when {target} {}.", describe(&w))
             }
-            UserCommand::Room { action: RoomCommand::Create { alias, name, public } } => {
-                if let Err(e) = user::check_alias(&alias) {
-                    return Ok(e);
-                }
-                let name = if name.is_empty() { alias.clone() } else { name.join(" ") };
-                // The bridge's own alias space (claimed in the registration): `sales` → `ucb-sales`.
-                let alias = self.current_config().rooms.alias(&alias);
-                actions.push(Action::MatrixCreateRoom {
-                    initiator: caller.clone(),
-                    name,
-                    alias: alias.clone(),
-                    open: public,
-                    reply_room: reply_room.cloned(),
-                    members: vec![],
-                });
-                format!("Creating the room #{alias}:{} …", self.map.homeserver)
+            UserCommand::Room { action: RoomCommand::Create { alias, name, public, with } } => {
+                self.room_create_command(caller, alias, name, public, with, reply_room, actions).await
             }
             UserCommand::Room { action: RoomCommand::Leave { room } } => {
                 self.leave_room_command(tx, caller, &room, actions).await?

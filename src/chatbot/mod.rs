@@ -90,12 +90,8 @@ fn avatar(
         return Err(bad(format!("{size} bytes; at most {MAX_AVATAR}")));
     }
     let bytes = std::fs::read(&path).map_err(|e| bad(e.to_string()))?;
-    let kind = match bytes.as_slice() {
-        [0x89, b'P', b'N', b'G', ..] => "image/png",
-        [0xff, 0xd8, 0xff, ..] => "image/jpeg",
-        [b'G', b'I', b'F', b'8', ..] => "image/gif",
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => "image/webp",
-        _ => return Err(bad("not a PNG, JPEG, GIF or WebP image".into())),
+    let Some(kind) = crate::core::picture::image_type(&bytes) else {
+        return Err(bad("not a PNG, JPEG, GIF or WebP image".into()));
     };
     Ok(Some((bytes, kind.to_owned())))
 }

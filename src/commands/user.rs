@@ -39,7 +39,8 @@ pub enum UserCommand {
         action: PresenceCommand,
     },
     /// Group conversations: `room create sales Sales team` starts the room #sales on the
-    /// homeserver (XMPP: #sales\40server@bridge) with you as its moderator.
+    /// homeserver (XMPP: #sales\40server@bridge) with you as its moderator; `--with
+    /// alice@example.org @bob:example.org` invites people on creation.
     Room {
         #[command(subcommand)]
         action: RoomCommand,
@@ -344,6 +345,9 @@ pub enum RoomCommand {
         /// Let anyone join (otherwise only people a moderator invites).
         #[arg(long)]
         public: bool,
+        /// People to invite on creation: JIDs, Matrix IDs or Matrix users' addresses.
+        #[arg(long, num_args = 1..)]
+        with: Vec<String>,
     },
     /// Leave a room for good (going offline does not): ROOM is its XMPP address, or its Matrix
     /// alias (`#sales:server`, or just `sales`).
@@ -501,10 +505,23 @@ mod tests {
                 action: RoomCommand::Create {
                     alias: "sales".into(),
                     name: vec!["Sales".into(), "team".into()],
-                    public: true
+                    public: true,
+                    with: vec![]
                 }
             }
         );
+        assert_eq!(
+            parse("room create sales Sales --with a@x @b:hs").unwrap(),
+            UserCommand::Room {
+                action: RoomCommand::Create {
+                    alias: "sales".into(),
+                    name: vec!["Sales".into()],
+                    public: false,
+                    with: vec!["a@x".into(), "@b:hs".into()]
+                }
+            }
+        );
+        assert!(parse("room create sales --with").unwrap_err().contains("--with"));
         assert!(check_alias("sales-2").is_ok());
         assert!(check_alias("Sales").unwrap_err().contains("lower-case"));
         assert!(check_alias("").is_err());

@@ -195,6 +195,12 @@ pub enum Action {
     },
     /// The bridge bot changes something in a bridged room on someone's behalf.
     MatrixRoomAct { room: RoomId, op: RoomOp },
+    /// The bot was invited into a room made elsewhere (`core::adopt`): it joins and, if
+    /// `inviter` is one of the room's admins, offers to bridge it; otherwise it says why not
+    /// and leaves (`invited`; asked with `!bridge` by someone in the room, it only answers).
+    MatrixAdoptOffer { room: RoomId, inviter: MatrixUserId, invited: bool },
+    /// `by` confirmed the offer: the room becomes a hosted room (the checks run again).
+    MatrixAdopt { room: RoomId, by: MatrixUserId },
     /// A message said in a bridged room, sent to every XMPP client joined to its MUC.
     XmppGroupchat {
         room: RoomId,
@@ -220,6 +226,9 @@ pub enum Action {
     XmppOccupant { room: RoomId, who: Party, nick: String, change: OccupantChange },
     /// A room's subject, to every XMPP client joined to its MUC.
     XmppSubject { room: RoomId, subject: String },
+    /// A room's configuration changed (its avatar): every XMPP client joined to its MUC is told
+    /// (status 104), so it asks for the room's avatar again (XEP-0486).
+    XmppRoomChanged { room: RoomId },
     /// A Matrix user in a linked MUC's room becomes an occupant of the MUC it stands for. (The
     /// serde names of the linked-MUC actions are their first ones: they are stored in the outbox.)
     #[serde(rename = "xmpp_portal_join")]
@@ -369,11 +378,34 @@ pub enum SmsOrigin {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum RoomOp {
-    Invite { user: MatrixUserId },
-    Kick { user: MatrixUserId, reason: String },
-    SetPower { user: MatrixUserId, level: i64 },
-    SetTopic { topic: String },
-    SetName { name: String },
+    Invite {
+        user: MatrixUserId,
+    },
+    Kick {
+        user: MatrixUserId,
+        reason: String,
+    },
+    /// Withdraw `user`'s invitation as `by`, a member of the room (a ghost in its direct chat,
+    /// where the bot is not).
+    Withdraw {
+        user: MatrixUserId,
+        by: MatrixUserId,
+        reason: String,
+    },
+    SetPower {
+        user: MatrixUserId,
+        level: i64,
+    },
+    SetTopic {
+        topic: String,
+    },
+    SetName {
+        name: String,
+    },
+    /// The room's avatar (`m.room.avatar`): an `mxc://` URL, `None` to remove it.
+    SetAvatar {
+        url: Option<String>,
+    },
 }
 
 /// How an occupant's presence in a MUC changes.
@@ -417,7 +449,9 @@ impl Action {
             | Action::MatrixRoomSay { room, .. }
             | Action::MatrixLinkedSay { room, .. }
             | Action::MatrixNotice { room, .. }
-            | Action::MatrixRoomAct { room, .. } => (C::MatrixRoom(room.clone()), D::ToMatrix),
+            | Action::MatrixRoomAct { room, .. }
+            | Action::MatrixAdoptOffer { room, .. }
+            | Action::MatrixAdopt { room, .. } => (C::MatrixRoom(room.clone()), D::ToMatrix),
             Action::MatrixCreateRoom { alias, .. } => (C::RoomCreation { alias: alias.clone() }, D::ToMatrix),
             Action::LinkedMucJoin { room, .. }
             | Action::LinkedMucLeave { room, .. }
@@ -427,6 +461,7 @@ impl Action {
             Action::XmppGroupchat { room, .. }
             | Action::XmppOccupant { room, .. }
             | Action::XmppSubject { room, .. }
+            | Action::XmppRoomChanged { room }
             | Action::XmppMucInvite { room, .. }
             | Action::XmppGroupReactions { room, .. }
             | Action::XmppGroupRetract { room, .. } => (C::HostedRoom(room.clone()), D::ToXmpp),
@@ -538,6 +573,7 @@ mod tests {
                 "portal:!r:hs",
             ),
             (Action::XmppSubject { room: room.clone(), subject: "s".into() }, "muc:!r:hs"),
+            (Action::XmppRoomChanged { room: room.clone() }, "muc:!r:hs"),
             (
                 Action::XmppRetract { from: mx("@b:hs"), to: jid("a@x"), room: room.clone(), target: "$e".into() },
                 "m2x:@b:hs>a@x",

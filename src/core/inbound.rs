@@ -43,6 +43,8 @@ pub enum MatrixIn {
     Name { room: RoomId, sender: MatrixUserId, name: String },
     /// The room's join rule changed: `open` when anyone may join.
     JoinRule { room: RoomId, sender: MatrixUserId, open: bool },
+    /// The room's avatar changed (`m.room.avatar`): its `mxc://` URL, `None` when removed.
+    Avatar { room: RoomId, sender: MatrixUserId, url: Option<String> },
     Message {
         room: RoomId,
         sender: MatrixUserId,
@@ -104,6 +106,7 @@ impl MatrixIn {
             | Self::Topic { room, .. }
             | Self::Name { room, .. }
             | Self::JoinRule { room, .. }
+            | Self::Avatar { room, .. }
             | Self::Message { room, .. }
             | Self::File { room, .. }
             | Self::Reaction { room, .. }

@@ -273,8 +273,13 @@ impl IdentityMap {
 
     /// The MUC address of a bridged room: its alias or, without one, its room ID, with the
     /// first `:` written as `@` and XEP-0106 escaped: `#sales:hs` → `#sales\40hs@component`.
+    /// A room ID without a server (room version 12 on) gets the homeserver's: `!id\40hs`.
     pub fn muc_for_room(&self, alias_or_id: &str) -> BareJid {
-        BareJid::new_unchecked(Some(xep0106_escape(&alias_or_id.replacen(':', "@", 1))), self.component.clone())
+        let local = match alias_or_id.split_once(':') {
+            Some((name, server)) => format!("{name}@{server}"),
+            None => format!("{alias_or_id}@{}", self.homeserver),
+        };
+        BareJid::new_unchecked(Some(xep0106_escape(&local)), self.component.clone())
     }
 
     /// The alias or room ID a localpart under the component names, if it names a room (room
@@ -365,6 +370,8 @@ mod tests {
         assert_eq!(m.room_for_muc(muc.local().unwrap()), Some(Ok("#sales:hs.example".into())));
         let by_id = m.muc_for_room("!AbC:hs.example");
         assert_eq!(m.room_for_muc(by_id.local().unwrap()), Some(Ok("!AbC:hs.example".into())));
+        // Room version 12: no server in the ID; the homeserver's stands in.
+        assert_eq!(m.muc_for_room("!AbC").to_string(), "!AbC\\40hs.example@bridge.xmpp.example");
         assert_eq!(m.room_for_muc("bob\\40hs.example"), None);
         assert!(matches!(m.room_for_muc("#nodomain"), Some(Err(_))));
     }

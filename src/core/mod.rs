@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod action;
+pub mod adopt;
 pub mod backoff;
 pub mod bridge_info;
 pub mod budget;
@@ -23,6 +24,7 @@ pub mod notify_choice;
 pub mod outbox;
 pub mod phone;
 pub mod phone_presence;
+pub mod picture;
 pub mod presence;
 pub mod reactions;
 pub mod refusal;

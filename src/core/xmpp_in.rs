@@ -23,6 +23,12 @@ pub enum XmppIn {
         id: Option<String>,
         act: XmppAct,
     },
+    /// A direct invitation (XEP-0249) of the Matrix user behind `to_local` into `room`.
+    DirectInvite {
+        from: BareJid,
+        to_local: String,
+        room: BareJid,
+    },
     /// Chat states, read markers and receipts sent to an address (no body).
     DirectMarkers {
         from: BareJid,
@@ -196,6 +202,17 @@ pub enum XmppIn {
     MucInfo {
         room_local: String,
     },
+    /// The room's vCard (XEP-0486: its avatar), asked by anyone.
+    MucAvatar {
+        room_local: String,
+    },
+    /// A new avatar for the room (a vCard set, XEP-0486): the picture's bytes as sent (not
+    /// checked yet), `None` to remove it.
+    MucSetAvatar {
+        room_local: String,
+        sender: BareJid,
+        photo: Option<Vec<u8>>,
+    },
     /// A MAM query on a room's archive.
     MucArchive {
         room_local: String,
@@ -213,6 +230,11 @@ pub enum XmppIn {
     },
     /// A linked MUC's room message: said, or reactions or a retraction.
     LinkedMessage(Box<LinkedSaid>),
+    /// A linked MUC says its configuration (its avatar) may have changed: a status 104
+    /// message, or a presence from the room itself with an avatar hash.
+    LinkedRoomChanged {
+        muc: BareJid,
+    },
 }
 
 /// A message from occupant `nick` of the linked MUC `muc`.

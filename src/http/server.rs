@@ -66,6 +66,9 @@ pub async fn serve(listener: TcpListener, router: Router, bounds: Bounds, shutdo
             },
             () = stopped(&mut stop) => break,
         };
+        // Answers are small and waited for (the homeserver sends the next transaction only
+        // after this one's answer): no Nagle delay on them.
+        let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
         let mut stop = shutdown.clone();
         let header_timeout = bounds.header_timeout;

@@ -66,6 +66,10 @@ pub fn translate(raw: &Raw<AnyTimelineEvent>) -> Option<MatrixIn> {
         AnyTimelineEvent::State(AnyStateEvent::RoomName(StateEvent::Original(ev))) => {
             Some(MatrixIn::Name { room, sender, name: ev.content.name })
         }
+        AnyTimelineEvent::State(AnyStateEvent::RoomAvatar(StateEvent::Original(ev))) => {
+            let url = ev.content.url.map(|u| u.to_string()).filter(|u| !u.is_empty());
+            Some(MatrixIn::Avatar { room, sender, url })
+        }
         AnyTimelineEvent::State(AnyStateEvent::RoomJoinRules(StateEvent::Original(ev))) => {
             let open = matches!(ev.content.join_rule, ruma::events::room::join_rules::JoinRule::Public);
             Some(MatrixIn::JoinRule { room, sender, open })
@@ -412,6 +416,13 @@ mod tests {
         let mut v = base("m.room.join_rules", json!({"join_rule": "public"}));
         v["state_key"] = json!("");
         assert!(matches!(translate(&raw(v)), Some(MatrixIn::JoinRule { open: true, .. })));
+        let mut v = base("m.room.avatar", json!({"url": "mxc://hs/pic"}));
+        v["state_key"] = json!("");
+        assert!(matches!(translate(&raw(v)), Some(MatrixIn::Avatar { url: Some(u), .. }) if u == "mxc://hs/pic"));
+        // Removed: an event without a URL.
+        let mut v = base("m.room.avatar", json!({}));
+        v["state_key"] = json!("");
+        assert!(matches!(translate(&raw(v)), Some(MatrixIn::Avatar { url: None, .. })));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! as `Arc<dyn MatrixOut>`, so that its code can run against an in-memory fake.
 
 use crate::core::action::Text;
+use crate::core::adopt::RoomSetup;
 use crate::core::bridge_info::BridgeInfo;
 use crate::core::ids::{MatrixUserId, RoomId};
 use crate::core::inbound::MatrixIn;
@@ -96,14 +97,28 @@ pub trait MatrixOut: Send + Sync {
     async fn invite(&self, room: &RoomId, by: &MatrixUserId, user: &MatrixUserId) -> Result<(), MatrixError>;
     async fn join(&self, room: &RoomId, user: &MatrixUserId) -> Result<(), MatrixError>;
     async fn leave(&self, room: &RoomId, user: &MatrixUserId) -> Result<(), MatrixError>;
-    async fn kick(&self, room: &RoomId, user: &MatrixUserId, reason: &str) -> Result<(), MatrixError>;
+    /// Remove `user` (or withdraw their invitation) as `by` (`None`: the bot).
+    async fn kick(
+        &self,
+        room: &RoomId,
+        by: Option<&MatrixUserId>,
+        user: &MatrixUserId,
+        reason: &str,
+    ) -> Result<(), MatrixError>;
     async fn set_power_level(&self, room: &RoomId, user: &MatrixUserId, level: i64) -> Result<(), MatrixError>;
     async fn set_topic(&self, room: &RoomId, topic: &str) -> Result<(), MatrixError>;
     async fn set_name(&self, room: &RoomId, name: &str) -> Result<(), MatrixError>;
+    /// Set (`Some` mxc URL) or remove the room's avatar, as the bot.
+    async fn set_room_avatar(&self, room: &RoomId, mxc: Option<&str>) -> Result<(), MatrixError>;
+    /// The room's avatar (`mxc://` URL), read as the bot; `None` when it has none.
+    async fn room_avatar(&self, room: &RoomId) -> Result<Option<String>, MatrixError>;
     async fn set_room_displayname(&self, room: &RoomId, user: &MatrixUserId, name: &str) -> Result<(), MatrixError>;
     async fn room_origin(&self, room: &RoomId) -> Result<Option<RoomOrigin>, MatrixError>;
     async fn resolve_alias(&self, alias: &str) -> Result<Option<RoomId>, MatrixError>;
     async fn joined_members(&self, room: &RoomId) -> Result<Vec<(MatrixUserId, Option<String>)>, MatrixError>;
+    /// A room's power levels, alias, name, topic and join rule, read as the bot (`None`: it
+    /// cannot read them).
+    async fn room_setup(&self, room: &RoomId) -> Result<Option<RoomSetup>, MatrixError>;
     async fn room_event(&self, room: &RoomId, event_id: &str) -> Result<Option<MatrixIn>, MatrixError>;
     async fn room_event_as(
         &self,

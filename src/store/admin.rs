@@ -15,7 +15,7 @@ impl Store {
         .bind(permission)
         .bind(by.key())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("grant")?;
         Ok(())
@@ -26,7 +26,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM permission WHERE party = $1 AND permission = $2")
             .bind(who.key())
             .bind(permission)
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("revoke")?;
         Ok(done.rows_affected() > 0)

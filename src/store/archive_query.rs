@@ -1,7 +1,7 @@
 //! Reading a hosted room's archive with XEP-0313 filters (time range, one sender, id range)
 //! and XEP-0059 paging within what they leave.
 
-use super::hosted_rooms::{ARCHIVE_COLUMNS, message_from_row};
+use super::hosted_rooms::{ARCHIVE_COLUMNS, LIVE_MESSAGE, message_from_row};
 use super::{Context, Result, Store};
 use crate::core::ids::RoomId;
 use crate::store::{ArchivedMessage, Page};
@@ -21,6 +21,8 @@ pub struct ArchiveFilter {
     pub after_id: Option<i64>,
     /// Before this archive id (exclusive): XEP-0313 `before-id`.
     pub before_id: Option<i64>,
+    /// Messages only: no reactions, retractions or tombstones (history on join).
+    pub messages_only: bool,
 }
 
 enum Bind {
@@ -54,6 +56,9 @@ impl ArchiveFilter {
         }
         if let Some(v) = self.before_id {
             add("id", "<", Bind::Int(v));
+        }
+        if self.messages_only {
+            sql.push_str(&format!(" AND {LIVE_MESSAGE}"));
         }
         (sql, binds)
     }

@@ -210,7 +210,7 @@ impl Store {
     pub async fn drop_call_event(&self, id: i64) -> Result<()> {
         sqlx::query("DELETE FROM call_event WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("drop call event")?;
         Ok(())
@@ -272,7 +272,7 @@ impl Store {
         )
         .bind(party)
         .bind(at)
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("record logon")?;
         Ok(())
@@ -300,7 +300,7 @@ impl Store {
     pub async fn prune_calls_done(&self, before: i64) -> Result<u64> {
         let done = sqlx::query("DELETE FROM call_done WHERE done_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("prune calls done")?;
         Ok(done.rows_affected())

@@ -186,7 +186,7 @@ impl Store {
         .bind(party.key())
         .bind(nick)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("save chatbot muc")?;
         Ok(())
@@ -209,7 +209,7 @@ impl Store {
     pub async fn forget_chatbot_muc(&self, muc: &BareJid) -> Result<bool> {
         let done = sqlx::query("DELETE FROM chatbot_muc WHERE muc = $1")
             .bind(muc.to_string())
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("forget chatbot muc")?;
         Ok(done.rows_affected() > 0)
@@ -235,7 +235,7 @@ impl Store {
     pub async fn chatbot_clear(&self, context: &str) -> Result<u64> {
         let done = sqlx::query("DELETE FROM chatbot_turn WHERE context = $1")
             .bind(context)
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("chatbot clear")?;
         Ok(done.rows_affected())
@@ -268,7 +268,7 @@ impl Store {
         .bind(day_of(now_ms()))
         .bind(i64::try_from(tokens).unwrap_or(i64::MAX))
         .bind(i64::try_from(images).unwrap_or(i64::MAX))
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("chatbot add usage")?;
         Ok(())
@@ -320,7 +320,10 @@ impl Store {
 
     /// Forget every conversation (the admins' `chatbot clear-all`). Returns how many turns.
     pub async fn chatbot_clear_all(&self) -> Result<u64> {
-        let done = sqlx::query("DELETE FROM chatbot_turn").execute(&self.pool).await.ctx("chatbot clear all")?;
+        let done = sqlx::query("DELETE FROM chatbot_turn")
+            .execute(&mut *self.writer().await?)
+            .await
+            .ctx("chatbot clear all")?;
         Ok(done.rows_affected())
     }
 }

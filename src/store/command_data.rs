@@ -71,7 +71,7 @@ impl Store {
         .bind(name)
         .bind(by.key())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("create group")?;
         Ok(done.rows_affected() > 0)
@@ -112,7 +112,7 @@ impl Store {
         .bind(name)
         .bind(who.key())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("add group member")?;
         Ok(done.rows_affected() > 0)
@@ -123,7 +123,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM contact_group_member WHERE group_name = $1 AND party = $2")
             .bind(name)
             .bind(who.key())
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("remove group member")?;
         Ok(done.rows_affected() > 0)
@@ -156,7 +156,7 @@ impl Store {
         .bind(entry)
         .bind(by.key())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("block")?;
         Ok(done.rows_affected() > 0)
@@ -167,7 +167,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM call_block WHERE kind = $1 AND entry = $2")
             .bind(kind)
             .bind(entry)
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("unblock")?;
         Ok(done.rows_affected() > 0)
@@ -200,12 +200,12 @@ impl Store {
             .bind(value)
             .bind(by.key())
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("set call setting")?,
             None => sqlx::query("DELETE FROM call_setting WHERE name = $1")
                 .bind(name)
-                .execute(&self.pool)
+                .execute(&mut *self.writer().await?)
                 .await
                 .ctx("reset call setting")?,
         };
@@ -232,13 +232,13 @@ impl Store {
             .bind(name)
             .bind(value)
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("set user setting")?,
             None => sqlx::query("DELETE FROM user_setting WHERE party = $1 AND name = $2")
                 .bind(who.key())
                 .bind(name)
-                .execute(&self.pool)
+                .execute(&mut *self.writer().await?)
                 .await
                 .ctx("reset user setting")?,
         };
@@ -280,7 +280,7 @@ impl Store {
         .bind(import.contacts)
         .bind(by.key())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("save contact import")?;
         Ok(())

@@ -87,7 +87,7 @@ impl Store {
         .bind(jid.to_string())
         .bind(jid.domain())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("add consent request")?;
         Ok(done.rows_affected() > 0)
@@ -99,7 +99,7 @@ impl Store {
             sqlx::query("DELETE FROM presence_consent WHERE matrix_user = $1 AND xmpp_jid = $2 AND state = 'pending'")
                 .bind(user.to_string())
                 .bind(jid.to_string())
-                .execute(&self.pool)
+                .execute(&mut *self.writer().await?)
                 .await
                 .ctx("remove consent request")?;
         Ok(done.rows_affected() > 0)
@@ -135,7 +135,7 @@ impl Store {
         .bind(jid.to_string())
         .bind(jid.domain())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("add share")?;
         Ok(true)
@@ -145,7 +145,7 @@ impl Store {
         sqlx::query("DELETE FROM xmpp_presence_share WHERE matrix_user = $1 AND xmpp_jid = $2")
             .bind(user.to_string())
             .bind(jid.to_string())
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("remove share")?;
         Ok(())

@@ -37,12 +37,12 @@ impl super::Store {
     pub async fn prune_dedupe(&self, before_ms: i64) -> Result<u64> {
         let txns = sqlx::query("DELETE FROM appservice_txn WHERE received_at < $1")
             .bind(before_ms)
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("prune transactions")?;
         let stanzas = sqlx::query("DELETE FROM inbound_stanza WHERE received_at < $1")
             .bind(before_ms)
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("prune stanza ids")?;
         Ok(txns.rows_affected() + stanzas.rows_affected())

@@ -131,7 +131,7 @@ impl Store {
     pub async fn forget_dm(&self, room: &RoomId) -> Result<()> {
         sqlx::query("DELETE FROM dm_portal WHERE room_id = $1")
             .bind(room.as_str())
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("forget dm")?;
         Ok(())

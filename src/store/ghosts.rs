@@ -24,7 +24,7 @@ impl Store {
         .bind(user.to_string())
         .bind(displayname)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("save ghost")?;
         Ok(())

@@ -48,6 +48,28 @@ pub struct ArchivedMessage {
     /// For a correction: the archive id of the message it corrects, and that message's id on
     /// XMPP (what `<replace id=…>` names).
     pub replaces: Option<(i64, String)>,
+    /// Not a message but an occupant's reactions or retraction (`body` is not shown).
+    pub act: Option<ArchivedAct>,
+    /// A retracted message's tombstone (its content is gone).
+    pub retracted: Option<Retracted>,
+}
+
+/// An occupant's act on an archived message, archived in its turn so that MAM serves it to
+/// whoever missed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchivedAct {
+    /// Their whole set of reactions to `target` (XEP-0444; empty: none any more).
+    Reactions { target: i64, keys: Vec<String> },
+    /// Their retraction of `target` (XEP-0424).
+    Retract { target: i64 },
+}
+
+/// What a retracted message's tombstone says (XEP-0424): the archive id of the retraction, and
+/// when it came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retracted {
+    pub by: i64,
+    pub at: i64,
 }
 
 impl ArchivedMessage {
@@ -110,12 +132,37 @@ pub(super) fn message_from_row(row: &AnyRow) -> Result<ArchivedMessage> {
             (Some(id), Some(r)) => Some((id, r)),
             _ => None,
         },
+        act: act_from_row(row)?,
+        retracted: match (
+            row.try_get::<Option<i64>, _>(12).ctx("retracted_by")?,
+            row.try_get::<Option<i64>, _>(13).ctx("retracted_at")?,
+        ) {
+            (Some(by), Some(at)) => Some(Retracted { by, at }),
+            _ => None,
+        },
+    })
+}
+
+fn act_from_row(row: &AnyRow) -> Result<Option<ArchivedAct>> {
+    let act: Option<String> = row.try_get(10).ctx("act")?;
+    let target: Option<i64> = row.try_get(11).ctx("target")?;
+    Ok(match (act.as_deref(), target) {
+        (None, _) => None,
+        (Some("reactions"), Some(target)) => {
+            let body: String = row.try_get(3).ctx("body")?;
+            let keys = serde_json::from_str(&body).map_err(|e| corrupt("reaction keys", e))?;
+            Some(ArchivedAct::Reactions { target, keys })
+        }
+        (Some("retract"), Some(target)) => Some(ArchivedAct::Retract { target }),
+        (Some(other), _) => return Err(corrupt("archive act", other)),
     })
 }
 
 const ROOM_COLUMNS: &str = "room_id, alias, name, topic, owner, is_open";
-pub(super) const ARCHIVE_COLUMNS: &str =
-    "id, sender, nick, body, kind, origin_id, ts, event_id, replaces, replaces_ref";
+pub(super) const ARCHIVE_COLUMNS: &str = "id, sender, nick, body, kind, origin_id, ts, event_id, replaces, replaces_ref, \
+     act, target, retracted_by, retracted_at";
+/// The rows that are messages still there (not acts, not tombstones): what references find.
+pub(super) const LIVE_MESSAGE: &str = "act IS NULL AND retracted_by IS NULL";
 
 /// A message to archive.
 pub struct NewArchived<'a> {
@@ -262,6 +309,22 @@ impl Store {
         row.as_ref().map(room_from_row).transpose()
     }
 
+    /// The room whose ID or alias is `name` but for letter case (XMPP servers lowercase the
+    /// MUC address a client writes to), if only one is.
+    pub async fn room_by_name_any_case(&self, name: &str) -> Result<Option<HostedRoom>> {
+        let sql =
+            format!("SELECT {ROOM_COLUMNS} FROM bridged_room WHERE lower(room_id) = $1 OR lower(alias) = $1 LIMIT 2");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(name.to_ascii_lowercase())
+            .fetch_all(&self.pool)
+            .await
+            .ctx("room by name, any case")?;
+        match rows.as_slice() {
+            [one] => room_from_row(one).map(Some),
+            _ => Ok(None),
+        }
+    }
+
     pub async fn rooms(&self) -> Result<Vec<HostedRoom>> {
         let sql = format!("SELECT {ROOM_COLUMNS} FROM bridged_room ORDER BY room_id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await.ctx("rooms")?;
@@ -325,7 +388,7 @@ impl Store {
         .bind(full_jid)
         .bind(who.key())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("add occupant")?;
         Ok(())
@@ -338,14 +401,14 @@ impl Store {
                 sqlx::query("DELETE FROM muc_occupant WHERE room_id = $1 AND full_jid = $2")
                     .bind(room.as_str())
                     .bind(full)
-                    .execute(&self.pool)
+                    .execute(&mut *self.writer().await?)
                     .await
             }
             None => {
                 sqlx::query("DELETE FROM muc_occupant WHERE room_id = $1 AND party = $2")
                     .bind(room.as_str())
                     .bind(who.key())
-                    .execute(&self.pool)
+                    .execute(&mut *self.writer().await?)
                     .await
             }
         }
@@ -353,10 +416,11 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// A page of a room's archive in chronological order, and whether it reaches the end of
-    /// what was asked (XEP-0313 `complete`).
+    /// A page of a room's messages (no reactions, retractions or tombstones: history on join) in
+    /// chronological order, and whether it reaches the end of what was asked.
     pub async fn archive_page(&self, room: &RoomId, page: Page) -> Result<(Vec<ArchivedMessage>, bool)> {
-        self.archive_search(room, page, &super::ArchiveFilter::default()).await
+        let messages = super::ArchiveFilter { messages_only: true, ..super::ArchiveFilter::default() };
+        self.archive_search(room, page, &messages).await
     }
 
     /// Record the Matrix event an archived message became.
@@ -365,7 +429,7 @@ impl Store {
             .bind(event_id)
             .bind(room.as_str())
             .bind(archive_id)
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("set archive event")?;
         Ok(())
@@ -424,8 +488,10 @@ async fn archived<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
             None => ("origin_id", Some(x.to_owned()), None),
         },
     };
-    let sql =
-        format!("SELECT {ARCHIVE_COLUMNS} FROM room_archive WHERE room_id = $1 AND {column} = $2 ORDER BY id LIMIT 1");
+    let sql = format!(
+        "SELECT {ARCHIVE_COLUMNS} FROM room_archive WHERE room_id = $1 AND {column} = $2 AND {LIVE_MESSAGE} \
+         ORDER BY id LIMIT 1"
+    );
     let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room.as_str());
     let query = match (text, number) {
         (Some(t), _) => query.bind(t),
@@ -441,15 +507,63 @@ impl StoreTx {
         archived(&mut *self.tx, room, key).await
     }
 
-    /// Remove a retracted message from the archive (MAM no longer serves it).
-    pub async fn delete_archived(&mut self, room: &RoomId, id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM room_archive WHERE room_id = $1 AND id = $2")
-            .bind(room.as_str())
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await
-            .ctx("delete archived")?;
-        Ok(())
+    /// Archive an occupant's reactions (`origin_id`: the id their client gave the stanza).
+    pub async fn archive_act(
+        &mut self,
+        room: &RoomId,
+        sender: &Party,
+        nick: &str,
+        origin_id: Option<&str>,
+        act: &ArchivedAct,
+    ) -> Result<i64> {
+        let (name, target, body) = match act {
+            ArchivedAct::Reactions { target, keys } => {
+                ("reactions", *target, serde_json::to_string(keys).map_err(|e| corrupt("reaction keys", e))?)
+            }
+            ArchivedAct::Retract { target } => ("retract", *target, String::new()),
+        };
+        let row = sqlx::query(
+            "INSERT INTO room_archive (room_id, sender, nick, body, kind, origin_id, ts, act, target) \
+             VALUES ($1, $2, $3, $4, 'text', $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(room.as_str())
+        .bind(sender.key())
+        .bind(nick)
+        .bind(body)
+        .bind(origin_id)
+        .bind(now_ms())
+        .bind(name)
+        .bind(target)
+        .fetch_one(&mut *self.tx)
+        .await
+        .ctx("archive act")?;
+        row.try_get::<i64, _>(0).ctx("archive id")
+    }
+
+    /// Retract an archived message: the retraction is archived, and the message (with its
+    /// corrections) becomes a tombstone without its content, as XEP-0424 suggests for archives.
+    /// Returns the retraction's archive id.
+    pub async fn retract_archived(
+        &mut self,
+        room: &RoomId,
+        target: i64,
+        sender: &Party,
+        nick: &str,
+        origin_id: Option<&str>,
+    ) -> Result<i64> {
+        let by = self.archive_act(room, sender, nick, origin_id, &ArchivedAct::Retract { target }).await?;
+        sqlx::query(
+            "UPDATE room_archive SET body = '', retracted_by = $1, retracted_at = $2 \
+             WHERE room_id = $3 AND (id = $4 OR replaces = $4) AND act IS NULL AND retracted_by IS NULL",
+        )
+        .bind(by)
+        .bind(now_ms())
+        .bind(room.as_str())
+        .bind(target)
+        .execute(&mut *self.tx)
+        .await
+        .ctx("retract archived")?;
+        Ok(by)
     }
 }
 

@@ -198,8 +198,12 @@ impl Store {
     /// The person has read the conversation (a read receipt, a displayed marker): nothing in it
     /// is waiting any more, and it no longer shows as missed.
     pub async fn mark_chat_read(&self, party: &str, conversation: &str) -> Result<u64> {
-        let done =
-            sqlx::query(MARK_READ).bind(party).bind(conversation).execute(&self.pool).await.ctx("mark chat read")?;
+        let done = sqlx::query(MARK_READ)
+            .bind(party)
+            .bind(conversation)
+            .execute(&mut *self.writer().await?)
+            .await
+            .ctx("mark chat read")?;
         Ok(done.rows_affected())
     }
 

@@ -68,7 +68,7 @@ impl Store {
         .bind(&m.stanza_id)
         .bind(i64::from(m.from_xmpp))
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("save linked message")?;
         Ok(())
@@ -131,7 +131,7 @@ impl Store {
         .bind(stanza_id)
         .bind(muc.to_string())
         .bind(message_id)
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("set linked stanza id")?;
         Ok(done.rows_affected() > 0)

@@ -20,13 +20,23 @@ impl Store {
         .bind(room.as_str())
         .bind(muc.to_string())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("save xmpp room")?;
         Ok(())
     }
 
     /// Every linked MUC: (room, MUC).
+    /// When a room was linked to its MUC (ms): no message in it is older on Matrix.
+    pub async fn linked_since(&self, room: &RoomId) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT created_at FROM xmpp_room WHERE room_id = $1")
+            .bind(room.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("linked since")?;
+        row.map(|r| r.try_get::<i64, _>(0).ctx("created_at")).transpose()
+    }
+
     pub async fn linked_mucs(&self) -> Result<Vec<(RoomId, BareJid)>> {
         let rows =
             sqlx::query("SELECT room_id, muc_jid FROM xmpp_room").fetch_all(&self.pool).await.ctx("xmpp rooms")?;
@@ -65,7 +75,7 @@ impl Store {
         .bind(user.to_string())
         .bind(nick)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("save xmpp occupant")?;
         Ok(())
@@ -75,7 +85,7 @@ impl Store {
         let row = sqlx::query("DELETE FROM xmpp_room_occupant WHERE room_id = $1 AND matrix_user = $2 RETURNING nick")
             .bind(room.as_str())
             .bind(user.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.writer().await?)
             .await
             .ctx("remove xmpp occupant")?;
         row.map(|r| r.try_get::<String, _>(0).ctx("nick")).transpose()

@@ -57,7 +57,7 @@ impl Store {
         .bind(i64::from(m.markable))
         .bind(now_ms())
         .bind(&m.edit_of)
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("map message")?;
         Ok(())
@@ -130,7 +130,7 @@ impl Store {
         .bind(now_ms())
         .bind(xmpp.to_string())
         .bind(stanza_id)
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("mark delivered")?;
         Ok(done.rows_affected() > 0)

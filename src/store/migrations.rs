@@ -52,6 +52,7 @@ const MIGRATIONS: &[(i64, &str, &str, Sql)] = &[
     (22, "notification choices", "0022_notification_choices.sql", shared!("0022_notification_choices.sql")),
     (23, "linked messages", "0023_linked_messages.sql", shared!("0023_linked_messages.sql")),
     (27, "room phones", "0027_room_phones.sql", shared!("0027_room_phones.sql")),
+    (29, "archive acts", "0029_archive_acts.sql", shared!("0029_archive_acts.sql")),
 ];
 
 /// The migrations for one database: version, description, SQL.

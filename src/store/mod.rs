@@ -30,6 +30,7 @@ mod watches;
 
 use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::SqlStr;
@@ -43,7 +44,9 @@ pub use chatbot::{ChatTurn, ChatbotRoom, ChatbotUsage};
 pub use command_data::{BlockEntry, ContactImport};
 pub use content::{MediaLink, Reaction};
 pub use direct_chats::{DirectChat, PeerMembership};
-pub use hosted_rooms::{ArchiveKey, ArchivedMessage, HostedRoom, NewArchived, Page, RoomMember};
+pub use hosted_rooms::{
+    ArchiveKey, ArchivedAct, ArchivedMessage, HostedRoom, NewArchived, Page, Retracted, RoomMember,
+};
 pub use journal::{ChatEntry, ChatQuery};
 pub use linked_messages::LinkedMessage;
 pub use messages::MappedMessage;
@@ -159,11 +162,37 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: its writers, one at a time (see [`Store::write_gate`]).
+    writers: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// How long a writer waits for the one before it, as SQLite's `busy_timeout` did.
+const WRITE_WAIT: Duration = Duration::from_secs(10);
+
+/// A pooled connection held with SQLite's write turn, for a write outside a transaction.
+pub(crate) struct Writer {
+    conn: sqlx::pool::PoolConnection<Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl std::ops::Deref for Writer {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Writer {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
+    }
 }
 
 /// A database transaction: everything done through it lands together or not at all.
 pub struct StoreTx {
     tx: Transaction<'static, Any>,
+    /// Declared after `tx`: the write turn passes on once the transaction has ended.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Store {
@@ -205,7 +234,12 @@ impl Store {
                     // A COMMIT that fails (a full disk) leaves sqlx counting a transaction that
                     // SQLite already rolled back, and every later BEGIN IMMEDIATE on that
                     // connection fails: close it instead of pooling it. The ping lets a rollback
-                    // queued by a dropped transaction run first.
+                    // queued by a dropped transaction run first. The count only falls when the
+                    // connection's thread has run the COMMIT or ROLLBACK, so a connection that
+                    // shows none needs no ping (a round trip per query, most of them).
+                    if !conn.is_in_transaction() {
+                        return Ok(true);
+                    }
                     conn.ping().await?;
                     Ok(!conn.is_in_transaction())
                 })
@@ -213,7 +247,8 @@ impl Store {
             .connect_with(options)
             .await
             .ctx("connect")?;
-        let store = Self { pool, backend };
+        let writers = (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let store = Self { pool, backend, writers };
         store.migrate().await?;
         Ok(store)
     }
@@ -243,6 +278,7 @@ impl Store {
     /// restarting, a pooled connection that died with it) is retried here for everyone.
     pub async fn begin(&self) -> Result<StoreTx> {
         retrying("begin", || async move {
+            let turn = self.write_gate().await?;
             let tx = match self.backend {
                 // A deferred SQLite transaction that reads and then writes cannot wait for another
                 // writer (it fails at once with "database is locked"); an immediate one takes the
@@ -250,9 +286,29 @@ impl Store {
                 Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
                 Backend::Postgres => self.pool.begin().await,
             };
-            Ok(StoreTx { tx: tx.ctx("begin")? })
+            Ok(StoreTx { tx: tx.ctx("begin")?, _turn: turn })
         })
         .await
+    }
+
+    /// SQLite's turn to write. SQLite takes one writer at a time, and a second one waits in its
+    /// busy handler, which sleeps 1, 2, 5, 10… ms between tries: under a burst that sleeping
+    /// was most of the time a message spent. Writers queue here instead and go the moment the
+    /// one before them is done. PostgreSQL needs no turn.
+    async fn write_gate(&self) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>> {
+        let Some(writers) = &self.writers else { return Ok(None) };
+        match tokio::time::timeout(WRITE_WAIT, writers.clone().lock_owned()).await {
+            Ok(turn) => Ok(Some(turn)),
+            // As SQLite's own wait would have ended: busy, which callers treat as transient.
+            Err(_) => Err(StoreError::Db { context: "waiting to write", source: sqlx::Error::PoolTimedOut }),
+        }
+    }
+
+    /// A connection with the turn to write, for one statement outside a transaction.
+    pub(crate) async fn writer(&self) -> Result<Writer> {
+        let turn = self.write_gate().await?;
+        let conn = self.pool.acquire().await.ctx("acquire")?;
+        Ok(Writer { conn, _turn: turn })
     }
 
     /// This database's random id (made on first use; see migration 0009).
@@ -260,7 +316,7 @@ impl Store {
         let fresh = format!("{:08x}", rand::random::<u32>());
         sqlx::query("INSERT INTO bridge_instance (id) SELECT $1 WHERE NOT EXISTS (SELECT 1 FROM bridge_instance)")
             .bind(&fresh)
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("instance id")?;
         let row = sqlx::query("SELECT id FROM bridge_instance").fetch_one(&self.pool).await.ctx("instance id")?;

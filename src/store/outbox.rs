@@ -79,7 +79,11 @@ impl Store {
 
     /// Remove a delivered action (one statement, no explicit transaction).
     pub async fn complete(&self, id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM outbox WHERE id = $1").bind(id).execute(&self.pool).await.ctx("complete")?;
+        sqlx::query("DELETE FROM outbox WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.writer().await?)
+            .await
+            .ctx("complete")?;
         Ok(())
     }
 
@@ -90,7 +94,7 @@ impl Store {
             .bind(at_ms)
             .bind(error)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("retry later")?;
         Ok(())

@@ -32,7 +32,7 @@ impl Store {
         .bind(b.own.as_ref().map(|p| state_name(p.state)))
         .bind(b.own.as_ref().and_then(|p| p.note.clone()))
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("add phone busy")?;
         Ok(())
@@ -43,7 +43,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM phone_busy WHERE party = $1 AND call_id = $2")
             .bind(party.key())
             .bind(call_id)
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("remove phone busy")?;
         Ok(done.rows_affected() > 0)
@@ -55,7 +55,7 @@ impl Store {
             .bind(party.key())
             .bind(state_name(own.state))
             .bind(own.note.as_deref())
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("set phone busy own presence")?;
         Ok(())

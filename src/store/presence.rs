@@ -39,7 +39,7 @@ impl Store {
         .bind(state_name(presence.state))
         .bind(presence.note.as_deref())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("save presence")?;
         Ok(())

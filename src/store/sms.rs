@@ -317,7 +317,7 @@ impl Store {
         .bind(party.key())
         .bind(phone.as_str())
         .bind(room.map(RoomId::as_str))
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("save sms room")?;
         Ok(())
@@ -364,7 +364,7 @@ impl Store {
         .bind(&s.state)
         .bind(i64::from(s.delivered_parts))
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("record sent sms")?;
         Ok(())
@@ -379,7 +379,7 @@ impl Store {
         )
         .bind(reference)
         .bind(provider_id)
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("sms accepted")?;
         Ok(())
@@ -394,7 +394,7 @@ impl Store {
         .bind(state)
         .bind(i64::from(delivered_parts))
         .bind(reference)
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("sms state")?;
         Ok(done.rows_affected() > 0)

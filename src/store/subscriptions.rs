@@ -12,7 +12,7 @@ impl Store {
         .bind(contact)
         .bind(subscriber)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.writer().await?)
         .await
         .ctx("add subscription")?;
         Ok(())
@@ -22,7 +22,7 @@ impl Store {
         sqlx::query("DELETE FROM xmpp_subscription WHERE contact = $1 AND subscriber = $2")
             .bind(contact)
             .bind(subscriber)
-            .execute(&self.pool)
+            .execute(&mut *self.writer().await?)
             .await
             .ctx("remove subscription")?;
         Ok(())

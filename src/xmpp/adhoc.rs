@@ -462,13 +462,16 @@ mod tests {
                 action: RoomCommand::Create {
                     alias: "sales".into(),
                     name: vec!["Sales".into(), "--public".into(), "team".into()],
-                    public: false
+                    public: false,
+                    with: vec![]
                 }
             })
         );
         assert_eq!(
             command("room-create", Some(&submitted(&[("alias", "-x"), ("public", "true")]))),
-            Ok(UserCommand::Room { action: RoomCommand::Create { alias: "-x".into(), name: vec![], public: true } })
+            Ok(UserCommand::Room {
+                action: RoomCommand::Create { alias: "-x".into(), name: vec![], public: true, with: vec![] }
+            })
         );
         assert!(command("notify-add", Some(&submitted(&[("when", "both")]))).unwrap_err().contains("contact"));
         assert_eq!(

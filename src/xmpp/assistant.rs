@@ -48,6 +48,11 @@ pub fn is_addressed(map: &crate::core::mapping::IdentityMap, to: Option<&Jid>) -
 /// XEP-0249's direct invitation.
 const CONFERENCE: &str = "jabber:x:conference";
 
+/// The room a XEP-0249 direct invitation names, if the message is one.
+pub fn direct_invitation(message: &Message) -> Option<&str> {
+    message.payloads.iter().find(|p| p.is("x", CONFERENCE)).and_then(|x| x.attr("jid"))
+}
+
 fn bare(jid: &Jid) -> Option<BareJid> {
     BareJid::parse(jid.to_bare().as_str()).ok()
 }
@@ -66,8 +71,7 @@ pub fn read_message(message: Message) -> Read {
         };
         return Read::Bridge(XmppIn::AssistantInvite { muc, inviter, mediated: true }, None);
     }
-    let direct = message.payloads.iter().find(|p| p.is("x", CONFERENCE)).and_then(|x| x.attr("jid"));
-    if let Some(muc) = direct {
+    if let Some(muc) = direct_invitation(&message) {
         let (Ok(muc), Some(inviter)) = (BareJid::parse(muc), bare(&from)) else { return Read::Nothing };
         return Read::Bridge(XmppIn::AssistantInvite { muc, inviter, mediated: false }, None);
     }

@@ -195,6 +195,19 @@ pub fn read_iq(iq: Iq) -> Read {
         } else {
             XmppIn::MucAdminList { room_local, sender }
         }
+    } else if payload.is("vCard", xmpp_parsers::ns::VCARD) {
+        if !is_set {
+            XmppIn::MucAvatar { room_local }
+        } else {
+            // The BINVAL is base64 (checked by the parser); the picture itself by the bridge.
+            match xmpp_parsers::vcard::VCard::try_from(payload) {
+                Ok(card) => XmppIn::MucSetAvatar { room_local, sender, photo: card.photo.map(|p| p.binval.data) },
+                Err(e) => {
+                    let text = format!("Cannot read this vCard: {e}");
+                    return Read::Reply(envelope.error(RefusalKind::BadRequest, &text));
+                }
+            }
+        }
     } else if is_set {
         return Read::Reply(envelope.error(RefusalKind::Unsupported, "This request is not supported by the room."));
     } else if DiscoInfoQuery::try_from(payload.clone()).is_ok() {

@@ -23,9 +23,10 @@ use crate::core::ids::{self, ArchiveId, BareJid};
 use crate::core::outbox::DeliveryError;
 use crate::core::presence::Show;
 use crate::core::room::Role;
-use crate::store::ArchivedMessage;
+use crate::store::{ArchivedAct, ArchivedMessage};
 use crate::xmpp::content::stamp;
 pub use crate::xmpp::out::OccupantPresence;
+use crate::xmpp::xep::retract::Retracted;
 
 pub const MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
 pub const MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
@@ -128,6 +129,12 @@ pub fn groupchat(
     };
     let message = crate::xmpp::content::apply(Message::groupchat(Some(jid(to)?)), &body, extras);
     let mut message = crate::xmpp::content::add_mentions(message, text, mentions);
+    // Set only when the message leaves late (the delivery decides): held by the component.
+    if let Some(ms) = extras.sent_at
+        && let Some(delay) = crate::xmpp::content::delay(&jid(room.domain())?, ms)
+    {
+        message = message.with_payload(delay);
+    }
     message.from = Some(occupant_jid(room, nick)?);
     message.id = Some(Id(id.to_owned()));
     message = message
@@ -156,12 +163,33 @@ pub fn group_act(
     Ok(Stanza::Message(message.with_payload(OriginId { id: id.to_owned() })))
 }
 
+/// An archived message, reactions, retraction or tombstone, as XMPP shows it. References name
+/// the room's stanza id (the archive id), as they do live.
 fn archived_message(room: &BareJid, m: &ArchivedMessage) -> Result<Message, DeliveryError> {
-    let body = match m.kind {
-        TextKind::Emote => format!("/me {}", m.body),
-        _ => m.body.clone(),
+    let room_jid = jid(&room.to_string())?;
+    let mut message = match (&m.act, &m.retracted) {
+        (Some(ArchivedAct::Reactions { target, keys }), _) => {
+            crate::xmpp::content::reactions(MessageType::Groupchat, room_jid, &target.to_string(), keys)
+        }
+        (Some(ArchivedAct::Retract { target }), _) => {
+            crate::xmpp::content::retraction(MessageType::Groupchat, room_jid, &target.to_string())
+        }
+        // XEP-0424 tombstone: the envelope stays, the content is gone.
+        (None, Some(r)) => {
+            let stamp = stamp(r.at).ok_or_else(|| DeliveryError::Permanent("bad retraction time".into()))?;
+            Message::new_with_type(MessageType::Groupchat, Some(room_jid))
+                .with_payload(Retracted { id: r.by.to_string(), stamp })
+        }
+        (None, None) => {
+            let body = match m.kind {
+                TextKind::Emote => format!("/me {}", m.body),
+                _ => m.body.clone(),
+            };
+            Message::new_with_type(MessageType::Groupchat, None).with_body(Lang::default(), body)
+        }
     };
-    let mut message = Message::new_with_type(MessageType::Groupchat, None).with_body(Lang::default(), body);
+    // The result's envelope (or history's) names the recipient.
+    message.to = None;
     message.from = Some(occupant_jid(room, &m.nick)?);
     message.id = Some(Id(m.xmpp_id()));
     message = message.with_payload(StanzaId { id: m.id.to_string(), by: jid(&room.to_string())? });
@@ -269,7 +297,7 @@ pub fn mam_fin(
 }
 
 /// What a room says about itself (XEP-0045 §6.4).
-pub fn room_disco_info(room: Jid, to: Jid, id: String, name: &str, open: bool) -> Stanza {
+pub fn room_disco_info(room: Jid, to: Jid, id: String, name: &str, open: bool, avatar: Option<[u8; 20]>) -> Stanza {
     let mut features: std::collections::BTreeSet<String> = [
         ns::DISCO_INFO,
         ns::MUC,
@@ -278,6 +306,8 @@ pub fn room_disco_info(room: Jid, to: Jid, id: String, name: &str, open: bool) -
         "urn:xmpp:mam:2#extended",
         ns::SID,
         ns::PING,
+        // The room's avatar is its vCard's photo (XEP-0486).
+        ns::VCARD,
         "muc_nonanonymous",
         "muc_persistent",
         "muc_unsecured",
@@ -291,12 +321,32 @@ pub fn room_disco_info(room: Jid, to: Jid, id: String, name: &str, open: bool) -
         node: None,
         identities: vec![Identity::new("conference", "text", "en", name)],
         features,
-        extensions: Vec::<DataForm>::new(),
+        extensions: room_info_form(avatar),
     };
     let mut iq = Iq::from_result(id, Some(result));
     *iq.from_mut() = Some(room);
     *iq.to_mut() = Some(to);
     Stanza::Iq(iq)
+}
+
+/// The `muc#roominfo` form: the avatar's hash (XEP-0486; no field without an avatar).
+fn room_info_form(avatar: Option<[u8; 20]>) -> Vec<DataForm> {
+    use xmpp_parsers::data_forms::{DataFormType, Field, FieldType};
+    let Some(hash) = avatar else { return vec![] };
+    let mut field = Field::new("muc#roominfo_avatarhash", FieldType::TextMulti).with_value(&hex::encode(hash));
+    field.label = Some("Avatar hash".to_owned());
+    vec![DataForm::new(DataFormType::Result_, "http://jabber.org/protocol/muc#roominfo", vec![field])]
+}
+
+/// A configuration change (status 104) from the room itself to one client: its avatar
+/// changed, and clients that show it ask for the room's vCard again (XEP-0486).
+pub fn config_changed(room: &BareJid, to: &str) -> Result<Stanza, DeliveryError> {
+    let x = MucUser { status: vec![Status::ConfigNonPrivacyRelated], ..MucUser::new() };
+    let mut message = Message::new(Some(jid(to)?));
+    message.type_ = MessageType::Groupchat;
+    message.from = Some(jid(&room.to_string())?);
+    message.payloads.push(x.into());
+    Ok(Stanza::Message(message))
 }
 
 /// An affiliation list (answer to a muc#admin query): (real JID, nick, role).
@@ -389,4 +439,51 @@ pub fn config_form(room: Jid, to: Jid, id: String, name: &str, description: &str
     *iq.from_mut() = Some(room);
     *iq.to_mut() = Some(to);
     Stanza::Iq(iq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::watch::Party;
+    use crate::store::Retracted as Tombstone;
+
+    fn archived(id: i64, body: &str, act: Option<ArchivedAct>, retracted: Option<Tombstone>) -> ArchivedMessage {
+        ArchivedMessage {
+            id,
+            sender: Party::from_key("xmpp:cid@x.example").expect("a party"),
+            nick: "cid".into(),
+            body: body.into(),
+            kind: TextKind::Text,
+            origin_id: Some(format!("o{id}")),
+            ts: 1_800_000_000_000,
+            event_id: None,
+            replaces: None,
+            act,
+            retracted,
+        }
+    }
+
+    fn xml(m: &ArchivedMessage) -> String {
+        let room = BareJid::parse("#r\\40hs@bridge.example").expect("a JID");
+        String::from(&Element::from(archived_message(&room, m).expect("a message")))
+    }
+
+    #[test]
+    fn acts_and_tombstones_are_archived_as_xmpp_shows_them() {
+        let reactions =
+            xml(&archived(5, "[]", Some(ArchivedAct::Reactions { target: 3, keys: vec!["👍".into()] }), None));
+        assert!(reactions.contains("<reactions xmlns='urn:xmpp:reactions:0' id='3'>"), "{reactions}");
+        assert!(reactions.contains("👍") && reactions.contains("stanza-id"), "{reactions}");
+        let retract = xml(&archived(6, "", Some(ArchivedAct::Retract { target: 3 }), None));
+        assert!(retract.contains("<retract xmlns='urn:xmpp:message-retract:1' id='3'/>"), "{retract}");
+        let tomb = xml(&archived(3, "", None, Some(Tombstone { by: 6, at: 1_800_000_000_000 })));
+        assert!(
+            tomb.contains("<retracted xmlns='urn:xmpp:message-retract:1' id='6' stamp='2027-01-15T08:00:00"),
+            "{tomb}"
+        );
+        assert!(!tomb.contains("<body"), "{tomb}");
+        assert!(tomb.contains("id='o3'"), "the envelope stays: {tomb}");
+        let message = xml(&archived(4, "hello", None, None));
+        assert!(message.contains(">hello</body>") && !message.contains(" to="), "{message}");
+    }
 }

@@ -277,6 +277,15 @@ pub fn read_message(message: Message) -> Read {
     let read = crate::xmpp::content::read(&message);
     let id = message.id.clone().map(|i| i.0);
     let to_local = to.node().map(|n| n.as_str().to_owned());
+    if let (Some(room), Some(to_local)) = (assistant::direct_invitation(&message), to_local.clone()) {
+        // An invitation of a Matrix user into a room (it may carry a body for other clients).
+        let Ok(room) = BareJid::parse(room) else {
+            let text = format!("'{room}' is not a room address.");
+            return Read::Reply(outbound::message_error(Some(to), from, id, RefusalKind::BadRequest, &text));
+        };
+        let envelope = Envelope::message(from, to, id);
+        return Read::Bridge(XmppIn::DirectInvite { from: sender, to_local, room }, Some(envelope));
+    }
     let envelope = Envelope::message(from, to, id.clone());
     if let (Some(act), Some(to_local)) = (read.act.clone(), to_local.clone()) {
         // Reactions or a retraction (its body is only a fallback for other clients).
@@ -516,6 +525,31 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_direct_invitation_of_a_matrix_user_is_read_with_its_room() {
+        let invite = |room: &str| {
+            let Stanza::Message(m) = stanza(&format!(
+                "<message {NS} id='i1' from='juliet@x.example/phone' to='bob\\40hs.example@matrix.xmpp.example'>\
+                 <body>join us</body><x xmlns='jabber:x:conference' jid='{room}'/></message>"
+            )) else {
+                panic!("a message")
+            };
+            read_message(m)
+        };
+        let Read::Bridge(XmppIn::DirectInvite { from, to_local, room }, Some(_)) =
+            invite("#r\\40hs.example@matrix.xmpp.example")
+        else {
+            panic!("a direct invitation")
+        };
+        assert_eq!(from.to_string(), "juliet@x.example");
+        assert_eq!(
+            (to_local.as_str(), room.to_string().as_str()),
+            ("bob\\40hs.example", "#r\\40hs.example@matrix.xmpp.example")
+        );
+        // A room address that does not read is answered here.
+        assert!(matches!(invite("@"), Read::Reply(Stanza::Message(_))));
+    }
+
+    #[test]
     fn a_subscription_to_no_matrix_user_is_declined_here() {
         let Stanza::Presence(p) = stanza(&format!(
             "<presence {NS} type='subscribe' from='juliet@x.example' to='no-matrix-id@matrix.xmpp.example'/>"
@@ -523,6 +557,34 @@ pub(crate) mod tests {
             panic!("a presence")
         };
         assert!(matches!(read_presence(&map(), p), Read::Reply(Stanza::Presence(_))));
+    }
+
+    #[test]
+    fn a_rooms_vcard_is_asked_or_set_and_a_broken_one_refused_here() {
+        let iq = |kind: &str, payload: &str| {
+            let Stanza::Iq(iq) = stanza(&format!(
+                "<iq {NS} type='{kind}' id='v1' from='juliet@x.example/phone' to='#r\\40hs.example@matrix.xmpp.example'>\
+                 {payload}</iq>"
+            )) else {
+                panic!("an iq")
+            };
+            hosted_muc::read_iq(iq)
+        };
+        let get = iq("get", "<vCard xmlns='vcard-temp'/>");
+        assert!(
+            matches!(get, Read::Bridge(XmppIn::MucAvatar { room_local }, Some(_)) if room_local == "#r\\40hs.example")
+        );
+        let set =
+            iq("set", "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>aGk=</BINVAL></PHOTO></vCard>");
+        let Read::Bridge(XmppIn::MucSetAvatar { sender, photo, .. }, Some(_)) = set else { panic!("a set") };
+        assert_eq!((sender.to_string(), photo), ("juliet@x.example".into(), Some(b"hi".to_vec())));
+        // An empty vCard removes the avatar.
+        let remove = iq("set", "<vCard xmlns='vcard-temp'/>");
+        assert!(matches!(remove, Read::Bridge(XmppIn::MucSetAvatar { photo: None, .. }, _)));
+        // A BINVAL that is not base64 is refused before the bridge sees it.
+        let bad =
+            iq("set", "<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>%%%</BINVAL></PHOTO></vCard>");
+        assert!(matches!(bad, Read::Reply(Stanza::Iq(Iq::Error { .. }))));
     }
 
     #[test]
@@ -552,6 +614,19 @@ pub(crate) mod tests {
             panic!("a message")
         };
         assert_eq!(linked_muc::read_message(muc.clone(), &m), None);
+        // The room's own <delay> marks history; the sender's (their server held it) does not.
+        let delayed = |from: &str| {
+            let Stanza::Message(m) = stanza(&format!(
+                "<message {NS} type='groupchat' from='room@conference.x.example/ann' to='bob\\40hs.example@matrix.xmpp.example/ucbridge'>\
+                 <body>held</body><delay xmlns='urn:xmpp:delay' from='{from}' stamp='2020-01-01T00:00:00Z'/></message>"
+            )) else {
+                panic!("a message")
+            };
+            linked_muc::read_message(muc.clone(), &m)
+        };
+        assert_eq!(delayed("room@conference.x.example"), None);
+        let Some(XmppIn::LinkedMessage(held)) = delayed("x.example") else { panic!("a live message") };
+        assert_eq!(held.extras.sent_at, Some(1_577_836_800_000));
         let Stanza::Message(m) = stanza(&format!(
             "<message {NS} type='groupchat' id='x1' from='room@conference.x.example/ann' to='bob\\40hs.example@matrix.xmpp.example/ucbridge'>\
              <body>new</body></message>"

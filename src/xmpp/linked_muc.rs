@@ -47,6 +47,38 @@ pub async fn muc_features(
     Ok(is_muc.then(|| MucFeatures::from_disco(info.features.iter().map(|f| f.as_str()))))
 }
 
+/// Names of the disco#info field that holds a room's avatar hash: XEP-0486's, and the one
+/// Prosody's mod_vcard_muc (0.12) uses.
+const AVATAR_HASH_FIELDS: [&str; 2] =
+    ["muc#roominfo_avatarhash", "{http://modules.prosody.im/mod_vcard_muc}avatar#sha1"];
+
+/// The hash of `muc`'s avatar as its disco#info shows it (`None`: it shows none).
+pub async fn avatar_hash(xmpp: &XmppSender, component: &str, muc: &BareJid) -> Result<Option<[u8; 20]>, DiscoError> {
+    let (from, to) = (Jid::new(component)?, Jid::new(&muc.to_string())?);
+    let request = Iq::from_get(String::new(), DiscoInfoQuery { node: None });
+    let answer = xmpp.query(request, from, to, std::time::Duration::from_secs(10)).await?;
+    let Iq::Result { payload: Some(payload), .. } = answer else { return Ok(None) };
+    let Ok(info) = DiscoInfoResult::try_from(payload) else { return Ok(None) };
+    let value = info
+        .extensions
+        .iter()
+        .flat_map(|form| form.fields.iter())
+        .filter(|f| f.var.as_deref().is_some_and(|v| AVATAR_HASH_FIELDS.contains(&v)))
+        .find_map(|f| f.values.first());
+    // A hash that is not 40 hex digits is no hash (a hostile room may say anything).
+    Ok(value.and_then(|v| <[u8; 20]>::try_from(hex::decode(v.trim()).ok()?).ok()))
+}
+
+/// The photo of `muc`'s vCard (bytes as sent); `None` when it has none or does not say.
+pub async fn vcard_photo(xmpp: &XmppSender, component: &str, muc: &BareJid) -> Result<Option<Vec<u8>>, DiscoError> {
+    let (from, to) = (Jid::new(component)?, Jid::new(&muc.to_string())?);
+    let request = Iq::from_get(String::new(), xmpp_parsers::vcard::VCardQuery);
+    let answer = xmpp.query(request, from, to, std::time::Duration::from_secs(20)).await?;
+    let Iq::Result { payload: Some(payload), .. } = answer else { return Ok(None) };
+    let card = xmpp_parsers::vcard::VCard::try_from(payload).ok();
+    Ok(card.and_then(|c| c.photo).map(|p| p.binval.data))
+}
+
 /// Why an address could not be asked what it is.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoError {
@@ -59,6 +91,10 @@ pub enum DiscoError {
 /// A linked MUC's presence for one of its occupants, received at a Matrix user's address.
 pub fn read_presence(map: &IdentityMap, muc: BareJid, presence: &Presence) -> Option<XmppIn> {
     let (Some(from), Some(to)) = (&presence.from, &presence.to) else { return None };
+    // From the room itself, with a photo hash: its avatar (mod_vcard_muc announces it so).
+    if from.resource().is_none() {
+        return crate::xmpp::inbound::photo_hash(presence).map(|_| XmppIn::LinkedRoomChanged { muc });
+    }
     let nick = from.resource()?;
     let user = to.node().and_then(|n| map.matrix_for_jid(n.as_str()).ok())?;
     let x = presence.payloads.iter().find_map(|p| MucUser::try_from(p.clone()).ok());
@@ -89,12 +125,25 @@ pub fn read_presence(map: &IdentityMap, muc: BareJid, presence: &Presence) -> Op
 /// history sent on joining, nothing to carry).
 pub fn read_message(muc: BareJid, message: &Message) -> Option<XmppIn> {
     let from = message.from.as_ref()?;
+    if from.resource().is_none() {
+        // From the room itself: a configuration change (104) may be a new avatar (XEP-0486).
+        let x = message.payloads.iter().find_map(|p| MucUser::try_from(p.clone()).ok());
+        let changed = x.is_some_and(|x| x.status.contains(&Status::ConfigNonPrivacyRelated));
+        return changed.then_some(XmppIn::LinkedRoomChanged { muc });
+    }
     let nick = from.resource()?; // from the room itself (subject, notices)
     if message.type_ != MessageType::Groupchat {
         return None;
     }
-    // History sent on joining is what was said before the Matrix user came: not bridged.
-    if message.payloads.iter().any(|p| Delay::try_from(p.clone()).is_ok()) {
+    // History sent on joining is what was said before the Matrix user came: not bridged. The
+    // room marks it with its own `<delay>`; one from elsewhere (the sender's client or server
+    // held the message) is a live message that waited, and carries its original time.
+    let muc_address = muc.to_string();
+    let history = message.payloads.iter().filter_map(|p| Delay::try_from(p.clone()).ok()).any(|d| match &d.from {
+        Some(from) => from.to_bare().to_string() == muc_address,
+        None => true,
+    });
+    if history {
         return None;
     }
     let read = crate::xmpp::content::read(message);
@@ -166,6 +215,12 @@ pub fn say_remote(
     };
     let message = crate::xmpp::content::apply(Message::groupchat(Some(muc_jid(muc)?)), &body, extras);
     let mut message = crate::xmpp::content::add_mentions(message, text, spans);
+    // Set only when the message leaves late (the delivery decides): held by the component.
+    if let Some(ms) = extras.sent_at
+        && let Some(delay) = crate::xmpp::content::delay(&component_jid(user)?, ms)
+    {
+        message = message.with_payload(delay);
+    }
     message.from = Some(linked_from(user)?);
     message.id = Some(Id(id.to_owned()));
     message = message.with_payload(OriginId { id: id.to_owned() });
@@ -193,6 +248,11 @@ pub fn act_remote(user: &BareJid, muc: &BareJid, id: &str, act: &XmppAct) -> Res
     message.from = Some(linked_from(user)?);
     message.id = Some(Id(id.to_owned()));
     Ok(Stanza::Message(message.with_payload(OriginId { id: id.to_owned() })))
+}
+
+/// The component's address (the domain of a Matrix user's address under it).
+fn component_jid(user: &BareJid) -> Result<Jid, DeliveryError> {
+    Jid::new(user.domain()).map_err(|e| DeliveryError::Permanent(format!("invalid domain {}: {e}", user.domain())))
 }
 
 fn muc_jid(muc: &BareJid) -> Result<Jid, DeliveryError> {
@@ -229,6 +289,40 @@ mod tests {
         let s =
             said(&format!("{HEAD}><body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='evil@x' id='f'/></message>"));
         assert_eq!((s.stanza_id, s.message_id.as_deref()), (None, Some("m1")));
+    }
+
+    #[test]
+    fn the_room_itself_says_when_its_avatar_may_have_changed() {
+        let muc = BareJid::parse("room@conf.x").unwrap();
+        let changed = Some(XmppIn::LinkedRoomChanged { muc: muc.clone() });
+        let from_room =
+            "<message xmlns='jabber:component:accept' type='groupchat' from='room@conf.x' to='a@bridge.x/ucbridge'>";
+        let status = |code: &str| {
+            let xml = format!(
+                "{from_room}<x xmlns='http://jabber.org/protocol/muc#user'><status code='{code}'/></x></message>"
+            );
+            read_message(muc.clone(), &message(&xml))
+        };
+        assert_eq!(status("104"), changed);
+        assert_eq!(status("170"), None);
+        assert_eq!(read_message(muc.clone(), &message(&format!("{from_room}<body>notice</body></message>"))), None);
+        // mod_vcard_muc's presence from the room with the avatar's hash.
+        let map = IdentityMap {
+            homeserver: "hs".into(),
+            component: "bridge.x".into(),
+            ghost_prefix: "_xmpp_".into(),
+            bot_localpart: "ucbridge".into(),
+            chatbot_localpart: None,
+        };
+        let presence = |photo: &str| {
+            let xml = format!(
+                "<presence xmlns='jabber:component:accept' from='room@conf.x' to='a@bridge.x/ucbridge'>\
+                 <x xmlns='vcard-temp:x:update'>{photo}</x></presence>"
+            );
+            read_presence(&map, muc.clone(), &Presence::try_from(xml.parse::<Element>().unwrap()).unwrap())
+        };
+        assert_eq!(presence("<photo>a9993e364706816aba3e25717850c26c9cd0d89d</photo>"), changed);
+        assert_eq!(presence("<photo/>"), None);
     }
 
     #[test]

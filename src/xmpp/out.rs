@@ -99,6 +99,8 @@ pub enum Outgoing {
     History { room: BareJid, to: String, message: ArchivedMessage },
     /// The room's subject.
     Subject { room: BareJid, to: String, subject: String },
+    /// The room's configuration (its avatar) changed (status 104).
+    RoomChanged { room: BareJid, to: String },
     /// A mediated invitation (XEP-0045 §7.8.2) from `from` (a real address).
     Invite { room: BareJid, to: BareJid, from: String, reason: Option<String> },
     /// An occupant is composing (or stopped).
@@ -162,6 +164,7 @@ impl Outgoing {
             Occupant { room, nick, to, presence } => one(hosted_muc_out::occupant_presence(room, nick, to, presence)),
             History { room, to, message } => one(hosted_muc_out::history(room, to, message)),
             Subject { room, to, subject } => one(hosted_muc_out::subject(room, to, subject)),
+            RoomChanged { room, to } => one(hosted_muc_out::config_changed(room, to)),
             Invite { room, to, from, reason } => one(hosted_muc_out::invite(room, to, from, reason.as_deref())),
             RoomChatState { room, nick, to, composing } => one(hosted_muc_out::chat_state(room, nick, to, *composing)),
             RoomDisplayed { room, nick, to, id } => one(hosted_muc_out::displayed_in_room(room, nick, to, id)),
@@ -191,6 +194,10 @@ pub trait XmppOut: Send + Sync {
     fn is_connected(&self) -> bool;
     /// Is `muc` a multi-user chat (disco#info says so), and what does it support? `None`: not one.
     async fn muc_features(&self, muc: &BareJid) -> Result<Option<MucFeatures>, DiscoError>;
+    /// The hash of `muc`'s avatar (XEP-0486: in its disco#info), `None` when it shows none.
+    async fn muc_avatar_hash(&self, muc: &BareJid) -> Result<Option<[u8; 20]>, DiscoError>;
+    /// The photo of `muc`'s vCard, as sent (not checked).
+    async fn muc_photo(&self, muc: &BareJid) -> Result<Option<Vec<u8>>, DiscoError>;
 }
 
 /// The real port: the component connection, and the component's address to send from.
@@ -232,5 +239,13 @@ impl XmppOut for ComponentOut {
 
     async fn muc_features(&self, muc: &BareJid) -> Result<Option<MucFeatures>, DiscoError> {
         linked_muc::muc_features(&self.sender, &self.component, muc).await
+    }
+
+    async fn muc_avatar_hash(&self, muc: &BareJid) -> Result<Option<[u8; 20]>, DiscoError> {
+        linked_muc::avatar_hash(&self.sender, &self.component, muc).await
+    }
+
+    async fn muc_photo(&self, muc: &BareJid) -> Result<Option<Vec<u8>>, DiscoError> {
+        linked_muc::vcard_photo(&self.sender, &self.component, muc).await
     }
 }

@@ -28,8 +28,8 @@ pub enum Answer {
     CommandItems { admin: bool },
     /// An ad-hoc command's answer (the envelope knows its node and session).
     Command(adhoc::CommandAnswer),
-    /// What a hosted room says about itself (disco#info).
-    RoomInfo { name: String, open: bool },
+    /// What a hosted room says about itself (disco#info), with its avatar's hash (XEP-0486).
+    RoomInfo { name: String, open: bool, avatar: Option<[u8; 20]> },
     /// A hosted room's configuration form.
     RoomConfig { name: String, description: String },
     /// A hosted room's participants with an affiliation: (real JID, nick, role).
@@ -148,7 +148,7 @@ impl Envelope {
                 }
                 None => vec![],
             },
-            Answer::RoomInfo { name, open } => vec![self.room_info(&name, open)],
+            Answer::RoomInfo { name, open, avatar } => vec![self.room_info(&name, open, avatar)],
             Answer::RoomConfig { name, description } => vec![self.room_config(&name, &description)],
             Answer::AdminList(items) => vec![self.admin_list(&items)],
             Answer::Archive { muc, messages, count, complete } => self.archive(&muc, &messages, count, complete),
@@ -170,8 +170,8 @@ impl Envelope {
         adhoc::items(self.to.clone(), self.from.clone(), self.iq_id(), admin)
     }
 
-    fn room_info(&self, name: &str, open: bool) -> Stanza {
-        hosted_muc_out::room_disco_info(self.to.clone(), self.from.clone(), self.iq_id(), name, open)
+    fn room_info(&self, name: &str, open: bool, avatar: Option<[u8; 20]>) -> Stanza {
+        hosted_muc_out::room_disco_info(self.to.clone(), self.from.clone(), self.iq_id(), name, open, avatar)
     }
 
     fn room_config(&self, name: &str, description: &str) -> Stanza {
@@ -226,5 +226,30 @@ mod tests {
         let muc = BareJid::parse("#r\\40hs.example@matrix.xmpp.example").expect("a JID");
         let answer = Answer::Archive { muc, messages: vec![], count: 0, complete: true };
         assert!(matches!(iq.stanzas(answer)[..], [Stanza::Iq(_)]));
+    }
+
+    #[test]
+    fn a_rooms_avatar_hash_is_in_its_disco_info_and_a_change_is_a_status_104() {
+        let (from, to) = (jid("juliet@x.example/phone"), jid("#r\\40hs.example@matrix.xmpp.example"));
+        let info = |avatar| {
+            let iq = Envelope::iq(from.clone(), to.clone(), "d1".into());
+            let [Stanza::Iq(iq)] = &iq.stanzas(Answer::RoomInfo { name: "R".into(), open: true, avatar })[..] else {
+                panic!("one iq")
+            };
+            String::from(&xmpp_parsers::minidom::Element::from(iq.clone()))
+        };
+        let with = info(Some([0xab; 20]));
+        assert!(with.contains("<feature var='vcard-temp'/>"), "{with}");
+        assert!(with.contains("muc#roominfo_avatarhash"), "{with}");
+        assert!(with.contains(&"ab".repeat(20)), "{with}");
+        // No avatar: no field (XEP-0486 §4), the feature stays.
+        let without = info(None);
+        assert!(!without.contains("avatarhash") && without.contains("vcard-temp"), "{without}");
+        let room = BareJid::parse("#r\\40hs.example@matrix.xmpp.example").expect("a JID");
+        let out = crate::xmpp::out::Outgoing::RoomChanged { room, to: "juliet@x.example/phone".into() };
+        let [Stanza::Message(m)] = &out.stanzas("matrix.xmpp.example").expect("built")[..] else { panic!("a message") };
+        let xml = String::from(&xmpp_parsers::minidom::Element::from(m.clone()));
+        assert!(xml.contains("type='groupchat'") && xml.contains("<status code='104'/>"), "{xml}");
+        assert_eq!(m.from.as_ref().map(|f| f.resource().is_none()), Some(true), "from the room itself");
     }
 }

@@ -4,6 +4,8 @@ m.replace), reactions (XEP-0444 <-> m.reaction), retractions (XEP-0424 <-> redac
 in a room the bridge hosts."""
 from __future__ import annotations
 
+import sqlite3
+import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -11,7 +13,7 @@ import xml.etree.ElementTree as ET
 
 import aiohttp
 
-from test_rooms import create_room, invited_xmpp_joins, iq, muc_of
+from test_rooms import MAM_NS, create_room, invited_xmpp_joins, iq, muc_of
 from ucb import Peers, run, settings, token, wait_for, xml_escape
 
 REPLY_NS = "urn:xmpp:reply:0"
@@ -75,8 +77,8 @@ def reactions_xml(to: str, kind: str, sid: str, target: str, keys: list[str]) ->
             f"<reactions xmlns='{REACTIONS_NS}' id='{xml_escape(target)}'>{inner}</reactions></message>")
 
 
-def retract_xml(to: str, sid: str, target: str) -> str:
-    return (f"<message to='{xml_escape(to)}' type='chat' id='{sid}'><body>/me retracted a message</body>"
+def retract_xml(to: str, sid: str, target: str, kind: str = "chat") -> str:
+    return (f"<message to='{xml_escape(to)}' type='{kind}' id='{sid}'><body>/me retracted a message</body>"
             f"<retract xmlns='{RETRACT_NS}' id='{xml_escape(target)}'/>"
             f"<fallback xmlns='{FALLBACK_NS}' for='{RETRACT_NS}'/></message>")
 
@@ -349,26 +351,97 @@ def test_dm_files_both_ways(bridge):
     run(go())
 
 
+def db_exec(bridge, sql: str) -> None:
+    """Change the bridge's database behind its back (SQLite or PostgreSQL, as the run uses)."""
+    url = bridge.database_url
+    if url.startswith("sqlite://"):
+        con = sqlite3.connect(url[len("sqlite://"):], timeout=10)
+        with con:
+            con.execute(sql)
+        con.close()
+    else:
+        subprocess.run(["psql", "-X", "-w", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
+                       check=True, capture_output=True, timeout=30)
+
+
+def test_a_media_link_expires_after_its_lifetime(bridge):
+    """`media.link_lifetime_days` (30 here): a link made 31 days ago answers 410 Gone, a fresh one 200."""
+    async def go():
+        async with Peers() as p:
+            m, x, room = await dm(p)
+            urls = []
+            for name in ("old.png", "fresh.png"):
+                mxc = await upload_matrix(m, PNG, name, "image/png")
+                await send(m, room, {"msgtype": "m.image", "body": name, "url": mxc,
+                                     "info": {"mimetype": "image/png", "size": len(PNG)}})
+                got = await wait_for(lambda n=name: next((s for s in x.chats_from(m.jid)
+                                                          if n in (s.body or "") and oob_url(s)), None), 30, what=name)
+                urls.append(oob_url(got))
+                assert fetch(oob_url(got))[0] == PNG
+            old, fresh = urls
+            old_token = urllib.parse.urlsplit(old).path.rsplit("/", 2)[1]
+            assert old_token.isalnum(), old
+            db_exec(bridge, f"UPDATE media_link SET created_at = created_at - {31 * 24 * 3600 * 1000} "
+                            f"WHERE token = '{old_token}'")
+            try:
+                fetch(old)
+                raise AssertionError("an expired link was served")
+            except urllib.error.HTTPError as e:
+                assert e.code == 410, e.code
+            assert fetch(fresh)[0] == PNG
+    run(go())
+
+
 # ------------------------------------------------------------------------------ hosted rooms --
+async def hosted(p, name: str):
+    """ann (Matrix) starts a room and cid (XMPP) joins it. Returns m, x, room, muc and a finder of
+    the room's groupchat messages on XMPP."""
+    m = await p.matrix_user("ann")
+    x = await p.xmpp_user("cid")
+    alias = name + token(3).lower()
+    room = await create_room(m, alias)
+    muc = muc_of(alias)
+    await invited_xmpp_joins(m, room, x, muc, "cid")
+    await m.wait_joined(room, x.ghost)
+
+    def from_room(pred):
+        return next((s for s in x.messages if s.type == "groupchat" and s.frm.split("/")[0] == muc
+                     and pred(s)), None)
+    return m, x, room, muc, from_room
+
+
+async def said_by_cid(x, m, room: str, muc: str, from_room, sid: str, body: str):
+    """cid says `body` in the room; returns the room's stanza id (from his echo) and its Matrix event."""
+    x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='{sid}'><body>{xml_escape(body)}</body></message>")
+    echo = await wait_for(lambda: from_room(lambda s: s.id == sid), 30, what=f"the echo of {body}")
+    return stanza_id(echo), await m.wait_message(room, x.ghost, body)
+
+
+def ann(m, muc: str) -> str:
+    """m's occupant address in the room (their nick is their localpart)."""
+    return f"{muc}/{m.localpart}"
+
+
+async def mam_all(x, muc: str) -> list[ET.Element]:
+    """Every message of the room's archive (one MAM query), as the forwarded <message> elements."""
+    qid = "q" + token(4)
+    mark = len(x.messages)
+    kind, res = await iq(x, muc, "set", f"<query xmlns='{MAM_NS}' queryid='{qid}'/>")
+    assert kind == "result", res
+    out = []
+    for s in x.messages[mark:]:
+        r = ET.fromstring(s.xml).find(f"{{{MAM_NS}}}result")
+        if r is not None and r.get("queryid") == qid:
+            out.append(r.find(".//{jabber:client}message"))
+    return out
+
+
 def test_room_replies_edits_and_reactions_both_ways(bridge):
     async def go():
         async with Peers() as p:
-            m = await p.matrix_user("ann")
-            x = await p.xmpp_user("cid")
-            alias = "content" + token(3).lower()
-            room = await create_room(m, alias)
-            muc = muc_of(alias)
-            await invited_xmpp_joins(m, room, x, muc, "cid")
-            await m.wait_joined(room, x.ghost)
-
-            def from_room(pred):
-                return next((s for s in x.messages if s.type == "groupchat" and s.frm.split("/")[0] == muc
-                             and pred(s)), None)
-
+            m, x, room, muc, from_room = await hosted(p, "content")
             # XMPP says something; its echo carries the room's stanza id.
-            x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='ox1'><body>the plan</body></message>")
-            plan_sid = stanza_id(await wait_for(lambda: from_room(lambda s: s.id == "ox1"), 30, what="the echo"))
-            plan = await m.wait_message(room, x.ghost, "the plan")
+            plan_sid, plan = await said_by_cid(x, m, room, muc, from_room, "ox1", "the plan")
 
             # Matrix replies to it: on XMPP a reply to the room's stanza id.
             await send(m, room, {"msgtype": "m.text", "body": "sounds good",
@@ -390,4 +463,88 @@ def test_room_replies_edits_and_reactions_both_ways(bridge):
             # The XMPP occupant's reactions are reflected to the room too.
             await wait_for(lambda: from_room(lambda s: reactions_in(s) == (stanza_id(got), ["❤️"])), 30,
                            what="the reflected reactions")
+    run(go(), timeout=240)
+
+
+def test_room_retractions_both_ways_and_the_archive_keeps_them(bridge):
+    async def go():
+        async with Peers() as p:
+            m, x, room, muc, from_room = await hosted(p, "retract")
+            # XMPP -> Matrix: cid retracts by the room's stanza id; his ghost redacts the event.
+            oops_sid, oops = await said_by_cid(x, m, room, muc, from_room, "ox1", "oops")
+            x.send_xml(retract_xml(muc, "ox2", oops_sid, "groupchat"))
+            await m.sync_until(lambda: [r for r in events(m, room, x.ghost, "m.room.redaction")
+                                        if oops["event_id"] in (r.get("redacts"), r["content"].get("redacts"))],
+                               30, "the ghost's redaction of the retracted message")
+            # Matrix -> XMPP: ann redacts; the room retracts it by its stanza id, from her nick.
+            e = await m.send_text(room, "take back")
+            got = await wait_for(lambda: from_room(lambda s: s.body == "take back"), 30, what="Matrix text on XMPP")
+            await redact(m, room, e)
+            r = await wait_for(lambda: from_room(lambda s: s.frm == ann(m, muc) and s.child(RETRACT_NS, "retract")),
+                               30, what="ann's retraction")
+            assert r.child(RETRACT_NS, "retract")["id"] == stanza_id(got), r.xml
+            # Reactions both ways (the positive control: these are still messages of the room).
+            keep_sid, keep = await said_by_cid(x, m, room, muc, from_room, "ox3", "keep")
+            await send(m, room, {"m.relates_to": {"rel_type": "m.annotation", "event_id": keep["event_id"],
+                                                  "key": "👍"}}, "m.reaction")
+            await wait_for(lambda: from_room(lambda s: reactions_in(s) == (keep_sid, ["👍"])), 30, what="👍 on XMPP")
+            await m.send_text(room, "stay")
+            stay = await wait_for(lambda: from_room(lambda s: s.body == "stay"), 30, what="stay on XMPP")
+            x.send_xml(reactions_xml(muc, "groupchat", "ox4", stanza_id(stay), ["❤️"]))
+            await m.sync_until(lambda: [e for e in events(m, room, x.ghost, "m.reaction")
+                                        if e["content"]["m.relates_to"].get("key") == "❤️"], 30, "❤️ on Matrix")
+
+            # Whoever was away reads it all in the archive (XEP-0313): the retracted messages as
+            # XEP-0424 tombstones without their text, then the retractions and the reactions.
+            def summary(msg):
+                sid = msg.find(f"{{{SID_NS}}}stanza-id")
+                body = msg.find("{jabber:client}body")
+                react = msg.find(f"{{{REACTIONS_NS}}}reactions")
+                retract = msg.find(f"{{{RETRACT_NS}}}retract")
+                return {"from": msg.get("from"), "sid": sid.get("id") if sid is not None else None,
+                        "body": body.text if body is not None else None,
+                        "tombstone": msg.find(f"{{{RETRACT_NS}}}retracted") is not None,
+                        "reactions": (react.get("id"), [k.text for k in react]) if react is not None else None,
+                        "retracts": retract.get("id") if retract is not None else None}
+            archive = [summary(msg) for msg in await mam_all(x, muc)]
+            by_sid = {a["sid"]: a for a in archive}
+            for gone in (oops_sid, stanza_id(got)):
+                assert by_sid[gone]["tombstone"] and by_sid[gone]["body"] is None, archive
+            assert "oops" not in str(archive) and "take back" not in str(archive), archive
+            retractions = [a for a in archive if a["retracts"]]
+            assert [(a["from"], a["retracts"]) for a in retractions] == \
+                [(f"{muc}/cid", oops_sid), (ann(m, muc), stanza_id(got))], archive
+            reactions = [(a["from"], a["reactions"]) for a in archive if a["reactions"]]
+            assert reactions == [(ann(m, muc), (keep_sid, ["👍"])), (f"{muc}/cid", (stanza_id(stay), ["❤️"]))], archive
+            assert [a["body"] for a in archive if a["body"] in ("keep", "stay")] == ["keep", "stay"], archive
+            # Each comes after what it refers to.
+            order = [a["sid"] for a in archive]
+            for a in retractions:
+                assert order.index(a["retracts"]) < order.index(a["sid"]), archive
+    run(go(), timeout=240)
+
+
+def test_room_files_both_ways(bridge):
+    async def go():
+        async with Peers() as p:
+            m, x, room, muc, from_room = await hosted(p, "files")
+            # Matrix -> XMPP: a fetchable URL (XEP-0066) from ann's nick.
+            mxc = await upload_matrix(m, PNG, "dot.png", "image/png")
+            await send(m, room, {"msgtype": "m.image", "body": "dot.png", "url": mxc,
+                                 "info": {"mimetype": "image/png", "size": len(PNG)}})
+            got = await wait_for(lambda: from_room(lambda s: oob_url(s) and "dot.png" in (s.body or "")), 30,
+                                 what="the image on XMPP")
+            assert got.frm == ann(m, muc) and got.body == oob_url(got), got.xml
+            fetched, ctype, _ = fetch(oob_url(got))
+            assert fetched == PNG and ctype.startswith("image/png"), ctype
+            # XMPP -> Matrix: an upload to Prosody's service, posted by cid's ghost as the file.
+            text = ("minutes " + token(4) + "\n").encode()
+            url = await upload_xmpp(x, text, "minutes.txt", "text/plain")
+            x.send_xml(f"<message to='{xml_escape(muc)}' type='groupchat' id='f{token(3)}'><body>{xml_escape(url)}</body>"
+                       f"<x xmlns='{OOB_NS}'><url>{xml_escape(url)}</url></x></message>")
+            ev = (await m.sync_until(lambda: [e for e in events(m, room, x.ghost)
+                                              if e["content"].get("body") == "minutes.txt"], 30, "the file on Matrix"))[0]
+            c = ev["content"]
+            assert c["msgtype"] == "m.file" and c["info"]["mimetype"] == "text/plain", c
+            assert await download_matrix(m, c["url"]) == text
     run(go(), timeout=240)

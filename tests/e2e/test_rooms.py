@@ -639,13 +639,19 @@ def test_an_xmpp_user_starts_a_room_and_invites_a_matrix_user(bridge):
     run(go(), timeout=120)
 
 
+async def room_with_xmpp_moderator(p: Peers):
+    """four_party_room, with x1 made a moderator on Matrix (and seen as one on XMPP)."""
+    m1, m2, x1, x2, room, muc = await four_party_room(p)
+    await set_power_level(m1, room, x1.ghost, 50)
+    await wait_for(lambda: [s for s in room_presences(x1, muc) if 110 in occupant(s)["statuses"]
+                            and occupant(s)["role"] == "moderator"], 20, what="x1 moderator")
+    return m1, m2, x1, x2, room, muc
+
+
 def test_room_name_and_topic_follow_both_ways(bridge):
     async def go():
         async with Peers() as p:
-            m1, m2, x1, x2, room, muc = await four_party_room(p)
-            await set_power_level(m1, room, x1.ghost, 50)
-            await wait_for(lambda: [s for s in room_presences(x1, muc) if 110 in occupant(s)["statuses"]
-                                    and occupant(s)["role"] == "moderator"], 20, what="x1 moderator")
+            m1, m2, x1, x2, room, muc = await room_with_xmpp_moderator(p)
             owner = "http://jabber.org/protocol/muc#owner"
             # XMPP → Matrix: the room configuration's name and description.
             kind, res = await iq(x1, muc, "get", f"<query xmlns='{owner}'/>")

@@ -79,12 +79,10 @@ impl Bridge {
                 Ok((m.room, m.event_id, m.from_xmpp))
             }
             XmppTarget::Room { room, archive_id } => {
-                let m = self.store.archived(room, crate::store::ArchiveKey::Id(archive_id.get())).await?.ok_or_else(
-                    || DeliveryError::Permanent(format!("message {archive_id} is no longer in the room")),
-                )?;
-                let event = m
-                    .event_id
-                    .ok_or_else(|| DeliveryError::Permanent(format!("message {archive_id} never reached Matrix")))?;
+                // Also a message retracted meanwhile (a tombstone): its retraction is what comes now.
+                let (event, _) = self.store.event_of_archived(room, archive_id.get()).await?.ok_or_else(|| {
+                    DeliveryError::Permanent(format!("message {archive_id} is not in the room or never reached Matrix"))
+                })?;
                 Ok((room.clone(), event, true))
             }
             XmppTarget::Linked { room, muc, stanza_id, nick } => {

@@ -25,6 +25,10 @@ impl Bridge {
         if let Some(existing) = tx.dm_by_room(&room).await?
             && (existing.xmpp != jid || existing.matrix != sender)
         {
+            if existing.matrix == sender {
+                // Its Matrix side adds a party: a room of their own for the three.
+                return Ok(self.grow_direct_chat(&existing, &user).await);
+            }
             tracing::info!(%room, %sender, %user, "an invitation would re-target a direct chat; declined");
             let notice = self.notice_in(
                 &existing,

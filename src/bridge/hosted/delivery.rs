@@ -16,7 +16,7 @@ fn room_gone(room: &RoomId) -> DeliveryError {
 }
 
 impl Bridge {
-    async fn room_for_delivery(&self, room: &RoomId) -> Result<HostedRoom, DeliveryError> {
+    pub(super) async fn room_for_delivery(&self, room: &RoomId) -> Result<HostedRoom, DeliveryError> {
         self.hosted_room(room).await?.ok_or_else(|| room_gone(room))
     }
 
@@ -178,15 +178,15 @@ impl Bridge {
         };
         match (initiator, reply_room) {
             (Party::Matrix(_), Some(dm)) => {
+                // A room grown from a direct chat is announced there, by the ghost (the bot is
+                // not in it); otherwise in the initiator's chat with the bot.
+                let poster = match self.store.dm_by_room(dm).await? {
+                    Some(chat) => self.map.ghost_for(&chat.xmpp),
+                    None => self.map.bot(),
+                };
                 let text = Text::notice(reply);
                 self.matrix
-                    .send_text(
-                        dm,
-                        &self.map.bot(),
-                        &text,
-                        self.html_of(&text).as_deref(),
-                        &format!("{}r", self.txn_id(id)),
-                    )
+                    .send_text(dm, &poster, &text, self.html_of(&text).as_deref(), &format!("{}r", self.txn_id(id)))
                     .await
                     .map_err(MatrixError::into_delivery)?;
             }
@@ -201,13 +201,14 @@ impl Bridge {
         Ok(())
     }
 
-    /// Invite the members of a contact group into the room just created for them (`start-chat`):
-    /// Matrix users by the bot, XMPP users with a MUC invitation (their ghosts join the room).
+    /// Invite the people named on creation into the room just made for them (`start-chat`,
+    /// `room create --with`, a direct chat grown into a room): Matrix users by the bot, XMPP
+    /// users with a MUC invitation (their ghosts join the room).
     async fn invite_members(
         self: &std::sync::Arc<Self>,
         room: &RoomId,
         initiator: &Party,
-        group: &str,
+        name: &str,
         members: &[Party],
     ) -> Result<(), DeliveryError> {
         let mut tx = self.store.begin().await?;
@@ -229,7 +230,7 @@ impl Bridge {
                     room: room.clone(),
                     to: jid.clone(),
                     from: initiator.clone(),
-                    reason: Some(format!("A chat with the group {group}")),
+                    reason: Some(format!("{name}: a group conversation started by {initiator}")),
                 });
             }
         }
@@ -287,10 +288,12 @@ impl Bridge {
                 }
                 self.matrix.invite(room, &bot, user).await
             }
-            RoomOp::Kick { user, reason } => self.matrix.kick(room, user, reason).await,
+            RoomOp::Kick { user, reason } => self.matrix.kick(room, None, user, reason).await,
+            RoomOp::Withdraw { user, by, reason } => self.matrix.kick(room, Some(by), user, reason).await,
             RoomOp::SetPower { user, level } => self.matrix.set_power_level(room, user, *level).await,
             RoomOp::SetTopic { topic } => self.matrix.set_topic(room, topic).await,
             RoomOp::SetName { name } => self.matrix.set_name(room, name).await,
+            RoomOp::SetAvatar { url } => self.matrix.set_room_avatar(room, url.as_deref()).await,
         };
         match result {
             Ok(()) => Ok(()),
@@ -318,6 +321,10 @@ impl Bridge {
         let muc = self.muc_of(&r);
         // The same id as in the archive (MAM), so a correction can name it.
         let stanza_id = origin_id.map(StanzaId::to_string).unwrap_or_else(|| format!("ucb-a{archive_id}"));
+        // A message that waited (outbox retries, the homeserver's backlog) carries its original
+        // time; one on time carries none.
+        let mut extras = extras.clone();
+        extras.sent_at = crate::core::delay::late_stamp(extras.sent_at, crate::store::now_ms());
         for (to, _) in self.store.occupants(room).await? {
             let (room, nick, text, id, extras) =
                 (muc.clone(), nick.to_owned(), text.clone(), stanza_id.clone(), extras.clone());

@@ -2,12 +2,15 @@
 //! component, where the bridge is the authority (`core::room` decides). Both directions live
 //! here: the Matrix side (`rooms`: messages, invitations, joins, kicks, power levels, topic;
 //! `commands`: `!kick` and the other room commands, and `room leave`; `effects`: carrying out
-//! what the room's rules decided), the
+//! what the room's rules decided; `adopt`: a room made in a Matrix client becoming one), the
 //! XMPP side (`occupants`: joining and leaving; `muc`: messages, subject, invitations,
 //! `muc#admin`, the archive), carrying out their actions (`delivery`), and typing and read
-//! markers (`markers`), and phone numbers as members (`phones`: SMS out, answers in). An XMPP message in a hosted room becomes a Matrix event in
+//! markers (`markers`), the room's avatar both ways (`avatar`, XEP-0486), and phone numbers as
+//! members (`phones`: SMS out, answers in). An XMPP message in a hosted room becomes a Matrix event in
 //! `muc::muc_message` (accepted, archived and queued) and `delivery::room_say` (posted).
 
+mod adopt;
+mod avatar;
 mod commands;
 mod delivery;
 mod effects;
@@ -30,4 +33,6 @@ pub(in crate::bridge) struct State {
     rooms: Mutex<HashMap<RoomId, Option<HostedRoom>>>,
     /// Who was typing in each hosted room at the last `m.typing`.
     typing: Mutex<HashMap<RoomId, HashSet<MatrixUserId>>>,
+    /// Rooms the bot offered to bridge: who may confirm, and since when (`adopt`).
+    offers: Mutex<HashMap<RoomId, (MatrixUserId, std::time::Instant)>>,
 }

@@ -13,7 +13,9 @@ use crate::core::refusal::{Refusal, RefusalKind};
 use crate::core::room::{Request, Role};
 use crate::core::watch::Party;
 use crate::store::{ArchiveFilter, Page};
-use crate::store::{ArchiveKey, ArchivedMessage, HostedRoom, NewArchived, RoomMember, StoreError, StoreTx};
+use crate::store::{
+    ArchiveKey, ArchivedAct, ArchivedMessage, HostedRoom, NewArchived, RoomMember, StoreError, StoreTx,
+};
 use crate::xmpp::hosted_muc_out;
 use crate::xmpp::out::Outgoing;
 
@@ -279,11 +281,14 @@ impl Bridge {
             return Err(Refusal::not_found(format!("This room has no message with the id {target_id}.")));
         };
         let user = self.map.ghost_for(bare);
+        let origin_id = id.clone();
         let (archive_id, stanza_id) = (ArchiveId(target.id), id.map(StanzaId::new));
         let via = XmppTarget::Room { room: r.room.clone(), archive_id };
         let actions = match act {
             XmppAct::Reactions { keys, .. } => {
                 let keys = crate::core::reactions::normalise(&keys);
+                let act = ArchivedAct::Reactions { target: target.id, keys: keys.clone() };
+                tx.archive_act(&r.room, &m.party, &m.nick, origin_id.as_deref(), &act).await.map_err(internal)?;
                 vec![
                     Action::MatrixReactions { target: via, user, keys: keys.clone(), stanza_id },
                     Action::XmppGroupReactions { room: r.room.clone(), nick: m.nick, archive_id, keys },
@@ -293,7 +298,8 @@ impl Bridge {
                 if target.sender != m.party {
                     return Err(Refusal::forbidden("You can only retract your own messages."));
                 }
-                tx.delete_archived(&r.room, target.id).await.map_err(internal)?;
+                let retract = tx.retract_archived(&r.room, target.id, &m.party, &m.nick, origin_id.as_deref());
+                retract.await.map_err(internal)?;
                 vec![
                     Action::MatrixRetract { target: via, user, stanza_id },
                     Action::XmppGroupRetract { room: r.room.clone(), nick: m.nick, archive_id },
@@ -361,11 +367,19 @@ impl Bridge {
     /// The room's configuration as the owner form shows it: (name, description).
     pub async fn muc_config(&self, room_local: &str, bare: &BareJid) -> Result<(String, String), Refusal> {
         let r = self.muc_room(room_local).await?;
-        let members = self.store.room_members(&r.room).await.map_err(internal)?;
-        if !members.iter().any(|m| m.party == Party::Xmpp(bare.clone()) && m.role.is_moderator()) {
-            return Err(Refusal::forbidden("Only moderators can configure the room."));
-        }
+        self.require_moderator(&r, bare, "Only moderators can configure the room.").await?;
         Ok((r.name.clone().unwrap_or_default(), r.topic.clone().unwrap_or_default()))
+    }
+
+    /// Refused (`forbidden`, saying `text`) unless `bare` is one of the room's moderators.
+    pub(super) async fn require_moderator(&self, r: &HostedRoom, bare: &BareJid, text: &str) -> Result<(), Refusal> {
+        let members = self.store.room_members(&r.room).await.map_err(internal)?;
+        let me = Party::Xmpp(bare.clone());
+        if members.iter().any(|m| m.party == me && m.role.is_moderator()) {
+            Ok(())
+        } else {
+            Err(Refusal::forbidden(text))
+        }
     }
 
     /// A moderator submitted the room's configuration (XEP-0045 §10.2): its name and
@@ -576,10 +590,10 @@ impl Bridge {
         Ok(filter)
     }
 
-    /// A room's name and whether anyone may join (for disco#info).
-    pub async fn muc_info(&self, room_local: &str) -> Result<(String, bool), Refusal> {
+    /// A room's name, whether anyone may join, and its avatar's hash (for disco#info).
+    pub async fn muc_info(&self, room_local: &str) -> Result<(String, bool, Option<[u8; 20]>), Refusal> {
         let r = self.muc_room(room_local).await?;
         let name = r.name.clone().or(r.alias.clone()).unwrap_or_else(|| r.room.to_string());
-        Ok((name, r.open))
+        Ok((name, r.open, self.room_avatar_hash(&r.room).await))
     }
 }

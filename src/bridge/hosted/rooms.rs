@@ -11,7 +11,7 @@ use crate::core::inbound::{MatrixIn, Membership};
 use crate::core::mentions::{self, Addressee};
 use crate::core::room::{self, Request, Role, Room};
 use crate::core::watch::Party;
-use crate::store::{ArchiveKey, HostedRoom, NewArchived, RoomMember, StoreTx};
+use crate::store::{ArchiveKey, ArchivedAct, HostedRoom, NewArchived, RoomMember, StoreTx};
 
 /// A Matrix participant's message, as the room archive and the MUC need it.
 struct RoomContent {
@@ -22,6 +22,8 @@ struct RoomContent {
     file: Option<crate::core::action::Attachment>,
     /// Whom it mentions (`m.mentions`).
     mentions: Vec<MatrixUserId>,
+    /// When it was sent on Matrix (a late delivery to XMPP says so).
+    sent_at: Option<i64>,
 }
 
 impl Bridge {
@@ -56,13 +58,32 @@ impl Bridge {
     /// The room behind a MUC localpart (`#sales\40hs` or `!id\40hs`).
     pub(in crate::bridge) async fn room_by_muc(&self, local: &str) -> crate::store::Result<Option<HostedRoom>> {
         let Some(Ok(name)) = self.map.room_for_muc(local) else { return Ok(None) };
-        if name.starts_with('#') {
-            return self.store.room_by_alias(&name).await;
+        // A room ID without a server (room version 12 on) is addressed with the homeserver's.
+        let mut names = vec![name.clone()];
+        if name.starts_with('!')
+            && let Some(id) = name.strip_suffix(&format!(":{}", self.map.homeserver))
+        {
+            names.push(id.to_owned());
         }
-        match RoomId::parse(&name) {
-            Ok(id) => self.hosted_room(&id).await,
-            Err(_) => Ok(None),
+        for name in names {
+            let exact = if name.starts_with('#') {
+                self.store.room_by_alias(&name).await?
+            } else {
+                match RoomId::parse(&name) {
+                    Ok(id) => self.hosted_room(&id).await?,
+                    Err(_) => None,
+                }
+            };
+            // Room IDs (and aliases) have capitals; the address may reach us lowercased.
+            let found = match exact {
+                Some(r) => Some(r),
+                None => self.store.room_by_name_any_case(&name).await?,
+            };
+            if found.is_some() {
+                return Ok(found);
+            }
         }
+        Ok(None)
     }
 
     /// The Matrix ID that acts for a participant (a ghost for an XMPP user).
@@ -117,7 +138,7 @@ impl Bridge {
         let room = r.room.clone();
         let mut members = tx.room_members(&room).await?;
         Ok(match event {
-            MatrixIn::Message { sender, text, event_id, reply_to, replaces, mentions, .. } => {
+            MatrixIn::Message { sender, text, event_id, reply_to, replaces, mentions, sent_at, .. } => {
                 if self.is_echo(&sender) {
                     return Ok(vec![]);
                 }
@@ -134,7 +155,7 @@ impl Bridge {
                     let notice = format!("{sender}: your message did not reach the XMPP participants: {why}.");
                     return Ok(vec![self.bot_notice(&room, notice)]);
                 }
-                let content = RoomContent { event_id, text, reply_to, replaces, file: None, mentions };
+                let content = RoomContent { event_id, text, reply_to, replaces, file: None, mentions, sent_at };
                 return self.room_say_from_matrix(tx, &r, &members, &sender, content).await;
             }
             MatrixIn::File { sender, file, reply_to, .. } => {
@@ -156,6 +177,7 @@ impl Bridge {
                     replaces: None,
                     file: Some(link),
                     mentions: vec![],
+                    sent_at: None,
                 };
                 return self.room_say_from_matrix(tx, &r, &members, &sender, content).await;
             }
@@ -171,8 +193,10 @@ impl Bridge {
                     event_id: Some(event_id),
                 };
                 tx.save_reaction(&reaction).await?;
-                let keys =
+                let keys: Vec<String> =
                     tx.reactions_of(&room, &target, &reaction.reactor).await?.into_iter().map(|r| r.key).collect();
+                let act = ArchivedAct::Reactions { target: a.id, keys: keys.clone() };
+                tx.archive_act(&room, &me, &m.nick, None, &act).await?;
                 vec![Action::XmppGroupReactions { room, nick: m.nick.clone(), archive_id: ArchiveId(a.id), keys }]
             }
             MatrixIn::Redaction { sender, redacts, .. } => {
@@ -186,12 +210,14 @@ impl Bridge {
                     let Some(a) = tx.archived(&room, ArchiveKey::Event(&reaction.target_event)).await? else {
                         return Ok(vec![]);
                     };
-                    let keys = tx
+                    let keys: Vec<String> = tx
                         .reactions_of(&room, &reaction.target_event, &reaction.reactor)
                         .await?
                         .into_iter()
                         .map(|r| r.key)
                         .collect();
+                    let act = ArchivedAct::Reactions { target: a.id, keys: keys.clone() };
+                    tx.archive_act(&room, &me, &m.nick, None, &act).await?;
                     return Ok(vec![Action::XmppGroupReactions {
                         room,
                         nick: m.nick.clone(),
@@ -208,7 +234,7 @@ impl Bridge {
                     );
                     return Ok(vec![self.bot_notice(&room, notice)]);
                 }
-                tx.delete_archived(&room, a.id).await?;
+                tx.retract_archived(&room, a.id, &me, &a.nick, None).await?;
                 vec![Action::XmppGroupRetract { room, nick: a.nick, archive_id: ArchiveId(a.id) }]
             }
             MatrixIn::Unsupported { sender, what, .. } => {
@@ -320,6 +346,13 @@ impl Bridge {
                 self.cache_room(&updated);
                 vec![]
             }
+            MatrixIn::Avatar { url, .. } => {
+                if self.room_avatar_seen(&room, url) {
+                    vec![Action::XmppRoomChanged { room }]
+                } else {
+                    vec![]
+                }
+            }
             MatrixIn::JoinRule { open, .. } => {
                 let updated = HostedRoom { open, ..r };
                 tx.save_room(&updated).await?;
@@ -405,7 +438,7 @@ impl Bridge {
             }),
             replaces: replaces_ref.map(|(_, x)| StanzaId::new(x)),
             file: content.file,
-            sent_at: None,
+            sent_at: content.sent_at,
         };
         let to_phones = ToPhones {
             sender: &me,

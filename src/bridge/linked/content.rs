@@ -135,7 +135,10 @@ impl Bridge {
     ) -> Result<(), DeliveryError> {
         let features = self.linked_features(muc).await;
         let mut text = text.clone();
-        let mut out = Extras { file: extras.file.clone(), ..Extras::default() };
+        // A message that waited (outbox retries, the homeserver's backlog) carries its original
+        // time; one on time carries none.
+        let sent_at = crate::core::delay::late_stamp(extras.sent_at, crate::store::now_ms());
+        let mut out = Extras { file: extras.file.clone(), sent_at, ..Extras::default() };
         if let Some(r) = &extras.reply_to
             && let Some(m) = self.store.linked_message_by_event(room, r.id.as_str()).await?
             && let Some(target) = Self::muc_id_of(&m)

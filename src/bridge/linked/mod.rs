@@ -4,6 +4,7 @@
 //! address under the component, and the MUC's occupants appear as their ghosts. The MUC is the
 //! authority here: its rules apply, the bridge only carries what happens.
 
+mod avatar;
 mod content;
 mod said;
 
@@ -52,11 +53,13 @@ pub(in crate::bridge) struct State {
     index: Mutex<LinkedIndex>,
     /// New linked rooms (created on alias lookups anyone can make): a burst, then a few an hour.
     budget: Mutex<Budget>,
+    /// The MUCs' avatars, checked one at a time.
+    avatars: Mutex<avatar::AvatarChecks>,
 }
 
 impl Default for State {
     fn default() -> Self {
-        Self { index: Mutex::default(), budget: Mutex::new(Budget::per_hour(20, 60)) }
+        Self { index: Mutex::default(), budget: Mutex::new(Budget::per_hour(20, 60)), avatars: Mutex::default() }
     }
 }
 
@@ -201,7 +204,7 @@ impl Bridge {
             MatrixIn::File { sender, file, reply_to, .. } if !self.map.is_bridge_user(&sender) => {
                 self.linked_file(tx, room, muc, sender, file, reply_to).await?
             }
-            MatrixIn::Message { sender, text, event_id, reply_to, replaces, mentions, .. }
+            MatrixIn::Message { sender, text, event_id, reply_to, replaces, mentions, sent_at, .. }
                 if !self.map.is_bridge_user(&sender) =>
             {
                 if let Some(why) = self.too_large_for_xmpp(&text.body, &self.map.jid_for_matrix(&sender), &muc) {
@@ -216,7 +219,7 @@ impl Bridge {
                     }),
                     replaces: replaces.map(crate::core::ids::EventId::new),
                     file: None,
-                    sent_at: None,
+                    sent_at,
                 };
                 let event = Some(crate::core::ids::EventId::new(event_id));
                 vec![Action::LinkedMucMessage { room, muc, from: sender, text, event, extras, mentions }]
@@ -259,7 +262,9 @@ impl Bridge {
         let Ok(Some(room)) = self.linked_room_of(muc).await else { return };
         let mut actions = vec![];
         match presence {
-            RemotePresence::Available { own: true, .. } | RemotePresence::Unavailable { own: true } => {}
+            // A Matrix user is in: the MUC's avatar is checked (once for all who join).
+            RemotePresence::Available { own: true, .. } => self.linked_avatar_check(muc.clone()),
+            RemotePresence::Unavailable { own: true } => {}
             RemotePresence::Available { real, own: false } => {
                 // A real address the MUC cannot vouch for is dropped: the occupant is shown as
                 // a nick (the bot says who spoke), never as that person's own ghost.

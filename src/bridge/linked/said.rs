@@ -32,7 +32,7 @@ pub(in crate::bridge) struct LinkedSay<'a> {
 impl Bridge {
     /// A message (or reactions, or a retraction) said in a linked MUC, received at a Matrix
     /// user's address.
-    pub async fn linked_message(self: &Arc<Self>, said: LinkedSaid) -> crate::store::Result<()> {
+    pub async fn linked_message(self: &Arc<Self>, mut said: LinkedSaid) -> crate::store::Result<()> {
         let muc = said.muc.clone();
         let nick = said.nick.clone();
         let Some(room) = self.linked_room_of(&muc).await? else { return Ok(()) };
@@ -44,6 +44,10 @@ impl Bridge {
             }
             return Ok(());
         }
+        // When it was written: the sender's `<delay>` if believable, never before the link.
+        let received = crate::store::now_ms();
+        let since = self.store.linked_since(&room).await?.unwrap_or(received).min(received);
+        said.extras.sent_at = Some(crate::core::delay::written_at(said.extras.sent_at, received).max(since));
         let real = self.remote_real_jid(&muc, &nick);
         let dedupe = said.stanza_id.clone().or_else(|| said.message_id.clone());
         let action = match (said.act.clone(), &real) {
@@ -196,8 +200,9 @@ impl Bridge {
             None => None,
         };
         let users: Vec<MatrixUserId> = say.mentions.iter().map(|(u, _)| u.clone()).collect();
+        let sent_at = say.extras.sent_at;
         let relations =
-            Relations { reply_to: reply_to.as_deref(), replaces: replaces.as_deref(), mentions: &users, sent_at: None };
+            Relations { reply_to: reply_to.as_deref(), replaces: replaces.as_deref(), mentions: &users, sent_at };
         let file = say.extras.file.as_ref();
         let event_id = self
             .post_mentioning(id, say.room, say.user, say.text, relations, file, say.mentions)

@@ -69,6 +69,11 @@ impl Bridge {
                     self.answer(reply, Answer::Refused(refusal)).await;
                 }
             }
+            XmppIn::DirectInvite { from, to_local, room } => {
+                if let Err(refusal) = self.direct_room_invite(&from, &to_local, &room).await {
+                    self.answer(reply, Answer::Refused(refusal)).await;
+                }
+            }
             XmppIn::DirectMarkers { from, to_local, markers } => self.direct_markers(&from, to_local, markers).await,
             XmppIn::AdhocCommand(command) => self.adhoc_command(command, reply).await,
             XmppIn::Command { from, body } => {
@@ -187,7 +192,21 @@ impl Bridge {
             XmppIn::MucInfo { room_local } => {
                 let result = self.muc_info(&room_local).await;
                 let answer = match result {
-                    Ok((name, open)) => Answer::RoomInfo { name, open },
+                    Ok((name, open, avatar)) => Answer::RoomInfo { name, open, avatar },
+                    Err(refusal) => Answer::Refused(refusal),
+                };
+                self.answer(reply, answer).await;
+            }
+            XmppIn::MucAvatar { room_local } => {
+                let answer = match self.muc_avatar(&room_local).await {
+                    Ok((name, photo)) => Answer::VCard { name, photo },
+                    Err(refusal) => Answer::Refused(refusal),
+                };
+                self.answer(reply, answer).await;
+            }
+            XmppIn::MucSetAvatar { room_local, sender, photo } => {
+                let answer = match self.muc_set_avatar(&room_local, &sender, photo).await {
+                    Ok(()) => Answer::Done,
                     Err(refusal) => Answer::Refused(refusal),
                 };
                 self.answer(reply, answer).await;
@@ -208,6 +227,7 @@ impl Bridge {
             XmppIn::LinkedPresence { muc, nick, user, presence } => {
                 self.linked_presence(&muc, &nick, &user, presence).await;
             }
+            XmppIn::LinkedRoomChanged { muc } => self.linked_avatar_check(muc),
             XmppIn::LinkedMessage(said) => {
                 let muc = said.muc.clone();
                 if let Err(e) = self.linked_message(*said).await {

@@ -103,6 +103,8 @@ async fn session_once(
 ) -> Result<Outcome, LoggedIn> {
     let fail = |logged_in| move |error| LoggedIn { logged_in, error };
     let stream = TcpStream::connect(&config.address).await.map_err(|e| fail(false)(e.into()))?;
+    // Actions are single short lines answered one by one: no Nagle delay on them.
+    let _ = stream.set_nodelay(true);
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut line = Vec::new();

@@ -24,6 +24,8 @@ use crate::core::presence::MatrixState;
 mod bridge_info;
 mod content;
 mod out;
+mod room_avatar;
+mod room_setup;
 
 pub use content::{Relations, UploadedFile, file_content, with_relations};
 pub use out::{CREATION_MARKER, RoomOrigin};

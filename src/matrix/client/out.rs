@@ -341,11 +341,17 @@ impl MatrixOut for MatrixClient {
         self.call(leave_room::v3::Request::new(to_ruma_room(room)?), Some(user)).await.map(|_| ())
     }
 
-    /// Remove a user from a room (or withdraw their invitation), as the bot.
-    async fn kick(&self, room: &RoomId, user: &MatrixUserId, reason: &str) -> Result<(), MatrixError> {
+    /// Remove a user from a room (or withdraw their invitation), as `by` or the bot.
+    async fn kick(
+        &self,
+        room: &RoomId,
+        by: Option<&MatrixUserId>,
+        user: &MatrixUserId,
+        reason: &str,
+    ) -> Result<(), MatrixError> {
         let mut request = kick_user::v3::Request::new(to_ruma_room(room)?, to_ruma_user(user)?);
         request.reason = Some(reason.to_owned());
-        self.call(request, None).await.map(|_| ())
+        self.call(request, by).await.map(|_| ())
     }
 
     /// Set a user's power level in a room, as the bot.
@@ -376,6 +382,14 @@ impl MatrixOut for MatrixClient {
         let request = send_state_event::v3::Request::new(to_ruma_room(room)?, &ruma::events::EmptyStateKey, &content)
             .map_err(|e| MatrixError::Protocol(e.to_string()))?;
         self.call(request, None).await.map(|_| ())
+    }
+
+    async fn set_room_avatar(&self, room: &RoomId, mxc: Option<&str>) -> Result<(), MatrixError> {
+        self.put_room_avatar(room, mxc).await
+    }
+
+    async fn room_avatar(&self, room: &RoomId) -> Result<Option<String>, MatrixError> {
+        self.get_room_avatar(room).await
     }
 
     /// A member's display name in one room only (their `m.room.member` event), as that member.
@@ -433,6 +447,10 @@ impl MatrixOut for MatrixClient {
             .into_iter()
             .filter_map(|(user, m)| Some((MatrixUserId::parse(user.as_str()).ok()?, m.display_name)))
             .collect())
+    }
+
+    async fn room_setup(&self, room: &RoomId) -> Result<Option<crate::core::adopt::RoomSetup>, MatrixError> {
+        self.read_room_setup(room).await
     }
 
     /// One event of a room, read as the bot, in the core's terms (`None`: not one the bridge reads).

@@ -19,6 +19,18 @@ pub struct Retract {
 
 impl MessagePayload for Retract {}
 
+/// A retracted message's tombstone in an archive (XEP-0424): the retraction's id and time.
+#[derive(FromXml, AsXml, PartialEq, Debug, Clone)]
+#[xml(namespace = NS, name = "retracted", on_unknown_attribute = Discard, on_unknown_child = Discard)]
+pub struct Retracted {
+    #[xml(attribute)]
+    pub id: String,
+    #[xml(attribute)]
+    pub stamp: xmpp_parsers::date::DateTime,
+}
+
+impl MessagePayload for Retracted {}
+
 /// The legacy form: `<apply-to id='…'>` holding a `<retract/>` of version 0.
 #[derive(FromXml, AsXml, PartialEq, Eq, Debug, Clone)]
 #[xml(namespace = FASTEN, name = "apply-to", on_unknown_attribute = Discard, on_unknown_child = Discard)]

@@ -62,7 +62,7 @@ http_external_url = "http://127.0.0.1:${PEER_PROSODY_HTTP_PORT}/"
 VirtualHost "${PEER_XMPP_DOMAIN}"
 
 Component "${PEER_MUC_DOMAIN}" "muc"
-  modules_enabled = { "muc_mam" }
+  modules_enabled = { "muc_mam"; "vcard_muc" }   -- vcard_muc (prosody-modules): room avatars (XEP-0486-like)
   muc_log_by_default = true
   muc_log_all_rooms = true
   max_history_messages = 50
