@@ -545,13 +545,13 @@ async fn sms_conversations_messages_and_usage(db: &TestDb) {
     let mut tx = store.begin().await.unwrap();
     // An invitation alone is no "last writer".
     tx.set_sms_room(&bob, &phone, &room("!s:hs")).await.unwrap();
-    assert_eq!(tx.last_sms_writer(&phone).await.unwrap(), None);
+    assert_eq!(tx.last_sms_writer(&phone).await.unwrap().map(|(p, _)| p), None);
     tx.touch_sms_conversation(&bob, &phone, None).await.unwrap();
-    assert_eq!(tx.last_sms_writer(&phone).await.unwrap(), Some(bob.clone()));
+    assert_eq!(tx.last_sms_writer(&phone).await.unwrap().map(|(p, _)| p), Some(bob.clone()));
     assert_eq!(tx.sms_by_room(&room("!s:hs")).await.unwrap(), Some((bob.clone(), phone.clone())));
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     tx.touch_sms_conversation(&alice, &phone, None).await.unwrap();
-    assert_eq!(tx.last_sms_writer(&phone).await.unwrap(), Some(alice.clone()));
+    assert_eq!(tx.last_sms_writer(&phone).await.unwrap().map(|(p, _)| p), Some(alice.clone()));
     assert!(tx.claim_sms_inbound("kannel", "id-1").await.unwrap());
     assert!(!tx.claim_sms_inbound("kannel", "id-1").await.unwrap());
     assert_eq!(tx.sms_usage_since(&bob, 0).await.unwrap(), 0);
@@ -662,6 +662,38 @@ async fn sms_delivery_reports_count_each_part_once(db: &TestDb) {
 
 /// L11: the daily SMS cap is one conditional upsert. Sequentially it counts parts per person and
 /// day; concurrently, people racing their own sends cannot take more than the cap together.
+async fn phones_in_rooms_route_to_the_room_that_wrote_last(db: &TestDb) {
+    use ucbridge::core::ids::PhoneNumber;
+    let store = db.open().await;
+    let phone = PhoneNumber::parse("+4917612345679").unwrap();
+    let ghost = Party::Matrix(mxid("@_sms_+4917612345679:hs"));
+    let (ann, bea) = (Party::Matrix(mxid("@ann:hs")), Party::Xmpp(jid("bea@x")));
+    let (r1, r2) = (room("!p1:hs"), room("!p2:hs"));
+    let member = RoomMember { party: ghost.clone(), role: Role::Participant, joined: true, nick: "+49".into() };
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.last_phone_room(&phone).await.unwrap(), None);
+    for r in [&r1, &r2] {
+        tx.save_member(r, &member).await.unwrap();
+    }
+    tx.add_room_phone(&r1, &ghost, &phone, &ann).await.unwrap();
+    tx.add_room_phone(&r2, &ghost, &phone, &ann).await.unwrap();
+    // Added again: billed to whoever added it last.
+    tx.add_room_phone(&r2, &ghost, &phone, &bea).await.unwrap();
+    assert_eq!(tx.room_phone_adder(&r2, &ghost).await.unwrap(), Some(bea.clone()));
+    assert_eq!(tx.room_phone_adder(&r1, &ghost).await.unwrap(), Some(ann.clone()));
+    assert_eq!(tx.room_phone_adder(&r1, &ann).await.unwrap(), None);
+    tx.touch_room_phone(&r1, &ghost).await.unwrap();
+    assert_eq!(tx.last_phone_room(&phone).await.unwrap().map(|(r, _)| r), Some(r1.clone()));
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    tx.touch_room_phone(&r2, &ghost).await.unwrap();
+    let (last, at) = tx.last_phone_room(&phone).await.unwrap().unwrap();
+    assert!(last == r2 && at > 0);
+    // Removed from the room (a kick): that room no longer gets its SMS.
+    assert!(tx.remove_member(&r2, &ghost).await.unwrap());
+    assert_eq!(tx.last_phone_room(&phone).await.unwrap().map(|(r, _)| r), Some(r1.clone()));
+    tx.commit().await.unwrap();
+}
+
 async fn the_daily_sms_cap_is_taken_atomically(db: &TestDb) {
     let store = db.open().await;
     let (bob, alice) = (Party::Matrix(mxid("@bob:hs")), Party::Xmpp(jid("alice@x")));
@@ -1347,6 +1379,7 @@ conformance!(
     call_events_replay_until_the_call_is_finished,
     call_journal_facts_and_settling,
     sms_conversations_messages_and_usage,
+    phones_in_rooms_route_to_the_room_that_wrote_last,
     the_daily_sms_cap_is_taken_atomically,
     sms_delivery_reports_count_each_part_once,
     contact_groups_keep_their_members,

@@ -53,6 +53,7 @@ const MIGRATIONS: &[(i64, &str, &str, Sql)] = &[
     (23, "linked messages", "0023_linked_messages.sql", shared!("0023_linked_messages.sql")),
     (24, "room member joined", "0024_room_member_joined.sql", shared!("0024_room_member_joined.sql")),
     (25, "archive acts", "0025_archive_acts.sql", shared!("0025_archive_acts.sql")),
+    (26, "room phones", "0026_room_phones.sql", shared!("0026_room_phones.sql")),
 ];
 
 /// The migrations for one database: version, description, SQL.

@@ -23,6 +23,7 @@ mod outbox;
 mod own_groups;
 mod phone_busy;
 mod presence;
+mod room_phones;
 mod sms;
 mod subscriptions;
 mod watches;

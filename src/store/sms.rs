@@ -92,10 +92,11 @@ impl StoreTx {
         sms_by_room(&mut *self.tx, room).await
     }
 
-    /// The person who last wrote to `phone`.
-    pub async fn last_sms_writer(&mut self, phone: &PhoneNumber) -> Result<Option<Party>> {
+    /// The person who last wrote to `phone`, and when.
+    pub async fn last_sms_writer(&mut self, phone: &PhoneNumber) -> Result<Option<(Party, i64)>> {
         let row = sqlx::query(
-            "SELECT party FROM sms_conversation WHERE phone = $1 AND last_out_at > 0 ORDER BY last_out_at DESC LIMIT 1",
+            "SELECT party, last_out_at FROM sms_conversation WHERE phone = $1 AND last_out_at > 0 \
+             ORDER BY last_out_at DESC LIMIT 1",
         )
         .bind(phone.as_str())
         .fetch_optional(&mut *self.tx)
@@ -103,7 +104,8 @@ impl StoreTx {
         .ctx("last sms writer")?;
         row.map(|r| {
             let p: String = r.try_get(0).ctx("party")?;
-            Party::from_key(&p).ok_or_else(|| corrupt("sms party", p))
+            let at: i64 = r.try_get(1).ctx("last out at")?;
+            Ok((Party::from_key(&p).ok_or_else(|| corrupt("sms party", p))?, at))
         })
         .transpose()
     }

@@ -80,6 +80,13 @@ impl Bridge {
                 }
                 Effect::Joined(who, role) => {
                     let nick = self.new_nick(members, &who, None);
+                    if let Some(phone) = self.phone_of(&who) {
+                        // A number: no invitation to answer, it is there at once.
+                        let m = RoomMember { party: who, role, joined: true, nick };
+                        tx.save_member(room, &m).await?;
+                        actions.extend(self.phone_joined(tx, room, &m, &phone, actor, true).await?);
+                        continue;
+                    }
                     tx.save_member(room, &RoomMember { party: who.clone(), role, joined: false, nick }).await?;
                     match &who {
                         Party::Matrix(user) => actions.push(Action::MatrixRoomAct {

@@ -5,7 +5,8 @@
 //! what the room's rules decided; `adopt`: a room made in a Matrix client becoming one), the
 //! XMPP side (`occupants`: joining and leaving; `muc`: messages, subject, invitations,
 //! `muc#admin`, the archive), carrying out their actions (`delivery`), and typing and read
-//! markers (`markers`), and the room's avatar both ways (`avatar`, XEP-0486). An XMPP message in a hosted room becomes a Matrix event in
+//! markers (`markers`), the room's avatar both ways (`avatar`, XEP-0486), and phone numbers as
+//! members (`phones`: SMS out, answers in). An XMPP message in a hosted room becomes a Matrix event in
 //! `muc::muc_message` (accepted, archived and queued) and `delivery::room_say` (posted).
 
 mod adopt;
@@ -16,6 +17,7 @@ mod effects;
 mod markers;
 pub mod muc;
 pub mod occupants;
+mod phones;
 mod rooms;
 
 use std::collections::{HashMap, HashSet};

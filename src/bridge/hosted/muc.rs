@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use super::phones::ToPhones;
 use crate::bridge::Bridge;
-use crate::core::action::{Action, Extras, Reply, RoomOp, Text, XmppTarget};
+use crate::core::action::{Action, Extras, Reply, RoomOp, SmsOrigin, Text, XmppTarget};
 use crate::core::ids::{ArchiveId, BareJid, MatrixUserId, StanzaId};
 use crate::core::inbound::XmppAct;
 use crate::core::refusal::{Refusal, RefusalKind};
@@ -205,6 +206,15 @@ impl Bridge {
             // A correction is not a new message for the journals.
             self.count_room_message(&mut tx, &r, &members, &m.party).await.map_err(internal)?;
         }
+        let to_phones = ToPhones {
+            sender: &m.party,
+            nick: &m.nick,
+            text: &text,
+            file: extras.file.is_some(),
+            edit: original.is_some(),
+            origin: Some(SmsOrigin::Xmpp { jid: bare.clone(), stanza_id: None, wants_receipt: false }),
+        };
+        let sms = self.room_sms(&mut tx, &r.room, &members, to_phones).await.map_err(internal)?;
         let to_matrix = Extras {
             reply_to: reply.as_ref().map(|a| Reply { id: ArchiveId(a.id).stanza_id(), author: None, quote: None }),
             replaces: original.as_ref().map(|o| ArchiveId(o.id).stanza_id()),
@@ -240,7 +250,7 @@ impl Bridge {
             extras: to_muc,
             mentions: vec![],
         };
-        let rows = tx.enqueue_all(vec![post, reflect]).await.map_err(internal)?;
+        let rows = tx.enqueue_all([vec![post, reflect], sms].concat()).await.map_err(internal)?;
         tx.commit().await.map_err(internal)?;
         self.dispatch(rows);
         Ok(())
@@ -429,6 +439,10 @@ impl Bridge {
         let mut model = self.room_model(&members);
         let mut actions = vec![];
         for (request, reason) in requests {
+            let phone = match &request {
+                Request::Add(who) => self.phone_of(who),
+                _ => None,
+            };
             let effects = model.apply(actor, request).map_err(|refused| {
                 let kind = match refused {
                     crate::core::room::Refused::Full(_) => RefusalKind::Full,
@@ -443,6 +457,15 @@ impl Bridge {
                 }
                 Refusal::new(kind, format!("{text}."))
             })?;
+            if let Some(phone) = phone
+                && let Some(why) = self.phone_member_refusal(actor, &phone).await.map_err(internal)?
+            {
+                let mut text = why;
+                if let Some(first) = text.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                return Err(Refusal::forbidden(format!("{text}.")));
+            }
             let done = self.carry_out(&mut tx, r, &members, actor, effects, reason.as_deref()).await;
             actions.extend(done.map_err(internal)?);
             members = tx.room_members(&r.room).await.map_err(internal)?;
@@ -456,8 +479,7 @@ impl Bridge {
     /// A mediated invitation (XEP-0045 §7.8.2) sent to the room by an occupant.
     pub async fn muc_invite(self: &Arc<Self>, room_local: &str, bare: &BareJid, to: &str) -> Result<(), Refusal> {
         let r = self.muc_room(room_local).await?;
-        let target = Party::parse_contact(to, &self.map)
-            .map_err(|e| Refusal::bad_address(format!("Cannot invite {to}: {e}")))?;
+        let target = self.room_contact(to).map_err(|e| Refusal::bad_address(format!("Cannot invite {to}: {e}")))?;
         self.muc_request(&r, &Party::Xmpp(bare.clone()), vec![(Request::Add(target), None)]).await
     }
 
@@ -480,7 +502,7 @@ impl Bridge {
                     .ok_or_else(|| Refusal::policy(format!("Nobody in this room is called {nick}.")))?,
                 (None, Some(jid)) => {
                     let bare_jid = jid.split('/').next().unwrap_or(jid);
-                    Party::parse_contact(bare_jid, &self.map).map_err(|e| Refusal::bad_address(e.to_string()))?
+                    self.room_contact(bare_jid).map_err(|e| Refusal::bad_address(e.to_string()))?
                 }
                 (None, None) => return Err(Refusal::bad_request("An item needs a nick or a jid.")),
             };

@@ -3,8 +3,9 @@
 //! participants, under the suite's rules (core::room). The XMPP side is in `occupants.rs` and
 //! `muc.rs`.
 
+use super::phones::ToPhones;
 use crate::bridge::Bridge;
-use crate::core::action::{Action, Extras, OccupantChange, Reply, RoomOp, Text};
+use crate::core::action::{Action, Extras, OccupantChange, Reply, RoomOp, SmsOrigin, Text};
 use crate::core::ids::{ArchiveId, BareJid, MatrixUserId, RoomId, StanzaId};
 use crate::core::inbound::{MatrixIn, Membership};
 use crate::core::mentions::{self, Addressee};
@@ -104,7 +105,10 @@ impl Bridge {
     /// The address under which a participant appears on XMPP (the room is non-anonymous).
     pub(in crate::bridge) fn real_jid_of(&self, p: &Party) -> String {
         match p {
-            Party::Matrix(u) => self.map.jid_for_matrix(u).to_string(),
+            Party::Matrix(u) => match self.map.phone_for_ghost(u) {
+                Some(phone) => self.map.sms_jid(&phone).to_string(),
+                None => self.map.jid_for_matrix(u).to_string(),
+            },
             Party::Xmpp(j) => j.to_string(),
         }
     }
@@ -436,7 +440,20 @@ impl Bridge {
             file: content.file,
             sent_at: content.sent_at,
         };
-        Ok(vec![Action::XmppGroupchat {
+        let to_phones = ToPhones {
+            sender: &me,
+            nick: &nick,
+            text: &content.text,
+            file: extras.file.is_some(),
+            edit: original.is_some(),
+            origin: Some(SmsOrigin::Matrix {
+                room: room.clone(),
+                user: sender.clone(),
+                event_id: content.event_id.into(),
+            }),
+        };
+        let sms = self.room_sms(tx, &room, members, to_phones).await?;
+        let mut actions = vec![Action::XmppGroupchat {
             room,
             nick,
             text: content.text,
@@ -444,7 +461,9 @@ impl Bridge {
             origin_id: None,
             extras,
             mentions: spans,
-        }])
+        }];
+        actions.extend(sms);
+        Ok(actions)
     }
 
     pub(in crate::bridge) fn bot_notice(&self, room: &RoomId, body: String) -> Action {
@@ -461,7 +480,13 @@ impl Bridge {
         who: Party,
     ) -> crate::store::Result<Vec<Action>> {
         let mut model = self.room_model(members);
-        match model.apply(&Party::Matrix(sender.clone()), Request::Add(who.clone())) {
+        let applied = model.apply(&Party::Matrix(sender.clone()), Request::Add(who.clone()));
+        if applied.is_ok()
+            && let Some(phone) = self.phone_of(&who)
+        {
+            return self.phone_invited(tx, room, members, &Party::Matrix(sender.clone()), phone).await;
+        }
+        match applied {
             Ok(_) => {
                 let nick = self.new_nick(members, &who, None);
                 let m = RoomMember { party: who.clone(), role: Role::Participant, joined: false, nick };
@@ -546,7 +571,11 @@ impl Bridge {
     pub(in crate::bridge) fn new_nick(&self, members: &[RoomMember], who: &Party, wanted: Option<&str>) -> String {
         let base = match (wanted, who) {
             (Some(w), _) => w.to_owned(),
-            (None, Party::Matrix(u)) => self.displayname(u).unwrap_or_else(|| u.localpart().to_owned()),
+            // A phone is called by its number (its contact name is for its owner's chat only).
+            (None, Party::Matrix(u)) => match self.map.phone_for_ghost(u) {
+                Some(phone) => phone.to_string(),
+                None => self.displayname(u).unwrap_or_else(|| u.localpart().to_owned()),
+            },
             (None, Party::Xmpp(j)) => j.local().unwrap_or(j.domain()).to_owned(),
         };
         let others: Vec<&str> = members.iter().filter(|m| &m.party != who).map(|m| m.nick.as_str()).collect();

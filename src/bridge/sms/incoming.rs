@@ -25,7 +25,23 @@ impl Bridge {
         let owner = sms.to.as_ref().and_then(|to| self.sms().and_then(|s| s.owner_of(to)).cloned());
         let target = match owner {
             Some(o) => Some(o),
-            None => tx.last_sms_writer(&sms.from).await?,
+            None => {
+                // The conversation that last wrote to the number gets its answer: a person's SMS
+                // chat, or a room it is a member of (a tie, or a room that never wrote while a
+                // person did: the person's chat).
+                let person = tx.last_sms_writer(&sms.from).await?;
+                let person_at = person.as_ref().map_or(-1, |(_, at)| *at);
+                if let Some((room, _)) = tx.last_phone_room(&sms.from).await?.filter(|(_, at)| *at > person_at)
+                    && let Some(actions) = self.phone_says(&mut tx, &room, &sms.from, &sms.text).await?
+                {
+                    tracing::info!(from = %sms.from, %room, "incoming SMS to a room");
+                    let rows = tx.enqueue_all(actions).await?;
+                    tx.commit().await?;
+                    self.dispatch(rows);
+                    return Ok(true);
+                }
+                person.map(|(p, _)| p)
+            }
         };
         let action = match target {
             Some(Party::Matrix(user)) => {

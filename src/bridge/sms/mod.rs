@@ -47,6 +47,31 @@ impl Bridge {
         origin: SmsOrigin,
         room: Option<&RoomId>,
     ) -> crate::store::Result<Result<Vec<Action>, Refusal>> {
+        let (mut actions, parts) = match self.sms_sends(tx, author, to, body, Some(origin)).await? {
+            Ok(sends) => sends,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        tx.touch_sms_conversation(author, to, room).await?;
+        if parts > 1 {
+            let concatenated = self.sms().is_some_and(|s| s.settings.concatenation);
+            let how = if concatenated { "one concatenated SMS of" } else { "separate SMS:" };
+            let note = format!("Sent as {how} {parts} parts.");
+            actions.push(self.sms_notice(author, to, &note));
+        }
+        Ok(Ok(actions))
+    }
+
+    /// The checks and the `SmsSend` rows of a message to a number, paid for by `author`
+    /// (permission, address, length, daily cap and rate taken in `tx`), and how many parts it
+    /// takes; the caller records where the reply goes.
+    pub(crate) async fn sms_sends(
+        &self,
+        tx: &mut StoreTx,
+        author: &Party,
+        to: &PhoneNumber,
+        body: &str,
+        origin: Option<SmsOrigin>,
+    ) -> crate::store::Result<Result<(Vec<Action>, u32), Refusal>> {
         let Some(service) = self.sms() else {
             return Ok(Err(Refusal::forbidden("SMS is not set up on this bridge.")));
         };
@@ -82,7 +107,6 @@ impl Bridge {
             tx.return_daily_sms(author, day, parts).await?;
             return Ok(Err(Refusal::forbidden(format!("Not sent: {e}."))));
         }
-        tx.touch_sms_conversation(author, to, room).await?;
         let sender = service.sender_for(Some(author));
         let send = |text: String, parts: u32| Action::SmsSend {
             author: Some(author.clone()),
@@ -90,19 +114,14 @@ impl Bridge {
             to: to.clone(),
             text,
             parts,
-            origin: Some(origin.clone()),
+            origin: origin.clone(),
         };
-        let mut actions: Vec<Action> = if concatenated || parts == 1 {
+        let actions: Vec<Action> = if concatenated || parts == 1 {
             vec![send(body.to_owned(), parts)]
         } else {
             segments.parts.into_iter().map(|p| send(p, 1)).collect()
         };
-        if parts > 1 {
-            let how = if concatenated { "one concatenated SMS of" } else { "separate SMS:" };
-            let note = format!("Sent as {how} {parts} parts.");
-            actions.push(self.sms_notice(author, to, &note));
-        }
-        Ok(Ok(actions))
+        Ok(Ok((actions, parts)))
     }
 
     /// A notice about the conversation with `phone`, shown to `who` from the number's address.
