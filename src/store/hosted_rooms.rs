@@ -178,6 +178,14 @@ pub struct NewArchived<'a> {
     pub replaces: Option<(i64, &'a str)>,
 }
 
+impl<'a> NewArchived<'a> {
+    /// Something said in the room that answers nothing on either network: no stanza id, no
+    /// Matrix event, not a correction.
+    pub fn said(sender: &'a Party, nick: &'a str, text: &'a crate::core::action::Text) -> Self {
+        Self { sender, nick, body: &text.body, kind: text.kind, origin_id: None, event_id: None, replaces: None }
+    }
+}
+
 /// Which part of a room's archive to read (XEP-0059 result set semantics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Page {

@@ -212,16 +212,7 @@ impl Bridge {
         let members = tx.room_members(room).await?;
         let Some(m) = members.iter().find(|m| m.party == me) else { return Ok(None) };
         let text = Text::plain(body);
-        let archived = NewArchived {
-            sender: &me,
-            nick: &m.nick,
-            body: &text.body,
-            kind: text.kind,
-            origin_id: None,
-            event_id: None,
-            replaces: None,
-        };
-        let archive_id = ArchiveId(tx.archive(room, &archived).await?);
+        let archive_id = ArchiveId(tx.archive(room, &NewArchived::said(&me, &m.nick, &text)).await?);
         self.count_room_message(tx, &r, &members, &me).await?;
         let msg = ToPhones { sender: &me, nick: &m.nick, text: &text, file: false, edit: false, origin: None };
         let others = self.room_sms(tx, room, &members, msg).await?;

@@ -241,16 +241,7 @@ impl Bridge {
                 let me = Party::Matrix(sender.clone());
                 let Some(m) = members.iter().find(|m| m.party == me) else { return Ok(vec![]) };
                 let text = Text::notice(format!("[{} sent {what}, which the bridge cannot forward yet.]", m.nick));
-                let archived = NewArchived {
-                    sender: &me,
-                    nick: &m.nick,
-                    body: &text.body,
-                    kind: text.kind,
-                    origin_id: None,
-                    event_id: None,
-                    replaces: None,
-                };
-                let archive_id = ArchiveId(tx.archive(&room, &archived).await?);
+                let archive_id = ArchiveId(tx.archive(&room, &NewArchived::said(&me, &m.nick, &text)).await?);
                 vec![Action::XmppGroupchat {
                     room,
                     nick: m.nick.clone(),
