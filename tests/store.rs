@@ -1343,6 +1343,47 @@ async fn overlapping_writers_all_land(db: &TestDb) {
     assert_eq!(store.outbox_len().await.unwrap(), before + 12);
 }
 
+/// Accepting a message writes its claim, its count and its actions in one batch: all land
+/// together, and a repeated stanza id gives `None`, after which dropping the transaction leaves
+/// nothing of the batch behind.
+async fn claim_count_and_queue_in_one_batch(db: &TestDb) {
+    use ucbridge::core::journal::ChatTouch;
+    use ucbridge::store::ChatQuery;
+    let store = db.open().await;
+    let before = store.outbox_len().await.unwrap();
+    let at = 20_000 * 86_400_000_i64 + 5;
+    let touch =
+        ChatTouch { party: "matrix:@a:hs".into(), conversation: "xmpp:b@x".into(), kind: "direct", incoming: true, at };
+    let touches = vec![touch.clone(), touch];
+    let mut tx = store.begin().await.unwrap();
+    let ids = tx.claim_count_enqueue(Some(("b@x", "s1")), &touches, &[chat(1), chat(2)]).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] < ids[1], "queued in order: {ids:?}");
+    let rows = store.lane_rows(&chat(1).lane().to_string(), 10).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
+    assert!(matches!(&rows[1].action, Action::XmppChat { text, .. } if text.body == "m2 ✓"));
+    let q = ChatQuery { party: "matrix:@a:hs".into(), since: 0, limit: 10, ..Default::default() };
+    assert_eq!(store.chat_journal(&q).await.unwrap()[0].messages, 2);
+
+    // The same stanza id again: refused, and the rest of the batch goes with the transaction.
+    let mut tx = store.begin().await.unwrap();
+    let again = tx.claim_count_enqueue(Some(("b@x", "s1")), &touches, &[chat(3)]).await.unwrap();
+    assert!(again.is_none());
+    drop(tx);
+    // Without a claim (a Matrix transaction's actions), and with no touches.
+    let mut tx = store.begin().await.unwrap();
+    let more = tx.claim_count_enqueue(None, &[], &[chat(4)]).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(more.len(), 1);
+    assert_eq!(store.outbox_len().await.unwrap(), before + 3, "the refused batch left nothing");
+    assert_eq!(store.chat_journal(&q).await.unwrap()[0].messages, 2, "nor its count");
+    // Another sender may use the same id.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.claim_count_enqueue(Some(("c@x", "s1")), &[], &[]).await.unwrap().is_some());
+    tx.commit().await.unwrap();
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1393,6 +1434,7 @@ conformance!(
     notification_choices_per_person_and_kind,
     chat_journal_unread_notes_and_tokens,
     overlapping_writers_all_land,
+    claim_count_and_queue_in_one_batch,
 );
 
 /// The errors the bridge tells apart (a full disk is refused with a clear error, a database

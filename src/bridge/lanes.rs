@@ -7,6 +7,7 @@
 //! without a worker, which also catches anything a crash left behind.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,6 +38,8 @@ struct LaneState {
 #[derive(Default)]
 pub struct Lanes {
     running: Mutex<HashMap<String, LaneState>>,
+    /// Actions delivered since the start (how `app` tells a busy spell from a quiet one).
+    delivered: AtomicU64,
 }
 
 impl StoreTx {
@@ -45,6 +48,24 @@ impl StoreTx {
     pub async fn enqueue_row(&mut self, action: Action) -> crate::store::Result<OutboxRow> {
         let id = self.enqueue(&action).await?;
         Ok(OutboxRow { id, action, attempts: 0, next_attempt_at: 0, created_at: now_ms() })
+    }
+
+    /// Claim a stanza id (`(sender, id)`), count the messages and queue `actions`, in one batch
+    /// (see [`StoreTx::claim_count_enqueue`]); `None`: claimed before, drop the transaction.
+    pub async fn enqueue_counted(
+        &mut self,
+        claim: Option<(&str, &str)>,
+        touches: &[crate::core::journal::ChatTouch],
+        actions: Vec<Action>,
+    ) -> crate::store::Result<Option<Vec<OutboxRow>>> {
+        let Some(ids) = self.claim_count_enqueue(claim, touches, &actions).await? else { return Ok(None) };
+        let now = now_ms();
+        Ok(Some(
+            ids.into_iter()
+                .zip(actions)
+                .map(|(id, action)| OutboxRow { id, action, attempts: 0, next_attempt_at: 0, created_at: now })
+                .collect(),
+        ))
     }
 
     /// Queue several actions, in order.
@@ -74,6 +95,11 @@ impl Bridge {
                 }
             }
         }
+    }
+
+    /// How many actions were delivered since the start.
+    pub fn deliveries(&self) -> u64 {
+        self.lanes.delivered.load(Ordering::Relaxed)
     }
 
     /// Start a worker that reads `lane` from the database, unless one runs (it has the rows).
@@ -200,6 +226,7 @@ impl Bridge {
                     // retried on its own until the database takes it.
                     until_stored(&lane, row.id, || self.store.complete(row.id)).await;
                     self.pop_head(&lane, row.id);
+                    self.lanes.delivered.fetch_add(1, Ordering::Relaxed);
                     let waited = now_ms().saturating_sub(row.created_at).max(0);
                     metrics::delivered(&row.action.lane(), Duration::from_millis(waited.unsigned_abs()));
                     Ok(())

@@ -34,7 +34,7 @@ impl Bridge {
             crate::core::metrics::transaction_duplicate();
             return Ok(());
         }
-        let mut rows = Vec::new();
+        let mut queued = Vec::new();
         let mut membership_changed = false;
         let control = self.control_room();
         let mut commands = vec![];
@@ -66,12 +66,11 @@ impl Bridge {
             }
             let actions = self.actions_for(&mut tx, event).await?;
             counted.extend(actions.iter().flat_map(|a| crate::core::journal::touches(a, now)));
-            for action in actions {
-                rows.push(tx.enqueue_row(action).await?);
-            }
+            queued.extend(actions);
         }
-        // The journals' message counts: one statement for the whole transaction.
-        tx.touch_chats(&counted).await?;
+        // The journals' message counts and the actions, in order: one batch for the whole
+        // transaction (one round trip on SQLite).
+        let rows = tx.enqueue_counted(None, &counted, queued).await?.unwrap_or_default();
         tx.commit().await?;
         let mut replies = vec![];
         for (sender, body, event_id, reply_to) in commands {

@@ -244,21 +244,20 @@ impl Bridge {
         let action = &action;
         let stored = crate::store::retrying(what, || async move {
             let mut tx = self.store.begin().await?;
-            if let Some(id) = stanza_id
-                && !tx.claim_stanza(from, id).await?
-            {
+            let touches = crate::core::journal::touches(action, crate::store::now_ms());
+            let claim = stanza_id.map(|id| (from, id));
+            // Claimed before: the transaction is dropped, which undoes the rest of the batch.
+            let Some(rows) = tx.enqueue_counted(claim, &touches, vec![action.clone()]).await? else {
                 return Ok(None);
-            }
-            self.count_chats(&mut tx, std::slice::from_ref(action)).await?;
-            let row = tx.enqueue_row(action.clone()).await?;
+            };
             tx.commit().await?;
-            Ok(Some(row))
+            Ok(Some(rows))
         })
         .await
         .map_err(|e| store_refusal(&e, what))?;
         let queued = stored.is_some();
-        if let Some(row) = stored {
-            self.dispatch(vec![row]);
+        if let Some(rows) = stored {
+            self.dispatch(rows);
         }
         Ok(queued)
     }

@@ -1,5 +1,6 @@
 //! Inbound de-duplication: appservice transactions by `txnId`, stanzas by (sender, id).
 
+use super::batch::{Arg, Stmt};
 use super::{Context, Result, StoreTx, now_ms};
 
 impl StoreTx {
@@ -18,16 +19,18 @@ impl StoreTx {
 
     /// Record a stanza id from a sender. `false` if the same sender used the id before.
     pub async fn claim_stanza(&mut self, sender: &str, stanza_id: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO inbound_stanza (sender, stanza_id, received_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        )
-        .bind(sender)
-        .bind(stanza_id)
-        .bind(now_ms())
-        .execute(&mut *self.tx)
-        .await
-        .ctx("record stanza id")?;
-        Ok(done.rows_affected() == 1)
+        let claimed = self.batch(vec![claim_stanza_stmt(sender, stanza_id, now_ms())]).await?;
+        Ok(claimed.first().is_some_and(|o| !o.rows.is_empty()))
+    }
+}
+
+/// Record a stanza id from a sender: a row comes back unless the sender used the id before.
+pub(super) fn claim_stanza_stmt(sender: &str, stanza_id: &str, now: i64) -> Stmt {
+    Stmt {
+        sql: "INSERT INTO inbound_stanza (sender, stanza_id, received_at) VALUES ($1, $2, $3) \
+              ON CONFLICT DO NOTHING RETURNING 1"
+            .into(),
+        args: vec![Arg::Text(sender.to_owned()), Arg::Text(stanza_id.to_owned()), Arg::Int(now)],
     }
 }
 

@@ -5,11 +5,56 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::batch::{Arg, Stmt};
 use super::{Context, Result, Store, StoreTx, now_ms};
 use crate::core::journal::{self, ChatTouch};
 
 /// Messages counted by one statement (8 parameters each, at most).
 const TOUCHES_PER_STATEMENT: usize = 1_000;
+
+/// The statement that counts `touches` (at most [`TOUCHES_PER_STATEMENT`]): a message to
+/// someone keeps the first unread time; one from them clears it (and the day's missed mark:
+/// answering means they read it).
+fn touch_stmt(touches: &[ChatTouch]) -> Stmt {
+    let sums = journal::sums(touches);
+    let values: Vec<String> = (0..sums.len())
+        .map(|i| {
+            let b = i * 8;
+            let p: Vec<String> = (1..=8).map(|k| format!("${}", b + k)).collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO chat_journal (party, conversation, kind, day, first_at, last_at, messages, unread_since) \
+         VALUES {} ON CONFLICT (party, conversation, day) DO UPDATE SET \
+         last_at = excluded.last_at, messages = chat_journal.messages + excluded.messages, \
+         unread_since = CASE WHEN excluded.unread_since IS NULL THEN NULL \
+         ELSE COALESCE(chat_journal.unread_since, excluded.unread_since) END, \
+         missed = CASE WHEN excluded.unread_since IS NULL THEN 0 ELSE chat_journal.missed END, \
+         notified = CASE WHEN excluded.unread_since IS NULL THEN 0 ELSE chat_journal.notified END",
+        values.join(", ")
+    );
+    let mut args = Vec::with_capacity(sums.len() * 8);
+    for s in sums {
+        args.extend([
+            Arg::Text(s.party),
+            Arg::Text(s.conversation),
+            Arg::Text(s.kind.to_owned()),
+            Arg::Int(s.day),
+            Arg::Int(s.first_at),
+            Arg::Int(s.last_at),
+            Arg::Int(s.messages),
+            Arg::OptInt(s.unread_since),
+        ]);
+    }
+    Stmt { sql, args }
+}
+
+/// The statements that count `touches`, in chunks PostgreSQL takes (it binds at most 65535
+/// parameters).
+pub(super) fn touch_stmts(touches: &[ChatTouch]) -> Vec<Stmt> {
+    touches.chunks(TOUCHES_PER_STATEMENT).map(touch_stmt).collect()
+}
 
 /// A stored chat entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,47 +109,7 @@ impl StoreTx {
     /// one round trip, in the transaction that accepts the message). A message to someone marks
     /// the day's entry unread; one from them clears it (answering means it was read).
     pub async fn touch_chats(&mut self, touches: &[ChatTouch]) -> Result<()> {
-        // A big Matrix transaction is split: PostgreSQL takes at most 65535 parameters.
-        for chunk in touches.chunks(TOUCHES_PER_STATEMENT) {
-            self.touch_chunk(chunk).await?;
-        }
-        Ok(())
-    }
-
-    async fn touch_chunk(&mut self, touches: &[ChatTouch]) -> Result<()> {
-        let sums = journal::sums(touches);
-        let values: Vec<String> = (0..sums.len())
-            .map(|i| {
-                let b = i * 8;
-                let p: Vec<String> = (1..=8).map(|k| format!("${}", b + k)).collect();
-                format!("({})", p.join(", "))
-            })
-            .collect();
-        // A message to someone keeps the first unread time; one from them clears it (and the
-        // day's missed mark: answering means they read it).
-        let sql = format!(
-            "INSERT INTO chat_journal (party, conversation, kind, day, first_at, last_at, messages, unread_since) \
-             VALUES {} ON CONFLICT (party, conversation, day) DO UPDATE SET \
-             last_at = excluded.last_at, messages = chat_journal.messages + excluded.messages, \
-             unread_since = CASE WHEN excluded.unread_since IS NULL THEN NULL \
-             ELSE COALESCE(chat_journal.unread_since, excluded.unread_since) END, \
-             missed = CASE WHEN excluded.unread_since IS NULL THEN 0 ELSE chat_journal.missed END, \
-             notified = CASE WHEN excluded.unread_since IS NULL THEN 0 ELSE chat_journal.notified END",
-            values.join(", ")
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for s in sums {
-            q = q
-                .bind(s.party)
-                .bind(s.conversation)
-                .bind(s.kind)
-                .bind(s.day)
-                .bind(s.first_at)
-                .bind(s.last_at)
-                .bind(s.messages)
-                .bind(s.unread_since);
-        }
-        q.execute(&mut *self.tx).await.ctx("touch chats")?;
+        self.batch(touch_stmts(touches)).await?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 
 mod admin;
 mod archive_query;
+mod batch;
 mod calls;
 mod chatbot;
 mod command_data;
@@ -191,6 +192,7 @@ impl std::ops::DerefMut for Writer {
 /// A database transaction: everything done through it lands together or not at all.
 pub struct StoreTx {
     tx: Transaction<'static, Any>,
+    backend: Backend,
     /// Declared after `tx`: the write turn passes on once the transaction has ended.
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
@@ -286,7 +288,7 @@ impl Store {
                 Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
                 Backend::Postgres => self.pool.begin().await,
             };
-            Ok(StoreTx { tx: tx.ctx("begin")?, _turn: turn })
+            Ok(StoreTx { tx: tx.ctx("begin")?, backend: self.backend, _turn: turn })
         })
         .await
     }

@@ -3,8 +3,10 @@
 
 use sqlx::Row;
 
+use super::batch::{Arg, Stmt};
 use super::{Context, Result, Store, StoreError, StoreTx, now_ms};
 use crate::core::action::Action;
+use crate::core::journal::ChatTouch;
 
 /// One pending action.
 #[derive(Debug, Clone)]
@@ -20,16 +22,47 @@ pub struct OutboxRow {
 impl StoreTx {
     /// Queue an action; returns its id (the base of its idempotency key).
     pub async fn enqueue(&mut self, action: &Action) -> Result<i64> {
-        let json = serde_json::to_string(action)
-            .map_err(|e| StoreError::Corrupt { context: "encode action", reason: e.to_string() })?;
-        let row = sqlx::query("INSERT INTO outbox (lane, action, created_at) VALUES ($1, $2, $3) RETURNING id")
-            .bind(action.lane().to_string())
-            .bind(json)
-            .bind(now_ms())
-            .fetch_one(&mut *self.tx)
-            .await
-            .ctx("enqueue")?;
-        row.try_get::<i64, _>(0).ctx("enqueue id")
+        let mut ids = self.claim_count_enqueue(None, &[], std::slice::from_ref(action)).await?.unwrap_or_default();
+        ids.pop().ok_or(StoreError::Corrupt { context: "enqueue", reason: "no id returned".into() })
+    }
+
+    /// What accepting a message writes, in one batch (one round trip on SQLite): the claim of
+    /// its stanza id (`(sender, id)`), its count in the journals and its actions. Their ids, in
+    /// order; `None` when the stanza id was claimed before: then nothing may be committed (the
+    /// caller drops the transaction, which undoes the rest of the batch).
+    pub async fn claim_count_enqueue(
+        &mut self,
+        claim: Option<(&str, &str)>,
+        touches: &[ChatTouch],
+        actions: &[Action],
+    ) -> Result<Option<Vec<i64>>> {
+        let mut stmts = Vec::with_capacity(actions.len() + 2);
+        let now = now_ms();
+        if let Some((sender, stanza_id)) = claim {
+            stmts.push(super::dedupe::claim_stanza_stmt(sender, stanza_id, now));
+        }
+        stmts.extend(super::journal::touch_stmts(touches));
+        for action in actions {
+            let json = serde_json::to_string(action)
+                .map_err(|e| StoreError::Corrupt { context: "encode action", reason: e.to_string() })?;
+            stmts.push(Stmt {
+                sql: "INSERT INTO outbox (lane, action, created_at) VALUES ($1, $2, $3) RETURNING id".into(),
+                args: vec![Arg::Text(action.lane().to_string()), Arg::Text(json), Arg::Int(now)],
+            });
+        }
+        let outcomes = self.batch(stmts).await?;
+        if claim.is_some() && outcomes.first().is_none_or(|o| o.rows.is_empty()) {
+            return Ok(None);
+        }
+        let queued = &outcomes[outcomes.len() - actions.len()..];
+        queued
+            .iter()
+            .map(|o| match o.rows.first() {
+                Some(row) => row.try_get::<i64, _>(0).ctx("enqueue id"),
+                None => Err(StoreError::Corrupt { context: "enqueue", reason: "no id returned".into() }),
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
     }
 
     /// Remove a delivered (or given up) action.
