@@ -1384,6 +1384,31 @@ async fn claim_count_and_queue_in_one_batch(db: &TestDb) {
     tx.commit().await.unwrap();
 }
 
+/// A delivered message's record and its completion go together: the row leaves the outbox,
+/// the pair is found by its event and its stanza id, and doing it again changes nothing.
+async fn a_completion_records_what_the_message_became(db: &TestDb) {
+    let store = db.open().await;
+    let mut tx = store.begin().await.unwrap();
+    let id = tx.enqueue(&chat(7)).await.unwrap();
+    tx.commit().await.unwrap();
+    let before = store.outbox_len().await.unwrap();
+    let m = MappedMessage {
+        room: room("!dm:hs"),
+        event_id: "$done".into(),
+        xmpp: jid("alice@x"),
+        matrix: mxid("@bob:hs"),
+        stanza_id: "s-done".into(),
+        from_xmpp: true,
+        markable: false,
+        edit_of: Some("$orig".into()),
+    };
+    store.complete_mapped(id, &m).await.unwrap();
+    assert_eq!(store.outbox_len().await.unwrap(), before - 1);
+    assert_eq!(store.message_by_event(&m.room, "$done").await.unwrap(), Some(m.clone()));
+    store.complete_mapped(id, &m).await.unwrap();
+    assert_eq!(store.outbox_len().await.unwrap(), before - 1);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1435,6 +1460,7 @@ conformance!(
     chat_journal_unread_notes_and_tokens,
     overlapping_writers_all_land,
     claim_count_and_queue_in_one_batch,
+    a_completion_records_what_the_message_became,
 );
 
 /// The errors the bridge tells apart (a full disk is refused with a clear error, a database

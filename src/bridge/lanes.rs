@@ -18,7 +18,7 @@ use crate::core::metrics;
 use crate::core::outbox::DeliveryError;
 use crate::core::outbox::{Next, after_attempt};
 use crate::core::refusal::RefusalKind;
-use crate::store::{OutboxRow, StoreTx, now_ms};
+use crate::store::{MappedMessage, OutboxRow, StoreTx, now_ms};
 
 /// How much of a refused message its sender is shown, to know which one it was.
 const QUOTE_CHARS: usize = 100;
@@ -40,6 +40,8 @@ pub struct Lanes {
     running: Mutex<HashMap<String, LaneState>>,
     /// Actions delivered since the start (how `app` tells a busy spell from a quiet one).
     delivered: AtomicU64,
+    /// What a delivered action became, by outbox id: recorded with its completion.
+    records: Mutex<HashMap<i64, MappedMessage>>,
 }
 
 impl StoreTx {
@@ -94,6 +96,27 @@ impl Bridge {
                     tokio::spawn(async move { bridge.run_lane(lane).await });
                 }
             }
+        }
+    }
+
+    /// Keep what the action `id` became, to record when its delivery completes (one round trip
+    /// for both). Only for a delivery that then returns `Ok`.
+    pub(in crate::bridge) fn record_on_completion(&self, id: i64, record: MappedMessage) {
+        if let Ok(mut records) = self.lanes.records.lock() {
+            records.insert(id, record);
+        }
+    }
+
+    /// Remove a delivered action, with what it became. A record the database refuses (not a
+    /// passing failure) is given up with a warning rather than delivering the action again.
+    async fn complete_delivered(&self, id: i64, record: Option<&MappedMessage>) -> crate::store::Result<()> {
+        let Some(record) = record else { return self.store.complete(id).await };
+        match self.store.complete_mapped(id, record).await {
+            Err(e) if !e.is_transient() => {
+                tracing::warn!(id, error = %e, "cannot record a bridged message");
+                self.store.complete(id).await
+            }
+            done => done,
         }
     }
 
@@ -224,7 +247,8 @@ impl Bridge {
                 Next::Done => {
                     // Delivered: recording it must not fail into a second delivery, so it is
                     // retried on its own until the database takes it.
-                    until_stored(&lane, row.id, || self.store.complete(row.id)).await;
+                    let record = self.lanes.records.lock().ok().and_then(|mut r| r.remove(&row.id));
+                    until_stored(&lane, row.id, || self.complete_delivered(row.id, record.as_ref())).await;
                     self.pop_head(&lane, row.id);
                     self.lanes.delivered.fetch_add(1, Ordering::Relaxed);
                     let waited = now_ms().saturating_sub(row.created_at).max(0);

@@ -28,6 +28,11 @@ impl Bridge {
         if events.is_empty() {
             return Ok(());
         }
+        // Memberships change direct chats: those of this transaction must be read as it
+        // writes them, not from the cache.
+        if events.iter().any(|e| matches!(e, MatrixIn::Membership { .. })) {
+            self.forget_cached_dms();
+        }
         let mut tx = self.store.begin().await?;
         if !tx.claim_transaction(txn_id).await? {
             tracing::debug!(txn_id, "transaction already processed");

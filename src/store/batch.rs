@@ -16,6 +16,7 @@ pub(crate) enum Arg {
     Int(i64),
     Text(String),
     OptInt(Option<i64>),
+    OptText(Option<String>),
 }
 
 /// One statement of a batch: its SQL numbers its parameters `$1…` on its own, and holds no `$`
@@ -72,6 +73,7 @@ fn query(sql: String, args: Vec<Arg>) -> sqlx::query::Query<'static, sqlx::Any, 
             Arg::Int(v) => q.bind(v),
             Arg::Text(v) => q.bind(v),
             Arg::OptInt(v) => q.bind(v),
+            Arg::OptText(v) => q.bind(v),
         };
     }
     q
@@ -81,41 +83,54 @@ impl StoreTx {
     /// Run `stmts` in this transaction, in order; one [`Outcome`] each. A failing statement
     /// fails the batch, and the transaction with it (it must not be committed).
     pub(crate) async fn batch(&mut self, stmts: Vec<Stmt>) -> Result<Vec<Outcome>> {
-        let count = stmts.len();
-        let mut out = Vec::with_capacity(count);
-        if count == 0 {
-            return Ok(out);
-        }
-        if self.backend == Backend::Postgres || count == 1 {
-            for stmt in stmts {
-                let rows = query(stmt.sql, stmt.args).fetch_all(&mut *self.tx).await.ctx("batch")?;
-                out.push(Outcome { rows });
-            }
-            return Ok(out);
-        }
-        let (sql, args) = joined(stmts);
-        let mut current = Outcome::default();
-        // Several statements in one prepared query: SQLite's driver alone takes them, and sqlx
-        // 0.9 marks that deprecated (launchbadge/sqlx#3108) without a replacement that binds
-        // parameters. The store tests run batches on a real SQLite file, so an upgrade that
-        // drops it fails there, not in production.
-        #[allow(deprecated)]
-        let mut results = query(sql, args).fetch_many(&mut *self.tx);
-        // SQLite reports each statement's rows, then its end.
-        while let Some(item) = results.try_next().await.ctx("batch")? {
-            match item {
-                Either::Right(row) => current.rows.push(row),
-                Either::Left(_) => out.push(std::mem::take(&mut current)),
-            }
-        }
-        if out.len() != count {
-            return Err(super::StoreError::Corrupt {
-                context: "batch",
-                reason: format!("{count} statements sent, {} answered", out.len()),
-            });
-        }
-        Ok(out)
+        run(&mut self.tx, self.backend, stmts).await
     }
+}
+
+impl super::Store {
+    /// Run `stmts` outside a transaction, with the turn to write: each lands on its own, in
+    /// order, and a failing one stops the rest.
+    pub(crate) async fn batch(&self, stmts: Vec<Stmt>) -> Result<Vec<Outcome>> {
+        let mut writer = self.writer().await?;
+        run(&mut writer, self.backend, stmts).await
+    }
+}
+
+async fn run(conn: &mut sqlx::AnyConnection, backend: Backend, stmts: Vec<Stmt>) -> Result<Vec<Outcome>> {
+    let count = stmts.len();
+    let mut out = Vec::with_capacity(count);
+    if count == 0 {
+        return Ok(out);
+    }
+    if backend == Backend::Postgres || count == 1 {
+        for stmt in stmts {
+            let rows = query(stmt.sql, stmt.args).fetch_all(&mut *conn).await.ctx("batch")?;
+            out.push(Outcome { rows });
+        }
+        return Ok(out);
+    }
+    let (sql, args) = joined(stmts);
+    let mut current = Outcome::default();
+    // Several statements in one prepared query: SQLite's driver alone takes them, and sqlx
+    // 0.9 marks that deprecated (launchbadge/sqlx#3108) without a replacement that binds
+    // parameters. The store tests run batches on a real SQLite file, so an upgrade that
+    // drops it fails there, not in production.
+    #[allow(deprecated)]
+    let mut results = query(sql, args).fetch_many(&mut *conn);
+    // SQLite reports each statement's rows, then its end.
+    while let Some(item) = results.try_next().await.ctx("batch")? {
+        match item {
+            Either::Right(row) => current.rows.push(row),
+            Either::Left(_) => out.push(std::mem::take(&mut current)),
+        }
+    }
+    if out.len() != count {
+        return Err(super::StoreError::Corrupt {
+            context: "batch",
+            reason: format!("{count} statements sent, {} answered", out.len()),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::batch::{Arg, Stmt};
 use super::{Context, Result, Store, StoreError, now_ms};
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 
@@ -20,6 +21,25 @@ pub struct MappedMessage {
     pub markable: bool,
     /// For a correction: the event of the message it corrects.
     pub edit_of: Option<String>,
+}
+
+fn map_stmt(m: &MappedMessage) -> Stmt {
+    Stmt {
+        sql: "INSERT INTO message_map (room_id, event_id, xmpp_jid, matrix_user, stanza_id, from_xmpp, markable, created_at, edit_of) \
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"
+            .into(),
+        args: vec![
+            Arg::Text(m.room.as_str().to_owned()),
+            Arg::Text(m.event_id.clone()),
+            Arg::Text(m.xmpp.to_string()),
+            Arg::Text(m.matrix.to_string()),
+            Arg::Text(m.stanza_id.clone()),
+            Arg::Int(i64::from(m.from_xmpp)),
+            Arg::Int(i64::from(m.markable)),
+            Arg::Int(now_ms()),
+            Arg::OptText(m.edit_of.clone()),
+        ],
+    }
 }
 
 fn corrupt(reason: impl ToString) -> StoreError {
@@ -44,22 +64,15 @@ fn from_row(row: &AnyRow) -> Result<MappedMessage> {
 
 impl Store {
     pub async fn map_message(&self, m: &MappedMessage) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO message_map (room_id, event_id, xmpp_jid, matrix_user, stanza_id, from_xmpp, markable, created_at, edit_of) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-        )
-        .bind(m.room.as_str())
-        .bind(&m.event_id)
-        .bind(m.xmpp.to_string())
-        .bind(m.matrix.to_string())
-        .bind(&m.stanza_id)
-        .bind(i64::from(m.from_xmpp))
-        .bind(i64::from(m.markable))
-        .bind(now_ms())
-        .bind(&m.edit_of)
-        .execute(&mut *self.writer().await?)
-        .await
-        .ctx("map message")?;
+        self.batch(vec![map_stmt(m)]).await?;
+        Ok(())
+    }
+
+    /// Record what a delivered action became and remove it from the outbox, in one batch (one
+    /// round trip on SQLite). Repeating it after a failure is harmless.
+    pub async fn complete_mapped(&self, id: i64, m: &MappedMessage) -> Result<()> {
+        let done = Stmt { sql: "DELETE FROM outbox WHERE id = $1".into(), args: vec![Arg::Int(id)] };
+        self.batch(vec![map_stmt(m), done]).await?;
         Ok(())
     }
 

@@ -95,7 +95,7 @@ impl Bridge {
         let chat = self.ensure_dm(&ghost, from, to).await?;
         match self.post_content(id, &chat.room, &ghost, text, relations, file).await {
             Ok(event_id) => {
-                self.delivered_to_matrix(&chat, event_id, asked).await;
+                self.delivered_to_matrix(id, &chat, event_id, asked).await;
                 Ok(())
             }
             Err(e) if e.errcode() == Some("M_FORBIDDEN") => {

@@ -60,7 +60,13 @@ impl Bridge {
 
     /// An XMPP message reached Matrix as `event_id`: remember the pair, and send the receipt
     /// the sender asked for.
-    pub(in crate::bridge) async fn delivered_to_matrix(&self, chat: &DirectChat, event_id: String, asked: Asked<'_>) {
+    pub(in crate::bridge) async fn delivered_to_matrix(
+        &self,
+        id: i64,
+        chat: &DirectChat,
+        event_id: String,
+        asked: Asked<'_>,
+    ) {
         // A message ends the sender's typing notification.
         self.stop_ghost_typing(&chat.room, &self.map.ghost_for(&chat.xmpp)).await;
         self.reassert_ghost_presence(&chat.xmpp).await;
@@ -75,9 +81,8 @@ impl Bridge {
             markable: asked.markable,
             edit_of: asked.edit_of.map(str::to_owned),
         };
-        if let Err(e) = self.store.map_message(&mapped).await {
-            tracing::warn!(error = %e, "cannot record a bridged message");
-        }
+        // Recorded with the action's completion, in the same round trip.
+        self.record_on_completion(id, mapped);
         if asked.receipt {
             let (from, to) = (self.map.jid_for_matrix(&chat.matrix), chat.xmpp.clone());
             self.xmpp.post(Outgoing::Receipt { from, to, id: stanza_id.to_owned() }).await;

@@ -146,6 +146,12 @@ impl Bridge {
         if self.map.is_bridge_user(sender) {
             return Ok(None);
         }
+        // The cache holds only what is committed; a transaction with memberships in it cleared
+        // it before its first event (`accept_matrix_transaction`), so its own changes are read
+        // from the database.
+        if let Some(chat) = self.cached_dm_in(room) {
+            return Ok(Some(chat));
+        }
         tx.dm_by_room(room).await
     }
 

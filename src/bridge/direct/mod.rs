@@ -17,10 +17,18 @@ use crate::bridge::Bridge;
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
 use crate::store::DirectChat;
 
-/// Cache generation and the current direct chat per (XMPP user, Matrix user).
-type DmCache = (u64, HashMap<(BareJid, MatrixUserId), DirectChat>);
+/// The current direct chat per (XMPP user, Matrix user), found by the pair or by its room, and
+/// the generation that a membership change bumps.
+#[derive(Default)]
+struct DmCache {
+    generation: u64,
+    by_pair: HashMap<(BareJid, MatrixUserId), DirectChat>,
+    /// The pair whose current chat a room was when cached (checked against `by_pair`).
+    by_room: HashMap<RoomId, (BareJid, MatrixUserId)>,
+}
 
 /// What the bridge keeps in memory about direct chats.
+#[derive(Default)]
 pub(in crate::bridge) struct State {
     /// Current direct chat per pair, with a generation that a membership change bumps
     /// (clearing the map), so a lookup that raced with the change is not cached.
@@ -33,22 +41,12 @@ pub(in crate::bridge) struct State {
     displayed: Mutex<HashMap<RoomId, String>>,
 }
 
-impl Default for State {
-    fn default() -> Self {
-        Self {
-            dms: Mutex::new((0, HashMap::new())),
-            typing: Mutex::default(),
-            ghost_typing: Mutex::default(),
-            displayed: Mutex::default(),
-        }
-    }
-}
 
 impl Bridge {
     /// The cached direct chat of a pair, and the cache generation to pass to [`Self::cache_dm`].
     pub(in crate::bridge) fn cached_dm(&self, xmpp: &BareJid, matrix: &MatrixUserId) -> (u64, Option<DirectChat>) {
         match self.direct.dms.lock() {
-            Ok(d) => (d.0, d.1.get(&(xmpp.clone(), matrix.clone())).cloned()),
+            Ok(d) => (d.generation, d.by_pair.get(&(xmpp.clone(), matrix.clone())).cloned()),
             Err(_) => (u64::MAX, None),
         }
     }
@@ -65,8 +63,11 @@ impl Bridge {
         if let Ok(mut d) = self.direct.dms.lock() {
             let key = (xmpp.clone(), matrix.clone());
             match chat {
-                Some(p) if d.0 == generation => d.1.insert(key, p.clone()),
-                _ => d.1.remove(&key),
+                Some(p) if d.generation == generation => {
+                    d.by_room.insert(p.room.clone(), key.clone());
+                    d.by_pair.insert(key, p.clone())
+                }
+                _ => d.by_pair.remove(&key),
             };
         }
     }
@@ -89,11 +90,19 @@ impl Bridge {
         Ok((generation, chat))
     }
 
+    /// The cached direct chat held in `room`, if it is its pair's current one.
+    pub(in crate::bridge) fn cached_dm_in(&self, room: &RoomId) -> Option<DirectChat> {
+        let d = self.direct.dms.lock().ok()?;
+        let chat = d.by_pair.get(d.by_room.get(room)?)?;
+        (&chat.room == room).then(|| chat.clone())
+    }
+
     /// Memberships changed: cached direct chats may be stale.
     pub(in crate::bridge) fn forget_cached_dms(&self) {
         if let Ok(mut d) = self.direct.dms.lock() {
-            d.0 = d.0.wrapping_add(1);
-            d.1.clear();
+            d.generation = d.generation.wrapping_add(1);
+            d.by_pair.clear();
+            d.by_room.clear();
         }
     }
 }
