@@ -281,3 +281,27 @@ fn the_reader_finds_every_form_of_reference() {
     let found: Vec<(&str, usize)> = refs.iter().map(|(n, l)| (n.as_str(), *l)).collect();
     assert_eq!(found, [("core", 1), ("store", 2), ("links", 2), ("sms", 5), ("calls", 6)]);
 }
+
+/// SQLite takes one writer at a time, and the store queues its writers for that turn
+/// (`Store::writer`, `Store::begin`). A statement run on the pool itself skips the queue and
+/// waits in SQLite's busy handler instead, so in `src/store` only reads (`fetch_*`) go to the
+/// pool directly; the health ping is the one `execute` allowed there.
+#[test]
+fn store_writes_take_the_write_turn() {
+    let mut files = Vec::new();
+    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store"), &mut files);
+    let mut bypass = Vec::new();
+    for file in files {
+        let source = std::fs::read_to_string(&file).expect("read a store file");
+        for (n, (code, raw)) in code_only(&source).lines().zip(source.lines()).enumerate() {
+            if code.contains("execute(&self.pool)") && !raw.contains("ctx(\"ping\")") {
+                bypass.push(format!("{}:{}", file.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        bypass.is_empty(),
+        "writes that skip the write turn (use `&mut *self.writer().await?`):\n{}",
+        bypass.join("\n")
+    );
+}

@@ -41,7 +41,6 @@ pub(in crate::bridge) struct State {
     displayed: Mutex<HashMap<RoomId, String>>,
 }
 
-
 impl Bridge {
     /// The cached direct chat of a pair, and the cache generation to pass to [`Self::cache_dm`].
     pub(in crate::bridge) fn cached_dm(&self, xmpp: &BareJid, matrix: &MatrixUserId) -> (u64, Option<DirectChat>) {
