@@ -48,8 +48,13 @@ impl StoreTx {
     /// Queue an action in this transaction; hand the returned row to [`Bridge::dispatch`]
     /// after the commit.
     pub async fn enqueue_row(&mut self, action: Action) -> crate::store::Result<OutboxRow> {
-        let id = self.enqueue(&action).await?;
-        Ok(OutboxRow { id, action, attempts: 0, next_attempt_at: 0, created_at: now_ms() })
+        let mut rows = self.enqueue_all(vec![action]).await?;
+        rows.pop().ok_or(crate::store::StoreError::Corrupt { context: "enqueue", reason: "no row queued".into() })
+    }
+
+    /// Queue several actions, in order, in one batch.
+    pub async fn enqueue_all(&mut self, actions: Vec<Action>) -> crate::store::Result<Vec<OutboxRow>> {
+        Ok(self.enqueue_counted(None, &[], actions).await?.unwrap_or_default())
     }
 
     /// Claim a stanza id (`(sender, id)`), count the messages and queue `actions`, in one batch
@@ -68,15 +73,6 @@ impl StoreTx {
                 .map(|(id, action)| OutboxRow { id, action, attempts: 0, next_attempt_at: 0, created_at: now })
                 .collect(),
         ))
-    }
-
-    /// Queue several actions, in order.
-    pub async fn enqueue_all(&mut self, actions: Vec<Action>) -> crate::store::Result<Vec<OutboxRow>> {
-        let mut rows = Vec::with_capacity(actions.len());
-        for action in actions {
-            rows.push(self.enqueue_row(action).await?);
-        }
-        Ok(rows)
     }
 }
 

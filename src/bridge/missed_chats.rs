@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::bridge::Bridge;
 use crate::core::action::{Action, Text};
 use crate::core::ids::{BareJid, MatrixUserId, RoomId};
-use crate::core::journal::{self, ChatTouch};
+use crate::core::journal;
 use crate::core::presence::State;
 use crate::core::watch::Party;
 use crate::store::{ChatEntry, StoreTx};
@@ -36,13 +36,6 @@ pub enum MissedChatChannel {
 }
 
 impl Bridge {
-    /// Count the messages among `actions` in their people's journals, inside `tx`.
-    pub(super) async fn count_chats(&self, tx: &mut StoreTx, actions: &[Action]) -> crate::store::Result<()> {
-        let now = crate::store::now_ms();
-        let touches: Vec<ChatTouch> = actions.iter().flat_map(|a| journal::touches(a, now)).collect();
-        tx.touch_chats(&touches).await
-    }
-
     /// Count a message `sender` wrote in a hosted room, inside `tx`: once for each other
     /// participant (one statement for all), and their own unread mark there is cleared.
     pub(super) async fn count_room_message(

@@ -59,10 +59,10 @@ impl Bridge {
         };
         tracing::info!(from = %sms.from, lane = %action.lane(), "incoming SMS");
         // In the reader's journal: unread until their answer or read receipt.
-        self.count_chats(&mut tx, std::slice::from_ref(&action)).await?;
-        let row = tx.enqueue_row(action).await?;
+        let touches = crate::core::journal::touches(&action, crate::store::now_ms());
+        let rows = tx.enqueue_counted(None, &touches, vec![action]).await?.unwrap_or_default();
         tx.commit().await?;
-        self.dispatch(vec![row]);
+        self.dispatch(rows);
         Ok(true)
     }
 
